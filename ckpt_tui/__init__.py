@@ -1,0 +1,13 @@
+"""ckpt-tui: browse, prune and fork training checkpoints by their metrics.
+
+The Python API mirrors what OpenPipe ART users know::
+
+    from ckpt_tui import delete_checkpoints, fork_checkpoint
+    delete_checkpoints(".art", "my-project", "agent-001", best_checkpoint_metric="val/reward")
+"""
+
+__version__ = "0.1.0"
+
+from .api import delete_checkpoints, fork_checkpoint, open_store, plan_checkpoints  # noqa: E402
+
+__all__ = ["__version__", "delete_checkpoints", "fork_checkpoint", "open_store", "plan_checkpoints"]

@@ -1,0 +1,47 @@
+"""The Python API: the CLI's operations, for use inside a training loop."""
+
+from __future__ import annotations
+
+from .core import (DEFAULT_METRIC, DeletionResult, ForkResult, Plan, Policy, Store, execute_plan,
+                   fork_checkpoint as _fork, plan_run)
+from .core.execute import DeleteProgress
+from .stores import open_store
+
+
+def _store(base: str | Store) -> Store:
+    return open_store(str(base)) if not isinstance(base, Store) else base
+
+
+def plan_checkpoints(base: str | Store, project: str, model: str,
+                     best_checkpoint_metric: str | None = DEFAULT_METRIC, mode: str = "auto",
+                     keep: str = "best,latest", smoothing: float | None = None) -> Plan:
+    """Preview which checkpoints of one model a rule keeps and deletes. Touches nothing."""
+    store = _store(base)
+    policy = Policy.parse(keep, best_checkpoint_metric, mode, smoothing)
+    return plan_run(store.load_run(project, model), policy)
+
+
+def delete_checkpoints(base: str | Store, project: str, model: str,
+                       best_checkpoint_metric: str | None = DEFAULT_METRIC, mode: str = "auto",
+                       keep: str = "best,latest", smoothing: float | None = None,
+                       progress: DeleteProgress | None = None) -> DeletionResult:
+    """Delete a model's checkpoints except the best and the latest (and what ``keep`` adds).
+
+    Unlike ART's method of the same name, best is chosen among checkpoints that
+    exist, ``mode`` may minimise, and a missing metric raises ``Refused``
+    instead of silently keeping only the latest.
+    """
+    store = _store(base)
+    plan = plan_checkpoints(store, project, model, best_checkpoint_metric, mode, keep, smoothing)
+    return execute_plan(store, plan, progress)
+
+
+def fork_checkpoint(base: str | Store, project: str, from_model: str, to_model: str,
+                    to_project: str | None = None, step: int | None = None,
+                    not_after_step: int | None = None, with_history: bool = False,
+                    to_base: str | Store | None = None) -> ForkResult:
+    """Copy one checkpoint into a new model name at the same step (the latest by default)."""
+    store = _store(base)
+    target = _store(to_base) if to_base is not None else None
+    return _fork(store, project, from_model, to_model, to_project, step, not_after_step,
+                 with_history, to_store=target)

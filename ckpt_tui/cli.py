@@ -1,0 +1,331 @@
+"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork`` script it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+import humanize
+
+from . import __version__
+from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
+                   fork_checkpoint, list_runs, plan_location, resolve_mode)
+from .core.retention import DEFAULT_METRIC
+from .stores import open_store
+
+COMMANDS = ("ls", "prune", "fork")
+DEFAULT_LOCATION = "./.art"
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def size(n: int) -> str:
+    return humanize.naturalsize(n)
+
+
+def _location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("location", nargs="?", default=DEFAULT_LOCATION,
+                        help="a directory (default ./.art), s3://bucket/prefix or wandb://entity[/project]")
+    group = parser.add_argument_group("S3")
+    group.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+
+
+def _selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", "-p", help="only this project")
+    parser.add_argument("--run", "-r", help="only this run (ART: model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckpt-tui",
+        description="Browse, prune and fork training checkpoints by their metrics.",
+        epilog="commands: ckpt-tui {ls,prune,fork} --help. Without a command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
+    _location_options(parser)
+    return parser
+
+
+def build_command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ckpt-tui")
+    parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
+    _location_options(ls)
+    _selection(ls)
+    ls.add_argument("--json", action="store_true", help="print one JSON document")
+
+    prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
+    _location_options(prune)
+    _selection(prune)
+    prune.add_argument("--metric", default=DEFAULT_METRIC,
+                       help=f"metric that defines the best step (default {DEFAULT_METRIC}; 'none' for no best)")
+    prune.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
+                       help="higher or lower is better; auto minimises *loss (default auto)")
+    prune.add_argument("--keep", default="best,latest",
+                       help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    prune.add_argument("--smoothing", type=float, metavar="ALPHA",
+                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
+    prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
+    prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    prune.add_argument("--json", action="store_true", help="print one JSON document")
+
+    fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
+    _location_options(fork)
+    fork.add_argument("--project", "-p", required=True, help="source project")
+    fork.add_argument("--run", "-r", required=True, help="source run (ART: model)")
+    fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
+    fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
+    fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
+    which = fork.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="fork this step")
+    which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
+    fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
+    fork.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+def _store_options(args: argparse.Namespace) -> dict:
+    return {k: v for k in ("endpoint_url", "profile") if (v := getattr(args, k, None))}
+
+
+def _open(args: argparse.Namespace, location: str | None = None):
+    return open_store(location or args.location, **_store_options(args))
+
+
+def _err(message: str) -> None:
+    print(f"ckpt-tui: {message}", file=sys.stderr)
+
+
+def _stamp(mtime: float) -> str:
+    return datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M") if mtime else "-"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _step_ranges(steps: Sequence[int]) -> str:
+    """``0-9, 12, 14-15``: long runs of deleted steps stay readable."""
+    out, start, prev = [], None, None
+    for step in sorted(steps):
+        if start is None:
+            start = prev = step
+        elif step == prev + 1:
+            prev = step
+        else:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = step
+    if start is not None:
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ", ".join(out)
+
+
+# -- ls ----------------------------------------------------------------------
+def _run_json(run: Run) -> dict:
+    return {
+        "project": run.project, "run": run.name, "layout": run.layout,
+        "total_bytes": run.total_bytes, "latest_step": run.latest_step,
+        "malformed_history_lines": run.metrics.malformed,
+        "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
+                         "location": c.location, "metrics": run.metrics.at(c.step)}
+                        for c in run.checkpoints],
+        "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note} for c in run.pending],
+    }
+
+
+def _print_run_summary(runs: list[Run]) -> None:
+    metric = DEFAULT_METRIC
+    print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7} {'BEST ' + metric:>18}")
+    for run in runs:
+        values = {s: v for s, v in run.metrics.series(metric) if run.checkpoint(s)}
+        best = max(values, key=lambda s: (values[s], s)) if values else None
+        best_text = f"{best} ({values[best]:.3f})" if best is not None else "-"
+        print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
+              f"{size(run.total_bytes):>10} {run.latest_step if run.latest_step is not None else '-':>7} "
+              f"{best_text:>18}")
+        if run.metrics.malformed:
+            print(f"  warning: {run.metrics.malformed} malformed history line(s) skipped")
+        for pending in run.pending:
+            print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
+
+
+def _print_run_steps(run: Run) -> None:
+    names = [n for n in run.metrics.names() if n.startswith(("val/", "train/reward", "train/loss"))][:4]
+    print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
+    print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names))
+    for c in run.checkpoints:
+        values = " ".join(f"{_fmt(run.metrics.value(c.step, n)):>14}" for n in names)
+        print(f"{c.step:>7} {size(c.bytes):>10} {_stamp(c.mtime):<16} {values}")
+    if run.metrics.malformed:
+        print(f"warning: {run.metrics.malformed} malformed history line(s) skipped")
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    store = _open(args)
+    runs = [store.load_run(p, r) for p, r in list_runs(store, args.project, args.run)]
+    if args.json:
+        print(json.dumps({"location": store.location, "runs": [_run_json(r) for r in runs]}, indent=2))
+    elif args.run:
+        for run in runs:
+            _print_run_steps(run)
+    elif not runs:
+        print(f"no runs in {store.location}")
+    else:
+        _print_run_summary(runs)
+    return EXIT_OK
+
+
+# -- prune -------------------------------------------------------------------
+def _print_plan(plan: Plan) -> None:
+    print(f"{plan.project}/{plan.run}: {plan.policy.describe()}")
+    if plan.refused:
+        print(f"  refused: {plan.refused}")
+        return
+    for kept in plan.keep:
+        print(f"  keep    {kept.step:>7} {size(kept.bytes):>10}  {', '.join(kept.reasons)}")
+    for pending in plan.pending:
+        print(f"  skip    {pending.step:>7} {size(pending.bytes):>10}  {', '.join(pending.reasons)}")
+    if plan.delete:
+        print(f"  delete  {len(plan.delete)} step(s): {_step_ranges(plan.delete_steps)}")
+    print(f"  frees {size(plan.freed_bytes)}")
+
+
+def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
+    """None to go ahead, or an exit code."""
+    count = sum(len(p.delete) for p in plans)
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
+        return EXIT_REFUSED
+    total = sum(p.freed_bytes for p in plans)
+    answer = input(f"Delete {count} checkpoint(s), freeing {size(total)}? [y/N] ", )
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing deleted", file=sys.stderr)
+        return EXIT_REFUSED
+    return None
+
+
+def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[DeletionResult], list[str]]:
+    results, refusals = [], []
+    for plan in plans:
+        def progress(done: int, total: int, item, plan=plan) -> None:
+            if show_progress:
+                print(f"\r{plan.project}/{plan.run}: deleted {done}/{total} (step {item.step})",
+                      end="" if done < total else "\n", file=sys.stderr, flush=True)
+        try:
+            result = execute_plan(store, plan, progress)
+        except Refused as exc:
+            refusals.append(str(exc))
+            continue
+        results.append(result)
+        for item in result.spared:
+            print(f"{plan.project}/{plan.run}: spared step {item.step}: the run changed since the preview",
+                  file=sys.stderr)
+        for item, why in result.failed:
+            _err(f"{plan.project}/{plan.run}: step {item.step} not deleted: {why}")
+    return results, refusals
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    store = _open(args)
+    policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing)
+    plans = plan_location(store, policy, args.project, args.run)
+    refused = [p for p in plans if p.refused]
+    todo = [p for p in plans if p.delete and not p.refused]
+    if not args.json:
+        for plan in plans:
+            _print_plan(plan)
+        total = sum(p.freed_bytes for p in todo)
+        print(f"total: delete {sum(len(p.delete) for p in todo)} checkpoint(s) in {len(todo)} run(s), "
+              f"freeing {size(total)}" + (" (dry run)" if args.dry_run else ""))
+    for plan in refused:
+        _err(plan.refused)
+    results: list[DeletionResult] = []
+    refusals = [p.refused for p in refused]
+    if not args.dry_run and todo:
+        code = _confirm(todo, args)
+        if code is not None:
+            return code
+        results, late = _execute(store, todo, show_progress=sys.stderr.isatty())
+        refusals += late
+        if not args.json:
+            freed = sum(r.freed_bytes for r in results)
+            print(f"deleted {sum(len(r.deleted) for r in results)} checkpoint(s), freed {size(freed)}")
+    if args.json:
+        done = {(r.plan.project, r.plan.run): r for r in results}
+        print(json.dumps({
+            "location": store.location, "dry_run": args.dry_run,
+            "plans": [done[(p.project, p.run)].to_json() if (p.project, p.run) in done else p.to_json()
+                      for p in plans],
+            "freed_bytes": sum(r.freed_bytes for r in results) if results else 0,
+            "planned_freed_bytes": sum(p.freed_bytes for p in todo),
+            "refused": refusals,
+        }, indent=2))
+    if any(not r.ok for r in results):
+        return EXIT_FAILED
+    return EXIT_REFUSED if refusals else EXIT_OK
+
+
+# -- fork --------------------------------------------------------------------
+def cmd_fork(args: argparse.Namespace) -> int:
+    store = _open(args)
+    target = _open(args, args.to_location) if args.to_location else None
+    show = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
+
+    result = fork_checkpoint(store, args.project, args.run, args.to, args.to_project, args.step,
+                             args.not_after_step, args.with_history, to_store=target, progress=progress)
+    if show:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        extra = f" with {result.history_records} history record(s)" if args.with_history else ""
+        print(f"forked {result.project}/{result.run} step {result.step} ({size(result.bytes)}) "
+              f"-> {result.to_project}/{result.to_run}{extra}: {result.location}")
+    return EXIT_OK
+
+
+# -- app ---------------------------------------------------------------------
+def open_app(location: str, demo: bool, options: dict) -> int:
+    if demo:
+        from .demo import build_demo
+
+        location = str(build_demo())
+    try:
+        from .app import run_app
+    except ImportError:  # the app is optional for scripted use
+        print(f"demo tree written to {location}")
+        return cmd_ls(argparse.Namespace(location=location, project=None, run=None, json=False, **options))
+    return run_app(location, **options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            args = build_command_parser().parse_args(argv)
+            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork}[args.command](args)
+        args = build_parser().parse_args(argv)
+        return open_app(args.location, args.demo, _store_options(args))
+    except Refused as exc:
+        _err(str(exc))
+        return EXIT_REFUSED
+    except CkptError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    except OSError as exc:
+        _err(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted; every checkpoint is either whole or gone")
+        return 130

@@ -1,0 +1,25 @@
+"""Errors the core raises. Every face (CLI, app, Python API) turns them into one clear message."""
+
+
+class CkptError(Exception):
+    """Base class: a problem the user can act on, never a bug."""
+
+
+class Refused(CkptError):
+    """The operation was refused on purpose; nothing was changed."""
+
+
+class InvalidName(Refused):
+    """A project or run name that is not safe to use as a path segment."""
+
+
+class NotFound(CkptError):
+    """A project, run or step that does not exist (or no longer exists)."""
+
+
+class AlreadyExists(Refused):
+    """The destination exists and would be overwritten."""
+
+
+class StoreError(CkptError):
+    """The storage answered with an error (permissions, network, ...)."""

@@ -1,0 +1,100 @@
+"""Turning plans into deletions, safely, against the storage as it is now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import CkptError, NotFound, Refused
+from .models import Run
+from .retention import DeletedStep, Plan, Policy, checkpoint_key, plan_run
+from .store import Store
+
+# Called with (checkpoints_done, checkpoints_total, step_just_handled).
+DeleteProgress = Callable[[int, int, DeletedStep], None]
+
+
+@dataclass(slots=True)
+class DeletionResult:
+    """What an execution did. ``spared`` were previewed for deletion but kept,
+    because at execution time they were latest, best, or had changed."""
+
+    plan: Plan
+    deleted: list[DeletedStep] = field(default_factory=list)
+    spared: list[DeletedStep] = field(default_factory=list)
+    failed: list[tuple[DeletedStep, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(d.bytes for d in self.deleted)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict:
+        return {
+            **self.plan.to_json(),
+            "deleted": [{"step": d.step, "bytes": d.bytes} for d in self.deleted],
+            "spared": [{"step": d.step, "bytes": d.bytes} for d in self.spared],
+            "failed": [{"step": d.step, "error": why} for d, why in self.failed],
+            "cancelled": self.cancelled,
+            "freed_bytes": self.freed_bytes,
+        }
+
+
+def list_runs(store: Store, project: str | None = None, run: str | None = None) -> list[tuple[str, str]]:
+    """(project, run) pairs selected by optional filters, in name order."""
+    projects = [project] if project else store.list_projects()
+    if project and project not in store.list_projects():
+        raise NotFound(f"no project {project!r} in {store.location}")
+    pairs = []
+    for proj in projects:
+        runs = store.list_runs(proj)
+        if run is not None:
+            if run not in runs:
+                raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
+            runs = [run]
+        pairs.extend((proj, r) for r in runs)
+    return pairs
+
+
+def plan_location(store: Store, policy: Policy, project: str | None = None,
+                  run: str | None = None) -> list[Plan]:
+    """One plan per selected run, each on its own."""
+    return [plan_run(store.load_run(p, r), policy) for p, r in list_runs(store, project, run)]
+
+
+def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = None,
+                 should_cancel: Callable[[], bool] | None = None) -> DeletionResult:
+    """Delete what ``plan`` previewed, but only what a fresh plan agrees to delete.
+
+    The run is re-read first: a step written since the preview changes what is
+    latest (and maybe best), and those are then spared.
+    """
+    if plan.refused:
+        raise Refused(plan.refused)
+    store.finish_interrupted(plan.project, plan.run)
+    run: Run = store.load_run(plan.project, plan.run)
+    fresh = plan_run(run, plan.policy)
+    if fresh.refused:
+        raise Refused(fresh.refused)
+    previewed = {checkpoint_key(d) for d in plan.delete}
+    agreed = [d for d in fresh.delete if checkpoint_key(d) in previewed]
+    agreed_keys = {checkpoint_key(d) for d in agreed}
+    result = DeletionResult(fresh, spared=[d for d in plan.delete if checkpoint_key(d) not in agreed_keys])
+    by_key = {checkpoint_key(c): c for c in run.checkpoints}
+    for done, item in enumerate(agreed, start=1):
+        if should_cancel is not None and should_cancel():
+            result.cancelled = True
+            break
+        try:
+            store.delete_checkpoint(run.project, run.name, by_key[checkpoint_key(item)])
+        except (CkptError, OSError) as exc:
+            result.failed.append((item, str(exc)))
+        else:
+            result.deleted.append(item)
+        if progress is not None:
+            progress(done, len(agreed), item)
+    return result

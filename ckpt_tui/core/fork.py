@@ -1,0 +1,89 @@
+"""Forking one checkpoint of a run into a new run, as ART's fork does."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import AlreadyExists, NotFound, Refused
+from .metrics import step_of
+from .models import Checkpoint, Run
+from .names import validate_name
+from .store import ByteProgress, Store
+
+
+@dataclass(frozen=True, slots=True)
+class ForkResult:
+    project: str
+    run: str
+    to_project: str
+    to_run: str
+    step: int
+    bytes: int
+    location: str
+    history_records: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def choose_step(run: Run, step: int | None = None, not_after_step: int | None = None) -> Checkpoint:
+    """The explicit step, else the latest step <= ``not_after_step``, else the latest."""
+    if not run.checkpoints:
+        raise NotFound(f"{run.project}/{run.name} has no checkpoints")
+    if step is not None:
+        found = run.checkpoint(step)
+        if found is None:
+            have = ", ".join(str(c.step) for c in run.checkpoints[-5:])
+            raise NotFound(f"{run.project}/{run.name} has no checkpoint at step {step} (latest: {have})")
+        return found
+    if not_after_step is not None:
+        eligible = [c for c in run.checkpoints if c.step <= not_after_step]
+        if not eligible:
+            raise NotFound(f"{run.project}/{run.name} has no checkpoint at or before step {not_after_step}")
+        return eligible[-1]
+    return run.checkpoints[-1]
+
+
+def _existing_run(store: Store, project: str, run: str) -> Run | None:
+    try:
+        if project not in store.list_projects() or run not in store.list_runs(project):
+            return None
+        return store.load_run(project, run, with_metrics=False)
+    except NotFound:
+        return None
+
+
+def fork_checkpoint(store: Store, project: str, run: str, to_run: str, to_project: str | None = None,
+                    step: int | None = None, not_after_step: int | None = None,
+                    with_history: bool = False, to_store: Store | None = None,
+                    progress: ByteProgress | None = None) -> ForkResult:
+    """Copy one checkpoint of ``project/run`` to ``to_project/to_run`` at the same step.
+
+    Only checkpoint files are copied; ``with_history`` also copies the source's
+    history records up to that step. Never overwrites an existing step.
+    """
+    to_project = validate_name(to_project or project, "project name")
+    validate_name(to_run, "model name")
+    target = to_store or store
+    source = store.load_run(project, run, with_metrics=False)
+    ckpt = choose_step(source, step, not_after_step)
+    if target is store and (to_project, to_run) == (project, run):
+        raise Refused("cannot fork a run into itself")
+    existing = _existing_run(target, to_project, to_run)
+    if existing is not None and existing.checkpoint(ckpt.step) is not None:
+        raise AlreadyExists(f"{to_project}/{to_run} already has step {ckpt.step}; nothing copied")
+    records = []
+    if with_history:
+        records = [r for r in store.read_history(project, run)
+                   if (s := step_of(r)) is not None and s <= ckpt.step]
+        target.write_history(to_project, to_run, records)
+    if target is store:
+        new = store.copy_checkpoint(project, run, ckpt, to_project, to_run, progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ckpt-tui-fork-") as tmp:
+            store.download_checkpoint(project, run, ckpt, Path(tmp), progress)
+            new = target.upload_checkpoint(Path(tmp), to_project, to_run, ckpt.step, progress)
+    return ForkResult(project, run, to_project, to_run, ckpt.step, ckpt.bytes,
+                      new.location, len(records))

@@ -1,0 +1,128 @@
+"""Per-step metrics, parsed from ART's ``history.jsonl`` or handed over by a store."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+STEP_KEYS = ("step", "training_step")
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Metric values by step, averaged over the records that share a step.
+
+    ``malformed`` counts input lines that could not be read at all (bad JSON,
+    no step); ``ignored`` counts values dropped for being NaN, infinite or not
+    numbers. Both are shown to the user rather than hidden.
+    """
+
+    by_step: dict[int, dict[str, float]] = field(default_factory=dict)
+    malformed: int = 0
+    ignored: int = 0
+
+    def names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for values in self.by_step.values():
+            seen.update(dict.fromkeys(values))
+        return sorted(seen)
+
+    def at(self, step: int) -> dict[str, float]:
+        return self.by_step.get(step, {})
+
+    def value(self, step: int, name: str) -> float | None:
+        return self.by_step.get(step, {}).get(name)
+
+    def series(self, name: str) -> list[tuple[int, float]]:
+        """(step, value) pairs for one metric, in step order."""
+        return sorted((s, v[name]) for s, v in self.by_step.items() if name in v)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def step_of(record: Mapping[str, object]) -> int | None:
+    for key in STEP_KEYS:
+        step = record.get(key)
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            return step
+        if isinstance(step, float) and step.is_integer() and step >= 0:
+            return int(step)
+    return None
+
+
+def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int = 0) -> Metrics:
+    """Average every numeric value per step; step keys are not metrics."""
+    sums: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    ignored = 0
+    for record in records:
+        step = step_of(record)
+        if step is None:
+            malformed += 1
+            continue
+        for key, raw in record.items():
+            if key in STEP_KEYS:
+                continue
+            value = _number(raw)
+            if value is None:
+                # Timestamps and other strings are expected; only count bad numbers.
+                if isinstance(raw, float) or raw is None:
+                    ignored += 1
+                continue
+            sums[step][key] += value
+            counts[step][key] += 1
+    by_step = {
+        step: {key: total / counts[step][key] for key, total in values.items()}
+        for step, values in sums.items()
+    }
+    return Metrics(by_step=by_step, malformed=malformed, ignored=ignored)
+
+
+def parse_history_lines(lines: Iterable[str]) -> Metrics:
+    """Parse ``history.jsonl`` text: one JSON object per line, bad lines counted."""
+    records, malformed = read_history_records(lines)
+    return metrics_from_records(records, malformed)
+
+
+def read_history_records(lines: Iterable[str]) -> tuple[list[dict], int]:
+    """The JSON objects of a history file, and how many lines were not objects."""
+    records: list[dict] = []
+    malformed = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            # Python's json accepts NaN/Infinity; they are dropped as values later.
+            record = json.loads(line)
+        except ValueError:
+            malformed += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            malformed += 1
+    return records, malformed
+
+
+def smooth(series: list[tuple[int, float]], alpha: float) -> list[tuple[int, float]]:
+    """Exponential moving average over steps (adjusted, like polars' ``ewm_mean``).
+
+    ``alpha`` in (0, 1]; 1 means no smoothing.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError("smoothing alpha must be in (0, 1]")
+    out = []
+    weighted = norm = 0.0
+    for step, value in series:
+        weighted = value + (1 - alpha) * weighted
+        norm = 1 + (1 - alpha) * norm
+        out.append((step, weighted / norm))
+    return out

@@ -1,0 +1,43 @@
+"""Shared fixtures: writable copies of real trainer trees, and generated trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """Copy a fixture tree and make it writable (the originals may be read-only)."""
+    shutil.copytree(source, target)
+    for root, dirs, files in os.walk(target):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
+    os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR)
+    return target
+
+
+@pytest.fixture
+def art_base(tmp_path: Path) -> Path:
+    """A fresh copy of the ART base written by ART 0.5.18 (project ``demo``)."""
+    return copy_tree(FIXTURES / "art", tmp_path / "art")
+
+
+@pytest.fixture
+def hf_fixture(tmp_path: Path) -> Path:
+    """A fresh copy of the Hugging Face Trainer output directories."""
+    return copy_tree(FIXTURES / "hf-trainer", tmp_path / "hf-trainer")
+
+
+@pytest.fixture
+def demo_base(tmp_path: Path) -> Path:
+    """The built-in demo tree (sparse checkpoint files, fixed clock)."""
+    from ckpt_tui.demo import build_demo
+
+    return build_demo(tmp_path / ".art")
