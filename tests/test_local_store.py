@@ -1,0 +1,277 @@
+"""The local ART store and the core's execution/fork, on copies of a tree ART wrote."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ckpt_tui.core import (AlreadyExists, InvalidName, NotFound, Policy, Refused, execute_plan,
+                           fork_checkpoint, plan_location, plan_run)
+from ckpt_tui.stores.local import LocalStore
+
+MODELS = "demo/models"
+
+
+def steps_on_disk(base: Path, model: str, legacy: bool = False) -> set[int]:
+    root = base / MODELS / model if legacy else base / MODELS / model / "checkpoints"
+    return {int(p.name) for p in root.iterdir() if p.name.isdigit()}
+
+
+def prune(store, model, **policy):
+    plan = plan_run(store.load_run("demo", model), Policy(**policy))
+    return execute_plan(store, plan)
+
+
+def test_listing_matches_the_tree(art_base):
+    store = LocalStore(art_base)
+    assert store.list_projects() == ["demo"]
+    assert store.list_runs("demo") == ["agent-001", "agent-002", "agent-legacy"]
+    run = store.load_run("demo", "agent-001")
+    assert [c.step for c in run.checkpoints] == list(range(12))
+    ckpt = run.checkpoints[3]
+    files = {f.path: f.bytes for f in ckpt.files}
+    on_disk = {p.name: p.stat().st_size for p in (art_base / MODELS / "agent-001/checkpoints/0003").iterdir()}
+    assert files == on_disk and ckpt.bytes == sum(on_disk.values())
+    assert run.layout == "art" and store.load_run("demo", "agent-legacy").layout == "art-legacy"
+    assert {"val/reward", "train/reward", "train/loss"} <= set(run.metrics.names())
+
+
+# What ART 0.5.18's own delete_checkpoints kept on this tree (tests/fixtures/README.md).
+@pytest.mark.parametrize("model, metric, expected", [
+    ("agent-001", "val/reward", {10, 11}),
+    ("agent-002", "val/reward", {3, 5}),
+    ("agent-001", "train/reward", {10, 11}),
+    ("agent-002", "train/reward", {4, 5}),
+])
+def test_prune_keeps_what_art_keeps(art_base, model, metric, expected):
+    result = prune(LocalStore(art_base), model, metric=metric)
+    assert steps_on_disk(art_base, model) == expected
+    assert {d.step for d in result.deleted} == set(range(12 if model == "agent-001" else 6)) - expected
+
+
+@pytest.mark.parametrize("model, expected", [("agent-001", {10, 11}), ("agent-002", {4, 5})])
+def test_prune_minimises_a_loss(art_base, model, expected):
+    prune(LocalStore(art_base), model, metric="train/loss")
+    assert steps_on_disk(art_base, model) == expected
+
+
+def test_prune_leaves_non_checkpoint_files_alone(art_base):
+    model_dir = art_base / MODELS / "agent-001"
+    (model_dir / "trajectories").mkdir()
+    (model_dir / "trajectories" / "0001.jsonl").write_text("{}")
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()}
+    prune(LocalStore(art_base), "agent-001")
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()} == before
+    assert (model_dir / "trajectories" / "0001.jsonl").exists()
+
+
+def test_legacy_layout_prunes_only_step_directories(art_base):
+    prune(LocalStore(art_base), "agent-legacy")
+    model_dir = art_base / MODELS / "agent-legacy"
+    assert steps_on_disk(art_base, "agent-legacy", legacy=True) == {3}
+    assert (model_dir / "history.jsonl").exists() and (model_dir / "state.json").exists()
+
+
+def test_second_prune_keeps_the_best_surviving_step(art_base):
+    store = LocalStore(art_base)
+    # First prune keeps the *worst* train/reward step (0) and the latest (11).
+    prune(store, "agent-001", metric="train/reward", mode="min")
+    assert steps_on_disk(art_base, "agent-001") == {0, 11}
+    # The best val/reward ever logged (step 10) is gone; ART would keep only 11.
+    # Among what exists, step 0 is the best (step 11 has no val/reward).
+    result = prune(store, "agent-001", metric="val/reward")
+    assert steps_on_disk(art_base, "agent-001") == {0, 11}
+    assert result.deleted == []
+
+
+def test_missing_metric_refuses_and_deletes_nothing(art_base):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy(metric="val/accuracy"))
+    assert plan.refused and "val/accuracy" in plan.refused
+    with pytest.raises(Refused):
+        execute_plan(store, plan)
+    assert steps_on_disk(art_base, "agent-001") == set(range(12))
+
+
+def add_step(base: Path, model: str, step: int, history: str) -> None:
+    ckpts = base / MODELS / model / "checkpoints"
+    shutil.copytree(ckpts / "0000", ckpts / f"{step:04d}")
+    with open(base / MODELS / model / "history.jsonl", "a") as handle:
+        handle.write(history + "\n")
+
+
+def test_a_step_written_after_the_preview_survives_with_the_previous_latest(art_base):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    add_step(art_base, "agent-001", 12, '{"train/reward": 0.1, "step": 12}')
+    result = execute_plan(store, plan)
+    assert steps_on_disk(art_base, "agent-001") == {10, 11, 12}
+    assert {d.step for d in result.deleted} == set(range(10))
+
+
+def test_a_new_best_after_the_preview_keeps_the_old_best_too(art_base):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    add_step(art_base, "agent-001", 12, '{"val/reward": 5.0, "step": 12}')
+    result = execute_plan(store, plan)
+    # 10 was previewed as kept, so it is not deleted even though it is no longer best.
+    assert steps_on_disk(art_base, "agent-001") == {10, 11, 12}
+    assert result.plan.best_step == 12
+
+
+def test_interrupted_delete_never_leaves_a_step_that_looks_whole(art_base, monkeypatch):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    real_rmtree = shutil.rmtree
+
+    def crash_midway(path, *args, **kwargs):
+        if Path(path).name.startswith(".deleting-5-"):
+            next(Path(path).iterdir()).unlink()  # half of the step is gone...
+            raise OSError(5, "Input/output error")  # ...then the machine falls over
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", crash_midway)
+    result = execute_plan(store, plan)
+    assert [d.step for d, _ in result.failed] == [5]
+    assert "Input/output error" in result.failed[0][1]
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    # Every other step is either whole or gone; step 5 is not a checkpoint any more.
+    run = store.load_run("demo", "agent-001")
+    assert [c.step for c in run.checkpoints] == [10, 11]
+    assert [(c.step, c.note) for c in run.pending] == [(5, "interrupted delete")]
+    for ckpt in run.checkpoints:
+        assert {f.path for f in ckpt.files} == {"adapter_config.json", "adapter_model.safetensors"}
+    # The next execution finishes the leftover first.
+    execute_plan(store, plan_run(run, Policy()))
+    assert store.load_run("demo", "agent-001").pending == []
+    assert sorted(os.listdir(art_base / MODELS / "agent-001/checkpoints")) == ["0010", "0011"]
+
+
+def test_a_failing_rename_loses_nothing(art_base, monkeypatch):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-002"), Policy())
+
+    def denied(src, dst):
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "rename", denied)
+    result = execute_plan(store, plan)
+    assert result.deleted == [] and len(result.failed) == len(plan.delete)
+    assert "Permission denied" in result.failed[0][1]
+    assert steps_on_disk(art_base, "agent-002") == set(range(6))
+
+
+def test_cancel_between_checkpoints(art_base):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    seen = []
+    result = execute_plan(store, plan, progress=lambda done, total, item: seen.append((done, total)),
+                          should_cancel=lambda: len(seen) >= 3)
+    assert result.cancelled and len(result.deleted) == 3 and seen[-1] == (3, 10)
+    assert len(steps_on_disk(art_base, "agent-001")) == 12 - 3
+
+
+def test_symlinks_are_not_followed_out_of_the_base(art_base, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.bin").write_bytes(b"x" * 1000)
+    ckpts = art_base / MODELS / "agent-002" / "checkpoints"
+    (ckpts / "0007").symlink_to(outside, target_is_directory=True)  # a step that is a symlink
+    (ckpts / "0002" / "linked.bin").symlink_to(outside / "precious.bin")
+    store = LocalStore(art_base)
+    run = store.load_run("demo", "agent-002")
+    assert 7 not in {c.step for c in run.checkpoints}
+    assert "linked.bin" not in {f.path for f in run.checkpoint(2).files}
+    execute_plan(store, plan_run(run, Policy()))
+    assert (outside / "precious.bin").read_bytes() == b"x" * 1000
+    assert (ckpts / "0007").is_symlink() and not (ckpts / "0002").exists()
+
+
+def test_run_names_are_validated(art_base):
+    store = LocalStore(art_base)
+    with pytest.raises(InvalidName):
+        store.load_run("demo", "../demo")
+    with pytest.raises(NotFound):
+        store.load_run("demo", "agent-999")
+
+
+def test_plan_location_plans_every_run_on_its_own(art_base):
+    plans = plan_location(LocalStore(art_base), Policy())
+    assert [(p.run, p.best_step, p.latest_step) for p in plans] == [
+        ("agent-001", 10, 11), ("agent-002", 3, 5), ("agent-legacy", 3, 3)]
+
+
+# -- fork ---------------------------------------------------------------------
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_fork_copies_one_step_byte_for_byte(art_base):
+    store = LocalStore(art_base)
+    result = fork_checkpoint(store, "demo", "agent-001", "agent-001-fork", not_after_step=7)
+    assert result.step == 7
+    target = art_base / MODELS / "agent-001-fork"
+    assert sorted(os.listdir(target)) == ["checkpoints"]  # no history, trajectories or logs
+    assert tree_bytes(target / "checkpoints/0007") == tree_bytes(art_base / MODELS / "agent-001/checkpoints/0007")
+
+
+def test_fork_defaults_to_latest_and_can_bring_history(art_base):
+    store = LocalStore(art_base)
+    result = fork_checkpoint(store, "demo", "agent-002", "b", to_project="other", with_history=True)
+    assert result.step == 5 and result.to_project == "other"
+    run = store.load_run("other", "b")
+    assert [c.step for c in run.checkpoints] == [5]
+    assert max(run.metrics.by_step) == 5 and result.history_records > 0
+
+
+def test_fork_from_the_legacy_layout_writes_the_current_layout(art_base):
+    store = LocalStore(art_base)
+    fork_checkpoint(store, "demo", "agent-legacy", "modern", step=2)
+    assert (art_base / MODELS / "modern/checkpoints/0002/adapter_model.safetensors").exists()
+
+
+def test_fork_never_overwrites(art_base):
+    store = LocalStore(art_base)
+    fork_checkpoint(store, "demo", "agent-001", "copy", step=4)
+    marker = art_base / MODELS / "copy/checkpoints/0004/adapter_config.json"
+    marker.write_text("mine")
+    with pytest.raises(AlreadyExists):
+        fork_checkpoint(store, "demo", "agent-001", "copy", step=4)
+    assert marker.read_text() == "mine"
+    with pytest.raises(Refused):
+        fork_checkpoint(store, "demo", "agent-001", "agent-001", step=4)
+
+
+def test_fork_is_atomic_when_the_copy_fails(art_base, monkeypatch):
+    store = LocalStore(art_base)
+    real_copy = shutil.copy2
+    calls = []
+
+    def fail_second_file(src, dst, **kwargs):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(dst))
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", fail_second_file)
+    with pytest.raises(Exception, match="No space left"):
+        fork_checkpoint(store, "demo", "agent-001", "half", step=3)
+    ckpts = art_base / MODELS / "half" / "checkpoints"
+    assert not ckpts.exists() or os.listdir(ckpts) == []
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "bad\nname", "..", "tab\tname"])
+def test_fork_rejects_bad_names(art_base, name):
+    with pytest.raises(InvalidName):
+        fork_checkpoint(LocalStore(art_base), "demo", "agent-001", name)
+    assert sorted(os.listdir(art_base / MODELS)) == ["agent-001", "agent-002", "agent-legacy"]
+
+
+def test_fork_step_selection_errors(art_base):
+    store = LocalStore(art_base)
+    with pytest.raises(NotFound, match="no checkpoint at step 99"):
+        fork_checkpoint(store, "demo", "agent-001", "x", step=99)
+    shutil.rmtree(art_base / MODELS / "agent-002/checkpoints/0000")
+    with pytest.raises(NotFound, match="at or before step 0"):
+        fork_checkpoint(store, "demo", "agent-002", "x", not_after_step=0)

@@ -1,0 +1,145 @@
+import pytest
+
+from ckpt_tui.core import Checkpoint, Metrics, Policy, Refused, Run, parse_rules, plan_run, resolve_mode
+from ckpt_tui.core.metrics import metrics_from_records
+
+
+def make_run(values: dict[int, float] | None = None, steps=range(10), metric="val/reward",
+             protected=None) -> Run:
+    records = [{"step": s, metric: v} for s, v in (values or {}).items()]
+    ckpts = [Checkpoint(step=s, bytes=100 + s, mtime=0.0, name=f"{s:04d}") for s in steps]
+    return Run("p", "r", ckpts, metrics_from_records(records), protected=protected or {})
+
+
+def kept(plan):
+    return {k.step for k in plan.keep}
+
+
+def test_default_keeps_best_and_latest_and_frees_the_rest():
+    run = make_run({2: 0.9, 5: 0.3, 8: 0.5})
+    plan = plan_run(run, Policy())
+    assert kept(plan) == {2, 9}
+    assert plan.reasons()[2] == ("best val/reward",)
+    assert plan.reasons()[9] == ("latest",)
+    assert plan.freed_bytes == sum(100 + s for s in range(10) if s not in (2, 9))
+    assert plan.best_step == 2 and plan.latest_step == 9
+
+
+def test_best_is_chosen_among_existing_checkpoints_only():
+    # Step 20 was the best ever logged but its checkpoint is gone.
+    run = make_run({20: 1.0, 3: 0.4, 6: 0.2}, steps=[3, 6, 7])
+    assert plan_run(run, Policy()).best_step == 3
+
+
+def test_ties_go_to_the_later_step_for_max_and_min():
+    run = make_run({1: 0.5, 4: 0.5, 6: 0.1}, steps=range(8))
+    assert plan_run(run, Policy(mode="max")).best_step == 4
+    run = make_run({1: 0.1, 4: 0.1, 6: 0.5}, steps=range(8))
+    assert plan_run(run, Policy(mode="min")).best_step == 4
+
+
+def test_auto_minimises_losses_and_maximises_the_rest():
+    assert resolve_mode("train/loss", "auto") == "min"
+    assert resolve_mode("eval_loss", "auto") == "min"
+    assert resolve_mode("val/reward", "auto") == "max"
+    assert resolve_mode("loss/accuracy", "auto") == "max"
+    run = make_run({1: 0.9, 2: 0.1, 3: 0.5}, metric="train/loss")
+    assert plan_run(run, Policy(metric="train/loss")).best_step == 2
+    assert plan_run(run, Policy(metric="train/loss", mode="max")).best_step == 1
+
+
+def test_missing_metric_refuses_and_deletes_nothing():
+    run = make_run({1: 0.5}, metric="train/reward")
+    plan = plan_run(run, Policy(metric="val/reward"))
+    assert plan.refused and "val/reward" in plan.refused and "train/reward" in plan.refused
+    assert plan.delete == [] and kept(plan) == set(range(10))
+
+
+def test_metric_only_on_deleted_steps_also_refuses():
+    run = make_run({50: 0.5}, steps=range(5))
+    assert plan_run(run, Policy()).refused
+
+
+def test_no_metric_keeps_latest_only_when_asked_explicitly():
+    run = make_run({}, steps=range(4))
+    plan = plan_run(run, Policy.parse("latest", metric="none"))
+    assert kept(plan) == {3} and not plan.refused
+    with pytest.raises(Refused):
+        Policy.parse("best,latest", metric="none")
+
+
+@pytest.mark.parametrize("rules, expected", [
+    ("latest", {9}),
+    ("last:3", {7, 8, 9}),
+    ("every:4", {0, 4, 8, 9}),
+    ("step:5", {5, 9}),
+    ("step:5,step:6,latest", {5, 6, 9}),
+])
+def test_rules_without_metric_still_keep_best_and_latest(rules, expected):
+    run = make_run({1: 0.99})
+    assert kept(plan_run(run, Policy.parse(rules))) == expected | {1}
+
+
+def test_top_k_keeps_the_k_best():
+    run = make_run({0: 0.1, 2: 0.8, 4: 0.9, 6: 0.7, 8: 0.2})
+    plan = plan_run(run, Policy.parse("top:3"))
+    assert kept(plan) == {2, 4, 6, 9}
+    assert plan.reasons()[4] == ("best val/reward", "top 3 val/reward")
+
+
+def test_reasons_accumulate_and_are_unique():
+    run = make_run({9: 0.9, 1: 0.1})
+    plan = plan_run(run, Policy.parse("best,latest,last:2,every:3,step:9"))
+    assert plan.reasons()[9] == ("best val/reward", "latest", "last 2", "every 3", "pinned")
+
+
+def test_trainer_protected_steps_are_kept_with_their_reason():
+    run = make_run({1: 0.9}, protected={4: ("tracker",)})
+    plan = plan_run(run, Policy())
+    assert plan.reasons()[4] == ("tracker",)
+
+
+def test_pending_checkpoints_are_never_candidates():
+    run = make_run({1: 0.9}, steps=range(3))
+    run.pending.append(Checkpoint(5, 10, 0.0, ".deleting-5-x", complete=False, note="interrupted delete"))
+    plan = plan_run(run, Policy())
+    assert plan.latest_step == 2 and 5 not in plan.delete_steps
+    assert [(p.step, p.reasons) for p in plan.pending] == [(5, ("interrupted delete",))]
+
+
+def test_smoothing_can_change_the_best_step():
+    # A single spike at step 3 wins raw, a sustained plateau wins smoothed.
+    values = {0: 0.1, 1: 0.1, 2: 0.1, 3: 0.95, 4: 0.1, 5: 0.8, 6: 0.8, 7: 0.8, 8: 0.8}
+    run = make_run(values, steps=range(9))
+    assert plan_run(run, Policy()).best_step == 3
+    assert plan_run(run, Policy(smoothing=0.3)).best_step == 8
+
+
+def test_empty_run_has_an_empty_plan():
+    plan = plan_run(make_run({}, steps=[]), Policy())
+    assert plan.keep == [] and plan.delete == [] and not plan.refused
+
+
+@pytest.mark.parametrize("text", ["best,oops", "last", "last:x", "top:0", "every:-1", "latest:3", ""])
+def test_bad_rules_are_refused(text):
+    with pytest.raises(Refused):
+        parse_rules(text)
+
+
+def test_policy_describe_and_pins():
+    policy = Policy.parse("best,latest,last:2").toggle_pin(40)
+    assert policy.pins == {40}
+    assert policy.describe() == "keep best val/reward (max) + latest + last 2 + pinned 40"
+    assert policy.toggle_pin(40).pins == frozenset()
+    assert Policy().describe() == "keep best val/reward (max) + latest"
+
+
+def test_plan_json_has_the_documented_keys():
+    data = plan_run(make_run({2: 0.9}), Policy()).to_json()
+    assert {"project", "run", "metric", "mode", "keep", "delete", "freed_bytes"} <= set(data)
+    assert data["keep"][0] == {"step": 2, "bytes": 102, "reasons": ["best val/reward"]}
+    assert data["mode"] == "max"
+
+
+def test_metrics_object_default_is_empty():
+    assert Metrics().names() == []
