@@ -1,0 +1,126 @@
+"""The command line, end to end through ``main``, on copies of a tree ART wrote."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ckpt_tui import __version__
+from ckpt_tui.cli import main
+
+MODELS = "demo/models"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def checkpoint_steps(base: Path, model: str) -> set[int]:
+    return {int(p.name) for p in (base / MODELS / model / "checkpoints").iterdir() if p.name.isdigit()}
+
+
+@pytest.fixture(autouse=True)
+def no_terminal(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and __version__ in capsys.readouterr().out
+    for args in (["--help"], ["prune", "--help"], ["fork", "--help"], ["ls", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        assert "usage: ckpt-tui" in capsys.readouterr().out
+
+
+def test_ls_json(art_base, capsys):
+    code, out, _ = run_cli(capsys, "ls", art_base, "--json")
+    data = json.loads(out)
+    assert code == 0
+    runs = {r["run"]: r for r in data["runs"]}
+    assert set(runs) == {"agent-001", "agent-002", "agent-legacy"}
+    first = runs["agent-001"]["checkpoints"][0]
+    assert first["step"] == 0 and first["bytes"] > 0 and "train/reward" in first["metrics"]
+
+
+def test_ls_human_readable(art_base, capsys):
+    code, out, _ = run_cli(capsys, "ls", art_base)
+    assert code == 0 and "demo/agent-001" in out and "art-legacy" in out
+    code, out, _ = run_cli(capsys, "ls", art_base, "-p", "demo", "-r", "agent-002")
+    assert code == 0 and "val/reward" in out and len(out.strip().splitlines()) == 2 + 6
+
+
+def test_prune_dry_run_json_touches_nothing(art_base, capsys):
+    code, out, _ = run_cli(capsys, "prune", art_base, "--project", "demo", "--dry-run", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["dry_run"] is True
+    plans = {p["run"]: p for p in data["plans"]}
+    assert {k["step"] for k in plans["agent-001"]["keep"]} == {10, 11}
+    assert plans["agent-001"]["keep"][0]["reasons"] == ["best val/reward"]
+    assert plans["agent-002"]["freed_bytes"] == sum(d["bytes"] for d in plans["agent-002"]["delete"])
+    assert checkpoint_steps(art_base, "agent-001") == set(range(12))
+
+
+def test_prune_without_a_terminal_needs_yes(art_base, capsys):
+    code, _, err = run_cli(capsys, "prune", art_base, "-p", "demo", "-r", "agent-001")
+    assert code == 2 and "--yes" in err
+    assert checkpoint_steps(art_base, "agent-001") == set(range(12))
+    code, out, _ = run_cli(capsys, "prune", art_base, "-p", "demo", "-r", "agent-001", "--yes", "--json")
+    data = json.loads(out)
+    assert code == 0 and checkpoint_steps(art_base, "agent-001") == {10, 11}
+    assert data["freed_bytes"] == data["plans"][0]["freed_bytes"] > 0
+    assert {d["step"] for d in data["plans"][0]["deleted"]} == set(range(10))
+
+
+def test_prune_with_rules_and_min_mode(art_base, capsys):
+    code, _, _ = run_cli(capsys, "prune", art_base, "-p", "demo", "-r", "agent-001", "--metric", "train/loss",
+                         "--mode", "min", "--keep", "best,latest,every:4", "--yes")
+    assert code == 0 and checkpoint_steps(art_base, "agent-001") == {0, 4, 8, 10, 11}
+
+
+def test_prune_refuses_a_missing_metric(art_base, capsys):
+    code, _, err = run_cli(capsys, "prune", art_base, "-p", "demo", "--metric", "val/nope", "--yes")
+    assert code == 2 and "val/nope" in err and "Traceback" not in err
+    assert checkpoint_steps(art_base, "agent-001") == set(range(12))
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, art_base, capsys):
+    for args in (["ls", tmp_path / "missing"],
+                 ["prune", art_base, "-p", "nope", "--dry-run"],
+                 ["prune", art_base, "--keep", "best,weird", "--dry-run"],
+                 ["fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "../escape"],
+                 ["ls", "ftp://host/x"]):
+        code, _, err = run_cli(capsys, *args)
+        assert code in (1, 2) and err.startswith("ckpt-tui: ") and len(err.strip().splitlines()) == 1
+
+
+def test_fork_json(art_base, capsys):
+    code, out, _ = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "agent-x",
+                           "--step", "6", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["step"] == 6 and data["to_run"] == "agent-x"
+    assert Path(data["location"]).is_dir()
+    code, _, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "agent-x",
+                           "--step", "6")
+    assert code == 2 and "already has step 6" in err
+
+
+def test_fork_to_another_location(art_base, tmp_path, capsys):
+    code, _, _ = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-002", "--to", "copy",
+                         "--to-location", tmp_path / "elsewhere", "--with-history")
+    target = tmp_path / "elsewhere" / MODELS / "copy"
+    assert code == 0 and (target / "checkpoints" / "0005").is_dir() and (target / "history.jsonl").exists()
+
+
+def test_module_entry_point_and_console_script(art_base):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    out = subprocess.run([sys.executable, "-m", "ckpt_tui", "ls", str(art_base), "--json"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    assert len(json.loads(out)["runs"]) == 3

@@ -1,0 +1,64 @@
+"""Packaging promises: a core free of UI and cloud imports, the Python API, the demo."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ckpt_tui
+from ckpt_tui.core import Refused
+from ckpt_tui.demo import DEMO_RUNS, build_demo
+from ckpt_tui.stores.local import LocalStore
+
+ROOT = Path(__file__).parent.parent
+HEAVY = ("textual", "boto3", "botocore", "wandb")
+
+
+@pytest.mark.parametrize("module", ["ckpt_tui.core", "ckpt_tui.stores", "ckpt_tui.stores.local",
+                                    "ckpt_tui.cli", "ckpt_tui"])
+def test_modules_do_not_import_ui_or_cloud_libraries(module):
+    code = (f"import sys, {module}; bad = [m for m in {HEAVY!r} if m in sys.modules]; "
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, f"{module} imports {done.stdout.strip()}"
+
+
+def test_core_sources_never_import_a_store_or_ui():
+    for path in (ROOT / "ckpt_tui" / "core").glob("*.py"):
+        text = path.read_text()
+        for name in HEAVY + ("ckpt_tui.stores", "..stores", "ckpt_tui.app"):
+            assert f"import {name}" not in text and f"from {name}" not in text, f"{path.name}: {name}"
+
+
+def test_python_api_mirrors_art(art_base):
+    plan = ckpt_tui.plan_checkpoints(art_base, "demo", "agent-002", best_checkpoint_metric="train/reward")
+    assert {k.step for k in plan.keep} == {4, 5}
+    result = ckpt_tui.delete_checkpoints(str(art_base), "demo", "agent-002", best_checkpoint_metric="train/loss")
+    assert {d.step for d in result.deleted} == {0, 1, 2, 3}
+    forked = ckpt_tui.fork_checkpoint(art_base, "demo", "agent-001", "agent-new", not_after_step=8)
+    assert forked.step == 8
+    with pytest.raises(Refused):
+        ckpt_tui.delete_checkpoints(art_base, "demo", "agent-001", best_checkpoint_metric="nope")
+
+
+def test_demo_tree_is_realistic_and_sparse(tmp_path):
+    base = build_demo(tmp_path / ".art")
+    store = LocalStore(base)
+    assert len(store.list_projects()) >= 2
+    runs = {(p, r): store.load_run(p, r) for p in store.list_projects() for r in store.list_runs(p)}
+    assert max(len(r.checkpoints) for r in runs.values()) >= 200
+    assert {r.layout for r in runs.values()} == {"art", "art-legacy"}
+    assert any("val/reward" not in r.metrics.names() for r in runs.values())
+    sizes = [c.bytes for r in runs.values() for c in r.checkpoints]
+    assert 80e6 <= min(sizes) and max(sizes) <= 151e6
+    weights = next(base.rglob("adapter_model.safetensors"))
+    assert weights.stat().st_blocks * 512 < 1e6  # sparse: apparent size, no disk cost
+    # The same seed gives the same tree: snapshots rely on it.
+    again = LocalStore(build_demo(tmp_path / "again"))
+    first = runs[(DEMO_RUNS[0].project, DEMO_RUNS[0].model)]
+    assert again.load_run(first.project, first.name).metrics.by_step == first.metrics.by_step
+    assert [c.mtime for c in again.load_run(first.project, first.name).checkpoints] == \
+        [c.mtime for c in first.checkpoints]
