@@ -1,0 +1,328 @@
+"""Checkpoints kept as Weights & Biases artifacts, the way ART's ServerlessBackend keeps them.
+
+Mapping: the projects of an entity; runs are the ``lora`` artifact collections
+of a project (ART names them after the model); checkpoints are the versions of
+a collection, whose step is read from their ``step{N}`` alias. Metrics come
+from the W&B run whose id is the model name, keyed by ``training_step``.
+
+``wandb`` costs about 0.4 s to import and its ``Api`` starts a helper process,
+so both happen lazily, on first use (the app does that in a worker).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.metrics import Metrics, metrics_from_records
+from ..core.models import Checkpoint, Run
+from ..core.names import validate_name
+from ..core.store import ByteProgress
+
+SCHEME = "wandb://"
+ARTIFACT_TYPE = "lora"
+STEP_ALIAS = re.compile(r"^step(\d+)$")
+STEP_AXIS, FALLBACK_AXIS = "training_step", "_step"
+DEFAULT_TIMEOUT = 10.0
+# Aliases every version carries, which say nothing about whether someone relies on it.
+ROUTINE_ALIASES = re.compile(r"^(latest|v\d+|step\d+)$")
+
+
+def step_of_aliases(aliases: list[str]) -> int | None:
+    """The step named by a ``step{N}`` alias; the highest if there are several."""
+    steps = [int(m.group(1)) for a in aliases if (m := STEP_ALIAS.match(a))]
+    return max(steps) if steps else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    line = text.splitlines()[0]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is anywhere in the chain (the SDK re-wraps its errors)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind) or isinstance(getattr(exc, "exc", None), kind):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def history_records(rows: list[dict]) -> tuple[list[dict], int]:
+    """W&B history rows as core records keyed by ``training_step`` (else ``_step``).
+
+    Keys starting with ``_`` (``_runtime``, ``_timestamp``...) are W&B's own,
+    not metrics. Returns the records and how many rows had no step.
+    """
+    axis = STEP_AXIS if any(STEP_AXIS in row for row in rows) else FALLBACK_AXIS
+    records, missing = [], 0
+    for row in rows:
+        if axis not in row:
+            missing += 1
+            continue
+        record = {k: v for k, v in row.items() if not k.startswith("_") and k not in ("step", STEP_AXIS)}
+        record[STEP_AXIS] = row[axis]
+        records.append(record)
+    return records, missing
+
+
+class WandbStore:
+    """``wandb://ENTITY`` (every project) or ``wandb://ENTITY/PROJECT`` (just that one).
+
+    Credentials and server are the SDK's own: ``WANDB_API_KEY`` or a prior
+    ``wandb login``, and ``WANDB_BASE_URL`` for a self-hosted server (or the
+    ``base_url`` option). Never prompts for a key.
+    """
+
+    def __init__(self, entity: str, project: str | None = None, *, base_url: str | None = None,
+                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.entity = validate_name(entity, "W&B entity")
+        self.project = validate_name(project, "W&B project") if project else None
+        self.base_url = base_url
+        self.timeout = timeout
+        self.location = f"{SCHEME}{entity}" + (f"/{project}" if project else "")
+        self._api_key = api_key
+        self._api: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> WandbStore:
+        if not url.startswith(SCHEME):
+            raise Refused(f"not a W&B location: {url!r} (expected wandb://ENTITY[/PROJECT])")
+        parts = [p for p in url[len(SCHEME):].split("/") if p]
+        if not parts or len(parts) > 2:
+            raise Refused(f"bad W&B location {url!r}: expected wandb://ENTITY or wandb://ENTITY/PROJECT")
+        unknown = set(options) - {"base_url", "api_key", "timeout"}
+        if unknown:
+            raise Refused(f"option(s) {', '.join(sorted(unknown))} do not apply to W&B locations "
+                          "(set WANDB_BASE_URL for a self-hosted server)")
+        return cls(*parts, **options)
+
+    # -- connection ------------------------------------------------------------
+    @property
+    def api(self) -> Any:
+        """The ``wandb.Api``, built on first use (import, helper process, login check)."""
+        with self._lock:
+            if self._api is None:
+                self._api = self._build_api()
+            return self._api
+
+    def connect(self) -> None:
+        """Build the ``Api`` now; the app calls this in a worker so start-up never blocks it."""
+        self.api  # noqa: B018
+
+    def _build_api(self) -> Any:
+        try:
+            import wandb
+            from wandb.sdk import wandb_setup
+            from wandb.sdk.lib import wbauth
+        except ImportError as exc:
+            raise StoreError("W&B locations need the wandb package: pip install 'ckpt-tui[wandb]'") from exc
+        base_url = (self.base_url or wandb_setup.singleton().settings.base_url).rstrip("/")
+        key = self._api_key
+        if key is None:
+            # The SDK would prompt on a terminal; the app owns the terminal, so never prompt.
+            try:
+                auth = wbauth.authenticate_session(host=base_url, source="ckpt-tui", no_offline=True,
+                                                   prompt=False, update_session=False)
+            except Exception as exc:  # a malformed key, an unreadable .netrc
+                raise StoreError(f"W&B credentials for {base_url}: {_one_line(exc)}") from exc
+            if auth is None:
+                raise StoreError(f"no W&B API key for {base_url}: set WANDB_API_KEY or run `wandb login`")
+            key = getattr(auth, "api_key", None)
+        try:
+            return wandb.Api(overrides={"base_url": base_url}, timeout=self.timeout, api_key=key)
+        except Exception as exc:
+            raise StoreError(f"cannot connect to W&B at {base_url}: {_one_line(exc)}") from exc
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn whatever the SDK raises (CommError, ValueError, timeouts...) into one line."""
+        try:
+            yield
+        except CkptError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"{what} ({self.location}): {_one_line(exc)}") from exc
+
+    def _path(self, project: str, run: str | None = None) -> str:
+        validate_name(project, "project name")
+        if run is None:
+            return f"{self.entity}/{project}"
+        return f"{self.entity}/{project}/{validate_name(run, 'model name')}"
+
+    # -- listing ---------------------------------------------------------------
+    def list_projects(self) -> list[str]:
+        if self.project:
+            return [self.project]
+        with self._errors(f"cannot list the projects of {self.entity}"):
+            return sorted(p.name for p in self.api.projects(self.entity))
+
+    def list_runs(self, project: str) -> list[str]:
+        path = self._path(project)
+        with self._errors(f"cannot list the {ARTIFACT_TYPE} collections of {path}"):
+            if not self._has_lora_type(path):
+                return []
+            return sorted(c.name for c in self.api.artifact_collections(path, ARTIFACT_TYPE))
+
+    def _has_lora_type(self, path: str) -> bool:
+        from wandb.errors import CommError
+
+        try:
+            self.api.artifact_type(ARTIFACT_TYPE, path).id  # noqa: B018 (fetches it)
+        except (CommError, ValueError) as exc:
+            if "not found" in str(exc).lower() or "could not find" in str(exc).lower():
+                return False
+            raise
+        return True
+
+    def _versions(self, project: str, run: str) -> list[Any]:
+        """The committed versions of a collection, as SDK artifacts."""
+        path = self._path(project, run)
+        if run not in self.list_runs(project):
+            raise NotFound(f"no {ARTIFACT_TYPE} collection {run!r} in {self.entity}/{project}")
+        with self._errors(f"cannot list the versions of {path}"):
+            return list(self.api.artifacts(ARTIFACT_TYPE, path))
+
+    def _checkpoint(self, project: str, run: str, artifact: Any, step: int | None) -> Checkpoint:
+        version = artifact.version
+        note = "" if step is not None else "no step{N} alias (upload in progress or not from ART)"
+        return Checkpoint(step=step if step is not None else -1, bytes=int(artifact.size or 0),
+                          mtime=_timestamp(artifact.created_at), name=version,
+                          location=f"{SCHEME}{self.entity}/{project}/{run}:{version}",
+                          complete=step is not None, note=note)
+
+    def load_run(self, project: str, run: str, with_metrics: bool = True) -> Run:
+        complete, pending, protected = [], [], {}
+        for artifact in self._versions(project, run):
+            aliases = list(artifact.aliases)
+            step = step_of_aliases(aliases)
+            ckpt = self._checkpoint(project, run, artifact, step)
+            (complete if ckpt.complete else pending).append(ckpt)
+            # A version someone pointed a custom alias at ("best", "prod") is theirs to keep.
+            kept_for = tuple(f"W&B alias {a}" for a in aliases if not ROUTINE_ALIASES.match(a))
+            if step is not None and kept_for:
+                protected[step] = kept_for
+        steps = [c.step for c in complete]
+        duplicated = {s for s in steps if steps.count(s) > 1}
+        if duplicated:
+            # Two versions claiming one step: show them, but delete neither by mistake.
+            pending += [Checkpoint(c.step, c.bytes, c.mtime, c.name, c.location, complete=False,
+                                   note=f"another version also has alias step{c.step}")
+                        for c in complete if c.step in duplicated]
+            complete = [c for c in complete if c.step not in duplicated]
+        metrics = self.read_metrics(project, run) if with_metrics else Metrics()
+        return Run(project, run, complete, metrics, layout="wandb", protected=protected, pending=pending)
+
+    # -- history ---------------------------------------------------------------
+    def _history_rows(self, project: str, run: str) -> list[dict] | None:
+        """All history rows of the W&B run named after the model, or None if there is none."""
+        path = self._path(project, run)
+        with self._errors(f"cannot read the history of run {path}"):
+            from wandb.apis.public.runs import RunNotFoundError
+
+            try:
+                wandb_run = self.api.run(path)
+            except Exception as exc:  # the SDK wraps RunNotFoundError in a CommError
+                if _caused_by(exc, RunNotFoundError):
+                    return None  # a collection without a run of the same name: no metrics
+                raise
+            return [dict(row) for row in wandb_run.scan_history(page_size=1000)]
+
+    def read_metrics(self, project: str, run: str) -> Metrics:
+        rows = self._history_rows(project, run)
+        if not rows:
+            return Metrics()
+        records, missing = history_records(rows)
+        return metrics_from_records(records, missing)
+
+    def read_history(self, project: str, run: str) -> list[dict]:
+        return history_records(self._history_rows(project, run) or [])[0]
+
+    def write_history(self, project: str, run: str, records: list[dict]) -> None:
+        raise Refused("writing history to W&B is not supported (log it with wandb.init); nothing copied")
+
+    # -- deletion --------------------------------------------------------------
+    def _version(self, project: str, run: str, checkpoint: Checkpoint) -> Any:
+        """The version behind ``checkpoint``, re-read: it must still carry its step alias."""
+        for artifact in self._versions(project, run):
+            if artifact.version == checkpoint.name:
+                if step_of_aliases(list(artifact.aliases)) != checkpoint.step:
+                    raise NotFound(f"{project}/{run}:{checkpoint.name} no longer has alias "
+                                   f"step{checkpoint.step}; nothing done")
+                return artifact
+        raise NotFound(f"{project}/{run}: version {checkpoint.name} (step {checkpoint.step}) no longer exists")
+
+    def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
+        """Delete one version, with its aliases (one call: it is whole or gone).
+
+        W&B deletes softly; the storage is reclaimed later by its garbage collector.
+        """
+        artifact = self._version(project, run, checkpoint)
+        if "latest" in artifact.aliases:
+            raise Refused(f"{project}/{run}:{checkpoint.name} carries the W&B alias 'latest'; not deleted")
+        with self._errors(f"cannot delete {project}/{run}:{checkpoint.name} (step {checkpoint.step})"):
+            artifact.delete(delete_aliases=True)
+
+    def finish_interrupted(self, project: str, run: str) -> list[str]:
+        return []  # deleting a version is a single call: nothing is ever left half done
+
+    # -- copies ----------------------------------------------------------------
+    def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
+        return checkpoint.location or f"{SCHEME}{self.entity}/{project}/{run}:{checkpoint.name}"
+
+    def copy_checkpoint(self, project: str, run: str, checkpoint: Checkpoint, to_project: str,
+                        to_run: str, progress: ByteProgress | None = None) -> Checkpoint:
+        """Link the version into ``to_run``'s collection with the same step alias: no bytes move."""
+        target = self._path(to_project, to_run)
+        alias = f"step{checkpoint.step}"
+        if to_run in self.list_runs(to_project):
+            for existing in self._versions(to_project, to_run):
+                if alias in existing.aliases:
+                    raise AlreadyExists(f"{to_project}/{to_run} already has step {checkpoint.step} "
+                                        f"({existing.version}); nothing linked")
+        artifact = self._version(project, run, checkpoint)
+        with self._errors(f"cannot link {project}/{run}:{checkpoint.name} into {target}"):
+            artifact.link(target, aliases=[alias])
+        if progress is not None:
+            progress(checkpoint.bytes, checkpoint.bytes)
+        for linked in self._versions(to_project, to_run):
+            if alias in linked.aliases:
+                return self._checkpoint(to_project, to_run, linked, checkpoint.step)
+        raise StoreError(f"linked step {checkpoint.step} into {target}, but it is not listed there yet")
+
+    def download_checkpoint(self, project: str, run: str, checkpoint: Checkpoint, directory: Path,
+                            progress: ByteProgress | None = None) -> None:
+        artifact = self._version(project, run, checkpoint)
+        if progress is not None:
+            progress(0, checkpoint.bytes)
+        with self._errors(f"cannot download {project}/{run}:{checkpoint.name}"):
+            # skip_cache: a fork should not leave a second copy in the W&B cache.
+            artifact.download(root=os.fspath(directory), skip_cache=True)
+        if progress is not None:
+            progress(checkpoint.bytes, checkpoint.bytes)
+
+    def upload_checkpoint(self, directory: Path, to_project: str, to_run: str, step: int,
+                          progress: ByteProgress | None = None) -> Checkpoint:
+        raise Refused("uploading checkpoints to W&B is not supported; fork within W&B or to a local "
+                      "directory instead; nothing copied")
