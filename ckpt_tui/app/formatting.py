@@ -1,0 +1,41 @@
+"""Text shown by the app: sizes, times and step lists, formatted in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+
+import humanize
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def size(n: int) -> str:
+    return humanize.naturalsize(n)
+
+
+def stamp(mtime: float, tz: tzinfo | None = None) -> str:
+    """Absolute time, never relative, so that a screen reads the same tomorrow."""
+    if not mtime:
+        return "-"
+    return datetime.fromtimestamp(mtime, tz).strftime(TIME_FORMAT)
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def step_ranges(steps: Iterable[int]) -> str:
+    """``0-9, 12, 14-15``: long lists of steps stay readable."""
+    out: list[str] = []
+    start = prev = None
+    for step in sorted(steps):
+        if start is not None and step == prev + 1:
+            prev = step
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = step
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ", ".join(out)

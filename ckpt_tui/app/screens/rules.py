@@ -1,0 +1,80 @@
+"""Choose the retention rule: presets, or any combination typed out."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from ...core.errors import CkptError
+from ...core.retention import Policy
+
+PRESETS = (
+    ("best,latest", "best + latest (default)"),
+    ("best,latest,last:3", "also the last 3 steps"),
+    ("best,latest,every:10", "also every 10th step"),
+    ("best,latest,top:3", "also the top 3 by the metric"),
+    ("latest,last:5", "the last 5 steps, no metric needed"),
+)
+
+
+class RuleChooser(ModalScreen[Policy | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, policy: Policy, cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.policy = policy
+        self.cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="rules", classes="dialog") as dialog:
+            dialog.border_title = "Retention rule"
+            yield Label(self.policy.describe(), id="rule-now")
+            yield OptionList(*[Option(f"{text:<22} {about}", id=text) for text, about in PRESETS],
+                             id="presets")
+            yield Input(self.policy.keep_text, id="rule-text", placeholder="best,latest,last:3",
+                        select_on_focus=False)
+            yield Label("rules: best, latest, last:N, every:K, top:K, step:N (pins). Enter applies.",
+                        id="rule-error", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).cursor_blink = self.cursor_blink
+
+    def _pins(self) -> str:
+        return "".join(f",step:{s}" for s in sorted(self.policy.pins))
+
+    @on(OptionList.OptionSelected)
+    def preset(self, event: OptionList.OptionSelected) -> None:
+        text = self.query_one(Input)
+        text.value = f"{event.option.id}{self._pins()}"
+        text.focus()
+
+    def parse(self, text: str) -> Policy:
+        metric = self.policy.metric
+        if metric is None and any(k in text for k in ("best", "top")):
+            metric = "val/reward"
+        return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing)
+
+    @on(Input.Changed)
+    def check(self, event: Input.Changed) -> None:
+        label = self.query_one("#rule-error", Label)
+        try:
+            label.update(self.parse(event.value).describe())
+            label.set_class(False, "error")
+        except CkptError as exc:
+            label.update(str(exc))
+            label.set_class(True, "error")
+
+    @on(Input.Submitted)
+    def apply(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(self.parse(event.value))
+        except CkptError:
+            self.app.bell()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

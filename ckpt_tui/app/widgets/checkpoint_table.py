@@ -1,0 +1,302 @@
+"""The checkpoint table: a line-API view that renders only the rows on screen.
+
+Textual's DataTable measures every cell when rows are added, which takes
+seconds at 100k rows; here the cost of showing a run is one sort, and each
+frame formats only the visible lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...core.models import Checkpoint, Run
+from ...core.retention import Plan
+from ..formatting import number, size, stamp
+
+KEEP_WIDTH_LIMIT = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    justify: str = "right"
+
+    def cell(self, text: str) -> str:
+        text = text if len(text) <= self.width else text[: self.width - 1] + "…"
+        return text.rjust(self.width) if self.justify == "right" else text.ljust(self.width)
+
+
+class CheckpointTable(ScrollView, can_focus=True):
+    """Steps of one run: marker, step, size, time, metrics, and the preview verdict."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First step", show=False),
+        Binding("end,G", "jump(-1)", "Last step", show=False),
+    ]
+    COMPONENT_CLASSES = {
+        "checkpoint-table--header",
+        "checkpoint-table--cursor",
+        "checkpoint-table--delete",
+        "checkpoint-table--best",
+        "checkpoint-table--latest",
+        "checkpoint-table--sorted",
+    }
+    DEFAULT_CSS = """
+    CheckpointTable { background: $surface; }
+    CheckpointTable > .checkpoint-table--header { text-style: bold; background: $panel; }
+    CheckpointTable > .checkpoint-table--sorted { text-style: bold underline; background: $panel; }
+    CheckpointTable > .checkpoint-table--cursor { background: $primary 40%; }
+    CheckpointTable:focus > .checkpoint-table--cursor { background: $primary; color: $text; }
+    CheckpointTable > .checkpoint-table--delete { color: $error; text-style: strike; }
+    CheckpointTable > .checkpoint-table--best { color: $success; text-style: bold; }
+    CheckpointTable > .checkpoint-table--latest { color: $accent; }
+    """
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+
+    class Highlighted(Message):
+        """The step under the cursor changed (``checkpoint`` is None for an empty run)."""
+
+        def __init__(self, table: CheckpointTable, checkpoint: Checkpoint | None) -> None:
+            super().__init__()
+            self.table = table
+            self.checkpoint = checkpoint
+
+        @property
+        def control(self) -> CheckpointTable:
+            return self.table
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.run: Run | None = None
+        self.plan: Plan | None = None
+        self.metric_names: list[str] = []
+        self.best_step: int | None = None
+        self.timezone: tzinfo | None = None
+        self.rows: list[Checkpoint] = []
+        self.columns: list[Column] = []
+        self.sort_key = "step"
+        self.sort_reverse = False
+        self._reasons: dict[int, tuple[str, ...]] = {}
+        self._deleted: set[int] = set()
+        self._pins: frozenset[int] = frozenset()
+
+    # -- data ----------------------------------------------------------------
+    def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
+             best_step: int | None = None, timezone: tzinfo | None = None) -> None:
+        """Display ``run``; the cursor stays on the same step when it still exists."""
+        current = self.highlighted
+        same_run = (self.run is not None and run is not None
+                    and (self.run.project, self.run.name) == (run.project, run.name))
+        self.run, self.plan, self.best_step, self.timezone = run, plan, best_step, timezone
+        self.metric_names = list(metric_names)
+        self._reasons = plan.reasons() if plan else {}
+        self._deleted = plan.delete_steps if plan else set()
+        self._pins = plan.policy.pins if plan else frozenset()
+        self.columns = self._make_columns()
+        self._sort()
+        row = 0
+        if same_run and current is not None:
+            row = self.row_of(current.step)
+        elif self.rows and self.sort_key == "step" and not self.sort_reverse:
+            row = len(self.rows) - 1  # a fresh run opens on its latest step
+        self.virtual_size = Size(self.total_width, len(self.rows) + 1)
+        self.cursor_row = min(row, max(len(self.rows) - 1, 0))
+        self.refresh()
+
+    @property
+    def highlighted(self) -> Checkpoint | None:
+        return self.rows[self.cursor_row] if 0 <= self.cursor_row < len(self.rows) else None
+
+    @property
+    def total_width(self) -> int:
+        return sum(c.width + 1 for c in self.columns)
+
+    def row_of(self, step: int) -> int:
+        for index, ckpt in enumerate(self.rows):
+            if ckpt.step == step:
+                return index
+        return 0
+
+    def _make_columns(self) -> list[Column]:
+        latest = self.run.latest_step if self.run else None
+        columns = [
+            Column("mark", "", 2, "left"),
+            Column("step", "step", max(5, len(str(latest or 0)))),
+            Column("size", "size", 9),
+        ]
+        if self.plan is not None:
+            # Next to the step, so that the verdict stays on screen at 80 columns.
+            widest = max((len(", ".join(r)) for r in self._reasons.values()), default=0)
+            columns.append(Column("keep", "keep because", min(max(13, widest), KEEP_WIDTH_LIMIT), "left"))
+        columns.append(Column("mtime", "modified", 16, "left"))
+        columns += [Column(f"metric:{m}", m, max(8, len(m) + 1)) for m in self.metric_names]
+        return columns
+
+    # -- sorting -------------------------------------------------------------
+    def _sort_function(self) -> Callable[[Checkpoint], object]:
+        key = self.sort_key
+        if key.startswith("metric:"):
+            metric = key.removeprefix("metric:")
+            values = self.run.metrics if self.run else None
+
+            def by_metric(c: Checkpoint) -> tuple[bool, float]:
+                value = values.value(c.step, metric) if values else None
+                # Missing values go last whichever way the column is sorted.
+                missing = value is None
+                return (missing != self.sort_reverse, value if value is not None else 0.0)
+
+            return by_metric
+        if key == "size":
+            return lambda c: c.bytes
+        if key == "mtime":
+            return lambda c: c.mtime
+        if key == "mark":
+            return lambda c: (c.step == self.best_step, c.step in self._pins, c.step)
+        if key == "keep":
+            return lambda c: (c.step in self._deleted, ", ".join(self._reasons.get(c.step, ())), c.step)
+        return lambda c: c.step
+
+    def _sort(self) -> None:
+        checkpoints = self.run.checkpoints if self.run else []
+        if self.sort_key == "step":
+            self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
+        else:
+            self.rows = sorted(checkpoints, key=self._sort_function(), reverse=self.sort_reverse)
+
+    def sort_by(self, key: str, reverse: bool | None = None) -> None:
+        step = self.highlighted.step if self.highlighted else None
+        self.sort_key = key
+        if reverse is not None:
+            self.sort_reverse = reverse
+        self._sort()
+        self.cursor_row = self.row_of(step) if step is not None else 0
+        self.refresh()
+
+    def cycle_sort(self) -> str:
+        """Sort by the next column; returns its label."""
+        keys = [c.key for c in self.columns]
+        index = keys.index(self.sort_key) if self.sort_key in keys else -1
+        column = self.columns[(index + 1) % len(self.columns)]
+        self.sort_by(column.key, reverse=False)
+        return column.label or "marker"
+
+    def reverse_sort(self) -> None:
+        self.sort_by(self.sort_key, reverse=not self.sort_reverse)
+
+    # -- cursor --------------------------------------------------------------
+    @property
+    def page_height(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def watch_cursor_row(self, row: int) -> None:
+        self._scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.Highlighted(self, self.highlighted))
+
+    def _scroll_to_cursor(self) -> None:
+        top = round(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + self.page_height:
+            self.scroll_to(y=self.cursor_row - self.page_height + 1, animate=False)
+
+    def _move_to(self, row: int) -> None:
+        if self.rows:
+            self.cursor_row = max(0, min(row, len(self.rows) - 1))
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor_row + direction * self.page_height)
+
+    def action_jump(self, row: int) -> None:
+        self._move_to(row if row >= 0 else len(self.rows) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self._move_to(round(self.scroll_y) + event.y - 1)
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
+
+    # -- rendering -----------------------------------------------------------
+    def _cells(self, ckpt: Checkpoint) -> list[str]:
+        cells = []
+        for column in self.columns:
+            key = column.key
+            if key == "mark":
+                text = ("★" if ckpt.step == self.best_step else " ") + (
+                    "L" if self.run and ckpt.step == self.run.latest_step else
+                    "P" if ckpt.step in self._pins else " ")
+            elif key == "step":
+                text = str(ckpt.step)
+            elif key == "size":
+                text = size(ckpt.bytes)
+            elif key == "mtime":
+                text = stamp(ckpt.mtime, self.timezone)
+            elif key == "keep":
+                text = "DEL" if ckpt.step in self._deleted else ", ".join(self._reasons.get(ckpt.step, ()))
+            else:
+                text = number(self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None)
+            cells.append(column.cell(text))
+        return cells
+
+    def _header(self) -> Strip:
+        header = self.get_component_rich_style("checkpoint-table--header")
+        sorted_style = self.get_component_rich_style("checkpoint-table--sorted")
+        segments = []
+        for column in self.columns:
+            label = column.label
+            if column.key == self.sort_key:
+                label = label + ("▼" if self.sort_reverse else "▲")
+            style = sorted_style if column.key == self.sort_key else header
+            segments += [Segment(column.cell(label), style), Segment(" ", header)]
+        return Strip(segments)
+
+    def _row_style(self, index: int, ckpt: Checkpoint) -> Style:
+        style = self.rich_style
+        if ckpt.step in self._deleted:
+            style += self.get_component_rich_style("checkpoint-table--delete")
+        elif ckpt.step == self.best_step:
+            style += self.get_component_rich_style("checkpoint-table--best")
+        elif self.run is not None and ckpt.step == self.run.latest_step:
+            style += self.get_component_rich_style("checkpoint-table--latest")
+        if index == self.cursor_row:
+            style += self.get_component_rich_style("checkpoint-table--cursor")
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x = round(self.scroll_x)
+        if y == 0:
+            strip = self._header()
+            fill = self.get_component_rich_style("checkpoint-table--header")
+        else:
+            index = round(self.scroll_y) + y - 1
+            if index >= len(self.rows):
+                return Strip.blank(width, self.rich_style)
+            ckpt = self.rows[index]
+            fill = self._row_style(index, ckpt)
+            strip = Strip([Segment(" ".join(self._cells(ckpt)) + " ", fill)])
+        return strip.crop_extend(scroll_x, scroll_x + width, fill)
