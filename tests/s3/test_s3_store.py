@@ -1,0 +1,160 @@
+"""The S3 store against moto and SeaweedFS over real HTTP: listing, prune, interrupted work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ckpt_tui.core import AlreadyExists, NotFound, Policy, execute_plan, plan_run
+from ckpt_tui.stores import open_store
+from ckpt_tui.stores.layouts import art_name
+from ckpt_tui.stores.local import LocalStore
+from ckpt_tui.stores.s3 import DELETING_MARKER, INCOMPLETE_MARKER, S3Store, parse_url
+
+RUNS = ["agent-001", "agent-002", "agent-legacy"]
+
+
+def test_boto3_is_imported_only_for_s3_locations():
+    code = ("import sys, ckpt_tui.cli, ckpt_tui.stores; "
+            "ckpt_tui.stores.open_store('/tmp'); "
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto3 imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("url", "bucket", "prefix"), [
+    ("s3://b", "b", ""), ("s3://b/", "b", ""), ("s3://b/team/art", "b", "team/art/"),
+    ("s3://b//team//art/", "b", "team/art/"),
+])
+def test_parse_url(url, bucket, prefix):
+    assert parse_url(url) == (bucket, prefix)
+
+
+def test_lists_the_art_tree_like_the_local_store(art_bucket):
+    s3, local = art_bucket.store(), LocalStore(art_bucket.local)
+    assert isinstance(open_store(art_bucket.url, endpoint_url=art_bucket.endpoint), S3Store)
+    assert s3.list_projects() == ["demo"]
+    assert s3.list_runs("demo") == RUNS
+    for name in RUNS:
+        got, want = s3.load_run("demo", name), local.load_run("demo", name)
+        assert got.layout == want.layout
+        assert [c.step for c in got.checkpoints] == [c.step for c in want.checkpoints]
+        assert [c.name for c in got.checkpoints] == [c.name for c in want.checkpoints]
+        assert [c.bytes for c in got.checkpoints] == [c.bytes for c in want.checkpoints]
+        assert [sorted(c.files) for c in got.checkpoints] == [sorted(c.files) for c in want.checkpoints]
+        assert got.metrics.by_step == want.metrics.by_step
+        assert got.pending == [] and all(c.mtime > 0 for c in got.checkpoints)
+    run = s3.load_run("demo", "agent-001")
+    assert run.checkpoints[3].location == f"s3://{art_bucket.bucket}/team/art/demo/models/agent-001/checkpoints/0003/"
+    assert s3.load_run("demo", "agent-legacy").layout == "art-legacy"
+    assert s3.load_run("demo", "agent-002", with_metrics=False).metrics.by_step == {}
+
+
+def test_unknown_run_and_empty_prefix(art_bucket):
+    store = art_bucket.store()
+    with pytest.raises(NotFound, match="agent-9"):
+        store.load_run("demo", "agent-9")
+    assert S3Store.from_url(f"s3://{art_bucket.bucket}/elsewhere",
+                            endpoint_url=art_bucket.endpoint).list_projects() == []
+
+
+def test_prune_deletes_exactly_the_planned_keys(art_bucket):
+    store = art_bucket.store()
+    before = art_bucket.keys()
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy.parse("best,latest", "val/reward"))
+    assert sorted(plan.delete_steps) == list(range(10))
+    result = execute_plan(store, plan)
+    assert result.ok and [d.step for d in result.deleted] == list(range(10))
+    run_prefix = "demo/models/agent-001/"
+    kept = {run_prefix + "history.jsonl", run_prefix + "state.json"} | {
+        f"{run_prefix}checkpoints/{step}/{f}" for step in ("0010", "0011")
+        for f in ("adapter_model.safetensors", "adapter_config.json")}
+    assert art_bucket.keys(run_prefix) == kept
+    assert art_bucket.keys() == {k for k in before if not k.startswith(run_prefix)} | kept
+    assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [10, 11]
+
+
+def test_prune_of_a_legacy_run_with_a_loss(art_bucket):
+    store = art_bucket.store()
+    plan = plan_run(store.load_run("demo", "agent-002"), Policy.parse("best,latest", "train/loss"))
+    assert execute_plan(store, plan).ok
+    assert [c.step for c in store.load_run("demo", "agent-002").checkpoints] == [4, 5]
+    legacy = store.load_run("demo", "agent-legacy")
+    store.delete_checkpoint("demo", "agent-legacy", legacy.checkpoints[0])
+    assert not art_bucket.keys("demo/models/agent-legacy/0000/")
+    assert [c.step for c in store.load_run("demo", "agent-legacy").checkpoints] == [1, 2, 3]
+
+
+def test_run_names_that_share_a_prefix_never_touch_each_other(s3_endpoint, create_bucket):
+    bucket = create_bucket(s3_endpoint)
+    store = S3Store.from_url(f"s3://{bucket}/art", endpoint_url=s3_endpoint)
+    for run in ("agent-1", "agent-10"):
+        for step in (1, 2, 3):
+            store.client.put_object(Bucket=bucket, Key=f"art/demo/models/{run}/checkpoints/{step:04d}/w.bin",
+                                    Body=run.encode() * step)
+    store.client.put_object(Bucket=bucket, Key="art/demo/models/agent-1x", Body=b"not a run")
+    store.client.put_object(Bucket=bucket, Key="art/demo2/models/agent-1/checkpoints/0001/w.bin", Body=b"x")
+    assert store.list_projects() == ["demo", "demo2"]
+    assert store.list_runs("demo") == ["agent-1", "agent-10"]
+    one = store.load_run("demo", "agent-1")
+    assert [c.bytes for c in one.checkpoints] == [7, 14, 21]
+    for ckpt in one.checkpoints[:2]:
+        store.delete_checkpoint("demo", "agent-1", ckpt)
+    ten = store.load_run("demo", "agent-10")
+    assert [c.step for c in ten.checkpoints] == [1, 2, 3] and [c.bytes for c in ten.checkpoints] == [8, 16, 24]
+    assert [c.step for c in store.load_run("demo", "agent-1").checkpoints] == [3]
+    assert [c.step for c in store.load_run("demo2", "agent-1").checkpoints] == [1]
+
+
+def test_an_interrupted_delete_is_pending_until_finished(art_bucket):
+    store = art_bucket.store()
+    client, bucket = art_bucket.client, art_bucket.bucket
+    root = "team/art/demo/models/agent-001/checkpoints/"
+    # What a delete leaves if it stops half-way: its marker, and part of step 3.
+    client.put_object(Bucket=bucket, Key=f"{root}{DELETING_MARKER}abc", Body=json.dumps({"steps": ["0003"]}))
+    client.delete_object(Bucket=bucket, Key=f"{root}0003/adapter_config.json")
+    run = store.load_run("demo", "agent-001")
+    assert 3 not in [c.step for c in run.checkpoints]
+    assert [(c.step, c.complete, c.note) for c in run.pending] == [(3, False, "interrupted delete")]
+    plan = plan_run(run, Policy.parse("best,latest", "val/reward"))
+    assert 3 not in plan.delete_steps
+    assert store.finish_interrupted("demo", "agent-001") == [f"s3://{bucket}/{root}0003/"]
+    assert not art_bucket.keys("demo/models/agent-001/checkpoints/0003/")
+    assert not art_bucket.keys(f"demo/models/agent-001/checkpoints/{DELETING_MARKER}")
+    run = store.load_run("demo", "agent-001")
+    assert run.pending == [] and 3 not in [c.step for c in run.checkpoints]
+    assert len(run.checkpoints) == 11
+
+
+def test_an_interrupted_fork_is_pending_and_never_overwritten(art_bucket):
+    store = art_bucket.store()
+    client, bucket = art_bucket.client, art_bucket.bucket
+    prefix = "team/art/demo/models/agent-003/checkpoints/0004/"
+    client.put_object(Bucket=bucket, Key=prefix + INCOMPLETE_MARKER, Body=b"")
+    client.put_object(Bucket=bucket, Key=prefix + "adapter_config.json", Body=b"{}")
+    run = store.load_run("demo", "agent-003")
+    assert run.checkpoints == []
+    assert [(c.step, c.note, c.bytes) for c in run.pending] == [(4, "interrupted fork", 2)]
+    source = store.load_run("demo", "agent-001")
+    with pytest.raises(AlreadyExists):
+        store.copy_checkpoint("demo", "agent-001", source.checkpoint(4), "demo", "agent-003")
+    assert store.finish_interrupted("demo", "agent-003") == [f"s3://{bucket}/{prefix}"]
+    assert not art_bucket.keys("demo/models/agent-003/")
+
+
+def test_deleting_more_than_1000_objects_at_once(s3_endpoint, create_bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bucket = create_bucket(s3_endpoint)
+    store = S3Store.from_url(f"s3://{bucket}", endpoint_url=s3_endpoint)
+    keys = [f"p/models/r/checkpoints/{art_name(step)}/shard-{i:04d}" for step in (1, 2) for i in range(700)]
+    keys.append("p/models/r/checkpoints/0003/w.bin")
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: store.client.put_object(Bucket=bucket, Key=k, Body=b"."), keys))
+    run = store.load_run("p", "r")
+    assert [len(c.files) for c in run.checkpoints] == [700, 700, 1]
+    assert store.delete_checkpoints("p", "r", run.checkpoints[:2]) == {}
+    remaining = [o["Key"] for o in store.client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert remaining == ["p/models/r/checkpoints/0003/w.bin"]
