@@ -76,8 +76,8 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
     _location_options(fork)
-    fork.add_argument("--project", "-p", required=True, help="source project")
-    fork.add_argument("--run", "-r", required=True, help="source run (ART: model)")
+    fork.add_argument("--project", "-p", help="source project (may be left out if the location holds one run)")
+    fork.add_argument("--run", "-r", help="source run (ART: model; may be left out if the location holds one run)")
     fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
     fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
     fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
@@ -278,6 +278,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # -- fork --------------------------------------------------------------------
+def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
+    """The source run when --project/--run are left out: the location must hold exactly one."""
+    pairs = list_runs(store, args.project, args.run)
+    if len(pairs) != 1:
+        found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
+        raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "
+                      "pass --project and --run")
+    return pairs[0]
+
+
 def cmd_fork(args: argparse.Namespace) -> int:
     store = _open(args)
     target = _open(args, args.to_location) if args.to_location else None
@@ -287,7 +297,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
         if show:
             print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
 
-    result = fork_checkpoint(store, args.project, args.run, args.to, args.to_project, args.step,
+    project, run = _only_run(store, args) if not (args.project and args.run) else (args.project, args.run)
+    result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step,
                              args.not_after_step, args.with_history, to_store=target, progress=progress)
     if show:
         print(file=sys.stderr)
