@@ -41,6 +41,12 @@ class CkptApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
 
+    def display_location(self, path: str) -> str:
+        """A checkpoint's path with the location written as its label (copying uses the real path)."""
+        if self.location_label != self.location and path.startswith(self.location):
+            return self.location_label + path[len(self.location):]
+        return path
+
     def open_store(self) -> Store:
         """The store, opened on first use; called from worker threads only."""
         with self._store_lock:

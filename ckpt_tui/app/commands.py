@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 NAVIGATION = [
-    Binding("up,k / down,j", "", "Move in the run list or the step table"),
-    Binding("pageup / pagedown", "", "Page through the steps"),
-    Binding("home,g / end,G", "", "First / last step"),
-    Binding("enter", "", "Open the highlighted run's steps"),
-    Binding("tab / shift+tab", "", "Move focus: filter, runs, steps"),
-    Binding("ctrl+p", "", "Command palette"),
+    Binding("↑ ↓  k j", "", "Move in the run list or the step table"),
+    Binding("PgUp PgDn", "", "Page through the steps"),
+    Binding("Home End  g G", "", "First / last step"),
+    Binding("← →", "", "Scroll the step table sideways"),
+    Binding("Enter", "", "Go from the run list to its steps"),
+    Binding("Tab  Shift+Tab", "", "Move focus: filter, runs, steps"),
+    Binding("Ctrl+P", "", "Command palette"),
 ]
 
 

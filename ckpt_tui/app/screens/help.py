@@ -16,7 +16,7 @@ def key_names(keys: str) -> str:
     names = {"question_mark": "?", "slash": "/", "pageup": "PgUp", "pagedown": "PgDn",
              "escape": "Esc", "delete": "Del", "home": "Home", "end": "End", "up": "↑", "down": "↓",
              "tab": "Tab", "shift+tab": "Shift+Tab", "enter": "Enter"}
-    return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+    return " ".join(names.get(k, k) for k in keys.split(","))
 
 
 def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
@@ -26,7 +26,7 @@ def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     for title, bindings in sections:
         table.add_row(f"[u]{title}[/u]", "")
         for binding in bindings:
-            table.add_row(key_names(binding.key), binding.description)
+            table.add_row(key_names(binding.key), binding.tooltip or binding.description)
     return table
 
 

@@ -222,7 +222,7 @@ class MainScreen(Screen[None]):
         plan = self.plans.get(self.current) if self.current else None
         reasons = plan.reasons().get(ckpt.step) if plan and ckpt else None
         deleted = bool(plan and ckpt and ckpt.step in plan.delete_steps)
-        self.query_one(DetailsPanel).show(self.run, ckpt, reasons, deleted)
+        self.query_one(DetailsPanel).show(self.run, ckpt, reasons, deleted, self.app.display_location)
 
     def preview_text(self) -> str | None:
         if not self.preview_scope:
@@ -408,7 +408,9 @@ class MainScreen(Screen[None]):
             return
         plans = [p for p in self.plans.values() if p.delete and not p.refused]
         if not plans:
-            self.notify("nothing to delete under this rule", severity="warning")
+            refused = [p.refused for p in self.plans.values() if p.refused]
+            self.notify("\n".join(refused) or "nothing to delete under this rule",
+                        title="Refused" if refused else "Delete", severity="warning", timeout=12)
             return
         self.app.push_screen(ConfirmDelete(plans, self.delete_plans))
 
@@ -454,7 +456,10 @@ class MainScreen(Screen[None]):
             if result.spared:
                 notes.append(f"{name}: spared {step_ranges(d.step for d in result.spared)} "
                              "(the run changed since the preview)")
-            notes += [f"{name}: step {item.step} not deleted: {why}" for item, why in result.failed]
+            if result.failed:
+                steps = step_ranges(item.step for item, _ in result.failed)
+                notes.append(f"{name}: {len(result.failed)} step(s) not deleted ({steps}): "
+                             f"{result.failed[0][1]}")
         notes += refusals
         failed = any(r.failed for r in results) or refusals
         self.notify("\n".join([message, *notes]), title="Deletion",

@@ -27,8 +27,8 @@ class MetricPicker(ModalScreen[str | None]):
                 yield Label("This run logs no metrics.", classes="error")
             options = [Option(("● " if m == self.current else "  ") + m, id=m) for m in self.metrics]
             yield OptionList(*options, id="metrics")
-            yield Label(f"now: {self.current or 'none'} ({self.direction or '-'}); "
-                        "Enter chooses, d on the main screen cycles max/min/auto", classes="hint")
+            yield Label(f"now: {self.current or 'none'} ({self.direction or '-'}). Enter chooses; "
+                        "d cycles auto/max/min.", classes="hint")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

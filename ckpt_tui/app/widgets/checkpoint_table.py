@@ -210,6 +210,8 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def watch_cursor_row(self, row: int) -> None:
         self._scroll_to_cursor()
+        # A new virtual size takes effect at the next layout, which may clamp the scroll above.
+        self.call_after_refresh(self._scroll_to_cursor)
         self.refresh()
         self.post_message(self.Highlighted(self, self.highlighted))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -12,13 +14,13 @@ from ..formatting import number, size
 
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
-                        deleted: bool) -> Table:
+                        deleted: bool, location: str) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     verdict = "delete" if deleted else ", ".join(reasons) if reasons else "-"
     grid.add_row("step", f"{ckpt.step} ({ckpt.name})")
-    grid.add_row("path", Text(ckpt.location or "-"))
+    grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
         grid.add_row("plan", Text(verdict, style="red" if deleted else "green"))
@@ -37,10 +39,10 @@ class DetailsPanel(VerticalScroll, can_focus=False):
     def compose(self):
         yield Static("", id="details-body")
 
-    def show(self, run: Run | None, ckpt: Checkpoint | None,
-             reasons: tuple[str, ...] | None = None, deleted: bool = False) -> None:
+    def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
+             deleted: bool = False, shorten: Callable[[str], str] = str) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             body.update("no step selected")
         else:
-            body.update(describe_checkpoint(run, ckpt, reasons, deleted))
+            body.update(describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location)))
