@@ -95,14 +95,14 @@ class WandbStore:
     """
 
     def __init__(self, entity: str, project: str | None = None, *, base_url: str | None = None,
-                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT, api: Any = None) -> None:
         self.entity = validate_name(entity, "W&B entity")
         self.project = validate_name(project, "W&B project") if project else None
         self.base_url = base_url
         self.timeout = timeout
         self.location = f"{SCHEME}{entity}" + (f"/{project}" if project else "")
         self._api_key = api_key
-        self._api: Any = None
+        self._api: Any = api  # an existing wandb.Api may be shared between stores
         self._lock = threading.Lock()
 
     @classmethod
@@ -112,7 +112,7 @@ class WandbStore:
         parts = [p for p in url[len(SCHEME):].split("/") if p]
         if not parts or len(parts) > 2:
             raise Refused(f"bad W&B location {url!r}: expected wandb://ENTITY or wandb://ENTITY/PROJECT")
-        unknown = set(options) - {"base_url", "api_key", "timeout"}
+        unknown = set(options) - {"base_url", "api_key", "timeout", "api"}
         if unknown:
             raise Refused(f"option(s) {', '.join(sorted(unknown))} do not apply to W&B locations "
                           "(set WANDB_BASE_URL for a self-hosted server)")
@@ -153,7 +153,14 @@ class WandbStore:
         try:
             return wandb.Api(overrides={"base_url": base_url}, timeout=self.timeout, api_key=key)
         except Exception as exc:
-            raise StoreError(f"cannot connect to W&B at {base_url}: {_one_line(exc)}") from exc
+            raise StoreError(f"cannot connect to W&B at {base_url}: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: BaseException) -> str:
+        text = _one_line(exc)
+        if "did not respond in time" in text:
+            # wandb-core is waiting on a server that hangs, or keeps retrying one that fails.
+            return f"no answer within {self.timeout:g} s (server down, overloaded or failing)"
+        return text.removeprefix("Failed to verify credentials with ").strip()
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -163,7 +170,7 @@ class WandbStore:
         except CkptError:
             raise
         except Exception as exc:
-            raise StoreError(f"{what} ({self.location}): {_one_line(exc)}") from exc
+            raise StoreError(f"{what} ({self.location}): {self._reason(exc)}") from exc
 
     def _path(self, project: str, run: str | None = None) -> str:
         validate_name(project, "project name")
@@ -176,7 +183,10 @@ class WandbStore:
         if self.project:
             return [self.project]
         with self._errors(f"cannot list the projects of {self.entity}"):
-            return sorted(p.name for p in self.api.projects(self.entity))
+            api = self.api
+            # Api.projects() caches its answer per entity; a refresh must see new projects.
+            getattr(api, "_projects", {}).pop(self.entity, None)
+            return sorted(p.name for p in api.projects(self.entity))
 
     def list_runs(self, project: str) -> list[str]:
         path = self._path(project)
@@ -242,6 +252,7 @@ class WandbStore:
             from wandb.apis.public.runs import RunNotFoundError
 
             try:
+                self.api.flush()  # Api.run() caches runs; history may have grown since
                 wandb_run = self.api.run(path)
             except Exception as exc:  # the SDK wraps RunNotFoundError in a CommError
                 if _caused_by(exc, RunNotFoundError):

@@ -94,6 +94,7 @@ class FakeWandb:
         self.unknown: list[str] = []
         self.deleted: list[dict] = []  # DeleteArtifact inputs, with the aliases the version had
         self.links: list[dict] = []
+        self.downloads: list[str] = []  # paths of GET requests (manifests, files)
         self.fault: str | None = None  # None, "500" or "hang"
         self.release = threading.Event()
         self._ids = 0
@@ -108,10 +109,11 @@ class FakeWandb:
         self.project(entity, project).runs[run_id] = FakeRun(run_id, rows)
 
     def log_version(self, entity: str, project: str, collection: str, files: dict[str, bytes],
-                    aliases: list[str], created_at: str = CREATED) -> Membership:
+                    aliases: list[str], created_at: str = CREATED, type: str = "lora") -> Membership:
         """Log a new version, moving ``latest`` to it as W&B does."""
         self._ids += 1
-        artifact = FakeArtifact(f"QXJ0aWZhY3Q6{self._ids}", entity, project, collection, files, created_at)
+        artifact = FakeArtifact(f"QXJ0aWZhY3Q6{self._ids}", entity, project, collection, files,
+                                created_at, type)
         return self._add_membership(entity, project, collection, artifact, aliases + ["latest"])
 
     def _add_membership(self, entity: str, project: str, collection: str, artifact: FakeArtifact,
@@ -375,7 +377,7 @@ def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-def make_handler(model: FakeWandb, resolver_box: list[Resolver]) -> type[BaseHTTPRequestHandler]:
+def make_handler(server: FakeWandbServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -387,9 +389,13 @@ def make_handler(model: FakeWandb, resolver_box: list[Resolver]) -> type[BaseHTT
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up waiting (the "hang" fault)
 
         def _fault(self) -> bool:
+            model = server.model
             if model.fault == "500":
                 self._send(500, b'{"errors":[{"message":"internal server error"}]}')
                 return True
@@ -400,6 +406,8 @@ def make_handler(model: FakeWandb, resolver_box: list[Resolver]) -> type[BaseHTT
             return False
 
         def do_GET(self) -> None:  # noqa: N802
+            model = server.model
+            model.downloads.append(unquote(self.path))
             if self._fault():
                 return
             parts = unquote(self.path).split("?")[0].strip("/").split("/", 2)
@@ -421,12 +429,13 @@ def make_handler(model: FakeWandb, resolver_box: list[Resolver]) -> type[BaseHTT
                 return self._send(200, b"{}")
             if self._fault():
                 return
+            model = server.model
             request = json.loads(body)
             match = OPERATION.search(request.get("query", ""))
             name = match.group(2) if match else "<anonymous>"
             with model.lock:
                 model.operations.append(name)
-                method = getattr(resolver_box[0], name, None) if name[:1].isupper() else None
+                method = getattr(Resolver(model, server.url), name, None) if name[:1].isupper() else None
                 if method is None:
                     model.unknown.append(name)
                     return self._send(400, json.dumps(
@@ -440,19 +449,29 @@ def make_handler(model: FakeWandb, resolver_box: list[Resolver]) -> type[BaseHTT
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that gave up (timeouts in the fault tests) are expected here
+
+
 class FakeWandbServer:
     def __init__(self) -> None:
         self.model = FakeWandb()
-        box: list[Resolver] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.model, box))
-        self.httpd.daemon_threads = True
+        self.httpd = QuietServer(("127.0.0.1", 0), make_handler(self))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        box.append(Resolver(self.model, self.url))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> FakeWandbServer:
         self.thread.start()
         return self
+
+    def reset(self) -> FakeWandb:
+        """A fresh, empty model (the server and its port stay)."""
+        self.model.release.set()
+        self.model = FakeWandb()
+        return self.model
 
     def stop(self) -> None:
         self.model.release.set()
