@@ -1,0 +1,148 @@
+"""Forks into, out of and within S3: server-side copies, multipart copies, S3 <-> local."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from ckpt_tui.core import AlreadyExists, fork_checkpoint
+from ckpt_tui.stores.local import LocalStore
+from ckpt_tui.stores.s3 import INCOMPLETE_MARKER, S3Store
+
+from s3_servers import Location
+
+STEP_FILES = {"adapter_model.safetensors", "adapter_config.json"}
+
+
+def record_operations(store: S3Store) -> list[tuple[str, str]]:
+    """(operation, key) of every request the store's client sends from now on."""
+    sent: list[tuple[str, str]] = []
+    store.client.meta.events.register(
+        "before-parameter-build.s3.*",
+        lambda model, params, **_: sent.append((model.name, params.get("Key", ""))))
+    return sent
+
+
+def data_through_client(sent: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Requests that carry checkpoint bytes to or from the client (markers are empty)."""
+    return [(op, key) for op, key in sent if op in ("GetObject", "PutObject", "UploadPart")
+            and "/checkpoints/" in key and not key.endswith(INCOMPLETE_MARKER)]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def object_bytes(location: Location, key: str) -> bytes:
+    return location.client.get_object(Bucket=location.bucket, Key=location.prefix + key)["Body"].read()
+
+
+def test_fork_copies_one_step_server_side(art_bucket):
+    store = art_bucket.store()
+    sent = record_operations(store)
+    result = fork_checkpoint(store, "demo", "agent-001", "agent-001-b", step=4, with_history=True)
+    want_records = [r for r in LocalStore(art_bucket.local).read_history("demo", "agent-001") if r["step"] <= 4]
+    assert (result.step, result.history_records) == (4, len(want_records))
+    assert store.read_history("demo", "agent-001-b") == want_records
+    new = "demo/models/agent-001-b/"
+    assert art_bucket.keys(new) == {new + "history.jsonl"} | {f"{new}checkpoints/0004/{f}" for f in STEP_FILES}
+    for name in STEP_FILES:
+        source = (art_bucket.local / "demo/models/agent-001/checkpoints/0004" / name).read_bytes()
+        assert object_bytes(art_bucket, f"{new}checkpoints/0004/{name}") == source
+    assert {op for op, _ in sent} >= {"CopyObject"}
+    assert data_through_client(sent) == []
+    run = store.load_run("demo", "agent-001-b")
+    assert [c.step for c in run.checkpoints] == [4] and run.pending == []
+    assert sorted(run.metrics.by_step) == [0, 1, 2, 3, 4]
+    assert result.location == run.checkpoints[0].location
+    with pytest.raises(AlreadyExists):
+        fork_checkpoint(store, "demo", "agent-001", "agent-001-b", step=4)
+    assert len(store.load_run("demo", "agent-001").checkpoints) == 12
+
+
+def test_large_objects_are_copied_in_parts(moto_art_bucket):
+    location = moto_art_bucket
+    payload = bytes(range(256)) * (44 * 1024)  # 11 MiB: three parts of at most 5 MiB
+    location.put("demo/models/big/checkpoints/0007/model.safetensors", payload)
+    location.put("demo/models/big/checkpoints/0007/config.json", b"{}")
+    store = location.store()
+    store.multipart_threshold = store.part_size = 5 * 1024 * 1024
+    sent = record_operations(store)
+    seen: list[tuple[int, int]] = []
+    ckpt = store.load_run("demo", "big").checkpoint(7)
+    new = store.copy_checkpoint("demo", "big", ckpt, "demo", "big-copy", progress=lambda d, t: seen.append((d, t)))
+    assert new.bytes == len(payload) + 2
+    ops = [op for op, _ in sent]
+    assert ops.count("UploadPartCopy") == 3 and "CopyObject" in ops
+    assert data_through_client(sent) == []
+    copied = object_bytes(location, "demo/models/big-copy/checkpoints/0007/model.safetensors")
+    assert digest(copied) == digest(payload)
+    head = location.client.head_object(Bucket=location.bucket,
+                                       Key=location.prefix + "demo/models/big-copy/checkpoints/0007/model.safetensors")
+    assert head["ETag"].strip('"').endswith("-3")
+    assert seen[-1] == (len(payload) + 2, len(payload) + 2)
+
+
+def test_fork_into_another_bucket_on_the_same_endpoint(art_bucket, create_bucket):
+    source = art_bucket.store()
+    other = Location.fresh(art_bucket.endpoint, create_bucket(art_bucket.endpoint))
+    target = other.store()
+    assert source.can_copy_to(target)
+    sent = record_operations(source)
+    ckpt = source.load_run("demo", "agent-002").checkpoint(3)
+    new = source.copy_checkpoint("demo", "agent-002", ckpt, "demo", "agent-002", to_store=target)
+    assert new.location == f"{other.url}/demo/models/agent-002/checkpoints/0003/"
+    assert other.keys() == {f"demo/models/agent-002/checkpoints/0003/{f}" for f in STEP_FILES}
+    assert data_through_client(sent) == []
+    # Through the core, across stores, the result is the same whichever path it takes.
+    fork_checkpoint(source, "demo", "agent-001", "agent-001", step=11, to_store=target)
+    assert [c.step for c in target.load_run("demo", "agent-001").checkpoints] == [11]
+    with pytest.raises(AlreadyExists):
+        fork_checkpoint(source, "demo", "agent-001", "agent-001", step=11, to_store=target)
+
+
+def test_fork_from_s3_to_a_local_art_base_downloads_only_that_step(art_bucket, tmp_path: Path):
+    source = art_bucket.store()
+    local = LocalStore(tmp_path / ".art")
+    sent = record_operations(source)
+    result = fork_checkpoint(source, "demo", "agent-001", "agent-007", step=10, with_history=True,
+                             to_store=local)
+    step_dir = tmp_path / ".art/demo/models/agent-007/checkpoints/0010"
+    assert result.location == str(step_dir)
+    for name in STEP_FILES:
+        want = (art_bucket.local / "demo/models/agent-001/checkpoints/0010" / name).read_bytes()
+        assert (step_dir / name).read_bytes() == want
+    fetched = {key for op, key in sent if op in ("GetObject", "HeadObject")}
+    root = f"{art_bucket.prefix}demo/models/agent-001/"
+    assert fetched == {root + "history.jsonl"} | {f"{root}checkpoints/0010/{f}" for f in STEP_FILES}
+    run = local.load_run("demo", "agent-007")
+    assert [c.step for c in run.checkpoints] == [10] and max(run.metrics.by_step) == 10
+
+
+def test_fork_from_local_to_s3_pushes_one_step(art_bucket, art_base: Path):
+    local = LocalStore(art_base)
+    target = art_bucket.store()
+    result = fork_checkpoint(local, "demo", "agent-legacy", "agent-pushed", step=2, to_store=target)
+    assert result.location == f"{art_bucket.url}/demo/models/agent-pushed/checkpoints/0002/"
+    keys = art_bucket.keys("demo/models/agent-pushed/")
+    assert keys == {f"demo/models/agent-pushed/checkpoints/0002/{f}" for f in STEP_FILES}
+    for name in STEP_FILES:
+        want = (art_base / "demo/models/agent-legacy/0002" / name).read_bytes()
+        assert object_bytes(art_bucket, f"demo/models/agent-pushed/checkpoints/0002/{name}") == want
+    with pytest.raises(AlreadyExists):
+        fork_checkpoint(local, "demo", "agent-legacy", "agent-pushed", step=2, to_store=target)
+
+
+def test_a_fork_never_writes_over_a_step_being_deleted(moto_art_bucket):
+    import json
+
+    from ckpt_tui.stores.s3 import DELETING_MARKER
+
+    store = moto_art_bucket.store()
+    moto_art_bucket.put(f"demo/models/agent-002/checkpoints/{DELETING_MARKER}x", json.dumps({"steps": ["0009"]}).encode())
+    ckpt = store.load_run("demo", "agent-001").checkpoint(9)
+    with pytest.raises(AlreadyExists):
+        store.copy_checkpoint("demo", "agent-001", ckpt, "demo", "agent-002")
+    assert not moto_art_bucket.keys("demo/models/agent-002/checkpoints/0009/")
