@@ -47,6 +47,13 @@ def _one_line(exc: BaseException) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
+def _env_timeout() -> float:
+    try:
+        return float(os.environ.get("WANDB_HTTP_TIMEOUT", DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
 def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
     """Whether ``kind`` is anywhere in the chain (the SDK re-wraps its errors)."""
     seen = 0
@@ -91,15 +98,18 @@ class WandbStore:
 
     Credentials and server are the SDK's own: ``WANDB_API_KEY`` or a prior
     ``wandb login``, and ``WANDB_BASE_URL`` for a self-hosted server (or the
-    ``base_url`` option). Never prompts for a key.
+    ``base_url`` option). Never prompts for a key. ``timeout`` (seconds, default
+    ``WANDB_HTTP_TIMEOUT`` or 10) bounds each request, so a dead server gives an
+    error instead of a frozen app; ``api`` lets stores share one ``wandb.Api``.
     """
 
     def __init__(self, entity: str, project: str | None = None, *, base_url: str | None = None,
-                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT, api: Any = None) -> None:
+                 api_key: str | None = None, timeout: float | None = None, api: Any = None) -> None:
         self.entity = validate_name(entity, "W&B entity")
         self.project = validate_name(project, "W&B project") if project else None
         self.base_url = base_url
-        self.timeout = timeout
+        # Seconds to wait for each answer; WANDB_HTTP_TIMEOUT is the SDK's own setting for it.
+        self.timeout = timeout if timeout is not None else _env_timeout()
         self.location = f"{SCHEME}{entity}" + (f"/{project}" if project else "")
         self._api_key = api_key
         self._api: Any = api  # an existing wandb.Api may be shared between stores
@@ -209,10 +219,14 @@ class WandbStore:
     def _versions(self, project: str, run: str) -> list[Any]:
         """The committed versions of a collection, as SDK artifacts."""
         path = self._path(project, run)
-        if run not in self.list_runs(project):
-            raise NotFound(f"no {ARTIFACT_TYPE} collection {run!r} in {self.entity}/{project}")
         with self._errors(f"cannot list the versions of {path}"):
-            return list(self.api.artifacts(ARTIFACT_TYPE, path))
+            try:
+                return list(self.api.artifacts(ARTIFACT_TYPE, path))
+            except ValueError:
+                # The SDK says the same for "no such collection" and a bad answer; ask which it was.
+                if run not in self.list_runs(project):
+                    raise NotFound(f"no {ARTIFACT_TYPE} collection {run!r} in {self.entity}/{project}") from None
+                raise
 
     def _checkpoint(self, project: str, run: str, artifact: Any, step: int | None) -> Checkpoint:
         version = artifact.version

@@ -37,6 +37,7 @@ def wandb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeWandb
 @pytest.fixture(scope="session")
 def shared_api(wandb_server: FakeWandbServer):
     """One ``wandb.Api`` for the session (built through the store, as the app does)."""
+    wandb_server.reset()  # a healthy server, whatever test ran before
     store = WandbStore(ENTITY, timeout=TIMEOUT)
     store.connect()
     return store.api
@@ -48,6 +49,7 @@ def fake(wandb_server: FakeWandbServer) -> Iterator[FakeWandb]:
     model = wandb_server.reset()
     populate(model)
     yield model
+    model.fault = None
     assert model.unknown == [], f"the SDK sent GraphQL operations the fake does not know: {model.unknown}"
 
 
