@@ -304,9 +304,16 @@ class WandbStore:
         W&B deletes softly; the storage is reclaimed later by its garbage collector.
         """
         artifact = self._version(project, run, checkpoint)
+        name = f"{project}/{run}:{checkpoint.name}"
         if "latest" in artifact.aliases:
-            raise Refused(f"{project}/{run}:{checkpoint.name} carries the W&B alias 'latest'; not deleted")
-        with self._errors(f"cannot delete {project}/{run}:{checkpoint.name} (step {checkpoint.step})"):
+            raise Refused(f"{name} carries the W&B alias 'latest'; not deleted")
+        with self._errors(f"cannot delete {name} (step {checkpoint.step})"):
+            if not artifact.is_link:
+                # Deleting a source version takes its links (forks, registry entries) with it.
+                links = [f"{a.project}/{a.name.split(':')[0]}" for a in artifact.linked_artifacts]
+                if links:
+                    raise Refused(f"{name} is linked into {', '.join(sorted(links))}; not deleted")
+            # On a linked version (a fork made by linking) this removes only the link.
             artifact.delete(delete_aliases=True)
 
     def finish_interrupted(self, project: str, run: str) -> list[str]:

@@ -20,6 +20,9 @@ documented API, not from the W&B server's code):
 * ``deleteArtifact`` with ``deleteAliases: false`` refuses a version that has
   aliases, as W&B does; with ``true`` it removes the version (soft delete on
   W&B: the fake just forgets it).
+* Deleting a linked version unlinks it (``unlinkArtifact``), leaving the source.
+  ``artifact.artifactMemberships`` lists where a version is logged and linked;
+  collections made by a link are ``ArtifactPortfolio``s.
 * ``linkArtifact`` adds a membership of the same artifact (same id, no copy)
   to the target collection, creating the collection if needed, and refuses
   an alias the target collection already uses.
@@ -94,6 +97,7 @@ class FakeWandb:
         self.unknown: list[str] = []
         self.deleted: list[dict] = []  # DeleteArtifact inputs, with the aliases the version had
         self.links: list[dict] = []
+        self.unlinked: list[dict] = []  # UnlinkArtifact inputs (deleting a linked version)
         self.downloads: list[str] = []  # paths of GET requests (manifests, files)
         self.fault: str | None = None  # None, "500" or "hang"
         self.release = threading.Event()
@@ -146,6 +150,12 @@ class FakeWandb:
                             return member
         return None
 
+    def memberships_of(self, artifact_id: str) -> list[Membership]:
+        """Every collection membership of one artifact: where it was logged, and its links."""
+        return [m for projects in self.entities.values() for project in projects.values()
+                for versions in project.collections.values() for m in versions
+                if m.artifact.id == artifact_id]
+
     def artifact_by_id(self, artifact_id: str) -> FakeArtifact | None:
         member = self.membership_by_id(artifact_id)
         return member.artifact if member else None
@@ -155,6 +165,10 @@ class FakeWandb:
 def _page(edges: list[dict]) -> dict:
     return {"totalCount": len(edges), "pageInfo": {"__typename": "PageInfo", "endCursor": None,
                                                    "hasNextPage": False}, "edges": edges}
+
+
+def collection_id(entity: str, project: str, name: str) -> str:
+    return base64.b64encode(f"ArtifactCollection:{entity}/{project}/{name}".encode()).decode()
 
 
 def _project_info(entity: str, project: str) -> dict:
@@ -255,12 +269,46 @@ class Resolver:
         for name, versions in sorted(project.collections.items()):
             if not any(m.artifact.type == v["type"] for m in versions):
                 continue
-            typename = "ArtifactPortfolio" if name in project.linked else "ArtifactSequence"
-            edges.append({"node": {"__typename": typename, "id": f"Q29sbDo{name}", "name": name,
-                                   "description": None, "createdAt": CREATED, "updatedAt": CREATED,
-                                   "project": _project_info(v["entity"], v["project"]),
-                                   "type": {"name": v["type"]}, "tags": {"edges": []}}})
+            edges.append({"node": self._collection(v, project, name)})
         return {"project": {"artifactType": {"artifactCollections": _page(edges)}}}
+
+    @staticmethod
+    def _collection(v: dict, project: FakeProject, name: str) -> dict:
+        typename = "ArtifactPortfolio" if name in project.linked else "ArtifactSequence"
+        return {"__typename": typename, "id": collection_id(v["entity"], project.name, name), "name": name,
+                "description": None, "createdAt": CREATED, "updatedAt": CREATED,
+                "project": _project_info(v["entity"], project.name),
+                "type": {"name": v["type"]}, "tags": {"edges": []}}
+
+    def ProjectArtifactCollection(self, v: dict) -> dict:  # noqa: N802
+        project = self._project(v)
+        if project is None or v["name"] not in project.collections:
+            return {"project": {"artifactType": {"artifactCollection": None}} if project else None}
+        return {"project": {"artifactType": {"artifactCollection": self._collection(v, project, v["name"])}}}
+
+    def FetchLinkedArtifacts(self, v: dict) -> dict:  # noqa: N802
+        members = self.model.memberships_of(v["artifactID"])
+        if not members:
+            return {"artifact": None}
+        edges = []
+        for m in members:
+            linked = m.collection in self.model.project(m.entity, m.project).linked
+            edges.append({"node": {
+                "versionIndex": m.index, "createdAt": CREATED,
+                "aliases": [{"__typename": "ArtifactAlias", "id": f"{m.artifact.id}-{a}", "alias": a}
+                            for a in m.aliases],
+                "artifactCollection": {"__typename": "ArtifactPortfolio" if linked else "ArtifactSequence",
+                                       "name": m.collection, "project": _project_info(m.entity, m.project)}}})
+        return {"artifact": {"artifactMemberships": {"edges": edges}}}
+
+    def UnlinkArtifact(self, v: dict) -> dict:  # noqa: N802
+        data = v["input"]
+        for m in self.model.memberships_of(data["artifactID"]):
+            if collection_id(m.entity, m.project, m.collection) == data["artifactPortfolioID"]:
+                self.model.memberships(m.entity, m.project, m.collection).remove(m)
+                self.model.unlinked.append({**data, "collection": m.collection, "aliases": list(m.aliases)})
+                return {"result": {"success": True}}
+        raise GraphQLError("no such link")
 
     def ProjectArtifacts(self, v: dict) -> dict:  # noqa: N802
         project = self._project(v)

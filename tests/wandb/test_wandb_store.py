@@ -268,3 +268,19 @@ def test_a_missing_api_key_is_a_clear_error(wandb_server, monkeypatch):
     store = WandbStore(ENTITY, base_url=other_host, timeout=TIMEOUT)
     with pytest.raises(StoreError, match="WANDB_API_KEY"):
         store.list_projects()
+
+
+def test_a_linked_fork_protects_its_source_and_prunes_by_unlinking(store, fake):
+    fork_checkpoint(store, "demo", "agent-001", "agent-new", step=3)
+    fork_checkpoint(store, "demo", "agent-001", "agent-new", step=8)
+    source = execute_plan(store, plan_run(store.load_run("demo", "agent-001"), Policy.parse("best,latest")))
+    assert [d.step for d, why in source.failed] == [3, 8]
+    assert "linked into demo/agent-new" in source.failed[0][1]
+    assert 3 not in {int(d["version"][1:]) for d in fake.deleted}
+
+    # In the fork, step 3 is neither best (no run of that name, so no metric) nor latest.
+    fork_plan = plan_run(store.load_run("demo", "agent-new"), Policy.parse("latest", metric="none"))
+    result = execute_plan(store, fork_plan)
+    assert result.ok and [d.step for d in result.deleted] == [3]
+    assert [(u["collection"], u["aliases"]) for u in fake.unlinked] == [("agent-new", ["step3"])]
+    assert fake.find(ENTITY, "demo", "agent-001:v3") is not None, "the source version stays"
