@@ -26,6 +26,7 @@ documented API, not from the W&B server's code):
 * ``linkArtifact`` adds a membership of the same artifact (same id, no copy)
   to the target collection, creating the collection if needed, and refuses
   an alias the target collection already uses.
+* Connections (collections, versions, files) are paged by ``first``/``after``.
 * File contents are served from ``/files/<artifact id>/<name>``; the manifest
   from ``/manifests/<artifact id>``; no authentication on these URLs, like
   W&B's signed URLs.
@@ -162,9 +163,14 @@ class FakeWandb:
 
 
 # -- GraphQL responses ---------------------------------------------------------
-def _page(edges: list[dict]) -> dict:
-    return {"totalCount": len(edges), "pageInfo": {"__typename": "PageInfo", "endCursor": None,
-                                                   "hasNextPage": False}, "edges": edges}
+def _page(edges: list[dict], v: dict | None = None) -> dict:
+    """One page of a connection; the cursor is the offset of the next edge."""
+    v = v or {}
+    start = int(v.get("cursor") or 0)
+    end = start + (v.get("perPage") or len(edges) or 1)
+    more = end < len(edges)
+    return {"totalCount": len(edges), "pageInfo": {"__typename": "PageInfo", "endCursor": str(end) if more else None,
+                                                   "hasNextPage": more}, "edges": edges[start:end]}
 
 
 def collection_id(entity: str, project: str, name: str) -> str:
@@ -246,11 +252,10 @@ class Resolver:
 
     def GetProjects(self, v: dict) -> dict:  # noqa: N802
         projects = self.model.entities.get(v["entity"], {})
-        return {"models": {"pageInfo": {"__typename": "PageInfo", "endCursor": None, "hasNextPage": False},
-                           "edges": [{"node": {"__typename": "Project", "id": f"UHJvamVjdDo{name}",
-                                               "name": name, "entityName": v["entity"], "createdAt": CREATED,
-                                               "isBenchmark": False, "user": _user()}}
-                                     for name in sorted(projects)]}}
+        edges = [{"node": {"__typename": "Project", "id": f"UHJvamVjdDo{name}", "name": name,
+                           "entityName": v["entity"], "createdAt": CREATED, "isBenchmark": False,
+                           "user": _user()}} for name in sorted(projects)]
+        return {"models": _page(edges, v)}
 
     def _project(self, v: dict) -> FakeProject | None:
         return self.model.entities.get(v["entity"], {}).get(v["project"])
@@ -270,7 +275,7 @@ class Resolver:
             if not any(m.artifact.type == v["type"] for m in versions):
                 continue
             edges.append({"node": self._collection(v, project, name)})
-        return {"project": {"artifactType": {"artifactCollections": _page(edges)}}}
+        return {"project": {"artifactType": {"artifactCollections": _page(edges, v)}}}
 
     @staticmethod
     def _collection(v: dict, project: FakeProject, name: str) -> dict:
@@ -318,7 +323,7 @@ class Resolver:
         edges = [{"version": f"v{m.index}", "node": _artifact(m)} for m in members]
         typename = "ArtifactPortfolio" if v["collection"] in project.linked else "ArtifactSequence"
         return {"project": {"artifactType": {"artifactCollection": {"__typename": typename,
-                                                                    "artifacts": _page(edges)}}}}
+                                                                    "artifacts": _page(edges, v)}}}}
 
     def ArtifactMembershipByName(self, v: dict) -> dict:  # noqa: N802
         if self._project(v) is None:
@@ -371,7 +376,7 @@ class Resolver:
         edges = [{"node": self._file(member.artifact, name)} for name in sorted(member.artifact.files)
                  if not names or name in names]
         return {"project": {"artifactCollection": {"__typename": "ArtifactSequence",
-                                                   "artifactMembership": {"files": _page(edges)}}}}
+                                                   "artifactMembership": {"files": _page(edges, v)}}}}
 
     GetArtifactMembershipFileUrls = ArtifactMembershipFiles  # same shape, fewer fields read
 

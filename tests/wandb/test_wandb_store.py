@@ -284,3 +284,17 @@ def test_a_linked_fork_protects_its_source_and_prunes_by_unlinking(store, fake):
     assert result.ok and [d.step for d in result.deleted] == [3]
     assert [(u["collection"], u["aliases"]) for u in fake.unlinked] == [("agent-new", ["step3"])]
     assert fake.find(ENTITY, "demo", "agent-001:v3") is not None, "the source version stays"
+
+
+def test_long_runs_and_many_projects_are_read_page_by_page(store, fake):
+    for step in range(0, 1200, 10):  # 120 versions: three pages of 50
+        fake.log_version(ENTITY, "long", "agent-long", {"a.bin": b"x" * (step + 1)}, [f"step{step}"])
+    for i in range(60):
+        fake.project(ENTITY, f"p{i:02d}")
+    fake.add_run(ENTITY, "long", "agent-long", [{"training_step": s, "val/reward": s % 7} for s in range(1500)])
+    run = store.load_run("long", "agent-long")
+    assert [c.step for c in run.checkpoints] == list(range(0, 1200, 10))
+    assert run.checkpoint(990).bytes == 991
+    assert run.metrics.value(1190, "val/reward") == 1190 % 7
+    assert len(store.list_projects()) == 63
+    assert fake.operations.count("ProjectArtifacts") >= 3
