@@ -267,15 +267,15 @@ class LocalStore:
         if not with_metrics:
             metrics = Metrics()
         elif place.layout in (ART, ART_LEGACY):
-            metrics = self.read_metrics(project, run)
+            metrics = self._art_metrics(project, run, place.root)
         else:
             metrics = found.metrics
         return Run(project, run, complete, metrics, layout=place.layout.name,
                    protected=dict(found.protected), pending=sorted(pending, key=lambda c: c.step))
 
     # -- history -------------------------------------------------------------
-    def _read_history_lines(self, project: str, run: str) -> list[str] | None:
-        path = self.run_dir(project, run) / ART_HISTORY
+    def _read_history_lines(self, project: str, run: str, root: Path | None = None) -> list[str] | None:
+        path = (root or self.run_dir(project, run)) / ART_HISTORY
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
                 return handle.readlines()
@@ -291,7 +291,10 @@ class LocalStore:
     def read_metrics(self, project: str, run: str) -> Metrics:
         if not self._is_art(project, run):
             return self.load_run(project, run).metrics
-        lines = self._read_history_lines(project, run)
+        return self._art_metrics(project, run)
+
+    def _art_metrics(self, project: str, run: str, root: Path | None = None) -> Metrics:
+        lines = self._read_history_lines(project, run, root)
         if lines is None:
             return Metrics()
         records, malformed = read_history_records(lines)
