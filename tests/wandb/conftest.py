@@ -27,6 +27,7 @@ def wandb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeWandb
         env.setenv("WANDB_BASE_URL", server.url)
         env.setenv("WANDB__GRAPHQL_RETRY_MAX", "1")
         env.setenv("WANDB_SILENT", "true")
+        env.setenv("WANDB_ERROR_REPORTING", "false")  # nothing leaves the machine
         for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
             env.setenv(name, str(home / name.lower()))
         env.setenv("NETRC", str(home / "netrc"))  # never read the developer's own login
