@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +14,7 @@ import humanize
 from . import __version__
 from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
                    fork_checkpoint, list_runs, plan_location)
-from .core.retention import DEFAULT_METRIC
+from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
 from .stores import open_store
 
 COMMANDS = ("ls", "prune", "fork")
@@ -57,6 +58,10 @@ def build_command_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
     _location_options(ls)
     _selection(ls)
+    ls.add_argument("--metric", help="metric for the BEST column (default: val/reward, eval_loss, ... "
+                    "whichever the run logs)")
+    ls.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
+                    help="higher or lower is better (default auto: minimise *loss)")
     ls.add_argument("--json", action="store_true", help="print one JSON document")
 
     prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
@@ -143,24 +148,36 @@ def _run_json(run: Run) -> dict:
     }
 
 
-def _print_run_summary(runs: list[Run]) -> None:
-    metric = DEFAULT_METRIC
-    print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7} {'BEST ' + metric:>18}")
+def _display_metric(run: Run, wanted: str | None) -> str | None:
+    return wanted if wanted else suggest_metric(run.metrics.names())
+
+
+def _print_run_summary(runs: list[Run], metric: str | None, mode: str) -> None:
+    print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
-        values = {s: v for s, v in run.metrics.series(metric) if run.checkpoint(s)}
-        best = max(values, key=lambda s: (values[s], s)) if values else None
-        best_text = f"{best} ({values[best]:.3f})" if best is not None else "-"
+        shown = _display_metric(run, metric)
+        best = best_checkpoint(run, shown, mode) if shown else None
+        best_text = f"{best[0]} ({shown} {best[1]:.4g})" if best else "-"
+        latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
-              f"{size(run.total_bytes):>10} {run.latest_step if run.latest_step is not None else '-':>7} "
-              f"{best_text:>18}")
+              f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
         if run.metrics.malformed:
             print(f"  warning: {run.metrics.malformed} malformed history line(s) skipped")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
 
 
-def _print_run_steps(run: Run) -> None:
-    names = [n for n in run.metrics.names() if n.startswith(("val/", "train/reward", "train/loss"))][:4]
+def _step_columns(run: Run, metric: str | None) -> list[str]:
+    names = run.metrics.names()
+    first = _display_metric(run, metric)
+    telling = ("loss", "reward", "accuracy", "acc", "score", "f1")
+    common = [n for n in names
+              if n.startswith(("val/", "train/reward")) or n.rsplit("/", 1)[-1].endswith(telling)]
+    return list(dict.fromkeys(([first] if first else []) + common))[:4]
+
+
+def _print_run_steps(run: Run, metric: str | None) -> None:
+    names = _step_columns(run, metric)
     print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
     print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names))
     for c in run.checkpoints:
@@ -177,11 +194,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _print_json({"location": store.location, "runs": [_run_json(r) for r in runs]})
     elif args.run:
         for run in runs:
-            _print_run_steps(run)
+            _print_run_steps(run, args.metric)
     elif not runs:
         print(f"no runs in {store.location}")
     else:
-        _print_run_summary(runs)
+        _print_run_summary(runs, args.metric, args.mode)
     return EXIT_OK
 
 
@@ -317,11 +334,8 @@ def open_app(location: str, demo: bool, options: dict) -> int:
         from .demo import build_demo
 
         location = str(build_demo())
-    try:
-        from .app import run_app
-    except ImportError:  # the app is optional for scripted use
-        print(f"demo tree written to {location}")
-        return cmd_ls(argparse.Namespace(location=location, project=None, run=None, json=False, **options))
+    from .app import run_app  # imported here: scripted commands never pay for Textual
+
     return run_app(location, **options)
 
 
@@ -338,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except CkptError as exc:
         _err(str(exc))
+        return EXIT_FAILED
+    except BrokenPipeError:  # e.g. `ckpt-tui ls | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except OSError as exc:
         _err(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))

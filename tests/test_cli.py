@@ -124,3 +124,19 @@ def test_module_entry_point_and_console_script(art_base):
     out = subprocess.run([sys.executable, "-m", "ckpt_tui", "ls", str(art_base), "--json"],
                          capture_output=True, text=True, env=env, check=True).stdout
     assert len(json.loads(out)["runs"]) == 3
+
+
+def test_ls_best_column_follows_the_metric_and_mode(art_base, capsys):
+    code, out, _ = run_cli(capsys, "ls", art_base, "--metric", "train/loss")
+    line = next(l for l in out.splitlines() if l.startswith("demo/agent-001"))
+    assert code == 0 and "(train/loss" in line and line.split()[-3] == "10"  # lowest loss
+    code, out, _ = run_cli(capsys, "ls", art_base, "--metric", "train/loss", "--mode", "max")
+    line = next(l for l in out.splitlines() if l.startswith("demo/agent-001"))
+    assert line.split()[-3] == "0"
+
+
+def test_ls_into_a_closed_pipe_is_quiet(art_base):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(f"'{sys.executable}' -m ckpt_tui ls '{art_base}' -p demo -r agent-001 | head -1",
+                          shell=True, capture_output=True, text=True, env=env)
+    assert done.stdout.startswith("demo/agent-001") and "Broken pipe" not in done.stderr

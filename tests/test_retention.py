@@ -143,3 +143,16 @@ def test_plan_json_has_the_documented_keys():
 
 def test_metrics_object_default_is_empty():
     assert Metrics().names() == []
+
+
+def test_best_checkpoint_and_suggested_metric():
+    from ckpt_tui.core.retention import best_checkpoint, suggest_metric
+
+    run = make_run({1: 0.3, 4: 0.1, 7: 0.2}, metric="eval_loss")
+    assert best_checkpoint(run, "eval_loss") == (4, 0.1)
+    assert best_checkpoint(run, "eval_loss", "max") == (1, 0.3)
+    assert best_checkpoint(run, "val/reward") is None
+    assert suggest_metric(["loss", "eval_loss", "learning_rate"]) == "eval_loss"
+    assert suggest_metric(["train/reward", "val/reward"]) == "val/reward"
+    assert suggest_metric(["eval_accuracy", "epoch"]) == "eval_accuracy"
+    assert suggest_metric([]) is None

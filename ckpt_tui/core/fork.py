@@ -64,7 +64,8 @@ def fork_checkpoint(store: Store, project: str, run: str, to_run: str, to_projec
     Only checkpoint files are copied; ``with_history`` also copies the source's
     history records up to that step. Never overwrites an existing step.
     """
-    to_project = validate_name(to_project or project, "project name")
+    # A project found deeper in a tree may hold '/'; only a new project name is checked.
+    to_project = validate_name(to_project, "project name") if to_project else project
     validate_name(to_run, "model name")
     target = to_store or store
     source = store.load_run(project, run, with_metrics=False)

@@ -200,6 +200,35 @@ def ranked_steps(values: dict[int, float], direction: str) -> list[int]:
     return sorted(values, key=lambda s: (sign * values[s], s), reverse=True)
 
 
+def best_checkpoint(run: Run, metric: str, mode: str = "auto",
+                    smoothing: float | None = None) -> tuple[int, float] | None:
+    """(step, value) of the best existing checkpoint by ``metric``, or None."""
+    policy = Policy((Rule("best"),), metric, mode, smoothing)
+    values = metric_values(run, policy)
+    if not values:
+        return None
+    step = ranked_steps(values, policy.direction)[0]
+    return step, values[step]
+
+
+# Metrics trainers log for "how good is this step", most telling first.
+PREFERRED_METRICS = (DEFAULT_METRIC, "eval_loss", "val_loss", "val/loss", "eval/loss",
+                     "train/reward", "reward", "train/loss", "loss", "train_loss")
+
+
+def suggest_metric(names: list[str]) -> str | None:
+    """A sensible metric to show first among those a run logged."""
+    available = set(names)
+    for name in PREFERRED_METRICS:
+        if name in available:
+            return name
+    for prefix in ("val/", "val_", "eval/", "eval_"):
+        for name in sorted(available):
+            if name.startswith(prefix):
+                return name
+    return min(available) if available else None
+
+
 def _missing_metric_message(run: Run, metric: str) -> str:
     available = ", ".join(run.metrics.names()) or "none"
     return (f"{run.project}/{run.name}: metric {metric!r} is not logged for any existing "
