@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from datetime import tzinfo
 
 from textual.app import App
@@ -21,7 +22,7 @@ class CkptApp(App[int]):
     location in the status line, ``timezone`` fixes how times are shown.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
     TITLE = "ckpt-tui"
     COMMANDS = App.COMMANDS | {CkptCommands}
 

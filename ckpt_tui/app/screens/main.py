@@ -146,8 +146,8 @@ class MainScreen(Screen[None]):
                 return
             try:
                 run = store.load_run(*key)
-            except CkptError:
-                continue  # shown when the run itself is opened
+            except Exception:  # noqa: BLE001 - a summary is optional; opening the run shows the error
+                continue
             self.app.call_from_thread(self.run_loaded, run)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
@@ -284,7 +284,9 @@ class MainScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(RunTree).show_runs(self.listing, self.summaries, event.value, self.current)
+        target = self.query_one(RunTree).show_runs(self.listing, self.summaries, event.value, self.current)
+        if target is not None:
+            self.open_run(target)
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:

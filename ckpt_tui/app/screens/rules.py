@@ -24,6 +24,7 @@ PRESETS = (
 
 class RuleChooser(ModalScreen[Policy | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#rule-text"
 
     def __init__(self, policy: Policy, cursor_blink: bool = True) -> None:
         super().__init__()
@@ -59,22 +60,30 @@ class RuleChooser(ModalScreen[Policy | None]):
             metric = "val/reward"
         return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing)
 
-    @on(Input.Changed)
-    def check(self, event: Input.Changed) -> None:
+    def check(self, text: str) -> Policy | None:
+        """The policy ``text`` describes, or None with the reason shown."""
         label = self.query_one("#rule-error", Label)
         try:
-            label.update(self.parse(event.value).describe())
-            label.set_class(False, "error")
+            policy = self.parse(text)
         except CkptError as exc:
             label.update(str(exc))
             label.set_class(True, "error")
+            return None
+        label.update(policy.describe())
+        label.set_class(False, "error")
+        return policy
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        self.check(event.value)
 
     @on(Input.Submitted)
     def apply(self, event: Input.Submitted) -> None:
-        try:
-            self.dismiss(self.parse(event.value))
-        except CkptError:
+        policy = self.check(event.value)
+        if policy is None:
             self.app.bell()
+        else:
+            self.dismiss(policy)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -218,9 +218,9 @@ class CheckpointTable(ScrollView, can_focus=True):
     def _scroll_to_cursor(self) -> None:
         top = round(self.scroll_y)
         if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False)
+            self.scroll_to(y=self.cursor_row, animate=False, force=True)
         elif self.cursor_row >= top + self.page_height:
-            self.scroll_to(y=self.cursor_row - self.page_height + 1, animate=False)
+            self.scroll_to(y=self.cursor_row - self.page_height + 1, animate=False, force=True)
 
     def _move_to(self, row: int) -> None:
         if self.rows:
@@ -241,6 +241,10 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()
+
+    def watch_show_horizontal_scrollbar(self) -> None:
+        # The scrollbar takes a line from the page: keep the cursor row in view.
+        self.call_after_refresh(self._scroll_to_cursor)
 
     # -- rendering -----------------------------------------------------------
     def _cells(self, ckpt: Checkpoint) -> list[str]:

@@ -65,7 +65,7 @@ class RunTree(Tree[RunKey | str]):
                 self._leaves[key] = node.add_leaf(run_label(run, summaries.get(key)), data=key)
         target = select if select in self._leaves else next(iter(self._leaves), None)
         if target is not None:
-            self.move_cursor(self._leaves[target], animate=False)
+            self.select_run(target)
         return target
 
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
@@ -81,5 +81,6 @@ class RunTree(Tree[RunKey | str]):
         node = self._leaves.get(key)
         if node is None:
             return False
-        self.move_cursor(node, animate=False)
+        # A new node has no line until the tree is laid out again.
+        self.call_after_refresh(self.move_cursor, node, animate=False)
         return True
