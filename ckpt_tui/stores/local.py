@@ -19,6 +19,7 @@ from ..core.store import ByteProgress
 from .layouts import (ART, ART_CHECKPOINTS, ART_HISTORY, ART_LEGACY, ART_MODELS, DELETING_PREFIX,
                       FORKING_PREFIX, LIGHTNING, Layout, art_name, art_step, detect, leftover_step,
                       scan_entries)
+from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
 # ``version_0/checkpoints``): the run is named after the folder above.
@@ -269,9 +270,17 @@ class LocalStore:
         elif place.layout in (ART, ART_LEGACY):
             metrics = self._art_metrics(project, run, place.root)
         else:
-            metrics = found.metrics
+            metrics = self._layout_metrics(place, scan, found.metrics)
         return Run(project, run, complete, metrics, layout=place.layout.name,
                    protected=dict(found.protected), pending=sorted(pending, key=lambda c: c.step))
+
+    def _layout_metrics(self, place: RunPlace, scan, own: Metrics) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
+        if not wants_event_metrics(own):
+            return own
+        steps = {place.ckpt_dir / name for name in (*scan.steps, *scan.pending)}
+        found = tensorboard_metrics(place.root, skip=steps, label=f"{place.project}/{place.name}")
+        return merge_name_values(found, own)
 
     # -- history -------------------------------------------------------------
     def _read_history_lines(self, project: str, run: str, root: Path | None = None) -> list[str] | None:
