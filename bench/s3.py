@@ -10,6 +10,8 @@ Three pieces of work, each done by both tools on identical data:
   run loaded with its history; s5cmd: ``ls`` of every object);
 * delete ``runs x (steps - 1)`` checkpoints, keeping each run's latest step
   (ckpt-tui: one ``delete_checkpoints`` per run; s5cmd: ``rm`` with a wildcard);
+* the same for one run through ``execute_plan``, which deletes one checkpoint
+  per call (what ``ckpt-tui prune`` does);
 * fork one 64 MiB checkpoint into a new run (both copy server-side).
 
 Servers run as separate processes so that neither client shares an interpreter
@@ -34,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ckpt_tui.core import Policy, execute_plan, plan_run  # noqa: E402
 from ckpt_tui.stores.s3 import S3Store  # noqa: E402
 
 ACCESS_KEY, SECRET_KEY = "bench", "bench-secret"
@@ -157,6 +160,13 @@ def ckpt_delete(url: str) -> int:
     return deleted
 
 
+def prune_one_by_one(url: str) -> None:
+    store = S3Store.from_url(url)
+    plan = plan_run(store.load_run("bench", "run-00"), Policy.parse("latest", None))
+    result = execute_plan(store, plan)
+    assert result.ok and len(result.deleted) == len(plan.delete), result.failed[:3]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
@@ -168,7 +178,7 @@ def main() -> None:
                       AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
     results: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(args.server) as endpoint:
-        tree = Path(tmp)
+        tree = Path(tmp) / "tree"
         objects = build_tree(tree, args.runs, args.steps)
         print(f"server: {args.server} at {endpoint}; tree: {args.runs} runs x {args.steps} steps, "
               f"{objects} objects", flush=True)
@@ -189,6 +199,16 @@ def main() -> None:
                                      f"{other}/bench/models/*/checkpoints/*"))
         assert ckpt_list(other) == args.runs
         results.append((f"delete {deleted} checkpoints", ours, theirs))
+
+        # The CLI's prune today: core.execute_plan deletes one checkpoint per call.
+        one_run = Path(tmp) / "one-run"
+        build_tree(one_run, 1, args.steps)
+        _, single = fresh_copy(endpoint, one_run)
+        ours = timed(lambda: prune_one_by_one(single))
+        _, other = fresh_copy(endpoint, one_run)
+        theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
+                                     f"{other}/bench/models/run-00/checkpoints/*"))
+        results.append((f"prune {args.steps - 1} one at a time", ours, theirs))
 
         store = S3Store.from_url(url)
         client = store.client
