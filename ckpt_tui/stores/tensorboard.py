@@ -31,8 +31,7 @@ MAX_EVENT_DEPTH = 3
 # Megatron-LM logs every scalar a second time against consumed samples or tokens;
 # those steps are not iterations.
 NOT_ITERATION_SUFFIXES = (" vs samples", " vs tokens")
-EXTRA_HINT = ("has TensorBoard event files; install ckpt-tui[tensorboard] "
-              "(pip install 'ckpt-tui[tensorboard]') to read their metrics")
+EXTRA_HINT = "has TensorBoard event files; pip install 'ckpt-tui[tensorboard]' to read their metrics"
 # Names a layout derives from checkpoint names that are not a metric source of their own.
 NAME_ONLY_VALUES = frozenset({"epoch"})
 
@@ -86,6 +85,11 @@ class EventScalars:
     problem: str = ""
 
 
+# Event files whose scalars are kept in memory between loads of a run.
+CACHED_FILES = 64
+_cache: dict[tuple[str, int, int], EventScalars] = {}
+
+
 def _wall_order(path: Path) -> tuple[int, str]:
     """Event files are named ``events.out.tfevents.{unix time}.{host}...``: oldest first."""
     stamp = path.name[len(EVENT_FILE_PREFIX):].split(".", 1)[0]
@@ -120,6 +124,21 @@ def _as_logged(single: float) -> float:
         if struct.pack("<f", float(text)) == packed:
             return float(text)
     return single
+
+
+def cached_event_file(path: Path) -> EventScalars:
+    """``read_event_file``, remembered while the file keeps its size and time
+    (a prune loads a run twice; a live trainer's growing file is read again)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return EventScalars(path, problem=f"cannot read: {exc.strerror}")
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    scalars = _cache.pop(key, None) or read_event_file(path)
+    _cache[key] = scalars
+    while len(_cache) > CACHED_FILES:
+        del _cache[next(iter(_cache))]  # the least recently used
+    return scalars
 
 
 def read_event_file(path: Path) -> EventScalars:
@@ -198,7 +217,7 @@ def event_metrics(paths: list[Path], root: Path) -> tuple[Metrics, list[str]]:
     by_folder: dict[str, list[EventScalars]] = {}
     problems = []
     for path in sorted(paths, key=_wall_order):
-        scalars = read_event_file(path)
+        scalars = cached_event_file(path)
         if scalars.problem:
             problems.append(f"{path}: {scalars.problem}; read the {scalars.events} event(s) before it")
         folder = path.parent.relative_to(root).as_posix() if path.parent != root else "."

@@ -127,6 +127,15 @@ def test_a_resumed_run_s_newer_file_wins_and_nan_is_dropped(tmp_path):
     assert metrics.series("lm-loss") == [(10, 5.0), (20, 3.5)] and metrics.ignored == 1
 
 
+def test_a_file_that_changed_is_read_again(tmp_path, megatron):
+    store = LocalStore(tmp_path / "runs")
+    assert store.load_run("runs", "gpt").metrics.value(10, "lm-loss") == 2.5
+    path = next((megatron / "tensorboard").iterdir())
+    newer = write_events(_fresh(tmp_path / "newer"), [(10, {"lm-loss": 0.125}), (11, {"lm-loss": 0.5})])
+    path.write_bytes(newer.read_bytes())  # as a trainer appending would: new size and time
+    assert store.load_run("runs", "gpt").metrics.series("lm-loss") == [(10, 0.125), (11, 0.5)]
+
+
 def test_same_tag_in_two_folders_is_kept_apart(tmp_path):
     save = megatron_save(tmp_path / "runs" / "gpt")
     write_events(_fresh(save / "logs" / "train"), [(10, {"epoch_loss": 0.9})])
