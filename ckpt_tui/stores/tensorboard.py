@@ -109,7 +109,7 @@ def _scalar(value, plugins: dict[str, str], tensor_util) -> float | None:
         array = tensor_util.make_ndarray(value.tensor)
     except (TypeError, ValueError):
         return None
-    if array.dtype.kind not in "fiub":
+    if array.dtype.kind not in "fiu":
         return None
     return _as_logged(array.item()) if array.dtype.itemsize == 4 and array.dtype.kind == "f" else array.item()
 
@@ -147,6 +147,7 @@ def read_event_file(path: Path) -> EventScalars:
     A truncated or damaged record ends the reading: what came before it is
     kept and ``problem`` says where it stopped.
     """
+    from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import event_pb2
     from tensorboard.compat.tensorflow_stub import errors
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
@@ -176,8 +177,10 @@ def read_event_file(path: Path) -> EventScalars:
         result.problem = f"record {result.events + 1} is {damage}"
     except errors.OpError as exc:
         result.problem = f"cannot read: {exc.message}"
-    except Exception as exc:  # protobuf's DecodeError and kin: a record that is not an Event
-        result.problem = f"record {result.events + 1} is not a TensorBoard event ({type(exc).__name__})"
+    except OSError as exc:
+        result.problem = f"cannot read: {exc.strerror or exc}"
+    except DecodeError:  # a record whose checksum holds but which is no Event
+        result.problem = f"record {result.events + 1} is not a TensorBoard event"
     return result
 
 

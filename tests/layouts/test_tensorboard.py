@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ckpt_tui.stores.tensorboard import find_event_files, read_event_file
 
 pytest.importorskip("tensorboard")
 from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: E402
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c  # noqa: E402
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb  # noqa: E402
 from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
@@ -162,6 +164,15 @@ def test_the_layout_s_own_metrics_win(tmp_path):
     assert metrics.value(100, "val_loss") == 0.5 and "other" not in metrics.names()
 
 
+def test_hf_and_art_keep_their_own_metrics(hf_fixture, art_base):
+    hf_run = hf_fixture / "lora-adapter"
+    write_events(_fresh(hf_run / "runs" / "Jan01_host"), [(5, {"eval_loss": 99.0, "tb_only": 1.0})])
+    write_events(_fresh(art_base / "demo" / "models" / "agent-001" / "logs"), [(1, {"tb_only": 1.0})])
+    hf = LocalStore(hf_fixture).load_run("hf-trainer", "lora-adapter").metrics
+    assert "tb_only" not in hf.names() and hf.value(5, "eval_loss") != 99.0
+    assert "tb_only" not in LocalStore(art_base).load_run("demo", "agent-001").metrics.names()
+
+
 def test_without_the_extra_a_one_line_hint_and_no_metrics(tmp_path, megatron, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` fails
     store = LocalStore(tmp_path / "runs")
@@ -177,7 +188,14 @@ def test_without_the_extra_a_one_line_hint_and_no_metrics(tmp_path, megatron, mo
     assert "iter_0000010" not in listing(megatron) and "tensorboard" in listing(megatron)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage"])
+def _framed(payload: bytes) -> bytes:
+    """One TFRecord: length, its checksum, the payload, its checksum."""
+    length = struct.pack("<Q", len(payload))
+    return (length + struct.pack("<I", masked_crc32c(length)) + payload
+            + struct.pack("<I", masked_crc32c(payload)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "not-an-event"])
 def test_damaged_event_files_are_read_up_to_the_damage(tmp_path, megatron, damage, caplog):
     path = next((megatron / "tensorboard").iterdir())
     data = path.read_bytes()
@@ -185,6 +203,8 @@ def test_damaged_event_files_are_read_up_to_the_damage(tmp_path, megatron, damag
         path.write_bytes(data[:-7])
     elif damage == "flipped":  # a bit flipped in the last record's payload
         path.write_bytes(data[:-6] + bytes([data[-6] ^ 0xFF]) + data[-5:])
+    elif damage == "not-an-event":  # a sound record holding something else
+        path.write_bytes(data + _framed(b"\xff\xff\xff"))
     else:
         path.write_bytes(b"not an event file at all, just text\n" * 4)
     before = path.read_bytes()
@@ -194,7 +214,9 @@ def test_damaged_event_files_are_read_up_to_the_damage(tmp_path, megatron, damag
     with caplog.at_level(logging.WARNING, logger="ckpt_tui.tensorboard"):
         run = store.load_run("runs", "gpt")
     (message,) = [r.getMessage() for r in caplog.records]
-    assert str(path) in message and ("truncated" in message or "damaged" in message)
+    expected = {"truncated": "is truncated", "flipped": "is damaged", "garbage": "record 1 is damaged",
+                "not-an-event": "is not a TensorBoard event"}[damage]
+    assert message.startswith(f"ckpt-tui: {path}: record ") and expected in message
     assert run.metrics.malformed == 1 and [c.step for c in run.checkpoints] == [10, 20, 30]
     if damage == "garbage":
         assert run.metrics.by_step == {}
