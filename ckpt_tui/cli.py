@@ -140,12 +140,19 @@ def _run_json(run: Run) -> dict:
     return {
         "project": run.project, "run": run.name, "layout": run.layout,
         "total_bytes": run.total_bytes, "latest_step": run.latest_step,
-        "malformed_history_lines": run.metrics.malformed,
+        "malformed_history_lines": run.metrics.malformed, "metric_notes": run.metrics.notes,
         "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
                          "location": c.location, "metrics": run.metrics.at(c.step)}
                         for c in run.checkpoints],
         "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note} for c in run.pending],
     }
+
+
+def _print_metric_warnings(run: Run, indent: str = "") -> None:
+    if run.metrics.malformed:
+        print(f"{indent}warning: {run.metrics.malformed} malformed metric record(s) skipped")
+    for note in run.metrics.notes:
+        print(f"{indent}note: {note}")
 
 
 def _display_metric(run: Run, wanted: str | None) -> str | None:
@@ -161,8 +168,7 @@ def _print_run_summary(runs: list[Run], metric: str | None, mode: str) -> None:
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
-        if run.metrics.malformed:
-            print(f"  warning: {run.metrics.malformed} malformed history line(s) skipped")
+        _print_metric_warnings(run, indent="  ")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
 
@@ -183,8 +189,7 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
     for c in run.checkpoints:
         values = " ".join(f"{_fmt(run.metrics.value(c.step, n)):>14}" for n in names)
         print(f"{c.step:>7} {size(c.bytes):>10} {_stamp(c.mtime):<16} {values}")
-    if run.metrics.malformed:
-        print(f"warning: {run.metrics.malformed} malformed history line(s) skipped")
+    _print_metric_warnings(run)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

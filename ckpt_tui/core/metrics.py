@@ -17,12 +17,14 @@ class Metrics:
 
     ``malformed`` counts input lines that could not be read at all (bad JSON,
     no step); ``ignored`` counts values dropped for being NaN, infinite or not
-    numbers. Both are shown to the user rather than hidden.
+    numbers. Both are shown to the user rather than hidden, as are ``notes``:
+    one line each about the source (a damaged file, a reader to install).
     """
 
     by_step: dict[int, dict[str, float]] = field(default_factory=dict)
     malformed: int = 0
     ignored: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def names(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -231,8 +231,9 @@ def suggest_metric(names: list[str]) -> str | None:
 
 def _missing_metric_message(run: Run, metric: str) -> str:
     available = ", ".join(run.metrics.names()) or "none"
+    notes = "".join(f"; {note}" for note in run.metrics.notes)
     return (f"{run.project}/{run.name}: metric {metric!r} is not logged for any existing "
-            f"checkpoint; nothing deleted (metrics logged: {available})")
+            f"checkpoint; nothing deleted (metrics logged: {available}){notes}")
 
 
 def plan_run(run: Run, policy: Policy) -> Plan:

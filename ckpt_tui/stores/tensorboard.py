@@ -14,7 +14,6 @@ rank-0 tensors, keyed by the event's ``step`` and named by the tag as logged.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import struct
@@ -35,8 +34,6 @@ EXTRA_HINT = "has TensorBoard event files; pip install 'ckpt-tui[tensorboard]' t
 # Names a layout derives from checkpoint names that are not a metric source of their own.
 NAME_ONLY_VALUES = frozenset({"epoch"})
 
-log = logging.getLogger("ckpt_tui.tensorboard")
-_told: set[str] = set()
 
 
 def is_event_file(name: str) -> bool:
@@ -229,13 +226,6 @@ def event_metrics(paths: list[Path], root: Path) -> tuple[Metrics, list[str]]:
     return metrics_from_records(_named(rows, root), malformed=len(problems)), problems
 
 
-def _tell(key: str, message: str) -> None:
-    """Log a message once per process: a run is loaded several times by one prune."""
-    if key not in _told:
-        _told.add(key)
-        log.warning("ckpt-tui: %s", message)
-
-
 def tensorboard_metrics(root: Path, skip: Collection[Path] = (), label: str = "") -> Metrics:
     """A run's metrics from its event files, or empty metrics (and a hint) without the extra."""
     paths = find_event_files(root, skip)
@@ -244,11 +234,9 @@ def tensorboard_metrics(root: Path, skip: Collection[Path] = (), label: str = ""
     try:
         import tensorboard  # noqa: F401  (the optional extra)
     except ImportError:
-        _tell(f"hint:{root}", f"{label or root} {EXTRA_HINT}")
-        return Metrics()
+        return Metrics(notes=[f"{label or root} {EXTRA_HINT}"])
     metrics, problems = event_metrics(paths, root)
-    for problem in problems:
-        _tell(f"problem:{problem}", problem)
+    metrics.notes.extend(problems)
     return metrics
 
 
