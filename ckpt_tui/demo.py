@@ -13,10 +13,10 @@ import os
 import random
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-DEMO_EPOCH = datetime(2026, 11, 20, 9, 0, 0)
+DEMO_EPOCH = datetime(2026, 11, 20, 9, 0, 0, tzinfo=timezone.utc)
 ADAPTER_CONFIG = {"peft_type": "LORA", "r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
                   "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
                   "base_model_name_or_path": "Qwen/Qwen2.5-7B-Instruct", "task_type": "CAUSAL_LM"}

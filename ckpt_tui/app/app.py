@@ -54,5 +54,9 @@ class CkptApp(App[int]):
             if self.store is None:
                 from ..stores import open_store
 
-                self.store = open_store(self.location, **self.store_options)
+                store = open_store(self.location, **self.store_options)
+                connect = getattr(store, "connect", None)
+                if connect is not None:  # remote stores check credentials up front
+                    connect()
+                self.store = store
             return self.store

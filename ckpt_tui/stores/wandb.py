@@ -103,6 +103,10 @@ class WandbStore:
     error instead of a frozen app; ``api`` lets stores share one ``wandb.Api``.
     """
 
+    # Shown where a deletion is confirmed: W&B frees storage later, not at once.
+    deletion_note = ("W&B deletes softly: versions disappear now, storage is reclaimed later "
+                     "by W&B's garbage collector.")
+
     def __init__(self, entity: str, project: str | None = None, *, base_url: str | None = None,
                  api_key: str | None = None, timeout: float | None = None, api: Any = None) -> None:
         self.entity = validate_name(entity, "W&B entity")

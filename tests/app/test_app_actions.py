@@ -468,3 +468,43 @@ async def test_steps_appear_before_metrics(art_base):
         gate.set()
         await settle(pilot)
         assert main(app).metrics_ready and main(app).table.best_step == 10
+
+
+async def test_pending_steps_are_shown_but_never_forked_or_deleted(art_base):
+    leftover = run_dir(art_base, "agent-001") / ".deleting-3-abcd1234"
+    shutil.copytree(run_dir(art_base, "agent-001") / "0003", leftover)
+    shutil.rmtree(run_dir(art_base, "agent-001") / "0003")
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        pending = [c for c in table.rows if not c.complete]
+        assert [(c.step, c.note) for c in pending] == [(3, "interrupted delete")]
+        table.focus()
+        await pilot.press("home", *["down"] * table.rows.index(pending[0]), "f")
+        await settle(pilot)
+        assert not isinstance(app.screen, ForkScreen) and app.said("only whole checkpoints", "warning")
+        await pilot.press("v")
+        await settle(pilot)
+        assert 3 not in main(app).plans[("demo", "agent-001")].delete_steps
+
+
+async def test_store_notes_reach_the_user(art_base):
+    class NotedStore(LocalStore):
+        deletion_note = "this store frees space later"
+
+        def read_metrics(self, project, run):
+            metrics = super().read_metrics(project, run)
+            metrics.notes.append("install the reader to see more metrics")
+            return metrics
+
+    app = RecordingApp(NotedStore(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert app.said("install the reader", "warning")
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDelete)
+        hints = [str(label.render()) for label in app.screen.query(".hint")]
+        assert any("this store frees space later" in hint for hint in hints)
+        await pilot.press("escape")

@@ -33,9 +33,11 @@ class ConfirmDelete(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#cancel"
 
-    def __init__(self, plans: list[Plan], start: Callable[[ConfirmDelete], None]) -> None:
+    def __init__(self, plans: list[Plan], start: Callable[[ConfirmDelete], None],
+                 store_note: str | None = None) -> None:
         super().__init__()
         self.plans = plans
+        self.store_note = store_note
         self.start = start
         self.running = False
         self.stop_requested = False
@@ -57,6 +59,8 @@ class ConfirmDelete(ModalScreen[bool]):
                 yield Static(deletion_summary(self.plans))
             yield Label("Best and latest steps are never deleted; the run is re-read first.",
                         classes="hint")
+            if self.store_note:
+                yield Label(self.store_note, classes="hint")
             yield ProgressBar(total=self.steps, show_eta=False, id="delete-progress")
             yield Label("", id="delete-status")
             with Horizontal(classes="buttons"):

@@ -182,6 +182,9 @@ class MainScreen(Screen[None]):
 
     def run_loaded(self, run: Run) -> None:
         key = (run.project, run.name)
+        if run.metrics.notes and key not in self.runs and key == self.current:
+            self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
+                        severity="warning", timeout=10)
         self.runs[key] = run
         self.summaries[key] = self._summary(run)
         self.query_one(RunTree).update_summary(key, self.summaries[key])
@@ -414,7 +417,8 @@ class MainScreen(Screen[None]):
             self.notify("\n".join(refused) or "nothing to delete under this rule",
                         title="Refused" if refused else "Delete", severity="warning", timeout=12)
             return
-        self.app.push_screen(ConfirmDelete(plans, self.delete_plans))
+        note = getattr(self.app.store, "deletion_note", None)
+        self.app.push_screen(ConfirmDelete(plans, self.delete_plans, note))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
     def delete_plans(self, screen: ConfirmDelete) -> None:
@@ -473,6 +477,10 @@ class MainScreen(Screen[None]):
         ckpt = self.table.highlighted
         if self.current is None or ckpt is None:
             self.notify("no step highlighted", severity="warning")
+            return
+        if not ckpt.complete:
+            self.notify(f"{ckpt.name} is {ckpt.note or 'incomplete'}: only whole checkpoints can be forked",
+                        severity="warning")
             return
         known = {(p, r) for p, runs in self.listing.items() for r in runs}
         self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.fork_step,

@@ -58,6 +58,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         "checkpoint-table--best",
         "checkpoint-table--latest",
         "checkpoint-table--sorted",
+        "checkpoint-table--pending",
     }
     DEFAULT_CSS = """
     CheckpointTable { background: $surface; }
@@ -68,6 +69,7 @@ class CheckpointTable(ScrollView, can_focus=True):
     CheckpointTable > .checkpoint-table--delete { color: $error; text-style: strike; }
     CheckpointTable > .checkpoint-table--best { color: $success; text-style: bold; }
     CheckpointTable > .checkpoint-table--latest { color: $accent; }
+    CheckpointTable > .checkpoint-table--pending { color: $text-muted; text-style: italic; }
     """
 
     cursor_row: reactive[int] = reactive(0, always_update=True)
@@ -177,7 +179,8 @@ class CheckpointTable(ScrollView, can_focus=True):
         return lambda c: c.step
 
     def _sort(self) -> None:
-        checkpoints = self.run.checkpoints if self.run else []
+        # Saves in progress and interrupted deletes are shown too; they are never candidates.
+        checkpoints = sorted(self.run.checkpoints + self.run.pending, key=lambda c: c.step) if self.run else []
         if self.sort_key == "step":
             self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
         else:
@@ -252,17 +255,18 @@ class CheckpointTable(ScrollView, can_focus=True):
         for column in self.columns:
             key = column.key
             if key == "mark":
-                text = ("★" if ckpt.step == self.best_step else " ") + (
+                text = "… " if not ckpt.complete else ("★" if ckpt.step == self.best_step else " ") + (
                     "L" if self.run and ckpt.step == self.run.latest_step else
                     "P" if ckpt.step in self._pins else " ")
             elif key == "step":
-                text = str(ckpt.step)
+                text = str(ckpt.step) if ckpt.step >= 0 else ckpt.name
             elif key == "size":
                 text = size(ckpt.bytes)
             elif key == "mtime":
                 text = stamp(ckpt.mtime, self.timezone)
             elif key == "keep":
-                text = "DEL" if ckpt.step in self._deleted else ", ".join(self._reasons.get(ckpt.step, ()))
+                text = (ckpt.note if not ckpt.complete else "DEL" if ckpt.step in self._deleted
+                        else ", ".join(self._reasons.get(ckpt.step, ())))
             else:
                 text = number(self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None)
             cells.append(column.cell(text))
@@ -282,7 +286,9 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _row_style(self, index: int, ckpt: Checkpoint) -> Style:
         style = self.rich_style
-        if ckpt.step in self._deleted:
+        if not ckpt.complete:
+            style += self.get_component_rich_style("checkpoint-table--pending")
+        elif ckpt.step in self._deleted:
             style += self.get_component_rich_style("checkpoint-table--delete")
         elif ckpt.step == self.best_step:
             style += self.get_component_rich_style("checkpoint-table--best")

@@ -19,7 +19,9 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     verdict = "delete" if deleted else ", ".join(reasons) if reasons else "-"
-    grid.add_row("step", f"{ckpt.step} ({ckpt.name})")
+    grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step >= 0 else ckpt.name)
+    if not ckpt.complete:
+        grid.add_row("state", Text(f"{ckpt.note or 'incomplete'}: never deleted or forked", style="yellow"))
     grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
