@@ -25,6 +25,9 @@ ART_NOT_CHECKPOINTS = frozenset({ART_HISTORY, "state.json", "model.json", "traje
 
 DELETING_PREFIX = ".deleting-"
 FORKING_PREFIX = ".forking-"
+# A fork whose temporary copy has not been written to for this long was abandoned
+# (its process died); younger ones may still be in progress in another process.
+ABANDONED_FORK_SECONDS = 24 * 3600
 _LEFTOVER = re.compile(r"^\.(deleting|forking)-(\d+)-")
 
 IN_PROGRESS = "in progress"
