@@ -275,3 +275,53 @@ def test_fork_step_selection_errors(art_base):
     shutil.rmtree(art_base / MODELS / "agent-002/checkpoints/0000")
     with pytest.raises(NotFound, match="at or before step 0"):
         fork_checkpoint(store, "demo", "agent-002", "x", not_after_step=0)
+
+
+def test_a_fork_still_being_written_survives_a_prune_and_an_abandoned_one_does_not(art_base):
+    from ckpt_tui.stores.layouts import ABANDONED_FORK_SECONDS
+
+    ckpts = art_base / MODELS / "agent-002" / "checkpoints"
+    fresh = ckpts / ".forking-9-aaaa0000"
+    stale = ckpts / ".forking-8-bbbb0000"
+    for temp in (fresh, stale):
+        shutil.copytree(ckpts / "0001", temp)  # copies keep their source's file times
+    old = os.stat(stale).st_mtime - ABANDONED_FORK_SECONDS - 60
+    for path in (stale, *stale.iterdir()):
+        os.utime(path, (old, old))
+    store = LocalStore(art_base)
+    run = store.load_run("demo", "agent-002")
+    assert {(c.name, c.note) for c in run.pending} == {(fresh.name, "fork in progress"),
+                                                       (stale.name, "interrupted fork")}
+    execute_plan(store, plan_run(run, Policy()))
+    assert fresh.is_dir() and not stale.exists()
+
+
+class BatchingStore(LocalStore):
+    """A store offering batch deletion, failing one step of each batch it is given."""
+
+    def __init__(self, base, fail_step):
+        super().__init__(base)
+        self.batches, self.fail_step = [], fail_step
+
+    def delete_checkpoints(self, project, run, checkpoints):
+        self.batches.append([c.step for c in checkpoints])
+        failures = {}
+        for ckpt in checkpoints:
+            if ckpt.step == self.fail_step:
+                failures[ckpt.step] = "refused by the server"
+            else:
+                self.delete_checkpoint(project, run, ckpt)
+        return failures
+
+
+def test_stores_with_batch_deletion_get_batches_and_report_by_step(art_base, monkeypatch):
+    import ckpt_tui.core.execute as execute
+
+    monkeypatch.setattr(execute, "BATCH_SIZE", 4)
+    store = BatchingStore(art_base, fail_step=6)
+    seen = []
+    result = execute_plan(store, plan_run(store.load_run("demo", "agent-001"), Policy()),
+                          progress=lambda done, total, item: seen.append(done))
+    assert store.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [(d.step, why) for d, why in result.failed] == [(6, "refused by the server")]
+    assert steps_on_disk(art_base, "agent-001") == {6, 10, 11} and seen == list(range(1, 11))

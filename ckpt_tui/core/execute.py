@@ -12,6 +12,10 @@ from .store import Store
 
 # Called with (checkpoints_done, checkpoints_total, step_just_handled).
 DeleteProgress = Callable[[int, int, DeletedStep], None]
+# Stores that delete many checkpoints at once more cheaply (S3: one marker and
+# batched DeleteObjects) offer ``delete_checkpoints(project, run, checkpoints)``
+# returning {step: error} for those not deleted; others go one by one.
+BATCH_SIZE = 200
 
 
 @dataclass(slots=True)
@@ -85,16 +89,27 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
     agreed_keys = {checkpoint_key(d) for d in agreed}
     result = DeletionResult(fresh, spared=[d for d in plan.delete if checkpoint_key(d) not in agreed_keys])
     by_key = {checkpoint_key(c): c for c in run.checkpoints}
-    for done, item in enumerate(agreed, start=1):
+    batch = getattr(store, "delete_checkpoints", None)
+    size = BATCH_SIZE if batch else 1
+    for start in range(0, len(agreed), size):
         if should_cancel is not None and should_cancel():
             result.cancelled = True
             break
+        chunk = agreed[start:start + size]
+        checkpoints = [by_key[checkpoint_key(item)] for item in chunk]
         try:
-            store.delete_checkpoint(run.project, run.name, by_key[checkpoint_key(item)])
+            if batch is not None:
+                failures = batch(run.project, run.name, checkpoints)
+            else:
+                store.delete_checkpoint(run.project, run.name, checkpoints[0])
+                failures = {}
         except (CkptError, OSError) as exc:
-            result.failed.append((item, str(exc)))
-        else:
-            result.deleted.append(item)
-        if progress is not None:
-            progress(done, len(agreed), item)
+            failures = {item.step: str(exc) for item in chunk}
+        for done, item in enumerate(chunk, start=start + 1):
+            if item.step in failures:
+                result.failed.append((item, failures[item.step]))
+            else:
+                result.deleted.append(item)
+            if progress is not None:
+                progress(done, len(agreed), item)
     return result

@@ -82,6 +82,9 @@ def fork_checkpoint(store: Store, project: str, run: str, to_run: str, to_projec
         target.write_history(to_project, to_run, records)
     if target is store:
         new = store.copy_checkpoint(project, run, ckpt, to_project, to_run, progress)
+    elif getattr(store, "can_copy_to", None) and store.can_copy_to(target):
+        # Another bucket behind the same endpoint: still a server-side copy.
+        new = store.copy_checkpoint(project, run, ckpt, to_project, to_run, progress, to_store=target)
     else:
         with tempfile.TemporaryDirectory(prefix="ckpt-tui-fork-") as tmp:
             store.download_checkpoint(project, run, ckpt, Path(tmp), progress)

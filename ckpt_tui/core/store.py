@@ -20,6 +20,15 @@ class Store(Protocol):
     Implementations must never touch anything outside a run's checkpoint
     directory or prefix when deleting, and must make a half-deleted checkpoint
     impossible to mistake for a whole one.
+
+    Optional, looked up with ``getattr`` by the core:
+
+    - ``delete_checkpoints(project, run, checkpoints) -> {step: error}``: delete
+      several at once when that is cheaper (S3's batched DeleteObjects);
+    - ``can_copy_to(other) -> bool`` with ``copy_checkpoint(..., to_store=other)``:
+      a server-side copy into another store (another bucket, same endpoint);
+    - ``connect()``: check credentials up front (called from a worker by the app);
+    - ``deletion_note``: a line shown where a deletion is confirmed.
     """
 
     location: str

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ..core.metrics import Metrics, metrics_from_records, read_history_records
 from ..core.models import Checkpoint, FileEntry, Run
 from ..core.names import validate_name
 from ..core.store import ByteProgress
-from .layouts import (ART, ART_CHECKPOINTS, ART_HISTORY, ART_LEGACY, ART_MODELS, DELETING_PREFIX,
+from .layouts import (ABANDONED_FORK_SECONDS, ART, ART_CHECKPOINTS, ART_HISTORY, ART_LEGACY, ART_MODELS, DELETING_PREFIX,
                       FORKING_PREFIX, LIGHTNING, Layout, art_name, art_step, detect, leftover_step,
                       scan_entries)
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
@@ -264,7 +265,10 @@ class LocalStore:
             else:
                 complete.append(ckpt)
         for name, (step, note) in sorted(scan.pending.items()):
-            pending.append(_incomplete(self._scan_checkpoint(str(place.ckpt_dir / name), name, step), note))
+            ckpt = self._scan_checkpoint(str(place.ckpt_dir / name), name, step)
+            if name.startswith(FORKING_PREFIX) and not _abandoned(_newest_write(place.ckpt_dir / name)):
+                note = FORK_IN_PROGRESS
+            pending.append(_incomplete(ckpt, note))
         if not with_metrics:
             metrics = Metrics()
         elif place.layout in (ART, ART_LEGACY):
@@ -376,6 +380,8 @@ class LocalStore:
             if leftover_step(name) is None:
                 continue
             path = place.ckpt_dir / name
+            if name.startswith(FORKING_PREFIX) and not _abandoned(_newest_write(path)):
+                continue  # another process may still be writing this fork
             try:
                 shutil.rmtree(path) if is_dir else path.unlink()
             except OSError as exc:
@@ -529,6 +535,26 @@ class LocalStore:
             layout = ART
         place = self._new_place(to_project, to_run, layout, "")
         return self._write_step(directory, place, step, "", progress)
+
+
+FORK_IN_PROGRESS = "fork in progress"
+
+
+def _newest_write(path: Path) -> float:
+    """The latest modification time of ``path`` or anything under it.
+
+    Directories count: copies keep their source's file times, but creating a
+    file in a directory updates the directory's.
+    """
+    newest = path.lstat().st_mtime
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+    return newest
+
+
+def _abandoned(last_write: float) -> bool:
+    return time.time() - last_write > ABANDONED_FORK_SECONDS
 
 
 def _incomplete(ckpt: Checkpoint, note: str) -> Checkpoint:
