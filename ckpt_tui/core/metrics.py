@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -62,14 +61,17 @@ def step_of(record: Mapping[str, object]) -> int | None:
 
 def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int = 0) -> Metrics:
     """Average every numeric value per step; step keys are not metrics."""
-    sums: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # step -> metric -> [sum, count]; plain dicts: this runs once per logged value.
+    totals: dict[int, dict[str, list]] = {}
     ignored = 0
     for record in records:
         step = step_of(record)
         if step is None:
             malformed += 1
             continue
+        per_step = totals.get(step)
+        if per_step is None:
+            per_step = totals[step] = {}
         for key, raw in record.items():
             if key in STEP_KEYS:
                 continue
@@ -79,12 +81,14 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
                 if isinstance(raw, float) or raw is None:
                     ignored += 1
                 continue
-            sums[step][key] += value
-            counts[step][key] += 1
-    by_step = {
-        step: {key: total / counts[step][key] for key, total in values.items()}
-        for step, values in sums.items()
-    }
+            pair = per_step.get(key)
+            if pair is None:
+                per_step[key] = [value, 1]
+            else:
+                pair[0] += value
+                pair[1] += 1
+    by_step = {step: {key: total / count for key, (total, count) in values.items()}
+               for step, values in totals.items()}
     return Metrics(by_step=by_step, malformed=malformed, ignored=ignored)
 
 

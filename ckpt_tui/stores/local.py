@@ -60,6 +60,29 @@ def scan_files(root: str, prefix: str = "") -> Iterator[tuple[str, int, float]]:
                 yield from scan_files(entry.path, f"{prefix}{entry.name}/")
 
 
+def scan_tree(root: str) -> tuple[list[FileEntry], int, float]:
+    """The files under ``root`` (as ``scan_files``), their total bytes and newest mtime.
+
+    One pass without generators: this is the inner loop of every listing, and
+    it keeps a 10,000-checkpoint scan within a small factor of ``du -sb``.
+    """
+    files: list[FileEntry] = []
+    total, newest = 0, 0.0
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    files.append(FileEntry(prefix + entry.name, st.st_size))
+                    total += st.st_size
+                    newest = max(newest, st.st_mtime)
+                elif _is_dir(entry):
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+    return files, total, newest
+
+
 def _os_error(exc: OSError, what: str) -> StoreError:
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     return StoreError(f"{what}: {reason} ({exc.filename or ''})".replace(" ()", ""))
@@ -239,27 +262,31 @@ class LocalStore:
             validate_name(project, "project name")
         return runs
 
-    def _scan_checkpoint(self, path: str, name: str, step: int) -> Checkpoint:
-        if os.path.isfile(path) and not os.path.islink(path):
+    def _scan_checkpoint(self, path: str, name: str, step: int, is_dir: bool | None = None) -> Checkpoint:
+        """A checkpoint directory, or a single-file checkpoint (Lightning's ``.ckpt``)."""
+        if is_dir is None:
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
+        if not is_dir:
             st = os.lstat(path)
             return Checkpoint(step=step, bytes=st.st_size, mtime=st.st_mtime, name=name, location=path,
                               files=(FileEntry(name, st.st_size),))
-        files = tuple(scan_files(path))
-        mtime = max((f[2] for f in files), default=0.0) or os.lstat(path).st_mtime
-        return Checkpoint(step=step, bytes=sum(f[1] for f in files), mtime=mtime, name=name,
-                          location=path, files=tuple(FileEntry(p, b) for p, b, _ in files))
+        files, total, newest = scan_tree(path)
+        return Checkpoint(step=step, bytes=total, mtime=newest or os.lstat(path).st_mtime, name=name,
+                          location=path, files=tuple(files))
 
     def _scan(self, place: RunPlace, with_metrics: bool):
-        scan = scan_entries(place.layout, _entries(place.ckpt_dir), lambda n: _children(place.ckpt_dir / n))
+        entries = _entries(place.ckpt_dir)
+        scan = scan_entries(place.layout, entries, lambda n: _children(place.ckpt_dir / n))
         found = place.layout.inspect(scan.steps, DirFiles(place.ckpt_dir), with_metrics)
-        return scan, found
+        return scan, found, dict(entries)
 
     def load_run(self, project: str, run: str, with_metrics: bool = True) -> Run:
         place = self._place(project, run)
-        scan, found = self._scan(place, with_metrics)
+        scan, found, is_dir = self._scan(place, with_metrics)
+        folder = str(place.ckpt_dir)
         complete, pending = [], []
         for name, step in scan.steps.items():
-            ckpt = self._scan_checkpoint(str(place.ckpt_dir / name), name, step)
+            ckpt = self._scan_checkpoint(os.path.join(folder, name), name, step, is_dir.get(name))
             if name in found.in_progress:
                 pending.append(_incomplete(ckpt, found.in_progress[name]))
             else:
@@ -352,7 +379,7 @@ class LocalStore:
 
     def _refuse_protected(self, place: RunPlace, checkpoint: Checkpoint) -> None:
         """The planner keeps these already; the store checks again, against the disk as it is now."""
-        _, found = self._scan(place, with_metrics=False)
+        _, found, _ = self._scan(place, with_metrics=False)
         why = found.protected.get(checkpoint.step) or (
             (found.in_progress[checkpoint.name],) if checkpoint.name in found.in_progress else ())
         if why:
