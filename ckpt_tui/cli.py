@@ -335,13 +335,19 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 # -- app ---------------------------------------------------------------------
 def open_app(location: str, demo: bool, options: dict) -> int:
-    if demo:
-        from .demo import build_demo
-
-        location = str(build_demo())
     from .app import run_app  # imported here: scripted commands never pay for Textual
 
-    return run_app(location, **options)
+    if not demo:
+        return run_app(location, **options)
+    import shutil
+
+    from .demo import build_demo
+
+    base = build_demo()
+    try:
+        return run_app(str(base), **options)
+    finally:
+        shutil.rmtree(base.parent, ignore_errors=True)  # the demo lives for one session
 
 
 def main(argv: Sequence[str] | None = None) -> int:

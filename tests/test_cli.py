@@ -140,3 +140,20 @@ def test_ls_into_a_closed_pipe_is_quiet(art_base):
     done = subprocess.run(f"'{sys.executable}' -m ckpt_tui ls '{art_base}' -p demo -r agent-001 | head -1",
                           shell=True, capture_output=True, text=True, env=env)
     assert done.stdout.startswith("demo/agent-001") and "Broken pipe" not in done.stderr
+
+
+def test_demo_opens_the_app_on_a_generated_tree_and_cleans_up(monkeypatch):
+    import ckpt_tui.app
+
+    seen = {}
+
+    def fake_run_app(location, **options):
+        seen["location"] = Path(location)
+        seen["runs"] = json.loads(subprocess.run(
+            [sys.executable, "-m", "ckpt_tui", "ls", location, "--json"], capture_output=True, text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}).stdout)["runs"]
+        return 0
+
+    monkeypatch.setattr(ckpt_tui.app, "run_app", fake_run_app)
+    assert main(["--demo"]) == 0
+    assert len(seen["runs"]) == 6 and not seen["location"].exists()
