@@ -118,6 +118,10 @@ class Layout:
     def tracker_text(self, step: int) -> str:
         return f"{step}\n"
 
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        """Paths ``inspect`` will read, so a remote store can fetch them together beforehand."""
+        return [self.tracker] if self.tracker is not None else []
+
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         """Protected steps, unfinished saves and metrics, from the files beside ``steps``."""
         found = Inspection()
@@ -201,6 +205,10 @@ class HfLayout(Layout):
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"checkpoint-{step}"
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        newest = max(steps.items(), key=lambda item: item[1], default=None)
+        return [f"{newest[0]}/{HF_STATE}"] if newest else []
 
     def newest_state(self, steps: Mapping[str, int], files: RunFiles) -> dict | None:
         """The readable ``trainer_state.json`` with the highest step: it holds the whole log."""
@@ -311,6 +319,9 @@ class LightningLayout(Layout):
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return like if self.step(like) == step else f"step={step}{LIGHTNING_SUFFIX}"
 
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        return [LIGHTNING_BEST_K]
+
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         for name in (f"{LIGHTNING_LAST}{LIGHTNING_SUFFIX}",):
@@ -366,6 +377,9 @@ class OrbaxLayout(Layout):
         width = len(digits) if orbax_parts(like) and digits.startswith("0") else 0
         number = f"{step:0{width}d}"
         return f"{self.prefix}_{number}" if self.prefix else number
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        return [f"{name}/{ORBAX_METRICS}" for name in steps] if with_metrics else []
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()

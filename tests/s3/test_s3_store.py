@@ -127,7 +127,11 @@ def test_an_interrupted_delete_is_pending_until_finished(art_bucket):
     assert len(run.checkpoints) == 11
 
 
-def test_an_interrupted_fork_is_pending_and_never_overwritten(art_bucket):
+def test_an_interrupted_fork_is_pending_and_never_overwritten(art_bucket, monkeypatch):
+    import ckpt_tui.stores.s3 as s3
+
+    real_now = s3._now
+    monkeypatch.setattr(s3, "_now", lambda: real_now() + s3.ABANDONED_FORK_SECONDS + 60)  # abandoned
     store = art_bucket.store()
     client, bucket = art_bucket.client, art_bucket.bucket
     prefix = f"{art_bucket.prefix}demo/models/agent-003/checkpoints/0004/"
