@@ -10,8 +10,8 @@ Three pieces of work, each done by both tools on identical data:
   run loaded with its history; s5cmd: ``ls`` of every object);
 * delete ``runs x (steps - 1)`` checkpoints, keeping each run's latest step
   (ckpt-tui: one ``delete_checkpoints`` per run; s5cmd: ``rm`` with a wildcard);
-* the same for one run through ``execute_plan``, which deletes one checkpoint
-  per call (what ``ckpt-tui prune`` does);
+* the same for one run through ``execute_plan`` (what ``ckpt-tui prune`` does:
+  re-list the run, re-plan, then delete in batches of 200 under one marker each);
 * fork one 64 MiB checkpoint into a new run (both copy server-side).
 
 Servers run as separate processes so that neither client shares an interpreter
@@ -160,7 +160,7 @@ def ckpt_delete(url: str) -> int:
     return deleted
 
 
-def prune_one_by_one(url: str) -> None:
+def prune_through_plan(url: str) -> None:
     store = S3Store.from_url(url)
     plan = plan_run(store.load_run("bench", "run-00"), Policy.parse("latest", None))
     result = execute_plan(store, plan)
@@ -200,15 +200,15 @@ def main() -> None:
         assert ckpt_list(other) == args.runs
         results.append((f"delete {deleted} checkpoints", ours, theirs))
 
-        # The CLI's prune today: core.execute_plan deletes one checkpoint per call.
+        # The CLI's prune: core.execute_plan re-reads the run, re-plans, deletes in batches.
         one_run = Path(tmp) / "one-run"
         build_tree(one_run, 1, args.steps)
         _, single = fresh_copy(endpoint, one_run)
-        ours = timed(lambda: prune_one_by_one(single))
+        ours = timed(lambda: prune_through_plan(single))
         _, other = fresh_copy(endpoint, one_run)
         theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
                                      f"{other}/bench/models/run-00/checkpoints/*"))
-        results.append((f"prune {args.steps - 1} one at a time", ours, theirs))
+        results.append((f"prune {args.steps - 1} (execute_plan)", ours, theirs))
 
         store = S3Store.from_url(url)
         client = store.client
