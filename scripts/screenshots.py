@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "app"))
+sys.path[:0] = [str(ROOT / "tests" / "app"), str(ROOT / "tests")]
 
 from app_scenarios import SCENARIOS, build_scenario_tree, make_app, play  # noqa: E402
 from textual._doc import take_svg_screenshot  # noqa: E402

@@ -11,7 +11,8 @@ from datetime import timezone
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.worker import WorkerFailed
+
+from pilot_helpers import settle  # noqa: F401  (re-exported for the app tests)
 
 from ckpt_tui.app.app import CkptApp
 from ckpt_tui.core.errors import StoreError
@@ -73,16 +74,6 @@ def build_scenario_tree(path: Path) -> Path:
 def make_app(base: Path, scenario: Scenario | None = None) -> CkptApp:
     source = FailingDeletes(base) if scenario and scenario.failing_deletes else str(base)
     return CkptApp(source, location_label="demo", timezone=timezone.utc, cursor_blink=False)
-
-
-async def settle(pilot: Pilot) -> None:
-    """Wait until every worker is done and what they posted has been handled."""
-    for _ in range(3):
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerFailed:
-            pass  # the app shows worker errors itself; tests look at what it showed
-        await pilot.pause()
 
 
 async def play(pilot: Pilot, keys: tuple[str, ...]) -> None:
