@@ -21,7 +21,7 @@ from ckpt_tui.app.screens.help import HelpScreen
 from ckpt_tui.app.screens.main import MainScreen
 from ckpt_tui.app.screens.metric_picker import MetricPicker
 from ckpt_tui.app.screens.rules import RuleChooser
-from ckpt_tui.app.widgets import CheckpointTable, RunTree, StatusLine
+from ckpt_tui.app.widgets import RunTree, StatusLine
 from ckpt_tui.core.retention import Policy
 from ckpt_tui.stores.local import LocalStore
 

@@ -48,7 +48,7 @@ LIGHTNING_FILES = {
 def lightning_dir(version: Path, last_link: int | None = 300, best_k: tuple[int, ...] = ()) -> Path:
     """``lightning_logs/version_N/checkpoints`` with ``last.ckpt`` linking to a step."""
     ckpts = version / "checkpoints"
-    for i, (step, name) in enumerate(LIGHTNING_FILES.items()):
+    for i, (_step, name) in enumerate(LIGHTNING_FILES.items()):
         blob(ckpts / name, 2000 + i)
     if last_link is not None:
         (ckpts / "last.ckpt").symlink_to(LIGHTNING_FILES[last_link])

@@ -30,7 +30,7 @@ def populate(model: FakeWandb) -> None:
     * demo/dataset: an artifact of another type, not a model.
     * other/agent-x: steps 0-2, a run that logs no ``training_step`` (``_step`` is used).
     """
-    for step, reward in enumerate(REWARDS):
+    for step in range(len(REWARDS)):
         aliases = [f"step{step}"] + (["prod"] if step == 2 else [])
         model.log_version(ENTITY, "demo", "agent-001", lora_files(step, "agent-001"), aliases,
                           created_at=f"2026-03-01T12:{step:02d}:00Z")
