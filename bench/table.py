@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from ckpt_tui.app.formatting import number, size, stamp
+from ckpt_tui.formatting import number, size, stamp
 from ckpt_tui.app.widgets import CheckpointTable
 from ckpt_tui.core.metrics import Metrics
 from ckpt_tui.core.models import Checkpoint, Run

@@ -7,23 +7,17 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-
-import humanize
 
 from . import __version__
 from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
                    fork_checkpoint, list_runs, plan_location)
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
+from .formatting import number, size, stamp, step_ranges
 from .stores import open_store
 
 COMMANDS = ("ls", "prune", "fork")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-
-
-def size(n: int) -> str:
-    return humanize.naturalsize(n)
 
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
@@ -111,30 +105,6 @@ def _print_json(document: dict) -> None:
     print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
 
 
-def _stamp(mtime: float) -> str:
-    return datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M") if mtime else "-"
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _step_ranges(steps: Sequence[int]) -> str:
-    """``0-9, 12, 14-15``: long runs of deleted steps stay readable."""
-    out, start, prev = [], None, None
-    for step in sorted(steps):
-        if start is None:
-            start = prev = step
-        elif step == prev + 1:
-            prev = step
-        else:
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = prev = step
-    if start is not None:
-        out.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ", ".join(out)
-
-
 # -- ls ----------------------------------------------------------------------
 def _run_json(run: Run) -> dict:
     return {
@@ -187,8 +157,8 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
     print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
     print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names))
     for c in run.checkpoints:
-        values = " ".join(f"{_fmt(run.metrics.value(c.step, n)):>14}" for n in names)
-        print(f"{c.step:>7} {size(c.bytes):>10} {_stamp(c.mtime):<16} {values}")
+        values = " ".join(f"{number(run.metrics.value(c.step, n)):>14}" for n in names)
+        print(f"{c.step:>7} {size(c.bytes):>10} {stamp(c.mtime):<16} {values}")
     _print_metric_warnings(run)
 
 
@@ -218,7 +188,7 @@ def _print_plan(plan: Plan) -> None:
     for pending in plan.pending:
         print(f"  skip    {pending.step:>7} {size(pending.bytes):>10}  {', '.join(pending.reasons)}")
     if plan.delete:
-        print(f"  delete  {len(plan.delete)} step(s): {_step_ranges(plan.delete_steps)}")
+        print(f"  delete  {len(plan.delete)} step(s): {step_ranges(plan.delete_steps)}")
     print(f"  frees {size(plan.freed_bytes)}")
 
 
@@ -231,7 +201,7 @@ def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
         _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
     total = sum(p.freed_bytes for p in plans)
-    answer = input(f"Delete {count} checkpoint(s), freeing {size(total)}? [y/N] ", )
+    answer = input(f"Delete {count} checkpoint(s), freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
         print("nothing deleted", file=sys.stderr)
         return EXIT_REFUSED

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
 
 from ...core.retention import Plan
-from ..formatting import size, step_ranges
+from ...formatting import size, step_ranges
 
 
 def deletion_summary(plans: list[Plan]) -> Table:

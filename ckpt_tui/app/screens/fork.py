@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar
 from ...core.errors import InvalidName
 from ...core.models import Checkpoint
 from ...core.names import validate_name
-from ..formatting import size
+from ...formatting import size
 
 RunKey = tuple[str, str]
 

@@ -21,7 +21,7 @@ from ...core.execute import DeletionResult, execute_plan
 from ...core.fork import ForkResult, fork_checkpoint
 from ...core.models import Run
 from ...core.retention import Plan, Policy, plan_run
-from ..formatting import size, step_ranges
+from ...formatting import size, step_ranges
 from ..widgets import CheckpointTable, DetailsPanel, MetricPlot, RunSummary, RunTree, StatusLine
 from .confirm import ConfirmDelete
 from .error import ErrorScreen

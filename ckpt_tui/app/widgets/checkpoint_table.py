@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from ...core.models import Checkpoint, Run
 from ...core.retention import Plan
-from ..formatting import number, size, stamp
+from ...formatting import number, size, stamp
 
 KEEP_WIDTH_LIMIT = 40
 

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...core.models import Checkpoint, Run
-from ..formatting import number, size
+from ...formatting import number, size
 
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline
 
-from ..formatting import number
+from ...formatting import number
 
 
 class MetricPlot(Vertical):

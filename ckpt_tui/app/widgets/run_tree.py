@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ..formatting import size
+from ...formatting import size
 
 RunKey = tuple[str, str]
 

@@ -1,4 +1,4 @@
-"""Text shown by the app: sizes, times and step lists, formatted in one place."""
+"""Sizes, times, numbers and step lists, formatted one way for the app and the CLI."""
 
 from __future__ import annotations
 
