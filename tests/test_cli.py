@@ -109,7 +109,7 @@ def test_fork_json(art_base, capsys):
     assert Path(data["location"]).is_dir()
     code, _, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "agent-x",
                            "--step", "6")
-    assert code == 2 and "already has step 6" in err
+    assert code == 2 and "already exists" in err and "a fork creates a new run" in err
 
 
 def test_fork_to_another_location(art_base, tmp_path, capsys):

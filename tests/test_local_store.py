@@ -8,6 +8,7 @@ import pytest
 
 from ckpt_tui.core import (AlreadyExists, InvalidName, NotFound, Policy, Refused, execute_plan,
                            fork_checkpoint, plan_location, plan_run)
+import ckpt_tui.stores.backends.local as local_backend
 from ckpt_tui.stores.local import LocalStore
 
 MODELS = "demo/models"
@@ -30,7 +31,7 @@ def test_listing_matches_the_tree(art_base):
     run = store.load_run("demo", "agent-001")
     assert [c.step for c in run.checkpoints] == list(range(12))
     ckpt = run.checkpoints[3]
-    files = {f.path: f.bytes for f in ckpt.files}
+    files = {f.path: f.bytes for f in store.checkpoint_files(run, ckpt)}
     on_disk = {p.name: p.stat().st_size for p in (art_base / MODELS / "agent-001/checkpoints/0003").iterdir()}
     assert files == on_disk and ckpt.bytes == sum(on_disk.values())
     assert run.layout == "art" and store.load_run("demo", "agent-legacy").layout == "art-legacy"
@@ -141,7 +142,8 @@ def test_interrupted_delete_never_leaves_a_step_that_looks_whole(art_base, monke
     assert [c.step for c in run.checkpoints] == [10, 11]
     assert [(c.step, c.note) for c in run.pending] == [(5, "interrupted delete")]
     for ckpt in run.checkpoints:
-        assert {f.path for f in ckpt.files} == {"adapter_config.json", "adapter_model.safetensors"}
+        assert {f.path for f in store.checkpoint_files(run, ckpt)} == {"adapter_config.json",
+                                                                       "adapter_model.safetensors"}
     # The next execution finishes the leftover first.
     execute_plan(store, plan_run(run, Policy()))
     assert store.load_run("demo", "agent-001").pending == []
@@ -155,7 +157,7 @@ def test_a_failing_rename_loses_nothing(art_base, monkeypatch):
     def denied(src, dst):
         raise PermissionError(13, "Permission denied", str(src))
 
-    monkeypatch.setattr(os, "rename", denied)
+    monkeypatch.setattr(local_backend, "rename_no_replace", denied)
     result = execute_plan(store, plan)
     assert result.deleted == [] and len(result.failed) == len(plan.delete)
     assert "Permission denied" in result.failed[0][1]
@@ -182,7 +184,7 @@ def test_symlinks_are_not_followed_out_of_the_base(art_base, tmp_path):
     store = LocalStore(art_base)
     run = store.load_run("demo", "agent-002")
     assert 7 not in {c.step for c in run.checkpoints}
-    assert "linked.bin" not in {f.path for f in run.checkpoint(2).files}
+    assert "linked.bin" not in {f.path for f in store.checkpoint_files(run, run.checkpoint(2))}
     execute_plan(store, plan_run(run, Policy()))
     assert (outside / "precious.bin").read_bytes() == b"x" * 1000
     assert (ckpts / "0007").is_symlink() and not (ckpts / "0002").exists()
@@ -278,7 +280,7 @@ def test_fork_step_selection_errors(art_base):
 
 
 def test_a_fork_still_being_written_survives_a_prune_and_an_abandoned_one_does_not(art_base):
-    from ckpt_tui.stores.layouts import ABANDONED_FORK_SECONDS
+    from ckpt_tui.stores.layouts.base import ABANDONED_FORK_SECONDS
 
     ckpts = art_base / MODELS / "agent-002" / "checkpoints"
     fresh = ckpts / ".forking-9-aaaa0000"
@@ -296,32 +298,27 @@ def test_a_fork_still_being_written_survives_a_prune_and_an_abandoned_one_does_n
     assert fresh.is_dir() and not stale.exists()
 
 
-class BatchingStore(LocalStore):
-    """A store offering batch deletion, failing one step of each batch it is given."""
+class FailingStore(LocalStore):
+    """A store whose deletion of one step is refused by the storage."""
 
     def __init__(self, base, fail_step):
         super().__init__(base)
-        self.batches, self.fail_step = [], fail_step
+        self.fail_step = fail_step
 
-    def delete_checkpoints(self, project, run, checkpoints):
-        self.batches.append([c.step for c in checkpoints])
-        failures = {}
-        for ckpt in checkpoints:
-            if ckpt.step == self.fail_step:
-                failures[ckpt.step] = "refused by the server"
-            else:
-                self.delete_checkpoint(project, run, ckpt)
-        return failures
+    def delete_checkpoints(self, run, checkpoints, done=None, should_cancel=None):
+        failing = [c for c in checkpoints if c.step == self.fail_step]
+        outcome = super().delete_checkpoints(run, [c for c in checkpoints if c.step != self.fail_step],
+                                             done, should_cancel)
+        for ckpt in failing:
+            outcome[ckpt.key] = "refused by the server"
+            done(ckpt)
+        return outcome
 
 
-def test_stores_with_batch_deletion_get_batches_and_report_by_step(art_base, monkeypatch):
-    import ckpt_tui.core.execute as execute
-
-    monkeypatch.setattr(execute, "BATCH_SIZE", 4)
-    store = BatchingStore(art_base, fail_step=6)
+def test_a_step_that_fails_is_reported_alone_and_the_others_go(art_base):
+    store = FailingStore(art_base, fail_step=6)
     seen = []
     result = execute_plan(store, plan_run(store.load_run("demo", "agent-001"), Policy()),
                           progress=lambda done, total, item: seen.append(done))
-    assert store.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert [(d.step, why) for d, why in result.failed] == [(6, "refused by the server")]
     assert steps_on_disk(art_base, "agent-001") == {6, 10, 11} and seen == list(range(1, 11))

@@ -1,6 +1,6 @@
 import pytest
 
-from ckpt_tui.core import Checkpoint, Metrics, Policy, Refused, Run, parse_rules, plan_run, resolve_mode
+from ckpt_tui.core import Checkpoint, Metrics, Pending, Policy, Refused, Run, parse_rules, plan_run, resolve_mode
 from ckpt_tui.core.metrics import metrics_from_records
 
 
@@ -31,11 +31,21 @@ def test_best_is_chosen_among_existing_checkpoints_only():
     assert plan_run(run, Policy()).best_step == 3
 
 
-def test_ties_go_to_the_later_step_for_max_and_min():
-    run = make_run({1: 0.5, 4: 0.5, 6: 0.1}, steps=range(8))
-    assert plan_run(run, Policy(mode="max")).best_step == 4
-    run = make_run({1: 0.1, 4: 0.1, 6: 0.5}, steps=range(8))
-    assert plan_run(run, Policy(mode="min")).best_step == 4
+@pytest.mark.parametrize("mode, values", [("max", {1: 0.5, 4: 0.5, 6: 0.1}), ("min", {1: 0.1, 4: 0.1, 6: 0.5})])
+def test_every_step_tied_for_best_is_kept(mode, values):
+    plan = plan_run(make_run(values, steps=range(8)), Policy(mode=mode))
+    # The earliest is the one trainers (Lightning, the HF Trainer) call best; both are kept.
+    assert plan.best_step == 1 and plan.best_steps == [1, 4]
+    assert plan.reasons()[1] == plan.reasons()[4] == ("best val/reward (tied)",)
+    assert {1, 4, 7} == {k.step for k in plan.keep}
+
+
+def test_top_k_counts_tied_values_like_best():
+    run = make_run({1: 0.9, 2: 0.9, 3: 0.5, 4: 0.5, 5: 0.1}, steps=range(7))
+    kept = {k.step for k in plan_run(run, Policy.parse("top:1,latest")).keep}
+    assert kept == {1, 2, 6}
+    kept = {k.step for k in plan_run(run, Policy.parse("top:3,latest")).keep}
+    assert kept == {1, 2, 3, 4, 6}  # 3 and 4 share the third-best value
 
 
 def test_auto_minimises_losses_and_maximises_the_rest():
@@ -101,7 +111,7 @@ def test_trainer_protected_steps_are_kept_with_their_reason():
 
 def test_pending_checkpoints_are_never_candidates():
     run = make_run({1: 0.9}, steps=range(3))
-    run.pending.append(Checkpoint(5, 10, 0.0, ".deleting-5-x", complete=False, note="interrupted delete"))
+    run.pending.append(Checkpoint(5, 10, 0.0, ".deleting-5-x", pending=Pending.INTERRUPTED_DELETE))
     plan = plan_run(run, Policy())
     assert plan.latest_step == 2 and 5 not in plan.delete_steps
     assert [(p.step, p.reasons) for p in plan.pending] == [(5, ("interrupted delete",))]
@@ -137,7 +147,7 @@ def test_policy_describe_and_pins():
 def test_plan_json_has_the_documented_keys():
     data = plan_run(make_run({2: 0.9}), Policy()).to_json()
     assert {"project", "run", "metric", "mode", "keep", "delete", "freed_bytes"} <= set(data)
-    assert data["keep"][0] == {"step": 2, "bytes": 102, "reasons": ["best val/reward"]}
+    assert data["keep"][0] == {"step": 2, "name": "0002", "bytes": 102, "reasons": ["best val/reward"]}
     assert data["mode"] == "max"
 
 

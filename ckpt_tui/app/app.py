@@ -55,8 +55,6 @@ class CkptApp(App[int]):
                 from ..stores import open_store
 
                 store = open_store(self.location, **self.store_options)
-                connect = getattr(store, "connect", None)
-                if connect is not None:  # remote stores check credentials up front
-                    connect()
+                store.connect()  # remote stores check credentials up front
                 self.store = store
             return self.store

@@ -23,3 +23,7 @@ class AlreadyExists(Refused):
 
 class StoreError(CkptError):
     """The storage answered with an error (permissions, network, ...)."""
+
+
+class Unreadable(StoreError):
+    """A folder or file the storage will not let us read (permissions): listed with a note, never pruned."""

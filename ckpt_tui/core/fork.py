@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from .errors import AlreadyExists, NotFound, Refused
+from .errors import NotFound, Refused
 from .metrics import step_of
 from .models import Checkpoint, Run
 from .names import validate_name
@@ -46,48 +44,29 @@ def choose_step(run: Run, step: int | None = None, not_after_step: int | None = 
     return run.checkpoints[-1]
 
 
-def _existing_run(store: Store, project: str, run: str) -> Run | None:
-    try:
-        if project not in store.list_projects() or run not in store.list_runs(project):
-            return None
-        return store.load_run(project, run, with_metrics=False)
-    except NotFound:
-        return None
-
-
 def fork_checkpoint(store: Store, project: str, run: str, to_run: str, to_project: str | None = None,
                     step: int | None = None, not_after_step: int | None = None,
                     with_history: bool = False, to_store: Store | None = None,
                     progress: ByteProgress | None = None) -> ForkResult:
-    """Copy one checkpoint of ``project/run`` to ``to_project/to_run`` at the same step.
+    """Copy one checkpoint of ``project/run`` into the new run ``to_project/to_run`` at the same step.
 
     Only checkpoint files are copied; ``with_history`` also copies the source's
-    history records up to that step. Never overwrites an existing step.
+    history records up to that step. A fork always creates a new run: the
+    target store refuses an existing run name, and the new run appears whole
+    or not at all.
     """
     # A project found deeper in a tree may hold '/'; only a new project name is checked.
     to_project = validate_name(to_project, "project name") if to_project else project
     validate_name(to_run, "model name")
     target = to_store or store
-    source = store.load_run(project, run, with_metrics=False)
-    ckpt = choose_step(source, step, not_after_step)
     if target is store and (to_project, to_run) == (project, run):
         raise Refused("cannot fork a run into itself")
-    existing = _existing_run(target, to_project, to_run)
-    if existing is not None and existing.checkpoint(ckpt.step) is not None:
-        raise AlreadyExists(f"{to_project}/{to_run} already has step {ckpt.step}; nothing copied")
-    records = []
+    source = store.load_run(project, run, with_metrics=False)
+    ckpt = choose_step(source, step, not_after_step)
+    records = None
     if with_history:
         records = [r for r in store.read_history(project, run)
                    if (s := step_of(r)) is not None and s <= ckpt.step]
-        target.write_history(to_project, to_run, records)
-    if target is store:
-        new = store.copy_checkpoint(project, run, ckpt, to_project, to_run, progress)
-    elif getattr(store, "can_copy_to", None) and store.can_copy_to(target):
-        # Another bucket behind the same endpoint: still a server-side copy.
-        new = store.copy_checkpoint(project, run, ckpt, to_project, to_run, progress, to_store=target)
-    else:
-        with tempfile.TemporaryDirectory(prefix="ckpt-tui-fork-") as tmp:
-            store.download_checkpoint(project, run, ckpt, Path(tmp), progress)
-            new = target.upload_checkpoint(Path(tmp), to_project, to_run, ckpt.step, progress)
+    new = target.fork_into(store, source, ckpt, to_project, to_run, records, progress)
     return ForkResult(project, run, to_project, to_run, ckpt.step, ckpt.bytes,
-                      new.location, len(records))
+                      new.location, len(records or ()))

@@ -3,20 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import NamedTuple
 
 from .metrics import Metrics
 
 
 class FileEntry(NamedTuple):
-    """One file of a checkpoint, relative to the checkpoint's root.
-
-    A named tuple rather than a dataclass: scans build one per file, and
-    tuples are several times cheaper to create.
-    """
+    """One file of a checkpoint, relative to the checkpoint's root."""
 
     path: str
     bytes: int
+
+
+class Blob(NamedTuple):
+    """Content a checkpoint may share with others: a hard-linked file, a W&B file by digest.
+
+    ``links`` is how many references exist in all (a hard link's ``st_nlink``),
+    or None when every reference is among the run's checkpoints (W&B versions);
+    ``count`` how many of them this checkpoint holds. A checkpoint lists each
+    blob once and counts its bytes once. Deleting frees a blob only once no
+    reference is left.
+    """
+
+    key: str
+    bytes: int
+    links: int | None = None
+    count: int = 1
+
+
+class Pending(Enum):
+    """Why a checkpoint is shown but never deleted, forked, picked as best or latest, or resumed."""
+
+    SAVE_IN_PROGRESS = "save in progress"
+    NEWER_THAN_TRACKER = "newer than the tracker (save unfinished)"
+    INCOMPLETE = "incomplete save"
+    FORK_IN_PROGRESS = "fork in progress"
+    ABANDONED_FORK = "interrupted fork"
+    INTERRUPTED_DELETE = "interrupted delete"
+    UNREADABLE = "unreadable"
+    SYMLINK = "symbolic link, not followed"
+    DUPLICATE_STEP = "another checkpoint has the same step"
+    NO_STEP = "no step"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +55,38 @@ class Checkpoint:
     """One saved step of a run.
 
     ``name`` is the store's own name for it (``0012``, ``checkpoint-12``,
-    ``v3``...), ``location`` a path or URL a user can paste. A checkpoint that
-    is not ``complete`` (a save in progress, an interrupted delete) is shown
-    but is never a candidate for deletion, best or latest.
+    ``v3``...), ``location`` a path or URL a user can paste. ``step`` is None
+    only for a pending checkpoint whose step is unknown. A ``pending``
+    checkpoint (a save in progress, an interrupted delete) is shown but is
+    never a candidate for deletion, best or latest; ``detail`` says more.
+    ``bytes`` counts every file; ``blobs`` lists the content among them that
+    other checkpoints may share.
     """
 
-    step: int
+    step: int | None
     bytes: int
     mtime: float
     name: str
     location: str = ""
-    files: tuple[FileEntry, ...] = ()
-    complete: bool = True
-    note: str = ""
+    pending: Pending | None = None
+    detail: str = ""
+    blobs: tuple[Blob, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.pending is None
+
+    @property
+    def note(self) -> str:
+        """Why the checkpoint is pending, in words ("" for a complete one)."""
+        if self.pending is None:
+            return self.detail
+        return f"{self.pending.value}: {self.detail}" if self.detail else self.pending.value
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """What identifies a checkpoint within its run (two checkpoints may share a step)."""
+        return (self.step if self.step is not None else -1), self.name
 
 
 @dataclass(slots=True)
@@ -44,7 +94,8 @@ class Run:
     """A run (ART calls it a model): its checkpoints and logged metrics.
 
     ``protected`` maps steps the trainer itself points at (a tracker file, the
-    trainer's own best) to the reasons they must never be deleted.
+    trainer's own best) to the reasons they must never be deleted. ``notes``
+    are lines about what could not be read (shown, never hidden).
     """
 
     project: str
@@ -54,20 +105,60 @@ class Run:
     layout: str = "art"
     protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
     pending: list[Checkpoint] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.checkpoints = sorted(self.checkpoints, key=lambda c: c.step)
+        self.checkpoints = sorted(self.checkpoints, key=lambda c: c.key)
+        self.pending = sorted(self.pending, key=lambda c: c.key)
 
     @property
     def total_bytes(self) -> int:
-        return sum(c.bytes for c in self.checkpoints) + sum(c.bytes for c in self.pending)
+        """Bytes on storage, each shared blob counted once (as ``du`` counts hard links)."""
+        everything = self.checkpoints + self.pending
+        total = sum(c.bytes for c in everything)
+        seen: set[str] = set()
+        for ckpt in everything:
+            for blob in ckpt.blobs:
+                if blob.key in seen:
+                    total -= blob.bytes
+                seen.add(blob.key)
+        return total
 
     @property
     def latest_step(self) -> int | None:
         return self.checkpoints[-1].step if self.checkpoints else None
 
     def checkpoint(self, step: int) -> Checkpoint | None:
-        for ckpt in self.checkpoints:
+        for ckpt in reversed(self.checkpoints):
             if ckpt.step == step:
                 return ckpt
         return None
+
+
+def freed_bytes(deleted: list[Checkpoint], run: Run) -> dict[tuple[int, str], int]:
+    """Bytes each deleted checkpoint gives back, given what else the run keeps.
+
+    A shared blob comes back only when every reference to it goes: counted
+    once, on the first deleted checkpoint that holds it; a blob still
+    referenced by a kept checkpoint, or linked from outside the run, frees 0.
+    """
+    gone = {c.key for c in deleted}
+    refs: dict[str, int] = {}
+    kept_refs: set[str] = set()
+    for ckpt in run.checkpoints + run.pending:
+        for blob in ckpt.blobs:
+            refs[blob.key] = refs.get(blob.key, 0) + blob.count
+            if ckpt.key not in gone:
+                kept_refs.add(blob.key)
+    freed: dict[tuple[int, str], int] = {}
+    counted: set[str] = set()
+    for ckpt in deleted:
+        amount = ckpt.bytes
+        for blob in ckpt.blobs:
+            amount -= blob.bytes
+            outside = blob.links is not None and blob.links > refs.get(blob.key, 0)
+            if blob.key not in kept_refs and not outside and blob.key not in counted:
+                amount += blob.bytes
+                counted.add(blob.key)
+        freed[ckpt.key] = amount
+    return freed

@@ -7,7 +7,7 @@ from typing import Literal
 
 from .errors import Refused
 from .metrics import smooth
-from .models import Checkpoint, Run
+from .models import Run, freed_bytes
 
 Mode = Literal["max", "min", "auto"]
 RULE_KINDS = ("best", "latest", "last", "every", "top", "step")
@@ -126,17 +126,33 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class KeptStep:
-    step: int
+    step: int | None
     bytes: int
     reasons: tuple[str, ...]
     name: str = ""
 
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.step if self.step is not None else -1), self.name
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "name": self.name, "bytes": self.bytes, "reasons": list(self.reasons)}
+
 
 @dataclass(frozen=True, slots=True)
 class DeletedStep:
+    """A checkpoint a plan deletes; ``bytes`` is what deleting it gives back."""
+
     step: int
     bytes: int
     name: str = ""
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.step, self.name
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "name": self.name, "bytes": self.bytes}
 
 
 @dataclass(slots=True)
@@ -149,10 +165,17 @@ class Plan:
     keep: list[KeptStep] = field(default_factory=list)
     delete: list[DeletedStep] = field(default_factory=list)
     pending: list[KeptStep] = field(default_factory=list)
-    best_step: int | None = None
+    best_steps: list[int] = field(default_factory=list)
     best_value: float | None = None
     latest_step: int | None = None
     refused: str | None = None
+    # The run as planned: what freed bytes are computed against at execution.
+    source: Run | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def best_step(self) -> int | None:
+        """The earliest of the steps tied for best (the one trainers themselves pick)."""
+        return self.best_steps[0] if self.best_steps else None
 
     @property
     def freed_bytes(self) -> int:
@@ -163,7 +186,7 @@ class Plan:
         return {d.step for d in self.delete}
 
     def reasons(self) -> dict[int, tuple[str, ...]]:
-        return {k.step: k.reasons for k in self.keep}
+        return {k.step: k.reasons for k in self.keep if k.step is not None}
 
     def to_json(self) -> dict:
         return {
@@ -173,11 +196,12 @@ class Plan:
             "mode": self.policy.direction,
             "rules": self.policy.keep_text,
             "best_step": self.best_step,
+            "best_steps": self.best_steps,
             "best_value": self.best_value,
             "latest_step": self.latest_step,
-            "keep": [{"step": k.step, "bytes": k.bytes, "reasons": list(k.reasons)} for k in self.keep],
-            "delete": [{"step": d.step, "bytes": d.bytes} for d in self.delete],
-            "pending": [{"step": p.step, "bytes": p.bytes, "reasons": list(p.reasons)} for p in self.pending],
+            "keep": [k.to_json() for k in self.keep],
+            "delete": [d.to_json() for d in self.delete],
+            "pending": [p.to_json() for p in self.pending],
             "freed_bytes": self.freed_bytes,
             "refused": self.refused,
         }
@@ -195,14 +219,23 @@ def metric_values(run: Run, policy: Policy) -> dict[int, float]:
 
 
 def ranked_steps(values: dict[int, float], direction: str) -> list[int]:
-    """Steps from best to worst; ties go to the later step."""
-    sign = 1 if direction == "max" else -1
-    return sorted(values, key=lambda s: (sign * values[s], s), reverse=True)
+    """Steps from best to worst; equal values in step order."""
+    sign = -1 if direction == "max" else 1
+    return sorted(values, key=lambda s: (sign * values[s], s))
+
+
+def top_steps(values: dict[int, float], direction: str, k: int) -> list[int]:
+    """Steps with fewer than ``k`` steps strictly better: ties at the boundary are all kept."""
+    ranked = ranked_steps(values, direction)
+    if len(ranked) <= k:
+        return ranked
+    bar = values[ranked[k - 1]]
+    return [s for s in ranked if (values[s] >= bar if direction == "max" else values[s] <= bar)]
 
 
 def best_checkpoint(run: Run, metric: str, mode: str = "auto",
                     smoothing: float | None = None) -> tuple[int, float] | None:
-    """(step, value) of the best existing checkpoint by ``metric``, or None."""
+    """(step, value) of the best existing checkpoint by ``metric`` (the earliest of ties), or None."""
     policy = Policy((Rule("best"),), metric, mode, smoothing)
     values = metric_values(run, policy)
     if not values:
@@ -236,24 +269,16 @@ def _missing_metric_message(run: Run, metric: str) -> str:
             f"checkpoint; nothing deleted (metrics logged: {available}){notes}")
 
 
-def plan_run(run: Run, policy: Policy) -> Plan:
-    """Decide, without touching storage, which checkpoints of ``run`` to keep."""
-    plan = Plan(run.project, run.name, policy, latest_step=run.latest_step)
-    plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
-    if not run.checkpoints:
-        return plan
-    reasons: dict[int, list[str]] = {c.step: [] for c in run.checkpoints}
-    values = metric_values(run, policy)
-    if policy.metric is not None and not values:
-        plan.refused = _missing_metric_message(run, policy.metric)
-    ranked = ranked_steps(values, policy.direction) if values else []
-    if ranked:
-        plan.best_step, plan.best_value = ranked[0], values[ranked[0]]
-        # Best is never deleted, whatever the rules.
-        reasons[ranked[0]].append(f"best {policy.metric}")
+def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[int, list[str]]:
+    """Why each step is kept, by step (checkpoints sharing a step share its reasons)."""
+    steps = sorted({c.step for c in run.checkpoints})
+    reasons: dict[int, list[str]] = {step: [] for step in steps}
+    best = top_steps(values, policy.direction, 1) if values else []
+    for step in best:
+        # Best is never deleted, whatever the rules; every step tied for it is best.
+        reasons[step].append(f"best {policy.metric}" + (" (tied)" if len(best) > 1 else ""))
     # Latest is never deleted, whatever the rules.
-    reasons[run.checkpoints[-1].step].append("latest")
-    steps = [c.step for c in run.checkpoints]
+    reasons[steps[-1]].append("latest")
     for rule in policy.rules:
         if rule.kind == "last":
             for step in steps[-rule.n:]:
@@ -262,22 +287,37 @@ def plan_run(run: Run, policy: Policy) -> Plan:
             for step in steps:
                 if step % rule.n == 0:
                     reasons[step].append(f"every {rule.n}")
-        elif rule.kind == "top":
-            for step in ranked[: rule.n]:
+        elif rule.kind == "top" and values:
+            for step in top_steps(values, policy.direction, rule.n):
                 reasons[step].append(f"top {rule.n} {policy.metric}")
         elif rule.kind == "step" and rule.n in reasons:
             reasons[rule.n].append("pinned")
     for step, why in run.protected.items():
         if step in reasons:
             reasons[step].extend(why)
+    return reasons
+
+
+def plan_run(run: Run, policy: Policy) -> Plan:
+    """Decide, without touching storage, which checkpoints of ``run`` to keep."""
+    plan = Plan(run.project, run.name, policy, latest_step=run.latest_step, source=run)
+    plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
+    if not run.checkpoints:
+        return plan
+    values = metric_values(run, policy)
+    if policy.metric is not None and not values:
+        plan.refused = _missing_metric_message(run, policy.metric)
+    if values:
+        plan.best_steps = sorted(top_steps(values, policy.direction, 1))
+        plan.best_value = values[plan.best_steps[0]]
+    reasons = _rule_reasons(run, policy, values)
+    doomed = []
     for ckpt in run.checkpoints:
         why = tuple(dict.fromkeys(reasons[ckpt.step]))
         if why or plan.refused:
             plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why or ("refused",), ckpt.name))
         else:
-            plan.delete.append(DeletedStep(ckpt.step, ckpt.bytes, ckpt.name))
+            doomed.append(ckpt)
+    freed = freed_bytes(doomed, run)
+    plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
     return plan
-
-
-def checkpoint_key(ckpt: Checkpoint | DeletedStep) -> tuple[int, str]:
-    return ckpt.step, ckpt.name

@@ -2,77 +2,132 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO
 
+from .errors import CkptError, Refused
 from .metrics import Metrics
-from .models import Checkpoint, Run
+from .models import Checkpoint, FileEntry, Run
 
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
+# Called once per checkpoint a deletion has finished with (deleted, gone or failed).
+CheckpointDone = Callable[[Checkpoint], None]
+# Outcomes of ``Store.delete_checkpoints`` besides an error message.
+DELETED = ""
+GONE = "already deleted by another process"  # not a failure: the end state is the one asked for
+NOT_REACHED = "not reached: stopped"
 
 
-@runtime_checkable
-class Store(Protocol):
+class Store(ABC):
     """A location holding projects -> runs -> per-step checkpoints.
 
-    Implementations must never touch anything outside a run's checkpoint
-    directory or prefix when deleting, and must make a half-deleted checkpoint
-    impossible to mistake for a whole one.
-
-    Optional, looked up with ``getattr`` by the core:
-
-    - ``delete_checkpoints(project, run, checkpoints) -> {step: error}``: delete
-      several at once when that is cheaper (S3's batched DeleteObjects);
-    - ``can_copy_to(other) -> bool`` with ``copy_checkpoint(..., to_store=other)``:
-      a server-side copy into another store (another bucket, same endpoint);
-    - ``connect()``: check credentials up front (called from a worker by the app);
-    - ``deletion_note``: a line shown where a deletion is confirmed.
+    Implementations never touch anything outside a run's checkpoint directory
+    or prefix when deleting, and make a half-deleted checkpoint impossible to
+    mistake for a whole one. Optional abilities have working defaults here.
     """
 
     location: str
+    # A line shown where a deletion is confirmed (W&B: storage comes back later).
+    deletion_note: str | None = None
 
+    def connect(self) -> None:
+        """Check credentials up front; the app calls this from a worker."""
+
+    @abstractmethod
     def list_projects(self) -> list[str]: ...
 
+    @abstractmethod
     def list_runs(self, project: str) -> list[str]: ...
 
-    def load_run(self, project: str, run: str, with_metrics: bool = True) -> Run:
-        """Complete checkpoints (sorted by step), pending ones, metrics, layout."""
-        ...
+    @abstractmethod
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
+        """Complete checkpoints (sorted by step), pending ones, metrics, layout.
 
+        ``with_sizes=False`` may leave ``bytes`` at 0 where sizes cost a listing of their own.
+        """
+
+    def load_runs(self, pairs: Iterable[tuple[str, str]],
+                  with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
+        """Each run, or the error that kept it from loading: one bad run never hides the others."""
+        for pair in pairs:
+            try:
+                yield pair, self.load_run(*pair, with_metrics=with_metrics)
+            except CkptError as exc:
+                yield pair, exc
+
+    @abstractmethod
     def read_metrics(self, project: str, run: str) -> Metrics: ...
 
     def read_history(self, project: str, run: str) -> list[dict]:
         """Raw history records, for forking a run with its history."""
-        ...
+        raise Refused(f"{project}/{run} keeps no history file here; fork without --with-history")
 
-    def write_history(self, project: str, run: str, records: list[dict]) -> None:
-        """Create a run's history; raises AlreadyExists if it has one."""
-        ...
-
+    @abstractmethod
     def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
         """Delete one checkpoint so that an interruption never leaves it looking whole."""
-        ...
 
+    def delete_checkpoints(self, run: Run, checkpoints: list[Checkpoint],
+                           done: CheckpointDone | None = None,
+                           should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
+        """Delete checkpoints of ``run`` (as just loaded); the outcome of each, by key:
+        ``DELETED``, ``GONE``, ``NOT_REACHED`` or an error message.
+
+        Stops between checkpoints when ``should_cancel()`` says so.
+        """
+        outcome: dict[tuple[int, str], str] = {}
+        for ckpt in checkpoints:
+            if should_cancel is not None and should_cancel():
+                outcome[ckpt.key] = NOT_REACHED
+                continue
+            try:
+                self.delete_checkpoint(run.project, run.name, ckpt)
+                outcome[ckpt.key] = DELETED
+            except CkptError as exc:
+                outcome[ckpt.key] = str(exc)
+            if done is not None:
+                done(ckpt)
+        return outcome
+
+    @abstractmethod
     def finish_interrupted(self, project: str, run: str) -> list[str]:
-        """Remove leftovers of interrupted deletions; return what was removed."""
-        ...
+        """Finish interrupted deletions and clean abandoned forks; return what was removed.
 
-    def copy_checkpoint(self, project: str, run: str, checkpoint: Checkpoint,
-                        to_project: str, to_run: str,
-                        progress: ByteProgress | None = None) -> Checkpoint:
-        """Copy within this store, atomically; never overwrite an existing step."""
-        ...
+        Raises nothing for one leftover that cannot be removed: it stays listed as pending.
+        """
 
-    def download_checkpoint(self, project: str, run: str, checkpoint: Checkpoint,
-                            directory: Path, progress: ByteProgress | None = None) -> None:
-        """Write the checkpoint's files under ``directory`` (for forks across stores)."""
-        ...
-
-    def upload_checkpoint(self, directory: Path, to_project: str, to_run: str, step: int,
-                          progress: ByteProgress | None = None) -> Checkpoint:
-        """Add the files under ``directory`` as step ``step``, atomically, never overwriting."""
-        ...
-
+    @abstractmethod
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str: ...
+
+    # -- forks ------------------------------------------------------------------
+    def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
+        """The files of one checkpoint (what a fork copies)."""
+        raise Refused(f"{self.location} cannot list the files of a checkpoint")
+
+    def download_checkpoint(self, run: Run, checkpoint: Checkpoint, directory: Path,
+                            progress: ByteProgress | None = None) -> None:
+        """Write the checkpoint's files under ``directory`` (a fork into a disk stages there)."""
+        raise Refused(f"{self.location} cannot copy checkpoints elsewhere")
+
+    def open_checkpoint_file(self, run: Run, checkpoint: Checkpoint, path: str) -> BinaryIO:
+        """One file of the checkpoint, to stream into another store."""
+        raise Refused(f"{self.location} cannot stream checkpoint files; fork to a directory first")
+
+    def local_checkpoint_path(self, run: Run, checkpoint: Checkpoint) -> str | None:
+        """The checkpoint's path on this machine, when it is on a disk."""
+        return None
+
+    def can_copy_to(self, other: Store) -> bool:
+        """Whether ``fork_into`` on ``other`` can copy from here without moving bytes through us."""
+        return other is self
+
+    def fork_into(self, source: Store, source_run: Run, checkpoint: Checkpoint, to_project: str,
+                  to_run: str, history: list[dict] | None = None,
+                  progress: ByteProgress | None = None) -> Checkpoint:
+        """Create the new run ``to_project/to_run`` here holding ``checkpoint`` of ``source_run``.
+
+        Atomic: staged, then published with its history last; never overwrites.
+        """
+        raise Refused(f"cannot create runs in {self.location}; fork into a directory or S3 instead")

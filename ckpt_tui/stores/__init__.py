@@ -1,7 +1,7 @@
-"""Storage backends, and the function that opens a location string.
+"""Stores: one tree store over small backends (a disk, S3), and W&B.
 
-Cloud SDKs are imported only inside their own store module, when such a
-location is opened, so that startup stays fast.
+Cloud SDKs are imported only inside their own modules, when such a location is
+opened, so that startup stays fast.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ def open_store(location: str, **options: object) -> Store:
     ``options`` go to the store (e.g. ``endpoint_url`` and ``profile`` for S3).
     """
     scheme, sep, _ = location.partition("://")
-    if not sep:
+    if not sep or scheme == "file":
         from .local import LocalStore
 
-        return LocalStore(location)
+        return LocalStore(location.removeprefix("file://"))
     if scheme == "s3":
         from .s3 import S3Store
 
@@ -28,8 +28,4 @@ def open_store(location: str, **options: object) -> Store:
         from .wandb import WandbStore
 
         return WandbStore.from_url(location, **options)
-    if scheme == "file":
-        from .local import LocalStore
-
-        return LocalStore(location[len("file://"):])
     raise Refused(f"unknown location {location!r}: use a directory, s3://bucket/prefix or wandb://entity")

@@ -3,25 +3,28 @@
 Megatron-LM, slime and verl log to TensorBoard and write no metrics beside
 their checkpoints. When a run has no metric source of its own, its event files
 (``events.out.tfevents.*``, in the run folder or a few folders below it) are
-read with the ``tensorboard`` package: its own TFRecord reader (the one
-TensorBoard uses when TensorFlow is not installed, which checks every record's
-CRC) and its ``Event`` protobuf. The package is an optional extra
+read as TFRecords, every record's length and payload checked against their
+CRC, and decoded with the ``tensorboard`` package's ``Event`` protobuf. The package is an optional extra
 (``ckpt-tui[tensorboard]``), imported only when a run has event files.
 
 Scalars are taken from TF1-style ``simple_value`` and from TF2-style
-rank-0 tensors, keyed by the event's ``step`` and named by the tag as logged.
+rank-0 tensors, keyed by the event's ``step`` and named by the tag as logged. Files are read
+through the store's backend, so event files in S3 count as much as on a disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-import os
 import struct
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import BinaryIO
 
+from ..core.errors import CkptError
 from ..core.metrics import Metrics, metrics_from_records
+from .backends.base import Backend, Kind, basename, join, parent
 
 EVENT_FILE_PREFIX = "events.out.tfevents."
 # How many folders below the run folder event files are looked for
@@ -45,38 +48,44 @@ def wants_event_metrics(metrics: Metrics) -> bool:
     return not metrics.malformed and set(metrics.names()) <= NAME_ONLY_VALUES
 
 
-def find_event_files(root: Path, skip: Collection[Path] = (), max_depth: int = MAX_EVENT_DEPTH) -> list[Path]:
-    """Event files in ``root`` and up to ``max_depth`` folders below it.
+def find_event_files(backend: Backend, root: str, skip: Collection[str] = (),
+                     max_depth: int = MAX_EVENT_DEPTH) -> list[str]:
+    """Event files in ``root`` and up to ``max_depth`` folders below it, by backend path.
 
-    Symbolic links are never followed, hidden folders (our ``.deleting-``,
+    Symbolic links are never followed; hidden folders (our ``.deleting-``,
     ``.forking-`` leftovers) and the folders in ``skip`` (the run's step
     checkpoints, which hold weights, not logs) are not entered.
     """
-    found: list[Path] = []
-    pending = [(root, 0)]
-    while pending:
-        folder, depth = pending.pop()
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_symlink():
-                        continue
-                    path = Path(entry.path)
-                    if entry.is_file() and is_event_file(entry.name):
-                        found.append(path)
-                    elif (entry.is_dir() and depth < max_depth and not entry.name.startswith(".")
-                          and path not in skip):
-                        pending.append((path, depth + 1))
-        except OSError:
-            continue  # an unreadable folder holds no metrics we can show
+    found: list[str] = []
+    level = [root]
+    for depth in range(max_depth + 1):
+        below = []
+        for folder, entries in zip(level, backend.map(_entries_or_none(backend), level)):
+            for entry in entries:
+                path = join(folder, entry.name)
+                if entry.kind is Kind.FILE and is_event_file(entry.name):
+                    found.append(path)
+                elif (entry.kind is Kind.DIR and depth < max_depth and not entry.name.startswith(".")
+                      and path not in skip):
+                    below.append(path)
+        level = below
     return sorted(found)
+
+
+def _entries_or_none(backend: Backend):
+    def entries(folder: str) -> list:
+        try:
+            return backend.list_dir(folder)
+        except CkptError:
+            return []  # an unreadable folder holds no metrics we can show
+    return entries
 
 
 @dataclass(slots=True)
 class EventScalars:
     """Scalars read from one event file, and why reading stopped early, if it did."""
 
-    path: Path
+    path: str
     records: list[dict] = field(default_factory=list)
     events: int = 0
     problem: str = ""
@@ -84,13 +93,12 @@ class EventScalars:
 
 # Event files whose scalars are kept in memory between loads of a run.
 CACHED_FILES = 64
-_cache: dict[tuple[str, int, int], EventScalars] = {}
 
-
-def _wall_order(path: Path) -> tuple[int, str]:
+def _wall_order(path: str) -> tuple[int, str]:
     """Event files are named ``events.out.tfevents.{unix time}.{host}...``: oldest first."""
-    stamp = path.name[len(EVENT_FILE_PREFIX):].split(".", 1)[0]
-    return (int(stamp) if stamp.isdigit() else 0, path.name)
+    name = basename(path)
+    stamp = name[len(EVENT_FILE_PREFIX):].split(".", 1)[0]
+    return (int(stamp) if stamp.isdigit() else 0, name)
 
 
 def _scalar(value, plugins: dict[str, str], tensor_util) -> float | None:
@@ -123,22 +131,65 @@ def _as_logged(single: float) -> float:
     return single
 
 
-def cached_event_file(path: Path) -> EventScalars:
+def cached_event_file(backend: Backend, path: str) -> EventScalars:
     """``read_event_file``, remembered while the file keeps its size and time
     (a prune loads a run twice; a live trainer's growing file is read again)."""
     try:
-        st = path.stat()
-    except OSError as exc:
-        return EventScalars(path, problem=f"cannot read: {exc.strerror}")
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    scalars = _cache.pop(key, None) or read_event_file(path)
-    _cache[key] = scalars
-    while len(_cache) > CACHED_FILES:
-        del _cache[next(iter(_cache))]  # the least recently used
-    return scalars
+        info = next(backend.walk(path), None)
+    except CkptError as exc:
+        return EventScalars(path, problem=str(exc))
+    if info is None:
+        return EventScalars(path, problem="gone while reading")
+    return _read_cached(backend, path, info.size, info.mtime, info.tag)
 
 
-def read_event_file(path: Path) -> EventScalars:
+@functools.lru_cache(maxsize=CACHED_FILES)
+def _read_cached(backend: Backend, path: str, size: int, mtime: float, tag: str) -> EventScalars:
+    return read_event_file(backend, path)
+
+
+def _records(stream: BinaryIO) -> Iterator[bytes]:
+    """The records of a TFRecord stream, each length and payload checked against its CRC."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    while True:
+        header = _read_exact(stream, 8)
+        if not header:
+            return
+        if len(header) < 8:
+            raise _Damaged("truncated")
+        length_crc = _read_exact(stream, 4)
+        if len(length_crc) < 4:
+            raise _Damaged("truncated")
+        if struct.unpack("<I", length_crc)[0] != masked_crc32c(header):
+            raise _Damaged("damaged (checksum mismatch)")
+        (length,) = struct.unpack("<Q", header)
+        data = _read_exact(stream, length)
+        data_crc = _read_exact(stream, 4)
+        if len(data) < length or len(data_crc) < 4:
+            raise _Damaged("truncated")
+        if struct.unpack("<I", data_crc)[0] != masked_crc32c(data):
+            raise _Damaged("damaged (checksum mismatch)")
+        yield data
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end (network streams may return less per read)."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class _Damaged(Exception):
+    """A record whose length or payload fails its checksum, or that ends early."""
+
+
+def read_event_file(backend: Backend, path: str) -> EventScalars:
     """Every scalar of one event file, as ``{"step": s, tag: value}`` records.
 
     A truncated or damaged record ends the reading: what came before it is
@@ -146,34 +197,28 @@ def read_event_file(path: Path) -> EventScalars:
     """
     from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import event_pb2
-    from tensorboard.compat.tensorflow_stub import errors
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
     from tensorboard.util import tensor_util
 
     result = EventScalars(path)
     plugins: dict[str, str] = {}
     try:
-        reader = PyRecordReader_New(os.fsencode(path))
-        while True:
-            reader.GetNext()
-            event = event_pb2.Event.FromString(reader.record())
-            result.events += 1
-            if event.WhichOneof("what") != "summary":
-                continue
-            record: dict[str, object] = {}
-            for value in event.summary.value:
-                number = _scalar(value, plugins, tensor_util)
-                if number is not None and not value.tag.endswith(NOT_ITERATION_SUFFIXES):
-                    record[value.tag] = number
-            if record:
-                result.records.append({**record, "step": event.step})
-    except errors.OutOfRangeError:
-        pass  # the end of the file
-    except errors.DataLossError as exc:
-        damage = "truncated" if "truncated" in str(exc) else "damaged (checksum mismatch)"
-        result.problem = f"record {result.events + 1} is {damage}"
-    except errors.OpError as exc:
-        result.problem = f"cannot read: {exc.message}"
+        with contextlib.closing(backend.open(path)) as stream:
+            for data in _records(stream):
+                event = event_pb2.Event.FromString(data)
+                result.events += 1
+                if event.WhichOneof("what") != "summary":
+                    continue
+                record: dict[str, object] = {}
+                for value in event.summary.value:
+                    number = _scalar(value, plugins, tensor_util)
+                    if number is not None and not value.tag.endswith(NOT_ITERATION_SUFFIXES):
+                        record[value.tag] = number
+                if record:
+                    result.records.append({**record, "step": event.step})
+    except _Damaged as exc:
+        result.problem = f"record {result.events + 1} is {exc}"
+    except CkptError as exc:
+        result.problem = f"cannot read: {exc}"
     except OSError as exc:
         result.problem = f"cannot read: {exc.strerror or exc}"
     except DecodeError:  # a record whose checksum holds but which is no Event
@@ -198,7 +243,7 @@ def _newest_wins(files: list[EventScalars]) -> Iterator[dict]:
                 yield kept
 
 
-def _named(records: dict[str, list[dict]], root: Path) -> Iterator[dict]:
+def _named(records: dict[str, list[dict]]) -> Iterator[dict]:
     """Tags as logged; a tag logged in several folders (Keras' ``train/``, ``validation/``)
     is prefixed with its folder so the series do not mix."""
     folders_of: dict[str, set[str]] = {}
@@ -212,30 +257,31 @@ def _named(records: dict[str, list[dict]], root: Path) -> Iterator[dict]:
                    for t, v in row.items()}
 
 
-def event_metrics(paths: list[Path], root: Path) -> tuple[Metrics, list[str]]:
+def event_metrics(backend: Backend, paths: list[str], root: str) -> tuple[Metrics, list[str]]:
     """Metrics from event files below ``root``, and a message per file read only in part."""
     by_folder: dict[str, list[EventScalars]] = {}
     problems = []
     for path in sorted(paths, key=_wall_order):
-        scalars = cached_event_file(path)
+        scalars = cached_event_file(backend, path)
         if scalars.problem:
-            problems.append(f"{path}: {scalars.problem}; read the {scalars.events} event(s) before it")
-        folder = path.parent.relative_to(root).as_posix() if path.parent != root else "."
+            problems.append(f"{backend.url(path)}: {scalars.problem}; "
+                            f"read the {scalars.events} event(s) before it")
+        folder = parent(path)[len(root):].strip("/") or "."
         by_folder.setdefault(folder, []).append(scalars)
     rows = {folder: list(_newest_wins(files)) for folder, files in by_folder.items()}
-    return metrics_from_records(_named(rows, root), malformed=len(problems)), problems
+    return metrics_from_records(_named(rows), malformed=len(problems)), problems
 
 
-def tensorboard_metrics(root: Path, skip: Collection[Path] = (), label: str = "") -> Metrics:
+def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "") -> Metrics:
     """A run's metrics from its event files, or empty metrics (and a hint) without the extra."""
-    paths = find_event_files(root, skip)
+    paths = find_event_files(backend, root, skip)
     if not paths:
         return Metrics()
     try:
         import tensorboard  # noqa: F401  (the optional extra)
     except ImportError:
         return Metrics(notes=[f"{label or root} {EXTRA_HINT}"])
-    metrics, problems = event_metrics(paths, root)
+    metrics, problems = event_metrics(backend, paths, root)
     metrics.notes.extend(problems)
     return metrics
 

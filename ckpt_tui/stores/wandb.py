@@ -16,15 +16,16 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.metrics import Metrics, metrics_from_records
-from ..core.models import Checkpoint, Run
+from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name
-from ..core.store import ByteProgress
+from ..core.store import ByteProgress, Store
 
 SCHEME = "wandb://"
 ARTIFACT_TYPE = "lora"
@@ -93,7 +94,7 @@ def history_records(rows: list[dict]) -> tuple[list[dict], int]:
     return records, missing
 
 
-class WandbStore:
+class WandbStore(Store):
     """``wandb://ENTITY`` (every project) or ``wandb://ENTITY/PROJECT`` (just that one).
 
     Credentials and server are the SDK's own: ``WANDB_API_KEY`` or a prior
@@ -234,13 +235,12 @@ class WandbStore:
 
     def _checkpoint(self, project: str, run: str, artifact: Any, step: int | None) -> Checkpoint:
         version = artifact.version
-        note = "" if step is not None else "no step{N} alias (upload in progress or not from ART)"
-        return Checkpoint(step=step if step is not None else -1, bytes=int(artifact.size or 0),
-                          mtime=_timestamp(artifact.created_at), name=version,
-                          location=f"{SCHEME}{self.entity}/{project}/{run}:{version}",
-                          complete=step is not None, note=note)
+        return Checkpoint(step=step, bytes=int(artifact.size or 0), mtime=_timestamp(artifact.created_at),
+                          name=version, location=f"{SCHEME}{self.entity}/{project}/{run}:{version}",
+                          pending=None if step is not None else Pending.NO_STEP,
+                          detail="" if step is not None else "no step{N} alias (upload in progress or not from ART)")
 
-    def load_run(self, project: str, run: str, with_metrics: bool = True) -> Run:
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
         complete, pending, protected = [], [], {}
         for artifact in self._versions(project, run):
             aliases = list(artifact.aliases)
@@ -255,8 +255,7 @@ class WandbStore:
         duplicated = {s for s in steps if steps.count(s) > 1}
         if duplicated:
             # Two versions claiming one step: show them, but delete neither by mistake.
-            pending += [Checkpoint(c.step, c.bytes, c.mtime, c.name, c.location, complete=False,
-                                   note=f"another version also has alias step{c.step}")
+            pending += [replace(c, pending=Pending.DUPLICATE_STEP, detail=f"alias step{c.step}")
                         for c in complete if c.step in duplicated]
             complete = [c for c in complete if c.step not in duplicated]
         metrics = self.read_metrics(project, run) if with_metrics else Metrics()
@@ -287,9 +286,6 @@ class WandbStore:
 
     def read_history(self, project: str, run: str) -> list[dict]:
         return history_records(self._history_rows(project, run) or [])[0]
-
-    def write_history(self, project: str, run: str, records: list[dict]) -> None:
-        raise Refused("writing history to W&B is not supported (log it with wandb.init); nothing copied")
 
     # -- deletion --------------------------------------------------------------
     def _version(self, project: str, run: str, checkpoint: Checkpoint) -> Any:
@@ -327,18 +323,21 @@ class WandbStore:
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
         return checkpoint.location or f"{SCHEME}{self.entity}/{project}/{run}:{checkpoint.name}"
 
-    def copy_checkpoint(self, project: str, run: str, checkpoint: Checkpoint, to_project: str,
-                        to_run: str, progress: ByteProgress | None = None) -> Checkpoint:
+    def fork_into(self, source: Store, source_run: Run, checkpoint: Checkpoint, to_project: str,
+                  to_run: str, history: list[dict] | None = None,
+                  progress: ByteProgress | None = None) -> Checkpoint:
         """Link the version into ``to_run``'s collection with the same step alias: no bytes move."""
+        if source is not self:
+            raise Refused("uploading checkpoints to W&B is not supported; fork within W&B or to a local "
+                          "directory instead; nothing copied")
+        if history is not None:
+            raise Refused("writing history to W&B is not supported (log it with wandb.init); nothing copied")
         target = self._path(to_project, to_run)
         alias = f"step{checkpoint.step}"
         if to_run in self.list_runs(to_project):
-            for existing in self._versions(to_project, to_run):
-                if alias in existing.aliases:
-                    raise AlreadyExists(f"{to_project}/{to_run} already has step {checkpoint.step} "
-                                        f"({existing.version}); nothing linked")
-        artifact = self._version(project, run, checkpoint)
-        with self._errors(f"cannot link {project}/{run}:{checkpoint.name} into {target}"):
+            raise AlreadyExists(f"{to_project}/{to_run} already exists; a fork creates a new run; nothing linked")
+        artifact = self._version(source_run.project, source_run.name, checkpoint)
+        with self._errors(f"cannot link {source_run.project}/{source_run.name}:{checkpoint.name} into {target}"):
             artifact.link(target, aliases=[alias])
         if progress is not None:
             progress(checkpoint.bytes, checkpoint.bytes)
@@ -347,18 +346,18 @@ class WandbStore:
                 return self._checkpoint(to_project, to_run, linked, checkpoint.step)
         raise StoreError(f"linked step {checkpoint.step} into {target}, but it is not listed there yet")
 
-    def download_checkpoint(self, project: str, run: str, checkpoint: Checkpoint, directory: Path,
+    def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
+        artifact = self._version(run.project, run.name, checkpoint)
+        with self._errors(f"cannot list the files of {run.project}/{run.name}:{checkpoint.name}"):
+            return [FileEntry(f.name, int(f.size or 0)) for f in artifact.files()]
+
+    def download_checkpoint(self, run: Run, checkpoint: Checkpoint, directory: Path,
                             progress: ByteProgress | None = None) -> None:
-        artifact = self._version(project, run, checkpoint)
+        artifact = self._version(run.project, run.name, checkpoint)
         if progress is not None:
             progress(0, checkpoint.bytes)
-        with self._errors(f"cannot download {project}/{run}:{checkpoint.name}"):
+        with self._errors(f"cannot download {run.project}/{run.name}:{checkpoint.name}"):
             # skip_cache: a fork should not leave a second copy in the W&B cache.
             artifact.download(root=os.fspath(directory), skip_cache=True)
         if progress is not None:
             progress(checkpoint.bytes, checkpoint.bytes)
-
-    def upload_checkpoint(self, directory: Path, to_project: str, to_run: str, step: int,
-                          progress: ByteProgress | None = None) -> Checkpoint:
-        raise Refused("uploading checkpoints to W&B is not supported; fork within W&B or to a local "
-                      "directory instead; nothing copied")

@@ -15,7 +15,6 @@ from textual.pilot import Pilot
 from pilot_helpers import settle  # noqa: F401  (re-exported for the app tests)
 
 from ckpt_tui.app.app import CkptApp
-from ckpt_tui.core.errors import StoreError
 from ckpt_tui.demo import build_demo
 from ckpt_tui.stores.local import LocalStore
 
@@ -46,8 +45,13 @@ SCENARIOS = {
 class FailingDeletes(LocalStore):
     """A local store whose deletions fail as on a read-only mount."""
 
-    def delete_checkpoint(self, project, run, checkpoint) -> None:
-        raise StoreError(f"cannot delete step {checkpoint.step} of {project}/{run}: Permission denied")
+    def delete_checkpoints(self, run, checkpoints, done=None, should_cancel=None):
+        outcome = {}
+        for ckpt in checkpoints:
+            outcome[ckpt.key] = f"cannot delete step {ckpt.step} of {run.project}/{run.name}: Permission denied"
+            if done is not None:
+                done(ckpt)
+        return outcome
 
 
 @contextmanager

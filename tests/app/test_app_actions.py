@@ -271,9 +271,14 @@ class StopsAfterFirst(LocalStore):
 
     app: CkptApp
 
-    def delete_checkpoint(self, project, run, checkpoint) -> None:
-        super().delete_checkpoint(project, run, checkpoint)
-        self.app.call_from_thread(self.app.screen.query_one("#cancel", Button).press)
+    def delete_checkpoints(self, run, checkpoints, done=None, should_cancel=None):
+        def press_stop(ckpt) -> None:
+            done(ckpt)
+            if ckpt is checkpoints[0]:
+                # What the Stop button does, run before this thread goes on (a press is a message, handled later).
+                self.app.call_from_thread(self.app.screen.action_cancel)
+
+        return super().delete_checkpoints(run, checkpoints, press_stop, should_cancel)
 
 
 async def test_stop_between_checkpoints(art_base):
@@ -426,6 +431,7 @@ async def test_copy_path_refresh_help_and_palette(art_base):
         await settle(pilot)
         assert main(app).preview_scope == "project"
         (run_dir(art_base, "agent-001") / "0012").mkdir()
+        (run_dir(art_base, "agent-001") / "0012" / "adapter_model.safetensors").write_bytes(b"w")
         await pilot.press("r")
         await settle(pilot)
         assert main(app).table.run.latest_step == 12 and main(app).preview_scope is None

@@ -7,7 +7,8 @@ from layout_trees import blob, listing, megatron_save, near_misses
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import Policy, execute_plan, plan_location
-from ckpt_tui.stores.local import MAX_DEPTH, LocalStore
+from ckpt_tui.stores.local import LocalStore
+from ckpt_tui.stores.tree import MAX_DEPTH
 
 EXPECTED = [
     ("exps", "hf-lora", "hf"),

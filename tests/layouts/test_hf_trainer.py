@@ -35,7 +35,7 @@ def test_runs_steps_and_sizes(hf_fixture):
         assert run.layout == "hf" and [c.step for c in run.checkpoints] == steps
         for ckpt in run.checkpoints:
             on_disk = {p.name: p.stat().st_size for p in (hf_fixture / name / ckpt.name).iterdir()}
-            assert {f.path: f.bytes for f in ckpt.files} == on_disk
+            assert {f.path: f.bytes for f in store.checkpoint_files(run, ckpt)} == on_disk
             assert ckpt.bytes == sum(on_disk.values()) and ckpt.name == f"checkpoint-{ckpt.step}"
 
 
@@ -87,9 +87,9 @@ def test_a_save_in_progress_is_shown_and_never_deleted(hf_fixture):
     run = store.load_run("hf-trainer", "full-model")
     assert run.latest_step == 24
     assert [(c.step, c.name, c.note, c.complete) for c in run.pending] == [
-        (28, "tmp-checkpoint-28", "in progress", False)]
+        (28, "tmp-checkpoint-28", "save in progress", False)]
     plan = plan_run(run, Policy.parse("latest", "none"))
-    assert [(p.step, p.reasons) for p in plan.pending] == [(28, ("in progress",))]
+    assert [(p.step, p.reasons) for p in plan.pending] == [(28, ("save in progress",))]
     execute_plan(store, plan)
     assert (run_dir / "tmp-checkpoint-28" / "trainer_state.json").exists()
 

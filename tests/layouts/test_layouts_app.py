@@ -23,7 +23,7 @@ async def test_trainer_runs_show_their_best_and_saves_in_progress(hf_fixture):
         await settle(pilot)
         rows = screen.table.rows
         assert [c.step for c in rows] == [5, 10, 15, 20, 25, 30, 35]
-        assert [(c.name, c.note) for c in rows if not c.complete] == [("tmp-checkpoint-35", "in progress")]
+        assert [(c.name, c.note) for c in rows if not c.complete] == [("tmp-checkpoint-35", "save in progress")]
         assert screen.table.best_step == 10  # the Trainer's own best_model_checkpoint
         await pilot.press("v")
         plan = screen.plans[("hf-trainer", "lora-adapter")]

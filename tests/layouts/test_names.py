@@ -2,8 +2,11 @@
 
 import pytest
 
-from ckpt_tui.stores.layouts import (HF, LIGHTNING, MEGATRON, VERL, OrbaxLayout, detect, lightning_values,
-                                     parse_best_k, parse_tracker, trainer_best_step)
+from ckpt_tui.core import Pending
+from ckpt_tui.stores.layouts import HF, LIGHTNING, MEGATRON, VERL, OrbaxLayout, detect
+from ckpt_tui.stores.layouts.base import parse_tracker
+from ckpt_tui.stores.layouts.hf import trainer_best_step
+from ckpt_tui.stores.layouts.lightning import lightning_values, parse_best_k
 
 
 @pytest.mark.parametrize("layout, name, step", [
@@ -92,4 +95,4 @@ def test_orbax_steps_need_orbax_files():
 
 def test_a_folder_with_only_a_save_in_progress_is_a_run():
     scan = detect(entries("tmp-checkpoint-5"))
-    assert scan.layout.name == "hf" and scan.steps == {} and scan.pending == {"tmp-checkpoint-5": (5, "in progress")}
+    assert scan.layout.name == "hf" and scan.steps == {} and scan.pending == {"tmp-checkpoint-5": (5, Pending.SAVE_IN_PROGRESS)}

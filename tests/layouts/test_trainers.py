@@ -2,7 +2,6 @@
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 from layout_trees import (LIGHTNING_FILES, lightning_dir, listing, megatron_save, orbax_dir, tree_bytes,
@@ -43,9 +42,10 @@ def test_megatron_fork_writes_the_iteration_and_its_tracker(tmp_path):
     assert listing(new) == ["iter_0000020", "latest_checkpointed_iteration.txt"]
     assert (new / "latest_checkpointed_iteration.txt").read_text().strip() == "20"
     assert tree_bytes(new / "iter_0000020") == tree_bytes(tmp_path / "runs" / "a" / "iter_0000020")
-    # A second, earlier step joins the run without moving the tracker back.
-    fork_checkpoint(store, "runs", "a", "b", step=10)
-    assert (new / "latest_checkpointed_iteration.txt").read_text().strip() == "20"
+    # A fork creates a new run: a second one into the same name is refused, and changes nothing.
+    with pytest.raises(AlreadyExists, match="a fork creates a new run"):
+        fork_checkpoint(store, "runs", "a", "b", step=10)
+    assert listing(new) == ["iter_0000020", "latest_checkpointed_iteration.txt"]
     assert store.load_run("runs", "b").protected == {20: ("tracker",)}
     with pytest.raises(AlreadyExists):
         fork_checkpoint(store, "runs", "a", "b", step=20)
@@ -58,7 +58,8 @@ def test_verl_steps_tracker_and_fork(tmp_path):
     run = store.load_run("checkpoints", "gsm8k-ppo")
     assert run.layout == "verl" and [c.step for c in run.checkpoints] == [5, 10]
     assert run.protected == {10: ("tracker",)} and [c.step for c in run.pending] == [15]
-    assert {f.path for f in run.checkpoint(5).files} >= {"data.pt", "actor/huggingface/config.json"}
+    assert {f.path for f in store.checkpoint_files(run, run.checkpoint(5))} >= {"data.pt",
+                                                                                "actor/huggingface/config.json"}
     fork_checkpoint(store, "checkpoints", "gsm8k-ppo", "gsm8k-ppo-b", step=5)
     new = tmp_path / "checkpoints" / "gsm8k-ppo-b"
     assert listing(new) == ["global_step_5", "latest_checkpointed_iteration.txt"]
@@ -99,17 +100,17 @@ def test_lightning_last_copy_is_never_a_step(tmp_path):
 def test_lightning_single_file_delete_is_crash_safe(tmp_path, monkeypatch):
     ckpts = lightning_dir(tmp_path / "logs" / "version_0", last_link=None)
     store = LocalStore(tmp_path / "logs")
-    real_unlink = Path.unlink
+    real_unlink = os.unlink
 
-    def crash(self, *args, **kwargs):
-        if self.name.startswith(".deleting-100-"):
+    def crash(path, *args, **kwargs):
+        if os.path.basename(path).startswith(".deleting-100-"):
             raise OSError(5, "Input/output error")
-        return real_unlink(self, *args, **kwargs)
+        return real_unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "unlink", crash)
+    monkeypatch.setattr(os, "unlink", crash)
     result = prune(store, "logs", "version_0")
     assert [d.step for d, _ in result.failed] == [100] and [d.step for d in result.deleted] == [200]
-    monkeypatch.setattr(Path, "unlink", real_unlink)
+    monkeypatch.setattr(os, "unlink", real_unlink)
     run = store.load_run("logs", "version_0")
     assert [c.step for c in run.checkpoints] == [300]
     assert [(c.step, c.note) for c in run.pending] == [(100, "interrupted delete")]
@@ -135,7 +136,7 @@ def test_orbax_steps_metrics_and_saves_in_progress(tmp_path, prefix):
     run = store.load_run("jax", "run1")
     assert run.layout == "orbax" and [c.step for c in run.checkpoints] == [100, 200, 300]
     assert run.metrics.series("loss") == [(100, 0.01), (200, 0.005), (300, 1 / 300)]
-    assert [(c.step, c.note) for c in run.pending] == [(400, "in progress")]
+    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
     plan = plan_run(run, Policy.parse("best,latest", "accuracy", "max"))
     assert plan.best_step == 300 and [d.step for d in plan.delete] == [100, 200]
     execute_plan(store, plan)

@@ -49,4 +49,4 @@ def test_ls_prune_and_fork(art_bucket, capsys, tmp_path: Path):
 
     code, _, err = run_cli(capsys, "fork", art_bucket.url, *at, "-p", "demo", "-r", "agent-001",
                            "--to", "agent-001-from-10", "--step", "10")
-    assert code == 2 and "already has step 10" in err
+    assert code == 2 and "a fork creates a new run" in err

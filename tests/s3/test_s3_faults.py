@@ -59,7 +59,7 @@ def test_persistent_key_errors_are_reported_by_key_and_nothing_else_goes(faulty_
     fault = faulty_server.faults.add("key_errors", method="POST", query="delete", times=100,
                                      failing_key=lambda key: key == failing)
     store = faulty_art_bucket.store()
-    store.retry_pause = 0.0
+    store.backend.retry_pause = 0.0
     plan = plan_run(store.load_run("demo", "agent-001"), Policy.parse("best,latest", "val/reward"))
     result = execute_plan(store, plan)
     assert [d.step for d, _ in result.failed] == [3]
@@ -74,7 +74,7 @@ def test_persistent_key_errors_are_reported_by_key_and_nothing_else_goes(faulty_
     assert [c.step for c in run.checkpoints] == [10, 11]
     assert [(c.step, c.note) for c in run.pending] == [(3, "interrupted delete")]
     faulty_server.faults.clear()
-    assert store.finish_interrupted("demo", "agent-001") == [f"{faulty_art_bucket.url}/{RUN}checkpoints/0003/"]
+    assert store.finish_interrupted("demo", "agent-001") == [f"{faulty_art_bucket.url}/{RUN}checkpoints/0003"]
     assert faulty_art_bucket.keys(f"{RUN}checkpoints/") == step_keys([10, 11])
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ckpt_tui.core import AlreadyExists, fork_checkpoint
+from ckpt_tui.stores.claims import FORK_MARKER
 from ckpt_tui.stores.local import LocalStore
-from ckpt_tui.stores.s3 import INCOMPLETE_MARKER, S3Store
+from ckpt_tui.stores.s3 import S3Store
 
 from s3_servers import Location
 
@@ -28,7 +29,7 @@ def record_operations(store: S3Store) -> list[tuple[str, str]]:
 def data_through_client(sent: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Requests that carry checkpoint bytes to or from the client (markers are empty)."""
     return [(op, key) for op, key in sent if op in ("GetObject", "PutObject", "UploadPart")
-            and "/checkpoints/" in key and not key.endswith(INCOMPLETE_MARKER)]
+            and "/checkpoints/" in key and not key.endswith(FORK_MARKER)]
 
 
 def digest(data: bytes) -> str:
@@ -68,12 +69,11 @@ def test_large_objects_are_copied_in_parts(moto_art_bucket):
     location.put("demo/models/big/checkpoints/0007/model.safetensors", payload)
     location.put("demo/models/big/checkpoints/0007/config.json", b"{}")
     store = location.store()
-    store.multipart_threshold = store.part_size = 5 * 1024 * 1024
+    store.backend.multipart_threshold = store.backend.part_size = 5 * 1024 * 1024
     sent = record_operations(store)
     seen: list[tuple[int, int]] = []
-    ckpt = store.load_run("demo", "big").checkpoint(7)
-    new = store.copy_checkpoint("demo", "big", ckpt, "demo", "big-copy", progress=lambda d, t: seen.append((d, t)))
-    assert new.bytes == len(payload) + 2
+    fork_checkpoint(store, "demo", "big", "big-copy", step=7, progress=lambda d, t: seen.append((d, t)))
+    assert store.load_run("demo", "big-copy").checkpoint(7).bytes == len(payload) + 2
     ops = [op for op, _ in sent]
     assert ops.count("UploadPartCopy") == 3 and "CopyObject" in ops
     assert data_through_client(sent) == []
@@ -91,9 +91,8 @@ def test_fork_into_another_bucket_on_the_same_endpoint(art_bucket, create_bucket
     target = other.store()
     assert source.can_copy_to(target)
     sent = record_operations(source)
-    ckpt = source.load_run("demo", "agent-002").checkpoint(3)
-    new = source.copy_checkpoint("demo", "agent-002", ckpt, "demo", "agent-002", to_store=target)
-    assert new.location == f"{other.url}/demo/models/agent-002/checkpoints/0003/"
+    result = fork_checkpoint(source, "demo", "agent-002", "agent-002", step=3, to_store=target)
+    assert result.location == f"{other.url}/demo/models/agent-002/checkpoints/0003/"
     assert other.keys() == {f"demo/models/agent-002/checkpoints/0003/{f}" for f in STEP_FILES}
     assert data_through_client(sent) == []
     # Through the core, across stores, the result is the same whichever path it takes.
@@ -135,14 +134,9 @@ def test_fork_from_local_to_s3_pushes_one_step(art_bucket, art_base: Path):
         fork_checkpoint(local, "demo", "agent-legacy", "agent-pushed", step=2, to_store=target)
 
 
-def test_a_fork_never_writes_over_a_step_being_deleted(moto_art_bucket):
-    import json
-
-    from ckpt_tui.stores.s3 import DELETING_MARKER
-
+def test_a_fork_never_joins_an_existing_run(moto_art_bucket):
     store = moto_art_bucket.store()
-    moto_art_bucket.put(f"demo/models/agent-002/checkpoints/{DELETING_MARKER}x", json.dumps({"steps": ["0009"]}).encode())
-    ckpt = store.load_run("demo", "agent-001").checkpoint(9)
-    with pytest.raises(AlreadyExists):
-        store.copy_checkpoint("demo", "agent-001", ckpt, "demo", "agent-002")
-    assert not moto_art_bucket.keys("demo/models/agent-002/checkpoints/0009/")
+    before = moto_art_bucket.keys("demo/models/agent-002/")
+    with pytest.raises(AlreadyExists, match="a fork creates a new run"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-002", step=9)
+    assert moto_art_bucket.keys("demo/models/agent-002/") == before

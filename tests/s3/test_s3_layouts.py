@@ -16,12 +16,12 @@ from layout_trees import (LIGHTNING_FILES, blob, lightning_dir, megatron_save, n
                           orbax_dir, tree_bytes, verl_dir)
 from s3_servers import Location, upload_tree  # noqa: E402
 
-import ckpt_tui.stores.s3 as s3  # noqa: E402
 from ckpt_tui.cli import main  # noqa: E402
-from ckpt_tui.core import (AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint,  # noqa: E402
+from ckpt_tui.core import (AlreadyExists, Pending, Policy, Refused, execute_plan, fork_checkpoint,  # noqa: E402
                            plan_run)
+from ckpt_tui.stores import claims  # noqa: E402
+from ckpt_tui.stores.claims import DELETING_MARKER, FORK_MARKER  # noqa: E402
 from ckpt_tui.stores.local import LocalStore  # noqa: E402
-from ckpt_tui.stores.s3 import DELETING_MARKER, INCOMPLETE_MARKER  # noqa: E402
 
 LATEST_ONLY = Policy.parse("latest", "none")
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -36,10 +36,10 @@ def uploaded(endpoint: str, local: Path) -> Location:
     return location
 
 
-def same_run(got, want) -> None:
+def same_run(got, want, got_store, want_store) -> None:
     assert (got.project, got.name, got.layout) == (want.project, want.name, want.layout)
-    assert [(c.step, c.name, c.bytes, sorted(c.files)) for c in got.checkpoints] == [
-        (c.step, c.name, c.bytes, sorted(c.files)) for c in want.checkpoints]
+    assert [(c.step, c.name, c.bytes, sorted(got_store.checkpoint_files(got, c))) for c in got.checkpoints] == [
+        (c.step, c.name, c.bytes, sorted(want_store.checkpoint_files(want, c))) for c in want.checkpoints]
     assert [(c.step, c.name, c.note) for c in got.pending] == [(c.step, c.name, c.note) for c in want.pending]
     assert got.metrics.by_step == want.metrics.by_step
     assert got.protected == want.protected
@@ -47,8 +47,8 @@ def same_run(got, want) -> None:
 
 def abandoned_later(monkeypatch) -> None:
     """Move the store's clock past the age at which an unfinished fork counts as abandoned."""
-    real_now = s3._now
-    monkeypatch.setattr(s3, "_now", lambda: real_now() + s3.ABANDONED_FORK_SECONDS + 60)
+    real_now = claims._now
+    monkeypatch.setattr(claims, "_now", lambda: real_now() + claims.ABANDONED_FORK_SECONDS + 60)
 
 
 # -- discovery ------------------------------------------------------------------------
@@ -77,10 +77,10 @@ def test_a_mixed_tree_reads_as_on_disk(moto_server, mixed):
     for project in local.list_projects():
         assert store.list_runs(project) == local.list_runs(project)
         for run in local.list_runs(project):
-            same_run(store.load_run(project, run), local.load_run(project, run))
+            same_run(store.load_run(project, run), local.load_run(project, run), store, local)
     hf = store.load_run("exps", "hf-lora")
     assert hf.protected == {10: ("trainer's best",)}
-    assert [(c.step, c.note) for c in hf.pending] == [(35, "in progress")]
+    assert [(c.step, c.note) for c in hf.pending] == [(35, "save in progress")]
     assert store.load_run("exps", "slime-run").protected == {30: ("tracker",)}
     assert store.load_run("jax", "orbax").metrics.series("accuracy") == [(100, 0.1), (200, 0.2), (300, 0.3)]
     lit = store.load_run("lit/lightning_logs", "version_0")
@@ -156,16 +156,20 @@ def test_megatron_tracker_prune_and_fork(moto_server, tmp_path):
         fork_checkpoint(store, "runs", "glm-rl", "b", step=30)
 
 
-def test_verl_fork_keeps_a_later_tracker_and_prunes(moto_server, tmp_path):
+def test_verl_fork_writes_its_tracker_and_never_joins_a_run(moto_server, tmp_path):
     verl_dir(tmp_path / "checkpoints" / "gsm8k", tracker="10")
     verl_dir(tmp_path / "checkpoints" / "gsm8k-b", steps=(15,), tracker="15")
     location = uploaded(moto_server, tmp_path / "checkpoints")
     store = location.store()
     run = store.load_run("checkpoints", "gsm8k")
     assert run.layout == "verl" and run.protected == {10: ("tracker",)} and [c.step for c in run.pending] == [15]
-    fork_checkpoint(store, "checkpoints", "gsm8k", "gsm8k-b", step=5)
-    forked = store.load_run("checkpoints", "gsm8k-b")
-    assert [c.step for c in forked.checkpoints] == [5, 15] and forked.protected == {15: ("tracker",)}
+    before = location.keys("gsm8k-b/")
+    with pytest.raises(AlreadyExists, match="a fork creates a new run"):
+        fork_checkpoint(store, "checkpoints", "gsm8k", "gsm8k-b", step=5)
+    assert location.keys("gsm8k-b/") == before
+    fork_checkpoint(store, "checkpoints", "gsm8k", "gsm8k-c", step=5)
+    forked = store.load_run("checkpoints", "gsm8k-c")
+    assert [c.step for c in forked.checkpoints] == [5] and forked.protected == {5: ("tracker",)}
     execute_plan(store, plan_run(store.load_run("checkpoints", "gsm8k-b"), LATEST_ONLY))
     assert {k.split("/")[1] for k in location.keys("gsm8k-b/")} == {"global_step_15", TRACKER}
 
@@ -176,7 +180,7 @@ def test_orbax_prune_and_fork(moto_server, tmp_path):
     location = uploaded(moto_server, tmp_path / "jax")
     store = location.store()
     run = store.load_run("jax", "run1")
-    assert [(c.step, c.note) for c in run.pending] == [(400, "in progress")]
+    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
     plan = plan_run(run, Policy.parse("best,latest", "loss", "min"))
     assert plan.best_step == 300 and execute_plan(store, plan).ok
     assert {k.split("/")[1] for k in location.keys("run1/")} == {"300", "400.orbax-checkpoint-tmp-1712345678"}
@@ -206,36 +210,37 @@ def test_lightning_fork_and_a_fork_in_progress(moto_server, tmp_path, monkeypatc
     key = f"version_0-b/checkpoints/{LIGHTNING_FILES[200]}"
     assert location.keys("version_0-b/") == {key} and result.location == f"{location.url}/{key}"
     assert store.load_run("logs", "version_0-b").metrics.value(200, "val_loss") == 0.3
-    # Another process is copying step 300 into version_0-b: its marker claims the name.
-    claim = f"version_0-b/checkpoints/{LIGHTNING_FILES[300]}"
-    location.put(claim + INCOMPLETE_MARKER)
+    # Another process is copying step 300 into version_0-c: its marker names what it writes.
+    claim = f"version_0-c/checkpoints/{LIGHTNING_FILES[300]}"
+    marker = f"version_0-c/checkpoints/{FORK_MARKER}"
+    location.put(marker, json.dumps({"owner": {"host": "elsewhere", "pid": 1}, "root": "version_0-c",
+                                     "paths": [claim]}).encode())
     location.put(claim, b"\0" * 5)
-    run = store.load_run("logs", "version_0-b")
-    assert [c.step for c in run.checkpoints] == [200]
-    assert [(c.step, c.note, c.bytes) for c in run.pending] == [(300, "fork in progress", 5)]
-    with pytest.raises(AlreadyExists):
-        fork_checkpoint(store, "logs", "version_0", "version_0-b", step=300)
-    assert store.finish_interrupted("logs", "version_0-b") == []
-    assert location.keys("version_0-b/") == {key, claim, claim + INCOMPLETE_MARKER}
+    run = store.load_run("logs", "version_0-c")
+    assert run.checkpoints == []
+    assert [(c.step, c.pending, c.bytes) for c in run.pending] == [(300, Pending.FORK_IN_PROGRESS, 5)]
+    with pytest.raises(Refused, match="in progress"):
+        fork_checkpoint(store, "logs", "version_0", "version_0-c", step=300)
+    assert store.finish_interrupted("logs", "version_0-c") == []
+    assert location.keys("version_0-c/") == {claim, marker}
     abandoned_later(monkeypatch)
-    assert [(c.step, c.note) for c in store.load_run("logs", "version_0-b").pending] == [(300, "interrupted fork")]
-    assert store.finish_interrupted("logs", "version_0-b") == [f"{location.url}/{claim}"]
-    assert location.keys("version_0-b/") == {key}
+    assert [c.pending for c in store.load_run("logs", "version_0-c").pending] == [Pending.ABANDONED_FORK]
+    assert store.finish_interrupted("logs", "version_0-c") == [f"{location.url}/version_0-c"]
+    assert location.keys("version_0-c/") == set()
 
 
-def test_an_orbax_fork_in_progress_is_pending_before_its_metadata_arrives(moto_server, tmp_path, monkeypatch):
+def test_an_orbax_fork_killed_before_its_metadata_is_invisible_and_taken_over(moto_server, tmp_path, monkeypatch):
     orbax_dir(tmp_path / "jax" / "run1", in_progress=None)
     location = uploaded(moto_server, tmp_path / "jax")
-    location.put(f"run1/500/{INCOMPLETE_MARKER}")
-    location.put("run1/500/default/d/chunk0", b"\0" * 9)
+    location.put(f"run9/{FORK_MARKER}", json.dumps({"owner": {"host": "elsewhere", "pid": 1}, "root": "run9",
+                                                  "paths": ["run9/300/default/d/chunk0"]}).encode())
+    location.put("run9/300/default/d/chunk0", b"\0" * 9)
     store = location.store()
-    assert [(c.step, c.note, c.bytes) for c in store.load_run("jax", "run1").pending] == [
-        (500, "fork in progress", 9)]
-    execute_plan(store, plan_run(store.load_run("jax", "run1"), LATEST_ONLY))
-    assert location.keys("run1/500/") == {f"run1/500/{INCOMPLETE_MARKER}", "run1/500/default/d/chunk0"}
+    assert store.list_runs("jax") == ["run1"]  # without Orbax's own files, 300 is no step yet
     abandoned_later(monkeypatch)
-    execute_plan(store, plan_run(store.load_run("jax", "run1"), LATEST_ONLY))
-    assert not location.keys("run1/500/")
+    fork_checkpoint(store, "jax", "run1", "run9", step=300)
+    assert location.keys("run9/") == {k.replace("run1/", "run9/") for k in location.keys("run1/300/")}
+    assert [c.step for c in store.load_run("jax", "run9").checkpoints] == [300]
 
 
 # -- across stores, and the command line --------------------------------------------------------

@@ -8,11 +8,15 @@ import sys
 
 import pytest
 
-from ckpt_tui.core import AlreadyExists, NotFound, Policy, execute_plan, plan_run
+from ckpt_tui.core import NotFound, Pending, Policy, Refused, execute_plan, fork_checkpoint, plan_run
 from ckpt_tui.stores import open_store
-from ckpt_tui.stores.layouts import art_name
+from ckpt_tui.core.store import DELETED
+from ckpt_tui.stores import claims
+from ckpt_tui.stores.backends.s3 import parse_url
+from ckpt_tui.stores.claims import DELETING_MARKER, FORK_MARKER
+from ckpt_tui.stores.layouts.art import art_name
 from ckpt_tui.stores.local import LocalStore
-from ckpt_tui.stores.s3 import DELETING_MARKER, INCOMPLETE_MARKER, S3Store, parse_url
+from ckpt_tui.stores.s3 import S3Store
 
 RUNS = ["agent-001", "agent-002", "agent-legacy"]
 
@@ -43,7 +47,8 @@ def test_lists_the_art_tree_like_the_local_store(art_bucket):
         assert [c.step for c in got.checkpoints] == [c.step for c in want.checkpoints]
         assert [c.name for c in got.checkpoints] == [c.name for c in want.checkpoints]
         assert [c.bytes for c in got.checkpoints] == [c.bytes for c in want.checkpoints]
-        assert [sorted(c.files) for c in got.checkpoints] == [sorted(c.files) for c in want.checkpoints]
+        assert [sorted(s3.checkpoint_files(got, c)) for c in got.checkpoints] == [
+            sorted(local.checkpoint_files(want, c)) for c in want.checkpoints]
         assert got.metrics.by_step == want.metrics.by_step
         assert got.pending == [] and all(c.mtime > 0 for c in got.checkpoints)
     run = s3.load_run("demo", "agent-001")
@@ -119,7 +124,7 @@ def test_an_interrupted_delete_is_pending_until_finished(art_bucket):
     assert [(c.step, c.complete, c.note) for c in run.pending] == [(3, False, "interrupted delete")]
     plan = plan_run(run, Policy.parse("best,latest", "val/reward"))
     assert 3 not in plan.delete_steps
-    assert store.finish_interrupted("demo", "agent-001") == [f"s3://{bucket}/{root}0003/"]
+    assert store.finish_interrupted("demo", "agent-001") == [f"s3://{bucket}/{root}0003"]
     assert not art_bucket.keys("demo/models/agent-001/checkpoints/0003/")
     assert not art_bucket.keys(f"demo/models/agent-001/checkpoints/{DELETING_MARKER}")
     run = store.load_run("demo", "agent-001")
@@ -127,24 +132,33 @@ def test_an_interrupted_delete_is_pending_until_finished(art_bucket):
     assert len(run.checkpoints) == 11
 
 
-def test_an_interrupted_fork_is_pending_and_never_overwritten(art_bucket, monkeypatch):
-    import ckpt_tui.stores.s3 as s3
+def put_fork_marker(location, folder: str, root: str, paths: list[str], **owner) -> None:
+    """What a fork writes before it copies anything: a marker naming everything it will write."""
+    body = {"owner": owner or {"host": "another-host", "pid": 1, "since": 0}, "root": root, "paths": paths}
+    location.put(f"{folder}/{FORK_MARKER}", json.dumps(body).encode())
 
-    real_now = s3._now
-    monkeypatch.setattr(s3, "_now", lambda: real_now() + s3.ABANDONED_FORK_SECONDS + 60)  # abandoned
+
+def test_an_interrupted_fork_is_pending_and_taken_over_once_abandoned(art_bucket, monkeypatch):
     store = art_bucket.store()
-    client, bucket = art_bucket.client, art_bucket.bucket
-    prefix = f"{art_bucket.prefix}demo/models/agent-003/checkpoints/0004/"
-    client.put_object(Bucket=bucket, Key=prefix + INCOMPLETE_MARKER, Body=b"")
-    client.put_object(Bucket=bucket, Key=prefix + "adapter_config.json", Body=b"{}")
+    root = "demo/models/agent-003"
+    step = f"{root}/checkpoints/0004"
+    put_fork_marker(art_bucket, f"{root}/checkpoints", root,
+                    [f"{step}/adapter_config.json", f"{step}/adapter_model.safetensors"])
+    art_bucket.put(f"{step}/adapter_config.json", b"{}")
     run = store.load_run("demo", "agent-003")
     assert run.checkpoints == []
-    assert [(c.step, c.note, c.bytes) for c in run.pending] == [(4, "interrupted fork", 2)]
-    source = store.load_run("demo", "agent-001")
-    with pytest.raises(AlreadyExists):
-        store.copy_checkpoint("demo", "agent-001", source.checkpoint(4), "demo", "agent-003")
-    assert store.finish_interrupted("demo", "agent-003") == [f"s3://{bucket}/{prefix}"]
-    assert not art_bucket.keys("demo/models/agent-003/")
+    assert [(c.step, c.pending, c.bytes) for c in run.pending] == [(4, Pending.FORK_IN_PROGRESS, 2)]
+    with pytest.raises(Refused, match="in progress .*another-host"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-003", step=4)
+    assert store.finish_interrupted("demo", "agent-003") == []
+    real_now = claims._now
+    monkeypatch.setattr(claims, "_now", lambda: real_now() + claims.ABANDONED_FORK_SECONDS + 60)
+    assert [c.pending for c in store.load_run("demo", "agent-003").pending] == [Pending.ABANDONED_FORK]
+    # A fork into the same name takes the abandoned one over: what it wrote goes, the new copy is whole.
+    fork_checkpoint(store, "demo", "agent-001", "agent-003", step=5)
+    assert art_bucket.keys(f"{root}/") == {f"{root}/checkpoints/0005/{f}"
+                                          for f in ("adapter_config.json", "adapter_model.safetensors")}
+    assert [c.step for c in store.load_run("demo", "agent-003").checkpoints] == [5]
 
 
 def test_deleting_more_than_1000_objects_at_once(s3_location):
@@ -157,23 +171,23 @@ def test_deleting_more_than_1000_objects_at_once(s3_location):
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(s3_location.put, keys))
     run = store.load_run("p", "r")
-    assert [len(c.files) for c in run.checkpoints] == [600, 450, 1]
-    assert store.delete_checkpoints("p", "r", run.checkpoints[:2]) == {}
+    assert [len(store.checkpoint_files(run, c)) for c in run.checkpoints] == [600, 450, 1]
+    outcome = store.delete_checkpoints(run, run.checkpoints[:2])
+    assert set(outcome.values()) == {DELETED}
     assert s3_location.keys() == {"p/models/r/checkpoints/0003/w.bin"}
 
 
-def test_a_delete_also_removes_objects_the_listing_did_not_show(moto_art_bucket):
-    from dataclasses import replace
-
+def test_a_delete_also_removes_objects_written_after_the_listing(moto_art_bucket):
     from ckpt_tui.core import Checkpoint
 
     store = moto_art_bucket.store()
     run = store.load_run("demo", "agent-001")
     moto_art_bucket.put("demo/models/agent-001/checkpoints/0001/written-after-listing.bin", b"late")
     store.delete_checkpoint("demo", "agent-001", run.checkpoint(1))
-    bare = Checkpoint(step=2, bytes=0, mtime=0.0, name="0002")  # no location, no files: listed afresh
-    stale = replace(run.checkpoint(3), files=run.checkpoint(3).files[:1])
-    assert store.delete_checkpoints("demo", "agent-001", [bare, stale]) == {}
+    run = store.load_run("demo", "agent-001")
+    moto_art_bucket.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
+    outcome = store.delete_checkpoints(run, [run.checkpoint(2), run.checkpoint(3)])
+    assert set(outcome.values()) == {DELETED}
     for step in ("0001", "0002", "0003"):
         assert not moto_art_bucket.keys(f"demo/models/agent-001/checkpoints/{step}/")
     assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]

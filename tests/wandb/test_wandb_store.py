@@ -127,8 +127,8 @@ def test_read_history_gives_records_for_forks(store):
     records = store.read_history("other", "agent-x")
     assert records == [{"training_step": 0, "val/reward": 0.5}, {"training_step": 1, "val/reward": 0.2},
                        {"training_step": 2, "val/reward": 0.1}]
-    with pytest.raises(Refused):
-        store.write_history("demo", "new", records)
+    with pytest.raises(Refused, match="history"):
+        fork_checkpoint(store, "other", "agent-x", "new", with_history=True)
 
 
 # -- prune -----------------------------------------------------------------------
@@ -195,13 +195,14 @@ def test_fork_within_wandb_links_without_copying(store, fake):
     assert "agent-new" in store.list_runs("demo")
 
 
-def test_fork_never_replaces_an_existing_step(store, fake):
+def test_fork_never_joins_an_existing_run(store, fake):
     fork_checkpoint(store, "demo", "agent-001", "agent-new", step=7)
-    with pytest.raises(AlreadyExists):
-        fork_checkpoint(store, "demo", "agent-001", "agent-new", step=7)
+    for step in (7, 3):
+        with pytest.raises(AlreadyExists, match="a fork creates a new run"):
+            fork_checkpoint(store, "demo", "agent-001", "agent-new", step=step)
+    source = store.load_run("demo", "agent-001", with_metrics=False)
     with pytest.raises(AlreadyExists):  # the store itself checks too, not only the core
-        ckpt = store.load_run("demo", "agent-001", with_metrics=False).checkpoint(7)
-        store.copy_checkpoint("demo", "agent-001", ckpt, "demo", "agent-new")
+        store.fork_into(store, source, source.checkpoint(3), "demo", "agent-new")
     assert len(fake.links) == 1
 
 
@@ -226,9 +227,9 @@ def test_fork_to_a_local_art_base_downloads_that_version(store, fake, tmp_path: 
     assert fetched == {fake.find(ENTITY, "demo", "agent-001:v7").artifact.id}
 
 
-def test_upload_to_wandb_is_refused(store, tmp_path: Path):
+def test_upload_to_wandb_is_refused(store, art_base):
     with pytest.raises(Refused, match="not supported"):
-        store.upload_checkpoint(tmp_path, "demo", "x", 1)
+        fork_checkpoint(LocalStore(art_base), "demo", "agent-001", "x", to_store=store)
 
 
 # -- faults ----------------------------------------------------------------------
@@ -271,7 +272,9 @@ def test_a_missing_api_key_is_a_clear_error(wandb_server, monkeypatch):
 
 def test_a_linked_fork_protects_its_source_and_prunes_by_unlinking(store, fake):
     fork_checkpoint(store, "demo", "agent-001", "agent-new", step=3)
-    fork_checkpoint(store, "demo", "agent-001", "agent-new", step=8)
+    # A second version linked into the fork by hand, as the W&B UI does.
+    source_run = store.load_run("demo", "agent-001", with_metrics=False)
+    store._version("demo", "agent-001", source_run.checkpoint(8)).link(f"{ENTITY}/demo/agent-new", aliases=["step8"])
     source = execute_plan(store, plan_run(store.load_run("demo", "agent-001"), Policy.parse("best,latest")))
     assert [d.step for d, why in source.failed] == [3, 8]
     assert "linked into demo/agent-new" in source.failed[0][1]

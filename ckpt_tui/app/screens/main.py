@@ -417,7 +417,7 @@ class MainScreen(Screen[None]):
             self.notify("\n".join(refused) or "nothing to delete under this rule",
                         title="Refused" if refused else "Delete", severity="warning", timeout=12)
             return
-        note = getattr(self.app.store, "deletion_note", None)
+        note = self.app.store.deletion_note if self.app.store is not None else None
         self.app.push_screen(ConfirmDelete(plans, self.delete_plans, note))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")

@@ -259,7 +259,7 @@ class CheckpointTable(ScrollView, can_focus=True):
                     "L" if self.run and ckpt.step == self.run.latest_step else
                     "P" if ckpt.step in self._pins else " ")
             elif key == "step":
-                text = str(ckpt.step) if ckpt.step >= 0 else ckpt.name
+                text = str(ckpt.step) if ckpt.step is not None else ckpt.name
             elif key == "size":
                 text = size(ckpt.bytes)
             elif key == "mtime":

@@ -19,15 +19,13 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     verdict = "delete" if deleted else ", ".join(reasons) if reasons else "-"
-    grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step >= 0 else ckpt.name)
+    grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step is not None else ckpt.name)
     if not ckpt.complete:
         grid.add_row("state", Text(f"{ckpt.note or 'incomplete'}: never deleted or forked", style="yellow"))
     grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
         grid.add_row("plan", Text(verdict, style="red" if deleted else "green"))
-    for entry in ckpt.files:
-        grid.add_row(Text("file", style="dim"), Text(f"{entry.path}  {size(entry.bytes)}"))
     values = run.metrics.at(ckpt.step)
     for name in sorted(values):
         grid.add_row(Text(name, style="cyan"), number(values[name]))

@@ -1,0 +1,327 @@
+"""A folder on this machine's disk (or a mounted one)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ...core.errors import AlreadyExists, NotFound, StoreError, Unreadable
+from ...core.models import Blob
+from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage
+
+CHUNK = 8 * 1024 * 1024
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def os_error(exc: OSError, what: str) -> StoreError:
+    """One line for an OSError; permission problems become ``Unreadable``."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    kind = Unreadable if exc.errno in (errno.EACCES, errno.EPERM) else StoreError
+    return kind(f"{what}: {reason}")
+
+
+def _kind(entry: os.DirEntry) -> Kind:
+    try:
+        if entry.is_symlink():
+            return Kind.LINK
+        if entry.is_dir(follow_symlinks=False):
+            return Kind.DIR
+        if entry.is_file(follow_symlinks=False):
+            return Kind.FILE
+    except OSError:
+        pass
+    return Kind.OTHER
+
+
+def _renameat2() -> ctypes._CFuncPtr | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def rename_no_replace(source: str, target: str) -> None:
+    """Rename, failing with FileExistsError when ``target`` exists (even an empty folder)."""
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):  # a filesystem without the flag: fall back
+            raise OSError(code, os.strerror(code), target)
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+    os.rename(source, target)
+
+
+def folder_usage(root: str) -> Usage:
+    """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
+    newest modification, file count, and the hard-linked files as blobs.
+
+    One pass without generators or per-file objects: this is the inner loop of
+    every listing, and it decides how close a scan gets to ``du -sb``.
+    """
+    total, newest, count = 0, 0.0, 0
+    linked: dict[tuple[int, int], list] = {}
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # symlinks are not followed, as du does not
+                st = entry.stat(follow_symlinks=False)
+                if st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    seen = linked.get(key)
+                    if seen is not None:
+                        seen[2] += 1
+                        continue  # counted once, as du does
+                    linked[key] = [st.st_size, st.st_nlink, 1]
+                total += st.st_size
+                count += 1
+                if st.st_mtime > newest:
+                    newest = st.st_mtime
+    blobs = tuple(Blob(f"{dev}:{ino}", size, links, here)
+                  for (dev, ino), (size, links, here) in linked.items())
+    return Usage(total, newest, count, blobs)
+
+
+class LocalBackend(Backend):
+    can_rename = True
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        super().__init__()
+        self.root = os.path.abspath(os.fspath(root))
+        self.real_root = os.path.realpath(self.root)
+
+    def _abs(self, path: str) -> str:
+        return os.path.join(self.root, path) if path else self.root
+
+    @property
+    def root_name(self) -> str:
+        return os.path.basename(self.real_root) or "local"
+
+    @property
+    def outer_name(self) -> str:
+        return os.path.basename(os.path.dirname(self.real_root)) or "local"
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return self._abs(path)
+
+    def parent(self) -> LocalBackend:
+        return LocalBackend(os.path.dirname(self.real_root))
+
+    def check_root(self) -> None:
+        if not os.path.isdir(self.root):
+            raise NotFound(f"no directory at {self.root}")
+
+    def inside(self, path: str) -> bool:
+        """Whether ``path`` resolves (links and all) to somewhere inside the root."""
+        real = os.path.realpath(self._abs(path))
+        return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+
+    # -- reading ------------------------------------------------------------------------
+    def list_dir(self, path: str) -> list[Entry]:
+        try:
+            with os.scandir(self._abs(path)) as entries:
+                return [Entry(e.name, _kind(e)) for e in entries]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise os_error(exc, f"cannot list {self._abs(path)}") from None
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        top = self._abs(path)
+        try:
+            st = os.lstat(top)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {top}") from None
+        if stat.S_ISREG(st.st_mode):
+            yield FileInfo("", st.st_size, st.st_mtime)  # "": the path itself
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            return
+        stack = [(top, "")]
+        try:
+            while stack:
+                folder, prefix = stack.pop()
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, f"{prefix}{entry.name}/"))
+                        elif entry.is_file(follow_symlinks=False):
+                            info = entry.stat(follow_symlinks=False)
+                            yield FileInfo(prefix + entry.name, info.st_size, info.st_mtime)
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {top}") from None
+
+    def usage(self, path: str) -> Usage:
+        top = self._abs(path)
+        try:
+            st = os.lstat(top)
+            if stat.S_ISDIR(st.st_mode):
+                usage = folder_usage(top)
+                return usage if usage.mtime else usage._replace(mtime=st.st_mtime)
+            if stat.S_ISREG(st.st_mode):
+                blobs = (Blob(f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_nlink),) if st.st_nlink > 1 else ()
+                return Usage(st.st_size, st.st_mtime, 1, blobs)
+            return Usage(0, st.st_mtime, 0)
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {top}") from None
+
+    def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        target = self._abs(path)
+        try:
+            if os.path.islink(target) and not self.inside(path):
+                return None  # a link leading out of the location is never read
+            with open(target, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                    return None
+                return handle.read(limit + 1)[:limit]
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {target}") from None
+
+    def link_target(self, path: str) -> str | None:
+        link = self._abs(path)
+        if not os.path.islink(link):
+            return None
+        target = os.path.realpath(link)
+        folder = os.path.realpath(os.path.dirname(link))
+        return os.path.basename(target) if os.path.dirname(target) == folder else None
+
+    def open(self, path: str) -> BinaryIO:
+        try:
+            return open(self._abs(path), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"{self._abs(path)} no longer exists") from None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {self._abs(path)}") from None
+
+    def local_path(self, path: str) -> str | None:
+        return self._abs(path)
+
+    # -- writing ------------------------------------------------------------------------
+    def create_new(self, path: str, data: bytes) -> bool:
+        target = self._abs(path)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise os_error(exc, f"cannot write {target}") from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self._abs(path)
+        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}")
+        try:
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise os_error(exc, f"cannot write {target}") from None
+
+    def make_dirs(self, path: str) -> None:
+        try:
+            os.makedirs(self._abs(path), exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, f"cannot create {self._abs(path)}") from None
+
+    def delete_files(self, paths: list[str]) -> dict[str, str]:
+        failed = {}
+        for path in paths:
+            try:
+                os.unlink(self._abs(path))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failed[path] = str(os_error(exc, f"cannot delete {self._abs(path)}"))
+        return failed
+
+    def delete_tree(self, path: str) -> None:
+        target = self._abs(path)
+        try:
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise os_error(exc, f"cannot remove {exc.filename or target}") from None
+
+    def rename(self, source: str, target: str) -> None:
+        try:
+            rename_no_replace(self._abs(source), self._abs(target))
+        except FileExistsError:
+            raise AlreadyExists(f"{self._abs(target)} exists; nothing overwritten") from None
+        except FileNotFoundError:
+            raise NotFound(f"{self._abs(source)} no longer exists") from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise AlreadyExists(f"{self._abs(target)} exists; nothing overwritten") from None
+            raise os_error(exc, f"cannot rename {self._abs(source)}") from None
+
+    # -- transfers ----------------------------------------------------------------------
+    def _copy(self, source: str, target: str, done: BytesDone | None) -> None:
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+            if done is not None:
+                done(os.lstat(target).st_size)
+        except OSError as exc:
+            raise os_error(exc, f"cannot copy {source}") from None
+
+    def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
+        self._copy(self._abs(source), self._abs(target), done)
+
+    def can_copy_from(self, other: Backend) -> bool:
+        return isinstance(other, LocalBackend)
+
+    def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        assert isinstance(other, LocalBackend)
+        self._copy(other._abs(source), self._abs(target), done)
+
+    def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        self._copy(self._abs(source), local_target, done)
+
+    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
+        self._copy(local_source, self._abs(target), done)
+
+    def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        path = self._abs(target)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "xb") as handle:
+                while chunk := stream.read(CHUNK):
+                    handle.write(chunk)
+                    if done is not None:
+                        done(len(chunk))
+        except OSError as exc:
+            raise os_error(exc, f"cannot write {path}") from None
+

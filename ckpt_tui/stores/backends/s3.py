@@ -1,0 +1,370 @@
+"""An S3 bucket and prefix (AWS, MinIO, SeaweedFS, R2...), through boto3.
+
+Listings use paginators (``Delimiter="/"`` for one level); deletions use
+``DeleteObjects`` in parallel batches of at most 1,000 keys, retrying the keys
+a response reports as failed; copies, uploads and downloads go through
+s3transfer's ``TransferManager`` (multipart above ``multipart_threshold``,
+server-side for copies). boto3 is imported only when an S3 location is opened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from ...core.errors import NotFound, Refused, StoreError, Unreadable
+from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+
+WORKERS = 16  # parallel requests; the connection pool is sized to match
+DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
+KEY_ERROR_ROUNDS = 3  # tries for keys a DeleteObjects response reports as failed
+MAX_RETRIES = 4  # botocore standard mode, per request
+COPY_OBJECT_LIMIT = 5 * 1024**3  # largest object CopyObject accepts in one request
+PART_SIZE = 256 * 1024**2
+# A listing kept for the deletion that follows a load, bounded in objects.
+LISTING_CACHE_OBJECTS = 2_000_000
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    if not url.startswith("s3://"):
+        raise Refused(f"not an S3 location: {url!r} (expected s3://bucket/prefix)")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not bucket:
+        raise Refused(f"no bucket in {url!r} (expected s3://bucket/prefix)")
+    prefix = "/".join(part for part in prefix.split("/") if part)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def make_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
+    """A boto3 S3 client configured for parallel work and S3-compatible servers.
+
+    Credentials, region and endpoint come from the standard chain
+    (``AWS_PROFILE``, ``AWS_ENDPOINT_URL_S3``...) unless given here.
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except BotoCoreError as exc:
+        raise StoreError(f"cannot use AWS profile {profile!r}: {exc}") from None
+    config = Config(
+        retries={"mode": "standard", "max_attempts": MAX_RETRIES},
+        max_pool_connections=WORKERS + 4,
+        connect_timeout=3,
+        read_timeout=60,
+        # MinIO, SeaweedFS and others reject or mangle the newer default checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        user_agent_extra="ckpt-tui",
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class _Counter:
+    """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``."""
+
+    def __init__(self, done: BytesDone | None) -> None:
+        self.done = done
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        if self.done is not None:
+            self.done(bytes_transferred)
+
+    # s3transfer calls these too.
+    def on_queued(self, future: Any, **kwargs: Any) -> None: ...
+
+    def on_done(self, future: Any, **kwargs: Any) -> None: ...
+
+
+class S3Backend(Backend):
+    parallelism = WORKERS
+    implicit_folders = True
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
+                 endpoint_url: str | None = None, profile: str | None = None) -> None:
+        super().__init__()
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        self.profile = profile
+        self.client = client if client is not None else make_client(endpoint_url, profile)
+        self.endpoint_url: str = self.client.meta.endpoint_url
+        # Objects above this are copied, uploaded and downloaded in parts.
+        self.multipart_threshold = COPY_OBJECT_LIMIT
+        self.part_size = PART_SIZE
+        self.retry_pause = 0.2  # seconds before retrying keys DeleteObjects reported
+        self._managers: dict[tuple[int, int], Any] = {}
+        self._listings: dict[str, list[FileInfo]] = {}
+        self._lock = threading.Lock()
+
+    # -- naming ---------------------------------------------------------------------------
+    def key(self, path: str) -> str:
+        return self.prefix + path
+
+    @property
+    def root_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-1] if parts else self.bucket
+
+    @property
+    def outer_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-2] if len(parts) > 1 else self.bucket if parts else "s3"
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return f"s3://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
+
+    def _folder_key(self, path: str) -> str:
+        return self.key(path) + "/" if path else self.prefix
+
+    # -- errors ---------------------------------------------------------------------------
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn botocore's exceptions into one clear line."""
+        from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError,
+                                         EndpointConnectionError, NoCredentialsError)
+
+        try:
+            yield
+        except NoCredentialsError:
+            raise StoreError("no AWS credentials found: set AWS_PROFILE (or --profile), or "
+                             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        except (EndpointConnectionError, ConnectTimeoutError):
+            raise StoreError(f"cannot reach the S3 endpoint {self.endpoint_url} "
+                             "(check --endpoint-url / AWS_ENDPOINT_URL_S3 and the network)") from None
+        except ClientError as exc:
+            raise self._client_error(exc, what) from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{what}: {exc}") from None
+
+    def _client_error(self, exc: Any, what: str) -> Exception:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            return NotFound(f"no bucket {self.bucket!r} at {self.endpoint_url}")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+            return StoreError(f"{self.endpoint_url} rejected the AWS credentials ({code})")
+        if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+            return Unreadable(f"access denied: {what} (check the credentials' permissions on "
+                              f"bucket {self.bucket!r})")
+        return StoreError(f"{what}: {code or status}: {error.get('Message', '')}".rstrip(": "))
+
+    @staticmethod
+    def error_code(exc: Exception) -> str:
+        response = getattr(exc, "response", None) or {}
+        return str(response.get("Error", {}).get("Code", ""))
+
+    def parent(self) -> S3Backend:
+        if not self.prefix:
+            raise Refused(f"s3://{self.bucket} has no folder above it")
+        above = self.prefix.rstrip("/").rpartition("/")[0]
+        twin = S3Backend(self.bucket, above, self.client, profile=self.profile)
+        twin.multipart_threshold, twin.part_size = self.multipart_threshold, self.part_size
+        return twin
+
+    def check_root(self) -> None:
+        """Fail early, with one line, on a missing bucket or bad credentials."""
+        with self.errors(f"cannot list s3://{self.bucket}"):
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+
+    # -- listing --------------------------------------------------------------------------
+    def _pages(self, prefix: str, delimiter: bool) -> Iterator[dict]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = "/"
+        with self.errors(f"cannot list {self.url(prefix[len(self.prefix):])}"):
+            yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+
+    def list_dir(self, path: str) -> list[Entry]:
+        prefix = self._folder_key(path)
+        entries: dict[str, Entry] = {}
+        for page in self._pages(prefix, delimiter=True):
+            for common in page.get("CommonPrefixes", ()):
+                name = common["Prefix"][len(prefix):].rstrip("/")
+                if name:
+                    entries[name] = Entry(name, Kind.DIR)
+            for obj in page.get("Contents", ()):
+                name = obj["Key"][len(prefix):]
+                if name and name not in entries:  # a prefix and an object of one name: the folder wins
+                    entries[name] = Entry(name, Kind.FILE, obj["Size"], obj["LastModified"].timestamp(),
+                                          obj.get("ETag", ""))
+        return list(entries.values())
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        prefix = self._folder_key(path)
+        found = False
+        for page in self._pages(prefix, delimiter=False):
+            for obj in page.get("Contents", ()):
+                rel = obj["Key"][len(prefix):]
+                if rel and not rel.endswith("/"):
+                    found = True
+                    yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
+        if not found and path:
+            single = self._head(path)
+            if single is not None:
+                yield single
+
+    def _head(self, path: str) -> FileInfo | None:
+        from botocore.exceptions import ClientError
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self.key(path))
+            except ClientError as exc:
+                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise
+        return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
+
+    def listing(self, folder: str, fresh: bool = False) -> dict[str, list[FileInfo]]:
+        """Every object below ``folder`` grouped by the entry of ``folder`` it belongs to
+        (an object directly in ``folder`` is its own group). The listing made by the last
+        ``usage_many`` of the folder is reused once unless ``fresh``."""
+        with self._lock:
+            cached = None if fresh else self._listings.pop(folder, None)
+        infos = cached if cached is not None else list(self.walk(folder))
+        groups: dict[str, list[FileInfo]] = {}
+        for info in infos:
+            name, sep, rest = info.path.partition("/")
+            groups.setdefault(name, []).append(info._replace(path=rest) if sep else info._replace(path=""))
+        return groups
+
+    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
+        infos = list(self.walk(folder))
+        with self._lock:
+            if len(infos) <= LISTING_CACHE_OBJECTS:
+                while self._listings and sum(map(len, self._listings.values())) + len(infos) > LISTING_CACHE_OBJECTS:
+                    del self._listings[next(iter(self._listings))]
+                self._listings[folder] = infos
+        totals: dict[str, list] = {}
+        for info in infos:
+            name = info.path.partition("/")[0]
+            total = totals.setdefault(name, [0, 0.0, 0])
+            total[0] += info.size
+            total[1] = max(total[1], info.mtime)
+            total[2] += 1
+        return {name: Usage(*totals.get(name, (0, 0.0, 0))) for name in names}
+
+    def forget_listing(self, folder: str) -> None:
+        with self._lock:
+            self._listings.pop(folder, None)
+
+    def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.key(path))
+            except ClientError as exc:
+                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise
+            body = response["Body"]
+            if response.get("ContentLength", 0) > limit:
+                body.close()
+                return None
+            return body.read()
+
+    def open(self, path: str) -> BinaryIO:
+        with self.errors(f"cannot read {self.url(path)}"):
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(path))["Body"]
+
+    # -- writing --------------------------------------------------------------------------
+    def create_new(self, path: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self.errors(f"cannot write {self.url(path)}"):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data, IfNoneMatch="*")
+            except ClientError as exc:
+                if self.error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    return False
+                raise
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.errors(f"cannot write {self.url(path)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data)
+
+    def make_dirs(self, path: str) -> None:
+        """Folders are implicit in S3."""
+
+    def _delete_batch(self, keys: list[str]) -> dict[str, str]:
+        """Delete up to 1000 keys; retry the ones reported failed; return what still failed."""
+        failed: dict[str, str] = {}
+        for attempt in range(KEY_ERROR_ROUNDS):
+            if attempt:
+                time.sleep(self.retry_pause * attempt)
+            with self.errors(f"cannot delete from s3://{self.bucket}"):
+                response = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+            failed = {e["Key"]: f"{e.get('Code', 'Error')}: {e.get('Message', '')}".rstrip(": ")
+                      for e in response.get("Errors", ())}
+            keys = [k for k in keys if k in failed]
+            if not keys:
+                return {}
+        return failed
+
+    def delete_files(self, paths: list[str]) -> dict[str, str]:
+        keys = [self.key(p) for p in paths]
+        batches = [keys[i:i + DELETE_BATCH] for i in range(0, len(keys), DELETE_BATCH)]
+        failed: dict[str, str] = {}
+        for result in self.map(self._delete_batch, batches):
+            failed.update(result)
+        return {key[len(self.prefix):]: why for key, why in failed.items()}
+
+    def delete_tree(self, path: str) -> None:
+        paths = [join(path, info.path) for info in self.walk(path)]
+        failed = self.delete_files(paths)
+        if failed:
+            first = next(iter(failed.items()))
+            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
+
+    # -- transfers ------------------------------------------------------------------------
+    def _manager(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+        from s3transfer.manager import TransferManager
+
+        settings = (self.multipart_threshold, self.part_size)
+        with self._lock:
+            if settings not in self._managers:
+                config = TransferConfig(multipart_threshold=self.multipart_threshold,
+                                        multipart_chunksize=self.part_size, max_concurrency=WORKERS)
+                self._managers[settings] = TransferManager(self.client, config)
+            return self._managers[settings]
+
+    def _transfer(self, what: str, submit: str, done: BytesDone | None, **kwargs: Any) -> None:
+        with self.errors(what):
+            future = getattr(self._manager(), submit)(subscribers=[_Counter(done)], **kwargs)
+            future.result()
+
+    def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
+        self.copy_from(self, source, target, done)
+
+    def can_copy_from(self, other: Backend) -> bool:
+        return (isinstance(other, S3Backend) and other.endpoint_url == self.endpoint_url
+                and other.profile == self.profile)
+
+    def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        assert isinstance(other, S3Backend)
+        self._transfer(f"cannot copy {other.url(source)}", "copy", done,
+                       copy_source={"Bucket": other.bucket, "Key": other.key(source)},
+                       bucket=self.bucket, key=self.key(target), source_client=other.client)
+
+    def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        self._transfer(f"cannot download {self.url(source)}", "download", done,
+                       bucket=self.bucket, key=self.key(source), fileobj=local_target)
+
+    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
+        self._transfer(f"cannot upload {local_source}", "upload", done,
+                       fileobj=local_source, bucket=self.bucket, key=self.key(target))
+
+    def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        self._transfer(f"cannot upload to {self.url(target)}", "upload", done,
+                       fileobj=stream, bucket=self.bucket, key=self.key(target))

@@ -1,0 +1,416 @@
+"""Claims: how a deletion or a fork makes sure an interruption never leaves half a thing looking whole.
+
+Written once, behind one interface, on top of a backend's basic operations:
+
+* on a disk (a backend that renames), a step to delete is first renamed aside
+  to ``.deleting-{step}-{token}`` and then removed; a fork is staged in a
+  hidden ``.forking-{run}-{token}`` folder beside where the new run goes and
+  renamed into place, whole, once complete;
+* in S3 (no rename), a deletion first writes a marker object naming the steps
+  and the objects it will delete (with their ETags) and removes it last; a
+  fork first writes a marker into the new run's checkpoint folder naming the
+  objects it will write, and removes it last.
+
+Leftovers are listed as pending (never deleted, forked, best or latest) and
+finished by the next operation on the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.models import Checkpoint, Pending
+from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
+from .backends.base import Backend, Entry, Kind, basename, join, parent
+from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFIX, leftover_step
+
+OWNER_FILE = ".ckpt-tui-owner"
+DELETING_MARKER = ".ckpt-tui-deleting-"
+FORK_MARKER = ".ckpt-tui-forking"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def owner() -> dict:
+    """Who is doing something: enough to tell whether it is still running, and since when."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "since": _now()}
+
+
+def describe_owner(who: dict) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who.get("since", 0)))
+    return f"host {who.get('host', '?')}, pid {who.get('pid', '?')}, since {since}"
+
+
+def abandoned(who: dict | None, last_write: float) -> bool:
+    """A process on this host that is gone has abandoned its work; elsewhere, only age tells."""
+    if who and who.get("host") == socket.gethostname() and isinstance(who.get("pid"), int):
+        try:
+            os.kill(who["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass  # alive, but not ours to signal
+        return False
+    return _now() - last_write > ABANDONED_FORK_SECONDS
+
+
+def _parse(data: bytes | None) -> dict:
+    try:
+        value = json.loads(data or b"{}")
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
+class NewRun:
+    """A run a fork creates: where, and what goes in beside the step."""
+
+    root: str  # the run's folder, which must not exist yet
+    ckpt_rel: str  # the checkpoint folder, relative to root ("" when the steps sit in root)
+    step_name: str
+    files: list[str]  # what the fill writes, relative to the step ("" for a single-file step)
+    tracker: tuple[str, bytes] | None = None  # (name in the checkpoint folder, content)
+    history: tuple[str, bytes] | None = None  # (name in the run folder, content): written last
+
+    def step_path(self, root: str | None = None) -> str:
+        return join(root if root is not None else self.root, self.ckpt_rel, self.step_name)
+
+    def paths(self) -> list[str]:
+        """Everything the new run will hold, relative to the backend's root."""
+        step = self.step_path()
+        found = [join(step, rel) for rel in self.files]
+        if self.tracker is not None:
+            found.append(join(self.root, self.ckpt_rel, self.tracker[0]))
+        if self.history is not None:
+            found.append(join(self.root, self.history[0]))
+        return found
+
+
+# Copies a checkpoint's files (``NewRun.files``) under the given step path.
+Fill = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class RunClaims:
+    """What a checkpoint folder's listing says about work in progress on it."""
+
+    steps: dict[str, tuple[Pending, str]]  # step name -> why it is pending
+    whole_run: tuple[Pending, str] | None = None  # a fork still writing the whole run
+
+
+class Claims(ABC):
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @abstractmethod
+    def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
+        """Pending work on the steps of ``folder`` beyond what their names say."""
+
+    @abstractmethod
+    def delete(self, folder: str, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+               should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
+        """Delete steps of ``folder``; the outcome of each (see ``Store.delete_checkpoints``)."""
+
+    @abstractmethod
+    def finish(self, folder: str) -> tuple[list[str], list[str]]:
+        """Finish interrupted deletions and remove abandoned forks: (what was removed, problems)."""
+
+    @abstractmethod
+    def create_run(self, new: NewRun, fill: Fill) -> None:
+        """Make ``new`` appear whole or not at all; never over an existing run."""
+
+    def fork_in(self, folder: str) -> bool:
+        """Whether ``folder`` holds a fork that is being written (or was abandoned) rather than a run."""
+        return False
+
+
+class RenameClaims(Claims):
+    """A disk: rename aside, then remove; stage a fork beside its target, then rename it in."""
+
+    def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
+        return RunClaims({})  # leftovers are recognised by their names (``scan_entries``)
+
+    def delete(self, folder: str, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+               should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
+        outcome: dict[tuple[int, str], str] = {}
+        token = uuid.uuid4().hex[:8]
+        aside: dict[tuple[int, str], str] = {}
+        # One pass of renames first: from here on each step is whole or claimed, never half.
+        for ckpt in checkpoints:
+            target = join(folder, f"{DELETING_PREFIX}{ckpt.step}-{token}-{len(aside)}")
+            try:
+                self.backend.rename(join(folder, ckpt.name), target)
+                aside[ckpt.key] = target
+            except NotFound:
+                outcome[ckpt.key] = GONE
+            except CkptError as exc:
+                outcome[ckpt.key] = str(exc)
+        for ckpt in checkpoints:
+            path = aside.get(ckpt.key)
+            if path is None:
+                if done is not None:
+                    done(ckpt)
+                continue
+            if should_cancel is not None and should_cancel():
+                outcome[ckpt.key] = self._put_back(path, join(folder, ckpt.name))
+                continue
+            try:
+                self.backend.delete_tree(path)
+                outcome[ckpt.key] = DELETED
+            except CkptError as exc:
+                outcome[ckpt.key] = f"{exc} (left as an interrupted delete)"
+            if done is not None:
+                done(ckpt)
+        return outcome
+
+    def _put_back(self, aside: str, original: str) -> str:
+        """A stop before removal: the step goes back whole under its name."""
+        try:
+            self.backend.rename(aside, original)
+            return NOT_REACHED
+        except CkptError as exc:
+            return f"stopped, but could not rename it back: {exc} (left as an interrupted delete)"
+
+    def finish(self, folder: str) -> tuple[list[str], list[str]]:
+        removed, problems = [], []
+        for entry in self.backend.list_dir(folder):
+            left = leftover_step(entry.name)
+            if left is None or entry.kind is Kind.LINK:
+                continue
+            path = join(folder, entry.name)
+            if left[0] == "forking" and not abandoned(None, self.backend.usage(path).mtime):
+                continue  # another process may still be writing this fork
+            try:
+                self.backend.delete_tree(path)
+                removed.append(self.backend.url(path))
+            except CkptError as exc:
+                problems.append(str(exc))
+        return removed, problems
+
+    def _clean_abandoned_stages(self, stage_parent: str, run_name: str) -> None:
+        prefix = f"{FORKING_PREFIX}{run_name}-"
+        for entry in self.backend.list_dir(stage_parent):
+            if entry.kind is Kind.DIR and entry.name.startswith(prefix):
+                path = join(stage_parent, entry.name)
+                who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
+                if abandoned(who or None, self.backend.usage(path).mtime):
+                    try:
+                        self.backend.delete_tree(path)
+                    except CkptError:
+                        pass  # still listed; the next fork into this name tries again
+
+    def create_run(self, new: NewRun, fill: Fill) -> None:
+        stage_parent = parent(new.root)
+        self.backend.make_dirs(stage_parent)
+        self._clean_abandoned_stages(stage_parent, basename(new.root))
+        stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{uuid.uuid4().hex[:8]}")
+        try:
+            self.backend.make_dirs(join(stage, new.ckpt_rel))
+            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            fill(new.step_path(stage))
+            if new.tracker is not None:
+                self.backend.write(join(stage, new.ckpt_rel, new.tracker[0]), new.tracker[1])
+            if new.history is not None:
+                self.backend.write(join(stage, new.history[0]), new.history[1])
+            self.backend.delete_files([join(stage, OWNER_FILE)])
+            self.backend.rename(stage, new.root)
+        except BaseException:
+            try:
+                self.backend.delete_tree(stage)
+            except CkptError:
+                pass  # left as an abandoned fork, removed by a later fork into this name
+            raise
+
+
+class MarkerClaims(Claims):
+    """S3: a marker object naming what is being deleted or written, removed last."""
+
+    def fork_in(self, folder: str) -> bool:
+        return self.backend.read_bytes(join(folder, FORK_MARKER)) is not None
+
+    def _markers(self, entries: Sequence[Entry]) -> list[Entry]:
+        return [e for e in entries if e.kind is Kind.FILE and e.name.startswith(DELETING_MARKER)]
+
+    def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
+        claims = RunClaims({})
+        bodies = self.backend.map(lambda e: _parse(self.backend.read_bytes(join(folder, e.name))),
+                                  self._markers(entries))
+        for body in bodies:
+            for name in body.get("steps", ()):
+                if isinstance(name, str):
+                    claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
+        fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
+        if fork is not None:
+            who = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
+            gone = abandoned(who.get("owner"), fork.mtime)
+            claims.whole_run = (Pending.ABANDONED_FORK if gone else Pending.FORK_IN_PROGRESS,
+                                describe_owner(who.get("owner") or {}))
+        return claims
+
+    def delete(self, folder: str, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+               should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
+        if not checkpoints:
+            return {}
+        groups = self.backend.listing(folder)  # type: ignore[attr-defined]
+        objects = {c.name: [join(c.name, f.path) for f in groups.get(c.name, ())] for c in checkpoints}
+        tags = {join(c.name, f.path): f.tag for c in checkpoints for f in groups.get(c.name, ())}
+        marker = join(folder, f"{DELETING_MARKER}{uuid.uuid4().hex}")
+        self._write_marker(marker, [c.name for c in checkpoints], tags)
+        outcome: dict[tuple[int, str], str] = {}
+        for chunk in self._chunks(checkpoints, objects):
+            if should_cancel is not None and should_cancel():
+                outcome.update((c.key, NOT_REACHED) for c in chunk)
+                continue
+            failed = self.backend.delete_files([join(folder, k) for c in chunk for k in objects[c.name]])
+            for ckpt in chunk:
+                step = join(folder, ckpt.name)
+                errors = [f"{self.backend.url(key)}: {why}" for key, why in failed.items()
+                          if key.startswith(step + "/") or key == step]
+                outcome[ckpt.key] = "; ".join(errors) if errors else DELETED
+                if done is not None:
+                    done(ckpt)
+        self._sweep(folder, [c for c in checkpoints if outcome[c.key] == DELETED], outcome)
+        unfinished = [c.name for c in checkpoints if outcome[c.key] not in (DELETED, NOT_REACHED)]
+        if unfinished:
+            self._write_marker(marker, unfinished, {k: t for k, t in tags.items()
+                                                    if k.split("/", 1)[0] in unfinished})
+        else:
+            self.backend.delete_files([marker])
+        return outcome
+
+    def _write_marker(self, marker: str, names: list[str], tags: dict[str, str]) -> None:
+        body = {"steps": names, "objects": tags, "owner": owner()}
+        self.backend.write(marker, json.dumps(body).encode())
+
+    @staticmethod
+    def _chunks(checkpoints: list[Checkpoint], objects: dict[str, list[str]],
+                size: int = 1000) -> list[list[Checkpoint]]:
+        """Steps in groups of about ``size`` objects: one DeleteObjects request each, progress between."""
+        chunks: list[list[Checkpoint]] = [[]]
+        count = 0
+        for ckpt in checkpoints:
+            if chunks[-1] and count + len(objects[ckpt.name]) > size:
+                chunks.append([])
+                count = 0
+            chunks[-1].append(ckpt)
+            count += len(objects[ckpt.name])
+        return chunks
+
+    def _sweep(self, folder: str, deleted: list[Checkpoint], outcome: dict[tuple[int, str], str]) -> None:
+        """Objects written into a deleted step after it was listed (an upload finishing late):
+        remove them too, so that no part of the step is left looking like a checkpoint.
+
+        One listing of the folder tells; some servers (SeaweedFS) still show a
+        folder whose objects are all gone for a while, so a second listing
+        looks inside only when the first one shows a deleted name."""
+        names = {c.name for c in deleted}
+        if not names or not names & {e.name for e in self.backend.list_dir(folder)}:
+            return
+        groups = self.backend.listing(folder, fresh=True)  # type: ignore[attr-defined]
+        for ckpt in deleted:
+            left = [join(folder, ckpt.name, f.path) for f in groups.get(ckpt.name, ())]
+            failed = self.backend.delete_files(left) if left else {}
+            if failed:
+                outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
+
+    def finish(self, folder: str) -> tuple[list[str], list[str]]:
+        entries = self.backend.list_dir(folder)
+        removed, problems = [], []
+        markers = self._markers(entries)
+        if markers:
+            groups = self.backend.listing(folder, fresh=True)  # type: ignore[attr-defined]
+            for marker in markers:
+                path = join(folder, marker.name)
+                body = _parse(self.backend.read_bytes(path))
+                stale = self._recorded(body, groups, marker.mtime)
+                failed = self.backend.delete_files([join(folder, k) for k in stale])
+                if failed:
+                    problems.append(f"cannot finish an interrupted delete in {self.backend.url(folder)}: "
+                                    + "; ".join(f"{k}: {why}" for k, why in list(failed.items())[:3]))
+                    continue
+                self.backend.delete_files([path])
+                removed.extend(self.backend.url(join(folder, n)) for n in body.get("steps", ()) if isinstance(n, str))
+        fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
+        if fork is not None:
+            body = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
+            if abandoned(body.get("owner"), fork.mtime):
+                removed += self._discard_fork(folder, body, problems)
+        return removed, problems
+
+    @staticmethod
+    def _recorded(body: dict, groups: dict, marker_time: float) -> list[str]:
+        """Objects a deletion marker still covers: those it recorded, with the ETag it recorded.
+
+        A step uploaded again under the same name since has other ETags and is
+        left alone; a marker that recorded no ETags covers only what existed
+        when it was written.
+        """
+        tags = body.get("objects")
+        keep = []
+        for name in body.get("steps", ()):
+            if not isinstance(name, str):
+                continue
+            for info in groups.get(name, ()):
+                key = join(name, info.path)
+                if isinstance(tags, dict) and tags:
+                    if tags.get(key) == info.tag:
+                        keep.append(key)
+                elif info.mtime <= marker_time:
+                    keep.append(key)
+        return keep
+
+    def _discard_fork(self, folder: str, body: dict, problems: list[str]) -> list[str]:
+        root = body.get("root")
+        planned = [p for p in body.get("paths", ()) if isinstance(p, str) and isinstance(root, str)
+                   and p.startswith(root + "/")]
+        failed = self.backend.delete_files(planned)
+        if failed:
+            problems.append(f"cannot remove the abandoned fork in {self.backend.url(folder)}")
+            return []
+        self.backend.delete_files([join(folder, FORK_MARKER)])
+        return [self.backend.url(root)] if isinstance(root, str) else []
+
+    def create_run(self, new: NewRun, fill: Fill) -> None:
+        folder = join(new.root, new.ckpt_rel)
+        marker = join(folder, FORK_MARKER)
+        existing = self.backend.read_bytes(marker)
+        if existing is not None:
+            body = _parse(existing)
+            entry = next((e for e in self.backend.list_dir(folder) if e.name == FORK_MARKER), None)
+            if not abandoned(body.get("owner"), entry.mtime if entry else _now()):
+                raise Refused(f"a fork into {self.backend.url(new.root)} is in progress "
+                              f"({describe_owner(body.get('owner') or {})}); nothing copied")
+            problems: list[str] = []
+            self._discard_fork(folder, body, problems)
+            if problems:
+                raise StoreError(problems[0])
+        if next(self.backend.walk(new.root), None) is not None:
+            raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
+        # Everything the fork will write is named before anything is written.
+        body = {"owner": owner(), "root": new.root, "paths": new.paths()}
+        if not self.backend.create_new(marker, json.dumps(body).encode()):
+            raise Refused(f"another fork into {self.backend.url(new.root)} started just now; nothing copied")
+        try:
+            fill(new.step_path())
+            if new.tracker is not None:
+                self.backend.write(join(folder, new.tracker[0]), new.tracker[1])
+            if new.history is not None:
+                self.backend.write(join(new.root, new.history[0]), new.history[1])
+        except BaseException:
+            try:
+                self._discard_fork(folder, body, [])
+            except CkptError:
+                pass  # the marker stays: the run is listed as an interrupted fork
+            raise
+        self.backend.delete_files([marker])

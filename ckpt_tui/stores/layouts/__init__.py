@@ -1,0 +1,50 @@
+"""Trainer layouts, one module each, and the detection that picks one for a folder.
+
+Adding a layout is one module here plus its entry in ``TRAINER_LAYOUTS`` (or,
+for a layout whose names need a look inside, a candidate function beside
+``orbax_candidates``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+
+from ...core.models import Pending
+from .art import ART, ART_LEGACY, ArtLayout
+from .base import Layout, RunScan, scan_entries
+from .hf import HF
+from .lightning import LIGHTNING
+from .megatron import MEGATRON
+from .orbax import OrbaxLayout, orbax_candidates
+from .verl import VERL
+
+# In order of preference when two layouts claim as many entries.
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, LIGHTNING)
+
+
+def layout_named(name: str) -> Layout | None:
+    """A layout by its name (Orbax without a prefix)."""
+    known = {lay.name: lay for lay in (ART, ART_LEGACY, *TRAINER_LAYOUTS, OrbaxLayout())}
+    return known.get(name)
+
+
+def detect(entries: Iterable[tuple[str, bool]],
+           children: Callable[[str], Collection[str]] | None = None) -> RunScan | None:
+    """The layout claiming the most entries of a folder, or None if it holds no checkpoints.
+
+    Near misses (``checkpoint-final``, ``iter_12``, files named like step
+    folders, numbered folders without Orbax's files) claim nothing.
+    """
+    entries = list(entries)
+    best: RunScan | None = None
+    for layout in (*TRAINER_LAYOUTS, *orbax_candidates(entries)):
+        scan = scan_entries(layout, entries, children)
+        if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
+            continue
+        if best is None or len(scan.steps) > len(best.steps):
+            best = scan
+    return best
+
+
+__all__ = ["ART", "ART_LEGACY", "ArtLayout", "HF", "LIGHTNING", "Layout", "MEGATRON", "OrbaxLayout",
+           "RunScan", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named", "scan_entries"]

@@ -1,0 +1,57 @@
+"""OpenPipe ART: ``{base}/{project}/models/{model}/checkpoints/{step:04d}/`` and ``history.jsonl``.
+
+ART's pre-2025 layout, with the step folders directly in the model folder, is
+read too (``art-legacy``). Runs are found by the project's ``models/`` folder,
+not by detection: a model with no checkpoint yet is still a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ...core.metrics import parse_history_lines
+from .base import Inspection, Layout, RunFiles
+
+MODELS = "models"
+CHECKPOINTS = "checkpoints"
+HISTORY = "history.jsonl"
+# Files and folders of an ART model folder that are never checkpoints.
+NOT_CHECKPOINTS = frozenset({HISTORY, "state.json", "model.json", "trajectories", "logs", "tensors"})
+
+
+def art_step(name: str) -> int | None:
+    """The step of an ART step folder name (``0012`` -> 12), else None."""
+    return int(name) if name.isascii() and name.isdigit() else None
+
+
+def art_name(step: int) -> str:
+    return f"{step:04d}"
+
+
+class ArtLayout(Layout):
+    history_file = HISTORY
+    reads_event_files = False
+
+    def __init__(self, name: str = "art") -> None:
+        self.name = name
+
+    def step(self, name: str) -> int | None:
+        return art_step(name)
+
+    def checkpoint_name(self, step: int, like: str = "") -> str:
+        return art_name(step)
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        return []  # the history is read from the run folder, once
+
+    def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
+        found = Inspection()
+        if with_metrics:
+            text = files.read_run_text(HISTORY)
+            if text is not None:
+                found.metrics = parse_history_lines(text.split("\n"))
+        return found
+
+
+ART = ArtLayout()
+ART_LEGACY = ArtLayout("art-legacy")

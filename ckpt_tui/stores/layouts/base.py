@@ -1,0 +1,177 @@
+"""What every trainer layout shares: the Layout base class and how a folder's entries are sorted.
+
+A layout is pure name logic plus what it reads through ``RunFiles``; it never
+touches a path or an S3 key itself, so it behaves the same on every backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ...core.metrics import Metrics
+from ...core.models import Pending
+
+# Leftovers of our own interrupted work, beside the steps of a run.
+DELETING_PREFIX = ".deleting-"
+FORKING_PREFIX = ".forking-"
+# A fork whose staging has not been written to for this long was abandoned
+# (its process died); younger ones may still be in progress in another process.
+ABANDONED_FORK_SECONDS = 24 * 3600
+_LEFTOVER = re.compile(r"^\.(deleting|forking)-(\d+)-")
+
+TRACKER_REASON = "tracker"
+TRAINER_BEST = "trainer's best"
+
+
+def leftover_step(name: str) -> tuple[str, int] | None:
+    """('deleting'|'forking', step) for the leftovers of an interrupted operation."""
+    match = _LEFTOVER.match(name)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def whole(text: str) -> int | None:
+    """A non-negative integer written without sign or leading zeros, else None."""
+    if text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0")):
+        return int(text)
+    return None
+
+
+class RunFiles(Protocol):
+    """What a layout may read of one run, through whatever backend holds it."""
+
+    def read_text(self, path: str) -> str | None:
+        """A small file's text by its path relative to the checkpoint folder; None if absent."""
+        ...
+
+    def read_run_text(self, path: str) -> str | None:
+        """The same, relative to the run's own folder (ART's ``history.jsonl``)."""
+        ...
+
+    def link_target(self, name: str) -> str | None:
+        """For a symbolic link directly in the checkpoint folder, the name it points at."""
+        ...
+
+
+@dataclass(slots=True)
+class Inspection:
+    """What a layout learns from the files beside the checkpoints."""
+
+    protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    in_progress: dict[str, tuple[Pending, str]] = field(default_factory=dict)  # entry name -> why
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def protect(self, step: int, reason: str) -> None:
+        reasons = self.protected.get(step, ())
+        if reason not in reasons:
+            self.protected[step] = reasons + (reason,)
+
+
+class Layout:
+    """One trainer's naming of step checkpoints inside a run folder.
+
+    ``step_kind`` says whether a step is a folder (``"dir"``), a file
+    (``"file"``) or either (``"any"``). ``markers``, when set, are names one of
+    which a step folder must hold, for layouts whose names alone are too common
+    to trust (Orbax's bare numbers). ``history_file`` is a metrics log in the
+    run folder that a fork may copy; ``tracker`` a file naming the last
+    finished save.
+    """
+
+    name = ""
+    step_kind = "dir"
+    markers: frozenset[str] = frozenset()
+    tracker: str | None = None
+    history_file: str | None = None
+    # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
+    reads_event_files = True
+
+    def step(self, name: str) -> int | None:
+        """The step of a complete checkpoint's entry name, else None."""
+        raise NotImplementedError
+
+    def in_progress_step(self, name: str) -> int | None:
+        """The step of a save the trainer has not finished, else None."""
+        return None
+
+    def checkpoint_name(self, step: int, like: str = "") -> str:
+        """The name this layout gives step ``step`` (``like``: the source's name, for forks)."""
+        raise NotImplementedError
+
+    def accepts(self, is_dir: bool) -> bool:
+        return self.step_kind == "any" or (self.step_kind == "dir") == is_dir
+
+    def confirms(self, children: Collection[str]) -> bool:
+        return not self.markers or not self.markers.isdisjoint(children)
+
+    def tracker_text(self, step: int) -> str:
+        return f"{step}\n"
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        """Paths ``inspect`` will read, so that a remote store can fetch them together beforehand."""
+        return [self.tracker] if self.tracker is not None else []
+
+    def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
+        """Protected steps, unfinished saves and metrics, from the files beside ``steps``."""
+        found = Inspection()
+        if self.tracker is not None:
+            apply_tracker(found, steps, parse_tracker(files.read_text(self.tracker)))
+        return found
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def parse_tracker(text: str | None) -> int | None:
+    """The iteration in ``latest_checkpointed_iteration.txt`` (None for ``release`` or junk)."""
+    if text is None:
+        return None
+    value = text.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def apply_tracker(found: Inspection, steps: Mapping[str, int], tracked: int | None) -> None:
+    """The tracked step is protected; a later one was never finished (the tracker is written last)."""
+    if tracked is None:
+        return
+    for name, step in steps.items():
+        if step == tracked:
+            found.protect(step, TRACKER_REASON)
+        elif step > tracked:
+            found.in_progress[name] = (Pending.NEWER_THAN_TRACKER, "")
+
+
+@dataclass(slots=True)
+class RunScan:
+    """A run folder's entries sorted out by one layout."""
+
+    layout: Layout
+    steps: dict[str, int] = field(default_factory=dict)  # complete checkpoints
+    pending: dict[str, tuple[int, Pending]] = field(default_factory=dict)  # name -> (step, why)
+    links: dict[str, int] = field(default_factory=dict)  # step names that are symbolic links
+
+
+def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],
+                 children: Callable[[str], Collection[str]] | None = None,
+                 links: Iterable[str] = ()) -> RunScan:
+    """Sort ``(name, is_dir)`` entries into complete steps and unfinished ones.
+
+    ``children(name)`` lists a step folder, for layouts with markers; ``links``
+    are entries that are symbolic links (never followed, never steps).
+    """
+    scan = RunScan(layout)
+    for name, is_dir in entries:
+        if (left := leftover_step(name)) is not None:
+            why = Pending.INTERRUPTED_DELETE if left[0] == "deleting" else Pending.ABANDONED_FORK
+            scan.pending[name] = (left[1], why)
+        elif (step := layout.step(name)) is not None and layout.accepts(is_dir):
+            if not layout.markers or (is_dir and children is not None and layout.confirms(children(name))):
+                scan.steps[name] = step
+        elif (step := layout.in_progress_step(name)) is not None:
+            scan.pending[name] = (step, Pending.SAVE_IN_PROGRESS)
+    for name in links:
+        if (step := layout.step(name)) is not None:
+            scan.links[name] = step
+    return scan

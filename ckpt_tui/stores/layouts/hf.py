@@ -1,0 +1,81 @@
+"""Hugging Face Trainer and TRL: ``{output_dir}/checkpoint-{step}/`` with ``trainer_state.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from ...core.metrics import metrics_from_records
+from .base import TRAINER_BEST, Inspection, Layout, RunFiles, whole
+
+STATE = "trainer_state.json"
+_STEP = re.compile(r"^checkpoint-(\d+)$")
+_TMP = re.compile(r"^tmp-checkpoint-(\d+)$")
+
+
+def hf_step(name: str) -> int | None:
+    match = _STEP.match(name)
+    return whole(match.group(1)) if match else None
+
+
+def parse_json_object(text: str | None) -> dict | None:
+    """A JSON object, or None if the text is missing or not one."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def trainer_best_step(state: Mapping) -> int | None:
+    """The step of the Trainer's ``best_model_checkpoint`` (a path ending in ``checkpoint-N``)."""
+    path = state.get("best_model_checkpoint")
+    if isinstance(path, str) and path:
+        return hf_step(re.split(r"[\\/]", path.rstrip("/\\"))[-1])
+    return None
+
+
+class HfLayout(Layout):
+    name = "hf"
+    reads_event_files = False
+
+    def step(self, name: str) -> int | None:
+        return hf_step(name)
+
+    def in_progress_step(self, name: str) -> int | None:
+        match = _TMP.match(name)
+        return whole(match.group(1)) if match else None
+
+    def checkpoint_name(self, step: int, like: str = "") -> str:
+        return f"checkpoint-{step}"
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        newest = max(steps.items(), key=lambda item: item[1], default=None)
+        return [f"{newest[0]}/{STATE}"] if newest else []
+
+    def newest_state(self, steps: Mapping[str, int], files: RunFiles) -> dict | None:
+        """The readable ``trainer_state.json`` with the highest step: it holds the whole log."""
+        for _, name in sorted(((s, n) for n, s in steps.items()), reverse=True):
+            state = parse_json_object(files.read_text(f"{name}/{STATE}"))
+            if state is not None:
+                return state
+        return None
+
+    def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
+        found = Inspection()
+        state = self.newest_state(steps, files)
+        if state is None:
+            return found
+        best = trainer_best_step(state)
+        if best is not None and best in steps.values():
+            found.protect(best, TRAINER_BEST)
+        log = state.get("log_history")
+        if with_metrics and isinstance(log, list):
+            found.metrics = metrics_from_records(r for r in log if isinstance(r, dict))
+        return found
+
+
+HF = HfLayout()

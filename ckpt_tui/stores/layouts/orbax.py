@@ -1,0 +1,87 @@
+"""Orbax (JAX): ``{root}/{step}/`` or ``{root}/{prefix}_{step}/`` holding one of Orbax's own files."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ...core.metrics import metrics_from_records
+from .base import Inspection, Layout, RunFiles
+from .hf import parse_json_object
+
+METRICS = "metrics/metrics"
+_STEP = re.compile(r"^(?:(?P<prefix>[A-Za-z][\w.-]*?)_)?(?P<step>\d+)$")
+_TMP = re.compile(r"^(?P<name>.+)\.orbax-checkpoint-tmp-\d+$")
+# Written into every finished Orbax step folder (by one version or another).
+MARKERS = frozenset({"_CHECKPOINT_METADATA", "commit_success.txt", "metrics", "_METADATA", "manifest.ocdbt"})
+# Prefixes other layouts use: never Orbax steps, so never looked into to find out.
+NOT_ORBAX = ("iter", "global_step")
+
+
+def orbax_parts(name: str) -> tuple[str, int] | None:
+    """(prefix, step) of ``{step}`` or ``{prefix}_{step}``, else None."""
+    match = _STEP.match(name)
+    if not match or not match.group("step").isascii():
+        return None
+    return match.group("prefix") or "", int(match.group("step"))
+
+
+def may_be_orbax(name: str) -> bool:
+    """Whether a folder of this name must be looked into to tell whether it is an Orbax step."""
+    parts = orbax_parts(name)
+    return parts is not None and parts[0] not in NOT_ORBAX
+
+
+class OrbaxLayout(Layout):
+    name = "orbax"
+    markers = MARKERS
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def step(self, name: str) -> int | None:
+        parts = orbax_parts(name)
+        return parts[1] if parts and parts[0] == self.prefix else None
+
+    def in_progress_step(self, name: str) -> int | None:
+        match = _TMP.match(name)
+        return self.step(match.group("name")) if match else None
+
+    def checkpoint_name(self, step: int, like: str = "") -> str:
+        # Keep the source's zero padding (Orbax's ``step_format_fixed_length``).
+        digits = like.rpartition("_")[2] if self.prefix else like
+        width = len(digits) if orbax_parts(like) and digits.startswith("0") else 0
+        number = f"{step:0{width}d}"
+        return f"{self.prefix}_{number}" if self.prefix else number
+
+    def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
+        return [f"{name}/{METRICS}" for name in steps] if with_metrics else []
+
+    def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
+        found = Inspection()
+        if with_metrics:
+            records = []
+            for name, step in steps.items():
+                values = parse_json_object(files.read_text(f"{name}/{METRICS}"))
+                if values is not None:
+                    records.append({**values, "step": step})
+            found.metrics = metrics_from_records(records)
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OrbaxLayout) and other.prefix == self.prefix
+
+    def __hash__(self) -> int:
+        return hash(("orbax", self.prefix))
+
+    def __repr__(self) -> str:
+        return f"<OrbaxLayout prefix={self.prefix!r}>"
+
+
+def orbax_candidates(entries: list[tuple[str, bool]]) -> list[OrbaxLayout]:
+    prefixes: dict[str, int] = {}
+    for name, is_dir in entries:
+        parts = orbax_parts(name)
+        if is_dir and parts is not None and parts[0] not in NOT_ORBAX:
+            prefixes[parts[0]] = prefixes.get(parts[0], 0) + 1
+    return [OrbaxLayout(p) for p, _ in sorted(prefixes.items(), key=lambda kv: -kv[1])]

@@ -1,0 +1,565 @@
+"""One store for every tree of folders, on any backend: discovery, naming, load, delete, fork.
+
+A location (a folder, an S3 prefix) holds runs: ART models under
+``{project}/models/``, and any folder up to ``MAX_DEPTH`` below the location
+that directly holds a trainer's step checkpoints (see ``layouts/``). The
+store finds them once, then each operation resolves its run once: a prune
+lists the run, reads the files its layout needs, and deletes every agreed step
+in one pass through the backend's claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.metrics import Metrics, read_history_records
+from ..core.models import Checkpoint, FileEntry, Pending, Run
+from ..core.names import validate_name
+from ..core.store import ByteProgress, CheckpointDone, Store
+from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
+from .claims import Claims, MarkerClaims, NewRun, RenameClaims
+from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
+from .layouts.art import CHECKPOINTS, MODELS, art_step
+from .layouts.orbax import may_be_orbax, orbax_parts
+from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
+
+# Folder names that hold a run's checkpoints but do not name the run (Lightning's
+# ``version_0/checkpoints``): the run is named after the folder above.
+CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
+# How many folders deep a location is searched for runs.
+MAX_DEPTH = 4
+# Runs loaded at once by ``load_runs`` on a disk (listing and stat calls release the GIL).
+DISK_RUN_THREADS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlace:
+    """Where a run lives: ``root`` is its own folder, ``ckpt_dir`` the one holding its steps.
+
+    ART models are found by name; their ``ckpt_dir`` (``checkpoints/``, or the
+    model folder itself in ART's older layout) is settled when the run is read.
+    """
+
+    project: str
+    name: str
+    root: str
+    ckpt_dir: str
+    layout: Layout
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_art(self) -> bool:
+        return self.layout in (ART, ART_LEGACY)
+
+
+@dataclass(slots=True)
+class _Found:
+    places: dict[tuple[str, str], RunPlace] = field(default_factory=dict)
+    art_projects: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+class _RunFiles:
+    """A run's side files for its layout: read through the backend, fetched together when told."""
+
+    def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str]) -> None:
+        self.backend, self.place, self.links = backend, place, links
+        self.texts: dict[str, str | None] = {}
+
+    def prefetch(self, paths: list[str]) -> None:
+        paths = [p for p in dict.fromkeys(paths) if p not in self.texts]
+        for path, text in zip(paths, self.backend.map(self._read, paths)):
+            self.texts[path] = text
+
+    def _read(self, path: str) -> str | None:
+        try:
+            return self.backend.read_text(path)
+        except CkptError:
+            return None  # an unreadable side file counts as absent: nothing is derived from it
+
+    def read_text(self, path: str) -> str | None:
+        key = join(self.place.ckpt_dir, path)
+        if key not in self.texts:
+            self.texts[key] = self._read(key)
+        return self.texts[key]
+
+    def read_run_text(self, path: str) -> str | None:
+        key = join(self.place.root, path)
+        if key not in self.texts:
+            self.texts[key] = self._read(key)
+        return self.texts[key]
+
+    def link_target(self, name: str) -> str | None:
+        return self.links.get(name)
+
+
+class TreeStore(Store):
+    """Runs in a tree of folders, on a disk or in a bucket."""
+
+    def __init__(self, backend: Backend, location: str) -> None:
+        self.backend = backend
+        self.location = location
+        self.claims: Claims = RenameClaims(backend) if backend.can_rename else MarkerClaims(backend)
+        self._found: _Found | None = None
+        self._lock = threading.Lock()
+        self._run_pool: ThreadPoolExecutor | None = None
+
+    # -- discovery ----------------------------------------------------------------------
+    def _list(self, path: str, notes: list[str]) -> list[Entry]:
+        try:
+            return self.backend.list_dir(path)
+        except CkptError as exc:
+            notes.append(str(exc))
+            return []
+
+    def _naming(self, folder: str) -> tuple[str, str, str]:
+        """(project, run, run folder) for a folder holding step checkpoints."""
+        parts = folder.split("/") if folder else []
+        if parts and parts[-1] in CONTAINERS:
+            parts = parts[:-1]  # Lightning's version_0/checkpoints is run version_0
+        root = "/".join(parts)
+        if not parts:
+            return self.backend.outer_name, self.backend.root_name, root
+        project = self.backend.root_name if len(parts) == 1 else "/".join(parts[:-1])
+        return project, parts[-1], root
+
+    def _art_models(self, projects: list[str], found: _Found) -> None:
+        """ART projects: each model folder under ``{project}/models/`` is a run."""
+        folders = [join(p, MODELS) for p in projects]
+        for project, entries in zip(projects, self.backend.map(lambda f: self._list(f, found.notes), folders)):
+            found.art_projects.add(project)
+            for entry in sorted(entries):
+                if entry.name.startswith("."):
+                    continue
+                root = join(project, MODELS, entry.name)
+                if entry.kind is Kind.DIR:
+                    found.places[(project, entry.name)] = RunPlace(project, entry.name, root, "", ART)
+                elif entry.kind is Kind.LINK:
+                    found.notes.append(f"{self.backend.url(root)} is a symbolic link; not followed")
+
+    def connect(self) -> None:
+        self.backend.check_root()
+
+    def _discover(self) -> _Found:
+        """Every run under the location, one listing per folder, level by level."""
+        self.backend.check_root()
+        found = _Found()
+        level, depth = [""], 0
+        while level:
+            listings = dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level)))
+            # Orbax's numbered folders are steps only if they hold its files: look inside them together.
+            inside = [join(f, e.name) for f in level for e in listings[f]
+                      if e.kind is Kind.DIR and may_be_orbax(e.name)]
+            children = dict(zip(inside, self.backend.map(
+                lambda f: {e.name for e in self._list(f, found.notes)}, inside)))
+            below, art = [], []
+            for folder in level:
+                entries = listings[folder]
+                if depth == 1 and any(e.name == MODELS and e.kind is Kind.DIR for e in entries):
+                    art.append(folder)
+                scan = detect([(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)],
+                              lambda name, at=folder: children.get(join(at, name), set()))
+                if scan is not None:
+                    project, run, root = self._naming(folder)
+                    found.places.setdefault((project, run), RunPlace(project, run, root, folder, scan.layout))
+                    continue  # runs do not nest: what is inside a run belongs to its checkpoints
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    path = join(folder, entry.name)
+                    if entry.kind is Kind.DIR and depth < MAX_DEPTH and not (folder in art and entry.name == MODELS):
+                        below.append(path)
+                    elif entry.kind is Kind.LINK and depth < MAX_DEPTH:
+                        found.notes.append(f"{self.backend.url(path)} is a symbolic link; not followed")
+            if art:
+                self._art_models(art, found)
+            level, depth = sorted(below), depth + 1
+        return found
+
+    def _discovered(self, fresh: bool = False) -> _Found:
+        with self._lock:
+            if fresh or self._found is None:
+                self._found = self._discover()
+            return self._found
+
+    def _place(self, project: str, run: str) -> RunPlace:
+        place = self._discovered().places.get((project, run))
+        if place is None:  # a run may have appeared since
+            place = self._discovered(fresh=True).places.get((project, run))
+        if place is None:
+            validate_name(run, "run name")
+            if "/" not in project:
+                validate_name(project, "project name")
+            raise NotFound(f"no run {run!r} in project {project!r} of {self.location}")
+        return place
+
+    @property
+    def notes(self) -> list[str]:
+        """What discovery could not read or would not follow."""
+        return list(self._discovered().notes)
+
+    def list_projects(self) -> list[str]:
+        found = self._discovered(fresh=True)
+        return sorted({p for p, _ in found.places} | found.art_projects)
+
+    def list_runs(self, project: str) -> list[str]:
+        if "/" not in project:
+            validate_name(project, "project name")
+        return sorted(r for p, r in self._discovered().places if p == project)
+
+    # -- loading ------------------------------------------------------------------------
+    def _settle(self, place: RunPlace) -> tuple[RunPlace, list[Entry]]:
+        """An ART model's checkpoint folder (``checkpoints/`` or, pre-2025, the model folder)
+        and that folder's entries."""
+        if not place.is_art or place.ckpt_dir:
+            return place, self.backend.list_dir(place.ckpt_dir)
+        entries = self.backend.list_dir(place.root)
+        kinds = {e.name: e.kind for e in entries}
+        if kinds.get(CHECKPOINTS) is Kind.LINK:
+            note = f"{self.backend.url(join(place.root, CHECKPOINTS))} is a symbolic link; not followed"
+            return replace(place, ckpt_dir=join(place.root, CHECKPOINTS), notes=(note,)), []
+        if kinds.get(CHECKPOINTS) is not Kind.DIR and any(
+                art_step(e.name) is not None and e.kind is Kind.DIR for e in entries):
+            return replace(place, ckpt_dir=place.root, layout=ART_LEGACY), entries
+        settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS))
+        return settled, self.backend.list_dir(settled.ckpt_dir)
+
+    def _links(self, place: RunPlace, entries: list[Entry]) -> dict[str, str]:
+        """Symbolic links of the checkpoint folder and the entry of the same folder each points at."""
+        links = {}
+        for entry in entries:
+            if entry.kind is Kind.LINK:
+                target = self.backend.link_target(join(place.ckpt_dir, entry.name))
+                if target is not None:
+                    links[entry.name] = target
+        return links
+
+    def _gone(self, place: RunPlace) -> bool:
+        """Whether the run's folder was removed since discovery (an empty listing says no more)."""
+        return bool(place.root) and not any(e.name == basename(place.root)
+                                            for e in self.backend.list_dir(parent(place.root)))
+
+    def _resolve(self, project: str, run: str) -> tuple[RunPlace, list[Entry]]:
+        """The run's place and its checkpoint folder's entries; NotFound if the run is gone."""
+        place, entries = self._settle(self._place(project, run))
+        if not entries and self._gone(place):
+            with self._lock:
+                self._found = None
+            raise NotFound(f"run {run!r} of project {project!r} is no longer in {self.location}")
+        return place, entries
+
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
+        place, entries = self._resolve(project, run)
+        layout = place.layout
+        dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
+        children: dict[str, set[str]] = {}
+        if layout.markers:
+            names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None]
+            listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
+                                      names)
+            children = dict(zip(names, listed))
+        scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
+                            links=[e.name for e in entries if e.kind is Kind.LINK])
+        claims = self.claims.read(place.ckpt_dir, entries)
+        files = _RunFiles(self.backend, place, self._links(place, entries))
+        files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
+        found = layout.inspect(scan.steps, files, with_metrics)
+        names = [*scan.steps, *scan.pending]
+        sizes = self.backend.usage_many(place.ckpt_dir, names) if with_sizes and names else {}
+        complete, pending = [], []
+        folders = {n for n, is_dir in dirs if is_dir}
+        for name in [n for n in scan.steps if n in folders and _empty(sizes.get(n))]:
+            if self.backend.implicit_folders:
+                del scan.steps[name]  # a prefix some servers still list after its objects went
+            else:
+                found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
+        for name, step in scan.steps.items():
+            why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
+            ckpt = self._checkpoint(place, name, step, sizes.get(name), why, name in folders)
+            (pending if not ckpt.complete else complete).append(ckpt)
+        for name, (step, why) in scan.pending.items():
+            pending.append(self._checkpoint(place, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
+                                            name in folders))
+        for name, step in scan.links.items():
+            pending.append(Checkpoint(step, 0, 0.0, name, self.backend.url(join(place.ckpt_dir, name)),
+                                      Pending.SYMLINK))
+        metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
+                   pending=pending, notes=list(place.notes))
+
+    @staticmethod
+    def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
+        """A ``.forking-`` leftover is an abandoned fork only once nobody has written to it for a day."""
+        if why is Pending.ABANDONED_FORK:
+            from .claims import abandoned
+
+            last = usage.mtime if isinstance(usage, Usage) else None
+            if last is None or not abandoned(None, last):
+                return Pending.FORK_IN_PROGRESS, ""
+        return why, ""
+
+    def _checkpoint(self, place: RunPlace, name: str, step: int, usage: Usage | CkptError | None,
+                    why: tuple[Pending, str] | None, folder: bool) -> Checkpoint:
+        location = self.backend.url(join(place.ckpt_dir, name), folder)
+        if isinstance(usage, CkptError):
+            return Checkpoint(step, 0, 0.0, name, location, Pending.UNREADABLE, str(usage))
+        usage = usage or Usage(0, 0.0, 0)
+        pending, detail = why if why is not None else (None, "")
+        return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs)
+
+    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
+        if not place.layout.reads_event_files or not wants_event_metrics(own):
+            return own
+        skip = {join(place.ckpt_dir, name) for name in steps}
+        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
+        return merge_name_values(found, own)
+
+    def load_runs(self, pairs: Iterable[tuple[str, str]],
+                  with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
+        def one(pair: tuple[str, str]) -> Run | CkptError:
+            try:
+                return self.load_run(*pair, with_metrics=with_metrics)
+            except CkptError as exc:
+                return exc
+
+        pairs = list(pairs)
+        with self._lock:
+            if self._run_pool is None:
+                workers = self.backend.parallelism if self.backend.parallelism > 1 else DISK_RUN_THREADS
+                self._run_pool = ThreadPoolExecutor(workers, thread_name_prefix="ckpt-tui-runs")
+        yield from zip(pairs, self._run_pool.map(one, pairs))
+
+    def read_metrics(self, project: str, run: str) -> Metrics:
+        return self.load_run(project, run, with_sizes=False).metrics
+
+    def read_history(self, project: str, run: str) -> list[dict]:
+        place = self._place(project, run)
+        history = place.layout.history_file
+        if history is None:
+            raise Refused(f"{project}/{run} is a {place.layout.name} run: its log travels inside its "
+                          "checkpoints; fork without --with-history")
+        return read_history_records((self.backend.read_text(join(place.root, history)) or "").split("\n"))[0]
+
+    # -- deletion -----------------------------------------------------------------------
+    def _refusal(self, run: Run, place: RunPlace, ckpt: Checkpoint, complete: set) -> CkptError | None:
+        """Why a checkpoint must not be deleted, judged on ``run`` as just loaded (None: it may)."""
+        if ckpt.key not in complete or place.layout.step(ckpt.name) != ckpt.step:
+            return NotFound(f"{run.project}/{run.name}: step {ckpt.step} is not a complete checkpoint here")
+        kept = run.protected.get(ckpt.step) if ckpt.step is not None else None
+        if kept:
+            return Refused(f"{run.project}/{run.name}: step {ckpt.step} is kept ({', '.join(kept)})")
+        return None
+
+    def delete_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
+                           should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
+        place, _ = self._resolve(run.project, run.name)
+        complete = {c.key for c in run.checkpoints}
+        outcome: dict[tuple[int, str], str] = {}
+        allowed = []
+        for ckpt in checkpoints:
+            refusal = self._refusal(run, place, ckpt, complete)
+            if refusal is None:
+                allowed.append(ckpt)
+            else:
+                outcome[ckpt.key] = str(refusal)
+                if done is not None:
+                    done(ckpt)
+        outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        return outcome
+
+    def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
+        loaded = self.load_run(project, run, with_metrics=False, with_sizes=False)
+        place, _ = self._resolve(project, run)
+        refusal = self._refusal(loaded, place, checkpoint, {c.key for c in loaded.checkpoints})
+        if refusal is not None:
+            raise refusal
+        why = self.delete_checkpoints(loaded, [checkpoint])[checkpoint.key]
+        if why:
+            raise StoreError(f"step {checkpoint.step} of {project}/{run} not deleted: {why}")
+
+    def finish_interrupted(self, project: str, run: str) -> list[str]:
+        place, _ = self._resolve(project, run)
+        removed, _problems = self.claims.finish(place.ckpt_dir)
+        return removed  # what could not be finished stays listed as pending, with its reason
+
+    # -- forks --------------------------------------------------------------------------
+    def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
+        return checkpoint.location or self.backend.url(self._step_path(project, run, checkpoint))
+
+    def _step_path(self, project: str, run: str, checkpoint: Checkpoint) -> str:
+        place, _ = self._resolve(project, run)
+        if place.layout.step(checkpoint.name) != checkpoint.step:
+            raise NotFound(f"{project}/{run}: {checkpoint.name!r} is not the name of step {checkpoint.step}")
+        return join(place.ckpt_dir, checkpoint.name)
+
+    def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
+        path = self._step_path(run.project, run.name, checkpoint)
+        files = [FileEntry(info.path or checkpoint.name, info.size) for info in self.backend.walk(path)]
+        if not files:
+            raise NotFound(f"{run.project}/{run.name}: step {checkpoint.step} holds no files (deleted meanwhile?)")
+        return files
+
+    def _single_file(self, run: Run, checkpoint: Checkpoint) -> bool:
+        path = self._step_path(run.project, run.name, checkpoint)
+        return not any(e.name == checkpoint.name and e.kind is Kind.DIR for e in self.backend.list_dir(parent(path)))
+
+    def _file_path(self, run: Run, checkpoint: Checkpoint, rel: str) -> str:
+        step = self._step_path(run.project, run.name, checkpoint)
+        return step if rel == checkpoint.name and self._single_file(run, checkpoint) else join(step, rel)
+
+    def download_checkpoint(self, run: Run, checkpoint: Checkpoint, directory: Path,
+                            progress: ByteProgress | None = None) -> None:
+        files = self.checkpoint_files(run, checkpoint)
+        step = self._step_path(run.project, run.name, checkpoint)
+        single = self._single_file(run, checkpoint)
+        counter = _Counter(sum(f.bytes for f in files), progress)
+        self.backend.map(lambda f: self.backend.get_file(step if single else join(step, f.path),
+                                                         os.path.join(directory, f.path), counter), files)
+
+    def open_checkpoint_file(self, run: Run, checkpoint: Checkpoint, path: str) -> BinaryIO:
+        return self.backend.open(self._file_path(run, checkpoint, path))
+
+    def local_checkpoint_path(self, run: Run, checkpoint: Checkpoint) -> str | None:
+        return self.backend.local_path(self._step_path(run.project, run.name, checkpoint))
+
+    def can_copy_to(self, other: Store) -> bool:
+        return isinstance(other, TreeStore) and other.backend.can_copy_from(self.backend)
+
+    def _fork_layout(self, source_run: Run, checkpoint: Checkpoint) -> Layout:
+        """The new run's layout: the source's (ART for W&B and ART's older layout)."""
+        if source_run.layout == "orbax":
+            parts = orbax_parts(checkpoint.name)
+            return OrbaxLayout(parts[0] if parts else "")
+        layout = layout_named(source_run.layout)
+        return ART if layout is None or layout is ART_LEGACY else layout
+
+    def _new_place(self, project: str, run: str, layout: Layout, container: str) -> tuple[Backend, RunPlace]:
+        """Where a new run ``project/run`` goes (and on which backend), creating nothing.
+
+        An existing run is refused. When the location is itself one run, a new
+        run of its project goes beside it, in the folder holding it.
+        """
+        try:
+            found = self._discovered(fresh=True)
+        except NotFound:
+            found = _Found()  # a location that does not exist yet: the fork creates it
+        existing = found.places.get((project, run))
+        if existing is not None:
+            settled, _ = self._settle(existing)
+            if not self.claims.fork_in(settled.ckpt_dir):  # a fork that died part-way may be taken over
+                raise AlreadyExists(f"{project}/{run} already exists in {self.location}; a fork creates a "
+                                    "new run: choose another name; nothing copied")
+            return self.backend, settled
+        validate_name(run, "run name")
+        if layout is ART:
+            validate_name(project, "project name")
+            root = join(project, MODELS, run)
+            return self.backend, RunPlace(project, run, root, join(root, CHECKPOINTS), ART)
+        siblings = [p for (proj, _), p in sorted(found.places.items()) if proj == project and not p.is_art]
+        if siblings and not siblings[0].root:  # the location is this project's only run
+            outer = self.backend.parent()
+            if any(e.name == run for e in outer.list_dir("")):
+                raise AlreadyExists(f"{outer.url(run)} exists; nothing copied")
+            return outer, RunPlace(project, run, run, join(run, container), layout)
+        if siblings:
+            root = join(parent(siblings[0].root), run)
+        elif any(not p.root for p in found.places.values()):
+            raise Refused(f"{self.location} is a single run of project {self.backend.outer_name!r}; "
+                          "fork into that project, or into another location (--to-location)")
+        else:
+            validate_name(project, "project name")
+            root = join(project, run)
+        return self.backend, RunPlace(project, run, root, join(root, container), layout)
+
+    def fork_into(self, source: Store, source_run: Run, checkpoint: Checkpoint, to_project: str,
+                  to_run: str, history: list[dict] | None = None,
+                  progress: ByteProgress | None = None) -> Checkpoint:
+        layout = self._fork_layout(source_run, checkpoint)
+        if history is not None and layout.history_file is None:
+            raise Refused(f"{layout.name} runs keep no history file; fork without --with-history; "
+                          "nothing copied")
+        files = source.checkpoint_files(source_run, checkpoint)
+        single = (len(files) == 1 and files[0].path == checkpoint.name and layout.step_kind != "dir"
+                  and layout.step(checkpoint.name) is not None)
+        container = CHECKPOINTS if layout is LIGHTNING or layout is ART else ""
+        backend, place = self._new_place(to_project, to_run, layout, container)
+        name = layout.checkpoint_name(checkpoint.step, like=checkpoint.name)
+        new = NewRun(place.root, container, name, [""] if single else [f.path for f in files])
+        if layout.tracker is not None:
+            new.tracker = (layout.tracker, layout.tracker_text(checkpoint.step).encode())
+        if history is not None:
+            new.history = (layout.history_file, "".join(json.dumps(r) + "\n" for r in history).encode())
+        counter = _Counter(sum(f.bytes for f in files), progress)
+        claims = self.claims if backend is self.backend else type(self.claims)(backend)
+        claims.create_run(new, lambda step: _fill(backend, step, single, files, source, source_run,
+                                                   checkpoint, counter))
+        with self._lock:
+            self._found = None  # a new run
+        usage = backend.usage(new.step_path())
+        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
+                          backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
+
+
+def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], source: Store, source_run: Run,
+          checkpoint: Checkpoint, counter: _Counter) -> None:
+    """Copy the checkpoint's files to ``step`` of ``backend``, the cheapest way the two stores allow."""
+    def target(f: FileEntry) -> str:
+        return step if single else join(step, f.path)
+
+    if isinstance(source, TreeStore) and backend.can_copy_from(source.backend):
+        origin = source._step_path(source_run.project, source_run.name, checkpoint)
+        source_single = source._single_file(source_run, checkpoint)
+        backend.map(lambda f: backend.copy_from(
+            source.backend, origin if source_single else join(origin, f.path), target(f), counter), files)
+    elif backend.local_path(step) is not None and not single:
+        backend.make_dirs(step)
+        source.download_checkpoint(source_run, checkpoint, Path(backend.local_path(step)), counter.as_progress())
+    elif (local := source.local_checkpoint_path(source_run, checkpoint)) is not None:
+        backend.map(lambda f: backend.put_file(
+            local if os.path.isfile(local) else os.path.join(local, f.path), target(f), counter), files)
+    else:
+        def stream(f: FileEntry) -> None:
+            with source.open_checkpoint_file(source_run, checkpoint, f.path) as handle:
+                backend.put_stream(handle, target(f), counter)
+
+        backend.map(stream, files)
+
+
+def _empty(usage: Usage | CkptError | None) -> bool:
+    return isinstance(usage, Usage) and usage.files == 0
+
+
+class _Counter:
+    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
+
+    def __init__(self, total: int, callback: ByteProgress | None) -> None:
+        self.total, self.done = total, 0
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            self.done += amount
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+    def as_progress(self) -> ByteProgress:
+        """As a ``(done, total)`` callback, for a store that reports totals itself."""
+        start = self.done
+
+        def progress(done: int, total: int) -> None:
+            with self._lock:
+                self.done = start + done
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+        return progress
