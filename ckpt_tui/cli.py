@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+import orjson
 
 from . import __version__
 from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
@@ -100,22 +101,51 @@ def _err(message: str) -> None:
     print(f"ckpt-tui: {message}", file=sys.stderr)
 
 
+def _json_bytes(document: object) -> bytes:
+    # Indented for people, compact for pipes.
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 if sys.stdout.isatty() else 0)
+
+
 def _print_json(document: dict) -> None:
-    # Indented for people, compact for pipes (10k checkpoints: 2x faster to write).
-    print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(_json_bytes(document) + b"\n")
+
+
+def _stream_json(document: dict, key: str, items: Iterable[dict | bytes]) -> None:
+    """``document`` with ``key`` holding ``items`` (documents, or their compact JSON), written
+    as they come: a listing of 100,000 checkpoints never holds them all in memory at once."""
+    if sys.stdout.isatty():
+        _print_json({**document, key: list(items)})
+        return
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    out.write(_json_bytes(document)[:-1] + (b"," if document else b"") + _json_bytes(key) + b":[")
+    for index, item in enumerate(items):
+        out.write((b"," if index else b"") + (item if isinstance(item, bytes) else _json_bytes(item)))
+    out.write(b"]}\n")
 
 
 # -- ls ----------------------------------------------------------------------
 def _run_json(run: Run) -> dict:
+    by_step = run.metrics.by_step
     return {
         "project": run.project, "run": run.name, "layout": run.layout,
         "total_bytes": run.total_bytes, "latest_step": run.latest_step,
         "malformed_history_lines": run.metrics.malformed, "metric_notes": run.metrics.notes,
+        "notes": run.notes,
         "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
-                         "location": c.location, "metrics": run.metrics.at(c.step)}
+                         "location": c.location, "metrics": by_step.get(c.step, {})}
                         for c in run.checkpoints],
         "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note} for c in run.pending],
     }
+
+
+def _run_json_bytes(run: Run) -> bytes:
+    return orjson.dumps(_run_json(run))
+
+
+def _run_error_json(pair: tuple[str, str], error: Exception) -> dict:
+    return {"project": pair[0], "run": pair[1], "error": str(error), "checkpoints": [], "pending": []}
 
 
 def _print_metric_warnings(run: Run, indent: str = "") -> None:
@@ -164,10 +194,16 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     store = _open(args)
-    runs = [store.load_run(p, r) for p, r in list_runs(store, args.project, args.run)]
+    pairs = list_runs(store, args.project, args.run)
     if args.json:
-        _print_json({"location": store.location, "runs": [_run_json(r) for r in runs]})
-    elif args.run:
+        # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
+        render = _run_json if sys.stdout.isatty() else _run_json_bytes
+        _stream_json({"location": store.location}, "runs",
+                     (r if not isinstance(r, Exception) else _run_error_json(pair, r)
+                      for pair, r in store.map_runs(pairs, render)))
+        return EXIT_OK
+    runs = [store.load_run(p, r) for p, r in pairs]
+    if args.run:
         for run in runs:
             _print_run_steps(run, args.metric)
     elif not runs:

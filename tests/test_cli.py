@@ -126,6 +126,25 @@ def test_module_entry_point_and_console_script(art_base):
     assert len(json.loads(out)["runs"]) == 3
 
 
+def test_ls_json_of_many_runs_read_by_several_processes_is_the_same(art_base):
+    """Eight runs or more are read by one process per core: the output must not change."""
+    import shutil
+
+    from ckpt_tui.cli import _run_json
+    from ckpt_tui.stores.local import LocalStore
+
+    models = art_base / "demo" / "models"
+    for i in range(9):
+        shutil.copytree(models / "agent-001", models / f"copy-{i}")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    out = subprocess.run([sys.executable, "-m", "ckpt_tui", "ls", str(art_base), "--json"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    store = LocalStore(art_base)
+    expected = [_run_json(store.load_run("demo", run)) for run in store.list_runs("demo")]
+    assert json.loads(out) == {"location": str(art_base), "runs": expected}
+    assert len(expected) == 12
+
+
 def test_ls_best_column_follows_the_metric_and_mode(art_base, capsys):
     code, out, _ = run_cli(capsys, "ls", art_base, "--metric", "train/loss")
     line = next(l for l in out.splitlines() if l.startswith("demo/agent-001"))

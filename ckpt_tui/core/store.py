@@ -5,12 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from .errors import CkptError, Refused
 from .metrics import Metrics
 from .models import Checkpoint, FileEntry, Run
 
+T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
 # Called once per checkpoint a deletion has finished with (deleted, gone or failed).
@@ -57,6 +58,13 @@ class Store(ABC):
                 yield pair, self.load_run(*pair, with_metrics=with_metrics)
             except CkptError as exc:
                 yield pair, exc
+
+    def map_runs(self, pairs: Iterable[tuple[str, str]], function: Callable[[Run], T],
+                 with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], T | CkptError]]:
+        """``function`` of each run, in order; a store may read (and apply it to) several at once,
+        in other processes (so ``function`` is a module-level function and its result pickles)."""
+        for pair, run in self.load_runs(pairs, with_metrics):
+            yield pair, run if isinstance(run, CkptError) else function(run)
 
     @abstractmethod
     def read_metrics(self, project: str, run: str) -> Metrics: ...

@@ -36,8 +36,6 @@ from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_met
 CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
 # How many folders deep a location is searched for runs.
 MAX_DEPTH = 4
-# Runs loaded at once by ``load_runs`` on a disk (listing and stat calls release the GIL).
-DISK_RUN_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +274,7 @@ class TreeStore(Store):
         sizes = self.backend.usage_many(place.ckpt_dir, names) if with_sizes and names else {}
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
+        prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
         for name in [n for n in scan.steps if n in folders and _empty(sizes.get(n))]:
             if self.backend.implicit_folders:
                 del scan.steps[name]  # a prefix some servers still list after its objects went
@@ -283,14 +282,13 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(place, name, step, sizes.get(name), why, name in folders)
+            ckpt = self._checkpoint(prefix, name, step, sizes.get(name), why, name in folders)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
-            pending.append(self._checkpoint(place, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
+            pending.append(self._checkpoint(prefix, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
                                             name in folders))
         for name, step in scan.links.items():
-            pending.append(Checkpoint(step, 0, 0.0, name, self.backend.url(join(place.ckpt_dir, name)),
-                                      Pending.SYMLINK))
+            pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
                    pending=pending, notes=list(place.notes))
@@ -306,9 +304,9 @@ class TreeStore(Store):
                 return Pending.FORK_IN_PROGRESS, ""
         return why, ""
 
-    def _checkpoint(self, place: RunPlace, name: str, step: int, usage: Usage | CkptError | None,
+    def _checkpoint(self, prefix: str, name: str, step: int, usage: Usage | CkptError | None,
                     why: tuple[Pending, str] | None, folder: bool) -> Checkpoint:
-        location = self.backend.url(join(place.ckpt_dir, name), folder)
+        location = prefix + name + ("/" if folder and self.backend.implicit_folders else "")
         if isinstance(usage, CkptError):
             return Checkpoint(step, 0, 0.0, name, location, Pending.UNREADABLE, str(usage))
         usage = usage or Usage(0, 0.0, 0)
@@ -325,6 +323,11 @@ class TreeStore(Store):
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
+        """Runs in order, read several at a time where the backend waits on a network."""
+        if self.backend.parallelism <= 1:
+            yield from super().load_runs(pairs, with_metrics)
+            return
+
         def one(pair: tuple[str, str]) -> Run | CkptError:
             try:
                 return self.load_run(*pair, with_metrics=with_metrics)
@@ -334,8 +337,7 @@ class TreeStore(Store):
         pairs = list(pairs)
         with self._lock:
             if self._run_pool is None:
-                workers = self.backend.parallelism if self.backend.parallelism > 1 else DISK_RUN_THREADS
-                self._run_pool = ThreadPoolExecutor(workers, thread_name_prefix="ckpt-tui-runs")
+                self._run_pool = ThreadPoolExecutor(self.backend.parallelism, thread_name_prefix="ckpt-tui-runs")
         yield from zip(pairs, self._run_pool.map(one, pairs))
 
     def read_metrics(self, project: str, run: str) -> Metrics:

@@ -9,12 +9,12 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from ...core.errors import AlreadyExists, NotFound, StoreError, Unreadable
+from ...core.errors import AlreadyExists, CkptError, NotFound, StoreError, Unreadable
 from ...core.models import Blob
-from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage
+from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -66,38 +66,55 @@ def rename_no_replace(source: str, target: str) -> None:
     os.rename(source, target)
 
 
+_KIND = 0o170000
+_DIR = 0o040000
+_FILE = 0o100000
+
+
 def folder_usage(root: str) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs.
 
-    One pass without generators or per-file objects: this is the inner loop of
-    every listing, and it decides how close a scan gets to ``du -sb``.
+    ``listdir`` and ``lstat`` on plain strings, no generators or per-file
+    objects: this is the inner loop of every listing, and it decides how close
+    a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
+    process deleting) is skipped.
     """
     total, newest, count = 0, 0.0, 0
-    linked: dict[tuple[int, int], list] = {}
+    linked: dict[tuple[int, int], list] | None = None
     stack = [root]
+    lstat = os.lstat
     while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                    continue
-                if not entry.is_file(follow_symlinks=False):
-                    continue  # symlinks are not followed, as du does not
-                st = entry.stat(follow_symlinks=False)
-                if st.st_nlink > 1:
-                    key = (st.st_dev, st.st_ino)
-                    seen = linked.get(key)
-                    if seen is not None:
-                        seen[2] += 1
-                        continue  # counted once, as du does
-                    linked[key] = [st.st_size, st.st_nlink, 1]
-                total += st.st_size
-                count += 1
-                if st.st_mtime > newest:
-                    newest = st.st_mtime
+        folder = stack.pop()
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = folder + "/" + name
+            try:
+                st = lstat(path)
+            except FileNotFoundError:
+                continue
+            kind = st.st_mode & _KIND
+            if kind == _DIR:
+                stack.append(path)
+                continue
+            if kind != _FILE:
+                continue  # symlinks are not followed, as du does not
+            if st.st_nlink > 1:
+                linked = linked if linked is not None else {}
+                seen = linked.get((st.st_dev, st.st_ino))
+                if seen is not None:
+                    seen[2] += 1
+                    continue  # counted once, as du does
+                linked[(st.st_dev, st.st_ino)] = [st.st_size, st.st_nlink, 1]
+            total += st.st_size
+            count += 1
+            if st.st_mtime > newest:
+                newest = st.st_mtime
     blobs = tuple(Blob(f"{dev}:{ino}", size, links, here)
-                  for (dev, ino), (size, links, here) in linked.items())
+                  for (dev, ino), (size, links, here) in (linked or {}).items())
     return Usage(total, newest, count, blobs)
 
 
@@ -185,6 +202,20 @@ class LocalBackend(Backend):
             return Usage(0, st.st_mtime, 0)
         except OSError as exc:
             raise os_error(exc, f"cannot read {top}") from None
+
+    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage | CkptError]:
+        """``usage`` of each entry, trying each as a folder first: one ``lstat`` less per step."""
+        base = self._abs(folder) + "/"
+        found: dict[str, Usage | CkptError] = {}
+        for name in names:
+            try:
+                usage = folder_usage(base + name)
+                found[name] = usage if usage.files else self.usage(join(folder, name))
+            except NotADirectoryError:
+                found[name] = self.usage(join(folder, name))
+            except OSError as exc:
+                found[name] = os_error(exc, f"cannot read {base + name}")
+        return found
 
     def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         target = self._abs(path)

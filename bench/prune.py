@@ -1,0 +1,99 @@
+"""Local prune against ``rm -rf`` of the same step folders, as whole commands.
+
+Builds the same run twice (ART's ``checkpoints/NNNN/`` or the HF Trainer's
+``checkpoint-N/``, three files a step), then times
+
+* ``rm -rf`` of every step folder but the latest, on one copy;
+* ``ckpt-tui prune LOC --keep latest --metric none --yes`` on the other
+  (the whole command: start-up, discovery, scan, re-read, re-plan, delete);
+
+and prints the ratio for each size, so that growth with the number of steps
+shows as well. Run:
+
+    python bench/prune.py                      # 5,000 and 10,000 steps, ART and HF
+    python bench/prune.py --steps 1000 2000 --layouts hf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FILES = {"art": ("adapter_model.safetensors", "adapter_config.json", "README.md"),
+         "hf": ("model.safetensors", "optimizer.pt", "trainer_state.json")}
+
+
+def step_dirs(root: Path, layout: str, steps: int) -> list[Path]:
+    if layout == "art":
+        return [root / "bench" / "models" / "run" / "checkpoints" / f"{s:04d}" for s in range(steps)]
+    return [root / "run" / f"checkpoint-{s}" for s in range(steps)]
+
+
+def build(root: Path, layout: str, steps: int) -> None:
+    for step, folder in enumerate(step_dirs(root, layout, steps)):
+        folder.mkdir(parents=True)
+        for name in FILES[layout]:
+            body = b"x" * 64
+            if name == "trainer_state.json":  # the newest holds the whole log; older ones a line
+                log = [{"step": s, "loss": 1 / (s + 1)} for s in (range(steps) if step == steps - 1 else [step])]
+                body = json.dumps({"global_step": step, "log_history": log}).encode()
+            (folder / name).write_bytes(body)
+    if layout == "art":
+        history = root / "bench" / "models" / "run" / "history.jsonl"
+        history.write_text("".join(f'{{"step": {s}, "val/reward": {s % 97 / 97}}}\n' for s in range(steps)))
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def measure(scratch: Path, layout: str, steps: int, repeat: int) -> tuple[float, float]:
+    """Best of ``repeat`` for each, on fresh copies flushed to disk (so that neither pays for
+    the other's writeback), alternating the two."""
+    t_rm, t_ours = [], []
+    for attempt in range(repeat):
+        floor_tree, our_tree = scratch / f"{layout}-{steps}-{attempt}-rm", scratch / f"{layout}-{steps}-{attempt}"
+        build(floor_tree, layout, steps)
+        shutil.copytree(floor_tree, our_tree, symlinks=True)
+        os.sync()
+        subprocess.run(["du", "-sb", str(floor_tree), str(our_tree)], check=True, stdout=subprocess.DEVNULL)
+        doomed = [str(p) for p in step_dirs(floor_tree, layout, steps)[:-1]]
+        t_rm.append(timed(["rm", "-rf", *doomed]))
+        os.sync()
+        t_ours.append(timed([sys.executable, "-m", "ckpt_tui", "prune", str(our_tree), "--keep", "latest",
+                             "--metric", "none", "--yes"]))
+        left = [p.name for p in step_dirs(our_tree, layout, steps) if p.exists()]
+        assert left == [step_dirs(our_tree, layout, steps)[-1].name], left[:5]
+        shutil.rmtree(floor_tree)
+        shutil.rmtree(our_tree)
+        os.sync()
+    return min(t_rm), min(t_ours)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[5000, 10000])
+    parser.add_argument("--layouts", nargs="+", choices=sorted(FILES), default=["art", "hf"])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'layout':<6} {'steps':>7} {'rm -rf':>9} {'ckpt-tui':>9} {'ratio':>7} {'per step':>10}")
+    with tempfile.TemporaryDirectory(prefix="ckpt-tui-prune-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
+        for layout in args.layouts:
+            for steps in args.steps:
+                t_rm, t_ours = measure(Path(tmp), layout, steps, args.repeat)
+                print(f"{layout:<6} {steps:>7} {t_rm:>8.2f}s {t_ours:>8.2f}s {t_ours / t_rm:>6.2f}x "
+                      f"{t_ours / steps * 1e6:>8.0f}us", flush=True)
+    print("ratio = ckpt-tui prune / rm -rf of the same step folders (at most 2x is the goal)")
+
+
+if __name__ == "__main__":
+    main()
