@@ -4,14 +4,14 @@
     python bench/s3.py --server seaweedfs
     python bench/s3.py --runs 2 --steps 101   # a quick smoke run
 
-Three pieces of work, each done by both tools on identical data:
+Every measurement times whole commands, each tool doing the same work on identical data:
 
-* list a tree of ``runs x steps x 3`` objects (ckpt-tui: projects, runs and every
-  run loaded with its history; s5cmd: ``ls`` of every object);
-* delete ``runs x (steps - 1)`` checkpoints, keeping each run's latest step
-  (ckpt-tui: one ``delete_checkpoints`` per run; s5cmd: ``rm`` with a wildcard);
-* the same for one run through ``execute_plan`` (what ``ckpt-tui prune`` does:
-  re-list the run, re-plan, then delete in batches of 200 under one marker each);
+* list a tree of ``runs x steps x 3`` objects (``ckpt-tui ls --json``: projects,
+  runs, every run with its history; ``s5cmd ls`` of every object);
+* prune every run to its latest step (``ckpt-tui prune --keep latest --yes``: list,
+  plan, finish interrupted work, re-read, re-plan, marker, batched deletes;
+  ``s5cmd rm`` with a wildcard and an exclusion);
+* the same for one run of ``steps`` checkpoints (median of ``--repeat``, fresh copies);
 * fork one 64 MiB checkpoint into a new run (both copy server-side).
 
 Servers run as separate processes so that neither client shares an interpreter
@@ -21,6 +21,7 @@ with the server. Absolute times mostly measure the server: compare the ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -36,7 +37,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ckpt_tui.core import Policy, execute_plan, plan_run  # noqa: E402
 from ckpt_tui.stores.s3 import S3Store  # noqa: E402
 
 ACCESS_KEY, SECRET_KEY = "bench", "bench-secret"
@@ -140,31 +140,14 @@ def fresh_copy(endpoint: str, tree: Path) -> tuple[str, str]:
     return bucket, f"s3://{bucket}/art"
 
 
-def ckpt_list(url: str) -> int:
-    store = S3Store.from_url(url)
-    total = 0
-    for project in store.list_projects():
-        for run in store.list_runs(project):
-            total += len(store.load_run(project, run).checkpoints)
-    return total
+def ckpt(*args: str) -> str:
+    """A whole ckpt-tui command, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "ckpt_tui", *args], check=True, capture_output=True,
+                          text=True).stdout
 
 
-def ckpt_delete(url: str) -> int:
-    store = S3Store.from_url(url)
-    deleted = 0
-    for run_name in store.list_runs("bench"):
-        run = store.load_run("bench", run_name, with_metrics=False)
-        failed = store.delete_checkpoints("bench", run_name, run.checkpoints[:-1])
-        assert not failed, failed
-        deleted += len(run.checkpoints) - 1
-    return deleted
-
-
-def prune_through_plan(url: str) -> None:
-    store = S3Store.from_url(url)
-    plan = plan_run(store.load_run("bench", "run-00"), Policy.parse("latest", None))
-    result = execute_plan(store, plan)
-    assert result.ok and len(result.deleted) == len(plan.delete), result.failed[:3]
+def checkpoints_at(url: str) -> int:
+    return sum(len(run["checkpoints"]) for run in json.loads(ckpt("ls", url, "--json"))["runs"])
 
 
 def main() -> None:
@@ -184,41 +167,44 @@ def main() -> None:
               f"{objects} objects", flush=True)
 
         bucket, url = fresh_copy(endpoint, tree)
-        assert ckpt_list(url) == args.runs * args.steps
-        ours = statistics.median(timed(lambda: ckpt_list(url)) for _ in range(args.repeat))
+        assert checkpoints_at(url) == args.runs * args.steps
+        ours = statistics.median(timed(lambda: ckpt("ls", url, "--json")) for _ in range(args.repeat))
         theirs = statistics.median(timed(lambda: s5cmd(endpoint, "ls", f"{url}/*"))
                                    for _ in range(args.repeat))
-        results.append((f"list {objects} objects", ours, theirs))
+        results.append((f"ls --json, {objects} objects", ours, theirs))
 
-        deleted = args.runs * (args.steps - 1)
-        ours = timed(lambda: ckpt_delete(url))
-        assert ckpt_list(url) == args.runs
-        _, other = fresh_copy(endpoint, tree)
         latest = f"{args.steps - 1:04d}"
+        deleted = args.runs * (args.steps - 1)
+        ours = timed(lambda: ckpt("prune", url, "--keep", "latest", "--metric", "none", "--yes"))
+        assert checkpoints_at(url) == args.runs
+        _, other = fresh_copy(endpoint, tree)
         theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
                                      f"{other}/bench/models/*/checkpoints/*"))
-        assert ckpt_list(other) == args.runs
-        results.append((f"delete {deleted} checkpoints", ours, theirs))
+        assert checkpoints_at(other) == args.runs
+        results.append((f"prune {deleted} checkpoints, {args.runs} runs", ours, theirs))
 
-        # The CLI's prune: core.execute_plan re-reads the run, re-plans, deletes in batches.
+        # One run: listing, re-listing at execution, re-planning, the marker and the batches.
         one_run = Path(tmp) / "one-run"
         build_tree(one_run, 1, args.steps)
-        _, single = fresh_copy(endpoint, one_run)
-        ours = timed(lambda: prune_through_plan(single))
-        _, other = fresh_copy(endpoint, one_run)
-        theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
-                                     f"{other}/bench/models/run-00/checkpoints/*"))
-        results.append((f"prune {args.steps - 1} (execute_plan)", ours, theirs))
+        ours_times, their_times = [], []
+        for _ in range(args.repeat):  # each on fresh copies: a prune changes the tree
+            _, single = fresh_copy(endpoint, one_run)
+            ours_times.append(timed(lambda: ckpt("prune", single, "--keep", "latest", "--metric", "none",
+                                                 "--yes")))
+            assert checkpoints_at(single) == 1
+            _, other = fresh_copy(endpoint, one_run)
+            their_times.append(timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
+                                                   f"{other}/bench/models/run-00/checkpoints/*")))
+        results.append((f"prune {args.steps - 1} checkpoints, one run", statistics.median(ours_times),
+                        statistics.median(their_times)))
 
-        store = S3Store.from_url(url)
-        client = store.client
+        client = S3Store("probe").client
         source = "art/bench/models/run-00/checkpoints/"
         for i in range(4):
             client.put_object(Bucket=bucket, Key=f"{source}{latest}/shard-{i}.safetensors",
                               Body=os.urandom(FORK_PART))
-        ckpt = store.load_run("bench", "run-00").checkpoint(args.steps - 1)
         ours = statistics.median(
-            timed(lambda i=i: store.copy_checkpoint("bench", "run-00", ckpt, "bench", f"fork-ours-{i}"))
+            timed(lambda i=i: ckpt("fork", url, "-p", "bench", "-r", "run-00", "--to", f"fork-ours-{i}"))
             for i in range(args.repeat))
         theirs = statistics.median(
             timed(lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}{latest}/*",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -104,8 +105,7 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
     """
     if plan.refused:
         raise Refused(plan.refused)
-    store.finish_interrupted(plan.project, plan.run)
-    run = store.load_run(plan.project, plan.run, with_sizes=False)
+    run = store.read_for_execution(plan.project, plan.run)
     fresh = plan_run(run, plan.policy)
     if fresh.refused:
         raise Refused(fresh.refused)
@@ -115,12 +115,14 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
     by_key = {c.key: c for c in run.checkpoints}
     items = {d.key: d for d in agreed}
     handled = 0
+    lock = threading.Lock()  # stores may report from several threads
 
     def done(ckpt: Checkpoint) -> None:
         nonlocal handled
-        handled += 1
-        if progress is not None:
-            progress(handled, len(agreed), items[ckpt.key])
+        with lock:
+            handled += 1
+            if progress is not None:
+                progress(handled, len(agreed), items[ckpt.key])
 
     targets = [by_key[d.key] for d in agreed]
     outcome = store.delete_checkpoints(run, targets, done, should_cancel)

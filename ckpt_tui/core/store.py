@@ -99,6 +99,11 @@ class Store(ABC):
                 done(ckpt)
         return outcome
 
+    def read_for_execution(self, project: str, run: str) -> Run:
+        """Finish interrupted work on the run, then read it as it is now (sizes may be left at 0)."""
+        self.finish_interrupted(project, run)
+        return self.load_run(project, run, with_sizes=False)
+
     @abstractmethod
     def finish_interrupted(self, project: str, run: str) -> list[str]:
         """Finish interrupted deletions and clean abandoned forks; return what was removed.

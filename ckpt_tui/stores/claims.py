@@ -123,8 +123,9 @@ class Claims(ABC):
         """Delete steps of ``folder``; the outcome of each (see ``Store.delete_checkpoints``)."""
 
     @abstractmethod
-    def finish(self, folder: str) -> tuple[list[str], list[str]]:
-        """Finish interrupted deletions and remove abandoned forks: (what was removed, problems)."""
+    def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
+        """Finish interrupted deletions and remove abandoned forks seen among ``entries``
+        (the folder's listing): (what was removed, problems)."""
 
     @abstractmethod
     def create_run(self, new: NewRun, fill: Fill) -> None:
@@ -182,9 +183,9 @@ class RenameClaims(Claims):
         except CkptError as exc:
             return f"stopped, but could not rename it back: {exc} (left as an interrupted delete)"
 
-    def finish(self, folder: str) -> tuple[list[str], list[str]]:
+    def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
         removed, problems = [], []
-        for entry in self.backend.list_dir(folder):
+        for entry in entries:
             left = leftover_step(entry.name)
             if left is None or entry.kind is Kind.LINK:
                 continue
@@ -268,10 +269,13 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{DELETING_MARKER}{uuid.uuid4().hex}")
         self._write_marker(marker, [c.name for c in checkpoints], tags)
         outcome: dict[tuple[int, str], str] = {}
-        for chunk in self._chunks(checkpoints, objects):
+
+        def delete_chunk(chunk: list[Checkpoint]) -> None:
+            # Batches go out in parallel; each reports its steps as it ends, and a stop
+            # asked for meanwhile spares the batches not yet sent.
             if should_cancel is not None and should_cancel():
                 outcome.update((c.key, NOT_REACHED) for c in chunk)
-                continue
+                return
             failed = self.backend.delete_files([join(folder, k) for c in chunk for k in objects[c.name]])
             for ckpt in chunk:
                 step = join(folder, ckpt.name)
@@ -280,6 +284,8 @@ class MarkerClaims(Claims):
                 outcome[ckpt.key] = "; ".join(errors) if errors else DELETED
                 if done is not None:
                     done(ckpt)
+
+        self.backend.map(delete_chunk, self._chunks(checkpoints, objects))
         self._sweep(folder, [c for c in checkpoints if outcome[c.key] == DELETED], outcome)
         unfinished = [c.name for c in checkpoints if outcome[c.key] not in (DELETED, NOT_REACHED)]
         if unfinished:
@@ -324,8 +330,7 @@ class MarkerClaims(Claims):
             if failed:
                 outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
 
-    def finish(self, folder: str) -> tuple[list[str], list[str]]:
-        entries = self.backend.list_dir(folder)
+    def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
         removed, problems = [], []
         markers = self._markers(entries)
         if markers:

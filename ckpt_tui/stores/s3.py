@@ -3,7 +3,7 @@
 ``s3://bucket/prefix/{project}/models/{model}/checkpoints/{step:04d}/...`` for
 ART, and any prefix holding a trainer's step checkpoints (see
 ``docs/layouts.md``). S3 has no rename: deletions and forks are claimed by
-marker objects (``claims.py``). boto3 is imported only when an S3 location
+marker objects (``claims.py``). botocore is imported only when an S3 location
 is opened.
 """
 

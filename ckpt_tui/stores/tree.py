@@ -24,7 +24,7 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name
 from ..core.store import ByteProgress, CheckpointDone, Store
-from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
+from .backends.base import Backend, DeepListing, Entry, Kind, Usage, basename, join, parent
 from .claims import Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
@@ -148,11 +148,11 @@ class TreeStore(Store):
 
     def _discover(self) -> _Found:
         """Every run under the location, one listing per folder, level by level."""
-        self.backend.check_root()
         found = _Found()
         level, depth = [""], 0
         while level:
-            listings = dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level)))
+            listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
+                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level))))
             # Orbax's numbered folders are steps only if they hold its files: look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
                       if e.kind is Kind.DIR and may_be_orbax(e.name)]
@@ -214,21 +214,49 @@ class TreeStore(Store):
         return sorted(r for p, r in self._discovered().places if p == project)
 
     # -- loading ------------------------------------------------------------------------
-    def _settle(self, place: RunPlace) -> tuple[RunPlace, list[Entry]]:
-        """An ART model's checkpoint folder (``checkpoints/`` or, pre-2025, the model folder)
-        and that folder's entries."""
+    def _settle(self, place: RunPlace) -> RunPlace:
+        """An ART model's checkpoint folder (``checkpoints/`` or, pre-2025, the model folder),
+        found once per discovery."""
         if not place.is_art or place.ckpt_dir:
-            return place, self.backend.list_dir(place.ckpt_dir)
+            return place
         entries = self.backend.list_dir(place.root)
         kinds = {e.name: e.kind for e in entries}
         if kinds.get(CHECKPOINTS) is Kind.LINK:
             note = f"{self.backend.url(join(place.root, CHECKPOINTS))} is a symbolic link; not followed"
-            return replace(place, ckpt_dir=join(place.root, CHECKPOINTS), notes=(note,)), []
-        if kinds.get(CHECKPOINTS) is not Kind.DIR and any(
+            settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS), notes=(note,))
+        elif kinds.get(CHECKPOINTS) is not Kind.DIR and any(
                 art_step(e.name) is not None and e.kind is Kind.DIR for e in entries):
-            return replace(place, ckpt_dir=place.root, layout=ART_LEGACY), entries
-        settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS))
-        return settled, self.backend.list_dir(settled.ckpt_dir)
+            settled = replace(place, ckpt_dir=place.root, layout=ART_LEGACY)
+        else:
+            settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS))
+        with self._lock:
+            if self._found is not None and self._found.places.get((place.project, place.name)) == place:
+                self._found.places[(place.project, place.name)] = settled
+        return settled
+
+    def _list_steps(self, place: RunPlace, deep: bool) -> DeepListing:
+        """The checkpoint folder's entries; with ``deep``, their sizes and contents too when one
+        listing can tell (S3). A symlinked checkpoint folder is not listed at all."""
+        if place.notes:
+            return DeepListing([], {}, {})
+        if deep and (listing := self.backend.list_deep(place.ckpt_dir)) is not None:
+            return listing
+        return DeepListing(self.backend.list_dir(place.ckpt_dir), {}, {})
+
+    def _gone(self, place: RunPlace) -> bool:
+        """Whether the run's folder was removed since discovery (an empty listing says no more)."""
+        return bool(place.root) and not any(e.name == basename(place.root)
+                                            for e in self.backend.list_dir(parent(place.root)))
+
+    def _resolve(self, project: str, run: str, deep: bool = False) -> tuple[RunPlace, DeepListing]:
+        """The run's place and its checkpoint folder's listing; NotFound if the run is gone."""
+        place = self._settle(self._place(project, run))
+        listing = self._list_steps(place, deep)
+        if not listing.entries and self._gone(place):
+            with self._lock:
+                self._found = None
+            raise NotFound(f"run {run!r} of project {project!r} is no longer in {self.location}")
+        return place, listing
 
     def _links(self, place: RunPlace, entries: list[Entry]) -> dict[str, str]:
         """Symbolic links of the checkpoint folder and the entry of the same folder each points at."""
@@ -240,30 +268,34 @@ class TreeStore(Store):
                     links[entry.name] = target
         return links
 
-    def _gone(self, place: RunPlace) -> bool:
-        """Whether the run's folder was removed since discovery (an empty listing says no more)."""
-        return bool(place.root) and not any(e.name == basename(place.root)
-                                            for e in self.backend.list_dir(parent(place.root)))
-
-    def _resolve(self, project: str, run: str) -> tuple[RunPlace, list[Entry]]:
-        """The run's place and its checkpoint folder's entries; NotFound if the run is gone."""
-        place, entries = self._settle(self._place(project, run))
-        if not entries and self._gone(place):
-            with self._lock:
-                self._found = None
-            raise NotFound(f"run {run!r} of project {project!r} is no longer in {self.location}")
-        return place, entries
-
     def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
-        place, entries = self._resolve(project, run)
-        layout = place.layout
+        place, listing = self._resolve(project, run, deep=with_sizes)
+        return self._build(project, run, place, listing, with_metrics, with_sizes)
+
+    def read_for_execution(self, project: str, run: str) -> Run:
+        """Finish interrupted work, then the run as it is now, without sizes: one listing
+        serves both unless finishing changed something."""
+        place, listing = self._resolve(project, run)
+        removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
+        if removed:
+            place, listing = self._resolve(project, run)
+        return self._build(project, run, place, listing, True, False)
+
+    def _children(self, place: RunPlace, listing: DeepListing, dirs: list[tuple[str, bool]]) -> dict[str, set[str]]:
+        """What each candidate step folder holds, for layouts that recognise steps by their files."""
+        if not place.layout.markers:
+            return {}
+        names = [n for n, is_dir in dirs if is_dir and place.layout.step(n) is not None]
+        missing = [n for n in names if n not in listing.children]
+        listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
+                                  missing)
+        return {**{n: listing.children[n] for n in names if n in listing.children}, **dict(zip(missing, listed))}
+
+    def _build(self, project: str, run: str, place: RunPlace, listing: DeepListing, with_metrics: bool,
+               with_sizes: bool) -> Run:
+        layout, entries = place.layout, listing.entries
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        children: dict[str, set[str]] = {}
-        if layout.markers:
-            names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None]
-            listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
-                                      names)
-            children = dict(zip(names, listed))
+        children = self._children(place, listing, dirs)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
@@ -271,7 +303,9 @@ class TreeStore(Store):
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
-        sizes = self.backend.usage_many(place.ckpt_dir, names) if with_sizes and names else {}
+        sizes: dict = listing.usage
+        if with_sizes and names and not sizes:
+            sizes = self.backend.usage_many(place.ckpt_dir, names)
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
@@ -363,7 +397,7 @@ class TreeStore(Store):
 
     def delete_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
                            should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
-        place, _ = self._resolve(run.project, run.name)
+        place = self._settle(self._place(run.project, run.name))
         complete = {c.key for c in run.checkpoints}
         outcome: dict[tuple[int, str], str] = {}
         allowed = []
@@ -380,7 +414,7 @@ class TreeStore(Store):
 
     def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
         loaded = self.load_run(project, run, with_metrics=False, with_sizes=False)
-        place, _ = self._resolve(project, run)
+        place = self._settle(self._place(project, run))
         refusal = self._refusal(loaded, place, checkpoint, {c.key for c in loaded.checkpoints})
         if refusal is not None:
             raise refusal
@@ -389,8 +423,8 @@ class TreeStore(Store):
             raise StoreError(f"step {checkpoint.step} of {project}/{run} not deleted: {why}")
 
     def finish_interrupted(self, project: str, run: str) -> list[str]:
-        place, _ = self._resolve(project, run)
-        removed, _problems = self.claims.finish(place.ckpt_dir)
+        place, listing = self._resolve(project, run)
+        removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
     # -- forks --------------------------------------------------------------------------
@@ -398,7 +432,7 @@ class TreeStore(Store):
         return checkpoint.location or self.backend.url(self._step_path(project, run, checkpoint))
 
     def _step_path(self, project: str, run: str, checkpoint: Checkpoint) -> str:
-        place, _ = self._resolve(project, run)
+        place = self._settle(self._place(project, run))
         if place.layout.step(checkpoint.name) != checkpoint.step:
             raise NotFound(f"{project}/{run}: {checkpoint.name!r} is not the name of step {checkpoint.step}")
         return join(place.ckpt_dir, checkpoint.name)
@@ -456,7 +490,7 @@ class TreeStore(Store):
             found = _Found()  # a location that does not exist yet: the fork creates it
         existing = found.places.get((project, run))
         if existing is not None:
-            settled, _ = self._settle(existing)
+            settled = self._settle(existing)
             if not self.claims.fork_in(settled.ckpt_dir):  # a fork that died part-way may be taken over
                 raise AlreadyExists(f"{project}/{run} already exists in {self.location}; a fork creates a "
                                     "new run: choose another name; nothing copied")

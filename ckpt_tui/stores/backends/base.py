@@ -19,6 +19,7 @@ from ...core.models import Blob
 
 # Files a layout reads (trackers, trainer state, histories) are small; anything larger is not one.
 MAX_SIDE_FILE = 64 * 1024 * 1024
+_WORKER = "ckpt-tui-io"
 # Called with a number of bytes just transferred.
 BytesDone = Callable[[int], None]
 
@@ -57,6 +58,15 @@ class Usage(NamedTuple):
     mtime: float
     files: int
     blobs: tuple[Blob, ...] = ()
+
+
+class DeepListing(NamedTuple):
+    """A folder listed to the bottom in one go: its entries, each entry's usage, and for
+    each sub-folder the names directly in it."""
+
+    entries: list[Entry]
+    usage: dict[str, Usage]
+    children: dict[str, set[str]]
 
 
 def join(*parts: str) -> str:
@@ -123,6 +133,11 @@ class Backend(ABC):
             newest = max(newest, info.mtime)
             count += 1
         return Usage(total, newest, count)
+
+    def list_deep(self, path: str) -> DeepListing | None:
+        """``list_dir``, usages and sub-folder names from one listing, where the backend can
+        (S3: a listing without a delimiter); None where that costs more than listing level by level."""
+        return None
 
     def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage | CkptError]:
         """``usage`` of several entries of one folder; an error for an entry that cannot be read."""
@@ -207,10 +222,13 @@ class Backend(ABC):
 
     # -- concurrency --------------------------------------------------------------------
     def map(self, function: Callable, items: list) -> list:
-        """``function`` over ``items``, in parallel where the backend gains from it."""
-        if self.parallelism <= 1 or len(items) <= 1:
+        """``function`` over ``items``, in parallel where the backend gains from it.
+
+        Called from one of its own workers it runs in that worker: a worker waiting
+        on others of the same pool could wait forever."""
+        if self.parallelism <= 1 or len(items) <= 1 or threading.current_thread().name.startswith(_WORKER):
             return [function(item) for item in items]
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="ckpt-tui-io")
+                self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix=_WORKER)
         return list(self._pool.map(function, items))

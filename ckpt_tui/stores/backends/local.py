@@ -158,6 +158,8 @@ class LocalBackend(Backend):
             with os.scandir(self._abs(path)) as entries:
                 return [Entry(e.name, _kind(e)) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
+            if not path:
+                raise NotFound(f"no directory at {self.root}") from None
             return []
         except OSError as exc:
             raise os_error(exc, f"cannot list {self._abs(path)}") from None

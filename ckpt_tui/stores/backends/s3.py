@@ -1,10 +1,10 @@
-"""An S3 bucket and prefix (AWS, MinIO, SeaweedFS, R2...), through boto3.
+"""An S3 bucket and prefix (AWS, MinIO, SeaweedFS, R2...), through botocore (boto3's core).
 
 Listings use paginators (``Delimiter="/"`` for one level); deletions use
 ``DeleteObjects`` in parallel batches of at most 1,000 keys, retrying the keys
 a response reports as failed; copies, uploads and downloads go through
 s3transfer's ``TransferManager`` (multipart above ``multipart_threshold``,
-server-side for copies). boto3 is imported only when an S3 location is opened.
+server-side for copies). botocore is imported only when an S3 location is opened.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, Refused, StoreError, Unreadable
-from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+from .base import MAX_SIDE_FILE, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -40,17 +40,18 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def make_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
-    """A boto3 S3 client configured for parallel work and S3-compatible servers.
+    """An S3 client configured for parallel work and S3-compatible servers.
 
     Credentials, region and endpoint come from the standard chain
     (``AWS_PROFILE``, ``AWS_ENDPOINT_URL_S3``...) unless given here.
     """
-    import boto3
+    import botocore.session  # boto3 itself adds nothing needed here, and costs 0.1 s to import
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
+    session = botocore.session.Session(profile=profile)
     try:
-        session = boto3.session.Session(profile_name=profile)
+        session.get_scoped_config()  # a missing profile shows now, not at the first request
     except BotoCoreError as exc:
         raise StoreError(f"cannot use AWS profile {profile!r}: {exc}") from None
     config = Config(
@@ -63,7 +64,10 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
         response_checksum_validation="when_required",
         user_agent_extra="ckpt-tui",
     )
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    try:
+        return session.create_client("s3", endpoint_url=endpoint_url, config=config)
+    except BotoCoreError as exc:
+        raise StoreError(f"cannot set up an S3 client: {exc}") from None
 
 
 class _Counter:
@@ -235,21 +239,36 @@ class S3Backend(Backend):
             groups.setdefault(name, []).append(info._replace(path=rest) if sep else info._replace(path=""))
         return groups
 
-    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
+    def _walk_and_keep(self, folder: str) -> list[FileInfo]:
+        """Every object below ``folder``, kept for the deletion that may follow."""
         infos = list(self.walk(folder))
         with self._lock:
             if len(infos) <= LISTING_CACHE_OBJECTS:
                 while self._listings and sum(map(len, self._listings.values())) + len(infos) > LISTING_CACHE_OBJECTS:
                     del self._listings[next(iter(self._listings))]
                 self._listings[folder] = infos
+        return infos
+
+    def list_deep(self, path: str) -> DeepListing:
+        entries: dict[str, Entry] = {}
         totals: dict[str, list] = {}
-        for info in infos:
-            name = info.path.partition("/")[0]
+        children: dict[str, set[str]] = {}
+        for info in self._walk_and_keep(path):
+            name, sep, rest = info.path.partition("/")
+            if sep:
+                entries[name] = Entry(name, Kind.DIR)
+                children.setdefault(name, set()).add(rest.partition("/")[0])
+            elif name not in entries:
+                entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
             total = totals.setdefault(name, [0, 0.0, 0])
             total[0] += info.size
             total[1] = max(total[1], info.mtime)
             total[2] += 1
-        return {name: Usage(*totals.get(name, (0, 0.0, 0))) for name in names}
+        return DeepListing(list(entries.values()), {n: Usage(*t) for n, t in totals.items()}, children)
+
+    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
+        usage = self.list_deep(folder).usage
+        return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
     def forget_listing(self, folder: str) -> None:
         with self._lock:
@@ -328,14 +347,13 @@ class S3Backend(Backend):
 
     # -- transfers ------------------------------------------------------------------------
     def _manager(self) -> Any:
-        from boto3.s3.transfer import TransferConfig
-        from s3transfer.manager import TransferManager
+        from s3transfer.manager import TransferConfig, TransferManager
 
         settings = (self.multipart_threshold, self.part_size)
         with self._lock:
             if settings not in self._managers:
                 config = TransferConfig(multipart_threshold=self.multipart_threshold,
-                                        multipart_chunksize=self.part_size, max_concurrency=WORKERS)
+                                        multipart_chunksize=self.part_size, max_request_concurrency=WORKERS)
                 self._managers[settings] = TransferManager(self.client, config)
             return self._managers[settings]
 
