@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .errors import NotFound, Refused
-from .models import Checkpoint, freed_bytes
-from .retention import DeletedStep, Plan, Policy, plan_run
+from .models import Checkpoint, Run, freed_bytes
+from .retention import DeletedStep, Plan, Policy, SlimStep, plan_run, whole_steps
 from .store import DELETED, GONE, NOT_REACHED, Store
 
 # Called with (checkpoints_done, checkpoints_total, step_just_handled).
-DeleteProgress = Callable[[int, int, DeletedStep], None]
+DeleteProgress = Callable[[int, int, "DeletedStep | SlimStep"], None]
 
 
 @dataclass(slots=True)
@@ -26,15 +26,17 @@ class DeletionResult:
     spared: list[DeletedStep] = field(default_factory=list)
     gone: list[DeletedStep] = field(default_factory=list)
     failed: list[tuple[DeletedStep, str]] = field(default_factory=list)
+    slimmed: list[SlimStep] = field(default_factory=list)
+    slim_failed: list[tuple[SlimStep, str]] = field(default_factory=list)
     cancelled: bool = False
 
     @property
     def freed_bytes(self) -> int:
-        return sum(d.bytes for d in self.deleted)
+        return sum(d.bytes for d in self.deleted) + sum(s.bytes for s in self.slimmed)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.slim_failed
 
     def to_json(self) -> dict:
         return {
@@ -43,6 +45,8 @@ class DeletionResult:
             "spared": [d.to_json() for d in self.spared],
             "gone": [d.to_json() for d in self.gone],
             "failed": [{"step": d.step, "name": d.name, "error": why} for d, why in self.failed],
+            "slimmed": [s.to_json() for s in self.slimmed],
+            "slim_failed": [{"step": s.step, "name": s.name, "error": why} for s, why in self.slim_failed],
             "cancelled": self.cancelled,
             "freed_bytes": self.freed_bytes,
         }
@@ -111,10 +115,12 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
         raise Refused(fresh.refused)
     agreed = _agreed(plan, fresh)
     agreed_keys = {d.key for d in agreed}
+    slims = _agreed_slims(plan, fresh, run)
     result = DeletionResult(_with_sizes(fresh, plan), spared=[d for d in plan.delete if d.key not in agreed_keys])
+    result.plan.slim = slims
     by_key = {c.key: c for c in run.checkpoints}
-    items = {d.key: d for d in agreed}
-    handled = 0
+    items: dict[tuple[int, str], DeletedStep | SlimStep] = {**{d.key: d for d in agreed}, **{s.key: s for s in slims}}
+    total, handled = len(agreed) + len(slims), 0
     lock = threading.Lock()  # stores may report from several threads
 
     def done(ckpt: Checkpoint) -> None:
@@ -122,19 +128,35 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
         with lock:
             handled += 1
             if progress is not None:
-                progress(handled, len(agreed), items[ckpt.key])
+                progress(handled, total, items[ckpt.key])
 
     targets = [by_key[d.key] for d in agreed]
     outcome = store.delete_checkpoints(run, targets, done, should_cancel)
-    deleted = [items[c.key] for c in targets if outcome.get(c.key) == DELETED]
+    deleted = [d for d in agreed if outcome.get(d.key) == DELETED]
     freed = _freed(plan, deleted)
     result.deleted = [DeletedStep(d.step, freed.get(d.key, d.bytes), d.name) for d in deleted]
-    for ckpt in targets:
-        why = outcome.get(ckpt.key, NOT_REACHED)
+    for item in agreed:
+        why = outcome.get(item.key, NOT_REACHED)
         if why == GONE:
-            result.gone.append(items[ckpt.key])
+            result.gone.append(item)
         elif why == NOT_REACHED:
             result.cancelled = True
         elif why != DELETED:
-            result.failed.append((items[ckpt.key], why))
+            result.failed.append((item, why))
+    slimmed = store.slim_checkpoints(run, [by_key[s.key] for s in slims], done, should_cancel) if slims else {}
+    for item in slims:
+        why = slimmed.get(item.key, NOT_REACHED)
+        if why == DELETED:
+            result.slimmed.append(item)
+        elif why == NOT_REACHED:
+            result.cancelled = True
+        else:
+            result.slim_failed.append((item, why))
     return result
+
+
+def _agreed_slims(plan: Plan, fresh: Plan, run: Run) -> list[SlimStep]:
+    """Previewed slims of checkpoints the run as it is now still keeps, and need not keep whole."""
+    kept = {k.key for k in fresh.keep}
+    whole = whole_steps(run, plan.policy)
+    return [s for s in plan.slim if s.key in kept and s.step not in whole]

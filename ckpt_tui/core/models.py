@@ -41,6 +41,7 @@ class Pending(Enum):
     FORK_IN_PROGRESS = "fork in progress"
     ABANDONED_FORK = "interrupted fork"
     INTERRUPTED_DELETE = "interrupted delete"
+    INTERRUPTED_SLIM = "interrupted slim"
     UNREADABLE = "unreadable"
     SYMLINK = "symbolic link, not followed"
     DUPLICATE_STEP = "another checkpoint has the same step"
@@ -48,6 +49,20 @@ class Pending(Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingState:
+    """What of a checkpoint is training state (optimizer, scheduler, RNG), which slimming removes.
+
+    ``files`` are paths relative to the checkpoint; ``refusal`` says why it
+    cannot be slimmed (weights and optimizer state in one file, ZeRO-3 shards);
+    no files and no refusal: nothing to slim.
+    """
+
+    files: tuple[str, ...] = ()
+    bytes: int = 0
+    refusal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +75,9 @@ class Checkpoint:
     checkpoint (a save in progress, an interrupted delete) is shown but is
     never a candidate for deletion, best or latest; ``detail`` says more.
     ``bytes`` counts every file; ``blobs`` lists the content among them that
-    other checkpoints may share.
+    other checkpoints may share. ``weights_only``: slimmed, its training state
+    removed (never offered for resuming); ``state``: its training state, when
+    the store was asked to read it.
     """
 
     step: int | None
@@ -71,6 +88,8 @@ class Checkpoint:
     pending: Pending | None = None
     detail: str = ""
     blobs: tuple[Blob, ...] = ()
+    weights_only: bool = False
+    state: TrainingState | None = None
 
     @property
     def complete(self) -> bool:
@@ -94,8 +113,10 @@ class Run:
     """A run (ART calls it a model): its checkpoints and logged metrics.
 
     ``protected`` maps steps the trainer itself points at (a tracker file, the
-    trainer's own best) to the reasons they must never be deleted. ``notes``
-    are lines about what could not be read (shown, never hidden).
+    trainer's own best) to the reasons they must never be deleted;
+    ``resume_steps`` are those among them the trainer resumes from, which
+    must stay whole. ``notes`` are lines about what could not be read (shown,
+    never hidden).
     """
 
     project: str
@@ -106,6 +127,7 @@ class Run:
     protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
     pending: list[Checkpoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    resume_steps: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         self.checkpoints = sorted(self.checkpoints, key=lambda c: c.key)

@@ -67,9 +67,11 @@ class Policy:
     metric: str | None = DEFAULT_METRIC
     mode: str = "auto"
     smoothing: float | None = None
+    # Which kept steps keep their training state; None: all of them (nothing is slimmed).
+    full: tuple[Rule, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.metric is None and any(r.kind in ("best", "top") for r in self.rules):
+        if self.metric is None and any(r.kind in ("best", "top") for r in self.rules + (self.full or ())):
             raise Refused("rules 'best' and 'top' need a metric")
         if self.metric is not None:
             resolve_mode(self.metric, self.mode)
@@ -78,10 +80,10 @@ class Policy:
 
     @classmethod
     def parse(cls, keep: str = "best,latest", metric: str | None = DEFAULT_METRIC,
-              mode: str = "auto", smoothing: float | None = None) -> Policy:
+              mode: str = "auto", smoothing: float | None = None, full: str | None = None) -> Policy:
         if metric is not None and metric.strip().lower() in ("", "none"):
             metric = None
-        return cls(parse_rules(keep), metric, mode, smoothing)
+        return cls(parse_rules(keep), metric, mode, smoothing, parse_rules(full) if full is not None else None)
 
     @property
     def direction(self) -> Literal["max", "min"] | None:
@@ -99,14 +101,20 @@ class Policy:
     def with_metric(self, metric: str | None, mode: str | None = None) -> Policy:
         return replace(self, metric=metric, mode=mode or self.mode)
 
+    def with_full(self, full: str | None) -> Policy:
+        return replace(self, full=parse_rules(full) if full is not None else None)
+
     @property
     def keep_text(self) -> str:
         return ",".join(str(r) for r in self.rules)
 
-    def describe(self) -> str:
-        """Human summary, e.g. ``keep best val/reward (max) + latest``."""
+    @property
+    def full_text(self) -> str | None:
+        return ",".join(str(r) for r in self.full) if self.full is not None else None
+
+    def _describe_rules(self, rules: tuple[Rule, ...]) -> list[str]:
         parts = []
-        for rule in self.rules:
+        for rule in rules:
             if rule.kind == "best":
                 parts.append(f"best {self.metric} ({self.direction})")
             elif rule.kind == "top":
@@ -117,11 +125,20 @@ class Policy:
                 parts.append(f"every {rule.n}")
             elif rule.kind == "latest":
                 parts.append("latest")
+        return parts
+
+    def describe(self) -> str:
+        """Human summary, e.g. ``keep best val/reward (max) + latest``."""
+        parts = self._describe_rules(self.rules)
         if self.pins:
             parts.append("pinned " + ",".join(str(s) for s in sorted(self.pins)))
         if self.smoothing is not None and self.smoothing < 1:
             parts.append(f"smoothing {self.smoothing:g}")
-        return "keep " + " + ".join(parts)
+        text = "keep " + " + ".join(parts)
+        if self.full is not None:
+            whole = self._describe_rules(self.full) + [f"step {r.n}" for r in self.full if r.kind == "step"]
+            text += "; full state for " + " + ".join(dict.fromkeys(["latest", *whole]))
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +172,46 @@ class DeletedStep:
         return {"step": self.step, "name": self.name, "bytes": self.bytes}
 
 
+@dataclass(frozen=True, slots=True)
+class SlimStep:
+    """A kept checkpoint whose training state goes: ``bytes`` freed, ``files`` removed."""
+
+    step: int
+    bytes: int
+    name: str
+    files: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.step, self.name
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "name": self.name, "bytes": self.bytes, "files": list(self.files)}
+
+
+@dataclass(frozen=True, slots=True)
+class SlimRefused:
+    """A checkpoint the rule would slim that cannot be slimmed, and why."""
+
+    step: int
+    name: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "name": self.name, "reason": self.reason}
+
+
 @dataclass(slots=True)
 class Plan:
-    """For one run: what is kept and why, what is deleted, what it frees."""
+    """For one run: what is kept and why, what is slimmed, what is deleted, what it frees."""
 
     project: str
     run: str
     policy: Policy
     keep: list[KeptStep] = field(default_factory=list)
     delete: list[DeletedStep] = field(default_factory=list)
+    slim: list[SlimStep] = field(default_factory=list)
+    slim_refused: list[SlimRefused] = field(default_factory=list)
     pending: list[KeptStep] = field(default_factory=list)
     best_steps: list[int] = field(default_factory=list)
     best_value: float | None = None
@@ -179,7 +227,7 @@ class Plan:
 
     @property
     def freed_bytes(self) -> int:
-        return sum(d.bytes for d in self.delete)
+        return sum(d.bytes for d in self.delete) + sum(s.bytes for s in self.slim)
 
     @property
     def delete_steps(self) -> set[int]:
@@ -195,12 +243,15 @@ class Plan:
             "metric": self.policy.metric,
             "mode": self.policy.direction,
             "rules": self.policy.keep_text,
+            "full": self.policy.full_text,
             "best_step": self.best_step,
             "best_steps": self.best_steps,
             "best_value": self.best_value,
             "latest_step": self.latest_step,
             "keep": [k.to_json() for k in self.keep],
             "delete": [d.to_json() for d in self.delete],
+            "slim": [s.to_json() for s in self.slim],
+            "slim_refused": [r.to_json() for r in self.slim_refused],
             "pending": [p.to_json() for p in self.pending],
             "freed_bytes": self.freed_bytes,
             "refused": self.refused,
@@ -269,6 +320,21 @@ def _missing_metric_message(run: Run, metric: str) -> str:
             f"checkpoint; nothing deleted (metrics logged: {available}){notes}")
 
 
+def _rule_matches(rule: Rule, steps: list[int], values: dict[int, float], policy: Policy) -> list[int]:
+    """The steps one rule selects (``steps`` sorted; ``values`` the metric at each)."""
+    if rule.kind == "latest":
+        return steps[-1:]
+    if rule.kind == "last":
+        return steps[-rule.n:]
+    if rule.kind == "every":
+        return [s for s in steps if s % rule.n == 0]
+    if rule.kind in ("best", "top") and values:
+        return top_steps(values, policy.direction, 1 if rule.kind == "best" else rule.n)
+    if rule.kind == "step" and rule.n in steps:
+        return [rule.n]
+    return []
+
+
 def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[int, list[str]]:
     """Why each step is kept, by step (checkpoints sharing a step share its reasons)."""
     steps = sorted({c.step for c in run.checkpoints})
@@ -280,22 +346,42 @@ def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[in
     # Latest is never deleted, whatever the rules.
     reasons[steps[-1]].append("latest")
     for rule in policy.rules:
-        if rule.kind == "last":
-            for step in steps[-rule.n:]:
-                reasons[step].append(f"last {rule.n}")
-        elif rule.kind == "every":
-            for step in steps:
-                if step % rule.n == 0:
-                    reasons[step].append(f"every {rule.n}")
-        elif rule.kind == "top" and values:
-            for step in top_steps(values, policy.direction, rule.n):
-                reasons[step].append(f"top {rule.n} {policy.metric}")
-        elif rule.kind == "step" and rule.n in reasons:
-            reasons[rule.n].append("pinned")
+        label = {"last": f"last {rule.n}", "every": f"every {rule.n}", "top": f"top {rule.n} {policy.metric}",
+                 "step": "pinned"}.get(rule.kind)
+        if label is not None:
+            for step in _rule_matches(rule, steps, values, policy):
+                reasons[step].append(label)
     for step, why in run.protected.items():
         if step in reasons:
             reasons[step].extend(why)
     return reasons
+
+
+def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None) -> set[int]:
+    """Kept steps that keep their training state: the latest, what the trainer resumes from,
+    and what ``policy.full`` selects (everything when it is None)."""
+    steps = sorted({c.step for c in run.checkpoints})
+    if policy.full is None:
+        return set(steps)
+    values = metric_values(run, policy) if values is None else values
+    whole = set(steps[-1:]) | set(run.resume_steps)
+    for rule in policy.full:
+        whole.update(_rule_matches(rule, steps, values, policy))
+    return whole
+
+
+def _plan_slims(plan: Plan, run: Run, whole: set[int]) -> None:
+    """Kept checkpoints outside ``whole`` lose their training state, where their layout allows."""
+    if plan.policy.full is None or plan.refused:
+        return
+    kept = {k.key for k in plan.keep}
+    for ckpt in run.checkpoints:
+        if ckpt.key not in kept or ckpt.step in whole or ckpt.weights_only or ckpt.state is None:
+            continue
+        if ckpt.state.refusal:
+            plan.slim_refused.append(SlimRefused(ckpt.step, ckpt.name, ckpt.state.refusal))
+        elif ckpt.state.files:
+            plan.slim.append(SlimStep(ckpt.step, ckpt.state.bytes, ckpt.name, ckpt.state.files))
 
 
 def plan_run(run: Run, policy: Policy) -> Plan:
@@ -320,4 +406,5 @@ def plan_run(run: Run, policy: Policy) -> Plan:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
     plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
+    _plan_slims(plan, run, whole_steps(run, policy, values))
     return plan

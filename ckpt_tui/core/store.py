@@ -44,10 +44,12 @@ class Store(ABC):
     def list_runs(self, project: str) -> list[str]: ...
 
     @abstractmethod
-    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True,
+                 with_state: bool = False) -> Run:
         """Complete checkpoints (sorted by step), pending ones, metrics, layout.
 
-        ``with_sizes=False`` may leave ``bytes`` at 0 where sizes cost a listing of their own.
+        ``with_sizes=False`` may leave ``bytes`` at 0 where sizes cost a listing of their own;
+        ``with_state`` reads each checkpoint's training state (what slimming would remove).
         """
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
@@ -77,6 +79,12 @@ class Store(ABC):
     def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
         """Delete one checkpoint so that an interruption never leaves it looking whole."""
 
+    def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
+                         should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
+        """Remove the training state of checkpoints of ``run``, keeping their weights; the outcome
+        of each, as for ``delete_checkpoints``."""
+        return {c.key: f"{self.location} cannot slim checkpoints" for c in checkpoints}
+
     def delete_checkpoints(self, run: Run, checkpoints: list[Checkpoint],
                            done: CheckpointDone | None = None,
                            should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
@@ -103,6 +111,7 @@ class Store(ABC):
         """Finish interrupted work on the run, then read it as it is now (sizes may be left at 0)."""
         self.finish_interrupted(project, run)
         return self.load_run(project, run, with_sizes=False)
+
 
     @abstractmethod
     def finish_interrupted(self, project: str, run: str) -> list[str]:

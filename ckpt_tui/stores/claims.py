@@ -11,6 +11,12 @@ Written once, behind one interface, on top of a backend's basic operations:
   fork first writes a marker into the new run's checkpoint folder naming the
   objects it will write, and removes it last.
 
+Slimming (removing a kept step's training state) is claimed the same way on
+both: a marker beside the steps names each step's files to remove, then on a
+disk the files are renamed aside into the step's hidden ``.ckpt-tui-slimmed``
+folder and removed, in S3 deleted; each step gets a record of what went, and
+the marker goes last.
+
 Leftovers are listed as pending (never deleted, forked, best or latest) and
 finished by the next operation on the run.
 """
@@ -29,12 +35,16 @@ from dataclasses import dataclass
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Pending
 from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
-from .backends.base import Backend, Entry, Kind, basename, join, parent
+from .backends.base import SLIM_RECORD, Backend, Entry, Kind, basename, join, parent
 from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFIX, leftover_step
 
 OWNER_FILE = ".ckpt-tui-owner"
 DELETING_MARKER = ".ckpt-tui-deleting-"
 FORK_MARKER = ".ckpt-tui-forking"
+# Slimming: a marker beside the steps names each step's files to remove; a record in each
+# slimmed step says what went (a weights-only step); on disk the files go aside first.
+SLIMMING_MARKER = ".ckpt-tui-slimming-"
+SLIM_ASIDE = ".ckpt-tui-slimmed"
 
 
 def _now() -> float:
@@ -113,6 +123,69 @@ class Claims(ABC):
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
+    # -- slimming, the same on every backend but for how files leave ----------------------------
+    @abstractmethod
+    def _remove_files(self, step: str, files: Sequence[str]) -> None:
+        """Remove ``files`` (relative to ``step``) so that a crash leaves them gone or claimed."""
+
+    def _slimming(self, folder: str, entries: Sequence[Entry]) -> list[tuple[str, dict]]:
+        """(marker path, {step name: files}) of every slimming under way or interrupted in ``folder``."""
+        markers = [join(folder, e.name) for e in entries
+                   if e.kind is Kind.FILE and e.name.startswith(SLIMMING_MARKER)]
+        found = []
+        for path, body in zip(markers, self.backend.map(lambda p: _parse(self.backend.read_bytes(p)), markers)):
+            steps = body.get("steps")
+            if isinstance(steps, dict):
+                found.append((path, {n: [f for f in fs if isinstance(f, str)] for n, fs in steps.items()
+                                     if isinstance(n, str) and isinstance(fs, list)}))
+        return found
+
+    def _slim_step(self, step: str, files: Sequence[str]) -> None:
+        """Remove a step's training state, then record what went: a slimmed step says so."""
+        self._remove_files(step, files)
+        record = {"removed": sorted(files), "time": _now(), "by": owner()}
+        self.backend.write(join(step, SLIM_RECORD), json.dumps(record).encode())
+
+    def slim(self, folder: str, items: list[tuple[Checkpoint, tuple[str, ...]]], done: CheckpointDone | None,
+             should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
+        """Remove the listed files of each step; the outcome of each, as for ``delete``."""
+        if not items:
+            return {}
+        marker = join(folder, f"{SLIMMING_MARKER}{uuid.uuid4().hex}")
+        body = {"steps": {c.name: list(files) for c, files in items}, "owner": owner()}
+        self.backend.write(marker, json.dumps(body).encode())
+        outcome: dict[tuple[int, str], str] = {}
+        for ckpt, files in items:
+            if should_cancel is not None and should_cancel():
+                outcome[ckpt.key] = NOT_REACHED
+                continue
+            try:
+                self._slim_step(join(folder, ckpt.name), files)
+                outcome[ckpt.key] = DELETED
+            except CkptError as exc:
+                outcome[ckpt.key] = f"{exc} (left as an interrupted slim)"
+            if done is not None:
+                done(ckpt)
+        unfinished = {c.name: list(f) for c, f in items if outcome[c.key] not in (DELETED, NOT_REACHED)}
+        if unfinished:
+            self.backend.write(marker, json.dumps({**body, "steps": unfinished}).encode())
+        else:
+            self.backend.delete_files([marker])
+        return outcome
+
+    def _finish_slims(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
+        """Complete interrupted slimmings: what is left of the files goes, each step gets its record."""
+        removed, problems = [], []
+        for marker, steps in self._slimming(folder, entries):
+            try:
+                for name, files in steps.items():
+                    self._slim_step(join(folder, name), files)
+                    removed.append(self.backend.url(join(folder, name)))
+                self.backend.delete_files([marker])
+            except CkptError as exc:
+                problems.append(f"cannot finish slimming in {self.backend.url(folder)}: {exc}")
+        return removed, problems
+
     @abstractmethod
     def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
         """Pending work on the steps of ``folder`` beyond what their names say."""
@@ -140,7 +213,19 @@ class RenameClaims(Claims):
     """A disk: rename aside, then remove; stage a fork beside its target, then rename it in."""
 
     def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
-        return RunClaims({})  # leftovers are recognised by their names (``scan_entries``)
+        # Deletion leftovers are recognised by their names (``scan_entries``); slimmings by their marker.
+        return RunClaims({name: (Pending.INTERRUPTED_SLIM, "") for _, steps in self._slimming(folder, entries)
+                          for name in steps})
+
+    def _remove_files(self, step: str, files: Sequence[str]) -> None:
+        aside = join(step, SLIM_ASIDE)
+        for path in files:
+            self.backend.make_dirs(parent(join(aside, path)))
+            try:
+                self.backend.rename(join(step, path), join(aside, path))
+            except NotFound:
+                pass  # gone already (an earlier, interrupted slim)
+        self.backend.delete_tree(aside)
 
     def delete(self, folder: str, checkpoints: list[Checkpoint], done: CheckpointDone | None,
                should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
@@ -184,7 +269,7 @@ class RenameClaims(Claims):
             return f"stopped, but could not rename it back: {exc} (left as an interrupted delete)"
 
     def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
-        removed, problems = [], []
+        removed, problems = self._finish_slims(folder, entries)
         for entry in entries:
             left = leftover_step(entry.name)
             if left is None or entry.kind is Kind.LINK:
@@ -243,8 +328,14 @@ class MarkerClaims(Claims):
     def _markers(self, entries: Sequence[Entry]) -> list[Entry]:
         return [e for e in entries if e.kind is Kind.FILE and e.name.startswith(DELETING_MARKER)]
 
+    def _remove_files(self, step: str, files: Sequence[str]) -> None:
+        failed = self.backend.delete_files([join(step, path) for path in files])
+        if failed:
+            raise StoreError("; ".join(f"{self.backend.url(k)}: {why}" for k, why in list(failed.items())[:3]))
+
     def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
-        claims = RunClaims({})
+        claims = RunClaims({name: (Pending.INTERRUPTED_SLIM, "") for _, steps in self._slimming(folder, entries)
+                            for name in steps})
         bodies = self.backend.map(lambda e: _parse(self.backend.read_bytes(join(folder, e.name))),
                                   self._markers(entries))
         for body in bodies:
@@ -331,7 +422,7 @@ class MarkerClaims(Claims):
                 outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
 
     def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
-        removed, problems = [], []
+        removed, problems = self._finish_slims(folder, entries)
         markers = self._markers(entries)
         if markers:
             groups = self.backend.listing(folder, fresh=True)  # type: ignore[attr-defined]

@@ -24,13 +24,14 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name
 from ..core.store import ByteProgress, CheckpointDone, Store
-from .backends.base import Backend, DeepListing, Entry, Kind, Usage, basename, join, parent
-from .claims import Claims, MarkerClaims, NewRun, RenameClaims
+from .backends.base import SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.orbax import may_be_orbax, orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
+WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
 # ``version_0/checkpoints``): the run is named after the folder above.
 CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
@@ -268,9 +269,19 @@ class TreeStore(Store):
                     links[entry.name] = target
         return links
 
-    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
-        place, listing = self._resolve(project, run, deep=with_sizes)
-        return self._build(project, run, place, listing, with_metrics, with_sizes)
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True,
+                 with_state: bool = False) -> Run:
+        place, listing = self._resolve(project, run, deep=with_sizes or with_state)
+        loaded = self._build(project, run, place, listing, with_metrics, with_sizes or with_state)
+        return self._with_state(place, loaded) if with_state else loaded
+
+    def _with_state(self, place: RunPlace, run: Run) -> Run:
+        """Each complete checkpoint's training state, by its layout, from a listing of its files."""
+        candidates = [c for c in run.checkpoints if not c.weights_only]
+        files = self.backend.walk_many(place.ckpt_dir, [c.name for c in candidates])
+        states = {c.key: place.layout.training_state(_own_files(c.name, files.get(c.name, ()))) for c in candidates}
+        run.checkpoints = [replace(c, state=states[c.key]) if c.key in states else c for c in run.checkpoints]
+        return run
 
     def read_for_execution(self, project: str, run: str) -> Run:
         """Finish interrupted work, then the run as it is now, without sizes: one listing
@@ -325,7 +336,7 @@ class TreeStore(Store):
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=list(place.notes))
+                   pending=pending, notes=list(place.notes), resume_steps=frozenset(found.resume))
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
@@ -345,7 +356,10 @@ class TreeStore(Store):
             return Checkpoint(step, 0, 0.0, name, location, Pending.UNREADABLE, str(usage))
         usage = usage or Usage(0, 0.0, 0)
         pending, detail = why if why is not None else (None, "")
-        return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs)
+        slimmed = SLIM_RECORD in usage.markers
+        if slimmed and not detail:
+            detail = WEIGHTS_ONLY
+        return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
     def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
         """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
@@ -386,10 +400,15 @@ class TreeStore(Store):
         return read_history_records((self.backend.read_text(join(place.root, history)) or "").split("\n"))[0]
 
     # -- deletion -----------------------------------------------------------------------
-    def _refusal(self, run: Run, place: RunPlace, ckpt: Checkpoint, complete: set) -> CkptError | None:
-        """Why a checkpoint must not be deleted, judged on ``run`` as just loaded (None: it may)."""
+    def _refusal(self, run: Run, place: RunPlace, ckpt: Checkpoint, complete: set,
+                 protected_ok: bool = False) -> CkptError | None:
+        """Why a checkpoint must not be deleted (``protected_ok``: slimmed), judged on ``run``
+        as just loaded (None: it may)."""
         if ckpt.key not in complete or place.layout.step(ckpt.name) != ckpt.step:
             return NotFound(f"{run.project}/{run.name}: step {ckpt.step} is not a complete checkpoint here")
+        if protected_ok:
+            resumed = ckpt.step in run.resume_steps or ckpt.step == run.latest_step
+            return Refused(f"{run.project}/{run.name}: step {ckpt.step} is resumed from") if resumed else None
         kept = run.protected.get(ckpt.step) if ckpt.step is not None else None
         if kept:
             return Refused(f"{run.project}/{run.name}: step {ckpt.step} is kept ({', '.join(kept)})")
@@ -410,6 +429,27 @@ class TreeStore(Store):
                 if done is not None:
                     done(ckpt)
         outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        return outcome
+
+    def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
+                         should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
+        """Each step's training state as its files are now, by its layout; the rest is the claims'."""
+        place = self._settle(self._place(run.project, run.name))
+        complete = {c.key for c in run.checkpoints}
+        outcome: dict[tuple[int, str], str] = {}
+        files = self.backend.walk_many(place.ckpt_dir, [c.name for c in checkpoints])
+        allowed = []
+        for ckpt in checkpoints:
+            state = place.layout.training_state(_own_files(ckpt.name, files.get(ckpt.name, ())))
+            refusal = self._refusal(run, place, ckpt, complete, protected_ok=True)
+            why = str(refusal) if refusal is not None else state.refusal or (None if state.files else "nothing to slim")
+            if why is None:
+                allowed.append((ckpt, state.files))
+                continue
+            outcome[ckpt.key] = why
+            if done is not None:
+                done(ckpt)
+        outcome.update(self.claims.slim(place.ckpt_dir, allowed, done, should_cancel))
         return outcome
 
     def delete_checkpoint(self, project: str, run: str, checkpoint: Checkpoint) -> None:
@@ -568,6 +608,12 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
                 backend.put_stream(handle, target(f), counter)
 
         backend.map(stream, files)
+
+
+def _own_files(name: str, files: Iterable[FileInfo]) -> list[tuple[str, int]]:
+    """A step's (path, bytes), without the files slimming itself writes (a single-file step: its name)."""
+    return [(f.path or name, f.size) for f in files
+            if f.path != SLIM_RECORD and not f.path.startswith(SLIM_ASIDE + "/")]
 
 
 def _empty(usage: Usage | CkptError | None) -> bool:

@@ -240,7 +240,8 @@ class WandbStore(Store):
                           pending=None if step is not None else Pending.NO_STEP,
                           detail="" if step is not None else "no step{N} alias (upload in progress or not from ART)")
 
-    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
+    def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True,
+                 with_state: bool = False) -> Run:
         complete, pending, protected = [], [], {}
         for artifact in self._versions(project, run):
             aliases = list(artifact.aliases)

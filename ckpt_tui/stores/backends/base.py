@@ -51,13 +51,20 @@ class FileInfo(NamedTuple):
     tag: str = ""
 
 
+# Files of ours inside a step folder, which a scan reports when it meets them: a slimmed step's record.
+SLIM_RECORD = ".ckpt-tui-slim.json"
+STEP_MARKERS = frozenset({SLIM_RECORD})
+
+
 class Usage(NamedTuple):
-    """What a folder (or single file) holds: apparent bytes (hard links once), newest write, shared blobs."""
+    """What a folder (or single file) holds: apparent bytes (hard links once), newest write, shared
+    blobs, and which of ``STEP_MARKERS`` it holds directly."""
 
     bytes: int
     mtime: float
     files: int
     blobs: tuple[Blob, ...] = ()
+    markers: frozenset[str] = frozenset()
 
 
 class DeepListing(NamedTuple):
@@ -138,6 +145,11 @@ class Backend(ABC):
         """``list_dir``, usages and sub-folder names from one listing, where the backend can
         (S3: a listing without a delimiter); None where that costs more than listing level by level."""
         return None
+
+    def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        """``walk`` of several entries of one folder (paths relative to each entry)."""
+        names = list(names)
+        return dict(zip(names, self.map(lambda n: list(self.walk(join(folder, n))), names)))
 
     def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage | CkptError]:
         """``usage`` of several entries of one folder; an error for an entry that cannot be read."""

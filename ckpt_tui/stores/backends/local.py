@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, StoreError, Unreadable
 from ...core.models import Blob
-from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -84,12 +84,15 @@ def folder_usage(root: str) -> Usage:
     linked: dict[tuple[int, int], list] | None = None
     stack = [root]
     lstat = os.lstat
+    markers: frozenset[str] = frozenset()
     while stack:
         folder = stack.pop()
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
             continue
+        if folder is root and not STEP_MARKERS.isdisjoint(names):
+            markers = STEP_MARKERS.intersection(names)
         for name in names:
             path = folder + "/" + name
             try:
@@ -115,7 +118,7 @@ def folder_usage(root: str) -> Usage:
                 newest = st.st_mtime
     blobs = tuple(Blob(f"{dev}:{ino}", size, links, here)
                   for (dev, ino), (size, links, here) in (linked or {}).items())
-    return Usage(total, newest, count, blobs)
+    return Usage(total, newest, count, blobs, markers)
 
 
 class LocalBackend(Backend):

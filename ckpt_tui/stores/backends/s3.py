@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, Refused, StoreError, Unreadable
-from .base import MAX_SIDE_FILE, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
+from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -226,12 +226,13 @@ class S3Backend(Backend):
                 raise
         return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
 
-    def listing(self, folder: str, fresh: bool = False) -> dict[str, list[FileInfo]]:
+    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
         """Every object below ``folder`` grouped by the entry of ``folder`` it belongs to
         (an object directly in ``folder`` is its own group). The listing made by the last
-        ``usage_many`` of the folder is reused once unless ``fresh``."""
+        load of the folder is reused unless ``fresh``, and then forgotten unless ``keep``
+        (a deletion makes it stale)."""
         with self._lock:
-            cached = None if fresh else self._listings.pop(folder, None)
+            cached = None if fresh else (self._listings.get(folder) if keep else self._listings.pop(folder, None))
         infos = cached if cached is not None else list(self.walk(folder))
         groups: dict[str, list[FileInfo]] = {}
         for info in infos:
@@ -264,7 +265,12 @@ class S3Backend(Backend):
             total[0] += info.size
             total[1] = max(total[1], info.mtime)
             total[2] += 1
-        return DeepListing(list(entries.values()), {n: Usage(*t) for n, t in totals.items()}, children)
+        usage = {n: Usage(*t, markers=STEP_MARKERS.intersection(children.get(n, ()))) for n, t in totals.items()}
+        return DeepListing(list(entries.values()), usage, children)
+
+    def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        groups = self.listing(folder, keep=True)
+        return {name: groups.get(name, []) for name in names}
 
     def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
         usage = self.list_deep(folder).usage

@@ -7,9 +7,10 @@ not by detection: a model with no checkpoint yet is still a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ...core.metrics import parse_history_lines
+from ...core.models import TrainingState
 from .base import Inspection, Layout, RunFiles
 
 MODELS = "models"
@@ -40,6 +41,9 @@ class ArtLayout(Layout):
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return art_name(step)
+
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        return TrainingState(refusal="ART LoRA checkpoints hold no training state; nothing to slim")
 
     def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
         return []  # the history is read from the run folder, once

@@ -7,12 +7,13 @@ touches a path or an S3 key itself, so it behaves the same on every backend.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...core.metrics import Metrics
-from ...core.models import Pending
+from ...core.models import Pending, TrainingState
 
 # Leftovers of our own interrupted work, beside the steps of a run.
 DELETING_PREFIX = ".deleting-"
@@ -62,11 +63,14 @@ class Inspection:
     protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
     in_progress: dict[str, tuple[Pending, str]] = field(default_factory=dict)  # entry name -> why
     metrics: Metrics = field(default_factory=Metrics)
+    resume: set[int] = field(default_factory=set)  # protected steps the trainer resumes from: kept whole
 
-    def protect(self, step: int, reason: str) -> None:
+    def protect(self, step: int, reason: str, resume: bool = False) -> None:
         reasons = self.protected.get(step, ())
         if reason not in reasons:
             self.protected[step] = reasons + (reason,)
+        if resume:
+            self.resume.add(step)
 
 
 class Layout:
@@ -109,6 +113,10 @@ class Layout:
     def tracker_text(self, step: int) -> str:
         return f"{step}\n"
 
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        """Which of a step's ``(path, bytes)`` files are training state, or why it cannot be slimmed."""
+        return TrainingState(refusal=f"{self.name} checkpoints cannot be slimmed in place")
+
     def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
         """Paths ``inspect`` will read, so that a remote store can fetch them together beforehand."""
         return [self.tracker] if self.tracker is not None else []
@@ -138,9 +146,17 @@ def apply_tracker(found: Inspection, steps: Mapping[str, int], tracked: int | No
         return
     for name, step in steps.items():
         if step == tracked:
-            found.protect(step, TRACKER_REASON)
+            found.protect(step, TRACKER_REASON, resume=True)
         elif step > tracked:
             found.in_progress[name] = (Pending.NEWER_THAN_TRACKER, "")
+
+
+def matching_state(files: Sequence[tuple[str, int]], patterns: Iterable[str]) -> TrainingState:
+    """The files whose path matches one of ``patterns`` (``fnmatch``, ``*`` crosses no ``/``)."""
+    patterns = tuple(patterns)
+    found = [(path, size) for path, size in files
+             if any(fnmatchcase(path, p) and p.count("/") == path.count("/") for p in patterns)]
+    return TrainingState(tuple(sorted(p for p, _ in found)), sum(s for _, s in found))
 
 
 @dataclass(slots=True)

@@ -6,10 +6,19 @@ import json
 import re
 from collections.abc import Mapping
 
+from collections.abc import Sequence
+
 from ...core.metrics import metrics_from_records
-from .base import TRAINER_BEST, Inspection, Layout, RunFiles, whole
+from ...core.models import TrainingState
+from .base import TRAINER_BEST, Inspection, Layout, RunFiles, matching_state, whole
 
 STATE = "trainer_state.json"
+# What the Trainer saves only to resume (transformers' Trainer._save_optimizer_and_scheduler, _save_rng_state).
+TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")
+# DeepSpeed inside a Trainer checkpoint: ZeRO-0/1/2 model states hold the whole model, ZeRO-3's do not.
+DEEPSPEED_OPTIMIZER = ("global_step*/*_optim_states.pt",)
+DEEPSPEED_FULL_MODEL = "global_step*/mp_rank_*_model_states.pt"
+DEEPSPEED_ZERO3_MODEL = "global_step*/zero_pp_rank_*_model_states.pt"
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 _TMP = re.compile(r"^tmp-checkpoint-(\d+)$")
 
@@ -52,6 +61,9 @@ class HfLayout(Layout):
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"checkpoint-{step}"
 
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        return hf_training_state(files)
+
     def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
         newest = max(steps.items(), key=lambda item: item[1], default=None)
         return [f"{newest[0]}/{STATE}"] if newest else []
@@ -79,3 +91,18 @@ class HfLayout(Layout):
 
 
 HF = HfLayout()
+
+
+def hf_training_state(files: Sequence[tuple[str, int]]) -> TrainingState:
+    """Optimizer, scheduler, scaler and RNG state; DeepSpeed's optimizer shards where its model
+    states hold the whole model. Under ZeRO-3 the weights live in the optimizer shards: refused."""
+    state = matching_state(files, TRAINING_STATE)
+    deepspeed = matching_state(files, DEEPSPEED_OPTIMIZER)
+    if deepspeed.files:
+        if matching_state(files, (DEEPSPEED_ZERO3_MODEL,)).files:
+            return TrainingState(refusal="DeepSpeed ZeRO-3 keeps the weights in its optimizer shards; "
+                                         "removing them would lose the model")
+        if not matching_state(files, (DEEPSPEED_FULL_MODEL,)).files:
+            return TrainingState(refusal="DeepSpeed optimizer shards without the model states that "
+                                         "hold the weights; not slimmed")
+    return TrainingState(state.files + deepspeed.files, state.bytes + deepspeed.bytes)

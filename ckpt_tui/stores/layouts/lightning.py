@@ -7,9 +7,10 @@ checkpoint it links to is protected.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ...core.metrics import metrics_from_records
+from ...core.models import TrainingState
 from .base import TRAINER_BEST, Inspection, Layout, RunFiles
 
 SUFFIX = ".ckpt"
@@ -51,6 +52,10 @@ class LightningLayout(Layout):
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return like if self.step(like) == step else f"step={step}{SUFFIX}"
 
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        return TrainingState(refusal="a Lightning .ckpt holds weights and optimizer state in one file; "
+                                     "it cannot be slimmed in place")
+
     def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
         return [BEST_K]
 
@@ -58,7 +63,7 @@ class LightningLayout(Layout):
         found = Inspection()
         target = files.link_target(f"{LAST}{SUFFIX}")
         if target in steps:
-            found.protect(steps[target], f"{LAST}{SUFFIX}")
+            found.protect(steps[target], f"{LAST}{SUFFIX}", resume=True)
         for name in parse_best_k(files.read_text(BEST_K)):
             if name in steps:
                 found.protect(steps[name], TRAINER_BEST)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from collections.abc import Sequence
+
+from ...core.models import TrainingState
 from .base import Layout
 
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -25,6 +28,13 @@ class MegatronLayout(Layout):
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"iter_{step:07d}"
+
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        if any(path.endswith("model_optim_rng.pt") for path, _ in files):
+            return TrainingState(refusal="Megatron keeps weights and optimizer state in one file "
+                                         "(model_optim_rng.pt); it cannot be slimmed in place")
+        return TrainingState(refusal="Megatron torch_dist shards hold weights and optimizer state "
+                                     "together; they cannot be slimmed in place")
 
 
 MEGATRON = MegatronLayout()

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import re
 
-from .base import Layout, whole
+from collections.abc import Sequence
+
+from ...core.models import TrainingState
+from .base import Layout, matching_state, whole
 from .megatron import TRACKER
+
+# verl's FSDP checkpoint manager: per-rank optimizer and extra (scheduler, RNG) state beside the
+# model shards; ``model_*`` and ``huggingface/`` are the weights and stay.
+TRAINING_STATE = tuple(f"{role}/{kind}_*" for role in ("actor", "critic") for kind in ("optim", "extra_state"))
 
 _STEP = re.compile(r"^global_step_(\d+)$")
 
@@ -20,6 +27,9 @@ class VerlLayout(Layout):
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"global_step_{step}"
+
+    def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
+        return matching_state(files, TRAINING_STATE)
 
 
 VERL = VerlLayout()
