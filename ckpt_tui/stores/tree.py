@@ -26,9 +26,9 @@ from ..core.names import validate_name
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
 from .claims import Claims, MarkerClaims, NewRun, RenameClaims
-from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
+from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
-from .layouts.orbax import may_be_orbax, orbax_parts
+from .layouts.orbax import orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -70,9 +70,12 @@ class _Found:
 class _RunFiles:
     """A run's side files for its layout: read through the backend, fetched together when told."""
 
-    def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str]) -> None:
+    def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
+                 children: dict[str, set[str]] | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
         self.texts: dict[str, str | None] = {}
+        self.entry_names = {e.name for e in entries}
+        self.listed = children or {}
 
     def prefetch(self, paths: list[str]) -> None:
         paths = [p for p in dict.fromkeys(paths) if p not in self.texts]
@@ -99,6 +102,12 @@ class _RunFiles:
 
     def link_target(self, name: str) -> str | None:
         return self.links.get(name)
+
+    def names(self) -> set[str]:
+        return self.entry_names
+
+    def children(self, name: str) -> set[str]:
+        return self.listed.get(name, set())
 
 
 class TreeStore(Store):
@@ -155,9 +164,10 @@ class TreeStore(Store):
         level, depth = [""], 0
         while level:
             listings = dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level)))
-            # Orbax's numbered folders are steps only if they hold its files: look inside them together.
+            # Some names are steps only if the folder holds the trainer's files (Orbax's bare
+            # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
-                      if e.kind is Kind.DIR and may_be_orbax(e.name)]
+                      if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
                 lambda f: {e.name for e in self._list(f, found.notes)}, inside)))
             below, art = [], []
@@ -260,16 +270,13 @@ class TreeStore(Store):
         place, entries = self._resolve(project, run)
         layout = place.layout
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        children: dict[str, set[str]] = {}
-        if layout.markers:
-            names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None]
-            listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
-                                      names)
-            children = dict(zip(names, listed))
+        names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
+        listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))}, names)
+        children: dict[str, set[str]] = dict(zip(names, listed))
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
-        files = _RunFiles(self.backend, place, self._links(place, entries))
+        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
@@ -283,7 +290,9 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(place, name, step, sizes.get(name), why, name in folders)
+            ckpt = self._checkpoint(place, found.targets.get(name, name), step, sizes.get(name),
+                                    why or (None, found.evidence.get(name, layout.complete_evidence)),
+                                    name in folders and name not in found.targets, name)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
             pending.append(self._checkpoint(place, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
@@ -306,9 +315,11 @@ class TreeStore(Store):
                 return Pending.FORK_IN_PROGRESS, ""
         return why, ""
 
-    def _checkpoint(self, place: RunPlace, name: str, step: int, usage: Usage | CkptError | None,
-                    why: tuple[Pending, str] | None, folder: bool) -> Checkpoint:
-        location = self.backend.url(join(place.ckpt_dir, name), folder)
+    def _checkpoint(self, place: RunPlace, path: str, step: int, usage: Usage | CkptError | None,
+                    why: tuple[Pending | None, str] | None, folder: bool, name: str = "") -> Checkpoint:
+        """``path``: what the location points at (the entry ``name`` itself, or a file inside it)."""
+        name = name or path
+        location = self.backend.url(join(place.ckpt_dir, path), folder)
         if isinstance(usage, CkptError):
             return Checkpoint(step, 0, 0.0, name, location, Pending.UNREADABLE, str(usage))
         usage = usage or Usage(0, 0.0, 0)
@@ -321,7 +332,7 @@ class TreeStore(Store):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
         found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(found, own)
+        return merge_name_values(place.layout.from_event_steps(found), own)
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:

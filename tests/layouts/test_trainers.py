@@ -26,8 +26,9 @@ def test_megatron_tracker_protects_and_a_later_save_is_unfinished(tmp_path):
     run = store.load_run("runs", "glm-rl")
     assert run.layout == "megatron" and [c.step for c in run.checkpoints] == [10, 20, 30]
     assert run.protected == {30: ("tracker",)}
-    assert [(c.step, c.note) for c in run.pending] == [(40, "newer than the tracker (save unfinished)")]
-    assert run.checkpoint(20).bytes == 1001 + 100 + len('{"sharded_backend": "torch_dist"}')
+    assert [(c.step, c.note) for c in run.pending] == [
+        (40, "newer than the tracker (save unfinished): latest_checkpointed_iteration.txt names step 30")]
+    assert run.checkpoint(20).bytes == 1001 + 40 + 100 + len('{"sharded_backend": "torch_dist"}')
     result = prune(store, "runs", "glm-rl")
     assert {d.step for d in result.deleted} == {10, 20}
     assert listing(save) == ["hf", "iter_0000030", "iter_0000040", "latest_checkpointed_iteration.txt"]

@@ -142,12 +142,12 @@ def test_megatron_tracker_prune_and_fork(moto_server, tmp_path):
     store = location.store()
     run = store.load_run("runs", "glm-rl")
     assert run.protected == {30: ("tracker",)}
-    assert [(c.step, c.note) for c in run.pending] == [(40, "newer than the tracker (save unfinished)")]
+    assert [(c.step, c.pending) for c in run.pending] == [(40, Pending.NEWER_THAN_TRACKER)]
     assert {d.step for d in execute_plan(store, plan_run(run, LATEST_ONLY)).deleted} == {10, 20}
     assert {k.split("/")[1] for k in location.keys("glm-rl/")} == {"hf", "iter_0000030", "iter_0000040", TRACKER}
 
     fork_checkpoint(store, "runs", "glm-rl", "b", step=30)
-    assert location.keys("b/") == {f"b/iter_0000030/{f}" for f in ("__0_0.distcp", "common.pt", "metadata.json")
+    assert location.keys("b/") == {f"b/iter_0000030/{f}" for f in ("__0_0.distcp", ".metadata", "common.pt", "metadata.json")
                                    } | {f"b/{TRACKER}"}
     assert location.client.get_object(Bucket=location.bucket, Key=f"{location.prefix}b/{TRACKER}")[
         "Body"].read() == b"30\n"
