@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .core import (DEFAULT_METRIC, DeletionResult, ForkResult, Plan, Policy, Store, execute_plan,
                    fork_checkpoint as _fork, plan_run)
-from .core.execute import DeleteProgress
+from .core.execute import DeleteProgress, single_run
+from .core.resume import best_metric, resume_checkpoint
 from .stores import open_store
 
 
@@ -45,3 +46,21 @@ def fork_checkpoint(base: str | Store, project: str, from_model: str, to_model: 
     target = _store(to_base) if to_base is not None else None
     return _fork(store, project, from_model, to_model, to_project, step, not_after_step,
                  with_history, to_store=target)
+
+
+def checkpoint_path(base: str | Store, project: str | None = None, model: str | None = None,
+                    step: int | None = None, not_after_step: int | None = None, best: bool = False,
+                    metric: str | None = None, mode: str = "auto") -> str:
+    """The path (or URL) of one complete checkpoint to resume from: the latest by default,
+    ``step``, the latest at or before ``not_after_step``, or with ``best`` the best by
+    ``metric`` (default: the metric the run's logs suggest; the earliest of ties).
+
+    A save in progress or an incomplete checkpoint is never returned; raises
+    ``NotFound`` when no complete checkpoint qualifies. ``project`` and ``model``
+    may be left out when the location holds a single run.
+    """
+    store = _store(base)
+    project, model = single_run(store, project, model)
+    run = store.load_run(project, model)
+    ckpt = resume_checkpoint(run, step, not_after_step, best_metric(run, metric) if best else None, mode)
+    return store.checkpoint_location(project, model, ckpt)

@@ -63,6 +63,18 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     return pairs
 
 
+def single_run(store: Store, project: str | None = None, run: str | None = None) -> tuple[str, str]:
+    """The one run selected (the location's only run when neither is given); refused otherwise."""
+    if project is not None and run is not None:
+        return project, run
+    pairs = list_runs(store, project, run)
+    if len(pairs) != 1:
+        found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
+        raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "
+                      "pass --project and --run")
+    return pairs[0]
+
+
 def plan_location(store: Store, policy: Policy, project: str | None = None,
                   run: str | None = None) -> list[Plan]:
     """One plan per selected run, each on its own."""
