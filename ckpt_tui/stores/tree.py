@@ -26,7 +26,7 @@ from ..core.names import validate_name
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
 from .claims import Claims, MarkerClaims, NewRun, RenameClaims
-from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
+from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.orbax import orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
@@ -501,7 +501,7 @@ class TreeStore(Store):
         files = source.checkpoint_files(source_run, checkpoint)
         single = (len(files) == 1 and files[0].path == checkpoint.name and layout.step_kind != "dir"
                   and layout.step(checkpoint.name) is not None)
-        container = CHECKPOINTS if layout is LIGHTNING or layout is ART else ""
+        container = layout.fork_container
         backend, place = self._new_place(to_project, to_run, layout, container)
         name = layout.checkpoint_name(checkpoint.step, like=checkpoint.name)
         new = NewRun(place.root, container, name, [""] if single else [f.path for f in files])

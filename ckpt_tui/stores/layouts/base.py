@@ -113,6 +113,8 @@ class Layout:
     history_file: str | None = None
     reads_step_folders = False
     complete_evidence = ""
+    # The folder a forked run keeps its steps in (Lightning's and NeMo's ``checkpoints/``).
+    fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
     reads_event_files = True
 

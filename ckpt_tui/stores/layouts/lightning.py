@@ -72,6 +72,7 @@ def slash_aliases(metrics: Metrics) -> dict[str, str]:
 class LightningLayout(Layout):
     name = "lightning"
     step_kind = "any"
+    fork_container = "checkpoints"
     complete_evidence = "a finished .ckpt (Lightning writes it in one transaction: a temporary file moved into place)"
 
     def step(self, name: str) -> int | None:

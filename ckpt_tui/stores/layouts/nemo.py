@@ -38,6 +38,7 @@ def nemo_values(name: str) -> dict[str, float]:
 class NemoLayout(Layout):
     name = "nemo2"
     reads_step_folders = True
+    fork_container = "checkpoints"
 
     def step(self, name: str) -> int | None:
         step = nemo_values(name).get("step")
