@@ -279,3 +279,42 @@ def test_cli_on_a_single_hf_output_dir(moto_server, hf_fixture, capsys):
     capsys.readouterr()
     parent = Location(location.endpoint, location.bucket, location.prefix.split("/")[0] + "/", location.client)
     assert {k.split("/")[1] for k in parent.keys("again/")} == {"checkpoint-12"}
+
+
+# -- trees written by the trainers themselves ---------------------------------------------------
+REAL_TREES = ["real-trainers/dcp-steps", "real-trainers/deepspeed-zero1", "real-trainers/megatron-dcp",
+              "real-trainers/torchtune-async", "real-trainers/torchtune-lora", "real-trainers/nemo2",
+              "lightning/default-names", "lightning/slash-metric", "orbax/in-progress"]
+
+
+@pytest.mark.parametrize("name", REAL_TREES)
+def test_trainer_trees_read_in_s3_as_on_disk(moto_server, trainer_tree, name):
+    root, _ = trainer_tree(name)
+    location = uploaded(moto_server, root.parent)
+    store, local = location.store(), LocalStore(root.parent)
+    (project, run), = local_pairs = [(p, r) for p in local.list_projects() for r in local.list_runs(p)]
+    assert [(p, r) for p in store.list_projects() for r in store.list_runs(p)] == local_pairs
+    got, want = store.load_run(project, run), local.load_run(project, run)
+    same_run(got, want, store, local)
+    assert [c.detail for c in got.checkpoints + got.pending] == [c.detail for c in want.checkpoints + want.pending]
+    assert all(c.detail for c in got.checkpoints)
+    # The same places (a folder's URL ends in "/"), down to the file inside Lightning's val/ sub-folders.
+    assert [c.location.removeprefix(location.url).rstrip("/") for c in got.checkpoints] == [
+        c.location.removeprefix(str(root.parent)) for c in want.checkpoints]
+
+
+def test_deepspeed_prune_and_fork_in_s3(moto_server, trainer_tree):
+    root, truth = trainer_tree("real-trainers/deepspeed-zero1")
+    location = uploaded(moto_server, root.parent)
+    store = location.store()
+    run = store.load_run("trees", root.name)
+    assert run.protected == {8: ("latest file",)} and [c.name for c in run.pending] == ["global_step10"]
+    assert {d.name for d in execute_plan(store, plan_run(run, LATEST_ONLY)).deleted} == {
+        "global_step2", "global_step4", "global_step6"}
+    assert {k.split("/")[1] for k in location.keys(f"{root.name}/")} == {
+        "global_step8", "global_step10", "latest", "zero_to_fp32.py", "zero_to_torch.py", "truth.json"}
+    fork_checkpoint(store, "trees", root.name, "again", step=8)
+    assert location.client.get_object(Bucket=location.bucket, Key=f"{location.prefix}again/latest")[
+        "Body"].read() == b"global_step8"
+    assert {k.split("/", 1)[1] for k in location.keys("again/")} == {
+        "latest", *(f"global_step8/{f.split('/', 1)[1]}" for f in truth["files"] if f.startswith("global_step8/"))}
