@@ -53,4 +53,6 @@ def shared_steps(steps: Iterable[int | None]) -> set[int]:
 
 def step_label(step: int | None, name: str, shared: set[int]) -> str:
     """The step, and the checkpoint's name where another checkpoint has the same step."""
-    return f"{step} ({name})" if step in shared or step is None else str(step)
+    if step is None:
+        return name
+    return f"{step} ({name})" if step in shared else str(step)

@@ -6,6 +6,7 @@ import shutil
 from datetime import timezone
 
 from pilot_helpers import settle
+from rich.console import Console
 
 from ckpt_tui.app.app import CkptApp
 from ckpt_tui.core.retention import Policy
@@ -29,3 +30,26 @@ async def test_trainer_runs_show_their_best_and_saves_in_progress(hf_fixture):
         plan = screen.plans[("hf-trainer", "lora-adapter")]
         assert "trainer's best" in plan.reasons()[10]
         assert plan.delete_steps == {5, 15, 20, 25}
+
+
+async def test_checkpoints_sharing_a_step_are_named_and_evidence_shown(trainer_tree):
+    root, truth = trainer_tree("real-trainers/nemo2")
+    app = CkptApp(str(root), location_label="nemo", timezone=timezone.utc, cursor_blink=False,
+                  policy=Policy.parse("latest", metric="val_loss", mode="min"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.open_run(("default", "2025-01-01_00-00-00"))
+        await settle(pilot)
+        table = screen.table
+        cells = {c.name: table._cells(c)[1].strip() for c in table.rows}
+        last = truth["last_entry"]
+        assert cells[last].endswith("-last)") and cells[last].startswith("39 (…")
+        assert cells[last.removesuffix("-last")].startswith("39 (…") and not cells[last.removesuffix("-last")].endswith("-last)")
+        assert cells["model_name=0--val_loss=2.08-step=19-consumed_samples=160.0"] == "19"  # alone at its step
+        table.cursor_row = [c.name for c in table.rows].index(last)
+        await settle(pilot)
+        console = Console(width=300, record=True)
+        console.print(screen.query_one("#details-body").content)
+        details = console.export_text()
+        assert "no -unfinished marker" in details and last in details
