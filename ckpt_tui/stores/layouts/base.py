@@ -86,6 +86,13 @@ class Inspection:
         """Evidence that ``name`` is complete; more adds to what was said."""
         self.evidence[name] = f"{self.evidence[name]}; {why}" if self.evidence.get(name) else why
 
+    def judge(self, name: str, complete: bool, why: str) -> None:
+        """A verdict on ``name`` and its reason, either way."""
+        if complete:
+            self.attest(name, why)
+        else:
+            self.incomplete(name, why)
+
     def protect(self, step: int, reason: str) -> None:
         reasons = self.protected.get(step, ())
         if reason not in reasons:
@@ -112,15 +119,24 @@ class Layout:
     tracker: str | None = None
     history_file: str | None = None
     reads_step_folders = False
+    # False where a name alone is too common to trust (``step_10``, ``epoch_3``): ``confirms`` decides.
+    trusts_names = True
     complete_evidence = ""
     # The folder a forked run keeps its steps in (Lightning's and NeMo's ``checkpoints/``).
     fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
     reads_event_files = True
 
+    # Names of steps, the step in the group ``step`` (written without leading zeros), for layouts
+    # whose ``step`` is no more than that.
+    step_pattern: re.Pattern[str] | None = None
+
     def step(self, name: str) -> int | None:
         """The step of a complete checkpoint's entry name, else None."""
-        raise NotImplementedError
+        if self.step_pattern is None:
+            raise NotImplementedError
+        match = self.step_pattern.match(name)
+        return whole(match.group("step")) if match else None
 
     def in_progress_step(self, name: str) -> int | None:
         """The step of a save the trainer has not finished, else None."""
@@ -135,7 +151,7 @@ class Layout:
 
     def needs_look(self, name: str) -> bool:
         """Whether a folder of this name is a step only if what it holds says so (``confirms``)."""
-        return bool(self.markers) and self.step(name) is not None
+        return (bool(self.markers) or not self.trusts_names) and self.step(name) is not None
 
     def confirms(self, children: Collection[str]) -> bool:
         return not self.markers or not self.markers.isdisjoint(children)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles, whole
+from .base import Inspection, Layout, RunFiles
 
 METADATA = ".metadata"
 METADATA_TMP = ".metadata.tmp"
 SHARD_SUFFIX = ".distcp"
-_STEP = re.compile(r"^step([_-])(\d+)$")
+_STEP = re.compile(r"^step(?P<sep>[_-])(?P<step>\d+)$")
 
 
 def holds_dcp(children: Collection[str]) -> bool:
@@ -34,36 +34,23 @@ def dcp_verdict(children: Collection[str]) -> tuple[bool, str]:
     return False, f"no {METADATA} (DCP writes it last, when the save is done)"
 
 
-def judge_dcp(found: Inspection, name: str, children: Collection[str]) -> None:
-    complete, why = dcp_verdict(children)
-    if complete:
-        found.attest(name, why)
-    else:
-        found.incomplete(name, why)
-
-
 class DcpLayout(Layout):
     name = "dcp"
     reads_step_folders = True
-
-    def step(self, name: str) -> int | None:
-        match = _STEP.match(name)
-        return whole(match.group(2)) if match else None
-
-    def needs_look(self, name: str) -> bool:
-        return self.step(name) is not None  # ``step_N`` is too common a name to trust alone
+    trusts_names = False
+    step_pattern = _STEP
 
     def confirms(self, children: Collection[str]) -> bool:
         return holds_dcp(children)
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         match = _STEP.match(like)
-        return f"step{match.group(1) if match else '_'}{step}"
+        return f"step{match.group('sep') if match else '_'}{step}"
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         for name in steps:
-            judge_dcp(found, name, files.children(name))
+            found.judge(name, *dcp_verdict(files.children(name)))
         return found
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles, apply_tracker, whole
+from .base import Inspection, Layout, RunFiles, apply_tracker
 
 LATEST = "latest"
 LATEST_REASON = "latest file"
-_STEP = re.compile(r"^global_step(\d+)$")
+_STEP = re.compile(r"^global_step(?P<step>\d+)$")
 # (kind, data-parallel rank or None, model-parallel rank) of a shard file.
 _SHARD = re.compile(r"^(?:bf16_)?(?:zero_pp_rank_(?P<dp>\d+)_)?mp_rank_(?P<mp>\d+)_(?P<kind>model|optim)_states\.pt$")
 
@@ -56,10 +56,7 @@ class DeepSpeedLayout(Layout):
     name = "deepspeed"
     tracker = LATEST
     reads_step_folders = True
-
-    def step(self, name: str) -> int | None:
-        match = _STEP.match(name)
-        return whole(match.group(1)) if match else None
+    step_pattern = _STEP
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"global_step{step}"

@@ -38,14 +38,12 @@ def nemo_values(name: str) -> dict[str, float]:
 class NemoLayout(Layout):
     name = "nemo2"
     reads_step_folders = True
+    trusts_names = False
     fork_container = "checkpoints"
 
     def step(self, name: str) -> int | None:
         step = nemo_values(name).get("step")
         return int(step) if step is not None and step.is_integer() and step >= 0 else None
-
-    def needs_look(self, name: str) -> bool:
-        return self.step(name) is not None
 
     def confirms(self, children: Collection[str]) -> bool:
         return WEIGHTS in children or CONTEXT in children

@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles, whole
-from .dcp import holds_dcp, judge_dcp
+from .base import Inspection, Layout, RunFiles
+from .dcp import dcp_verdict, holds_dcp
 
 DIST = "dist_"
-_STEP = re.compile(r"^(dist_)?epoch_(\d+)$")
+_STEP = re.compile(r"^(dist_)?epoch_(?P<step>\d+)$")
 _SHARD = re.compile(r"^(?P<base>.+)-(?P<k>\d{5})-of-(?P<m>\d{5})\.(?:safetensors|bin)$")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -39,13 +39,8 @@ def shard_verdict(children: Collection[str]) -> tuple[bool, str]:
 class TorchtuneLayout(Layout):
     name = "torchtune"
     reads_step_folders = True
-
-    def step(self, name: str) -> int | None:
-        match = _STEP.match(name)
-        return whole(match.group(2)) if match else None
-
-    def needs_look(self, name: str) -> bool:
-        return self.step(name) is not None  # ``epoch_3`` alone says too little
+    trusts_names = False
+    step_pattern = _STEP
 
     def confirms(self, children: Collection[str]) -> bool:
         return holds_dcp(children) or any(n.endswith(WEIGHT_SUFFIXES) for n in children)
@@ -56,15 +51,8 @@ class TorchtuneLayout(Layout):
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         for name in steps:
-            children = files.children(name)
-            if name.startswith(DIST):
-                judge_dcp(found, name, children)
-                continue
-            complete, why = shard_verdict(children)
-            if complete:
-                found.attest(name, why)
-            else:
-                found.incomplete(name, why)
+            verdict = dcp_verdict if name.startswith(DIST) else shard_verdict
+            found.judge(name, *verdict(files.children(name)))
         return found
 
 
