@@ -270,9 +270,11 @@ class TreeStore(Store):
         place, entries = self._resolve(project, run)
         layout = place.layout
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
-        listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))}, names)
-        children: dict[str, set[str]] = dict(zip(names, listed))
+        # What step folders hold, for layouts that judge by it; one that cannot be listed is noted.
+        problems: list[str] = []
+        looked = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
+        listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), problems)}, looked)
+        children: dict[str, set[str]] = dict(zip(looked, listed))
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
@@ -302,7 +304,7 @@ class TreeStore(Store):
                                       Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=list(place.notes))
+                   pending=pending, notes=[*place.notes, *problems])
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:

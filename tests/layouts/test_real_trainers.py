@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ckpt_tui.cli import main
-from ckpt_tui.core import Pending, Policy, execute_plan, fork_checkpoint, plan_run
+from ckpt_tui.core import Pending, Policy, Unreadable, execute_plan, fork_checkpoint, plan_run
 from ckpt_tui.core.execute import single_run
 from ckpt_tui.core.resume import resume_checkpoint
 from ckpt_tui.stores.local import LocalStore
@@ -134,3 +134,19 @@ def test_torchtune_epochs_and_its_recipe_state(trainer_tree):
     assert run.pending[0].detail == "1 of 2 model shards"
     assert resume_checkpoint(run).name == "epoch_1"
     assert (root / "recipe_state" / "recipe_state.pt").exists()
+
+
+def test_a_step_folder_that_cannot_be_listed_is_noted_and_the_run_still_loads(trainer_tree, monkeypatch):
+    root, truth = trainer_tree("real-trainers/dcp-steps")
+    store = LocalStore(root)
+    real_list = store.backend.list_dir
+
+    def refuse(path: str):
+        if path.endswith("step_20"):
+            raise Unreadable(f"cannot read {path}: permission denied")
+        return real_list(path)
+
+    monkeypatch.setattr(store.backend, "list_dir", refuse)
+    run = store.load_run(*single_run(store))
+    assert any("step_20" in note and "permission denied" in note for note in run.notes)
+    assert {c.name for c in run.checkpoints} == set(truth["complete"]) - {"step_20"}  # never taken as whole
