@@ -297,8 +297,9 @@ class TreeStore(Store):
                                     name in folders and name not in found.targets, name)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
-            pending.append(self._checkpoint(place, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
-                                            name in folders))
+            kind, detail = self._leftover(why, sizes.get(name))
+            detail = layout.unfinished_evidence if kind is Pending.SAVE_IN_PROGRESS else detail
+            pending.append(self._checkpoint(place, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, self.backend.url(join(place.ckpt_dir, name)),
                                       Pending.SYMLINK))

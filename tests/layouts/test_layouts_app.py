@@ -11,6 +11,7 @@ from pilot_helpers import settle
 from rich.console import Console
 
 from ckpt_tui.app.app import CkptApp
+from ckpt_tui.core import Pending
 from ckpt_tui.core.retention import Policy
 
 
@@ -32,7 +33,7 @@ async def test_trainer_runs_show_their_best_and_saves_in_progress(hf_fixture):
     async with app_on_run(hf_fixture, ("hf-trainer", "lora-adapter"), "eval_loss") as (pilot, screen):
         rows = screen.table.rows
         assert [c.step for c in rows] == [5, 10, 15, 20, 25, 30, 35]
-        assert [(c.name, c.note) for c in rows if not c.complete] == [("tmp-checkpoint-35", "save in progress")]
+        assert [(c.name, c.pending) for c in rows if not c.complete] == [("tmp-checkpoint-35", Pending.SAVE_IN_PROGRESS)]
         assert screen.table.best_step == 10  # the Trainer's own best_model_checkpoint
         await pilot.press("v")
         plan = screen.plans[("hf-trainer", "lora-adapter")]

@@ -137,7 +137,7 @@ def test_orbax_steps_metrics_and_saves_in_progress(tmp_path, prefix):
     run = store.load_run("jax", "run1")
     assert run.layout == "orbax" and [c.step for c in run.checkpoints] == [100, 200, 300]
     assert run.metrics.series("loss") == [(100, 0.01), (200, 0.005), (300, 1 / 300)]
-    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
+    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress: a .orbax-checkpoint-tmp name: Orbax renames the step when the save is done")]
     plan = plan_run(run, Policy.parse("best,latest", "accuracy", "max"))
     assert plan.best_step == 300 and [d.step for d in plan.delete] == [100, 200]
     execute_plan(store, plan)

@@ -80,7 +80,7 @@ def test_a_mixed_tree_reads_as_on_disk(moto_server, mixed):
             same_run(store.load_run(project, run), local.load_run(project, run), store, local)
     hf = store.load_run("exps", "hf-lora")
     assert hf.protected == {10: ("trainer's best",)}
-    assert [(c.step, c.note) for c in hf.pending] == [(35, "save in progress")]
+    assert [(c.step, c.pending) for c in hf.pending] == [(35, Pending.SAVE_IN_PROGRESS)]
     assert store.load_run("exps", "slime-run").protected == {30: ("tracker",)}
     assert store.load_run("jax", "orbax").metrics.series("accuracy") == [(100, 0.1), (200, 0.2), (300, 0.3)]
     lit = store.load_run("lit/lightning_logs", "version_0")
@@ -180,7 +180,7 @@ def test_orbax_prune_and_fork(moto_server, tmp_path):
     location = uploaded(moto_server, tmp_path / "jax")
     store = location.store()
     run = store.load_run("jax", "run1")
-    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
+    assert [(c.step, c.pending) for c in run.pending] == [(400, Pending.SAVE_IN_PROGRESS)]
     plan = plan_run(run, Policy.parse("best,latest", "loss", "min"))
     assert plan.best_step == 300 and execute_plan(store, plan).ok
     assert {k.split("/")[1] for k in location.keys("run1/")} == {"300", "400.orbax-checkpoint-tmp-1712345678"}

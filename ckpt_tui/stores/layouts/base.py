@@ -122,6 +122,8 @@ class Layout:
     # False where a name alone is too common to trust (``step_10``, ``epoch_3``): ``confirms`` decides.
     trusts_names = True
     complete_evidence = ""
+    # Why a name ``in_progress_step`` recognises is unfinished.
+    unfinished_evidence = ""
     # The folder a forked run keeps its steps in (Lightning's and NeMo's ``checkpoints/``).
     fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.

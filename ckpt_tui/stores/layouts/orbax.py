@@ -48,6 +48,7 @@ def may_be_orbax(name: str) -> bool:
 class OrbaxLayout(Layout):
     name = "orbax"
     markers = MARKERS
+    unfinished_evidence = f"a {TMP_SUFFIX} name: Orbax renames the step when the save is done"
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
