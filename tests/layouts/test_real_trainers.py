@@ -150,3 +150,13 @@ def test_a_step_folder_that_cannot_be_listed_is_noted_and_the_run_still_loads(tr
     run = store.load_run(*single_run(store))
     assert any("step_20" in note and "permission denied" in note for note in run.notes)
     assert {c.name for c in run.checkpoints} == set(truth["complete"]) - {"step_20"}  # never taken as whole
+
+
+def test_a_deepspeed_tag_missing_a_rank_is_unfinished(trainer_tree):
+    root, _ = trainer_tree("real-trainers/deepspeed-zero3")
+    tag = root / "global_step6"
+    (tag / "zero_pp_rank_0_mp_rank_00_optim_states.pt").rename(tag / "zero_pp_rank_1_mp_rank_00_optim_states.pt")
+    _, run = load(root)
+    assert [c.name for c in run.checkpoints] == ["global_step3", "global_step9"]
+    assert [(c.name, c.pending) for c in run.pending] == [("global_step6", Pending.INCOMPLETE)]
+    assert "zero_pp_rank_0_mp_rank_00_optim_states.pt" in run.pending[0].detail
