@@ -8,6 +8,7 @@ The Python API mirrors what OpenPipe ART users know::
 
 __version__ = "0.1.0"
 
-from .api import delete_checkpoints, fork_checkpoint, open_store, plan_checkpoints  # noqa: E402
+from .api import checkpoint_path, delete_checkpoints, fork_checkpoint, open_store, plan_checkpoints  # noqa: E402
 
-__all__ = ["__version__", "delete_checkpoints", "fork_checkpoint", "open_store", "plan_checkpoints"]
+__all__ = ["__version__", "checkpoint_path", "delete_checkpoints", "fork_checkpoint", "open_store",
+           "plan_checkpoints"]

@@ -1,4 +1,4 @@
-"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork`` script it."""
+"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork``, ``path`` script it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from collections.abc import Iterable, Sequence
 import orjson
 
 from . import __version__
-from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
+from .core import (CkptError, DeletionResult, NotFound, Plan, Policy, Refused, Run, execute_plan,
                    fork_checkpoint, list_runs, plan_location)
+from .core.execute import single_run
+from .core.resume import best_metric, resume_checkpoint
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
-from .formatting import number, size, stamp, step_ranges
+from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 from .stores import open_store
 
-COMMANDS = ("ls", "prune", "fork")
+COMMANDS = ("ls", "prune", "fork", "path")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,path} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -68,6 +70,9 @@ def build_command_parser() -> argparse.ArgumentParser:
                        help="higher or lower is better; auto minimises *loss (default auto)")
     prune.add_argument("--keep", default="best,latest",
                        help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    prune.add_argument("--full", metavar="RULES",
+                       help="kept steps these rules select keep their training state (optimizer, scheduler, "
+                            "RNG); every other kept step is slimmed to its weights (default: slim nothing)")
     prune.add_argument("--smoothing", type=float, metavar="ALPHA",
                        help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
@@ -86,6 +91,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
     fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
     fork.add_argument("--json", action="store_true", help="print one JSON document")
+    _path_parser(sub)
     return parser
 
 
@@ -134,9 +140,12 @@ def _run_json(run: Run) -> dict:
         "malformed_history_lines": run.metrics.malformed, "metric_notes": run.metrics.notes,
         "notes": run.notes,
         "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
-                         "location": c.location, "metrics": by_step.get(c.step, {})}
+                         "location": c.location, "complete": True, "evidence": c.detail,
+                         "weights_only": c.weights_only, "metrics": by_step.get(c.step, {})}
                         for c in run.checkpoints],
-        "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note} for c in run.pending],
+        "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note, "complete": False,
+                     "pending": c.pending.value if c.pending else None, "evidence": c.detail}
+                    for c in run.pending],
     }
 
 
@@ -185,10 +194,15 @@ def _step_columns(run: Run, metric: str | None) -> list[str]:
 def _print_run_steps(run: Run, metric: str | None) -> None:
     names = _step_columns(run, metric)
     print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
-    print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names))
+    shared = shared_steps(c.step for c in run.checkpoints)
+    print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names) + "  COMPLETE")
     for c in run.checkpoints:
         values = " ".join(f"{number(run.metrics.value(c.step, n)):>14}" for n in names)
-        print(f"{c.step:>7} {size(c.bytes):>10} {stamp(c.mtime):<16} {values}")
+        print(f"{step_label(c.step, c.name, shared):>7} {size(c.bytes):>10} {stamp(c.mtime):<16} {values}"
+              f"  yes: {c.detail or '-'}")
+    for c in run.pending:
+        print(f"{step_label(c.step, c.name, {c.step}):>7} {size(c.bytes):>10} {stamp(c.mtime):<16} "
+              + " ".join(f"{'':>14}" for _ in names) + f"  no: {c.note}")
     _print_metric_warnings(run)
 
 
@@ -219,25 +233,43 @@ def _print_plan(plan: Plan) -> None:
     if plan.refused:
         print(f"  refused: {plan.refused}")
         return
+    shared = shared_steps([k.step for k in plan.keep] + [d.step for d in plan.delete])
     for kept in plan.keep:
-        print(f"  keep    {kept.step:>7} {size(kept.bytes):>10}  {', '.join(kept.reasons)}")
+        print(f"  keep    {step_label(kept.step, kept.name, shared):>7} {size(kept.bytes):>10}  "
+              f"{', '.join(kept.reasons)}")
     for pending in plan.pending:
-        print(f"  skip    {pending.step:>7} {size(pending.bytes):>10}  {', '.join(pending.reasons)}")
+        print(f"  skip    {step_label(pending.step, pending.name, {pending.step}):>7} {size(pending.bytes):>10}  "
+              f"{', '.join(pending.reasons)}")
+    for slim in plan.slim:
+        print(f"  slim    {step_label(slim.step, slim.name, shared):>7} {size(slim.bytes):>10}  "
+              f"{', '.join(slim.files)}")
+    for whole in plan.slim_refused:
+        print(f"  whole   {step_label(whole.step, whole.name, shared):>7} {'':>10}  cannot slim: {whole.reason}")
     if plan.delete:
-        print(f"  delete  {len(plan.delete)} step(s): {step_ranges(plan.delete_steps)}")
+        named = [step_label(d.step, d.name, shared) for d in plan.delete if d.step in shared]
+        print(f"  delete  {len(plan.delete)} step(s): {step_ranges(plan.delete_steps - shared)}"
+              + ("; " if named and plan.delete_steps - shared else "") + ", ".join(named))
     print(f"  frees {size(plan.freed_bytes)}")
+
+
+def _work(plans: list[Plan] | list[DeletionResult]) -> str:
+    """``delete 3 checkpoint(s) and slim 2`` (or in the past tense, for results)."""
+    if plans and isinstance(plans[0], DeletionResult):
+        deleted, slimmed = sum(len(r.deleted) for r in plans), sum(len(r.slimmed) for r in plans)
+        return f"deleted {deleted} checkpoint(s)" + (f", slimmed {slimmed}" if slimmed else "")
+    deleted, slimmed = sum(len(p.delete) for p in plans), sum(len(p.slim) for p in plans)
+    return f"delete {deleted} checkpoint(s)" + (f" and slim {slimmed}" if slimmed else "")
 
 
 def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
     """None to go ahead, or an exit code."""
-    count = sum(len(p.delete) for p in plans)
     if args.yes:
         return None
     if not sys.stdin.isatty():
         _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
     total = sum(p.freed_bytes for p in plans)
-    answer = input(f"Delete {count} checkpoint(s), freeing {size(total)}? [y/N] ")
+    answer = input(f"{_work(plans).capitalize()}, freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
         print("nothing deleted", file=sys.stderr)
         return EXIT_REFUSED
@@ -249,7 +281,7 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
     for plan in plans:
         def progress(done: int, total: int, item, plan=plan) -> None:
             if show_progress:
-                print(f"\r{plan.project}/{plan.run}: deleted {done}/{total} (step {item.step})",
+                print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
                       end="" if done < total else "\n", file=sys.stderr, flush=True)
         try:
             result = execute_plan(store, plan, progress)
@@ -262,21 +294,23 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
                   file=sys.stderr)
         for item, why in result.failed:
             _err(f"{plan.project}/{plan.run}: step {item.step} not deleted: {why}")
+        for item, why in result.slim_failed:
+            _err(f"{plan.project}/{plan.run}: step {item.step} not slimmed: {why}")
     return results, refusals
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     store = _open(args)
-    policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing)
+    policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing, args.full)
     plans = plan_location(store, policy, args.project, args.run)
     refused = [p for p in plans if p.refused]
-    todo = [p for p in plans if p.delete and not p.refused]
+    todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:
         for plan in plans:
             _print_plan(plan)
         total = sum(p.freed_bytes for p in todo)
-        print(f"total: delete {sum(len(p.delete) for p in todo)} checkpoint(s) in {len(todo)} run(s), "
-              f"freeing {size(total)}" + (" (dry run)" if args.dry_run else ""))
+        print(f"total: {_work(todo)} in {len(todo)} run(s), freeing {size(total)}"
+              + (" (dry run)" if args.dry_run else ""))
     for plan in refused:
         _err(plan.refused)
     results: list[DeletionResult] = []
@@ -289,7 +323,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         refusals += late
         if not args.json:
             freed = sum(r.freed_bytes for r in results)
-            print(f"deleted {sum(len(r.deleted) for r in results)} checkpoint(s), freed {size(freed)}")
+            print(f"{_work(results) if results else 'deleted 0 checkpoint(s)'}, freed {size(freed)}")
     if args.json:
         done = {(r.plan.project, r.plan.run): r for r in results}
         _print_json({
@@ -308,12 +342,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 # -- fork --------------------------------------------------------------------
 def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
     """The source run when --project/--run are left out: the location must hold exactly one."""
-    pairs = list_runs(store, args.project, args.run)
-    if len(pairs) != 1:
-        found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
-        raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "
-                      "pass --project and --run")
-    return pairs[0]
+    return single_run(store, args.project, args.run)
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
@@ -339,6 +368,49 @@ def cmd_fork(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- path --------------------------------------------------------------------
+def _path_parser(sub) -> None:
+    path = sub.add_parser(
+        "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
+        description="Print the absolute path (or URL) of one complete checkpoint: never a save in progress "
+                    "or an incomplete one. Exit 2 when there is none.",
+        epilog='example: --resume_from_checkpoint "$(ckpt-tui path out --latest)"')
+    _location_options(path)
+    path.add_argument("--project", "-p", help="project (may be left out if the location holds one run)")
+    path.add_argument("--run", "-r", help="run (ART: model; may be left out if the location holds one run)")
+    which = path.add_mutually_exclusive_group(required=True)
+    which.add_argument("--latest", action="store_true", help="the latest complete checkpoint")
+    which.add_argument("--best", action="store_true", help="the best by --metric (the earliest of ties)")
+    which.add_argument("--step", type=int, metavar="N", help="the checkpoint of step N")
+    which.add_argument("--not-after-step", type=int, metavar="N", help="the latest complete checkpoint <= N")
+    path.add_argument("--metric", help="with --best: the metric (default: val/reward, eval_loss, ... "
+                      "whichever the run logs)")
+    path.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
+                      help="with --best: higher or lower is better (default auto: minimise *loss)")
+    path.add_argument("--json", action="store_true", help="print one JSON document (path, step, name, layout...)")
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    if not args.best and (args.metric or args.mode != "auto"):
+        raise Refused("--metric and --mode go with --best")
+    store = _open(args)
+    try:
+        project, run = _only_run(store, args)
+        loaded = store.load_run(project, run)
+        metric = best_metric(loaded, args.metric) if args.best else None
+        ckpt = resume_checkpoint(loaded, args.step, args.not_after_step, metric, args.mode)
+    except NotFound as exc:  # nothing to return: the same exit as a refusal
+        raise Refused(str(exc)) from None
+    path = store.checkpoint_location(project, run, ckpt)
+    if args.json:
+        _print_json({"path": path, "step": ckpt.step, "name": ckpt.name, "layout": loaded.layout,
+                     "project": project, "run": run, "evidence": ckpt.detail, "metric": metric,
+                     "value": loaded.metrics.value(ckpt.step, metric) if metric else None})
+    else:
+        print(path)
+    return EXIT_OK
+
+
 # -- app ---------------------------------------------------------------------
 def open_app(location: str, demo: bool, options: dict) -> int:
     from .app import run_app  # imported here: scripted commands never pay for Textual
@@ -361,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser().parse_args(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork}[args.command](args)
+            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path}[args.command](args)
         args = build_parser().parse_args(argv)
         return open_app(args.location, args.demo, _store_options(args))
     except Refused as exc:

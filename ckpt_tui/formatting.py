@@ -39,3 +39,20 @@ def step_ranges(steps: Iterable[int]) -> str:
     if start is not None:
         out.append(str(start) if start == prev else f"{start}-{prev}")
     return ", ".join(out)
+
+
+def shared_steps(steps: Iterable[int | None]) -> set[int]:
+    """Steps held by more than one checkpoint (Lightning's ``-v1`` names, NeMo's ``-last`` copy)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for step in steps:
+        if step is not None:
+            (shared if step in seen else seen).add(step)
+    return shared
+
+
+def step_label(step: int | None, name: str, shared: set[int]) -> str:
+    """The step, and the checkpoint's name where another checkpoint has the same step."""
+    if step is None:
+        return name
+    return f"{step} ({name})" if step in shared else str(step)

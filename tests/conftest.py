@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -13,12 +14,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def copy_tree(source: Path, target: Path) -> Path:
-    """Copy a fixture tree and make it writable (the originals may be read-only)."""
-    shutil.copytree(source, target)
+    """Copy a fixture tree, links as links (Lightning's ``last.ckpt``), and make it writable
+    (the originals may be read-only)."""
+    shutil.copytree(source, target, symlinks=True)
     for root, dirs, files in os.walk(target):
         for name in dirs + files:
             path = os.path.join(root, name)
-            os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
+            if not os.path.islink(path):
+                os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
     os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR)
     return target
 
@@ -41,3 +44,14 @@ def demo_base(tmp_path: Path) -> Path:
     from ckpt_tui.demo import build_demo
 
     return build_demo(tmp_path / ".art")
+
+
+@pytest.fixture
+def trainer_tree(tmp_path: Path):
+    """A fresh copy of a tree a trainer wrote (``"real-trainers/nemo2"``, ``"lightning/two-fits"``...)
+    and the ``truth.json`` beside it: what the library itself says about the tree."""
+    def copy(name: str) -> tuple[Path, dict]:
+        root = copy_tree(FIXTURES / name, tmp_path / "trees" / name.replace("/", "-"))
+        return root, json.loads((FIXTURES / name / "truth.json").read_text())
+
+    return copy

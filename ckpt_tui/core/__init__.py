@@ -4,11 +4,12 @@ Imports no UI or cloud library; stores implement :class:`Store` and are handed i
 """
 
 from .errors import AlreadyExists, CkptError, InvalidName, NotFound, Refused, StoreError, Unreadable
-from .execute import DeletionResult, execute_plan, list_runs, plan_location
+from .execute import DeletionResult, execute_plan, list_runs, plan_location, single_run
 from .fork import ForkResult, choose_step, fork_checkpoint
 from .metrics import Metrics, metrics_from_records, parse_history_lines
 from .models import Blob, Checkpoint, FileEntry, Pending, Run, freed_bytes
 from .names import validate_name
+from .resume import resumable, resume_checkpoint
 from .retention import DEFAULT_METRIC, KeptStep, DeletedStep, Plan, Policy, Rule, parse_rules, plan_run, resolve_mode
 from .store import Store
 
@@ -17,5 +18,5 @@ __all__ = [
     "FileEntry", "ForkResult", "InvalidName", "KeptStep", "Metrics", "NotFound", "Pending", "Plan", "Policy",
     "Refused", "Rule", "Run", "Store", "StoreError", "Unreadable", "choose_step", "execute_plan", "fork_checkpoint", "freed_bytes",
     "list_runs", "metrics_from_records", "parse_history_lines", "parse_rules", "plan_location",
-    "plan_run", "resolve_mode", "validate_name",
+    "plan_run", "resolve_mode", "resumable", "resume_checkpoint", "single_run", "validate_name",
 ]

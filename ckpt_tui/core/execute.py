@@ -68,10 +68,23 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     return pairs
 
 
+def single_run(store: Store, project: str | None = None, run: str | None = None) -> tuple[str, str]:
+    """The one run selected (the location's only run when neither is given); refused otherwise."""
+    if project is not None and run is not None:
+        return project, run
+    pairs = list_runs(store, project, run)
+    if len(pairs) != 1:
+        found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
+        raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "
+                      "pass --project and --run")
+    return pairs[0]
+
+
 def plan_location(store: Store, policy: Policy, project: str | None = None,
                   run: str | None = None) -> list[Plan]:
-    """One plan per selected run, each on its own."""
-    return [plan_run(store.load_run(p, r), policy) for p, r in list_runs(store, project, run)]
+    """One plan per selected run, each on its own (reading training state when the policy slims)."""
+    slims = policy.full is not None
+    return [plan_run(store.load_run(p, r, with_state=slims), policy) for p, r in list_runs(store, project, run)]
 
 
 def _agreed(plan: Plan, fresh: Plan) -> list[DeletedStep]:

@@ -18,12 +18,15 @@ class Metrics:
     no step); ``ignored`` counts values dropped for being NaN, infinite or not
     numbers. Both are shown to the user rather than hidden, as are ``notes``:
     one line each about the source (a damaged file, a reader to install).
+    ``aliases`` answer for a metric under another spelling (``val/acc`` for a
+    Lightning file name's ``val_acc``); ``names()`` lists only what was logged.
     """
 
     by_step: dict[int, dict[str, float]] = field(default_factory=dict)
     malformed: int = 0
     ignored: int = 0
     notes: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -35,11 +38,13 @@ class Metrics:
         return self.by_step.get(step, {})
 
     def value(self, step: int, name: str) -> float | None:
-        return self.by_step.get(step, {}).get(name)
+        values = self.by_step.get(step, {})
+        return values.get(name, values.get(self.aliases.get(name, name)))
 
     def series(self, name: str) -> list[tuple[int, float]]:
         """(step, value) pairs for one metric, in step order."""
-        return sorted((s, v[name]) for s, v in self.by_step.items() if name in v)
+        found = sorted((s, v[name]) for s, v in self.by_step.items() if name in v)
+        return found if found or name not in self.aliases else self.series(self.aliases[name])
 
 
 def _number(value: object) -> float | None:

@@ -26,9 +26,9 @@ from ..core.names import validate_name
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
-from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
+from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
-from .layouts.orbax import may_be_orbax, orbax_parts
+from .layouts.orbax import orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
@@ -69,9 +69,12 @@ class _Found:
 class _RunFiles:
     """A run's side files for its layout: read through the backend, fetched together when told."""
 
-    def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str]) -> None:
+    def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
+                 children: dict[str, set[str]] | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
         self.texts: dict[str, str | None] = {}
+        self.entry_names = {e.name for e in entries}
+        self.listed = children or {}
 
     def prefetch(self, paths: list[str]) -> None:
         paths = [p for p in dict.fromkeys(paths) if p not in self.texts]
@@ -98,6 +101,12 @@ class _RunFiles:
 
     def link_target(self, name: str) -> str | None:
         return self.links.get(name)
+
+    def names(self) -> set[str]:
+        return self.entry_names
+
+    def children(self, name: str) -> set[str]:
+        return self.listed.get(name, set())
 
 
 class TreeStore(Store):
@@ -154,9 +163,10 @@ class TreeStore(Store):
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
                         dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level))))
-            # Orbax's numbered folders are steps only if they hold its files: look inside them together.
+            # Some names are steps only if the folder holds the trainer's files (Orbax's bare
+            # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
-                      if e.kind is Kind.DIR and may_be_orbax(e.name)]
+                      if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
                 lambda f: {e.name for e in self._list(f, found.notes)}, inside)))
             below, art = [], []
@@ -292,25 +302,26 @@ class TreeStore(Store):
             place, listing = self._resolve(project, run)
         return self._build(project, run, place, listing, True, False)
 
-    def _children(self, place: RunPlace, listing: DeepListing, dirs: list[tuple[str, bool]]) -> dict[str, set[str]]:
-        """What each candidate step folder holds, for layouts that recognise steps by their files."""
-        if not place.layout.markers:
-            return {}
-        names = [n for n, is_dir in dirs if is_dir and place.layout.step(n) is not None]
+    def _children(self, place: RunPlace, listing: DeepListing, dirs: list[tuple[str, bool]],
+                  problems: list[str]) -> dict[str, set[str]]:
+        """What step folders hold, for layouts that judge by it (from the deep listing when there
+        is one); a folder that cannot be listed is noted in ``problems``."""
+        layout = place.layout
+        names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
         missing = [n for n in names if n not in listing.children]
-        listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
-                                  missing)
+        listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), problems)}, missing)
         return {**{n: listing.children[n] for n in names if n in listing.children}, **dict(zip(missing, listed))}
 
     def _build(self, project: str, run: str, place: RunPlace, listing: DeepListing, with_metrics: bool,
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        children = self._children(place, listing, dirs)
+        problems: list[str] = []
+        children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
-        files = _RunFiles(self.backend, place, self._links(place, entries))
+        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
@@ -327,16 +338,19 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(prefix, name, step, sizes.get(name), why, name in folders)
+            ckpt = self._checkpoint(prefix, found.targets.get(name, name), step, sizes.get(name),
+                                    why or (None, found.evidence.get(name, layout.complete_evidence)),
+                                    name in folders and name not in found.targets, name)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
-            pending.append(self._checkpoint(prefix, name, step, sizes.get(name), self._leftover(why, sizes.get(name)),
-                                            name in folders))
+            kind, detail = self._leftover(why, sizes.get(name))
+            detail = layout.unfinished_evidence if kind is Pending.SAVE_IN_PROGRESS else detail
+            pending.append(self._checkpoint(prefix, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=list(place.notes), resume_steps=frozenset(found.resume))
+                   pending=pending, notes=[*place.notes, *problems], resume_steps=frozenset(found.resume))
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
@@ -349,16 +363,18 @@ class TreeStore(Store):
                 return Pending.FORK_IN_PROGRESS, ""
         return why, ""
 
-    def _checkpoint(self, prefix: str, name: str, step: int, usage: Usage | CkptError | None,
-                    why: tuple[Pending, str] | None, folder: bool) -> Checkpoint:
-        location = prefix + name + ("/" if folder and self.backend.implicit_folders else "")
+    def _checkpoint(self, prefix: str, path: str, step: int, usage: Usage | CkptError | None,
+                    why: tuple[Pending | None, str] | None, folder: bool, name: str = "") -> Checkpoint:
+        """``path``: what the location points at (the entry ``name`` itself, or a file inside it)."""
+        name = name or path
+        location = prefix + path + ("/" if folder and self.backend.implicit_folders else "")
         if isinstance(usage, CkptError):
             return Checkpoint(step, 0, 0.0, name, location, Pending.UNREADABLE, str(usage))
         usage = usage or Usage(0, 0.0, 0)
         pending, detail = why if why is not None else (None, "")
         slimmed = SLIM_RECORD in usage.markers
-        if slimmed and not detail:
-            detail = WEIGHTS_ONLY
+        if slimmed:
+            detail = f"{WEIGHTS_ONLY}; {detail}" if detail else WEIGHTS_ONLY
         return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
     def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
@@ -367,7 +383,7 @@ class TreeStore(Store):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
         found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(found, own)
+        return merge_name_values(place.layout.from_event_steps(found), own)
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
@@ -566,7 +582,7 @@ class TreeStore(Store):
         files = source.checkpoint_files(source_run, checkpoint)
         single = (len(files) == 1 and files[0].path == checkpoint.name and layout.step_kind != "dir"
                   and layout.step(checkpoint.name) is not None)
-        container = CHECKPOINTS if layout is LIGHTNING or layout is ART else ""
+        container = layout.fork_container
         backend, place = self._new_place(to_project, to_run, layout, container)
         name = layout.checkpoint_name(checkpoint.step, like=checkpoint.name)
         new = NewRun(place.root, container, name, [""] if single else [f.path for f in files])

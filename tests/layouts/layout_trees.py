@@ -17,8 +17,9 @@ def megatron_save(root: Path, steps=(10, 20, 30, 40), tracker: str | None = "30"
     for i, step in enumerate(steps):
         it = root / f"iter_{step:07d}"
         blob(it / "__0_0.distcp", 1000 + i)
+        blob(it / ".metadata", 40)  # DCP's own, renamed from .metadata.tmp when the shards are written
         blob(it / "common.pt", 100)
-        (it / "metadata.json").write_text('{"sharded_backend": "torch_dist"}')
+        (it / "metadata.json").write_text('{"sharded_backend": "torch_dist"}')  # Megatron's, written last
     if tracker is not None:
         (root / "latest_checkpointed_iteration.txt").write_text(tracker)
     return root

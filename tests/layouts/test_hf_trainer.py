@@ -87,9 +87,9 @@ def test_a_save_in_progress_is_shown_and_never_deleted(hf_fixture):
     run = store.load_run("hf-trainer", "full-model")
     assert run.latest_step == 24
     assert [(c.step, c.name, c.note, c.complete) for c in run.pending] == [
-        (28, "tmp-checkpoint-28", "save in progress", False)]
+        (28, "tmp-checkpoint-28", "save in progress: tmp-checkpoint-N: the Trainer renames it to checkpoint-N when the save is done", False)]
     plan = plan_run(run, Policy.parse("latest", "none"))
-    assert [(p.step, p.reasons) for p in plan.pending] == [(28, ("save in progress",))]
+    assert [(p.step, p.reasons) for p in plan.pending] == [(28, ("save in progress: tmp-checkpoint-N: the Trainer renames it to checkpoint-N when the save is done",))]
     execute_plan(store, plan)
     assert (run_dir / "tmp-checkpoint-28" / "trainer_state.json").exists()
 

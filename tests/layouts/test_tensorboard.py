@@ -152,9 +152,10 @@ def test_lightning_without_metrics_in_names_reads_its_logger(tmp_path):
     ckpts.mkdir(parents=True)
     (ckpts / "epoch=0-step=100.ckpt").write_bytes(b"\0" * 10)
     (ckpts / "epoch=1-step=200.ckpt").write_bytes(b"\0" * 10)
-    write_events(version, [(100, {"val_loss": 0.4}), (200, {"val_loss": 0.2})])
+    # Lightning's logger writes the values of the checkpoint saved at step S at S - 1.
+    write_events(version, [(99, {"val_loss": 0.4}), (199, {"val_loss": 0.2})])
     metrics = LocalStore(tmp_path / "lightning_logs").load_run("lightning_logs", "version_0").metrics
-    assert metrics.at(200) == {"val_loss": 0.2, "epoch": 1.0}
+    assert metrics.at(200) == {"val_loss": 0.2, "epoch": 1.0} and metrics.at(100) == {"val_loss": 0.4, "epoch": 0.0}
 
 
 def test_the_layout_s_own_metrics_win(tmp_path):

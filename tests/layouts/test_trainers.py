@@ -4,10 +4,10 @@ import os
 import shutil
 
 import pytest
-from layout_trees import (LIGHTNING_FILES, lightning_dir, listing, megatron_save, orbax_dir, tree_bytes,
+from layout_trees import (LIGHTNING_FILES, blob, lightning_dir, listing, megatron_save, orbax_dir, tree_bytes,
                           verl_dir)
 
-from ckpt_tui.core import AlreadyExists, Policy, execute_plan, fork_checkpoint, plan_run
+from ckpt_tui.core import AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint, plan_run
 from ckpt_tui.stores.local import LocalStore
 
 LATEST_ONLY = Policy.parse("latest", "none")
@@ -26,8 +26,9 @@ def test_megatron_tracker_protects_and_a_later_save_is_unfinished(tmp_path):
     run = store.load_run("runs", "glm-rl")
     assert run.layout == "megatron" and [c.step for c in run.checkpoints] == [10, 20, 30]
     assert run.protected == {30: ("tracker",)}
-    assert [(c.step, c.note) for c in run.pending] == [(40, "newer than the tracker (save unfinished)")]
-    assert run.checkpoint(20).bytes == 1001 + 100 + len('{"sharded_backend": "torch_dist"}')
+    assert [(c.step, c.note) for c in run.pending] == [
+        (40, "newer than the tracker (save unfinished): latest_checkpointed_iteration.txt names step 30")]
+    assert run.checkpoint(20).bytes == 1001 + 40 + 100 + len('{"sharded_backend": "torch_dist"}')
     result = prune(store, "runs", "glm-rl")
     assert {d.step for d in result.deleted} == {10, 20}
     assert listing(save) == ["hf", "iter_0000030", "iter_0000040", "latest_checkpointed_iteration.txt"]
@@ -136,7 +137,7 @@ def test_orbax_steps_metrics_and_saves_in_progress(tmp_path, prefix):
     run = store.load_run("jax", "run1")
     assert run.layout == "orbax" and [c.step for c in run.checkpoints] == [100, 200, 300]
     assert run.metrics.series("loss") == [(100, 0.01), (200, 0.005), (300, 1 / 300)]
-    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
+    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress: a .orbax-checkpoint-tmp name: Orbax renames the step when the save is done")]
     plan = plan_run(run, Policy.parse("best,latest", "accuracy", "max"))
     assert plan.best_step == 300 and [d.step for d in plan.delete] == [100, 200]
     execute_plan(store, plan)
@@ -144,3 +145,23 @@ def test_orbax_steps_metrics_and_saves_in_progress(tmp_path, prefix):
     assert listing(root) == [f"{prefix + '_' if prefix else ''}300", tmp_name]
     fork_checkpoint(store, "jax", "run1", "run2")
     assert listing(tmp_path / "jax" / "run2") == [f"{prefix + '_' if prefix else ''}300"]
+
+
+def test_megatron_legacy_iterations_rest_on_the_tracker(tmp_path):
+    save = tmp_path / "runs" / "legacy"
+    for step in (10, 20):
+        blob(save / f"iter_{step:07d}" / "mp_rank_00" / "model_optim_rng.pt", 50)  # no metadata.json: legacy
+    (save / "latest_checkpointed_iteration.txt").write_text("20")
+    run = LocalStore(tmp_path / "runs").load_run("runs", "legacy")
+    assert [(c.step, c.detail) for c in run.checkpoints] == [
+        (10, "before the step latest_checkpointed_iteration.txt names (20)"),
+        (20, "named by latest_checkpointed_iteration.txt")]
+
+
+def test_an_orbax_step_with_an_item_still_under_its_temporary_name_is_unfinished(tmp_path):
+    root = orbax_dir(tmp_path / "jax" / "run1", in_progress=None)
+    (root / "300" / "default").rename(root / "300" / "default.orbax-checkpoint-tmp")
+    run = LocalStore(tmp_path / "jax").load_run("jax", "run1")
+    assert [c.step for c in run.checkpoints] == [100, 200]
+    assert [(c.step, c.pending, c.detail) for c in run.pending] == [
+        (300, Pending.SAVE_IN_PROGRESS, "item(s) still under a temporary name: default.orbax-checkpoint-tmp")]

@@ -195,3 +195,21 @@ def test_an_interrupted_delete_is_pending_and_finished_by_the_next_prune(tree, a
     after = store.load_run("demo", "agent-002")
     assert [c.step for c in after.checkpoints] == [5] and after.pending == []
     assert not {k for k in tree.keys("demo/models/agent-002/") if "/0003" in k or "deleting" in k}
+
+
+# -- slimming ---------------------------------------------------------------------------------------
+def test_slimming_keeps_the_weights_and_records_what_went(tree, hf_fixture):
+    shutil.copytree(hf_fixture / "full-model", tree.source / "full-model")
+    store = tree.publish().store()
+    project = store.backend.root_name
+    plan = plan_run(store.load_run(project, "full-model", with_state=True),
+                    Policy.parse("every:8,latest", "none", full="latest"))
+    assert [s.step for s in plan.slim] == [4, 8, 16]  # 4 is kept as the Trainer's best
+    before = tree.keys("full-model/checkpoint-8/")
+    result = execute_plan(store, plan)
+    assert result.ok and [s.step for s in result.slimmed] == [4, 8, 16]
+    state = {f"full-model/checkpoint-8/{f}" for f in ("optimizer.pt", "scheduler.pt", "rng_state.pth")}
+    assert tree.keys("full-model/checkpoint-8/") == (before - state) | {"full-model/checkpoint-8/.ckpt-tui-slim.json"}
+    run = store.load_run(project, "full-model")
+    assert [c.step for c in run.checkpoints if c.weights_only] == [4, 8, 16] and run.pending == []
+    assert not [k for k in tree.keys("full-model/") if "slimming" in k or "slimmed" in k]

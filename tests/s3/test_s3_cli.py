@@ -50,3 +50,11 @@ def test_ls_prune_and_fork(art_bucket, capsys, tmp_path: Path):
     code, _, err = run_cli(capsys, "fork", art_bucket.url, *at, "-p", "demo", "-r", "agent-001",
                            "--to", "agent-001-from-10", "--step", "10")
     assert code == 2 and "a fork creates a new run" in err
+
+
+def test_path_prints_the_url(art_bucket, capsys):
+    at = ["--endpoint-url", art_bucket.endpoint]
+    code, out, _ = run_cli(capsys, "path", art_bucket.url, *at, "-p", "demo", "-r", "agent-001", "--best")
+    assert code == 0 and out == f"{art_bucket.url}/demo/models/agent-001/checkpoints/0010/\n"
+    code, out, _ = run_cli(capsys, "path", art_bucket.url, *at, "-p", "demo", "-r", "agent-002", "--latest", "--json")
+    assert code == 0 and json.loads(out)["path"] == f"{art_bucket.url}/demo/models/agent-002/checkpoints/0005/"

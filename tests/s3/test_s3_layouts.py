@@ -80,7 +80,7 @@ def test_a_mixed_tree_reads_as_on_disk(moto_server, mixed):
             same_run(store.load_run(project, run), local.load_run(project, run), store, local)
     hf = store.load_run("exps", "hf-lora")
     assert hf.protected == {10: ("trainer's best",)}
-    assert [(c.step, c.note) for c in hf.pending] == [(35, "save in progress")]
+    assert [(c.step, c.pending) for c in hf.pending] == [(35, Pending.SAVE_IN_PROGRESS)]
     assert store.load_run("exps", "slime-run").protected == {30: ("tracker",)}
     assert store.load_run("jax", "orbax").metrics.series("accuracy") == [(100, 0.1), (200, 0.2), (300, 0.3)]
     lit = store.load_run("lit/lightning_logs", "version_0")
@@ -142,12 +142,12 @@ def test_megatron_tracker_prune_and_fork(moto_server, tmp_path):
     store = location.store()
     run = store.load_run("runs", "glm-rl")
     assert run.protected == {30: ("tracker",)}
-    assert [(c.step, c.note) for c in run.pending] == [(40, "newer than the tracker (save unfinished)")]
+    assert [(c.step, c.pending) for c in run.pending] == [(40, Pending.NEWER_THAN_TRACKER)]
     assert {d.step for d in execute_plan(store, plan_run(run, LATEST_ONLY)).deleted} == {10, 20}
     assert {k.split("/")[1] for k in location.keys("glm-rl/")} == {"hf", "iter_0000030", "iter_0000040", TRACKER}
 
     fork_checkpoint(store, "runs", "glm-rl", "b", step=30)
-    assert location.keys("b/") == {f"b/iter_0000030/{f}" for f in ("__0_0.distcp", "common.pt", "metadata.json")
+    assert location.keys("b/") == {f"b/iter_0000030/{f}" for f in ("__0_0.distcp", ".metadata", "common.pt", "metadata.json")
                                    } | {f"b/{TRACKER}"}
     assert location.client.get_object(Bucket=location.bucket, Key=f"{location.prefix}b/{TRACKER}")[
         "Body"].read() == b"30\n"
@@ -180,7 +180,7 @@ def test_orbax_prune_and_fork(moto_server, tmp_path):
     location = uploaded(moto_server, tmp_path / "jax")
     store = location.store()
     run = store.load_run("jax", "run1")
-    assert [(c.step, c.note) for c in run.pending] == [(400, "save in progress")]
+    assert [(c.step, c.pending) for c in run.pending] == [(400, Pending.SAVE_IN_PROGRESS)]
     plan = plan_run(run, Policy.parse("best,latest", "loss", "min"))
     assert plan.best_step == 300 and execute_plan(store, plan).ok
     assert {k.split("/")[1] for k in location.keys("run1/")} == {"300", "400.orbax-checkpoint-tmp-1712345678"}
@@ -293,3 +293,42 @@ def test_tensorboard_event_files_are_read_in_s3_too(moto_server, tmp_path):
     want = LocalStore(tmp_path / "runs").load_run("runs", "gpt")
     assert got.metrics.names() == ["learning-rate", "lm-loss"] and got.metrics.by_step == want.metrics.by_step
     assert got.metrics.notes == want.metrics.notes == []
+
+
+# -- trees written by the trainers themselves ---------------------------------------------------
+REAL_TREES = ["real-trainers/dcp-steps", "real-trainers/deepspeed-zero1", "real-trainers/megatron-dcp",
+              "real-trainers/torchtune-async", "real-trainers/torchtune-lora", "real-trainers/nemo2",
+              "lightning/default-names", "lightning/slash-metric", "orbax/in-progress"]
+
+
+@pytest.mark.parametrize("name", REAL_TREES)
+def test_trainer_trees_read_in_s3_as_on_disk(moto_server, trainer_tree, name):
+    root, _ = trainer_tree(name)
+    location = uploaded(moto_server, root.parent)
+    store, local = location.store(), LocalStore(root.parent)
+    (project, run), = local_pairs = [(p, r) for p in local.list_projects() for r in local.list_runs(p)]
+    assert [(p, r) for p in store.list_projects() for r in store.list_runs(p)] == local_pairs
+    got, want = store.load_run(project, run), local.load_run(project, run)
+    same_run(got, want, store, local)
+    assert [c.detail for c in got.checkpoints + got.pending] == [c.detail for c in want.checkpoints + want.pending]
+    assert all(c.detail for c in got.checkpoints)
+    # The same places (a folder's URL ends in "/"), down to the file inside Lightning's val/ sub-folders.
+    assert [c.location.removeprefix(location.url).rstrip("/") for c in got.checkpoints] == [
+        c.location.removeprefix(str(root.parent)) for c in want.checkpoints]
+
+
+def test_deepspeed_prune_and_fork_in_s3(moto_server, trainer_tree):
+    root, truth = trainer_tree("real-trainers/deepspeed-zero1")
+    location = uploaded(moto_server, root.parent)
+    store = location.store()
+    run = store.load_run("trees", root.name)
+    assert run.protected == {8: ("latest file",)} and [c.name for c in run.pending] == ["global_step10"]
+    assert {d.name for d in execute_plan(store, plan_run(run, LATEST_ONLY)).deleted} == {
+        "global_step2", "global_step4", "global_step6"}
+    assert {k.split("/")[1] for k in location.keys(f"{root.name}/")} == {
+        "global_step8", "global_step10", "latest", "zero_to_fp32.py", "zero_to_torch.py", "truth.json"}
+    fork_checkpoint(store, "trees", root.name, "again", step=8)
+    assert location.client.get_object(Bucket=location.bucket, Key=f"{location.prefix}again/latest")[
+        "Body"].read() == b"global_step8"
+    assert {k.split("/", 1)[1] for k in location.keys("again/")} == {
+        "latest", *(f"global_step8/{f.split('/', 1)[1]}" for f in truth["files"] if f.startswith("global_step8/"))}

@@ -23,9 +23,11 @@ from textual.strip import Strip
 
 from ...core.models import Checkpoint, Run
 from ...core.retention import Plan
-from ...formatting import number, size, stamp
+from ...formatting import number, shared_steps, size, stamp, step_label
 
 KEEP_WIDTH_LIMIT = 40
+# Where checkpoints share a step, the step column names them (the end of the name tells them apart).
+STEP_WIDTH_LIMIT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._reasons: dict[int, tuple[str, ...]] = {}
         self._deleted: set[int] = set()
         self._pins: frozenset[int] = frozenset()
+        self._shared: set[int] = set()
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -114,6 +117,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._reasons = plan.reasons() if plan else {}
         self._deleted = plan.delete_steps if plan else set()
         self._pins = plan.policy.pins if plan else frozenset()
+        self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
         self.columns = self._make_columns()
         self._sort()
         row = 0
@@ -141,9 +145,11 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _make_columns(self) -> list[Column]:
         latest = self.run.latest_step if self.run else None
+        named = [len(self._step_text(c)) for c in self.run.checkpoints + self.run.pending
+                 if c.step in self._shared] if self.run else []
         columns = [
             Column("mark", "", 2, "left"),
-            Column("step", "step", max(5, len(str(latest or 0)))),
+            Column("step", "step", min(max(5, len(str(latest or 0)), *named), STEP_WIDTH_LIMIT)),
             Column("size", "size", 9),
         ]
         if self.plan is not None:
@@ -259,7 +265,7 @@ class CheckpointTable(ScrollView, can_focus=True):
                     "L" if self.run and ckpt.step == self.run.latest_step else
                     "P" if ckpt.step in self._pins else " ")
             elif key == "step":
-                text = str(ckpt.step) if ckpt.step is not None else ckpt.name
+                text = self._step_text(ckpt, column.width)
             elif key == "size":
                 text = size(ckpt.bytes)
             elif key == "mtime":
@@ -271,6 +277,14 @@ class CheckpointTable(ScrollView, can_focus=True):
                 text = number(self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None)
             cells.append(column.cell(text))
         return cells
+
+    def _step_text(self, ckpt: Checkpoint, width: int = 0) -> str:
+        """The step; its name too where another checkpoint has the same step, cut at the front
+        when too long (``-v1``, ``-last`` end the names that share a step)."""
+        text = step_label(ckpt.step, ckpt.name, self._shared)
+        if not width or len(text) <= width or ckpt.step is None:
+            return text
+        return f"{ckpt.step} (…{ckpt.name[len(str(ckpt.step)) + 4 - width:]})"
 
     def _header(self) -> Strip:
         header = self.get_component_rich_style("checkpoint-table--header")

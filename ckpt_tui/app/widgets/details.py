@@ -22,6 +22,8 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step is not None else ckpt.name)
     if not ckpt.complete:
         grid.add_row("state", Text(f"{ckpt.note or 'incomplete'}: never deleted or forked", style="yellow"))
+    elif ckpt.detail:
+        grid.add_row("complete", Text(ckpt.detail, style="dim"))
     grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:

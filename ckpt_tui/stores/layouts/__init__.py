@@ -12,20 +12,29 @@ from collections.abc import Callable, Collection, Iterable
 from ...core.models import Pending
 from .art import ART, ART_LEGACY, ArtLayout
 from .base import Layout, RunScan, scan_entries
+from .dcp import DCP
+from .deepspeed import DEEPSPEED
 from .hf import HF
 from .lightning import LIGHTNING
 from .megatron import MEGATRON
-from .orbax import OrbaxLayout, orbax_candidates
+from .nemo import NEMO
+from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
+from .torchtune import TORCHTUNE
 from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, LIGHTNING)
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP)
 
 
 def layout_named(name: str) -> Layout | None:
     """A layout by its name (Orbax without a prefix)."""
     known = {lay.name: lay for lay in (ART, ART_LEGACY, *TRAINER_LAYOUTS, OrbaxLayout())}
     return known.get(name)
+
+
+def needs_look(name: str) -> bool:
+    """Whether a folder of this name must be listed to tell whether it is a step (discovery)."""
+    return may_be_orbax(name) or any(layout.needs_look(name) for layout in TRAINER_LAYOUTS)
 
 
 def detect(entries: Iterable[tuple[str, bool]],
@@ -46,5 +55,6 @@ def detect(entries: Iterable[tuple[str, bool]],
     return best
 
 
-__all__ = ["ART", "ART_LEGACY", "ArtLayout", "HF", "LIGHTNING", "Layout", "MEGATRON", "OrbaxLayout",
-           "RunScan", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named", "scan_entries"]
+__all__ = ["ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
+           "OrbaxLayout", "RunScan", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
+           "needs_look", "scan_entries"]

@@ -32,6 +32,8 @@ def art_name(step: int) -> str:
 class ArtLayout(Layout):
     history_file = HISTORY
     reads_event_files = False
+    complete_evidence = "a step folder (ART writes no completion marker)"
+    fork_container = CHECKPOINTS
 
     def __init__(self, name: str = "art") -> None:
         self.name = name

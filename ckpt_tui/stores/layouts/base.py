@@ -55,6 +55,14 @@ class RunFiles(Protocol):
         """For a symbolic link directly in the checkpoint folder, the name it points at."""
         ...
 
+    def names(self) -> Collection[str]:
+        """Every name directly in the checkpoint folder (sibling markers such as NeMo's ``-unfinished``)."""
+        ...
+
+    def children(self, name: str) -> Collection[str]:
+        """Names directly inside step folder ``name``; empty unless the layout lists its step folders."""
+        ...
+
 
 @dataclass(slots=True)
 class Inspection:
@@ -64,6 +72,28 @@ class Inspection:
     in_progress: dict[str, tuple[Pending, str]] = field(default_factory=dict)  # entry name -> why
     metrics: Metrics = field(default_factory=Metrics)
     resume: set[int] = field(default_factory=set)  # protected steps the trainer resumes from: kept whole
+    # Entry name -> why it counts as complete (the layout's ``complete_evidence`` otherwise).
+    evidence: dict[str, str] = field(default_factory=dict)
+    # Entry name -> the file inside it to point at (Lightning's ``val/`` sub-folders hold one ``.ckpt``).
+    targets: dict[str, str] = field(default_factory=dict)
+
+    def incomplete(self, name: str, why: str, pending: Pending = Pending.INCOMPLETE) -> None:
+        """``name`` is unfinished; a second reason adds to the first."""
+        if name in self.in_progress:
+            pending, first = self.in_progress[name]
+            why = f"{first}; {why}" if first else why
+        self.in_progress[name] = (pending, why)
+
+    def attest(self, name: str, why: str) -> None:
+        """Evidence that ``name`` is complete; more adds to what was said."""
+        self.evidence[name] = f"{self.evidence[name]}; {why}" if self.evidence.get(name) else why
+
+    def judge(self, name: str, complete: bool, why: str) -> None:
+        """A verdict on ``name`` and its reason, either way."""
+        if complete:
+            self.attest(name, why)
+        else:
+            self.incomplete(name, why)
 
     def protect(self, step: int, reason: str, resume: bool = False) -> None:
         reasons = self.protected.get(step, ())
@@ -81,7 +111,10 @@ class Layout:
     which a step folder must hold, for layouts whose names alone are too common
     to trust (Orbax's bare numbers). ``history_file`` is a metrics log in the
     run folder that a fork may copy; ``tracker`` a file naming the last
-    finished save.
+    finished save. ``reads_step_folders`` lists every step folder when a run is
+    loaded, for layouts that judge completeness by what a step holds
+    (``RunFiles.children``). ``complete_evidence`` says why a step counts as
+    complete when ``inspect`` says nothing more.
     """
 
     name = ""
@@ -89,12 +122,27 @@ class Layout:
     markers: frozenset[str] = frozenset()
     tracker: str | None = None
     history_file: str | None = None
+    reads_step_folders = False
+    # False where a name alone is too common to trust (``step_10``, ``epoch_3``): ``confirms`` decides.
+    trusts_names = True
+    complete_evidence = ""
+    # Why a name ``in_progress_step`` recognises is unfinished.
+    unfinished_evidence = ""
+    # The folder a forked run keeps its steps in (Lightning's and NeMo's ``checkpoints/``).
+    fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
     reads_event_files = True
 
+    # Names of steps, the step in the group ``step`` (written without leading zeros), for layouts
+    # whose ``step`` is no more than that.
+    step_pattern: re.Pattern[str] | None = None
+
     def step(self, name: str) -> int | None:
         """The step of a complete checkpoint's entry name, else None."""
-        raise NotImplementedError
+        if self.step_pattern is None:
+            raise NotImplementedError
+        match = self.step_pattern.match(name)
+        return whole(match.group("step")) if match else None
 
     def in_progress_step(self, name: str) -> int | None:
         """The step of a save the trainer has not finished, else None."""
@@ -107,8 +155,21 @@ class Layout:
     def accepts(self, is_dir: bool) -> bool:
         return self.step_kind == "any" or (self.step_kind == "dir") == is_dir
 
+    def needs_look(self, name: str) -> bool:
+        """Whether a folder of this name is a step only if what it holds says so (``confirms``)."""
+        return (bool(self.markers) or not self.trusts_names) and self.step(name) is not None
+
     def confirms(self, children: Collection[str]) -> bool:
         return not self.markers or not self.markers.isdisjoint(children)
+
+    def lists(self, name: str) -> bool:
+        """Whether loading a run lists the step folder ``name`` (see ``RunFiles.children``)."""
+        return self.reads_step_folders or self.needs_look(name)
+
+    def from_event_steps(self, metrics: Metrics) -> Metrics:
+        """TensorBoard values keyed by the step of the checkpoint they belong to (the trainer's
+        logging offset, where it has one)."""
+        return metrics
 
     def tracker_text(self, step: int) -> str:
         return f"{step}\n"
@@ -125,7 +186,7 @@ class Layout:
         """Protected steps, unfinished saves and metrics, from the files beside ``steps``."""
         found = Inspection()
         if self.tracker is not None:
-            apply_tracker(found, steps, parse_tracker(files.read_text(self.tracker)))
+            apply_tracker(found, steps, parse_tracker(files.read_text(self.tracker)), self.tracker)
         return found
 
     def __repr__(self) -> str:
@@ -140,15 +201,19 @@ def parse_tracker(text: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def apply_tracker(found: Inspection, steps: Mapping[str, int], tracked: int | None) -> None:
+def apply_tracker(found: Inspection, steps: Mapping[str, int], tracked: int | None,
+                  tracker: str = "latest_checkpointed_iteration.txt", reason: str = TRACKER_REASON) -> None:
     """The tracked step is protected; a later one was never finished (the tracker is written last)."""
     if tracked is None:
         return
     for name, step in steps.items():
         if step == tracked:
-            found.protect(step, TRACKER_REASON, resume=True)
+            found.protect(step, reason, resume=True)
+            found.attest(name, f"named by {tracker}")
         elif step > tracked:
-            found.in_progress[name] = (Pending.NEWER_THAN_TRACKER, "")
+            found.incomplete(name, f"{tracker} names step {tracked}", Pending.NEWER_THAN_TRACKER)
+        else:
+            found.attest(name, f"before the step {tracker} names ({tracked})")
 
 
 def matching_state(files: Sequence[tuple[str, int]], patterns: Iterable[str]) -> TrainingState:
@@ -174,7 +239,7 @@ def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],
                  links: Iterable[str] = ()) -> RunScan:
     """Sort ``(name, is_dir)`` entries into complete steps and unfinished ones.
 
-    ``children(name)`` lists a step folder, for layouts with markers; ``links``
+    ``children(name)`` lists a step folder, for names that need a look; ``links``
     are entries that are symbolic links (never followed, never steps).
     """
     scan = RunScan(layout)
@@ -183,7 +248,7 @@ def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],
             why = Pending.INTERRUPTED_DELETE if left[0] == "deleting" else Pending.ABANDONED_FORK
             scan.pending[name] = (left[1], why)
         elif (step := layout.step(name)) is not None and layout.accepts(is_dir):
-            if not layout.markers or (is_dir and children is not None and layout.confirms(children(name))):
+            if not layout.needs_look(name) or (is_dir and children is not None and layout.confirms(children(name))):
                 scan.steps[name] = step
         elif (step := layout.in_progress_step(name)) is not None:
             scan.pending[name] = (step, Pending.SAVE_IN_PROGRESS)

@@ -50,6 +50,8 @@ def trainer_best_step(state: Mapping) -> int | None:
 class HfLayout(Layout):
     name = "hf"
     reads_event_files = False
+    complete_evidence = "named checkpoint-N: the Trainer saves into tmp-checkpoint-N and renames it when done"
+    unfinished_evidence = "tmp-checkpoint-N: the Trainer renames it to checkpoint-N when the save is done"
 
     def step(self, name: str) -> int | None:
         return hf_step(name)

@@ -1,53 +1,92 @@
-"""PyTorch Lightning: ``epoch=E-step=S[-metric=V].ckpt`` files (or folders, for sharded saves).
+"""PyTorch Lightning: ``epoch=E-step=S[-metric=V][-vN].ckpt`` files (or folders, for sharded saves).
 
-``last.ckpt`` (a copy or a link) is never a step: it is left alone, and the
-checkpoint it links to is protected.
+``last.ckpt``, ``last-v1.ckpt``... (copies or links, one per fit or per
+``ModelCheckpoint``) are never steps: they are left alone, and the checkpoint
+each links to is protected. A monitored metric with a ``/`` (``val/acc``) makes
+Lightning write ``epoch=0-step=5-val/acc=0.6250.ckpt``: a sub-folder
+``epoch=0-step=5-val/`` per checkpoint, which is the step here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from ...core.metrics import metrics_from_records
+from ...core.metrics import Metrics, metrics_from_records
 from ...core.models import TrainingState
 from .base import TRAINER_BEST, Inspection, Layout, RunFiles
 
 SUFFIX = ".ckpt"
 LAST = "last"
 BEST_K = "best_k_models.yaml"
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
-_PAIR = re.compile(rf"(?:^|-)([A-Za-z_][\w.]*)=({_NUMBER})(?=-|$)")
+NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+_PAIR = re.compile(rf"(?:^|-)([A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*)=({NUMBER})(?=-|$)")
 _VERSION = re.compile(r"-v\d+$")
+# A folder name that ends in the first part of a metric name holding a ``/``: ``epoch=0-step=5-val``.
+_NESTED = re.compile(r"^(?P<pairs>.+=[^-]+)-[A-Za-z_][\w.]*$")
 
 
 def lightning_values(name: str) -> dict[str, float]:
-    """``epoch=2-step=300-val_loss=0.12.ckpt`` -> {'epoch': 2, 'step': 300, 'val_loss': 0.12}."""
+    """``epoch=2-step=300-val_loss=0.12.ckpt`` -> {'epoch': 2, 'step': 300, 'val_loss': 0.12}
+    (``epoch=0-step=5-val/acc=0.625.ckpt``, a file in a sub-folder: ``val/acc``)."""
     if not name.endswith(SUFFIX):
         return {}
     stem = _VERSION.sub("", name[: -len(SUFFIX)])
     return {key: float(value) for key, value in _PAIR.findall(stem)}
 
 
-def parse_best_k(text: str | None) -> list[str]:
-    """File names listed in ``best_k_models.yaml`` (``{path: score}`` written by ``ModelCheckpoint.to_yaml``)."""
-    names = []
+def nested_values(name: str) -> dict[str, float]:
+    """The pairs of a sub-folder name such as ``epoch=0-step=5-val`` ({} for other names)."""
+    match = _NESTED.match(name)
+    if name.endswith(SUFFIX) or match is None:
+        return {}
+    return {key: float(value) for key, value in _PAIR.findall(match.group("pairs"))}
+
+
+def is_last(name: str) -> bool:
+    """``last.ckpt``, ``last-v1.ckpt``, ``last-epoch=3.ckpt``...: what Lightning resumes from."""
+    return name.startswith(LAST) and name.endswith(SUFFIX)
+
+
+def best_k_paths(text: str | None) -> list[str]:
+    """Paths listed in ``best_k_models.yaml`` (``{path: score}`` written by ``ModelCheckpoint.to_yaml``)."""
+    paths = []
     for line in (text or "").splitlines():
-        key = line.split(": ", 1)[0].strip().strip("'\"")
+        key = line.split(": ", 1)[0].strip().strip("'\"").replace("\\", "/")
         if key.endswith(SUFFIX):
-            names.append(re.split(r"[\\/]", key)[-1])
-    return names
+            paths.append(key)
+    return paths
+
+
+def names_path(name: str, path: str) -> bool:
+    """Whether ``path`` (from another machine, absolute) is checkpoint ``name`` or a file inside it."""
+    return path == name or path.endswith("/" + name) or f"/{name}/" in f"/{path}"
+
+
+def slash_aliases(metrics: Metrics) -> dict[str, str]:
+    """``val/acc`` -> ``val_acc``: a template with ``auto_insert_metric_name=False`` often spells a
+    monitored ``val/acc`` that way."""
+    names = set(metrics.names())
+    return {alias: name for name in names if (alias := name.replace("_", "/", 1)) != name and alias not in names}
 
 
 class LightningLayout(Layout):
     name = "lightning"
     step_kind = "any"
+    fork_container = "checkpoints"
+    complete_evidence = "a finished .ckpt (Lightning writes it in one transaction: a temporary file moved into place)"
 
     def step(self, name: str) -> int | None:
         if name.startswith(LAST):
             return None
-        step = lightning_values(name).get("step")
+        step = (lightning_values(name) or nested_values(name)).get("step")
         return int(step) if step is not None and step.is_integer() and step >= 0 else None
+
+    def needs_look(self, name: str) -> bool:
+        return not name.endswith(SUFFIX) and self.step(name) is not None
+
+    def confirms(self, children: Collection[str]) -> bool:
+        return any(child.endswith(SUFFIX) for child in children)
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return like if self.step(like) == step else f"step={step}{SUFFIX}"
@@ -59,18 +98,37 @@ class LightningLayout(Layout):
     def side_files(self, steps: Mapping[str, int], with_metrics: bool = True) -> list[str]:
         return [BEST_K]
 
+    def files_of(self, name: str, files: RunFiles) -> list[str]:
+        """The checkpoint files a step holds, by path from the run folder: itself, or its sub-folder's."""
+        if not self.needs_look(name):
+            return [name]
+        return sorted(f"{name}/{child}" for child in files.children(name) if child.endswith(SUFFIX))
+
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
-        target = files.link_target(f"{LAST}{SUFFIX}")
-        if target in steps:
-            found.protect(steps[target], f"{LAST}{SUFFIX}", resume=True)
-        for name in parse_best_k(files.read_text(BEST_K)):
-            if name in steps:
-                found.protect(steps[name], TRAINER_BEST)
+        for link in sorted(filter(is_last, files.names())):
+            target = files.link_target(link)
+            if target in steps:
+                found.protect(steps[target], link, resume=True)
+        kept = best_k_paths(files.read_text(BEST_K))
+        records = []
+        for name, step in steps.items():
+            inner = self.files_of(name, files)
+            if self.needs_look(name) and len(inner) == 1:
+                found.targets[name] = inner[0]
+            if any(names_path(name, path) for path in kept):
+                found.protect(step, TRAINER_BEST)
+            records += [{**lightning_values(path), "step": step} for path in inner]
         if with_metrics:
-            records = [{**lightning_values(name), "step": step} for name, step in steps.items()]
             found.metrics = metrics_from_records(records)
+            found.metrics.aliases = slash_aliases(found.metrics)
         return found
+
+    def from_event_steps(self, metrics: Metrics) -> Metrics:
+        # Lightning's loggers write at global_step - 1: the values of the checkpoint saved at step S,
+        # validation and training alike, are logged at S - 1.
+        metrics.by_step = {step + 1: values for step, values in metrics.by_step.items()}
+        return metrics
 
 
 LIGHTNING = LightningLayout()

@@ -1,16 +1,36 @@
-"""Megatron-LM and slime: ``{save}/iter_{step:07d}/`` and ``latest_checkpointed_iteration.txt``."""
+"""Megatron-LM and slime: ``{save}/iter_{step:07d}/`` and ``latest_checkpointed_iteration.txt``.
+
+An iteration in the ``torch_dist`` format (``common.pt``, ``*.distcp``) is
+complete once Megatron has written ``metadata.json`` after the DCP save (and
+DCP its ``.metadata``), even below the tracker: a job that crashed while
+saving 30, restarted from 20 and saved 40 leaves a broken ``iter_0000030``.
+The legacy format (``mp_rank_00/model_optim_rng.pt``) has no such file; the
+tracker alone tells.
+"""
 
 from __future__ import annotations
 
 import re
-
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Layout
+from .base import Inspection, Layout, RunFiles, apply_tracker, parse_tracker
+from .dcp import METADATA, dcp_verdict, holds_dcp
 
 TRACKER = "latest_checkpointed_iteration.txt"
+DIST_METADATA = "metadata.json"
+COMMON = "common.pt"
 _STEP = re.compile(r"^iter_(\d{7,})$")
+
+
+def torch_dist_problem(children: Collection[str]) -> str | None:
+    """Why a ``torch_dist`` iteration is unfinished, "" when it is whole, None for the legacy format."""
+    if not (holds_dcp(children) or COMMON in children or DIST_METADATA in children):
+        return None
+    if DIST_METADATA not in children:
+        return f"no {DIST_METADATA} (Megatron writes it last, after the sharded save)"
+    complete, why = dcp_verdict(children)
+    return "" if complete else why
 
 
 class MegatronLayout(Layout):
@@ -18,6 +38,8 @@ class MegatronLayout(Layout):
 
     name = "megatron"
     tracker = TRACKER
+    reads_step_folders = True
+    complete_evidence = f"no {TRACKER} to check against"
 
     def step(self, name: str) -> int | None:
         match = _STEP.match(name)
@@ -35,6 +57,17 @@ class MegatronLayout(Layout):
                                          "(model_optim_rng.pt); it cannot be slimmed in place")
         return TrainingState(refusal="Megatron torch_dist shards hold weights and optimizer state "
                                      "together; they cannot be slimmed in place")
+
+    def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
+        found = Inspection()
+        apply_tracker(found, steps, parse_tracker(files.read_text(TRACKER)), TRACKER)
+        for name in steps:
+            problem = torch_dist_problem(files.children(name))
+            if problem:
+                found.incomplete(name, problem)
+            elif problem == "":
+                found.attest(name, f"{DIST_METADATA} and {METADATA} written")
+        return found
 
 
 MEGATRON = MegatronLayout()

@@ -1,19 +1,28 @@
-"""Orbax (JAX): ``{root}/{step}/`` or ``{root}/{prefix}_{step}/`` holding one of Orbax's own files."""
+"""Orbax (JAX): ``{root}/{step}/`` or ``{root}/{prefix}_{step}/`` holding one of Orbax's own files.
+
+Orbax writes a step under a temporary name and renames it when done:
+``15.orbax-checkpoint-tmp`` (0.12; older versions add ``-{timestamp}``), its
+items inside as ``default.orbax-checkpoint-tmp``. On GCS, where there is no
+rename, it writes ``commit_success.txt`` last instead.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ...core.metrics import metrics_from_records
+from ...core.models import Pending
 from .base import Inspection, Layout, RunFiles
 from .hf import parse_json_object
 
 METRICS = "metrics/metrics"
 _STEP = re.compile(r"^(?:(?P<prefix>[A-Za-z][\w.-]*?)_)?(?P<step>\d+)$")
-_TMP = re.compile(r"^(?P<name>.+)\.orbax-checkpoint-tmp-\d+$")
+TMP_SUFFIX = ".orbax-checkpoint-tmp"
+COMMIT = "commit_success.txt"
+_TMP = re.compile(r"^(?P<name>.+)\.orbax-checkpoint-tmp(?:-\d+)?$")
 # Written into every finished Orbax step folder (by one version or another).
-MARKERS = frozenset({"_CHECKPOINT_METADATA", "commit_success.txt", "metrics", "_METADATA", "manifest.ocdbt"})
+MARKERS = frozenset({"_CHECKPOINT_METADATA", COMMIT, "metrics", "_METADATA", "manifest.ocdbt"})
 # Prefixes other layouts use: never Orbax steps, so never looked into to find out.
 NOT_ORBAX = ("iter", "global_step")
 
@@ -26,6 +35,10 @@ def orbax_parts(name: str) -> tuple[str, int] | None:
     return match.group("prefix") or "", int(match.group("step"))
 
 
+def unfinished_items(children: Collection[str]) -> list[str]:
+    return sorted(n for n in children if _TMP.match(n))
+
+
 def may_be_orbax(name: str) -> bool:
     """Whether a folder of this name must be looked into to tell whether it is an Orbax step."""
     parts = orbax_parts(name)
@@ -35,6 +48,7 @@ def may_be_orbax(name: str) -> bool:
 class OrbaxLayout(Layout):
     name = "orbax"
     markers = MARKERS
+    unfinished_evidence = f"a {TMP_SUFFIX} name: Orbax renames the step when the save is done"
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
@@ -59,6 +73,15 @@ class OrbaxLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
+        for name in steps:
+            children = files.children(name)
+            if items := unfinished_items(children):
+                found.incomplete(name, f"item(s) still under a temporary name: {', '.join(items)}",
+                                 Pending.SAVE_IN_PROGRESS)
+            elif COMMIT in children:
+                found.attest(name, f"{COMMIT} written (Orbax's last file)")
+            else:
+                found.attest(name, f"renamed from {name}{TMP_SUFFIX} (Orbax renames a save when it is done)")
         if with_metrics:
             records = []
             for name, step in steps.items():
@@ -81,7 +104,8 @@ class OrbaxLayout(Layout):
 def orbax_candidates(entries: list[tuple[str, bool]]) -> list[OrbaxLayout]:
     prefixes: dict[str, int] = {}
     for name, is_dir in entries:
-        parts = orbax_parts(name)
+        match = _TMP.match(name)
+        parts = orbax_parts(match.group("name") if match else name)
         if is_dir and parts is not None and parts[0] not in NOT_ORBAX:
             prefixes[parts[0]] = prefixes.get(parts[0], 0) + 1
     return [OrbaxLayout(p) for p, _ in sorted(prefixes.items(), key=lambda kv: -kv[1])]

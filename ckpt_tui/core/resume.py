@@ -1,0 +1,67 @@
+"""Which checkpoint a trainer should load: the latest, the best, or one step, never a half-written one."""
+
+from __future__ import annotations
+
+from .errors import NotFound, Refused
+from .models import Checkpoint, Run
+from .retention import Policy, Rule, metric_values, ranked_steps, suggest_metric
+
+
+def resumable(run: Run) -> list[Checkpoint]:
+    """Checkpoints a trainer can resume from, by step: complete ones that still hold their
+    training state.
+
+    Whatever is pending (a save in progress, an incomplete save, a tag newer
+    than its tracker, a delete or fork under way) is never offered, and
+    neither is a slimmed (weights-only) checkpoint.
+    """
+    return [c for c in run.checkpoints if c.complete and not c.weights_only]
+
+
+def best_metric(run: Run, metric: str | None = None) -> str:
+    """The metric "best" goes by: the one asked for, else the one the run's logs suggest."""
+    chosen = metric or suggest_metric(run.metrics.names())
+    if chosen is None:
+        raise Refused(f"{run.project}/{run.name} logs no metric to choose the best by")
+    return chosen
+
+
+def _newest(candidates: list[Checkpoint], step: int) -> Checkpoint:
+    """Of the checkpoints at ``step`` (Lightning's ``-v1``, NeMo's ``-last`` copy), the last written."""
+    return max((c for c in candidates if c.step == step), key=lambda c: (c.mtime, c.name))
+
+
+def _describe(run: Run, candidates: list[Checkpoint]) -> str:
+    pending = ", ".join(f"{c.step} ({c.note})" for c in run.pending[:3])
+    slimmed = ", ".join(str(c.step) for c in run.checkpoints if c.weights_only)
+    have = ", ".join(str(c.step) for c in candidates[-5:]) or "none"
+    return (f"complete steps: {have}" + (f"; not complete: {pending}" if pending else "")
+            + (f"; weights only: {slimmed}" if slimmed else ""))
+
+
+def resume_checkpoint(run: Run, step: int | None = None, not_after_step: int | None = None,
+                      metric: str | None = None, mode: str = "auto") -> Checkpoint:
+    """The checkpoint to load: step ``step``, else the latest at or before ``not_after_step``,
+    else the best by ``metric`` (the earliest of ties, as trainers pick), else the latest.
+
+    Raises ``NotFound`` when no complete checkpoint qualifies.
+    """
+    candidates = resumable(run)
+    label = f"{run.project}/{run.name}"
+    if step is not None:
+        eligible = [c for c in candidates if c.step == step]
+        why = f"no complete checkpoint at step {step}"
+    elif not_after_step is not None:
+        eligible = [c for c in candidates if c.step <= not_after_step]
+        why = f"no complete checkpoint at or before step {not_after_step}"
+    elif metric is not None:
+        policy = Policy((Rule("best"),), metric, mode)
+        values = metric_values(Run(run.project, run.name, candidates, run.metrics), policy)
+        eligible = [_newest(candidates, ranked_steps(values, policy.direction)[0])] if values else []
+        logged = ", ".join(run.metrics.names()) or "none"
+        why = f"metric {metric!r} is not logged for any complete checkpoint (metrics logged: {logged})"
+    else:
+        eligible, why = candidates, "no complete checkpoint"
+    if not eligible:
+        raise NotFound(f"{label}: {why}; {_describe(run, candidates)}")
+    return _newest(eligible, eligible[-1].step)
