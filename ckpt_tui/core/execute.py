@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import NotFound, Refused
 from .models import Checkpoint, freed_bytes
+from .names import validate_name, validate_project
 from .retention import DeletedStep, Plan, Policy, plan_run
 from .store import DELETED, GONE, NOT_REACHED, Store
 
@@ -51,12 +52,14 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     """(project, run) pairs selected by optional filters, in name order."""
     projects = store.list_projects()
     if project is not None and project not in projects:
+        validate_project(project)  # a name that could never be a project is bad usage
         raise NotFound(f"no project {project!r} in {store.location}")
     pairs = []
     for proj in [project] if project is not None else projects:
         runs = store.list_runs(proj)
         if run is not None:
             if run not in runs:
+                validate_name(run, "run name")
                 raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
             runs = [run]
         pairs.extend((proj, r) for r in runs)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
-from ..core.names import validate_name
+from ..core.names import validate_name, validate_project
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
 from .claims import Claims, MarkerClaims, NewRun, RenameClaims
@@ -196,8 +196,7 @@ class TreeStore(Store):
             place = self._discovered(fresh=True).places.get((project, run))
         if place is None:
             validate_name(run, "run name")
-            if "/" not in project:
-                validate_name(project, "project name")
+            validate_project(project)
             raise NotFound(f"no run {run!r} in project {project!r} of {self.location}")
         return place
 
@@ -211,8 +210,7 @@ class TreeStore(Store):
         return sorted({p for p, _ in found.places} | found.art_projects)
 
     def list_runs(self, project: str) -> list[str]:
-        if "/" not in project:
-            validate_name(project, "project name")
+        validate_project(project)
         return sorted(r for p, r in self._discovered().places if p == project)
 
     # -- loading ------------------------------------------------------------------------
