@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
-                   fork_checkpoint, list_runs, plan_location)
+from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, Unreadable, execute_plan,
+                   fork_checkpoint, list_runs, plan_run)
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
 from .formatting import number, size, stamp, step_ranges
 from .stores import open_store
@@ -115,13 +115,39 @@ def _run_json(run: Run) -> dict:
                          "location": c.location, "metrics": run.metrics.at(c.step)}
                         for c in run.checkpoints],
         "pending": [{"step": c.step, "bytes": c.bytes, "name": c.name, "note": c.note} for c in run.pending],
+        "notes": run.notes,
     }
+
+
+def _load_runs(store, project: str | None, run: str | None) -> tuple[list[Run], list[tuple[str, str, str]]]:
+    """The selected runs, and (project, run, why) for each that could not be read: one
+    bad run never hides the others."""
+    runs, failed = [], []
+    for (proj, name), loaded in store.load_runs(list_runs(store, project, run)):
+        if isinstance(loaded, Run):
+            runs.append(loaded)
+        else:
+            failed.append((proj, name, str(loaded)))
+    return runs, failed
+
+
+def _report_unread(store, failed: list[tuple[str, str, str]]) -> None:
+    """What the location holds but could not be read, on stderr: never a reason to hide the rest."""
+    for note in store.notes:
+        _err(f"note: {note}")
+    for project, run, why in failed:
+        _err(f"{project}/{run}: not read: {why}")
+
+
+def _unread_json(store, failed: list[tuple[str, str, str]]) -> dict:
+    return {"notes": store.notes,
+            "errors": [{"project": p, "run": r, "error": why} for p, r, why in failed]}
 
 
 def _print_metric_warnings(run: Run, indent: str = "") -> None:
     if run.metrics.malformed:
         print(f"{indent}warning: {run.metrics.malformed} malformed metric record(s) skipped")
-    for note in run.metrics.notes:
+    for note in run.metrics.notes + run.notes:
         print(f"{indent}note: {note}")
 
 
@@ -164,22 +190,27 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     store = _open(args)
-    runs = [store.load_run(p, r) for p, r in list_runs(store, args.project, args.run)]
+    runs, failed = _load_runs(store, args.project, args.run)
     if args.json:
-        _print_json({"location": store.location, "runs": [_run_json(r) for r in runs]})
+        _print_json({"location": store.location, "runs": [_run_json(r) for r in runs],
+                     **_unread_json(store, failed)})
     elif args.run:
         for run in runs:
             _print_run_steps(run, args.metric)
-    elif not runs:
+    elif not runs and not failed:
         print(f"no runs in {store.location}")
     else:
         _print_run_summary(runs, args.metric, args.mode)
-    return EXIT_OK
+    if not args.json:
+        _report_unread(store, failed)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # -- prune -------------------------------------------------------------------
 def _print_plan(plan: Plan) -> None:
     print(f"{plan.project}/{plan.run}: {plan.policy.describe()}")
+    for note in plan.source.notes if plan.source is not None else ():
+        print(f"  note: {note}")
     if plan.refused:
         print(f"  refused: {plan.refused}")
         return
@@ -220,6 +251,10 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
         except Refused as exc:
             refusals.append(str(exc))
             continue
+        except CkptError as exc:  # this run failed as a whole; the others still proceed
+            results.append(DeletionResult(plan, failed=[(d, str(exc)) for d in plan.delete]))
+            _err(f"{plan.project}/{plan.run}: nothing deleted: {exc}")
+            continue
         results.append(result)
         for item in result.spared:
             print(f"{plan.project}/{plan.run}: spared step {item.step}: the run changed since the preview",
@@ -232,7 +267,8 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
 def cmd_prune(args: argparse.Namespace) -> int:
     store = _open(args)
     policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing)
-    plans = plan_location(store, policy, args.project, args.run)
+    runs, failed = _load_runs(store, args.project, args.run)
+    plans = [plan_run(run, policy) for run in runs]
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if p.delete and not p.refused]
     if not args.json:
@@ -243,12 +279,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
               f"freeing {size(total)}" + (" (dry run)" if args.dry_run else ""))
     for plan in refused:
         _err(plan.refused)
+    if not args.json:
+        _report_unread(store, failed)
     results: list[DeletionResult] = []
     refusals = [p.refused for p in refused]
     if not args.dry_run and todo:
         code = _confirm(todo, args)
         if code is not None:
             return code
+    if not args.dry_run:
+        _finish_interrupted(store, [p for p in plans if not p.delete and not p.refused])
+    if not args.dry_run and todo:
         results, late = _execute(store, todo, show_progress=sys.stderr.isatty())
         refusals += late
         if not args.json:
@@ -263,10 +304,25 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "freed_bytes": sum(r.freed_bytes for r in results) if results else 0,
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
+            **_unread_json(store, failed),
         })
-    if any(not r.ok for r in results):
+    if failed or any(not r.ok for r in results):
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
+
+
+def _finish_interrupted(store, plans: list[Plan]) -> None:
+    """Runs this prune deletes nothing from still get their interrupted deletions finished
+    (``execute_plan`` does it for the others): a stale one must not wait for a later prune."""
+    for plan in plans:
+        try:
+            for leftover in store.finish_interrupted(plan.project, plan.run):
+                print(f"{plan.project}/{plan.run}: removed what interrupted work left: {leftover}",
+                      file=sys.stderr)
+        except Unreadable:
+            continue  # already noted where the run is listed
+        except CkptError as exc:
+            _err(f"{plan.project}/{plan.run}: cannot finish an interrupted delete: {exc}")
 
 
 # -- fork --------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
@@ -255,13 +255,16 @@ class TreeStore(Store):
         return place, entries
 
     def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True) -> Run:
-        place, entries = self._resolve(project, run)
+        try:
+            place, entries = self._resolve(project, run)
+        except Unreadable as exc:  # listed with its reason, never pruned; the other runs still load
+            return Run(project, run, [], layout=self._place(project, run).layout.name, notes=[str(exc)])
         layout = place.layout
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
         children: dict[str, set[str]] = {}
         if layout.markers:
             names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None]
-            listed = self.backend.map(lambda n: {e.name for e in self.backend.list_dir(join(place.ckpt_dir, n))},
+            listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), [])},
                                       names)
             children = dict(zip(names, listed))
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
@@ -272,6 +275,9 @@ class TreeStore(Store):
         found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
         sizes = self.backend.usage_many(place.ckpt_dir, names) if with_sizes and names else {}
+        for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:
+            scan.steps.pop(name, None)  # deleted since the listing (another prune): gone, not unreadable
+            scan.pending.pop(name, None)
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         for name in [n for n in scan.steps if n in folders and _empty(sizes.get(n))]:
@@ -291,7 +297,7 @@ class TreeStore(Store):
                                       Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=list(place.notes))
+                   pending=pending, notes=[*place.notes, *claims.notes])
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
