@@ -107,7 +107,7 @@ class RunClaims:
 
     steps: dict[str, tuple[Pending, str]]  # step name -> why it is pending
     whole_run: tuple[Pending, str] | None = None  # a fork still writing the whole run
-    notes: list[str] = field(default_factory=list)  # unfinished work no step shows (its steps are gone)
+    deletions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unfinished: where -> step names
 
 
 class Claims(ABC):
@@ -247,14 +247,11 @@ class MarkerClaims(Claims):
         claims = RunClaims({})
         markers = self._markers(entries)
         bodies = self.backend.map(lambda e: _parse(self.backend.read_bytes(join(folder, e.name))), markers)
-        present = {e.name for e in entries}
         for marker, body in zip(markers, bodies):
-            names = [n for n in body.get("steps", ()) if isinstance(n, str)]
+            names = tuple(n for n in body.get("steps", ()) if isinstance(n, str))
             for name in names:
                 claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
-            if not present.intersection(names):
-                claims.notes.append(f"an interrupted delete ({self.backend.url(join(folder, marker.name))}) "
-                                    "is not finished; the next prune or fork of this run finishes it")
+            claims.deletions[self.backend.url(join(folder, marker.name))] = names
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             who = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))

@@ -296,8 +296,12 @@ class TreeStore(Store):
             pending.append(Checkpoint(step, 0, 0.0, name, self.backend.url(join(place.ckpt_dir, name)),
                                       Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        shown = {c.name for c in complete + pending}
+        # An interrupted delete whose steps are all gone shows in no row: say it is there.
+        unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
+                      "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=[*place.notes, *claims.notes])
+                   pending=pending, notes=[*place.notes, *unfinished])
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
