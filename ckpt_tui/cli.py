@@ -294,7 +294,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
         refusals += late
         if not args.json:
             freed = sum(r.freed_bytes for r in results)
-            print(f"deleted {sum(len(r.deleted) for r in results)} checkpoint(s), freed {size(freed)}")
+            gone = sum(len(r.gone) for r in results)
+            print(f"deleted {sum(len(r.deleted) for r in results)} checkpoint(s), freed {size(freed)}"
+                  + (f"; {gone} already deleted by another process" if gone else ""))
     if args.json:
         done = {(r.plan.project, r.plan.run): r for r in results}
         _print_json({

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .errors import NotFound, Refused
-from .models import Checkpoint, freed_bytes
+from .models import Checkpoint, Pending, freed_bytes
 from .names import validate_name, validate_project
 from .retention import DeletedStep, Plan, Policy, plan_run
 from .store import DELETED, GONE, NOT_REACHED, Store
@@ -114,7 +114,11 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
         raise Refused(fresh.refused)
     agreed = _agreed(plan, fresh)
     agreed_keys = {d.key for d in agreed}
-    result = DeletionResult(_with_sizes(fresh, plan), spared=[d for d in plan.delete if d.key not in agreed_keys])
+    # A previewed step no longer there, or being deleted by another process, is gone, not spared.
+    there = {c.key for c in run.checkpoints + run.pending if c.pending is not Pending.INTERRUPTED_DELETE}
+    result = DeletionResult(_with_sizes(fresh, plan),
+                            spared=[d for d in plan.delete if d.key not in agreed_keys and d.key in there],
+                            gone=[d for d in plan.delete if d.key not in there])
     by_key = {c.key: c for c in run.checkpoints}
     items = {d.key: d for d in agreed}
     handled = 0

@@ -122,3 +122,16 @@ def test_fork_into_an_existing_run_is_refused(art_bucket, capsys):
     assert art_bucket.keys("demo/models/agent-002/") == before
     code, out, _ = cli(capsys, art_bucket, "prune", "-p", "demo", "-r", "agent-002", "--dry-run", "--json")
     assert out["plans"][0]["latest_step"] == 5
+
+
+def test_a_prune_whose_steps_another_prune_deleted_first_succeeds(art_bucket):
+    from ckpt_tui.core import Policy, execute_plan, plan_run
+
+    mine, other = art_bucket.store(), art_bucket.store()
+    plan = plan_run(mine.load_run("demo", "agent-001"), Policy())
+    first = execute_plan(other, plan_run(other.load_run("demo", "agent-001"), Policy()))
+    second = execute_plan(mine, plan)
+    assert first.ok and len(first.deleted) == 10
+    assert second.ok and second.spared == [] and not second.cancelled
+    assert {d.step for d in second.gone + second.deleted} == set(range(10))
+    assert steps(art_bucket) == {"0010", "0011"} and markers(art_bucket) == set()

@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import stat
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -66,6 +67,23 @@ def rename_no_replace(source: str, target: str) -> None:
     os.rename(source, target)
 
 
+def _remove_tree(path: str) -> None:
+    """``shutil.rmtree`` that lets entries vanish under it: another process finishing
+    the same interrupted delete removes them too, and that is no failure."""
+    def vanished(function: object, name: str, error: object) -> None:
+        exc = error if isinstance(error, BaseException) else error[1]  # type: ignore[index]
+        if isinstance(exc, FileNotFoundError):
+            return
+        if isinstance(exc, OSError):  # with the full path: rmtree reports names relative to their folder
+            raise type(exc)(exc.errno, exc.strerror, name)
+        raise exc
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=vanished)
+    else:
+        shutil.rmtree(path, onerror=vanished)
+
+
 def folder_usage(root: str) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs.
@@ -77,14 +95,24 @@ def folder_usage(root: str) -> Usage:
     linked: dict[tuple[int, int], list] = {}
     stack = [root]
     while stack:
-        with os.scandir(stack.pop()) as entries:
+        folder = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except FileNotFoundError:
+            if folder == root or not os.path.lexists(root):
+                raise  # the whole folder went (renamed aside by a prune): gone, not half counted
+            continue  # removed while we looked: what is gone holds nothing
+        with entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                     continue
                 if not entry.is_file(follow_symlinks=False):
                     continue  # symlinks are not followed, as du does not
-                st = entry.stat(follow_symlinks=False)
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 if st.st_nlink > 1:
                     key = (st.st_dev, st.st_ino)
                     seen = linked.get(key)
@@ -183,6 +211,8 @@ class LocalBackend(Backend):
                 blobs = (Blob(f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_nlink),) if st.st_nlink > 1 else ()
                 return Usage(st.st_size, st.st_mtime, 1, blobs)
             return Usage(0, st.st_mtime, 0)
+        except FileNotFoundError:
+            raise NotFound(f"{top} no longer exists") from None
         except OSError as exc:
             raise os_error(exc, f"cannot read {top}") from None
 
@@ -267,7 +297,7 @@ class LocalBackend(Backend):
         target = self._abs(path)
         try:
             if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
+                _remove_tree(target)
             else:
                 os.unlink(target)
         except FileNotFoundError:
