@@ -199,22 +199,22 @@ class RenameClaims(Claims):
                 problems.append(str(exc))
         return removed, problems
 
-    def _clean_abandoned_stages(self, stage_parent: str, run_name: str) -> None:
-        prefix = f"{FORKING_PREFIX}{run_name}-"
+    def _clean_abandoned_stages(self, stage_parent: str) -> None:
+        """Staging folders of forks into this folder whose process died (or that are a day old)."""
         for entry in self.backend.list_dir(stage_parent):
-            if entry.kind is Kind.DIR and entry.name.startswith(prefix):
+            if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
                 path = join(stage_parent, entry.name)
-                who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
-                if abandoned(who or None, self.backend.usage(path).mtime):
-                    try:
+                try:
+                    who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
+                    if abandoned(who or None, self.backend.usage(path).mtime):
                         self.backend.delete_tree(path)
-                    except CkptError:
-                        pass  # still listed; the next fork into this name tries again
+                except CkptError:
+                    pass  # published or removed meanwhile, or stuck: the next fork here looks again
 
     def create_run(self, new: NewRun, fill: Fill) -> None:
         stage_parent = parent(new.root)
         self.backend.make_dirs(stage_parent)
-        self._clean_abandoned_stages(stage_parent, basename(new.root))
+        self._clean_abandoned_stages(stage_parent)
         stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{uuid.uuid4().hex[:8]}")
         try:
             self.backend.make_dirs(join(stage, new.ckpt_rel))
@@ -230,7 +230,7 @@ class RenameClaims(Claims):
             try:
                 self.backend.delete_tree(stage)
             except CkptError:
-                pass  # left as an abandoned fork, removed by a later fork into this name
+                pass  # left as an abandoned fork, removed by a later fork into this folder
             raise
 
 

@@ -28,6 +28,7 @@ from .backends.base import Backend, Entry, Kind, Usage, basename, join, parent
 from .claims import Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, LIGHTNING, Layout, OrbaxLayout, detect, layout_named, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
+from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import may_be_orbax, orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
@@ -138,12 +139,19 @@ class TreeStore(Store):
             found.art_projects.add(project)
             for entry in sorted(entries):
                 if entry.name.startswith("."):
+                    self._note_stage(join(project, MODELS), entry, found)
                     continue
                 root = join(project, MODELS, entry.name)
                 if entry.kind is Kind.DIR:
                     found.places[(project, entry.name)] = RunPlace(project, entry.name, root, "", ART)
                 elif entry.kind is Kind.LINK:
                     found.notes.append(f"{self.backend.url(root)} is a symbolic link; not followed")
+
+    def _note_stage(self, folder: str, entry: Entry, found: _Found) -> None:
+        """A fork's hidden staging folder holds whole checkpoints: never hidden from the user."""
+        if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
+            found.notes.append(f"{self.backend.url(join(folder, entry.name))} is the copy of a fork in progress "
+                               "or interrupted; the next fork into this folder removes it once abandoned")
 
     def connect(self) -> None:
         self.backend.check_root()
@@ -173,6 +181,7 @@ class TreeStore(Store):
                     continue  # runs do not nest: what is inside a run belongs to its checkpoints
                 for entry in entries:
                     if entry.name.startswith("."):
+                        self._note_stage(folder, entry, found)
                         continue
                     path = join(folder, entry.name)
                     if entry.kind is Kind.DIR and depth < MAX_DEPTH and not (folder in art and entry.name == MODELS):
