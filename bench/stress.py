@@ -339,13 +339,17 @@ def prune_kills(stress: Stress, name: str, place: Place, shape: Shape, loops: in
         stress.count(name, "killed", int(killed.code is None))
         stress.unclear(name, killed)
         stress.check_run(name, place, shape, written)
-        after = stress.run(*prune_args(place))
-        stress.unclear(name, after)
-        complete = stress.check_run(name, place, shape, written)
-        if set(complete) != must_keep(written) or place.leftovers():
-            stress.count(name, "bad states", why=f"after a prune: steps {complete}, leftovers "
-                                                 f"{place.leftovers()[:3]}")
+        stress.unclear(name, stress.run(*prune_args(place)))
+        check_end(stress, name, place, shape, written)
     stress.check_tmpdir(name)
+
+
+def check_end(stress: Stress, name: str, place: Place, shape: Shape, written: list[int]) -> None:
+    """After a prune that was not killed: exactly what the rule keeps, and no leftovers."""
+    complete = stress.check_run(name, place, shape, written)
+    if set(complete) != must_keep(written) or place.leftovers():
+        stress.count(name, "bad states", why=f"{len(complete)} steps ({complete[:12]}), leftovers "
+                                             f"{place.leftovers()[:3]}")
 
 
 def fork_kills(stress: Stress, name: str, source: Place, target: Place, shape: Shape, loops: int,
@@ -395,9 +399,7 @@ def concurrent_prunes(stress: Stress, name: str, place: Place, shape: Shape, rou
             _, err = process.communicate()
             stress.count(name, "runs")
             stress.unclear(name, Outcome(process.returncode, err))
-        complete = stress.check_run(name, place, shape, written)
-        if set(complete) != must_keep(written) or place.leftovers():
-            stress.count(name, "bad states", why=f"steps {complete}, leftovers {place.leftovers()[:3]}")
+        check_end(stress, name, place, shape, written)
 
 
 def writer_races(stress: Stress, name: str, place: Place, shape: Shape, prunes: int, pause: float) -> None:
@@ -425,12 +427,8 @@ def writer_races(stress: Stress, name: str, place: Place, shape: Shape, prunes: 
     writer.join()
     stress.count(name, "steps written", len(written))
     stress.check_run(name, place, shape, written)
-    after = stress.run(*prune_args(place))
-    stress.unclear(name, after)
-    complete = stress.check_run(name, place, shape, written)
-    if set(complete) != must_keep(written) or place.leftovers():
-        stress.count(name, "bad states", why=f"after the last prune: {len(complete)} steps, "
-                                             f"leftovers {place.leftovers()[:3]}")
+    stress.unclear(name, stress.run(*prune_args(place)))
+    check_end(stress, name, place, shape, written)
 
 
 # -- the moto server ---------------------------------------------------------------------------

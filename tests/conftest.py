@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,16 @@ def demo_base(tmp_path: Path) -> Path:
     from ckpt_tui.demo import build_demo
 
     return build_demo(tmp_path / ".art")
+
+
+@pytest.fixture
+def no_terminal(monkeypatch):
+    """The CLI sees no terminal on stdin: it never waits for a confirmation."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+@pytest.fixture
+def tmpdir_env(tmp_path: Path) -> dict:
+    """An empty $TMPDIR for a child process, to see whether it leaves anything there."""
+    (tmp_path / "tmpdir").mkdir()
+    return {"TMPDIR": str(tmp_path / "tmpdir")}

@@ -6,9 +6,7 @@ Each test lets the other prune run to its end at one exact point of this one
 
 from __future__ import annotations
 
-import io
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,10 @@ from ckpt_tui.core import Pending, Policy, execute_plan, plan_run
 from ckpt_tui.stores.backends.local import LocalBackend
 from ckpt_tui.stores.local import LocalStore
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 CHECKPOINTS = "demo/models/agent-001/checkpoints"
 KEPT = ["0010", "0011"]
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def preview(base: Path):

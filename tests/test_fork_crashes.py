@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +11,10 @@ from killed import cli_killed_at
 
 from ckpt_tui.cli import main
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 MODELS = "demo/models"
 LOCAL = "ckpt_tui.stores.backends.local:LocalBackend"
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-
-
-@pytest.fixture
-def tmpdir_env(tmp_path: Path) -> dict:
-    """An empty $TMPDIR for the child, to see whether a fork stages anything there."""
-    (tmp_path / "tmpdir").mkdir()
-    return {"TMPDIR": str(tmp_path / "tmpdir")}
 
 
 def visible(folder: Path) -> list[str]:

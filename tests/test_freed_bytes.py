@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +15,9 @@ from ckpt_tui.app.widgets import StatusLine
 from ckpt_tui.cli import main
 from ckpt_tui.formatting import size
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 CHECKPOINTS = "demo/models/agent-001/checkpoints"
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def link_files(source: Path, target: Path) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,9 @@ from ckpt_tui.cli import main
 from ckpt_tui.core import StoreError
 from ckpt_tui.stores.local import LocalStore
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 MODELS = "demo/models"
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def names(base: Path, model: str) -> list[str]:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_cli
 
-from ckpt_tui.cli import main
 from ckpt_tui.core import Policy, plan_run
 from ckpt_tui.stores.local import LocalStore
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 MODELS = "demo/models"
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

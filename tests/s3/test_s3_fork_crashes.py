@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 from killed import cli_killed_at
@@ -14,19 +11,10 @@ from killed import cli_killed_at
 from ckpt_tui.cli import main
 from ckpt_tui.stores.claims import FORK_MARKER
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 S3 = "ckpt_tui.stores.backends.s3:S3Backend"
 COPY = "demo/models/copy"
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-
-
-@pytest.fixture
-def tmpdir_env(tmp_path: Path) -> dict:
-    (tmp_path / "tmpdir").mkdir()
-    return {"TMPDIR": str(tmp_path / "tmpdir")}
 
 
 def ls(location_args: list[str], capsys) -> dict:

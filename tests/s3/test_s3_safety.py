@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from datetime import timedelta
 
 import pytest
@@ -12,16 +10,13 @@ import pytest
 from ckpt_tui.cli import main
 from ckpt_tui.stores.claims import DELETING_MARKER, MarkerClaims
 
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
 RUN = "demo/models/agent-001"
 
 
 class Killed(BaseException):
     """Stands for SIGKILL: no handler of ours runs."""
-
-
-@pytest.fixture(autouse=True)
-def no_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def cli(capsys, location, *args) -> tuple[int, dict | str, str]:
