@@ -253,7 +253,7 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
             continue
         except CkptError as exc:  # this run failed as a whole; the others still proceed
             results.append(DeletionResult(plan, failed=[(d, str(exc)) for d in plan.delete]))
-            _err(f"{plan.project}/{plan.run}: nothing deleted: {exc}")
+            _err(f"{plan.project}/{plan.run}: prune failed: {exc}")
             continue
         results.append(result)
         for item in result.spared:

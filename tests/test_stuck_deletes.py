@@ -78,7 +78,7 @@ def test_a_run_that_fails_as_a_whole_does_not_stop_the_others(art_base, monkeypa
     out, err = capsys.readouterr()
     assert code == 1
     assert err.strip().splitlines() == [
-        "ckpt-tui: demo/agent-001: nothing deleted: cannot list the run: Input/output error"]
+        "ckpt-tui: demo/agent-001: prune failed: cannot list the run: Input/output error"]
     assert len(names(art_base, "agent-001")) == 12
     assert names(art_base, "agent-002") == ["0003", "0005"]
     assert sorted(p.name for p in (art_base / MODELS / "agent-legacy").iterdir() if p.name.isdigit()) == ["0003"]
