@@ -382,7 +382,8 @@ def fork_kills(stress: Stress, name: str, source: Place, target: Place, shape: S
         if killed.code is None and not published:  # killed before the new run appeared whole
             retry = stress.run(*args(to))
             stress.unclear(name, retry)
-        if stress.check_run(name, target, shape, written, run=to, keep=latest, history=with_history) != [max(written)]:
+        forked = stress.check_run(name, target, shape, written, run=to, keep=latest, history=with_history)
+        if forked != [max(written)]:
             stress.count(name, "bad states", why=f"{to} is not exactly the forked step")
         stress.check_run(name, source, shape, written, keep=set(written))
     stress.check_tmpdir(name)

@@ -259,7 +259,8 @@ class WandbStore(Store):
         blobs = tuple(Blob(f"digest:{digest}", size, None, counts[digest]) for digest, size in sizes.items())
         return sum(sizes.values()), blobs
 
-    def _with_stored(self, artifacts: list[Any], checkpoints: list[Checkpoint]) -> tuple[list[Checkpoint], list[str]]:
+    def _with_stored(self, artifacts: list[Any],
+                     checkpoints: list[Checkpoint]) -> tuple[list[Checkpoint], list[str]]:
         """Checkpoints sized by content (manifests read in parallel); a version whose manifest
         cannot be read keeps W&B's total size and the run says so."""
         def stored(artifact: Any) -> tuple[int, tuple[Blob, ...]] | CkptError:
