@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import orjson
 
 from . import __version__
-from .core import (CkptError, DeletionResult, NotFound, Plan, Policy, Refused, Run, execute_plan,
-                   fork_checkpoint, list_runs, plan_location)
+from .core import (CkptError, DeletionResult, NotFound, Plan, Policy, Refused, Run, Unreadable, execute_plan,
+                   fork_checkpoint, list_runs, plan_run)
 from .core.execute import single_run
 from .core.resume import best_metric, resume_checkpoint
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
@@ -117,18 +117,22 @@ def _print_json(document: dict) -> None:
     sys.stdout.buffer.write(_json_bytes(document) + b"\n")
 
 
-def _stream_json(document: dict, key: str, items: Iterable[dict | bytes]) -> None:
-    """``document`` with ``key`` holding ``items`` (documents, or their compact JSON), written
-    as they come: a listing of 100,000 checkpoints never holds them all in memory at once."""
+def _stream_json(document: dict, key: str, items: Iterable[dict | bytes],
+                 after: Callable[[], dict] = dict) -> None:
+    """``document`` with ``key`` holding ``items`` (documents, or their compact JSON), then the
+    keys ``after()`` gives once the items are written: a listing of 100,000 checkpoints is
+    written as it comes, never held in memory at once."""
     if sys.stdout.isatty():
-        _print_json({**document, key: list(items)})
+        listed = list(items)
+        _print_json({**document, key: listed, **after()})
         return
     out = sys.stdout.buffer
     sys.stdout.flush()
     out.write(_json_bytes(document)[:-1] + (b"," if document else b"") + _json_bytes(key) + b":[")
     for index, item in enumerate(items):
         out.write((b"," if index else b"") + (item if isinstance(item, bytes) else _json_bytes(item)))
-    out.write(b"]}\n")
+    tail = _json_bytes(after())
+    out.write(b"]" + (b"," + tail[1:] if len(tail) > 2 else b"}") + b"\n")
 
 
 # -- ls ----------------------------------------------------------------------
@@ -153,14 +157,45 @@ def _run_json_bytes(run: Run) -> bytes:
     return orjson.dumps(_run_json(run))
 
 
-def _run_error_json(pair: tuple[str, str], error: Exception) -> dict:
-    return {"project": pair[0], "run": pair[1], "error": str(error), "checkpoints": [], "pending": []}
+def _load_runs(store, project: str | None, run: str | None,
+               with_state: bool = False) -> tuple[list[Run], list[tuple[str, str, str]]]:
+    """The selected runs, and (project, run, why) for each that could not be read: one
+    bad run never hides the others."""
+    pairs = list_runs(store, project, run)
+    loaded = (((p, r), _load_or_error(store, p, r)) for p, r in pairs) if with_state else store.load_runs(pairs)
+    runs, failed = [], []
+    for (proj, name), result in loaded:
+        if isinstance(result, Run):
+            runs.append(result)
+        else:
+            failed.append((proj, name, str(result)))
+    return runs, failed
+
+
+def _load_or_error(store, project: str, run: str) -> Run | CkptError:
+    try:
+        return store.load_run(project, run, with_state=True)
+    except CkptError as exc:
+        return exc
+
+
+def _report_unread(store, failed: list[tuple[str, str, str]]) -> None:
+    """What the location holds but could not be read, on stderr: never a reason to hide the rest."""
+    for note in store.notes:
+        _err(f"note: {note}")
+    for project, run, why in failed:
+        _err(f"{project}/{run}: not read: {why}")
+
+
+def _unread_json(store, failed: list[tuple[str, str, str]]) -> dict:
+    return {"notes": store.notes,
+            "errors": [{"project": p, "run": r, "error": why} for p, r, why in failed]}
 
 
 def _print_metric_warnings(run: Run, indent: str = "") -> None:
     if run.metrics.malformed:
         print(f"{indent}warning: {run.metrics.malformed} malformed metric record(s) skipped")
-    for note in run.metrics.notes:
+    for note in run.metrics.notes + run.notes:
         print(f"{indent}note: {note}")
 
 
@@ -208,28 +243,38 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     store = _open(args)
-    pairs = list_runs(store, args.project, args.run)
     if args.json:
-        # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
-        render = _run_json if sys.stdout.isatty() else _run_json_bytes
-        _stream_json({"location": store.location}, "runs",
-                     (r if not isinstance(r, Exception) else _run_error_json(pair, r)
-                      for pair, r in store.map_runs(pairs, render)))
-        return EXIT_OK
-    runs = [store.load_run(p, r) for p, r in pairs]
+        pairs = list_runs(store, args.project, args.run)
+        failed: list[tuple[str, str, str]] = []
+
+        def rendered() -> Iterator[dict | bytes]:
+            # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
+            for (project, run), result in store.map_runs(pairs, _run_json if sys.stdout.isatty() else _run_json_bytes):
+                if isinstance(result, CkptError):
+                    failed.append((project, run, str(result)))
+                else:
+                    yield result
+
+        _stream_json({"location": store.location}, "runs", rendered(), lambda: _unread_json(store, failed))
+        return EXIT_FAILED if failed else EXIT_OK
+    runs, failed = _load_runs(store, args.project, args.run)
     if args.run:
         for run in runs:
             _print_run_steps(run, args.metric)
-    elif not runs:
+    elif not runs and not failed:
         print(f"no runs in {store.location}")
     else:
         _print_run_summary(runs, args.metric, args.mode)
-    return EXIT_OK
+    if not args.json:
+        _report_unread(store, failed)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # -- prune -------------------------------------------------------------------
 def _print_plan(plan: Plan) -> None:
     print(f"{plan.project}/{plan.run}: {plan.policy.describe()}")
+    for note in plan.source.notes if plan.source is not None else ():
+        print(f"  note: {note}")
     if plan.refused:
         print(f"  refused: {plan.refused}")
         return
@@ -288,6 +333,10 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
         except Refused as exc:
             refusals.append(str(exc))
             continue
+        except CkptError as exc:  # this run failed as a whole; the others still proceed
+            results.append(DeletionResult(plan, failed=[(d, str(exc)) for d in plan.delete]))
+            _err(f"{plan.project}/{plan.run}: prune failed: {exc}")
+            continue
         results.append(result)
         for item in result.spared:
             print(f"{plan.project}/{plan.run}: spared step {item.step}: the run changed since the preview",
@@ -302,7 +351,8 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
 def cmd_prune(args: argparse.Namespace) -> int:
     store = _open(args)
     policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing, args.full)
-    plans = plan_location(store, policy, args.project, args.run)
+    runs, failed = _load_runs(store, args.project, args.run, with_state=policy.full is not None)
+    plans = [plan_run(run, policy) for run in runs]
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:
@@ -313,17 +363,24 @@ def cmd_prune(args: argparse.Namespace) -> int:
               + (" (dry run)" if args.dry_run else ""))
     for plan in refused:
         _err(plan.refused)
+    if not args.json:
+        _report_unread(store, failed)
     results: list[DeletionResult] = []
     refusals = [p.refused for p in refused]
     if not args.dry_run and todo:
         code = _confirm(todo, args)
         if code is not None:
             return code
+    if not args.dry_run:
+        _finish_interrupted(store, [p for p in plans if not p.delete and not p.refused])
+    if not args.dry_run and todo:
         results, late = _execute(store, todo, show_progress=sys.stderr.isatty())
         refusals += late
         if not args.json:
             freed = sum(r.freed_bytes for r in results)
-            print(f"{_work(results) if results else 'deleted 0 checkpoint(s)'}, freed {size(freed)}")
+            gone = sum(len(r.gone) for r in results)
+            print(f"{_work(results) if results else 'deleted 0 checkpoint(s)'}, freed {size(freed)}"
+                  + (f"; {gone} already deleted by another process" if gone else ""))
     if args.json:
         done = {(r.plan.project, r.plan.run): r for r in results}
         _print_json({
@@ -333,10 +390,25 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "freed_bytes": sum(r.freed_bytes for r in results) if results else 0,
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
+            **_unread_json(store, failed),
         })
-    if any(not r.ok for r in results):
+    if failed or any(not r.ok for r in results):
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
+
+
+def _finish_interrupted(store, plans: list[Plan]) -> None:
+    """Runs this prune deletes nothing from still get their interrupted deletions finished
+    (``execute_plan`` does it for the others): a stale one must not wait for a later prune."""
+    for plan in plans:
+        try:
+            for leftover in store.finish_interrupted(plan.project, plan.run):
+                print(f"{plan.project}/{plan.run}: removed what interrupted work left: {leftover}",
+                      file=sys.stderr)
+        except Unreadable:
+            continue  # already noted where the run is listed
+        except CkptError as exc:
+            _err(f"{plan.project}/{plan.run}: cannot finish an interrupted delete: {exc}")
 
 
 # -- fork --------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,16 @@ def trainer_tree(tmp_path: Path):
         return root, json.loads((FIXTURES / name / "truth.json").read_text())
 
     return copy
+
+
+@pytest.fixture
+def no_terminal(monkeypatch):
+    """The CLI sees no terminal on stdin: it never waits for a confirmation."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+@pytest.fixture
+def tmpdir_env(tmp_path: Path) -> dict:
+    """An empty $TMPDIR for a child process, to see whether it leaves anything there."""
+    (tmp_path / "tmpdir").mkdir()
+    return {"TMPDIR": str(tmp_path / "tmpdir")}

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .errors import NotFound, Refused
-from .models import Checkpoint, Run, freed_bytes
+from .models import Checkpoint, Pending, Run, freed_bytes
+from .names import validate_name, validate_project
 from .retention import DeletedStep, Plan, Policy, SlimStep, plan_run, whole_steps
 from .store import DELETED, GONE, NOT_REACHED, Store
 
@@ -56,12 +57,14 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     """(project, run) pairs selected by optional filters, in name order."""
     projects = store.list_projects()
     if project is not None and project not in projects:
+        validate_project(project)  # a name that could never be a project is bad usage
         raise NotFound(f"no project {project!r} in {store.location}")
     pairs = []
     for proj in [project] if project is not None else projects:
         runs = store.list_runs(proj)
         if run is not None:
             if run not in runs:
+                validate_name(run, "run name")
                 raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
             runs = [run]
         pairs.extend((proj, r) for r in runs)
@@ -129,7 +132,11 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
     agreed = _agreed(plan, fresh)
     agreed_keys = {d.key for d in agreed}
     slims = _agreed_slims(plan, fresh, run)
-    result = DeletionResult(_with_sizes(fresh, plan), spared=[d for d in plan.delete if d.key not in agreed_keys])
+    # A previewed step no longer there, or being deleted by another process, is gone, not spared.
+    there = {c.key for c in run.checkpoints + run.pending if c.pending is not Pending.INTERRUPTED_DELETE}
+    result = DeletionResult(_with_sizes(fresh, plan),
+                            spared=[d for d in plan.delete if d.key not in agreed_keys and d.key in there],
+                            gone=[d for d in plan.delete if d.key not in there])
     result.plan.slim = slims
     by_key = {c.key: c for c in run.checkpoints}
     items: dict[tuple[int, str], DeletedStep | SlimStep] = {**{d.key: d for d in agreed}, **{s.key: s for s in slims}}

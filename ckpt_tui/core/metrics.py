@@ -8,6 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 STEP_KEYS = ("step", "training_step")
+# Steps beyond a 64-bit counter are no trainer's: such a record is malformed.
+MAX_STEP = 2**63 - 1
+BOM = "\ufeff"
 
 
 @dataclass(slots=True)
@@ -50,16 +53,19 @@ class Metrics:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer literal too large for a float
+        return None
     return value if math.isfinite(value) else None
 
 
 def step_of(record: Mapping[str, object]) -> int | None:
     for key in STEP_KEYS:
         step = record.get(key)
-        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= MAX_STEP:
             return step
-        if isinstance(step, float) and step.is_integer() and step >= 0:
+        if isinstance(step, float) and step.is_integer() and 0 <= step <= MAX_STEP:
             return int(step)
     return None
 
@@ -83,7 +89,7 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
             value = _number(raw)
             if value is None:
                 # Timestamps and other strings are expected; only count bad numbers.
-                if isinstance(raw, float) or raw is None:
+                if isinstance(raw, (int, float)) and not isinstance(raw, bool) or raw is None:
                     ignored += 1
                 continue
             pair = per_step.get(key)
@@ -104,16 +110,22 @@ def parse_history_lines(lines: Iterable[str]) -> Metrics:
 
 
 def read_history_records(lines: Iterable[str]) -> tuple[list[dict], int]:
-    """The JSON objects of a history file, and how many lines were not objects."""
+    """The JSON objects of a history file, and how many lines were not objects.
+
+    ``lines`` are split on ``\n`` only (JSON Lines): a bare ``\r`` is whitespace
+    inside a line. A byte order mark before the first line is dropped.
+    """
     records: list[dict] = []
     malformed = 0
-    for line in lines:
+    for number, line in enumerate(lines):
+        if number == 0:
+            line = line.removeprefix(BOM)
         if not line.strip():
             continue
         try:
             # Python's json accepts NaN/Infinity; they are dropped as values later.
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
             malformed += 1
             continue
         if isinstance(record, dict):

@@ -24,3 +24,13 @@ def validate_name(name: str, what: str = "name") -> str:
     if len(name.encode()) > 255:
         raise InvalidName(f"{what} is longer than 255 bytes")
     return name
+
+
+def validate_project(name: str, what: str = "project name") -> str:
+    """A project as selected: one name, or several joined by ``/`` for a project found
+    deeper in a tree (``team/demo``); no part may be empty, ``.`` or ``..``."""
+    if isinstance(name, str) and "/" in name:
+        for part in name.split("/"):
+            validate_name(part, what if part in ("", ".", "..") else f"part of {what} {name!r}")
+        return name
+    return validate_name(name, what)

@@ -37,6 +37,11 @@ class Store(ABC):
     def connect(self) -> None:
         """Check credentials up front; the app calls this from a worker."""
 
+    @property
+    def notes(self) -> list[str]:
+        """Lines about what the location holds but could not read or would not follow."""
+        return []
+
     @abstractmethod
     def list_projects(self) -> list[str]: ...
 

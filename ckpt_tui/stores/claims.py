@@ -30,12 +30,12 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Pending
 from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
-from .backends.base import SLIM_RECORD, Backend, Entry, Kind, basename, join, parent
+from .backends.base import SLIM_RECORD, Backend, Entry, FileInfo, Kind, basename, join, parent
 from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFIX, leftover_step
 
 OWNER_FILE = ".ckpt-tui-owner"
@@ -117,6 +117,7 @@ class RunClaims:
 
     steps: dict[str, tuple[Pending, str]]  # step name -> why it is pending
     whole_run: tuple[Pending, str] | None = None  # a fork still writing the whole run
+    deletions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unfinished: where -> step names
 
 
 class Claims(ABC):
@@ -275,31 +276,31 @@ class RenameClaims(Claims):
             if left is None or entry.kind is Kind.LINK:
                 continue
             path = join(folder, entry.name)
-            if left[0] == "forking" and not abandoned(None, self.backend.usage(path).mtime):
-                continue  # another process may still be writing this fork
             try:
+                if left[0] == "forking" and not abandoned(None, self.backend.usage(path).mtime):
+                    continue  # another process may still be writing this fork
                 self.backend.delete_tree(path)
                 removed.append(self.backend.url(path))
             except CkptError as exc:
                 problems.append(str(exc))
         return removed, problems
 
-    def _clean_abandoned_stages(self, stage_parent: str, run_name: str) -> None:
-        prefix = f"{FORKING_PREFIX}{run_name}-"
+    def _clean_abandoned_stages(self, stage_parent: str) -> None:
+        """Staging folders of forks into this folder whose process died (or that are a day old)."""
         for entry in self.backend.list_dir(stage_parent):
-            if entry.kind is Kind.DIR and entry.name.startswith(prefix):
+            if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
                 path = join(stage_parent, entry.name)
-                who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
-                if abandoned(who or None, self.backend.usage(path).mtime):
-                    try:
+                try:
+                    who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
+                    if abandoned(who or None, self.backend.usage(path).mtime):
                         self.backend.delete_tree(path)
-                    except CkptError:
-                        pass  # still listed; the next fork into this name tries again
+                except CkptError:
+                    pass  # published or removed meanwhile, or stuck: the next fork here looks again
 
     def create_run(self, new: NewRun, fill: Fill) -> None:
         stage_parent = parent(new.root)
         self.backend.make_dirs(stage_parent)
-        self._clean_abandoned_stages(stage_parent, basename(new.root))
+        self._clean_abandoned_stages(stage_parent)
         stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{uuid.uuid4().hex[:8]}")
         try:
             self.backend.make_dirs(join(stage, new.ckpt_rel))
@@ -315,7 +316,7 @@ class RenameClaims(Claims):
             try:
                 self.backend.delete_tree(stage)
             except CkptError:
-                pass  # left as an abandoned fork, removed by a later fork into this name
+                pass  # left as an abandoned fork, removed by a later fork into this folder
             raise
 
 
@@ -336,12 +337,13 @@ class MarkerClaims(Claims):
     def read(self, folder: str, entries: Sequence[Entry]) -> RunClaims:
         claims = RunClaims({name: (Pending.INTERRUPTED_SLIM, "") for _, steps in self._slimming(folder, entries)
                             for name in steps})
-        bodies = self.backend.map(lambda e: _parse(self.backend.read_bytes(join(folder, e.name))),
-                                  self._markers(entries))
-        for body in bodies:
-            for name in body.get("steps", ()):
-                if isinstance(name, str):
-                    claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
+        markers = self._markers(entries)
+        bodies = self.backend.map(lambda e: _parse(self.backend.read_bytes(join(folder, e.name))), markers)
+        for marker, body in zip(markers, bodies):
+            names = tuple(n for n in body.get("steps", ()) if isinstance(n, str))
+            for name in names:
+                claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
+            claims.deletions[self.backend.url(join(folder, marker.name))] = names
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             who = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
@@ -356,9 +358,9 @@ class MarkerClaims(Claims):
             return {}
         groups = self.backend.listing(folder)  # type: ignore[attr-defined]
         objects = {c.name: [join(c.name, f.path) for f in groups.get(c.name, ())] for c in checkpoints}
-        tags = {join(c.name, f.path): f.tag for c in checkpoints for f in groups.get(c.name, ())}
+        found = {join(c.name, f.path): f for c in checkpoints for f in groups.get(c.name, ())}
         marker = join(folder, f"{DELETING_MARKER}{uuid.uuid4().hex}")
-        self._write_marker(marker, [c.name for c in checkpoints], tags)
+        self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
 
         def delete_chunk(chunk: list[Checkpoint]) -> None:
@@ -380,14 +382,17 @@ class MarkerClaims(Claims):
         self._sweep(folder, [c for c in checkpoints if outcome[c.key] == DELETED], outcome)
         unfinished = [c.name for c in checkpoints if outcome[c.key] not in (DELETED, NOT_REACHED)]
         if unfinished:
-            self._write_marker(marker, unfinished, {k: t for k, t in tags.items()
+            self._write_marker(marker, unfinished, {k: f for k, f in found.items()
                                                     if k.split("/", 1)[0] in unfinished})
         else:
             self.backend.delete_files([marker])
         return outcome
 
-    def _write_marker(self, marker: str, names: list[str], tags: dict[str, str]) -> None:
-        body = {"steps": names, "objects": tags, "owner": owner()}
+    def _write_marker(self, marker: str, names: list[str], objects: dict[str, FileInfo]) -> None:
+        """Name the steps and the exact objects to delete: their ETags and modification times,
+        so that finishing the marker later never deletes an object written since."""
+        body = {"steps": names, "objects": {k: f.tag for k, f in objects.items()},
+                "modified": {k: f.mtime for k, f in objects.items()}, "owner": owner()}
         self.backend.write(marker, json.dumps(body).encode())
 
     @staticmethod
@@ -446,13 +451,14 @@ class MarkerClaims(Claims):
 
     @staticmethod
     def _recorded(body: dict, groups: dict, marker_time: float) -> list[str]:
-        """Objects a deletion marker still covers: those it recorded, with the ETag it recorded.
+        """Objects a deletion marker still covers: those it recorded, unchanged since.
 
-        A step uploaded again under the same name since has other ETags and is
-        left alone; a marker that recorded no ETags covers only what existed
-        when it was written.
+        An object uploaded again under the same key since (even with the same
+        content, hence the same ETag) is newer than recorded and left alone; a
+        marker that recorded nothing covers only what existed when it was written.
         """
-        tags = body.get("objects")
+        tags, times = body.get("objects"), body.get("modified")
+        times = times if isinstance(times, dict) else {}
         keep = []
         for name in body.get("steps", ()):
             if not isinstance(name, str):
@@ -460,7 +466,8 @@ class MarkerClaims(Claims):
             for info in groups.get(name, ()):
                 key = join(name, info.path)
                 if isinstance(tags, dict) and tags:
-                    if tags.get(key) == info.tag:
+                    recorded = times.get(key, info.mtime)
+                    if tags.get(key) == info.tag and isinstance(recorded, (int, float)) and info.mtime <= recorded:
                         keep.append(key)
                 elif info.mtime <= marker_time:
                     keep.append(key)

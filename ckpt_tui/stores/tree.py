@@ -19,15 +19,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
-from ..core.names import validate_name
+from ..core.names import validate_name, validate_project
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
+from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
@@ -146,12 +147,19 @@ class TreeStore(Store):
             found.art_projects.add(project)
             for entry in sorted(entries):
                 if entry.name.startswith("."):
+                    self._note_stage(join(project, MODELS), entry, found)
                     continue
                 root = join(project, MODELS, entry.name)
                 if entry.kind is Kind.DIR:
                     found.places[(project, entry.name)] = RunPlace(project, entry.name, root, "", ART)
                 elif entry.kind is Kind.LINK:
                     found.notes.append(f"{self.backend.url(root)} is a symbolic link; not followed")
+
+    def _note_stage(self, folder: str, entry: Entry, found: _Found) -> None:
+        """A fork's hidden staging folder holds whole checkpoints: never hidden from the user."""
+        if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
+            found.notes.append(f"{self.backend.url(join(folder, entry.name))} is the copy of a fork in progress "
+                               "or interrupted; the next fork into this folder removes it once abandoned")
 
     def connect(self) -> None:
         self.backend.check_root()
@@ -182,6 +190,7 @@ class TreeStore(Store):
                     continue  # runs do not nest: what is inside a run belongs to its checkpoints
                 for entry in entries:
                     if entry.name.startswith("."):
+                        self._note_stage(folder, entry, found)
                         continue
                     path = join(folder, entry.name)
                     if entry.kind is Kind.DIR and depth < MAX_DEPTH and not (folder in art and entry.name == MODELS):
@@ -205,8 +214,7 @@ class TreeStore(Store):
             place = self._discovered(fresh=True).places.get((project, run))
         if place is None:
             validate_name(run, "run name")
-            if "/" not in project:
-                validate_name(project, "project name")
+            validate_project(project)
             raise NotFound(f"no run {run!r} in project {project!r} of {self.location}")
         return place
 
@@ -220,8 +228,7 @@ class TreeStore(Store):
         return sorted({p for p, _ in found.places} | found.art_projects)
 
     def list_runs(self, project: str) -> list[str]:
-        if "/" not in project:
-            validate_name(project, "project name")
+        validate_project(project)
         return sorted(r for p, r in self._discovered().places if p == project)
 
     # -- loading ------------------------------------------------------------------------
@@ -281,7 +288,10 @@ class TreeStore(Store):
 
     def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True,
                  with_state: bool = False) -> Run:
-        place, listing = self._resolve(project, run, deep=with_sizes or with_state)
+        try:
+            place, listing = self._resolve(project, run, deep=with_sizes or with_state)
+        except Unreadable as exc:  # listed with its reason, never pruned; the other runs still load
+            return Run(project, run, [], layout=self._place(project, run).layout.name, notes=[str(exc)])
         loaded = self._build(project, run, place, listing, with_metrics, with_sizes or with_state)
         return self._with_state(place, loaded) if with_state else loaded
 
@@ -328,6 +338,9 @@ class TreeStore(Store):
         sizes: dict = listing.usage
         if with_sizes and names and not sizes:
             sizes = self.backend.usage_many(place.ckpt_dir, names)
+        for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:
+            scan.steps.pop(name, None)  # deleted since the listing (another prune): gone, not unreadable
+            scan.pending.pop(name, None)
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
@@ -349,8 +362,13 @@ class TreeStore(Store):
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        shown = {c.name for c in complete + pending}
+        # An interrupted delete whose steps are all gone shows in no row: say it is there.
+        unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
+                      "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=[*place.notes, *problems], resume_steps=frozenset(found.resume))
+                   pending=pending, notes=[*place.notes, *problems, *unfinished],
+                   resume_steps=frozenset(found.resume))
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:

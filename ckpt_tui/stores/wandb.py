@@ -15,6 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from typing import Any
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.metrics import Metrics, metrics_from_records
-from ..core.models import Checkpoint, FileEntry, Pending, Run
+from ..core.models import Blob, Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name
 from ..core.store import ByteProgress, Store
 
@@ -32,6 +33,8 @@ ARTIFACT_TYPE = "lora"
 STEP_ALIAS = re.compile(r"^step(\d+)$")
 STEP_AXIS, FALLBACK_AXIS = "training_step", "_step"
 DEFAULT_TIMEOUT = 10.0
+# Manifests read at once when a run's sizes are wanted (a query and a download each).
+MANIFEST_THREADS = 8
 # Aliases every version carries, which say nothing about whether someone relies on it.
 ROUTINE_ALIASES = re.compile(r"^(latest|v\d+|step\d+)$")
 
@@ -104,9 +107,10 @@ class WandbStore(Store):
     error instead of a frozen app; ``api`` lets stores share one ``wandb.Api``.
     """
 
-    # Shown where a deletion is confirmed: W&B frees storage later, not at once.
+    # Shown where a deletion is confirmed: W&B frees storage later, and only for unshared files.
     deletion_note = ("W&B deletes softly: versions disappear now, storage is reclaimed later "
-                     "by W&B's garbage collector.")
+                     "by W&B's garbage collector, and only for files no remaining version uses "
+                     "(W&B keeps one copy per file digest): the bytes shown count only those.")
 
     def __init__(self, entity: str, project: str | None = None, *, base_url: str | None = None,
                  api_key: str | None = None, timeout: float | None = None, api: Any = None) -> None:
@@ -240,18 +244,65 @@ class WandbStore(Store):
                           pending=None if step is not None else Pending.NO_STEP,
                           detail="" if step is not None else "no step{N} alias (upload in progress or not from ART)")
 
+    def _stored(self, artifact: Any) -> tuple[int, tuple[Blob, ...]]:
+        """What W&B stores for a version, from its manifest: bytes with each file digest
+        once, and those files as blobs that other versions of the collection may share."""
+        with self._errors(f"cannot read the manifest of {artifact.name}"):
+            entries = list(artifact.manifest.entries.values())
+        sizes: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for entry in entries:
+            if entry.ref is not None:
+                continue  # a reference: the bytes live in the user's own storage, not W&B's
+            sizes[entry.digest] = int(entry.size or 0)
+            counts[entry.digest] = counts.get(entry.digest, 0) + 1
+        blobs = tuple(Blob(f"digest:{digest}", size, None, counts[digest]) for digest, size in sizes.items())
+        return sum(sizes.values()), blobs
+
+    def _with_stored(self, artifacts: list[Any],
+                     checkpoints: list[Checkpoint]) -> tuple[list[Checkpoint], list[str]]:
+        """Checkpoints sized by content (manifests read in parallel); a version whose manifest
+        cannot be read keeps W&B's total size and the run says so."""
+        def stored(artifact: Any) -> tuple[int, tuple[Blob, ...]] | CkptError:
+            try:
+                return self._stored(artifact)
+            except CkptError as exc:
+                return exc
+
+        with ThreadPoolExecutor(MANIFEST_THREADS, thread_name_prefix="ckpt-tui-wandb") as pool:
+            found = list(pool.map(stored, artifacts))
+        refs: dict[str, int] = {}
+        for content in found:
+            for blob in content[1] if isinstance(content, tuple) else ():
+                refs[blob.key] = refs.get(blob.key, 0) + blob.count
+        sized, unread = [], []
+        for artifact, ckpt, content in zip(artifacts, checkpoints, found):
+            if isinstance(content, CkptError):
+                unread.append(ckpt.name)
+                sized.append(ckpt)
+                continue
+            bytes_, blobs = content
+            if artifact.is_link:  # the files belong to the source version, which a link never frees
+                blobs = tuple(b._replace(links=refs[b.key] + 1) for b in blobs)
+            sized.append(replace(ckpt, bytes=bytes_, blobs=blobs))
+        notes = [f"manifests of {', '.join(unread)} could not be read: their sizes are W&B's totals, "
+                 "shared files may be counted more than once"] if unread else []
+        return sized, notes
+
     def load_run(self, project: str, run: str, with_metrics: bool = True, with_sizes: bool = True,
                  with_state: bool = False) -> Run:
         complete, pending, protected = [], [], {}
-        for artifact in self._versions(project, run):
-            aliases = list(artifact.aliases)
-            step = step_of_aliases(aliases)
-            ckpt = self._checkpoint(project, run, artifact, step)
+        artifacts = self._versions(project, run)
+        checkpoints = [self._checkpoint(project, run, a, step_of_aliases(list(a.aliases))) for a in artifacts]
+        notes: list[str] = []
+        if with_sizes:
+            checkpoints, notes = self._with_stored(artifacts, checkpoints)
+        for artifact, ckpt in zip(artifacts, checkpoints):
             (complete if ckpt.complete else pending).append(ckpt)
             # A version someone pointed a custom alias at ("best", "prod") is theirs to keep.
-            kept_for = tuple(f"W&B alias {a}" for a in aliases if not ROUTINE_ALIASES.match(a))
-            if step is not None and kept_for:
-                protected[step] = kept_for
+            kept_for = tuple(f"W&B alias {a}" for a in artifact.aliases if not ROUTINE_ALIASES.match(a))
+            if ckpt.step is not None and kept_for:
+                protected[ckpt.step] = kept_for
         steps = [c.step for c in complete]
         duplicated = {s for s in steps if steps.count(s) > 1}
         if duplicated:
@@ -260,7 +311,8 @@ class WandbStore(Store):
                         for c in complete if c.step in duplicated]
             complete = [c for c in complete if c.step not in duplicated]
         metrics = self.read_metrics(project, run) if with_metrics else Metrics()
-        return Run(project, run, complete, metrics, layout="wandb", protected=protected, pending=pending)
+        return Run(project, run, complete, metrics, layout="wandb", protected=protected, pending=pending,
+                   notes=notes)
 
     # -- history ---------------------------------------------------------------
     def _history_rows(self, project: str, run: str) -> list[dict] | None:

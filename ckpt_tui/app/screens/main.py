@@ -77,6 +77,7 @@ class MainScreen(Screen[None]):
         self.plans: dict[RunKey, Plan] = {}
         self.preview_scope: str | None = None
         self.extra_columns: set[str] = set()
+        self.noted: set[RunKey] = set()
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -198,6 +199,9 @@ class MainScreen(Screen[None]):
             return
         self.run, self.metrics_ready = run, metrics_ready
         key = (run.project, run.name)
+        if run.notes and key not in self.noted:  # what could not be read or was not followed: said once
+            self.noted.add(key)
+            self.notify("\n".join(run.notes), title=f"{run.project}/{run.name}", severity="warning", timeout=10)
         if metrics_ready and key in self.plans:
             self.plans[key] = plan_run(run, self.policy)
         self.refresh_view()

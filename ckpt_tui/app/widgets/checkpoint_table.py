@@ -186,7 +186,7 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _sort(self) -> None:
         # Saves in progress and interrupted deletes are shown too; they are never candidates.
-        checkpoints = sorted(self.run.checkpoints + self.run.pending, key=lambda c: c.step) if self.run else []
+        checkpoints = sorted(self.run.checkpoints + self.run.pending, key=lambda c: c.key) if self.run else []
         if self.sort_key == "step":
             self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
         else:

@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import stat
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -66,6 +67,23 @@ def rename_no_replace(source: str, target: str) -> None:
     os.rename(source, target)
 
 
+def _remove_tree(path: str) -> None:
+    """``shutil.rmtree`` that lets entries vanish under it: another process finishing
+    the same interrupted delete removes them too, and that is no failure."""
+    def vanished(function: object, name: str, error: object) -> None:
+        exc = error if isinstance(error, BaseException) else error[1]  # type: ignore[index]
+        if isinstance(exc, FileNotFoundError):
+            return
+        if isinstance(exc, OSError):  # with the full path: rmtree reports names relative to their folder
+            raise type(exc)(exc.errno, exc.strerror, name)
+        raise exc
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=vanished)
+    else:
+        shutil.rmtree(path, onerror=vanished)
+
+
 _KIND = 0o170000
 _DIR = 0o040000
 _FILE = 0o100000
@@ -90,7 +108,9 @@ def folder_usage(root: str) -> Usage:
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
-            continue
+            if folder is root or not os.path.lexists(root):
+                raise  # the whole folder went (renamed aside by a prune): gone, not half counted
+            continue  # removed while we looked: what is gone holds nothing
         if folder is root and not STEP_MARKERS.isdisjoint(names):
             markers = STEP_MARKERS.intersection(names)
         for name in names:
@@ -205,6 +225,8 @@ class LocalBackend(Backend):
                 blobs = (Blob(f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_nlink),) if st.st_nlink > 1 else ()
                 return Usage(st.st_size, st.st_mtime, 1, blobs)
             return Usage(0, st.st_mtime, 0)
+        except FileNotFoundError:
+            raise NotFound(f"{top} no longer exists") from None
         except OSError as exc:
             raise os_error(exc, f"cannot read {top}") from None
 
@@ -218,6 +240,8 @@ class LocalBackend(Backend):
                 found[name] = usage if usage.files else self.usage(join(folder, name))
             except NotADirectoryError:
                 found[name] = self.usage(join(folder, name))
+            except FileNotFoundError:  # removed since it was listed (another prune): gone
+                found[name] = NotFound(f"{base + name} no longer exists")
             except OSError as exc:
                 found[name] = os_error(exc, f"cannot read {base + name}")
         return found
@@ -303,7 +327,7 @@ class LocalBackend(Backend):
         target = self._abs(path)
         try:
             if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
+                _remove_tree(target)
             else:
                 os.unlink(target)
         except FileNotFoundError:

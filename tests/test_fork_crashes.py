@@ -1,0 +1,74 @@
+"""Forks killed part-way: the new run never looks whole, nothing lands in $TMPDIR, a retry succeeds."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from killed import cli_killed_at
+
+from ckpt_tui.cli import main
+
+pytestmark = pytest.mark.usefixtures("no_terminal")
+
+MODELS = "demo/models"
+LOCAL = "ckpt_tui.stores.backends.local:LocalBackend"
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def listed_runs(base: Path, capsys) -> tuple[set[str], list[str]]:
+    assert main(["ls", str(base), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    return {r["run"] for r in listed["runs"]}, listed["notes"]
+
+
+@pytest.mark.parametrize("where, needle", [("copy_from", "adapter_model"), ("write", "history.jsonl")])
+def test_a_fork_with_history_killed_part_way_leaves_no_run_and_a_retry_succeeds(art_base, capsys, where, needle):
+    args = ["fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "copy", "--with-history"]
+    cli_killed_at(f"{LOCAL}.{where}", needle, *args)
+    models = art_base / MODELS
+    assert visible(models) == ["agent-001", "agent-002", "agent-legacy"]
+    assert [n.split("-")[1] for n in hidden(models)] == ["copy"]
+    runs, notes = listed_runs(art_base, capsys)
+    assert "copy" not in runs and any(".forking-copy-" in note for note in notes)
+    assert main([str(a) for a in args]) == 0, capsys.readouterr().err
+    assert hidden(models) == [] and visible(models / "copy") == ["checkpoints", "history.jsonl"]
+    assert visible(models / "copy" / "checkpoints") == ["0011"]
+    assert (models / "copy" / "history.jsonl").read_text().count("\n") > 10
+
+
+def test_a_fork_to_another_location_killed_part_way_stages_inside_it_only(art_base, tmp_path, tmpdir_env, capsys):
+    target = tmp_path / "elsewhere"
+    args = ["fork", art_base, "-p", "demo", "-r", "agent-002", "--to", "copy", "--to-location", target]
+    cli_killed_at(f"{LOCAL}.copy_from", "adapter_model", *args, env=tmpdir_env)
+    assert os.listdir(tmpdir_env["TMPDIR"]) == []
+    assert visible(target / MODELS) == [] and len(hidden(target / MODELS)) == 1
+    assert main([str(a) for a in args]) == 0
+    assert hidden(target / MODELS) == [] and visible(target / MODELS / "copy" / "checkpoints") == ["0005"]
+
+
+def test_an_abandoned_staging_folder_is_removed_by_a_fork_of_another_name(art_base, capsys):
+    cli_killed_at(f"{LOCAL}.copy_from", "adapter_model", "fork", art_base, "-p", "demo", "-r", "agent-001",
+                  "--to", "first")
+    assert main(["fork", str(art_base), "-p", "demo", "-r", "agent-001", "--to", "second"]) == 0
+    assert hidden(art_base / MODELS) == [] and "first" not in visible(art_base / MODELS)
+
+
+def test_a_fork_into_an_existing_run_is_refused_and_mixes_nothing(art_base, capsys):
+    before = sorted(os.listdir(art_base / MODELS / "agent-002" / "checkpoints"))
+    code = main(["fork", str(art_base), "--project", "demo", "--run", "agent-001", "--to", "agent-002"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == (f"ckpt-tui: demo/agent-002 already exists in {art_base}; a fork creates "
+                                         "a new run: choose another name; nothing copied")
+    assert sorted(os.listdir(art_base / MODELS / "agent-002" / "checkpoints")) == before
+    assert main(["prune", str(art_base), "-p", "demo", "-r", "agent-002", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plans"][0]["latest_step"] == 5
