@@ -150,29 +150,31 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
             if progress is not None:
                 progress(handled, total, items[ckpt.key])
 
-    targets = [by_key[d.key] for d in agreed]
-    outcome = store.delete_checkpoints(run, targets, done, should_cancel)
-    deleted = [d for d in agreed if outcome.get(d.key) == DELETED]
+    outcome = store.delete_checkpoints(run, [by_key[d.key] for d in agreed], done, should_cancel)
+    deleted, gone, result.failed, stopped = _by_outcome(agreed, outcome)
     freed = _freed(plan, deleted)
     result.deleted = [DeletedStep(d.step, freed.get(d.key, d.bytes), d.name) for d in deleted]
-    for item in agreed:
-        why = outcome.get(item.key, NOT_REACHED)
-        if why == GONE:
-            result.gone.append(item)
-        elif why == NOT_REACHED:
-            result.cancelled = True
-        elif why != DELETED:
-            result.failed.append((item, why))
-    slimmed = store.slim_checkpoints(run, [by_key[s.key] for s in slims], done, should_cancel) if slims else {}
-    for item in slims:
-        why = slimmed.get(item.key, NOT_REACHED)
-        if why == DELETED:
-            result.slimmed.append(item)
-        elif why == NOT_REACHED:
-            result.cancelled = True
-        else:
-            result.slim_failed.append((item, why))
+    result.gone += gone
+    outcome = store.slim_checkpoints(run, [by_key[s.key] for s in slims], done, should_cancel) if slims else {}
+    result.slimmed, _, result.slim_failed, slim_stopped = _by_outcome(slims, outcome)
+    result.cancelled = stopped or slim_stopped
     return result
+
+
+def _by_outcome(items: list, outcome: dict[tuple[int, str], str]) -> tuple[list, list, list, bool]:
+    """``items`` sorted by what the store did: (done, gone, failed with why, whether any was not reached)."""
+    done, gone, failed, stopped = [], [], [], False
+    for item in items:
+        why = outcome.get(item.key, NOT_REACHED)
+        if why == DELETED:
+            done.append(item)
+        elif why == GONE:
+            gone.append(item)
+        elif why == NOT_REACHED:
+            stopped = True
+        else:
+            failed.append((item, why))
+    return done, gone, failed, stopped
 
 
 def _agreed_slims(plan: Plan, fresh: Plan, run: Run) -> list[SlimStep]:
