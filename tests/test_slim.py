@@ -160,3 +160,22 @@ def test_a_slimmed_adapter_and_model_still_load(hf_fixture):
                                 full="latest")
     config = peft.PeftConfig.from_pretrained(hf_fixture / "lora-adapter" / "checkpoint-10")
     assert config.peft_type
+
+
+def test_training_resumes_from_the_whole_step_a_slim_leaves(hf_fixture, tmp_path):
+    """With transformers installed: the Trainer resumes (optimizer, scheduler, RNG) from the step
+    ``path --latest`` gives after a slim, and trains on."""
+    transformers = pytest.importorskip("transformers")
+    store = LocalStore(hf_fixture)
+    execute_plan(store, plan_run(store.load_run("hf-trainer", "full-model", with_state=True), POLICY))
+    whole = resume_checkpoint(store.load_run("hf-trainer", "full-model"))
+    assert not whole.weights_only and HF_STATE <= set(os.listdir(whole.location))
+    model = transformers.AutoModelForCausalLM.from_pretrained(whole.location)
+    rows = [{"input_ids": [i % 50, (i + 1) % 50, (i + 2) % 50, (i + 3) % 50]} for i in range(64)]
+    data = [{**row, "labels": row["input_ids"]} for row in rows]
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=whole.step + 2,
+                                          per_device_train_batch_size=2, save_strategy="no", report_to=[],
+                                          use_cpu=True, logging_steps=1)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    trainer.train(resume_from_checkpoint=whole.location)
+    assert trainer.state.global_step == whole.step + 2
