@@ -427,6 +427,13 @@ class TreeStore(Store):
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
+    # -- files of ckpt-tui's own ----------------------------------------------------------
+    def read_location_file(self, name: str) -> str | None:
+        return self.backend.read_text(_location_file(name))
+
+    def write_location_file(self, name: str, text: str) -> None:
+        self.backend.write(_location_file(name), text.encode())
+
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
         return checkpoint.location or self.backend.url(self._step_path(project, run, checkpoint))
@@ -568,6 +575,13 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
                 backend.put_stream(handle, target(f), counter)
 
         backend.map(stream, files)
+
+
+def _location_file(name: str) -> str:
+    """A file name directly in the location: never a path that leads elsewhere."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise Refused(f"{name!r} is not a file name")
+    return name
 
 
 def _empty(usage: Usage | CkptError | None) -> bool:
