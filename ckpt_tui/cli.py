@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import orjson
 
 from . import __version__
-from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
+from .core import (CkptError, DeletionResult, Plan, Refused, Run, execute_plan,
                    fork_checkpoint, list_runs, plan_location)
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
 from .formatting import number, size, stamp, step_ranges
+from .policy_file import POLICY_FILE, Settings, flag_settings, load as load_policy_file
 from .stores import open_store
 
 COMMANDS = ("ls", "prune", "fork")
@@ -32,6 +34,18 @@ def _location_options(parser: argparse.ArgumentParser) -> None:
 def _selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", "-p", help="only this project")
     parser.add_argument("--run", "-r", help="only this run (ART: model)")
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "policy", f"what to keep; each flag overrides the location's {POLICY_FILE} (see README)")
+    group.add_argument("--metric", help=f"metric that defines the best step (default {DEFAULT_METRIC}; "
+                       "'none' for no best)")
+    group.add_argument("--mode", choices=("max", "min", "auto"),
+                       help="higher or lower is better; auto minimises *loss (default auto)")
+    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    group.add_argument("--smoothing", type=float, metavar="ALPHA",
+                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,23 +67,16 @@ def build_command_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
     _location_options(ls)
     _selection(ls)
-    ls.add_argument("--metric", help="metric for the BEST column (default: val/reward, eval_loss, ... "
-                    "whichever the run logs)")
-    ls.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                    help="higher or lower is better (default auto: minimise *loss)")
+    ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
+                    "eval_loss, ... whichever the run logs)")
+    ls.add_argument("--mode", choices=("max", "min", "auto"),
+                    help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
     ls.add_argument("--json", action="store_true", help="print one JSON document")
 
     prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
     _location_options(prune)
     _selection(prune)
-    prune.add_argument("--metric", default=DEFAULT_METRIC,
-                       help=f"metric that defines the best step (default {DEFAULT_METRIC}; 'none' for no best)")
-    prune.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                       help="higher or lower is better; auto minimises *loss (default auto)")
-    prune.add_argument("--keep", default="best,latest",
-                       help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
-    prune.add_argument("--smoothing", type=float, metavar="ALPHA",
-                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
+    _policy_options(prune)
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
     prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     prune.add_argument("--json", action="store_true", help="print one JSON document")
@@ -159,11 +166,12 @@ def _display_metric(run: Run, wanted: str | None) -> str | None:
     return wanted if wanted else suggest_metric(run.metrics.names())
 
 
-def _print_run_summary(runs: list[Run], metric: str | None, mode: str) -> None:
+def _print_run_summary(runs: list[Run], chosen: Callable[[Run], Settings]) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
-        shown = _display_metric(run, metric)
-        best = best_checkpoint(run, shown, mode) if shown else None
+        settings = chosen(run)
+        shown = _display_metric(run, settings.metric)
+        best = best_checkpoint(run, shown, settings.mode or "auto") if shown else None
         best_text = f"{best[0]} ({shown} {best[1]:.4g})" if best else "-"
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
@@ -203,13 +211,19 @@ def cmd_ls(args: argparse.Namespace) -> int:
                       for pair, r in store.map_runs(pairs, render)))
         return EXIT_OK
     runs = [store.load_run(p, r) for p, r in pairs]
+    policies, flags = load_policy_file(store), flag_settings(args.metric, args.mode)
+
+    def chosen(run: Run) -> Settings:
+        settings = policies.settings(run.project, run.name, flags)
+        return replace(settings, metric=None) if (settings.metric or "").lower() == "none" else settings
+
     if args.run:
         for run in runs:
-            _print_run_steps(run, args.metric)
+            _print_run_steps(run, chosen(run).metric)
     elif not runs:
         print(f"no runs in {store.location}")
     else:
-        _print_run_summary(runs, args.metric, args.mode)
+        _print_run_summary(runs, chosen)
     return EXIT_OK
 
 
@@ -265,10 +279,14 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
     return results, refusals
 
 
+def _flags(args: argparse.Namespace) -> Settings:
+    return flag_settings(args.metric, args.mode, args.keep, args.smoothing)
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     store = _open(args)
-    policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing)
-    plans = plan_location(store, policy, args.project, args.run)
+    policies, flags = load_policy_file(store), _flags(args)
+    plans = plan_location(store, lambda project, run: policies.policy(project, run, flags), args.project, args.run)
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if p.delete and not p.refused]
     if not args.json:

@@ -64,10 +64,11 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     return pairs
 
 
-def plan_location(store: Store, policy: Policy, project: str | None = None,
+def plan_location(store: Store, policy: Policy | Callable[[str, str], Policy], project: str | None = None,
                   run: str | None = None) -> list[Plan]:
-    """One plan per selected run, each on its own."""
-    return [plan_run(store.load_run(p, r), policy) for p, r in list_runs(store, project, run)]
+    """One plan per selected run, each on its own; ``policy`` may be chosen per (project, run)."""
+    choose = policy if callable(policy) else (lambda _project, _run: policy)
+    return [plan_run(store.load_run(p, r), choose(p, r)) for p, r in list_runs(store, project, run)]
 
 
 def _agreed(plan: Plan, fresh: Plan) -> list[DeletedStep]:
