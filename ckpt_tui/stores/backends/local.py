@@ -202,6 +202,8 @@ class LocalBackend(Backend):
                 blobs = (Blob(f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_nlink),) if st.st_nlink > 1 else ()
                 return Usage(st.st_size, st.st_mtime, 1, blobs)
             return Usage(0, st.st_mtime, 0)
+        except FileNotFoundError:
+            return Usage(0, 0.0, 0)  # gone since it was listed (a trainer renaming its save in): holds nothing
         except OSError as exc:
             raise os_error(exc, f"cannot read {top}") from None
 
