@@ -1,4 +1,4 @@
-"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork`` script it."""
+"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork``, ``watch`` script it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
 from .formatting import number, size, stamp, step_ranges
 from .policy_file import POLICY_FILE, Settings, flag_settings, load as load_policy_file
 from .stores import open_store
+from .watch import DEFAULT_INTERVAL, Event, MinFree, Watch, stop_on_signals
 
-COMMANDS = ("ls", "prune", "fork")
+COMMANDS = ("ls", "prune", "fork", "watch")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,watch} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -80,6 +81,25 @@ def build_command_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
     prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     prune.add_argument("--json", action="store_true", help="print one JSON document")
+
+    watch = sub.add_parser(
+        "watch", help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
+        description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
+                    "(all runs of the project with --project alone, new runs included), until SIGINT or "
+                    "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
+                    "plan are never deleted. One line per action on stdout; problems are reported once on "
+                    "stderr and retried at the next poll.")
+    _location_options(watch)
+    _selection(watch)
+    _policy_options(watch)
+    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
+                            "wake it sooner when watchfiles is installed)")
+    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
+                       help="prune only while the location's filesystem has less free space than this "
+                            "(50G, 500MB, 2TiB or 10%%; disks only)")
+    watch.add_argument("--json", action="store_true",
+                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
 
     fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
     _location_options(fork)
@@ -357,6 +377,40 @@ def cmd_fork(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- watch -------------------------------------------------------------------
+def _print_event(event: Event) -> None:
+    if event.problem:
+        _err(event.line())
+    else:
+        print(event.line(), flush=True)
+
+
+def _print_event_json(event: Event) -> None:
+    if event.problem:
+        _err(event.line())
+    sys.stdout.buffer.write(orjson.dumps(event.to_json()) + b"\n")
+    sys.stdout.flush()
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if not args.interval > 0:
+        raise Refused("--interval must be a number of seconds above 0")
+    min_free = MinFree.parse(args.min_free) if args.min_free else None
+    store = _open(args)
+    store.connect()
+    watch = Watch(store, args.project, args.run, _flags(args), _print_event_json if args.json else _print_event,
+                  min_free)
+    watch.check()
+    selected = "/".join(filter(None, (args.project, args.run))) or "every run"
+    pressure = f", while less than {min_free} is free" if min_free else ""
+    print(f"watching {selected} in {store.location} every {args.interval:g} s{pressure}; "
+          "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+    with stop_on_signals(watch.request_stop):
+        watch.run(args.interval)
+    print("stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
 # -- app ---------------------------------------------------------------------
 def open_app(location: str, demo: bool, options: dict) -> int:
     from .app import run_app  # imported here: scripted commands never pay for Textual
@@ -379,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser().parse_args(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork}[args.command](args)
+            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "watch": cmd_watch}[args.command](args)
         args = build_parser().parse_args(argv)
         return open_app(args.location, args.demo, _store_options(args))
     except Refused as exc:
