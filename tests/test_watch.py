@@ -6,6 +6,8 @@ import io
 import json
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from ckpt_tui.cli import main
 from ckpt_tui.core import Policy, execute_plan, plan_run
 from ckpt_tui.policy_file import POLICY_FILE, flag_settings
 from ckpt_tui.stores.local import LocalStore
-from ckpt_tui.watch import Event, MinFree, Watch
+from ckpt_tui.watch import Event, MinFree, Watch, follow_changes
 
 PER_STEP = ("adapter_model.safetensors", "adapter_config.json")
 
@@ -317,3 +319,23 @@ def test_plans_as_prune_does_on_an_identical_tree(tmp_path):
     store = LocalStore(tmp_path / "b")
     execute_plan(store, plan_run(store.load_run("demo", "agent"), policy))
     assert art_steps(watched) == art_steps(pruned) == {0, 1, 3, 5, 6}
+
+
+def test_without_watchfiles_polling_alone_drives_the_loop(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "watchfiles", None)  # as if not installed
+    assert follow_changes(str(tmp_path), threading.Event(), threading.Event()) is None
+    root = art_run(tmp_path, "agent", [0.2, 0.1])
+    events = Recorder()
+    watch = Watch(LocalStore(tmp_path), report=events)
+    loop = threading.Thread(target=watch.run, args=(0.05,))
+    loop.start()
+    try:
+        add_art_step(root, 2, 0.15)
+        deadline = time.monotonic() + 10
+        while ("deleted", "agent", 1) not in [(e.action, e.run, e.step) for e in list(events.events)]:
+            assert time.monotonic() < deadline, events.events
+            time.sleep(0.01)
+    finally:
+        watch.request_stop()
+        loop.join(10)
+    assert not loop.is_alive() and art_steps(root) == {0, 2}
