@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .core import CkptError, NotFound, Refused, Store, execute_plan, list_runs, plan_run
+from .core import CkptError, NotFound, Pending, Refused, Store, execute_plan, list_runs, plan_run
 from .core.retention import Plan
 from .formatting import size
 from .policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, file_path, load, parse
@@ -32,6 +32,8 @@ DEFAULT_INTERVAL = 30.0
 # Notifications come in bursts while a trainer writes: polls they cause are at least this far apart.
 MIN_GAP = 1.0
 Pair = tuple[str, str]
+# What an interrupted deletion or fork of ours leaves: finished whenever a run is pruned.
+LEFTOVERS = (Pending.INTERRUPTED_DELETE, Pending.ABANDONED_FORK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,24 +208,24 @@ class Watch:
 
     def cycle(self) -> None:
         """One poll: each selected run with a new complete checkpoint is planned and pruned."""
-        if not self._guard("policy", self._read_policies):
+        pairs: list[Pair] = []
+        if not (self._guard("policy", self._read_policies)
+                and self._guard("runs", lambda: pairs.extend(list_runs(self.store, self.project, self.run_name)))):
             return
-        pairs = self._guard("runs", lambda: list_runs(self.store, self.project, self.run_name))
-        for pair in pairs or ():
+        for pair in pairs:
             if self.stop.is_set():
                 return
             self._guard(pair, lambda pair=pair: self._poll(pair))
 
     # -- one run ---------------------------------------------------------------------------
-    def _read_policies(self) -> bool:
+    def _read_policies(self) -> None:
         text = self.store.read_location_file(POLICY_FILE)
         if text != self.policies.text:
             path = file_path(self.store)
             self.policies = parse(text, path) if text is not None else PolicyFile(path)
             self.seen.clear()  # a new policy: every run is planned again
-        return True
 
-    def _poll(self, pair: Pair) -> bool:
+    def _poll(self, pair: Pair) -> None:
         """Note the run's new complete checkpoints; prune when there are some (and space is short)."""
         run = self.store.load_run(*pair, with_metrics=False, with_sizes=False)
         keys = {c.key for c in run.checkpoints}
@@ -234,10 +236,10 @@ class Watch:
             self.new[pair] = (self.new.get(pair, set()) | added) & keys
         if pair in self.todo and (self.min_free is None or self.min_free.short(self.root)):
             self._prune(pair)
-        return True
 
     def _prune(self, pair: Pair) -> None:
-        plan = plan_run(self.store.load_run(*pair), self.policies.policy(*pair, self.flags))
+        policy = self.policies.policy(*pair, self.flags)
+        plan = plan_run(self.store.load_run(*pair), policy)
         if plan.refused:
             if pair not in self.refused:  # a missing metric is told once, not at every poll
                 self.refused.add(pair)
@@ -250,6 +252,8 @@ class Watch:
             if kept.key in new:
                 self.report(Event("kept", *pair, kept.step, kept.bytes, kept.reasons))
         if not plan.delete:
+            if plan.source is not None and any(c.pending in LEFTOVERS for c in plan.source.pending):
+                self.store.finish_interrupted(*pair)  # as execution would have, had there been deletions
             self.todo.discard(pair)
             return
         self._execute(pair, plan)
@@ -274,10 +278,10 @@ class Watch:
         return self.stop.is_set() or (self.min_free is not None and not self.min_free.short(self.root))
 
     # -- problems ---------------------------------------------------------------------------
-    def _guard(self, where: Hashable, work: Callable[[], object]) -> object | None:
-        """``work()``, or None after reporting why it failed: never fatal, retried at the next poll."""
+    def _guard(self, where: Hashable, work: Callable[[], None]) -> bool:
+        """Whether ``work()`` went through; if not, why is reported: never fatal, retried at the next poll."""
         try:
-            result = work()
+            work()
         except CkptError as exc:
             message = str(exc)
         except OSError as exc:
@@ -286,10 +290,10 @@ class Watch:
             message = f"{type(exc).__name__}: {exc}"
         else:
             self._clear(lambda key: key == where)
-            return result
+            return True
         project, run = where if isinstance(where, tuple) else (None, None)
         self._problem(where, Event("error", project, run, reasons=(message,)))
-        return None
+        return False
 
     def _problem(self, where: Hashable, event: Event) -> None:
         """Report a problem unless the same one was reported last time at the same place."""

@@ -339,3 +339,12 @@ def test_without_watchfiles_polling_alone_drives_the_loop(tmp_path, monkeypatch)
         watch.request_stop()
         loop.join(10)
     assert not loop.is_alive() and art_steps(root) == {0, 2}
+
+
+def test_what_an_interrupted_deletion_left_is_finished_even_with_nothing_else_to_delete(tmp_path):
+    root = art_run(tmp_path, "agent", [0.2, 0.1])
+    left = root / "checkpoints" / ".deleting-5-0123abcd-0"
+    left.mkdir()
+    (left / PER_STEP[0]).write_bytes(b"half")
+    Watch(LocalStore(tmp_path)).cycle()
+    assert not left.exists() and art_steps(root) == {0, 1}
