@@ -378,18 +378,18 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 # -- watch -------------------------------------------------------------------
-def _print_event(event: Event) -> None:
-    if event.problem:
-        _err(event.line())
-    else:
-        print(event.line(), flush=True)
+def _event_printer(as_json: bool) -> Callable[[Event], None]:
+    """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
+    def report(event: Event) -> None:
+        if event.problem:
+            _err(event.line())
+        if as_json:
+            sys.stdout.buffer.write(orjson.dumps(event.to_json()) + b"\n")
+            sys.stdout.flush()
+        elif not event.problem:
+            print(event.line(), flush=True)
 
-
-def _print_event_json(event: Event) -> None:
-    if event.problem:
-        _err(event.line())
-    sys.stdout.buffer.write(orjson.dumps(event.to_json()) + b"\n")
-    sys.stdout.flush()
+    return report
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -398,8 +398,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     min_free = MinFree.parse(args.min_free) if args.min_free else None
     store = _open(args)
     store.connect()
-    watch = Watch(store, args.project, args.run, _flags(args), _print_event_json if args.json else _print_event,
-                  min_free)
+    watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
     watch.check()
     selected = "/".join(filter(None, (args.project, args.run))) or "every run"
     pressure = f", while less than {min_free} is free" if min_free else ""

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .core import CkptError, NotFound, Pending, Refused, Store, execute_plan, list_runs, plan_run
+from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs, plan_run
 from .core.retention import Plan
 from .formatting import size
 from .policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, file_path, load, parse
@@ -38,7 +38,7 @@ LEFTOVERS = (Pending.INTERRUPTED_DELETE, Pending.ABANDONED_FORK)
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One action (kept, deleted, spared, gone, failed) or problem (refused, error), for one output line."""
+    """One action (kept, deleted, spared, gone, finished) or problem (failed, refused, error), for one line."""
 
     action: str
     project: str | None = None
@@ -50,7 +50,7 @@ class Event:
 
     @property
     def problem(self) -> bool:
-        return self.action in ("refused", "error")
+        return self.action in ("failed", "refused", "error")
 
     @property
     def timestamp(self) -> str:
@@ -155,6 +155,10 @@ def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
 
 
 # -- the loop -------------------------------------------------------------------------------
+def _has_leftovers(run: Run) -> bool:
+    return any(c.pending in LEFTOVERS for c in run.pending)
+
+
 class Watch:
     """Keeps the selected runs of ``store`` pruned: ``cycle()`` polls once, ``run()`` until stopped.
 
@@ -232,8 +236,9 @@ class Watch:
         added = keys - self.seen.get(pair, set())
         self.seen[pair] = keys
         if added:
-            self.todo.add(pair)
             self.new[pair] = (self.new.get(pair, set()) | added) & keys
+        if added or _has_leftovers(run):  # what a failed or stopped deletion left is retried too
+            self.todo.add(pair)
         if pair in self.todo and (self.min_free is None or self.min_free.short(self.root)):
             self._prune(pair)
 
@@ -244,7 +249,7 @@ class Watch:
             if pair not in self.refused:  # a missing metric is told once, not at every poll
                 self.refused.add(pair)
                 self.report(Event("refused", *pair, reasons=(plan.refused,)))
-            self.todo.discard(pair)
+            self._done(pair)
             return
         self.refused.discard(pair)
         new = self.new.pop(pair, set())
@@ -252,9 +257,11 @@ class Watch:
             if kept.key in new:
                 self.report(Event("kept", *pair, kept.step, kept.bytes, kept.reasons))
         if not plan.delete:
-            if plan.source is not None and any(c.pending in LEFTOVERS for c in plan.source.pending):
-                self.store.finish_interrupted(*pair)  # as execution would have, had there been deletions
-            self.todo.discard(pair)
+            if plan.source is not None and _has_leftovers(plan.source):
+                # As execution would have first, had there been anything to delete.
+                for removed in self.store.finish_interrupted(*pair):
+                    self.report(Event("finished", *pair, reasons=(f"removed {removed}",)))
+            self._done(pair)
             return
         self._execute(pair, plan)
 
@@ -270,8 +277,12 @@ class Watch:
         for item, why in result.failed:
             self._problem((pair, item.key), Event("failed", *pair, item.step, item.bytes, (why,)))
         if result.ok and not result.cancelled:
-            self.todo.discard(pair)
-            self._clear(lambda key: isinstance(key, tuple) and key[0] == pair)
+            self._done(pair)
+
+    def _done(self, pair: Pair) -> None:
+        """Nothing left to do on the run until its next new checkpoint; failures told are forgotten."""
+        self.todo.discard(pair)
+        self._clear(lambda key: isinstance(key, tuple) and key[0] == pair)
 
     def _should_stop_deleting(self) -> bool:
         """Between checkpoints: on a stop request, or once there is free space enough again."""

@@ -14,6 +14,7 @@ import pytest
 from watch_helpers import (Trainer, WatchProcess, best_step, check_latest_and_best_present, eval_losses,
                            save_on_disk, steps_on_disk)
 
+import ckpt_tui.stores.backends.local as local_backend
 from ckpt_tui.cli import main
 from ckpt_tui.core import Policy, execute_plan, plan_run
 from ckpt_tui.policy_file import POLICY_FILE, flag_settings
@@ -348,3 +349,30 @@ def test_what_an_interrupted_deletion_left_is_finished_even_with_nothing_else_to
     (left / PER_STEP[0]).write_bytes(b"half")
     Watch(LocalStore(tmp_path)).cycle()
     assert not left.exists() and art_steps(root) == {0, 1}
+
+
+def test_a_step_that_cannot_be_deleted_is_told_once_and_retried_at_each_poll(tmp_path):
+    root = art_run(tmp_path, "agent", [0.1, 0.2, 0.3, 0.4])
+    store = LocalStore(tmp_path)
+    delete_tree, refusing = store.backend.delete_tree, {"on": True}
+
+    def delete_tree_but_step_1(path: str) -> None:
+        if refusing["on"] and path.split("/")[-1].startswith(".deleting-1-"):
+            raise local_backend.os_error(PermissionError(13, "Permission denied"), f"cannot remove {path}")
+        delete_tree(path)
+
+    store.backend.delete_tree = delete_tree_but_step_1
+    events = Recorder()
+    watch = Watch(store, report=events)
+    watch.cycle()
+    assert events.take() == [("kept", "agent", 3), ("deleted", "agent", 0), ("deleted", "agent", 2),
+                             ("failed", "agent", 1)]
+    [left] = leftovers(root)
+    watch.cycle()  # tried again, not told again
+    assert events.take() == [] and leftovers(root) == [left]
+    refusing["on"] = False
+    watch.cycle()
+    assert [(e.action, e.reasons) for e in events.events] == [("finished", (f"removed {root}/checkpoints/{left}",))]
+    assert art_steps(root) == {3} and leftovers(root) == []
+    watch.cycle()
+    assert watch.todo == set() and watch.problems == {}
