@@ -15,10 +15,11 @@ command-line flag beats them all. Pins are added to the rules, whatever they
 are (``--keep`` included): a pinned step is never deleted. ``full`` (rules,
 like ``keep``) is checked and kept for slimming; nothing else acts on it.
 
-The app reads a run's policy with :meth:`PolicyFile.policy` and saves one
-with :func:`save_run_policy`; the command line does the same. Reading uses the
-standard ``tomllib``; writing uses ``tomlkit``, which changes only the
-section it is told to and keeps the comments and order of a hand-written file.
+``load(store).policy(project, run, flags)`` is a run's ``Policy``;
+:func:`save_run_policy` writes one run's section (what the app saves).
+Reading uses the standard ``tomllib``; writing uses ``tomlkit``, which
+changes only the section it is told to and keeps the comments and order of a
+hand-written file.
 """
 
 from __future__ import annotations
@@ -262,8 +263,9 @@ def render_run_settings(text: str | None, project: str, run: str, settings: Sett
     import tomlkit
 
     document = tomlkit.parse(text or HEADER)
-    section = _section(_section(_section(_section(document, "projects", False), project, False),
-                                "runs", False), run, True)
+    section = document
+    for key, leaf in (("projects", False), (project, False), ("runs", False), (run, True)):
+        section = _section(section, key, leaf)
     wanted = settings.values()
     for key in KEYS:
         value = wanted.get(key)
@@ -282,10 +284,10 @@ def save_run_policy(store: Store, project: str, run: str, policy: Policy,
 
     An invalid file is refused (and left as it is), and so is anything that would not read back.
     """
-    current = load(store)
-    settings = replace(Settings.from_policy(policy), full=full)
     from tomlkit.exceptions import TOMLKitError
 
+    current = load(store)
+    settings = replace(Settings.from_policy(policy), full=full)
     try:
         text = render_run_settings(current.text, project, run, settings)
     except (TOMLKitError, TypeError, ValueError) as exc:  # shapes tomlkit cannot extend (inline tables)

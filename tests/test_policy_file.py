@@ -30,6 +30,7 @@ full = "best"
 metric = "train/loss"
 mode = "min"
 pins = [2]
+full = "latest"
 """
 
 
@@ -144,6 +145,7 @@ def test_saving_writes_the_run_section_and_keeps_the_rest(art_base):
     assert saved == load(store) and saved.policy("demo", "agent-001") == Policy(
         (Rule("top", 2), Rule("every", 5), Rule("step", 3), Rule("step", 7)), "val/reward", "max", 0.5)
     assert saved.runs[("demo", "agent-001")].pins == (3, 7)
+    assert saved.runs[("demo", "agent-001")].full == "latest"  # the app does not set it: left as it was
     assert saved.projects["demo"] == parse(LAYERED).projects["demo"]  # full, mode untouched
 
     save_run_policy(store, "lit/logs", "version.0", Policy.parse("latest", "none"))
