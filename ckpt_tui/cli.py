@@ -1,4 +1,4 @@
-"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork``, ``path`` script it."""
+"""Command line: ``ckpt-tui [LOCATION]`` opens the app; ``ls``, ``prune``, ``fork``, ``path``, ``watch`` script it."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import orjson
 
 from . import __version__
-from .core import (CkptError, DeletionResult, NotFound, Plan, Policy, Refused, Run, Unreadable, execute_plan,
+from .core import (CkptError, DeletionResult, NotFound, Plan, Refused, Run, Unreadable, execute_plan,
                    fork_checkpoint, list_runs, plan_run)
 from .core.execute import single_run
 from .core.resume import best_metric, resume_checkpoint
 from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
+from .policy_file import POLICY_FILE, PolicyFile, Settings, flag_settings, load as load_policy_file
 from .stores import open_store
+from .watch import DEFAULT_INTERVAL, Event, MinFree, Watch, stop_on_signals
 
-COMMANDS = ("ls", "prune", "fork", "path")
+COMMANDS = ("ls", "prune", "fork", "path", "watch")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -36,11 +39,26 @@ def _selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", "-r", help="only this run (ART: model)")
 
 
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "policy", f"what to keep; each flag overrides the location's {POLICY_FILE} (see README)")
+    group.add_argument("--metric", help=f"metric that defines the best step (default {DEFAULT_METRIC}; "
+                       "'none' for no best)")
+    group.add_argument("--mode", choices=("max", "min", "auto"),
+                       help="higher or lower is better; auto minimises *loss (default auto)")
+    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    group.add_argument("--full", metavar="RULES",
+                       help="kept steps these rules select keep their training state (optimizer, scheduler, "
+                            "RNG); every other kept step is slimmed to its weights (default: slim nothing)")
+    group.add_argument("--smoothing", type=float, metavar="ALPHA",
+                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork,path} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,path,watch} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -55,29 +73,38 @@ def build_command_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
     _location_options(ls)
     _selection(ls)
-    ls.add_argument("--metric", help="metric for the BEST column (default: val/reward, eval_loss, ... "
-                    "whichever the run logs)")
-    ls.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                    help="higher or lower is better (default auto: minimise *loss)")
+    ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
+                    "eval_loss, ... whichever the run logs)")
+    ls.add_argument("--mode", choices=("max", "min", "auto"),
+                    help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
     ls.add_argument("--json", action="store_true", help="print one JSON document")
 
     prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
     _location_options(prune)
     _selection(prune)
-    prune.add_argument("--metric", default=DEFAULT_METRIC,
-                       help=f"metric that defines the best step (default {DEFAULT_METRIC}; 'none' for no best)")
-    prune.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                       help="higher or lower is better; auto minimises *loss (default auto)")
-    prune.add_argument("--keep", default="best,latest",
-                       help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
-    prune.add_argument("--full", metavar="RULES",
-                       help="kept steps these rules select keep their training state (optimizer, scheduler, "
-                            "RNG); every other kept step is slimmed to its weights (default: slim nothing)")
-    prune.add_argument("--smoothing", type=float, metavar="ALPHA",
-                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
+    _policy_options(prune)
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
     prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     prune.add_argument("--json", action="store_true", help="print one JSON document")
+
+    watch = sub.add_parser(
+        "watch", help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
+        description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
+                    "(all runs of the project with --project alone, new runs included), until SIGINT or "
+                    "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
+                    "plan are never deleted. One line per action on stdout; problems are reported once on "
+                    "stderr and retried at the next poll.")
+    _location_options(watch)
+    _selection(watch)
+    _policy_options(watch)
+    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
+                            "wake it sooner when watchfiles is installed)")
+    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
+                       help="prune only while the location's filesystem has less free space than this "
+                            "(50G, 500MB, 2TiB or 10%%; disks only)")
+    watch.add_argument("--json", action="store_true",
+                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
 
     fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
     _location_options(fork)
@@ -157,12 +184,17 @@ def _run_json_bytes(run: Run) -> bytes:
     return orjson.dumps(_run_json(run))
 
 
-def _load_runs(store, project: str | None, run: str | None,
-               with_state: bool = False) -> tuple[list[Run], list[tuple[str, str, str]]]:
+def _load_runs(store, project: str | None, run: str | None, policies: PolicyFile | None = None,
+               flags: Settings | None = None) -> tuple[list[Run], list[tuple[str, str, str]]]:
     """The selected runs, and (project, run, why) for each that could not be read: one
-    bad run never hides the others."""
+    bad run never hides the others. Runs whose policy slims are read with their training state."""
     pairs = list_runs(store, project, run)
-    loaded = (((p, r), _load_or_error(store, p, r)) for p, r in pairs) if with_state else store.load_runs(pairs)
+    slimming = {(p, r) for p, r in pairs
+                if policies is not None and policies.policy(p, r, flags or Settings()).full is not None}
+    plain = store.load_runs([pair for pair in pairs if pair not in slimming])
+    with_state = (((p, r), _load_or_error(store, p, r)) for p, r in pairs if (p, r) in slimming)
+    order = {pair: index for index, pair in enumerate(pairs)}
+    loaded = sorted([*plain, *with_state], key=lambda item: order[item[0]])
     runs, failed = [], []
     for (proj, name), result in loaded:
         if isinstance(result, Run):
@@ -203,11 +235,12 @@ def _display_metric(run: Run, wanted: str | None) -> str | None:
     return wanted if wanted else suggest_metric(run.metrics.names())
 
 
-def _print_run_summary(runs: list[Run], metric: str | None, mode: str) -> None:
+def _print_run_summary(runs: list[Run], chosen: Callable[[Run], Settings]) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
-        shown = _display_metric(run, metric)
-        best = best_checkpoint(run, shown, mode) if shown else None
+        settings = chosen(run)
+        shown = _display_metric(run, settings.metric)
+        best = best_checkpoint(run, shown, settings.mode or "auto") if shown else None
         best_text = f"{best[0]} ({shown} {best[1]:.4g})" if best else "-"
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
@@ -258,15 +291,20 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _stream_json({"location": store.location}, "runs", rendered(), lambda: _unread_json(store, failed))
         return EXIT_FAILED if failed else EXIT_OK
     runs, failed = _load_runs(store, args.project, args.run)
+    policies, flags = load_policy_file(store), flag_settings(args.metric, args.mode)
+
+    def chosen(run: Run) -> Settings:
+        settings = policies.settings(run.project, run.name, flags)
+        return replace(settings, metric=None) if (settings.metric or "").lower() == "none" else settings
+
     if args.run:
         for run in runs:
-            _print_run_steps(run, args.metric)
+            _print_run_steps(run, chosen(run).metric)
     elif not runs and not failed:
         print(f"no runs in {store.location}")
     else:
-        _print_run_summary(runs, args.metric, args.mode)
-    if not args.json:
-        _report_unread(store, failed)
+        _print_run_summary(runs, chosen)
+    _report_unread(store, failed)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -348,11 +386,15 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[Deleti
     return results, refusals
 
 
+def _flags(args: argparse.Namespace) -> Settings:
+    return flag_settings(args.metric, args.mode, args.keep, args.smoothing, args.full)
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     store = _open(args)
-    policy = Policy.parse(args.keep, args.metric, args.mode, args.smoothing, args.full)
-    runs, failed = _load_runs(store, args.project, args.run, with_state=policy.full is not None)
-    plans = [plan_run(run, policy) for run in runs]
+    policies, flags = load_policy_file(store), _flags(args)
+    runs, failed = _load_runs(store, args.project, args.run, policies, flags)
+    plans = [plan_run(run, policies.policy(run.project, run.name, flags)) for run in runs]
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:
@@ -483,6 +525,39 @@ def cmd_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- watch -------------------------------------------------------------------
+def _event_printer(as_json: bool) -> Callable[[Event], None]:
+    """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
+    def report(event: Event) -> None:
+        if event.problem:
+            _err(event.line())
+        if as_json:
+            sys.stdout.buffer.write(orjson.dumps(event.to_json()) + b"\n")
+            sys.stdout.flush()
+        elif not event.problem:
+            print(event.line(), flush=True)
+
+    return report
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if not args.interval > 0:
+        raise Refused("--interval must be a number of seconds above 0")
+    min_free = MinFree.parse(args.min_free) if args.min_free else None
+    store = _open(args)
+    store.connect()
+    watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
+    watch.check()
+    selected = "/".join(filter(None, (args.project, args.run))) or "every run"
+    pressure = f", while less than {min_free} is free" if min_free else ""
+    print(f"watching {selected} in {store.location} every {args.interval:g} s{pressure}; "
+          "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+    with stop_on_signals(watch.request_stop):
+        watch.run(args.interval)
+    print("stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
 # -- app ---------------------------------------------------------------------
 def open_app(location: str, demo: bool, options: dict) -> int:
     from .app import run_app  # imported here: scripted commands never pay for Textual
@@ -505,7 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser().parse_args(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path}[args.command](args)
+            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
+                    "watch": cmd_watch}[args.command](args)
         args = build_parser().parse_args(argv)
         return open_app(args.location, args.demo, _store_options(args))
     except Refused as exc:

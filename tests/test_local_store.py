@@ -322,3 +322,13 @@ def test_a_step_that_fails_is_reported_alone_and_the_others_go(art_base):
                           progress=lambda done, total, item: seen.append(done))
     assert [(d.step, why) for d, why in result.failed] == [(6, "refused by the server")]
     assert steps_on_disk(art_base, "agent-001") == {6, 10, 11} and seen == list(range(1, 11))
+
+
+def test_an_entry_renamed_away_after_the_listing_holds_nothing(tmp_path):
+    """A trainer renames ``tmp-checkpoint-N`` in while a run is read: no error; the entry is gone
+    (and the store leaves it out of the run), nothing is counted for it."""
+    backend = local_backend.LocalBackend(tmp_path)
+    (tmp_path / "checkpoint-1").mkdir()
+    (tmp_path / "checkpoint-1" / "model.bin").write_bytes(b"12345")
+    usage = backend.usage_many("", ["checkpoint-1", "tmp-checkpoint-2"])
+    assert usage["checkpoint-1"].bytes == 5 and isinstance(usage["tmp-checkpoint-2"], NotFound)

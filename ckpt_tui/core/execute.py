@@ -83,11 +83,16 @@ def single_run(store: Store, project: str | None = None, run: str | None = None)
     return pairs[0]
 
 
-def plan_location(store: Store, policy: Policy, project: str | None = None,
+def plan_location(store: Store, policy: Policy | Callable[[str, str], Policy], project: str | None = None,
                   run: str | None = None) -> list[Plan]:
-    """One plan per selected run, each on its own (reading training state when the policy slims)."""
-    slims = policy.full is not None
-    return [plan_run(store.load_run(p, r, with_state=slims), policy) for p, r in list_runs(store, project, run)]
+    """One plan per selected run, each on its own; ``policy`` may be chosen per (project, run).
+    Training state is read for the runs whose policy slims."""
+    choose = policy if callable(policy) else (lambda _project, _run: policy)
+    plans = []
+    for p, r in list_runs(store, project, run):
+        chosen = choose(p, r)
+        plans.append(plan_run(store.load_run(p, r, with_state=chosen.full is not None), chosen))
+    return plans
 
 
 def _agreed(plan: Plan, fresh: Plan) -> list[DeletedStep]:

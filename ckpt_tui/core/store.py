@@ -128,6 +128,17 @@ class Store(ABC):
     @abstractmethod
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str: ...
 
+    # -- files of ckpt-tui's own at the base of the location (saved policies) ---------
+    def read_location_file(self, name: str) -> str | None:
+        """The text of a small file directly in the location; None where there is none
+        (or the store keeps no such files)."""
+        return None
+
+    def write_location_file(self, name: str, text: str) -> None:
+        """Create or replace a small file directly in the location; readers see the old
+        text or the new, never half."""
+        raise Refused(f"{self.location} cannot hold ckpt-tui's files; nothing written")
+
     # -- forks ------------------------------------------------------------------
     def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
         """The files of one checkpoint (what a fork copies)."""

@@ -501,6 +501,13 @@ class TreeStore(Store):
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
+    # -- files of ckpt-tui's own ----------------------------------------------------------
+    def read_location_file(self, name: str) -> str | None:
+        return self.backend.read_text(_location_file(name))
+
+    def write_location_file(self, name: str, text: str) -> None:
+        self.backend.write(_location_file(name), text.encode())
+
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
         return checkpoint.location or self.backend.url(self._step_path(project, run, checkpoint))
@@ -648,6 +655,13 @@ def _own_files(name: str, files: Iterable[FileInfo]) -> list[tuple[str, int]]:
     """A step's (path, bytes), without the files slimming itself writes (a single-file step: its name)."""
     return [(f.path or name, f.size) for f in files
             if f.path != SLIM_RECORD and not f.path.startswith(SLIM_ASIDE + "/")]
+
+
+def _location_file(name: str) -> str:
+    """A file name directly in the location: never a path that leads elsewhere."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise Refused(f"{name!r} is not a file name")
+    return name
 
 
 def _empty(usage: Usage | CkptError | None) -> bool:

@@ -1,0 +1,324 @@
+"""``ckpt-tui watch``: keep runs pruned from beside the trainer, outside its processes.
+
+The location is polled (on a disk, file notifications wake the loop early).
+When a selected run has a new complete checkpoint, it is planned and executed
+exactly as ``prune --yes`` does: interrupted work is finished, the run is read
+again, and only the steps both plans delete go. A save in progress, a step
+above a tracker and a step that appeared after the plan are never candidates.
+Problems are reported once and retried at the next poll; nothing here is fatal
+once the loop runs. A stop request lets the deletion in progress finish its
+current checkpoint (the rest are put back whole) and ends the loop.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs, plan_run
+from .core.retention import Plan
+from .formatting import size
+from .policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, file_path, load, parse
+from .stores.local import LocalStore
+
+DEFAULT_INTERVAL = 30.0
+# Notifications come in bursts while a trainer writes: polls they cause are at least this far apart.
+MIN_GAP = 1.0
+Pair = tuple[str, str]
+# What an interrupted deletion or fork of ours leaves: finished whenever a run is pruned.
+LEFTOVERS = (Pending.INTERRUPTED_DELETE, Pending.ABANDONED_FORK)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One action (kept, deleted, slimmed, spared, gone, finished) or problem (failed, refused, error), for one line."""
+
+    action: str
+    project: str | None = None
+    run: str | None = None
+    step: int | None = None
+    bytes: int | None = None
+    reasons: tuple[str, ...] = ()
+    time: float = field(default_factory=time.time)
+
+    @property
+    def problem(self) -> bool:
+        return self.action in ("failed", "refused", "error")
+
+    @property
+    def timestamp(self) -> str:
+        return datetime.fromtimestamp(self.time).astimezone().isoformat(timespec="seconds")
+
+    def to_json(self) -> dict:
+        return {"time": self.timestamp, "project": self.project, "run": self.run, "step": self.step,
+                "action": self.action, "bytes": self.bytes, "reasons": list(self.reasons)}
+
+    def line(self) -> str:
+        parts = [self.timestamp, f"{self.project}/{self.run}" if self.run is not None else "",
+                 f"step {self.step}" if self.step is not None else "", self.action,
+                 size(self.bytes) if self.bytes is not None else "", ", ".join(self.reasons)]
+        return "  ".join(p for p in parts if p)
+
+
+Report = Callable[[Event], None]
+
+
+# -- disk pressure ----------------------------------------------------------------------
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i?)b?|b?)$", re.IGNORECASE)
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+
+
+@dataclass(frozen=True, slots=True)
+class MinFree:
+    """``--min-free``: prune only while the location's filesystem has less free space than this,
+    a number of bytes or a fraction of its size."""
+
+    bytes: int | None = None
+    fraction: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> MinFree:
+        """``50G``, ``50GB`` (10^9), ``50GiB`` (2^30), ``750M``, ``1048576`` (bytes) or ``10%``."""
+        text = text.strip()
+        if match := _PERCENT.match(text):
+            percent = float(match.group(1))
+            if 0 < percent < 100:
+                return cls(fraction=percent / 100)
+        elif match := _SIZE.match(text):
+            unit = "kmgtp".index(match.group(2).lower()) + 1 if match.group(2) else 0
+            return cls(bytes=int(float(match.group(1)) * (1024 if match.group(3) else 1000) ** unit))
+        raise Refused(f"--min-free {text!r}: give a size (50G, 500MB, 2TiB) or a percentage below 100 (10%)")
+
+    def wanted(self, total: int) -> int:
+        return self.bytes if self.bytes is not None else int(self.fraction * total)
+
+    def short(self, path: str) -> bool:
+        """Whether the filesystem holding ``path`` has less free space than asked."""
+        usage = shutil.disk_usage(path)
+        return usage.free < self.wanted(usage.total)
+
+    def __str__(self) -> str:
+        return size(self.bytes) if self.bytes is not None else f"{self.fraction * 100:g}%"
+
+
+def disk_path(store: Store) -> str | None:
+    """The location's folder on this machine, when it is on a disk."""
+    return store.base if isinstance(store, LocalStore) else None
+
+
+# -- waking up and stopping ---------------------------------------------------------------
+def follow_changes(path: str, wake: threading.Event, stop: threading.Event) -> threading.Thread | None:
+    """Set ``wake`` on every change below ``path`` (inotify and the like, through ``watchfiles``);
+    None when ``watchfiles`` is not installed, and polling alone drives the loop."""
+    try:
+        import watchfiles
+    except ImportError:
+        return None
+
+    def follow() -> None:
+        try:
+            for _changes in watchfiles.watch(path, watch_filter=None, stop_event=stop, raise_interrupt=False):
+                wake.set()
+        except Exception:  # noqa: BLE001 - notifications only wake the loop early; polling goes on
+            return
+
+    thread = threading.Thread(target=follow, name="ckpt-tui-watchfiles", daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM ask to stop; a second SIGINT interrupts at once."""
+    asked = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal asked
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked = True
+        request_stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- the loop -------------------------------------------------------------------------------
+def _has_leftovers(run: Run) -> bool:
+    return any(c.pending in LEFTOVERS for c in run.pending)
+
+
+class Watch:
+    """Keeps the selected runs of ``store`` pruned: ``cycle()`` polls once, ``run()`` until stopped.
+
+    ``flags`` override the location's policy file, which is read again at every
+    poll: a changed file plans every run again. ``report`` receives every event.
+    """
+
+    def __init__(self, store: Store, project: str | None = None, run: str | None = None,
+                 flags: Settings = NO_SETTINGS, report: Report = lambda event: None,
+                 min_free: MinFree | None = None) -> None:
+        self.store, self.project, self.run_name, self.flags = store, project, run, flags
+        self.report, self.min_free = report, min_free
+        self.root = disk_path(store)
+        if min_free is not None and self.root is None:
+            raise Refused(f"--min-free measures free space on a disk; {store.location} is not on one")
+        self.policies: PolicyFile = load(store)  # an invalid file stops here, before anything is deleted
+        self.stop, self.wake = threading.Event(), threading.Event()
+        self.seen: dict[Pair, set[tuple[int, str]]] = {}  # complete checkpoints at the last poll
+        self.new: dict[Pair, set[tuple[int, str]]] = {}  # ... of which not yet planned
+        self.todo: set[Pair] = set()  # runs to plan and prune
+        self.refused: set[Pair] = set()  # runs whose missing metric was reported
+        self.problems: dict[Hashable, str] = {}  # the last problem reported, per place it occurred
+
+    def check(self) -> None:
+        """Fail fast on a policy that cannot apply to a run already there."""
+        try:
+            pairs = list_runs(self.store, self.project, self.run_name)
+        except NotFound:
+            pairs = []  # the trainer has not written it yet
+        for project, run in pairs:
+            self.policies.policy(project, run, self.flags)
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def run(self, interval: float = DEFAULT_INTERVAL) -> None:
+        """Poll every ``interval`` seconds (sooner on file changes) until ``request_stop()``."""
+        follower = follow_changes(self.root, self.wake, self.stop) if self.root is not None else None
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                started = time.monotonic()
+                self.cycle()
+                self.stop.wait(min(interval, MIN_GAP))
+                self.wake.wait(max(0.0, interval - (time.monotonic() - started)))
+        finally:
+            self.stop.set()
+            if follower is not None:
+                follower.join(timeout=2)
+
+    def cycle(self) -> None:
+        """One poll: each selected run with a new complete checkpoint is planned and pruned."""
+        pairs: list[Pair] = []
+        if not (self._guard("policy", self._read_policies)
+                and self._guard("runs", lambda: pairs.extend(list_runs(self.store, self.project, self.run_name)))):
+            return
+        for pair in pairs:
+            if self.stop.is_set():
+                return
+            self._guard(pair, lambda pair=pair: self._poll(pair))
+
+    # -- one run ---------------------------------------------------------------------------
+    def _read_policies(self) -> None:
+        text = self.store.read_location_file(POLICY_FILE)
+        if text != self.policies.text:
+            path = file_path(self.store)
+            self.policies = parse(text, path) if text is not None else PolicyFile(path)
+            self.seen.clear()  # a new policy: every run is planned again
+
+    def _poll(self, pair: Pair) -> None:
+        """Note the run's new complete checkpoints; prune when there are some (and space is short)."""
+        run = self.store.load_run(*pair, with_metrics=False, with_sizes=False)
+        keys = {c.key for c in run.checkpoints}
+        added = keys - self.seen.get(pair, set())
+        self.seen[pair] = keys
+        if added:
+            self.new[pair] = (self.new.get(pair, set()) | added) & keys
+        if added or _has_leftovers(run):  # what a failed or stopped deletion left is retried too
+            self.todo.add(pair)
+        if pair in self.todo and (self.min_free is None or self.min_free.short(self.root)):
+            self._prune(pair)
+
+    def _prune(self, pair: Pair) -> None:
+        policy = self.policies.policy(*pair, self.flags)
+        run = self.store.load_run(*pair, with_state=policy.full is not None)
+        # What the full read calls complete: a step the quick poll took for one (a folder still
+        # empty) is seen as new again at the next poll, until it is complete.
+        self.seen[pair] = {c.key for c in run.checkpoints}
+        plan = plan_run(run, policy)
+        if plan.refused:
+            if pair not in self.refused:  # a missing metric is told once, not at every poll
+                self.refused.add(pair)
+                self.report(Event("refused", *pair, reasons=(plan.refused,)))
+            self._done(pair)
+            return
+        self.refused.discard(pair)
+        new = self.new.pop(pair, set())
+        for kept in plan.keep:
+            if kept.key in new:
+                self.report(Event("kept", *pair, kept.step, kept.bytes, kept.reasons))
+        if not plan.delete and not plan.slim:
+            if plan.source is not None and _has_leftovers(plan.source):
+                # As execution would have first, had there been anything to delete.
+                for removed in self.store.finish_interrupted(*pair):
+                    self.report(Event("finished", *pair, reasons=(f"removed {removed}",)))
+            self._done(pair)
+            return
+        self._execute(pair, plan)
+
+    def _execute(self, pair: Pair, plan: Plan) -> None:
+        result = execute_plan(self.store, plan, should_cancel=self._should_stop_deleting)
+        rule = f"rule: {plan.policy.describe()}"
+        for item in result.deleted:
+            self.report(Event("deleted", *pair, item.step, item.bytes, (rule,)))
+        for item in result.spared:
+            self.report(Event("spared", *pair, item.step, item.bytes, ("the run changed since the plan",)))
+        for item in result.gone:
+            self.report(Event("gone", *pair, item.step, item.bytes, ("already deleted by another process",)))
+        for item in result.slimmed:
+            self.report(Event("slimmed", *pair, item.step, item.bytes, (rule, f"removed {', '.join(item.files)}")))
+        for item, why in [*result.failed, *result.slim_failed]:
+            self._problem((pair, item.key), Event("failed", *pair, item.step, item.bytes, (why,)))
+        if result.ok and not result.cancelled:
+            self._done(pair)
+
+    def _done(self, pair: Pair) -> None:
+        """Nothing left to do on the run until its next new checkpoint; failures told are forgotten."""
+        self.todo.discard(pair)
+        self._clear(lambda key: isinstance(key, tuple) and key[0] == pair)
+
+    def _should_stop_deleting(self) -> bool:
+        """Between checkpoints: on a stop request, or once there is free space enough again."""
+        return self.stop.is_set() or (self.min_free is not None and not self.min_free.short(self.root))
+
+    # -- problems ---------------------------------------------------------------------------
+    def _guard(self, where: Hashable, work: Callable[[], None]) -> bool:
+        """Whether ``work()`` went through; if not, why is reported: never fatal, retried at the next poll."""
+        try:
+            work()
+        except CkptError as exc:
+            message = str(exc)
+        except OSError as exc:
+            message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        except Exception as exc:  # noqa: BLE001 - a watcher beside a trainer must outlive a glitch
+            message = f"{type(exc).__name__}: {exc}"
+        else:
+            self._clear(lambda key: key == where)
+            return True
+        project, run = where if isinstance(where, tuple) else (None, None)
+        self._problem(where, Event("error", project, run, reasons=(message,)))
+        return False
+
+    def _problem(self, where: Hashable, event: Event) -> None:
+        """Report a problem unless the same one was reported last time at the same place."""
+        message = "; ".join(event.reasons)
+        if self.problems.get(where) != message:
+            self.problems[where] = message
+            self.report(event)
+
+    def _clear(self, matches: Callable[[Hashable], bool]) -> None:
+        for key in [k for k in self.problems if matches(k)]:
+            del self.problems[key]
