@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .core import (CkptError, DeletionResult, Plan, Policy, Refused, Run, execute_plan,
-                   fork_checkpoint, list_runs, plan_location)
-from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
+from .core import (CkptError, Plan, Policy, Refused, Run, execute_plans, fork_checkpoint, list_runs,
+                   plan_location)
+from .core.execute import PlansResult
+from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_for
 from .formatting import number, size, stamp, step_ranges
 from .stores import open_store
 
@@ -41,7 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
+    _policy_options(parser, app=True)
     return parser
+
+
+def _policy_options(parser: argparse.ArgumentParser, app: bool = False) -> None:
+    """--metric, --mode, --keep, --smoothing: the same policy for the app and for prune."""
+    default_metric = None if app else DEFAULT_METRIC
+    parser.add_argument("--metric", default=default_metric,
+                        help=("metric that defines the best step (default: val/reward where logged, "
+                              "else one each run logs)" if app else
+                              f"metric that defines the best step (default {DEFAULT_METRIC}; "
+                              "'none' for no best)"))
+    parser.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
+                        help="higher or lower is better; auto minimises *loss (default auto)")
+    parser.add_argument("--keep", default="best,latest",
+                        help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    parser.add_argument("--smoothing", type=float, metavar="ALPHA",
+                        help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
 
 
 def build_command_parser() -> argparse.ArgumentParser:
@@ -61,14 +79,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
     _location_options(prune)
     _selection(prune)
-    prune.add_argument("--metric", default=DEFAULT_METRIC,
-                       help=f"metric that defines the best step (default {DEFAULT_METRIC}; 'none' for no best)")
-    prune.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                       help="higher or lower is better; auto minimises *loss (default auto)")
-    prune.add_argument("--keep", default="best,latest",
-                       help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
-    prune.add_argument("--smoothing", type=float, metavar="ALPHA",
-                       help="choose best on an exponential moving average of the metric, 0 < ALPHA <= 1")
+    _policy_options(prune)
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
     prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     prune.add_argument("--json", action="store_true", help="print one JSON document")
@@ -126,7 +137,8 @@ def _print_metric_warnings(run: Run, indent: str = "") -> None:
 
 
 def _display_metric(run: Run, wanted: str | None) -> str | None:
-    return wanted if wanted else suggest_metric(run.metrics.names())
+    # The app shows the same: val/reward where logged, else a metric the run logs.
+    return wanted if wanted else metric_for(run.metrics.names(), DEFAULT_METRIC)
 
 
 def _print_run_summary(runs: list[Run], metric: str | None, mode: str) -> None:
@@ -181,7 +193,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def _print_plan(plan: Plan) -> None:
     print(f"{plan.project}/{plan.run}: {plan.policy.describe()}")
     if plan.refused:
-        print(f"  refused: {plan.refused}")
+        print("  refused: nothing deleted (the reason is on stderr)")
         return
     for kept in plan.keep:
         print(f"  keep    {kept.step:>7} {size(kept.bytes):>10}  {', '.join(kept.reasons)}")
@@ -208,25 +220,22 @@ def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
     return None
 
 
-def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[DeletionResult], list[str]]:
-    results, refusals = [], []
-    for plan in plans:
-        def progress(done: int, total: int, item, plan=plan) -> None:
-            if show_progress:
-                print(f"\r{plan.project}/{plan.run}: deleted {done}/{total} (step {item.step})",
-                      end="" if done < total else "\n", file=sys.stderr, flush=True)
-        try:
-            result = execute_plan(store, plan, progress)
-        except Refused as exc:
-            refusals.append(str(exc))
-            continue
-        results.append(result)
+def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
+    def progress(plan: Plan, done: int, total: int, item) -> None:
+        if show_progress:
+            print(f"\r{plan.project}/{plan.run}: deleted {done}/{total} (step {item.step})",
+                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    outcome = execute_plans(store, plans, progress)
+    for result in outcome.results:
+        name = f"{result.plan.project}/{result.plan.run}"
         for item in result.spared:
-            print(f"{plan.project}/{plan.run}: spared step {item.step}: the run changed since the preview",
-                  file=sys.stderr)
+            print(f"{name}: spared step {item.step}: the run changed since the preview", file=sys.stderr)
         for item, why in result.failed:
-            _err(f"{plan.project}/{plan.run}: step {item.step} not deleted: {why}")
-    return results, refusals
+            _err(f"{name}: step {item.step} not deleted: {why}")
+    for refusal in outcome.refusals:
+        _err(refusal)
+    return outcome
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -243,28 +252,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
               f"freeing {size(total)}" + (" (dry run)" if args.dry_run else ""))
     for plan in refused:
         _err(plan.refused)
-    results: list[DeletionResult] = []
-    refusals = [p.refused for p in refused]
+    outcome = PlansResult()
     if not args.dry_run and todo:
         code = _confirm(todo, args)
         if code is not None:
             return code
-        results, late = _execute(store, todo, show_progress=sys.stderr.isatty())
-        refusals += late
+        outcome = _execute(store, todo, show_progress=sys.stderr.isatty())
         if not args.json:
-            freed = sum(r.freed_bytes for r in results)
-            print(f"deleted {sum(len(r.deleted) for r in results)} checkpoint(s), freed {size(freed)}")
+            print(f"deleted {outcome.deleted} checkpoint(s), freed {size(outcome.freed_bytes)}")
+    refusals = [p.refused for p in refused] + outcome.refusals
     if args.json:
-        done = {(r.plan.project, r.plan.run): r for r in results}
+        done = {(r.plan.project, r.plan.run): r for r in outcome.results}
         _print_json({
             "location": store.location, "dry_run": args.dry_run,
             "plans": [done[(p.project, p.run)].to_json() if (p.project, p.run) in done else p.to_json()
                       for p in plans],
-            "freed_bytes": sum(r.freed_bytes for r in results) if results else 0,
+            "freed_bytes": outcome.freed_bytes,
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
         })
-    if any(not r.ok for r in results):
+    if not outcome.ok:
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
 
@@ -304,20 +311,41 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 # -- app ---------------------------------------------------------------------
-def open_app(location: str, demo: bool, options: dict) -> int:
+def _missing_directory(location: str) -> str | None:
+    """Why a local location cannot be opened, checked before the app takes the screen."""
+    scheme, sep, rest = location.partition("://")
+    path = rest if scheme == "file" else None if sep else location
+    if path is None or os.path.isdir(path):
+        return None
+    return f"{path}: {'not a directory' if os.path.exists(path) else 'no such directory'}"
+
+
+def open_app(args: argparse.Namespace) -> int:
+    policy = Policy.parse(args.keep, args.metric or DEFAULT_METRIC, args.mode, args.smoothing)
+    # Without --metric the app picks, per run, a metric the run logs; with it, it holds to it.
+    options = {"policy": policy, "auto_metric": args.metric is None, **_store_options(args)}
+    if not args.demo and (problem := _missing_directory(args.location)):
+        _err(problem)
+        return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual
 
-    if not demo:
-        return run_app(location, **options)
+    if not args.demo:
+        return run_app(args.location, **options)
     import shutil
 
     from .demo import build_demo
 
-    base = build_demo()
+    built = []
+
+    def build() -> str:  # called by the app in a worker: the app is on screen meanwhile
+        built.append(build_demo())
+        return str(built[-1])
+
     try:
-        return run_app(str(base), **options)
+        return run_app(build, location_label="demo", **options)
     finally:
-        shutil.rmtree(base.parent, ignore_errors=True)  # the demo lives for one session
+        for base in built:
+            shutil.rmtree(base.parent, ignore_errors=True)  # the demo lives for one session
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,8 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser().parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork}[args.command](args)
-        args = build_parser().parse_args(argv)
-        return open_app(args.location, args.demo, _store_options(args))
+        return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))
         return EXIT_REFUSED

@@ -12,6 +12,8 @@ from .store import Store
 
 # Called with (checkpoints_done, checkpoints_total, step_just_handled).
 DeleteProgress = Callable[[int, int, DeletedStep], None]
+# Called with (plan, checkpoints_done, checkpoints_total, step_just_handled), over all plans.
+PlansProgress = Callable[[Plan, int, int, DeletedStep], None]
 # Stores that delete many checkpoints at once more cheaply (S3: one marker and
 # batched DeleteObjects) offer ``delete_checkpoints(project, run, checkpoints)``
 # returning {step: error} for those not deleted; others go one by one.
@@ -113,3 +115,55 @@ def execute_plan(store: Store, plan: Plan, progress: DeleteProgress | None = Non
             if progress is not None:
                 progress(done, len(agreed), item)
     return result
+
+
+@dataclass(slots=True)
+class PlansResult:
+    """What executing several plans did: one result per plan that ran, and refusals
+    (a plan whose run no longer logs its metric, or vanished) as one line each."""
+
+    results: list[DeletionResult] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def deleted(self) -> int:
+        return sum(len(r.deleted) for r in self.results)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(r.freed_bytes for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> PlansResult:
+    """Execute each plan with :func:`execute_plan`; a refused plan does not stop the others.
+
+    ``progress`` counts checkpoints over all plans; ``should_cancel`` is asked
+    between checkpoints and between plans.
+    """
+    outcome = PlansResult()
+    total = sum(len(p.delete) for p in plans)
+    base = 0
+    for plan in plans:
+        if should_cancel is not None and should_cancel():
+            outcome.cancelled = True
+            break
+
+        def step_done(done: int, _total: int, item: DeletedStep, plan: Plan = plan, base: int = base) -> None:
+            if progress is not None:
+                progress(plan, base + done, total, item)
+
+        try:
+            result = execute_plan(store, plan, step_done, should_cancel)
+        except (Refused, NotFound) as exc:
+            outcome.refusals.append(str(exc))
+        else:
+            outcome.results.append(result)
+            outcome.cancelled = outcome.cancelled or result.cancelled
+        base += len(plan.delete)
+    return outcome

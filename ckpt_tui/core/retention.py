@@ -61,12 +61,18 @@ def resolve_mode(metric: str, mode: str) -> Literal["max", "min"]:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """What to keep: rules plus the metric that defines "best"."""
+    """What to keep: rules plus the metric that defines "best".
+
+    ``marked`` are steps chosen by hand for deletion: they go even where a rule
+    such as ``last:N`` would keep them, but never when they are the latest, the
+    best, pinned, or protected by the trainer.
+    """
 
     rules: tuple[Rule, ...] = (Rule("best"), Rule("latest"))
     metric: str | None = DEFAULT_METRIC
     mode: str = "auto"
     smoothing: float | None = None
+    marked: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if self.metric is None and any(r.kind in ("best", "top") for r in self.rules):
@@ -99,18 +105,33 @@ class Policy:
     def with_metric(self, metric: str | None, mode: str | None = None) -> Policy:
         return replace(self, metric=metric, mode=mode or self.mode)
 
+    def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
+        """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
+        extra = tuple(Rule("step", s) for s in sorted(pins) if Rule("step", s) not in self.rules)
+        return replace(self, rules=self.rules + extra, marked=self.marked | marked)
+
+    @property
+    def direction_label(self) -> str:
+        """``max``/``min`` when forced, ``auto→min`` when derived from the metric's name."""
+        direction = self.direction or "-"
+        return f"auto→{direction}" if self.mode == "auto" and self.metric else direction
+
     @property
     def keep_text(self) -> str:
         return ",".join(str(r) for r in self.rules)
 
-    def describe(self) -> str:
-        """Human summary, e.g. ``keep best val/reward (max) + latest``."""
+    def describe(self, explain_auto: bool = False) -> str:
+        """Human summary, e.g. ``keep best val/reward (max) + latest``.
+
+        ``explain_auto`` writes an automatic direction as ``auto→max``.
+        """
+        direction = self.direction_label if explain_auto else self.direction
         parts = []
         for rule in self.rules:
             if rule.kind == "best":
-                parts.append(f"best {self.metric} ({self.direction})")
+                parts.append(f"best {self.metric} ({direction})")
             elif rule.kind == "top":
-                parts.append(f"top {rule.n} {self.metric} ({self.direction})")
+                parts.append(f"top {rule.n} {self.metric} ({direction})")
             elif rule.kind == "last":
                 parts.append(f"last {rule.n}")
             elif rule.kind == "every":
@@ -119,6 +140,8 @@ class Policy:
                 parts.append("latest")
         if self.pins:
             parts.append("pinned " + ",".join(str(s) for s in sorted(self.pins)))
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked for deletion")
         if self.smoothing is not None and self.smoothing < 1:
             parts.append(f"smoothing {self.smoothing:g}")
         return "keep " + " + ".join(parts)
@@ -229,6 +252,16 @@ def suggest_metric(names: list[str]) -> str | None:
     return min(available) if available else None
 
 
+def metric_for(names: list[str], wanted: str | None) -> str | None:
+    """``wanted`` when the run logs it, else the metric :func:`suggest_metric` picks.
+
+    The one rule the CLI's ``ls`` and the app share to show a metric per run.
+    """
+    if wanted is not None and wanted in names:
+        return wanted
+    return suggest_metric(names) or wanted
+
+
 def _missing_metric_message(run: Run, metric: str) -> str:
     available = ", ".join(run.metrics.names()) or "none"
     notes = "".join(f"; {note}" for note in run.metrics.notes)
@@ -270,6 +303,7 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     for step, why in run.protected.items():
         if step in reasons:
             reasons[step].extend(why)
+    _drop_marked(reasons, policy.marked, ranked[0] if ranked else None, run)
     for ckpt in run.checkpoints:
         why = tuple(dict.fromkeys(reasons[ckpt.step]))
         if why or plan.refused:
@@ -277,6 +311,18 @@ def plan_run(run: Run, policy: Policy) -> Plan:
         else:
             plan.delete.append(DeletedStep(ckpt.step, ckpt.bytes, ckpt.name))
     return plan
+
+
+def _drop_marked(reasons: dict[int, list[str]], marked: frozenset[int], best: int | None, run: Run) -> None:
+    """A step marked by hand loses the reasons rules gave it, unless it must stay.
+
+    Latest, best, pinned and trainer-protected steps are kept whatever is marked.
+    """
+    for step in marked:
+        if step not in reasons or step in (best, run.checkpoints[-1].step) or step in run.protected:
+            continue
+        if "pinned" not in reasons[step]:
+            reasons[step] = []
 
 
 def checkpoint_key(ckpt: Checkpoint | DeletedStep) -> tuple[int, str]:

@@ -84,7 +84,7 @@ async def test_first_paint_lists_runs_and_opens_the_first(art_base):
         assert table.best_step == 10 and table.highlighted.step == 11  # opens on the latest step
         assert "val/reward" in table.metric_names and "train/reward" in table.metric_names
         status = str(screen.query_one(StatusLine).render())
-        assert "keep best val/reward (max) + latest" in status
+        assert "keep best val/reward (auto→max) + latest" in status
         assert "22 checkpoints" in status
         assert set(screen.summaries) == {("demo", r) for r in ("agent-001", "agent-002", "agent-legacy")}
         assert screen.summaries[("demo", "agent-002")].best == 3
@@ -156,9 +156,10 @@ async def test_metric_picker_and_direction(art_base):
         await settle(pilot)
         await pilot.press("m")
         assert isinstance(app.screen, MetricPicker)
-        await pilot.press("home", "down", "enter")  # time/wall_clock_sec, then train/loss
+        await pilot.press("home", "down", "down", "enter")  # auto, time/wall_clock_sec, then train/loss
         await settle(pilot)
         assert app.policy.metric == "train/loss" and app.policy.direction == "min"
+        assert not app.auto_metric  # chosen by hand: held to in every run
         table = main(app).table
         assert table.best_step == 10 and "train/loss" in table.metric_names
         await pilot.press("d")
@@ -168,6 +169,15 @@ async def test_metric_picker_and_direction(art_base):
         assert app.policy.mode == "auto"
         await pilot.press("m", "escape")
         assert app.policy.metric == "train/loss"
+        await pilot.press("m", "d", "d")  # d in the picker cycles the direction there
+        assert "auto→min" not in str(app.screen.query_one("#metric-hint").render())
+        assert "min" in str(app.screen.query_one("#metric-hint").render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.policy.mode == "min"
+        assert "train/loss (min)" in str(main(app).query_one(StatusLine).render())
+        await pilot.press("d")
+        assert "train/loss (auto→min)" in str(main(app).query_one(StatusLine).render())
 
 
 # -- the rule ------------------------------------------------------------------
@@ -182,8 +192,11 @@ async def test_rule_chooser_explains_bad_rules_and_applies_good_ones(art_base):
         assert app.focused is field
         await pilot.press("end", *",last:x", "enter")
         assert app.screen is chooser and "needs a whole number" in str(chooser.query_one("#rule-error").render())
-        await pilot.press("shift+tab", "down", "enter")  # the "last 3" preset fills the field
+        await pilot.press("down", "down", "enter")  # Down reaches the presets; "last 3" fills the field
         assert field.value == "best,latest,last:3" and app.focused is field
+        await pilot.press(*",every:4")  # typing goes on at the end
+        assert field.value == "best,latest,last:3,every:4"
+        field.value = "best,latest,last:3"
         await pilot.press("enter")
         await settle(pilot)
         assert app.policy.keep_text == "best,latest,last:3"
@@ -199,14 +212,44 @@ async def test_pin_keeps_a_step_through_deletion(art_base):
         await settle(pilot)
         await go_to_step(pilot, 3)
         await pilot.press("p")
-        assert app.policy.pins == {3}
+        assert main(app).pins == {("demo", "agent-001"): {3}}
         await pilot.press("v")
         assert main(app).plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
         await pilot.press("x")
         await confirm_delete(pilot)
         assert steps_on_disk(art_base, "agent-001") == [3, 10, 11]
         await pilot.press("p")
-        assert app.policy.pins == frozenset()
+        assert main(app).pins[("demo", "agent-001")] == frozenset()
+
+
+async def test_pins_belong_to_their_run_and_survive_a_new_rule(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 3)
+        await pilot.press("p")
+        tree = main(app).query_one(RunTree)
+        tree.focus()
+        await pilot.press("j")
+        await settle(pilot)
+        assert main(app).current == ("demo", "agent-002")
+        assert "pinned" not in str(main(app).query_one(StatusLine).render())
+        await pilot.press("V")
+        await settle(pilot)
+        plans = main(app).plans
+        assert plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
+        assert plans[("demo", "agent-002")].policy.pins == frozenset()
+        assert plans[("demo", "agent-002")].reasons()[3] == ("best val/reward",)
+        await pilot.press("escape", "u")
+        assert "agent-001 3" in str(app.screen.query_one("#rule-pins").render())
+        await pilot.press("ctrl+u", *"latest,last:2", "enter")
+        await settle(pilot)
+        assert main(app).pins[("demo", "agent-001")] == {3}
+        tree.focus()
+        await pilot.press("k")
+        await settle(pilot)
+        await pilot.press("v")
+        assert main(app).plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
 
 
 # -- preview and delete --------------------------------------------------------
@@ -292,7 +335,7 @@ async def test_stop_between_checkpoints(art_base):
 
 # -- errors --------------------------------------------------------------------
 async def test_missing_metric_is_refused_and_nothing_deleted(art_base):
-    app = RecordingApp(str(art_base), policy=Policy(metric="val/accuracy"))
+    app = RecordingApp(str(art_base), policy=Policy(metric="val/accuracy"), auto_metric=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         await pilot.press("v")

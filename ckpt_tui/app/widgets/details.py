@@ -1,4 +1,7 @@
-"""Everything about the highlighted step: where it is, its files, its metrics."""
+"""Everything about the highlighted step: where it is, its files, its metrics.
+
+Focusable (Tab), so that metrics below the fold can be scrolled to.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +15,20 @@ from textual.widgets import Static
 from ...core.models import Checkpoint, Run
 from ...formatting import number, size
 
+LABEL_WIDTH = 18  # a long metric name is cut, never the value beside it
+
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
-                        deleted: bool, location: str) -> Table:
+                        deleted: bool, location: str, marked: bool = False) -> Table:
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True, max_width=LABEL_WIDTH, overflow="ellipsis")
     grid.add_column(overflow="fold")
-    verdict = "delete" if deleted else ", ".join(reasons) if reasons else "-"
+    verdict = ("delete (marked)" if marked else "delete") if deleted else ", ".join(reasons) if reasons else "-"
     grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step >= 0 else ckpt.name)
     if not ckpt.complete:
         grid.add_row("state", Text(f"{ckpt.note or 'incomplete'}: never deleted or forked", style="yellow"))
+    elif marked and not deleted:
+        grid.add_row("marked", Text("for deletion; applies in the preview (v)", style="yellow"))
     grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
@@ -30,21 +37,21 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
         grid.add_row(Text("file", style="dim"), Text(f"{entry.path}  {size(entry.bytes)}"))
     values = run.metrics.at(ckpt.step)
     for name in sorted(values):
-        grid.add_row(Text(name, style="cyan"), number(values[name]))
+        grid.add_row(Text(name, style="cyan", overflow="ellipsis", no_wrap=True), number(values[name]))
     if not values:
         grid.add_row(Text("metrics", style="dim"), "none logged at this step")
     return grid
 
 
-class DetailsPanel(VerticalScroll, can_focus=False):
+class DetailsPanel(VerticalScroll):
 
     def compose(self):
         yield Static("", id="details-body")
 
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
-             deleted: bool = False, shorten: Callable[[str], str] = str) -> None:
+             deleted: bool = False, shorten: Callable[[str], str] = str, marked: bool = False) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             body.update("no step selected")
         else:
-            body.update(describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location)))
+            body.update(describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked))
