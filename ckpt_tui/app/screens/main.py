@@ -107,8 +107,8 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 yield Static("", id="empty")
                 yield CheckpointTable(id="checkpoints")
-                yield Label("★ best  L latest  P pinned  M marked  DEL deleted by the preview  "
-                            "(? every key)", id="legend")
+                yield Label("★ best · L latest · P pinned · M marked · DEL deleted by the preview · "
+                            "? every key", id="legend")
                 with Horizontal(id="bottom"):
                     yield MetricPlot(id="plot")
                     yield DetailsPanel(id="details")
@@ -126,6 +126,11 @@ class MainScreen(Screen[None]):
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
         self.set_class(self.size.height < 30, "-short")
+        # At 80 columns the palette's entry would push Fork out of the footer (Ctrl+P still works).
+        footer, wide = self.query_one(Footer), self.size.width >= 100
+        if footer.show_command_palette != wide:
+            footer.show_command_palette = wide
+            footer.refresh(recompose=True)
 
     @property
     def policy(self) -> Policy:

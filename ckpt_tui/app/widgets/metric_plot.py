@@ -109,6 +109,8 @@ class MetricPlot(Vertical):
             plt.vline(chart.highlighted, color="orange")
         if chart.best_step is not None and chart.best_value is not None:
             plt.scatter([chart.best_step], [chart.best_value], marker="★", color="green")
-        plt.xfrequency(3)
+        first, last = chart.series[0][0], chart.series[-1][0]
+        ticks = sorted({first, (first + last) // 2, last})
+        plt.xticks(ticks, [str(t) for t in ticks])  # steps are whole numbers
         plt.yfrequency(3)
         self.plot.refresh()

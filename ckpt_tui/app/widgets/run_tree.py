@@ -14,8 +14,7 @@ from ...formatting import count, short_size, size
 RunKey = tuple[str, str]
 # How the runs of a project can be ordered (``o`` cycles through them).
 ORDERS = ("name", "size", "checkpoints", "latest")
-# A run's name keeps at least this many cells before its figures get shorter.
-MIN_NAME = 9
+MIN_WIDTH = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,47 +25,62 @@ class RunSummary:
     best: int | None
 
 
-def run_figures(summary: RunSummary | None, frees: int | None, room: int) -> Text:
-    """The figures beside a run's name, as long as ``room`` allows.
+def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
+    """The figures beside a run's name, from the richest to the essential.
 
-    Latest and best matter most: counts and sizes are abbreviated, then dropped,
-    before they are. In a project preview, what the run frees replaces its size.
+    Latest and best matter most: the count and the size are abbreviated, then
+    dropped, before they are. In a project preview, what the run frees comes
+    first and replaces the size.
     """
     if summary is None:
-        return Text("…", style="dim")
+        return ["…"]
     marks = " ".join(part for part in (
         f"L{summary.latest}" if summary.latest is not None else "",
         f"★{summary.best}" if summary.best is not None else "") if part)
-    amount = f"-{size(frees)}" if frees is not None else size(summary.bytes)
-    short_amount = f"-{short_size(frees)}" if frees is not None else short_size(summary.bytes)
-    candidates = (
-        " · ".join(p for p in (str(summary.checkpoints), amount, marks) if p),
-        " ".join(p for p in (count(summary.checkpoints), short_amount, marks) if p),
-        " ".join(p for p in (short_amount if frees is not None else count(summary.checkpoints), marks) if p),
-        marks,
-    )
-    text = next((c for c in candidates if len(c) <= room), marks)
-    label = Text(text, style="dim")
     if frees is not None:
-        label.highlight_words([amount, short_amount], style="bold red")
-    return label
+        amount, short = f"-{size(frees)}", f"-{short_size(frees)}"
+        return [f"{summary.checkpoints} · {amount} · {marks}", f"{short} {marks}",
+                f"{short} ★{summary.best}" if summary.best is not None else short, short]
+    amount, short = size(summary.bytes), short_size(summary.bytes)
+    return [" · ".join(p for p in (str(summary.checkpoints), amount, marks) if p),
+            " ".join(p for p in (count(summary.checkpoints), short, marks) if p),
+            " ".join(p for p in (count(summary.checkpoints), marks) if p), marks or short]
 
 
-def run_label(name: str, summary: RunSummary | None, width: int, frees: int | None = None) -> Text:
-    """``name  figures``, the name cut with an ellipsis when the figures need the room."""
-    figures = run_figures(summary, frees, max(width - MIN_NAME - 2, 4))
-    room = max(width - len(figures) - 2, MIN_NAME)
+def _styled(figures: str, frees: int | None) -> Text:
+    text = Text(figures, style="dim")
+    if frees is not None:
+        text.highlight_regex(r"-[\d.]+ ?[kMGTP]?B(ytes)?", "bold red")
+    return text
+
+
+def fits(name: str, figures: str, width: int) -> bool:
+    return len(name) + 2 + len(figures) <= width
+
+
+def labelled(name: str, options: list[str], width: int, frees: int | None = None,
+             name_style: str = "") -> Text:
+    """``name`` and the richest figures that fit beside it in ``width``; the name is cut
+    (with an ellipsis) only when even the essential figures do not fit otherwise."""
+    figures = next((f for f in options if fits(name, f, width)), options[-1])
+    room = max(width - len(figures) - 2, 4)
     shown = name if len(name) <= room else name[: room - 1] + "…"
-    return Text.assemble(shown, " " * max(width - len(shown) - len(figures), 2), figures)
+    gap = " " * max(width - len(shown) - len(figures), 2)
+    return Text.assemble((shown, name_style), gap, _styled(figures, frees))
+
+
+def run_label(name: str, summary: RunSummary | None, width: int, frees: int | None = None,
+              level: int = 0) -> Text:
+    """``level`` skips the richest figures, so that all runs of a list read alike."""
+    options = figure_options(summary, frees)
+    return labelled(name, options[min(level, len(options) - 1):], width, frees)
 
 
 def project_label(project: str, summaries: list[RunSummary | None], runs: int, width: int) -> Text:
     known = [s for s in summaries if s is not None]
     total = short_size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
-    figures = Text(f"{runs} run{'s' if runs != 1 else ''} · {total}", style="dim")
-    room = max(width - len(figures) - 2, MIN_NAME)
-    shown = project if len(project) <= room else project[: room - 1] + "…"
-    return Text.assemble((shown, "bold"), " " * max(width - len(shown) - len(figures), 2), figures)
+    options = [f"{runs} run{'s' if runs != 1 else ''} · {total}", f"{runs} · {total}", total]
+    return labelled(project, options, width, name_style="bold")
 
 
 class RunTree(Tree[RunKey | str]):
@@ -96,7 +110,7 @@ class RunTree(Tree[RunKey | str]):
     @property
     def label_width(self) -> int:
         # Leaves are indented by the guides of one level, plus the scrollbar's room.
-        return max(self.scrollable_content_region.width - self.guide_depth - 2, MIN_NAME + 6)
+        return max(self.scrollable_content_region.width - self.guide_depth - 2, MIN_WIDTH)
 
     def _ordered(self, project: str, runs: list[str]) -> list[str]:
         if self.order == "name":
@@ -142,18 +156,30 @@ class RunTree(Tree[RunKey | str]):
         node.set_label(project_label(project, [self._summaries.get(k) for k in keys], len(keys),
                                      self.label_width + self.guide_depth))
 
+    def _level(self) -> int:
+        """The richest figures every run's name fits beside, so that the list reads alike."""
+        options = {key: figure_options(self._summaries.get(key), self._frees.get(key)) for key in self._leaves}
+        for level in range(4):
+            if all(fits(key[1], opts[min(level, len(opts) - 1)], self.label_width)
+                   for key, opts in options.items()):
+                return level
+        return 3
+
+    def _label_run(self, key: RunKey, level: int) -> None:
+        self._leaves[key].set_label(run_label(key[1], self._summaries.get(key), self.label_width,
+                                              self._frees.get(key), level))
+
     def relabel(self) -> None:
-        for key, node in self._leaves.items():
-            node.set_label(run_label(key[1], self._summaries.get(key), self.label_width, self._frees.get(key)))
+        level = self._level()
+        for key in self._leaves:
+            self._label_run(key, level)
         for project in self._projects:
             self._label_project(project)
 
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
         self._summaries[key] = summary
-        node = self._leaves.get(key)
-        if node is not None:
-            node.set_label(run_label(key[1], summary, self.label_width, self._frees.get(key)))
-            self._label_project(key[0])
+        if key in self._leaves:
+            self.relabel()
 
     def show_frees(self, frees: dict[RunKey, int]) -> None:
         """What a project preview frees per run, shown beside each name (empty: none)."""
