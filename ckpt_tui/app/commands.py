@@ -6,10 +6,10 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from .screens.help import key_names
+from .screens.help import binding_text, key_names
 
 # The system commands already offer these.
-SYSTEM_ACTIONS = {"app.quit", "app.pop_screen"}
+SYSTEM_ACTIONS = {"quit", "app.quit", "pop_screen", "app.pop_screen", "command_palette", "app.command_palette"}
 
 
 class CkptCommands(Provider):
@@ -19,15 +19,14 @@ class CkptCommands(Provider):
         found: dict[tuple, tuple] = {}
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
-            if not binding.description or binding.action in SYSTEM_ACTIONS:
+            # Actions of this app carry a tooltip; Textual's own scrolling keys do not.
+            if not binding.tooltip or binding.action in SYSTEM_ACTIONS:
                 continue
             entry = found.setdefault((active.node, binding.action), (binding, active.node, []))
             entry[2].append(key)
         for binding, node, keys in found.values():
-            name = binding.description
-            if binding.tooltip and binding.tooltip.lower() != name.lower():
-                name = f"{name}: {binding.tooltip[0].lower()}{binding.tooltip[1:]}"
-            yield name, f"key {key_names(','.join(keys))}", partial(self.app.run_action, binding.action, node)
+            run = partial(self.app.run_action, binding.action, node)
+            yield binding_text(binding), f"key {key_names(','.join(keys))}", run
 
     async def discover(self) -> Hits:
         for name, keys, run in self._commands():

@@ -32,6 +32,14 @@ def key_names(keys: str) -> str:
     return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
 
 
+def binding_text(binding: Binding) -> str:
+    """``Fork: copy the highlighted step into a new run``: the name, then what it does."""
+    name, about = binding.description, binding.tooltip
+    if about and about.lower() != name.lower():
+        return f"{name}: {about[0].lower()}{about[1:]}" if name else about
+    return name or about
+
+
 def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan", no_wrap=True, min_width=12)
@@ -39,7 +47,7 @@ def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     for title, bindings in sections:
         table.add_row(f"[u]{title}[/u]", "")
         for binding in bindings:
-            table.add_row(key_names(binding.key), binding.tooltip or binding.description)
+            table.add_row(key_names(binding.key), binding_text(binding))
     table.add_row("[u]Legend[/u]", "")
     for mark, meaning in LEGEND:
         table.add_row(mark, meaning)

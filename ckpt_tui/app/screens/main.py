@@ -223,6 +223,7 @@ class MainScreen(Screen[None]):
             self.open_run(target, force=True)
         keys = [(p, r) for p, runs in listing.items() for r in runs]
         self.summaries = {k: s for k, s in self.summaries.items() if k in keys}
+        self._show_status()
         self.load_summaries([k for k in keys if k not in self.runs and k != target])
 
     def open_run(self, key: RunKey, force: bool = False) -> None:
