@@ -7,12 +7,12 @@ import threading
 
 from rich.console import Console
 
-from app_helpers import RecordingApp, confirm_delete, main, run_dir
+from app_helpers import RecordingApp, main, run_dir
 from app_scenarios import settle
 from textual.widgets import Footer
 
 from ckpt_tui.app.screens.confirm import ConfirmDelete
-from ckpt_tui.app.widgets import CheckpointTable, DetailsPanel, MetricPlot, RunTree, StatusLine
+from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, StatusLine
 from ckpt_tui.core.retention import Policy
 from ckpt_tui.stores.local import LocalStore
 
@@ -285,5 +285,5 @@ async def test_help_is_built_from_bindings_and_has_the_legend(art_base):
         console.print(app.screen.query_one("Static").content)
         text = console.export_text()
         for fragment in ("Fork", "order the runs", "mark or unmark", "fold or unfold", "Legend", "DEL",
-                         "★", "First run"):
+                         "★", "first run"):
             assert fragment in text, fragment
