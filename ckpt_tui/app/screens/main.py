@@ -282,7 +282,9 @@ class MainScreen(Screen[None]):
         run, ckpt = self.run, self.table.highlighted
         policy = live.policy if live else self.policy
         metric = policy.metric
-        self.query_one(MetricPlot).show(
+        plot = self.query_one(MetricPlot)
+        plot.loading = run is not None and not self.metrics_ready
+        plot.show(
             metric, run.metrics.series(metric) if run and metric else [], policy.direction_label,
             live.best_step if live else None, live.best_value if live else None,
             ckpt.step if ckpt else None, policy.smoothing, loading=run is not None and not self.metrics_ready)

@@ -15,7 +15,7 @@ from textual.widgets import Static
 from ...core.models import Checkpoint, Run
 from ...formatting import number, size
 
-LABEL_WIDTH = 18  # a long metric name is cut, never the value beside it
+LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
