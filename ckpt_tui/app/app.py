@@ -11,8 +11,14 @@ from textual.app import App
 
 from ..core.retention import Policy
 from ..core.store import Store
-from .commands import CkptCommands
 from .screens.main import MainScreen
+
+
+def ckpt_commands():
+    """The palette's provider, imported when the palette first opens."""
+    from .commands import CkptCommands
+
+    return CkptCommands
 
 
 class CkptApp(App[int]):
@@ -28,7 +34,7 @@ class CkptApp(App[int]):
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
     TITLE = "ckpt-tui"
-    COMMANDS = App.COMMANDS | {CkptCommands}
+    COMMANDS = App.COMMANDS | {ckpt_commands}
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, auto_metric: bool = True,

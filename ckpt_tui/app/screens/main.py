@@ -8,6 +8,7 @@ errors reach one handler, which shows them.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,12 +26,12 @@ from ...formatting import size, step_ranges
 from ..widgets import CheckpointTable, DetailsPanel, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
-from .confirm import ConfirmDelete, DeletionReport
-from .error import ErrorScreen
-from .fork import ForkScreen
-from .help import HelpScreen
-from .metric_picker import MetricChoice, MetricPicker, next_mode
-from .rules import RuleChooser
+
+if TYPE_CHECKING:
+    from .confirm import DeletionReport
+    from .metric_picker import MetricChoice
+
+# Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
 DEFAULT_COLUMNS = ("val/", "train/reward")
@@ -389,6 +390,8 @@ class MainScreen(Screen[None]):
         if group in ("run", "preview"):
             self.table.loading = False
         if not isinstance(error, (CkptError, OSError)):
+            from .error import ErrorScreen
+
             self.app.push_screen(ErrorScreen("Unexpected error", f"{type(error).__name__}: {error}"))
             return
         self.notify(str(error), title="Error", severity="error", timeout=12)
@@ -469,6 +472,8 @@ class MainScreen(Screen[None]):
                 ("Steps", list(CheckpointTable.BINDINGS))]
 
     def action_help(self) -> None:
+        from .help import HelpScreen
+
         self.app.push_screen(HelpScreen(self.help_sections()))
 
     # -- actions: the rule -----------------------------------------------------
@@ -487,6 +492,8 @@ class MainScreen(Screen[None]):
     def action_pick_metric(self) -> None:
         if not self._ready():
             return
+        from .metric_picker import MetricPicker
+
         live = self.live_plan(self.run)
 
         def chosen(choice: MetricChoice | None) -> None:
@@ -505,6 +512,8 @@ class MainScreen(Screen[None]):
         if self.policy.metric is None:
             self.notify("choose a metric first (m)", severity="warning")
             return
+        from .metric_picker import next_mode
+
         self.policy = self.policy.with_metric(self.policy.metric, next_mode(self.policy.mode))
         shown = self.policy_for(self.run) if self.run else self.policy
         self.notify(f"{shown.metric}: {shown.direction_label} ({shown.direction} is better)", timeout=3)
@@ -516,6 +525,8 @@ class MainScreen(Screen[None]):
 
         pinned = [f"{run} {step_ranges(steps)}" for (_, run), steps in self.pins.items() if steps]
         note = f"pins stay with their runs: {'; '.join(pinned)} (p unpins)" if pinned else ""
+        from .rules import RuleChooser
+
         self.app.push_screen(RuleChooser(self.policy, self.app.cursor_blink, note), chosen)
 
     def action_pin(self) -> None:
@@ -607,6 +618,8 @@ class MainScreen(Screen[None]):
             return
         self.app.clear_notifications()  # a toast must not cover the dialog's buttons
         note = getattr(self.app.store, "deletion_note", None)
+        from .confirm import ConfirmDelete
+
         self.app.push_screen(ConfirmDelete(plans, note), self.deletion_done)
 
     def deletion_done(self, report: DeletionReport | None) -> None:
@@ -630,6 +643,8 @@ class MainScreen(Screen[None]):
                              f"{result.failed[0][1]}")
         notes += outcome.refusals
         if report.error and not report.expected:
+            from .error import ErrorScreen
+
             self.app.push_screen(ErrorScreen("Unexpected error", report.error))
         elif report.error:
             notes.append(report.error)
@@ -667,6 +682,8 @@ class MainScreen(Screen[None]):
                         severity="warning")
             return
         known = {(p, r) for p, runs in (self.listing or {}).items() for r in runs}
+        from .fork import ForkScreen
+
         self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink), self.fork_done)
 
     def fork_done(self, result: ForkResult | None) -> None:
