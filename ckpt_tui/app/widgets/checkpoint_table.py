@@ -129,6 +129,9 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._deleted: set[int] = set()
         self._pins: frozenset[int] = frozenset()
         self.marks: frozenset[int] = frozenset()
+        self._row_index: dict[int, int] | None = None
+        self._sorted_for: tuple | None = None
+        self._sorted_run: Run | None = None
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -167,10 +170,11 @@ class CheckpointTable(ScrollView, can_focus=True):
         return sum(c.width + 1 for c in self.columns)
 
     def row_of(self, step: int) -> int:
-        for index, ckpt in enumerate(self.rows):
-            if ckpt.step == step:
-                return index
-        return 0
+        if self._row_index is None:  # built on demand: one pass over the rows per sort
+            self._row_index = {}
+            for index, ckpt in enumerate(self.rows):
+                self._row_index.setdefault(ckpt.step, index)
+        return self._row_index.get(step, 0)
 
     @property
     def frozen_width(self) -> int:
@@ -215,8 +219,15 @@ class CheckpointTable(ScrollView, can_focus=True):
         return lambda c: c.step
 
     def _sort(self) -> None:
+        self._row_index = None
+        key = (self.sort_key, self.sort_reverse, self.best_step)
+        if self.sort_key != "keep" and self._sorted_run is self.run and key == self._sorted_for:
+            return  # the same rows in the same order: 20,000 of them take milliseconds to sort
+        self._sorted_run, self._sorted_for = self.run, key
         # Saves in progress and interrupted deletes are shown too; they are never candidates.
-        checkpoints = sorted(self.run.checkpoints + self.run.pending, key=lambda c: c.step) if self.run else []
+        checkpoints = self.run.checkpoints if self.run else []
+        if self.run and self.run.pending:
+            checkpoints = sorted(checkpoints + self.run.pending, key=lambda c: c.step)
         if self.sort_key == "step":
             self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
         else:

@@ -45,6 +45,10 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
 
 class DetailsPanel(VerticalScroll):
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._lines = -1
+
     def compose(self):
         yield Static("", id="details-body")
 
@@ -52,6 +56,12 @@ class DetailsPanel(VerticalScroll):
              deleted: bool = False, shorten: Callable[[str], str] = str, marked: bool = False) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
-            body.update("no step selected")
+            content = "no step selected"
         else:
-            body.update(describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked))
+            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked)
+        # A layout pass redraws the whole screen: only when the text takes more or fewer lines.
+        console = self.app.console
+        width = max(body.content_size.width, 1)
+        lines = len(console.render_lines(content, console.options.update_width(width), pad=False))
+        body.update(content, layout=lines != self._lines)
+        self._lines = lines

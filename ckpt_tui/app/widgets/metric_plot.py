@@ -18,7 +18,7 @@ from textual.widgets import Label, Static
 from ...core.metrics import smooth
 from ...formatting import number
 
-MAX_POINTS = 400  # more than braille can show at any width here: thinned beyond it
+MAX_POINTS = 200  # braille shows two points a cell: more than the plot's width can show
 
 
 def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
@@ -72,18 +72,20 @@ class MetricPlot(Vertical):
              smoothing: float | None = None, loading: bool = False) -> None:
         title = self.query_one("#plot-title", Label)
         best = self.query_one("#plot-best", Label)
+        # The labels are one line each, whatever they say: no layout pass (a key press costs less).
         if metric is None or not series:
             title.update("no metric chosen (m)" if metric is None else
-                         f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}")
+                         f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}",
+                         layout=False)
             best.display = False
             self.chart = None
             self._draw()
             return
-        title.update(f"[b]{metric}[/b] ({direction}) over steps {series[0][0]}–{series[-1][0]}")
+        title.update(f"[b]{metric}[/b] ({direction}) over steps {series[0][0]}–{series[-1][0]}", layout=False)
         best.display = best_step is not None
         if best_step is not None:
             best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]"
-                        + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""))
+                        + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""), layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if chart != self.chart:
             self.chart = chart
