@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -382,6 +383,22 @@ async def test_fork_copies_the_step_and_selects_the_new_run(art_base):
         assert main(app).current == ("demo", "agent-fork")
         assert ("demo", "agent-fork") in main(app).query_one(RunTree).run_keys
         assert [c.step for c in main(app).table.rows] == [5]
+
+
+async def test_fork_with_history_copies_the_records_up_to_the_step(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 4)
+        await pilot.press("f", *"agent-hist", "tab", "tab", "space")  # name, project, the checkbox
+        assert app.screen.with_history
+        await pilot.press("shift+tab", "shift+tab", "enter")
+        await settle(pilot)
+        history = (art_base / "demo" / "models" / "agent-hist" / "history.jsonl").read_text().splitlines()
+        steps = {json.loads(line)["step"] for line in history}
+        assert steps and max(steps) <= 4
+        assert app.said("with", "information") and main(app).current == ("demo", "agent-hist")
+        assert main(app).table.run.metrics.value(4, "train/reward") is not None
 
 
 async def test_fork_names_are_checked_as_typed(art_base):

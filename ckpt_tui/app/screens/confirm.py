@@ -106,19 +106,21 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
             self.query_one("#delete-status", Label).update("stopping after the current checkpoint…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
-    def delete_plans(self) -> None:
+    def delete_plans(self) -> PlansResult:
         worker = get_current_worker()
 
         def progress(plan: Plan, done: int, total: int, item: DeletedStep) -> None:
             self.app.call_from_thread(self.advance, done, f"{plan.project}/{plan.run}: step {item.step}")
 
-        outcome = execute_plans(self.app.open_store(), self.plans, progress,
-                                lambda: worker.is_cancelled or self.stop_requested)
-        self.app.call_from_thread(self.dismiss, DeletionReport(outcome, self.stop_requested))
+        return execute_plans(self.app.open_store(), self.plans, progress,
+                             lambda: worker.is_cancelled or self.stop_requested)
 
     @on(Worker.StateChanged)
-    def worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
+    def worker_done(self, event: Worker.StateChanged) -> None:
+        """The deletion ended: close with what it did (the worker is over, nothing to cancel)."""
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(DeletionReport(event.worker.result, self.stop_requested))
+        elif event.state == WorkerState.ERROR:
             error = event.worker.error
             expected = isinstance(error, (CkptError, OSError))
             message = str(error) if expected else f"{type(error).__name__}: {error}"

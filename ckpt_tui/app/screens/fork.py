@@ -105,17 +105,18 @@ class ForkScreen(ModalScreen[ForkResult | None]):
         self.copy(project, run, self.with_history)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="fork")
-    def copy(self, to_project: str, to_run: str, with_history: bool) -> None:
+    def copy(self, to_project: str, to_run: str, with_history: bool) -> ForkResult:
         def progress(done: int, total: int) -> None:
             self.app.call_from_thread(self.advance, done, total)
 
-        result = fork_checkpoint(self.app.open_store(), self.project, self.run, to_run, to_project,
-                                 step=self.checkpoint.step, with_history=with_history, progress=progress)
-        self.app.call_from_thread(self.dismiss, result)
+        return fork_checkpoint(self.app.open_store(), self.project, self.run, to_run, to_project,
+                               step=self.checkpoint.step, with_history=with_history, progress=progress)
 
     @on(Worker.StateChanged)
-    def copy_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
+    def copy_done(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(event.worker.result)
+        elif event.state == WorkerState.ERROR:
             error = event.worker.error
             self.failed(str(error) if isinstance(error, (CkptError, OSError))
                         else f"{type(error).__name__}: {error}")

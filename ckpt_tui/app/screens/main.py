@@ -340,7 +340,8 @@ class MainScreen(Screen[None]):
         reasons = plan.reasons().get(ckpt.step) if plan and ckpt else None
         deleted = bool(plan and ckpt and ckpt.step in plan.delete_steps)
         marked = bool(ckpt and ckpt.step in self.marks.get(self.current, frozenset()))
-        self.query_one(DetailsPanel).show(self.run, ckpt, reasons, deleted, self.app.display_location, marked)
+        names = self.metric_names(self.run) if self.run and self.metrics_ready else None
+        self.query_one(DetailsPanel).show(self.run, ckpt, reasons, deleted, self.app.display_location, marked, names)
 
     def preview_text(self) -> str | None:
         if not self.preview_scope:

@@ -19,7 +19,10 @@ LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
-                        deleted: bool, location: str, marked: bool = False) -> Table:
+                        deleted: bool, location: str, marked: bool = False,
+                        names: list[str] | None = None) -> Table:
+    """``names``: every metric of the run, each on its line ("-" where this step has none),
+    so that moving between steps keeps the lines where they are."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True, max_width=LABEL_WIDTH, overflow="ellipsis")
     grid.add_column(overflow="fold")
@@ -36,9 +39,9 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     for entry in ckpt.files:
         grid.add_row(Text("file", style="dim"), Text(f"{entry.path}  {size(entry.bytes)}"))
     values = run.metrics.at(ckpt.step)
-    for name in sorted(values):
-        grid.add_row(Text(name, style="cyan", overflow="ellipsis", no_wrap=True), number(values[name]))
-    if not values:
+    for name in names if names is not None else sorted(values):
+        grid.add_row(Text(name, style="cyan", overflow="ellipsis", no_wrap=True), number(values.get(name)))
+    if not values and not names:
         grid.add_row(Text("metrics", style="dim"), "none logged at this step")
     return grid
 
@@ -53,12 +56,13 @@ class DetailsPanel(VerticalScroll):
         yield Static("", id="details-body")
 
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
-             deleted: bool = False, shorten: Callable[[str], str] = str, marked: bool = False) -> None:
+             deleted: bool = False, shorten: Callable[[str], str] = str, marked: bool = False,
+             names: list[str] | None = None) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             content = "no step selected"
         else:
-            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked)
+            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked, names)
         # A layout pass redraws the whole screen: only when the text takes more or fewer lines.
         console = self.app.console
         width = max(body.content_size.width, 1)

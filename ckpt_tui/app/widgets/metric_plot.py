@@ -3,7 +3,8 @@ the best step starred, the highlighted step as a vertical line, and the smoothed
 curve when smoothing is on. Drawn by textual-plotext.
 
 Plotext takes a tenth of a second to import, so the chart is imported in a
-thread after the first frame and mounted when it is ready.
+thread once there is something to draw (after the first frames: a thread
+importing holds the interpreter's lock too) and mounted when it is ready.
 """
 
 from __future__ import annotations
@@ -46,14 +47,12 @@ class MetricPlot(Vertical):
         super().__init__(id=id)
         self.chart: Chart | None = None
         self.plot = None  # the PlotextPlot, once imported
+        self._importing = False
 
     def compose(self) -> ComposeResult:
         yield Label("", classes="plot-title", id="plot-title")
         yield Static("", id="plot-placeholder")
         yield Label("", classes="plot-best", id="plot-best")
-
-    def on_mount(self) -> None:
-        self.import_plotext()
 
     @work(thread=True, group="plotext")
     def import_plotext(self) -> None:
@@ -87,6 +86,9 @@ class MetricPlot(Vertical):
             best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]"
                         + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""), layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
+        if not self._importing:
+            self._importing = True
+            self.import_plotext()
         if chart != self.chart:
             self.chart = chart
             self._draw()
