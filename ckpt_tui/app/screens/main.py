@@ -126,7 +126,8 @@ class MainScreen(Screen[None]):
         tree = self.query_one(RunTree)
         tree.loading = True
         tree.focus()
-        self.load_listing()
+        # The frame first: a thread reading the location would hold the interpreter's lock meanwhile.
+        self.call_after_refresh(self.load_listing)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
