@@ -114,9 +114,7 @@ class MainScreen(Screen[None]):
                 yield CheckpointTable(id="checkpoints")
                 yield Label("★ best · L latest · P pinned · M marked · DEL deleted by the preview · "
                             "? every key", id="legend")
-                with Horizontal(id="bottom"):
-                    yield MetricPlot(id="plot")
-                    yield DetailsPanel(id="details")
+                yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
         yield Footer()
 
     def on_mount(self) -> None:
@@ -127,7 +125,13 @@ class MainScreen(Screen[None]):
         tree.loading = True
         tree.focus()
         # The frame first: a thread reading the location would hold the interpreter's lock meanwhile.
+        self.call_after_refresh(self._mount_bottom)
         self.call_after_refresh(self.load_listing)
+
+    async def _mount_bottom(self) -> None:
+        await self.query_one("#bottom").mount_all([MetricPlot(id="plot"), DetailsPanel(id="details")])
+        if self.run is not None:
+            self.refresh_view()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
@@ -317,7 +321,10 @@ class MainScreen(Screen[None]):
         run, ckpt = self.run, self.table.highlighted
         policy, best_step, best_value = self.current_best()
         loading = run is not None and not self.metrics_ready
-        plot = self.query_one(MetricPlot)
+        plots = self.query(MetricPlot)
+        if not plots:
+            return  # not mounted yet: drawn once it is
+        plot = plots.first()
         plot.loading = loading
         plot.show(policy.metric, self.series(run, policy.metric) if run else [], policy.direction_label,
                   best_step, best_value, ckpt.step if ckpt else None, policy.smoothing, loading=loading)
@@ -342,7 +349,8 @@ class MainScreen(Screen[None]):
         deleted = bool(plan and ckpt and ckpt.step in plan.delete_steps)
         marked = bool(ckpt and ckpt.step in self.marks.get(self.current, frozenset()))
         names = self.metric_names(self.run) if self.run and self.metrics_ready else None
-        self.query_one(DetailsPanel).show(self.run, ckpt, reasons, deleted, self.app.display_location, marked, names)
+        for details in self.query(DetailsPanel):
+            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, marked, names)
 
     def preview_text(self) -> str | None:
         if not self.preview_scope:
