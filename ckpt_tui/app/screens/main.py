@@ -23,6 +23,7 @@ from ...core.fork import ForkResult
 from ...core.models import Run
 from ...core.retention import DEFAULT_METRIC, Plan, Policy, best_checkpoint, metric_for, plan_run
 from ...formatting import size, step_ranges
+from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
@@ -96,11 +97,7 @@ class MainScreen(Screen[None]):
         # Pins and marks belong to a run, never to the rule.
         self.pins: dict[RunKey, frozenset[int]] = {}
         self.marks: dict[RunKey, frozenset[int]] = {}
-        # Caches for a run of 20,000 steps, where each of these takes milliseconds.
-        self._names: dict[int, tuple[object, list[str]]] = {}
-        self._series: tuple[object, str | None, list[tuple[int, float]]] | None = None
-        self._totals: dict[int, tuple[Run, int]] = {}
-        self._best: dict[tuple[int, str | None, str, float | None], tuple[Run, tuple[int, float] | None]] = {}
+        self.memo = Memo()
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,29 +164,21 @@ class MainScreen(Screen[None]):
         return policy.with_steps(self.pins.get(key, frozenset()), self.marks.get(key, frozenset()))
 
     def metric_names(self, run: Run) -> list[str]:
-        """The run's metric names, gathered once per run: 20,000 steps take 20 ms to scan."""
-        cached = self._names.get(id(run.metrics))
-        if cached is None or cached[0] is not run.metrics:
-            cached = self._names[id(run.metrics)] = (run.metrics, run.metrics.names())
-        return cached[1]
+        return self.memo.get(run.metrics, "names", run.metrics.names)
 
     def best_of(self, run: Run, policy: Policy) -> tuple[int | None, float | None]:
         """The best step and its value under ``policy`` (no plan needed: pins and marks
         do not change which step is best)."""
         if policy.metric is None:
             return None, None
-        key = (id(run), policy.metric, policy.mode, policy.smoothing)
-        cached = self._best.get(key)
-        if cached is None or cached[0] is not run:
-            cached = self._best[key] = (run, best_checkpoint(run, policy.metric, policy.mode, policy.smoothing))
-        return cached[1] or (None, None)
+        best = self.memo.get(run, ("best", policy.metric, policy.mode, policy.smoothing),
+                             lambda: best_checkpoint(run, policy.metric, policy.mode, policy.smoothing))
+        return best or (None, None)
 
     def series(self, run: Run, metric: str | None) -> list[tuple[int, float]]:
         if metric is None:
             return []
-        if self._series is None or self._series[0] is not run.metrics or self._series[1] != metric:
-            self._series = (run.metrics, metric, run.metrics.series(metric))
-        return self._series[2]
+        return self.memo.get(run.metrics, ("series", metric), lambda: run.metrics.series(metric))
 
     # -- loading (workers) -----------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing")
@@ -290,10 +279,8 @@ class MainScreen(Screen[None]):
 
     def _summary(self, run: Run) -> RunSummary:
         best, _ = self.best_of(run, self.policy_for(run))
-        cached = self._totals.get(id(run))
-        if cached is None or cached[0] is not run:
-            cached = self._totals[id(run)] = (run, run.total_bytes)
-        return RunSummary(len(run.checkpoints), cached[1], run.latest_step, best)
+        total = self.memo.get(run, "bytes", lambda: run.total_bytes)
+        return RunSummary(len(run.checkpoints), total, run.latest_step, best)
 
     def current_best(self) -> tuple[Policy, int | None, float | None]:
         """The current run's rule, best step and best value (from the preview when there is one)."""
