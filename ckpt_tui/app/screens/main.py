@@ -334,10 +334,18 @@ class MainScreen(Screen[None]):
         plan = self.plans.get(self.current) if self.current else None
         reasons = plan.reasons().get(ckpt.step) if plan and ckpt else None
         deleted = bool(plan and ckpt and ckpt.step in plan.delete_steps)
-        marked = bool(ckpt and ckpt.step in self.marks.get(self.current, frozenset()))
         names = self.metric_names(self.run) if self.run and self.metrics_ready else None
+        tags = self._tags(ckpt.step) if ckpt else ()
         for details in self.query(DetailsPanel):
-            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, marked, names)
+            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, tags, names)
+
+    def _tags(self, step: int) -> tuple[str, ...]:
+        """What the marker column says about ``step``, in words."""
+        policy, best, _ = self.current_best()
+        tags = {f"best {policy.metric}": step == best, "latest": self.run is not None and step == self.run.latest_step,
+                "pinned": step in self.pins.get(self.current, frozenset()) | policy.pins,
+                "marked for deletion": step in self.marks.get(self.current, frozenset())}
+        return tuple(tag for tag, on in tags.items() if on)
 
     def preview_text(self) -> str | None:
         if not self.preview_scope:
@@ -476,8 +484,7 @@ class MainScreen(Screen[None]):
 
     def action_jump(self, direction: int) -> None:
         if not self.table.jump_to_change(direction):
-            what = "kept or deleted row" if self.preview_scope else "row with a mark (★ L P M)"
-            self.notify(f"no other {what} {'below' if direction > 0 else 'above'}", timeout=2)
+            self.app.bell()  # nothing further that way, as at the end of a list
 
     def action_refresh(self) -> None:
         self.runs.clear()

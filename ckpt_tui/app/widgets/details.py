@@ -19,19 +19,22 @@ LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
-                        deleted: bool, location: str, marked: bool = False,
+                        deleted: bool, location: str, tags: tuple[str, ...] = (),
                         names: list[str] | None = None) -> Table:
-    """``names``: every metric of the run, each on its line ("-" where this step has none),
+    """``tags``: what the marker column says (``best``, ``latest``, ``pinned``,
+    ``marked for deletion``). ``names``: every metric of the run, each on its line
+    ("-" where this step has none). The rows are the same for every step of a run,
     so that moving between steps keeps the lines where they are."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True, max_width=LABEL_WIDTH, overflow="ellipsis")
     grid.add_column(overflow="fold")
+    marked = "marked for deletion" in tags
     verdict = ("delete (marked)" if marked else "delete") if deleted else ", ".join(reasons) if reasons else "-"
     grid.add_row("step", f"{ckpt.step} ({ckpt.name})" if ckpt.step >= 0 else ckpt.name)
     if not ckpt.complete:
         grid.add_row("state", Text(f"{ckpt.note or 'incomplete'}: never deleted or forked", style="yellow"))
-    elif marked and not deleted:
-        grid.add_row("marked", Text("for deletion; applies in the preview (v)", style="yellow"))
+    else:
+        grid.add_row("state", Text(", ".join(tags) or "-", style="yellow" if marked else ""))
     grid.add_row("path", Text(location or "-"))
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
@@ -56,13 +59,13 @@ class DetailsPanel(VerticalScroll):
         yield Static("", id="details-body")
 
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
-             deleted: bool = False, shorten: Callable[[str], str] = str, marked: bool = False,
+             deleted: bool = False, shorten: Callable[[str], str] = str, tags: tuple[str, ...] = (),
              names: list[str] | None = None) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             content = "no step selected"
         else:
-            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), marked, names)
+            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), tags, names)
         # A layout pass redraws the whole screen: only when the text takes more or fewer lines.
         console = self.app.console
         width = max(body.content_size.width, 1)
