@@ -121,6 +121,7 @@ class MainScreen(Screen[None]):
         tree = self.query_one(RunTree)
         tree.loading = True
         tree.focus()
+        self.table.highlighted_signal.subscribe(self, self.step_highlighted, immediate=True)
         # The frame first: a thread reading the location would hold the interpreter's lock meanwhile.
         self.call_after_refresh(self._mount_bottom)
         self.call_after_refresh(self.load_listing)
@@ -299,7 +300,7 @@ class MainScreen(Screen[None]):
         plan = self.plans.get(key) if key else None
         policy, best_step, _ = self.current_best()
         columns = default_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
-        # The table then posts Highlighted, which redraws the plot and the details.
+        # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
                         self.pins.get(key, frozenset()), self.marks.get(key, frozenset()))
         self._show_status()
@@ -383,8 +384,7 @@ class MainScreen(Screen[None]):
             parts.append(StatusPart(preview, "bold red", 5))
         self.query_one(StatusLine).show(*parts)
 
-    @on(CheckpointTable.Highlighted)
-    def step_highlighted(self) -> None:
+    def step_highlighted(self, _checkpoint=None) -> None:
         self._show_details()
         if self.run is not None:
             self._show_plot()

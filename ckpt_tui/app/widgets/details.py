@@ -53,22 +53,30 @@ class DetailsPanel(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._lines = -1
+        self._shape: tuple | None = None
 
     def compose(self):
         yield Static("", id="details-body")
+
+    def _shape_of(self, grid: Table, location: str, tags: tuple[str, ...], ckpt: Checkpoint,
+                  names: list[str]) -> tuple:
+        """How many lines each row that may wrap takes, estimated without rendering."""
+        label = min(max([5, *(len(n) for n in names)]), LABEL_WIDTH)
+        room = max(self.query_one("#details-body").content_size.width - label - 1, 1)
+        texts = [location or "-", ", ".join(tags) or "-", *(f"{f.path}  {size(f.bytes)}" for f in ckpt.files)]
+        return (len(grid.rows), room, *(-(-len(text) // room) for text in texts))
 
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
              deleted: bool = False, shorten: Callable[[str], str] = str, tags: tuple[str, ...] = (),
              names: list[str] | None = None) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
-            content = "no step selected"
+            content, shape = "no step selected", None
         else:
-            content = describe_checkpoint(run, ckpt, reasons, deleted, shorten(ckpt.location), tags, names)
-        # A layout pass redraws the whole screen: only when the text takes more or fewer lines.
-        console = self.app.console
-        width = max(body.content_size.width, 1)
-        lines = len(console.render_lines(content, console.options.update_width(width), pad=False))
-        body.update(content, layout=lines != self._lines)
-        self._lines = lines
+            location = shorten(ckpt.location)
+            content = describe_checkpoint(run, ckpt, reasons, deleted, location, tags, names)
+            # What decides how many lines the text takes: the rows, and the lengths that may wrap.
+            shape = self._shape_of(content, location, tags, ckpt, names or [])
+        # A layout pass redraws the whole screen: only when the text may take more or fewer lines.
+        body.update(content, layout=shape is None or shape != self._shape)
+        self._shape = shape

@@ -83,6 +83,12 @@ def project_label(project: str, summaries: list[RunSummary | None], runs: int, w
     return labelled(project, options, width, name_style="bold")
 
 
+def set_label(node: TreeNode, label: Text) -> None:
+    """A new label costs the tree a layout pass: only when it says something new."""
+    if node.label != label:
+        node.set_label(label)
+
+
 class RunTree(Tree[RunKey | str]):
     """Project nodes hold the project name; run leaves hold (project, run)."""
 
@@ -153,8 +159,8 @@ class RunTree(Tree[RunKey | str]):
     def _label_project(self, project: str) -> None:
         node = self._projects[project]
         keys = [node.data for node in node.children]
-        node.set_label(project_label(project, [self._summaries.get(k) for k in keys], len(keys),
-                                     self.label_width + self.guide_depth))
+        set_label(node, project_label(project, [self._summaries.get(k) for k in keys], len(keys),
+                                      self.label_width + self.guide_depth))
 
     def _level(self) -> int:
         """The richest figures every run's name fits beside, so that the list reads alike."""
@@ -166,8 +172,8 @@ class RunTree(Tree[RunKey | str]):
         return 3
 
     def _label_run(self, key: RunKey, level: int) -> None:
-        self._leaves[key].set_label(run_label(key[1], self._summaries.get(key), self.label_width,
-                                              self._frees.get(key), level))
+        set_label(self._leaves[key], run_label(key[1], self._summaries.get(key), self.label_width,
+                                               self._frees.get(key), level))
 
     def relabel(self) -> None:
         level = self._level()
