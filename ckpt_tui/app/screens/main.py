@@ -98,13 +98,13 @@ class MainScreen(Screen[None]):
         self.pins: dict[RunKey, frozenset[int]] = {}
         self.marks: dict[RunKey, frozenset[int]] = {}
         self.memo = Memo()
+        self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(f"{self.app.location_label}  opening…", id="status")
         with Horizontal(id="body"):
-            with Vertical(id="sidebar"):
-                yield Input(placeholder="filter runs", id="filter")
+            with Vertical(id="sidebar"):  # the filter field is mounted above the runs on "/"
                 yield RunTree(id="runs")
             with Vertical(id="main"):
                 yield Static("", id="empty")
@@ -115,18 +115,17 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        filter_input = self.query_one("#filter", Input)
-        filter_input.display = False
-        filter_input.cursor_blink = self.app.cursor_blink
         tree = self.query_one(RunTree)
         tree.loading = True
         tree.focus()
         self.table.highlighted_signal.subscribe(self, self.step_highlighted, immediate=True)
-        # The frame first: a thread reading the location would hold the interpreter's lock meanwhile.
-        self.call_after_refresh(self._mount_bottom)
+        # The frame first (a thread reading the location would hold the interpreter's lock
+        # meanwhile), then the run list; the chart and the details after it.
         self.call_after_refresh(self.load_listing)
 
     async def _mount_bottom(self) -> None:
+        if self.query(MetricPlot):
+            return
         await self.query_one("#bottom").mount_all([MetricPlot(id="plot"), DetailsPanel(id="details")])
         if self.run is not None:
             self.refresh_view()
@@ -227,10 +226,9 @@ class MainScreen(Screen[None]):
         self.listing, self.listing_error = listing, None
         tree = self.query_one(RunTree)
         tree.loading = False
-        field = self.query_one("#filter", Input)
-        if self.focused is None or (self.focused is field and not field.display):
+        if self.focused is None:
             tree.focus()  # the loading indicator had taken the focus away
-        pattern = field.value
+        pattern = self.filter_text
         target = tree.show_runs(listing, self.summaries, pattern, select or self.current)
         if target is None:
             self.current, self.run = None, None
@@ -239,10 +237,19 @@ class MainScreen(Screen[None]):
                 self.notify(f"no run matches {pattern!r}", severity="warning")
         else:
             self.open_run(target, force=True)
+        self.call_after_refresh(self._mount_bottom)
         keys = [(p, r) for p, runs in listing.items() for r in runs]
         self.summaries = {k: s for k, s in self.summaries.items() if k in keys}
         self._show_status()
-        self.load_summaries([k for k in keys if k not in self.runs and k != target])
+        # The other runs are read once the first one is on screen: not competing with it.
+        self._unread = [k for k in keys if k not in self.runs and k != target]
+        if target is None:
+            self._read_the_rest()
+
+    def _read_the_rest(self) -> None:
+        if self._unread:
+            self.load_summaries(self._unread)
+            self._unread = []
 
     def open_run(self, key: RunKey, force: bool = False) -> None:
         if key == self.current and not force:
@@ -273,6 +280,7 @@ class MainScreen(Screen[None]):
             return
         self.run, self.metrics_ready = run, metrics_ready
         self.table.loading = False
+        self._read_the_rest()
         key = (run.project, run.name)
         if metrics_ready and key in self.plans:
             self.plans[key] = plan_run(run, self.policy_for(run))
@@ -419,11 +427,13 @@ class MainScreen(Screen[None]):
         group = event.worker.group
         if group == "listing":
             self.query_one(RunTree).loading = False
+            self.call_after_refresh(self._mount_bottom)
             self.listing_error = str(error)
             self._show_empty()
             self._show_status()
         if group in ("run", "preview"):
             self.table.loading = False
+            self._read_the_rest()
         if not isinstance(error, (CkptError, OSError)):
             from .error import ErrorScreen
 
@@ -436,9 +446,22 @@ class MainScreen(Screen[None]):
 
     # -- actions: browsing -----------------------------------------------------
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
+        if field is None:
+            field = Input(placeholder="filter runs", id="filter")
+            field.cursor_blink = self.app.cursor_blink
+            self.query_one("#sidebar").mount(field, before=0)
         field.display = True
         field.focus()
+
+    def _filter_field(self) -> Input | None:
+        fields = self.query("#filter")
+        return fields.first(Input) if fields else None
+
+    @property
+    def filter_text(self) -> str:
+        field = self._filter_field()
+        return field.value if field is not None else ""
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -452,15 +475,15 @@ class MainScreen(Screen[None]):
         self.query_one(RunTree).focus()
 
     def action_clear(self) -> None:
-        field = self.query_one("#filter", Input)
-        if field.has_focus:
+        field = self._filter_field()
+        if field is not None and field.has_focus:
             if not field.value:
                 field.display = False
             self.query_one(RunTree).focus()
         elif self.preview_scope:
             self._clear_preview()
             self.refresh_view()
-        elif field.value:
+        elif field is not None and field.value:
             field.value = ""
             field.display = False
 
@@ -477,7 +500,7 @@ class MainScreen(Screen[None]):
     def action_order_runs(self) -> None:
         tree = self.query_one(RunTree)
         tree.order = ORDERS[(ORDERS.index(tree.order) + 1) % len(ORDERS)]
-        tree.show_runs(self.listing or {}, self.summaries, self.query_one("#filter", Input).value,
+        tree.show_runs(self.listing or {}, self.summaries, self.filter_text,
                        self.current)
         self.notify(f"runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
                     timeout=2)
