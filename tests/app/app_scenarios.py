@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 
@@ -36,7 +36,6 @@ class Scenario:
     keep: str = "best,latest"
     smoothing: float | None = None
     loading: bool = False  # metrics never arrive: the screen while they load
-    marks: tuple[int, ...] = field(default=())
 
 
 SCENARIOS = {
