@@ -11,11 +11,11 @@ from dataclasses import replace
 import orjson
 
 from . import __version__
-from .core import (CkptError, DeletionResult, NotFound, Plan, Refused, Run, Unreadable, execute_plan,
+from .core import (CkptError, NotFound, Plan, Policy, Refused, Run, Unreadable, execute_plans,
                    fork_checkpoint, list_runs, plan_run)
-from .core.execute import single_run
+from .core.execute import DeletionResult, PlansResult, single_run
 from .core.resume import best_metric, resume_checkpoint
-from .core.retention import DEFAULT_METRIC, best_checkpoint, suggest_metric
+from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 from .policy_file import POLICY_FILE, PolicyFile, Settings, flag_settings, load as load_policy_file
 from .stores import open_store
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
+    _policy_options(parser)
     return parser
 
 
@@ -232,7 +233,8 @@ def _print_metric_warnings(run: Run, indent: str = "") -> None:
 
 
 def _display_metric(run: Run, wanted: str | None) -> str | None:
-    return wanted if wanted else suggest_metric(run.metrics.names())
+    # The app shows the same: val/reward where logged, else a metric the run logs.
+    return wanted if wanted else metric_for(run.metrics.names(), DEFAULT_METRIC)
 
 
 def _print_run_summary(runs: list[Run], chosen: Callable[[Run], Settings]) -> None:
@@ -314,7 +316,7 @@ def _print_plan(plan: Plan) -> None:
     for note in plan.source.notes if plan.source is not None else ():
         print(f"  note: {note}")
     if plan.refused:
-        print(f"  refused: {plan.refused}")
+        print("  refused: nothing deleted (the reason is on stderr)")
         return
     shared = shared_steps([k.step for k in plan.keep] + [d.step for d in plan.delete])
     for kept in plan.keep:
@@ -359,31 +361,26 @@ def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
     return None
 
 
-def _execute(store, plans: list[Plan], show_progress: bool) -> tuple[list[DeletionResult], list[str]]:
-    results, refusals = [], []
-    for plan in plans:
-        def progress(done: int, total: int, item, plan=plan) -> None:
-            if show_progress:
-                print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
-                      end="" if done < total else "\n", file=sys.stderr, flush=True)
-        try:
-            result = execute_plan(store, plan, progress)
-        except Refused as exc:
-            refusals.append(str(exc))
-            continue
-        except CkptError as exc:  # this run failed as a whole; the others still proceed
-            results.append(DeletionResult(plan, failed=[(d, str(exc)) for d in plan.delete]))
-            _err(f"{plan.project}/{plan.run}: prune failed: {exc}")
-            continue
-        results.append(result)
+def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
+    def progress(plan: Plan, done: int, total: int, item) -> None:
+        if show_progress:
+            print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
+                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    outcome = execute_plans(store, plans, progress)
+    for failure in outcome.failures:
+        _err(failure)
+    for result in outcome.results:
+        name = f"{result.plan.project}/{result.plan.run}"
         for item in result.spared:
-            print(f"{plan.project}/{plan.run}: spared step {item.step}: the run changed since the preview",
-                  file=sys.stderr)
+            print(f"{name}: spared step {item.step}: the run changed since the preview", file=sys.stderr)
         for item, why in result.failed:
-            _err(f"{plan.project}/{plan.run}: step {item.step} not deleted: {why}")
+            _err(f"{name}: step {item.step} not deleted: {why}")
         for item, why in result.slim_failed:
-            _err(f"{plan.project}/{plan.run}: step {item.step} not slimmed: {why}")
-    return results, refusals
+            _err(f"{name}: step {item.step} not slimmed: {why}")
+    for refusal in outcome.refusals:
+        _err(refusal)
+    return outcome
 
 
 def _flags(args: argparse.Namespace) -> Settings:
@@ -407,34 +404,32 @@ def cmd_prune(args: argparse.Namespace) -> int:
         _err(plan.refused)
     if not args.json:
         _report_unread(store, failed)
-    results: list[DeletionResult] = []
-    refusals = [p.refused for p in refused]
+    outcome = PlansResult()
     if not args.dry_run and todo:
         code = _confirm(todo, args)
         if code is not None:
             return code
     if not args.dry_run:
-        _finish_interrupted(store, [p for p in plans if not p.delete and not p.refused])
+        _finish_interrupted(store, [p for p in plans if not p.delete and not p.slim and not p.refused])
     if not args.dry_run and todo:
-        results, late = _execute(store, todo, show_progress=sys.stderr.isatty())
-        refusals += late
+        outcome = _execute(store, todo, show_progress=sys.stderr.isatty())
         if not args.json:
-            freed = sum(r.freed_bytes for r in results)
-            gone = sum(len(r.gone) for r in results)
-            print(f"{_work(results) if results else 'deleted 0 checkpoint(s)'}, freed {size(freed)}"
-                  + (f"; {gone} already deleted by another process" if gone else ""))
+            gone = sum(len(r.gone) for r in outcome.results)
+            print(f"{_work(outcome.results) if outcome.results else 'deleted 0 checkpoint(s)'}, "
+                  f"freed {size(outcome.freed_bytes)}" + (f"; {gone} already deleted by another process" if gone else ""))
+    refusals = [p.refused for p in refused] + outcome.refusals
     if args.json:
-        done = {(r.plan.project, r.plan.run): r for r in results}
+        done = {(r.plan.project, r.plan.run): r for r in outcome.results}
         _print_json({
             "location": store.location, "dry_run": args.dry_run,
             "plans": [done[(p.project, p.run)].to_json() if (p.project, p.run) in done else p.to_json()
                       for p in plans],
-            "freed_bytes": sum(r.freed_bytes for r in results) if results else 0,
+            "freed_bytes": outcome.freed_bytes,
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
             **_unread_json(store, failed),
         })
-    if failed or any(not r.ok for r in results):
+    if failed or not outcome.ok:
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
 
@@ -559,20 +554,42 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 # -- app ---------------------------------------------------------------------
-def open_app(location: str, demo: bool, options: dict) -> int:
+def _missing_directory(location: str) -> str | None:
+    """Why a local location cannot be opened, checked before the app takes the screen."""
+    scheme, sep, rest = location.partition("://")
+    path = rest if scheme == "file" else None if sep else location
+    if path is None or os.path.isdir(path):
+        return None
+    return f"{path}: {'not a directory' if os.path.exists(path) else 'no such directory'}"
+
+
+def open_app(args: argparse.Namespace) -> int:
+    policy = Policy.parse(args.keep or "best,latest", args.metric or DEFAULT_METRIC, args.mode or "auto",
+                          args.smoothing, args.full)
+    # Without --metric the app picks, per run, a metric the run logs; with it, it holds to it.
+    options = {"policy": policy, "auto_metric": args.metric is None, **_store_options(args)}
+    if not args.demo and (problem := _missing_directory(args.location)):
+        _err(problem)
+        return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual
 
-    if not demo:
-        return run_app(location, **options)
+    if not args.demo:
+        return run_app(args.location, **options)
     import shutil
 
     from .demo import build_demo
 
-    base = build_demo()
+    built = []
+
+    def build() -> str:  # called by the app in a worker: the app is on screen meanwhile
+        built.append(build_demo())
+        return str(built[-1])
+
     try:
-        return run_app(str(base), **options)
+        return run_app(build, location_label="demo", **options)
     finally:
-        shutil.rmtree(base.parent, ignore_errors=True)  # the demo lives for one session
+        for base in built:
+            shutil.rmtree(base.parent, ignore_errors=True)  # the demo lives for one session
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -582,8 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_command_parser().parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
                     "watch": cmd_watch}[args.command](args)
-        args = build_parser().parse_args(argv)
-        return open_app(args.location, args.demo, _store_options(args))
+        return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))
         return EXIT_REFUSED

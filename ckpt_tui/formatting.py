@@ -25,6 +25,44 @@ def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def fit_number(value: float | None, width: int) -> str:
+    """``value`` in at most ``width`` characters: fewer digits, then scientific
+    notation, and ``…`` when even that does not fit. Never a silently cut number."""
+    if value is None:
+        return "-"
+    for digits in (4, 3, 2, 1):
+        text = f"{value:.{digits}g}"
+        if len(text) <= width:
+            return text
+    for digits in (2, 1, 0):
+        text = f"{value:.{digits}e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+        if len(text) <= width:
+            return text
+    return "…"[:width]
+
+
+def fit_text(text: str, width: int) -> str:
+    """``text`` cut to ``width`` with an ellipsis when it is longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"[: max(width, 0)]
+
+
+def count(n: int) -> str:
+    """A count in at most 4 characters: ``320``, ``9999``, ``20k``, ``1.2M``."""
+    if n < 10_000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def short_size(n: int) -> str:
+    """A size in at most 5 characters where possible: ``38GB``, ``1.3MB``, ``50B``."""
+    text = humanize.naturalsize(n, format="%.1f").replace(" ", "").replace("Bytes", "B").replace("Byte", "B")
+    if len(text) > 5:
+        text = humanize.naturalsize(n, format="%.0f").replace(" ", "")
+    return text.replace(".0", "")
+
+
 def step_ranges(steps: Iterable[int]) -> str:
     """``0-9, 12, 14-15``: long lists of steps stay readable."""
     out: list[str] = []

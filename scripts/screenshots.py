@@ -27,7 +27,7 @@ def main() -> None:
         base = build_scenario_tree(Path(tmp) / ".art")
         for name, scenario in SCENARIOS.items():
             svg = take_svg_screenshot(make_app(base, scenario), terminal_size=scenario.size,
-                                      run_before=lambda pilot, keys=scenario.keys: play(pilot, keys))
+                                      run_before=lambda pilot, scenario=scenario: play(pilot, scenario))
             # Stable class names, so that an unchanged screen gives an unchanged file.
             svg = re.sub(r"terminal-\d+-", "terminal-", svg)
             (out / f"{name}.svg").write_text(svg)

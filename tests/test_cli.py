@@ -167,6 +167,7 @@ def test_demo_opens_the_app_on_a_generated_tree_and_cleans_up(monkeypatch):
     seen = {}
 
     def fake_run_app(location, **options):
+        location = location()  # the app builds the demo in a worker, once on screen
         seen["location"] = Path(location)
         seen["runs"] = json.loads(subprocess.run(
             [sys.executable, "-m", "ckpt_tui", "ls", location, "--json"], capture_output=True, text=True,
@@ -176,3 +177,45 @@ def test_demo_opens_the_app_on_a_generated_tree_and_cleans_up(monkeypatch):
     monkeypatch.setattr(ckpt_tui.app, "run_app", fake_run_app)
     assert main(["--demo"]) == 0
     assert len(seen["runs"]) == 6 and not seen["location"].exists()
+
+
+def test_app_options_give_the_app_its_policy(monkeypatch, art_base):
+    import ckpt_tui.app
+
+    seen = {}
+    monkeypatch.setattr(ckpt_tui.app, "run_app", lambda location, **options: seen.update(options) or 0)
+    assert main([str(art_base), "--metric", "train/loss", "--mode", "max", "--keep", "best,latest,last:3"]) == 0
+    policy = seen["policy"]
+    assert (policy.metric, policy.mode, policy.keep_text) == ("train/loss", "max", "best,latest,last:3")
+    assert seen["auto_metric"] is False  # a metric given by name is held to, as prune does
+    assert main([str(art_base)]) == 0 and seen["auto_metric"] is True
+
+
+def test_a_missing_location_exits_2_before_the_app_starts(monkeypatch, tmp_path, capsys):
+    import ckpt_tui.app
+
+    monkeypatch.setattr(ckpt_tui.app, "run_app", lambda *a, **k: pytest.fail("the app started"))
+    code, out, err = run_cli(capsys, tmp_path / "nowhere")
+    assert code == 2 and out == "" and err.strip() == f"ckpt-tui: {tmp_path / 'nowhere'}: no such directory"
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    code, _, err = run_cli(capsys, a_file)
+    assert code == 2 and err.strip() == f"ckpt-tui: {a_file}: not a directory"
+
+
+def test_ls_and_the_app_show_the_same_metric_on_a_trainer_directory(hf_fixture, capsys):
+    from ckpt_tui.core.retention import DEFAULT_METRIC, metric_for
+    from ckpt_tui.stores.local import LocalStore
+
+    code, out, _ = run_cli(capsys, "ls", hf_fixture)
+    run = LocalStore(hf_fixture).load_run("hf-trainer", "lora-adapter")
+    shown = metric_for(run.metrics.names(), DEFAULT_METRIC)  # what the app picks for this run
+    line = next(l for l in out.splitlines() if "lora-adapter" in l)
+    assert code == 0 and shown == "eval_loss" and f"({shown} " in line
+
+
+def test_a_refused_prune_says_why_once(art_base, capsys):
+    code, out, err = run_cli(capsys, "prune", art_base, "-p", "demo", "-r", "agent-001",
+                             "--metric", "val/nope", "--dry-run")
+    assert code == 2
+    assert (out + err).count("'val/nope' is not logged") == 1

@@ -95,11 +95,11 @@ def test_a_step_renamed_aside_while_its_size_is_counted_is_gone(art_base, monkey
 
 
 def test_a_prune_whose_steps_another_prune_took_first_says_so_and_succeeds(art_base, monkeypatch, capsys):
-    import ckpt_tui.cli
+    import ckpt_tui.core.execute
 
     results: list = []
     # Between this prune's preview and its deletion, the other prune does everything.
-    other_prune_at_first_call(monkeypatch, ckpt_tui.cli, "execute_plan", art_base, results)
+    other_prune_at_first_call(monkeypatch, ckpt_tui.core.execute, "execute_plan", art_base, results)
     code = main(["prune", str(art_base), "-p", "demo", "-r", "agent-001", "--yes"])
     out, err = capsys.readouterr()
     assert code == 0 and err == ""

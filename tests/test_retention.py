@@ -166,3 +166,54 @@ def test_best_checkpoint_and_suggested_metric():
     assert suggest_metric(["train/reward", "val/reward"]) == "val/reward"
     assert suggest_metric(["eval_accuracy", "epoch"]) == "eval_accuracy"
     assert suggest_metric([]) is None
+
+
+def test_marked_steps_are_deleted_unless_latest_best_pinned_or_protected():
+    run = make_run({2: 0.9, 5: 0.3}, protected={4: ("trainer's best",)})
+    policy = Policy.parse("best,latest,last:5").with_steps(pins=frozenset({6}),
+                                                           marked=frozenset({2, 4, 6, 7, 9}))
+    plan = plan_run(run, policy)
+    # 7 would stay under last:5; marked by hand, it goes. Best, latest, pinned, protected stay.
+    assert plan.delete_steps == {0, 1, 3, 7}
+    assert {2, 4, 6, 9} <= kept(plan)
+    assert policy.describe().endswith("+ 5 marked for deletion")
+
+
+def test_marks_and_pins_of_one_policy_do_not_leak_into_the_base_policy():
+    base = Policy()
+    mine = base.with_steps(pins=frozenset({3}), marked=frozenset({1}))
+    assert base.pins == frozenset() and base.marked == frozenset()
+    assert mine.pins == {3} and mine.marked == {1}
+
+
+def test_auto_direction_is_spelled_out_on_request():
+    assert Policy(metric="eval_loss").describe(explain_auto=True) == "keep best eval_loss (auto→min) + latest"
+    assert Policy(metric="eval_loss", mode="min").describe(explain_auto=True) == "keep best eval_loss (min) + latest"
+    assert Policy(metric="eval_loss").describe() == "keep best eval_loss (min) + latest"
+
+
+def test_metric_for_keeps_a_logged_metric_and_picks_one_otherwise():
+    from ckpt_tui.core.retention import metric_for
+
+    assert metric_for(["val/reward", "eval_loss"], "val/reward") == "val/reward"
+    assert metric_for(["eval_loss", "loss"], "val/reward") == "eval_loss"
+    assert metric_for([], "val/reward") == "val/reward"  # nothing logged: nothing to pick
+
+
+def test_execute_plans_goes_on_past_a_refused_plan(tmp_path):
+    from ckpt_tui.core import execute_plans
+    from ckpt_tui.demo import DemoRun, build_demo
+    from ckpt_tui.stores.local import LocalStore
+
+    base = build_demo(tmp_path / ".art", runs=(DemoRun("p", "a", 6, 1), DemoRun("p", "b", 4, 1)))
+    store = LocalStore(base)
+    plans = [plan_run(store.load_run("p", r), Policy()) for r in ("a", "b")]
+    # Run a loses its metric between preview and execution: its plan is refused, b's goes ahead.
+    (base / "p" / "models" / "a" / "history.jsonl").write_text("")
+    seen = []
+    outcome = execute_plans(store, plans, lambda plan, done, total, item: seen.append((plan.run, done, total)))
+    assert len(outcome.refusals) == 1 and "p/a" in outcome.refusals[0]
+    assert [r.plan.run for r in outcome.results] == ["b"]
+    assert outcome.deleted == len(plans[1].delete) and outcome.ok
+    assert seen and seen[-1] == ("b", len(plans[0].delete) + len(plans[1].delete),
+                                 len(plans[0].delete) + len(plans[1].delete))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 
-def run_app(location: str, **options: object) -> int:
-    """Open the app on ``location`` (a directory, s3://..., wandb://...); returns an exit code."""
+def run_app(location, *, policy=None, auto_metric: bool = True, location_label: str | None = None,
+            **store_options: object) -> int:
+    """Open the app on ``location`` (a directory, s3://..., wandb://..., or a function that
+    returns one); returns an exit code. ``store_options`` go to the store."""
     from .app import CkptApp
 
-    app = CkptApp(location, store_options=dict(options))
+    app = CkptApp(location, policy=policy, auto_metric=auto_metric, location_label=location_label,
+                  store_options=dict(store_options))
     app.run()
     return app.return_code or 0
 

@@ -3,39 +3,51 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Callable
 from datetime import tzinfo
+from pathlib import Path
 
 from textual.app import App
 
 from ..core.retention import Policy
 from ..core.store import Store
-from .commands import CkptCommands
 from .screens.main import MainScreen
+
+
+def ckpt_commands():
+    """The palette's provider, imported when the palette first opens."""
+    from .commands import CkptCommands
+
+    return CkptCommands
 
 
 class CkptApp(App[int]):
     """Browse, preview, prune and fork checkpoints at one location.
 
     ``source`` is a location string (opened in a worker, as S3 and W&B are
-    slow to open) or an already opened store. ``location_label`` replaces the
-    location in the status line, ``timezone`` fixes how times are shown.
+    slow to open), an already opened store, or a function returning a location
+    (called in a worker too: the demo tree is built while the app is on screen).
+    ``location_label`` replaces the location in the status line, ``timezone``
+    fixes how times are shown. With ``auto_metric``, a run that does not log the
+    policy's metric is shown with one it logs; without it, the metric is held to.
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
     TITLE = "ckpt-tui"
-    COMMANDS = App.COMMANDS | {CkptCommands}
+    COMMANDS = App.COMMANDS | {ckpt_commands}
 
-    def __init__(self, source: str | Store, *, location_label: str | None = None,
-                 timezone: tzinfo | None = None, policy: Policy | None = None,
+    def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
+                 timezone: tzinfo | None = None, policy: Policy | None = None, auto_metric: bool = True,
                  cursor_blink: bool = True, store_options: dict | None = None) -> None:
         super().__init__()
-        self.location = source if isinstance(source, str) else source.location
-        self.store: Store | None = None if isinstance(source, str) else source
+        self._prepare: Callable[[], str] | None = source if callable(source) else None
+        self.location = "" if callable(source) else source if isinstance(source, str) else source.location
+        self.store: Store | None = source if not isinstance(source, str) and not callable(source) else None
         self.store_options = store_options or {}
         self.location_label = location_label or self.location
         self.timezone = timezone
         self.policy = policy or Policy()
+        self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()
 
@@ -54,6 +66,9 @@ class CkptApp(App[int]):
             if self.store is None:
                 from ..stores import open_store
 
+                if self._prepare is not None:
+                    self.location = self._prepare()
+                    self._prepare = None
                 store = open_store(self.location, **self.store_options)
                 store.connect()  # remote stores check credentials up front
                 self.store = store

@@ -1,48 +1,40 @@
-"""Command palette entries for every action of the main screen, and the key list."""
+"""Command palette entries: the actions bound on the screen and its focused widget."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-NAVIGATION = [
-    Binding("↑ ↓  k j", "", "Move in the run list or the step table"),
-    Binding("PgUp PgDn", "", "Page through the steps"),
-    Binding("Home End  g G", "", "First / last step"),
-    Binding("← →", "", "Scroll the step table sideways"),
-    Binding("Enter", "", "Go from the run list to its steps"),
-    Binding("Tab  Shift+Tab", "", "Move focus: filter, runs, steps"),
-    Binding("Ctrl+P", "", "Command palette"),
-]
+from .screens.help import binding_text, key_names
 
-
-def help_sections() -> list[tuple[str, list[Binding]]]:
-    from .screens.main import MainScreen
-
-    return [("Actions", list(MainScreen.BINDINGS)), ("Moving around", NAVIGATION)]
+# The system commands already offer these.
+SYSTEM_ACTIONS = {"quit", "app.quit", "pop_screen", "app.pop_screen", "command_palette", "app.command_palette"}
 
 
 class CkptCommands(Provider):
-    """The main screen's bindings, by name, with their keys."""
+    """Each action by what it does (``Fork: copy the highlighted step…``), with its keys."""
 
     def _commands(self):
-        from .screens.main import MainScreen
-
-        screen = self.screen
-        if not isinstance(screen, MainScreen):
-            return []
-        return [(binding.tooltip or binding.description, binding,
-                 partial(screen.run_action, binding.action)) for binding in MainScreen.BINDINGS]
+        found: dict[tuple, tuple] = {}
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            # Actions of this app carry a tooltip; Textual's own scrolling keys do not.
+            if not binding.tooltip or binding.action in SYSTEM_ACTIONS:
+                continue
+            entry = found.setdefault((active.node, binding.action), (binding, active.node, []))
+            entry[2].append(key)
+        for binding, node, keys in found.values():
+            run = partial(self.app.run_action, binding.action, node)
+            yield binding_text(binding), f"key {key_names(','.join(keys))}", run
 
     async def discover(self) -> Hits:
-        for name, binding, run in self._commands():
-            yield DiscoveryHit(name, run, help=f"key: {binding.key}")
+        for name, keys, run in self._commands():
+            yield DiscoveryHit(name, run, help=keys)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, binding, run in self._commands():
+        for name, keys, run in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), run, help=f"key: {binding.key}")
+                yield Hit(score, matcher.highlight(name), run, help=keys)

@@ -4,7 +4,7 @@ Imports no UI or cloud library; stores implement :class:`Store` and are handed i
 """
 
 from .errors import AlreadyExists, CkptError, InvalidName, NotFound, Refused, StoreError, Unreadable
-from .execute import DeletionResult, execute_plan, list_runs, plan_location, single_run
+from .execute import DeletionResult, PlansResult, execute_plan, execute_plans, list_runs, plan_location, single_run
 from .fork import ForkResult, choose_step, fork_checkpoint
 from .metrics import Metrics, metrics_from_records, parse_history_lines
 from .models import Blob, Checkpoint, FileEntry, Pending, Run, freed_bytes
@@ -15,8 +15,9 @@ from .store import Store
 
 __all__ = [
     "AlreadyExists", "Blob", "Checkpoint", "CkptError", "DEFAULT_METRIC", "DeletedStep", "DeletionResult",
-    "FileEntry", "ForkResult", "InvalidName", "KeptStep", "Metrics", "NotFound", "Pending", "Plan", "Policy",
-    "Refused", "Rule", "Run", "Store", "StoreError", "Unreadable", "choose_step", "execute_plan", "fork_checkpoint", "freed_bytes",
+    "FileEntry", "ForkResult", "InvalidName", "KeptStep", "Metrics", "NotFound", "Pending", "Plan", "PlansResult",
+    "Policy", "Refused", "Rule", "Run", "Store", "StoreError", "Unreadable", "choose_step", "execute_plan",
+    "execute_plans", "fork_checkpoint", "freed_bytes",
     "list_runs", "metrics_from_records", "parse_history_lines", "parse_rules", "plan_location",
     "plan_run", "resolve_mode", "resumable", "resume_checkpoint", "single_run", "validate_name",
 ]

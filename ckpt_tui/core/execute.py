@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .errors import NotFound, Refused
+from .errors import CkptError, NotFound, Refused
 from .models import Checkpoint, Pending, Run, freed_bytes
 from .names import validate_name, validate_project
 from .retention import DeletedStep, Plan, Policy, SlimStep, plan_run, whole_steps
@@ -14,6 +14,8 @@ from .store import DELETED, GONE, NOT_REACHED, Store
 
 # Called with (checkpoints_done, checkpoints_total, step_just_handled).
 DeleteProgress = Callable[[int, int, "DeletedStep | SlimStep"], None]
+# Called with (plan, checkpoints_done, checkpoints_total, step_just_handled), over all plans.
+PlansProgress = Callable[[Plan, int, int, "DeletedStep | SlimStep"], None]
 
 
 @dataclass(slots=True)
@@ -187,3 +189,63 @@ def _agreed_slims(plan: Plan, fresh: Plan, run: Run) -> list[SlimStep]:
     kept = {k.key for k in fresh.keep}
     whole = whole_steps(run, plan.policy)
     return [s for s in plan.slim if s.key in kept and s.step not in whole]
+
+
+@dataclass(slots=True)
+class PlansResult:
+    """What executing several plans did: one result per plan that ran, and refusals
+    (a plan whose run no longer logs its metric, or vanished) as one line each."""
+
+    results: list[DeletionResult] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # runs that failed as a whole, one line each
+    cancelled: bool = False
+
+    @property
+    def deleted(self) -> int:
+        return sum(len(r.deleted) for r in self.results)
+
+    @property
+    def slimmed(self) -> int:
+        return sum(len(r.slimmed) for r in self.results)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(r.freed_bytes for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(r.ok for r in self.results)
+
+
+def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> PlansResult:
+    """Execute each plan with :func:`execute_plan`; a refused plan does not stop the others.
+
+    ``progress`` counts checkpoints over all plans; ``should_cancel`` is asked
+    between checkpoints and between plans.
+    """
+    outcome = PlansResult()
+    total = sum(len(p.delete) + len(p.slim) for p in plans)
+    base = 0
+    for plan in plans:
+        if should_cancel is not None and should_cancel():
+            outcome.cancelled = True
+            break
+
+        def step_done(done: int, _total: int, item: DeletedStep | SlimStep, plan: Plan = plan,
+                      base: int = base) -> None:
+            if progress is not None:
+                progress(plan, base + done, total, item)
+
+        try:
+            result = execute_plan(store, plan, step_done, should_cancel)
+        except (Refused, NotFound) as exc:
+            outcome.refusals.append(str(exc))
+        except CkptError as exc:  # this run failed as a whole (its storage answered with an error)
+            outcome.failures.append(f"{plan.project}/{plan.run}: prune failed: {exc}")
+        else:
+            outcome.results.append(result)
+            outcome.cancelled = outcome.cancelled or result.cancelled
+        base += len(plan.delete) + len(plan.slim)
+    return outcome

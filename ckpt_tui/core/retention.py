@@ -61,7 +61,12 @@ def resolve_mode(metric: str, mode: str) -> Literal["max", "min"]:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """What to keep: rules plus the metric that defines "best"."""
+    """What to keep: rules plus the metric that defines "best".
+
+    ``marked`` are steps chosen by hand for deletion: they go even where a rule
+    such as ``last:N`` would keep them, but never when they are the latest, the
+    best, pinned, or protected by the trainer.
+    """
 
     rules: tuple[Rule, ...] = (Rule("best"), Rule("latest"))
     metric: str | None = DEFAULT_METRIC
@@ -69,6 +74,7 @@ class Policy:
     smoothing: float | None = None
     # Which kept steps keep their training state; None: all of them (nothing is slimmed).
     full: tuple[Rule, ...] | None = None
+    marked: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if self.metric is None and any(r.kind in ("best", "top") for r in self.rules + (self.full or ())):
@@ -104,6 +110,17 @@ class Policy:
     def with_full(self, full: str | None) -> Policy:
         return replace(self, full=parse_rules(full) if full is not None else None)
 
+    def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
+        """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
+        extra = tuple(Rule("step", s) for s in sorted(pins) if Rule("step", s) not in self.rules)
+        return replace(self, rules=self.rules + extra, marked=self.marked | marked)
+
+    @property
+    def direction_label(self) -> str:
+        """``max``/``min`` when forced, ``auto→min`` when derived from the metric's name."""
+        direction = self.direction or "-"
+        return f"auto→{direction}" if self.mode == "auto" and self.metric else direction
+
     @property
     def keep_text(self) -> str:
         return ",".join(str(r) for r in self.rules)
@@ -112,13 +129,13 @@ class Policy:
     def full_text(self) -> str | None:
         return ",".join(str(r) for r in self.full) if self.full is not None else None
 
-    def _describe_rules(self, rules: tuple[Rule, ...]) -> list[str]:
+    def _describe_rules(self, rules: tuple[Rule, ...], direction: str | None) -> list[str]:
         parts = []
         for rule in rules:
             if rule.kind == "best":
-                parts.append(f"best {self.metric} ({self.direction})")
+                parts.append(f"best {self.metric} ({direction})")
             elif rule.kind == "top":
-                parts.append(f"top {rule.n} {self.metric} ({self.direction})")
+                parts.append(f"top {rule.n} {self.metric} ({direction})")
             elif rule.kind == "last":
                 parts.append(f"last {rule.n}")
             elif rule.kind == "every":
@@ -127,16 +144,22 @@ class Policy:
                 parts.append("latest")
         return parts
 
-    def describe(self) -> str:
-        """Human summary, e.g. ``keep best val/reward (max) + latest``."""
-        parts = self._describe_rules(self.rules)
+    def describe(self, explain_auto: bool = False) -> str:
+        """Human summary, e.g. ``keep best val/reward (max) + latest``.
+
+        ``explain_auto`` writes an automatic direction as ``auto→max``.
+        """
+        direction = self.direction_label if explain_auto else self.direction
+        parts = self._describe_rules(self.rules, direction)
         if self.pins:
             parts.append("pinned " + ",".join(str(s) for s in sorted(self.pins)))
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked for deletion")
         if self.smoothing is not None and self.smoothing < 1:
             parts.append(f"smoothing {self.smoothing:g}")
         text = "keep " + " + ".join(parts)
         if self.full is not None:
-            whole = self._describe_rules(self.full) + [f"step {r.n}" for r in self.full if r.kind == "step"]
+            whole = self._describe_rules(self.full, direction) + [f"step {r.n}" for r in self.full if r.kind == "step"]
             text += "; full state for " + " + ".join(dict.fromkeys(["latest", *whole]))
         return text
 
@@ -313,6 +336,16 @@ def suggest_metric(names: list[str]) -> str | None:
     return min(available) if available else None
 
 
+def metric_for(names: list[str], wanted: str | None) -> str | None:
+    """``wanted`` when the run logs it, else the metric :func:`suggest_metric` picks.
+
+    The one rule the CLI's ``ls`` and the app share to show a metric per run.
+    """
+    if wanted is not None and wanted in names:
+        return wanted
+    return suggest_metric(names) or wanted
+
+
 def _missing_metric_message(run: Run, metric: str) -> str:
     available = ", ".join(run.metrics.names()) or "none"
     notes = "".join(f"; {note}" for note in run.metrics.notes)
@@ -398,6 +431,7 @@ def plan_run(run: Run, policy: Policy) -> Plan:
         plan.best_value = values[plan.best_steps[0]]
     reasons = _rule_reasons(run, policy, values)
     doomed = []
+    _drop_marked(reasons, policy.marked, set(plan.best_steps), run)
     for ckpt in run.checkpoints:
         why = tuple(dict.fromkeys(reasons[ckpt.step]))
         if why or plan.refused:
@@ -408,3 +442,16 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
     _plan_slims(plan, run, whole_steps(run, policy, values))
     return plan
+
+
+def _drop_marked(reasons: dict[int, list[str]], marked: frozenset[int], best: set[int], run: Run) -> None:
+    """A step marked by hand loses the reasons rules gave it, unless it must stay.
+
+    Latest, best, pinned and trainer-protected steps are kept whatever is marked.
+    """
+    for step in marked:
+        if step not in reasons or step in best or step == run.checkpoints[-1].step or step in run.protected:
+            continue
+        if "pinned" not in reasons[step]:
+            reasons[step] = []
+

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +17,12 @@ from textual.pilot import Pilot
 from pilot_helpers import settle  # noqa: F401  (re-exported for the app tests)
 
 from ckpt_tui.app.app import CkptApp
-from ckpt_tui.demo import build_demo
+from ckpt_tui.core.retention import Policy
+from ckpt_tui.demo import DEMO_EPOCH, build_demo
 from ckpt_tui.stores.local import LocalStore
 
 SIZE = (120, 36)
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,10 @@ class Scenario:
     size: tuple[int, int] = SIZE
     failing_deletes: bool = False
     about: str = ""
+    tree: str = "demo"  # or "empty", "hf"
+    keep: str = "best,latest"
+    smoothing: float | None = None
+    loading: bool = False  # metrics never arrive: the screen while they load
 
 
 SCENARIOS = {
@@ -39,6 +47,15 @@ SCENARIOS = {
     "error": Scenario(("v", "x", "tab", "enter"), failing_deletes=True,
                       about="a deletion the storage refuses: nothing lost, the reason shown"),
     "narrow": Scenario(("V",), size=(80, 24), about="a project preview at 80x24"),
+    "narrow_main": Scenario((), size=(80, 24), about="the main screen at 80x24: latest and best stay in view"),
+    "project_preview": Scenario(("V",), about="a project preview: what each run frees, beside its name"),
+    "marked": Scenario(("tab", "up", "up", "up", "space", "up", "up", "space", "v"), keep="best,latest,last:10",
+                       about="steps marked by hand (Space) join the preview as DEL marked"),
+    "chart": Scenario(("tab", *["up"] * 40), smoothing=0.3,
+                      about="the chart: best starred, highlighted step, smoothed curve"),
+    "hf": Scenario((), tree="hf", about="a Hugging Face Trainer directory: a metric it logs, picked"),
+    "empty": Scenario((), tree="empty", about="an empty location: what was searched, where to look"),
+    "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
 }
 
 
@@ -70,18 +87,59 @@ def utc_clock() -> Iterator[None]:
         time.tzset()
 
 
+class MetricsNeverArrive(LocalStore):
+    """Metrics wait until the app closes: the screen while a run is still loading."""
+
+    closed = threading.Event()
+
+    def read_metrics(self, project, run):
+        self.closed.wait(30)
+        return super().read_metrics(project, run)
+
+
+class ScenarioApp(CkptApp):
+    def on_unmount(self) -> None:
+        MetricsNeverArrive.closed.set()
+
+
 def build_scenario_tree(path: Path) -> Path:
+    """The demo tree, and beside it an empty directory and a Trainer's output, all at fixed times."""
     with utc_clock():
-        return build_demo(path)
+        base = build_demo(path)
+    (path.parent / "empty").mkdir(exist_ok=True)
+    hf = path.parent / "hf-trainer"
+    if not hf.exists():
+        shutil.copytree(FIXTURES / "hf-trainer", hf)
+        stamp = DEMO_EPOCH.timestamp()
+        for root, dirs, files in os.walk(hf):
+            for name in dirs + files:
+                os.utime(os.path.join(root, name), (stamp, stamp))
+    return base
 
 
 def make_app(base: Path, scenario: Scenario | None = None) -> CkptApp:
-    source = FailingDeletes(base) if scenario and scenario.failing_deletes else str(base)
-    return CkptApp(source, location_label="demo", timezone=timezone.utc, cursor_blink=False)
+    scenario = scenario or Scenario(())
+    location = {"demo": base, "empty": base.parent / "empty", "hf": base.parent / "hf-trainer"}[scenario.tree]
+    if scenario.failing_deletes:
+        source = FailingDeletes(location)
+    elif scenario.loading:
+        MetricsNeverArrive.closed.clear()
+        source = MetricsNeverArrive(location)
+    else:
+        source = str(location)
+    app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False,
+                      policy=Policy.parse(scenario.keep, smoothing=scenario.smoothing))
+    app.animation_level = "none"  # the loading indicator is drawn still
+    return app
 
 
-async def play(pilot: Pilot, keys: tuple[str, ...]) -> None:
+async def play(pilot: Pilot, scenario: Scenario) -> None:
+    if scenario.loading:
+        while not (tables := pilot.app.screen.query("CheckpointTable")) or not tables.first().rows:
+            await pilot.pause()
+        await pilot.pause()
+        return
     await settle(pilot)
-    for key in keys:
+    for key in scenario.keys:
         await pilot.press(key)
         await settle(pilot)

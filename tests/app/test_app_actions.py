@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import shutil
 import stat
-from datetime import timezone
-from pathlib import Path
 
 import pytest
+from app_helpers import RecordingApp, confirm_delete, digest, go_to_step, main, run_dir, steps_on_disk
 from app_scenarios import FailingDeletes, settle
 from textual.widgets import Button, Input
 
@@ -26,51 +25,6 @@ from ckpt_tui.core.retention import Policy
 from ckpt_tui.stores.local import LocalStore
 
 
-class RecordingApp(CkptApp):
-    """The app, keeping every notification it shows."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, location_label="art", timezone=timezone.utc, cursor_blink=False, **kwargs)
-        self.notes: list[tuple[str, str]] = []
-
-    def notify(self, message, *, title="", severity="information", **kwargs) -> None:
-        self.notes.append((f"{title}: {message}" if title else message, severity))
-        super().notify(message, title=title, severity=severity, **kwargs)
-
-    def said(self, text: str, severity: str | None = None) -> bool:
-        return any(text in note and severity in (None, level) for note, level in self.notes)
-
-
-def main(app: CkptApp) -> MainScreen:
-    return next(s for s in app.screen_stack if isinstance(s, MainScreen))
-
-
-def run_dir(base: Path, run: str) -> Path:
-    path = base / "demo" / "models" / run
-    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
-
-
-def steps_on_disk(base: Path, run: str) -> list[int]:
-    return sorted(int(p.name) for p in run_dir(base, run).iterdir() if p.name.isdigit())
-
-
-def digest(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-async def go_to_step(pilot, step: int) -> None:
-    table = main(pilot.app).table
-    table.focus()
-    await pilot.press("home", *["down"] * table.rows.index(table.run.checkpoint(step)))
-
-
-async def confirm_delete(pilot) -> None:
-    """Tab from the focused Cancel to Delete, and press it."""
-    await pilot.press("tab", "enter")
-    await settle(pilot)
-
-
 # -- browsing ------------------------------------------------------------------
 async def test_first_paint_lists_runs_and_opens_the_first(art_base):
     app = RecordingApp(str(art_base))
@@ -84,7 +38,7 @@ async def test_first_paint_lists_runs_and_opens_the_first(art_base):
         assert table.best_step == 10 and table.highlighted.step == 11  # opens on the latest step
         assert "val/reward" in table.metric_names and "train/reward" in table.metric_names
         status = str(screen.query_one(StatusLine).render())
-        assert "keep best val/reward (max) + latest" in status
+        assert "keep best val/reward (auto→max) + latest" in status
         assert "22 checkpoints" in status
         assert set(screen.summaries) == {("demo", r) for r in ("agent-001", "agent-002", "agent-legacy")}
         assert screen.summaries[("demo", "agent-002")].best == 3
@@ -156,9 +110,10 @@ async def test_metric_picker_and_direction(art_base):
         await settle(pilot)
         await pilot.press("m")
         assert isinstance(app.screen, MetricPicker)
-        await pilot.press("home", "down", "enter")  # time/wall_clock_sec, then train/loss
+        await pilot.press("home", "down", "down", "enter")  # auto, time/wall_clock_sec, then train/loss
         await settle(pilot)
         assert app.policy.metric == "train/loss" and app.policy.direction == "min"
+        assert not app.auto_metric  # chosen by hand: held to in every run
         table = main(app).table
         assert table.best_step == 10 and "train/loss" in table.metric_names
         await pilot.press("d")
@@ -168,6 +123,15 @@ async def test_metric_picker_and_direction(art_base):
         assert app.policy.mode == "auto"
         await pilot.press("m", "escape")
         assert app.policy.metric == "train/loss"
+        await pilot.press("m", "d", "d")  # d in the picker cycles the direction there
+        assert "auto→min" not in str(app.screen.query_one("#metric-hint").render())
+        assert "min" in str(app.screen.query_one("#metric-hint").render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.policy.mode == "min"
+        assert "train/loss (min)" in str(main(app).query_one(StatusLine).render())
+        await pilot.press("d")
+        assert "train/loss (auto→min)" in str(main(app).query_one(StatusLine).render())
 
 
 # -- the rule ------------------------------------------------------------------
@@ -182,8 +146,11 @@ async def test_rule_chooser_explains_bad_rules_and_applies_good_ones(art_base):
         assert app.focused is field
         await pilot.press("end", *",last:x", "enter")
         assert app.screen is chooser and "needs a whole number" in str(chooser.query_one("#rule-error").render())
-        await pilot.press("shift+tab", "down", "enter")  # the "last 3" preset fills the field
+        await pilot.press("down", "down", "enter")  # Down reaches the presets; "last 3" fills the field
         assert field.value == "best,latest,last:3" and app.focused is field
+        await pilot.press(*",every:4")  # typing goes on at the end
+        assert field.value == "best,latest,last:3,every:4"
+        field.value = "best,latest,last:3"
         await pilot.press("enter")
         await settle(pilot)
         assert app.policy.keep_text == "best,latest,last:3"
@@ -199,14 +166,44 @@ async def test_pin_keeps_a_step_through_deletion(art_base):
         await settle(pilot)
         await go_to_step(pilot, 3)
         await pilot.press("p")
-        assert app.policy.pins == {3}
+        assert main(app).pins == {("demo", "agent-001"): {3}}
         await pilot.press("v")
         assert main(app).plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
         await pilot.press("x")
         await confirm_delete(pilot)
         assert steps_on_disk(art_base, "agent-001") == [3, 10, 11]
         await pilot.press("p")
-        assert app.policy.pins == frozenset()
+        assert main(app).pins[("demo", "agent-001")] == frozenset()
+
+
+async def test_pins_belong_to_their_run_and_survive_a_new_rule(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 3)
+        await pilot.press("p")
+        tree = main(app).query_one(RunTree)
+        tree.focus()
+        await pilot.press("j")
+        await settle(pilot)
+        assert main(app).current == ("demo", "agent-002")
+        assert "pinned" not in str(main(app).query_one(StatusLine).render())
+        await pilot.press("V")
+        await settle(pilot)
+        plans = main(app).plans
+        assert plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
+        assert plans[("demo", "agent-002")].policy.pins == frozenset()
+        assert plans[("demo", "agent-002")].reasons()[3] == ("best val/reward",)
+        await pilot.press("escape", "u")
+        assert "agent-001 3" in str(app.screen.query_one("#rule-pins").render())
+        await pilot.press("ctrl+u", *"latest,last:2", "enter")
+        await settle(pilot)
+        assert main(app).pins[("demo", "agent-001")] == {3}
+        tree.focus()
+        await pilot.press("k")
+        await settle(pilot)
+        await pilot.press("v")
+        assert main(app).plans[("demo", "agent-001")].reasons()[3] == ("pinned",)
 
 
 # -- preview and delete --------------------------------------------------------
@@ -297,7 +294,7 @@ async def test_stop_between_checkpoints(art_base):
 
 # -- errors --------------------------------------------------------------------
 async def test_missing_metric_is_refused_and_nothing_deleted(art_base):
-    app = RecordingApp(str(art_base), policy=Policy(metric="val/accuracy"))
+    app = RecordingApp(str(art_base), policy=Policy(metric="val/accuracy"), auto_metric=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         await pilot.press("v")
@@ -391,6 +388,22 @@ async def test_fork_copies_the_step_and_selects_the_new_run(art_base):
         assert main(app).current == ("demo", "agent-fork")
         assert ("demo", "agent-fork") in main(app).query_one(RunTree).run_keys
         assert [c.step for c in main(app).table.rows] == [5]
+
+
+async def test_fork_with_history_copies_the_records_up_to_the_step(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 4)
+        await pilot.press("f", *"agent-hist", "tab", "tab", "space")  # name, project, the checkbox
+        assert app.screen.with_history
+        await pilot.press("shift+tab", "shift+tab", "enter")
+        await settle(pilot)
+        history = (art_base / "demo" / "models" / "agent-hist" / "history.jsonl").read_text().splitlines()
+        steps = {json.loads(line)["step"] for line in history}
+        assert steps and max(steps) <= 4
+        assert app.said("with", "information") and main(app).current == ("demo", "agent-hist")
+        assert main(app).table.run.metrics.value(4, "train/reward") is not None
 
 
 async def test_fork_names_are_checked_as_typed(art_base):

@@ -11,4 +11,4 @@ def test_screen(name, scenario_tree, snap_compare):
     scenario = SCENARIOS[name]
     app = make_app(scenario_tree, scenario)
     assert snap_compare(app, terminal_size=scenario.size,
-                        run_before=lambda pilot: play(pilot, scenario.keys))
+                        run_before=lambda pilot: play(pilot, scenario))

@@ -62,3 +62,23 @@ async def test_sorting_by_metric_keeps_missing_values_last_and_the_cursor_on_its
         assert present == sorted(present, reverse=True) and len(present) == 100
         assert values[100:] == [None] * 900
         assert table.highlighted.step == 999
+
+
+def test_memo_keeps_values_per_object_and_forgets_the_oldest():
+    from ckpt_tui.app.memo import Memo
+
+    memo, calls = Memo(size=2), []
+    first, second, third = big_run(10), big_run(10), big_run(10)
+    for run in (first, first, second, third, first):
+        memo.get(run, "count", lambda run=run: calls.append(run) or len(run.checkpoints))
+    # first computed once, then again after two newer runs pushed it out
+    assert [id(r) for r in calls] == [id(first), id(second), id(third), id(first)]
+
+
+def test_a_cut_column_shows_an_ellipsis_not_part_of_a_number():
+    from ckpt_tui.app.widgets.checkpoint_table import window
+
+    pieces = ["0.1325 ", "0.045 ", "12 "]
+    assert window(pieces, 0, 10) == [(0, "0.1325 "), (1, "  …")]
+    assert window(pieces, 3, 10) == [(0, "…   "), (1, "0.045 ")]
+    assert "".join(text for _, text in window(pieces, 0, 100)) == "".join(pieces)

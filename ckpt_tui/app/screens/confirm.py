@@ -1,19 +1,36 @@
-"""Confirm a deletion, then follow it: focus starts on Cancel, only Delete deletes."""
+"""Confirm a deletion, then carry it out: focus starts on Cancel, only Delete deletes.
+
+The dialog runs the deletion in its own worker and dismisses itself with what
+happened (a :class:`DeletionReport`), or with None when nothing was started.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.table import Table
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from ...core.retention import Plan
+from ...core.errors import CkptError
+from ...core.execute import PlansResult, execute_plans
+from ...core.retention import DeletedStep, Plan
 from ...formatting import size, step_ranges
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionReport:
+    """The outcome of a deletion; ``error`` when it ended on an unexpected failure."""
+
+    outcome: PlansResult
+    stop_requested: bool = False
+    error: str | None = None
+    expected: bool = True  # the error is one a user can act on (permissions, network)
 
 
 def deletion_summary(plans: list[Plan]) -> Table:
@@ -22,23 +39,22 @@ def deletion_summary(plans: list[Plan]) -> Table:
     table.add_column(overflow="fold")
     table.add_column(justify="right", no_wrap=True)
     for plan in plans:
-        table.add_row(f"{plan.project}/{plan.run}", f"steps {step_ranges(plan.delete_steps)}",
-                      size(plan.freed_bytes))
+        marked = plan.policy.marked & plan.delete_steps
+        steps = f"steps {step_ranges(plan.delete_steps)}" + (f" ({len(marked)} marked)" if marked else "")
+        table.add_row(f"{plan.project}/{plan.run}", steps, size(plan.freed_bytes))
     return table
 
 
-class ConfirmDelete(ModalScreen[bool]):
-    """Lists what goes; Delete hands over to ``start``, which reports progress back here."""
+class ConfirmDelete(ModalScreen[DeletionReport | None]):
+    """Lists what goes and, once confirmed, deletes it with progress; Stop works between checkpoints."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#cancel"
 
-    def __init__(self, plans: list[Plan], start: Callable[[ConfirmDelete], None],
-                 store_note: str | None = None) -> None:
+    def __init__(self, plans: list[Plan], store_note: str | None = None) -> None:
         super().__init__()
         self.plans = plans
         self.store_note = store_note
-        self.start = start
         self.running = False
         self.stop_requested = False
 
@@ -79,19 +95,36 @@ class ConfirmDelete(ModalScreen[bool]):
         self.query_one("#delete", Button).disabled = True
         self.query_one("#cancel", Button).label = "Stop"
         self.query_one("#delete-status", Label).update("deleting…")
-        self.start(self)
+        self.delete_plans()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         if not self.running:
-            self.dismiss(False)
+            self.dismiss(None)
         elif not self.stop_requested:
             self.stop_requested = True
             self.query_one("#delete-status", Label).update("stopping after the current checkpoint…")
 
-    def should_cancel(self) -> bool:
-        """Read from the deleting thread, between checkpoints."""
-        return self.stop_requested
+    @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
+    def delete_plans(self) -> PlansResult:
+        worker = get_current_worker()
+
+        def progress(plan: Plan, done: int, total: int, item: DeletedStep) -> None:
+            self.app.call_from_thread(self.advance, done, f"{plan.project}/{plan.run}: step {item.step}")
+
+        return execute_plans(self.app.open_store(), self.plans, progress,
+                             lambda: worker.is_cancelled or self.stop_requested)
+
+    @on(Worker.StateChanged)
+    def worker_done(self, event: Worker.StateChanged) -> None:
+        """The deletion ended: close with what it did (the worker is over, nothing to cancel)."""
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(DeletionReport(event.worker.result, self.stop_requested))
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            expected = isinstance(error, (CkptError, OSError))
+            message = str(error) if expected else f"{type(error).__name__}: {error}"
+            self.dismiss(DeletionReport(PlansResult(), self.stop_requested, message, expected))
 
     def advance(self, done: int, label: str) -> None:
         self.query_one(ProgressBar).update(progress=done)

@@ -1,17 +1,21 @@
-"""Fork the highlighted step into a new run: names checked as you type, copy with progress."""
+"""Fork the highlighted step into a new run: names checked as you type, copy with progress.
+
+The dialog copies in its own worker and dismisses itself with the
+:class:`ForkResult`; a refused or failed copy is shown here, to try another name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar
+from textual.worker import Worker, WorkerState
 
-from ...core.errors import InvalidName
+from ...core.errors import CkptError, InvalidName
+from ...core.fork import ForkResult, fork_checkpoint
 from ...core.models import Checkpoint
 from ...core.names import validate_name
 from ...formatting import size
@@ -31,17 +35,16 @@ def fork_problem(project: str, run: str, known: set[RunKey]) -> str | None:
     return None
 
 
-class ForkScreen(ModalScreen[RunKey | None]):
+class ForkScreen(ModalScreen[ForkResult | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, project: str, run: str, checkpoint: Checkpoint, known: set[RunKey],
-                 start: Callable[[ForkScreen, str, str], None], cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True) -> None:
         super().__init__()
         self.project = project
         self.run = run
         self.checkpoint = checkpoint
         self.known = known
-        self.start = start
         self.cursor_blink = cursor_blink
         self.running = False
 
@@ -54,6 +57,8 @@ class ForkScreen(ModalScreen[RunKey | None]):
             yield Input(placeholder=f"{self.run}-fork", id="fork-name")
             yield Label("project")
             yield Input(self.project, id="fork-project")
+            yield Checkbox(f"also copy the metric history up to step {self.checkpoint.step}",
+                           id="fork-history")
             yield Label("type a new model name", id="fork-problem", classes="hint")
             yield ProgressBar(total=max(self.checkpoint.bytes, 1), show_eta=False, id="fork-progress")
             with Horizontal(classes="buttons"):
@@ -70,6 +75,10 @@ class ForkScreen(ModalScreen[RunKey | None]):
     def target(self) -> RunKey:
         return (self.query_one("#fork-project", Input).value.strip(),
                 self.query_one("#fork-name", Input).value)
+
+    @property
+    def with_history(self) -> bool:
+        return self.query_one("#fork-history", Checkbox).value
 
     @on(Input.Changed)
     def check(self) -> None:
@@ -88,11 +97,29 @@ class ForkScreen(ModalScreen[RunKey | None]):
             self.app.bell()
             return
         self.running = True
-        for widget in (*self.query(Input), self.query_one("#fork-go", Button)):
+        for widget in (*self.query(Input), self.query_one("#fork-go", Button),
+                       self.query_one("#fork-history", Checkbox)):
             widget.disabled = True
         self.query_one(ProgressBar).display = True
         self.query_one("#fork-problem", Label).update(f"copying into {project}/{run}…")
-        self.start(self, project, run)
+        self.copy(project, run, self.with_history)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fork")
+    def copy(self, to_project: str, to_run: str, with_history: bool) -> ForkResult:
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(self.advance, done, total)
+
+        return fork_checkpoint(self.app.open_store(), self.project, self.run, to_run, to_project,
+                               step=self.checkpoint.step, with_history=with_history, progress=progress)
+
+    @on(Worker.StateChanged)
+    def copy_done(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.failed(str(error) if isinstance(error, (CkptError, OSError))
+                        else f"{type(error).__name__}: {error}")
 
     def advance(self, done: int, total: int) -> None:
         self.query_one(ProgressBar).update(total=max(total, 1), progress=done)
@@ -100,14 +127,14 @@ class ForkScreen(ModalScreen[RunKey | None]):
     def failed(self, message: str) -> None:
         """The copy was refused or failed: show why and let the user try another name."""
         self.running = False
-        for widget in self.query(Input):
+        for widget in (*self.query(Input), self.query_one("#fork-history", Checkbox)):
             widget.disabled = False
         self.query_one(ProgressBar).display = False
+        self.check()
         label = self.query_one("#fork-problem", Label)
         label.update(message)
         label.set_class(True, "error")
         self.query_one("#fork-name", Input).focus()
-        self.check()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

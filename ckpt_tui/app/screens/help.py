@@ -1,4 +1,4 @@
-"""Every key, generated from the bindings themselves so it never drifts."""
+"""Every key, generated from the bindings themselves so it never drifts, and the legend."""
 
 from __future__ import annotations
 
@@ -11,12 +11,33 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+KEY_NAMES = {"question_mark": "?", "slash": "/", "pageup": "PgUp", "pagedown": "PgDn", "escape": "Esc",
+             "delete": "Del", "home": "Home", "end": "End", "up": "↑", "down": "↓", "left": "←",
+             "right": "→", "tab": "Tab", "shift+tab": "Shift+Tab", "enter": "Enter", "space": "Space",
+             "ctrl+b": "Ctrl+B", "ctrl+f": "Ctrl+F", "ctrl+p": "Ctrl+P"}
+
+# What the marks in the run list and the step table mean.
+LEGEND = (
+    ("★", "the best step by the metric (never deleted)"),
+    ("L", "the latest step (never deleted)"),
+    ("P", "pinned with p (always kept)"),
+    ("M", "marked with Space: deleted by the preview unless it must stay"),
+    ("DEL", "deleted by the preview (red, struck through)"),
+    ("…", "a save in progress or an interrupted delete (never touched)"),
+    ("-1.2 GB", "in the run list during a project preview: what that run frees"),
+)
+
 
 def key_names(keys: str) -> str:
-    names = {"question_mark": "?", "slash": "/", "pageup": "PgUp", "pagedown": "PgDn",
-             "escape": "Esc", "delete": "Del", "home": "Home", "end": "End", "up": "↑", "down": "↓",
-             "tab": "Tab", "shift+tab": "Shift+Tab", "enter": "Enter"}
-    return " ".join(names.get(k, k) for k in keys.split(","))
+    return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
+
+
+def binding_text(binding: Binding) -> str:
+    """``Fork: copy the highlighted step into a new run``: the name, then what it does."""
+    name, about = binding.description, binding.tooltip
+    if about and about.lower() != name.lower():
+        return f"{name}: {about[0].lower()}{about[1:]}" if name else about
+    return name or about
 
 
 def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
@@ -26,7 +47,10 @@ def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     for title, bindings in sections:
         table.add_row(f"[u]{title}[/u]", "")
         for binding in bindings:
-            table.add_row(key_names(binding.key), binding.tooltip or binding.description)
+            table.add_row(key_names(binding.key), binding_text(binding))
+    table.add_row("[u]Legend[/u]", "")
+    for mark, meaning in LEGEND:
+        table.add_row(mark, meaning)
     return table
 
 

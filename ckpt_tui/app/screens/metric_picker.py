@@ -1,6 +1,8 @@
-"""Choose the metric that defines the best step, among those the run logs."""
+"""Choose the metric that defines the best step, and its direction (``d``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
@@ -10,34 +12,76 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from ...core.retention import DEFAULT_METRIC, resolve_mode
 
-class MetricPicker(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+MODES = ("auto", "max", "min")
+AUTO = "\0auto"  # the option id of "a metric each run logs"
 
-    def __init__(self, metrics: list[str], current: str | None, direction: str | None) -> None:
+
+def next_mode(mode: str) -> str:
+    return MODES[(MODES.index(mode) + 1) % len(MODES)]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricChoice:
+    """``metric`` None means: per run, DEFAULT_METRIC where logged, else one the run logs."""
+
+    metric: str | None
+    mode: str
+
+
+class MetricPicker(ModalScreen[MetricChoice | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("d", "cycle_mode", "Direction", tooltip="Cycle the direction: auto, max, min"),
+    ]
+
+    def __init__(self, metrics: list[str], current: str | None, mode: str, auto: bool) -> None:
         super().__init__()
         self.metrics = metrics
         self.current = current
-        self.direction = direction
+        self.mode = mode
+        self.auto = auto
 
     def compose(self) -> ComposeResult:
         with Vertical(id="metric-picker", classes="dialog") as dialog:
             dialog.border_title = "Best metric"
             if not self.metrics:
                 yield Label("This run logs no metrics.", classes="error")
-            options = [Option(("● " if m == self.current else "  ") + m, id=m) for m in self.metrics]
+            options = [Option(("● " if self.auto else "  ") + f"auto: {DEFAULT_METRIC} where logged, "
+                              "else a metric each run logs", id=AUTO)]
+            options += [Option(("● " if m == self.current and not self.auto else "  ") + m, id=m)
+                        for m in self.metrics]
             yield OptionList(*options, id="metrics")
-            yield Label(f"now: {self.current or 'none'} ({self.direction or '-'}). Enter chooses; "
-                        "d cycles auto/max/min.", classes="hint")
+            yield Label("", id="metric-hint", classes="hint")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
-        if self.current in self.metrics:
-            options.highlighted = self.metrics.index(self.current)
+        if self.current in self.metrics and not self.auto:
+            options.highlighted = self.metrics.index(self.current) + 1
+        else:
+            options.highlighted = 0
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        highlighted = self.query_one(OptionList).highlighted_option
+        metric = self.current if highlighted is None or highlighted.id == AUTO else highlighted.id
+        resolved = f"auto→{resolve_mode(metric, 'auto')}" if self.mode == "auto" and metric else self.mode
+        self.query_one("#metric-hint", Label).update(
+            f"direction: [b]{resolved}[/b] (d cycles auto, max, min; auto minimises *loss). "
+            "Enter chooses, Esc keeps the current one.")
+
+    @on(OptionList.OptionHighlighted)
+    def highlighted(self) -> None:
+        self._show_mode()
+
+    def action_cycle_mode(self) -> None:
+        self.mode = next_mode(self.mode)
+        self._show_mode()
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self.dismiss(MetricChoice(None if event.option.id == AUTO else event.option.id, self.mode))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -11,7 +11,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...core.errors import CkptError
-from ...core.retention import Policy
+from ...core.retention import DEFAULT_METRIC, Policy
 
 PRESETS = (
     ("best,latest", "best + latest (default)"),
@@ -23,41 +23,54 @@ PRESETS = (
 
 
 class RuleChooser(ModalScreen[Policy | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    """``pins_note`` says which pins stay: they belong to their runs, not to the rule."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "to_presets", "Presets", show=False),
+    ]
     AUTO_FOCUS = "#rule-text"
 
-    def __init__(self, policy: Policy, cursor_blink: bool = True) -> None:
+    def __init__(self, policy: Policy, cursor_blink: bool = True, pins_note: str = "") -> None:
         super().__init__()
         self.policy = policy
         self.cursor_blink = cursor_blink
+        self.pins_note = pins_note
 
     def compose(self) -> ComposeResult:
         with Vertical(id="rules", classes="dialog") as dialog:
             dialog.border_title = "Retention rule"
-            yield Label(self.policy.describe(), id="rule-now")
-            yield OptionList(*[Option(f"{text:<22} {about}", id=text) for text, about in PRESETS],
-                             id="presets")
+            yield Label(self.policy.describe(explain_auto=True), id="rule-now")
             yield Input(self.policy.keep_text, id="rule-text", placeholder="best,latest,last:3",
                         select_on_focus=False)
-            yield Label("rules: best, latest, last:N, every:K, top:K, step:N (pins). Enter applies.",
-                        id="rule-error", classes="hint")
+            yield OptionList(*[Option(f"{text:<22} {about}", id=text) for text, about in PRESETS],
+                             id="presets")
+            yield Label("rules: best, latest, last:N, every:K, top:K, step:N. Enter applies; "
+                        "↓ reaches the presets.", id="rule-error", classes="hint")
+            if self.pins_note:
+                yield Label(self.pins_note, id="rule-pins", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(Input).cursor_blink = self.cursor_blink
 
-    def _pins(self) -> str:
-        return "".join(f",step:{s}" for s in sorted(self.policy.pins))
+    def action_to_presets(self) -> None:
+        """Down from the text field goes to the presets (the list handles Down itself)."""
+        presets = self.query_one(OptionList)
+        if self.query_one(Input).has_focus:
+            presets.focus()
+            presets.highlighted = presets.highlighted or 0
 
     @on(OptionList.OptionSelected)
     def preset(self, event: OptionList.OptionSelected) -> None:
         text = self.query_one(Input)
-        text.value = f"{event.option.id}{self._pins()}"
+        text.value = event.option.id
         text.focus()
+        text.cursor_position = len(text.value)  # typing goes on at the end
 
     def parse(self, text: str) -> Policy:
         metric = self.policy.metric
         if metric is None and any(k in text for k in ("best", "top")):
-            metric = "val/reward"
+            metric = DEFAULT_METRIC
         return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing)
 
     def check(self, text: str) -> Policy | None:
@@ -69,7 +82,7 @@ class RuleChooser(ModalScreen[Policy | None]):
             label.update(str(exc))
             label.set_class(True, "error")
             return None
-        label.update(policy.describe())
+        label.update(policy.describe(explain_auto=True))
         label.set_class(False, "error")
         return policy
 

@@ -16,18 +16,19 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.signal import Signal
 from textual.strip import Strip
 
 from ...core.models import Checkpoint, Run
 from ...core.retention import Plan
-from ...formatting import number, shared_steps, size, stamp, step_label
+from ...formatting import fit_number, fit_text, shared_steps, size, stamp, step_label
 
 KEEP_WIDTH_LIMIT = 40
-# Where checkpoints share a step, the step column names them (the end of the name tells them apart).
 STEP_WIDTH_LIMIT = 32
+METRIC_WIDTH = (8, 16)  # a metric column fits its name within these bounds
+FROZEN = ("mark", "step")  # always on screen when the table scrolls sideways
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,31 @@ class Column:
     justify: str = "right"
 
     def cell(self, text: str) -> str:
-        text = text if len(text) <= self.width else text[: self.width - 1] + "…"
+        text = fit_text(text, self.width)
         return text.rjust(self.width) if self.justify == "right" else text.ljust(self.width)
+
+
+def window(pieces: list[str], start: int, width: int) -> list[tuple[int, str]]:
+    """The part of ``pieces`` (laid side by side) between ``start`` and ``start + width``.
+
+    A piece cut by either edge shows ``…`` rather than some of its characters,
+    so that a number is never shown with digits missing. Returns (index, text).
+    """
+    out: list[tuple[int, str]] = []
+    x, end = 0, start + width
+    for index, piece in enumerate(pieces):
+        left, right = x, x + len(piece)
+        x = right
+        if right <= start or left >= end:
+            continue
+        if left >= start and right <= end:
+            out.append((index, piece))
+        elif left >= start and piece[end - left:].strip() == "":
+            out.append((index, piece[: end - left]))  # only padding is cut
+        else:
+            shown = min(right, end) - max(left, start)
+            out.append((index, "…" + " " * (shown - 1) if left < start else " " * (shown - 1) + "…"))
+    return out
 
 
 class CheckpointTable(ScrollView, can_focus=True):
@@ -61,6 +85,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         "checkpoint-table--latest",
         "checkpoint-table--sorted",
         "checkpoint-table--pending",
+        "checkpoint-table--marked",
     }
     DEFAULT_CSS = """
     CheckpointTable { background: $surface; }
@@ -72,25 +97,18 @@ class CheckpointTable(ScrollView, can_focus=True):
     CheckpointTable > .checkpoint-table--best { color: $success; text-style: bold; }
     CheckpointTable > .checkpoint-table--latest { color: $accent; }
     CheckpointTable > .checkpoint-table--pending { color: $text-muted; text-style: italic; }
+    CheckpointTable > .checkpoint-table--marked { color: $warning; }
     """
 
     cursor_row: reactive[int] = reactive(0, always_update=True)
 
-    class Highlighted(Message):
-        """The step under the cursor changed (``checkpoint`` is None for an empty run)."""
-
-        def __init__(self, table: CheckpointTable, checkpoint: Checkpoint | None) -> None:
-            super().__init__()
-            self.table = table
-            self.checkpoint = checkpoint
-
-        @property
-        def control(self) -> CheckpointTable:
-            return self.table
-
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        # Published with the step under the cursor (None for an empty run). A signal, not a
+        # message: a subscriber updates in the same frame as the table (a message would take
+        # a frame of its own, 20-30 ms later).
+        self.highlighted_signal: Signal[Checkpoint | None] = Signal(self, "highlighted")
         self.run: Run | None = None
         self.plan: Plan | None = None
         self.metric_names: list[str] = []
@@ -103,30 +121,39 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._reasons: dict[int, tuple[str, ...]] = {}
         self._deleted: set[int] = set()
         self._pins: frozenset[int] = frozenset()
+        self.marks: frozenset[int] = frozenset()
         self._shared: set[int] = set()
+        self._row_index: dict[int | str | None, int] | None = None
+        self._sorted_for: tuple | None = None
+        self._sorted_run: Run | None = None
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
-             best_step: int | None = None, timezone: tzinfo | None = None) -> None:
+             best_step: int | None = None, timezone: tzinfo | None = None,
+             pins: frozenset[int] = frozenset(), marks: frozenset[int] = frozenset()) -> None:
         """Display ``run``; the cursor stays on the same step when it still exists."""
         current = self.highlighted
         same_run = (self.run is not None and run is not None
                     and (self.run.project, self.run.name) == (run.project, run.name))
         self.run, self.plan, self.best_step, self.timezone = run, plan, best_step, timezone
         self.metric_names = list(metric_names)
+        self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
         self._reasons = plan.reasons() if plan else {}
         self._deleted = plan.delete_steps if plan else set()
-        self._pins = plan.policy.pins if plan else frozenset()
-        self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
+        self._pins = plan.policy.pins if plan else pins
+        self.marks = plan.policy.marked if plan else marks
         self.columns = self._make_columns()
+        if self.sort_key not in {c.key for c in self.columns}:
+            self.sort_key, self.sort_reverse = "step", False
         self._sort()
         row = 0
         if same_run and current is not None:
-            row = self.row_of(current.step)
+            row = self.row_of(current.step, current.name)
         elif self.rows and self.sort_key == "step" and not self.sort_reverse:
             row = len(self.rows) - 1  # a fresh run opens on its latest step
         self.virtual_size = Size(self.total_width, len(self.rows) + 1)
         self.cursor_row = min(row, max(len(self.rows) - 1, 0))
+        self.call_after_refresh(self.scroll_to_column, self.sort_key)
         self.refresh()
 
     @property
@@ -137,18 +164,27 @@ class CheckpointTable(ScrollView, can_focus=True):
     def total_width(self) -> int:
         return sum(c.width + 1 for c in self.columns)
 
-    def row_of(self, step: int) -> int:
-        for index, ckpt in enumerate(self.rows):
-            if ckpt.step == step:
-                return index
-        return 0
+    def row_of(self, step: int | None, name: str | None = None) -> int:
+        """The row of the checkpoint named ``name``, else of the first one at ``step``."""
+        if self._row_index is None:  # built on demand: one pass over the rows per sort
+            self._row_index = {}
+            for index, ckpt in enumerate(self.rows):
+                self._row_index.setdefault(ckpt.step, index)
+                self._row_index.setdefault(ckpt.name, index)
+        if name is not None and name in self._row_index:
+            return self._row_index[name]
+        return self._row_index.get(step, 0)
+
+    @property
+    def frozen_width(self) -> int:
+        return sum(c.width + 1 for c in self.columns if c.key in FROZEN)
 
     def _make_columns(self) -> list[Column]:
         latest = self.run.latest_step if self.run else None
         named = [len(self._step_text(c)) for c in self.run.checkpoints + self.run.pending
                  if c.step in self._shared] if self.run else []
         columns = [
-            Column("mark", "", 2, "left"),
+            Column("mark", "", 3, "left"),
             Column("step", "step", min(max(5, len(str(latest or 0)), *named), STEP_WIDTH_LIMIT)),
             Column("size", "size", 9),
         ]
@@ -157,7 +193,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             widest = max((len(", ".join(r)) for r in self._reasons.values()), default=0)
             columns.append(Column("keep", "keep because", min(max(13, widest), KEEP_WIDTH_LIMIT), "left"))
         columns.append(Column("mtime", "modified", 16, "left"))
-        columns += [Column(f"metric:{m}", m, max(8, len(m) + 1)) for m in self.metric_names]
+        low, high = METRIC_WIDTH
+        columns += [Column(f"metric:{m}", m, min(max(low, len(m) + 1), high)) for m in self.metric_names]
         return columns
 
     # -- sorting -------------------------------------------------------------
@@ -178,39 +215,89 @@ class CheckpointTable(ScrollView, can_focus=True):
             return lambda c: c.bytes
         if key == "mtime":
             return lambda c: c.mtime
-        if key == "mark":
-            return lambda c: (c.step == self.best_step, c.step in self._pins, c.step)
         if key == "keep":
-            return lambda c: (c.step in self._deleted, ", ".join(self._reasons.get(c.step, ())), c.step)
-        return lambda c: c.step
+            return lambda c: (c.step in self._deleted, ", ".join(self._reasons.get(c.step, ())), c.key)
+        return lambda c: c.key
 
     def _sort(self) -> None:
+        key = (self.sort_key, self.sort_reverse, self.best_step)
+        if self.sort_key != "keep" and self._sorted_run is self.run and key == self._sorted_for:
+            return  # the same rows in the same order: 20,000 of them take milliseconds to sort
+        self._sorted_run, self._sorted_for, self._row_index = self.run, key, None
         # Saves in progress and interrupted deletes are shown too; they are never candidates.
-        checkpoints = sorted(self.run.checkpoints + self.run.pending, key=lambda c: c.key) if self.run else []
+        checkpoints = self.run.checkpoints if self.run else []
+        if self.run and self.run.pending:
+            checkpoints = sorted(checkpoints + self.run.pending, key=lambda c: c.key)
         if self.sort_key == "step":
             self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
         else:
             self.rows = sorted(checkpoints, key=self._sort_function(), reverse=self.sort_reverse)
 
     def sort_by(self, key: str, reverse: bool | None = None) -> None:
-        step = self.highlighted.step if self.highlighted else None
+        current = self.highlighted
         self.sort_key = key
         if reverse is not None:
             self.sort_reverse = reverse
         self._sort()
-        self.cursor_row = self.row_of(step) if step is not None else 0
+        self.cursor_row = self.row_of(current.step, current.name) if current is not None else 0
         self.refresh()
 
     def cycle_sort(self) -> str:
-        """Sort by the next column; returns its label."""
-        keys = [c.key for c in self.columns]
+        """Sort by the next column (the marker column has nothing to sort); returns its label."""
+        columns = [c for c in self.columns if c.key != "mark"]
+        keys = [c.key for c in columns]
         index = keys.index(self.sort_key) if self.sort_key in keys else -1
-        column = self.columns[(index + 1) % len(self.columns)]
+        column = columns[(index + 1) % len(columns)]
         self.sort_by(column.key, reverse=False)
-        return column.label or "marker"
+        self.scroll_to_column(column.key)
+        return column.label
 
     def reverse_sort(self) -> None:
         self.sort_by(self.sort_key, reverse=not self.sort_reverse)
+
+    @property
+    def sort_label(self) -> str:
+        label = next((c.label for c in self.columns if c.key == self.sort_key), self.sort_key)
+        return label + ("▼" if self.sort_reverse else "▲")
+
+    def scroll_to_column(self, key: str) -> None:
+        """Scroll sideways so that column ``key`` is on screen (the sorted column, say)."""
+        x = 0
+        view = self.scrollable_content_region.width - self.frozen_width
+        for column in self.columns:
+            if column.key in FROZEN:
+                continue
+            if column.key == key:
+                if x < self.scroll_x:
+                    self.scroll_to(x=x, animate=False, force=True)
+                elif x + column.width + 1 > self.scroll_x + view:
+                    self.scroll_to(x=x + column.width + 1 - view, animate=False, force=True)
+                return
+            x += column.width + 1
+
+    # -- jumping -------------------------------------------------------------
+    def _kind(self, ckpt: Checkpoint) -> str:
+        """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
+        if self.plan is not None:
+            return "delete" if ckpt.step in self._deleted else "keep"
+        notable = (ckpt.step in (self.best_step, self.run.latest_step if self.run else None)
+                   or ckpt.step in self._pins or ckpt.step in self.marks)
+        return "notable" if notable else "plain"
+
+    def jump_to_change(self, direction: int) -> bool:
+        """Move to the next row (``direction`` 1 or -1) of another kind: in a preview, the
+        next kept row among deleted ones and back; outside one, the next row with a mark."""
+        if not self.rows:
+            return False
+        here = self._kind(self.rows[self.cursor_row])
+        row = self.cursor_row + direction
+        while 0 <= row < len(self.rows):
+            kind = self._kind(self.rows[row])
+            if kind != here if self.plan is not None else kind == "notable":
+                self.cursor_row = row
+                return True
+            row += direction
+        return False
 
     # -- cursor --------------------------------------------------------------
     @property
@@ -222,7 +309,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         # A new virtual size takes effect at the next layout, which may clamp the scroll above.
         self.call_after_refresh(self._scroll_to_cursor)
         self.refresh()
-        self.post_message(self.Highlighted(self, self.highlighted))
+        self.highlighted_signal.publish(self.highlighted)
 
     def _scroll_to_cursor(self) -> None:
         top = round(self.scroll_y)
@@ -261,9 +348,9 @@ class CheckpointTable(ScrollView, can_focus=True):
         for column in self.columns:
             key = column.key
             if key == "mark":
-                text = "… " if not ckpt.complete else ("★" if ckpt.step == self.best_step else " ") + (
+                text = "…  " if not ckpt.complete else ("★" if ckpt.step == self.best_step else " ") + (
                     "L" if self.run and ckpt.step == self.run.latest_step else
-                    "P" if ckpt.step in self._pins else " ")
+                    "P" if ckpt.step in self._pins else " ") + ("M" if ckpt.step in self.marks else " ")
             elif key == "step":
                 text = self._step_text(ckpt, column.width)
             elif key == "size":
@@ -271,10 +358,10 @@ class CheckpointTable(ScrollView, can_focus=True):
             elif key == "mtime":
                 text = stamp(ckpt.mtime, self.timezone)
             elif key == "keep":
-                text = (ckpt.note if not ckpt.complete else "DEL" if ckpt.step in self._deleted
-                        else ", ".join(self._reasons.get(ckpt.step, ())))
+                text = (ckpt.note if not ckpt.complete else self._verdict(ckpt.step))
             else:
-                text = number(self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None)
+                value = self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None
+                text = fit_number(value, column.width)
             cells.append(column.cell(text))
         return cells
 
@@ -286,17 +373,31 @@ class CheckpointTable(ScrollView, can_focus=True):
             return text
         return f"{ckpt.step} (…{ckpt.name[len(str(ckpt.step)) + 4 - width:]})"
 
-    def _header(self) -> Strip:
+    def _verdict(self, step: int) -> str:
+        if step in self._deleted:
+            return "DEL marked" if step in self.marks else "DEL"
+        return ", ".join(self._reasons.get(step, ()))
+
+    def _line(self, pieces: list[str], width: int) -> list[tuple[int, str]]:
+        """Frozen columns, then the scrolled rest; (column index, text) pairs."""
+        frozen = len([c for c in self.columns if c.key in FROZEN])
+        out = list(enumerate(pieces[:frozen]))
+        rest = window(pieces[frozen:], round(self.scroll_x), max(width - self.frozen_width, 0))
+        return out + [(index + frozen, text) for index, text in rest]
+
+    def _header(self, width: int) -> Strip:
         header = self.get_component_rich_style("checkpoint-table--header")
         sorted_style = self.get_component_rich_style("checkpoint-table--sorted")
-        segments = []
+        pieces = []
         for column in self.columns:
             label = column.label
             if column.key == self.sort_key:
-                label = label + ("▼" if self.sort_reverse else "▲")
-            style = sorted_style if column.key == self.sort_key else header
-            segments += [Segment(column.cell(label), style), Segment(" ", header)]
-        return Strip(segments)
+                # The arrow must show: the label gives way to it.
+                label = fit_text(label, column.width - 1) + ("▼" if self.sort_reverse else "▲")
+            pieces.append(column.cell(label) + " ")
+        segments = [Segment(text, sorted_style if self.columns[index].key == self.sort_key else header)
+                    for index, text in self._line(pieces, width)]
+        return Strip(segments).extend_cell_length(width, header)
 
     def _row_style(self, index: int, ckpt: Checkpoint) -> Style:
         style = self.rich_style
@@ -304,6 +405,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             style += self.get_component_rich_style("checkpoint-table--pending")
         elif ckpt.step in self._deleted:
             style += self.get_component_rich_style("checkpoint-table--delete")
+        elif ckpt.step in self.marks:
+            style += self.get_component_rich_style("checkpoint-table--marked")
         elif ckpt.step == self.best_step:
             style += self.get_component_rich_style("checkpoint-table--best")
         elif self.run is not None and ckpt.step == self.run.latest_step:
@@ -314,15 +417,12 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        scroll_x = round(self.scroll_x)
         if y == 0:
-            strip = self._header()
-            fill = self.get_component_rich_style("checkpoint-table--header")
-        else:
-            index = round(self.scroll_y) + y - 1
-            if index >= len(self.rows):
-                return Strip.blank(width, self.rich_style)
-            ckpt = self.rows[index]
-            fill = self._row_style(index, ckpt)
-            strip = Strip([Segment(" ".join(self._cells(ckpt)) + " ", fill)])
-        return strip.crop_extend(scroll_x, scroll_x + width, fill)
+            return self._header(width)
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        ckpt = self.rows[index]
+        fill = self._row_style(index, ckpt)
+        text = "".join(piece for _, piece in self._line([cell + " " for cell in self._cells(ckpt)], width))
+        return Strip([Segment(text, fill)]).crop_extend(0, width, fill)

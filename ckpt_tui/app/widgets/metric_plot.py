@@ -1,34 +1,120 @@
-"""The current metric over steps, with the best step written beside it."""
+"""The current metric over steps: a braille line chart with axes and tick labels,
+the best step starred, the highlighted step as a vertical line, and the smoothed
+curve when smoothing is on. Drawn by textual-plotext.
+
+Plotext takes a tenth of a second to import, so the chart is imported in a
+thread once there is something to draw (after the first frames: a thread
+importing holds the interpreter's lock too) and mounted when it is ready.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label, Static
 
+from ...core.metrics import smooth
 from ...formatting import number
+
+MAX_POINTS = 200  # braille shows two points a cell: more than the plot's width can show
+
+
+def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
+    """At most about ``limit`` points, evenly spread, always with the steps in ``keep``."""
+    if len(series) <= limit:
+        return series
+    stride = -(-len(series) // limit)
+    return [point for index, point in enumerate(series) if index % stride == 0 or point[0] in keep]
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    metric: str
+    direction: str
+    series: list[tuple[int, float]]
+    best_step: int | None
+    best_value: float | None
+    highlighted: int | None
+    smoothing: float | None
 
 
 class MetricPlot(Vertical):
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.chart: Chart | None = None
+        self.plot = None  # the PlotextPlot, once imported
+        self._importing = False
+
     def compose(self) -> ComposeResult:
         yield Label("", classes="plot-title", id="plot-title")
-        yield Sparkline([], id="sparkline")
+        yield Static("", id="plot-placeholder")
         yield Label("", classes="plot-best", id="plot-best")
 
+    @work(thread=True, group="plotext")
+    def import_plotext(self) -> None:
+        from textual_plotext import PlotextPlot
+
+        self.app.call_from_thread(self._mount_plot, PlotextPlot)
+
+    async def _mount_plot(self, plot_class: type) -> None:
+        self.plot = plot_class(id="chart")
+        await self.query_one("#plot-placeholder").remove()
+        await self.mount(self.plot, before=self.query_one("#plot-best"))
+        self._draw()
+
     def show(self, metric: str | None, series: list[tuple[int, float]], direction: str | None,
-             best_step: int | None, best_value: float | None) -> None:
+             best_step: int | None, best_value: float | None, highlighted: int | None = None,
+             smoothing: float | None = None, loading: bool = False) -> None:
         title = self.query_one("#plot-title", Label)
         best = self.query_one("#plot-best", Label)
-        sparkline = self.query_one(Sparkline)
-        if metric is None:
-            title.update("no metric chosen (m)")
-            sparkline.data, best.display = [], False
+        # The labels are one line each, whatever they say: no layout pass (a key press costs less).
+        if metric is None or not series:
+            title.update("no metric chosen (m)" if metric is None else
+                         f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}",
+                         layout=False)
+            best.display = False
+            self.chart = None
+            self._draw()
             return
-        first, last = (series[0][0], series[-1][0]) if series else (0, 0)
-        title.update(f"[b]{metric}[/b] ({direction}) over steps {first}–{last}"
-                     if series else f"[b]{metric}[/b]: not logged in this run")
-        sparkline.data = [value for _, value in series]
+        title.update(f"[b]{metric}[/b] ({direction}) over steps {series[0][0]}–{series[-1][0]}", layout=False)
         best.display = best_step is not None
         if best_step is not None:
-            best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]")
+            best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]"
+                        + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""), layout=False)
+        chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
+        if not self._importing:
+            self._importing = True
+            self.import_plotext()
+        if chart != self.chart:
+            self.chart = chart
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.plot is None:
+            return
+        plt = self.plot.plt
+        plt.clear_figure()
+        chart = self.chart
+        self.plot.display = chart is not None
+        if chart is None:
+            return
+        keep = {s for s in (chart.best_step, chart.highlighted) if s is not None}
+        points = thin(chart.series, keep)
+        steps, values = [s for s, _ in points], [v for _, v in points]
+        plt.plot(steps, values, marker="braille", color="cyan")
+        if chart.smoothing is not None and chart.smoothing < 1:
+            smoothed = thin(smooth(chart.series, chart.smoothing), keep)
+            plt.plot([s for s, _ in smoothed], [v for _, v in smoothed], marker="braille", color="magenta")
+        if chart.highlighted is not None:
+            plt.vline(chart.highlighted, color="orange")
+        if chart.best_step is not None and chart.best_value is not None:
+            plt.scatter([chart.best_step], [chart.best_value], marker="★", color="green")
+        first, last = chart.series[0][0], chart.series[-1][0]
+        ticks = sorted({first, (first + last) // 2, last})
+        plt.xticks(ticks, [str(t) for t in ticks])  # steps are whole numbers
+        plt.yfrequency(3)
+        self.plot.refresh()

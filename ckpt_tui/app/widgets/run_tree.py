@@ -1,4 +1,4 @@
-"""Projects and their runs, with a one-line summary per run."""
+"""Projects and their runs, with per-project totals and a one-line summary per run."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...formatting import size
+from ...formatting import count, short_size, size
 
 RunKey = tuple[str, str]
+# How the runs of a project can be ordered (``o`` cycles through them).
+ORDERS = ("name", "size", "checkpoints", "latest")
+MIN_WIDTH = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,56 +25,175 @@ class RunSummary:
     best: int | None
 
 
-def run_label(name: str, summary: RunSummary | None) -> Text:
-    label = Text(name)
+def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
+    """The figures beside a run's name, from the richest to the essential.
+
+    Latest and best matter most: the count and the size are abbreviated, then
+    dropped, before they are. In a project preview, what the run frees comes
+    first and replaces the size.
+    """
     if summary is None:
-        return label
-    details = f"  {summary.checkpoints} · {size(summary.bytes)}"
-    if summary.latest is not None:
-        details += f" · L{summary.latest}"
-    if summary.best is not None:
-        details += f" ★{summary.best}"
-    label.append(details, style="dim")
-    return label
+        return ["…"]
+    marks = " ".join(part for part in (
+        f"L{summary.latest}" if summary.latest is not None else "",
+        f"★{summary.best}" if summary.best is not None else "") if part)
+    if frees is not None:
+        amount, short = f"-{size(frees)}", f"-{short_size(frees)}"
+        return [f"{summary.checkpoints} · {amount} · {marks}", f"{short} {marks}",
+                f"{short} ★{summary.best}" if summary.best is not None else short, short]
+    amount, short = size(summary.bytes), short_size(summary.bytes)
+    return [" · ".join(p for p in (str(summary.checkpoints), amount, marks) if p),
+            " ".join(p for p in (count(summary.checkpoints), short, marks) if p),
+            " ".join(p for p in (count(summary.checkpoints), marks) if p), marks or short]
+
+
+def _styled(figures: str, frees: int | None) -> Text:
+    text = Text(figures, style="dim")
+    if frees is not None:
+        text.highlight_regex(r"-[\d.]+ ?[kMGTP]?B(ytes)?", "bold red")
+    return text
+
+
+def fits(name: str, figures: str, width: int) -> bool:
+    return len(name) + 2 + len(figures) <= width
+
+
+def labelled(name: str, options: list[str], width: int, frees: int | None = None,
+             name_style: str = "") -> Text:
+    """``name`` and the richest figures that fit beside it in ``width``; the name is cut
+    (with an ellipsis) only when even the essential figures do not fit otherwise."""
+    figures = next((f for f in options if fits(name, f, width)), options[-1])
+    room = max(width - len(figures) - 2, 4)
+    shown = name if len(name) <= room else name[: room - 1] + "…"
+    gap = " " * max(width - len(shown) - len(figures), 2)
+    return Text.assemble((shown, name_style), gap, _styled(figures, frees))
+
+
+def run_label(name: str, summary: RunSummary | None, width: int, frees: int | None = None,
+              level: int = 0) -> Text:
+    """``level`` skips the richest figures, so that all runs of a list read alike."""
+    options = figure_options(summary, frees)
+    return labelled(name, options[min(level, len(options) - 1):], width, frees)
+
+
+def project_label(project: str, summaries: list[RunSummary | None], runs: int, width: int) -> Text:
+    known = [s for s in summaries if s is not None]
+    total = short_size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
+    options = [f"{runs} run{'s' if runs != 1 else ''} · {total}", f"{runs} · {total}", total]
+    return labelled(project, options, width, name_style="bold")
+
+
+def set_label(node: TreeNode, label: Text) -> None:
+    """A new label costs the tree a layout pass: only when it says something new."""
+    if node.label != label:
+        node.set_label(label)
 
 
 class RunTree(Tree[RunKey | str]):
     """Project nodes hold the project name; run leaves hold (project, run)."""
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Next run"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous run"),
+        Binding("home,g", "first", "First", show=False, tooltip="First run"),
+        Binding("end,G", "last", "Last", show=False, tooltip="Last run"),
+        Binding("enter", "select_cursor", "Open", show=False,
+                tooltip="Open the run's steps; on a project, fold or unfold it"),
+        Binding("space", "toggle_node", "Fold", show=False, tooltip="Fold or unfold a project"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("runs", id=id)
         self.show_root = False
         self.guide_depth = 2
+        self.auto_expand = False  # Enter on a project folds it; on a run it opens the steps
+        self.order = "name"
         self._leaves: dict[RunKey, TreeNode] = {}
+        self._projects: dict[str, TreeNode] = {}
+        self._summaries: dict[RunKey, RunSummary] = {}
+        self._frees: dict[RunKey, int] = {}
+
+    @property
+    def label_width(self) -> int:
+        # Leaves are indented by the guides of one level, plus the scrollbar's room.
+        return max(self.scrollable_content_region.width - self.guide_depth - 2, MIN_WIDTH)
+
+    def _ordered(self, project: str, runs: list[str]) -> list[str]:
+        if self.order == "name":
+            return list(runs)  # the store lists them by name
+
+        def figure(run: str) -> tuple[bool, int]:
+            summary = self._summaries.get((project, run))
+            if summary is None:
+                return (True, 0)  # not read yet: last
+            value = {"size": summary.bytes, "checkpoints": summary.checkpoints,
+                     "latest": summary.latest if summary.latest is not None else -1}[self.order]
+            return (False, -value)
+
+        return sorted(runs, key=lambda run: (*figure(run), run))
 
     def show_runs(self, listing: dict[str, list[str]], summaries: dict[RunKey, RunSummary],
                   pattern: str = "", select: RunKey | None = None) -> RunKey | None:
         """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor."""
+        folded = {p for p, node in self._projects.items() if not node.is_expanded}
+        self._summaries = summaries
         self.clear()
-        self._leaves = {}
+        self._leaves, self._projects = {}, {}
         pattern = pattern.lower()
         for project, runs in listing.items():
             shown = [r for r in runs if pattern in r.lower() or pattern in project.lower()]
             if not shown and pattern:
                 continue
-            node = self.root.add(Text(project, style="bold"), data=project, expand=True)
-            for run in shown:
+            node = self.root.add(project, data=project, expand=project not in folded)
+            self._projects[project] = node
+            for run in self._ordered(project, shown):
                 key = (project, run)
-                self._leaves[key] = node.add_leaf(run_label(run, summaries.get(key)), data=key)
+                self._leaves[key] = node.add_leaf(run, data=key)
+            self._label_project(project)
+        self.relabel()
         target = select if select in self._leaves else next(iter(self._leaves), None)
         if target is not None:
             self.select_run(target)
         return target
 
+    def _label_project(self, project: str) -> None:
+        node = self._projects[project]
+        keys = [node.data for node in node.children]
+        set_label(node, project_label(project, [self._summaries.get(k) for k in keys], len(keys),
+                                      self.label_width + self.guide_depth))
+
+    def _level(self) -> int:
+        """The richest figures every run's name fits beside, so that the list reads alike."""
+        options = {key: figure_options(self._summaries.get(key), self._frees.get(key)) for key in self._leaves}
+        for level in range(4):
+            if all(fits(key[1], opts[min(level, len(opts) - 1)], self.label_width)
+                   for key, opts in options.items()):
+                return level
+        return 3
+
+    def _label_run(self, key: RunKey, level: int) -> None:
+        set_label(self._leaves[key], run_label(key[1], self._summaries.get(key), self.label_width,
+                                               self._frees.get(key), level))
+
+    def relabel(self) -> None:
+        level = self._level()
+        for key in self._leaves:
+            self._label_run(key, level)
+        for project in self._projects:
+            self._label_project(project)
+
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
-        node = self._leaves.get(key)
-        if node is not None:
-            node.set_label(run_label(key[1], summary))
+        self._summaries[key] = summary
+        if key in self._leaves:
+            self.relabel()
+
+    def show_frees(self, frees: dict[RunKey, int]) -> None:
+        """What a project preview frees per run, shown beside each name (empty: none)."""
+        self._frees = dict(frees)
+        self.relabel()
+
+    def on_resize(self) -> None:
+        self.relabel()
 
     @property
     def run_keys(self) -> list[RunKey]:
@@ -84,3 +206,16 @@ class RunTree(Tree[RunKey | str]):
         # A new node has no line until the tree is laid out again.
         self.call_after_refresh(self.move_cursor, node, animate=False)
         return True
+
+    def action_first(self) -> None:
+        self.cursor_line = 0
+
+    def action_last(self) -> None:
+        self.cursor_line = self.last_line
+
+    def action_select_cursor(self) -> None:
+        node = self.cursor_node
+        if node is not None and isinstance(node.data, str):
+            node.toggle()
+        else:
+            super().action_select_cursor()

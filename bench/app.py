@@ -1,0 +1,219 @@
+"""The app's first paint and key latency, against Textual's own floor, in one run.
+
+    python bench/app.py                 # everything below (about a minute)
+    python bench/app.py --first-paint   # only the first paint
+    python bench/app.py --keys          # only key latency and preview time
+
+First paint: both programs are started as whole commands in the same harness, a
+pseudo-terminal of 120x36 with TERM=xterm-256color (as over SSH), and timed from
+the start of the process to the first bytes of a marker on the terminal:
+
+- the floor: a bare Textual app drawing a 20-row DataTable (``floor_app.py``),
+  until its last row is on screen;
+- ``ckpt-tui`` on a generated tree of 10,000 checkpoints: until its frame (the
+  top line with the location) is on screen, until the run list is, and until
+  the first run's steps are (the table's header).
+
+Both start from bytecode, as after ``pip install``.
+
+Key latency: in the same pty harness, on a run of 20,000 steps, from writing a
+key to the last bytes of the screen update it causes (nothing more written for
+150 ms after them); the 95th percentile per key, the floor app's for Down/Up
+beside it, and the time of a preview (v) of that run.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import statistics
+import struct
+import sys
+import tempfile
+import termios
+import fcntl
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FLOOR = Path(__file__).with_name("floor_app.py")
+SIZE = (120, 36)
+ROUNDS = 11
+TREE_RUNS = 10  # 10 runs of 1,000 checkpoints
+BIG_RUN = 20_000
+
+
+def build_tree(base: Path, runs: int, steps: int) -> Path:
+    from ckpt_tui.demo import DemoRun, build_demo
+
+    specs = tuple(DemoRun("bench", f"run-{i:02d}", steps, 1, val_every=10) for i in range(runs))
+    return build_demo(base, runs=specs)
+
+
+def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 30.0) -> list[float]:
+    """Seconds from starting ``command`` in a pty until each marker has appeared."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal as over SSH
+        os.environ.update(TERM="xterm-256color", COLUMNS=str(SIZE[0]), LINES=str(SIZE[1]))
+        os.environ.pop("COLORTERM", None)
+        os.execvp(command[0], command)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+    start = time.perf_counter()
+    seen, output = {}, b""
+    try:
+        while len(seen) < len(markers) and time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                output += os.read(fd, 65536)
+            except OSError:
+                break
+            for marker in markers:
+                if marker not in seen and marker in output:
+                    seen[marker] = time.perf_counter() - start
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    missing = [m for m in markers if m not in seen]
+    if missing:
+        raise RuntimeError(f"{command}: never showed {missing}")
+    return [seen[m] for m in markers]
+
+
+def compile_package() -> None:
+    """Bytecode for ckpt_tui, as ``pip install`` leaves it (and as Textual has it): without
+    it, an environment with PYTHONDONTWRITEBYTECODE compiles every module at each start."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
+
+
+def first_paint() -> None:
+    compile_package()
+    with tempfile.TemporaryDirectory(prefix="paint") as tmp:
+        base = build_tree(Path(tmp) / ".art", TREE_RUNS, 1000)
+        floor_cmd = [sys.executable, str(FLOOR)]
+        app_cmd = [sys.executable, "-m", "ckpt_tui", str(base)]
+        floors, frames, lists, steps = [], [], [], []
+        for _ in range(ROUNDS):  # interleaved, so that both see the same machine
+            floors.append(time_to_markers(floor_cmd, [b"row 19"])[0])
+            frame, listed, shown = time_to_markers(app_cmd, [b"/paint", b"run-09", b"modified"])
+            frames.append(frame)
+            lists.append(listed)
+            steps.append(shown)
+    print(f"first paint over {ROUNDS} rounds (10,000 checkpoints, pty {SIZE[0]}x{SIZE[1]}); the best "
+          "round is the figure least disturbed by other load, the median is shown beside it:")
+    floor = min(floors)
+    for name, times in (("floor (bare Textual app, 20-row DataTable)", floors),
+                        ("ckpt-tui frame on screen", frames), ("ckpt-tui run list on screen", lists),
+                        ("ckpt-tui first run's steps on screen", steps)):
+        best, median = min(times), statistics.median(times)
+        ratio = "" if times is floors else (f"  ratio {best / floor:.2f}x ({(best - floor) * 1000:+.0f} ms), "
+                                             f"median ratio {median / statistics.median(floors):.2f}x")
+        print(f"  {name:<42} best {best * 1000:4.0f} ms  median {median * 1000:4.0f} ms{ratio}")
+
+
+class Terminal:
+    """A program in a pseudo-terminal: type keys, time what it writes back."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(TERM="xterm-256color", COLUMNS=str(SIZE[0]), LINES=str(SIZE[1]))
+            os.environ.pop("COLORTERM", None)
+            os.execvp(command[0], command)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+        self.output = b""
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        chunk = os.read(self.fd, 1 << 16) if ready else b""
+        self.output += chunk
+        return chunk
+
+    def wait_for(self, marker: bytes, timeout: float = 60.0) -> None:
+        start = time.perf_counter()
+        while marker not in self.output:
+            if time.perf_counter() - start > timeout:
+                raise RuntimeError(f"never showed {marker!r}")
+            self.read(0.05)
+
+    def settle(self, quiet: float = 0.3) -> None:
+        while self.read(quiet):
+            pass
+
+    def press(self, key: bytes, quiet: float = 0.15) -> tuple[float, float]:
+        """Seconds from the key to the first bytes written back, and to the last
+        (the screen complete: nothing more is written for ``quiet`` seconds)."""
+        self.settle(0.05)
+        start = time.perf_counter()
+        os.write(self.fd, key)
+        if not self.read(5.0):
+            raise RuntimeError(f"{key!r} changed nothing on screen")
+        first = last = time.perf_counter()
+        while self.read(quiet):
+            last = time.perf_counter()
+        return first - start, last - start
+
+    def close(self) -> None:
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+KEYS = {"down/up": [b"\x1b[B", b"\x1b[A"], "pagedown/pageup": [b"\x1b[6~", b"\x1b[5~"],
+        "home/end": [b"\x1b[H", b"\x1b[F"], "space (mark)": [b"\x1b[A", b" "],
+        "p (pin)": [b"p"], "d (direction)": [b"d"], "s (sort)": [b"s"], "n/N (jump)": [b"n", b"N"]}
+
+
+def p95(times: list[float]) -> float:
+    times = sorted(times)
+    return times[min(len(times) - 1, int(len(times) * 0.95))]
+
+
+def key_latency() -> None:
+    compile_package()
+    floor = Terminal([sys.executable, str(FLOOR)])
+    floor.wait_for(b"row 19")
+    floor_times = [floor.press(key)[1] for key in [b"\x1b[B", b"\x1b[A"] * 15]
+    floor.close()
+    with tempfile.TemporaryDirectory(prefix="keys") as tmp:
+        base = build_tree(Path(tmp) / ".art", 1, BIG_RUN)
+        app = Terminal([sys.executable, "-m", "ckpt_tui", str(base)])
+        app.wait_for(b"20000 checkpoints")
+        app.settle(1.0)
+        app.press(b"\r")  # from the run list to the steps
+        print(f"key press to updated screen, run of {BIG_RUN:,} steps (pty {SIZE[0]}x{SIZE[1]}, "
+              f"until nothing more is written for 150 ms):")
+        print(f"  floor (bare Textual app, DataTable down/up)  p95 {p95(floor_times) * 1000:6.1f} ms")
+        worst = 0.0
+        for name, keys in KEYS.items():
+            times = [app.press(key) for key in keys * (30 // len(keys))]
+            full = p95([t for _, t in times])
+            worst = max(worst, full)
+            print(f"  {name:<18} p95 {full * 1000:6.1f} ms  (first bytes p95 {p95([t for t, _ in times]) * 1000:5.1f} ms)")
+        previews = []
+        for _ in range(5):
+            previews.append(app.press(b"v")[1])
+            app.press(b"\x1b", quiet=0.3)  # Esc clears the preview (after ESCDELAY)
+        app.close()
+    print(f"  worst key p95 {worst * 1000:.1f} ms ({worst / p95(floor_times):.2f}x the floor); "
+          f"preview (v) of the run: median {statistics.median(previews) * 1000:.0f} ms, "
+          f"max {max(previews) * 1000:.0f} ms")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or "--first-paint" in args:
+        first_paint()
+    if not args or "--keys" in args:
+        key_latency()
+
+
+if __name__ == "__main__":
+    main()
