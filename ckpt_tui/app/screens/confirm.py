@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...core.errors import CkptError
 from ...core.execute import PlansResult, execute_plans
-from ...core.retention import DeletedStep, Plan
+from ...core.retention import DeletedStep, Plan, SlimStep
 from ...formatting import size, step_ranges
 
 
@@ -40,8 +40,12 @@ def deletion_summary(plans: list[Plan]) -> Table:
     table.add_column(justify="right", no_wrap=True)
     for plan in plans:
         marked = plan.policy.marked & plan.delete_steps
-        steps = f"steps {step_ranges(plan.delete_steps)}" + (f" ({len(marked)} marked)" if marked else "")
-        table.add_row(f"{plan.project}/{plan.run}", steps, size(plan.freed_bytes))
+        work = []
+        if plan.delete:
+            work.append(f"delete {step_ranges(plan.delete_steps)}" + (f" ({len(marked)} marked)" if marked else ""))
+        if plan.slim:
+            work.append(f"slim {step_ranges(s.step for s in plan.slim)}")
+        table.add_row(f"{plan.project}/{plan.run}", "; ".join(work), size(plan.freed_bytes))
     return table
 
 
@@ -59,8 +63,16 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
         self.stop_requested = False
 
     @property
-    def steps(self) -> int:
+    def deletions(self) -> int:
         return sum(len(p.delete) for p in self.plans)
+
+    @property
+    def slims(self) -> int:
+        return sum(len(p.slim) for p in self.plans)
+
+    @property
+    def steps(self) -> int:
+        return self.deletions + self.slims
 
     @property
     def total_bytes(self) -> int:
@@ -68,8 +80,10 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog") as dialog:
-            dialog.border_title = "Delete checkpoints"
-            yield Label(f"Delete [b]{self.steps}[/b] checkpoint(s) from {len(self.plans)} run(s), "
+            dialog.border_title = "Delete checkpoints" + (" and slim" if self.slims else "")
+            deleted = f"[b]{self.deletions}[/b] checkpoint(s)"
+            slimmed = f" and slim [b]{self.slims}[/b] (weights kept, training state removed)" if self.slims else ""
+            yield Label(f"Delete {deleted}{slimmed} from {len(self.plans)} run(s), "
                         f"freeing [b]{size(self.total_bytes)}[/b]?", id="confirm-question")
             with VerticalScroll(id="confirm-list"):
                 yield Static(deletion_summary(self.plans))
@@ -81,7 +95,8 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
             yield Label("", id="delete-status")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button(f"Delete {self.steps}", id="delete", variant="error")
+                label = f"Delete {self.deletions}" + (f", slim {self.slims}" if self.slims else "")
+                yield Button(label, id="delete", variant="error")
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False
@@ -109,8 +124,9 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
     def delete_plans(self) -> PlansResult:
         worker = get_current_worker()
 
-        def progress(plan: Plan, done: int, total: int, item: DeletedStep) -> None:
-            self.app.call_from_thread(self.advance, done, f"{plan.project}/{plan.run}: step {item.step}")
+        def progress(plan: Plan, done: int, total: int, item: DeletedStep | SlimStep) -> None:
+            verb = "slimmed" if isinstance(item, SlimStep) else "deleted"
+            self.app.call_from_thread(self.advance, done, f"{plan.project}/{plan.run}: step {item.step} {verb}")
 
         return execute_plans(self.app.open_store(), self.plans, progress,
                              lambda: worker.is_cancelled or self.stop_requested)

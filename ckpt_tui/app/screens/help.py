@@ -22,7 +22,9 @@ LEGEND = (
     ("L", "the latest step (never deleted)"),
     ("P", "pinned with p (always kept)"),
     ("M", "marked with Space: deleted by the preview unless it must stay"),
+    ("W", "weights only: slimmed, its training state removed (never offered for resuming)"),
     ("DEL", "deleted by the preview (red, struck through)"),
+    ("SLIM -X", "kept, but slimmed by the preview: its training state goes, freeing X"),
     ("…", "a save in progress or an interrupted delete (never touched)"),
     ("-1.2 GB", "in the run list during a project preview: what that run frees"),
 )

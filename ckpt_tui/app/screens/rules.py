@@ -1,4 +1,5 @@
-"""Choose the retention rule: presets, or any combination typed out."""
+"""Choose the retention rule: presets, or any combination typed out; and which kept
+steps keep their full training state (the others are slimmed to their weights)."""
 
 from __future__ import annotations
 
@@ -46,38 +47,43 @@ class RuleChooser(ModalScreen[Policy | None]):
             yield OptionList(*[Option(f"{text:<22} {about}", id=text) for text, about in PRESETS],
                              id="presets")
             yield Label("rules: best, latest, last:N, every:K, top:K, step:N. Enter applies; "
-                        "↓ reaches the presets.", id="rule-error", classes="hint")
+                        "↓ reaches the presets, Tab the field below.", id="rule-error", classes="hint")
+            yield Label("Full state for (others kept: weights only; empty: every kept step):",
+                        id="full-label", classes="hint")
+            yield Input(self.policy.full_text or "", id="full-text", placeholder="e.g. last:2",
+                        select_on_focus=False)
             if self.pins_note:
                 yield Label(self.pins_note, id="rule-pins", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(Input).cursor_blink = self.cursor_blink
+        for field in self.query(Input):
+            field.cursor_blink = self.cursor_blink
 
     def action_to_presets(self) -> None:
         """Down from the text field goes to the presets (the list handles Down itself)."""
         presets = self.query_one(OptionList)
-        if self.query_one(Input).has_focus:
+        if self.query_one("#rule-text", Input).has_focus:
             presets.focus()
             presets.highlighted = presets.highlighted or 0
 
     @on(OptionList.OptionSelected)
     def preset(self, event: OptionList.OptionSelected) -> None:
-        text = self.query_one(Input)
+        text = self.query_one("#rule-text", Input)
         text.value = event.option.id
         text.focus()
         text.cursor_position = len(text.value)  # typing goes on at the end
 
-    def parse(self, text: str) -> Policy:
+    def parse(self, text: str, full: str) -> Policy:
         metric = self.policy.metric
-        if metric is None and any(k in text for k in ("best", "top")):
+        if metric is None and any(k in text + full for k in ("best", "top")):
             metric = DEFAULT_METRIC
-        return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing)
+        return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing, full.strip() or None)
 
-    def check(self, text: str) -> Policy | None:
-        """The policy ``text`` describes, or None with the reason shown."""
+    def check(self) -> Policy | None:
+        """The policy the two fields describe, or None with the reason shown."""
         label = self.query_one("#rule-error", Label)
         try:
-            policy = self.parse(text)
+            policy = self.parse(self.query_one("#rule-text", Input).value, self.query_one("#full-text", Input).value)
         except CkptError as exc:
             label.update(str(exc))
             label.set_class(True, "error")
@@ -87,12 +93,12 @@ class RuleChooser(ModalScreen[Policy | None]):
         return policy
 
     @on(Input.Changed)
-    def changed(self, event: Input.Changed) -> None:
-        self.check(event.value)
+    def changed(self) -> None:
+        self.check()
 
     @on(Input.Submitted)
-    def apply(self, event: Input.Submitted) -> None:
-        policy = self.check(event.value)
+    def apply(self) -> None:
+        policy = self.check()
         if policy is None:
             self.app.bell()
         else:

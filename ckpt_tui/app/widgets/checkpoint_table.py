@@ -22,7 +22,7 @@ from textual.signal import Signal
 from textual.strip import Strip
 
 from ...core.models import Checkpoint, Run
-from ...core.retention import Plan
+from ...core.retention import Plan, SlimStep
 from ...formatting import fit_number, fit_text, shared_steps, size, stamp, step_label
 
 KEEP_WIDTH_LIMIT = 40
@@ -81,6 +81,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         "checkpoint-table--header",
         "checkpoint-table--cursor",
         "checkpoint-table--delete",
+        "checkpoint-table--slim",
         "checkpoint-table--best",
         "checkpoint-table--latest",
         "checkpoint-table--sorted",
@@ -94,6 +95,7 @@ class CheckpointTable(ScrollView, can_focus=True):
     CheckpointTable > .checkpoint-table--cursor { background: $primary 40%; }
     CheckpointTable:focus > .checkpoint-table--cursor { background: $primary; color: $text; }
     CheckpointTable > .checkpoint-table--delete { color: $error; text-style: strike; }
+    CheckpointTable > .checkpoint-table--slim { color: $warning; text-style: italic; }
     CheckpointTable > .checkpoint-table--best { color: $success; text-style: bold; }
     CheckpointTable > .checkpoint-table--latest { color: $accent; }
     CheckpointTable > .checkpoint-table--pending { color: $text-muted; text-style: italic; }
@@ -120,6 +122,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         self._reasons: dict[int, tuple[str, ...]] = {}
         self._deleted: set[int] = set()
+        self._slims: dict[tuple[int, str], SlimStep] = {}
         self._pins: frozenset[int] = frozenset()
         self.marks: frozenset[int] = frozenset()
         self._shared: set[int] = set()
@@ -140,6 +143,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
         self._reasons = plan.reasons() if plan else {}
         self._deleted = plan.delete_steps if plan else set()
+        self._slims = {s.key: s for s in plan.slim} if plan else {}
         self._pins = plan.policy.pins if plan else pins
         self.marks = plan.policy.marked if plan else marks
         self.columns = self._make_columns()
@@ -190,7 +194,8 @@ class CheckpointTable(ScrollView, can_focus=True):
         ]
         if self.plan is not None:
             # Next to the step, so that the verdict stays on screen at 80 columns.
-            widest = max((len(", ".join(r)) for r in self._reasons.values()), default=0)
+            kept = [c for c in self.run.checkpoints if c.step not in self._deleted] if self.run else []
+            widest = max((len(self._verdict(c)) for c in kept), default=0)
             columns.append(Column("keep", "keep because", min(max(13, widest), KEEP_WIDTH_LIMIT), "left"))
         columns.append(Column("mtime", "modified", 16, "left"))
         low, high = METRIC_WIDTH
@@ -216,7 +221,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         if key == "mtime":
             return lambda c: c.mtime
         if key == "keep":
-            return lambda c: (c.step in self._deleted, ", ".join(self._reasons.get(c.step, ())), c.key)
+            return lambda c: (c.step in self._deleted, c.key in self._slims, self._verdict(c), c.key)
         return lambda c: c.key
 
     def _sort(self) -> None:
@@ -279,7 +284,7 @@ class CheckpointTable(ScrollView, can_focus=True):
     def _kind(self, ckpt: Checkpoint) -> str:
         """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
         if self.plan is not None:
-            return "delete" if ckpt.step in self._deleted else "keep"
+            return "delete" if ckpt.step in self._deleted else "slim" if ckpt.key in self._slims else "keep"
         notable = (ckpt.step in (self.best_step, self.run.latest_step if self.run else None)
                    or ckpt.step in self._pins or ckpt.step in self.marks)
         return "notable" if notable else "plain"
@@ -350,7 +355,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             if key == "mark":
                 text = "…  " if not ckpt.complete else ("★" if ckpt.step == self.best_step else " ") + (
                     "L" if self.run and ckpt.step == self.run.latest_step else
-                    "P" if ckpt.step in self._pins else " ") + ("M" if ckpt.step in self.marks else " ")
+                    "P" if ckpt.step in self._pins else " ") + (
+                    "M" if ckpt.step in self.marks else "W" if ckpt.weights_only else " ")
             elif key == "step":
                 text = self._step_text(ckpt, column.width)
             elif key == "size":
@@ -358,7 +364,7 @@ class CheckpointTable(ScrollView, can_focus=True):
             elif key == "mtime":
                 text = stamp(ckpt.mtime, self.timezone)
             elif key == "keep":
-                text = (ckpt.note if not ckpt.complete else self._verdict(ckpt.step))
+                text = ckpt.note if not ckpt.complete else self._verdict(ckpt)
             else:
                 value = self.run.metrics.value(ckpt.step, key.removeprefix("metric:")) if self.run else None
                 text = fit_number(value, column.width)
@@ -373,10 +379,12 @@ class CheckpointTable(ScrollView, can_focus=True):
             return text
         return f"{ckpt.step} (…{ckpt.name[len(str(ckpt.step)) + 4 - width:]})"
 
-    def _verdict(self, step: int) -> str:
-        if step in self._deleted:
-            return "DEL marked" if step in self.marks else "DEL"
-        return ", ".join(self._reasons.get(step, ()))
+    def _verdict(self, ckpt: Checkpoint) -> str:
+        if ckpt.step in self._deleted:
+            return "DEL marked" if ckpt.step in self.marks else "DEL"
+        reasons = ", ".join(self._reasons.get(ckpt.step, ()))
+        slim = self._slims.get(ckpt.key)
+        return f"SLIM -{size(slim.bytes)}; {reasons}" if slim else reasons
 
     def _line(self, pieces: list[str], width: int) -> list[tuple[int, str]]:
         """Frozen columns, then the scrolled rest; (column index, text) pairs."""
@@ -405,6 +413,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             style += self.get_component_rich_style("checkpoint-table--pending")
         elif ckpt.step in self._deleted:
             style += self.get_component_rich_style("checkpoint-table--delete")
+        elif ckpt.key in self._slims:
+            style += self.get_component_rich_style("checkpoint-table--slim")
         elif ckpt.step in self.marks:
             style += self.get_component_rich_style("checkpoint-table--marked")
         elif ckpt.step == self.best_step:

@@ -20,9 +20,9 @@ LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
                         deleted: bool, location: str, tags: tuple[str, ...] = (),
-                        names: list[str] | None = None) -> Table:
+                        names: list[str] | None = None, slim: str | None = None) -> Table:
     """``tags``: what the marker column says (``best``, ``latest``, ``pinned``,
-    ``marked for deletion``). ``names``: every metric of the run, each on its line
+    ``marked for deletion``). ``slim``: what slimming does to this step (or why it cannot). ``names``: every metric of the run, each on its line
     ("-" where this step has none). The rows are the same for every step of a run,
     so that moving between steps keeps the lines where they are."""
     grid = Table.grid(padding=(0, 1))
@@ -41,6 +41,8 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     grid.add_row("size", size(ckpt.bytes))
     if reasons is not None or deleted:
         grid.add_row("plan", Text(verdict, style="red" if deleted else "green"))
+    if slim:
+        grid.add_row("slim", Text(slim, style="yellow"))
     values = run.metrics.at(ckpt.step)
     for name in names if names is not None else sorted(values):
         grid.add_row(Text(name, style="cyan", overflow="ellipsis", no_wrap=True), number(values.get(name)))
@@ -59,24 +61,24 @@ class DetailsPanel(VerticalScroll):
         yield Static("", id="details-body")
 
     def _shape_of(self, grid: Table, location: str, tags: tuple[str, ...], ckpt: Checkpoint,
-                  names: list[str]) -> tuple:
+                  names: list[str], slim: str | None) -> tuple:
         """How many lines each row that may wrap takes, estimated without rendering."""
         label = min(max([5, *(len(n) for n in names)]), LABEL_WIDTH)
         room = max(self.query_one("#details-body").content_size.width - label - 1, 1)
-        texts = [location or "-", ", ".join(tags) or "-", ckpt.detail or "-"]
+        texts = [location or "-", ", ".join(tags) or "-", ckpt.detail or "-", slim or ""]
         return (len(grid.rows), room, *(-(-len(text) // room) for text in texts))
 
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
              deleted: bool = False, shorten: Callable[[str], str] = str, tags: tuple[str, ...] = (),
-             names: list[str] | None = None) -> None:
+             names: list[str] | None = None, slim: str | None = None) -> None:
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             content, shape = "no step selected", None
         else:
             location = shorten(ckpt.location)
-            content = describe_checkpoint(run, ckpt, reasons, deleted, location, tags, names)
+            content = describe_checkpoint(run, ckpt, reasons, deleted, location, tags, names, slim)
             # What decides how many lines the text takes: the rows, and the lengths that may wrap.
-            shape = self._shape_of(content, location, tags, ckpt, names or [])
+            shape = self._shape_of(content, location, tags, ckpt, names or [], slim)
         # A layout pass redraws the whole screen: only when the text may take more or fewer lines.
         body.update(content, layout=shape is None or shape != self._shape)
         self._shape = shape
