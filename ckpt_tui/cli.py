@@ -11,7 +11,7 @@ from dataclasses import replace
 import orjson
 
 from . import __version__
-from .core import (CkptError, NotFound, Plan, Policy, Refused, Run, Unreadable, execute_plans,
+from .core import (CkptError, NotFound, Plan, Refused, Run, Unreadable, execute_plans,
                    fork_checkpoint, list_runs, plan_run)
 from .core.execute import DeletionResult, PlansResult, single_run
 from .core.resume import best_metric, resume_checkpoint
@@ -564,10 +564,9 @@ def _missing_directory(location: str) -> str | None:
 
 
 def open_app(args: argparse.Namespace) -> int:
-    policy = Policy.parse(args.keep or "best,latest", args.metric or DEFAULT_METRIC, args.mode or "auto",
-                          args.smoothing, args.full)
-    # Without --metric the app picks, per run, a metric the run logs; with it, it holds to it.
-    options = {"policy": policy, "auto_metric": args.metric is None, **_store_options(args)}
+    # Flags over the saved policies, which the app reads with the location. Without --metric
+    # (or a saved one) the app picks, per run, a metric the run logs; with it, it holds to it.
+    options = {"flags": _flags(args), "auto_metric": args.metric is None, **_store_options(args)}
     if not args.demo and (problem := _missing_directory(args.location)):
         _err(problem)
         return EXIT_REFUSED

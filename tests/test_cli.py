@@ -185,10 +185,11 @@ def test_app_options_give_the_app_its_policy(monkeypatch, art_base):
     seen = {}
     monkeypatch.setattr(ckpt_tui.app, "run_app", lambda location, **options: seen.update(options) or 0)
     assert main([str(art_base), "--metric", "train/loss", "--mode", "max", "--keep", "best,latest,last:3"]) == 0
-    policy = seen["policy"]
-    assert (policy.metric, policy.mode, policy.keep_text) == ("train/loss", "max", "best,latest,last:3")
+    flags = seen["flags"]  # over the location's saved policies, as for prune
+    assert (flags.metric, flags.mode, flags.keep) == ("train/loss", "max", "best,latest,last:3")
     assert seen["auto_metric"] is False  # a metric given by name is held to, as prune does
     assert main([str(art_base)]) == 0 and seen["auto_metric"] is True
+    assert seen["flags"].values() == {}  # nothing given: the saved policies, then the defaults
 
 
 def test_a_missing_location_exits_2_before_the_app_starts(monkeypatch, tmp_path, capsys):

@@ -26,8 +26,16 @@ def unprivileged(argv: list[str]) -> list[str]:
     return [capsh, f"--drop={DROPPED}", "--", "-c", shlex.join(argv)]
 
 
+NO_BYPASS = "CKPT_TUI_TEST_NO_BYPASS"  # set in the commands run_python starts
+
+
+def bypass_dropped() -> bool:
+    """Whether file permissions apply to this process (not root, or started by run_python)."""
+    return os.geteuid() != 0 or os.environ.get(NO_BYPASS) == "1"
+
+
 def run_python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``python ARGS`` from this checkout, without root's permission bypass."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    env = {**os.environ, NO_BYPASS: "1", "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     return subprocess.run(unprivileged([sys.executable, *args]), capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120)

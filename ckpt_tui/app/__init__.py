@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 
-def run_app(location, *, policy=None, auto_metric: bool = True, location_label: str | None = None,
+def run_app(location, *, policy=None, flags=None, auto_metric: bool = True, location_label: str | None = None,
             **store_options: object) -> int:
     """Open the app on ``location`` (a directory, s3://..., wandb://..., or a function that
     returns one); returns an exit code. ``store_options`` go to the store."""
     from .app import CkptApp
 
-    app = CkptApp(location, policy=policy, auto_metric=auto_metric, location_label=location_label,
-                  store_options=dict(store_options))
+    from ..policy_file import NO_SETTINGS
+
+    app = CkptApp(location, policy=policy, flags=flags or NO_SETTINGS, auto_metric=auto_metric,
+                  location_label=location_label, store_options=dict(store_options))
     app.run()
     return app.return_code or 0
 

@@ -11,6 +11,7 @@ from textual.app import App
 
 from ..core.retention import Policy
 from ..core.store import Store
+from ..policy_file import NO_SETTINGS, Settings
 from .screens.main import MainScreen
 
 
@@ -28,8 +29,10 @@ class CkptApp(App[int]):
     slow to open), an already opened store, or a function returning a location
     (called in a worker too: the demo tree is built while the app is on screen).
     ``location_label`` replaces the location in the status line, ``timezone``
-    fixes how times are shown. With ``auto_metric``, a run that does not log the
-    policy's metric is shown with one it logs; without it, the metric is held to.
+    fixes how times are shown. ``flags`` are the settings given on the command
+    line, over the location's saved policies (``.ckpt-tui.toml``); ``policy``
+    stands for all of them at once. With ``auto_metric``, a run that does not log
+    the metric in force is shown with one it logs, unless a saved policy names it.
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
@@ -37,8 +40,8 @@ class CkptApp(App[int]):
     COMMANDS = App.COMMANDS | {ckpt_commands}
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
-                 timezone: tzinfo | None = None, policy: Policy | None = None, auto_metric: bool = True,
-                 cursor_blink: bool = True, store_options: dict | None = None) -> None:
+                 timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
+                 auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None) -> None:
         super().__init__()
         self._prepare: Callable[[], str] | None = source if callable(source) else None
         self.location = "" if callable(source) else source if isinstance(source, str) else source.location
@@ -46,7 +49,7 @@ class CkptApp(App[int]):
         self.store_options = store_options or {}
         self.location_label = location_label or self.location
         self.timezone = timezone
-        self.policy = policy or Policy()
+        self.flags = Settings.from_policy(policy) if policy is not None else flags
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()

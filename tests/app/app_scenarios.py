@@ -34,6 +34,7 @@ class Scenario:
     tree: str = "demo"  # or "empty", "hf"
     keep: str = "best,latest"
     smoothing: float | None = None
+    full: str | None = None  # steps that keep their training state; the other kept ones are slimmed
     loading: bool = False  # metrics never arrive: the screen while they load
 
 
@@ -54,6 +55,9 @@ SCENARIOS = {
     "chart": Scenario(("tab", *["up"] * 40), smoothing=0.3,
                       about="the chart: best starred, highlighted step, smoothed curve"),
     "hf": Scenario((), tree="hf", about="a Hugging Face Trainer directory: a metric it logs, picked"),
+    "slim": Scenario(("v",), tree="hf", keep="best,latest,last:3", full="last:1",
+                     about="a preview that slims kept steps to their weights (SLIM) and deletes others"),
+    "rules": Scenario(("u",), about="the rule chooser: rules, presets, which steps keep full state"),
     "empty": Scenario((), tree="empty", about="an empty location: what was searched, where to look"),
     "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
 }
@@ -128,7 +132,7 @@ def make_app(base: Path, scenario: Scenario | None = None) -> CkptApp:
     else:
         source = str(location)
     app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False,
-                      policy=Policy.parse(scenario.keep, smoothing=scenario.smoothing))
+                      policy=Policy.parse(scenario.keep, smoothing=scenario.smoothing, full=scenario.full))
     app.animation_level = "none"  # the loading indicator is drawn still
     return app
 

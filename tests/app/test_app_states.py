@@ -33,7 +33,7 @@ async def test_a_trainer_directory_opens_with_a_metric_each_run_logs(hf_fixture)
         assert "best eval_loss (auto→min)" in line and "picked: val/reward not logged" in line
         assert "eval_loss" in str(screen.query_one("#plot-title").render())
         assert screen.summaries[("hf-trainer", "lora-adapter")].best == 10
-        assert app.policy.metric == "val/reward"  # the rule itself is unchanged
+        assert main(app).policy.metric == "val/reward"  # the rule itself is unchanged
 
 
 async def test_a_metric_given_by_name_is_held_to(hf_fixture):
@@ -186,7 +186,7 @@ async def test_no_toast_covers_the_confirmation(art_base):
     app = RecordingApp(str(art_base), policy=Policy(metric="val/nope"), auto_metric=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        app.policy = Policy()
+        main(app).change_policy(metric="val/reward")
         app.notify("a long warning that would sit over the buttons", timeout=15)
         await pilot.press("v", "x")
         await pilot.pause()

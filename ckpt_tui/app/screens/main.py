@@ -20,9 +20,12 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...core.errors import CkptError, NotFound
 from ...core.fork import ForkResult
-from ...core.models import Run
+from ...core.models import Checkpoint, Run
 from ...core.retention import DEFAULT_METRIC, Plan, Policy, best_checkpoint, metric_for, plan_run
 from ...formatting import size, step_ranges
+from ...policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, save_run_policy
+from ...policy_file import file_path as policy_file_path
+from ...policy_file import load as load_policy_file
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
@@ -51,6 +54,28 @@ def toggled(steps: frozenset[int], step: int) -> frozenset[int]:
     return steps - {step} if step in steps else steps | {step}
 
 
+def slim_text(plan: Plan, ckpt: Checkpoint) -> str | None:
+    """What the preview's slimming does to ``ckpt``, or why it keeps its training state."""
+    for slim in plan.slim:
+        if slim.key == ckpt.key:
+            files = ", ".join(slim.files[:3]) + (f" and {len(slim.files) - 3} more" if len(slim.files) > 3 else "")
+            return f"frees {size(slim.bytes)}: {files}"
+    for refused in plan.slim_refused:
+        if (refused.step, refused.name) == ckpt.key:
+            return f"keeps its training state: {refused.reason}"
+    return None
+
+
+def without_pins(policy: Policy) -> Policy:
+    """``policy`` less its ``step:N`` rules: in the app, pins belong to their run."""
+    return replace(policy, rules=tuple(r for r in policy.rules if r.kind != "step"))
+
+
+def same_policy(a: Policy, b: Policy) -> bool:
+    """The same rule, whatever the order its rules are written in."""
+    return (a.metric, a.mode, a.smoothing, set(a.rules), a.full) == (b.metric, b.mode, b.smoothing, set(b.rules), b.full)
+
+
 class MainScreen(Screen[None]):
     # Help and Quit first: the footer is cut from the right on narrow terminals.
     BINDINGS = [
@@ -76,6 +101,8 @@ class MainScreen(Screen[None]):
         Binding("o", "order_runs", "Order runs", show=False,
                 tooltip="Order the runs by name, size, checkpoints or latest step"),
         Binding("f", "fork", "Fork", tooltip="Copy the highlighted step into a new run"),
+        Binding("w", "save_policy", "Save rule",
+                tooltip=f"Save this run's metric, direction, rule and pins to {POLICY_FILE} at the location"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the location"),
         Binding("c", "copy_path", "Copy path", show=False,
                 tooltip="Copy the highlighted step's path or URL to the clipboard (OSC 52)"),
@@ -98,6 +125,13 @@ class MainScreen(Screen[None]):
         # Pins and marks belong to a run, never to the rule.
         self.pins: dict[RunKey, frozenset[int]] = {}
         self.marks: dict[RunKey, frozenset[int]] = {}
+        # The rule of a run: what was changed in this session, over the command line's flags,
+        # over the location's saved policies (read with the run list), over the defaults.
+        self.policy_file = PolicyFile(POLICY_FILE)
+        self.policy_error: str | None = None  # the saved policies cannot be used: nothing is deleted
+        self.session: Settings = NO_SETTINGS
+        self._bases: dict[RunKey | None, tuple[Policy, frozenset[int], str | None]] = {}
+        self.stated: set[RunKey] = set()  # runs read with their training state (for slimming)
         self.memo = Memo()
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
 
@@ -110,8 +144,8 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 yield Static("", id="empty")
                 yield CheckpointTable(id="checkpoints")
-                yield Label("★ best · L latest · P pinned · M marked · DEL deleted by the preview · "
-                            "? every key", id="legend")
+                yield Label("★ best · L latest · P pinned · M marked · W weights only · "
+                            "DEL/SLIM by the preview · ? every key", id="legend")
                 yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
         yield Footer()
 
@@ -142,12 +176,48 @@ class MainScreen(Screen[None]):
 
     @property
     def policy(self) -> Policy:
-        return self.app.policy
+        """The rule in force for the current run (before its pins, marks and a picked metric)."""
+        return self.base_policy(self.current)
 
-    @policy.setter
-    def policy(self, policy: Policy) -> None:
-        self.app.policy = policy
+    @property
+    def overrides(self) -> Settings:
+        return Settings(**{**self.app.flags.values(), **self.session.values()})
+
+    def _base(self, key: RunKey | None) -> tuple[Policy, frozenset[int], str | None]:
+        """A run's rule without pins, its saved pins, and why its saved policy cannot be used."""
+        if key not in self._bases:
+            project, run = key or ("", "")
+            try:
+                policy, problem = self.policy_file.policy(project, run, self.overrides), None
+            except CkptError as exc:  # the file says metric "none" beside a rule that needs one
+                policy, problem = PolicyFile(POLICY_FILE).policy(project, run, self.overrides), str(exc)
+            self._bases[key] = (without_pins(policy), frozenset(policy.pins), problem)
+        return self._bases[key]
+
+    def base_policy(self, key: RunKey | None) -> Policy:
+        return self._base(key)[0]
+
+    def pins_of(self, key: RunKey | None) -> frozenset[int]:
+        """The run's pins: as changed in this session, else as saved."""
+        if key is None:
+            return frozenset()
+        return self.pins[key] if key in self.pins else self._base(key)[1]
+
+    def policy_problem(self, key: RunKey | None) -> str | None:
+        """Why previews and deletions are refused: the saved policies cannot be used."""
+        return self.policy_error or self._base(key)[2]
+
+    def change_policy(self, **settings: object) -> None:
+        """Change the rule for every run in this session (until saved, nothing is written)."""
+        self.session = replace(self.session, **settings)
+        self._bases.clear()
         self._policy_changed()
+
+    def _holds_metric(self, key: RunKey) -> bool:
+        """Whether the metric in force was asked for: on the command line, in the metric
+        picker, or in a saved policy. If not, a run that does not log it shows one it logs."""
+        origin = self.policy_file.origin(*key, "metric", self.overrides)
+        return not self.app.auto_metric or (origin is not None and not origin.startswith("--"))
 
     @property
     def table(self) -> CheckpointTable:
@@ -157,12 +227,24 @@ class MainScreen(Screen[None]):
         """The rule for one run: its own pins and marks, and a metric it logs when
         the metric in force is not logged and the user did not insist on it."""
         key = key or (run.project, run.name)
-        policy = self.policy
-        if self.app.auto_metric and policy.metric is not None:
+        policy = self.base_policy(key)
+        if not self._holds_metric(key) and policy.metric is not None:
             picked = metric_for(self.metric_names(run), policy.metric)
             if picked != policy.metric:
                 policy = policy.with_metric(picked)
-        return policy.with_steps(self.pins.get(key, frozenset()), self.marks.get(key, frozenset()))
+        return policy.with_steps(self.pins_of(key), self.marks.get(key, frozenset()))
+
+    def saved_state(self, key: RunKey) -> str | None:
+        """For the top line: whether the run's rule is the saved one, or differs from it."""
+        saved = self.policy_file.source(*key, self.app.flags)
+        try:
+            stored = self.policy_file.policy(*key, self.app.flags)
+        except CkptError:
+            return None
+        if same_policy(without_pins(stored), self.base_policy(key)) and stored.pins == self.pins_of(key):
+            return f"saved in {POLICY_FILE}" if saved else None
+        return "unsaved: w saves"
+
 
     def metric_names(self, run: Run) -> list[str]:
         return self.memo.get(run.metrics, "names", run.metrics.names)
@@ -185,8 +267,13 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing")
     def load_listing(self, select: RunKey | None = None) -> None:
         store = self.app.open_store()
+        try:
+            policies, problem = load_policy_file(store), None
+        except CkptError as exc:  # shown, and nothing is deleted until it is fixed
+            policies, problem = PolicyFile(policy_file_path(store)), str(exc)
         listing = {project: store.list_runs(project) for project in store.list_projects()}
         if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.show_policies, policies, problem)
             self.app.call_from_thread(self.show_listing, listing, select)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
@@ -194,13 +281,20 @@ class MainScreen(Screen[None]):
         """Steps first (fast), metrics after, so that the table appears early."""
         worker = get_current_worker()
         store = self.app.open_store()
-        run = store.load_run(*key, with_metrics=False)
+        run = self._read(store, key, with_metrics=False)
         if worker.is_cancelled:
             return
         self.app.call_from_thread(self.show_run, run, False)
         run = replace(run, metrics=store.read_metrics(*key))
         if not worker.is_cancelled:
             self.app.call_from_thread(self.run_loaded, run)
+
+    def _read(self, store, key: RunKey, with_metrics: bool = True) -> Run:
+        """A run, with each checkpoint's training state where its rule slims (in a worker)."""
+        with_state = self.base_policy(key).full is not None
+        run = store.load_run(*key, with_metrics=with_metrics, with_state=with_state)
+        (self.stated.add if with_state else self.stated.discard)(key)  # one operation: safe from a thread
+        return run
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="summaries")
     def load_summaries(self, keys: list[RunKey]) -> None:
@@ -210,7 +304,7 @@ class MainScreen(Screen[None]):
             if worker.is_cancelled:
                 return
             try:
-                run = store.load_run(*key)
+                run = self._read(store, key)
             except Exception:  # noqa: BLE001 - a summary is optional; opening the run shows the error
                 continue
             self.app.call_from_thread(self.run_loaded, run)
@@ -218,11 +312,20 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def load_project(self, project: str, runs: list[str]) -> None:
         store = self.app.open_store()
-        loaded = [store.load_run(project, name) for name in runs]
+        loaded = [self._read(store, (project, name)) for name in runs]
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.show_project_preview, loaded)
 
     # -- showing -----------------------------------------------------------------
+    def show_policies(self, policies: PolicyFile, problem: str | None) -> None:
+        if problem and problem != self.policy_error:
+            self.notify(f"{problem}\nNothing is previewed or deleted until it is fixed (r reads it again).",
+                        title="Saved policies", severity="error", timeout=20)
+        self.policy_file, self.policy_error = policies, problem
+        self._bases.clear()
+        if self.runs:
+            self._policy_changed()
+
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None) -> None:
         self.listing, self.listing_error = listing, None
         tree = self.query_one(RunTree)
@@ -287,7 +390,7 @@ class MainScreen(Screen[None]):
             self.noted.add(key)
             self.notify("\n".join(run.notes), title=f"{run.project}/{run.name}", severity="warning", timeout=10)
         if metrics_ready and key in self.plans:
-            self.plans[key] = plan_run(run, self.policy_for(run))
+            self.plans[key] = self._plan(run)
         self.refresh_view()
 
     def _summary(self, run: Run) -> RunSummary:
@@ -314,7 +417,7 @@ class MainScreen(Screen[None]):
         columns = default_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
         # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
-                        self.pins.get(key, frozenset()), self.marks.get(key, frozenset()))
+                        self.pins_of(key), self.marks.get(key, frozenset()))
         self._show_status()
 
     def _show_plot(self) -> None:
@@ -348,16 +451,19 @@ class MainScreen(Screen[None]):
         reasons = plan.reasons().get(ckpt.step) if plan and ckpt else None
         deleted = bool(plan and ckpt and ckpt.step in plan.delete_steps)
         names = self.metric_names(self.run) if self.run and self.metrics_ready else None
-        tags = self._tags(ckpt.step) if ckpt else ()
+        tags = self._tags(ckpt) if ckpt else ()
+        slim = slim_text(plan, ckpt) if plan and ckpt else None
         for details in self.query(DetailsPanel):
-            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, tags, names)
+            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, tags, names, slim)
 
-    def _tags(self, step: int) -> tuple[str, ...]:
-        """What the marker column says about ``step``, in words."""
+    def _tags(self, ckpt: Checkpoint) -> tuple[str, ...]:
+        """What the marker column says about a step, in words."""
+        step = ckpt.step
         policy, best, _ = self.current_best()
         tags = {f"best {policy.metric}": step == best, "latest": self.run is not None and step == self.run.latest_step,
-                "pinned": step in self.pins.get(self.current, frozenset()) | policy.pins,
-                "marked for deletion": step in self.marks.get(self.current, frozenset())}
+                "pinned": step in self.pins_of(self.current) | policy.pins,
+                "marked for deletion": step in self.marks.get(self.current, frozenset()),
+                "weights only (slimmed: never offered for resuming)": ckpt.weights_only}
         return tuple(tag for tag, on in tags.items() if on)
 
     def preview_text(self) -> str | None:
@@ -365,8 +471,10 @@ class MainScreen(Screen[None]):
             return None
         plans = list(self.plans.values())
         steps = sum(len(p.delete) for p in plans if not p.refused)
+        slims = sum(len(p.slim) for p in plans if not p.refused)
         freed = sum(p.freed_bytes for p in plans if not p.refused)
-        text = f"preview ({self.preview_scope}): would delete {steps} steps, free {size(freed)}"
+        work = f"delete {steps} steps" + (f", slim {slims}" if slims else "")
+        text = f"preview ({self.preview_scope}): would {work}, free {size(freed)}"
         refused = sum(1 for p in plans if p.refused)
         return text + (f"; {refused} run(s) refused" if refused else "")
 
@@ -383,14 +491,20 @@ class MainScreen(Screen[None]):
             totals = f"reading runs {len(summaries)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.run is not None:
-            policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
+            chosen = self.policy
+            policy = self.policy_for(self.run, self.current) if self.metrics_ready else chosen
             parts.append(StatusPart(policy.describe(explain_auto=True), "italic", 2))
-            if policy.metric != self.policy.metric:
-                parts.append(StatusPart(f"picked: {self.policy.metric} not logged", "yellow", 2))
+            if policy.metric != chosen.metric:
+                parts.append(StatusPart(f"picked: {chosen.metric} not logged", "yellow", 2))
             elif self.metrics_ready and policy.metric and policy.metric not in self.metric_names(self.run):
                 parts.append(StatusPart(f"{policy.metric} not logged here (m)", "yellow", 2))
+            saved = self.saved_state(self.current) if self.current else None
+            if saved:
+                parts.append(StatusPart(saved, "green" if saved.startswith("saved") else "yellow", 2))
         else:
             parts.append(StatusPart(self.policy.describe(explain_auto=True), "italic", 2))
+        if self.policy_error:
+            parts.append(StatusPart(f"{POLICY_FILE} invalid: nothing is deleted", "bold red", 4))
         preview = self.preview_text()
         if preview:
             parts.append(StatusPart(preview, "bold red", 5))
@@ -538,9 +652,14 @@ class MainScreen(Screen[None]):
 
     # -- actions: the rule -----------------------------------------------------
     def _policy_changed(self) -> None:
+        unstated = {k for k in self.runs if self.base_policy(k).full is not None and k not in self.stated}
+        if self.current in unstated:
+            self.open_run(self.current, force=True)  # its preview is planned again once read
+        if self.preview_scope == "project" and unstated & set(self.plans):
+            self.action_preview_project()
         for key in list(self.plans):
             if key in self.runs:
-                self.plans[key] = plan_run(self.runs[key], self.policy_for(self.runs[key]))
+                self.plans[key] = self._plan(self.runs[key])
         tree = self.query_one(RunTree)
         for key, run in self.runs.items():
             self.summaries[key] = self._summary(run)
@@ -563,7 +682,7 @@ class MainScreen(Screen[None]):
             metric = choice.metric or DEFAULT_METRIC
             if choice.metric:
                 self.extra_columns.add(choice.metric)
-            self.policy = self.policy.with_metric(metric, choice.mode)
+            self.change_policy(metric=metric, mode=choice.mode)
 
         self.app.push_screen(MetricPicker(self.metric_names(self.run), shown, self.policy.mode,
                                           self.app.auto_metric), chosen)
@@ -574,13 +693,23 @@ class MainScreen(Screen[None]):
             return
         from .metric_picker import next_mode
 
-        self.policy = self.policy.with_metric(self.policy.metric, next_mode(self.policy.mode))
+        self.change_policy(mode=next_mode(self.policy.mode))
         # The top line shows the direction, (auto→min) or (max).
 
     def action_choose_rules(self) -> None:
+        current, key = self.policy, self.current
+
         def chosen(policy: Policy | None) -> None:
-            if policy is not None:
-                self.policy = policy
+            if policy is None:
+                return
+            if policy.pins and key is not None:  # step:N typed out: a pin of this run
+                self.pins[key] = self.pins_of(key) | policy.pins
+            policy = without_pins(policy)
+            changed = {name: value for name, value, before in (
+                ("keep", policy.keep_text or "latest", current.keep_text),
+                ("full", policy.full_text or "", current.full_text or ""),
+                ("metric", policy.metric, current.metric)) if value != before}
+            self.change_policy(**changed)
 
         pinned = [f"{run} {step_ranges(steps)}" for (_, run), steps in self.pins.items() if steps]
         note = f"pins stay with their runs: {'; '.join(pinned)} (p unpins)" if pinned else ""
@@ -588,12 +717,32 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(RuleChooser(self.policy, self.app.cursor_blink, note), chosen)
 
+    def action_save_policy(self) -> None:
+        """Save the current run's rule (metric, direction, rules, pins; never marks) in the
+        location's policy file, which ls, prune and watch read too."""
+        if not self._ready():
+            return
+        if self.policy_error:
+            self.notify(self.policy_error, title="Saved policies", severity="error", timeout=12)
+            return
+        self.save_policy(self.current, replace(self.policy_for(self.run), marked=frozenset()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def save_policy(self, key: RunKey, policy: Policy) -> None:
+        saved = save_run_policy(self.app.open_store(), *key, policy)
+        self.app.call_from_thread(self.policy_saved, key, policy, saved)
+
+    def policy_saved(self, key: RunKey, policy: Policy, saved: PolicyFile) -> None:
+        self.policy_file, self.policy_error = saved, None
+        self._bases.clear()
+        self._policy_changed()
+        self.notify(f"{key[0]}/{key[1]}: {policy.describe()}\nin {saved.path}", title="Saved", timeout=6)
+
     def action_pin(self) -> None:
         ckpt = self.table.highlighted
         if ckpt is None or self.current is None:
             return
-        pins = self.pins.get(self.current, frozenset())
-        self.pins[self.current] = toggled(pins, ckpt.step)
+        self.pins[self.current] = toggled(self.pins_of(self.current), ckpt.step)
         self.marks[self.current] = self.marks.get(self.current, frozenset()) - {ckpt.step}
         self._policy_changed()  # the row's P and the top line say it; no toast to cover the screen
 
@@ -620,26 +769,44 @@ class MainScreen(Screen[None]):
             return "it is the latest step, which is always kept"
         if ckpt.step == best:
             return f"it is the best step by {policy.metric}, which is always kept"
-        if ckpt.step in self.pins.get(self.current, frozenset()):
+        if ckpt.step in self.pins_of(self.current):
             return "it is pinned (p unpins it)"
         if ckpt.step in self.run.protected:
             return ", ".join(self.run.protected[ckpt.step])
         return None
 
     # -- actions: preview and delete ---------------------------------------------
+    def _plan(self, run: Run) -> Plan:
+        """The run's plan; refused while its saved policy cannot be used."""
+        plan = plan_run(run, self.policy_for(run))
+        problem = self.policy_problem((run.project, run.name))
+        if problem:
+            plan.refused = problem
+        return plan
+
+    def _policy_usable(self) -> bool:
+        """False (and why, said) when the saved policies cannot be used: nothing is previewed or deleted."""
+        problem = self.policy_problem(self.current)
+        if problem:
+            self.notify(problem, title="Saved policies", severity="error", timeout=12)
+        return problem is None
+
     def action_preview_run(self) -> bool:
-        if not self._ready():
+        if not self._ready() or not self._policy_usable():
             return False
-        plan = plan_run(self.run, self.policy_for(self.run))
+        plan = self._plan(self.run)
         self._clear_preview()
         self.plans, self.preview_scope = {self.current: plan}, "run"
         if plan.refused:
             self.notify(plan.refused, title="Refused", severity="warning", timeout=12)
+        elif plan.slim_refused:
+            self.notify(f"{len(plan.slim_refused)} kept step(s) keep their training state: "
+                        f"{plan.slim_refused[0].reason}", title="Slimming", severity="warning", timeout=8)
         self.refresh_view()
         return True
 
     def action_preview_project(self) -> None:
-        if not self._ready():
+        if not self._ready() or not self._policy_usable():
             return
         project = self.current[0]
         self.table.loading = True
@@ -654,7 +821,7 @@ class MainScreen(Screen[None]):
             self.runs[key] = run
             self.summaries[key] = self._summary(run)
             self.query_one(RunTree).update_summary(key, self.summaries[key])
-        self.plans = {(r.project, r.name): plan_run(r, self.policy_for(r)) for r in runs}
+        self.plans = {(r.project, r.name): self._plan(r) for r in runs}
         self.preview_scope = "project"
         self.query_one(RunTree).show_frees({k: p.freed_bytes for k, p in self.plans.items() if not p.refused})
         refused = [p.refused for p in self.plans.values() if p.refused]
@@ -665,12 +832,12 @@ class MainScreen(Screen[None]):
         self.refresh_view()
 
     def action_delete(self) -> None:
-        if not self.preview_scope and not self.action_preview_run():
+        if not self._policy_usable() or (not self.preview_scope and not self.action_preview_run()):
             return
-        plans = [p for p in self.plans.values() if p.delete and not p.refused]
+        plans = [p for p in self.plans.values() if (p.delete or p.slim) and not p.refused]
         if not plans:
             refused = [p.refused for p in self.plans.values() if p.refused]
-            self.notify("\n".join(refused) or "nothing to delete under this rule",
+            self.notify("\n".join(refused) or "nothing to delete or slim under this rule",
                         title="Refused" if refused else "Delete", severity="warning", timeout=12)
             return
         self.app.clear_notifications()  # a toast must not cover the dialog's buttons
@@ -684,10 +851,12 @@ class MainScreen(Screen[None]):
             return
         outcome = report.outcome
         self._forget_deleted(outcome.results)
-        planned = sum(len(r.plan.delete) for r in outcome.results)
-        message = f"deleted {outcome.deleted} checkpoint(s), freed {size(outcome.freed_bytes)}"
-        if (outcome.cancelled or report.stop_requested) and outcome.deleted < planned:
-            message = f"stopped: {message}; {planned - outcome.deleted} left in place"
+        planned = sum(len(r.plan.delete) + len(r.plan.slim) for r in outcome.results)
+        done = outcome.deleted + outcome.slimmed
+        slimmed = f", slimmed {outcome.slimmed}" if outcome.slimmed else ""
+        message = f"deleted {outcome.deleted} checkpoint(s){slimmed}, freed {size(outcome.freed_bytes)}"
+        if (outcome.cancelled or report.stop_requested) and done < planned:
+            message = f"stopped: {message}; {planned - done} left as they were"
         notes = []
         for result in outcome.results:
             name = f"{result.plan.project}/{result.plan.run}"
@@ -698,7 +867,11 @@ class MainScreen(Screen[None]):
                 steps = step_ranges(item.step for item, _ in result.failed)
                 notes.append(f"{name}: {len(result.failed)} step(s) not deleted ({steps}): "
                              f"{result.failed[0][1]}")
-        notes += outcome.refusals
+            if result.slim_failed:
+                steps = step_ranges(item.step for item, _ in result.slim_failed)
+                notes.append(f"{name}: {len(result.slim_failed)} step(s) not slimmed ({steps}): "
+                             f"{result.slim_failed[0][1]}")
+        notes += outcome.refusals + outcome.failures
         if report.error and not report.expected:
             from .error import ErrorScreen
 

@@ -1,0 +1,154 @@
+"""The app and the location's saved policies (.ckpt-tui.toml), and slimming from the app."""
+
+from __future__ import annotations
+
+import json
+
+from app_helpers import RecordingApp, confirm_delete, go_to_step, main, run_dir, steps_on_disk
+from app_scenarios import settle
+from cli_run import run_cli
+
+from ckpt_tui.app.screens.confirm import ConfirmDelete
+from ckpt_tui.app.screens.rules import RuleChooser
+from ckpt_tui.app.widgets import StatusLine
+from ckpt_tui.core.retention import Policy
+from ckpt_tui.policy_file import POLICY_FILE, flag_settings, load
+from ckpt_tui.stores.local import LocalStore
+
+RUN = ("demo", "agent-001")
+
+
+def status(app) -> str:
+    return str(main(app).query_one(StatusLine).render())
+
+
+def planned_deletions(capsys, base, *flags: str) -> set[int]:
+    """What ``prune --dry-run`` would delete in demo/agent-001 (it reads the saved policies too)."""
+    code, out, _ = run_cli(capsys, "prune", base, "-p", "demo", "-r", "agent-001", "--dry-run", "--json", *flags)
+    assert code == 0
+    return {d["step"] for d in json.loads(out)["plans"][0]["delete"]}
+
+
+async def choose_rules(pilot, keep: str | None = None, full: str | None = None) -> None:
+    await pilot.press("u")
+    assert isinstance(pilot.app.screen, RuleChooser)
+    for field, value in (("#rule-text", keep), ("#full-text", full)):
+        if value is not None:
+            pilot.app.screen.query_one(field).value = value
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+# -- saved policies ---------------------------------------------------------------
+async def test_a_saved_policy_is_read_at_open_and_the_top_line_says_so(art_base, capsys):
+    (art_base / POLICY_FILE).write_text('[projects.demo.runs.agent-001]\nkeep = "best,latest,last:3"\npins = [2]\n')
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        assert "last 3" in status(app) and f"saved in {POLICY_FILE}" in status(app)
+        assert screen.table._cells(screen.table.rows[2])[0][1] == "P"  # the saved pin
+        await pilot.press("v")
+        await settle(pilot)
+        app_deletes = screen.plans[RUN].delete_steps
+        screen.open_run(("demo", "agent-002"))
+        await settle(pilot)
+        assert "saved in" not in status(app) and "last 3" not in status(app)  # no section for this run
+    assert 2 not in app_deletes and app_deletes == planned_deletions(capsys, art_base)
+
+
+async def test_flags_win_over_the_saved_policy(art_base):
+    (art_base / POLICY_FILE).write_text('[projects.demo]\nkeep = "best,latest,last:3"\n')
+    app = RecordingApp(str(art_base), flags=flag_settings(keep="best,latest,last:5"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "last 5" in status(app) and "last 3" not in status(app) and "saved in" not in status(app)
+
+
+async def test_the_rule_and_pins_are_saved_for_the_run_and_prune_then_agrees(art_base, capsys):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await choose_rules(pilot, keep="best,latest,every:4")
+        assert "unsaved: w saves" in status(app)
+        await go_to_step(pilot, 3)
+        await pilot.press("p")  # a pin: saved
+        await go_to_step(pilot, 5)
+        await pilot.press("space")  # a mark: a one-off choice, never saved
+        await pilot.press("w")
+        await settle(pilot)
+        saved = load(LocalStore(art_base)).policy(*RUN)
+        assert saved.keep_text == "best,latest,every:4,step:3" and saved.marked == frozenset()
+        assert f"saved in {POLICY_FILE}" in status(app) and app.said(f"in {art_base}/{POLICY_FILE}")
+        await pilot.press("space")  # unmark: what the app previews is what prune does
+        await pilot.press("v")
+        await settle(pilot)
+        app_deletes = main(app).plans[RUN].delete_steps
+    assert app_deletes == planned_deletions(capsys, art_base)
+
+
+async def test_an_invalid_policy_file_is_named_and_nothing_is_previewed_deleted_or_saved(art_base):
+    text = '[projects.demo]\nkeep = "best,weird"\n'
+    (art_base / POLICY_FILE).write_text(text)
+    before = steps_on_disk(art_base, "agent-001")
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert app.said(f"{POLICY_FILE}: projects.demo.keep: unknown rule 'weird'", "error")
+        assert "invalid: nothing is deleted" in status(app)
+        await pilot.press("v", "x", "w")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmDelete) and not main(app).plans
+    assert steps_on_disk(art_base, "agent-001") == before and (art_base / POLICY_FILE).read_text() == text
+
+
+# -- slimming ------------------------------------------------------------------------
+async def test_slimming_is_chosen_previewed_confirmed_apart_and_done(hf_fixture, capsys):
+    app = RecordingApp(str(hf_fixture), policy=Policy.parse("best,latest,last:3", "eval_loss", "min"))
+    key = ("hf-trainer", "full-model")
+    expected = json.loads(run_cli(capsys, "prune", hf_fixture, "-p", key[0], "-r", key[1], "--metric", "eval_loss",
+                                  "--keep", "best,latest,last:3", "--full", "last:1", "--dry-run", "--json")[1])
+    slims = {s["step"] for s in expected["plans"][0]["slim"]}
+    deletes = {d["step"] for d in expected["plans"][0]["delete"]}
+    assert slims and deletes
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        assert screen.current == key
+        await choose_rules(pilot, full="last:1")
+        assert "full state for latest + last 1" in status(app)
+        await pilot.press("v")
+        await settle(pilot)
+        plan = screen.plans[key]
+        assert {s.step for s in plan.slim} == slims and plan.delete_steps == deletes
+        assert f"would delete {len(deletes)} steps, slim {len(slims)}" in status(app)
+        table = screen.table
+        verdicts = {c.step: table._verdict(c) for c in table.rows}
+        assert all(verdicts[s].startswith("SLIM -") for s in slims)
+        assert not any(v.startswith("SLIM") for s, v in verdicts.items() if s not in slims)
+        await pilot.press("x")
+        await settle(pilot)
+        question = str(app.screen.query_one("#confirm-question").render())
+        assert f"Delete {len(deletes)} checkpoint(s) and slim {len(slims)}" in question
+        await confirm_delete(pilot)
+        await settle(pilot)
+        assert app.said(f"deleted {len(deletes)} checkpoint(s), slimmed {len(slims)}")
+        slimmed = [c for c in screen.run.checkpoints if c.weights_only]
+        assert {c.step for c in slimmed} == slims
+        assert all(table._cells(c)[0][2] == "W" for c in slimmed)
+    folders = {int(p.name.split("-")[1]): p for p in hf_fixture.joinpath(key[1]).glob("checkpoint-*")}
+    assert set(folders) == set(range(4, 25, 4)) - deletes
+    assert all(not (folders[s] / "optimizer.pt").exists() for s in slims)
+    assert (folders[max(folders)] / "optimizer.pt").exists()  # the latest keeps its training state
+
+
+async def test_slimming_a_layout_that_cannot_says_why(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await choose_rules(pilot, keep="best,latest,last:3", full="last:1")
+        await pilot.press("v")
+        await settle(pilot)
+        plan = main(app).plans[RUN]
+        assert not plan.slim and plan.slim_refused and app.said("keep their training state", "warning")
+        assert run_dir(art_base, "agent-001").joinpath("0010").is_dir()
