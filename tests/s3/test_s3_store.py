@@ -193,3 +193,13 @@ def test_a_delete_also_removes_objects_written_after_the_listing(moto_art_bucket
     assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]
     with pytest.raises(NotFound):
         store.delete_checkpoint("demo", "agent-001", Checkpoint(step=2, bytes=0, mtime=0.0, name="0002"))
+
+
+def test_timestamps_are_read_as_botocore_reads_them():
+    from botocore.utils import parse_timestamp
+
+    from ckpt_tui.stores.backends.s3 import _timestamp
+
+    for text in ("2026-05-01T12:00:03.000Z", "2026-05-01T12:00:03.123456+02:00", "2026-05-01T12:00:03",
+                 "Fri, 01 May 2026 12:00:03 GMT", 1777636803, "1777636803"):
+        assert _timestamp(text) == parse_timestamp(text), text

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, Refused, StoreError, Unreadable
@@ -39,6 +40,17 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, f"{prefix}/" if prefix else ""
 
 
+def _timestamp(value: Any) -> datetime:
+    """botocore's timestamp parsing, fast for ListObjects' ISO 8601 times: botocore hands
+    each to dateutil, a third of the time of a 3,000-object listing."""
+    try:
+        return datetime.fromisoformat(value)  # 2026-05-01T12:00:03.000Z
+    except (TypeError, ValueError):
+        from botocore.utils import parse_timestamp
+
+        return parse_timestamp(value)  # HTTP dates in headers, epoch numbers
+
+
 def make_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
     """An S3 client configured for parallel work and S3-compatible servers.
 
@@ -50,6 +62,7 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     from botocore.exceptions import BotoCoreError
 
     session = botocore.session.Session(profile=profile)
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     try:
         session.get_scoped_config()  # a missing profile shows now, not at the first request
     except BotoCoreError as exc:
