@@ -8,7 +8,14 @@ The Python API mirrors what OpenPipe ART users know::
 
 __version__ = "0.1.0"
 
-from .api import checkpoint_path, delete_checkpoints, fork_checkpoint, open_store, plan_checkpoints  # noqa: E402
-
 __all__ = ["__version__", "checkpoint_path", "delete_checkpoints", "fork_checkpoint", "open_store",
            "plan_checkpoints"]
+
+
+def __getattr__(name: str):
+    """The API, imported on first use: ``ckpt-tui`` opens the app without it."""
+    if name in __all__ and name != "__version__":
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ckpt_tui' has no attribute {name!r}")

@@ -126,7 +126,9 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._pins: frozenset[int] = frozenset()
         self.marks: frozenset[int] = frozenset()
         self._shared: set[int] = set()
-        self._row_index: dict[int | str | None, int] | None = None
+        self._step_width = 5
+        self._measured: Run | None = None  # the run _shared and _step_width were computed for
+        self._row_index: dict[str, int] | None = None
         self._sorted_for: tuple | None = None
         self._sorted_run: Run | None = None
 
@@ -140,7 +142,7 @@ class CheckpointTable(ScrollView, can_focus=True):
                     and (self.run.project, self.run.name) == (run.project, run.name))
         self.run, self.plan, self.best_step, self.timezone = run, plan, best_step, timezone
         self.metric_names = list(metric_names)
-        self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
+        self._measure(run)
         self._reasons = plan.reasons() if plan else {}
         self._deleted = plan.delete_steps if plan else set()
         self._slims = {s.key: s for s in plan.slim} if plan else {}
@@ -169,27 +171,33 @@ class CheckpointTable(ScrollView, can_focus=True):
         return sum(c.width + 1 for c in self.columns)
 
     def row_of(self, step: int | None, name: str | None = None) -> int:
-        """The row of the checkpoint named ``name``, else of the first one at ``step``."""
+        """The row of the checkpoint named ``name`` (names are unique in a run), else of the
+        first one at ``step``."""
         if self._row_index is None:  # built on demand: one pass over the rows per sort
-            self._row_index = {}
-            for index, ckpt in enumerate(self.rows):
-                self._row_index.setdefault(ckpt.step, index)
-                self._row_index.setdefault(ckpt.name, index)
+            self._row_index = {ckpt.name: index for index, ckpt in enumerate(self.rows)}
         if name is not None and name in self._row_index:
             return self._row_index[name]
-        return self._row_index.get(step, 0)
+        return next((index for index, ckpt in enumerate(self.rows) if ckpt.step == step), 0)
+
+    def _measure(self, run: Run | None) -> None:
+        """Steps held by several checkpoints, and the step column's width: once per run read."""
+        if run is self._measured and run is not None:
+            return
+        self._measured = run
+        self._shared = shared_steps(c.step for c in run.checkpoints + run.pending) if run else set()
+        latest = run.latest_step if run else None
+        named = [len(self._step_text(c)) for c in run.checkpoints + run.pending
+                 if c.step in self._shared] if run else []
+        self._step_width = min(max(5, len(str(latest or 0)), *named), STEP_WIDTH_LIMIT)
 
     @property
     def frozen_width(self) -> int:
         return sum(c.width + 1 for c in self.columns if c.key in FROZEN)
 
     def _make_columns(self) -> list[Column]:
-        latest = self.run.latest_step if self.run else None
-        named = [len(self._step_text(c)) for c in self.run.checkpoints + self.run.pending
-                 if c.step in self._shared] if self.run else []
         columns = [
             Column("mark", "", 3, "left"),
-            Column("step", "step", min(max(5, len(str(latest or 0)), *named), STEP_WIDTH_LIMIT)),
+            Column("step", "step", self._step_width),
             Column("size", "size", 9),
         ]
         if self.plan is not None:
@@ -205,17 +213,6 @@ class CheckpointTable(ScrollView, can_focus=True):
     # -- sorting -------------------------------------------------------------
     def _sort_function(self) -> Callable[[Checkpoint], object]:
         key = self.sort_key
-        if key.startswith("metric:"):
-            metric = key.removeprefix("metric:")
-            values = self.run.metrics if self.run else None
-
-            def by_metric(c: Checkpoint) -> tuple[bool, float]:
-                value = values.value(c.step, metric) if values else None
-                # Missing values go last whichever way the column is sorted.
-                missing = value is None
-                return (missing != self.sort_reverse, value if value is not None else 0.0)
-
-            return by_metric
         if key == "size":
             return lambda c: c.bytes
         if key == "mtime":
@@ -223,6 +220,14 @@ class CheckpointTable(ScrollView, can_focus=True):
         if key == "keep":
             return lambda c: (c.step in self._deleted, c.key in self._slims, self._verdict(c), c.key)
         return lambda c: c.key
+
+    def _by_metric(self, checkpoints: list[Checkpoint], metric: str) -> list[Checkpoint]:
+        """Rows with a value sorted by it; rows without one last, in step order, whichever
+        way the column is sorted. One lookup per row: 20,000 rows in a few milliseconds."""
+        values = dict(self.run.metrics.series(metric)) if self.run else {}
+        present = sorted((c for c in checkpoints if c.step in values), key=lambda c: values[c.step],
+                         reverse=self.sort_reverse)
+        return present + [c for c in checkpoints if c.step not in values]
 
     def _sort(self) -> None:
         key = (self.sort_key, self.sort_reverse, self.best_step)
@@ -235,6 +240,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             checkpoints = sorted(checkpoints + self.run.pending, key=lambda c: c.key)
         if self.sort_key == "step":
             self.rows = list(reversed(checkpoints)) if self.sort_reverse else list(checkpoints)
+        elif self.sort_key.startswith("metric:"):
+            self.rows = self._by_metric(checkpoints, self.sort_key.removeprefix("metric:"))
         else:
             self.rows = sorted(checkpoints, key=self._sort_function(), reverse=self.sort_reverse)
 
