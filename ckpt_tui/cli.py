@@ -7,8 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-
-import orjson
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .core import (CkptError, NotFound, Plan, Refused, Run, Unreadable, execute_plans,
@@ -18,8 +17,11 @@ from .core.resume import best_metric, resume_checkpoint
 from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 from .policy_file import POLICY_FILE, PolicyFile, Settings, flag_settings, load as load_policy_file
-from .stores import open_store
-from .watch import DEFAULT_INTERVAL, Event, MinFree, Watch, stop_on_signals
+
+if TYPE_CHECKING:
+    from .watch import Event
+
+# Stores, watch and orjson are imported where used: the app starts without them.
 
 COMMANDS = ("ls", "prune", "fork", "path", "watch")
 DEFAULT_LOCATION = "./.art"
@@ -67,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_command_parser() -> argparse.ArgumentParser:
+    from .watch import DEFAULT_INTERVAL
+
     parser = argparse.ArgumentParser(prog="ckpt-tui")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +132,8 @@ def _store_options(args: argparse.Namespace) -> dict:
 
 
 def _open(args: argparse.Namespace, location: str | None = None):
+    from .stores import open_store
+
     return open_store(location or args.location, **_store_options(args))
 
 
@@ -136,6 +142,8 @@ def _err(message: str) -> None:
 
 
 def _json_bytes(document: object) -> bytes:
+    import orjson  # JSON is what scripts pay for, not the app
+
     # Indented for people, compact for pipes.
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 if sys.stdout.isatty() else 0)
 
@@ -182,6 +190,8 @@ def _run_json(run: Run) -> dict:
 
 
 def _run_json_bytes(run: Run) -> bytes:
+    import orjson
+
     return orjson.dumps(_run_json(run))
 
 
@@ -523,6 +533,8 @@ def cmd_path(args: argparse.Namespace) -> int:
 # -- watch -------------------------------------------------------------------
 def _event_printer(as_json: bool) -> Callable[[Event], None]:
     """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
+    import orjson
+
     def report(event: Event) -> None:
         if event.problem:
             _err(event.line())
@@ -536,6 +548,8 @@ def _event_printer(as_json: bool) -> Callable[[Event], None]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import MinFree, Watch, stop_on_signals
+
     if not args.interval > 0:
         raise Refused("--interval must be a number of seconds above 0")
     min_free = MinFree.parse(args.min_free) if args.min_free else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import ckpt_tui.cli
+import ckpt_tui.stores
 from ckpt_tui.cli import main
 from ckpt_tui.core import StoreError
 from ckpt_tui.stores.local import LocalStore
@@ -73,7 +73,7 @@ class OneRunFails(LocalStore):
 
 
 def test_a_run_that_fails_as_a_whole_does_not_stop_the_others(art_base, monkeypatch, capsys):
-    monkeypatch.setattr(ckpt_tui.cli, "open_store", lambda location, **options: OneRunFails(location))
+    monkeypatch.setattr(ckpt_tui.stores, "open_store", lambda location, **options: OneRunFails(location))
     code = main(["prune", str(art_base), "--yes"])
     out, err = capsys.readouterr()
     assert code == 1

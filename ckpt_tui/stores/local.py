@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 from ..core.errors import CkptError
@@ -49,6 +47,9 @@ class LocalStore(TreeStore):
             for pair in pairs:
                 yield pair, _read(self, pair, function, with_metrics)
             return
+        import multiprocessing  # here: the app, which never forks, does not pay for the import
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_in_worker,
                                  initargs=(self.base,)) as pool:
