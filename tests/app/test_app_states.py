@@ -96,8 +96,11 @@ async def test_panes_that_wait_show_a_loading_indicator_and_counts_say_so(art_ba
     async with app.run_test(size=(120, 36)) as pilot:
         while main(app).listing is None:
             await pilot.pause()
-        await pilot.pause()
         screen = main(app)
+        for _ in range(100):  # the indicator shows once the wait has lasted LOADING_DELAY
+            if screen.table.loading:
+                break
+            await pilot.pause(0.05)
         assert screen.table.loading
         assert "reading runs 0/3" in status(app) and "checkpoints" not in status(app)
         gate.set()

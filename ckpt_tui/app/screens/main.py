@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -17,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, Tree
+from textual.widgets import Input, Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...core.errors import CkptError, NotFound
@@ -29,18 +30,22 @@ from ...policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, save_
 from ...policy_file import file_path as policy_file_path
 from ...policy_file import load as load_policy_file
 from ..memo import Memo
-from ..widgets import CheckpointTable, DetailsPanel, MetricPlot, RunSummary, RunTree, StatusLine
+from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
 
 if TYPE_CHECKING:
     from .confirm import DeletionReport
+    from textual.timer import Timer
+    from textual.widget import Widget
+
     from .metric_picker import MetricChoice
 
 # Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
 DEFAULT_COLUMNS = ("val/", "train/reward")
+LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
 
 
 def default_columns(names: list[str], metric: str | None, extra: set[str]) -> list[str]:
@@ -136,6 +141,8 @@ class MainScreen(Screen[None]):
         self.stated: set[RunKey] = set()  # runs read with their training state (for slimming)
         self.memo = Memo()
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
+        self._indicators: dict[str, Timer] = {}
+        self._bottom_mounted = False
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -149,20 +156,24 @@ class MainScreen(Screen[None]):
                 yield Label("★ best · L latest · P pinned · M marked · W weights only · "
                             "DEL/SLIM by the preview · ? every key", id="legend")
                 yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         tree = self.query_one(RunTree)
-        tree.loading = True
+        self._loading(tree, True)
         tree.focus()
         self.table.highlighted_signal.subscribe(self, self.step_highlighted, immediate=True)
-        # The frame first (a thread reading the location would hold the interpreter's lock
-        # meanwhile), then the run list; the chart and the details after it.
-        self.call_after_refresh(self.load_listing)
+        # Read while the frame is drawn: listing a location is short, and the run list then
+        # follows the frame closely (the chart and the details wait for the first run's steps).
+        self.load_listing()
+
+    def _mount_bottom_later(self) -> None:
+        """The chart and the details, once what they describe is on screen."""
+        if not self._bottom_mounted:
+            self._bottom_mounted = True
+            self.call_after_refresh(self._mount_bottom)
 
     async def _mount_bottom(self) -> None:
-        if self.query(MetricPlot):
-            return
         await self.query_one("#bottom").mount_all([MetricPlot(id="plot"), DetailsPanel(id="details")])
         if self.run is not None:
             self.refresh_view()
@@ -171,7 +182,7 @@ class MainScreen(Screen[None]):
         self.set_class(self.size.width < 100, "-narrow")
         self.set_class(self.size.height < 30, "-short")
         # At 80 columns the palette's entry would push Fork out of the footer (Ctrl+P still works).
-        footer, wide = self.query_one(Footer), self.size.width >= 100
+        footer, wide = self.query_one(KeyFooter), self.size.width >= 100
         if footer.show_command_palette != wide:
             footer.show_command_palette = wide
             footer.refresh(recompose=True)
@@ -331,7 +342,7 @@ class MainScreen(Screen[None]):
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None) -> None:
         self.listing, self.listing_error = listing, None
         tree = self.query_one(RunTree)
-        tree.loading = False
+        self._loading(tree, False)
         if self.focused is None:
             tree.focus()  # the loading indicator had taken the focus away
         pattern = self.filter_text
@@ -343,7 +354,8 @@ class MainScreen(Screen[None]):
                 self.notify(f"no run matches {pattern!r}", severity="warning")
         else:
             self.open_run(target, force=True)
-        self.call_after_refresh(self._mount_bottom)
+        if target is None or target in self.runs:
+            self._mount_bottom_later()
         keys = [(p, r) for p, runs in listing.items() for r in runs]
         self.summaries = {k: s for k, s in self.summaries.items() if k in keys}
         self._show_status()
@@ -365,7 +377,7 @@ class MainScreen(Screen[None]):
             self.show_run(self.runs[key])
         else:
             if self.run is None or (self.run.project, self.run.name) != key:
-                self.table.loading = True
+                self._loading(self.table, True)
             self.load_run(key)
 
     def run_loaded(self, run: Run) -> None:
@@ -389,7 +401,8 @@ class MainScreen(Screen[None]):
         if (run.project, run.name) != self.current:
             return
         self.run, self.metrics_ready = run, metrics_ready
-        self.table.loading = False
+        self._loading(self.table, False)
+        self._mount_bottom_later()
         self._read_the_rest()
         key = (run.project, run.name)
         if run.notes and key not in self.noted:  # what could not be read or was not followed: said once
@@ -542,6 +555,17 @@ class MainScreen(Screen[None]):
             return False
         return True
 
+    def _loading(self, widget: Widget, waiting: bool) -> None:
+        """A loading indicator on ``widget`` once a wait has lasted LOADING_DELAY. A local read
+        is over by then: nothing flashes, the focus stays, the first paint is not delayed."""
+        timer = self._indicators.pop(widget.id or "", None)
+        if timer is not None:
+            timer.stop()
+        if not waiting:
+            widget.loading = False
+        elif not widget.loading:
+            self._indicators[widget.id or ""] = self.set_timer(LOADING_DELAY, partial(setattr, widget, "loading", True))
+
     # -- errors --------------------------------------------------------------
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:
@@ -550,13 +574,14 @@ class MainScreen(Screen[None]):
         error = event.worker.error
         group = event.worker.group
         if group == "listing":
-            self.query_one(RunTree).loading = False
-            self.call_after_refresh(self._mount_bottom)
+            self._loading(self.query_one(RunTree), False)
+            self._mount_bottom_later()
             self.listing_error = str(error)
             self._show_empty()
             self._show_status()
         if group in ("run", "preview"):
-            self.table.loading = False
+            self._loading(self.table, False)
+            self._mount_bottom_later()
             self._read_the_rest()
         if not isinstance(error, (CkptError, OSError)):
             from .error import ErrorScreen
