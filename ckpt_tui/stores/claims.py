@@ -397,8 +397,11 @@ class MarkerClaims(Claims):
 
     @staticmethod
     def _chunks(checkpoints: list[Checkpoint], objects: dict[str, list[str]],
-                size: int = 1000) -> list[list[Checkpoint]]:
-        """Steps in groups of about ``size`` objects: one DeleteObjects request each, progress between."""
+                size: int = 500) -> list[list[Checkpoint]]:
+        """Steps in groups of about ``size`` objects: one DeleteObjects request each, progress
+        between. Half of S3's limit of 1,000 keys: a run of 3,000 objects then goes out as six
+        requests in parallel, not three, and servers answer them side by side (a prune of 1,000
+        checkpoints took 1.53x s5cmd's time on SeaweedFS with 1,000 keys a request, 1.35x with 500)."""
         chunks: list[list[Checkpoint]] = [[]]
         count = 0
         for ckpt in checkpoints:

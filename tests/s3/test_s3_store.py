@@ -195,6 +195,61 @@ def test_a_delete_also_removes_objects_written_after_the_listing(moto_art_bucket
         store.delete_checkpoint("demo", "agent-001", Checkpoint(step=2, bytes=0, mtime=0.0, name="0002"))
 
 
+LISTING = """<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>art/</Prefix>
+<KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys>{delimiter}<EncodingType>url</EncodingType>
+<IsTruncated>{truncated}</IsTruncated>{token}
+<Contents><Key>art/a%20b/0001/x%2By.bin</Key><LastModified>2026-05-01T12:00:03.000Z</LastModified>
+<ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass>
+<Owner><ID>o</ID><DisplayName>o</DisplayName></Owner></Contents>
+<Contents><Key>art/%C3%A9t%C3%A9/h%26m.json</Key><LastModified>2026-05-01T12:00:04.500Z</LastModified>
+<ETag>&quot;e&quot;</ETag><Size>0</Size></Contents>
+<CommonPrefixes><Prefix>art/dir/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>art/d%20x/</Prefix></CommonPrefixes>
+</ListBucketResult>"""
+
+
+@pytest.mark.parametrize("variant", [
+    {"delimiter": "", "truncated": "false", "token": ""},
+    {"delimiter": "<Delimiter>/</Delimiter>", "truncated": "true",
+     "token": "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"},
+])
+def test_listing_pages_are_read_as_botocore_reads_them(variant):
+    import botocore.session
+    from botocore.parsers import RestXMLParser
+
+    from ckpt_tui.stores.backends.s3 import _listing_page, _timestamp
+
+    body = LISTING.format(**variant).encode()
+    shape = botocore.session.get_session().get_service_model("s3").operation_model("ListObjectsV2").output_shape
+    theirs = RestXMLParser(timestamp_parser=_timestamp).parse({"body": body, "headers": {}, "status_code": 200},
+                                                              shape)
+    ours = _listing_page(body)
+    theirs.pop("ResponseMetadata", None)
+    for obj in theirs["Contents"]:  # what listings never use
+        obj.pop("StorageClass", None)
+        obj.pop("Owner", None)
+    assert ours == theirs
+
+
+def test_a_page_the_fast_reader_cannot_read_is_left_to_botocore():
+    from ckpt_tui.stores.backends.s3 import _parse_listing_fast
+
+    for response in ({"body": b"<ListBucketResult><Contents><Key>k</Key></Contents>", "status_code": 200},
+                     {"body": b"<Error><Code>SlowDown</Code></Error>", "status_code": 503}):
+        body, customized = response["body"], {}
+        _parse_listing_fast(response_dict=response, customized_response_dict=customized)
+        assert customized == {} and response["body"] == body
+
+
+def test_keys_with_any_character_are_listed_as_written(s3_location):
+    names = ["a b/x+y.bin", "été/h&m.json", "q?=%41/<tag>.txt", "tab\tname/~!*'().json"]
+    for name in names:
+        s3_location.client.put_object(Bucket=s3_location.bucket, Key=s3_location.prefix + name, Body=b"12")
+    backend = s3_location.store().backend
+    assert sorted(info.path for info in backend.walk("")) == sorted(names)
+    assert {entry.name for entry in backend.list_dir("")} == {name.split("/")[0] for name in names}
+
+
 def test_timestamps_are_read_as_botocore_reads_them():
     from botocore.utils import parse_timestamp
 

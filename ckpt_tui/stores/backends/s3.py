@@ -51,6 +51,55 @@ def _timestamp(value: Any) -> datetime:
         return parse_timestamp(value)  # HTTP dates in headers, epoch numbers
 
 
+# What botocore gives for a ListObjectsV2 page, for the fields it may hold besides objects.
+_PAGE_FIELDS: dict[str, Any] = {
+    "IsTruncated": lambda text: text == "true", "KeyCount": int, "MaxKeys": int, "Name": str, "Prefix": str,
+    "Delimiter": str, "EncodingType": str, "ContinuationToken": str, "NextContinuationToken": str,
+    "StartAfter": str,
+}
+_EMPTY_PAGE = b"<ListBucketResult/>"
+
+
+def _listing_page(body: bytes) -> dict[str, Any]:
+    """A ListObjectsV2 page as botocore parses it (objects: key, size, time, ETag)."""
+    from xml.etree import ElementTree
+
+    page: dict[str, Any] = {}
+    contents: list[dict[str, Any]] = []
+    prefixes: list[dict[str, str]] = []
+    for node in ElementTree.fromstring(body):
+        tag = node.tag.rpartition("}")[2]
+        if tag == "Contents":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in node}
+            contents.append({"Key": fields["Key"], "Size": int(fields["Size"]),
+                             "LastModified": _timestamp(fields["LastModified"]), "ETag": fields.get("ETag", "")})
+        elif tag == "CommonPrefixes":
+            prefixes.extend({"Prefix": child.text or ""} for child in node)
+        elif tag in _PAGE_FIELDS:
+            page[tag] = _PAGE_FIELDS[tag](node.text or "")
+    if contents:
+        page["Contents"] = contents
+    if prefixes:
+        page["CommonPrefixes"] = prefixes
+    return page
+
+
+def _parse_listing_fast(response_dict: dict[str, Any], customized_response_dict: dict[str, Any],
+                        **_: Any) -> None:
+    """ListObjectsV2 pages parsed by ElementTree: botocore's parser spends ~50 us an object,
+    half of a prune of 1,000 checkpoints. botocore then parses an empty page and merges this
+    one in, so that its paginator and its key decoding work as usual; an error response or a
+    page this cannot read is left to botocore."""
+    if response_dict.get("status_code") != 200:
+        return
+    try:
+        page = _listing_page(response_dict["body"])
+    except Exception:  # noqa: BLE001 - botocore parses it, and says what is wrong
+        return
+    customized_response_dict.update(page)
+    response_dict["body"] = _EMPTY_PAGE
+
+
 def make_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
     """An S3 client configured for parallel work and S3-compatible servers.
 
@@ -78,9 +127,11 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
         user_agent_extra="ckpt-tui",
     )
     try:
-        return session.create_client("s3", endpoint_url=endpoint_url, config=config)
+        client = session.create_client("s3", endpoint_url=endpoint_url, config=config)
     except BotoCoreError as exc:
         raise StoreError(f"cannot set up an S3 client: {exc}") from None
+    client.meta.events.register("before-parse.s3.ListObjectsV2", _parse_listing_fast)
+    return client
 
 
 class _Counter:
