@@ -115,6 +115,8 @@ def read_history_records(lines: Iterable[str]) -> tuple[list[dict], int]:
     ``lines`` are split on ``\n`` only (JSON Lines): a bare ``\r`` is whitespace
     inside a line. A byte order mark before the first line is dropped.
     """
+    import orjson  # here: the app's first frame does not wait for it
+
     records: list[dict] = []
     malformed = 0
     for number, line in enumerate(lines):
@@ -123,11 +125,14 @@ def read_history_records(lines: Iterable[str]) -> tuple[list[dict], int]:
         if not line.strip():
             continue
         try:
-            # Python's json accepts NaN/Infinity; they are dropped as values later.
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
-            malformed += 1
-            continue
+            record = orjson.loads(line)  # 8x json's speed: a large history is most of a scan
+        except orjson.JSONDecodeError:
+            try:
+                # NaN/Infinity (dropped as values later) and lone surrogates, which orjson refuses.
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
+                malformed += 1
+                continue
         if isinstance(record, dict):
             records.append(record)
         else:
