@@ -420,9 +420,10 @@ class MarkerClaims(Claims):
         folder whose objects are all gone for a while, so a second listing
         looks inside only when the first one shows a deleted name."""
         names = {c.name for c in deleted}
-        if not names or not names & {e.name for e in self.backend.list_dir(folder)}:
+        shown = names & {e.name for e in self.backend.list_dir(folder)} if names else set()
+        if not shown:
             return
-        groups = self.backend.listing(folder, fresh=True)  # type: ignore[attr-defined]
+        groups = self.backend.listing_of(folder, shown)  # type: ignore[attr-defined]
         for ckpt in deleted:
             left = [join(folder, ckpt.name, f.path) for f in groups.get(ckpt.name, ())]
             failed = self.backend.delete_files(left) if left else {}

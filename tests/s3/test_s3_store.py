@@ -195,6 +195,38 @@ def test_a_delete_also_removes_objects_written_after_the_listing(moto_art_bucket
         store.delete_checkpoint("demo", "agent-001", Checkpoint(step=2, bytes=0, mtime=0.0, name="0002"))
 
 
+def test_objects_written_into_deleted_steps_meanwhile_are_swept_on_every_server(art_bucket):
+    # SeaweedFS still shows emptied step folders after a deletion: the sweep looks inside them.
+    store = art_bucket.store()
+    run = store.load_run("demo", "agent-001")
+    art_bucket.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
+    outcome = store.delete_checkpoints(run, [run.checkpoint(s) for s in (1, 2, 3)])
+    assert set(outcome.values()) == {DELETED}
+    for step in ("0001", "0002", "0003"):
+        assert not art_bucket.keys(f"demo/models/agent-001/checkpoints/{step}/")
+    assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]
+
+
+def test_covering_prefixes():
+    from ckpt_tui.stores.backends.s3 import covering_prefixes
+
+    assert covering_prefixes([f"{i:04d}" for i in range(1000)]) == [f"0{i}" for i in range(10)]
+    assert covering_prefixes([f"{i:04d}" for i in range(1000)], most=100) == [f"{i:03d}" for i in range(100)]
+    assert covering_prefixes(["checkpoint-10", "checkpoint-3"]) == ["checkpoint-10", "checkpoint-3"]
+    names = [f"global_step{i}" for i in range(0, 5000, 7)]
+    assert all(any(n.startswith(p) for p in covering_prefixes(names)) for n in names)
+
+
+def test_a_listing_of_some_steps_holds_those_steps_only(s3_location):
+    keys = [f"c/{name}/{f}" for name in ("0010", "00100", "0011", "0200", "1") for f in ("a.bin", "b/c.json")]
+    for key in keys:
+        s3_location.put(key, b"x")
+    backend = s3_location.store().backend
+    groups = backend.listing_of("c", ["0010", "0200", "9999"])
+    assert {name: sorted(f.path for f in files) for name, files in groups.items()} == {
+        "0010": ["a.bin", "b/c.json"], "0200": ["a.bin", "b/c.json"]}
+
+
 LISTING = """<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>art/</Prefix>
 <KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys>{delimiter}<EncodingType>url</EncodingType>

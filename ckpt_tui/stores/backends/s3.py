@@ -134,6 +134,19 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     return client
 
 
+def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
+    """The longest prefixes, at most ``most`` of them, that every one of ``names`` begins with
+    one of (``0000``-``0999``: ``00``...``09``)."""
+    names = sorted(set(names))
+    chosen = [""]
+    for length in range(1, max(map(len, names), default=0) + 1):
+        prefixes = sorted({name[:length] for name in names})
+        if len(prefixes) > most:
+            break
+        chosen = prefixes
+    return chosen
+
+
 class _Counter:
     """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``."""
 
@@ -264,15 +277,20 @@ class S3Backend(Backend):
                                           obj.get("ETag", ""))
         return list(entries.values())
 
+    def _objects(self, prefix: str, start: str) -> Iterator[FileInfo]:
+        """Every object whose key begins with ``prefix``, its path relative to ``start``."""
+        for page in self._pages(prefix, delimiter=False):
+            for obj in page.get("Contents", ()):
+                rel = obj["Key"][len(start):]
+                if rel and not rel.endswith("/"):
+                    yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
+
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self._folder_key(path)
         found = False
-        for page in self._pages(prefix, delimiter=False):
-            for obj in page.get("Contents", ()):
-                rel = obj["Key"][len(prefix):]
-                if rel and not rel.endswith("/"):
-                    found = True
-                    yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
+        for info in self._objects(prefix, prefix):
+            found = True
+            yield info
         if not found and path:
             single = self._head(path)
             if single is not None:
@@ -302,6 +320,21 @@ class S3Backend(Backend):
         for info in infos:
             name, sep, rest = info.path.partition("/")
             groups.setdefault(name, []).append(info._replace(path=rest) if sep else info._replace(path=""))
+        return groups
+
+    def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        """``listing(folder, fresh=True)`` for ``names`` only: one listing per common prefix
+        of the names, side by side. SeaweedFS keeps emptied folders for a while and walks
+        them in a listing: after a deletion of 1,000 steps, one listing of the whole folder
+        took a quarter of a second, ten of a tenth of it each run together."""
+        wanted = set(names)
+        start = self._folder_key(folder)
+        groups: dict[str, list[FileInfo]] = {}
+        for infos in self.map(lambda p: list(self._objects(start + p, start)), covering_prefixes(wanted)):
+            for info in infos:
+                name, sep, rest = info.path.partition("/")
+                if name in wanted:
+                    groups.setdefault(name, []).append(info._replace(path=rest if sep else ""))
         return groups
 
     def _walk_and_keep(self, folder: str) -> list[FileInfo]:
