@@ -35,10 +35,10 @@ from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
 
 if TYPE_CHECKING:
-    from .confirm import DeletionReport
     from textual.timer import Timer
     from textual.widget import Widget
 
+    from .confirm import DeletionReport
     from .metric_picker import MetricChoice
 
 # Dialogs are imported when first opened: the first frame does not wait for them.
@@ -141,7 +141,7 @@ class MainScreen(Screen[None]):
         self.stated: set[RunKey] = set()  # runs read with their training state (for slimming)
         self.memo = Memo()
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
-        self._indicators: dict[str, Timer] = {}
+        self._indicators: dict[Widget, Timer] = {}  # loading indicators not shown yet
         self._bottom_mounted = False
 
     # -- layout --------------------------------------------------------------
@@ -354,7 +354,7 @@ class MainScreen(Screen[None]):
                 self.notify(f"no run matches {pattern!r}", severity="warning")
         else:
             self.open_run(target, force=True)
-        if target is None or target in self.runs:
+        if target is None:  # otherwise once the run's steps are shown (or fail to load)
             self._mount_bottom_later()
         keys = [(p, r) for p, runs in listing.items() for r in runs]
         self.summaries = {k: s for k, s in self.summaries.items() if k in keys}
@@ -558,13 +558,13 @@ class MainScreen(Screen[None]):
     def _loading(self, widget: Widget, waiting: bool) -> None:
         """A loading indicator on ``widget`` once a wait has lasted LOADING_DELAY. A local read
         is over by then: nothing flashes, the focus stays, the first paint is not delayed."""
-        timer = self._indicators.pop(widget.id or "", None)
+        timer = self._indicators.pop(widget, None)
         if timer is not None:
             timer.stop()
         if not waiting:
             widget.loading = False
         elif not widget.loading:
-            self._indicators[widget.id or ""] = self.set_timer(LOADING_DELAY, partial(setattr, widget, "loading", True))
+            self._indicators[widget] = self.set_timer(LOADING_DELAY, partial(setattr, widget, "loading", True))
 
     # -- errors --------------------------------------------------------------
     @on(Worker.StateChanged)
