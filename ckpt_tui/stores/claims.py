@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,9 +49,14 @@ def _now() -> float:
     return time.time()
 
 
+def _host() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
+    return os.uname().nodename
+
+
 def owner() -> dict:
     """Who is doing something: enough to tell whether it is still running, and since when."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "since": _now()}
+    return {"host": _host(), "pid": os.getpid(), "since": _now()}
 
 
 def describe_owner(who: dict) -> str:
@@ -63,7 +66,7 @@ def describe_owner(who: dict) -> str:
 
 def abandoned(who: dict | None, last_write: float) -> bool:
     """A process on this host that is gone has abandoned its work; elsewhere, only age tells."""
-    if who and who.get("host") == socket.gethostname() and isinstance(who.get("pid"), int):
+    if who and who.get("host") == _host() and isinstance(who.get("pid"), int):
         try:
             os.kill(who["pid"], 0)
         except ProcessLookupError:
@@ -152,7 +155,7 @@ class Claims(ABC):
         """Remove the listed files of each step; the outcome of each, as for ``delete``."""
         if not items:
             return {}
-        marker = join(folder, f"{SLIMMING_MARKER}{uuid.uuid4().hex}")
+        marker = join(folder, f"{SLIMMING_MARKER}{os.urandom(16).hex()}")
         body = {"steps": {c.name: list(files) for c, files in items}, "owner": owner()}
         self.backend.write(marker, json.dumps(body).encode())
         outcome: dict[tuple[int, str], str] = {}
@@ -231,7 +234,7 @@ class RenameClaims(Claims):
     def delete(self, folder: str, checkpoints: list[Checkpoint], done: CheckpointDone | None,
                should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
         outcome: dict[tuple[int, str], str] = {}
-        token = uuid.uuid4().hex[:8]
+        token = os.urandom(4).hex()
         aside: dict[tuple[int, str], str] = {}
         # One pass of renames first: from here on each step is whole or claimed, never half.
         for ckpt in checkpoints:
@@ -301,7 +304,7 @@ class RenameClaims(Claims):
         stage_parent = parent(new.root)
         self.backend.make_dirs(stage_parent)
         self._clean_abandoned_stages(stage_parent)
-        stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{uuid.uuid4().hex[:8]}")
+        stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(join(stage, new.ckpt_rel))
             self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
@@ -359,7 +362,7 @@ class MarkerClaims(Claims):
         groups = self.backend.listing(folder)  # type: ignore[attr-defined]
         objects = {c.name: [join(c.name, f.path) for f in groups.get(c.name, ())] for c in checkpoints}
         found = {join(c.name, f.path): f for c in checkpoints for f in groups.get(c.name, ())}
-        marker = join(folder, f"{DELETING_MARKER}{uuid.uuid4().hex}")
+        marker = join(folder, f"{DELETING_MARKER}{os.urandom(16).hex()}")
         self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import functools
 import os
 import shutil
 import stat
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, StoreError, Unreadable
 from ...core.models import Blob
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+
+if TYPE_CHECKING:
+    import ctypes
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -42,7 +44,11 @@ def _kind(entry: os.DirEntry) -> Kind:
     return Kind.OTHER
 
 
+@functools.cache
 def _renameat2() -> ctypes._CFuncPtr | None:
+    """libc's renameat2, looked up at the first rename: listing never loads ctypes."""
+    import ctypes
+
     try:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):
@@ -51,14 +57,13 @@ def _renameat2() -> ctypes._CFuncPtr | None:
     return function
 
 
-_RENAMEAT2 = _renameat2()
-
-
 def rename_no_replace(source: str, target: str) -> None:
     """Rename, failing with FileExistsError when ``target`` exists (even an empty folder)."""
-    if _RENAMEAT2 is not None:
-        if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+    if (renameat2 := _renameat2()) is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
             return
+        import ctypes
+
         code = ctypes.get_errno()
         if code not in (errno.ENOSYS, errno.EINVAL):  # a filesystem without the flag: fall back
             raise OSError(code, os.strerror(code), target)
@@ -296,7 +301,7 @@ class LocalBackend(Backend):
 
     def write(self, path: str, data: bytes) -> None:
         target = self._abs(path)
-        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}")
+        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.urandom(4).hex()}")
         try:
             with open(tmp, "xb") as handle:
                 handle.write(data)
