@@ -124,19 +124,19 @@ def test_a_new_best_after_the_preview_keeps_the_old_best_too(art_base):
 def test_interrupted_delete_never_leaves_a_step_that_looks_whole(art_base, monkeypatch):
     store = LocalStore(art_base)
     plan = plan_run(store.load_run("demo", "agent-001"), Policy())
-    real_rmtree = shutil.rmtree
+    real_remove = local_backend._remove_tree
 
-    def crash_midway(path, *args, **kwargs):
+    def crash_midway(path):
         if Path(path).name.startswith(".deleting-5-"):
             next(Path(path).iterdir()).unlink()  # half of the step is gone...
             raise OSError(5, "Input/output error")  # ...then the machine falls over
-        return real_rmtree(path, *args, **kwargs)
+        return real_remove(path)
 
-    monkeypatch.setattr(shutil, "rmtree", crash_midway)
+    monkeypatch.setattr(local_backend, "_remove_tree", crash_midway)
     result = execute_plan(store, plan)
     assert [d.step for d, _ in result.failed] == [5]
     assert "Input/output error" in result.failed[0][1]
-    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    monkeypatch.setattr(local_backend, "_remove_tree", real_remove)
     # Every other step is either whole or gone; step 5 is not a checkpoint any more.
     run = store.load_run("demo", "agent-001")
     assert [c.step for c in run.checkpoints] == [10, 11]
@@ -332,3 +332,23 @@ def test_an_entry_renamed_away_after_the_listing_holds_nothing(tmp_path):
     (tmp_path / "checkpoint-1" / "model.bin").write_bytes(b"12345")
     usage = backend.usage_many("", ["checkpoint-1", "tmp-checkpoint-2"])
     assert usage["checkpoint-1"].bytes == 5 and isinstance(usage["tmp-checkpoint-2"], NotFound)
+
+
+def test_removing_a_folder_takes_subfolders_and_links_but_never_what_links_point_at(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "kept").mkdir(parents=True)
+    (outside / "kept" / "weights.bin").write_bytes(b"w")
+    step = tmp_path / "base" / "checkpoint-1"
+    (step / "global_step1" / "deeper").mkdir(parents=True)
+    (step / "global_step1" / "deeper" / "shard.pt").write_bytes(b"s")
+    (step / "model.safetensors").write_bytes(b"m")
+    (step / "linked-folder").symlink_to(outside / "kept", target_is_directory=True)
+    (step / "linked-file").symlink_to(outside / "kept" / "weights.bin")
+    backend = local_backend.LocalBackend(tmp_path / "base")
+    backend.delete_tree("checkpoint-1")
+    assert not step.exists() and os.listdir(tmp_path / "base") == []
+    assert (outside / "kept" / "weights.bin").read_bytes() == b"w"
+    # A link to a folder, given as the folder to remove, is removed as a link.
+    (tmp_path / "base" / "link").symlink_to(outside, target_is_directory=True)
+    backend.delete_tree("link")
+    assert not (tmp_path / "base" / "link").is_symlink() and (outside / "kept" / "weights.bin").exists()

@@ -73,6 +73,32 @@ def rename_no_replace(source: str, target: str) -> None:
 
 
 def _remove_tree(path: str) -> None:
+    """Remove a folder as ``rm -rf`` does: its files unlinked through one descriptor of the
+    folder (opened without following a link), then the folder; a subfolder, or anything
+    that resists, is left to ``_remove_deep``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return _remove_deep(path)
+    try:
+        for name in os.listdir(fd):
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass  # a subfolder, or gone already: _remove_deep says what is wrong, if anything
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        _remove_deep(path)
+
+
+def _remove_deep(path: str) -> None:
     """``shutil.rmtree`` that lets entries vanish under it: another process finishing
     the same interrupted delete removes them too, and that is no failure."""
     def vanished(function: object, name: str, error: object) -> None:
@@ -331,7 +357,7 @@ class LocalBackend(Backend):
     def delete_tree(self, path: str) -> None:
         target = self._abs(path)
         try:
-            if os.path.isdir(target) and not os.path.islink(target):
+            if stat.S_ISDIR(os.lstat(target).st_mode):
                 _remove_tree(target)
             else:
                 os.unlink(target)
