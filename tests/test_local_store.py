@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,26 @@ def test_cancel_between_checkpoints(art_base):
                           should_cancel=lambda: len(seen) >= 3)
     assert result.cancelled and len(result.deleted) == 3 and seen[-1] == (3, 10)
     assert len(steps_on_disk(art_base, "agent-001")) == 12 - 3
+
+
+def test_a_prune_that_cannot_be_stopped_removes_side_by_side_and_reports_in_order(art_base, monkeypatch):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    removing = {}
+    real_remove = local_backend._remove_tree
+
+    def remove(path):
+        removing[Path(path).name] = threading.current_thread().name
+        return real_remove(path)
+
+    monkeypatch.setattr(local_backend, "_remove_tree", remove)
+    seen = []
+    result = execute_plan(store, plan, progress=lambda done, total, item: seen.append((done, item.step)))
+    assert [step for _, step in seen] == [d.step for d in plan.delete] and [n for n, _ in seen] == list(range(1, 11))
+    assert len(result.deleted) == 10 and not result.failed and len(removing) == 10
+    assert all(thread.startswith("ckpt-tui-remove") for thread in removing.values())
+    assert steps_on_disk(art_base, "agent-001") == {10, 11}
+    assert not any(name.startswith(".deleting") for name in os.listdir(art_base / MODELS / "agent-001/checkpoints"))
 
 
 def test_symlinks_are_not_followed_out_of_the_base(art_base, tmp_path):
