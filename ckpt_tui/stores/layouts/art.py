@@ -53,9 +53,9 @@ class ArtLayout(Layout):
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         if with_metrics:
-            text = files.read_run_text(HISTORY)
-            if text is not None:
-                found.metrics = parse_history_lines(text.split("\n"))
+            lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
+            if lines is not None:
+                found.metrics = parse_history_lines(lines)
         return found
 
 
