@@ -552,7 +552,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     if not args.interval > 0:
         raise Refused("--interval must be a number of seconds above 0")
-    min_free = MinFree.parse(args.min_free) if args.min_free else None
+    min_free = MinFree.parse(args.min_free) if args.min_free is not None else None
     store = _open(args)
     store.connect()
     watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
