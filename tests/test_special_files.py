@@ -172,3 +172,11 @@ def test_a_line_longer_than_the_limit_is_cut_and_the_next_lines_are_whole():
 
     stream = io.BytesIO(b'{"step": 1}\n' + b"y" * 5000 + b'\n{"step": 2}\nlast')
     assert list(_lines(stream, longest=100)) == [b'{"step": 1}', b"y" * 100, b'{"step": 2}', b"last"]
+
+
+def test_a_fifo_named_like_a_step_is_noted_and_never_opened(tmp_path):
+    base = hf_tree(tmp_path)
+    os.mkfifo(base / HF_RUN / "checkpoint-40")
+    listed = ckpt("ls", base, "--json")
+    notes = [n for r in json.loads(listed.stdout)["runs"] for n in r["notes"]]
+    assert any("checkpoint-40 is neither a file nor a folder" in n for n in notes), listed

@@ -351,7 +351,9 @@ class TreeStore(Store):
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        problems: list[str] = []
+        problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
+                    "(a FIFO, socket or device); not read" for e in entries
+                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
