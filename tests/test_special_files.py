@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, copy_tree
 from layouts.layout_trees import megatron_save
 
 from ckpt_tui.core import Policy, plan_run
@@ -48,29 +47,23 @@ def steps(folder: Path, prefix: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix))
 
 
-def hf_tree(tmp_path: Path) -> Path:
-    return copy_tree(FIXTURES / "hf-trainer", tmp_path / "hf")
-
-
-def deepspeed_tree(tmp_path: Path) -> Path:
-    return copy_tree(FIXTURES / "real-trainers" / "deepspeed-zero1", tmp_path / "ds" / "run")
-
-
-# -- FIFOs --------------------------------------------------------------------------------
+# Case -> (the tree, from the fixtures; the side file; the folder holding the steps; their names' start).
 SIDE_FIFOS = {
-    "art history.jsonl": (lambda tmp: copy_tree(FIXTURES / "art", tmp / "art"),
-                          "demo/models/agent-001/history.jsonl", "demo/models/agent-001/checkpoints", "0"),
-    "hf trainer_state.json": (hf_tree, f"{HF_RUN}/checkpoint-30/trainer_state.json", HF_RUN, "checkpoint-"),
-    "deepspeed latest": (deepspeed_tree, "latest", "", "global_step"),
-    "megatron tracker": (lambda tmp: megatron_save(tmp / "mg" / "run").parent,
+    "art history.jsonl": (lambda get, tmp: get("art_base"), "demo/models/agent-001/history.jsonl",
+                          "demo/models/agent-001/checkpoints", "0"),
+    "hf trainer_state.json": (lambda get, tmp: get("hf_fixture"), f"{HF_RUN}/checkpoint-30/trainer_state.json",
+                              HF_RUN, "checkpoint-"),
+    "deepspeed latest": (lambda get, tmp: get("trainer_tree")("real-trainers/deepspeed-zero1")[0], "latest", "",
+                         "global_step"),
+    "megatron tracker": (lambda get, tmp: megatron_save(tmp / "mg" / "run").parent,
                          "run/latest_checkpointed_iteration.txt", "run", "iter_"),
 }
 
 
 @pytest.mark.parametrize("case", list(SIDE_FIFOS))
-def test_a_fifo_side_file_hangs_nothing_and_refuses_its_run(tmp_path, case):
+def test_a_fifo_side_file_hangs_nothing_and_refuses_its_run(request, tmp_path, case):
     make, fifo, folder, prefix = SIDE_FIFOS[case]
-    base = make(tmp_path)
+    base = make(request.getfixturevalue, tmp_path)
     fifo_instead(base / fifo)
     before = steps(base / folder, prefix)
     listed = ckpt("ls", base, "--json")
@@ -81,8 +74,8 @@ def test_a_fifo_side_file_hangs_nothing_and_refuses_its_run(tmp_path, case):
     assert steps(base / folder, prefix) == before
 
 
-def test_a_fifo_policy_file_hangs_nothing_and_deletes_nothing(tmp_path):
-    base = hf_tree(tmp_path)
+def test_a_fifo_policy_file_hangs_nothing_and_deletes_nothing(hf_fixture):
+    base = hf_fixture
     fifo_instead(base / ".ckpt-tui.toml")
     before = steps(base / HF_RUN, "checkpoint-")
     for args in (["ls"], ["path", "-r", HF_RUN, "--latest"]):
@@ -135,8 +128,8 @@ def big_trainer_state(path: Path, best: str, entries: int) -> None:
     path.write_text(json.dumps(state))
 
 
-def test_a_trainer_state_over_64_mb_is_read_and_the_trainers_best_kept(tmp_path):
-    base = hf_tree(tmp_path)
+def test_a_trainer_state_over_64_mb_is_read_and_the_trainers_best_kept(hf_fixture):
+    base = hf_fixture
     big_trainer_state(base / HF_RUN / "checkpoint-30" / "trainer_state.json", f"{HF_RUN}/checkpoint-15", 70_000)
     assert (base / HF_RUN / "checkpoint-30" / "trainer_state.json").stat().st_size > 66_000_000
     pruned = ckpt("prune", base, "--keep", "latest", "--metric", "none", "--yes")
@@ -144,8 +137,8 @@ def test_a_trainer_state_over_64_mb_is_read_and_the_trainers_best_kept(tmp_path)
     assert steps(base / HF_RUN, "checkpoint-") == ["checkpoint-15", "checkpoint-30"]
 
 
-def test_a_trainer_state_that_cannot_be_read_whole_refuses_the_run(tmp_path):
-    base = hf_tree(tmp_path)
+def test_a_trainer_state_that_cannot_be_read_whole_refuses_the_run(hf_fixture):
+    base = hf_fixture
     state = base / HF_RUN / "checkpoint-30" / "trainer_state.json"
     with open(state, "r+b") as handle:
         handle.truncate(1024**3 + 1)  # sparse: over the bound without writing a gigabyte
@@ -174,8 +167,8 @@ def test_a_line_longer_than_the_limit_is_cut_and_the_next_lines_are_whole():
     assert list(_lines(stream, longest=100)) == [b'{"step": 1}', b"y" * 100, b'{"step": 2}', b"last"]
 
 
-def test_a_fifo_named_like_a_step_is_noted_and_never_opened(tmp_path):
-    base = hf_tree(tmp_path)
+def test_a_fifo_named_like_a_step_is_noted_and_never_opened(hf_fixture):
+    base = hf_fixture
     os.mkfifo(base / HF_RUN / "checkpoint-40")
     listed = ckpt("ls", base, "--json")
     notes = [n for r in json.loads(listed.stdout)["runs"] for n in r["notes"]]
