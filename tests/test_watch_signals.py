@@ -114,3 +114,13 @@ def test_a_fifo_appearing_under_watch_neither_stops_its_polls_nor_its_signals(tm
                        "the run refused for its FIFO")
         assert watch.terminate(HANG) == 0
     assert watch.stderr[-1] == "stopped" and art_steps(root) >= {1, 3}
+
+
+def test_sigterm_while_watch_starts_stops_it_cleanly(tmp_path):
+    art_run(tmp_path, "agent", [0.1, 0.9, 0.2])
+    watch = HookedWatch(tmp_path, "tree.TreeStore", "list_projects", "True")
+    watch.wait_for_hook()  # reading the location before the first poll
+    watch.process.send_signal(signal.SIGTERM)
+    code, events, err = watch.finish()
+    assert code == 0 and err[-1] == "stopped" and events == [], err
+    assert art_steps(tmp_path / "demo/models/agent") == {0, 1, 2}
