@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import Refused
 from .metrics import smooth
@@ -12,7 +12,10 @@ from .models import Run, freed_bytes
 Mode = Literal["max", "min", "auto"]
 RULE_KINDS = ("best", "latest", "last", "every", "top", "step")
 COUNTED_KINDS = ("last", "every", "top", "step")
+METRIC_KINDS = ("best", "top")
 DEFAULT_METRIC = "val/reward"
+# Steps and counts above this are typing mistakes, never a real training run.
+MAX_NUMBER = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,10 @@ class Rule:
 
     def __str__(self) -> str:
         return self.kind if self.n is None else f"{self.kind}:{self.n}"
+
+    @property
+    def needs_metric(self) -> bool:
+        return self.kind in METRIC_KINDS
 
 
 def parse_rules(text: str) -> tuple[Rule, ...]:
@@ -35,9 +42,13 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
         if kind not in RULE_KINDS:
             raise Refused(f"unknown rule {part!r}; rules are: best, latest, last:N, every:K, top:K, step:N")
         if kind in COUNTED_KINDS:
-            if not arg.strip().isdigit():
+            digits = arg.strip()
+            if not (digits.isascii() and digits.isdigit()):
                 raise Refused(f"rule {kind!r} needs a whole number, e.g. {kind}:5")
-            n = int(arg)
+            if len(digits.lstrip("0")) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+                raise Refused(f"rule {kind!r}: {digits[:20]}{'...' if len(digits) > 20 else ''} is too large "
+                              f"(at most {MAX_NUMBER})")
+            n = int(digits)
             if n < 1 and kind != "step":
                 raise Refused(f"rule {part!r} needs a number of at least 1")
             rules.append(Rule(kind, n))
@@ -77,7 +88,7 @@ class Policy:
     marked: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.metric is None and any(r.kind in ("best", "top") for r in self.rules + (self.full or ())):
+        if self.metric is None and self.needs_metric:
             raise Refused("rules 'best' and 'top' need a metric")
         if self.metric is not None:
             resolve_mode(self.metric, self.mode)
@@ -90,6 +101,11 @@ class Policy:
         if metric is not None and metric.strip().lower() in ("", "none"):
             metric = None
         return cls(parse_rules(keep), metric, mode, smoothing, parse_rules(full) if full is not None else None)
+
+    @property
+    def needs_metric(self) -> bool:
+        """Whether a rule (kept or kept whole) chooses by the metric: without one it cannot apply."""
+        return any(r.needs_metric for r in self.rules + (self.full or ()))
 
     @property
     def direction(self) -> Literal["max", "min"] | None:
@@ -242,6 +258,15 @@ class Plan:
     refused: str | None = None
     # The run as planned: what freed bytes are computed against at execution.
     source: Run | None = field(default=None, repr=False, compare=False)
+    # The policy with where each part comes from (``core.policy.Resolved``), when resolved so.
+    resolved: Any = field(default=None, repr=False, compare=False)
+
+    def refuse(self, why: str) -> None:
+        """Nothing of the run is deleted or slimmed, for ``why``."""
+        self.refused = why
+        self.keep = sorted(self.keep + [KeptStep(d.step, d.bytes, ("refused",), d.name) for d in self.delete],
+                           key=lambda k: k.key)
+        self.delete, self.slim, self.slim_refused = [], [], []
 
     @property
     def best_step(self) -> int | None:
@@ -278,6 +303,7 @@ class Plan:
             "pending": [p.to_json() for p in self.pending],
             "freed_bytes": self.freed_bytes,
             "refused": self.refused,
+            "policy": self.resolved.to_json() if self.resolved is not None else None,
         }
 
 
@@ -347,10 +373,17 @@ def metric_for(names: list[str], wanted: str | None) -> str | None:
 
 
 def _missing_metric_message(run: Run, metric: str) -> str:
-    available = ", ".join(run.metrics.names()) or "none"
+    """Why ``metric`` chooses no best: never logged, or logged only at steps no longer there."""
+    logged = [step for step, _ in run.metrics.series(metric)]
     notes = "".join(f"; {note}" for note in run.metrics.notes)
-    return (f"{run.project}/{run.name}: metric {metric!r} is not logged for any existing "
-            f"checkpoint; nothing deleted (metrics logged: {available}){notes}")
+    if logged:
+        shown = ", ".join(str(s) for s in logged[-3:])
+        return (f"{run.project}/{run.name}: {metric} is logged, but at no remaining checkpoint "
+                f"(logged at step{'s' if len(logged) > 1 else ''} {'..., ' if len(logged) > 3 else ''}{shown}); "
+                f"nothing deleted{notes}")
+    available = ", ".join(run.metrics.names()) or "none"
+    return (f"{run.project}/{run.name}: metric {metric!r} is not logged; nothing deleted "
+            f"(metrics logged: {available}){notes}")
 
 
 def _rule_matches(rule: Rule, steps: list[int], values: dict[int, float], policy: Policy) -> list[int]:
@@ -390,22 +423,24 @@ def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[in
     return reasons
 
 
-def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None) -> set[int]:
+def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None,
+                kept: set[int] | None = None) -> set[int]:
     """Kept steps that keep their training state: the latest, what the trainer resumes from,
-    and what ``policy.full`` selects (everything when it is None)."""
+    and what ``policy.full`` selects among the ``kept`` steps (everything when it is None)."""
     steps = sorted({c.step for c in run.checkpoints})
     if policy.full is None:
         return set(steps)
     values = metric_values(run, policy) if values is None else values
+    among = sorted(kept) if kept is not None else steps
     whole = set(steps[-1:]) | set(run.resume_steps)
     for rule in policy.full:
-        whole.update(_rule_matches(rule, steps, values, policy))
+        whole.update(_rule_matches(rule, among, {s: v for s, v in values.items() if s in among}, policy))
     return whole
 
 
 def _plan_slims(plan: Plan, run: Run, whole: set[int]) -> None:
     """Kept checkpoints outside ``whole`` lose their training state, where their layout allows."""
-    if plan.policy.full is None or plan.refused:
+    if plan.policy.full is None:
         return
     kept = {k.key for k in plan.keep}
     for ckpt in run.checkpoints:
@@ -418,14 +453,16 @@ def _plan_slims(plan: Plan, run: Run, whole: set[int]) -> None:
 
 
 def plan_run(run: Run, policy: Policy) -> Plan:
-    """Decide, without touching storage, which checkpoints of ``run`` to keep."""
+    """Decide, without touching storage, which checkpoints of ``run`` to keep.
+
+    A rule that chooses by the metric refuses the run when the metric is at no
+    checkpoint, unless nothing would be deleted or slimmed anyway.
+    """
     plan = Plan(run.project, run.name, policy, latest_step=run.latest_step, source=run)
     plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
     if not run.checkpoints:
         return plan
     values = metric_values(run, policy)
-    if policy.metric is not None and not values:
-        plan.refused = _missing_metric_message(run, policy.metric)
     if values:
         plan.best_steps = sorted(top_steps(values, policy.direction, 1))
         plan.best_value = values[plan.best_steps[0]]
@@ -434,13 +471,15 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     _drop_marked(reasons, policy.marked, set(plan.best_steps), run)
     for ckpt in run.checkpoints:
         why = tuple(dict.fromkeys(reasons[ckpt.step]))
-        if why or plan.refused:
-            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why or ("refused",), ckpt.name))
+        if why:
+            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why, ckpt.name))
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
     plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
-    _plan_slims(plan, run, whole_steps(run, policy, values))
+    _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
+    if policy.metric is not None and policy.needs_metric and not values and (plan.delete or plan.slim):
+        plan.refuse(_missing_metric_message(run, policy.metric))
     return plan
 
 
