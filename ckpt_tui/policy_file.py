@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .core import Policy, Store
-from .core.policy import (KEYS, NO_SETTINGS, POLICY_FILE, InvalidPolicyFile, PolicyFile, Settings,  # noqa: F401
-                          check_settings, flag_settings, key_path, parse, run_section)
+from .core import CkptError, Policy, Store, parse_rules
+from .core.policy import (KEYS, NO_SETTINGS, POLICY_FILE, Found, InvalidPolicyFile, Policies,  # noqa: F401
+                          PolicyFile, Settings, check_settings, flag_settings, key_path, parse, resolve,
+                          run_section)
 
 HEADER = ("# ckpt-tui retention policies for the runs below this folder: the app, ls, prune and watch read them.\n"
           "# Command-line flags override them; the nearest file and the most specific section win.\n")
@@ -44,7 +45,8 @@ def _section(container: Any, key: str, leaf: bool) -> Any:
 
 def render_run_settings(text: str | None, project: str, run: str, settings: Settings) -> str:
     """``text`` with the section of ``project/run`` holding exactly ``settings`` (``full``
-    is left as it is when ``settings`` has none); everything else, comments included, unchanged."""
+    is left as it is when ``settings`` has none; a section left empty goes); everything
+    else, comments included, unchanged."""
     import tomlkit
 
     document = tomlkit.parse(text or HEADER)
@@ -59,27 +61,66 @@ def render_run_settings(text: str | None, project: str, run: str, settings: Sett
                 del section[key]
         else:
             section[key] = list(value) if isinstance(value, tuple) else value
+    if not section:
+        runs = document["projects"][project]["runs"]
+        del runs[run]
+        if not runs:
+            del document["projects"][project]["runs"]
     return tomlkit.dumps(document)
+
+
+def _inherited(store: Store, project: str, run: str, current: PolicyFile) -> list[Found]:
+    """The run's policy files with the location's own less the run's section: what it inherits."""
+    try:
+        found = Policies(store).found(project, run)
+    except CkptError:  # not a run this store lists (yet): the location's file alone
+        found = [Found(current.path, current, project, run)] if current.exists else []
+    mine = [i for i, f in enumerate(found) if f.inside and f.file is not None and f.file.text == current.text
+            and (f.project, f.run) == (project, run)]
+    if mine:
+        without = replace(current, runs={k: v for k, v in current.runs.items() if k != (project, run)})
+        found[mine[-1]] = replace(found[mine[-1]], file=without)
+    return found
+
+
+def _differences(policy: Policy, inherited: Policy) -> Settings:
+    """The settings of ``policy`` that ``inherited`` does not already give."""
+    wanted, given = Settings.from_policy(policy), Settings.from_policy(inherited)
+    same_keep = set(parse_rules(wanted.keep)) == set(parse_rules(given.keep))
+    return Settings(**{key: value for key, value in wanted.values().items()
+                       if not (value == getattr(given, key) or (key == "keep" and same_keep))})
 
 
 def save_run_policy(store: Store, project: str, run: str, policy: Policy,
                     full: str | None = None) -> PolicyFile:
-    """Save ``policy`` (metric, direction, rules, pins, smoothing) as the run's section of the
-    location's policy file, creating the file if needed; returns the file as written.
+    """Save what of ``policy`` (metric, direction, rules, pins, smoothing, full) the run does not
+    inherit as its section of the location's policy file, creating the file if needed; returns
+    the file as written.
 
-    An invalid file is refused (and left as it is), and so is anything that would not read back.
+    An invalid file is refused (and left as it is), and so is anything that would not read
+    back, or that a nearer file would override.
     """
     from tomlkit.exceptions import TOMLKitError
 
     current = load(store)
-    settings = Settings.from_policy(policy)
     if full is not None:
-        settings = replace(settings, full=full)
+        policy = replace(policy, full=parse_rules(full))
+    inherited = _inherited(store, project, run, current)
+    base = resolve(project, run, inherited).checked().policy
+    settings = _differences(policy, base)
     try:
         text = render_run_settings(current.text, project, run, settings)
     except (TOMLKitError, TypeError, ValueError) as exc:  # shapes tomlkit cannot extend (inline tables)
         raise InvalidPolicyFile(f"{current.path}: cannot add [{key_path('projects', project, 'runs', run)}]: "
                                 f"{exc}; write it by hand") from None
     saved = parse(text, current.path)
+    after = [replace(f, file=saved) if f.file is not None and f.file.text == current.text and f.inside else f
+             for f in inherited] if current.exists else [Found(saved.path, saved, project, run), *inherited]
+    result = resolve(project, run, after).policy
+    if (set(result.rules), result.metric, result.mode, result.smoothing) != (
+            set(policy.rules), policy.metric, policy.mode, policy.smoothing):
+        nearer = ", ".join(f.path for f in inherited if f.inside and (f.file is None or f.file.text != current.text))
+        raise InvalidPolicyFile(f"{project}/{run}: {nearer or 'a nearer policy file'} overrides what "
+                                f"{current.path} would say; edit it there")
     store.write_location_file(POLICY_FILE, text)
     return saved

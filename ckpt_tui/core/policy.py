@@ -439,6 +439,7 @@ class Policies:
     def __init__(self, store: Any, flags: Settings = NO_SETTINGS) -> None:
         self.store, self.flags = store, flags
         self._found: dict[tuple[str, str], list[Found]] = {}
+        store.forget_policy_places()  # read as they are now
 
     def found(self, project: str, run: str) -> list[Found]:
         key = (project, run)
@@ -450,12 +451,14 @@ class Policies:
                 flags: Settings | None = None) -> Resolved:
         return resolve(project, run, self.found(project, run), self.flags if flags is None else flags, metrics)
 
+    def problem(self) -> str | None:
+        """Why a file of a run read so far cannot be used, if one cannot."""
+        return next((one.problem for found in self._found.values() for one in found if one.problem), None)
+
     def check(self) -> None:
-        """Raise ``InvalidPolicyFile`` when a file of a run resolved so far cannot be used."""
-        for found in self._found.values():
-            for one in found:
-                if one.problem:
-                    raise InvalidPolicyFile(one.problem)
+        """Raise ``InvalidPolicyFile`` when a file of a run read so far cannot be used."""
+        if problem := self.problem():
+            raise InvalidPolicyFile(problem)
 
     def unused_sections(self) -> list[str]:
         """Sections of the files at or below the location that name no run found below them,
