@@ -188,10 +188,21 @@ def _run_json(run: Run) -> dict:
     }
 
 
-def _run_json_bytes(run: Run) -> bytes:
+def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, run: Run) -> dict | bytes:
+    """``_run_json`` with the run's resolved policy and best step (module level: it may run in
+    another process, with the policy files already read)."""
+    from .core.policy import plan_for, resolve
+
+    resolved = resolve(run.project, run.name, found[(run.project, run.name)], flags, run.metrics.names())
+    plan = plan_for(run, resolved)
+    document = {**_run_json(run), "policy": resolved.to_json(), "best_step": plan.best_step,
+                "best_steps": plan.best_steps, "kept": sorted({k.step for k in plan.keep if k.step is not None}),
+                "refused": plan.refused}
+    if not as_bytes:
+        return document
     import orjson
 
-    return orjson.dumps(_run_json(run))
+    return orjson.dumps(document)
 
 
 def _load_runs(store, project: str | None, run: str | None) -> tuple[list[Run], list[tuple[str, str, str]]]:
@@ -274,23 +285,36 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from functools import partial
+
     store = _open(args)
+    flags = flag_settings(args.metric, args.mode)
     if args.json:
         pairs = list_runs(store, args.project, args.run)
         failed: list[tuple[str, str, str]] = []
+        policies = Policies(store, flags)
+        found = {}
+        for pair in pairs:
+            try:
+                found[pair] = policies.found(*pair)
+            except CkptError:
+                found[pair] = []  # the run vanished: reading it says so
+        render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty())
 
         def rendered() -> Iterator[dict | bytes]:
             # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
-            for (project, run), result in store.map_runs(pairs, _run_json if sys.stdout.isatty() else _run_json_bytes):
+            for (project, run), result in store.map_runs(pairs, render):
                 if isinstance(result, CkptError):
                     failed.append((project, run, str(result)))
                 else:
                     yield result
 
-        _stream_json({"location": store.location}, "runs", rendered(), lambda: _unread_json(store, failed))
-        return EXIT_FAILED if failed else EXIT_OK
+        _stream_json({"location": store.location}, "runs", rendered(),
+                     lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
+                              "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
+        return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
     runs, failed = _load_runs(store, args.project, args.run)
-    policies = Policies(store, flag_settings(args.metric, args.mode))
+    policies = Policies(store, flags)
     cache: dict[tuple[str, str], Resolved] = {}
 
     def resolved(run: Run) -> Resolved:

@@ -40,11 +40,9 @@ def read_policy_file(backend: Backend, folder: str) -> Read:
     return data, None
 
 
-def run_names(rel: list[str], here: str, above: str, art: bool) -> tuple[str, str]:
+def run_names(rel: list[str], here: str, above: str) -> tuple[str, str]:
     """(project, run) of the run at ``rel`` below a folder named ``here`` (in ``above``), as
     opening that folder names it."""
-    if art and len(rel) >= 2 and rel[-2] == "models":
-        return (rel[-3] if len(rel) >= 3 else here), rel[-1]
     if not rel:
         return above, here
     if len(rel) == 1:
@@ -52,8 +50,11 @@ def run_names(rel: list[str], here: str, above: str, art: bool) -> tuple[str, st
     return "/".join(rel[:-1]), rel[-1]
 
 
-def policy_places(backend: Backend, run_root: str, art: bool, cache: dict[str, Read]) -> list[PolicyPlace]:
-    """The places of the run at ``run_root`` (below ``backend``'s root), nearest first."""
+def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
+                  cache: dict[str, Read]) -> list[PolicyPlace]:
+    """The places of the run at ``run_root`` (below ``backend``'s root), nearest first. An ART
+    model (``art``: its project and name) is named the same from everywhere: its project is
+    the folder holding ``models/``."""
     parts = run_root.split("/") if run_root else []
     places = []
 
@@ -62,7 +63,7 @@ def policy_places(backend: Backend, run_root: str, art: bool, cache: dict[str, R
         if url not in cache:
             cache[url] = read_policy_file(at, folder)
         data, problem = cache[url]
-        places.append(PolicyPlace(url, data, problem, *run_names(rel, here, above, art), at is backend))
+        places.append(PolicyPlace(url, data, problem, *(art or run_names(rel, here, above)), at is backend))
 
     for depth in range(len(parts), 0, -1):
         look(backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],

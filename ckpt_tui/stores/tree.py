@@ -507,7 +507,8 @@ class TreeStore(Store):
     # -- files of ckpt-tui's own ----------------------------------------------------------
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
-        return policy_places(self.backend, place.root, place.is_art, self._policy_reads)
+        art = (place.project, place.name) if place.is_art else None
+        return policy_places(self.backend, place.root, art, self._policy_reads)
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
