@@ -9,7 +9,6 @@ from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
 
-Mode = Literal["max", "min", "auto"]
 RULE_KINDS = ("best", "latest", "last", "every", "top", "step")
 COUNTED_KINDS = ("last", "every", "top", "step")
 METRIC_KINDS = ("best", "top")
@@ -122,9 +121,6 @@ class Policy:
 
     def with_metric(self, metric: str | None, mode: str | None = None) -> Policy:
         return replace(self, metric=metric, mode=mode or self.mode)
-
-    def with_full(self, full: str | None) -> Policy:
-        return replace(self, full=parse_rules(full) if full is not None else None)
 
     def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
         """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
