@@ -27,6 +27,7 @@ from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
 from ...core.retention import Plan, Policy, best_checkpoint
 from ...formatting import size, step_ranges
+from ..legend import legend_line
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
@@ -163,8 +164,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 yield Static("", id="empty")
                 yield CheckpointTable(id="checkpoints")
-                yield Label("★ best · L latest · P pinned · M marked · W weights only · "
-                            "DEL/SLIM by the preview · ? every key", id="legend")
+                yield Label(legend_line(), id="legend")
                 yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
         yield KeyFooter()
 
@@ -420,9 +420,13 @@ class MainScreen(Screen[None]):
         self.refresh_view()
 
     def _summary(self, run: Run) -> RunSummary:
-        best, _ = self.best_of(run, self.policy_for(run))
+        policy = self.policy_for(run)
+        best, _ = self.best_of(run, policy)
         total = self.memo.get(run, "bytes", lambda: run.total_bytes)
-        return RunSummary(len(run.checkpoints), total, run.latest_step, best)
+        # Refused as a preview would be: the policy cannot be used, or its metric chooses no best.
+        refused = bool(self.policy_problem((run.project, run.name))) or (
+            policy.needs_metric and policy.metric is not None and best is None and len(run.checkpoints) > 1)
+        return RunSummary(len(run.checkpoints), total, run.latest_step, best, refused)
 
     def current_best(self) -> tuple[Policy, int | None, float | None]:
         """The current run's rule, best step and best value (from the preview when there is one)."""
@@ -486,7 +490,10 @@ class MainScreen(Screen[None]):
         """What the marker column says about a step, in words."""
         step = ckpt.step
         policy, best, _ = self.current_best()
-        tags = {f"best {policy.metric}": step == best, "latest": self.run is not None and step == self.run.latest_step,
+        smoothed = policy.smoothing is not None and policy.smoothing < 1
+        best_tag = f"best {policy.metric}" + (f" by its moving average (smoothing {policy.smoothing:g}), "
+                                              "not its raw value" if smoothed else "")
+        tags = {best_tag: step == best, "latest": self.run is not None and step == self.run.latest_step,
                 "pinned": step in self.pins_of(self.current) | policy.pins,
                 "marked for deletion": step in self.marks.get(self.current, frozenset()),
                 "weights only (slimmed: never offered for resuming)": ckpt.weights_only}
