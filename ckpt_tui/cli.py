@@ -46,7 +46,9 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
                        "'none' for no best)")
     group.add_argument("--mode", choices=("max", "min", "auto"),
                        help="higher or lower is better; auto minimises *loss (default auto)")
-    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N, budget:SIZE (the newest "
+                       "steps that fit in 50G, best, latest and pins counted), interval:DURATION (one step per "
+                       "30m, 1h, 1d of wall time) (default best,latest)")
     group.add_argument("--full", metavar="RULES",
                        help="kept steps these rules select keep their training state (optimizer, scheduler, "
                             "RNG); every other kept step is slimmed to its weights (default: slim nothing)")

@@ -8,53 +8,43 @@ from typing import Any, Literal
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
+from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
-RULE_KINDS = ("best", "latest", "last", "every", "top", "step")
-COUNTED_KINDS = ("last", "every", "top", "step")
-METRIC_KINDS = ("best", "top")
 DEFAULT_METRIC = "val/reward"
-# Steps and counts above this are typing mistakes, never a real training run.
-MAX_NUMBER = 10**15
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One rule of a policy: its kind (see ``rules.KINDS``) and argument."""
+
     kind: str
     n: int | None = None
 
     def __str__(self) -> str:
-        return self.kind if self.n is None else f"{self.kind}:{self.n}"
+        return KINDS[self.kind].text(self.n)
 
     @property
     def needs_metric(self) -> bool:
-        return self.kind in METRIC_KINDS
+        return KINDS[self.kind].needs_metric
+
+    def select(self, facts: StepFacts) -> list[int]:
+        return KINDS[self.kind].select(self.n, facts)
+
+    def label(self, metric: str | None) -> str | None:
+        return KINDS[self.kind].label(self.n, metric)
 
 
 def parse_rules(text: str) -> tuple[Rule, ...]:
-    """Parse ``best,latest,last:3,every:100,top:2,step:40`` into rules."""
+    """Parse ``best,latest,last:3,every:100,top:2,step:40,budget:50G,interval:1h`` into rules."""
     rules: list[Rule] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        kind, _, arg = part.partition(":")
-        kind = kind.strip().lower()
-        if kind not in RULE_KINDS:
-            raise Refused(f"unknown rule {part!r}; rules are: best, latest, last:N, every:K, top:K, step:N")
-        if kind in COUNTED_KINDS:
-            digits = arg.strip()
-            if not (digits.isascii() and digits.isdigit()):
-                raise Refused(f"rule {kind!r} needs a whole number, e.g. {kind}:5")
-            if len(digits.lstrip("0")) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
-                raise Refused(f"rule {kind!r}: {digits[:20]}{'...' if len(digits) > 20 else ''} is too large "
-                              f"(at most {MAX_NUMBER})")
-            n = int(digits)
-            if n < 1 and kind != "step":
-                raise Refused(f"rule {part!r} needs a number of at least 1")
-            rules.append(Rule(kind, n))
-        elif arg:
-            raise Refused(f"rule {kind!r} takes no argument")
-        else:
-            rules.append(Rule(kind))
+        name, _, arg = part.partition(":")
+        kind = KINDS.get(name.strip().lower())
+        if kind is None:
+            raise Refused(f"unknown rule {part[:40]!r}; {RULES_HELP}")
+        rules.append(Rule(kind.name, kind.parse(arg)))
     if not rules:
         raise Refused("no retention rule given")
     return tuple(dict.fromkeys(rules))
@@ -142,19 +132,7 @@ class Policy:
         return ",".join(str(r) for r in self.full) if self.full is not None else None
 
     def _describe_rules(self, rules: tuple[Rule, ...], direction: str | None) -> list[str]:
-        parts = []
-        for rule in rules:
-            if rule.kind == "best":
-                parts.append(f"best {self.metric} ({direction})")
-            elif rule.kind == "top":
-                parts.append(f"top {rule.n} {self.metric} ({direction})")
-            elif rule.kind == "last":
-                parts.append(f"last {rule.n}")
-            elif rule.kind == "every":
-                parts.append(f"every {rule.n}")
-            elif rule.kind == "latest":
-                parts.append("latest")
-        return parts
+        return [KINDS[r.kind].describe(r.n, self.metric, direction) for r in rules if r.kind != "step"]
 
     def describe(self, explain_auto: bool = False) -> str:
         """Human summary, e.g. ``keep best val/reward (max) + latest``.
@@ -314,21 +292,6 @@ def metric_values(run: Run, policy: Policy) -> dict[int, float]:
     return {step: value for step, value in series if step in existing}
 
 
-def ranked_steps(values: dict[int, float], direction: str) -> list[int]:
-    """Steps from best to worst; equal values in step order."""
-    sign = -1 if direction == "max" else 1
-    return sorted(values, key=lambda s: (sign * values[s], s))
-
-
-def top_steps(values: dict[int, float], direction: str, k: int) -> list[int]:
-    """Steps with fewer than ``k`` steps strictly better: ties at the boundary are all kept."""
-    ranked = ranked_steps(values, direction)
-    if len(ranked) <= k:
-        return ranked
-    bar = values[ranked[k - 1]]
-    return [s for s in ranked if (values[s] >= bar if direction == "max" else values[s] <= bar)]
-
-
 def best_checkpoint(run: Run, metric: str, mode: str = "auto",
                     smoothing: float | None = None) -> tuple[int, float] | None:
     """(step, value) of the best existing checkpoint by ``metric`` (the earliest of ties), or None."""
@@ -382,36 +345,35 @@ def _missing_metric_message(run: Run, metric: str) -> str:
             f"(metrics logged: {available}){notes}")
 
 
-def _rule_matches(rule: Rule, steps: list[int], values: dict[int, float], policy: Policy) -> list[int]:
-    """The steps one rule selects (``steps`` sorted; ``values`` the metric at each)."""
-    if rule.kind == "latest":
-        return steps[-1:]
-    if rule.kind == "last":
-        return steps[-rule.n:]
-    if rule.kind == "every":
-        return [s for s in steps if s % rule.n == 0]
-    if rule.kind in ("best", "top") and values:
-        return top_steps(values, policy.direction, 1 if rule.kind == "best" else rule.n)
-    if rule.kind == "step" and rule.n in steps:
-        return [rule.n]
-    return []
+def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[int] | None = None) -> StepFacts:
+    """What the rules of ``policy`` choose from in ``run`` (``steps``: among these only)."""
+    all_steps = sorted({c.step for c in run.checkpoints})
+    steps = all_steps if steps is None else steps
+    sizes: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for ckpt in run.checkpoints:
+        sizes[ckpt.step] = sizes.get(ckpt.step, 0) + ckpt.bytes
+        times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
+    best = top_steps(values, policy.direction, 1) if values else []
+    always = frozenset(best) | frozenset(all_steps[-1:]) | (policy.pins & set(all_steps))
+    return StepFacts(steps, {s: v for s, v in values.items() if s in set(steps)}, policy.direction, policy.metric,
+                     sizes, times, always)
 
 
 def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[int, list[str]]:
     """Why each step is kept, by step (checkpoints sharing a step share its reasons)."""
-    steps = sorted({c.step for c in run.checkpoints})
-    reasons: dict[int, list[str]] = {step: [] for step in steps}
+    facts = step_facts(run, policy, values)
+    reasons: dict[int, list[str]] = {step: [] for step in facts.steps}
     best = top_steps(values, policy.direction, 1) if values else []
     for step in best:
         # Best is never deleted, whatever the rules; every step tied for it is best.
         reasons[step].append(f"best {policy.metric}" + (" (tied)" if len(best) > 1 else ""))
     # Latest is never deleted, whatever the rules.
-    reasons[steps[-1]].append("latest")
+    reasons[facts.steps[-1]].append("latest")
     for rule in policy.rules:
-        label = {"last": f"last {rule.n}", "every": f"every {rule.n}", "top": f"top {rule.n} {policy.metric}",
-                 "step": "pinned"}.get(rule.kind)
+        label = rule.label(policy.metric)
         if label is not None:
-            for step in _rule_matches(rule, steps, values, policy):
+            for step in rule.select(facts):
                 reasons[step].append(label)
     for step, why in run.protected.items():
         if step in reasons:
@@ -427,10 +389,10 @@ def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None
     if policy.full is None:
         return set(steps)
     values = metric_values(run, policy) if values is None else values
-    among = sorted(kept) if kept is not None else steps
+    facts = step_facts(run, policy, values, sorted(kept) if kept is not None else None)
     whole = set(steps[-1:]) | set(run.resume_steps)
     for rule in policy.full:
-        whole.update(_rule_matches(rule, among, {s: v for s, v in values.items() if s in among}, policy))
+        whole.update(rule.select(facts))
     return whole
 
 
