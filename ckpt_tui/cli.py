@@ -13,7 +13,7 @@ from .core import CkptError, NotFound, Plan, Refused, Run, execute_plans, fork_c
 from .core.execute import DeletionResult, PlansResult, single_run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
 from .core.resume import best_checkpoint_of, resume_checkpoint
-from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_for
+from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
 if TYPE_CHECKING:
@@ -263,11 +263,7 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> 
 
 def _step_columns(run: Run, metric: str | None) -> list[str]:
     names = run.metrics.names()
-    first = metric or metric_for(names, DEFAULT_METRIC)
-    telling = ("loss", "reward", "accuracy", "acc", "score", "f1")
-    common = [n for n in names
-              if n.startswith(("val/", "train/reward")) or n.rsplit("/", 1)[-1].endswith(telling)]
-    return list(dict.fromkeys(([first] if first else []) + common))[:4]
+    return metric_columns(names, metric or metric_for(names, DEFAULT_METRIC))[:4]  # as the app chooses them
 
 
 def _print_run_steps(run: Run, metric: str | None) -> None:

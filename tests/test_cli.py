@@ -224,3 +224,14 @@ def test_a_refused_prune_says_why_once(art_base, capsys):
                              "--metric", "val/nope", "--dry-run")
     assert code == 2
     assert (out + err).count("'val/nope' is not logged") == 1
+
+
+def test_ls_and_the_app_choose_metric_columns_by_one_rule(art_base, capsys):
+    from ckpt_tui.core.retention import metric_columns
+    from ckpt_tui.stores.local import LocalStore
+
+    run = LocalStore(art_base).load_run("demo", "agent-001")
+    code, out, _ = run_cli(capsys, "ls", art_base, "-r", "agent-001", "--metric", "train/loss")
+    header = out.splitlines()[1].split()
+    assert header[3:-1] == metric_columns(run.metrics.names(), "train/loss")[:4]
+    assert header[3] == "train/loss"

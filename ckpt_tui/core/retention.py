@@ -331,6 +331,16 @@ def metric_for(names: list[str], wanted: str | None) -> str | None:
     return suggest_metric(names) or wanted
 
 
+COLUMN_PREFIXES = ("val/", "train/reward")
+
+
+def metric_columns(names: list[str], metric: str | None, extra: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The metric columns shown for a run, by the app and by ``ls --run``: the metric in force
+    first, then ``val/*`` and ``train/reward``, then ``extra`` ones asked for."""
+    shown = [n for n in names if n.startswith(COLUMN_PREFIXES) or n in extra]
+    return list(dict.fromkeys(([metric] if metric in names else []) + shown))
+
+
 def _missing_metric_message(run: Run, metric: str) -> str:
     """Why ``metric`` chooses no best: never logged, or logged only at steps no longer there."""
     logged = [step for step, _ in run.metrics.series(metric)]

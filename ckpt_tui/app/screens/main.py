@@ -25,7 +25,7 @@ from ...core.errors import CkptError, NotFound
 from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
-from ...core.retention import Plan, Policy, best_checkpoint
+from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
 from ...formatting import size, step_ranges
 from ..legend import legend_line
 from ..memo import Memo
@@ -43,17 +43,7 @@ if TYPE_CHECKING:
 # Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
-DEFAULT_COLUMNS = ("val/", "train/reward")
 LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
-
-
-def default_columns(names: list[str], metric: str | None, extra: set[str]) -> list[str]:
-    """``val/*`` and ``train/reward`` first, the chosen metric always, then picked ones."""
-    shown = [n for n in names if n.startswith(DEFAULT_COLUMNS) or n == metric or n in extra]
-    if metric in shown:
-        shown.remove(metric)
-        shown.insert(0, metric)
-    return shown
 
 
 def read_policies(store, listing: dict[str, list[str]]) -> Policies:
@@ -444,7 +434,7 @@ class MainScreen(Screen[None]):
         self._show_empty()
         plan = self.plans.get(key) if key else None
         policy, best_step, _ = self.current_best()
-        columns = default_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
+        columns = metric_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
         # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
