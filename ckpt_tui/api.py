@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .core import DeletionResult, ForkResult, Plan, Store, execute_plan, fork_checkpoint as _fork
 from .core.execute import DeleteProgress, single_run
-from .core.policy import Policies, flag_settings, plan_for
+from .core.policy import Policies, Settings, flag_settings, plan_for
 from .core.resume import best_checkpoint_of, resume_checkpoint
 from .stores import open_store
 
@@ -23,11 +23,14 @@ def plan_checkpoints(base: str | Store, project: str, model: str,
     (else the defaults: ``val/reward``, ``auto``, ``best,latest``); ``"none"`` as the metric
     means no best. The plan's ``resolved`` says where each part came from.
     """
-    store = _store(base)
-    resolved = Policies(store, flag_settings(best_checkpoint_metric, mode, keep, smoothing, full)).resolve(
-        project, model).checked()
-    run = store.load_run(project, model, with_state=resolved.policy.full is not None)
-    return plan_for(run, resolved)
+    return _plan(_store(base), project, model, flag_settings(best_checkpoint_metric, mode, keep, smoothing, full))
+
+
+def _plan(store: Store, project: str, model: str, flags: Settings, unattended: bool = False) -> Plan:
+    policies = Policies(store, flags)
+    slims = policies.resolve(project, model).checked().policy.full is not None
+    run = store.load_run(project, model, with_state=slims)
+    return plan_for(run, policies.resolve(project, model, run.metrics.names()).checked(), unattended)
 
 
 def delete_checkpoints(base: str | Store, project: str, model: str,
@@ -41,11 +44,12 @@ def delete_checkpoints(base: str | Store, project: str, model: str,
     instead of silently keeping only the latest. With ``full`` (rules, as
     ``keep``), kept checkpoints those rules do not select lose their training
     state and keep their weights; the result's ``slimmed`` lists them. Arguments
-    left as None come from the run's policy files, as for ``ckpt-tui prune``.
+    left as None come from the run's policy files, as for ``ckpt-tui prune --yes``: a metric
+    picked because the one in force is not logged is refused until it is named.
     """
     store = _store(base)
-    plan = plan_checkpoints(store, project, model, best_checkpoint_metric, mode, keep, smoothing, full)
-    return execute_plan(store, plan, progress)
+    plan = _plan(store, project, model, flag_settings(best_checkpoint_metric, mode, keep, smoothing, full), True)
+    return execute_plan(store, plan, progress)  # refused, as a refused plan is
 
 
 def fork_checkpoint(base: str | Store, project: str, from_model: str, to_model: str,
