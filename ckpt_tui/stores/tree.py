@@ -23,6 +23,7 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
+from ..core.policy import PolicyPlace
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
@@ -30,6 +31,7 @@ from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named,
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
+from .policy_places import policy_places, read_policy_file
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
@@ -145,6 +147,7 @@ class TreeStore(Store):
         self._found: _Found | None = None
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
+        self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str]) -> list[Entry]:
@@ -530,6 +533,17 @@ class TreeStore(Store):
         return removed  # what could not be finished stays listed as pending, with its reason
 
     # -- files of ckpt-tui's own ----------------------------------------------------------
+    def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
+        place = self._place(project, run)
+        art = (place.project, place.name) if place.is_art else None
+        return policy_places(self.backend, place.root, art, self._policy_reads)
+
+    def location_policy_file(self) -> tuple[bytes | None, str | None]:
+        return read_policy_file(self.backend, "")
+
+    def forget_policy_places(self) -> None:
+        self._policy_reads.clear()
+
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
 
