@@ -18,7 +18,7 @@ import contextlib
 import functools
 import math
 import struct
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -89,6 +89,7 @@ class EventScalars:
     records: list[dict] = field(default_factory=list)
     events: int = 0
     problem: str = ""
+    started: float = 0.0  # the first event's wall time: when the logger began
 
 
 # Event files whose scalars are kept in memory between loads of a run.
@@ -206,6 +207,7 @@ def read_event_file(backend: Backend, path: str) -> EventScalars:
             for data in _records(stream):
                 event = event_pb2.Event.FromString(data)
                 result.events += 1
+                result.started = result.started or event.wall_time
                 if event.WhichOneof("what") != "summary":
                     continue
                 record: dict[str, object] = {}
@@ -257,8 +259,32 @@ def _named(records: dict[str, list[dict]]) -> Iterator[dict]:
                    for t, v in row.items()}
 
 
-def event_metrics(backend: Backend, paths: list[str], root: str) -> tuple[Metrics, list[str]]:
-    """Metrics from event files below ``root``, and a message per file read only in part."""
+def _one_logger(rows: dict[str, list[dict]], started: dict[str, float],
+                written: Mapping[int, float]) -> dict[str, list[dict]]:
+    """Folders written one after another by one logger (Lightning's ``version_0``, ``version_1`` for two
+    fits into one checkpoint folder) as one series under the tags as logged: at a step where a
+    checkpoint was written (``written``: event step -> the newest such checkpoint's modification time),
+    the folder that had begun logging by then; at other steps, the newest folder that logged the step."""
+    order = sorted(rows, key=lambda folder: started.get(folder, 0.0))
+    by_step: dict[int, dict[str, list[dict]]] = {}
+    for folder in order:
+        for row in rows[folder]:
+            by_step.setdefault(row["step"], {}).setdefault(folder, []).append(row)
+    merged = []
+    for step, logged in sorted(by_step.items()):
+        writer = None
+        if step in written:
+            began = [f for f in logged if started.get(f, 0.0) <= written[step]]
+            writer = began[-1] if began else None
+        merged += logged[writer or list(logged)[-1]]
+    return {".": merged}
+
+
+def event_metrics(backend: Backend, paths: list[str], root: str,
+                  written: Mapping[int, float] | None = None) -> tuple[Metrics, list[str]]:
+    """Metrics from event files below ``root``, and a message per file read only in part.
+
+    With ``written``, the folders are successive versions of one logger (see ``_one_logger``)."""
     by_folder: dict[str, list[EventScalars]] = {}
     problems = []
     for path in sorted(paths, key=_wall_order):
@@ -269,11 +295,19 @@ def event_metrics(backend: Backend, paths: list[str], root: str) -> tuple[Metric
         folder = parent(path)[len(root):].strip("/") or "."
         by_folder.setdefault(folder, []).append(scalars)
     rows = {folder: list(_newest_wins(files)) for folder, files in by_folder.items()}
+    if written is not None and len(rows) > 1:
+        started = {folder: min((f.started for f in files if f.started), default=0.0)
+                   for folder, files in by_folder.items()}
+        rows = _one_logger(rows, started, written)
     return metrics_from_records(_named(rows), malformed=len(problems)), problems
 
 
-def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "") -> Metrics:
-    """A run's metrics from its event files, or empty metrics (and a hint) without the extra."""
+def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "",
+                        written: Callable[[], Mapping[int, float]] | None = None) -> Metrics:
+    """A run's metrics from its event files, or empty metrics (and a hint) without the extra.
+
+    ``written`` (asked only when several folders hold event files): when each checkpoint was
+    written, by event step, for folders that are successive versions of one logger."""
     paths = find_event_files(backend, root, skip)
     if not paths:
         return Metrics()
@@ -281,15 +315,8 @@ def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (),
         import tensorboard  # noqa: F401  (the optional extra)
     except ImportError:
         return Metrics(notes=[f"{label or root} {EXTRA_HINT}"])
-    metrics, problems = event_metrics(backend, paths, root)
+    several = written is not None and len({parent(p) for p in paths}) > 1
+    metrics, problems = event_metrics(backend, paths, root, written() if several else None)
     metrics.notes.extend(problems)
     return metrics
 
-
-def merge_name_values(metrics: Metrics, from_names: Metrics) -> Metrics:
-    """Values a layout read from checkpoint names fill in where the event files have none."""
-    for step, values in from_names.by_step.items():
-        into = metrics.by_step.setdefault(step, {})
-        for name, value in values.items():
-            into.setdefault(name, value)
-    return metrics

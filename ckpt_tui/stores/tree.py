@@ -30,7 +30,7 @@ from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named,
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
-from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
+from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -361,7 +361,7 @@ class TreeStore(Store):
             pending.append(self._checkpoint(prefix, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
-        metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
         shown = {c.name for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
@@ -395,13 +395,29 @@ class TreeStore(Store):
             detail = f"{WEIGHTS_ONLY}; {detail}" if detail else WEIGHTS_ONLY
         return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
-    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
-        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
-        if not place.layout.reads_event_files or not wants_event_metrics(own):
+    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics, sizes: dict) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
+        merged with them (Lightning's names)."""
+        layout = place.layout
+        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
-        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(place.layout.from_event_steps(found), own)
+        written = (lambda: self._written(place, steps, sizes)) if layout.logger_versions else None
+        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}",
+                                    written=written)
+        return layout.merge_event_values(layout.from_event_steps(found), own)
+
+    def _written(self, place: RunPlace, steps: dict[str, int], sizes: dict) -> dict[int, float]:
+        """When the newest checkpoint of each step was written, by the event step of its values."""
+        missing = [name for name in steps if not isinstance(sizes.get(name), Usage)]
+        if missing:
+            sizes = {**sizes, **self.backend.usage_many(place.ckpt_dir, missing)}
+        newest: dict[int, float] = {}
+        for name, step in steps.items():
+            if isinstance(usage := sizes.get(name), Usage):
+                newest[place.layout.event_step(step)] = max(newest.get(place.layout.event_step(step), 0.0),
+                                                            usage.mtime)
+        return newest
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:

@@ -132,6 +132,11 @@ class Layout:
     fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
     reads_event_files = True
+    # Whether event files are read even when the layout has metrics of its own (values from
+    # checkpoint names then fill in what the event files lack), and whether folders of event files
+    # are successive versions of one logger, one per fit into the same checkpoint folder.
+    merges_event_files = False
+    logger_versions = False
 
     # Names of steps, the step in the group ``step`` (written without leading zeros), for layouts
     # whose ``step`` is no more than that.
@@ -170,6 +175,19 @@ class Layout:
         """TensorBoard values keyed by the step of the checkpoint they belong to (the trainer's
         logging offset, where it has one)."""
         return metrics
+
+    def merge_event_values(self, events: Metrics, own: Metrics) -> Metrics:
+        """The event files' values, and the layout's own where the event files have none."""
+        for step, values in own.by_step.items():
+            into = events.by_step.setdefault(step, {})
+            for name, value in values.items():
+                into.setdefault(name, value)
+        events.aliases = {**own.aliases, **events.aliases}
+        return events
+
+    def event_step(self, step: int) -> int:
+        """The event step at which the trainer logged the values of the checkpoint of ``step``."""
+        return step
 
     def tracker_text(self, step: int) -> str:
         return f"{step}\n"
