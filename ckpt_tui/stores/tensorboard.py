@@ -90,6 +90,7 @@ class EventScalars:
     events: int = 0
     problem: str = ""
     started: float = 0.0  # the first event's wall time: when the logger began
+    walls: dict[int, float] = field(default_factory=dict)  # step -> when its last scalar was written
 
 
 # Event files whose scalars are kept in memory between loads of a run.
@@ -217,6 +218,7 @@ def read_event_file(backend: Backend, path: str) -> EventScalars:
                         record[value.tag] = number
                 if record:
                     result.records.append({**record, "step": event.step})
+                    result.walls[event.step] = max(result.walls.get(event.step, 0.0), event.wall_time)
     except _Damaged as exc:
         result.problem = f"record {result.events + 1} is {exc}"
     except CkptError as exc:
@@ -280,11 +282,24 @@ def _one_logger(rows: dict[str, list[dict]], started: dict[str, float],
     return {".": merged}
 
 
-def event_metrics(backend: Backend, paths: list[str], root: str,
-                  written: Mapping[int, float] | None = None) -> tuple[Metrics, list[str]]:
+def by_save(metrics: Metrics, walls: Mapping[int, float], saved: Mapping[int, float]) -> Metrics:
+    """Values keyed by save number (``saved``: number -> when the save was written): each save has
+    those of the last step logged before it was written, and that step as ``global_step``."""
+    by_step = {}
+    for number, when in saved.items():
+        logged = [step for step, wall in walls.items() if wall <= when]
+        if logged:
+            by_step[number] = {**metrics.at(max(logged)), "global_step": float(max(logged))}
+    metrics.by_step = by_step
+    return metrics
+
+
+def event_metrics(backend: Backend, paths: list[str], root: str, written: Mapping[int, float] | None = None,
+                  saves: Mapping[int, float] | None = None) -> tuple[Metrics, list[str]]:
     """Metrics from event files below ``root``, and a message per file read only in part.
 
-    With ``written``, the folders are successive versions of one logger (see ``_one_logger``)."""
+    With ``written``, the folders are successive versions of one logger (see ``_one_logger``);
+    with ``saves``, values are keyed by save number (see ``by_save``)."""
     by_folder: dict[str, list[EventScalars]] = {}
     problems = []
     for path in sorted(paths, key=_wall_order):
@@ -299,15 +314,24 @@ def event_metrics(backend: Backend, paths: list[str], root: str,
         started = {folder: min((f.started for f in files if f.started), default=0.0)
                    for folder, files in by_folder.items()}
         rows = _one_logger(rows, started, written)
-    return metrics_from_records(_named(rows), malformed=len(problems)), problems
+    metrics = metrics_from_records(_named(rows), malformed=len(problems))
+    if saves is not None:
+        walls: dict[int, float] = {}
+        for scalars in (f for files in by_folder.values() for f in files):
+            for step, wall in scalars.walls.items():
+                walls[step] = max(walls.get(step, 0.0), wall)
+        metrics = by_save(metrics, walls, saves)
+    return metrics, problems
 
 
 def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "",
-                        written: Callable[[], Mapping[int, float]] | None = None) -> Metrics:
+                        written: Callable[[], Mapping[int, float]] | None = None,
+                        saves: Callable[[], Mapping[int, float]] | None = None) -> Metrics:
     """A run's metrics from its event files, or empty metrics (and a hint) without the extra.
 
     ``written`` (asked only when several folders hold event files): when each checkpoint was
-    written, by event step, for folders that are successive versions of one logger."""
+    written, by event step, for folders that are successive versions of one logger. ``saves``:
+    when each save was written, by save number, for trainers that number saves, not steps."""
     paths = find_event_files(backend, root, skip)
     if not paths:
         return Metrics()
@@ -316,7 +340,8 @@ def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (),
     except ImportError:
         return Metrics(notes=[f"{label or root} {EXTRA_HINT}"])
     several = written is not None and len({parent(p) for p in paths}) > 1
-    metrics, problems = event_metrics(backend, paths, root, written() if several else None)
+    metrics, problems = event_metrics(backend, paths, root, written() if several else None,
+                                      saves() if saves is not None else None)
     metrics.notes.extend(problems)
     return metrics
 

@@ -402,9 +402,12 @@ class TreeStore(Store):
         if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
-        written = (lambda: self._written(place, steps, sizes)) if layout.logger_versions else None
+        def written() -> dict[int, float]:
+            return self._written(place, steps, sizes)
+
         found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}",
-                                    written=written)
+                                    written=written if layout.logger_versions else None,
+                                    saves=written if layout.numbers_saves else None)
         return layout.merge_event_values(layout.from_event_steps(found), own)
 
     def _written(self, place: RunPlace, steps: dict[str, int], sizes: dict) -> dict[int, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 
 from ...core.models import Pending
+from .accelerate import ACCELERATE
 from .art import ART, ART_LEGACY, ArtLayout
 from .base import Layout, RunScan, scan_entries
 from .dcp import DCP
@@ -19,11 +20,13 @@ from .lightning import LIGHTNING
 from .megatron import MEGATRON
 from .nemo import NEMO
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
+from .ray import RAY, RAY_TRAIN
 from .torchtune import TORCHTUNE
 from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP)
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
+                                     RAY_TRAIN)
 
 
 def layout_named(name: str) -> Layout | None:
@@ -55,6 +58,6 @@ def detect(entries: Iterable[tuple[str, bool]],
     return best
 
 
-__all__ = ["ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
-           "OrbaxLayout", "RunScan", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
+__all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
+           "OrbaxLayout", "RAY", "RAY_TRAIN", "RunScan", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
            "needs_look", "scan_entries"]

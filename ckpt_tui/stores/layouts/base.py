@@ -137,6 +137,9 @@ class Layout:
     # are successive versions of one logger, one per fit into the same checkpoint folder.
     merges_event_files = False
     logger_versions = False
+    # Whether step names number saves, not training steps (Accelerate's ``checkpoint_{i}``): event
+    # files' values then go to the save written after them.
+    numbers_saves = False
 
     # Names of steps, the step in the group ``step`` (written without leading zeros), for layouts
     # whose ``step`` is no more than that.
