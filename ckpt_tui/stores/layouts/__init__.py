@@ -19,6 +19,7 @@ from .hf import HF
 from .lightning import LIGHTNING
 from .megatron import MEGATRON
 from .nemo import NEMO
+from .nemo_rl import NEMO_RL
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
 from .ray import RAY, RAY_TRAIN
 from .torchtune import TORCHTUNE
@@ -26,7 +27,7 @@ from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
 TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
-                                     RAY_TRAIN)
+                                     RAY_TRAIN, NEMO_RL)
 
 
 def layout_named(name: str) -> Layout | None:

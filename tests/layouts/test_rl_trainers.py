@@ -1,0 +1,48 @@
+"""Checkpoint folders of the RL trainers, written by each trainer's own save code where it runs on a
+CPU (tests/fixtures/<trainer>), checked against the trainer's own cleanup (``truth.json``)."""
+
+from __future__ import annotations
+
+import os
+
+from ckpt_tui.cli import main
+from ckpt_tui.core import Pending, Policy, execute_plan, plan_run
+from ckpt_tui.stores.local import LocalStore
+
+
+def test_nemo_rl_keeps_what_remove_old_checkpoints_keeps(trainer_tree):
+    root, truth = trainer_tree("nemo-rl")
+    rule = truth["rule"]
+    store = LocalStore(root / "results")
+    run = store.load_run("results", "grpo")
+    assert run.layout == "nemo-rl"
+    assert [(c.name, c.pending) for c in run.pending] == [(n, Pending.SAVE_IN_PROGRESS) for n in truth["in_progress"]]
+    assert {c.name: run.metrics.value(c.step, rule["metric_name"]) for c in run.checkpoints} == truth["rewards"]
+    policy = Policy.parse(f"top:{rule['keep_top_k']},latest", rule["metric_name"],
+                          "max" if rule["higher_is_better"] else "min")
+    plan = plan_run(run, policy)
+    assert f"step_{plan.best_step}" == truth["best_checkpoint"]
+    execute_plan(store, plan)
+    assert sorted(os.listdir(root / "results" / "grpo")) == sorted(
+        truth["kept_by_remove_old_checkpoints"] + truth["in_progress"])
+
+
+def test_nemo_rl_slims_the_optimizer_and_paths_the_step(trainer_tree, capsys):
+    root, truth = trainer_tree("nemo-rl")
+    store = LocalStore(root / "results")
+    run = store.load_run("results", "grpo", with_state=True)
+    state = run.checkpoints[0].state
+    assert state.files == ("policy/optimizer/optim.pt",)
+    assert main(["path", str(root / "results"), "--best", "--metric", "val:reward", "--mode", "max"]) == 0
+    assert capsys.readouterr().out.strip() == str(root / "results" / "grpo" / truth["best_checkpoint"])
+
+
+def test_nemo_rl_old_step_during_a_swap_is_left_alone(trainer_tree):
+    root, _ = trainer_tree("nemo-rl")
+    grpo = root / "results" / "grpo"
+    os.rename(grpo / "step_3", grpo / "old_step_3")  # _rename_checkpoint's swap, cut short
+    store = LocalStore(root / "results")
+    run = store.load_run("results", "grpo")
+    assert ("old_step_3", Pending.SAVE_IN_PROGRESS) in [(c.name, c.pending) for c in run.pending]
+    execute_plan(store, plan_run(run, Policy.parse("latest", "none")))
+    assert sorted(os.listdir(grpo)) == ["old_step_3", "step_6", "tmp_step_7"]
