@@ -46,3 +46,21 @@ def test_nemo_rl_old_step_during_a_swap_is_left_alone(trainer_tree):
     assert ("old_step_3", Pending.SAVE_IN_PROGRESS) in [(c.name, c.pending) for c in run.pending]
     execute_plan(store, plan_run(run, Policy.parse("latest", "none")))
     assert sorted(os.listdir(grpo)) == ["old_step_3", "step_6", "tmp_step_7"]
+
+
+def test_skyrl_keeps_what_cleanup_old_checkpoints_keeps(trainer_tree):
+    root, truth = trainer_tree("skyrl")
+    store = LocalStore(root / "ckpts")
+    run = store.load_run("skyrl", "ckpts")
+    assert run.layout == "skyrl" and sorted(c.name for c in run.checkpoints) == sorted(truth["complete"])
+    assert [c.name for c in run.pending] == list(truth["incomplete"])
+    assert run.protected == {truth["tracker"]: ("tracker",)} and run.resume_steps == {truth["tracker"]}
+    execute_plan(store, plan_run(run, Policy.parse(f"last:{truth['max_ckpts_to_keep']}", "none")))
+    assert sorted(n for n in os.listdir(root / "ckpts") if n.startswith("global_step_")) == sorted(
+        truth["kept_by_cleanup_old_checkpoints"] + list(truth["incomplete"]))
+
+
+def test_skyrl_slims_optimizer_and_scheduler(trainer_tree):
+    root, _ = trainer_tree("skyrl")
+    run = LocalStore(root / "ckpts").load_run("skyrl", "ckpts", with_state=True)
+    assert run.checkpoints[0].state.files == ("policy/lr_scheduler_state.pt", "policy/optimizer_state.pt")

@@ -22,11 +22,12 @@ from .nemo import NEMO
 from .nemo_rl import NEMO_RL
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
 from .ray import RAY, RAY_TRAIN
+from .skyrl import SKYRL
 from .torchtune import TORCHTUNE
 from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
                                      RAY_TRAIN, NEMO_RL)
 
 
@@ -60,5 +61,5 @@ def detect(entries: Iterable[tuple[str, bool]],
 
 
 __all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
-           "OrbaxLayout", "RAY", "RAY_TRAIN", "RunScan", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
+           "OrbaxLayout", "RAY", "RAY_TRAIN", "RunScan", "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
            "needs_look", "scan_entries"]
