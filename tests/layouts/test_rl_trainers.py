@@ -64,3 +64,25 @@ def test_skyrl_slims_optimizer_and_scheduler(trainer_tree):
     root, _ = trainer_tree("skyrl")
     run = LocalStore(root / "ckpts").load_run("skyrl", "ckpts", with_state=True)
     assert run.checkpoints[0].state.files == ("policy/lr_scheduler_state.pt", "policy/optimizer_state.pt")
+
+
+def test_prime_rl_keeps_what_maybe_clean_keeps(trainer_tree):
+    root, truth = trainer_tree("prime-rl")
+    store = LocalStore(root / "outputs")
+    run = store.load_run("prime-rl", "outputs")
+    assert run.layout == "prime-rl" and sorted(c.name for c in run.checkpoints) == sorted(truth["complete"])
+    assert [(c.name, c.pending) for c in run.pending] == [(n, Pending.INCOMPLETE) for n in truth["incomplete"]]
+    rule = truth["rule"]
+    execute_plan(store, plan_run(run, Policy.parse(f"last:{rule['keep_last']},every:{rule['keep_interval']}", "none")))
+    assert sorted(os.listdir(root / "outputs" / "checkpoints")) == sorted(
+        truth["kept_by_maybe_clean"] + list(truth["incomplete"]))
+
+
+def test_prime_rl_slims_the_trainer_state_only_beside_stable_weights(trainer_tree):
+    root, _ = trainer_tree("prime-rl")
+    ckpts = root / "outputs" / "checkpoints"
+    (ckpts / "step_2" / "STABLE").unlink()
+    run = LocalStore(root / "outputs").load_run("prime-rl", "outputs", with_state=True)
+    states = {c.name: c.state for c in run.checkpoints}
+    assert "STABLE" in states["step_2"].refusal
+    assert states["step_4"].files == ("trainer/.metadata", "trainer/__0_0.distcp", "trainer/dataloader/rank_0.pt")

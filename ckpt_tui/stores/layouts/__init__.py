@@ -21,6 +21,7 @@ from .megatron import MEGATRON
 from .nemo import NEMO
 from .nemo_rl import NEMO_RL
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
+from .prime_rl import PRIME_RL
 from .ray import RAY, RAY_TRAIN
 from .skyrl import SKYRL
 from .torchtune import TORCHTUNE
@@ -28,7 +29,7 @@ from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
 TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
-                                     RAY_TRAIN, NEMO_RL)
+                                     RAY_TRAIN, NEMO_RL, PRIME_RL)
 
 
 def layout_named(name: str) -> Layout | None:
@@ -61,5 +62,5 @@ def detect(entries: Iterable[tuple[str, bool]],
 
 
 __all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
-           "OrbaxLayout", "RAY", "RAY_TRAIN", "RunScan", "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
+           "OrbaxLayout", "PRIME_RL", "RAY", "RAY_TRAIN", "RunScan", "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
            "needs_look", "scan_entries"]
