@@ -86,3 +86,36 @@ def test_prime_rl_slims_the_trainer_state_only_beside_stable_weights(trainer_tre
     states = {c.name: c.state for c in run.checkpoints}
     assert "STABLE" in states["step_2"].refusal
     assert states["step_4"].files == ("trainer/.metadata", "trainer/__0_0.distcp", "trainer/dataloader/rank_0.pt")
+
+
+def test_openrlhf_exports_are_offered_to_the_rules_with_their_tags(trainer_tree):
+    root, truth = trainer_tree("openrlhf")
+    store = LocalStore(root)
+    run = store.load_run("openrlhf", "sft")
+    assert run.layout == "openrlhf"
+    assert sorted((c.step, c.name) for c in run.checkpoints) == sorted(
+        (s, n) for s in (10, 20, 30, 40) for n in (f"global_step{s}", f"global_step{s}_hf"))
+    execute_plan(store, plan_run(run, Policy.parse("latest", "none")))
+    assert sorted(os.listdir(root / "sft")) == [truth["latest"], f"{truth['latest']}_hf", "latest", "zero_to_fp32.py"]
+
+
+def test_openrlhf_best_tag_latest_and_metric(trainer_tree):
+    root, truth = trainer_tree("openrlhf")
+    store = LocalStore(root)
+    run = store.load_run("ppo", "_actor")
+    rewards = {c.name: run.metrics.value(c.step, "eval_reward") for c in run.checkpoints}
+    assert {n: rewards[n] for n in truth["rewards"]} == truth["rewards"]
+    best_step = int(truth["best_tag"].removeprefix("best_global_step"))
+    assert "OpenRLHF's best" in " ".join(run.protected[best_step])
+    execute_plan(store, plan_run(run, Policy.parse("latest", "none")))
+    left = set(os.listdir(root / "ppo" / "_actor"))
+    assert {truth["latest"], truth["best_tag"], "latest", "zero_to_fp32.py"} <= left
+    assert "global_step10" not in left and "global_step30" not in left
+
+
+def test_openrlhf_slims_the_optimizer_states(trainer_tree):
+    root, _ = trainer_tree("openrlhf")
+    run = LocalStore(root).load_run("openrlhf", "sft", with_state=True)
+    states = {c.name: c.state for c in run.checkpoints}
+    assert states["global_step10"].files == ("zero_pp_rank_0_mp_rank_00_optim_states.pt",)
+    assert states["global_step10_hf"].files == ()

@@ -20,6 +20,7 @@ from .lightning import LIGHTNING
 from .megatron import MEGATRON
 from .nemo import NEMO
 from .nemo_rl import NEMO_RL
+from .openrlhf import OPENRLHF
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
 from .prime_rl import PRIME_RL
 from .ray import RAY, RAY_TRAIN
@@ -28,8 +29,8 @@ from .torchtune import TORCHTUNE
 from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP, ACCELERATE, RAY,
-                                     RAY_TRAIN, NEMO_RL, PRIME_RL)
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, OPENRLHF, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE,
+                                     DCP, ACCELERATE, RAY, RAY_TRAIN, NEMO_RL, PRIME_RL)
 
 
 def layout_named(name: str) -> Layout | None:
@@ -55,6 +56,8 @@ def detect(entries: Iterable[tuple[str, bool]],
     for layout in (*TRAINER_LAYOUTS, *orbax_candidates(entries)):
         scan = scan_entries(layout, entries, children)
         if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
+            continue
+        if not layout.accepts_run(scan.steps):
             continue
         if best is None or len(scan.steps) > len(best.steps):
             best = scan

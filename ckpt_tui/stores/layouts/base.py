@@ -170,6 +170,10 @@ class Layout:
     def confirms(self, children: Collection[str]) -> bool:
         return not self.markers or not self.markers.isdisjoint(children)
 
+    def accepts_run(self, steps: Mapping[str, int]) -> bool:
+        """Whether a folder whose entries this layout claims is one of its runs (discovery)."""
+        return True
+
     def lists(self, name: str) -> bool:
         """Whether loading a run lists the step folder ``name`` (see ``RunFiles.children``)."""
         return self.reads_step_folders or self.needs_look(name)
