@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-import pytest
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import Pending, Policy, execute_plan, plan_run

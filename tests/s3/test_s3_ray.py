@@ -20,13 +20,18 @@ def ray_truth(trainer_tree, name: str):
     return root, truth, ray_rule(truth)
 
 
-def test_tune_prune_in_s3_keeps_what_ray_keeps(moto_server, trainer_tree):
-    root, truth, rule = ray_truth(trainer_tree, "ray/tune")
-    location = uploaded(moto_server, root / "exp")
+def in_s3(moto_server, trainer_tree, name: str, run_folder: str):
+    """The fixture's run folder uploaded, its store, its one run loaded, the truth and Ray's rule."""
+    root, truth, rule = ray_truth(trainer_tree, name)
+    location = uploaded(moto_server, root / run_folder)
     store = location.store()
     (project,) = store.list_projects()
     (run_name,) = store.list_runs(project)
-    run = store.load_run(project, run_name)
+    return location, store, store.load_run(project, run_name), truth, rule
+
+
+def test_tune_prune_in_s3_keeps_what_ray_keeps(moto_server, trainer_tree):
+    location, store, run, truth, rule = in_s3(moto_server, trainer_tree, "ray/tune", "exp")
     assert run.layout == "ray" and {c.step: run.metrics.value(c.step, "loss") for c in run.checkpoints} == {
         int(p[-6:]): info["loss"] for p, info in truth["checkpoints"].items()}
     execute_plan(store, plan_run(run, rule))
@@ -35,12 +40,7 @@ def test_tune_prune_in_s3_keeps_what_ray_keeps(moto_server, trainer_tree):
 
 
 def test_train_v2_in_s3_keeps_what_its_snapshot_lists(moto_server, trainer_tree):
-    root, truth, rule = ray_truth(trainer_tree, "ray/train-v2")
-    location = uploaded(moto_server, root / "train-run")
-    store = location.store()
-    (project,) = store.list_projects()
-    (run_name,) = store.list_runs(project)
-    run = store.load_run(project, run_name)
+    location, store, run, truth, rule = in_s3(moto_server, trainer_tree, "ray/train-v2", "train-run")
     plan = plan_run(run, rule)
     names = {c.step: c.name for c in run.checkpoints}
     assert sorted(names[k.step] for k in plan.keep if set(k.reasons) - {SNAPSHOT_REASON}) == truth["kept_by_ray"]

@@ -64,6 +64,6 @@ def detect(entries: Iterable[tuple[str, bool]],
     return best
 
 
-__all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
-           "OrbaxLayout", "PRIME_RL", "RAY", "RAY_TRAIN", "RunScan", "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
-           "needs_look", "scan_entries"]
+__all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout",
+           "MEGATRON", "NEMO", "NEMO_RL", "OPENRLHF", "OrbaxLayout", "PRIME_RL", "RAY", "RAY_TRAIN", "RunScan",
+           "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named", "needs_look", "scan_entries"]
