@@ -351,9 +351,10 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(prefix, found.targets.get(name, name), step, sizes.get(name),
+            target = found.targets.get(name, name)
+            ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
-                                    name in folders and name not in found.targets, name)
+                                    name in folders and name not in found.targets, target)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
             kind, detail = self._leftover(why, sizes.get(name))
@@ -362,7 +363,7 @@ class TreeStore(Store):
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
-        shown = {c.name for c in complete + pending}
+        shown = {layout.entry(c.name) for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
@@ -481,8 +482,20 @@ class TreeStore(Store):
                 outcome[ckpt.key] = str(refusal)
                 if done is not None:
                     done(ckpt)
-        outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        outcome.update(self._by_entry(place, allowed, done, lambda entries, told: self.claims.delete(
+            place.ckpt_dir, entries, told, should_cancel)))
         return outcome
+
+    @staticmethod
+    def _by_entry(place: RunPlace, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+                  claim: Callable[[list[Checkpoint], CheckpointDone | None], dict]) -> dict[tuple[int, str], str]:
+        """``claim`` on the entries the checkpoints are (Lightning's ``val/`` sub-folder for the file
+        inside it), its outcome and progress told of the checkpoints themselves."""
+        entries = {c.key: replace(c, name=place.layout.entry(c.name)) for c in checkpoints}
+        original = {entry.key: c for c, entry in zip(checkpoints, entries.values())}
+        told = None if done is None else (lambda entry: done(original[entry.key]))
+        outcome = claim(list(entries.values()), told)
+        return {key: outcome[entry.key] for key, entry in entries.items() if entry.key in outcome}
 
     def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
                          should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:

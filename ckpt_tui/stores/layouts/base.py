@@ -74,7 +74,8 @@ class Inspection:
     resume: set[int] = field(default_factory=set)  # protected steps the trainer resumes from: kept whole
     # Entry name -> why it counts as complete (the layout's ``complete_evidence`` otherwise).
     evidence: dict[str, str] = field(default_factory=dict)
-    # Entry name -> the file inside it to point at (Lightning's ``val/`` sub-folders hold one ``.ckpt``).
+    # Entry name -> the file inside it that names the checkpoint and is pointed at (Lightning's ``val/``
+    # sub-folders hold one ``.ckpt``: its path is what Lightning records in ``best_k_models``).
     targets: dict[str, str] = field(default_factory=dict)
 
     def incomplete(self, name: str, why: str, pending: Pending = Pending.INCOMPLETE) -> None:
@@ -155,6 +156,11 @@ class Layout:
     def in_progress_step(self, name: str) -> int | None:
         """The step of a save the trainer has not finished, else None."""
         return None
+
+    def entry(self, name: str) -> str:
+        """The entry of the checkpoint folder that checkpoint ``name`` is (itself, or the sub-folder
+        holding it): what is deleted."""
+        return name
 
     def checkpoint_name(self, step: int, like: str = "") -> str:
         """The name this layout gives step ``step`` (``like``: the source's name, for forks)."""

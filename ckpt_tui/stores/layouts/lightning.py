@@ -92,6 +92,9 @@ class LightningLayout(Layout):
         step = (lightning_values(name) or nested_values(name)).get("step")
         return int(step) if step is not None and step.is_integer() and step >= 0 else None
 
+    def entry(self, name: str) -> str:
+        return name.split("/", 1)[0]  # epoch=0-step=5-val/acc=0.6250.ckpt is its sub-folder
+
     def needs_look(self, name: str) -> bool:
         return not name.endswith(SUFFIX) and self.step(name) is not None
 
