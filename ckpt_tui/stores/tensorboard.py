@@ -291,6 +291,11 @@ def by_save(metrics: Metrics, walls: Mapping[int, float], saved: Mapping[int, fl
         if logged:
             by_step[number] = {**metrics.at(max(logged)), "global_step": float(max(logged))}
     metrics.by_step = by_step
+    numbers = sorted(saved)
+    if any(saved[a] > saved[b] for a, b in zip(numbers, numbers[1:])):
+        order = ", ".join(str(n) for n in sorted(saved, key=saved.get))
+        metrics.notes.append(f"save numbers do not follow time (a resumed run restarts the save counter): "
+                             f"written in the order {order}; each save's metrics are those logged before it")
     return metrics
 
 

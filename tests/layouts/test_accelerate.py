@@ -71,3 +71,15 @@ def test_path_of_the_best_save_by_the_logged_metric(trainer_tree, capsys):
     best = min(run.checkpoints, key=lambda c: run.metrics.value(c.step, "eval/loss"))
     assert main(["path", str(root), "--best", "--metric", "eval/loss", "--mode", "min"]) == 0
     assert capsys.readouterr().out.strip() == str(root / "checkpoints" / best.name)
+
+
+def test_numbers_that_do_not_follow_time_are_said(trainer_tree):
+    root, truth = as_written(trainer_tree)
+    first = root / "checkpoints" / "checkpoint_0"
+    newest = max(truth["mtimes"].values()) + 10  # checkpoint_0 rewritten last, as by a resumed run
+    for path in first.iterdir():
+        os.utime(path, (newest, newest))
+    _, run = load(root)
+    assert any("do not follow time" in note and "1, 2, 3, 0" in note for note in run.metrics.notes)
+    last_step = max(truth["steps_by_checkpoint"].values())
+    assert run.metrics.value(0, "global_step") == last_step  # the values logged before it was written
