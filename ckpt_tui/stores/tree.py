@@ -32,7 +32,7 @@ from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
 from .policy_places import policy_places, read_policy_file
-from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
+from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -381,9 +381,10 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(prefix, found.targets.get(name, name), step, sizes.get(name),
+            target = found.targets.get(name, name)
+            ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
-                                    name in folders and name not in found.targets, name)
+                                    name in folders and name not in found.targets, target)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
             kind, detail = self._leftover(why, sizes.get(name))
@@ -391,9 +392,9 @@ class TreeStore(Store):
             pending.append(self._checkpoint(prefix, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
-        metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
         unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
-        shown = {c.name for c in complete + pending}
+        shown = {layout.entry(c.name) for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
@@ -426,13 +427,32 @@ class TreeStore(Store):
             detail = f"{WEIGHTS_ONLY}; {detail}" if detail else WEIGHTS_ONLY
         return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
-    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
-        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
-        if not place.layout.reads_event_files or not wants_event_metrics(own):
+    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics, sizes: dict) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
+        merged with them (Lightning's names)."""
+        layout = place.layout
+        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
-        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(place.layout.from_event_steps(found), own)
+        def written() -> dict[int, float]:
+            return self._written(place, steps, sizes)
+
+        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}",
+                                    written=written if layout.logger_versions else None,
+                                    saves=written if layout.numbers_saves else None)
+        return layout.merge_event_values(layout.from_event_steps(found), own)
+
+    def _written(self, place: RunPlace, steps: dict[str, int], sizes: dict) -> dict[int, float]:
+        """When the newest checkpoint of each step was written, by the event step of its values."""
+        missing = [name for name in steps if not isinstance(sizes.get(name), Usage)]
+        if missing:
+            sizes = {**sizes, **self.backend.usage_many(place.ckpt_dir, missing)}
+        newest: dict[int, float] = {}
+        for name, step in steps.items():
+            if isinstance(usage := sizes.get(name), Usage):
+                newest[place.layout.event_step(step)] = max(newest.get(place.layout.event_step(step), 0.0),
+                                                            usage.mtime)
+        return newest
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
@@ -493,8 +513,20 @@ class TreeStore(Store):
                 outcome[ckpt.key] = str(refusal)
                 if done is not None:
                     done(ckpt)
-        outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        outcome.update(self._by_entry(place, allowed, done, lambda entries, told: self.claims.delete(
+            place.ckpt_dir, entries, told, should_cancel)))
         return outcome
+
+    @staticmethod
+    def _by_entry(place: RunPlace, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+                  claim: Callable[[list[Checkpoint], CheckpointDone | None], dict]) -> dict[tuple[int, str], str]:
+        """``claim`` on the entries the checkpoints are (Lightning's ``val/`` sub-folder for the file
+        inside it), its outcome and progress told of the checkpoints themselves."""
+        entries = {c.key: replace(c, name=place.layout.entry(c.name)) for c in checkpoints}
+        original = {entry.key: c for c, entry in zip(checkpoints, entries.values())}
+        told = None if done is None else (lambda entry: done(original[entry.key]))
+        outcome = claim(list(entries.values()), told)
+        return {key: outcome[entry.key] for key, entry in entries.items() if entry.key in outcome}
 
     def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
                          should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
