@@ -75,7 +75,7 @@ def tmpdir_env(tmp_path: Path) -> dict:
 # Test groups (markers registered in pyproject.toml), by directory and file name, so that a
 # part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
 GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
-SLOW_FILES = {"test_watch.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
+SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
 
 
 def groups_of(path: Path) -> set[str]:
