@@ -34,6 +34,7 @@ import tempfile
 import termios
 import fcntl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +54,11 @@ def build_tree(base: Path, runs: int, steps: int) -> Path:
     return build_demo(base, runs=specs)
 
 
-def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 30.0) -> list[float]:
-    """Seconds from starting ``command`` in a pty until each marker has appeared."""
+def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 30.0, settle: float = 0.0,
+                    before_exit: Callable[[int], None] | None = None) -> list[float]:
+    """Seconds from starting ``command`` in a pty until each marker has appeared; with
+    ``settle``, the program then runs until it has drawn nothing for that long, and
+    ``before_exit`` is given its pid before it is killed."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal as over SSH
         os.environ.update(TERM="xterm-256color", COLUMNS=str(SIZE[0]), LINES=str(SIZE[1]))
@@ -75,6 +79,16 @@ def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 3
             for marker in markers:
                 if marker not in seen and marker in output:
                     seen[marker] = time.perf_counter() - start
+        quiet_since = time.perf_counter()
+        while settle and time.perf_counter() - quiet_since < settle and time.perf_counter() - start < timeout:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    break
+                quiet_since = time.perf_counter()
+        if before_exit is not None:
+            before_exit(pid)
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)

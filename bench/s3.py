@@ -2,7 +2,7 @@
 
     python bench/s3.py                 # moto server in a subprocess on 127.0.0.1
     python bench/s3.py --server seaweedfs
-    python bench/s3.py --runs 2 --steps 101   # a quick smoke run
+    python bench/s3.py --runs 2 --steps 101 --fork-mib 64   # a quick smoke run
 
 Every measurement times whole commands, each tool doing the same work on identical data:
 
@@ -12,7 +12,10 @@ Every measurement times whole commands, each tool doing the same work on identic
   plan, finish interrupted work, re-read, re-plan, marker, batched deletes;
   ``s5cmd rm`` with a wildcard and an exclusion);
 * the same for one run of ``steps`` checkpoints (median of ``--repeat``, fresh copies);
-* fork one 64 MiB checkpoint into a new run (both copy server-side).
+* fork one checkpoint of ``--fork-mib`` (64 and 1,024 MiB by default) into a new run
+  (both copy server-side).
+
+Each ratio is printed beside its floor: 1.25x for prunes, 1.3x for forks.
 
 Servers run as separate processes so that neither client shares an interpreter
 with the server. Absolute times mostly measure the server: compare the ratios.
@@ -21,6 +24,7 @@ with the server. Absolute times mostly measure the server: compare the ratios.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -35,13 +39,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from ckpt_tui.stores.s3 import S3Store  # noqa: E402
 
 ACCESS_KEY, SECRET_KEY = "bench", "bench-secret"
 FILES = {"adapter_model.safetensors": 96, "adapter_config.json": 48, "trainer_state.json": 32}
-FORK_PART = 16 * 1024 * 1024
+FORK_SHARDS = 4
+FLOORS = {"prune": 1.25, "fork": 1.3}
 
 
 def tool(name: str) -> str:
@@ -155,10 +161,14 @@ def main() -> None:
     parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=1001, help="steps per run (3 objects each)")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the listing and the fork")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions of the listing, one-run prune and fork")
+    parser.add_argument("--fork-mib", type=int, nargs="+", default=[64, 1024], help="sizes of the forked checkpoint")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+                      PYTHONPATH=str(ROOT))  # this checkout's ckpt_tui, from bytecode as after pip install
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
     results: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(args.server) as endpoint:
         tree = Path(tmp) / "tree"
@@ -199,22 +209,26 @@ def main() -> None:
                         statistics.median(their_times)))
 
         client = S3Store("probe").client
-        source = "art/bench/models/run-00/checkpoints/"
-        for i in range(4):
-            client.put_object(Bucket=bucket, Key=f"{source}{latest}/shard-{i}.safetensors",
-                              Body=os.urandom(FORK_PART))
-        ours = statistics.median(
-            timed(lambda i=i: ckpt("fork", url, "-p", "bench", "-r", "run-00", "--to", f"fork-ours-{i}"))
-            for i in range(args.repeat))
-        theirs = statistics.median(
-            timed(lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}{latest}/*",
-                                    f"s3://{bucket}/art/bench/models/fork-s5cmd-{i}/checkpoints/{latest}/"))
-            for i in range(args.repeat))
-        results.append((f"fork one {4 * FORK_PART // 2**20} MiB checkpoint", ours, theirs))
+        for mib in args.fork_mib:
+            run = f"fork-source-{mib}"
+            source = f"art/bench/models/{run}/checkpoints/{latest}/"
+            shard = os.urandom(mib * 2**20 // FORK_SHARDS)
+            for i in range(FORK_SHARDS):
+                client.put_object(Bucket=bucket, Key=f"{source}shard-{i}.safetensors", Body=shard)
+            ours = statistics.median(
+                timed(lambda i=i: ckpt("fork", url, "-p", "bench", "-r", run, "--to", f"fork-ours-{mib}-{i}"))
+                for i in range(args.repeat))
+            theirs = statistics.median(
+                timed(lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}*",
+                                        f"s3://{bucket}/art/bench/models/fork-s5cmd-{mib}-{i}/checkpoints/{latest}/"))
+                for i in range(args.repeat))
+            results.append((f"fork one {mib} MiB checkpoint", ours, theirs))
 
-    print(f"{'work':<36} {'ckpt-tui':>10} {'s5cmd':>10} {'ratio':>7}")
+    print(f"{'work':<36} {'ckpt-tui':>10} {'s5cmd':>10} {'ratio':>7} {'floor':>6}")
     for name, ours, theirs in results:
-        print(f"{name:<36} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x")
+        floor = FLOORS.get(name.split()[0])
+        print(f"{name:<36} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x "
+              + (f"{floor:>5}x {'ok' if ours / theirs <= floor else 'over'}" if floor else ""))
     print("ratio = ckpt-tui time / s5cmd time (below 1: ckpt-tui is faster)")
 
 

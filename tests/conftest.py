@@ -70,3 +70,42 @@ def tmpdir_env(tmp_path: Path) -> dict:
     """An empty $TMPDIR for a child process, to see whether it leaves anything there."""
     (tmp_path / "tmpdir").mkdir()
     return {"TMPDIR": str(tmp_path / "tmpdir")}
+
+
+# Test groups (markers registered in pyproject.toml), by directory and file name, so that a
+# part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
+GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
+SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
+
+
+def groups_of(path: Path) -> set[str]:
+    """The markers of a test file or folder: its directory's group, ``app`` for
+    ``test_*_app.py``, and ``slow`` for the files listed in SLOW_FILES."""
+    parts = path.relative_to(Path(__file__).parent).parts
+    groups = {GROUP_DIRECTORIES[parts[0]]} if parts and parts[0] in GROUP_DIRECTORIES else set()
+    if path.stem.endswith("_app"):
+        groups.add("app")
+    if path.name in SLOW_FILES:
+        groups.add("slow")
+    return groups
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m``, a folder or file whose groups the expression rules out is not even
+    imported (the S3, app and W&B tests import their servers' libraries): a test's own marks
+    may add to its file's groups, so it is left out only if no such addition could select it."""
+    expression = config.getoption("markexpr")
+    if not expression or not (groups := groups_of(collection_path)):
+        return None
+    from _pytest.mark.expression import Expression
+
+    compiled = Expression.compile(expression)
+    if not any(compiled.evaluate(lambda name, other=other: name in groups or other) for other in (False, True)):
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for group in groups_of(Path(item.path)):
+            item.add_marker(group)

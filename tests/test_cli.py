@@ -165,6 +165,7 @@ def test_ls_into_a_closed_pipe_is_quiet(art_base):
     assert done.stdout.startswith("demo/agent-001") and "Broken pipe" not in done.stderr
 
 
+@pytest.mark.app
 def test_demo_opens_the_app_on_a_generated_tree_and_cleans_up(monkeypatch):
     import ckpt_tui.app
 

@@ -75,6 +75,7 @@ def test_what_a_prune_says_it_freed_is_what_came_back(linked, capsys):
     assert result["freed_bytes"] == result["planned_freed_bytes"]
 
 
+@pytest.mark.app
 async def test_the_app_preview_counts_shared_files_once(linked):
     expected = sum(step_bytes(linked, s) for s in (0, 1, 5, 6, 7, 8, 9))
     app = CkptApp(str(linked), cursor_blink=False)

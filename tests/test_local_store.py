@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,19 +125,19 @@ def test_a_new_best_after_the_preview_keeps_the_old_best_too(art_base):
 def test_interrupted_delete_never_leaves_a_step_that_looks_whole(art_base, monkeypatch):
     store = LocalStore(art_base)
     plan = plan_run(store.load_run("demo", "agent-001"), Policy())
-    real_rmtree = shutil.rmtree
+    real_remove = local_backend._remove_tree
 
-    def crash_midway(path, *args, **kwargs):
+    def crash_midway(path):
         if Path(path).name.startswith(".deleting-5-"):
             next(Path(path).iterdir()).unlink()  # half of the step is gone...
             raise OSError(5, "Input/output error")  # ...then the machine falls over
-        return real_rmtree(path, *args, **kwargs)
+        return real_remove(path)
 
-    monkeypatch.setattr(shutil, "rmtree", crash_midway)
+    monkeypatch.setattr(local_backend, "_remove_tree", crash_midway)
     result = execute_plan(store, plan)
     assert [d.step for d, _ in result.failed] == [5]
     assert "Input/output error" in result.failed[0][1]
-    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    monkeypatch.setattr(local_backend, "_remove_tree", real_remove)
     # Every other step is either whole or gone; step 5 is not a checkpoint any more.
     run = store.load_run("demo", "agent-001")
     assert [c.step for c in run.checkpoints] == [10, 11]
@@ -172,6 +173,26 @@ def test_cancel_between_checkpoints(art_base):
                           should_cancel=lambda: len(seen) >= 3)
     assert result.cancelled and len(result.deleted) == 3 and seen[-1] == (3, 10)
     assert len(steps_on_disk(art_base, "agent-001")) == 12 - 3
+
+
+def test_a_prune_that_cannot_be_stopped_removes_side_by_side_and_reports_in_order(art_base, monkeypatch):
+    store = LocalStore(art_base)
+    plan = plan_run(store.load_run("demo", "agent-001"), Policy())
+    removing = {}
+    real_remove = local_backend._remove_tree
+
+    def remove(path):
+        removing[Path(path).name] = threading.current_thread().name
+        return real_remove(path)
+
+    monkeypatch.setattr(local_backend, "_remove_tree", remove)
+    seen = []
+    result = execute_plan(store, plan, progress=lambda done, total, item: seen.append((done, item.step)))
+    assert [step for _, step in seen] == [d.step for d in plan.delete] and [n for n, _ in seen] == list(range(1, 11))
+    assert len(result.deleted) == 10 and not result.failed and len(removing) == 10
+    assert all(thread.startswith("ckpt-tui-remove") for thread in removing.values())
+    assert steps_on_disk(art_base, "agent-001") == {10, 11}
+    assert not any(name.startswith(".deleting") for name in os.listdir(art_base / MODELS / "agent-001/checkpoints"))
 
 
 def test_symlinks_are_not_followed_out_of_the_base(art_base, tmp_path):
@@ -332,3 +353,23 @@ def test_an_entry_renamed_away_after_the_listing_holds_nothing(tmp_path):
     (tmp_path / "checkpoint-1" / "model.bin").write_bytes(b"12345")
     usage = backend.usage_many("", ["checkpoint-1", "tmp-checkpoint-2"])
     assert usage["checkpoint-1"].bytes == 5 and isinstance(usage["tmp-checkpoint-2"], NotFound)
+
+
+def test_removing_a_folder_takes_subfolders_and_links_but_never_what_links_point_at(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "kept").mkdir(parents=True)
+    (outside / "kept" / "weights.bin").write_bytes(b"w")
+    step = tmp_path / "base" / "checkpoint-1"
+    (step / "global_step1" / "deeper").mkdir(parents=True)
+    (step / "global_step1" / "deeper" / "shard.pt").write_bytes(b"s")
+    (step / "model.safetensors").write_bytes(b"m")
+    (step / "linked-folder").symlink_to(outside / "kept", target_is_directory=True)
+    (step / "linked-file").symlink_to(outside / "kept" / "weights.bin")
+    backend = local_backend.LocalBackend(tmp_path / "base")
+    backend.delete_tree("checkpoint-1")
+    assert not step.exists() and os.listdir(tmp_path / "base") == []
+    assert (outside / "kept" / "weights.bin").read_bytes() == b"w"
+    # A link to a folder, given as the folder to remove, is removed as a link.
+    (tmp_path / "base" / "link").symlink_to(outside, target_is_directory=True)
+    backend.delete_tree("link")
+    assert not (tmp_path / "base" / "link").is_symlink() and (outside / "kept" / "weights.bin").exists()

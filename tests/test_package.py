@@ -16,6 +16,7 @@ ROOT = Path(__file__).parent.parent
 HEAVY = ("textual", "boto3", "botocore", "wandb")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["ckpt_tui.core", "ckpt_tui.stores", "ckpt_tui.stores.local",
                                     "ckpt_tui.cli", "ckpt_tui"])
 def test_modules_do_not_import_ui_or_cloud_libraries(module):
@@ -44,6 +45,7 @@ def test_python_api_mirrors_art(art_base):
         ckpt_tui.delete_checkpoints(art_base, "demo", "agent-001", best_checkpoint_metric="nope")
 
 
+@pytest.mark.slow
 def test_demo_tree_is_realistic_and_sparse(tmp_path):
     base = build_demo(tmp_path / ".art")
     store = LocalStore(base)
@@ -62,3 +64,23 @@ def test_demo_tree_is_realistic_and_sparse(tmp_path):
     assert again.load_run(first.project, first.name).metrics.by_step == first.metrics.by_step
     assert [c.mtime for c in again.load_run(first.project, first.name).checkpoints] == \
         [c.mtime for c in first.checkpoints]
+
+
+def test_version_is_answered_before_the_domain_is_imported():
+    code = ("import sys; sys.argv = ['ckpt-tui', '--version']; from ckpt_tui.__main__ import main; "
+            "code = main(); loaded = [m for m in sys.modules if m.startswith('ckpt_tui.')]; "
+            "print(','.join(loaded)); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [f"ckpt-tui {ckpt_tui.__version__}", "ckpt_tui.__main__"]
+
+
+def test_listing_a_disk_loads_no_thread_pool_ctypes_or_sockets(art_base):
+    """What only deleting, forking or a network needs stays out of a listing's start-up."""
+    code = ("import sys; sys.argv = ['ckpt-tui', 'ls', sys.argv[1]]; from ckpt_tui.__main__ import main; "
+            "code = main(); print([m for m in ('concurrent.futures', 'ctypes', 'socket') "
+            "if m in sys.modules]); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code, str(art_base)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]"

@@ -64,6 +64,7 @@ def test_prune_prunes_what_it_can_read_and_nothing_else(locked):
     assert names(locked, "agent-002") == [f"{s:04d}" for s in range(6)]
 
 
+@pytest.mark.app
 def test_the_app_lists_every_run_and_says_which_it_cannot_read(locked):
     done = run_python(str(REPO / "tests" / "app_probe.py"), str(locked), "down")
     assert done.returncode == 0, done.stderr

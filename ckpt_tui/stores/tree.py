@@ -14,10 +14,9 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
@@ -33,6 +32,9 @@ from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
 from .policy_places import policy_places, read_policy_file
 from .tensorboard import tensorboard_metrics, wants_event_metrics
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -470,6 +472,8 @@ class TreeStore(Store):
         pairs = list(pairs)
         with self._lock:
             if self._run_pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # a pool only where one is used
+
                 self._run_pool = ThreadPoolExecutor(self.backend.parallelism, thread_name_prefix="ckpt-tui-runs")
         yield from zip(pairs, self._run_pool.map(one, pairs))
 

@@ -11,12 +11,14 @@ import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from ...core.errors import CkptError, NotFound, NotRead
 from ...core.models import Blob
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # Files a layout reads (trackers, trainer state, histories) are small; anything larger is not one.
 MAX_SIDE_FILE = 64 * 1024 * 1024
@@ -267,6 +269,8 @@ class Backend(ABC):
             return [function(item) for item in items]
         with self._pool_lock:
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # a pool only where one is used
+
                 self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix=_WORKER)
         return list(self._pool.map(function, items))
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import functools
 import os
 import shutil
 import stat
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, StoreError, Unreadable
 from ...core.models import Blob
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+
+if TYPE_CHECKING:
+    import ctypes
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -49,7 +51,11 @@ def _what(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
+@functools.cache
 def _renameat2() -> ctypes._CFuncPtr | None:
+    """libc's renameat2, looked up at the first rename: listing never loads ctypes."""
+    import ctypes
+
     try:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):
@@ -58,14 +64,13 @@ def _renameat2() -> ctypes._CFuncPtr | None:
     return function
 
 
-_RENAMEAT2 = _renameat2()
-
-
 def rename_no_replace(source: str, target: str) -> None:
     """Rename, failing with FileExistsError when ``target`` exists (even an empty folder)."""
-    if _RENAMEAT2 is not None:
-        if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+    if (renameat2 := _renameat2()) is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
             return
+        import ctypes
+
         code = ctypes.get_errno()
         if code not in (errno.ENOSYS, errno.EINVAL):  # a filesystem without the flag: fall back
             raise OSError(code, os.strerror(code), target)
@@ -75,6 +80,32 @@ def rename_no_replace(source: str, target: str) -> None:
 
 
 def _remove_tree(path: str) -> None:
+    """Remove a folder as ``rm -rf`` does: its files unlinked through one descriptor of the
+    folder (opened without following a link), then the folder; a subfolder, or anything
+    that resists, is left to ``_remove_deep``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return _remove_deep(path)
+    try:
+        for name in os.listdir(fd):
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass  # a subfolder, or gone already: _remove_deep says what is wrong, if anything
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        _remove_deep(path)
+
+
+def _remove_deep(path: str) -> None:
     """``shutil.rmtree`` that lets entries vanish under it: another process finishing
     the same interrupted delete removes them too, and that is no failure."""
     def vanished(function: object, name: str, error: object) -> None:
@@ -329,7 +360,7 @@ class LocalBackend(Backend):
 
     def write(self, path: str, data: bytes) -> None:
         target = self._abs(path)
-        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}")
+        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.urandom(4).hex()}")
         try:
             with open(tmp, "xb") as handle:
                 handle.write(data)
@@ -359,7 +390,7 @@ class LocalBackend(Backend):
     def delete_tree(self, path: str) -> None:
         target = self._abs(path)
         try:
-            if os.path.isdir(target) and not os.path.islink(target):
+            if stat.S_ISDIR(os.lstat(target).st_mode):
                 _remove_tree(target)
             else:
                 os.unlink(target)

@@ -1,0 +1,91 @@
+"""Start-up of whole commands: ``ckpt-tui --version`` and ``ckpt-tui ls`` of a one-step tree,
+beside a bare ``python -c pass`` started the same way.
+
+Every command runs from bytecode (as after ``pip install``), interleaved over ``--rounds``;
+the median and the best round are printed, with what ckpt-tui adds to the bare interpreter
+(an interpreter whose ``site`` runs ``.pth`` hooks pays for them in every line alike).
+``--importtime`` adds the modules ``ls`` imports that cost the most (``python -X importtime``,
+best of five). Run:
+
+    python bench/startup.py [--rounds 21] [--importtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import compileall
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOR_MS = 60
+
+
+def environment() -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def one_step_tree(base: Path) -> Path:
+    folder = base / "project" / "models" / "run" / "checkpoints" / "0001"
+    folder.mkdir(parents=True)
+    (folder / "adapter_model.safetensors").write_bytes(b"x" * 64)
+    (base / "project" / "models" / "run" / "history.jsonl").write_text('{"step": 1, "val/reward": 0.5}\n')
+    return base
+
+
+def timed(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
+
+
+def import_costs(command: list[str], env: dict, shown: int = 25) -> None:
+    """The modules with the largest cumulative import time, best of five runs."""
+    best: dict[str, int] = collections.defaultdict(lambda: 10**12)
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-X", "importtime", *command[1:]], env=env,
+                              capture_output=True, text=True, check=True)
+        for match in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)", done.stderr):
+            best[match[2]] = min(best[match[2]], int(match[1]))
+    print(f"\nlargest cumulative imports of `{' '.join(command[3:])}` (microseconds, best of 5):")
+    for name, micros in sorted(best.items(), key=lambda item: -item[1])[:shown]:
+        print(f"{micros:8d}  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--importtime", action="store_true")
+    args = parser.parse_args()
+    compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
+    env = environment()
+    with tempfile.TemporaryDirectory(prefix="ckpt-tui-startup-") as tmp:
+        base = one_step_tree(Path(tmp) / ".art")
+        commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                    "ckpt-tui --version": [sys.executable, "-m", "ckpt_tui", "--version"],
+                    "ckpt-tui ls (one step)": [sys.executable, "-m", "ckpt_tui", "ls", str(base)]}
+        times: dict[str, list[float]] = {label: [] for label in commands}
+        for _ in range(args.rounds):  # interleaved: every command sees the same machine
+            for label, command in commands.items():
+                times[label].append(timed(command, env))
+        bare = statistics.median(times["python -c pass"])
+        print(f"{'command':<24}{'median ms':>10}{'best ms':>9}{'over bare':>11}  floor {FLOOR_MS} ms")
+        for label, runs in times.items():
+            median = statistics.median(runs)
+            verdict = "" if label.startswith("python") else ("  ok" if median * 1000 <= FLOOR_MS else "  over")
+            print(f"{label:<24}{median * 1000:10.1f}{min(runs) * 1000:9.1f}{(median - bare) * 1000:+11.1f}{verdict}")
+        if args.importtime:
+            import_costs(commands["ckpt-tui ls (one step)"], env)
+
+
+if __name__ == "__main__":
+    main()
