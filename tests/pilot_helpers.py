@@ -25,3 +25,6 @@ async def settle(pilot: Pilot) -> None:
         quiet = quiet + 1 if not any(w.state in BUSY for w in pilot.app.workers) else 0
         if quiet >= 2:
             return
+    running = [w.name for w in pilot.app.workers if w.state in BUSY]
+    raise AssertionError(f"workers still running after 20 rounds: {running}")
+

@@ -59,7 +59,8 @@ class CkptApp(App[int]):
 
     def display_location(self, path: str) -> str:
         """A checkpoint's path with the location written as its label (copying uses the real path)."""
-        if self.location_label != self.location and path.startswith(self.location):
+        inside = path == self.location or path.startswith(self.location.rstrip("/") + "/")
+        if self.location_label != self.location and inside:
             return self.location_label + path[len(self.location):]
         return path
 

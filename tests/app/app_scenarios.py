@@ -60,6 +60,10 @@ SCENARIOS = {
     "rules": Scenario(("u",), about="the rule chooser: rules, presets, which steps keep full state"),
     "empty": Scenario((), tree="empty", about="an empty location: what was searched, where to look"),
     "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
+    "mark_where": Scenario(("M", *"val/reward < 0.5"),
+                           about="marking by condition: how many steps it marks, which stay and why"),
+    "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),
+                             about="steps marked by condition join the preview as DEL marked"),
 }
 
 

@@ -33,6 +33,7 @@ from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
+from .step_tools import STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -83,7 +84,7 @@ def same_policy(a: Policy, b: Policy) -> bool:
     return (a.metric, a.mode, a.smoothing, set(a.rules), a.full) == (b.metric, b.mode, b.smoothing, set(b.rules), b.full)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(StepTools, Screen[None]):
     # Help and Quit first: the footer is cut from the right on narrow terminals.
     BINDINGS = [
         Binding("question_mark", "help", "Help", tooltip="Show every key and the legend"),
@@ -96,7 +97,8 @@ class MainScreen(Screen[None]):
         Binding("space", "mark", "Mark", show=False,
                 tooltip="Mark or unmark the highlighted step for deletion (in the step table)"),
         Binding("n", "jump(1)", "Next", show=False,
-                tooltip="Next kept row among deleted ones and back (outside a preview: next marked row)"),
+                tooltip="Next match of the step search; else the next kept row among deleted ones and back "
+                "(outside a preview: the next marked row); wraps round"),
         Binding("N", "jump(-1)", "Previous", show=False, tooltip="The same, upwards"),
         Binding("m", "pick_metric", "Metric", tooltip="Choose the metric that defines the best step"),
         Binding("d", "cycle_direction", "Max/min", show=False,
@@ -105,15 +107,16 @@ class MainScreen(Screen[None]):
         Binding("p", "pin", "Pin", show=False, tooltip="Pin or unpin the highlighted step (always kept)"),
         Binding("s", "sort", "Sort", show=False, tooltip="Sort the steps by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
-        Binding("o", "order_runs", "Order runs", show=False,
-                tooltip="Order the runs by name, size, checkpoints or latest step"),
+        Binding("o", "order_runs", "Order", show=False,
+                tooltip="Order the projects and their runs by name, size, checkpoints or latest step"),
         Binding("f", "fork", "Fork", tooltip="Copy the highlighted step into a new run"),
         Binding("w", "save_policy", "Save rule",
                 tooltip=f"Save this run's metric, direction, rule and pins to {POLICY_FILE} at the location"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the location"),
         Binding("c", "copy_path", "Copy path", show=False,
                 tooltip="Copy the highlighted step's path or URL to the clipboard (OSC 52)"),
-        Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the preview or the filter"),
+        Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the search, the preview or the filter"),
+        *STEP_BINDINGS,
     ]
 
     def __init__(self) -> None:
@@ -143,6 +146,7 @@ class MainScreen(Screen[None]):
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
         self._indicators: dict[Widget, Timer] = {}  # loading indicators not shown yet
         self._bottom_mounted = False
+        self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -347,6 +351,10 @@ class MainScreen(Screen[None]):
             tree.focus()  # the loading indicator had taken the focus away
         pattern = self.filter_text
         target = tree.show_runs(listing, self.summaries, pattern, select or self.current)
+        forked, self.forked = self.forked, None
+        if forked is not None and forked not in {(p, r) for p, runs in listing.items() for r in runs}:
+            self.notify(f"{forked[0]}/{forked[1]} was created outside {self.app.location_label}: "
+                        "open its folder's parent to see it", title="Fork", severity="warning", timeout=12)
         if target is None:
             self.current, self.run = None, None
             self.refresh_view()
@@ -629,6 +637,8 @@ class MainScreen(Screen[None]):
             if not field.value:
                 field.display = False
             self.query_one(RunTree).focus()
+        elif self.table.clear_search():
+            self.notify("search cleared: n / N go by marks again", timeout=2)
         elif self.preview_scope:
             self._clear_preview()
             self.refresh_view()
@@ -651,11 +661,12 @@ class MainScreen(Screen[None]):
         tree.order = ORDERS[(ORDERS.index(tree.order) + 1) % len(ORDERS)]
         tree.show_runs(self.listing or {}, self.summaries, self.filter_text,
                        self.current)
-        self.notify(f"runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
+        self.notify(f"projects and runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
                     timeout=2)
 
     def action_jump(self, direction: int) -> None:
-        if not self.table.jump_to_change(direction):
+        table = self.table
+        if not (table.next_match(direction) if table.search else table.jump_to_change(direction)):
             self.app.bell()  # nothing further that way, as at the end of a list
 
     def action_refresh(self) -> None:
@@ -886,6 +897,9 @@ class MainScreen(Screen[None]):
         done = outcome.deleted + outcome.slimmed
         slimmed = f", slimmed {outcome.slimmed}" if outcome.slimmed else ""
         message = f"deleted {outcome.deleted} checkpoint(s){slimmed}, freed {size(outcome.freed_bytes)}"
+        gone = sum(len(r.gone) for r in outcome.results)
+        if gone:
+            message += f"; {gone} {'was' if gone == 1 else 'were'} already gone (deleted by another process)"
         if (outcome.cancelled or report.stop_requested) and done < planned:
             message = f"stopped: {message}; {planned - done} left as they were"
         notes = []
@@ -945,13 +959,14 @@ class MainScreen(Screen[None]):
         known = {(p, r) for p, runs in (self.listing or {}).items() for r in runs}
         from .fork import ForkScreen
 
-        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink), self.fork_done)
+        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink, self.run), self.fork_done)
 
     def fork_done(self, result: ForkResult | None) -> None:
         if result is None:
             return
         history = f" with {result.history_records} history record(s)" if result.history_records else ""
         self.notify(f"forked {result.project}/{result.run} step {result.step} ({size(result.bytes)}) "
-                    f"into {result.to_project}/{result.to_run}{history}", title="Fork", timeout=6)
+                    f"into {result.to_project}/{result.to_run}{history}\n{result.location}", title="Fork", timeout=8)
         self.current = None
         self.load_listing((result.to_project, result.to_run))
+        self.forked = (result.to_project, result.to_run)

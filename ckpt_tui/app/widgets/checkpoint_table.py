@@ -76,6 +76,12 @@ class CheckpointTable(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First step", show=False),
         Binding("end,G", "jump(-1)", "Last step", show=False),
+        Binding("slash", "screen.search_steps", "Search",
+                tooltip="Search the steps and metric values as shown (n / N: next / previous match)"),
+        Binding("shift+down", "screen.mark_range(1)", "Mark down", show=False,
+                tooltip="Mark the highlighted step and move down: hold Shift to mark a range"),
+        Binding("shift+up", "screen.mark_range(-1)", "Mark up", show=False,
+                tooltip="Mark the highlighted step and move up"),
     ]
     COMPONENT_CLASSES = {
         "checkpoint-table--header",
@@ -131,6 +137,8 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._row_index: dict[str, int] | None = None
         self._sorted_for: tuple | None = None
         self._sorted_run: Run | None = None
+        self.search = ""  # the text n / N look for; empty: n / N go by marks and verdicts
+        self._matches: set[tuple] = set()  # keys of the checkpoints the search found
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -288,6 +296,42 @@ class CheckpointTable(ScrollView, can_focus=True):
             x += column.width + 1
 
     # -- jumping -------------------------------------------------------------
+    def go_to_step(self, step: int) -> Checkpoint | None:
+        """Highlight the step nearest ``step`` (the lower one of two as near); returns it."""
+        candidates = [c for c in self.run.checkpoints + self.run.pending if c.step is not None] if self.run else []
+        if not candidates:
+            return None
+        nearest = min(candidates, key=lambda c: (abs(c.step - step), c.step))
+        self.cursor_row = self.row_of(nearest.step, nearest.name)
+        return nearest
+
+    def find(self, text: str) -> int:
+        """Remember the steps whose number or a shown metric value (as the table writes it)
+        holds ``text``; returns how many."""
+        self.search = text
+        rows = self.run.checkpoints + self.run.pending if self.run else []
+        steps: set[int] = set()
+        for column in self.columns:
+            if column.key.startswith("metric:"):
+                steps.update(step for step, value in self.run.metrics.series(column.key.removeprefix("metric:"))
+                             if text in fit_number(value, column.width))
+        self._matches = {c.key for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
+        return len(self._matches)
+
+    def clear_search(self) -> bool:
+        found, self.search, self._matches = bool(self.search), "", set()
+        return found
+
+    def next_match(self, direction: int) -> bool:
+        """The next row the search found, past the last row round to the first."""
+        count = len(self.rows)
+        for offset in range(1, count + 1):
+            row = (self.cursor_row + direction * offset) % count
+            if self.rows[row].key in self._matches:
+                self.cursor_row = row
+                return True
+        return False
+
     def _kind(self, ckpt: Checkpoint) -> str:
         """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
         if self.plan is not None:
@@ -298,17 +342,18 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def jump_to_change(self, direction: int) -> bool:
         """Move to the next row (``direction`` 1 or -1) of another kind: in a preview, the
-        next kept row among deleted ones and back; outside one, the next row with a mark."""
+        next kept row among deleted ones and back; outside one, the next row with a mark.
+        Wraps round, as a search does."""
         if not self.rows:
             return False
         here = self._kind(self.rows[self.cursor_row])
-        row = self.cursor_row + direction
-        while 0 <= row < len(self.rows):
+        count = len(self.rows)
+        for offset in range(1, count):  # past the last row, round to the first
+            row = (self.cursor_row + direction * offset) % count
             kind = self._kind(self.rows[row])
             if kind != here if self.plan is not None else kind == "notable":
                 self.cursor_row = row
                 return True
-            row += direction
         return False
 
     # -- cursor --------------------------------------------------------------
