@@ -168,7 +168,10 @@ class Terminal:
 
 KEYS = {"down/up": [b"\x1b[B", b"\x1b[A"], "pagedown/pageup": [b"\x1b[6~", b"\x1b[5~"],
         "home/end": [b"\x1b[H", b"\x1b[F"], "space (mark)": [b"\x1b[A", b" "],
-        "p (pin)": [b"p"], "d (direction)": [b"d"], "s (sort)": [b"s"], "n/N (jump)": [b"n", b"N"]}
+        "p (pin)": [b"p"], "d (direction)": [b"d"], "s (sort)": [b"s"], "n/N (jump)": [b"n", b"N"],
+        "shift+up (range)": [b"\x1b[1;2A"], "i (invert marks)": [b"i"]}
+JUMPS = (b"12000", b"500", b"19999", b"7777", b"15000")
+CONDITIONS = (b"val/reward < 0.5", b"size > 1k and step < 9000", b"step >= 100 and step <= 200")
 
 
 def p95(times: list[float]) -> float:
@@ -197,6 +200,24 @@ def key_latency() -> None:
             full = p95([t for _, t in times])
             worst = max(worst, full)
             print(f"  {name:<18} p95 {full * 1000:6.1f} ms  (first bytes p95 {p95([t for t, _ in times]) * 1000:5.1f} ms)")
+        jumps, searches, marks, typing = [], [], [], []
+        for target in JUMPS:
+            app.press(b":")
+            typing += [app.press(bytes([c]))[1] for c in target]
+            jumps.append(app.press(b"\r")[1])
+        for text in (b"0.51", b"1234"):
+            app.press(b"/")
+            typing += [app.press(bytes([c]))[1] for c in text]
+            searches.append(app.press(b"\r")[1])
+            searches += [app.press(b"n")[1] for _ in range(5)]
+        for text in CONDITIONS:
+            app.press(b"M")
+            typing += [app.press(bytes([c]))[1] for c in text]  # the dialog counts as you type
+            marks.append(app.press(b"\r")[1])
+        print(f"  jump (: N Enter)   median {statistics.median(jumps) * 1000:6.1f} ms  max {max(jumps) * 1000:6.1f} ms")
+        print(f"  search (/ Enter, n) p95 {p95(searches) * 1000:6.1f} ms")
+        print(f"  mark by condition  median {statistics.median(marks) * 1000:6.1f} ms  max {max(marks) * 1000:6.1f} ms")
+        print(f"  typing in those dialogs p95 {p95(typing) * 1000:6.1f} ms")
         previews = []
         for _ in range(5):
             previews.append(app.press(b"v")[1])

@@ -50,18 +50,17 @@ class Condition:
     compare: Callable[[float, float], bool]
     bound: float
 
-    def value(self, ckpt: Checkpoint, run: Run, now: float) -> float | None:
+    def test(self, run: Run, now: float) -> Callable[[Checkpoint], bool]:
+        """Whether the condition holds for a checkpoint of ``run`` (a metric read once per run)."""
+        compare, bound = self.compare, self.bound
         if self.subject == "size":
-            return ckpt.bytes
+            return lambda c: compare(c.bytes, bound)
         if self.subject == "step":
-            return ckpt.step
+            return lambda c: compare(c.step, bound)
         if self.subject == "age":
-            return now - ckpt.mtime
-        return run.metrics.value(ckpt.step, self.subject)
-
-    def holds(self, ckpt: Checkpoint, run: Run, now: float) -> bool:
-        value = self.value(ckpt, run, now)
-        return value is not None and not math.isnan(value) and self.compare(value, self.bound)
+            return lambda c: compare(now - c.mtime, bound)
+        values = {step: v for step, v in run.metrics.series(self.subject) if not math.isnan(v)}
+        return lambda c: c.step in values and compare(values[c.step], bound)
 
 
 def parse_one(text: str, metrics: list[str]) -> Condition:
@@ -97,7 +96,8 @@ def parse_conditions(text: str, metrics: list[str]) -> list[Condition]:
 def matching_steps(run: Run, conditions: list[Condition], now: float | None = None) -> list[Checkpoint]:
     """The complete checkpoints of ``run`` for which every condition holds."""
     now = time.time() if now is None else now
-    return [c for c in run.checkpoints if all(cond.holds(c, run, now) for cond in conditions)]
+    tests = [condition.test(run, now) for condition in conditions]
+    return [c for c in run.checkpoints if all(test(c) for test in tests)]
 
 
 def never_marked(run: Run, policy: Policy) -> dict[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 
 from app_helpers import RecordingApp, confirm_delete, main, run_dir, steps_on_disk
 from app_scenarios import settle
@@ -10,6 +11,7 @@ from app_scenarios import settle
 from ckpt_tui.app.screens.confirm import ConfirmDelete
 from ckpt_tui.app.widgets import RunTree
 from ckpt_tui.app.widgets.run_tree import RunSummary, figure_options
+from ckpt_tui.stores.local import LocalStore
 
 
 async def test_a_deletion_counts_steps_another_process_removed_meanwhile(art_base):
@@ -47,3 +49,81 @@ async def test_o_orders_projects_as_well_as_runs(demo_base):
             assert shown == sorted(by_name, key=lambda p: -totals[p])
             assert app.said(f"projects and runs ordered by {order}")
         assert shown != by_name  # by latest step: tau-bench's 149 before summarizer's 59
+
+
+async def test_an_art_project_folder_says_where_its_base_is(art_base):
+    app = RecordingApp(str(art_base / "demo"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        text = str(main(app).query_one("#empty").render())
+        assert f"inside the ART base {art_base}" in text and "ckpt-tui .." in text
+        for layout in ("ART", "Hugging Face", "Megatron", "verl", "DeepSpeed", "Lightning", "NeMo", "torchtune",
+                       "DCP", "Orbax"):
+            assert layout in text
+
+
+async def test_an_art_model_folder_points_three_levels_up(art_base):
+    app = RecordingApp(str(art_base / "demo" / "models" / "agent-001" / "checkpoints"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "ckpt-tui ../../../.." in str(main(app).query_one("#empty").render())
+
+
+class HeldDeletes(LocalStore):
+    """Deletions wait until the test lets them go: the dialog while a deletion runs."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = threading.Event()
+
+    def delete_checkpoints(self, run, checkpoints, done=None, should_cancel=None):
+        self.release.wait(20)
+        return super().delete_checkpoints(run, checkpoints, done, should_cancel)
+
+
+async def test_during_a_deletion_focus_stays_on_stop_and_enter_stops(art_base):
+    store = HeldDeletes(art_base)
+    app = RecordingApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("v", "x", "tab", "enter")  # Delete
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDelete) and dialog.running
+        await pilot.press("tab", "tab", "shift+tab")
+        assert app.focused.id == "cancel" and str(app.focused.label) == "Stop"
+        assert str(dialog.query_one("#confirm-question").render()).startswith("Deleting 10 checkpoint(s)")
+        await pilot.press("enter")
+        assert dialog.stop_requested
+        store.release.set()
+        await settle(pilot)
+        assert app.said("stopped")
+
+
+async def test_esc_cancels_a_project_preview_still_reading(art_base):
+    store = HeldReads(art_base)
+    app = RecordingApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        store.hold.clear()
+        await pilot.press("V")
+        await pilot.pause()
+        assert main(app).table.loading
+        await pilot.press("escape")
+        assert not main(app).table.loading and main(app).preview_scope is None
+        assert app.said("project preview cancelled")
+        store.hold.set()
+        await settle(pilot)
+        assert main(app).preview_scope is None  # what the cancelled reading found is not shown
+
+
+class HeldReads(LocalStore):
+    """Runs are read only while ``hold`` is set."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def load_run(self, *args, **kwargs):
+        self.hold.wait(20)
+        return super().load_run(*args, **kwargs)

@@ -29,6 +29,7 @@ from ...formatting import size, step_ranges
 from ...policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, save_run_policy
 from ...policy_file import file_path as policy_file_path
 from ...policy_file import load as load_policy_file
+from ..hints import LAYOUT_NAMES, empty_hint
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
@@ -146,6 +147,7 @@ class MainScreen(StepTools, Screen[None]):
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
         self._indicators: dict[Widget, Timer] = {}  # loading indicators not shown yet
         self._bottom_mounted = False
+        self.empty_hint: str | None = None  # where to look instead, when the location holds no runs
         self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
 
     # -- layout --------------------------------------------------------------
@@ -328,9 +330,12 @@ class MainScreen(StepTools, Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def load_project(self, project: str, runs: list[str]) -> None:
-        store = self.app.open_store()
-        loaded = [self._read(store, (project, name)) for name in runs]
-        if not get_current_worker().is_cancelled:
+        store, worker, loaded = self.app.open_store(), get_current_worker(), []
+        for name in runs:
+            if worker.is_cancelled:  # Esc: the runs not read yet are left alone
+                return
+            loaded.append(self._read(store, (project, name)))
+        if not worker.is_cancelled:
             self.app.call_from_thread(self.show_project_preview, loaded)
 
     # -- showing -----------------------------------------------------------------
@@ -466,11 +471,24 @@ class MainScreen(StepTools, Screen[None]):
         self.set_class(nothing, "-empty")
         if nothing:
             found = self.listing_error or "no runs found"
+            hint = f"{self.empty_hint}\n\n" if self.empty_hint else ""
             empty.update(
-                f"[b]{found}[/b]\n\nSearched [b]{self.app.location_label}[/b] up to four levels down for "
-                "checkpoints of ART, Hugging Face Trainer/TRL, Megatron-LM, verl, Lightning and Orbax.\n\n"
+                f"[b]{found}[/b]\n\n{hint}Searched [b]{self.app.location_label}[/b] up to four levels down for "
+                f"checkpoints of {LAYOUT_NAMES}.\n\n"
                 "Open another location with [b]ckpt-tui PATH[/b] (a directory, s3://bucket/prefix or "
                 "wandb://entity), or press [b]r[/b] to read this one again.")
+            if self.empty_hint is None and self.listing_error is None:
+                self.find_empty_hint()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="hint")
+    def find_empty_hint(self) -> None:
+        hint = empty_hint(self.app.location)
+        if hint:
+            self.app.call_from_thread(self._hint_found, hint)
+
+    def _hint_found(self, hint: str) -> None:
+        self.empty_hint = hint
+        self._show_empty()
 
     def _show_details(self) -> None:
         ckpt = self.table.highlighted
@@ -637,6 +655,8 @@ class MainScreen(StepTools, Screen[None]):
             if not field.value:
                 field.display = False
             self.query_one(RunTree).focus()
+        elif self._cancel_project_preview():
+            self.notify("project preview cancelled", timeout=3)
         elif self.table.clear_search():
             self.notify("search cleared: n / N go by marks again", timeout=2)
         elif self.preview_scope:
@@ -645,6 +665,15 @@ class MainScreen(StepTools, Screen[None]):
         elif field is not None and field.value:
             field.value = ""
             field.display = False
+
+    def _cancel_project_preview(self) -> bool:
+        """Stop a project preview still reading its runs; True if there was one."""
+        reading = [w for w in self.workers.cancel_group(self, "preview") if w.state in (WorkerState.PENDING,
+                                                                                          WorkerState.RUNNING)]
+        if reading:
+            self.table.loading = False
+            self._show_status()
+        return bool(reading)
 
     def _clear_preview(self) -> None:
         self.plans, self.preview_scope = {}, None

@@ -8,6 +8,7 @@ is the planner's answer (``never_marked``), never decided here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual.binding import Binding
@@ -104,7 +105,9 @@ class StepTools:
                     title="Marks", timeout=8 if skipped else 4)
 
     def _never(self, run: Run) -> dict[int, str]:
-        return never_marked(run, self.policy_for(run))
+        """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
+        policy = replace(self.policy_for(run), marked=frozenset())  # marks do not change the answer
+        return self.memo.get(run, ("never marked", policy), lambda: never_marked(run, policy))
 
     def mark_steps(self, steps: Iterable[int], verb: str) -> None:
         """Add ``steps`` to the run's marks, less those that stay whatever is marked."""
