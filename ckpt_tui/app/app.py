@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
@@ -53,6 +54,13 @@ class CkptApp(App[int]):
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()
+        self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
+        self.activity_problem: str | None = None  # why the activity log file cannot be written
+
+    @staticmethod
+    def clock() -> float:
+        """Now, for the activity log (a fixed clock in snapshots)."""
+        return time.time()
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

@@ -60,6 +60,8 @@ SCENARIOS = {
     "rules": Scenario(("u",), about="the rule chooser: rules, presets, which steps keep full state"),
     "empty": Scenario((), tree="empty", about="an empty location: what was searched, where to look"),
     "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
+    "activity": Scenario(("v", "x", "tab", "enter", "L"), failing_deletes=True,
+                         about="the activity log: what was deleted, slimmed, forked and saved, and what failed"),
     "mark_where": Scenario(("M", *"val/reward < 0.5"),
                            about="marking by condition: how many steps it marks, which stay and why"),
     "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),
@@ -106,6 +108,10 @@ class MetricsNeverArrive(LocalStore):
 
 
 class ScenarioApp(CkptApp):
+    @staticmethod
+    def clock() -> float:
+        return DEMO_EPOCH.timestamp()
+
     def on_unmount(self) -> None:
         MetricsNeverArrive.closed.set()
 

@@ -34,6 +34,8 @@ from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
+from ..activity import deletion_events, fork_event, saved_event
+from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .step_tools import STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ def same_policy(a: Policy, b: Policy) -> bool:
     return (a.metric, a.mode, a.smoothing, set(a.rules), a.full) == (b.metric, b.mode, b.smoothing, set(b.rules), b.full)
 
 
-class MainScreen(StepTools, Screen[None]):
+class MainScreen(StepTools, ActivityLogging, Screen[None]):
     # Help and Quit first: the footer is cut from the right on narrow terminals.
     BINDINGS = [
         Binding("question_mark", "help", "Help", tooltip="Show every key and the legend"),
@@ -118,6 +120,7 @@ class MainScreen(StepTools, Screen[None]):
                 tooltip="Copy the highlighted step's path or URL to the clipboard (OSC 52)"),
         Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the search, the preview or the filter"),
         *STEP_BINDINGS,
+        *ACTIVITY_BINDINGS,
     ]
 
     def __init__(self) -> None:
@@ -804,6 +807,7 @@ class MainScreen(StepTools, Screen[None]):
         self.app.call_from_thread(self.policy_saved, key, policy, saved)
 
     def policy_saved(self, key: RunKey, policy: Policy, saved: PolicyFile) -> None:
+        self.record([saved_event(*key, policy.describe(), saved.path, self.app.clock())])
         self.policy_file, self.policy_error = saved, None
         self._bases.clear()
         self._policy_changed()
@@ -921,6 +925,7 @@ class MainScreen(StepTools, Screen[None]):
         if report is None:
             return
         outcome = report.outcome
+        self.record(deletion_events(outcome.results, self.app.clock()))
         self._forget_deleted(outcome.results)
         planned = sum(len(r.plan.delete) + len(r.plan.slim) for r in outcome.results)
         done = outcome.deleted + outcome.slimmed
@@ -993,6 +998,7 @@ class MainScreen(StepTools, Screen[None]):
     def fork_done(self, result: ForkResult | None) -> None:
         if result is None:
             return
+        self.record([fork_event(result, self.app.clock())])
         history = f" with {result.history_records} history record(s)" if result.history_records else ""
         self.notify(f"forked {result.project}/{result.run} step {result.step} ({size(result.bytes)}) "
                     f"into {result.to_project}/{result.to_run}{history}\n{result.location}", title="Fork", timeout=8)
