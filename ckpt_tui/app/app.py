@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,16 @@ class CkptApp(App[int]):
     def clock() -> float:
         """Now, for the activity log (a fixed clock in snapshots)."""
         return time.time()
+
+    @staticmethod
+    def free_space(location: str) -> int | None:
+        """Bytes free on the filesystem holding ``location`` (None off a disk); in a worker."""
+        if "://" in location:
+            return None
+        try:
+            return shutil.disk_usage(location).free
+        except OSError:
+            return None
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

@@ -62,6 +62,8 @@ SCENARIOS = {
     "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
     "activity": Scenario(("v", "x", "tab", "enter", "L"), failing_deletes=True,
                          about="the activity log: what was deleted, slimmed, forked and saved, and what failed"),
+    "disk": Scenario(("v", "D"), tree="hf", keep="best,latest,last:3", full="last:1",
+                     about="the highlighted step's files: sizes, what each is, free space before and after"),
     "mark_where": Scenario(("M", *"val/reward < 0.5"),
                            about="marking by condition: how many steps it marks, which stay and why"),
     "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),
@@ -111,6 +113,10 @@ class ScenarioApp(CkptApp):
     @staticmethod
     def clock() -> float:
         return DEMO_EPOCH.timestamp()
+
+    @staticmethod
+    def free_space(location: str) -> int:
+        return 41 * 10**9  # the machine's own figure would change every snapshot
 
     def on_unmount(self) -> None:
         MetricsNeverArrive.closed.set()

@@ -36,6 +36,7 @@ from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
 from ..activity import deletion_events, fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
+from .disk import DISK_BINDINGS, StepFiles
 from .step_tools import STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
         Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the search, the preview or the filter"),
         *STEP_BINDINGS,
         *ACTIVITY_BINDINGS,
+        *DISK_BINDINGS,
     ]
 
     def __init__(self) -> None:
@@ -705,6 +707,14 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
         self.runs.clear()
         self._clear_preview()
         self.load_listing(self.current)
+
+    def action_show_disk(self) -> None:
+        ckpt = self.table.highlighted
+        if ckpt is None or self.run is None:
+            self.notify("no step highlighted", severity="warning")
+            return
+        freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
+        self.app.push_screen(StepFiles(self.run, ckpt, freed))
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
