@@ -35,6 +35,8 @@ class CkptApp(App[int]):
     line, over the location's saved policies (``.ckpt-tui.toml``); ``policy``
     stands for all of them at once. With ``auto_metric``, a run that does not log
     the metric in force is shown with one it logs, unless a saved policy names it.
+    With ``live``, the open run is read again when the location changes on disk (every
+    ``live_interval`` seconds on S3 and W&B).
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
@@ -43,7 +45,8 @@ class CkptApp(App[int]):
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
-                 auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None) -> None:
+                 auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None,
+                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self._prepare: Callable[[], str] | None = source if callable(source) else None
         self.location = "" if callable(source) else source if isinstance(source, str) else source.location
@@ -55,8 +58,16 @@ class CkptApp(App[int]):
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()
+        if keymap:
+            self.set_keymap(keymap)  # binding ids to keys: ckpt_tui.app.keymap
+        self.keymap_problem: str | None = None  # said once the app is on screen
+        self.live, self.live_interval = live, live_interval  # the open run follows the location
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
+
+    def on_mount(self) -> None:
+        if self.keymap_problem:
+            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=10)
 
     @staticmethod
     def clock() -> float:

@@ -147,7 +147,7 @@ def make_app(base: Path, scenario: Scenario | None = None) -> CkptApp:
         source = MetricsNeverArrive(location)
     else:
         source = str(location)
-    app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False,
+    app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False, live=False,
                       policy=Policy.parse(scenario.keep, smoothing=scenario.smoothing, full=scenario.full))
     app.animation_level = "none"  # the loading indicator is drawn still
     return app

@@ -30,6 +30,7 @@ from ...policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, save_
 from ...policy_file import file_path as policy_file_path
 from ...policy_file import load as load_policy_file
 from ..hints import LAYOUT_NAMES, empty_hint
+from ..keymap import with_ids
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
@@ -37,6 +38,7 @@ from ..widgets.status_line import StatusPart
 from ..activity import deletion_events, fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .disk import DISK_BINDINGS, StepFiles
+from .live import LiveRefresh
 from .step_tools import STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
@@ -88,9 +90,9 @@ def same_policy(a: Policy, b: Policy) -> bool:
     return (a.metric, a.mode, a.smoothing, set(a.rules), a.full) == (b.metric, b.mode, b.smoothing, set(b.rules), b.full)
 
 
-class MainScreen(StepTools, ActivityLogging, Screen[None]):
+class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     # Help and Quit first: the footer is cut from the right on narrow terminals.
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("question_mark", "help", "Help", tooltip="Show every key and the legend"),
         Binding("q", "app.quit", "Quit", tooltip="Quit"),
         Binding("slash", "filter", "Filter", tooltip="Filter runs by name"),
@@ -123,7 +125,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
         *STEP_BINDINGS,
         *ACTIVITY_BINDINGS,
         *DISK_BINDINGS,
-    ]
+    ])
 
     def __init__(self) -> None:
         super().__init__()
@@ -177,6 +179,9 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
         # Read while the frame is drawn: listing a location is short, and the run list then
         # follows the frame closely (the chart and the details wait for the first run's steps).
         self.load_listing()
+
+    def on_unmount(self) -> None:
+        self.stop_live()
 
     def _mount_bottom_later(self) -> None:
         """The chart and the details, once what they describe is on screen."""
@@ -355,6 +360,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
 
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None) -> None:
         self.listing, self.listing_error = listing, None
+        self.start_live()
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
@@ -561,6 +567,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
         self.query_one(StatusLine).show(*parts)
 
     def step_highlighted(self, _checkpoint=None) -> None:
+        self.steps_changed()
         self._show_details()
         if self.run is not None:
             self._show_plot()
@@ -710,16 +717,14 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or self.run is None:
-            self.notify("no step highlighted", severity="warning")
+        if ckpt is None or self.run is None:  # the binding is disabled then (check_action)
             return
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
         self.app.push_screen(StepFiles(self.run, ckpt, freed))
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or not ckpt.location:
-            self.notify("no step highlighted", severity="warning")
+        if ckpt is None or not ckpt.location:  # the binding is disabled then (check_action)
             return
         self.app.copy_to_clipboard(ckpt.location)
         self.notify(f"copied {ckpt.location}", timeout=4)
@@ -772,8 +777,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
                                           self.app.auto_metric), chosen)
 
     def action_cycle_direction(self) -> None:
-        if self.policy.metric is None:
-            self.notify("choose a metric first (m)", severity="warning")
+        if self.policy.metric is None:  # the binding is disabled then (check_action)
             return
         from .metric_picker import next_mode
 
@@ -993,8 +997,7 @@ class MainScreen(StepTools, ActivityLogging, Screen[None]):
     # -- actions: fork -----------------------------------------------------------
     def action_fork(self) -> None:
         ckpt = self.table.highlighted
-        if self.current is None or ckpt is None:
-            self.notify("no step highlighted", severity="warning")
+        if self.current is None or ckpt is None:  # the binding is disabled then (check_action)
             return
         if not ckpt.complete:
             self.notify(f"{ckpt.name} is {ckpt.note or 'incomplete'}: only whole checkpoints can be forked",

@@ -44,8 +44,31 @@ def skipped_text(skipped: dict[int, str]) -> str:
     return f"{len(skipped)} skipped: " + "; ".join(f"{why} ({step_ranges(steps)})" for why, steps in groups.items())
 
 
+# Actions on the highlighted step: shown disabled (greyed in the footer) while there is none.
+NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_range", "jump_to_step",
+                        "search_steps", "choose_full_state"})
+
+
 class StepTools:
     """Actions of the main screen on the steps of the current run (mixed into ``MainScreen``)."""
+
+    _had_step: bool | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Disabled, not hidden, when it cannot run now: the key does nothing and says so by its grey."""
+        tables = self.query("CheckpointTable")
+        if action in NEEDS_STEP and (not tables or tables.first().highlighted is None):
+            return None
+        if action == "cycle_direction" and self.policy.metric is None:
+            return None
+        return True
+
+    def steps_changed(self) -> None:
+        """Enable or disable the step actions when a step comes to be highlighted, or none is."""
+        has_step = self.table.highlighted is not None
+        if has_step != self._had_step:
+            self._had_step = has_step
+            self.refresh_bindings()
 
     # -- jump and search -------------------------------------------------------
     def action_jump_to_step(self) -> None:

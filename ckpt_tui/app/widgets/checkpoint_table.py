@@ -24,6 +24,7 @@ from textual.strip import Strip
 from ...core.models import Checkpoint, Run
 from ...core.retention import Plan, SlimStep
 from ...formatting import fit_number, fit_text, shared_steps, size, stamp, step_label
+from ..keymap import with_ids
 
 KEEP_WIDTH_LIMIT = 40
 STEP_WIDTH_LIMIT = 32
@@ -69,7 +70,7 @@ def window(pieces: list[str], start: int, width: int) -> list[tuple[int, str]]:
 class CheckpointTable(ScrollView, can_focus=True):
     """Steps of one run: marker, step, size, time, metrics, and the preview verdict."""
 
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
@@ -82,7 +83,7 @@ class CheckpointTable(ScrollView, can_focus=True):
                 tooltip="Mark the highlighted step and move down: hold Shift to mark a range"),
         Binding("shift+up", "screen.mark_range(-1)", "Mark up", show=False,
                 tooltip="Mark the highlighted step and move up"),
-    ]
+    ])
     COMPONENT_CLASSES = {
         "checkpoint-table--header",
         "checkpoint-table--cursor",

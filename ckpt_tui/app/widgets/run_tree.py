@@ -10,6 +10,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ...formatting import count, short_size, size
+from ..keymap import with_ids
 
 RunKey = tuple[str, str]
 # How the runs of a project can be ordered (``o`` cycles through them).
@@ -92,7 +93,7 @@ def set_label(node: TreeNode, label: Text) -> None:
 class RunTree(Tree[RunKey | str]):
     """Project nodes hold the project name; run leaves hold (project, run)."""
 
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next run"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous run"),
         Binding("home,g", "first", "First", show=False, tooltip="First run"),
@@ -100,7 +101,7 @@ class RunTree(Tree[RunKey | str]):
         Binding("enter", "select_cursor", "Open", show=False,
                 tooltip="Open the run's steps; on a project, fold or unfold it"),
         Binding("space", "toggle_node", "Fold", show=False, tooltip="Fold or unfold a project"),
-    ]
+    ])
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("runs", id=id)
