@@ -127,3 +127,35 @@ class HeldReads(LocalStore):
     def load_run(self, *args, **kwargs):
         self.hold.wait(20)
         return super().load_run(*args, **kwargs)
+
+
+async def test_malformed_history_lines_are_counted_on_the_run(art_base):
+    history = art_base / "demo" / "models" / "agent-001" / "history.jsonl"
+    history.write_text(history.read_text() + "{not json\n" + '{"no step": 1}\n')
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        from ckpt_tui.app.widgets.details import describe_checkpoint
+
+        screen = main(app)
+        grid = describe_checkpoint(screen.run, screen.table.highlighted, None, False, "")
+        rows = {str(cell) for column in grid.columns for cell in column._cells}
+        assert f"{screen.run.metrics.malformed} malformed record(s) skipped" in rows
+        assert screen.run.metrics.malformed == 2
+
+
+async def test_v_on_a_folded_project_row_previews_that_project(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        tree = screen.query_one(RunTree)
+        tree.focus()
+        tree.move_cursor(tree._projects["tau-bench"])
+        await pilot.press("space")  # folds it
+        await settle(pilot)
+        assert tree.cursor_node.data == "tau-bench" and not tree.cursor_node.is_expanded
+        await pilot.press("v")
+        await settle(pilot)
+        assert screen.preview_scope == "project"
+        assert {key[0] for key in screen.plans} == {"tau-bench"}

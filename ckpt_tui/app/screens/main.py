@@ -881,6 +881,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         return problem is None
 
     def action_preview_run(self) -> bool:
+        tree = self.query_one(RunTree)
+        node = tree.cursor_node
+        if self.focused is tree and node is not None and isinstance(node.data, str):
+            self.action_preview_project(node.data)  # on a project's row: that project
+            return False
         if not self._ready() or not self._policy_usable():
             return False
         plan = self._plan(self.run)
@@ -894,10 +899,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.refresh_view()
         return True
 
-    def action_preview_project(self) -> None:
+    def action_preview_project(self, project: str | None = None) -> None:
         if not self._ready() or not self._policy_usable():
             return
-        project = self.current[0]
+        project = project or self.current[0]
         self.table.loading = True
         self.query_one(StatusLine).show(StatusPart(self.app.location_label, "bold", 3),
                                         StatusPart(f"previewing {project}…", "bold", 5))
