@@ -3,6 +3,7 @@
     python bench/app.py                 # everything below (about a minute)
     python bench/app.py --first-paint   # only the first paint
     python bench/app.py --keys          # only key latency and preview time
+    python bench/app.py --compare       # only the compare chart of 10 runs x 20,000 steps
 
 First paint: both programs are started as whole commands in the same harness, a
 pseudo-terminal of 120x36 with TERM=xterm-256color (as over SSH), and timed from
@@ -228,12 +229,57 @@ def key_latency() -> None:
           f"max {max(previews) * 1000:.0f} ms")
 
 
+def compare_chart(runs: int = 10, steps: int = BIG_RUN) -> None:
+    """The compare chart of ``runs`` runs of ``steps`` logged steps each, headless, in-process:
+    from the curves in memory to the frame drawn (first draw, then redraws with smoothing)."""
+    import asyncio
+    import math
+
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+
+    from ckpt_tui.app.screens.compare import CompareRuns, Curve
+
+    curves = [Curve(f"run-{i}", [(s, math.sin(s / 700 + i) + s / steps) for s in range(steps)]) for i in range(runs)]
+
+    class Bench(App):
+        CSS_PATH = ROOT / "ckpt_tui" / "app" / "app.tcss"
+
+    async def measure() -> tuple[float, list[float]]:
+        app = Bench()
+        async with app.run_test(size=SIZE) as pilot:
+            dialog = CompareRuns("bench", [], "val/reward", True)
+            dialog.read_curves = lambda: None  # the curves are given below
+            await app.push_screen(dialog)
+            await pilot.pause()
+            start, cpu = time.perf_counter(), time.process_time()
+            await dialog.show_curves(curves, PlotextPlot)
+            await pilot.pause()
+            first = (time.perf_counter() - start, time.process_time() - cpu)
+            redraws = []
+            for key in ("right_square_bracket", "right_square_bracket", "plus", "left", "comma") * 2:
+                start, cpu = time.perf_counter(), time.process_time()
+                await pilot.press(key)
+                await pilot.pause()
+                redraws.append((time.perf_counter() - start, time.process_time() - cpu))
+            return first, redraws
+
+    # CPU time beside wall time: on a loaded machine the wall clock counts other programs' turns.
+    first, redraws = asyncio.run(measure())
+    walls, cpus = [w for w, _ in redraws], [c for _, c in redraws]
+    print(f"compare chart, {runs} runs x {steps:,} steps: first draw {first[0] * 1000:.0f} ms "
+          f"(CPU {first[1] * 1000:.0f} ms); redraw ([ ] + - ← ,) median {statistics.median(walls) * 1000:.0f} ms "
+          f"(CPU {statistics.median(cpus) * 1000:.0f} ms), max {max(walls) * 1000:.0f} ms (CPU {max(cpus) * 1000:.0f} ms)")
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or "--first-paint" in args:
         first_paint()
     if not args or "--keys" in args:
         key_latency()
+    if not args or "--compare" in args:
+        compare_chart()
 
 
 if __name__ == "__main__":

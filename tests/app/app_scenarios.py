@@ -64,6 +64,8 @@ SCENARIOS = {
                          about="the activity log: what was deleted, slimmed, forked and saved, and what failed"),
     "disk": Scenario(("v", "D"), tree="hf", keep="best,latest,last:3", full="last:1",
                      about="the highlighted step's files: sizes, what each is, free space before and after"),
+    "compare": Scenario(("C", "right_square_bracket", "comma", "comma"),
+                        about="compare runs: a project's runs in one chart, smoothed, a cursor readout"),
     "mark_where": Scenario(("M", *"val/reward < 0.5"),
                            about="marking by condition: how many steps it marks, which stay and why"),
     "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),

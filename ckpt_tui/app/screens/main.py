@@ -37,6 +37,7 @@ from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
 from ..activity import deletion_events, fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
+from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
 from .live import LiveRefresh
 from .step_tools import STEP_BINDINGS, StepTools
@@ -125,6 +126,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         *STEP_BINDINGS,
         *ACTIVITY_BINDINGS,
         *DISK_BINDINGS,
+        *COMPARE_BINDINGS,
     ])
 
     def __init__(self) -> None:
@@ -714,6 +716,19 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.runs.clear()
         self._clear_preview()
         self.load_listing(self.current)
+
+    def action_compare_runs(self) -> None:
+        if not self._ready():
+            return
+        policy = self.policy_for(self.run)
+        if policy.metric is None:
+            self.notify("choose a metric first (m)", severity="warning")
+            return
+        from .compare import CompareRuns
+
+        project = self.current[0]
+        self.app.push_screen(CompareRuns(project, list((self.listing or {}).get(project, [])), policy.metric,
+                                         policy.direction == "max"))
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
