@@ -296,6 +296,6 @@ async def test_help_is_built_from_bindings_and_has_the_legend(art_base):
         console = Console(width=100, record=True)
         console.print(app.screen.query_one("Static").content)
         text = console.export_text()
-        for fragment in ("Fork", "order the runs", "mark or unmark", "fold or unfold", "Legend", "DEL",
+        for fragment in ("Fork", "order the projects and their runs", "mark or unmark", "fold or unfold", "Legend", "DEL",
                          "★", "first run"):
             assert fragment in text, fragment
