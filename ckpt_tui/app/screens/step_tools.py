@@ -97,7 +97,7 @@ class StepTools:
                 return
             count = self.table.find(text)
             self.table.focus()
-            if count and (self.table.highlighted is None or self.table.highlighted.key not in self.table._matches):
+            if count and (self.table.highlighted is None or not self.table.matches(self.table.highlighted)):
                 self.table.next_match(1)
             self.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
                                                                 if count else ""),

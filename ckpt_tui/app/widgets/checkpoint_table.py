@@ -7,6 +7,7 @@ frame formats only the visible lines.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -139,7 +140,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._sorted_for: tuple | None = None
         self._sorted_run: Run | None = None
         self.search = ""  # the text n / N look for; empty: n / N go by marks and verdicts
-        self._matches: set[tuple] = set()  # keys of the checkpoints the search found
+        self._matches: set[str] = set()  # names of the checkpoints the search found (unique in a run)
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -316,8 +317,11 @@ class CheckpointTable(ScrollView, can_focus=True):
             if column.key.startswith("metric:"):
                 steps.update(step for step, value in self.run.metrics.series(column.key.removeprefix("metric:"))
                              if text in fit_number(value, column.width))
-        self._matches = {c.key for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
+        self._matches = {c.name for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
         return len(self._matches)
+
+    def matches(self, ckpt: Checkpoint) -> bool:
+        return ckpt.name in self._matches
 
     def clear_search(self) -> bool:
         found, self.search, self._matches = bool(self.search), "", set()
@@ -325,13 +329,21 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def next_match(self, direction: int) -> bool:
         """The next row the search found, past the last row round to the first."""
-        count = len(self.rows)
-        for offset in range(1, count + 1):
-            row = (self.cursor_row + direction * offset) % count
-            if self.rows[row].key in self._matches:
-                self.cursor_row = row
-                return True
-        return False
+        names = self._matches
+        return self._to_next([i for i, c in enumerate(self.rows) if c.name in names], direction)
+
+    def _to_next(self, rows: list[int], direction: int) -> bool:
+        """Move to the first of ``rows`` (ascending) after the cursor that way, wrapping round."""
+        others = [r for r in rows if r != self.cursor_row]
+        if not others:
+            return False
+        if direction > 0:
+            index = bisect.bisect_right(others, self.cursor_row)
+            self.cursor_row = others[index % len(others)]
+        else:
+            index = bisect.bisect_left(others, self.cursor_row) - 1
+            self.cursor_row = others[index]
+        return True
 
     def _kind(self, ckpt: Checkpoint) -> str:
         """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
@@ -347,6 +359,10 @@ class CheckpointTable(ScrollView, can_focus=True):
         Wraps round, as a search does."""
         if not self.rows:
             return False
+        if self.plan is None:  # rows with a mark: few, found with one pass of set look-ups
+            latest = self.run.latest_step if self.run else None
+            notable = ({self.best_step, latest} | self._pins | self.marks) - {None}
+            return self._to_next([i for i, c in enumerate(self.rows) if c.step in notable], direction)
         here = self._kind(self.rows[self.cursor_row])
         count = len(self.rows)
         for offset in range(1, count):  # past the last row, round to the first
