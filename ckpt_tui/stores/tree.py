@@ -23,14 +23,16 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
+from ..core.policy import PolicyPlace
 from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
-from .backends.base import SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
-from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
+from .policy_places import policy_places, read_policy_file
+from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -76,23 +78,48 @@ class _RunFiles:
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
         self.listed = children or {}
+        # Side files that are there but could not be read, and why: the run is then refused,
+        # never decided on as if they were absent.
+        self.unread: dict[str, str] = {}
 
     def prefetch(self, paths: list[str]) -> None:
         paths = [p for p in dict.fromkeys(paths) if p not in self.texts]
         for path, text in zip(paths, self.backend.map(self._read, paths)):
             self.texts[path] = text
 
-    def _read(self, path: str) -> str | None:
+    def _read(self, path: str, limit: int = MAX_SIDE_FILE) -> str | None:
         try:
-            return self.backend.read_text(path)
-        except CkptError:
-            return None  # an unreadable side file counts as absent: nothing is derived from it
+            return self.backend.read_text(path, limit)
+        except NotFound:
+            return None
+        except CkptError as exc:
+            self.unread[path] = str(exc)
+            return None
 
-    def read_text(self, path: str) -> str | None:
+    def read_text(self, path: str, limit: int = MAX_SIDE_FILE) -> str | None:
         key = join(self.place.ckpt_dir, path)
-        if key not in self.texts:
-            self.texts[key] = self._read(key)
+        if key not in self.texts or (key in self.unread and limit > MAX_SIDE_FILE):
+            self.unread.pop(key, None)
+            self.texts[key] = self._read(key, limit)
         return self.texts[key]
+
+    def read_run_lines(self, path: str) -> Iterator[bytes] | None:
+        key = join(self.place.root, path)
+        try:
+            lines = self.backend.read_lines(key)
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+            return None
+        return None if lines is None else self._noting_failures(key, lines)
+
+    def _noting_failures(self, key: str, lines: Iterator[bytes]) -> Iterator[bytes]:
+        """``lines`` until the storage fails mid-file: then why, as for a file not read."""
+        try:
+            yield from lines
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a disk's or a connection's error mid-stream
+            self.unread[key] = f"cannot read {self.backend.url(key)}: {getattr(exc, 'strerror', None) or exc}"
 
     def read_run_text(self, path: str) -> str | None:
         key = join(self.place.root, path)
@@ -120,6 +147,7 @@ class TreeStore(Store):
         self._found: _Found | None = None
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
+        self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str]) -> list[Entry]:
@@ -326,7 +354,9 @@ class TreeStore(Store):
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        problems: list[str] = []
+        problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
+                    "(a FIFO, socket or device); not read" for e in entries
+                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
@@ -351,9 +381,10 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            ckpt = self._checkpoint(prefix, found.targets.get(name, name), step, sizes.get(name),
+            target = found.targets.get(name, name)
+            ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
-                                    name in folders and name not in found.targets, name)
+                                    name in folders and name not in found.targets, target)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
             kind, detail = self._leftover(why, sizes.get(name))
@@ -361,14 +392,15 @@ class TreeStore(Store):
             pending.append(self._checkpoint(prefix, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
-        metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
-        shown = {c.name for c in complete + pending}
+        metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
+        unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
+        shown = {layout.entry(c.name) for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=[*place.notes, *problems, *unfinished],
-                   resume_steps=frozenset(found.resume))
+                   pending=pending, notes=[*place.notes, *problems, *unfinished, *unread],
+                   resume_steps=frozenset(found.resume), refusal=unread[0] if unread else "")
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
@@ -395,13 +427,32 @@ class TreeStore(Store):
             detail = f"{WEIGHTS_ONLY}; {detail}" if detail else WEIGHTS_ONLY
         return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
-    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
-        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
-        if not place.layout.reads_event_files or not wants_event_metrics(own):
+    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics, sizes: dict) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
+        merged with them (Lightning's names)."""
+        layout = place.layout
+        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
-        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(place.layout.from_event_steps(found), own)
+        def written() -> dict[int, float]:
+            return self._written(place, steps, sizes)
+
+        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}",
+                                    written=written if layout.logger_versions else None,
+                                    saves=written if layout.numbers_saves else None)
+        return layout.merge_event_values(layout.from_event_steps(found), own)
+
+    def _written(self, place: RunPlace, steps: dict[str, int], sizes: dict) -> dict[int, float]:
+        """When the newest checkpoint of each step was written, by the event step of its values."""
+        missing = [name for name in steps if not isinstance(sizes.get(name), Usage)]
+        if missing:
+            sizes = {**sizes, **self.backend.usage_many(place.ckpt_dir, missing)}
+        newest: dict[int, float] = {}
+        for name, step in steps.items():
+            if isinstance(usage := sizes.get(name), Usage):
+                newest[place.layout.event_step(step)] = max(newest.get(place.layout.event_step(step), 0.0),
+                                                            usage.mtime)
+        return newest
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
@@ -431,7 +482,7 @@ class TreeStore(Store):
         if history is None:
             raise Refused(f"{project}/{run} is a {place.layout.name} run: its log travels inside its "
                           "checkpoints; fork without --with-history")
-        return read_history_records((self.backend.read_text(join(place.root, history)) or "").split("\n"))[0]
+        return read_history_records(self.backend.read_lines(join(place.root, history)) or ())[0]
 
     # -- deletion -----------------------------------------------------------------------
     def _refusal(self, run: Run, place: RunPlace, ckpt: Checkpoint, complete: set,
@@ -462,8 +513,20 @@ class TreeStore(Store):
                 outcome[ckpt.key] = str(refusal)
                 if done is not None:
                     done(ckpt)
-        outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        outcome.update(self._by_entry(place, allowed, done, lambda entries, told: self.claims.delete(
+            place.ckpt_dir, entries, told, should_cancel)))
         return outcome
+
+    @staticmethod
+    def _by_entry(place: RunPlace, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+                  claim: Callable[[list[Checkpoint], CheckpointDone | None], dict]) -> dict[tuple[int, str], str]:
+        """``claim`` on the entries the checkpoints are (Lightning's ``val/`` sub-folder for the file
+        inside it), its outcome and progress told of the checkpoints themselves."""
+        entries = {c.key: replace(c, name=place.layout.entry(c.name)) for c in checkpoints}
+        original = {entry.key: c for c, entry in zip(checkpoints, entries.values())}
+        told = None if done is None else (lambda entry: done(original[entry.key]))
+        outcome = claim(list(entries.values()), told)
+        return {key: outcome[entry.key] for key, entry in entries.items() if entry.key in outcome}
 
     def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
                          should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
@@ -502,6 +565,17 @@ class TreeStore(Store):
         return removed  # what could not be finished stays listed as pending, with its reason
 
     # -- files of ckpt-tui's own ----------------------------------------------------------
+    def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
+        place = self._place(project, run)
+        art = (place.project, place.name) if place.is_art else None
+        return policy_places(self.backend, place.root, art, self._policy_reads)
+
+    def location_policy_file(self) -> tuple[bytes | None, str | None]:
+        return read_policy_file(self.backend, "")
+
+    def forget_policy_places(self) -> None:
+        self._policy_reads.clear()
+
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
 

@@ -17,7 +17,6 @@ MODELS = "models"
 CHECKPOINTS = "checkpoints"
 HISTORY = "history.jsonl"
 # Files and folders of an ART model folder that are never checkpoints.
-NOT_CHECKPOINTS = frozenset({HISTORY, "state.json", "model.json", "trajectories", "logs", "tensors"})
 
 
 def art_step(name: str) -> int | None:
@@ -53,9 +52,9 @@ class ArtLayout(Layout):
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         if with_metrics:
-            text = files.read_run_text(HISTORY)
-            if text is not None:
-                found.metrics = parse_history_lines(text.split("\n"))
+            lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
+            if lines is not None:
+                found.metrics = parse_history_lines(lines)
         return found
 
 
