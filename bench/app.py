@@ -3,6 +3,7 @@
     python bench/app.py                 # everything below (about a minute)
     python bench/app.py --first-paint   # only the first paint
     python bench/app.py --keys          # only key latency and preview time
+    python bench/app.py --compare       # only the compare chart of 10 runs x 20,000 steps
 
 First paint: both programs are started as whole commands in the same harness, a
 pseudo-terminal of 120x36 with TERM=xterm-256color (as over SSH), and timed from
@@ -182,7 +183,10 @@ class Terminal:
 
 KEYS = {"down/up": [b"\x1b[B", b"\x1b[A"], "pagedown/pageup": [b"\x1b[6~", b"\x1b[5~"],
         "home/end": [b"\x1b[H", b"\x1b[F"], "space (mark)": [b"\x1b[A", b" "],
-        "p (pin)": [b"p"], "d (direction)": [b"d"], "s (sort)": [b"s"], "n/N (jump)": [b"n", b"N"]}
+        "p (pin)": [b"p"], "d (direction)": [b"d"], "s (sort)": [b"s"], "n/N (jump)": [b"n", b"N"],
+        "shift+up (range)": [b"\x1b[1;2A"], "i (invert marks)": [b"i"]}
+JUMPS = (b"12000", b"500", b"19999", b"7777", b"15000")
+CONDITIONS = (b"val/reward < 0.5", b"size > 1k and step < 9000", b"step >= 100 and step <= 200")
 
 
 def p95(times: list[float]) -> float:
@@ -211,6 +215,24 @@ def key_latency() -> None:
             full = p95([t for _, t in times])
             worst = max(worst, full)
             print(f"  {name:<18} p95 {full * 1000:6.1f} ms  (first bytes p95 {p95([t for t, _ in times]) * 1000:5.1f} ms)")
+        jumps, searches, marks, typing = [], [], [], []
+        for target in JUMPS:
+            app.press(b":")
+            typing += [app.press(bytes([c]))[1] for c in target]
+            jumps.append(app.press(b"\r")[1])
+        for text in (b"0.51", b"1234"):
+            app.press(b"/")
+            typing += [app.press(bytes([c]))[1] for c in text]
+            searches.append(app.press(b"\r")[1])
+            searches += [app.press(b"n")[1] for _ in range(5)]
+        for text in CONDITIONS:
+            app.press(b"M")
+            typing += [app.press(bytes([c]))[1] for c in text]  # the dialog counts as you type
+            marks.append(app.press(b"\r")[1])
+        print(f"  jump (: N Enter)   median {statistics.median(jumps) * 1000:6.1f} ms  max {max(jumps) * 1000:6.1f} ms")
+        print(f"  search (/ Enter, n) p95 {p95(searches) * 1000:6.1f} ms")
+        print(f"  mark by condition  median {statistics.median(marks) * 1000:6.1f} ms  max {max(marks) * 1000:6.1f} ms")
+        print(f"  typing in those dialogs p95 {p95(typing) * 1000:6.1f} ms")
         previews = []
         for _ in range(5):
             previews.append(app.press(b"v")[1])
@@ -221,12 +243,57 @@ def key_latency() -> None:
           f"max {max(previews) * 1000:.0f} ms")
 
 
+def compare_chart(runs: int = 10, steps: int = BIG_RUN) -> None:
+    """The compare chart of ``runs`` runs of ``steps`` logged steps each, headless, in-process:
+    from the curves in memory to the frame drawn (first draw, then redraws with smoothing)."""
+    import asyncio
+    import math
+
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+
+    from ckpt_tui.app.screens.compare import CompareRuns, Curve
+
+    curves = [Curve(f"run-{i}", [(s, math.sin(s / 700 + i) + s / steps) for s in range(steps)]) for i in range(runs)]
+
+    class Bench(App):
+        CSS_PATH = ROOT / "ckpt_tui" / "app" / "app.tcss"
+
+    async def measure() -> tuple[float, list[float]]:
+        app = Bench()
+        async with app.run_test(size=SIZE) as pilot:
+            dialog = CompareRuns("bench", [], "val/reward", True)
+            dialog.read_curves = lambda: None  # the curves are given below
+            await app.push_screen(dialog)
+            await pilot.pause()
+            start, cpu = time.perf_counter(), time.process_time()
+            await dialog.show_curves(curves, PlotextPlot)
+            await pilot.pause()
+            first = (time.perf_counter() - start, time.process_time() - cpu)
+            redraws = []
+            for key in ("right_square_bracket", "right_square_bracket", "plus", "left", "comma") * 2:
+                start, cpu = time.perf_counter(), time.process_time()
+                await pilot.press(key)
+                await pilot.pause()
+                redraws.append((time.perf_counter() - start, time.process_time() - cpu))
+            return first, redraws
+
+    # CPU time beside wall time: on a loaded machine the wall clock counts other programs' turns.
+    first, redraws = asyncio.run(measure())
+    walls, cpus = [w for w, _ in redraws], [c for _, c in redraws]
+    print(f"compare chart, {runs} runs x {steps:,} steps: first draw {first[0] * 1000:.0f} ms "
+          f"(CPU {first[1] * 1000:.0f} ms); redraw ([ ] + - ← ,) median {statistics.median(walls) * 1000:.0f} ms "
+          f"(CPU {statistics.median(cpus) * 1000:.0f} ms), max {max(walls) * 1000:.0f} ms (CPU {max(cpus) * 1000:.0f} ms)")
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or "--first-paint" in args:
         first_paint()
     if not args or "--keys" in args:
         key_latency()
+    if not args or "--compare" in args:
+        compare_chart()
 
 
 if __name__ == "__main__":

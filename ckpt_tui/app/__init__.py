@@ -8,11 +8,14 @@ def run_app(location, *, policy=None, flags=None, auto_metric: bool = True, loca
     """Open the app on ``location`` (a directory, s3://..., wandb://..., or a function that
     returns one); returns an exit code. ``store_options`` go to the store."""
     from .app import CkptApp
+    from .keymap import load_keymap
 
     from ..policy_file import NO_SETTINGS
 
+    keymap, problem = load_keymap()
     app = CkptApp(location, policy=policy, flags=flags or NO_SETTINGS, auto_metric=auto_metric,
-                  location_label=location_label, store_options=dict(store_options))
+                  location_label=location_label, store_options=dict(store_options), keymap=keymap)
+    app.keymap_problem = problem
     app.run()
     return app.return_code or 0
 

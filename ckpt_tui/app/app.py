@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from dataclasses import replace
 from collections.abc import Callable
 from datetime import tzinfo
@@ -34,6 +36,8 @@ class CkptApp(App[int]):
     line, over the location's saved policies (``.ckpt-tui.toml``); ``policy``
     stands for all of them at once. With ``auto_metric``, a run that does not log
     the metric in force is shown with one it logs, unless a saved policy names it.
+    With ``live``, the open run is read again when the location changes on disk (every
+    ``live_interval`` seconds on S3 and W&B).
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
@@ -42,7 +46,8 @@ class CkptApp(App[int]):
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
-                 auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None) -> None:
+                 auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None,
+                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self._prepare: Callable[[], str] | None = source if callable(source) else None
         self.location = "" if callable(source) else source if isinstance(source, str) else source.location
@@ -56,13 +61,39 @@ class CkptApp(App[int]):
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()
+        if keymap:
+            self.set_keymap(keymap)  # binding ids to keys: ckpt_tui.app.keymap
+        self.keymap_problem: str | None = None  # said once the app is on screen
+        self.live, self.live_interval = live, live_interval  # the open run follows the location
+        self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
+        self.activity_problem: str | None = None  # why the activity log file cannot be written
+
+    def on_mount(self) -> None:
+        if self.keymap_problem:
+            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=10)
+
+    @staticmethod
+    def clock() -> float:
+        """Now, for the activity log (a fixed clock in snapshots)."""
+        return time.time()
+
+    @staticmethod
+    def free_space(location: str) -> int | None:
+        """Bytes free on the filesystem holding ``location`` (None off a disk); in a worker."""
+        if "://" in location:
+            return None
+        try:
+            return shutil.disk_usage(location).free
+        except OSError:
+            return None
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
 
     def display_location(self, path: str) -> str:
         """A checkpoint's path with the location written as its label (copying uses the real path)."""
-        if self.location_label != self.location and path.startswith(self.location):
+        inside = path == self.location or path.startswith(self.location.rstrip("/") + "/")
+        if self.location_label != self.location and inside:
             return self.location_label + path[len(self.location):]
         return path
 

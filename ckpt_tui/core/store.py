@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -21,6 +22,15 @@ CheckpointDone = Callable[[Checkpoint], None]
 DELETED = ""
 GONE = "already deleted by another process"  # not a failure: the end state is the one asked for
 NOT_REACHED = "not reached: stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ForkTarget:
+    """Where a fork would create its run, found before anything is copied."""
+
+    url: str  # the new run's folder, in full
+    listed: bool  # inside the opened location: listed with its runs once created
+    history: bool  # the new run keeps a history file that the source's records can go to
 
 
 class Store(ABC):
@@ -177,6 +187,12 @@ class Store(ABC):
     def can_copy_to(self, other: Store) -> bool:
         """Whether ``fork_into`` on ``other`` can copy from here without moving bytes through us."""
         return other is self
+
+    def fork_target(self, source_run: Run, checkpoint: Checkpoint, to_project: str,
+                    to_run: str) -> ForkTarget | None:
+        """Where ``fork_into`` would put ``to_project/to_run`` (None where it cannot say);
+        raises what ``fork_into`` would refuse with."""
+        return None
 
     def fork_into(self, source: Store, source_run: Run, checkpoint: Checkpoint, to_project: str,
                   to_run: str, history: list[dict] | None = None,

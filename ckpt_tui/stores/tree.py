@@ -23,7 +23,7 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
-from ..core.store import ByteProgress, CheckpointDone, Store
+from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
@@ -674,6 +674,12 @@ class TreeStore(Store):
             validate_name(project, "project name")
             root = join(project, run)
         return self.backend, RunPlace(project, run, root, join(root, container), layout)
+
+    def fork_target(self, source_run: Run, checkpoint: Checkpoint, to_project: str, to_run: str) -> ForkTarget:
+        layout = self._fork_layout(source_run, checkpoint)
+        backend, place = self._new_place(to_project, to_run, layout, layout.fork_container)
+        return ForkTarget(backend.url(place.root, folder=True), backend is self.backend,
+                          layout.history_file is not None)
 
     def fork_into(self, source: Store, source_run: Run, checkpoint: Checkpoint, to_project: str,
                   to_run: str, history: list[dict] | None = None,

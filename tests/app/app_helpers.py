@@ -16,6 +16,7 @@ class RecordingApp(CkptApp):
     """The app, keeping every notification it shows."""
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("live", False)  # a test that follows the disk says so
         super().__init__(*args, location_label="art", timezone=timezone.utc, cursor_blink=False, **kwargs)
         self.notes: list[tuple[str, str]] = []
 

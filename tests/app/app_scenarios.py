@@ -60,6 +60,16 @@ SCENARIOS = {
     "rules": Scenario(("u",), about="the rule chooser: rules, presets, which steps keep full state"),
     "empty": Scenario((), tree="empty", about="an empty location: what was searched, where to look"),
     "loading": Scenario((), loading=True, about="steps shown, metrics still loading"),
+    "activity": Scenario(("v", "x", "tab", "enter", "L"), failing_deletes=True,
+                         about="the activity log: what was deleted, slimmed, forked and saved, and what failed"),
+    "disk": Scenario(("v", "D"), tree="hf", keep="best,latest,last:3", full="last:1",
+                     about="the highlighted step's files: sizes, what each is, free space before and after"),
+    "compare": Scenario(("C", "right_square_bracket", "comma", "comma"),
+                        about="compare runs: a project's runs in one chart, smoothed, a cursor readout"),
+    "mark_where": Scenario(("M", *"val/reward < 0.5"),
+                           about="marking by condition: how many steps it marks, which stay and why"),
+    "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),
+                             about="steps marked by condition join the preview as DEL marked"),
 }
 
 
@@ -102,6 +112,14 @@ class MetricsNeverArrive(LocalStore):
 
 
 class ScenarioApp(CkptApp):
+    @staticmethod
+    def clock() -> float:
+        return DEMO_EPOCH.timestamp()
+
+    @staticmethod
+    def free_space(location: str) -> int:
+        return 41 * 10**9  # the machine's own figure would change every snapshot
+
     def on_unmount(self) -> None:
         MetricsNeverArrive.closed.set()
 
@@ -131,7 +149,7 @@ def make_app(base: Path, scenario: Scenario | None = None) -> CkptApp:
         source = MetricsNeverArrive(location)
     else:
         source = str(location)
-    app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False,
+    app = ScenarioApp(source, location_label=scenario.tree, timezone=timezone.utc, cursor_blink=False, live=False,
                       policy=Policy.parse(scenario.keep, smoothing=scenario.smoothing, full=scenario.full))
     app.animation_level = "none"  # the loading indicator is drawn still
     return app

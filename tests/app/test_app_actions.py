@@ -404,7 +404,8 @@ async def test_fork_with_history_copies_the_records_up_to_the_step(art_base):
         history = (art_base / "demo" / "models" / "agent-hist" / "history.jsonl").read_text().splitlines()
         steps = {json.loads(line)["step"] for line in history}
         assert steps and max(steps) <= 4
-        assert app.said("with", "information") and main(app).current == ("demo", "agent-hist")
+        assert app.said(f"with {len(history)} history record(s)", "information")
+        assert main(app).current == ("demo", "agent-hist")
         assert main(app).table.run.metrics.value(4, "train/reward") is not None
 
 

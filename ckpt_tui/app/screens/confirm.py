@@ -108,7 +108,14 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
         self.running = True
         self.query_one(ProgressBar).display = True
         self.query_one("#delete", Button).disabled = True
-        self.query_one("#cancel", Button).label = "Stop"
+        stop = self.query_one("#cancel", Button)
+        stop.label = "Stop"
+        # Tab and Enter must still reach Stop: nothing else takes the focus while deleting.
+        self.query_one("#confirm-list").can_focus = False
+        stop.focus()
+        work = f"{self.deletions} checkpoint(s)" + (f", slimming {self.slims}" if self.slims else "")
+        self.query_one("#confirm-question", Label).update(f"Deleting {work}: Stop (Enter) ends it "
+                                                          "after the checkpoint in progress")
         self.query_one("#delete-status", Label).update("deleting…")
         self.delete_plans()
 

@@ -27,11 +27,19 @@ from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
 from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
 from ...formatting import size, step_ranges
+from ..hints import LAYOUT_NAMES, empty_hint
+from ..keymap import with_ids
 from ..legend import legend_line
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
+from ..activity import deletion_events, fork_event, saved_event
+from .activity import ACTIVITY_BINDINGS, ActivityLogging
+from .compare import COMPARE_BINDINGS
+from .disk import DISK_BINDINGS, StepFiles
+from .live import LiveRefresh
+from .step_tools import STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -84,9 +92,9 @@ def same_policy(a: Policy, b: Policy) -> bool:
     return (a.metric, a.mode, a.smoothing, set(a.rules), a.full) == (b.metric, b.mode, b.smoothing, set(b.rules), b.full)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     # Help and Quit first: the footer is cut from the right on narrow terminals.
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("question_mark", "help", "Help", tooltip="Show every key and the legend"),
         Binding("q", "app.quit", "Quit", tooltip="Quit"),
         Binding("slash", "filter", "Filter", tooltip="Filter runs by name"),
@@ -97,7 +105,8 @@ class MainScreen(Screen[None]):
         Binding("space", "mark", "Mark", show=False,
                 tooltip="Mark or unmark the highlighted step for deletion (in the step table)"),
         Binding("n", "jump(1)", "Next", show=False,
-                tooltip="Next kept row among deleted ones and back (outside a preview: next marked row)"),
+                tooltip="Next match of the step search; else the next kept row among deleted ones and back "
+                "(outside a preview: the next marked row); wraps round"),
         Binding("N", "jump(-1)", "Previous", show=False, tooltip="The same, upwards"),
         Binding("m", "pick_metric", "Metric", tooltip="Choose the metric that defines the best step"),
         Binding("d", "cycle_direction", "Max/min", show=False,
@@ -106,16 +115,20 @@ class MainScreen(Screen[None]):
         Binding("p", "pin", "Pin", show=False, tooltip="Pin or unpin the highlighted step (always kept)"),
         Binding("s", "sort", "Sort", show=False, tooltip="Sort the steps by the next column"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
-        Binding("o", "order_runs", "Order runs", show=False,
-                tooltip="Order the runs by name, size, checkpoints or latest step"),
+        Binding("o", "order_runs", "Order", show=False,
+                tooltip="Order the projects and their runs by name, size, checkpoints or latest step"),
         Binding("f", "fork", "Fork", tooltip="Copy the highlighted step into a new run"),
         Binding("w", "save_policy", "Save rule",
                 tooltip=f"Save this run's metric, direction, rule and pins to {POLICY_FILE} at the location"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the location"),
         Binding("c", "copy_path", "Copy path", show=False,
                 tooltip="Copy the highlighted step's path or URL to the clipboard (OSC 52)"),
-        Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the preview or the filter"),
-    ]
+        Binding("escape", "clear", "Clear preview", show=False, tooltip="Clear the search, the preview or the filter"),
+        *STEP_BINDINGS,
+        *ACTIVITY_BINDINGS,
+        *DISK_BINDINGS,
+        *COMPARE_BINDINGS,
+    ])
 
     def __init__(self) -> None:
         super().__init__()
@@ -144,6 +157,8 @@ class MainScreen(Screen[None]):
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
         self._indicators: dict[Widget, Timer] = {}  # loading indicators not shown yet
         self._bottom_mounted = False
+        self.empty_hint: str | None = None  # where to look instead, when the location holds no runs
+        self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -166,6 +181,9 @@ class MainScreen(Screen[None]):
         # Read while the frame is drawn: listing a location is short, and the run list then
         # follows the frame closely (the chart and the details wait for the first run's steps).
         self.load_listing()
+
+    def on_unmount(self) -> None:
+        self.stop_live()
 
     def _mount_bottom_later(self) -> None:
         """The chart and the details, once what they describe is on screen."""
@@ -321,9 +339,12 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def load_project(self, project: str, runs: list[str]) -> None:
-        store = self.app.open_store()
-        loaded = [self._read(store, (project, name)) for name in runs]
-        if not get_current_worker().is_cancelled:
+        store, worker, loaded = self.app.open_store(), get_current_worker(), []
+        for name in runs:
+            if worker.is_cancelled:  # Esc: the runs not read yet are left alone
+                return
+            loaded.append(self._read(store, (project, name)))
+        if not worker.is_cancelled:
             self.app.call_from_thread(self.show_project_preview, loaded)
 
     # -- showing -----------------------------------------------------------------
@@ -338,12 +359,17 @@ class MainScreen(Screen[None]):
 
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None) -> None:
         self.listing, self.listing_error = listing, None
+        self.start_live()
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
             tree.focus()  # the loading indicator had taken the focus away
         pattern = self.filter_text
         target = tree.show_runs(listing, self.summaries, pattern, select or self.current)
+        forked, self.forked = self.forked, None
+        if forked is not None and forked not in {(p, r) for p, runs in listing.items() for r in runs}:
+            self.notify(f"{forked[0]}/{forked[1]} was created outside {self.app.location_label}: "
+                        "open its folder's parent to see it", title="Fork", severity="warning", timeout=12)
         if target is None:
             self.current, self.run = None, None
             self.refresh_view()
@@ -459,11 +485,24 @@ class MainScreen(Screen[None]):
         self.set_class(nothing, "-empty")
         if nothing:
             found = self.listing_error or "no runs found"
+            hint = f"{self.empty_hint}\n\n" if self.empty_hint else ""
             empty.update(
-                f"[b]{found}[/b]\n\nSearched [b]{self.app.location_label}[/b] up to four levels down for "
-                "checkpoints of ART, Hugging Face Trainer/TRL, Megatron-LM, verl, Lightning and Orbax.\n\n"
+                f"[b]{found}[/b]\n\n{hint}Searched [b]{self.app.location_label}[/b] up to four levels down for "
+                f"checkpoints of {LAYOUT_NAMES}.\n\n"
                 "Open another location with [b]ckpt-tui PATH[/b] (a directory, s3://bucket/prefix or "
                 "wandb://entity), or press [b]r[/b] to read this one again.")
+            if self.empty_hint is None and self.listing_error is None:
+                self.find_empty_hint()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="hint")
+    def find_empty_hint(self) -> None:
+        hint = empty_hint(self.app.location)
+        if hint:
+            self.app.call_from_thread(self._hint_found, hint)
+
+    def _hint_found(self, hint: str) -> None:
+        self.empty_hint = hint
+        self._show_empty()
 
     def _show_details(self) -> None:
         ckpt = self.table.highlighted
@@ -534,6 +573,7 @@ class MainScreen(Screen[None]):
         self.query_one(StatusLine).show(*parts)
 
     def step_highlighted(self, _checkpoint=None) -> None:
+        self.steps_changed()
         self._show_details()
         if self.run is not None:
             self._show_plot()
@@ -633,12 +673,25 @@ class MainScreen(Screen[None]):
             if not field.value:
                 field.display = False
             self.query_one(RunTree).focus()
+        elif self._cancel_project_preview():
+            self.notify("project preview cancelled", timeout=3)
+        elif self.table.clear_search():
+            self.notify("search cleared: n / N go by marks again", timeout=2)
         elif self.preview_scope:
             self._clear_preview()
             self.refresh_view()
         elif field is not None and field.value:
             field.value = ""
             field.display = False
+
+    def _cancel_project_preview(self) -> bool:
+        """Stop a project preview still reading its runs; True if there was one."""
+        reading = [w for w in self.workers.cancel_group(self, "preview") if w.state in (WorkerState.PENDING,
+                                                                                          WorkerState.RUNNING)]
+        if reading:
+            self.table.loading = False
+            self._show_status()
+        return bool(reading)
 
     def _clear_preview(self) -> None:
         self.plans, self.preview_scope = {}, None
@@ -655,11 +708,12 @@ class MainScreen(Screen[None]):
         tree.order = ORDERS[(ORDERS.index(tree.order) + 1) % len(ORDERS)]
         tree.show_runs(self.listing or {}, self.summaries, self.filter_text,
                        self.current)
-        self.notify(f"runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
+        self.notify(f"projects and runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
                     timeout=2)
 
     def action_jump(self, direction: int) -> None:
-        if not self.table.jump_to_change(direction):
+        table = self.table
+        if not (table.next_match(direction) if table.search else table.jump_to_change(direction)):
             self.app.bell()  # nothing further that way, as at the end of a list
 
     def action_refresh(self) -> None:
@@ -667,10 +721,29 @@ class MainScreen(Screen[None]):
         self._clear_preview()
         self.load_listing(self.current)
 
+    def action_compare_runs(self) -> None:
+        if not self._ready():
+            return
+        policy = self.policy_for(self.run)
+        if policy.metric is None:
+            self.notify("choose a metric first (m)", severity="warning")
+            return
+        from .compare import CompareRuns
+
+        project = self.current[0]
+        self.app.push_screen(CompareRuns(project, list((self.listing or {}).get(project, [])), policy.metric,
+                                         policy.direction == "max"))
+
+    def action_show_disk(self) -> None:
+        ckpt = self.table.highlighted
+        if ckpt is None or self.run is None:  # the binding is disabled then (check_action)
+            return
+        freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
+        self.app.push_screen(StepFiles(self.run, ckpt, freed))
+
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or not ckpt.location:
-            self.notify("no step highlighted", severity="warning")
+        if ckpt is None or not ckpt.location:  # the binding is disabled then (check_action)
             return
         self.app.copy_to_clipboard(ckpt.location)
         self.notify(f"copied {ckpt.location}", timeout=4)
@@ -722,8 +795,7 @@ class MainScreen(Screen[None]):
                                           self.session.metric is None and self.app.flags.metric is None), chosen)
 
     def action_cycle_direction(self) -> None:
-        if self.policy.metric is None:
-            self.notify("choose a metric first (m)", severity="warning")
+        if self.policy.metric is None:  # the binding is disabled then (check_action)
             return
         from .metric_picker import next_mode
 
@@ -774,6 +846,7 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self.policy_saved, key, policy, saved.path, policies)
 
     def policy_saved(self, key: RunKey, policy: Policy, path: str, policies: Policies) -> None:
+        self.record([saved_event(*key, policy.describe(), path, self.app.clock())])
         self.policies, self.policy_error = policies, None
         self._bases.clear()
         self._policy_changed()
@@ -835,6 +908,11 @@ class MainScreen(Screen[None]):
         return problem is None
 
     def action_preview_run(self) -> bool:
+        tree = self.query_one(RunTree)
+        node = tree.cursor_node
+        if self.focused is tree and node is not None and isinstance(node.data, str):
+            self.action_preview_project(node.data)  # on a project's row: that project
+            return False
         if not self._ready() or not self._policy_usable():
             return False
         plan = self._plan(self.run)
@@ -848,10 +926,10 @@ class MainScreen(Screen[None]):
         self.refresh_view()
         return True
 
-    def action_preview_project(self) -> None:
+    def action_preview_project(self, project: str | None = None) -> None:
         if not self._ready() or not self._policy_usable():
             return
-        project = self.current[0]
+        project = project or self.current[0]
         self.table.loading = True
         self.query_one(StatusLine).show(StatusPart(self.app.location_label, "bold", 3),
                                         StatusPart(f"previewing {project}…", "bold", 5))
@@ -893,11 +971,15 @@ class MainScreen(Screen[None]):
         if report is None:
             return
         outcome = report.outcome
+        self.record(deletion_events(outcome.results, self.app.clock()))
         self._forget_deleted(outcome.results)
         planned = sum(len(r.plan.delete) + len(r.plan.slim) for r in outcome.results)
         done = outcome.deleted + outcome.slimmed
         slimmed = f", slimmed {outcome.slimmed}" if outcome.slimmed else ""
         message = f"deleted {outcome.deleted} checkpoint(s){slimmed}, freed {size(outcome.freed_bytes)}"
+        gone = sum(len(r.gone) for r in outcome.results)
+        if gone:
+            message += f"; {gone} {'was' if gone == 1 else 'were'} already gone (deleted by another process)"
         if (outcome.cancelled or report.stop_requested) and done < planned:
             message = f"stopped: {message}; {planned - done} left as they were"
         notes = []
@@ -947,8 +1029,7 @@ class MainScreen(Screen[None]):
     # -- actions: fork -----------------------------------------------------------
     def action_fork(self) -> None:
         ckpt = self.table.highlighted
-        if self.current is None or ckpt is None:
-            self.notify("no step highlighted", severity="warning")
+        if self.current is None or ckpt is None:  # the binding is disabled then (check_action)
             return
         if not ckpt.complete:
             self.notify(f"{ckpt.name} is {ckpt.note or 'incomplete'}: only whole checkpoints can be forked",
@@ -957,13 +1038,15 @@ class MainScreen(Screen[None]):
         known = {(p, r) for p, runs in (self.listing or {}).items() for r in runs}
         from .fork import ForkScreen
 
-        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink), self.fork_done)
+        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink, self.run), self.fork_done)
 
     def fork_done(self, result: ForkResult | None) -> None:
         if result is None:
             return
+        self.record([fork_event(result, self.app.clock())])
         history = f" with {result.history_records} history record(s)" if result.history_records else ""
         self.notify(f"forked {result.project}/{result.run} step {result.step} ({size(result.bytes)}) "
-                    f"into {result.to_project}/{result.to_run}{history}", title="Fork", timeout=6)
+                    f"into {result.to_project}/{result.to_run}{history}\n{result.location}", title="Fork", timeout=8)
         self.current = None
         self.load_listing((result.to_project, result.to_run))
+        self.forked = (result.to_project, result.to_run)

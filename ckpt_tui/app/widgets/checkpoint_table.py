@@ -7,6 +7,7 @@ frame formats only the visible lines.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -24,6 +25,7 @@ from textual.strip import Strip
 from ...core.models import Checkpoint, Run
 from ...core.retention import Plan, SlimStep
 from ...formatting import fit_number, fit_text, shared_steps, size, stamp, step_label
+from ..keymap import with_ids
 
 KEEP_WIDTH_LIMIT = 40
 STEP_WIDTH_LIMIT = 32
@@ -69,14 +71,20 @@ def window(pieces: list[str], start: int, width: int) -> list[tuple[int, str]]:
 class CheckpointTable(ScrollView, can_focus=True):
     """Steps of one run: marker, step, size, time, metrics, and the preview verdict."""
 
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
         Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First step", show=False),
         Binding("end,G", "jump(-1)", "Last step", show=False),
-    ]
+        Binding("slash", "screen.search_steps", "Search",
+                tooltip="Search the steps and metric values as shown (n / N: next / previous match)"),
+        Binding("shift+down", "screen.mark_range(1)", "Mark down", show=False,
+                tooltip="Mark the highlighted step and move down: hold Shift to mark a range"),
+        Binding("shift+up", "screen.mark_range(-1)", "Mark up", show=False,
+                tooltip="Mark the highlighted step and move up"),
+    ])
     COMPONENT_CLASSES = {
         "checkpoint-table--header",
         "checkpoint-table--cursor",
@@ -131,6 +139,8 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._row_index: dict[str, int] | None = None
         self._sorted_for: tuple | None = None
         self._sorted_run: Run | None = None
+        self.search = ""  # the text n / N look for; empty: n / N go by marks and verdicts
+        self._matches: set[str] = set()  # names of the checkpoints the search found (unique in a run)
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -283,6 +293,53 @@ class CheckpointTable(ScrollView, can_focus=True):
             x += column.width + 1
 
     # -- jumping -------------------------------------------------------------
+    def go_to_step(self, step: int) -> Checkpoint | None:
+        """Highlight the step nearest ``step`` (the lower one of two as near); returns it."""
+        candidates = [c for c in self.run.checkpoints + self.run.pending if c.step is not None] if self.run else []
+        if not candidates:
+            return None
+        nearest = min(candidates, key=lambda c: (abs(c.step - step), c.step))
+        self.cursor_row = self.row_of(nearest.step, nearest.name)
+        return nearest
+
+    def find(self, text: str) -> int:
+        """Remember the steps whose number or a shown metric value (as the table writes it)
+        holds ``text``; returns how many."""
+        self.search = text
+        rows = self.run.checkpoints + self.run.pending if self.run else []
+        steps: set[int] = set()
+        for column in self.columns:
+            if column.key.startswith("metric:"):
+                steps.update(step for step, value in self.run.metrics.series(column.key.removeprefix("metric:"))
+                             if text in fit_number(value, column.width))
+        self._matches = {c.name for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
+        return len(self._matches)
+
+    def matches(self, ckpt: Checkpoint) -> bool:
+        return ckpt.name in self._matches
+
+    def clear_search(self) -> bool:
+        found, self.search, self._matches = bool(self.search), "", set()
+        return found
+
+    def next_match(self, direction: int) -> bool:
+        """The next row the search found, past the last row round to the first."""
+        names = self._matches
+        return self._to_next([i for i, c in enumerate(self.rows) if c.name in names], direction)
+
+    def _to_next(self, rows: list[int], direction: int) -> bool:
+        """Move to the first of ``rows`` (ascending) after the cursor that way, wrapping round."""
+        others = [r for r in rows if r != self.cursor_row]
+        if not others:
+            return False
+        if direction > 0:
+            index = bisect.bisect_right(others, self.cursor_row)
+            self.cursor_row = others[index % len(others)]
+        else:
+            index = bisect.bisect_left(others, self.cursor_row) - 1
+            self.cursor_row = others[index]
+        return True
+
     def _kind(self, ckpt: Checkpoint) -> str:
         """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
         if self.plan is not None:
@@ -293,17 +350,22 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def jump_to_change(self, direction: int) -> bool:
         """Move to the next row (``direction`` 1 or -1) of another kind: in a preview, the
-        next kept row among deleted ones and back; outside one, the next row with a mark."""
+        next kept row among deleted ones and back; outside one, the next row with a mark.
+        Wraps round, as a search does."""
         if not self.rows:
             return False
+        if self.plan is None:  # rows with a mark: few, found with one pass of set look-ups
+            latest = self.run.latest_step if self.run else None
+            notable = ({self.best_step, latest} | self._pins | self.marks) - {None}
+            return self._to_next([i for i, c in enumerate(self.rows) if c.step in notable], direction)
         here = self._kind(self.rows[self.cursor_row])
-        row = self.cursor_row + direction
-        while 0 <= row < len(self.rows):
+        count = len(self.rows)
+        for offset in range(1, count):  # past the last row, round to the first
+            row = (self.cursor_row + direction * offset) % count
             kind = self._kind(self.rows[row])
             if kind != here if self.plan is not None else kind == "notable":
                 self.cursor_row = row
                 return True
-            row += direction
         return False
 
     # -- cursor --------------------------------------------------------------

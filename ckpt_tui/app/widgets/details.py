@@ -18,6 +18,14 @@ from ...formatting import number, size
 LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
 
+def history_problems(run: Run) -> list[str]:
+    """What was skipped reading the run's metrics, as ``ls`` reports it."""
+    problems = [f"{run.metrics.malformed} malformed record(s) skipped"] if run.metrics.malformed else []
+    if run.metrics.ignored:
+        problems.append(f"{run.metrics.ignored} value(s) ignored (NaN, infinite or not numbers)")
+    return problems
+
+
 def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | None,
                         deleted: bool, location: str, tags: tuple[str, ...] = (),
                         names: list[str] | None = None, slim: str | None = None) -> Table:
@@ -43,6 +51,8 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
         grid.add_row("plan", Text(verdict, style="red" if deleted else "green"))
     if slim:
         grid.add_row("slim", Text(slim, style="yellow"))
+    for problem in history_problems(run):  # on every step of the run: it stays in view
+        grid.add_row(Text("history", style="yellow"), Text(problem, style="yellow"))
     values = run.metrics.at(ckpt.step)
     for name in names if names is not None else sorted(values):
         grid.add_row(Text(name, style="cyan", overflow="ellipsis", no_wrap=True), number(values.get(name)))

@@ -10,6 +10,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ...formatting import count, short_size, size
+from ..keymap import with_ids
 
 RunKey = tuple[str, str]
 # How the runs of a project can be ordered (``o`` cycles through them).
@@ -43,7 +44,7 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
         f"L{summary.latest}" if summary.latest is not None else "",
         f"★{summary.best}" if summary.best is not None else "") if part)
     if frees is not None:
-        amount, short = f"-{size(frees)}", f"-{short_size(frees)}"
+        amount, short = (f"-{size(frees)}", f"-{short_size(frees)}") if frees else ("nothing", "nothing")
         return [f"{summary.checkpoints} · {amount} · {marks}", f"{short} {marks}",
                 f"{short} ★{summary.best}" if summary.best is not None else short, short]
     amount, short = size(summary.bytes), short_size(summary.bytes)
@@ -97,7 +98,7 @@ def set_label(node: TreeNode, label: Text) -> None:
 class RunTree(Tree[RunKey | str]):
     """Project nodes hold the project name; run leaves hold (project, run)."""
 
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next run"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous run"),
         Binding("home,g", "first", "First", show=False, tooltip="First run"),
@@ -105,7 +106,7 @@ class RunTree(Tree[RunKey | str]):
         Binding("enter", "select_cursor", "Open", show=False,
                 tooltip="Open the run's steps; on a project, fold or unfold it"),
         Binding("space", "toggle_node", "Fold", show=False, tooltip="Fold or unfold a project"),
-    ]
+    ])
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("runs", id=id)
@@ -137,6 +138,21 @@ class RunTree(Tree[RunKey | str]):
 
         return sorted(runs, key=lambda run: (*figure(run), run))
 
+    def _ordered_projects(self, listing: dict[str, list[str]]) -> list[str]:
+        """Projects in the same order as their runs: by total size, checkpoints, latest step."""
+        if self.order == "name":
+            return list(listing)
+
+        def figure(project: str) -> tuple[bool, int]:
+            known = [s for r in listing[project] if (s := self._summaries.get((project, r))) is not None]
+            if not known:
+                return (True, 0)
+            if self.order == "latest":
+                return (False, -max((s.latest for s in known if s.latest is not None), default=-1))
+            return (False, -sum(s.bytes if self.order == "size" else s.checkpoints for s in known))
+
+        return sorted(listing, key=lambda project: (*figure(project), project))
+
     def show_runs(self, listing: dict[str, list[str]], summaries: dict[RunKey, RunSummary],
                   pattern: str = "", select: RunKey | None = None) -> RunKey | None:
         """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor."""
@@ -145,7 +161,8 @@ class RunTree(Tree[RunKey | str]):
         self.clear()
         self._leaves, self._projects = {}, {}
         pattern = pattern.lower()
-        for project, runs in listing.items():
+        for project in self._ordered_projects(listing):
+            runs = listing[project]
             shown = [r for r in runs if pattern in r.lower() or pattern in project.lower()]
             if not shown and pattern:
                 continue

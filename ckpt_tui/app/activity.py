@@ -1,0 +1,67 @@
+"""What the app did (deleted, slimmed, forked, saved): kept for the ``L`` pane and appended
+to ``.ckpt-tui.log`` beside the policy file, one JSON object a line, the objects
+``watch --json`` prints, so that a team sees who deleted what and when.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import replace
+from collections.abc import Iterable
+
+from ..core.errors import CkptError
+from ..core.execute import DeletionResult
+from ..core.fork import ForkResult
+from ..core.store import Store
+from ..watch import Event
+
+LOG_FILE = ".ckpt-tui.log"
+
+
+def deletion_events(results: Iterable[DeletionResult], now: float) -> list[Event]:
+    """One event per step deleted, slimmed, spared, already gone or failed."""
+    events: list[Event] = []
+    for result in results:
+        pair = (result.plan.project, result.plan.run)
+        rule = result.plan.policy.describe()
+        events += [Event("deleted", *pair, d.step, d.bytes, (rule,)) for d in result.deleted]
+        events += [Event("slimmed", *pair, s.step, s.bytes, (rule, f"removed {', '.join(s.files)}"))
+                   for s in result.slimmed]
+        events += [Event("spared", *pair, d.step, d.bytes, ("the run changed since the plan",))
+                   for d in result.spared]
+        events += [Event("gone", *pair, d.step, d.bytes, ("already deleted by another process",))
+                   for d in result.gone]
+        events += [Event("failed", *pair, item.step, item.bytes, (why,))
+                   for item, why in [*result.failed, *result.slim_failed]]
+    return [replace(e, time=now) for e in events]
+
+
+def fork_event(result: ForkResult, now: float) -> Event:
+    return Event("forked", result.to_project, result.to_run, result.step, result.bytes,
+                 (f"from {result.project}/{result.run}", result.location), now)
+
+
+def saved_event(project: str, run: str, rule: str, path: str, now: float) -> Event:
+    return Event("saved", project, run, reasons=(rule, f"in {path}"), time=now)
+
+
+def with_user(event: Event) -> dict:
+    """The event as ``watch --json`` prints it, and who did it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    return {**event.to_json(), "user": user}
+
+
+def append_to_log(store: Store, events: list[Event]) -> str | None:
+    """Add ``events`` to the location's log (in a worker: it reads and rewrites the file,
+    which any store can); returns why it could not, or None."""
+    lines = "".join(json.dumps(with_user(e)) + "\n" for e in events)
+    try:
+        before = store.read_location_file(LOG_FILE) or ""
+        store.write_location_file(LOG_FILE, before + lines)
+    except (CkptError, OSError) as exc:
+        return f"{LOG_FILE} not written: {exc}"
+    return None

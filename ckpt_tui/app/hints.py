@@ -1,0 +1,34 @@
+"""What the app says when a location holds no runs: where to look instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LAYOUT_NAMES = ("ART, Hugging Face Trainer/TRL, Megatron-LM, verl, DeepSpeed, Lightning, NeMo 2, torchtune, "
+                "PyTorch DCP and Orbax")
+
+
+def art_base_above(location: str) -> tuple[Path, str] | None:
+    """The ART base holding ``location`` when it is a project, its ``models`` folder, a model or
+    its ``checkpoints`` folder (which show no runs of their own), and the relative path to it."""
+    if "://" in location:
+        return None
+    path = Path(location).absolute()
+    if (path / "models").is_dir():
+        return path.parent, ".."
+    if path.name == "models":
+        return path.parent.parent, "../.."
+    if path.parent.name == "models":
+        return path.parents[2], "../../.."
+    if path.name == "checkpoints" and path.parent.parent.name == "models":
+        return path.parents[3], "../../../.."
+    return None
+
+
+def empty_hint(location: str) -> str | None:
+    """One line for an empty location inside an ART base (reads the disk: call it in a worker)."""
+    found = art_base_above(location)
+    if found is None:
+        return None
+    base, up = found
+    return f"This folder is inside the ART base {base}: open the base, [b]ckpt-tui {up}[/b] from here."

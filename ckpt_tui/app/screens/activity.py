@@ -1,0 +1,65 @@
+"""The activity log (``L``): what this app deleted, slimmed, forked and saved, newest last."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from ...formatting import size, stamp
+from ...watch import Event
+from ..activity import LOG_FILE, append_to_log
+
+ACTIVITY_BINDINGS = [
+    Binding("L", "show_activity", "Activity", show=False,
+            tooltip=f"The activity log: what was deleted, slimmed, forked and saved (also in {LOG_FILE})"),
+]
+
+
+def activity_line(event: Event, timezone=None) -> str:
+    parts = [stamp(event.time, timezone), event.action, f"{event.project}/{event.run}",
+             f"step {event.step}" if event.step is not None else "",
+             size(event.bytes) if event.bytes is not None else "", "; ".join(event.reasons)]
+    return "  ".join(p for p in parts if p)
+
+
+class ActivityScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,L,q", "dismiss", "Close")]
+
+    def __init__(self, events: list[Event], timezone=None, note: str = "") -> None:
+        super().__init__()
+        self.events, self.timezone, self.note = events, timezone, note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="activity", classes="dialog") as dialog:
+            dialog.border_title = "Activity"
+            freed = sum(e.bytes or 0 for e in self.events if e.action in ("deleted", "slimmed"))
+            yield Label(f"{len(self.events)} event(s) in this session, {size(freed)} freed" if self.events
+                        else "nothing deleted, slimmed, forked or saved in this session yet")
+            with VerticalScroll(id="activity-list"):
+                yield Static("\n".join(activity_line(e, self.timezone) for e in self.events))
+            yield Label(self.note, classes="hint")
+
+
+class ActivityLogging:
+    """The main screen's part: record what was done, write it to the log, show it."""
+
+    def record(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self.app.activity.extend(events)
+        self.write_activity(events)
+
+    @work(thread=True, exit_on_error=False, group="activity")
+    def write_activity(self, events: list[Event]) -> None:
+        problem = append_to_log(self.app.open_store(), events)
+        if problem and not self.app.activity_problem:
+            self.app.activity_problem = problem
+            self.app.call_from_thread(self.notify, problem, title="Activity log", severity="warning", timeout=8)
+
+    def action_show_activity(self) -> None:
+        where = self.app.activity_problem or f"also written to {LOG_FILE} at the location (JSON lines)"
+        self.app.push_screen(ActivityScreen(list(self.app.activity), self.app.timezone, where))

@@ -1,0 +1,196 @@
+"""Moving through many steps and marking many at once: the main screen's step tools.
+
+Jump to a step number, search the step table, mark a range, every step, the
+inverse, or the steps a condition picks. Which steps stay whatever is marked
+is the planner's answer (``never_marked``), never decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+
+from ...core.conditions import EXAMPLES, matching_steps, never_marked, parse_conditions
+from ...core.errors import CkptError
+from ...formatting import step_ranges
+
+if TYPE_CHECKING:
+    from ...core.models import Run
+
+STEP_BINDINGS = [
+    Binding("colon,J", "jump_to_step", "Go to step", show=False,
+            tooltip="Go to a step number (the nearest step there is)"),
+    Binding("a", "mark_all", "Mark all", show=False,
+            tooltip="Mark every step of the run (not those that must stay)"),
+    Binding("i", "invert_marks", "Invert marks", show=False,
+            tooltip="Mark the unmarked steps and unmark the marked ones"),
+    Binding("M", "mark_where", "Mark where", show=False,
+            tooltip="Mark the steps a condition picks: val/reward < 0.5, older than 7d, size > 1G"),
+    Binding("W", "choose_full_state", "Slim", show=False,
+            tooltip="Slim kept steps to their weights: choose which keep full state (optimizer, scheduler, RNG)"),
+]
+
+
+def skipped_text(skipped: dict[int, str]) -> str:
+    """``2 skipped: latest (19999); pinned (12, 40)``: what stays, grouped by why."""
+    if not skipped:
+        return ""
+    groups: dict[str, list[int]] = {}
+    for step, why in sorted(skipped.items()):
+        groups.setdefault(why, []).append(step)
+    return f"{len(skipped)} skipped: " + "; ".join(f"{why} ({step_ranges(steps)})" for why, steps in groups.items())
+
+
+# Actions on the highlighted step: shown disabled (greyed in the footer) while there is none.
+NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_range", "jump_to_step",
+                        "search_steps", "choose_full_state"})
+
+
+class StepTools:
+    """Actions of the main screen on the steps of the current run (mixed into ``MainScreen``)."""
+
+    _had_step: bool | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Disabled, not hidden, when it cannot run now: the key does nothing and says so by its grey."""
+        tables = self.query("CheckpointTable")
+        if action in NEEDS_STEP and (not tables or tables.first().highlighted is None):
+            return None
+        if action == "cycle_direction" and self.policy.metric is None:
+            return None
+        return True
+
+    def steps_changed(self) -> None:
+        """Enable or disable the step actions when a step comes to be highlighted, or none is."""
+        has_step = self.table.highlighted is not None
+        if has_step != self._had_step:
+            self._had_step = has_step
+            self.refresh_bindings()
+
+    # -- jump and search -------------------------------------------------------
+    def action_jump_to_step(self) -> None:
+        if self.run is None:
+            return
+        from .prompt import Prompt
+
+        def chosen(text: str | None) -> None:
+            if text is not None and self.run is not None:
+                found = self.table.go_to_step(int(text))
+                self.table.focus()
+                if found is not None and found.step != int(text):
+                    self.notify(f"no step {text}; the nearest is {found.step}", timeout=3)
+
+        self.app.push_screen(Prompt("Go to step", f"a step number, {self.run.checkpoints[0].step if self.run.checkpoints else 0}"
+                                    f"-{self.run.latest_step or 0}: the nearest step there is",
+                                    cursor_blink=self.app.cursor_blink, restrict=r"\d*"), chosen)
+
+    def action_search_steps(self) -> None:
+        if self.run is None:
+            return
+        from .prompt import Prompt
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            count = self.table.find(text)
+            self.table.focus()
+            if count and (self.table.highlighted is None or not self.table.matches(self.table.highlighted)):
+                self.table.next_match(1)
+            self.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
+                                                                if count else ""),
+                        severity="information" if count else "warning", timeout=4)
+
+        self.app.push_screen(Prompt("Search steps", "a step number or a metric value, as the table shows it",
+                                    value=self.table.search, cursor_blink=self.app.cursor_blink), chosen)
+
+    def action_choose_full_state(self) -> None:
+        """The rule chooser, at its *Full state for* field: what slimming keeps."""
+        self.action_choose_rules()
+        chooser = self.app.screen
+        if chooser is not self:
+            chooser.call_after_refresh(lambda: chooser.query_one("#full-text").focus())
+
+    # -- marks in bulk -----------------------------------------------------------
+    def _markable(self) -> bool:
+        return self.current is not None and self._ready()
+
+    def _set_marks(self, marks: frozenset[int], skipped: dict[int, str], verb: str) -> None:
+        before = self.marks.get(self.current, frozenset())
+        self.marks[self.current] = marks
+        self._policy_changed()
+        added, removed = len(marks - before), len(before - marks)
+        changed = ", ".join(part for part in (f"marked {added}" if added else "",
+                                              f"unmarked {removed}" if removed else "") if part) or "no change"
+        self.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
+                    title="Marks", timeout=8 if skipped else 4)
+
+    def _never(self, run: Run) -> dict[int, str]:
+        """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
+        policy = replace(self.policy_for(run), marked=frozenset())  # marks do not change the answer
+        return self.memo.get(run, ("never marked", policy), lambda: never_marked(run, policy))
+
+    def mark_steps(self, steps: Iterable[int], verb: str) -> None:
+        """Add ``steps`` to the run's marks, less those that stay whatever is marked."""
+        never = self._never(self.run)
+        wanted = set(steps)
+        skipped = {s: never[s] for s in wanted if s in never}
+        self._set_marks(self.marks.get(self.current, frozenset()) | (wanted - set(skipped)), skipped, verb)
+
+    def action_mark_all(self) -> None:
+        if self._markable():
+            self.mark_steps((c.step for c in self.run.checkpoints), "every step")
+
+    def action_invert_marks(self) -> None:
+        if not self._markable():
+            return
+        never = self._never(self.run)
+        marks = self.marks.get(self.current, frozenset())
+        steps = {c.step for c in self.run.checkpoints}
+        skipped = {s: never[s] for s in steps if s in never}
+        self._set_marks(frozenset(steps - marks - set(skipped)), skipped, "inverted")
+
+    def action_mark_range(self, direction: int) -> None:
+        """Shift+arrows: mark the highlighted step (never unmark) and move on."""
+        ckpt = self.table.highlighted
+        if ckpt is None or not self._markable():
+            return
+        marks = self.marks.get(self.current, frozenset())
+        if ckpt.step not in marks:
+            why = self._never(self.run).get(ckpt.step) if ckpt.complete else (ckpt.note or "incomplete")
+            if why:
+                self.notify(f"step {ckpt.step} stays: {why}", severity="warning", timeout=3)
+            else:
+                self.marks[self.current] = marks | {ckpt.step}
+                self._policy_changed()
+        self.table.action_cursor(direction)
+
+    def condition_check(self, run: Run, text: str) -> str:
+        """What marking by ``text`` would do, as the user types it."""
+        try:
+            picked = matching_steps(run, parse_conditions(text, self.metric_names(run)))
+        except CkptError as exc:
+            return f"!{exc}"
+        never = self._never(run)
+        skipped = {c.step: never[c.step] for c in picked if c.step in never}
+        return f"marks {len(picked) - len(skipped)} of {len(run.checkpoints)} steps" + (
+            f"; {skipped_text(skipped)}" if skipped else "")
+
+    def action_mark_where(self) -> None:
+        if not self._markable():
+            return
+        from .prompt import Prompt
+
+        run, key = self.run, self.current
+
+        def chosen(text: str | None) -> None:
+            if text is None or self.current != key:
+                return
+            picked = matching_steps(run, parse_conditions(text, self.metric_names(run)))
+            self.mark_steps((c.step for c in picked), f"where {text}")
+
+        self.app.push_screen(Prompt("Mark the steps where", f"for example {EXAMPLES}",
+                                    lambda text: self.condition_check(run, text),
+                                    cursor_blink=self.app.cursor_blink), chosen)

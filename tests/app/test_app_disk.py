@@ -1,0 +1,45 @@
+"""The highlighted step's files (D): sizes, what each is, and free space before and after."""
+
+from __future__ import annotations
+
+from app_helpers import RecordingApp, main
+from app_scenarios import settle
+
+from ckpt_tui.app.screens.disk import StepFiles
+from ckpt_tui.core.filekinds import file_kind
+from ckpt_tui.core.models import TrainingState
+from ckpt_tui.core.retention import Policy
+from ckpt_tui.formatting import size
+
+
+async def test_the_files_of_a_step_largest_first_with_what_each_is(hf_fixture):
+    app = RecordingApp(str(hf_fixture), policy=Policy.parse("best,latest", metric="eval_loss"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        ckpt = main(app).table.highlighted
+        await pilot.press("v", "D")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, StepFiles)
+        on_disk = sorted((p for p in (hf_fixture / "full-model" / ckpt.name).iterdir()),
+                         key=lambda p: (-p.stat().st_size, p.name))
+        assert [(path, nbytes) for path, nbytes, _ in dialog.rows] == [(p.name, p.stat().st_size) for p in on_disk]
+        kinds = {path: kind for path, _, kind in dialog.rows}
+        assert kinds["optimizer.pt"] == "optimizer" and kinds["model.safetensors"] == "weights"
+        assert kinds["rng_state.pth"] == "RNG" and kinds["scheduler.pt"] == "scheduler"
+        total = str(dialog.query_one("#disk-total").render())
+        state = sum(n for _, n, kind in dialog.rows if kind in ("optimizer", "scheduler", "RNG", "grad scaler"))
+        assert total.endswith(f"training state {size(state)} (what slimming frees)")
+        freed = main(app).plans[main(app).current].freed_bytes
+        free = str(dialog.query_one("#disk-free").render())
+        assert free.startswith("filesystem: free ") and ("after the preview" in free) == (freed > 0)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, StepFiles)
+
+
+def test_file_kinds_follow_the_layouts_training_state():
+    state = TrainingState(files=("extra.bin",), bytes=10)
+    assert file_kind("extra.bin", state) == "training state"  # the layout says so, whatever the name
+    assert file_kind("extra.bin") == "weights"
+    assert file_kind("global_step4/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt") == "optimizer"
+    assert file_kind("iter_0000010/mp_rank_00/model_optim_rng.pt") == "weights + optimizer"

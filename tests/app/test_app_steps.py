@@ -1,0 +1,143 @@
+"""Many steps at once: jump to a step, search the table, mark ranges, all, the inverse, by condition."""
+
+from __future__ import annotations
+
+import time
+
+from app_helpers import RecordingApp, go_to_step, main
+from app_scenarios import settle
+
+from ckpt_tui.app.screens.prompt import Prompt
+from ckpt_tui.app.screens.rules import RuleChooser
+from ckpt_tui.core.conditions import never_marked
+from ckpt_tui.core.retention import Policy
+
+
+async def test_colon_and_J_go_to_the_nearest_step(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        await pilot.press("colon")
+        assert isinstance(app.screen, Prompt)
+        await pilot.press(*"4", "enter")
+        assert table.highlighted.step == 4 and app.focused is table
+        await pilot.press("J", *"99", "enter")  # no step 99: the nearest is the latest, 11
+        assert table.highlighted.step == 11 and app.said("nearest is 11")
+        await pilot.press("J", *"x7", "enter")  # only digits can be typed
+        assert table.highlighted.step == 7
+
+
+async def test_slash_in_the_steps_searches_steps_and_metric_values_and_n_wraps(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        run = main(app).run
+        table.focus()
+        await pilot.press("slash", *"0.5", "enter")
+        shown = {c.key[len("metric:"):] for c in table.columns if c.key.startswith("metric:")}
+        expected = sorted({step for name in shown for step, value in run.metrics.series(name)
+                           if "0.5" in __import__("ckpt_tui.formatting", fromlist=["x"]).fit_number(
+                               value, next(c.width for c in table.columns if c.key == f"metric:{name}"))})
+        assert expected and 6 in expected  # val/reward 0.593 at step 6
+        seen = [table.highlighted.step]
+        for _ in range(len(expected)):
+            await pilot.press("n")
+            seen.append(table.highlighted.step)
+        assert sorted(set(seen)) == expected and seen[-1] == seen[0]  # once round, back where it began
+        await pilot.press("N")
+        assert table.highlighted.step == seen[-2]
+        await pilot.press("escape")
+        assert table.search == "" and app.said("search cleared")
+
+
+async def test_a_step_number_search_and_n_in_a_preview_wraps_round(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest,every:4"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        table.focus()
+        await pilot.press("slash", *"11", "enter")
+        assert table.highlighted.step == 11 and app.said("match '11'")
+        await pilot.press("escape", "v")
+        table.focus()
+        await pilot.press("end", "n")  # from kept 11 past the end: kept 0, then deleted 1
+        assert table.highlighted.step == 1
+        await pilot.press("N")
+        assert table.highlighted.step == 0
+
+
+async def test_shift_arrows_mark_a_range_and_skip_what_must_stay(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 11)
+        await pilot.press(*["shift+up"] * 5)
+        key = main(app).current
+        assert main(app).marks[key] == frozenset({7, 8, 9})  # 11 latest, 10 best: never marked
+        assert app.said("step 11 stays") and app.said("step 10 stays")
+        await pilot.press("v")
+        assert {7, 8, 9} <= main(app).plans[key].delete_steps
+
+
+async def test_mark_all_and_invert_skip_exactly_what_the_planner_keeps(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest,last:3"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        key = screen.current
+        await go_to_step(pilot, 2)
+        await pilot.press("p")  # a pin stays too
+        await pilot.press("a")
+        never = never_marked(screen.run, screen.policy_for(screen.run))
+        assert set(never) == {2, 10, 11}  # asked of the planner, which keeps them whatever is marked
+        assert screen.marks[key] == frozenset(range(12)) - {2, 10, 11}
+        assert app.said("3 skipped") and app.said("pinned (2)")
+        await pilot.press("i")
+        assert screen.marks[key] == frozenset()
+        await pilot.press("i")
+        assert screen.marks[key] == frozenset(range(12)) - {2, 10, 11}
+        await pilot.press("v")
+        assert screen.plans[key].delete_steps == set(range(12)) - {2, 10, 11}
+
+
+async def test_mark_by_condition_previews_and_says_what_it_skips(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        await pilot.press("M", *"val/reward < 0.5")
+        hint = str(app.screen.query_one("#prompt-hint").render())
+        assert hint == "marks 3 of 12 steps"  # 0, 2, 4 logged below 0.5
+        await pilot.press("enter")
+        assert screen.marks[screen.current] == frozenset({0, 2, 4})
+        await pilot.press("M", *"step >= 9 and size > 1k")
+        assert str(app.screen.query_one("#prompt-hint").render()) == (
+            "marks 1 of 12 steps; 2 skipped: best val/reward (10); latest (11)")
+        await pilot.press("enter")
+        assert screen.marks[screen.current] == frozenset({0, 2, 4, 9})
+        await pilot.press("M", *"loss < 1")
+        assert app.screen.query_one("#prompt-hint").has_class("error")
+        await pilot.press("enter")
+        assert isinstance(app.screen, Prompt)  # refused: it names the metrics logged here
+        await pilot.press("ctrl+u", *"newer than 1d", "enter")
+        assert len(screen.marks[screen.current]) == 10  # copied just now: every step but best and latest
+        await pilot.press("v")
+        assert screen.plans[screen.current].delete_steps == set(range(10))
+
+
+async def test_W_opens_the_full_state_rule_and_the_palette_finds_slimming(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        await pilot.pause()
+        assert isinstance(app.screen, RuleChooser) and app.focused.id == "full-text"
+        await pilot.press("escape")
+        from ckpt_tui.app.commands import CkptCommands
+
+        provider = CkptCommands(main(app))
+        for word in ("slim", "weights", "optimizer"):
+            hits = [str(hit.text) async for hit in provider.search(word)]
+            assert any("full state" in hit for hit in hits), (word, hits)
