@@ -235,3 +235,20 @@ def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
     assert first == 2 and len(opened) == first
     write(art_model / "checkpoints" / "0002" / "adapter_model.safetensors", safetensors_bytes(), cut=50)
     assert [c.step for c in store.load_run("demo", "agent").checkpoints] == [1] and len(opened) == first + 1
+
+
+# -- watch: the same latest as every other command ------------------------------------------------------
+def test_watch_neither_deletes_nor_slims_the_newest_complete_step_during_a_save(hf_in_place):
+    from ckpt_tui.policy_file import flag_settings
+    from ckpt_tui.watch import Watch
+
+    events = []
+    watch = Watch(LocalStore(hf_in_place), flags=flag_settings("none", keep="latest", full="latest"),
+                  report=events.append)
+    watch.cycle()
+    assert sorted(p.name for p in hf_in_place.iterdir()) == ["checkpoint-2", "checkpoint-3"]
+    assert (hf_in_place / "checkpoint-2" / "optimizer.pt").exists()
+    hf_step(hf_in_place, 3)  # trainer_state.json written: step 3 is whole, 2 may go
+    watch.cycle()
+    assert sorted(p.name for p in hf_in_place.iterdir()) == ["checkpoint-3"]
+    assert [e.action for e in events if e.problem] == []
