@@ -252,3 +252,10 @@ def test_watch_neither_deletes_nor_slims_the_newest_complete_step_during_a_save(
     watch.cycle()
     assert sorted(p.name for p in hf_in_place.iterdir()) == ["checkpoint-3"]
     assert [e.action for e in events if e.problem] == []
+
+
+def test_megatron_torch_dist_first_save_before_the_tracker_is_not_handed_out(trainer_tree, capsys):
+    root, _ = trainer_tree("real-trainers/megatron-dcp")
+    (root / "latest_checkpointed_iteration.txt").unlink()
+    code, out, err = run_cli(capsys, "path", root, "--latest")
+    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err

@@ -5,8 +5,9 @@ complete once Megatron has written ``metadata.json`` after the DCP save (and
 DCP its ``.metadata``), even below the tracker: a job that crashed while
 saving 30, restarted from 20 and saved 40 leaves a broken ``iter_0000030``.
 The legacy format (``mp_rank_00/model_optim_rng.pt``) has no such file: the
-tracker tells (no tracker yet: nothing is known whole), and each
-``model_optim_rng.pt`` must be a whole ``torch.save`` archive.
+tracker tells, and each ``model_optim_rng.pt`` must be a whole ``torch.save``
+archive. The tracker is written after every save: before the first one exists,
+no iteration is known whole.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ class MegatronLayout(Layout):
                 found.attest(name, f"{DIST_METADATA} and {METADATA} written")
             else:
                 legacy.append(name)
-        if tracked is None:
-            untracked(found, legacy, TRACKER)
+        if tracked is None:  # the tracker is written after each save, whatever its format
+            untracked(found, steps, TRACKER)
         for name, weights in files.weights(legacy).items():
             problem = weights.verdict(LEGACY_WEIGHTS)
             if problem:
