@@ -933,7 +933,10 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     random.seed(seed)
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+                      # The kill scenarios write whole trees first: no step of theirs is still being
+                      # written. The live writers set their own window.
+                      CKPT_TUI_SETTLE_SECONDS="0")
     print(f"seed {seed}", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ckpt-stress-") as tmp, moto_server() as endpoint:
