@@ -36,6 +36,7 @@ class ArtLayout(Layout):
 
     history_file = HISTORY
     reads_event_files = False
+    complete_evidence = "ART writes no completion marker"  # where a load did not look inside the steps
     fork_container = CHECKPOINTS
 
     def __init__(self, name: str = "art") -> None:

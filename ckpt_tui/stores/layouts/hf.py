@@ -91,11 +91,11 @@ class HfLayout(Layout):
         if newest is not None and not _whole_state(files.read_text(f"{newest}/{STATE}")):
             found.incomplete(newest, f"{STATE} not whole yet (the Trainer writes it last)")
             del saved[newest]
+        for name in saved:
+            found.attest(name, f"{STATE} written (the Trainer writes it last)")
         for name, weights in files.weights(list(saved)).items():
             if weights.problems:
                 found.incomplete(name, weights.verdict())
-            else:
-                found.attest(name, f"{STATE} written (the Trainer writes it last)")
         state = self.newest_state(steps, files)
         if state is None:
             return found
