@@ -31,7 +31,7 @@ from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named,
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
-from .layouts.whole_files import Weights, file_problem, is_description, is_weights
+from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
 from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
@@ -116,7 +116,7 @@ class _RunFiles:
     def children(self, name: str) -> set[str]:
         return self.listed.get(name, set())
 
-    def weights(self, names: Collection[str]) -> dict[str, Weights]:
+    def weights(self, names: Collection[str], archives: bool = False) -> dict[str, Weights]:
         if not names:
             return {}
         if self.backend.implicit_folders:
@@ -136,7 +136,8 @@ class _RunFiles:
                 continue
             step = join(self.place.ckpt_dir, name)
             files = [info for info in infos if is_weights(info.path)]
-            problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), files)
+            judged = [info for info in files if archives or info.path.endswith(SAFETENSORS)]
+            problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), judged)
             found[name] = Weights(tuple(f.path for f in files), tuple(p for p in problems if p),
                                   any(not is_description(info.path) for info in infos))
         return found

@@ -64,9 +64,10 @@ class RunFiles(Protocol):
         """Names directly inside step folder ``name``; empty unless the layout lists its step folders."""
         ...
 
-    def weights(self, names: Collection[str]) -> Mapping[str, Weights]:
-        """For each step folder of ``names``, its weights files and those cut short
-        (``whole_files``: only the bytes that tell are read)."""
+    def weights(self, names: Collection[str], archives: bool = False) -> Mapping[str, Weights]:
+        """For each step folder of ``names``, its weights files and the ``.safetensors`` ones cut
+        short (with ``archives``, ``torch.save`` zip archives too); ``whole_files``: only the bytes
+        that tell are read."""
         ...
 
 

@@ -75,7 +75,7 @@ class MegatronLayout(Layout):
                 legacy.append(name)
         if tracked is None:  # the tracker is written after each save, whatever its format
             untracked(found, steps, TRACKER)
-        for name, weights in files.weights(legacy).items():
+        for name, weights in files.weights(legacy, archives=True).items():
             problem = weights.verdict(LEGACY_WEIGHTS)
             if problem:
                 found.incomplete(name, problem)

@@ -21,7 +21,8 @@ MAX_SAFETENSORS_HEADER = 100_000_000
 # A zip archive ends with its end-of-central-directory record (22 bytes, plus a comment).
 ZIP_END = b"PK\x05\x06"
 ZIP_TAIL = 22 + 65535
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+SAFETENSORS = ".safetensors"
+WEIGHT_SUFFIXES = (SAFETENSORS, ".bin", ".pt", ".pth")
 
 Opener = Callable[[str], BinaryIO]
 
@@ -71,7 +72,7 @@ def zip_problem(stream: BinaryIO, size: int) -> str:
 
 def file_problem(path: str, size: int, opener: Opener) -> str:
     """Why one weights file is not whole ("" when nothing says so)."""
-    check = (safetensors_problem if path.endswith(".safetensors") else
+    check = (safetensors_problem if path.endswith(SAFETENSORS) else
              zip_problem if path.endswith((".pt", ".pth", ".bin")) else None)
     if check is None:
         return ""
