@@ -921,12 +921,12 @@ def main() -> int:
     parser.add_argument("--live-seconds", type=float, default=30.0,
                         help="how long each layout's live writer runs beside watch and prune (default 30)")
     parser.add_argument("--quick", action="store_true",
-                        help="a few minutes in all: 3 kills, 2 races, 4 writer prunes, 12 s per live writer")
+                        help="a few minutes in all: 2 kills, 2 races, 4 writer prunes, 10 s per live writer")
     parser.add_argument("--only", help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     args = parser.parse_args()
     if args.quick:
-        args.kills, args.races, args.writer_prunes, args.live_seconds = 3, 2, 4, 12.0
+        args.kills, args.races, args.writer_prunes, args.live_seconds = 2, 2, 4, 10.0
     chosen = set(args.only.split(",")) if args.only else set(SCENARIOS)
     if chosen - set(SCENARIOS):
         parser.error(f"unknown scenario(s): {', '.join(sorted(chosen - set(SCENARIOS)))}")
