@@ -135,11 +135,9 @@ class _RunFiles:
                 found[name] = Weights(problems=(str(infos),))
                 continue
             step = join(self.place.ckpt_dir, name)
-            files = [info for info in infos if is_weights(info.path)]
-            judged = [info for info in files if archives or info.path.endswith(SAFETENSORS)]
+            judged = [info for info in infos if info.path.endswith(SAFETENSORS) or (archives and is_weights(info.path))]
             problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), judged)
-            found[name] = Weights(tuple(f.path for f in files), tuple(p for p in problems if p),
-                                  any(not is_description(info.path) for info in infos))
+            found[name] = Weights(tuple(p for p in problems if p), any(not is_description(i.path) for i in infos))
         return found
 
     def _walk(self, name: str) -> list[FileInfo] | CkptError:

@@ -10,7 +10,7 @@ format of its own) gets no verdict either way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -79,7 +79,7 @@ def file_problem(path: str, size: int, opener: Opener) -> str:
     try:
         with opener(path) as stream:
             return check(stream, size)
-    except CkptError:
+    except (CkptError, OSError):
         return ""  # gone or unreadable meanwhile: the listing of the step says the rest
 
 
@@ -97,9 +97,8 @@ def is_description(path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """A step folder's weights files (paths inside it) and ``path: why`` for those not whole."""
+    """What a step folder's files say of its weights: ``path: why`` for each one not whole."""
 
-    files: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     payload: bool = True  # whether the step holds any file that is not a description (a config...)
 
