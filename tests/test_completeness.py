@@ -254,8 +254,10 @@ def test_watch_neither_deletes_nor_slims_the_newest_complete_step_during_a_save(
     assert [e.action for e in events if e.problem] == []
 
 
-def test_megatron_torch_dist_first_save_before_the_tracker_is_not_handed_out(trainer_tree, capsys):
+
+def test_megatron_torch_dist_iterations_carry_their_own_evidence_without_a_tracker(trainer_tree, capsys):
     root, _ = trainer_tree("real-trainers/megatron-dcp")
     (root / "latest_checkpointed_iteration.txt").unlink()
-    code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err
+    shutil.rmtree(root / "iter_0000040")
+    (root / "iter_0000030" / "metadata.json").unlink()  # the save of 30 in progress
+    assert run_cli(capsys, "path", root, "--latest")[1] == f"{root / 'iter_0000020'}\n"

@@ -5,9 +5,9 @@ complete once Megatron has written ``metadata.json`` after the DCP save (and
 DCP its ``.metadata``), even below the tracker: a job that crashed while
 saving 30, restarted from 20 and saved 40 leaves a broken ``iter_0000030``.
 The legacy format (``mp_rank_00/model_optim_rng.pt``) has no such file: the
-tracker tells, and each ``model_optim_rng.pt`` must be a whole ``torch.save``
-archive. The tracker is written after every save: before the first one exists,
-no iteration is known whole.
+tracker tells (it is written after every save: before the first one exists, no
+legacy iteration is known whole), and each ``model_optim_rng.pt`` must be a
+whole ``torch.save`` archive.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class MegatronLayout(Layout):
                 found.attest(name, f"{DIST_METADATA} and {METADATA} written")
             else:
                 legacy.append(name)
-        if tracked is None:  # the tracker is written after each save, whatever its format
-            untracked(found, steps, TRACKER)
+        if tracked is None:  # a legacy iteration has no evidence of its own: the tracker is written after it
+            untracked(found, legacy, TRACKER)
         for name, weights in files.weights(legacy, archives=True).items():
             problem = weights.verdict(LEGACY_WEIGHTS)
             if problem:
