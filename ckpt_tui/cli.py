@@ -548,22 +548,25 @@ def _event_printer(as_json: bool) -> Callable[[Event], None]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from .watch import MinFree, Watch, stop_on_signals
+    from .watch import MinFree, Watch, run_until_signalled
 
     if not args.interval > 0:
         raise Refused("--interval must be a number of seconds above 0")
-    min_free = MinFree.parse(args.min_free) if args.min_free else None
-    store = _open(args)
-    store.connect()
-    watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
-    watch.check()
-    selected = "/".join(filter(None, (args.project, args.run))) or "every run"
-    pressure = f", while less than {min_free} is free" if min_free else ""
-    print(f"watching {selected} in {store.location} every {args.interval:g} s{pressure}; "
-          "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
-    with stop_on_signals(watch.request_stop):
-        watch.run(args.interval)
-    print("stopped", file=sys.stderr, flush=True)
+    min_free = MinFree.parse(args.min_free) if args.min_free is not None else None
+
+    def start() -> Watch:
+        store = _open(args)
+        store.connect()
+        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
+        watch.check()
+        selected = "/".join(filter(None, (args.project, args.run))) or "every run"
+        pressure = f", while less than {min_free} is free" if min_free else ""
+        print(f"watching {selected} in {store.location} every {args.interval:g} s{pressure}; "
+              "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+        return watch
+
+    ended = run_until_signalled(start, args.interval)
+    print("stopped" if ended else "stopped; a read of the storage had not returned", file=sys.stderr, flush=True)
     return EXIT_OK
 
 

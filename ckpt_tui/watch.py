@@ -29,6 +29,10 @@ from .policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, file_pa
 from .stores.local import LocalStore
 
 DEFAULT_INTERVAL = 30.0
+# After a stop request: how long a watch that is not deleting may take to end its poll, and how
+# often the main thread looks whether it did.
+STOP_GRACE = 3.0
+STOP_CHECK = 0.1
 # Notifications come in bursts while a trainer writes: polls they cause are at least this far apart.
 MIN_GAP = 1.0
 Pair = tuple[str, str]
@@ -134,24 +138,80 @@ def follow_changes(path: str, wake: threading.Event, stop: threading.Event) -> t
     return thread
 
 
+class StopAsked(Exception):
+    """SIGINT or SIGTERM while watch is starting (opening the location, reading the policy)."""
+
+
+@dataclass(slots=True)
+class Signals:
+    """What SIGINT and SIGTERM have asked. The first one raises ``StopAsked`` while ``raising``
+    (before any thread is started), else only sets ``asked``; later SIGTERMs are ignored and a
+    second SIGINT interrupts at once.
+
+    Nothing else happens in the handler: setting an ``Event`` there can deadlock on the lock the
+    interrupted code holds in its ``wait``, and an exception raised inside ``Thread.join`` (3.11)
+    marks the thread as ended while it still runs."""
+
+    asked: bool = False
+    raising: bool = True
+
+    def handler(self, signum: int, _frame: object) -> None:
+        if self.asked:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.asked = True
+        if self.raising:
+            raise StopAsked
+
+
 @contextmanager
-def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM ask to stop; a second SIGINT interrupts at once."""
-    asked = False
-
-    def handler(signum: int, _frame: object) -> None:
-        nonlocal asked
-        if asked and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        asked = True
-        request_stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+def stop_on_signals() -> Iterator[Signals]:
+    """SIGINT and SIGTERM handled by a ``Signals`` while inside."""
+    signals = Signals()
+    previous = {sig: signal.signal(sig, signals.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def run_until_signalled(start: Callable[[], Watch], interval: float = DEFAULT_INTERVAL) -> bool:
+    """``start()`` (opening the location, checking the policy), then the watch it returns run in
+    a thread of its own until SIGINT or SIGTERM. This thread only waits and answers signals, from
+    before ``start()`` on: no read, however long it takes, keeps a signal from being answered.
+
+    On a stop, a deletion in progress finishes its current checkpoint and puts the rest back;
+    a poll that is not deleting and has not ended within ``STOP_GRACE`` seconds (a read that
+    does not return) is left behind: False then."""
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            watch.run(interval)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+            failed.append(exc)
+
+    with stop_on_signals() as signals:
+        try:
+            watch = start()
+        except StopAsked:
+            return True  # stopped before anything was watched
+        signals.raising = False
+        worker = threading.Thread(target=work, name="ckpt-tui-watch", daemon=True)
+        worker.start()
+        while worker.is_alive() and not signals.asked:
+            worker.join(STOP_CHECK)
+        watch.request_stop()  # here, not in the handler: no lock of the interrupted code is held
+        deadline = time.monotonic() + STOP_GRACE
+        while worker.is_alive():
+            worker.join(STOP_CHECK)
+            if time.monotonic() > deadline and watch.idle():
+                return not worker.is_alive()
+    if failed:
+        raise failed[0]
+    return True
 
 
 # -- the loop -------------------------------------------------------------------------------
@@ -181,6 +241,8 @@ class Watch:
         self.todo: set[Pair] = set()  # runs to plan and prune
         self.refused: set[Pair] = set()  # runs whose missing metric was reported
         self.problems: dict[Hashable, str] = {}  # the last problem reported, per place it occurred
+        self.deleting = 0  # deletions under way: a stop waits for them, whatever else it leaves
+        self.gate = threading.Lock()  # guards ``deleting`` against a deletion starting after a stop
 
     def check(self) -> None:
         """Fail fast on a policy that cannot apply to a run already there."""
@@ -263,14 +325,36 @@ class Watch:
         if not plan.delete and not plan.slim:
             if plan.source is not None and _has_leftovers(plan.source):
                 # As execution would have first, had there been anything to delete.
-                for removed in self.store.finish_interrupted(*pair):
-                    self.report(Event("finished", *pair, reasons=(f"removed {removed}",)))
+                with self._deletion() as go:
+                    removed = self.store.finish_interrupted(*pair) if go else []
+                for leftover in removed:
+                    self.report(Event("finished", *pair, reasons=(f"removed {leftover}",)))
             self._done(pair)
             return
         self._execute(pair, plan)
 
+    @contextmanager
+    def _deletion(self) -> Iterator[bool]:
+        """Whether a deletion may start (not after a stop request); counted while it runs."""
+        with self.gate:
+            go = not self.stop.is_set()
+            self.deleting += go
+        try:
+            yield go
+        finally:
+            with self.gate:
+                self.deleting -= go
+
+    def idle(self) -> bool:
+        """After a stop request: True once no deletion runs, and then none ever starts."""
+        with self.gate:
+            return self.stop.is_set() and self.deleting == 0
+
     def _execute(self, pair: Pair, plan: Plan) -> None:
-        result = execute_plan(self.store, plan, should_cancel=self._should_stop_deleting)
+        with self._deletion() as go:
+            if not go:
+                return  # stopped: the run stays to do at the next start
+            result = execute_plan(self.store, plan, should_cancel=self._should_stop_deleting)
         rule = f"rule: {plan.policy.describe()}"
         for item in result.deleted:
             self.report(Event("deleted", *pair, item.step, item.bytes, (rule,)))

@@ -228,7 +228,8 @@ def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
     store = LocalStore(art_model.parents[2])
     opened = []
     original = store.backend.open
-    monkeypatch.setattr(store.backend, "open", lambda path: opened.append(path) or original(path))
+    monkeypatch.setattr(store.backend, "open",
+                        lambda path: (path.endswith(".safetensors") and opened.append(path)) or original(path))
     store.load_run("demo", "agent")
     first = len(opened)
     store.load_run("demo", "agent")

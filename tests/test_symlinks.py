@@ -74,7 +74,7 @@ def test_a_history_linked_out_of_the_location_is_not_read(art_base, tmp_path, ca
     history.symlink_to(outside)
     assert LocalStore(art_base).load_run("demo", "agent-001").metrics.by_step == {}
     code, _, err = run_cli(capsys, "prune", art_base, "-p", "demo", "-r", "agent-001", "--yes")
-    assert code == 2 and "val/reward" in err and len(steps(art_base, "agent-001")) == 12
+    assert code == 2 and "leading out of" in err and len(steps(art_base, "agent-001")) == 12
     history.unlink()
     shutil.copy(outside, art_base / "demo" / "history-copy.jsonl")
     history.symlink_to("../../history-copy.jsonl")  # a link inside the location is read
@@ -113,8 +113,8 @@ def test_a_tracker_linked_out_of_the_location_is_not_read(tmp_path):
     (run / "latest_checkpointed_iteration.txt").symlink_to(tmp_path / "tracker.txt")
     loaded = LocalStore(tmp_path / "base").load_run("base", "run")
     assert [c.step for c in loaded.checkpoints] == [10, 20, 30, 40] and loaded.protected == {}
-    plan = plan_run(loaded, Policy.parse("latest", "none"))
-    assert [d.step for d in plan.delete] == [10, 20, 30]
+    plan = plan_run(loaded, Policy.parse("latest", "none"))  # not read is not absent: refused
+    assert plan.delete == [] and "leading out of" in plan.refused
     (run / "latest_checkpointed_iteration.txt").unlink()
     shutil.copy(tmp_path / "tracker.txt", run / "latest_checkpointed_iteration.txt")
     assert [c.step for c in LocalStore(tmp_path / "base").load_run("base", "run").checkpoints] == [10]

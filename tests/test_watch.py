@@ -249,6 +249,8 @@ def test_flags_override_the_file_and_a_policy_that_cannot_apply_stops_watch_at_o
 @pytest.mark.parametrize(("args", "message"), [
     (["--interval", "0"], "--interval must be a number of seconds above 0"),
     (["--min-free", "lots"], "--min-free 'lots': give a size"),
+    (["--min-free", ""], "--min-free '': give a size"),
+    (["--min-free", " "], "--min-free '': give a size"),
     (["--min-free", "100%"], "--min-free '100%'"),
     (["--keep", "best,soon"], "--keep: unknown rule 'soon'"),
     (["--smoothing", "3"], "--smoothing: must be a number in (0, 1]"),

@@ -27,3 +27,9 @@ class StoreError(CkptError):
 
 class Unreadable(StoreError):
     """A folder or file the storage will not let us read (permissions): listed with a note, never pruned."""
+
+
+class NotRead(Unreadable):
+    """A file that is there but was not read: not a regular file (a FIFO, a device), a link
+    leading out of the location, or larger than a reader takes. The message says which;
+    whatever depends on the file is refused rather than decided as if it were absent."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 STEP_KEYS = ("step", "training_step")
 # Steps beyond a 64-bit counter are no trainer's: such a record is malformed.
 MAX_STEP = 2**63 - 1
 BOM = "\ufeff"
+BOM_BYTES = BOM.encode()
 
 
 @dataclass(slots=True)
@@ -103,41 +104,49 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
     return Metrics(by_step=by_step, malformed=malformed, ignored=ignored)
 
 
-def parse_history_lines(lines: Iterable[str]) -> Metrics:
-    """Parse ``history.jsonl`` text: one JSON object per line, bad lines counted."""
-    records, malformed = read_history_records(lines)
-    return metrics_from_records(records, malformed)
+def parse_history_lines(lines: Iterable[str | bytes]) -> Metrics:
+    """Parse ``history.jsonl`` lines: one JSON object per line, bad lines counted.
+    Records are averaged as they come: a history of any size streams through."""
+    counted = [0]
+    metrics = metrics_from_records(_history_records(lines, counted))
+    metrics.malformed += counted[0]
+    return metrics
 
 
-def read_history_records(lines: Iterable[str]) -> tuple[list[dict], int]:
-    """The JSON objects of a history file, and how many lines were not objects.
+def read_history_records(lines: Iterable[str | bytes]) -> tuple[list[dict], int]:
+    """The JSON objects of a history file, and how many lines were not objects."""
+    counted = [0]
+    records = list(_history_records(lines, counted))
+    return records, counted[0]
 
-    ``lines`` are split on ``\n`` only (JSON Lines): a bare ``\r`` is whitespace
-    inside a line. A byte order mark before the first line is dropped.
+
+def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iterator[dict]:
+    """The JSON objects of a history file, one at a time; ``malformed[0]`` counts the lines that are not.
+
+    ``lines`` (text or UTF-8 bytes) are split on ``\n`` only (JSON Lines): a bare ``\r``
+    is whitespace inside a line. A byte order mark before the first line is dropped.
     """
     import orjson  # here: the app's first frame does not wait for it
 
-    records: list[dict] = []
-    malformed = 0
     for number, line in enumerate(lines):
         if number == 0:
-            line = line.removeprefix(BOM)
+            line = line.removeprefix(BOM if isinstance(line, str) else BOM_BYTES)
         if not line.strip():
             continue
         try:
             record = orjson.loads(line)  # 8x json's speed: a large history is most of a scan
         except orjson.JSONDecodeError:
             try:
-                # NaN/Infinity (dropped as values later) and lone surrogates, which orjson refuses.
-                record = json.loads(line)
+                # NaN/Infinity (dropped as values later), lone surrogates and bytes that are not
+                # UTF-8, which orjson refuses.
+                record = json.loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
             except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
-                malformed += 1
+                malformed[0] += 1
                 continue
         if isinstance(record, dict):
-            records.append(record)
+            yield record
         else:
-            malformed += 1
-    return records, malformed
+            malformed[0] += 1
 
 
 def smooth(series: list[tuple[int, float]], alpha: float) -> list[tuple[int, float]]:

@@ -117,7 +117,7 @@ class Run:
     trainer's own best) to the reasons they must never be deleted;
     ``resume_steps`` are those among them the trainer resumes from, which
     must stay whole. ``notes`` are lines about what could not be read (shown,
-    never hidden).
+    never hidden); ``refusal``, when set, refuses every plan for the run.
     """
 
     project: str
@@ -129,6 +129,8 @@ class Run:
     pending: list[Checkpoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     resume_steps: frozenset[int] = frozenset()
+    # Why nothing may be planned for this run (a file it depends on is there but was not read).
+    refusal: str = ""
 
     def __post_init__(self) -> None:
         self.checkpoints = sorted(self.checkpoints, key=lambda c: c.key)

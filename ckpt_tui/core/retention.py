@@ -424,7 +424,9 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     if not run.checkpoints:
         return plan
     values = metric_values(run, policy)
-    if policy.metric is not None and not values:
+    if run.refusal:
+        plan.refused = f"{run.project}/{run.name}: {run.refusal}"
+    elif policy.metric is not None and not values:
         plan.refused = _missing_metric_message(run, policy.metric)
     if values:
         plan.best_steps = sorted(top_steps(values, policy.direction, 1))

@@ -131,7 +131,9 @@ class Store(ABC):
     # -- files of ckpt-tui's own at the base of the location (saved policies) ---------
     def read_location_file(self, name: str) -> str | None:
         """The text of a small file directly in the location; None where there is none
-        (or the store keeps no such files)."""
+        (or the store keeps no such files). One that is there but is not read raises
+        ``Unreadable``, saying why: ``NotRead`` for a FIFO, a folder, a link leading out of
+        the location or a file too large; ``Unreadable`` itself for permissions."""
         return None
 
     def write_location_file(self, name: str, text: str) -> None:

@@ -74,6 +74,24 @@ def abandoned(who: dict | None, last_write: float) -> bool:
     return _now() - last_write > ABANDONED_FORK_SECONDS
 
 
+def _is_folder(ckpt: Checkpoint) -> bool:
+    """Whether a step was listed as a folder (its location then ends with ``/`` where folders are implicit)."""
+    return ckpt.location.endswith("/")
+
+
+def _owned(infos: Sequence[FileInfo], folder: bool | None) -> list[FileInfo]:
+    """A step's objects among those grouped under its name: the ones under ``{step}/``. The object
+    named exactly ``{step}`` is the step only for a single-file step: never beside objects under
+    ``{step}/``, never for a step known to be a folder."""
+    inside = [f for f in infos if f.path]
+    return inside if inside or folder else [f for f in infos if not f.path]
+
+
+def _folder_marker(step: str) -> str:
+    """The zero-byte object some tools and consoles write to show a folder (``checkpoint-2/``)."""
+    return step + "/"
+
+
 def _parse(data: bytes | None) -> dict:
     try:
         value = json.loads(data or b"{}")
@@ -357,8 +375,9 @@ class MarkerClaims(Claims):
         if not checkpoints:
             return {}
         groups = self.backend.listing(folder)  # type: ignore[attr-defined]
-        objects = {c.name: [join(c.name, f.path) for f in groups.get(c.name, ())] for c in checkpoints}
-        found = {join(c.name, f.path): f for c in checkpoints for f in groups.get(c.name, ())}
+        owned = {c.name: _owned(groups.get(c.name, ()), _is_folder(c)) for c in checkpoints}
+        objects = {name: [join(name, f.path) for f in infos] for name, infos in owned.items()}
+        found = {join(name, f.path): f for name, infos in owned.items() for f in infos}
         marker = join(folder, f"{DELETING_MARKER}{uuid.uuid4().hex}")
         self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
@@ -424,11 +443,18 @@ class MarkerClaims(Claims):
         if not shown:
             return
         groups = self.backend.listing_of(folder, shown)  # type: ignore[attr-defined]
+        emptied = []
         for ckpt in deleted:
-            left = [join(folder, ckpt.name, f.path) for f in groups.get(ckpt.name, ())]
+            if ckpt.name not in shown:
+                continue
+            left = [join(folder, ckpt.name, f.path) for f in _owned(groups.get(ckpt.name, ()), _is_folder(ckpt))]
             failed = self.backend.delete_files(left) if left else {}
             if failed:
                 outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
+            elif _is_folder(ckpt):
+                emptied.append(_folder_marker(join(folder, ckpt.name)))
+        # A folder marker (which some tools and consoles write) of an emptied step: it goes too.
+        self.backend.delete_files(emptied)
 
     def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
         removed, problems = self._finish_slims(folder, entries)
@@ -439,7 +465,8 @@ class MarkerClaims(Claims):
                 path = join(folder, marker.name)
                 body = _parse(self.backend.read_bytes(path))
                 stale = self._recorded(body, groups, marker.mtime)
-                failed = self.backend.delete_files([join(folder, k) for k in stale])
+                failed = self.backend.delete_files([join(folder, k) for k in stale]
+                                                   + self._emptied_markers(folder, body, groups, stale))
                 if failed:
                     problems.append(f"cannot finish an interrupted delete in {self.backend.url(folder)}: "
                                     + "; ".join(f"{k}: {why}" for k, why in list(failed.items())[:3]))
@@ -452,6 +479,13 @@ class MarkerClaims(Claims):
             if abandoned(body.get("owner"), fork.mtime):
                 removed += self._discard_fork(folder, body, problems)
         return removed, problems
+
+    @staticmethod
+    def _emptied_markers(folder: str, body: dict, groups: dict, stale: list[str]) -> list[str]:
+        """Folder markers of the marked steps that deleting ``stale`` leaves empty."""
+        going = set(stale)
+        return [_folder_marker(join(folder, name)) for name in body.get("steps", ()) if isinstance(name, str)
+                and all(join(name, f.path) in going for f in _owned(groups.get(name, ()), True))]
 
     @staticmethod
     def _recorded(body: dict, groups: dict, marker_time: float) -> list[str]:
@@ -467,7 +501,7 @@ class MarkerClaims(Claims):
         for name in body.get("steps", ()):
             if not isinstance(name, str):
                 continue
-            for info in groups.get(name, ()):
+            for info in _owned(groups.get(name, ()), None):
                 key = join(name, info.path)
                 if isinstance(tags, dict) and tags:
                     recorded = times.get(key, info.mtime)

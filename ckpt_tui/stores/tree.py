@@ -25,7 +25,7 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
 from ..core.store import ByteProgress, CheckpointDone, Store
-from .backends.base import SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
 from .layouts.art import CHECKPOINTS, MODELS, art_step
@@ -83,23 +83,48 @@ class _RunFiles:
         self.listed = children or {}
         self.contents = contents or {}  # what every step folder holds, from a listing of the whole folder
         self.verdicts = verdicts if verdicts is not None else _Verdicts()
+        # Side files that are there but could not be read, and why: the run is then refused,
+        # never decided on as if they were absent.
+        self.unread: dict[str, str] = {}
 
     def prefetch(self, paths: list[str]) -> None:
         paths = [p for p in dict.fromkeys(paths) if p not in self.texts]
         for path, text in zip(paths, self.backend.map(self._read, paths)):
             self.texts[path] = text
 
-    def _read(self, path: str) -> str | None:
+    def _read(self, path: str, limit: int = MAX_SIDE_FILE) -> str | None:
         try:
-            return self.backend.read_text(path)
-        except CkptError:
-            return None  # an unreadable side file counts as absent: nothing is derived from it
+            return self.backend.read_text(path, limit)
+        except NotFound:
+            return None
+        except CkptError as exc:
+            self.unread[path] = str(exc)
+            return None
 
-    def read_text(self, path: str) -> str | None:
+    def read_text(self, path: str, limit: int = MAX_SIDE_FILE) -> str | None:
         key = join(self.place.ckpt_dir, path)
-        if key not in self.texts:
-            self.texts[key] = self._read(key)
+        if key not in self.texts or (key in self.unread and limit > MAX_SIDE_FILE):
+            self.unread.pop(key, None)
+            self.texts[key] = self._read(key, limit)
         return self.texts[key]
+
+    def read_run_lines(self, path: str) -> Iterator[bytes] | None:
+        key = join(self.place.root, path)
+        try:
+            lines = self.backend.read_lines(key)
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+            return None
+        return None if lines is None else self._noting_failures(key, lines)
+
+    def _noting_failures(self, key: str, lines: Iterator[bytes]) -> Iterator[bytes]:
+        """``lines`` until the storage fails mid-file: then why, as for a file not read."""
+        try:
+            yield from lines
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a disk's or a connection's error mid-stream
+            self.unread[key] = f"cannot read {self.backend.url(key)}: {getattr(exc, 'strerror', None) or exc}"
 
     def read_run_text(self, path: str) -> str | None:
         key = join(self.place.root, path)
@@ -390,7 +415,9 @@ class TreeStore(Store):
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
         dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
-        problems: list[str] = []
+        problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
+                    "(a FIFO, socket or device); not read" for e in entries
+                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
@@ -430,13 +457,14 @@ class TreeStore(Store):
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
         shown = {c.name for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
         return Run(project, run, complete, metrics, layout=layout.name, protected=dict(found.protected),
-                   pending=pending, notes=[*place.notes, *problems, *unfinished],
-                   resume_steps=frozenset(found.resume))
+                   pending=pending, notes=[*place.notes, *problems, *unfinished, *unread],
+                   resume_steps=frozenset(found.resume), refusal=unread[0] if unread else "")
 
     @staticmethod
     def _leftover(why: Pending, usage: Usage | CkptError | None) -> tuple[Pending, str]:
@@ -499,7 +527,7 @@ class TreeStore(Store):
         if history is None:
             raise Refused(f"{project}/{run} is a {place.layout.name} run: its log travels inside its "
                           "checkpoints; fork without --with-history")
-        return read_history_records((self.backend.read_text(join(place.root, history)) or "").split("\n"))[0]
+        return read_history_records(self.backend.read_lines(join(place.root, history)) or ())[0]
 
     # -- deletion -----------------------------------------------------------------------
     def _refusal(self, run: Run, place: RunPlace, ckpt: Checkpoint, complete: set,

@@ -7,6 +7,7 @@ once above this, in the tree store; a backend knows nothing of checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -14,12 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import BinaryIO, NamedTuple
 
-from ...core.errors import CkptError
+from ...core.errors import CkptError, NotFound, NotRead
 from ...core.models import Blob
 
 # Files a layout reads (trackers, trainer state, histories) are small; anything larger is not one.
 MAX_SIDE_FILE = 64 * 1024 * 1024
 _WORKER = "ckpt-tui-io"
+# Bytes a stream is read by, line by line.
+LINE_CHUNK = 1024 * 1024
 # Called with a number of bytes just transferred.
 BytesDone = Callable[[int], None]
 
@@ -163,13 +166,34 @@ class Backend(ABC):
         return dict(zip(names, self.map(one, names)))
 
     @abstractmethod
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        """A small file's content; None only when nothing is there. A file that is there but
+        is not read raises ``NotRead`` saying why (not a regular file, a folder, a link leading
+        outside the root, larger than ``limit``); one that may not be read, ``Unreadable``.
+        What is not a regular file is never opened for reading: a FIFO never blocks a read."""
+
     def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
-        """A small file's content; None if it is missing, larger than ``limit``, a link
-        leading outside the root, or not a regular file."""
+        """``read_file`` for ckpt-tui's own markers: None also for one that is there but not
+        read (it is no marker of ours)."""
+        try:
+            return self.read_file(path, limit)
+        except NotRead:
+            return None
 
     def read_text(self, path: str, limit: int = MAX_SIDE_FILE) -> str | None:
-        data = self.read_bytes(path, limit)
+        """``read_file`` decoded: None when absent, ``NotRead`` or ``Unreadable`` when there but not read."""
+        data = self.read_file(path, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
+
+    def read_lines(self, path: str) -> Iterator[bytes] | None:
+        """A file of any size, line by line (split on ``\\n`` only) as it streams in; None when
+        absent, ``NotRead`` or ``Unreadable`` as ``read_file``. A line longer than
+        ``MAX_SIDE_FILE`` is cut there (no JSON reader takes it whole)."""
+        try:
+            stream = self.open(path)
+        except NotFound:
+            return None
+        return _lines(stream)
 
     def link_target(self, path: str) -> str | None:
         """For a symbolic link, the name of the entry of the same folder it points at (else None)."""
@@ -177,7 +201,8 @@ class Backend(ABC):
 
     @abstractmethod
     def open(self, path: str) -> BinaryIO:
-        """A file to read as a stream."""
+        """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a
+        regular file or is a link leading outside the root (never opened then)."""
 
     def local_path(self, path: str) -> str | None:
         """Where ``path`` is on this machine's disk, if it is on one."""
@@ -244,3 +269,21 @@ class Backend(ABC):
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix=_WORKER)
         return list(self._pool.map(function, items))
+
+
+def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
+    """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
+    with contextlib.closing(stream):
+        pieces: list[bytes] = []
+        size = 0
+        while block := stream.read(LINE_CHUNK):
+            *ends, rest = block.split(b"\n")
+            for end in ends:
+                pieces.append(end[:max(0, longest - size)])
+                yield b"".join(pieces)
+                pieces, size = [], 0
+            if size < longest:
+                pieces.append(rest[:longest - size])
+                size += len(pieces[-1])
+        if pieces:
+            yield b"".join(pieces)

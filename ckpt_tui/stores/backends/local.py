@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from ...core.errors import AlreadyExists, CkptError, NotFound, StoreError, Unreadable
+from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, StoreError, Unreadable
 from ...core.models import Blob
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
 
@@ -40,6 +40,13 @@ def _kind(entry: os.DirEntry) -> Kind:
     except OSError:
         pass
     return Kind.OTHER
+
+
+def _what(mode: int) -> str:
+    """What a file that is not a regular one is, for a message."""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _renameat2() -> ctypes._CFuncPtr | None:
@@ -246,17 +253,41 @@ class LocalBackend(Backend):
                 found[name] = os_error(exc, f"cannot read {base + name}")
         return found
 
-    def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+    def _open_regular(self, path: str) -> BinaryIO:
+        """``path`` opened for reading if it is a regular file, or a link to one inside the root.
+
+        Checked with ``lstat`` before opening, so that a FIFO or a device is never opened;
+        opened without blocking and checked again with ``fstat``, so that one swapped in
+        meanwhile is never read either."""
+        target = self._abs(path)
+        st = os.lstat(target)
+        if stat.S_ISLNK(st.st_mode):
+            if not self.inside(path):
+                raise NotRead(f"{target} is a symbolic link leading out of {self.root}; not read")
+            st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRead(f"{target} is {_what(st.st_mode)}, not a regular file; not read")
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRead(f"{target} is {_what(st.st_mode)}, not a regular file; not read")
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         target = self._abs(path)
         try:
-            if os.path.islink(target) and not self.inside(path):
-                return None  # a link leading out of the location is never read
-            with open(target, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-                    return None
-                return handle.read(limit + 1)[:limit]
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            with self._open_regular(path) as handle:
+                if os.fstat(handle.fileno()).st_size > limit:
+                    raise NotRead(f"{target} is larger than {limit:,} bytes; not read")
+                data = handle.read(limit + 1)
+            if len(data) > limit:  # grew since
+                raise NotRead(f"{target} is larger than {limit:,} bytes; not read")
+            return data
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
@@ -271,8 +302,8 @@ class LocalBackend(Backend):
 
     def open(self, path: str) -> BinaryIO:
         try:
-            return open(self._abs(path), "rb")
-        except FileNotFoundError:
+            return self._open_regular(path)
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"{self._abs(path)} no longer exists") from None
         except OSError as exc:
             raise os_error(exc, f"cannot read {self._abs(path)}") from None

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from ...core.errors import NotFound, Refused, StoreError, Unreadable
+from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
@@ -378,7 +378,7 @@ class S3Backend(Backend):
         with self._lock:
             self._listings.pop(folder, None)
 
-    def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         from botocore.exceptions import ClientError
 
         with self.errors(f"cannot read {self.url(path)}"):
@@ -391,12 +391,19 @@ class S3Backend(Backend):
             body = response["Body"]
             if response.get("ContentLength", 0) > limit:
                 body.close()
-                return None
+                raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
             return body.read()
 
     def open(self, path: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
         with self.errors(f"cannot read {self.url(path)}"):
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(path))["Body"]
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self.key(path))["Body"]
+            except ClientError as exc:
+                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                    raise NotFound(f"{self.url(path)} no longer exists") from None
+                raise
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:

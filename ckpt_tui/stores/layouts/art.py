@@ -64,9 +64,9 @@ class ArtLayout(Layout):
             found.judge(name, not problem, problem or "weights whole (ART writes no "
                                                       "completion marker)")
         if with_metrics:
-            text = files.read_run_text(HISTORY)
-            if text is not None:
-                found.metrics = parse_history_lines(text.split("\n"))
+            lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
+            if lines is not None:
+                found.metrics = parse_history_lines(lines)
         return found
 
 

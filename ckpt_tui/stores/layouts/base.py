@@ -44,12 +44,17 @@ def whole(text: str) -> int | None:
 class RunFiles(Protocol):
     """What a layout may read of one run, through whatever backend holds it."""
 
-    def read_text(self, path: str) -> str | None:
-        """A small file's text by its path relative to the checkpoint folder; None if absent."""
+    def read_text(self, path: str, limit: int = ...) -> str | None:
+        """A small file's text by its path relative to the checkpoint folder; None if absent
+        (or there but not read: the run is then refused). ``limit``: the most bytes taken."""
         ...
 
     def read_run_text(self, path: str) -> str | None:
-        """The same, relative to the run's own folder (ART's ``history.jsonl``)."""
+        """The same, relative to the run's own folder."""
+        ...
+
+    def read_run_lines(self, path: str) -> Iterable[bytes] | None:
+        """A file of the run's own folder of any size, line by line (ART's ``history.jsonl``)."""
         ...
 
     def link_target(self, name: str) -> str | None:

@@ -13,6 +13,8 @@ from ...core.models import TrainingState
 from .base import TRAINER_BEST, Inspection, Layout, RunFiles, matching_state, whole
 
 STATE = "trainer_state.json"
+# A long run's ``log_history`` makes its trainer state large (66 MB and more): read whole up to this.
+STATE_LIMIT = 1024**3
 # What the Trainer saves only to resume (transformers' Trainer._save_optimizer_and_scheduler, _save_rng_state).
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")
 # DeepSpeed inside a Trainer checkpoint: ZeRO-0/1/2 model states hold the whole model, ZeRO-3's do not.
@@ -77,7 +79,7 @@ class HfLayout(Layout):
     def newest_state(self, steps: Mapping[str, int], files: RunFiles) -> dict | None:
         """The readable ``trainer_state.json`` with the highest step: it holds the whole log."""
         for _, name in sorted(((s, n) for n, s in steps.items()), reverse=True):
-            state = parse_json_object(files.read_text(f"{name}/{STATE}"))
+            state = parse_json_object(files.read_text(f"{name}/{STATE}", STATE_LIMIT))
             if state is not None:
                 return state
         return None
@@ -88,7 +90,7 @@ class HfLayout(Layout):
         for name in steps.keys() - saved.keys():
             found.incomplete(name, f"no {STATE} yet (the Trainer writes it last)")
         newest = max(saved, key=saved.__getitem__, default=None)
-        if newest is not None and not _whole_state(files.read_text(f"{newest}/{STATE}")):
+        if newest is not None and not _whole_state(files.read_text(f"{newest}/{STATE}", STATE_LIMIT)):
             found.incomplete(newest, f"{STATE} not whole yet (the Trainer writes it last)")
             del saved[newest]
         for name in saved:
