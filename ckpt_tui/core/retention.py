@@ -421,12 +421,12 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     """Decide, without touching storage, which checkpoints of ``run`` to keep."""
     plan = Plan(run.project, run.name, policy, latest_step=run.latest_step, source=run)
     plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
+    if run.refusal:  # refused even with no complete step (a tracker that cannot be read makes none)
+        plan.refused = f"{run.project}/{run.name}: {run.refusal}"
     if not run.checkpoints:
         return plan
     values = metric_values(run, policy)
-    if run.refusal:
-        plan.refused = f"{run.project}/{run.name}: {run.refusal}"
-    elif policy.metric is not None and not values:
+    if not plan.refused and policy.metric is not None and not values:
         plan.refused = _missing_metric_message(run, policy.metric)
     if values:
         plan.best_steps = sorted(top_steps(values, policy.direction, 1))
