@@ -6,17 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .core import (CkptError, NotFound, Plan, Refused, Run, Unreadable, execute_plans,
-                   fork_checkpoint, list_runs, plan_run)
+from .core import CkptError, NotFound, Plan, Refused, Run, execute_plans, fork_checkpoint, list_runs
 from .core.execute import DeletionResult, PlansResult, single_run
-from .core.resume import best_metric, resume_checkpoint
-from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_for
+from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
+from .core.resume import best_checkpoint_of, resume_checkpoint
+from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
-from .policy_file import POLICY_FILE, PolicyFile, Settings, flag_settings, load as load_policy_file
 
 if TYPE_CHECKING:
     from .watch import Event
@@ -48,7 +46,9 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
                        "'none' for no best)")
     group.add_argument("--mode", choices=("max", "min", "auto"),
                        help="higher or lower is better; auto minimises *loss (default auto)")
-    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N (default best,latest)")
+    group.add_argument("--keep", help="rules: best, latest, last:N, every:K, top:K, step:N, budget:SIZE (the newest "
+                       "steps that fit in 50G, best, latest and pins counted), interval:DURATION (one step per "
+                       "30m, 1h, 1d of wall time) (default best,latest)")
     group.add_argument("--full", metavar="RULES",
                        help="kept steps these rules select keep their training state (optimizer, scheduler, "
                             "RNG); every other kept step is slimmed to its weights (default: slim nothing)")
@@ -189,37 +189,33 @@ def _run_json(run: Run) -> dict:
     }
 
 
-def _run_json_bytes(run: Run) -> bytes:
+def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, run: Run) -> dict | bytes:
+    """``_run_json`` with the run's resolved policy and best step (module level: it may run in
+    another process, with the policy files already read)."""
+    from .core.policy import plan_for, resolve
+
+    resolved = resolve(run.project, run.name, found[(run.project, run.name)], flags, run.metrics.names())
+    plan = plan_for(run, resolved)
+    document = {**_run_json(run), "policy": resolved.to_json(), "best_step": plan.best_step,
+                "best_steps": plan.best_steps, "kept": sorted({k.step for k in plan.keep if k.step is not None}),
+                "refused": plan.refused}
+    if not as_bytes:
+        return document
     import orjson
 
-    return orjson.dumps(_run_json(run))
+    return orjson.dumps(document)
 
 
-def _load_runs(store, project: str | None, run: str | None, policies: PolicyFile | None = None,
-               flags: Settings | None = None) -> tuple[list[Run], list[tuple[str, str, str]]]:
+def _load_runs(store, project: str | None, run: str | None) -> tuple[list[Run], list[tuple[str, str, str]]]:
     """The selected runs, and (project, run, why) for each that could not be read: one
-    bad run never hides the others. Runs whose policy slims are read with their training state."""
-    pairs = list_runs(store, project, run)
-    slimming = {(p, r) for p, r in pairs
-                if policies is not None and policies.policy(p, r, flags or Settings()).full is not None}
-    plain = store.load_runs([pair for pair in pairs if pair not in slimming])
-    with_state = (((p, r), _load_or_error(store, p, r)) for p, r in pairs if (p, r) in slimming)
-    order = {pair: index for index, pair in enumerate(pairs)}
-    loaded = sorted([*plain, *with_state], key=lambda item: order[item[0]])
+    bad run never hides the others."""
     runs, failed = [], []
-    for (proj, name), result in loaded:
+    for (proj, name), result in store.load_runs(list_runs(store, project, run)):
         if isinstance(result, Run):
             runs.append(result)
         else:
             failed.append((proj, name, str(result)))
     return runs, failed
-
-
-def _load_or_error(store, project: str, run: str) -> Run | CkptError:
-    try:
-        return store.load_run(project, run, with_state=True)
-    except CkptError as exc:
-        return exc
 
 
 def _report_unread(store, failed: list[tuple[str, str, str]]) -> None:
@@ -242,21 +238,24 @@ def _print_metric_warnings(run: Run, indent: str = "") -> None:
         print(f"{indent}note: {note}")
 
 
-def _display_metric(run: Run, wanted: str | None) -> str | None:
-    # The app shows the same: val/reward where logged, else a metric the run logs.
-    return wanted if wanted else metric_for(run.metrics.names(), DEFAULT_METRIC)
+def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
+    """Where a run's policy comes from, when anything but the defaults sets it."""
+    if resolved.files:
+        print(f"{indent}policy files: {', '.join(resolved.files)}")
+    if resolved.pick_note:
+        print(f"{indent}{resolved.pick_note}")
 
 
-def _print_run_summary(runs: list[Run], chosen: Callable[[Run], Settings]) -> None:
+def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
-        settings = chosen(run)
-        shown = _display_metric(run, settings.metric)
-        best = best_checkpoint(run, shown, settings.mode or "auto") if shown else None
-        best_text = f"{best[0]} ({shown} {best[1]:.4g})" if best else "-"
+        policy = resolved(run).policy
+        best = best_checkpoint(run, policy.metric, policy.mode, policy.smoothing) if policy.metric else None
+        best_text = f"{best[0]} ({policy.metric} {best[1]:.4g})" if best else "-"
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
+        _print_policy(resolved(run))
         _print_metric_warnings(run, indent="  ")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
@@ -264,11 +263,7 @@ def _print_run_summary(runs: list[Run], chosen: Callable[[Run], Settings]) -> No
 
 def _step_columns(run: Run, metric: str | None) -> list[str]:
     names = run.metrics.names()
-    first = _display_metric(run, metric)
-    telling = ("loss", "reward", "accuracy", "acc", "score", "f1")
-    common = [n for n in names
-              if n.startswith(("val/", "train/reward")) or n.rsplit("/", 1)[-1].endswith(telling)]
-    return list(dict.fromkeys(([first] if first else []) + common))[:4]
+    return metric_columns(names, metric or metric_for(names, DEFAULT_METRIC))[:4]  # as the app chooses them
 
 
 def _print_run_steps(run: Run, metric: str | None) -> None:
@@ -287,42 +282,72 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from functools import partial
+
     store = _open(args)
+    flags = flag_settings(args.metric, args.mode)
     if args.json:
         pairs = list_runs(store, args.project, args.run)
         failed: list[tuple[str, str, str]] = []
+        policies = Policies(store, flags)
+        found = {}
+        for pair in pairs:
+            try:
+                found[pair] = policies.found(*pair)
+            except CkptError:
+                found[pair] = []  # the run vanished: reading it says so
+        render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty())
 
         def rendered() -> Iterator[dict | bytes]:
             # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
-            for (project, run), result in store.map_runs(pairs, _run_json if sys.stdout.isatty() else _run_json_bytes):
+            for (project, run), result in store.map_runs(pairs, render):
                 if isinstance(result, CkptError):
                     failed.append((project, run, str(result)))
                 else:
                     yield result
 
-        _stream_json({"location": store.location}, "runs", rendered(), lambda: _unread_json(store, failed))
-        return EXIT_FAILED if failed else EXIT_OK
+        _stream_json({"location": store.location}, "runs", rendered(),
+                     lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
+                              "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
+        return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
     runs, failed = _load_runs(store, args.project, args.run)
-    policies, flags = load_policy_file(store), flag_settings(args.metric, args.mode)
+    policies = Policies(store, flags)
+    cache: dict[tuple[str, str], Resolved] = {}
 
-    def chosen(run: Run) -> Settings:
-        settings = policies.settings(run.project, run.name, flags)
-        return replace(settings, metric=None) if (settings.metric or "").lower() == "none" else settings
+    def resolved(run: Run) -> Resolved:
+        key = (run.project, run.name)
+        if key not in cache:
+            cache[key] = policies.resolve(*key, run.metrics.names())
+        return cache[key]
 
     if args.run:
         for run in runs:
-            _print_run_steps(run, chosen(run).metric)
+            _print_run_steps(run, resolved(run).policy.metric)
+            _print_policy(resolved(run), "")
     elif not runs and not failed:
         print(f"no runs in {store.location}")
     else:
-        _print_run_summary(runs, chosen)
+        _print_run_summary(runs, resolved)
     _report_unread(store, failed)
-    return EXIT_FAILED if failed else EXIT_OK
+    problems = list(dict.fromkeys(resolved(run).problem for run in runs if resolved(run).problem))
+    for problem in problems:
+        _err(problem)
+    if not (args.project or args.run):
+        _report_sections(policies)
+    return EXIT_FAILED if failed else EXIT_REFUSED if problems else EXIT_OK
+
+
+def _report_sections(policies: Policies) -> None:
+    """Sections of the policy files that name no run there is: a typo keeps nothing."""
+    for line in policies.unused_sections():
+        _err(f"note: {line}")
 
 
 # -- prune -------------------------------------------------------------------
 def _print_plan(plan: Plan) -> None:
     print(f"{plan.project}/{plan.run}: {plan.policy.describe()}")
+    if plan.resolved is not None:
+        _print_policy(plan.resolved)
     for note in plan.source.notes if plan.source is not None else ():
         print(f"  note: {note}")
     if plan.refused:
@@ -398,10 +423,13 @@ def _flags(args: argparse.Namespace) -> Settings:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    from .core.policy import finish_leftovers, plan_runs
+
     store = _open(args)
-    policies, flags = load_policy_file(store), _flags(args)
-    runs, failed = _load_runs(store, args.project, args.run, policies, flags)
-    plans = [plan_run(run, policies.policy(run.project, run.name, flags)) for run in runs]
+    policies = Policies(store, _flags(args))
+    plans, failed = plan_runs(store, list_runs(store, args.project, args.run), policies, unattended=args.yes)
+    for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
+        raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:
@@ -414,13 +442,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
         _err(plan.refused)
     if not args.json:
         _report_unread(store, failed)
+        if not (args.project or args.run):
+            _report_sections(policies)
     outcome = PlansResult()
     if not args.dry_run and todo:
         code = _confirm(todo, args)
         if code is not None:
             return code
     if not args.dry_run:
-        _finish_interrupted(store, [p for p in plans if not p.delete and not p.slim and not p.refused])
+        for plan, what, removed in finish_leftovers(store, plans):
+            _err(f"{plan.project}/{plan.run}: " + (f"removed what interrupted work left: {what}" if removed else what))
     if not args.dry_run and todo:
         outcome = _execute(store, todo, show_progress=sys.stderr.isatty())
         if not args.json:
@@ -437,25 +468,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "freed_bytes": outcome.freed_bytes,
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
+            "unused_sections": policies.unused_sections() if not (args.project or args.run) else [],
             **_unread_json(store, failed),
         })
     if failed or not outcome.ok:
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
-
-
-def _finish_interrupted(store, plans: list[Plan]) -> None:
-    """Runs this prune deletes nothing from still get their interrupted deletions finished
-    (``execute_plan`` does it for the others): a stale one must not wait for a later prune."""
-    for plan in plans:
-        try:
-            for leftover in store.finish_interrupted(plan.project, plan.run):
-                print(f"{plan.project}/{plan.run}: removed what interrupted work left: {leftover}",
-                      file=sys.stderr)
-        except Unreadable:
-            continue  # already noted where the run is listed
-        except CkptError as exc:
-            _err(f"{plan.project}/{plan.run}: cannot finish an interrupted delete: {exc}")
 
 
 # -- fork --------------------------------------------------------------------
@@ -499,33 +517,48 @@ def _path_parser(sub) -> None:
     path.add_argument("--run", "-r", help="run (ART: model; may be left out if the location holds one run)")
     which = path.add_mutually_exclusive_group(required=True)
     which.add_argument("--latest", action="store_true", help="the latest complete checkpoint")
-    which.add_argument("--best", action="store_true", help="the best by --metric (the earliest of ties)")
+    which.add_argument("--best", action="store_true",
+                       help="the best step by the run's policy or --metric (the earliest of ties); exit 2 "
+                            "when it holds weights only")
+    which.add_argument("--weights", action="store_true",
+                       help="the best step's weights, for evaluation or export (weights-only steps included)")
     which.add_argument("--step", type=int, metavar="N", help="the checkpoint of step N")
     which.add_argument("--not-after-step", type=int, metavar="N", help="the latest complete checkpoint <= N")
-    path.add_argument("--metric", help="with --best: the metric (default: val/reward, eval_loss, ... "
-                      "whichever the run logs)")
-    path.add_argument("--mode", choices=("max", "min", "auto"), default="auto",
-                      help="with --best: higher or lower is better (default auto: minimise *loss)")
+    path.add_argument("--metric", help=f"with --best: the metric (default: the policy file's, else {DEFAULT_METRIC} "
+                      "where logged, else a metric the run logs)")
+    path.add_argument("--mode", choices=("max", "min", "auto"),
+                      help="with --best: higher or lower is better (default: the policy file's, else auto)")
     path.add_argument("--json", action="store_true", help="print one JSON document (path, step, name, layout...)")
 
 
 def cmd_path(args: argparse.Namespace) -> int:
-    if not args.best and (args.metric or args.mode != "auto"):
-        raise Refused("--metric and --mode go with --best")
+    best = args.best or args.weights
+    if not best and (args.metric or args.mode):
+        raise Refused("--metric and --mode go with --best or --weights")
     store = _open(args)
+    resolved = None
     try:
         project, run = _only_run(store, args)
         loaded = store.load_run(project, run)
-        metric = best_metric(loaded, args.metric) if args.best else None
-        ckpt = resume_checkpoint(loaded, args.step, args.not_after_step, metric, args.mode)
+        if best:
+            names = loaded.metrics.names()
+            resolved = Policies(store, flag_settings(args.metric, args.mode)).resolve(project, run, names).checked()
+            ckpt = best_checkpoint_of(loaded, resolved.best_policy, weights=args.weights)
+        else:
+            ckpt = resume_checkpoint(loaded, args.step, args.not_after_step)
     except NotFound as exc:  # nothing to return: the same exit as a refusal
         raise Refused(str(exc)) from None
     path = store.checkpoint_location(project, run, ckpt)
+    metric = resolved.best_policy.metric if resolved is not None else None
     if args.json:
         _print_json({"path": path, "step": ckpt.step, "name": ckpt.name, "layout": loaded.layout,
                      "project": project, "run": run, "evidence": ckpt.detail, "metric": metric,
-                     "value": loaded.metrics.value(ckpt.step, metric) if metric else None})
+                     "weights_only": ckpt.weights_only,
+                     "value": loaded.metrics.value(ckpt.step, metric) if metric else None,
+                     "policy": resolved.to_json() if resolved is not None else None})
     else:
+        if resolved is not None and resolved.pick_note:
+            _err(f"{project}/{run}: {resolved.pick_note}")
         print(path)
     return EXIT_OK
 

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs, plan_run
+from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs
+from .core.policy import NO_SETTINGS, Policies, Settings, finish_leftovers, plan_for
 from .core.retention import Plan
 from .formatting import size
-from .policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, file_path, load, parse
 from .stores.local import LocalStore
 
 DEFAULT_INTERVAL = 30.0
@@ -222,7 +222,7 @@ def _has_leftovers(run: Run) -> bool:
 class Watch:
     """Keeps the selected runs of ``store`` pruned: ``cycle()`` polls once, ``run()`` until stopped.
 
-    ``flags`` override the location's policy file, which is read again at every
+    ``flags`` override the runs' policy files, which are read again at every
     poll: a changed file plans every run again. ``report`` receives every event.
     """
 
@@ -234,7 +234,7 @@ class Watch:
         self.root = disk_path(store)
         if min_free is not None and self.root is None:
             raise Refused(f"--min-free measures free space on a disk; {store.location} is not on one")
-        self.policies: PolicyFile = load(store)  # an invalid file stops here, before anything is deleted
+        self.policies = Policies(store, flags)
         self.stop, self.wake = threading.Event(), threading.Event()
         self.seen: dict[Pair, set[tuple[int, str]]] = {}  # complete checkpoints at the last poll
         self.new: dict[Pair, set[tuple[int, str]]] = {}  # ... of which not yet planned
@@ -251,7 +251,7 @@ class Watch:
         except NotFound:
             pairs = []  # the trainer has not written it yet
         for project, run in pairs:
-            self.policies.policy(project, run, self.flags)
+            self.policies.resolve(project, run).checked()  # an invalid file stops here
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -285,11 +285,9 @@ class Watch:
 
     # -- one run ---------------------------------------------------------------------------
     def _read_policies(self) -> None:
-        text = self.store.read_location_file(POLICY_FILE)
-        if text != self.policies.text:
-            path = file_path(self.store)
-            self.policies = parse(text, path) if text is not None else PolicyFile(path)
+        if self.policies.refresh():
             self.seen.clear()  # a new policy: every run is planned again
+        self.policies.check()  # a file that cannot be used stops this poll, before anything is deleted
 
     def _poll(self, pair: Pair) -> None:
         """Note the run's new complete checkpoints; prune when there are some (and space is short)."""
@@ -305,14 +303,14 @@ class Watch:
             self._prune(pair)
 
     def _prune(self, pair: Pair) -> None:
-        policy = self.policies.policy(*pair, self.flags)
-        run = self.store.load_run(*pair, with_state=policy.full is not None)
+        slims = self.policies.resolve(*pair).policy.full is not None
+        run = self.store.load_run(*pair, with_state=slims)
         # What the full read calls complete: a step the quick poll took for one (a folder still
         # empty) is seen as new again at the next poll, until it is complete.
         self.seen[pair] = {c.key for c in run.checkpoints}
-        plan = plan_run(run, policy)
+        plan = plan_for(run, self.policies.resolve(*pair, run.metrics.names()), unattended=True)
         if plan.refused:
-            if pair not in self.refused:  # a missing metric is told once, not at every poll
+            if pair not in self.refused:  # a refusal is told once, not at every poll
                 self.refused.add(pair)
                 self.report(Event("refused", *pair, reasons=(plan.refused,)))
             self._done(pair)
@@ -326,9 +324,12 @@ class Watch:
             if plan.source is not None and _has_leftovers(plan.source):
                 # As execution would have first, had there been anything to delete.
                 with self._deletion() as go:
-                    removed = self.store.finish_interrupted(*pair) if go else []
-                for leftover in removed:
-                    self.report(Event("finished", *pair, reasons=(f"removed {leftover}",)))
+                    finished = finish_leftovers(self.store, [plan]) if go else []
+                for _plan, what, removed in finished:
+                    if removed:
+                        self.report(Event("finished", *pair, reasons=(f"removed {what}",)))
+                    else:
+                        self._problem((pair, "leftovers"), Event("failed", *pair, reasons=(what,)))
             self._done(pair)
             return
         self._execute(pair, plan)

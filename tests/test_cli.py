@@ -141,7 +141,11 @@ def test_ls_json_of_many_runs_read_by_several_processes_is_the_same(art_base):
                          capture_output=True, text=True, env=env, check=True).stdout
     store = LocalStore(art_base)
     expected = [_run_json(store.load_run("demo", run)) for run in store.list_runs("demo")]
-    assert json.loads(out) == {"location": str(art_base), "runs": expected, "notes": [], "errors": []}
+    listed = json.loads(out)
+    policy_keys = ("policy", "best_step", "best_steps", "kept", "refused")
+    assert [{k: v for k, v in run.items() if k not in policy_keys} for run in listed.pop("runs")] == expected
+    assert listed == {"location": str(art_base), "notes": [], "errors": [], "policy_problems": [],
+                      "unused_sections": []}
     assert len(expected) == 12
 
 
@@ -220,3 +224,14 @@ def test_a_refused_prune_says_why_once(art_base, capsys):
                              "--metric", "val/nope", "--dry-run")
     assert code == 2
     assert (out + err).count("'val/nope' is not logged") == 1
+
+
+def test_ls_and_the_app_choose_metric_columns_by_one_rule(art_base, capsys):
+    from ckpt_tui.core.retention import metric_columns
+    from ckpt_tui.stores.local import LocalStore
+
+    run = LocalStore(art_base).load_run("demo", "agent-001")
+    code, out, _ = run_cli(capsys, "ls", art_base, "-r", "agent-001", "--metric", "train/loss")
+    header = out.splitlines()[1].split()
+    assert header[3:-1] == metric_columns(run.metrics.names(), "train/loss")[:4]
+    assert header[3] == "train/loss"

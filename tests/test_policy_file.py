@@ -66,8 +66,7 @@ def test_the_most_specific_setting_wins_and_flags_win_over_the_file():
     assert policies.origin("demo", "agent-002", "keep") == "base/.ckpt-tui.toml: keep"
     assert policies.origin("demo", "agent-001", "keep", flags) == "--keep"
     assert policies.origin("demo", "agent-001", "smoothing") is None
-    assert policies.full_rules("demo", "agent-002") == (Rule("best"),)
-    assert policies.full_rules("other", "run") is None
+    assert policies.policy("demo", "agent-002").full == (Rule("best"),)
     assert policies.source("demo", "agent-002") == "base/.ckpt-tui.toml"
     every_flag = flag_settings("val/reward", "max", "latest", 0.5)
     assert parse('[projects.demo]\nmode = "min"', "f").source("demo", "x", every_flag) is None

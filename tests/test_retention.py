@@ -217,3 +217,30 @@ def test_execute_plans_goes_on_past_a_refused_plan(tmp_path):
     assert outcome.deleted == len(plans[1].delete) and outcome.ok
     assert seen and seen[-1] == ("b", len(plans[0].delete) + len(plans[1].delete),
                                  len(plans[0].delete) + len(plans[1].delete))
+
+
+# -- rules as objects: each knows its text, what it keeps, why, and whether it needs a metric -------
+def test_each_rule_knows_whether_it_needs_a_metric_and_reads_back_as_written():
+    rules = parse_rules("best,latest,last:3,every:10,top:2,step:4,budget:50G,interval:1h")
+    assert [r.needs_metric for r in rules] == [True, False, False, False, True, False, False, False]
+    assert ",".join(map(str, rules)) == "best,latest,last:3,every:10,top:2,step:4,budget:50G,interval:1h"
+    assert str(parse_rules("budget:2GiB,interval:90m")[0]) == "budget:2Gi" and parse_rules("budget:2Gi")[0].n == 2 * 2**30
+    assert str(parse_rules("interval:90m")[0]) == "interval:90m" and parse_rules("interval:2d")[0].n == 2 * 86400
+    for bad in ("budget:lots", "budget:" + "9" * 40, "interval:1y", "interval:0h"):
+        with pytest.raises(Refused, match="budget|interval"):
+            parse_rules(bad)
+
+
+def test_budget_keeps_the_newest_steps_that_fit_counting_best_latest_and_pins():
+    # Steps 0..9 of 100+s bytes; best 2 (102) and latest 9 (109) count first: 211 of 450.
+    run = make_run({2: 0.9, 5: 0.3, 8: 0.5})
+    plan = plan_run(run, Policy(parse_rules("best,latest,budget:450")))
+    assert kept(plan) == {2, 7, 8, 9}  # 211 + 108 + 107 = 426; 106 more would not fit
+    assert plan.reasons()[8] == ("within 450B",) and "within 450B" in plan.policy.describe()
+
+
+def test_interval_keeps_one_step_per_interval_of_wall_time():
+    ckpts = [Checkpoint(step=s, bytes=1, mtime=s * 1200.0, name=f"{s:04d}") for s in range(10)]  # 20 min apart
+    run = Run("p", "r", ckpts, metrics_from_records([]))
+    plan = plan_run(run, Policy(parse_rules("latest,interval:1h"), None))
+    assert kept(plan) == {0, 3, 6, 9} and plan.reasons()[3] == ("one per 1h",)

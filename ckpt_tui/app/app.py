@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
 from textual.app import App
 
-from ..core.retention import Policy
+from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.store import Store
 from ..policy_file import NO_SETTINGS, Settings
 from .screens.main import MainScreen
@@ -50,6 +51,8 @@ class CkptApp(App[int]):
         self.location_label = location_label or self.location
         self.timezone = timezone
         self.flags = Settings.from_policy(policy) if policy is not None else flags
+        if auto_metric and self.flags.metric == DEFAULT_METRIC:  # the default: a run that does not log it gets a pick
+            self.flags = replace(self.flags, metric=None)
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import NotFound, Refused
 from .models import Checkpoint, Run
-from .retention import Policy, Rule, metric_values, ranked_steps, suggest_metric
+from .retention import Policy, Rule, metric_values, ranked_steps
 
 
 def resumable(run: Run) -> list[Checkpoint]:
@@ -18,12 +18,30 @@ def resumable(run: Run) -> list[Checkpoint]:
     return [c for c in run.checkpoints if c.complete and not c.weights_only]
 
 
-def best_metric(run: Run, metric: str | None = None) -> str:
-    """The metric "best" goes by: the one asked for, else the one the run's logs suggest."""
-    chosen = metric or suggest_metric(run.metrics.names())
-    if chosen is None:
-        raise Refused(f"{run.project}/{run.name} logs no metric to choose the best by")
-    return chosen
+def best_checkpoint_of(run: Run, policy: Policy, weights: bool = False) -> Checkpoint:
+    """The best step by ``policy``'s metric among the complete checkpoints (the earliest of
+    ties): the one ``prune`` keeps as best. Refused when it holds weights only, unless
+    ``weights`` asks for them; ``NotFound`` when the metric is at no complete checkpoint."""
+    label = f"{run.project}/{run.name}"
+    if policy.metric is None:
+        raise Refused(f"{label}: no metric to choose the best by (the metric is 'none'); pass --metric")
+    if not run.metrics.names():
+        raise Refused(f"{label} logs no metric to choose the best by; {_describe(run, resumable(run))}")
+    complete = [c for c in run.checkpoints if c.complete]
+    values = metric_values(Run(run.project, run.name, complete, run.metrics), policy)
+    if not values:
+        logged = ", ".join(run.metrics.names()) or "none"
+        raise NotFound(f"{label}: metric {policy.metric!r} is not logged for any complete checkpoint "
+                       f"(metrics logged: {logged}); {_describe(run, resumable(run))}")
+    step = ranked_steps(values, policy.direction)[0]
+    at_step = [c for c in complete if c.step == step]
+    whole = [c for c in at_step if not c.weights_only]
+    if weights:
+        return _newest(at_step, step)
+    if not whole:
+        raise Refused(f"{label}: the best step, {step} ({policy.metric} {values[step]:.6g}), holds weights only "
+                      f"and cannot be resumed from; --weights prints its path; {_describe(run, resumable(run))}")
+    return _newest(whole, step)
 
 
 def _newest(candidates: list[Checkpoint], step: int) -> Checkpoint:
@@ -55,11 +73,7 @@ def resume_checkpoint(run: Run, step: int | None = None, not_after_step: int | N
         eligible = [c for c in candidates if c.step <= not_after_step]
         why = f"no complete checkpoint at or before step {not_after_step}"
     elif metric is not None:
-        policy = Policy((Rule("best"),), metric, mode)
-        values = metric_values(Run(run.project, run.name, candidates, run.metrics), policy)
-        eligible = [_newest(candidates, ranked_steps(values, policy.direction)[0])] if values else []
-        logged = ", ".join(run.metrics.names()) or "none"
-        why = f"metric {metric!r} is not logged for any complete checkpoint (metrics logged: {logged})"
+        return best_checkpoint_of(run, Policy((Rule("best"),), metric, mode))
     else:
         eligible, why = candidates, "no complete checkpoint"
     if not eligible:

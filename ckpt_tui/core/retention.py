@@ -3,48 +3,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
+from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
-Mode = Literal["max", "min", "auto"]
-RULE_KINDS = ("best", "latest", "last", "every", "top", "step")
-COUNTED_KINDS = ("last", "every", "top", "step")
 DEFAULT_METRIC = "val/reward"
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One rule of a policy: its kind (see ``rules.KINDS``) and argument."""
+
     kind: str
     n: int | None = None
 
     def __str__(self) -> str:
-        return self.kind if self.n is None else f"{self.kind}:{self.n}"
+        return KINDS[self.kind].text(self.n)
+
+    @property
+    def needs_metric(self) -> bool:
+        return KINDS[self.kind].needs_metric
+
+    def select(self, facts: StepFacts) -> list[int]:
+        return KINDS[self.kind].select(self.n, facts)
+
+    def label(self, metric: str | None) -> str | None:
+        return KINDS[self.kind].label(self.n, metric)
 
 
 def parse_rules(text: str) -> tuple[Rule, ...]:
-    """Parse ``best,latest,last:3,every:100,top:2,step:40`` into rules."""
+    """Parse ``best,latest,last:3,every:100,top:2,step:40,budget:50G,interval:1h`` into rules."""
     rules: list[Rule] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        kind, _, arg = part.partition(":")
-        kind = kind.strip().lower()
-        if kind not in RULE_KINDS:
-            raise Refused(f"unknown rule {part!r}; rules are: best, latest, last:N, every:K, top:K, step:N")
-        if kind in COUNTED_KINDS:
-            if not arg.strip().isdigit():
-                raise Refused(f"rule {kind!r} needs a whole number, e.g. {kind}:5")
-            n = int(arg)
-            if n < 1 and kind != "step":
-                raise Refused(f"rule {part!r} needs a number of at least 1")
-            rules.append(Rule(kind, n))
-        elif arg:
-            raise Refused(f"rule {kind!r} takes no argument")
-        else:
-            rules.append(Rule(kind))
+        name, _, arg = part.partition(":")
+        kind = KINDS.get(name.strip().lower())
+        if kind is None:
+            raise Refused(f"unknown rule {part[:40]!r}; {RULES_HELP}")
+        rules.append(Rule(kind.name, kind.parse(arg)))
     if not rules:
         raise Refused("no retention rule given")
     return tuple(dict.fromkeys(rules))
@@ -77,7 +77,7 @@ class Policy:
     marked: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.metric is None and any(r.kind in ("best", "top") for r in self.rules + (self.full or ())):
+        if self.metric is None and self.needs_metric:
             raise Refused("rules 'best' and 'top' need a metric")
         if self.metric is not None:
             resolve_mode(self.metric, self.mode)
@@ -90,6 +90,11 @@ class Policy:
         if metric is not None and metric.strip().lower() in ("", "none"):
             metric = None
         return cls(parse_rules(keep), metric, mode, smoothing, parse_rules(full) if full is not None else None)
+
+    @property
+    def needs_metric(self) -> bool:
+        """Whether a rule (kept or kept whole) chooses by the metric: without one it cannot apply."""
+        return any(r.needs_metric for r in self.rules + (self.full or ()))
 
     @property
     def direction(self) -> Literal["max", "min"] | None:
@@ -106,9 +111,6 @@ class Policy:
 
     def with_metric(self, metric: str | None, mode: str | None = None) -> Policy:
         return replace(self, metric=metric, mode=mode or self.mode)
-
-    def with_full(self, full: str | None) -> Policy:
-        return replace(self, full=parse_rules(full) if full is not None else None)
 
     def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
         """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
@@ -130,19 +132,7 @@ class Policy:
         return ",".join(str(r) for r in self.full) if self.full is not None else None
 
     def _describe_rules(self, rules: tuple[Rule, ...], direction: str | None) -> list[str]:
-        parts = []
-        for rule in rules:
-            if rule.kind == "best":
-                parts.append(f"best {self.metric} ({direction})")
-            elif rule.kind == "top":
-                parts.append(f"top {rule.n} {self.metric} ({direction})")
-            elif rule.kind == "last":
-                parts.append(f"last {rule.n}")
-            elif rule.kind == "every":
-                parts.append(f"every {rule.n}")
-            elif rule.kind == "latest":
-                parts.append("latest")
-        return parts
+        return [KINDS[r.kind].describe(r.n, self.metric, direction) for r in rules if r.kind != "step"]
 
     def describe(self, explain_auto: bool = False) -> str:
         """Human summary, e.g. ``keep best val/reward (max) + latest``.
@@ -242,6 +232,15 @@ class Plan:
     refused: str | None = None
     # The run as planned: what freed bytes are computed against at execution.
     source: Run | None = field(default=None, repr=False, compare=False)
+    # The policy with where each part comes from (``core.policy.Resolved``), when resolved so.
+    resolved: Any = field(default=None, repr=False, compare=False)
+
+    def refuse(self, why: str) -> None:
+        """Nothing of the run is deleted or slimmed, for ``why``."""
+        self.refused = why
+        self.keep = sorted(self.keep + [KeptStep(d.step, d.bytes, ("refused",), d.name) for d in self.delete],
+                           key=lambda k: k.key)
+        self.delete, self.slim, self.slim_refused = [], [], []
 
     @property
     def best_step(self) -> int | None:
@@ -278,6 +277,7 @@ class Plan:
             "pending": [p.to_json() for p in self.pending],
             "freed_bytes": self.freed_bytes,
             "refused": self.refused,
+            "policy": self.resolved.to_json() if self.resolved is not None else None,
         }
 
 
@@ -290,21 +290,6 @@ def metric_values(run: Run, policy: Policy) -> dict[int, float]:
         series = smooth(series, policy.smoothing)
     existing = {c.step for c in run.checkpoints}
     return {step: value for step, value in series if step in existing}
-
-
-def ranked_steps(values: dict[int, float], direction: str) -> list[int]:
-    """Steps from best to worst; equal values in step order."""
-    sign = -1 if direction == "max" else 1
-    return sorted(values, key=lambda s: (sign * values[s], s))
-
-
-def top_steps(values: dict[int, float], direction: str, k: int) -> list[int]:
-    """Steps with fewer than ``k`` steps strictly better: ties at the boundary are all kept."""
-    ranked = ranked_steps(values, direction)
-    if len(ranked) <= k:
-        return ranked
-    bar = values[ranked[k - 1]]
-    return [s for s in ranked if (values[s] >= bar if direction == "max" else values[s] <= bar)]
 
 
 def best_checkpoint(run: Run, metric: str, mode: str = "auto",
@@ -346,43 +331,59 @@ def metric_for(names: list[str], wanted: str | None) -> str | None:
     return suggest_metric(names) or wanted
 
 
+COLUMN_PREFIXES = ("val/", "train/reward")
+
+
+def metric_columns(names: list[str], metric: str | None, extra: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The metric columns shown for a run, by the app and by ``ls --run``: the metric in force
+    first, then ``val/*`` and ``train/reward``, then ``extra`` ones asked for."""
+    shown = [n for n in names if n.startswith(COLUMN_PREFIXES) or n in extra]
+    return list(dict.fromkeys(([metric] if metric in names else []) + shown))
+
+
 def _missing_metric_message(run: Run, metric: str) -> str:
-    available = ", ".join(run.metrics.names()) or "none"
+    """Why ``metric`` chooses no best: never logged, or logged only at steps no longer there."""
+    logged = [step for step, _ in run.metrics.series(metric)]
     notes = "".join(f"; {note}" for note in run.metrics.notes)
-    return (f"{run.project}/{run.name}: metric {metric!r} is not logged for any existing "
-            f"checkpoint; nothing deleted (metrics logged: {available}){notes}")
+    if logged:
+        shown = ", ".join(str(s) for s in logged[-3:])
+        return (f"{run.project}/{run.name}: {metric} is logged, but at no remaining checkpoint "
+                f"(logged at step{'s' if len(logged) > 1 else ''} {'..., ' if len(logged) > 3 else ''}{shown}); "
+                f"nothing deleted{notes}")
+    available = ", ".join(run.metrics.names()) or "none"
+    return (f"{run.project}/{run.name}: metric {metric!r} is not logged; nothing deleted "
+            f"(metrics logged: {available}){notes}")
 
 
-def _rule_matches(rule: Rule, steps: list[int], values: dict[int, float], policy: Policy) -> list[int]:
-    """The steps one rule selects (``steps`` sorted; ``values`` the metric at each)."""
-    if rule.kind == "latest":
-        return steps[-1:]
-    if rule.kind == "last":
-        return steps[-rule.n:]
-    if rule.kind == "every":
-        return [s for s in steps if s % rule.n == 0]
-    if rule.kind in ("best", "top") and values:
-        return top_steps(values, policy.direction, 1 if rule.kind == "best" else rule.n)
-    if rule.kind == "step" and rule.n in steps:
-        return [rule.n]
-    return []
+def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[int] | None = None) -> StepFacts:
+    """What the rules of ``policy`` choose from in ``run`` (``steps``: among these only)."""
+    all_steps = sorted({c.step for c in run.checkpoints})
+    steps = all_steps if steps is None else steps
+    sizes: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for ckpt in run.checkpoints:
+        sizes[ckpt.step] = sizes.get(ckpt.step, 0) + ckpt.bytes
+        times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
+    best = top_steps(values, policy.direction, 1) if values else []
+    always = frozenset(best) | frozenset(all_steps[-1:]) | (policy.pins & set(all_steps))
+    return StepFacts(steps, {s: v for s, v in values.items() if s in set(steps)}, policy.direction, policy.metric,
+                     sizes, times, always)
 
 
 def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[int, list[str]]:
     """Why each step is kept, by step (checkpoints sharing a step share its reasons)."""
-    steps = sorted({c.step for c in run.checkpoints})
-    reasons: dict[int, list[str]] = {step: [] for step in steps}
+    facts = step_facts(run, policy, values)
+    reasons: dict[int, list[str]] = {step: [] for step in facts.steps}
     best = top_steps(values, policy.direction, 1) if values else []
     for step in best:
         # Best is never deleted, whatever the rules; every step tied for it is best.
         reasons[step].append(f"best {policy.metric}" + (" (tied)" if len(best) > 1 else ""))
     # Latest is never deleted, whatever the rules.
-    reasons[steps[-1]].append("latest")
+    reasons[facts.steps[-1]].append("latest")
     for rule in policy.rules:
-        label = {"last": f"last {rule.n}", "every": f"every {rule.n}", "top": f"top {rule.n} {policy.metric}",
-                 "step": "pinned"}.get(rule.kind)
+        label = rule.label(policy.metric)
         if label is not None:
-            for step in _rule_matches(rule, steps, values, policy):
+            for step in rule.select(facts):
                 reasons[step].append(label)
     for step, why in run.protected.items():
         if step in reasons:
@@ -390,22 +391,24 @@ def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[in
     return reasons
 
 
-def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None) -> set[int]:
+def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None,
+                kept: set[int] | None = None) -> set[int]:
     """Kept steps that keep their training state: the latest, what the trainer resumes from,
-    and what ``policy.full`` selects (everything when it is None)."""
+    and what ``policy.full`` selects among the ``kept`` steps (everything when it is None)."""
     steps = sorted({c.step for c in run.checkpoints})
     if policy.full is None:
         return set(steps)
     values = metric_values(run, policy) if values is None else values
+    facts = step_facts(run, policy, values, sorted(kept) if kept is not None else None)
     whole = set(steps[-1:]) | set(run.resume_steps)
     for rule in policy.full:
-        whole.update(_rule_matches(rule, steps, values, policy))
+        whole.update(rule.select(facts))
     return whole
 
 
 def _plan_slims(plan: Plan, run: Run, whole: set[int]) -> None:
     """Kept checkpoints outside ``whole`` lose their training state, where their layout allows."""
-    if plan.policy.full is None or plan.refused:
+    if plan.policy.full is None:
         return
     kept = {k.key for k in plan.keep}
     for ckpt in run.checkpoints:
@@ -418,16 +421,18 @@ def _plan_slims(plan: Plan, run: Run, whole: set[int]) -> None:
 
 
 def plan_run(run: Run, policy: Policy) -> Plan:
-    """Decide, without touching storage, which checkpoints of ``run`` to keep."""
+    """Decide, without touching storage, which checkpoints of ``run`` to keep.
+
+    A rule that chooses by the metric refuses the run when the metric is at no
+    checkpoint, unless nothing would be deleted or slimmed anyway.
+    """
     plan = Plan(run.project, run.name, policy, latest_step=run.latest_step, source=run)
     plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
-    if run.refusal:  # refused even with no complete step (a tracker that cannot be read makes none)
-        plan.refused = f"{run.project}/{run.name}: {run.refusal}"
     if not run.checkpoints:
+        if run.refusal:  # refused even with no complete step (a tracker that cannot be read makes none)
+            plan.refuse(f"{run.project}/{run.name}: {run.refusal}")
         return plan
     values = metric_values(run, policy)
-    if not plan.refused and policy.metric is not None and not values:
-        plan.refused = _missing_metric_message(run, policy.metric)
     if values:
         plan.best_steps = sorted(top_steps(values, policy.direction, 1))
         plan.best_value = values[plan.best_steps[0]]
@@ -436,13 +441,17 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     _drop_marked(reasons, policy.marked, set(plan.best_steps), run)
     for ckpt in run.checkpoints:
         why = tuple(dict.fromkeys(reasons[ckpt.step]))
-        if why or plan.refused:
-            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why or ("refused",), ckpt.name))
+        if why:
+            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why, ckpt.name))
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
     plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
-    _plan_slims(plan, run, whole_steps(run, policy, values))
+    _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
+    if run.refusal:
+        plan.refuse(f"{run.project}/{run.name}: {run.refusal}")
+    elif policy.metric is not None and policy.needs_metric and not values and (plan.delete or plan.slim):
+        plan.refuse(_missing_metric_message(run, policy.metric))
     return plan
 
 

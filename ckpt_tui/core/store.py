@@ -10,6 +10,7 @@ from typing import BinaryIO, TypeVar
 from .errors import CkptError, Refused
 from .metrics import Metrics
 from .models import Checkpoint, FileEntry, Run
+from .policy import POLICY_FILE, PolicyPlace
 
 T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
@@ -135,6 +136,20 @@ class Store(ABC):
         ``Unreadable``, saying why: ``NotRead`` for a FIFO, a folder, a link leading out of
         the location or a file too large; ``Unreadable`` itself for permissions."""
         return None
+
+    def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
+        """Where the run's policy files may be, nearest first (``core.policy``): here, the
+        location's own file, naming the run as the location does."""
+        data, problem = self.location_policy_file()
+        return [PolicyPlace(f"{self.location.rstrip('/')}/{POLICY_FILE}", data, problem, project, run)]
+
+    def location_policy_file(self) -> tuple[bytes | str | None, str | None]:
+        """The location's own policy file: its content (None: there is none), or why it is
+        there but was not read."""
+        return self.read_location_file(POLICY_FILE), None
+
+    def forget_policy_places(self) -> None:
+        """Read the policy files again at the next ``policy_places``."""
 
     def write_location_file(self, name: str, text: str) -> None:
         """Create or replace a small file directly in the location; readers see the old

@@ -18,7 +18,7 @@ import contextlib
 import functools
 import math
 import struct
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -89,6 +89,8 @@ class EventScalars:
     records: list[dict] = field(default_factory=list)
     events: int = 0
     problem: str = ""
+    started: float = 0.0  # the first event's wall time: when the logger began
+    walls: dict[int, float] = field(default_factory=dict)  # step -> when its last scalar was written
 
 
 # Event files whose scalars are kept in memory between loads of a run.
@@ -206,6 +208,7 @@ def read_event_file(backend: Backend, path: str) -> EventScalars:
             for data in _records(stream):
                 event = event_pb2.Event.FromString(data)
                 result.events += 1
+                result.started = result.started or event.wall_time
                 if event.WhichOneof("what") != "summary":
                     continue
                 record: dict[str, object] = {}
@@ -215,6 +218,7 @@ def read_event_file(backend: Backend, path: str) -> EventScalars:
                         record[value.tag] = number
                 if record:
                     result.records.append({**record, "step": event.step})
+                    result.walls[event.step] = max(result.walls.get(event.step, 0.0), event.wall_time)
     except _Damaged as exc:
         result.problem = f"record {result.events + 1} is {exc}"
     except CkptError as exc:
@@ -257,8 +261,50 @@ def _named(records: dict[str, list[dict]]) -> Iterator[dict]:
                    for t, v in row.items()}
 
 
-def event_metrics(backend: Backend, paths: list[str], root: str) -> tuple[Metrics, list[str]]:
-    """Metrics from event files below ``root``, and a message per file read only in part."""
+def _one_logger(rows: dict[str, list[dict]], started: dict[str, float],
+                written: Mapping[int, float]) -> dict[str, list[dict]]:
+    """Folders written one after another by one logger (Lightning's ``version_0``, ``version_1`` for two
+    fits into one checkpoint folder) as one series under the tags as logged: at a step where a
+    checkpoint was written (``written``: event step -> the newest such checkpoint's modification time),
+    the folder that had begun logging by then; at other steps, the newest folder that logged the step."""
+    order = sorted(rows, key=lambda folder: started.get(folder, 0.0))
+    by_step: dict[int, dict[str, list[dict]]] = {}
+    for folder in order:
+        for row in rows[folder]:
+            by_step.setdefault(row["step"], {}).setdefault(folder, []).append(row)
+    merged = []
+    for step, logged in sorted(by_step.items()):
+        writer = None
+        if step in written:
+            began = [f for f in logged if started.get(f, 0.0) <= written[step]]
+            writer = began[-1] if began else None
+        merged += logged[writer or list(logged)[-1]]
+    return {".": merged}
+
+
+def by_save(metrics: Metrics, walls: Mapping[int, float], saved: Mapping[int, float]) -> Metrics:
+    """Values keyed by save number (``saved``: number -> when the save was written): each save has
+    those of the last step logged before it was written, and that step as ``global_step``."""
+    by_step = {}
+    for number, when in saved.items():
+        logged = [step for step, wall in walls.items() if wall <= when]
+        if logged:
+            by_step[number] = {**metrics.at(max(logged)), "global_step": float(max(logged))}
+    metrics.by_step = by_step
+    numbers = sorted(saved)
+    if any(saved[a] > saved[b] for a, b in zip(numbers, numbers[1:])):
+        order = ", ".join(str(n) for n in sorted(saved, key=saved.get))
+        metrics.notes.append(f"save numbers do not follow time (a resumed run restarts the save counter): "
+                             f"written in the order {order}; each save's metrics are those logged before it")
+    return metrics
+
+
+def event_metrics(backend: Backend, paths: list[str], root: str, written: Mapping[int, float] | None = None,
+                  saves: Mapping[int, float] | None = None) -> tuple[Metrics, list[str]]:
+    """Metrics from event files below ``root``, and a message per file read only in part.
+
+    With ``written``, the folders are successive versions of one logger (see ``_one_logger``);
+    with ``saves``, values are keyed by save number (see ``by_save``)."""
     by_folder: dict[str, list[EventScalars]] = {}
     problems = []
     for path in sorted(paths, key=_wall_order):
@@ -269,11 +315,28 @@ def event_metrics(backend: Backend, paths: list[str], root: str) -> tuple[Metric
         folder = parent(path)[len(root):].strip("/") or "."
         by_folder.setdefault(folder, []).append(scalars)
     rows = {folder: list(_newest_wins(files)) for folder, files in by_folder.items()}
-    return metrics_from_records(_named(rows), malformed=len(problems)), problems
+    if written is not None and len(rows) > 1:
+        started = {folder: min((f.started for f in files if f.started), default=0.0)
+                   for folder, files in by_folder.items()}
+        rows = _one_logger(rows, started, written)
+    metrics = metrics_from_records(_named(rows), malformed=len(problems))
+    if saves is not None:
+        walls: dict[int, float] = {}
+        for scalars in (f for files in by_folder.values() for f in files):
+            for step, wall in scalars.walls.items():
+                walls[step] = max(walls.get(step, 0.0), wall)
+        metrics = by_save(metrics, walls, saves)
+    return metrics, problems
 
 
-def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "") -> Metrics:
-    """A run's metrics from its event files, or empty metrics (and a hint) without the extra."""
+def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (), label: str = "",
+                        written: Callable[[], Mapping[int, float]] | None = None,
+                        saves: Callable[[], Mapping[int, float]] | None = None) -> Metrics:
+    """A run's metrics from its event files, or empty metrics (and a hint) without the extra.
+
+    ``written`` (asked only when several folders hold event files): when each checkpoint was
+    written, by event step, for folders that are successive versions of one logger. ``saves``:
+    when each save was written, by save number, for trainers that number saves, not steps."""
     paths = find_event_files(backend, root, skip)
     if not paths:
         return Metrics()
@@ -281,15 +344,9 @@ def tensorboard_metrics(backend: Backend, root: str, skip: Collection[str] = (),
         import tensorboard  # noqa: F401  (the optional extra)
     except ImportError:
         return Metrics(notes=[f"{label or root} {EXTRA_HINT}"])
-    metrics, problems = event_metrics(backend, paths, root)
+    several = written is not None and len({parent(p) for p in paths}) > 1
+    metrics, problems = event_metrics(backend, paths, root, written() if several else None,
+                                      saves() if saves is not None else None)
     metrics.notes.extend(problems)
     return metrics
 
-
-def merge_name_values(metrics: Metrics, from_names: Metrics) -> Metrics:
-    """Values a layout read from checkpoint names fill in where the event files have none."""
-    for step, values in from_names.by_step.items():
-        into = metrics.by_step.setdefault(step, {})
-        for name, value in values.items():
-            into.setdefault(name, value)
-    return metrics

@@ -24,6 +24,7 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
+from ..core.policy import PolicyPlace
 from ..core.store import ByteProgress, CheckpointDone, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
@@ -32,7 +33,8 @@ from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
 from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
-from .tensorboard import merge_name_values, tensorboard_metrics, wants_event_metrics
+from .policy_places import policy_places, read_policy_file
+from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # Folder names that hold a run's checkpoints but do not name the run (Lightning's
@@ -209,6 +211,7 @@ class TreeStore(Store):
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
         self.settle_seconds = settle_seconds()
+        self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str]) -> list[Entry]:
@@ -446,9 +449,10 @@ class TreeStore(Store):
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
             if why is None and settle is not None and layout.settles(name):
                 why = _settling(sizes.get(name), settle)
-            ckpt = self._checkpoint(prefix, found.targets.get(name, name), step, sizes.get(name),
+            target = found.targets.get(name, name)
+            ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
-                                    name in folders and name not in found.targets, name)
+                                    name in folders and name not in found.targets, target)
             (pending if not ckpt.complete else complete).append(ckpt)
         for name, (step, why) in scan.pending.items():
             kind, detail = self._leftover(why, sizes.get(name))
@@ -456,9 +460,9 @@ class TreeStore(Store):
             pending.append(self._checkpoint(prefix, name, step, sizes.get(name), (kind, detail), name in folders))
         for name, step in scan.links.items():
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
-        metrics = self._metrics(place, scan.steps, found.metrics) if with_metrics else Metrics()
+        metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
         unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
-        shown = {c.name for c in complete + pending}
+        shown = {layout.entry(c.name) for c in complete + pending}
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
@@ -491,13 +495,32 @@ class TreeStore(Store):
             detail = f"{WEIGHTS_ONLY}; {detail}" if detail else WEIGHTS_ONLY
         return Checkpoint(step, usage.bytes, usage.mtime, name, location, pending, detail, usage.blobs, slimmed)
 
-    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics) -> Metrics:
-        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl)."""
-        if not place.layout.reads_event_files or not wants_event_metrics(own):
+    def _metrics(self, place: RunPlace, steps: dict[str, int], own: Metrics, sizes: dict) -> Metrics:
+        """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
+        merged with them (Lightning's names)."""
+        layout = place.layout
+        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
-        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}")
-        return merge_name_values(place.layout.from_event_steps(found), own)
+        def written() -> dict[int, float]:
+            return self._written(place, steps, sizes)
+
+        found = tensorboard_metrics(self.backend, place.root, skip=skip, label=f"{place.project}/{place.name}",
+                                    written=written if layout.logger_versions else None,
+                                    saves=written if layout.numbers_saves else None)
+        return layout.merge_event_values(layout.from_event_steps(found), own)
+
+    def _written(self, place: RunPlace, steps: dict[str, int], sizes: dict) -> dict[int, float]:
+        """When the newest checkpoint of each step was written, by the event step of its values."""
+        missing = [name for name in steps if not isinstance(sizes.get(name), Usage)]
+        if missing:
+            sizes = {**sizes, **self.backend.usage_many(place.ckpt_dir, missing)}
+        newest: dict[int, float] = {}
+        for name, step in steps.items():
+            if isinstance(usage := sizes.get(name), Usage):
+                newest[place.layout.event_step(step)] = max(newest.get(place.layout.event_step(step), 0.0),
+                                                            usage.mtime)
+        return newest
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
@@ -558,8 +581,20 @@ class TreeStore(Store):
                 outcome[ckpt.key] = str(refusal)
                 if done is not None:
                     done(ckpt)
-        outcome.update(self.claims.delete(place.ckpt_dir, allowed, done, should_cancel))
+        outcome.update(self._by_entry(place, allowed, done, lambda entries, told: self.claims.delete(
+            place.ckpt_dir, entries, told, should_cancel)))
         return outcome
+
+    @staticmethod
+    def _by_entry(place: RunPlace, checkpoints: list[Checkpoint], done: CheckpointDone | None,
+                  claim: Callable[[list[Checkpoint], CheckpointDone | None], dict]) -> dict[tuple[int, str], str]:
+        """``claim`` on the entries the checkpoints are (Lightning's ``val/`` sub-folder for the file
+        inside it), its outcome and progress told of the checkpoints themselves."""
+        entries = {c.key: replace(c, name=place.layout.entry(c.name)) for c in checkpoints}
+        original = {entry.key: c for c, entry in zip(checkpoints, entries.values())}
+        told = None if done is None else (lambda entry: done(original[entry.key]))
+        outcome = claim(list(entries.values()), told)
+        return {key: outcome[entry.key] for key, entry in entries.items() if entry.key in outcome}
 
     def slim_checkpoints(self, run: Run, checkpoints: list[Checkpoint], done: CheckpointDone | None = None,
                          should_cancel: Callable[[], bool] | None = None) -> dict[tuple[int, str], str]:
@@ -598,6 +633,17 @@ class TreeStore(Store):
         return removed  # what could not be finished stays listed as pending, with its reason
 
     # -- files of ckpt-tui's own ----------------------------------------------------------
+    def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
+        place = self._place(project, run)
+        art = (place.project, place.name) if place.is_art else None
+        return policy_places(self.backend, place.root, art, self._policy_reads)
+
+    def location_policy_file(self) -> tuple[bytes | None, str | None]:
+        return read_policy_file(self.backend, "")
+
+    def forget_policy_places(self) -> None:
+        self._policy_reads.clear()
+
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
 

@@ -109,10 +109,10 @@ async def test_metric_picker_and_direction(art_base):
         await settle(pilot)
         await pilot.press("m")
         assert isinstance(app.screen, MetricPicker)
-        await pilot.press("home", "down", "down", "enter")  # auto, time/wall_clock_sec, then train/loss
+        await pilot.press("home", "down", "down", "down", "enter")  # auto, none, time/wall_clock_sec, train/loss
         await settle(pilot)
         assert main(app).policy.metric == "train/loss" and main(app).policy.direction == "min"
-        assert not app.auto_metric  # chosen by hand: held to in every run
+        assert main(app).session.metric == "train/loss"  # chosen by hand: held to in every run
         table = main(app).table
         assert table.best_step == 10 and "train/loss" in table.metric_names
         await pilot.press("d")

@@ -152,3 +152,64 @@ async def test_slimming_a_layout_that_cannot_says_why(art_base):
         plan = main(app).plans[RUN]
         assert not plan.slim and plan.slim_refused and app.said("keep their training state", "warning")
         assert run_dir(art_base, "agent-001").joinpath("0010").is_dir()
+
+
+# -- one resolution for the app too ------------------------------------------------------
+async def test_the_rule_chooser_shows_the_metric_the_run_uses_and_a_refused_run_is_marked(hf_fixture, tmp_path):
+    from ckpt_tui.app.widgets.run_tree import REFUSED_MARK
+
+    app = RecordingApp(str(hf_fixture))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        assert isinstance(app.screen, RuleChooser)
+        assert "eval_loss (auto→min)" in str(app.screen.query_one("#rule-now").render())
+        await pilot.press("escape")
+        screen = main(app)
+        assert not screen.summaries[("hf-trainer", "full-model")].refused
+        screen.change_policy(metric="val/nope")  # named: held to, and logged nowhere
+        await settle(pilot)
+        assert screen.summaries[("hf-trainer", "full-model")].refused
+        labels = [str(node.label) for node in screen.query_one("#runs").root.children[0].children]
+        assert all(REFUSED_MARK in label for label in labels)
+
+
+async def test_w_writes_only_what_the_run_does_not_inherit_and_the_line_follows(art_base):
+    (art_base / POLICY_FILE).write_text('[projects.demo]\nkeep = "best,latest,last:3"\n')
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 3)
+        await pilot.press("p", "w")
+        await settle(pilot)
+        saved = load(LocalStore(art_base))
+        assert saved.runs[RUN].values() == {"pins": (3,)}  # the project's keep still applies to it
+        assert f"saved in {POLICY_FILE}" in status(app) and app.said(f"in {art_base}/{POLICY_FILE}")
+        await pilot.press("m", "home", "down", "down", "down", "enter")  # train/loss
+        await settle(pilot)
+        assert "unsaved: w saves" in status(app)
+        await pilot.press("m", "home", "enter")  # back to auto: as saved again
+        await settle(pilot)
+        assert f"saved in {POLICY_FILE}" in status(app) and "unsaved" not in status(app)
+
+
+async def test_an_invalid_policy_file_offers_no_save(art_base):
+    (art_base / POLICY_FILE).write_text('keep = "best,weird"\n')
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await go_to_step(pilot, 3)
+        await pilot.press("p")
+        line = status(app)
+        assert "invalid: nothing is deleted" in line and "w saves" not in line
+
+
+async def test_a_smoothed_best_is_said_to_be_smoothed(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest", "val/reward", "auto", 0.3))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        _, best, _ = screen.current_best()
+        await go_to_step(pilot, best)
+        assert any("moving average (smoothing 0.3)" in tag for tag in screen._tags(screen.table.highlighted))
+        assert "smoothing 0.3" in status(app)

@@ -30,7 +30,7 @@ async def test_a_trainer_directory_opens_with_a_metric_each_run_logs(hf_fixture)
         assert screen.current == ("hf-trainer", "full-model")
         assert screen.table.metric_names[0] == "eval_loss" and screen.table.best_step == 4
         line = status(app)
-        assert "best eval_loss (auto→min)" in line and "picked: val/reward not logged" in line
+        assert "best eval_loss (auto→min)" in line and "picked eval_loss: val/reward not logged" in line
         assert "eval_loss" in str(screen.query_one("#plot-title").render())
         assert screen.summaries[("hf-trainer", "lora-adapter")].best == 10
         assert main(app).policy.metric == "val/reward"  # the rule itself is unchanged

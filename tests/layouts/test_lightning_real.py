@@ -135,7 +135,7 @@ def test_a_slash_in_the_metric_makes_a_sub_folder_per_checkpoint(trainer_tree, c
     ckpts = root / truth["ckpt_dir"]
     cb = callback(truth)
     store, run = load(root)
-    assert {f"{c.name}/{os.listdir(ckpts / c.name)[0]}" for c in run.checkpoints} == set(cb["best_k_models"])
+    assert {c.name for c in run.checkpoints} == set(cb["best_k_models"])  # the paths Lightning records
     for name, score in cb["best_k_models"].items():
         assert run.metrics.value(step_of(name), "val/acc") == pytest.approx(score, abs=5e-5)
     assert main(["path", str(root), "--best", "--metric", "val/acc"]) == 0

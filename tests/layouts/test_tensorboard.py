@@ -158,11 +158,12 @@ def test_lightning_without_metrics_in_names_reads_its_logger(tmp_path):
     assert metrics.at(200) == {"val_loss": 0.2, "epoch": 1.0} and metrics.at(100) == {"val_loss": 0.4, "epoch": 0.0}
 
 
-def test_the_layout_s_own_metrics_win(tmp_path):
+def test_lightning_names_win_and_its_logger_fills_in(tmp_path):
     lightning_dir(tmp_path / "lightning_logs" / "version_0")
-    write_events(tmp_path / "lightning_logs" / "version_0", [(100, {"val_loss": 9.0, "other": 1.0})])
+    # Logged at 99 for the checkpoint of step 100: a value the file's name contradicts loses.
+    write_events(tmp_path / "lightning_logs" / "version_0", [(99, {"val_loss": 9.0, "other": 1.0})])
     metrics = LocalStore(tmp_path / "lightning_logs").load_run("lightning_logs", "version_0").metrics
-    assert metrics.value(100, "val_loss") == 0.5 and "other" not in metrics.names()
+    assert metrics.value(100, "val_loss") == 0.5 and metrics.value(100, "other") == 1.0
 
 
 def test_hf_and_art_keep_their_own_metrics(hf_fixture, art_base):

@@ -224,3 +224,17 @@ def test_min_free_needs_a_disk(moto_art_bucket, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == f"ckpt-tui: --min-free measures free space on a disk; {moto_art_bucket.url} is not on one"
     assert len(moto_art_bucket.keys("demo/models/agent-001/checkpoints/")) == 24
+
+
+def test_a_policy_file_above_the_prefix_applies_up_to_the_bucket(s3_endpoint, create_bucket, capsys):
+    from s3_servers import Location
+
+    location = Location.fresh(s3_endpoint, create_bucket(s3_endpoint))
+    for step in range(4):
+        location.put(f"proj/models/agent/checkpoints/{step:04d}/adapter_model.safetensors", b"w")
+    location.client.put_object(Bucket=location.bucket, Key=POLICY_FILE,
+                               Body=b'[projects.proj.runs.agent]\nkeep = "latest,step:1"\nmetric = "none"\n')
+    code = main(["prune", location.url, "--endpoint-url", location.endpoint, "--dry-run", "--json"])
+    plan = json.loads(capsys.readouterr().out)["plans"][0]
+    assert code == 0 and [d["step"] for d in plan["delete"]] == [0, 2]
+    assert plan["policy"]["files"] == [f"s3://{location.bucket}/{POLICY_FILE}"]

@@ -11,24 +11,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from ..legend import LEGEND
+
 KEY_NAMES = {"question_mark": "?", "slash": "/", "pageup": "PgUp", "pagedown": "PgDn", "escape": "Esc",
              "delete": "Del", "home": "Home", "end": "End", "up": "↑", "down": "↓", "left": "←",
              "right": "→", "tab": "Tab", "shift+tab": "Shift+Tab", "enter": "Enter", "space": "Space",
              "ctrl+b": "Ctrl+B", "ctrl+f": "Ctrl+F", "ctrl+p": "Ctrl+P"}
-
-# What the marks in the run list and the step table mean.
-LEGEND = (
-    ("★", "the best step by the metric (never deleted)"),
-    ("L", "the latest step (never deleted)"),
-    ("P", "pinned with p (always kept)"),
-    ("M", "marked with Space: deleted by the preview unless it must stay"),
-    ("W", "weights only: slimmed, its training state removed (never offered for resuming)"),
-    ("DEL", "deleted by the preview (red, struck through)"),
-    ("SLIM -X", "kept, but slimmed by the preview: its training state goes, freeing X"),
-    ("…", "a save in progress or an interrupted delete (never touched)"),
-    ("-1.2 GB", "in the run list during a project preview: what that run frees"),
-)
-
 
 def key_names(keys: str) -> str:
     return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
@@ -51,7 +39,7 @@ def key_table(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
         for binding in bindings:
             table.add_row(key_names(binding.key), binding_text(binding))
     table.add_row("[u]Legend[/u]", "")
-    for mark, meaning in LEGEND:
+    for mark, _, meaning in LEGEND:
         table.add_row(mark, meaning)
     return table
 

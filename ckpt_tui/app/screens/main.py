@@ -24,11 +24,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...core.errors import CkptError, NotFound
 from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
-from ...core.retention import DEFAULT_METRIC, Plan, Policy, best_checkpoint, metric_for, plan_run
+from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
+from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
 from ...formatting import size, step_ranges
-from ...policy_file import NO_SETTINGS, POLICY_FILE, PolicyFile, Settings, save_run_policy
-from ...policy_file import file_path as policy_file_path
-from ...policy_file import load as load_policy_file
+from ..legend import legend_line
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
@@ -44,17 +43,19 @@ if TYPE_CHECKING:
 # Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
-DEFAULT_COLUMNS = ("val/", "train/reward")
 LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
 
 
-def default_columns(names: list[str], metric: str | None, extra: set[str]) -> list[str]:
-    """``val/*`` and ``train/reward`` first, the chosen metric always, then picked ones."""
-    shown = [n for n in names if n.startswith(DEFAULT_COLUMNS) or n == metric or n in extra]
-    if metric in shown:
-        shown.remove(metric)
-        shown.insert(0, metric)
-    return shown
+def read_policies(store, listing: dict[str, list[str]]) -> Policies:
+    """Every listed run's policy files, read at once (in a worker: never on the event loop)."""
+    policies = Policies(store)
+    for project, runs in listing.items():
+        for run in runs:
+            try:
+                policies.found(project, run)
+            except CkptError:
+                continue  # the run vanished since it was listed: reading it says so
+    return policies
 
 
 def toggled(steps: frozenset[int], step: int) -> frozenset[int]:
@@ -134,7 +135,7 @@ class MainScreen(Screen[None]):
         self.marks: dict[RunKey, frozenset[int]] = {}
         # The rule of a run: what was changed in this session, over the command line's flags,
         # over the location's saved policies (read with the run list), over the defaults.
-        self.policy_file = PolicyFile(POLICY_FILE)
+        self.policies: Policies | None = None  # the core's, once the location is listed
         self.policy_error: str | None = None  # the saved policies cannot be used: nothing is deleted
         self.session: Settings = NO_SETTINGS
         self._bases: dict[RunKey | None, tuple[Policy, frozenset[int], str | None]] = {}
@@ -153,8 +154,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="main"):
                 yield Static("", id="empty")
                 yield CheckpointTable(id="checkpoints")
-                yield Label("★ best · L latest · P pinned · M marked · W weights only · "
-                            "DEL/SLIM by the preview · ? every key", id="legend")
+                yield Label(legend_line(), id="legend")
                 yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
         yield KeyFooter()
 
@@ -196,15 +196,21 @@ class MainScreen(Screen[None]):
     def overrides(self) -> Settings:
         return Settings(**{**self.app.flags.values(), **self.session.values()})
 
+    def resolved(self, key: RunKey | None, run: Run | None = None, flags: Settings | None = None) -> Resolved:
+        """The core's resolution of a run's policy (with a metric picked among those ``run``
+        logs, when given): the session's changes over the flags over the run's policy files."""
+        project, name = key or ("", "")
+        flags = self.overrides if flags is None else flags
+        metrics = self.metric_names(run) if run is not None else None
+        if self.policies is None or key is None:
+            return resolve(project, name, [], flags, metrics)
+        return self.policies.resolve(project, name, metrics, flags)
+
     def _base(self, key: RunKey | None) -> tuple[Policy, frozenset[int], str | None]:
         """A run's rule without pins, its saved pins, and why its saved policy cannot be used."""
         if key not in self._bases:
-            project, run = key or ("", "")
-            try:
-                policy, problem = self.policy_file.policy(project, run, self.overrides), None
-            except CkptError as exc:  # the file says metric "none" beside a rule that needs one
-                policy, problem = PolicyFile(POLICY_FILE).policy(project, run, self.overrides), str(exc)
-            self._bases[key] = (without_pins(policy), frozenset(policy.pins), problem)
+            resolved = self.resolved(key)
+            self._bases[key] = (without_pins(resolved.policy), frozenset(resolved.policy.pins), resolved.problem)
         return self._bases[key]
 
     def base_policy(self, key: RunKey | None) -> Policy:
@@ -226,38 +232,31 @@ class MainScreen(Screen[None]):
         self._bases.clear()
         self._policy_changed()
 
-    def _holds_metric(self, key: RunKey) -> bool:
-        """Whether the metric in force was asked for: on the command line, in the metric
-        picker, or in a saved policy. If not, a run that does not log it shows one it logs."""
-        origin = self.policy_file.origin(*key, "metric", self.overrides)
-        return not self.app.auto_metric or (origin is not None and not origin.startswith("--"))
-
     @property
     def table(self) -> CheckpointTable:
         return self.query_one(CheckpointTable)
 
+    def run_resolved(self, run: Run) -> Resolved:
+        key = (run.project, run.name)
+        return self.memo.get(run.metrics, ("resolved", key, self.overrides, id(self.policies)),
+                             lambda: self.resolved(key, run))
+
     def policy_for(self, run: Run, key: RunKey | None = None) -> Policy:
-        """The rule for one run: its own pins and marks, and a metric it logs when
-        the metric in force is not logged and the user did not insist on it."""
+        """The rule for one run: its own pins and marks, and the metric the core resolves
+        for it (a metric it logs, picked, when nothing names one it does not log)."""
         key = key or (run.project, run.name)
-        policy = self.base_policy(key)
-        if not self._holds_metric(key) and policy.metric is not None:
-            picked = metric_for(self.metric_names(run), policy.metric)
-            if picked != policy.metric:
-                policy = policy.with_metric(picked)
+        policy = without_pins(self.run_resolved(run).policy)
         return policy.with_steps(self.pins_of(key), self.marks.get(key, frozenset()))
 
     def saved_state(self, key: RunKey) -> str | None:
         """For the top line: whether the run's rule is the saved one, or differs from it."""
-        saved = self.policy_file.source(*key, self.app.flags)
-        try:
-            stored = self.policy_file.policy(*key, self.app.flags)
-        except CkptError:
+        stored = self.resolved(key, flags=self.app.flags)
+        if stored.problem:
             return None
-        if same_policy(without_pins(stored), self.base_policy(key)) and stored.pins == self.pins_of(key):
-            return f"saved in {POLICY_FILE}" if saved else None
+        if same_policy(without_pins(stored.policy), self.base_policy(key)) and stored.policy.pins == self.pins_of(key):
+            used = len(stored.files_used)
+            return (f"saved in {POLICY_FILE}" if used == 1 else f"saved in {used} {POLICY_FILE} files") if used else None
         return "unsaved: w saves"
-
 
     def metric_names(self, run: Run) -> list[str]:
         return self.memo.get(run.metrics, "names", run.metrics.names)
@@ -280,11 +279,9 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing")
     def load_listing(self, select: RunKey | None = None) -> None:
         store = self.app.open_store()
-        try:
-            policies, problem = load_policy_file(store), None
-        except CkptError as exc:  # shown, and nothing is deleted until it is fixed
-            policies, problem = PolicyFile(policy_file_path(store)), str(exc)
         listing = {project: store.list_runs(project) for project in store.list_projects()}
+        policies = read_policies(store, listing)
+        problem = policies.problem()
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.show_policies, policies, problem)
             self.app.call_from_thread(self.show_listing, listing, select)
@@ -330,11 +327,11 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(self.show_project_preview, loaded)
 
     # -- showing -----------------------------------------------------------------
-    def show_policies(self, policies: PolicyFile, problem: str | None) -> None:
+    def show_policies(self, policies: Policies, problem: str | None) -> None:
         if problem and problem != self.policy_error:
             self.notify(f"{problem}\nNothing is previewed or deleted until it is fixed (r reads it again).",
                         title="Saved policies", severity="error", timeout=20)
-        self.policy_file, self.policy_error = policies, problem
+        self.policies, self.policy_error = policies, problem
         self._bases.clear()
         if self.runs:
             self._policy_changed()
@@ -413,9 +410,13 @@ class MainScreen(Screen[None]):
         self.refresh_view()
 
     def _summary(self, run: Run) -> RunSummary:
-        best, _ = self.best_of(run, self.policy_for(run))
+        policy = self.policy_for(run)
+        best, _ = self.best_of(run, policy)
         total = self.memo.get(run, "bytes", lambda: run.total_bytes)
-        return RunSummary(len(run.checkpoints), total, run.latest_step, best)
+        # Refused as a preview would be: the policy cannot be used, or its metric chooses no best.
+        refused = bool(self.policy_problem((run.project, run.name))) or (
+            policy.needs_metric and policy.metric is not None and best is None and len(run.checkpoints) > 1)
+        return RunSummary(len(run.checkpoints), total, run.latest_step, best, refused)
 
     def current_best(self) -> tuple[Policy, int | None, float | None]:
         """The current run's rule, best step and best value (from the preview when there is one)."""
@@ -433,7 +434,7 @@ class MainScreen(Screen[None]):
         self._show_empty()
         plan = self.plans.get(key) if key else None
         policy, best_step, _ = self.current_best()
-        columns = default_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
+        columns = metric_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
         # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
@@ -479,7 +480,10 @@ class MainScreen(Screen[None]):
         """What the marker column says about a step, in words."""
         step = ckpt.step
         policy, best, _ = self.current_best()
-        tags = {f"best {policy.metric}": step == best, "latest": self.run is not None and step == self.run.latest_step,
+        smoothed = policy.smoothing is not None and policy.smoothing < 1
+        best_tag = f"best {policy.metric}" + (f" by its moving average (smoothing {policy.smoothing:g}), "
+                                              "not its raw value" if smoothed else "")
+        tags = {best_tag: step == best, "latest": self.run is not None and step == self.run.latest_step,
                 "pinned": step in self.pins_of(self.current) | policy.pins,
                 "marked for deletion": step in self.marks.get(self.current, frozenset()),
                 "weights only (slimmed: never offered for resuming)": ckpt.weights_only}
@@ -510,11 +514,11 @@ class MainScreen(Screen[None]):
             totals = f"reading runs {len(summaries)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.run is not None:
-            chosen = self.policy
-            policy = self.policy_for(self.run, self.current) if self.metrics_ready else chosen
+            policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
+            resolved = self.run_resolved(self.run) if self.metrics_ready else None
             parts.append(StatusPart(policy.describe(explain_auto=True), "italic", 2))
-            if policy.metric != chosen.metric:
-                parts.append(StatusPart(f"picked: {chosen.metric} not logged", "yellow", 2))
+            if resolved is not None and resolved.pick_note:
+                parts.append(StatusPart(resolved.pick_note, "yellow", 2))
             elif self.metrics_ready and policy.metric and policy.metric not in self.metric_names(self.run):
                 parts.append(StatusPart(f"{policy.metric} not logged here (m)", "yellow", 2))
             saved = self.saved_state(self.current) if self.current else None
@@ -709,14 +713,13 @@ class MainScreen(Screen[None]):
         def chosen(choice: MetricChoice | None) -> None:
             if choice is None:
                 return
-            self.app.auto_metric = choice.metric is None
-            metric = choice.metric or DEFAULT_METRIC
-            if choice.metric:
+            if choice.metric and choice.metric != "none":
                 self.extra_columns.add(choice.metric)
-            self.change_policy(metric=metric, mode=choice.mode)
+            # None: as the flags and policy files say, else a metric each run logs.
+            self.change_policy(metric=choice.metric, mode=choice.mode)
 
         self.app.push_screen(MetricPicker(self.metric_names(self.run), shown, self.policy.mode,
-                                          self.app.auto_metric), chosen)
+                                          self.session.metric is None and self.app.flags.metric is None), chosen)
 
     def action_cycle_direction(self) -> None:
         if self.policy.metric is None:
@@ -728,7 +731,9 @@ class MainScreen(Screen[None]):
         # The top line shows the direction, (auto→min) or (max).
 
     def action_choose_rules(self) -> None:
-        current, key = self.policy, self.current
+        key = self.current
+        current = (without_pins(self.policy_for(self.run)) if self.run is not None and self.metrics_ready
+                   else self.policy)
 
         def chosen(policy: Policy | None) -> None:
             if policy is None:
@@ -746,7 +751,8 @@ class MainScreen(Screen[None]):
         note = f"pins stay with their runs: {'; '.join(pinned)} (p unpins)" if pinned else ""
         from .rules import RuleChooser
 
-        self.app.push_screen(RuleChooser(self.policy, self.app.cursor_blink, note), chosen)
+        shown = without_pins(self.policy_for(self.run)) if self.run is not None and self.metrics_ready else self.policy
+        self.app.push_screen(RuleChooser(replace(shown, marked=frozenset()), self.app.cursor_blink, note), chosen)
 
     def action_save_policy(self) -> None:
         """Save the current run's rule (metric, direction, rules, pins; never marks) in the
@@ -760,14 +766,18 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def save_policy(self, key: RunKey, policy: Policy) -> None:
-        saved = save_run_policy(self.app.open_store(), *key, policy)
-        self.app.call_from_thread(self.policy_saved, key, policy, saved)
+        from ...policy_file import save_run_policy
 
-    def policy_saved(self, key: RunKey, policy: Policy, saved: PolicyFile) -> None:
-        self.policy_file, self.policy_error = saved, None
+        store = self.app.open_store()
+        saved = save_run_policy(store, *key, policy)
+        policies = read_policies(store, self.listing or {})
+        self.app.call_from_thread(self.policy_saved, key, policy, saved.path, policies)
+
+    def policy_saved(self, key: RunKey, policy: Policy, path: str, policies: Policies) -> None:
+        self.policies, self.policy_error = policies, None
         self._bases.clear()
         self._policy_changed()
-        self.notify(f"{key[0]}/{key[1]}: {policy.describe()}\nin {saved.path}", title="Saved", timeout=6)
+        self.notify(f"{key[0]}/{key[1]}: {policy.describe()}\nin {path}", title="Saved", timeout=6)
 
     def action_pin(self) -> None:
         ckpt = self.table.highlighted
@@ -808,11 +818,13 @@ class MainScreen(Screen[None]):
 
     # -- actions: preview and delete ---------------------------------------------
     def _plan(self, run: Run) -> Plan:
-        """The run's plan; refused while its saved policy cannot be used."""
-        plan = plan_run(run, self.policy_for(run))
+        """The run's plan by the core, with this run's pins and marks; refused while its saved
+        policy cannot be used."""
+        resolved = self.run_resolved(run)
+        plan = plan_for(run, replace(resolved, policy=self.policy_for(run)))
         problem = self.policy_problem((run.project, run.name))
-        if problem:
-            plan.refused = problem
+        if problem and not plan.refused:
+            plan.refuse(problem)
         return plan
 
     def _policy_usable(self) -> bool:

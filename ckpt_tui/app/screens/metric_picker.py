@@ -16,6 +16,7 @@ from ...core.retention import DEFAULT_METRIC, resolve_mode
 
 MODES = ("auto", "max", "min")
 AUTO = "\0auto"  # the option id of "a metric each run logs"
+NONE = "none"  # the option id (and the setting) of "no metric: no best"
 
 
 def next_mode(mode: str) -> str:
@@ -24,7 +25,8 @@ def next_mode(mode: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MetricChoice:
-    """``metric`` None means: per run, DEFAULT_METRIC where logged, else one the run logs."""
+    """``metric`` None means: as the flags and policy files say, else per run DEFAULT_METRIC
+    where logged, else one the run logs; ``"none"``: no metric, no best."""
 
     metric: str | None
     mode: str
@@ -50,15 +52,18 @@ class MetricPicker(ModalScreen[MetricChoice | None]):
                 yield Label("This run logs no metrics.", classes="error")
             options = [Option(("● " if self.auto else "  ") + f"auto: {DEFAULT_METRIC} where logged, "
                               "else a metric each run logs", id=AUTO)]
+            options += [Option(("● " if self.current is None and not self.auto else "  ")
+                               + "none: no best (rules that need a metric are refused)", id=NONE)]
             options += [Option(("● " if m == self.current and not self.auto else "  ") + m, id=m)
-                        for m in self.metrics]
+                        for m in self.metrics if m != NONE]
             yield OptionList(*options, id="metrics")
             yield Label("", id="metric-hint", classes="hint")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
-        if self.current in self.metrics and not self.auto:
-            options.highlighted = self.metrics.index(self.current) + 1
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        if not self.auto and (self.current or NONE) in ids:
+            options.highlighted = ids.index(self.current or NONE)
         else:
             options.highlighted = 0
         self._show_mode()
@@ -66,6 +71,7 @@ class MetricPicker(ModalScreen[MetricChoice | None]):
     def _show_mode(self) -> None:
         highlighted = self.query_one(OptionList).highlighted_option
         metric = self.current if highlighted is None or highlighted.id == AUTO else highlighted.id
+        metric = None if metric == NONE else metric
         resolved = f"auto→{resolve_mode(metric, 'auto')}" if self.mode == "auto" and metric else self.mode
         self.query_one("#metric-hint", Label).update(
             f"direction: [b]{resolved}[/b] (d cycles auto, max, min; auto minimises *loss). "

@@ -12,7 +12,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...core.errors import CkptError
-from ...core.retention import DEFAULT_METRIC, Policy
+from ...core.retention import DEFAULT_METRIC, Policy, parse_rules
 
 PRESETS = (
     ("best,latest", "best + latest (default)"),
@@ -75,7 +75,8 @@ class RuleChooser(ModalScreen[Policy | None]):
 
     def parse(self, text: str, full: str) -> Policy:
         metric = self.policy.metric
-        if metric is None and any(k in text + full for k in ("best", "top")):
+        rules = parse_rules(text) + (parse_rules(full) if full.strip() else ())
+        if metric is None and any(rule.needs_metric for rule in rules):
             metric = DEFAULT_METRIC
         return Policy.parse(text, metric, self.policy.mode, self.policy.smoothing, full.strip() or None)
 

@@ -267,11 +267,6 @@ class CheckpointTable(ScrollView, can_focus=True):
     def reverse_sort(self) -> None:
         self.sort_by(self.sort_key, reverse=not self.sort_reverse)
 
-    @property
-    def sort_label(self) -> str:
-        label = next((c.label for c in self.columns if c.key == self.sort_key), self.sort_key)
-        return label + ("▼" if self.sort_reverse else "▲")
-
     def scroll_to_column(self, key: str) -> None:
         """Scroll sideways so that column ``key`` is on screen (the sorted column, say)."""
         x = 0

@@ -23,6 +23,10 @@ class RunSummary:
     bytes: int
     latest: int | None
     best: int | None
+    refused: bool = False  # its rule cannot apply (no metric to choose best by, a policy file in the way)
+
+
+REFUSED_MARK = "✗"
 
 
 def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
@@ -35,6 +39,7 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
     if summary is None:
         return ["…"]
     marks = " ".join(part for part in (
+        REFUSED_MARK if summary.refused else "",
         f"L{summary.latest}" if summary.latest is not None else "",
         f"★{summary.best}" if summary.best is not None else "") if part)
     if frees is not None:

@@ -249,6 +249,8 @@ class LocalBackend(Backend):
                 found[name] = self.usage(join(folder, name))
             except FileNotFoundError:  # removed since it was listed (another prune): gone
                 found[name] = NotFound(f"{base + name} no longer exists")
+            except CkptError as exc:  # emptied, then removed before its own ``usage``: gone too
+                found[name] = exc
             except OSError as exc:
                 found[name] = os_error(exc, f"cannot read {base + name}")
         return found

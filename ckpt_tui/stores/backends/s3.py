@@ -374,10 +374,6 @@ class S3Backend(Backend):
         usage = self.list_deep(folder).usage
         return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
-    def forget_listing(self, folder: str) -> None:
-        with self._lock:
-            self._listings.pop(folder, None)
-
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         from botocore.exceptions import ClientError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 
 from ...core.models import Pending
+from .accelerate import ACCELERATE
 from .art import ART, ART_LEGACY, ArtLayout
 from .base import Layout, RunScan, scan_entries
 from .dcp import DCP
@@ -18,12 +19,18 @@ from .hf import HF
 from .lightning import LIGHTNING
 from .megatron import MEGATRON
 from .nemo import NEMO
+from .nemo_rl import NEMO_RL
+from .openrlhf import OPENRLHF
 from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
+from .prime_rl import PRIME_RL
+from .ray import RAY, RAY_TRAIN
+from .skyrl import SKYRL
 from .torchtune import TORCHTUNE
 from .verl import VERL
 
 # In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, VERL, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE, DCP)
+TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, OPENRLHF, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE,
+                                     DCP, ACCELERATE, RAY, RAY_TRAIN, NEMO_RL, PRIME_RL)
 
 
 def layout_named(name: str) -> Layout | None:
@@ -50,11 +57,13 @@ def detect(entries: Iterable[tuple[str, bool]],
         scan = scan_entries(layout, entries, children)
         if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
             continue
+        if not layout.accepts_run(scan.steps):
+            continue
         if best is None or len(scan.steps) > len(best.steps):
             best = scan
     return best
 
 
-__all__ = ["ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout", "MEGATRON", "NEMO",
-           "OrbaxLayout", "RunScan", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named",
-           "needs_look", "scan_entries"]
+__all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout",
+           "MEGATRON", "NEMO", "NEMO_RL", "OPENRLHF", "OrbaxLayout", "PRIME_RL", "RAY", "RAY_TRAIN", "RunScan",
+           "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named", "needs_look", "scan_entries"]

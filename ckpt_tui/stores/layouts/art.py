@@ -17,7 +17,6 @@ MODELS = "models"
 CHECKPOINTS = "checkpoints"
 HISTORY = "history.jsonl"
 # Files and folders of an ART model folder that are never checkpoints.
-NOT_CHECKPOINTS = frozenset({HISTORY, "state.json", "model.json", "trajectories", "logs", "tensors"})
 
 
 def art_step(name: str) -> int | None:

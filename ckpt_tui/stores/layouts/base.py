@@ -86,7 +86,8 @@ class Inspection:
     resume: set[int] = field(default_factory=set)  # protected steps the trainer resumes from: kept whole
     # Entry name -> why it counts as complete (the layout's ``complete_evidence`` otherwise).
     evidence: dict[str, str] = field(default_factory=dict)
-    # Entry name -> the file inside it to point at (Lightning's ``val/`` sub-folders hold one ``.ckpt``).
+    # Entry name -> the file inside it that names the checkpoint and is pointed at (Lightning's ``val/``
+    # sub-folders hold one ``.ckpt``: its path is what Lightning records in ``best_k_models``).
     targets: dict[str, str] = field(default_factory=dict)
 
     def incomplete(self, name: str, why: str, pending: Pending = Pending.INCOMPLETE) -> None:
@@ -144,6 +145,14 @@ class Layout:
     fork_container = ""
     # Whether the layout's own metrics (if any) leave room for TensorBoard event files.
     reads_event_files = True
+    # Whether event files are read even when the layout has metrics of its own (values from
+    # checkpoint names then fill in what the event files lack), and whether folders of event files
+    # are successive versions of one logger, one per fit into the same checkpoint folder.
+    merges_event_files = False
+    logger_versions = False
+    # Whether step names number saves, not training steps (Accelerate's ``checkpoint_{i}``): event
+    # files' values then go to the save written after them.
+    numbers_saves = False
 
     # Names of steps, the step in the group ``step`` (written without leading zeros), for layouts
     # whose ``step`` is no more than that.
@@ -165,6 +174,11 @@ class Layout:
         complete only once it has settled, its newest file older than the settle window."""
         return False
 
+    def entry(self, name: str) -> str:
+        """The entry of the checkpoint folder that checkpoint ``name`` is (itself, or the sub-folder
+        holding it): what is deleted."""
+        return name
+
     def checkpoint_name(self, step: int, like: str = "") -> str:
         """The name this layout gives step ``step`` (``like``: the source's name, for forks)."""
         raise NotImplementedError
@@ -179,6 +193,10 @@ class Layout:
     def confirms(self, children: Collection[str]) -> bool:
         return not self.markers or not self.markers.isdisjoint(children)
 
+    def accepts_run(self, steps: Mapping[str, int]) -> bool:
+        """Whether a folder whose entries this layout claims is one of its runs (discovery)."""
+        return True
+
     def lists(self, name: str) -> bool:
         """Whether loading a run lists the step folder ``name`` (see ``RunFiles.children``)."""
         return self.reads_step_folders or self.needs_look(name)
@@ -187,6 +205,19 @@ class Layout:
         """TensorBoard values keyed by the step of the checkpoint they belong to (the trainer's
         logging offset, where it has one)."""
         return metrics
+
+    def merge_event_values(self, events: Metrics, own: Metrics) -> Metrics:
+        """The event files' values, and the layout's own where the event files have none."""
+        for step, values in own.by_step.items():
+            into = events.by_step.setdefault(step, {})
+            for name, value in values.items():
+                into.setdefault(name, value)
+        events.aliases = {**own.aliases, **events.aliases}
+        return events
+
+    def event_step(self, step: int) -> int:
+        """The event step at which the trainer logged the values of the checkpoint of ``step``."""
+        return step
 
     def tracker_text(self, step: int) -> str:
         return f"{step}\n"

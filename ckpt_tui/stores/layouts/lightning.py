@@ -43,6 +43,14 @@ def nested_values(name: str) -> dict[str, float]:
     return {key: float(value) for key, value in _PAIR.findall(match.group("pairs"))}
 
 
+def rounding(value: float) -> float:
+    """Half a unit of the last decimal a value read from a name shows (0.6531 -> 0.00005)."""
+    text = repr(value)
+    if "e" in text or "." not in text:
+        return 0.5
+    return 0.5 * 10.0 ** -len(text.split(".")[1]) * (1 + 1e-9)
+
+
 def is_last(name: str) -> bool:
     """``last.ckpt``, ``last-v1.ckpt``, ``last-epoch=3.ckpt``...: what Lightning resumes from."""
     return name.startswith(LAST) and name.endswith(SUFFIX)
@@ -75,12 +83,17 @@ class LightningLayout(Layout):
     step_kind = "any"
     fork_container = "checkpoints"
     complete_evidence = "a finished .ckpt (Lightning writes it in one transaction: a temporary file moved into place)"
+    merges_event_files = True
+    logger_versions = True  # a second fit into one dirpath logs to lightning_logs/version_1
 
     def step(self, name: str) -> int | None:
         if name.startswith(LAST):
             return None
         step = (lightning_values(name) or nested_values(name)).get("step")
         return int(step) if step is not None and step.is_integer() and step >= 0 else None
+
+    def entry(self, name: str) -> str:
+        return name.split("/", 1)[0]  # epoch=0-step=5-val/acc=0.6250.ckpt is its sub-folder
 
     def needs_look(self, name: str) -> bool:
         return not name.endswith(SUFFIX) and self.step(name) is not None
@@ -129,6 +142,24 @@ class LightningLayout(Layout):
         # validation and training alike, are logged at S - 1.
         metrics.by_step = {step + 1: values for step, values in metrics.by_step.items()}
         return metrics
+
+    def event_step(self, step: int) -> int:
+        return step - 1
+
+    def merge_event_values(self, events: Metrics, own: Metrics) -> Metrics:
+        """A name's value is what ``ModelCheckpoint`` ranked the file by: the last value logged before
+        the save. That is the value logged for the step where it rounds to the name's; a save made
+        before its validation (``every_n_train_steps``) names the one logged before it."""
+        logged = {name: events.series(name) for name in own.names()}
+        for step, values in own.by_step.items():
+            into = events.by_step.setdefault(step, {})
+            for name, value in values.items():
+                before = [v for s, v in logged[name] if s < step]
+                ranked = next((v for v in ([into[name]] if name in into else []) + before[-1:]
+                               if abs(v - value) <= rounding(value)), value)
+                into[name] = ranked
+        events.aliases = {**own.aliases, **events.aliases}
+        return events
 
 
 LIGHTNING = LightningLayout()

@@ -1,0 +1,81 @@
+"""Where a run's policy files may be: its own folder and every folder above it, up to the
+filesystem root or the bucket, each file read only when it is a regular file of sane size."""
+
+from __future__ import annotations
+
+from ..core.errors import CkptError, Refused
+from ..core.policy import MAX_POLICY_BYTES, POLICY_FILE, PolicyPlace
+from .backends.base import Backend, Kind, join
+
+Read = tuple[bytes | None, str | None]  # the file's bytes (None: there is none), or why it was not read
+
+
+def read_policy_file(backend: Backend, folder: str) -> Read:
+    """``folder``'s policy file, telling "there is none" from "there is one, not read because …";
+    a FIFO, a device or a link leading away is never opened."""
+    try:
+        entries = {e.name: e for e in backend.list_dir(folder)}
+    except CkptError:
+        return None, None  # a folder that cannot be listed holds no file we can know of
+    entry = entries.get(POLICY_FILE)
+    if entry is None:
+        return None, None
+    name = POLICY_FILE
+    if entry.kind is Kind.LINK:
+        target = backend.link_target(join(folder, POLICY_FILE))
+        entry = entries.get(target) if target else None
+        if entry is None or entry.kind is not Kind.FILE:
+            return None, "a symbolic link that leads out of its folder (or to no regular file); not read"
+        name = target
+    if entry.kind is Kind.DIR:
+        return None, "a folder, not a policy file"
+    if entry.kind is not Kind.FILE:
+        return None, "not a regular file (a FIFO, socket or device); not read"
+    try:
+        data = backend.read_bytes(join(folder, name), MAX_POLICY_BYTES)
+    except CkptError as exc:
+        return None, f"cannot be read: {exc}"
+    if data is None:
+        return None, f"larger than {MAX_POLICY_BYTES // 1024} KiB (or it changed while read); not read"
+    return data, None
+
+
+def run_names(rel: list[str], here: str, above: str) -> tuple[str, str]:
+    """(project, run) of the run at ``rel`` below a folder named ``here`` (in ``above``), as
+    opening that folder names it."""
+    if not rel:
+        return above, here
+    if len(rel) == 1:
+        return here, rel[0]
+    return "/".join(rel[:-1]), rel[-1]
+
+
+def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
+                  cache: dict[str, Read]) -> list[PolicyPlace]:
+    """The places of the run at ``run_root`` (below ``backend``'s root), nearest first. An ART
+    model (``art``: its project and name) is named the same from everywhere: its project is
+    the folder holding ``models/``."""
+    parts = run_root.split("/") if run_root else []
+    places = []
+
+    def look(at: Backend, folder: str, rel: list[str], here: str, above: str) -> None:
+        url = at.url(join(folder, POLICY_FILE))
+        if url not in cache:
+            cache[url] = read_policy_file(at, folder)
+        data, problem = cache[url]
+        places.append(PolicyPlace(url, data, problem, *(art or run_names(rel, here, above)), at is backend))
+
+    for depth in range(len(parts), 0, -1):
+        look(backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],
+             parts[depth - 2] if depth >= 2 else backend.root_name)
+    rel, at = parts, backend
+    while True:
+        look(at, "", rel, at.root_name, at.outer_name)
+        try:
+            up = at.parent()
+        except Refused:  # the bucket itself
+            break
+        if up.url("") == at.url(""):  # the filesystem root
+            break
+        rel, at = [at.root_name, *rel], up
+    return places
