@@ -1,9 +1,11 @@
 """Stress: prunes and forks killed with SIGKILL, two prunes of one run at once, a trainer writing
-steps while prunes run; on disk and in S3 (a moto server in a subprocess on 127.0.0.1).
+steps while prunes run; on disk and in S3 (a moto server in a subprocess on 127.0.0.1); and a live
+writer of every layout with ``watch`` and ``prune`` beside it, killed and restarted.
 
-    python bench/stress.py                       # small loops: a few minutes
-    python bench/stress.py --kills 40 --races 20 --writer-prunes 30
-    python bench/stress.py --only prune-kill-disk,fork-kill-s3
+    python bench/stress.py --quick               # everything, a few minutes
+    python bench/stress.py                       # longer loops
+    python bench/stress.py --kills 40 --races 20 --writer-prunes 30 --live-seconds 120
+    python bench/stress.py --only prune-kill-disk,fork-kill-s3,live-hf
 
 Every scenario runs the real command line (``python -m ckpt_tui ...``) in child
 processes, then looks at the storage itself and counts:
@@ -20,6 +22,22 @@ processes, then looks at the storage itself and counts:
 A kill lands at a random moment, most often after the command has started
 changing the storage (a ``.deleting-`` folder, a marker object, a ``.forking-``
 folder appeared), sometimes anywhere from its start.
+
+The live writers (``live-{layout}``) save steps as each trainer does today,
+file by file with short pauses, the trainer's marker last: the HF Trainer in
+place with ``trainer_state.json`` last, ART and torchtune with no marker at all,
+DeepSpeed's ``latest`` and Megatron's tracker after the files, Orbax's and
+Lightning's renames, DCP's ``.metadata.tmp`` renamed, NeMo 2's ``-unfinished``
+sibling. Beside them, ``watch`` runs and is killed (SIGKILL or SIGTERM) and
+restarted every second or two, while ``prune`` (sometimes killed too) and
+``path --latest`` run one after another. Counted: the newest complete step
+deleted or slimmed while a newer save is in progress (each step once), a step
+printed by ``path`` that was not complete, hangs (a command past its timeout,
+a watch still running 10 s after SIGTERM), tracebacks, ``.deleting-`` or slim
+leftovers after a watch stopped by SIGTERM (a prune has no SIGTERM handler: the
+next command finishes its work), and other failing exits. Layouts without a marker
+run with a settle window of one second (``CKPT_TUI_SETTLE_SECONDS``), longer
+than the writer's pauses.
 """
 
 from __future__ import annotations
@@ -432,6 +450,418 @@ def writer_races(stress: Stress, name: str, place: Place, shape: Shape, prunes: 
     check_end(stress, name, place, shape, written)
 
 
+# -- live writers of every layout, with watch and prune beside them -----------------------------------
+# A step counts as complete (for the bench) once the trainer wrote its last file; ckpt-tui may take
+# longer (a settle window for layouts without a marker) but never less.
+SETTLE_SECONDS = 1.0  # the bench's window (``$CKPT_TUI_SETTLE_SECONDS``): a file every <= 0.15 s keeps a step settling
+COMMAND_TIMEOUT = 60.0  # a prune or path that takes longer hangs
+TERM_TIMEOUT = 10.0  # a watch that has not exited this long after SIGTERM hangs
+LEFTOVER_PREFIXES = (".deleting-", ".ckpt-tui-slim")
+
+
+def safetensors_file(floats: int) -> bytes:
+    import json as _json
+    import struct
+
+    header = _json.dumps({"w": {"dtype": "F32", "shape": [floats], "data_offsets": [0, 4 * floats]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + b"\1" * (4 * floats)
+
+
+def torch_file(size: int) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("archive/data/0", b"\2" * size)
+    return buffer.getvalue()
+
+
+class Writer:
+    """One trainer's saves, file by file in the trainer's order, its marker (if any) last.
+
+    ``save(step)`` yields between its writes, so that the bench can look at the
+    storage while the save is in progress; ``name(step)`` is the step's entry,
+    ``whole(step)`` the files (path -> bytes) of a complete step that must stay,
+    ``state(step)`` those a slim removes.
+    """
+
+    layout = ""
+    slims = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.run = root
+
+    def name(self, step: int) -> str:
+        raise NotImplementedError
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        raise NotImplementedError
+
+    def state(self, step: int) -> set[str]:
+        return set()
+
+    def whole(self, step: int) -> dict[str, int]:
+        return {path: len(data) for path, data in self.files(step)}
+
+    def folder(self, step: int) -> Path:
+        return self.run / self.name(step)
+
+    def write(self, path: Path, data: bytes) -> Iterator[None]:
+        """One file, in two writes for the big ones (a reader may see it half written)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            if len(data) > 4096:
+                handle.write(data[:len(data) // 2])
+                handle.flush()
+                yield
+            handle.write(data[len(data) // 2:] if len(data) > 4096 else data)
+
+    def save(self, step: int) -> Iterator[None]:
+        """Yields between writes, never after the last: the step is complete once it ends."""
+        for index, (path, data) in enumerate(self.files(step)):
+            if index:
+                yield
+            yield from self.write(self.folder(step) / path, data)
+        yield from self.finish(step)
+
+    def finish(self, step: int) -> Iterator[None]:
+        """What the trainer does after the step's files (a marker, a rename, a tracker)."""
+        return iter(())
+
+    def step_of(self, printed: str) -> int | None:
+        name = Path(printed.strip()).name
+        for step in range(10_000):
+            if self.name(step) == name:
+                return step
+        return None
+
+
+class ArtWriter(Writer):
+    layout = "art"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.run = root / PROJECT / "models" / RUN / "checkpoints"
+
+    def name(self, step: int) -> str:
+        return f"{step:04d}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("adapter_config.json", b'{"r": 8}'), *((f"extra/tokenizer-{i}.json", b"{}") for i in range(6)),
+                ("adapter_model.safetensors", safetensors_file(8192))]
+
+
+class HfWriter(Writer):
+    """transformers 5: in place, the model, optimizer, scheduler, RNG state, trainer_state.json last."""
+
+    layout, slims = "hf", True
+
+    def name(self, step: int) -> str:
+        return f"checkpoint-{step}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("model.safetensors", safetensors_file(8192)), ("config.json", b"{}"),
+                ("optimizer.pt", torch_file(16384)), ("scheduler.pt", torch_file(64)),
+                ("rng_state.pth", torch_file(64)),
+                ("trainer_state.json", f'{{"global_step": {step}, "log_history": []}}'.encode())]
+
+    def state(self, step: int) -> set[str]:
+        return {"optimizer.pt", "scheduler.pt", "rng_state.pth"}
+
+
+class DeepSpeedWriter(Writer):
+    layout = "deepspeed"
+
+    def name(self, step: int) -> str:
+        return f"global_step{step}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("mp_rank_00_model_states.pt", torch_file(8192)),
+                *((f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt", torch_file(8192)) for r in range(2))]
+
+    def finish(self, step: int) -> Iterator[None]:
+        (self.root / "zero_to_fp32.py").write_text("# rebuilds fp32 weights\n")
+        yield
+        with open(self.root / "latest", "w") as handle:  # rank 0, after every file of the tag
+            handle.write(self.name(step))
+
+
+class MegatronWriter(Writer):
+    """Megatron's legacy format: one model_optim_rng.pt per model-parallel rank, the tracker last."""
+
+    layout = "megatron"
+
+    def name(self, step: int) -> str:
+        return f"iter_{step:07d}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [(f"mp_rank_0{r}/model_optim_rng.pt", torch_file(8192)) for r in range(2)]
+
+    def finish(self, step: int) -> Iterator[None]:
+        yield
+        with open(self.root / "latest_checkpointed_iteration.txt", "w") as handle:
+            handle.write(str(step))
+
+
+class OrbaxWriter(Writer):
+    layout = "orbax"
+
+    def name(self, step: int) -> str:
+        return str(step)
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("default/manifest.ocdbt", b"m" * 64), ("default/d/chunk-0", b"\3" * 8192),
+                ("default/d/chunk-1", b"\3" * 8192), ("_CHECKPOINT_METADATA", b'{"item_handlers": {}}')]
+
+    def save(self, step: int) -> Iterator[None]:
+        temporary = self.run / f"{step}.orbax-checkpoint-tmp"
+        for path, data in self.files(step):
+            yield from self.write(temporary / path, data)
+            yield
+        os.rename(temporary, self.folder(step))
+
+
+class DcpWriter(Writer):
+    layout = "dcp"
+
+    def name(self, step: int) -> str:
+        return f"step_{step}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [(f"__{r}_0.distcp", b"\4" * 8192) for r in range(2)] + [(".metadata", b"meta" * 16)]
+
+    def save(self, step: int) -> Iterator[None]:
+        for path, data in self.files(step)[:-1]:
+            yield from self.write(self.folder(step) / path, data)
+            yield
+        yield from self.write(self.folder(step) / ".metadata.tmp", self.files(step)[-1][1])
+        yield
+        os.rename(self.folder(step) / ".metadata.tmp", self.folder(step) / ".metadata")
+
+
+class NemoWriter(Writer):
+    """NeMo 2: a sibling ``{name}-unfinished`` before the save, removed after it."""
+
+    layout = "nemo2"
+
+    def name(self, step: int) -> str:
+        return f"model_name=0--val_loss={1 / (step + 1):.2f}-step={step}-consumed_samples={8.0 * step}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("weights/__0_0.distcp", b"\5" * 8192), ("weights/common.pt", torch_file(512)),
+                ("weights/.metadata", b"meta"), ("weights/metadata.json", b'{"sharded_backend": "torch_dist"}'),
+                ("context/io.json", b"{}"), ("context/model.yaml", b"model: {}\n")]
+
+    def save(self, step: int) -> Iterator[None]:
+        marker = self.run / f"{self.name(step)}-unfinished"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_bytes(b"")
+        yield
+        yield from Writer.save(self, step)
+        yield
+        marker.unlink()
+
+    def step_of(self, printed: str) -> int | None:
+        match = re.search(r"-step=(\d+)-", printed)
+        return int(match.group(1)) if match else None
+
+
+class TorchtuneWriter(Writer):
+    layout = "torchtune"
+
+    def name(self, step: int) -> str:
+        return f"epoch_{step}"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("config.json", b"{}"), ("adapter_config.json", b"{}"),
+                ("adapter_model.safetensors", safetensors_file(1024)),
+                ("model.safetensors.index.json", b'{"weight_map": {}}'),
+                *((f"model-0000{k}-of-00002.safetensors", safetensors_file(8192)) for k in (1, 2))]
+
+
+class LightningWriter(Writer):
+    """A .ckpt written to a temporary file, then moved into place (one transaction)."""
+
+    layout = "lightning"
+
+    def name(self, step: int) -> str:
+        return f"epoch=0-step={step}.ckpt"
+
+    def files(self, step: int) -> list[tuple[str, bytes]]:
+        return [("", torch_file(16384))]
+
+    def whole(self, step: int) -> dict[str, int]:
+        return {"": len(torch_file(16384))}
+
+    def save(self, step: int) -> Iterator[None]:
+        self.run.mkdir(parents=True, exist_ok=True)
+        temporary = self.run / f".{self.name(step)}.part"
+        yield from self.write(temporary, torch_file(16384))
+        yield
+        os.replace(temporary, self.folder(step))
+
+
+WRITERS = {w.layout: w for w in (ArtWriter, HfWriter, DeepSpeedWriter, MegatronWriter, OrbaxWriter, DcpWriter,
+                                 NemoWriter, TorchtuneWriter, LightningWriter)}
+
+
+def files_now(folder: Path) -> dict[str, int]:
+    """(path -> bytes) of what a step holds now ({"": bytes} for a single-file step)."""
+    if folder.is_file():
+        return {"": folder.stat().st_size}
+    found = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                found[os.path.relpath(path, folder)] = os.path.getsize(path)
+            except OSError:
+                pass
+    return found
+
+
+class Live:
+    """A writer saving steps while ``watch`` (killed and restarted) and ``prune``/``path`` run beside it."""
+
+    def __init__(self, stress: Stress, name: str, writer: Writer, seconds: float) -> None:
+        self.stress, self.name, self.writer, self.seconds = stress, name, writer, seconds
+        self.complete: list[int] = []
+        self.harmed: set[int] = set()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.env = {**stress.env, "CKPT_TUI_SETTLE_SECONDS": str(SETTLE_SECONDS)}
+
+    def count(self, what: str, why: str = "", amount: int = 1) -> None:
+        with self.lock:
+            self.stress.count(self.name, what, amount, why)
+
+    def start(self, *args: object) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "ckpt_tui", *map(str, args)], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finished(self, process: subprocess.Popen, timeout: float, what: str) -> tuple[int | None, str, str]:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.count("hangs", f"{what} still running after {timeout:g}s")
+            process.kill()
+            out, err = process.communicate()
+            return None, out, err
+        if "Traceback" in err:
+            self.count("tracebacks", f"{what}: {err.strip().splitlines()[-1][:200]}")
+        return process.returncode, out, err
+
+    # -- the trainer ---------------------------------------------------------------------------------
+    def trainer(self) -> None:
+        step = 1
+        while not self.done.is_set():
+            for _ in self.writer.save(step):
+                self.look(step)
+                time.sleep(random.uniform(0.0, 0.15))
+            with self.lock:
+                self.complete.append(step)
+            self.count("steps written")
+            step += 1
+            time.sleep(random.uniform(0.0, 0.3))
+
+    def look(self, saving: int) -> None:
+        """While ``saving`` is in progress, the newest complete step must be there, whole."""
+        with self.lock:
+            newest = self.complete[-1] if self.complete else None
+        if newest is None:
+            return
+        now = files_now(self.writer.folder(newest))
+        want = self.writer.whole(newest)
+        missing = {p for p in want if p not in now}
+        if not missing or newest in self.harmed:
+            return
+        self.harmed.add(newest)  # each step counted once, however many looks see it
+        if missing & self.writer.state(newest) and not missing - self.writer.state(newest):
+            self.count("newest complete slimmed", f"step {newest} slimmed while {saving} was being saved")
+        else:
+            self.count("newest complete deleted", f"step {newest} lost {len(missing)} of {len(want)} files while "
+                                                  f"{saving} was being saved")
+
+    # -- watch, killed and restarted -------------------------------------------------------------
+    def keep(self) -> list[str]:
+        rules = ["--keep", "last:2", "--full", "latest"] if self.writer.slims else ["--keep", "latest"]
+        return [*rules, "--metric", "none"]
+
+    def watcher(self) -> None:
+        while not self.done.is_set():
+            process = self.start("watch", self.writer.root, *self.keep(), "--interval", "0.2")
+            time.sleep(random.uniform(0.3, 2.0))
+            signal_kind = random.choice((signal.SIGKILL, signal.SIGTERM))
+            process.send_signal(signal_kind)
+            code, _out, err = self.finished(process, TERM_TIMEOUT, f"watch after {signal_kind.name}")
+            self.count("watch runs")
+            if signal_kind is signal.SIGTERM and code is not None:
+                left = self.leftovers()
+                if left:
+                    self.count("leftovers after SIGTERM", f"{left[:3]}", len(left))
+            elif signal_kind is signal.SIGKILL and "Traceback" in err:
+                pass  # already counted
+
+    def leftovers(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.writer.run) if n.startswith(LEFTOVER_PREFIXES)]
+        except OSError:
+            return []
+
+    # -- prune and path --------------------------------------------------------------------------
+    def commands(self) -> None:
+        while not self.done.is_set():
+            if random.random() < 0.5:
+                self.prune()
+            else:
+                process = self.start("path", self.writer.root, "--latest")
+                code, out, err = self.finished(process, COMMAND_TIMEOUT, "path")
+                self.count("paths")
+                with self.lock:
+                    complete = set(self.complete)
+                if code == 0:
+                    step = self.writer.step_of(out)
+                    if step not in complete:
+                        self.count("incomplete printed by path", f"path printed {out.strip()[-60:]} "
+                                                                 f"(complete: {sorted(complete)[-3:]})")
+                elif code not in (2, None):
+                    self.count("command errors", f"path exit {code}: {err.strip()[:200]}")
+
+    def prune(self) -> None:
+        """A prune, left to finish or killed at a random moment (SIGKILL or SIGTERM)."""
+        process = self.start("prune", self.writer.root, "--keep", "latest", "--metric", "none", "--yes")
+        kill = random.choice((None, None, signal.SIGKILL, signal.SIGTERM))
+        if kill is not None:
+            time.sleep(random.uniform(0.2, 1.5))
+            if process.poll() is None:
+                process.send_signal(kill)
+        code, _out, err = self.finished(process, COMMAND_TIMEOUT, f"prune{f' after {kill.name}' if kill else ''}")
+        self.count("prunes")  # a prune stopped by a signal leaves its work for the next command to finish
+        if code not in (0, None) and not (kill is not None and code < 0):
+            self.count("command errors", f"prune exit {code}: {err.strip()[:200]}")
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=work, daemon=True) for work in (self.trainer, self.watcher, self.commands)]
+        for thread in threads:
+            thread.start()
+        time.sleep(self.seconds)
+        self.done.set()
+        for thread in threads:
+            thread.join()
+        self.count("runs")
+
+
+def live_writers(stress: Stress, scratch: Path, layout: str, seconds: float) -> None:
+    root = scratch / "live" / layout
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    Live(stress, f"live-{layout}", WRITERS[layout](root), seconds).run()
+
+
 # -- the moto server ---------------------------------------------------------------------------
 @contextmanager
 def moto_server() -> Iterator[str]:
@@ -475,7 +905,11 @@ def wait_until_serving(endpoint: str, process: subprocess.Popen) -> None:
 # -- main ------------------------------------------------------------------------------------------
 SCENARIOS = ("prune-kill-disk", "prune-kill-s3", "fork-kill-disk", "fork-kill-disk-to-s3",
              "fork-kill-s3-to-disk", "fork-kill-s3", "concurrent-disk", "concurrent-s3",
-             "writer-disk", "writer-s3")
+             "writer-disk", "writer-s3", *(f"live-{layout}" for layout in WRITERS))
+LIVE_COLUMNS = ("steps written", "watch runs", "prunes", "paths", "newest complete deleted",
+                "newest complete slimmed", "incomplete printed by path", "hangs", "tracebacks",
+                "leftovers after SIGTERM", "command errors")
+LIVE_FAILURES = LIVE_COLUMNS[4:]
 
 
 def main() -> int:
@@ -484,16 +918,25 @@ def main() -> int:
     parser.add_argument("--races", type=int, default=5, help="rounds of two concurrent prunes (default 5)")
     parser.add_argument("--writer-prunes", type=int, default=10,
                         help="prunes run while a trainer writes steps (default 10)")
+    parser.add_argument("--live-seconds", type=float, default=30.0,
+                        help="how long each layout's live writer runs beside watch and prune (default 30)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few minutes in all: 2 kills, 2 races, 4 writer prunes, 10 s per live writer")
     parser.add_argument("--only", help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     args = parser.parse_args()
+    if args.quick:
+        args.kills, args.races, args.writer_prunes, args.live_seconds = 2, 2, 4, 10.0
     chosen = set(args.only.split(",")) if args.only else set(SCENARIOS)
     if chosen - set(SCENARIOS):
         parser.error(f"unknown scenario(s): {', '.join(sorted(chosen - set(SCENARIOS)))}")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     random.seed(seed)
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+                      # The kill scenarios write whole trees first: no step of theirs is still being
+                      # written. The live writers set their own window.
+                      CKPT_TUI_SETTLE_SECONDS="0")
     print(f"seed {seed}", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ckpt-stress-") as tmp, moto_server() as endpoint:
@@ -516,6 +959,8 @@ def main() -> int:
             ("writer-disk", lambda: writer_races(stress, "writer-disk", disk, DISK, args.writer_prunes, 0.02)),
             ("writer-s3", lambda: writer_races(stress, "writer-s3", bucket, BUCKET, args.writer_prunes, 0.0)),
         ]
+        plan += [(f"live-{layout}", lambda layout=layout: live_writers(stress, scratch, layout, args.live_seconds))
+                 for layout in WRITERS]
         for scenario, work in plan:
             if scenario in chosen:
                 begin = time.monotonic()
@@ -530,10 +975,18 @@ def main() -> int:
         totals.update(counts)
         print(f"{scenario:<22}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
     print(f"{'total':<22}" + "".join(f"{totals.get(c, 0):>15}" for c in columns))
-    for note in stress.notes[:30]:
+    live = [s for s in SCENARIOS if s.startswith("live-") and s in stress.counts]
+    if live:
+        print()
+        print(f"{'live writers':<16}" + "".join(f"{c.replace('newest complete ', 'newest '):>{len(c) + 1}}"
+                                                 for c in LIVE_COLUMNS))
+        for scenario in live:
+            counts = stress.counts[scenario]
+            print(f"{scenario:<16}" + "".join(f"{counts.get(c, 0):>{len(c) + 1}}" for c in LIVE_COLUMNS))
+    for note in stress.notes[:40]:
         print(f"  {note}")
     print(f"({time.monotonic() - started:.0f} s, seed {seed})")
-    failures = sum(totals.get(c, 0) for c in ("bad states", "lost steps", "unclear errors"))
+    failures = sum(totals.get(c, 0) for c in ("bad states", "lost steps", "unclear errors", *LIVE_FAILURES))
     return 1 if failures else 0
 
 

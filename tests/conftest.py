@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Trees written by the tests are seconds old: steps of layouts without a completion marker count
+# as complete at once, unless a test sets its own settle window (tests/test_completeness.py).
+os.environ.setdefault("CKPT_TUI_SETTLE_SECONDS", "0")
 
 
 def copy_tree(source: Path, target: Path) -> Path:

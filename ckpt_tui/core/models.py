@@ -38,6 +38,7 @@ class Pending(Enum):
     SAVE_IN_PROGRESS = "save in progress"
     NEWER_THAN_TRACKER = "newer than the tracker (save unfinished)"
     INCOMPLETE = "incomplete save"
+    SETTLING = "settling"  # no completion marker: written too recently to be known whole
     FORK_IN_PROGRESS = "fork in progress"
     ABANDONED_FORK = "interrupted fork"
     INTERRUPTED_DELETE = "interrupted delete"

@@ -429,6 +429,8 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     plan = Plan(run.project, run.name, policy, latest_step=run.latest_step, source=run)
     plan.pending = [KeptStep(c.step, c.bytes, (c.note or "incomplete",), c.name) for c in run.pending]
     if not run.checkpoints:
+        if run.refusal:  # refused even with no complete step (a tracker that cannot be read makes none)
+            plan.refuse(f"{run.project}/{run.name}: {run.refusal}")
         return plan
     values = metric_values(run, policy)
     if values:

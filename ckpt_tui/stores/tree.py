@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -30,6 +31,7 @@ from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named,
 from .layouts.art import CHECKPOINTS, MODELS, art_step
 from .layouts.base import FORKING_PREFIX
 from .layouts.orbax import orbax_parts
+from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
 from .policy_places import policy_places, read_policy_file
 from .tensorboard import tensorboard_metrics, wants_event_metrics
 
@@ -42,6 +44,8 @@ WEIGHTS_ONLY = "weights only: training state removed"
 CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
 # How many folders deep a location is searched for runs.
 MAX_DEPTH = 4
+SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +79,14 @@ class _RunFiles:
     """A run's side files for its layout: read through the backend, fetched together when told."""
 
     def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
-                 children: dict[str, set[str]] | None = None) -> None:
+                 children: dict[str, set[str]] | None = None, verdicts: _Verdicts | None = None,
+                 contents: dict[str, set[str]] | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
         self.listed = children or {}
+        self.contents = contents or {}  # what every step folder holds, from a listing of the whole folder
+        self.verdicts = verdicts if verdicts is not None else _Verdicts()
         # Side files that are there but could not be read, and why: the run is then refused,
         # never decided on as if they were absent.
         self.unread: dict[str, str] = {}
@@ -138,6 +145,61 @@ class _RunFiles:
     def children(self, name: str) -> set[str]:
         return self.listed.get(name, set())
 
+    def weights(self, names: Collection[str], archives: bool = False) -> dict[str, Weights]:
+        if not names:
+            return {}
+        if self.backend.implicit_folders:
+            # An object store shows an object only once its upload is whole: nothing is seen half
+            # written, and reading headers would cost a request per file. What each step holds comes
+            # from the listing of the whole folder, when the load made one (else: no verdict).
+            return {name: Weights(payload=any(not is_description(n) for n in self.contents[name]))
+                    for name in names if name in self.contents}
+        try:
+            listed: dict[str, list[FileInfo] | CkptError] = dict(self.backend.walk_many(self.place.ckpt_dir, names))
+        except CkptError:  # one step that cannot be listed: list them one by one
+            listed = dict(zip(names, self.backend.map(self._walk, list(names))))
+        found = {}
+        for name, infos in listed.items():
+            if isinstance(infos, CkptError):
+                found[name] = Weights(problems=(str(infos),))
+                continue
+            step = join(self.place.ckpt_dir, name)
+            judged = [info for info in infos if info.path.endswith(SAFETENSORS) or (archives and is_weights(info.path))]
+            problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), judged)
+            found[name] = Weights(tuple(p for p in problems if p), any(not is_description(i.path) for i in infos))
+        return found
+
+    def _walk(self, name: str) -> list[FileInfo] | CkptError:
+        try:
+            return list(self.backend.walk(join(self.place.ckpt_dir, name)))
+        except CkptError as exc:
+            return exc
+
+
+class _Verdicts:
+    """What the bytes of weights files said, by path, size and time of writing: a file unchanged
+    since it was judged is not read again (``watch`` loads its runs over and over)."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, int, float], str] = {}
+        self.lock = threading.Lock()
+
+    def problem(self, backend: Backend, step: str, info: FileInfo) -> str:
+        """``path: why`` when the file ``info`` of ``step`` is not whole, else ""."""
+        key = (join(step, info.path), info.size, info.mtime)
+        with self.lock:
+            if key in self.known:
+                return self.known[key]
+        why = file_problem(info.path, info.size, lambda path: backend.open(join(step, path)))
+        verdict = f"{info.path}: {why}" if why else ""
+        with self.lock:
+            if len(self.known) >= self.LIMIT:
+                self.known.clear()
+            self.known[key] = verdict
+        return verdict
+
 
 class TreeStore(Store):
     """Runs in a tree of folders, on a disk or in a bucket."""
@@ -149,6 +211,8 @@ class TreeStore(Store):
         self._found: _Found | None = None
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
+        self._verdicts = _Verdicts()
+        self.settle_seconds = settle_seconds()
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
@@ -363,7 +427,8 @@ class TreeStore(Store):
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
-        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children)
+        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
+                          listing.children)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
@@ -381,8 +446,11 @@ class TreeStore(Store):
                 del scan.steps[name]  # a prefix some servers still list after its objects went
             else:
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
+        settle = self.settle_seconds if with_sizes else None
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
+            if why is None and settle is not None and layout.settles(name):
+                why = _settling(sizes.get(name), settle)
             target = found.targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
@@ -746,6 +814,32 @@ def _location_file(name: str) -> str:
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise Refused(f"{name!r} is not a file name")
     return name
+
+
+def settle_seconds() -> float:
+    """How long a step of a layout without a completion marker must stay unchanged before it
+    counts as complete: ``$CKPT_TUI_SETTLE_SECONDS``, a minute by default."""
+    text = os.environ.get(SETTLE_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_SETTLE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 365 * 24 * 3600:
+        raise Refused(f"${SETTLE_VARIABLE} must be a number of seconds between 0 and a year, not {text[:40]!r}")
+    return value
+
+
+def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, str] | None:
+    """A step written to less than ``window`` seconds ago (or in the future) has not settled."""
+    if not isinstance(usage, Usage) or not usage.files:
+        return None
+    age = time.time() - usage.mtime
+    if age >= window:
+        return None
+    return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "
+                              f"{window:g}s (this trainer writes no completion marker)")
 
 
 def _empty(usage: Usage | CkptError | None) -> bool:

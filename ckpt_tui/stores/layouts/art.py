@@ -29,9 +29,13 @@ def art_name(step: int) -> str:
 
 
 class ArtLayout(Layout):
+    """ART writes no completion marker: a step is whole once it holds more than configs (the
+    weights), none of its ``.safetensors`` files is shorter than its header promises, and it has
+    settled."""
+
     history_file = HISTORY
     reads_event_files = False
-    complete_evidence = "a step folder (ART writes no completion marker)"
+    complete_evidence = "ART writes no completion marker"  # where a load did not look inside the steps
     fork_container = CHECKPOINTS
 
     def __init__(self, name: str = "art") -> None:
@@ -43,6 +47,9 @@ class ArtLayout(Layout):
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return art_name(step)
 
+    def settles(self, name: str) -> bool:
+        return True
+
     def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
         return TrainingState(refusal="ART LoRA checkpoints hold no training state; nothing to slim")
 
@@ -51,6 +58,10 @@ class ArtLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
+        for name, weights in files.weights(list(steps)).items():
+            problem = weights.verdict()
+            found.judge(name, not problem, problem or "weights whole (ART writes no "
+                                                      "completion marker)")
         if with_metrics:
             lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
             if lines is not None:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
+from .whole_files import Weights
 
 # Leftovers of our own interrupted work, beside the steps of a run.
 DELETING_PREFIX = ".deleting-"
@@ -66,6 +67,12 @@ class RunFiles(Protocol):
 
     def children(self, name: str) -> Collection[str]:
         """Names directly inside step folder ``name``; empty unless the layout lists its step folders."""
+        ...
+
+    def weights(self, names: Collection[str], archives: bool = False) -> Mapping[str, Weights]:
+        """For each step folder of ``names``, its weights files and the ``.safetensors`` ones cut
+        short (with ``archives``, ``torch.save`` zip archives too); ``whole_files``: only the bytes
+        that tell are read."""
         ...
 
 
@@ -162,6 +169,11 @@ class Layout:
         """The step of a save the trainer has not finished, else None."""
         return None
 
+    def settles(self, name: str) -> bool:
+        """Whether step ``name`` has no completion marker (ART, torchtune's ``epoch_N``): it counts as
+        complete only once it has settled, its newest file older than the settle window."""
+        return False
+
     def entry(self, name: str) -> str:
         """The entry of the checkpoint folder that checkpoint ``name`` is (itself, or the sub-folder
         holding it): what is deleted."""
@@ -222,7 +234,10 @@ class Layout:
         """Protected steps, unfinished saves and metrics, from the files beside ``steps``."""
         found = Inspection()
         if self.tracker is not None:
-            apply_tracker(found, steps, parse_tracker(files.read_text(self.tracker)), self.tracker)
+            tracked = parse_tracker(files.read_text(self.tracker))
+            apply_tracker(found, steps, tracked, self.tracker)
+            if tracked is None:
+                untracked(found, steps, self.tracker)
         return found
 
     def __repr__(self) -> str:
@@ -250,6 +265,13 @@ def apply_tracker(found: Inspection, steps: Mapping[str, int], tracked: int | No
             found.incomplete(name, f"{tracker} names step {tracked}", Pending.NEWER_THAN_TRACKER)
         else:
             found.attest(name, f"before the step {tracker} names ({tracked})")
+
+
+def untracked(found: Inspection, names: Iterable[str], tracker: str) -> None:
+    """No tracker naming a step yet: the trainer writes it after each save, so nothing is known whole
+    (a first save in progress looks exactly like this)."""
+    for name in names:
+        found.incomplete(name, f"no {tracker} naming a step yet (the trainer writes it after each save)")
 
 
 def matching_state(files: Sequence[tuple[str, int]], patterns: Iterable[str]) -> TrainingState:

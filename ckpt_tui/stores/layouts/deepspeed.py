@@ -4,7 +4,8 @@
 ``zero_pp_rank_{dp}_mp_rank_XX_model_states.pt``) and, with ZeRO,
 ``[bf16_]zero_pp_rank_{dp}_mp_rank_XX_optim_states.pt`` per rank, then rank 0
 writes ``latest`` (the tag, no newline). There is no other marker: a tag newer
-than ``latest``, or missing a shard the tag in ``latest`` has, is unfinished.
+than ``latest``, missing a shard the tag in ``latest`` has, or any tag while no
+``latest`` names one yet (a first save in progress), is unfinished.
 ``zero_to_fp32.py`` beside the tags is never a step. Under the Hugging Face
 Trainer the tags sit inside ``checkpoint-N/``: that stays one ``hf`` run.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles, apply_tracker
+from .base import Inspection, Layout, RunFiles, apply_tracker, untracked
 
 LATEST = "latest"
 LATEST_REASON = "latest file"
@@ -70,6 +71,8 @@ class DeepSpeedLayout(Layout):
         tracked = steps.get(tag)
         reference = files.children(tag) if tracked is not None else None
         apply_tracker(found, steps, self.step(tag) if tag else None, LATEST, LATEST_REASON)
+        if self.step(tag) is None:
+            untracked(found, steps, LATEST)
         for name in steps:
             children = files.children(name)
             problem = shard_problem(children, reference, tag)

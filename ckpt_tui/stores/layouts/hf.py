@@ -50,9 +50,13 @@ def trainer_best_step(state: Mapping) -> int | None:
 
 
 class HfLayout(Layout):
+    """transformers 5 (``Trainer._save_checkpoint``) saves into ``checkpoint-N/`` in place: the model,
+    then optimizer, scheduler, scaler and RNG state, then ``trainer_state.json`` last. 4.36 to 4.x
+    saved into ``tmp-checkpoint-N/`` and renamed it: both are read."""
+
     name = "hf"
     reads_event_files = False
-    complete_evidence = "named checkpoint-N: the Trainer saves into tmp-checkpoint-N and renames it when done"
+    reads_step_folders = True
     unfinished_evidence = "tmp-checkpoint-N: the Trainer renames it to checkpoint-N when the save is done"
 
     def step(self, name: str) -> int | None:
@@ -82,6 +86,18 @@ class HfLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
+        saved = {name: step for name, step in steps.items() if STATE in files.children(name)}
+        for name in steps.keys() - saved.keys():
+            found.incomplete(name, f"no {STATE} yet (the Trainer writes it last)")
+        newest = max(saved, key=saved.__getitem__, default=None)
+        if newest is not None and not _whole_state(files.read_text(f"{newest}/{STATE}", STATE_LIMIT)):
+            found.incomplete(newest, f"{STATE} not whole yet (the Trainer writes it last)")
+            del saved[newest]
+        for name in saved:
+            found.attest(name, f"{STATE} written (the Trainer writes it last)")
+        for name, weights in files.weights(list(saved)).items():
+            if weights.problems:
+                found.incomplete(name, weights.verdict())
         state = self.newest_state(steps, files)
         if state is None:
             return found
@@ -95,6 +111,12 @@ class HfLayout(Layout):
 
 
 HF = HfLayout()
+
+
+def _whole_state(text: str | None) -> bool:
+    """Whether ``trainer_state.json`` reads as one JSON object; a file too big or unreadable to read
+    says nothing against the save (its presence is the evidence)."""
+    return text is None or parse_json_object(text) is not None
 
 
 def hf_training_state(files: Sequence[tuple[str, int]]) -> TrainingState:

@@ -4,8 +4,10 @@ An iteration in the ``torch_dist`` format (``common.pt``, ``*.distcp``) is
 complete once Megatron has written ``metadata.json`` after the DCP save (and
 DCP its ``.metadata``), even below the tracker: a job that crashed while
 saving 30, restarted from 20 and saved 40 leaves a broken ``iter_0000030``.
-The legacy format (``mp_rank_00/model_optim_rng.pt``) has no such file; the
-tracker alone tells.
+The legacy format (``mp_rank_00/model_optim_rng.pt``) has no such file: the
+tracker tells (it is written after every save: before the first one exists, no
+legacy iteration is known whole), and each ``model_optim_rng.pt`` must be a
+whole ``torch.save`` archive.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles, apply_tracker, parse_tracker
+from .base import Inspection, Layout, RunFiles, apply_tracker, parse_tracker, untracked
 from .dcp import METADATA, dcp_verdict, holds_dcp
 
 TRACKER = "latest_checkpointed_iteration.txt"
 DIST_METADATA = "metadata.json"
 COMMON = "common.pt"
+LEGACY_WEIGHTS = "mp_rank_*/model_optim_rng.pt"
 _STEP = re.compile(r"^iter_(\d{7,})$")
 
 
@@ -39,7 +42,6 @@ class MegatronLayout(Layout):
     name = "megatron"
     tracker = TRACKER
     reads_step_folders = True
-    complete_evidence = f"no {TRACKER} to check against"
 
     def step(self, name: str) -> int | None:
         match = _STEP.match(name)
@@ -60,13 +62,23 @@ class MegatronLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
-        apply_tracker(found, steps, parse_tracker(files.read_text(TRACKER)), TRACKER)
+        tracked = parse_tracker(files.read_text(TRACKER))
+        apply_tracker(found, steps, tracked, TRACKER)
+        legacy = []
         for name in steps:
             problem = torch_dist_problem(files.children(name))
             if problem:
                 found.incomplete(name, problem)
             elif problem == "":
                 found.attest(name, f"{DIST_METADATA} and {METADATA} written")
+            else:
+                legacy.append(name)
+        if tracked is None:  # a legacy iteration has no evidence of its own: the tracker is written after it
+            untracked(found, legacy, TRACKER)
+        for name, weights in files.weights(legacy, archives=True).items():
+            problem = weights.verdict(LEGACY_WEIGHTS)
+            if problem:
+                found.incomplete(name, problem)
         return found
 
 

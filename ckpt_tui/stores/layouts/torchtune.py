@@ -16,11 +16,11 @@ from collections.abc import Collection, Mapping
 
 from .base import Inspection, Layout, RunFiles
 from .dcp import dcp_verdict, holds_dcp
+from .whole_files import WEIGHT_SUFFIXES
 
 DIST = "dist_"
 _STEP = re.compile(r"^(dist_)?epoch_(?P<step>\d+)$")
 _SHARD = re.compile(r"^(?P<base>.+)-(?P<k>\d{5})-of-(?P<m>\d{5})\.(?:safetensors|bin)$")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
 def shard_verdict(children: Collection[str]) -> tuple[bool, str]:
@@ -48,11 +48,18 @@ class TorchtuneLayout(Layout):
     def checkpoint_name(self, step: int, like: str = "") -> str:
         return f"{DIST if like.startswith(DIST) else ''}epoch_{step}"
 
+    def settles(self, name: str) -> bool:
+        return not name.startswith(DIST)  # ``dist_epoch_N`` has DCP's ``.metadata``
+
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
         for name in steps:
             verdict = dcp_verdict if name.startswith(DIST) else shard_verdict
             found.judge(name, *verdict(files.children(name)))
+        hf_format = [name for name in steps if not name.startswith(DIST) and name not in found.in_progress]
+        for name, weights in files.weights(hf_format).items():
+            if weights.problems:
+                found.incomplete(name, weights.verdict())
         return found
 
 

@@ -20,7 +20,6 @@ _STEP = re.compile(r"^global_step_(\d+)$")
 class VerlLayout(Layout):
     name = "verl"
     tracker = TRACKER
-    complete_evidence = f"no {TRACKER} to check against"
 
     def step(self, name: str) -> int | None:
         match = _STEP.match(name)
