@@ -867,27 +867,13 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             return
         marks = self.marks.get(self.current, frozenset())
         if ckpt.step not in marks:
-            why = self._unmarkable(ckpt)
+            why = self._never(self.run).get(ckpt.step)
             if why:
-                self.notify(f"step {ckpt.step} cannot be marked: {why}", severity="warning", timeout=4)
+                self.notify(f"step {ckpt.step} cannot be marked: it is always kept ({why})", severity="warning", timeout=4)
                 return
         self.marks[self.current] = toggled(marks, ckpt.step)
         self._policy_changed()
         self.table.action_cursor(1)
-
-    def _unmarkable(self, ckpt) -> str | None:
-        policy, best, _ = self.current_best()
-        if not ckpt.complete:
-            return f"it is {ckpt.note or 'incomplete'}"
-        if ckpt.step == self.run.latest_step:
-            return "it is the latest step, which is always kept"
-        if ckpt.step == best:
-            return f"it is the best step by {policy.metric}, which is always kept"
-        if ckpt.step in self.pins_of(self.current):
-            return "it is pinned (p unpins it)"
-        if ckpt.step in self.run.protected:
-            return ", ".join(self.run.protected[ckpt.step])
-        return None
 
     # -- actions: preview and delete ---------------------------------------------
     def _plan(self, run: Run) -> Plan:
