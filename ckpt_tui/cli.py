@@ -17,7 +17,7 @@ from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_columns, met
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
 if TYPE_CHECKING:
-    from .watch import Event
+    from .core.events import Event
 
 # Stores, watch and orjson are imported where used: the app starts without them.
 

@@ -19,12 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs
 from .core.policy import NO_SETTINGS, Policies, Settings, finish_leftovers, plan_for
 from .core.retention import Plan
+from .core.events import Event, deletion_events
 from .formatting import size
 from .stores.local import LocalStore
 
@@ -38,37 +38,6 @@ MIN_GAP = 1.0
 Pair = tuple[str, str]
 # What an interrupted deletion or fork of ours leaves: finished whenever a run is pruned.
 LEFTOVERS = (Pending.INTERRUPTED_DELETE, Pending.ABANDONED_FORK)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One action (kept, deleted, slimmed, spared, gone, finished) or problem (failed, refused, error), for one line."""
-
-    action: str
-    project: str | None = None
-    run: str | None = None
-    step: int | None = None
-    bytes: int | None = None
-    reasons: tuple[str, ...] = ()
-    time: float = field(default_factory=time.time)
-
-    @property
-    def problem(self) -> bool:
-        return self.action in ("failed", "refused", "error")
-
-    @property
-    def timestamp(self) -> str:
-        return datetime.fromtimestamp(self.time).astimezone().isoformat(timespec="seconds")
-
-    def to_json(self) -> dict:
-        return {"time": self.timestamp, "project": self.project, "run": self.run, "step": self.step,
-                "action": self.action, "bytes": self.bytes, "reasons": list(self.reasons)}
-
-    def line(self) -> str:
-        parts = [self.timestamp, f"{self.project}/{self.run}" if self.run is not None else "",
-                 f"step {self.step}" if self.step is not None else "", self.action,
-                 size(self.bytes) if self.bytes is not None else "", ", ".join(self.reasons)]
-        return "  ".join(p for p in parts if p)
 
 
 Report = Callable[[Event], None]
@@ -356,17 +325,11 @@ class Watch:
             if not go:
                 return  # stopped: the run stays to do at the next start
             result = execute_plan(self.store, plan, should_cancel=self._should_stop_deleting)
-        rule = f"rule: {plan.policy.describe()}"
-        for item in result.deleted:
-            self.report(Event("deleted", *pair, item.step, item.bytes, (rule,)))
-        for item in result.spared:
-            self.report(Event("spared", *pair, item.step, item.bytes, ("the run changed since the plan",)))
-        for item in result.gone:
-            self.report(Event("gone", *pair, item.step, item.bytes, ("already deleted by another process",)))
-        for item in result.slimmed:
-            self.report(Event("slimmed", *pair, item.step, item.bytes, (rule, f"removed {', '.join(item.files)}")))
-        for item, why in [*result.failed, *result.slim_failed]:
-            self._problem((pair, item.key), Event("failed", *pair, item.step, item.bytes, (why,)))
+        for event in deletion_events([result]):
+            if event.problem:
+                self._problem((pair, event.step, event.reasons), event)
+            else:
+                self.report(event)
         if result.ok and not result.cancelled:
             self._done(pair)
 

@@ -7,34 +7,13 @@ from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import replace
-from collections.abc import Iterable
 
 from ..core.errors import CkptError
-from ..core.execute import DeletionResult
 from ..core.fork import ForkResult
 from ..core.store import Store
-from ..watch import Event
+from ..core.events import Event
 
 LOG_FILE = ".ckpt-tui.log"
-
-
-def deletion_events(results: Iterable[DeletionResult], now: float) -> list[Event]:
-    """One event per step deleted, slimmed, spared, already gone or failed."""
-    events: list[Event] = []
-    for result in results:
-        pair = (result.plan.project, result.plan.run)
-        rule = result.plan.policy.describe()
-        events += [Event("deleted", *pair, d.step, d.bytes, (rule,)) for d in result.deleted]
-        events += [Event("slimmed", *pair, s.step, s.bytes, (rule, f"removed {', '.join(s.files)}"))
-                   for s in result.slimmed]
-        events += [Event("spared", *pair, d.step, d.bytes, ("the run changed since the plan",))
-                   for d in result.spared]
-        events += [Event("gone", *pair, d.step, d.bytes, ("already deleted by another process",))
-                   for d in result.gone]
-        events += [Event("failed", *pair, item.step, item.bytes, (why,))
-                   for item, why in [*result.failed, *result.slim_failed]]
-    return [replace(e, time=now) for e in events]
 
 
 def fork_event(result: ForkResult, now: float) -> Event:

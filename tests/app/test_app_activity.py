@@ -8,7 +8,7 @@ from app_helpers import RecordingApp, confirm_delete, go_to_step, main
 from app_scenarios import settle
 
 from ckpt_tui.app.screens.activity import ActivityScreen
-from ckpt_tui.watch import Event
+from ckpt_tui.core.events import Event
 
 
 async def test_deletions_and_forks_are_logged_in_the_pane_and_in_the_log_file(art_base):
@@ -31,5 +31,5 @@ async def test_deletions_and_forks_are_logged_in_the_pane_and_in_the_log_file(ar
     assert [e["action"] for e in lines] == ["deleted"] * 10 + ["forked"]
     assert sorted(e["step"] for e in lines[:10]) == list(range(10))
     assert set(lines[0]) == set(Event("deleted").to_json()) | {"user"}  # what watch --json prints, and who
-    assert lines[0]["bytes"] > 0 and lines[0]["reasons"][0].startswith("keep")
+    assert lines[0]["bytes"] > 0 and lines[0]["reasons"][0].startswith("rule: keep")
     assert lines[-1]["run"] == "agent-001-fork"

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ...formatting import size, stamp
-from ...watch import Event
+from ...core.events import Event
 from ..activity import LOG_FILE, append_to_log
 
 ACTIVITY_BINDINGS = [

@@ -34,7 +34,8 @@ from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import ORDERS
 from ..widgets.status_line import StatusPart
-from ..activity import deletion_events, fork_event, saved_event
+from ...core.events import deletion_events
+from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
