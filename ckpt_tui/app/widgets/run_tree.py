@@ -25,9 +25,11 @@ class RunSummary:
     latest: int | None
     best: int | None
     refused: bool = False  # its rule cannot apply (no metric to choose best by, a policy file in the way)
+    unreadable: bool = False  # its folder may not be read
 
 
 REFUSED_MARK = "✗"
+DENIED = "permission denied"
 
 
 def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
@@ -39,6 +41,8 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
     """
     if summary is None:
         return ["…"]
+    if summary.unreadable:
+        return [DENIED]
     marks = " ".join(part for part in (
         REFUSED_MARK if summary.refused else "",
         f"L{summary.latest}" if summary.latest is not None else "",
@@ -55,6 +59,7 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
 
 def _styled(figures: str, frees: int | None) -> Text:
     text = Text(figures, style="dim")
+    text.highlight_words([DENIED], "red")
     if frees is not None:
         text.highlight_regex(r"-[\d.]+ ?[kMGTP]?B(ytes)?", "bold red")
     return text
@@ -154,8 +159,10 @@ class RunTree(Tree[RunKey | str]):
         return sorted(listing, key=lambda project: (*figure(project), project))
 
     def show_runs(self, listing: dict[str, list[str]], summaries: dict[RunKey, RunSummary],
-                  pattern: str = "", select: RunKey | None = None) -> RunKey | None:
-        """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor."""
+                  pattern: str = "", select: RunKey | None = None,
+                  unreadable: list[str] = ()) -> RunKey | None:
+        """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor.
+        ``unreadable`` folders (permissions) stay listed, saying so."""
         folded = {p for p, node in self._projects.items() if not node.is_expanded}
         self._summaries = summaries
         self.clear()
@@ -172,6 +179,10 @@ class RunTree(Tree[RunKey | str]):
                 key = (project, run)
                 self._leaves[key] = node.add_leaf(run, data=key)
             self._label_project(project)
+        for folder in unreadable:
+            if pattern in folder.lower():
+                self.root.add_leaf(labelled(folder, [DENIED], self.label_width + self.guide_depth,
+                                            name_style="bold"), data=folder)
         self.relabel()
         target = select if select in self._leaves else next(iter(self._leaves), None)
         if target is not None:
