@@ -50,6 +50,20 @@ async def test_g_and_G_move_in_the_run_list_and_enter_folds_a_project(demo_base)
         assert app.focused is main(app).table  # Enter on a run goes to its steps
 
 
+async def test_the_steps_pane_names_the_run_it_shows(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        first = main(app).current
+        assert str(table.border_title) == "/".join(first)
+        await pilot.press("G")
+        await settle(pilot)
+        last = main(app).current
+        assert last != first and str(table.border_title) == "/".join(last)
+        assert "/".join(last) in app.export_screenshot()  # on screen, not only set
+
+
 async def test_runs_can_be_ordered_by_size_count_and_latest_step(demo_base):
     app = RecordingApp(str(demo_base))
     async with app.run_test(size=(120, 36)) as pilot:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -468,6 +469,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
+        self.table.border_title = Text(f"{run.project}/{run.name}") if run else None  # the run shown
         self._show_status()
 
     def _show_plot(self) -> None:
