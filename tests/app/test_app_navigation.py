@@ -10,6 +10,7 @@ from ckpt_tui.app.screens.confirm import ConfirmDelete
 from ckpt_tui.app.widgets import RunTree, StatusLine
 from ckpt_tui.app.widgets.run_tree import RunSummary, run_label
 from ckpt_tui.core.retention import Policy
+from ckpt_tui.formatting import size
 
 
 def status(app) -> str:
@@ -80,7 +81,11 @@ async def test_runs_can_be_ordered_by_size_count_and_latest_step(demo_base):
         await pilot.press("o")
         assert tree.order == "name"
         project = next(n for n in tree.root.children if n.data == "email-agent")
-        assert "3 runs · 54GB" in str(project.label)
+        email = [s.bytes for k, s in summaries.items() if k[0] == "email-agent"]
+        assert f"3 runs · {size(sum(email))}" in str(project.label)  # as ls says it: "54.3 GB"
+        shown = labels(tree)
+        for key in tree.run_keys:
+            assert size(summaries[key].bytes) in shown[key], shown[key]
 
 
 async def test_a_project_preview_shows_what_each_run_frees(art_base):

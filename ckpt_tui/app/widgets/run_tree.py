@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...formatting import count, short_size, size
+from ...formatting import count, size
 from ..keymap import with_ids
 
 RunKey = tuple[str, str]
@@ -48,11 +48,11 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
         f"L{summary.latest}" if summary.latest is not None else "",
         f"★{summary.best}" if summary.best is not None else "") if part)
     if frees is not None:
-        amount, short = (f"-{size(frees)}", f"-{short_size(frees)}") if frees else ("nothing", "nothing")
-        return [f"{summary.checkpoints} · {amount} · {marks}", f"{short} {marks}",
+        short = f"-{size(frees)}" if frees else "nothing"  # sizes read as in ls, never abbreviated
+        return [f"{summary.checkpoints} · {short} · {marks}", f"{short} {marks}",
                 f"{short} ★{summary.best}" if summary.best is not None else short, short]
-    amount, short = size(summary.bytes), short_size(summary.bytes)
-    return [" · ".join(p for p in (str(summary.checkpoints), amount, marks) if p),
+    short = size(summary.bytes)
+    return [" · ".join(p for p in (str(summary.checkpoints), short, marks) if p),
             " ".join(p for p in (count(summary.checkpoints), short, marks) if p),
             " ".join(p for p in (count(summary.checkpoints), marks) if p), marks or short]
 
@@ -89,7 +89,7 @@ def run_label(name: str, summary: RunSummary | None, width: int, frees: int | No
 
 def project_label(project: str, summaries: list[RunSummary | None], runs: int, width: int) -> Text:
     known = [s for s in summaries if s is not None]
-    total = short_size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
+    total = size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
     options = [f"{runs} run{'s' if runs != 1 else ''} · {total}", f"{runs} · {total}", total]
     return labelled(project, options, width, name_style="bold")
 
