@@ -160,6 +160,8 @@ async def test_sort_skips_the_marker_column_and_keeps_the_sorted_column_on_scree
             header = "".join(segment.text for segment in table.render_line(0))
             assert "▲" in header, table.sort_key
         assert "mark" not in seen and seen[-1] == "step"
+        row = "".join(segment.text for segment in table.render_line(1))
+        assert "…" not in row[:table.frozen_width + 10] and "MB" in row  # sorted back to the step: the size shows whole again
         while table.sort_key != "metric:train/reward":
             await pilot.press("s")
         await pilot.press("m", "home", "enter")  # auto: the sorted column stays and is on screen
