@@ -265,6 +265,24 @@ async def test_the_chart_marks_the_best_and_the_highlighted_step(art_base):
         assert plot.chart.highlighted == 10 and plot.chart.best_step == main(app).table.best_step
 
 
+async def test_the_chart_keeps_its_range_when_the_step_is_past_the_logged_ones(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        plot = main(app).query_one(MetricPlot)
+        chart = plot.chart
+        last = chart.series[-1][0]
+
+        def axis_and_title(highlighted: int) -> tuple[str, str]:
+            plot.show(chart.metric, chart.series, chart.direction, chart.best_step, chart.best_value, highlighted)
+            lines = [line for line in plot.plot.render().plain.splitlines() if line.strip()]
+            return lines[-1], str(plot.query_one("#plot-title").render())
+
+        inside = axis_and_title(last)
+        assert str(last) in inside[0] and f"–{last}" in inside[1]
+        assert axis_and_title(last + 1000) == inside
+
+
 async def test_the_command_palette_finds_actions_by_name_and_lists_quit_once(art_base):
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:
