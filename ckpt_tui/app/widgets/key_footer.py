@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
@@ -38,4 +39,17 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._shown = self._keys()
+        self.call_after_refresh(self._fit)
         yield from super().compose()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Keys that do not fit whole are left out rather than cut mid-word (80 columns)."""
+        x, room = 0, self.size.width
+        for key in self.query(FooterKey):
+            if key.display:
+                key.fit_width = key.outer_size.width  # measured while shown: kept when hidden
+            x += getattr(key, "fit_width", 0)
+            key.display = x <= room
