@@ -300,6 +300,30 @@ async def test_the_footer_leaves_out_keys_that_do_not_fit_whole(art_base):
         assert all(k.display for k in app.screen.query(FooterKey))
 
 
+class FreeSpaceApp(RecordingApp):
+    """The filesystem's free space fixed, and where it was read from."""
+
+    def __init__(self, *args, free: int | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.free, self.free_read_in = free, []
+
+    def free_space(self, location: str) -> int | None:
+        self.free_read_in.append(threading.current_thread() is threading.main_thread())
+        return self.free
+
+
+async def test_the_top_line_shows_the_filesystems_free_space_read_in_a_worker(art_base):
+    app = FreeSpaceApp(str(art_base), free=123_400_000_000)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "123.4 GB free" in status(app)
+        assert app.free_read_in and not any(app.free_read_in)  # never on the event loop
+    app = FreeSpaceApp(str(art_base), free=None)  # S3, W&B: no filesystem to speak of
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert " free" not in status(app)
+
+
 async def test_the_command_palette_finds_actions_by_name_and_lists_quit_once(art_base):
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:

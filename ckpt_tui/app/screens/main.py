@@ -137,6 +137,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.listing: dict[str, list[str]] | None = None
         self.listing_error: str | None = None
         self.unreadable: list[str] = []  # folders of the location it may not list, shown as such
+        self.free: int | None = None  # the filesystem's free space, read with the listing
         self.runs: dict[RunKey, Run] = {}
         self.summaries: dict[RunKey, RunSummary] = {}
         self.current: RunKey | None = None
@@ -302,6 +303,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         store = self.app.open_store()
         listing = {project: store.list_runs(project) for project in store.list_projects()}
         unreadable = store.unreadable_folders
+        self.free = self.app.free_space(store.location)  # None on S3 and W&B: nothing shown
         policies = read_policies(store, listing)
         problem = policies.problem()
         if not get_current_worker().is_cancelled:
@@ -558,6 +560,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if len(summaries) < total_runs:
             totals = f"reading runs {len(summaries)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
+        if self.free is not None:
+            parts.append(StatusPart(f"{size(self.free)} free", "", 0))
         if self.run is not None:
             policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
             resolved = self.run_resolved(self.run) if self.metrics_ready else None
