@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from cli_run import run_cli
 from unprivileged import run_python
 
-from ckpt_tui.core.policy import POLICY_FILE, Policies, found_files, resolve
+from ckpt_tui.core.policy import POLICY_FILE, found_files, resolve
 from ckpt_tui.stores.local import LocalStore
 from ckpt_tui.watch import Watch
 
@@ -218,10 +217,3 @@ def test_a_section_naming_no_run_is_said_with_the_names_there_are(hf_fixture, ca
     assert "[projects.nope]" in err
     assert len(dry_run(capsys, hf_fixture, "--metric", "eval_loss")["unused_sections"]) == 2
 
-
-def test_a_run_gone_since_it_was_listed_resolves_without_reading_anything(art_base):
-
-    store = LocalStore(art_base)
-    shutil.rmtree(art_base / "demo" / "models" / "agent-002")
-    resolved = Policies(store).resolve("demo", "agent-002")
-    assert resolved.files_used == () and resolved.problem is None

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from .errors import CkptError, NotFound, Refused, Unreadable
+from .errors import CkptError, Refused, Unreadable
 from .models import Run
 from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
 
@@ -442,11 +442,7 @@ class Policies:
     def found(self, project: str, run: str) -> list[Found]:
         key = (project, run)
         if key not in self._found:
-            try:
-                places = self.store.policy_places(project, run)
-            except NotFound:  # the run is gone: nothing of it can be planned, deleted or resumed
-                places = []
-            self._found[key] = found_files(places)
+            self._found[key] = found_files(self.store.policy_places(project, run))
         return self._found[key]
 
     def resolve(self, project: str, run: str, metrics: Sequence[str] | None = None,

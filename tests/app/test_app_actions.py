@@ -20,6 +20,7 @@ from ckpt_tui.app.screens.main import MainScreen
 from ckpt_tui.app.screens.metric_picker import MetricPicker
 from ckpt_tui.app.screens.rules import RuleChooser
 from ckpt_tui.app.widgets import RunTree, StatusLine
+from ckpt_tui.core.policy import Policies
 from ckpt_tui.core.retention import Policy
 from ckpt_tui.stores.local import LocalStore
 
@@ -348,6 +349,17 @@ async def test_vanished_run_on_refresh_and_on_delete(art_base):
         await settle(pilot)
         assert main(app).query_one(RunTree).run_keys == [("demo", "agent-legacy")]
         assert main(app).current == ("demo", "agent-legacy")
+
+
+async def test_a_run_gone_since_the_listing_still_resolves_its_policy(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        screen.policies = Policies(LocalStore(art_base))  # as a refresh reads them: nothing cached
+        shutil.rmtree(art_base / "demo" / "models" / "agent-002")
+        resolved = screen.resolved(("demo", "agent-002"))
+        assert resolved.policy.metric == "val/reward" and resolved.files_used == ()
 
 
 class BrokenStore(LocalStore):

@@ -226,7 +226,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         metrics = self.metric_names(run) if run is not None else None
         if self.policies is None or key is None:
             return resolve(project, name, [], flags, metrics)
-        return self.policies.resolve(project, name, metrics, flags)
+        try:
+            return self.policies.resolve(project, name, metrics, flags)
+        except NotFound:  # gone since the listing: shown as it was until the next one drops it
+            return resolve(project, name, [], flags, metrics)
 
     def _base(self, key: RunKey | None) -> tuple[Policy, frozenset[int], str | None]:
         """A run's rule without pins, its saved pins, and why its saved policy cannot be used."""
