@@ -38,7 +38,7 @@ async def probe(location: str, keys: list[str]) -> dict:
                 "steps": [c.step for c in main.run.checkpoints] if main.run else None,
                 "loaded": {"/".join(k): len(r.checkpoints) for k, r in main.runs.items()},
                 "notes": app.notes,
-                "tree": [str(line.node.label) for line in tree._tree_lines],
+                "tree": [str(node.label) for top in tree.root.children for node in (top, *top.children)],
                 "status": str(main.query_one(StatusLine).render())}
 
 

@@ -123,6 +123,7 @@ class RunTree(Tree[RunKey | str]):
         self._projects: dict[str, TreeNode] = {}
         self._summaries: dict[RunKey, RunSummary] = {}
         self._frees: dict[RunKey, int] = {}
+        self._denied: dict[str, TreeNode] = {}  # folders that may not be listed
 
     @property
     def label_width(self) -> int:
@@ -166,7 +167,7 @@ class RunTree(Tree[RunKey | str]):
         folded = {p for p, node in self._projects.items() if not node.is_expanded}
         self._summaries = summaries
         self.clear()
-        self._leaves, self._projects = {}, {}
+        self._leaves, self._projects, self._denied = {}, {}, {}
         pattern = pattern.lower()
         for project in self._ordered_projects(listing):
             runs = listing[project]
@@ -181,8 +182,7 @@ class RunTree(Tree[RunKey | str]):
             self._label_project(project)
         for folder in unreadable:
             if pattern in folder.lower():
-                self.root.add_leaf(labelled(folder, [DENIED], self.label_width + self.guide_depth,
-                                            name_style="bold"), data=folder)
+                self._denied[folder] = self.root.add_leaf(folder, data=folder)
         self.relabel()
         target = select if select in self._leaves else next(iter(self._leaves), None)
         if target is not None:
@@ -214,6 +214,8 @@ class RunTree(Tree[RunKey | str]):
             self._label_run(key, level)
         for project in self._projects:
             self._label_project(project)
+        for folder, node in self._denied.items():
+            set_label(node, labelled(folder, [DENIED], self.label_width + self.guide_depth, name_style="bold"))
 
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
         self._summaries[key] = summary
