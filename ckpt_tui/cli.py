@@ -618,6 +618,8 @@ def open_app(args: argparse.Namespace) -> int:
     # (or a saved one) the app picks, per run, a metric the run logs; with it, it holds to it.
     options = {"flags": _flags(args), "auto_metric": args.metric is None, **_store_options(args)}
     if not args.demo and (problem := _missing_directory(args.location)):
+        if args.location == DEFAULT_LOCATION:  # nothing given: say how to give it
+            problem += "; pass the folder that holds the checkpoints: ckpt-tui PATH (or ckpt-tui --demo)"
         _err(problem)
         return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual

@@ -55,14 +55,6 @@ def count(n: int) -> str:
     return f"{n / 1_000_000:.1f}M"
 
 
-def short_size(n: int) -> str:
-    """A size in at most 5 characters where possible: ``38GB``, ``1.3MB``, ``50B``."""
-    text = humanize.naturalsize(n, format="%.1f").replace(" ", "").replace("Bytes", "B").replace("Byte", "B")
-    if len(text) > 5:
-        text = humanize.naturalsize(n, format="%.0f").replace(" ", "")
-    return text.replace(".0", "")
-
-
 def step_ranges(steps: Iterable[int]) -> str:
     """``0-9, 12, 14-15``: long lists of steps stay readable."""
     out: list[str] = []

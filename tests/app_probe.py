@@ -11,6 +11,8 @@ from pilot_helpers import settle
 
 from ckpt_tui.app.app import CkptApp
 from ckpt_tui.app.screens.main import MainScreen
+from ckpt_tui.app.widgets.run_tree import RunTree
+from ckpt_tui.app.widgets.status_line import StatusLine
 
 
 class ProbeApp(CkptApp):
@@ -31,10 +33,13 @@ async def probe(location: str, keys: list[str]) -> dict:
             await pilot.press(key)
             await settle(pilot)
         main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+        tree = main.query_one(RunTree)
         return {"listing": main.listing, "current": list(main.current or ()),
                 "steps": [c.step for c in main.run.checkpoints] if main.run else None,
                 "loaded": {"/".join(k): len(r.checkpoints) for k, r in main.runs.items()},
-                "notes": app.notes}
+                "notes": app.notes,
+                "tree": [str(node.label) for top in tree.root.children for node in (top, *top.children)],
+                "status": str(main.query_one(StatusLine).render())}
 
 
 if __name__ == "__main__":

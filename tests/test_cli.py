@@ -207,6 +207,10 @@ def test_a_missing_location_exits_2_before_the_app_starts(monkeypatch, tmp_path,
     a_file.write_text("x")
     code, _, err = run_cli(capsys, a_file)
     assert code == 2 and err.strip() == f"ckpt-tui: {a_file}: not a directory"
+    monkeypatch.chdir(tmp_path)  # plain ckpt-tui without ./.art: one line saying what to pass
+    code, out, err = run_cli(capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("ckpt-tui: ./.art: no such directory;") and "ckpt-tui PATH" in err
 
 
 def test_ls_and_the_app_show_the_same_metric_on_a_trainer_directory(hf_fixture, capsys):

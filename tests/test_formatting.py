@@ -2,7 +2,7 @@
 
 import pytest
 
-from ckpt_tui.formatting import count, fit_number, fit_text, short_size
+from ckpt_tui.formatting import count, fit_number, fit_text
 
 
 @pytest.mark.parametrize("value", [0.1325, 0.045, 123456.0, -1.234e-05, 1e-300, 12.0, 0.5, -0.75])
@@ -25,5 +25,4 @@ def test_fit_number_uses_the_room_it_has():
 
 def test_counts_sizes_and_text_stay_short():
     assert (count(320), count(20_000), count(1_234_567)) == ("320", "20k", "1.2M")
-    assert (short_size(1_300_000), short_size(38_400_000_000), short_size(50)) == ("1.3MB", "38GB", "50B")
     assert fit_text("val/exception_rate", 8) == "val/exc…" and fit_text("loss", 8) == "loss"

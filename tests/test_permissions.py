@@ -73,3 +73,7 @@ def test_the_app_lists_every_run_and_says_which_it_cannot_read(locked):
     assert shown["loaded"]["demo/agent-001"] == 11 and shown["loaded"]["demo/agent-legacy"] == 4
     assert shown["current"] == ["demo", "agent-002"] and shown["steps"] == []
     assert any("agent-002" in note and "Permission denied" in note for note in shown["notes"])
+    # Both unreadable folders and the unreadable run stay listed, saying why, with no metric hint.
+    denied = [line.split()[0] for line in shown["tree"] if line.endswith("permission denied")]
+    assert denied == ["agent-002", "lost+found", "secret"], shown["tree"]
+    assert "permission denied" in shown["status"] and "not logged here" not in shown["status"]

@@ -131,6 +131,7 @@ class Run:
     resume_steps: frozenset[int] = frozenset()
     # Why nothing may be planned for this run (a file it depends on is there but was not read).
     refusal: str = ""
+    unreadable: bool = False  # its folder may not be read (permissions): listed, never pruned
 
     def __post_init__(self) -> None:
         self.checkpoints = sorted(self.checkpoints, key=lambda c: c.key)

@@ -53,6 +53,11 @@ class Store(ABC):
         """Lines about what the location holds but could not read or would not follow."""
         return []
 
+    @property
+    def unreadable_folders(self) -> list[str]:
+        """Folders under the location it may not list (permissions), relative to it."""
+        return []
+
     @abstractmethod
     def list_projects(self) -> list[str]: ...
 

@@ -73,6 +73,7 @@ class _Found:
     places: dict[tuple[str, str], RunPlace] = field(default_factory=dict)
     art_projects: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
 
 
 class _RunFiles:
@@ -216,11 +217,13 @@ class TreeStore(Store):
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
-    def _list(self, path: str, notes: list[str]) -> list[Entry]:
+    def _list(self, path: str, found: _Found) -> list[Entry]:
         try:
             return self.backend.list_dir(path)
         except CkptError as exc:
-            notes.append(str(exc))
+            found.notes.append(str(exc))
+            if isinstance(exc, Unreadable):
+                found.unreadable.append(path)
             return []
 
     def _naming(self, folder: str) -> tuple[str, str, str]:
@@ -237,7 +240,7 @@ class TreeStore(Store):
     def _art_models(self, projects: list[str], found: _Found) -> None:
         """ART projects: each model folder under ``{project}/models/`` is a run."""
         folders = [join(p, MODELS) for p in projects]
-        for project, entries in zip(projects, self.backend.map(lambda f: self._list(f, found.notes), folders)):
+        for project, entries in zip(projects, self.backend.map(lambda f: self._list(f, found), folders)):
             found.art_projects.add(project)
             for entry in sorted(entries):
                 if entry.name.startswith("."):
@@ -264,13 +267,13 @@ class TreeStore(Store):
         level, depth = [""], 0
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
-                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes), level))))
+                        dict(zip(level, self.backend.map(lambda f: self._list(f, found), level))))
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
                       if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
-                lambda f: {e.name for e in self._list(f, found.notes)}, inside)))
+                lambda f: {e.name for e in self._list(f, found)}, inside)))
             below, art = [], []
             for folder in level:
                 entries = listings[folder]
@@ -316,6 +319,10 @@ class TreeStore(Store):
     def notes(self) -> list[str]:
         """What discovery could not read or would not follow."""
         return list(self._discovered().notes)
+
+    @property
+    def unreadable_folders(self) -> list[str]:
+        return sorted(self._discovered().unreadable)
 
     def list_projects(self) -> list[str]:
         found = self._discovered(fresh=True)
@@ -385,7 +392,8 @@ class TreeStore(Store):
         try:
             place, listing = self._resolve(project, run, deep=with_sizes or with_state)
         except Unreadable as exc:  # listed with its reason, never pruned; the other runs still load
-            return Run(project, run, [], layout=self._place(project, run).layout.name, notes=[str(exc)])
+            return Run(project, run, [], layout=self._place(project, run).layout.name, notes=[str(exc)],
+                       unreadable=True)
         loaded = self._build(project, run, place, listing, with_metrics, with_sizes or with_state)
         return self._with_state(place, loaded) if with_state else loaded
 

@@ -10,6 +10,7 @@ from ckpt_tui.app.screens.confirm import ConfirmDelete
 from ckpt_tui.app.widgets import RunTree, StatusLine
 from ckpt_tui.app.widgets.run_tree import RunSummary, run_label
 from ckpt_tui.core.retention import Policy
+from ckpt_tui.formatting import size
 
 
 def status(app) -> str:
@@ -50,6 +51,20 @@ async def test_g_and_G_move_in_the_run_list_and_enter_folds_a_project(demo_base)
         assert app.focused is main(app).table  # Enter on a run goes to its steps
 
 
+async def test_the_steps_pane_names_the_run_it_shows(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = main(app).table
+        first = main(app).current
+        assert str(table.border_title) == "/".join(first)
+        await pilot.press("G")
+        await settle(pilot)
+        last = main(app).current
+        assert last != first and str(table.border_title) == "/".join(last)
+        assert "/".join(last) in app.export_screenshot()  # on screen, not only set
+
+
 async def test_runs_can_be_ordered_by_size_count_and_latest_step(demo_base):
     app = RecordingApp(str(demo_base))
     async with app.run_test(size=(120, 36)) as pilot:
@@ -66,7 +81,11 @@ async def test_runs_can_be_ordered_by_size_count_and_latest_step(demo_base):
         await pilot.press("o")
         assert tree.order == "name"
         project = next(n for n in tree.root.children if n.data == "email-agent")
-        assert "3 runs · 54GB" in str(project.label)
+        email = [s.bytes for k, s in summaries.items() if k[0] == "email-agent"]
+        assert f"3 runs · {size(sum(email))}" in str(project.label)  # as ls says it: "54.3 GB"
+        shown = labels(tree)
+        for key in tree.run_keys:
+            assert size(summaries[key].bytes) in shown[key], shown[key]
 
 
 async def test_a_project_preview_shows_what_each_run_frees(art_base):
@@ -141,6 +160,8 @@ async def test_sort_skips_the_marker_column_and_keeps_the_sorted_column_on_scree
             header = "".join(segment.text for segment in table.render_line(0))
             assert "▲" in header, table.sort_key
         assert "mark" not in seen and seen[-1] == "step"
+        row = "".join(segment.text for segment in table.render_line(1))
+        assert "…" not in row[:table.frozen_width + 10] and "MB" in row  # sorted back to the step: the size shows whole again
         while table.sort_key != "metric:train/reward":
             await pilot.press("s")
         await pilot.press("m", "home", "enter")  # auto: the sorted column stays and is on screen

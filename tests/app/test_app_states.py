@@ -265,6 +265,65 @@ async def test_the_chart_marks_the_best_and_the_highlighted_step(art_base):
         assert plot.chart.highlighted == 10 and plot.chart.best_step == main(app).table.best_step
 
 
+async def test_the_chart_keeps_its_range_when_the_step_is_past_the_logged_ones(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        plot = main(app).query_one(MetricPlot)
+        chart = plot.chart
+        last = chart.series[-1][0]
+
+        def axis_and_title(highlighted: int) -> tuple[str, str]:
+            plot.show(chart.metric, chart.series, chart.direction, chart.best_step, chart.best_value, highlighted)
+            lines = [line for line in plot.plot.render().plain.splitlines() if line.strip()]
+            return lines[-1], str(plot.query_one("#plot-title").render())
+
+        inside = axis_and_title(last)
+        assert str(last) in inside[0] and f"–{last}" in inside[1]
+        assert axis_and_title(last + 1000) == inside
+
+
+async def test_the_footer_leaves_out_keys_that_do_not_fit_whole(art_base):
+    from textual.widgets._footer import FooterKey
+
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        shown = [k for k in keys if k.display]
+        assert shown and len(shown) < len(keys)  # at 80 columns some keys give way
+        assert all(k.region.right <= 80 for k in shown)
+        await pilot.resize_terminal(160, 36)
+        await settle(pilot)
+        await pilot.pause()
+        assert all(k.display for k in app.screen.query(FooterKey))
+
+
+class FreeSpaceApp(RecordingApp):
+    """The filesystem's free space fixed, and where it was read from."""
+
+    def __init__(self, *args, free: int | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.free, self.free_read_in = free, []
+
+    def free_space(self, location: str) -> int | None:
+        self.free_read_in.append(threading.current_thread() is threading.main_thread())
+        return self.free
+
+
+async def test_the_top_line_shows_the_filesystems_free_space_read_in_a_worker(art_base):
+    app = FreeSpaceApp(str(art_base), free=123_400_000_000)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "123.4 GB free" in status(app)
+        assert app.free_read_in and not any(app.free_read_in)  # never on the event loop
+    app = FreeSpaceApp(str(art_base), free=None)  # S3, W&B: no filesystem to speak of
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert " free" not in status(app)
+
+
 async def test_the_command_palette_finds_actions_by_name_and_lists_quit_once(art_base):
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:

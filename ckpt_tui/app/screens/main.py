@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,7 +33,7 @@ from ..keymap import with_ids
 from ..legend import legend_line
 from ..memo import Memo
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
-from ..widgets.run_tree import ORDERS
+from ..widgets.run_tree import DENIED, ORDERS
 from ..widgets.status_line import StatusPart
 from ...core.events import deletion_events
 from ..activity import fork_event, saved_event
@@ -135,6 +136,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         super().__init__()
         self.listing: dict[str, list[str]] | None = None
         self.listing_error: str | None = None
+        self.unreadable: list[str] = []  # folders of the location it may not list, shown as such
+        self.free: int | None = None  # the filesystem's free space, read with the listing
         self.runs: dict[RunKey, Run] = {}
         self.summaries: dict[RunKey, RunSummary] = {}
         self.current: RunKey | None = None
@@ -302,11 +305,13 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def load_listing(self, select: RunKey | None = None) -> None:
         store = self.app.open_store()
         listing = {project: store.list_runs(project) for project in store.list_projects()}
+        unreadable = store.unreadable_folders
+        self.free = self.app.free_space(store.location)  # None on S3 and W&B: nothing shown
         policies = read_policies(store, listing)
         problem = policies.problem()
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.show_policies, policies, problem)
-            self.app.call_from_thread(self.show_listing, listing, select)
+            self.app.call_from_thread(self.show_listing, listing, select, unreadable)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_run(self, key: RunKey) -> None:
@@ -361,15 +366,16 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if self.runs:
             self._policy_changed()
 
-    def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None) -> None:
-        self.listing, self.listing_error = listing, None
+    def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None,
+                     unreadable: list[str] = ()) -> None:
+        self.listing, self.listing_error, self.unreadable = listing, None, list(unreadable)
         self.start_live()
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
             tree.focus()  # the loading indicator had taken the focus away
         pattern = self.filter_text
-        target = tree.show_runs(listing, self.summaries, pattern, select or self.current)
+        target = tree.show_runs(listing, self.summaries, pattern, select or self.current, self.unreadable)
         forked, self.forked = self.forked, None
         if forked is not None and forked not in {(p, r) for p, runs in listing.items() for r in runs}:
             self.notify(f"{forked[0]}/{forked[1]} was created outside {self.app.location_label}: "
@@ -446,7 +452,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         # Refused as a preview would be: the policy cannot be used, or its metric chooses no best.
         refused = bool(self.policy_problem((run.project, run.name))) or (
             policy.needs_metric and policy.metric is not None and best is None and len(run.checkpoints) > 1)
-        return RunSummary(len(run.checkpoints), total, run.latest_step, best, refused)
+        return RunSummary(len(run.checkpoints), total, run.latest_step, best, refused, run.unreadable)
 
     def current_best(self) -> tuple[Policy, int | None, float | None]:
         """The current run's rule, best step and best value (from the preview when there is one)."""
@@ -468,6 +474,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         # The table then publishes its highlighted step, which redraws the plot and the details.
         self.table.show(run, columns, plan, best_step, self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
+        self.table.border_title = Text(f"{run.project}/{run.name}") if run else None  # the run shown
         self._show_status()
 
     def _show_plot(self) -> None:
@@ -556,11 +563,15 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if len(summaries) < total_runs:
             totals = f"reading runs {len(summaries)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
+        if self.free is not None:
+            parts.append(StatusPart(f"{size(self.free)} free", "", 0))
         if self.run is not None:
             policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
             resolved = self.run_resolved(self.run) if self.metrics_ready else None
             parts.append(StatusPart(policy.describe(explain_auto=True), "italic", 2))
-            if resolved is not None and resolved.pick_note:
+            if self.run.unreadable:
+                parts.append(StatusPart(DENIED, "bold red", 4))
+            elif resolved is not None and resolved.pick_note:
                 parts.append(StatusPart(resolved.pick_note, "yellow", 2))
             elif self.metrics_ready and policy.metric and policy.metric not in self.metric_names(self.run):
                 parts.append(StatusPart(f"{policy.metric} not logged here (m)", "yellow", 2))
@@ -663,7 +674,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         target = self.query_one(RunTree).show_runs(self.listing or {}, self.summaries, event.value,
-                                                   self.current)
+                                                   self.current, self.unreadable)
         if target is not None:
             self.open_run(target)
 
@@ -711,7 +722,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         tree = self.query_one(RunTree)
         tree.order = ORDERS[(ORDERS.index(tree.order) + 1) % len(ORDERS)]
         tree.show_runs(self.listing or {}, self.summaries, self.filter_text,
-                       self.current)
+                       self.current, self.unreadable)
         self.notify(f"projects and runs ordered by {tree.order}" + ("" if tree.order == "name" else ", largest first"),
                     timeout=2)
 

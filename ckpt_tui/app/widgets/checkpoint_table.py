@@ -281,6 +281,9 @@ class CheckpointTable(ScrollView, can_focus=True):
         """Scroll sideways so that column ``key`` is on screen (the sorted column, say)."""
         x = 0
         view = self.scrollable_content_region.width - self.frozen_width
+        if key in FROZEN:  # back to the step: the columns beside it show whole again
+            self.scroll_to(x=0, animate=False, force=True)
+            return
         for column in self.columns:
             if column.key in FROZEN:
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
@@ -38,4 +39,22 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._shown = self._keys()
+        self.call_after_refresh(self._fit)
         yield from super().compose()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Keys that do not fit whole are left out rather than cut mid-word (80 columns)."""
+        x, room, keys = 0, self.size.width, list(self.query(FooterKey))
+        if not room or not self.is_attached:
+            return  # not on screen: measured on the next resize
+        if any(key.display and not key.outer_size.width for key in keys):
+            self.call_after_refresh(self._fit)  # not laid out yet: measured once they are
+            return
+        for key in keys:
+            if key.display:
+                key.fit_width = key.outer_size.width  # measured while shown: kept when hidden
+            x += getattr(key, "fit_width", 0)
+            key.display = x <= room

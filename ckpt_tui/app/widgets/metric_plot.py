@@ -109,11 +109,11 @@ class MetricPlot(Vertical):
         if chart.smoothing is not None and chart.smoothing < 1:
             smoothed = thin(smooth(chart.series, chart.smoothing), keep)
             plt.plot([s for s, _ in smoothed], [v for _, v in smoothed], marker="braille", color="magenta")
-        if chart.highlighted is not None:
-            plt.vline(chart.highlighted, color="orange")
+        first, last = chart.series[0][0], chart.series[-1][0]
+        if chart.highlighted is not None and first <= chart.highlighted <= last:
+            plt.vline(chart.highlighted, color="orange")  # a step past the logged ones: the axis stays
         if chart.best_step is not None and chart.best_value is not None:
             plt.scatter([chart.best_step], [chart.best_value], marker="★", color="green")
-        first, last = chart.series[0][0], chart.series[-1][0]
         ticks = sorted({first, (first + last) // 2, last})
         plt.xticks(ticks, [str(t) for t in ticks])  # steps are whole numbers
         plt.yfrequency(3)

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...formatting import count, short_size, size
+from ...formatting import count, size
 from ..keymap import with_ids
 
 RunKey = tuple[str, str]
@@ -25,9 +25,11 @@ class RunSummary:
     latest: int | None
     best: int | None
     refused: bool = False  # its rule cannot apply (no metric to choose best by, a policy file in the way)
+    unreadable: bool = False  # its folder may not be read
 
 
 REFUSED_MARK = "✗"
+DENIED = "permission denied"
 
 
 def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
@@ -39,22 +41,25 @@ def figure_options(summary: RunSummary | None, frees: int | None) -> list[str]:
     """
     if summary is None:
         return ["…"]
+    if summary.unreadable:
+        return [DENIED]
     marks = " ".join(part for part in (
         REFUSED_MARK if summary.refused else "",
         f"L{summary.latest}" if summary.latest is not None else "",
         f"★{summary.best}" if summary.best is not None else "") if part)
     if frees is not None:
-        amount, short = (f"-{size(frees)}", f"-{short_size(frees)}") if frees else ("nothing", "nothing")
-        return [f"{summary.checkpoints} · {amount} · {marks}", f"{short} {marks}",
+        short = f"-{size(frees)}" if frees else "nothing"  # sizes read as in ls, never abbreviated
+        return [f"{summary.checkpoints} · {short} · {marks}", f"{short} {marks}",
                 f"{short} ★{summary.best}" if summary.best is not None else short, short]
-    amount, short = size(summary.bytes), short_size(summary.bytes)
-    return [" · ".join(p for p in (str(summary.checkpoints), amount, marks) if p),
+    short = size(summary.bytes)
+    return [" · ".join(p for p in (str(summary.checkpoints), short, marks) if p),
             " ".join(p for p in (count(summary.checkpoints), short, marks) if p),
             " ".join(p for p in (count(summary.checkpoints), marks) if p), marks or short]
 
 
 def _styled(figures: str, frees: int | None) -> Text:
     text = Text(figures, style="dim")
+    text.highlight_words([DENIED], "red")
     if frees is not None:
         text.highlight_regex(r"-[\d.]+ ?[kMGTP]?B(ytes)?", "bold red")
     return text
@@ -84,7 +89,7 @@ def run_label(name: str, summary: RunSummary | None, width: int, frees: int | No
 
 def project_label(project: str, summaries: list[RunSummary | None], runs: int, width: int) -> Text:
     known = [s for s in summaries if s is not None]
-    total = short_size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
+    total = size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
     options = [f"{runs} run{'s' if runs != 1 else ''} · {total}", f"{runs} · {total}", total]
     return labelled(project, options, width, name_style="bold")
 
@@ -118,6 +123,7 @@ class RunTree(Tree[RunKey | str]):
         self._projects: dict[str, TreeNode] = {}
         self._summaries: dict[RunKey, RunSummary] = {}
         self._frees: dict[RunKey, int] = {}
+        self._denied: dict[str, TreeNode] = {}  # folders that may not be listed
 
     @property
     def label_width(self) -> int:
@@ -154,12 +160,14 @@ class RunTree(Tree[RunKey | str]):
         return sorted(listing, key=lambda project: (*figure(project), project))
 
     def show_runs(self, listing: dict[str, list[str]], summaries: dict[RunKey, RunSummary],
-                  pattern: str = "", select: RunKey | None = None) -> RunKey | None:
-        """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor."""
+                  pattern: str = "", select: RunKey | None = None,
+                  unreadable: list[str] = ()) -> RunKey | None:
+        """Rebuild the tree with runs whose name contains ``pattern``; return the run under the cursor.
+        ``unreadable`` folders (permissions) stay listed, saying so."""
         folded = {p for p, node in self._projects.items() if not node.is_expanded}
         self._summaries = summaries
         self.clear()
-        self._leaves, self._projects = {}, {}
+        self._leaves, self._projects, self._denied = {}, {}, {}
         pattern = pattern.lower()
         for project in self._ordered_projects(listing):
             runs = listing[project]
@@ -172,6 +180,9 @@ class RunTree(Tree[RunKey | str]):
                 key = (project, run)
                 self._leaves[key] = node.add_leaf(run, data=key)
             self._label_project(project)
+        for folder in unreadable:
+            if pattern in folder.lower():
+                self._denied[folder] = self.root.add_leaf(folder, data=folder)
         self.relabel()
         target = select if select in self._leaves else next(iter(self._leaves), None)
         if target is not None:
@@ -203,6 +214,8 @@ class RunTree(Tree[RunKey | str]):
             self._label_run(key, level)
         for project in self._projects:
             self._label_project(project)
+        for folder, node in self._denied.items():
+            set_label(node, labelled(folder, [DENIED], self.label_width + self.guide_depth, name_style="bold"))
 
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
         self._summaries[key] = summary
