@@ -217,13 +217,15 @@ class TreeStore(Store):
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
-    def _list(self, path: str, found: _Found) -> list[Entry]:
+    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None) -> list[Entry]:
+        """A folder's entries; one that cannot be listed is noted (and, for permissions, named in
+        ``unreadable``) and holds nothing."""
         try:
             return self.backend.list_dir(path)
         except CkptError as exc:
-            found.notes.append(str(exc))
-            if isinstance(exc, Unreadable):
-                found.unreadable.append(path)
+            notes.append(str(exc))
+            if unreadable is not None and isinstance(exc, Unreadable):
+                unreadable.append(path)
             return []
 
     def _naming(self, folder: str) -> tuple[str, str, str]:
@@ -240,7 +242,8 @@ class TreeStore(Store):
     def _art_models(self, projects: list[str], found: _Found) -> None:
         """ART projects: each model folder under ``{project}/models/`` is a run."""
         folders = [join(p, MODELS) for p in projects]
-        for project, entries in zip(projects, self.backend.map(lambda f: self._list(f, found), folders)):
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        for project, entries in zip(projects, listings):
             found.art_projects.add(project)
             for entry in sorted(entries):
                 if entry.name.startswith("."):
@@ -267,13 +270,13 @@ class TreeStore(Store):
         level, depth = [""], 0
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
-                        dict(zip(level, self.backend.map(lambda f: self._list(f, found), level))))
+                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
                       if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
-                lambda f: {e.name for e in self._list(f, found)}, inside)))
+                lambda f: {e.name for e in self._list(f, found.notes, found.unreadable)}, inside)))
             below, art = [], []
             for folder in level:
                 entries = listings[folder]
