@@ -369,7 +369,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None,
                      unreadable: list[str] = ()) -> None:
         self.listing, self.listing_error, self.unreadable = listing, None, list(unreadable)
-        self.start_live()
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
@@ -423,6 +422,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
                         severity="warning", timeout=10)
         self.runs[key] = run
+        if key == self.current:
+            self.start_live()  # after the first run is read: following a large tree costs time
         self.summaries[key] = self._summary(run)
         self.query_one(RunTree).update_summary(key, self.summaries[key])
         if key == self.current:
