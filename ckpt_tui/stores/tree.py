@@ -28,7 +28,7 @@ from ..core.policy import PolicyPlace
 from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
-from .layouts import Layout, detect, fork_layout, found_by_name, needs_look, scan_entries
+from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
 from .policy_places import policy_places, read_policy_file
@@ -276,7 +276,7 @@ class TreeStore(Store):
                 lambda f: {e.name for e in self._list(f, found.notes, found.unreadable)}, inside)))
             below, named = [], []
             # In a project folder, a layout's runs folder holds runs found by name (ART's models/).
-            runs_folders = {layout.runs_folder: layout for layout in found_by_name()} if depth == 1 else {}
+            runs_folders = {layout.runs_folder: layout for layout in runs_folder_layouts()} if depth == 1 else {}
             for folder in level:
                 entries = listings[folder]
                 named += [(folder, runs_folders[e.name]) for e in entries

@@ -33,7 +33,7 @@ def fork_layout(source: str, like: str) -> Layout:
     return layout.fork_layout(like)
 
 
-def found_by_name() -> list[Layout]:
+def runs_folder_layouts() -> list[Layout]:
     """The layouts whose runs are the sub-folders of a project's ``runs_folder`` (ART's ``models/``)."""
     return [layout for layout in registered() if layout.runs_folder]
 
@@ -62,8 +62,8 @@ def detect(entries: Iterable[tuple[str, bool]],
     """
     entries = list(entries)
     best: RunScan | None = None
-    for layout in (candidate for registered_layout in registered() if not registered_layout.runs_folder
-                   for candidate in registered_layout.candidates(entries)):
+    tried = [candidate for layout in registered() if not layout.runs_folder for candidate in layout.candidates(entries)]
+    for layout in tried:
         scan = scan_entries(layout, entries, children)
         if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
             continue
@@ -76,5 +76,5 @@ def detect(entries: Iterable[tuple[str, bool]],
 
 load_layout_modules()
 
-__all__ = ["Layout", "RunScan", "detect", "display_names", "fork_layout", "found_by_name", "layout_named", "load_layout_modules",
-           "needs_look", "register", "registered", "scan_entries", "spoken_list", "unregister"]
+__all__ = ["Layout", "RunScan", "detect", "display_names", "fork_layout", "layout_named", "load_layout_modules",
+           "needs_look", "register", "registered", "runs_folder_layouts", "scan_entries", "spoken_list", "unregister"]

@@ -152,8 +152,9 @@ class Layout:
     display_name = ""
     trainers: tuple[str, ...] = ()
     summary: Summary | None = None
-    # Ties between layouts claiming as many entries of a folder go to the lower preference.
-    preference = 100
+    # Ties between layouts claiming as many entries of a folder go to the lower preference (this
+    # package's layouts use 0 to 150, and Orbax, tried once per prefix, 1000).
+    preference = 500
     # Folder names that hold a run's steps without naming the run (see ``CONTAINERS``).
     containers: frozenset[str] = CONTAINERS
     # A folder, directly in a project folder, each sub-folder of which is a run of this layout
