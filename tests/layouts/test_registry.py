@@ -135,3 +135,11 @@ def test_every_layout_says_who_writes_it():
     assert layout_names().startswith("ART, Hugging Face Trainer/TRL")
     for name in ("DeepSpeed", "NeMo 2", "torchtune", "PyTorch DCP", "Ray Tune", "OpenRLHF", "Orbax"):
         assert name in layout_names()
+
+
+def test_the_layouts_guide_has_a_row_for_every_layout():
+    """docs/layouts.md's table is written by hand, with more than README's: it names every layout."""
+    guide = (ROOT / "docs" / "layouts.md").read_text()
+    rows = {line.split("|")[1].strip() for line in guide.splitlines() if line.startswith("| `")}
+    for layout in registered():
+        assert any(f"`{layout.name}`" in row for row in rows), f"docs/layouts.md has no row for {layout.name}"
