@@ -246,6 +246,16 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
         print(f"{indent}{resolved.pick_note}")
 
 
+def _say_what_was_searched(store) -> None:
+    """For a tree of folders that holds no runs: how deep discovery looked, and for which trainers."""
+    from .stores.tree import MAX_DEPTH, TreeStore
+
+    if isinstance(store, TreeStore):
+        from .stores.layouts import display_names
+
+        print(f"searched {MAX_DEPTH} levels down for checkpoints of {display_names()}")
+
+
 def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
@@ -326,6 +336,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             _print_policy(resolved(run), "")
     elif not runs and not failed:
         print(f"no runs in {store.location}")
+        _say_what_was_searched(store)
     else:
         _print_run_summary(runs, resolved)
     _report_unread(store, failed)

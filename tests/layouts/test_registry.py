@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ckpt_tui.app.hints import layout_names
+from ckpt_tui.cli import main
 from ckpt_tui.core import fork_checkpoint
 from ckpt_tui.stores import layouts
 from ckpt_tui.stores.layouts import layout_named, registered, unregister
@@ -122,6 +123,14 @@ def test_a_new_layout_joins_every_list_of_trainers(throwaway):
     assert "Snapshotter" in script.trainers()
     assert "| `snap` (Snapshotter) | `snap-{step}/` | `done` written |" in script.table()
     assert "| `shelf`, `shelf-flat` |" in script.table()
+
+
+def test_ls_of_a_location_without_runs_names_the_trainers_looked_for(throwaway, tmp_path, capsys):
+    assert main(["ls", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"no runs in {tmp_path}"
+    assert out[1].startswith("searched 4 levels down for checkpoints of ART, ")
+    assert out[1].endswith(", prime-rl, Shelf, Snapshotter and Orbax")  # by preference, then name
 
 
 def test_readme_lists_the_registered_layouts():
