@@ -141,6 +141,16 @@ def _err(message: str) -> None:
     print(f"ckpt-tui: {message}", file=sys.stderr)
 
 
+def _say_what_was_searched(store) -> None:
+    """For a tree of folders that holds no runs: how deep discovery looked, and for which trainers."""
+    from .stores.tree import MAX_DEPTH, TreeStore
+
+    if isinstance(store, TreeStore):
+        from .stores.layouts import display_names
+
+        print(f"searched {MAX_DEPTH} levels down for checkpoints of {display_names()}")
+
+
 def _json_bytes(document: object) -> bytes:
     import orjson  # JSON is what scripts pay for, not the app
 
@@ -244,16 +254,6 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
         print(f"{indent}policy files: {', '.join(resolved.files)}")
     if resolved.pick_note:
         print(f"{indent}{resolved.pick_note}")
-
-
-def _say_what_was_searched(store) -> None:
-    """For a tree of folders that holds no runs: how deep discovery looked, and for which trainers."""
-    from .stores.tree import MAX_DEPTH, TreeStore
-
-    if isinstance(store, TreeStore):
-        from .stores.layouts import display_names
-
-        print(f"searched {MAX_DEPTH} levels down for checkpoints of {display_names()}")
 
 
 def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> None:
