@@ -181,6 +181,9 @@ def folder_usage(root: str) -> Usage:
 
 class LocalBackend(Backend):
     can_rename = True
+    can_copy_server_side = True  # the kernel copies (copy_file_range), never through a stream of ours
+    reports_free_space = True
+    has_exclusive_create = True
 
     def __init__(self, root: str | os.PathLike) -> None:
         super().__init__()
@@ -343,6 +346,16 @@ class LocalBackend(Backend):
 
     def local_path(self, path: str) -> str | None:
         return self._abs(path)
+
+    def free_space(self, path: str) -> int:
+        """Bytes free on the filesystem holding ``path`` (or its nearest existing folder)."""
+        target = self._abs(path)
+        while not os.path.isdir(target) and os.path.dirname(target) != target:
+            target = os.path.dirname(target)
+        try:
+            return shutil.disk_usage(target).free
+        except OSError as exc:
+            raise os_error(exc, f"cannot read free space at {target}") from None
 
     # -- writing ------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:

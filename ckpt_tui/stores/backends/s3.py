@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
-from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
+from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage,
+                   grouped)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -25,8 +26,6 @@ KEY_ERROR_ROUNDS = 3  # tries for keys a DeleteObjects response reports as faile
 MAX_RETRIES = 4  # botocore standard mode, per request
 COPY_OBJECT_LIMIT = 5 * 1024**3  # largest object CopyObject accepts in one request
 PART_SIZE = 256 * 1024**2
-# A listing kept for the deletion that follows a load, bounded in objects.
-LISTING_CACHE_OBJECTS = 2_000_000
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -147,16 +146,6 @@ def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
     return chosen
 
 
-def _grouped(infos: Iterable[FileInfo]) -> dict[str, list[FileInfo]]:
-    """Objects below a folder by the entry of the folder they belong to, their paths
-    relative to it (an object directly in the folder is its own group, path "")."""
-    groups: dict[str, list[FileInfo]] = {}
-    for info in infos:
-        name, sep, rest = info.path.partition("/")
-        groups.setdefault(name, []).append(info._replace(path=rest if sep else ""))
-    return groups
-
-
 class _Counter:
     """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``."""
 
@@ -176,6 +165,8 @@ class _Counter:
 class S3Backend(Backend):
     parallelism = WORKERS
     implicit_folders = True
+    can_copy_server_side = True
+    has_exclusive_create = True
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
@@ -190,7 +181,6 @@ class S3Backend(Backend):
         self.part_size = PART_SIZE
         self.retry_pause = 0.2  # seconds before retrying keys DeleteObjects reported
         self._managers: dict[tuple[int, int], Any] = {}
-        self._listings: dict[str, list[FileInfo]] = {}
         self._lock = threading.Lock()
 
     # -- naming ---------------------------------------------------------------------------
@@ -318,15 +308,6 @@ class S3Backend(Backend):
                 raise
         return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
 
-    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
-        """Every object below ``folder`` grouped by the entry of ``folder`` it belongs to
-        (an object directly in ``folder`` is its own group). The listing made by the last
-        load of the folder is reused unless ``fresh``, and then forgotten unless ``keep``
-        (a deletion makes it stale)."""
-        with self._lock:
-            cached = None if fresh else (self._listings.get(folder) if keep else self._listings.pop(folder, None))
-        return _grouped(cached if cached is not None else self.walk(folder))
-
     def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
         """``listing(folder, fresh=True)`` for ``names`` only: one listing per common prefix
         of the names, side by side. SeaweedFS keeps emptied folders for a while and walks
@@ -335,24 +316,16 @@ class S3Backend(Backend):
         wanted = set(names)
         start = self._folder_key(folder)
         pages = self.map(lambda p: list(self._objects(start + p, start)), covering_prefixes(wanted))
-        groups = _grouped(info for infos in pages for info in infos)
+        groups = grouped(info for infos in pages for info in infos)
         return {name: groups[name] for name in wanted if name in groups}
-
-    def _walk_and_keep(self, folder: str) -> list[FileInfo]:
-        """Every object below ``folder``, kept for the deletion that may follow."""
-        infos = list(self.walk(folder))
-        with self._lock:
-            if len(infos) <= LISTING_CACHE_OBJECTS:
-                while self._listings and sum(map(len, self._listings.values())) + len(infos) > LISTING_CACHE_OBJECTS:
-                    del self._listings[next(iter(self._listings))]
-                self._listings[folder] = infos
-        return infos
 
     def list_deep(self, path: str) -> DeepListing:
         entries: dict[str, Entry] = {}
         totals: dict[str, list] = {}
         children: dict[str, set[str]] = {}
-        for info in self._walk_and_keep(path):
+        infos = list(self.walk(path))
+        self.remember(path, infos)  # for the deletion that may follow
+        for info in infos:
             name, sep, rest = info.path.partition("/")
             if sep:
                 entries[name] = Entry(name, Kind.DIR)
@@ -418,9 +391,6 @@ class S3Backend(Backend):
         with self.errors(f"cannot write {self.url(path)}"):
             self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data)
 
-    def make_dirs(self, path: str) -> None:
-        """Folders are implicit in S3."""
-
     def _delete_batch(self, keys: list[str]) -> dict[str, str]:
         """Delete up to 1000 keys; retry the ones reported failed; return what still failed."""
         failed: dict[str, str] = {}
@@ -444,13 +414,6 @@ class S3Backend(Backend):
         for result in self.map(self._delete_batch, batches):
             failed.update(result)
         return {key[len(self.prefix):]: why for key, why in failed.items()}
-
-    def delete_tree(self, path: str) -> None:
-        paths = [join(path, info.path) for info in self.walk(path)]
-        failed = self.delete_files(paths)
-        if failed:
-            first = next(iter(failed.items()))
-            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
 
     # -- transfers ------------------------------------------------------------------------
     def _manager(self) -> Any:
