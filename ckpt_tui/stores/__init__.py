@@ -21,6 +21,7 @@ known_stores: dict[str, str] = {
     "file": "ckpt_tui.stores.local.LocalStore",
     "s3": "ckpt_tui.stores.s3.S3Store",
     "wandb": "ckpt_tui.stores.wandb.WandbStore",
+    "memory": "ckpt_tui.stores.memory.MemoryStore",
     "gs": "ckpt_tui.stores.gcs.GCSStore",
     "az": "ckpt_tui.stores.azure.AzureStore",
     "abfs": "ckpt_tui.stores.azure.AzureStore",

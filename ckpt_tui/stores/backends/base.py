@@ -256,11 +256,14 @@ class Backend(ABC):
 
     def usage(self, path: str) -> Usage:
         total, newest, count = 0, 0.0, 0
+        markers = set()
         for info in self.walk(path):
             total += info.size
             newest = max(newest, info.mtime)
             count += 1
-        return Usage(total, newest, count)
+            if info.path in STEP_MARKERS:
+                markers.add(info.path)
+        return Usage(total, newest, count, markers=frozenset(markers))
 
     def list_deep(self, path: str) -> DeepListing | None:
         """``list_dir``, usages and sub-folder names from one listing, where the backend can

@@ -441,7 +441,8 @@ class LocalBackend(Backend):
         return isinstance(other, LocalBackend)
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
-        assert isinstance(other, LocalBackend)
+        if not isinstance(other, LocalBackend):
+            return super().copy_from(other, source, target, done)
         self._copy(other._abs(source), self._abs(target), done)
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:

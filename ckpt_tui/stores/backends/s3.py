@@ -440,7 +440,8 @@ class S3Backend(Backend):
                 and other.profile == self.profile)
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
-        assert isinstance(other, S3Backend)
+        if not (isinstance(other, S3Backend) and self.can_copy_from(other)):
+            return super().copy_from(other, source, target, done)
         self._transfer(f"cannot copy {other.url(source)}", "copy", done,
                        copy_source={"Bucket": other.bucket, "Key": other.key(source)},
                        bucket=self.bucket, key=self.key(target), source_client=other.client)
