@@ -1,19 +1,21 @@
 """The backend contract: what a backend must implement, what the base derives from it, the
-capability flags, the listing cache, and the registry of stores by scheme."""
+capability flags, the listing cache, the error tables, and the registry of stores by scheme."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import errno
+import os
+import re
 
 import pytest
 from memory_location import MemoryLocation
 
 import ckpt_tui.stores as stores
 from ckpt_tui.core import Refused, StoreError, fork_checkpoint
-from ckpt_tui.core.errors import NotRead
+from ckpt_tui.core.errors import NotFound, NotRead, Unreadable
 from ckpt_tui.stores import open_store
-from ckpt_tui.stores.backends.base import CAPABILITIES, Backend, FileInfo, ListingCache
+from ckpt_tui.stores.backends.base import (CAPABILITIES, Backend, ErrorTable, Exists, FileInfo, ListingCache,
+                                           Missing)
 from ckpt_tui.stores.backends.local import LocalBackend
 from ckpt_tui.stores.backends.memory import MemoryBackend
 from ckpt_tui.stores.local import LocalStore
@@ -248,3 +250,81 @@ def test_a_broken_module_of_ours_is_not_mistaken_for_a_missing_extra(monkeypatch
     monkeypatch.setitem(stores.known_stores, "gs", "fake_gcs_store.GCSStore")
     with pytest.raises(ImportError, match="no_such_backend"):
         open_store("gs://bucket")
+
+
+# -- error tables ------------------------------------------------------------------------------------
+def client_error(code: str, status: int, message: str = "said the server"):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+
+def s3_backend():
+    from ckpt_tui.stores.backends.s3 import S3Backend
+
+    class Client:  # no request is made: only the table is read
+        class meta:
+            endpoint_url = "http://127.0.0.1:9"
+
+    return S3Backend("bucket", "base", Client())
+
+
+@pytest.mark.parametrize(("error", "kind", "message"), [
+    (lambda: client_error("NoSuchKey", 404), Missing, "cannot read x: NoSuchKey: said the server"),
+    (lambda: client_error("404", 404, ""), Missing, "cannot read x: 404"),
+    (lambda: client_error("NoSuchBucket", 404), NotFound, "no bucket 'bucket' at http://127.0.0.1:9"),
+    (lambda: client_error("PreconditionFailed", 412), Exists, "cannot read x: PreconditionFailed"),
+    (lambda: client_error("AccessDenied", 403), Unreadable, "access denied: cannot read x"),
+    (lambda: client_error("Forbidden", 403), Unreadable, "access denied: cannot read x"),
+    (lambda: client_error("SignatureDoesNotMatch", 403), StoreError, "rejected the AWS credentials (SignatureDoesNotMatch)"),
+    (lambda: client_error("SlowDown", 503), StoreError, "cannot read x: SlowDown: said the server"),
+    (lambda: __import__("botocore.exceptions").exceptions.NoCredentialsError(), StoreError, "no AWS credentials found"),
+    (lambda: __import__("botocore.exceptions").exceptions.EndpointConnectionError(endpoint_url="http://x"),
+     StoreError, "cannot reach the S3 endpoint http://127.0.0.1:9"),
+])
+def test_s3_errors_are_translated_by_one_table(error, kind, message):
+    backend = s3_backend()
+    with pytest.raises(kind, match=re.escape(message)) as raised:
+        with backend.errors("cannot read x"):
+            raise error()
+    assert type(raised.value) is kind  # NoSuchBucket is no Missing: a read of it is an error, not an absence
+
+
+def test_what_a_table_does_not_catch_goes_through_untouched():
+    backend = s3_backend()
+    with pytest.raises(ValueError):
+        with backend.errors("cannot read x"):
+            raise ValueError("a bug")
+    with pytest.raises(Refused, match="ours"):
+        with backend.errors("cannot read x"):
+            raise Refused("ours")
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (PermissionError(errno.EACCES, "denied"), Unreadable),
+    (PermissionError(errno.EPERM, "denied"), Unreadable),
+    (FileExistsError(errno.EEXIST, "exists"), Exists),
+    (OSError(errno.ENOTEMPTY, "not empty"), Exists),
+    (OSError(errno.ENOSPC, "full"), StoreError),
+])
+def test_disk_errors_are_translated_by_one_table(tmp_path, error, kind):
+    with pytest.raises(kind, match=f"cannot write y: {re.escape(os.strerror(error.errno))}") as raised:
+        with LocalBackend(tmp_path).errors("cannot write y"):
+            raise error
+    assert type(raised.value) is kind
+
+
+def test_a_new_provider_table_maps_codes_then_classes_by_name():
+    class TooManyRequests(Exception):
+        code = 429
+
+    class BlobNotFound(Exception):
+        code = "BlobNotFound"
+
+    table = ErrorTable(catches=("Exception",), codes={"BlobNotFound": Missing},
+                       exceptions={"TooManyRequests": lambda backend, what, detail: StoreError(f"{what}: slow down")},
+                       describe=lambda exc: ((getattr(exc, "code", None),), "provider says no"))
+    assert isinstance(table.translate(BlobNotFound(), "cannot read z"), Missing)
+    assert str(table.translate(TooManyRequests(), "cannot read z")) == "cannot read z: slow down"
+    assert str(table.translate(KeyError(), "cannot read z")) == "cannot read z: provider says no"

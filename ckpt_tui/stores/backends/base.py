@@ -20,11 +20,12 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
-from ...core.errors import CkptError, NotFound, NotRead, StoreError
+from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, StoreError
 from ...core.models import Blob
 
 if TYPE_CHECKING:
@@ -170,6 +171,60 @@ def folder_below(path: str, top: str) -> bool:
     return not top or path == top or path.startswith(top + "/")
 
 
+# -- errors ------------------------------------------------------------------------------------
+class Missing(NotFound):
+    """Nothing is at the path asked for (a provider's "no such key", "blob not found")."""
+
+
+class Exists(AlreadyExists):
+    """A create-only write found something there (a failed precondition, ``EEXIST``)."""
+
+
+# An entry of an error table: the project's error class (given "{what}: {detail}"), or a
+# function of (backend, what, detail) making the error, for a message of its own.
+ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
+
+
+def _no_codes(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    return (), str(exc)
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """A provider's errors mapped to the project's, in one place per backend (as s3fs's
+    ``errors.py``): ``Backend.errors`` translates whatever a provider raises through it.
+
+    ``catches``: names of the provider's exception classes to translate (names, so that a
+    table is written without importing its SDK); anything else goes through untouched.
+    ``codes`` maps an error code (a provider's code, an HTTP status, an errno) to a rule;
+    ``exceptions`` maps an exception class name to one. ``describe`` gives an exception's
+    codes, most specific first, and a one-line detail. What no entry names is a ``StoreError``."""
+
+    catches: tuple[str, ...]
+    codes: Mapping[str | int, ErrorRule] = field(default_factory=dict)
+    exceptions: Mapping[str, ErrorRule] = field(default_factory=dict)
+    describe: Callable[[BaseException], tuple[tuple[str | int, ...], str]] = _no_codes
+
+    def handles(self, exc: BaseException) -> bool:
+        return not isinstance(exc, CkptError) and any(c.__name__ in self.catches for c in type(exc).__mro__)
+
+    def rule(self, exc: BaseException) -> ErrorRule:
+        codes, _ = self.describe(exc)
+        for code in codes:
+            if code in self.codes:
+                return self.codes[code]
+        return next((self.exceptions[c.__name__] for c in type(exc).__mro__ if c.__name__ in self.exceptions),
+                    StoreError)
+
+    def translate(self, exc: BaseException, what: str, backend: Any = None) -> CkptError:
+        """The project's error for ``exc``, met while doing ``what`` ("cannot read s3://b/k")."""
+        rule = self.rule(exc)
+        detail = self.describe(exc)[1]
+        if isinstance(rule, type):
+            return rule(f"{what}: {detail}" if detail else what)
+        return rule(backend, what, detail)
+
+
 # Capability flags, each with the method a backend that sets it must define.
 CAPABILITIES = {
     "can_rename": "rename",
@@ -205,6 +260,8 @@ class Backend(ABC):
     has_exclusive_create = False
     implicit_folders = False
     parallelism = 1
+    # How this backend's provider errors read as the project's (see ``errors``).
+    error_table: ErrorTable | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -221,6 +278,19 @@ class Backend(ABC):
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.listings = ListingCache()
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Translate what the provider raises inside into the project's errors, by ``error_table``:
+        ``Missing`` where nothing is there, ``Exists`` where a create-only write found something,
+        ``Unreadable`` for permissions, otherwise one line saying ``what`` failed and why."""
+        try:
+            yield
+        except Exception as exc:
+            table = self.error_table
+            if table is None or not table.handles(exc):
+                raise
+            raise table.translate(exc, what, self) from None
 
     # -- naming ---------------------------------------------------------------------
     @property

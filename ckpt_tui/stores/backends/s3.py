@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage,
-                   grouped)
+from ...core.errors import CkptError, NotFound, NotRead, Refused, StoreError, Unreadable
+from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, ErrorTable, Exists,
+                   FileInfo, Kind, Missing, Usage, grouped)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -146,6 +145,56 @@ def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
     return chosen
 
 
+# -- errors: botocore's, as the project's ---------------------------------------------------------
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    """A ClientError's code and HTTP status, and "code: message"; other botocore errors' text."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return (), str(exc)
+    error = response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return tuple(c for c in (code, status) if c), f"{code or status}: {error.get('Message', '')}".rstrip(": ")
+
+
+def _no_bucket(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return NotFound(f"no bucket {backend.bucket!r} at {backend.endpoint_url}")
+
+
+def _credentials_rejected(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError(f"{backend.endpoint_url} rejected the AWS credentials ({detail.partition(':')[0]})")
+
+
+def _denied(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return Unreadable(f"access denied: {what} (check the credentials' permissions on bucket {backend.bucket!r})")
+
+
+def _no_credentials(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError("no AWS credentials found: set AWS_PROFILE (or --profile), or "
+                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+
+
+def _unreachable(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot reach the S3 endpoint {backend.endpoint_url} "
+                      "(check --endpoint-url / AWS_ENDPOINT_URL_S3 and the network)")
+
+
+S3_ERRORS = ErrorTable(
+    catches=("ClientError", "BotoCoreError"),
+    codes={
+        **dict.fromkeys(("NoSuchKey", "NotFound", "404"), Missing),
+        **dict.fromkeys(("PreconditionFailed", "412", "ConditionalRequestConflict"), Exists),
+        "NoSuchBucket": _no_bucket,
+        **dict.fromkeys(("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"),
+                        _credentials_rejected),
+        **dict.fromkeys(("AccessDenied", "AllAccessDisabled", 403), _denied),
+    },
+    exceptions={"NoCredentialsError": _no_credentials, "EndpointConnectionError": _unreachable,
+                "ConnectTimeoutError": _unreachable},
+    describe=_describe,
+)
+
+
 class _Counter:
     """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``."""
 
@@ -167,6 +216,7 @@ class S3Backend(Backend):
     implicit_folders = True
     can_copy_server_side = True
     has_exclusive_create = True
+    error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
@@ -202,44 +252,6 @@ class S3Backend(Backend):
 
     def _folder_key(self, path: str) -> str:
         return self.key(path) + "/" if path else self.prefix
-
-    # -- errors ---------------------------------------------------------------------------
-    @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Turn botocore's exceptions into one clear line."""
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError,
-                                         EndpointConnectionError, NoCredentialsError)
-
-        try:
-            yield
-        except NoCredentialsError:
-            raise StoreError("no AWS credentials found: set AWS_PROFILE (or --profile), or "
-                             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
-        except (EndpointConnectionError, ConnectTimeoutError):
-            raise StoreError(f"cannot reach the S3 endpoint {self.endpoint_url} "
-                             "(check --endpoint-url / AWS_ENDPOINT_URL_S3 and the network)") from None
-        except ClientError as exc:
-            raise self._client_error(exc, what) from None
-        except BotoCoreError as exc:
-            raise StoreError(f"{what}: {exc}") from None
-
-    def _client_error(self, exc: Any, what: str) -> Exception:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
-            return NotFound(f"no bucket {self.bucket!r} at {self.endpoint_url}")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
-            return StoreError(f"{self.endpoint_url} rejected the AWS credentials ({code})")
-        if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
-            return Unreadable(f"access denied: {what} (check the credentials' permissions on "
-                              f"bucket {self.bucket!r})")
-        return StoreError(f"{what}: {code or status}: {error.get('Message', '')}".rstrip(": "))
-
-    @staticmethod
-    def error_code(exc: Exception) -> str:
-        response = getattr(exc, "response", None) or {}
-        return str(response.get("Error", {}).get("Code", ""))
 
     def parent(self) -> S3Backend:
         if not self.prefix:
@@ -297,15 +309,11 @@ class S3Backend(Backend):
                 yield single
 
     def _head(self, path: str) -> FileInfo | None:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 head = self.client.head_object(Bucket=self.bucket, Key=self.key(path))
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    return None
-                raise
+        except Missing:
+            return None
         return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
 
     def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
@@ -348,15 +356,13 @@ class S3Backend(Backend):
         return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        """The object's size is checked before its body is read."""
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 response = self.client.get_object(Bucket=self.bucket, Key=self.key(path))
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    return None
-                raise
+        except Missing:
+            return None
+        with self.errors(f"cannot read {self.url(path)}"):
             body = response["Body"]
             if response.get("ContentLength", 0) > limit:
                 body.close()
@@ -364,27 +370,19 @@ class S3Backend(Backend):
             return body.read()
 
     def open(self, path: str) -> BinaryIO:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 return self.client.get_object(Bucket=self.bucket, Key=self.key(path))["Body"]
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    raise NotFound(f"{self.url(path)} no longer exists") from None
-                raise
+        except Missing:
+            raise NotFound(f"{self.url(path)} no longer exists") from None
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot write {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot write {self.url(path)}"):
                 self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data, IfNoneMatch="*")
-            except ClientError as exc:
-                if self.error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                    return False
-                raise
+        except Exists:
+            return False
         return True
 
     def write(self, path: str, data: bytes) -> None:
