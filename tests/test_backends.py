@@ -36,7 +36,8 @@ def test_the_memory_backend_overrides_nothing_the_base_derives():
     derived = {name for name, value in vars(Backend).items()
                if callable(value) and not name.startswith("_") and name not in Backend.__abstractmethods__}
     exclusive = {CAPABILITIES[flag] for flag in CAPABILITIES if getattr(MemoryBackend, flag)}
-    overridden = {name for name in derived if name in vars(MemoryBackend)}
+    below_the_base = MemoryBackend.__mro__[:MemoryBackend.__mro__.index(Backend)]
+    overridden = {name for name in derived for cls in below_the_base if name in vars(cls)}
     assert overridden == exclusive == {"create_new"}
 
 
@@ -61,6 +62,18 @@ def test_callers_are_told_by_flags_not_by_refusals(tmp_path):
     # The tree store claims by renames where it can, by markers where it cannot.
     assert type(LocalStore(tmp_path).claims).__name__ == "RenameClaims"
     assert type(MemoryStore("m-claims").claims).__name__ == "MarkerClaims"
+
+
+def test_bucket_naming_is_shared_by_object_stores():
+    backend = MemoryBackend("lab", "team/art")
+    assert (backend.root_name, backend.outer_name, backend.url("p/r", folder=True)) == (
+        "art", "team", "memory://lab/team/art/p/r/")
+    assert (backend.parent().prefix, backend.parent().parent().prefix) == ("team/", "")
+    assert (backend.parent().parent().root_name, backend.parent().parent().outer_name) == ("lab", "memory")
+    with pytest.raises(Refused, match="memory://lab has no folder above it"):
+        backend.parent().parent().parent()
+    with pytest.raises(Refused, match=r"no NAME in 'memory:///x'"):
+        open_store("memory:///x")
 
 
 # -- what the base derives ----------------------------------------------------------------------
@@ -210,7 +223,7 @@ def test_every_scheme_is_opened_through_the_registry(tmp_path, monkeypatch):
     store = open_store("memory://reg/base/")
     assert isinstance(store, MemoryStore) and store.location == "memory://reg/base"
     monkeypatch.setitem(stores.known_stores, "mem2", "ckpt_tui.stores.memory.MemoryStore")
-    with pytest.raises(Refused, match="not a memory location"):  # the registry's entry, not an if-chain
+    with pytest.raises(Refused, match="not a memory:// location"):  # the registry's entry, not an if-chain
         open_store("mem2://x")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
-from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, StoreError
+from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob
 
 if TYPE_CHECKING:
@@ -527,6 +527,60 @@ class Backend(ABC):
 
                 self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix=_WORKER)
         return list(self._pool.map(function, items))
+
+
+def parse_bucket_url(url: str, scheme: str, container: str = "bucket") -> tuple[str, str]:
+    """``scheme://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    start, expected = f"{scheme}://", f"{scheme}://{container}/prefix"
+    if not url.startswith(start):
+        raise Refused(f"not a {start} location: {url!r} (expected {expected})")
+    bucket, _, prefix = url[len(start):].partition("/")
+    if not bucket:
+        raise Refused(f"no {container} in {url!r} (expected {expected})")
+    prefix = "/".join(part for part in prefix.split("/") if part)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+class BucketBackend(Backend):
+    """Keys in a bucket (a container, a named memory) below a prefix, as object stores hold them:
+    folders implicit, names and URLs made from ``scheme``, ``bucket`` and ``prefix``."""
+
+    implicit_folders = True
+    scheme = ""
+
+    def __init__(self, bucket: str, prefix: str = "") -> None:
+        super().__init__()
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    def key(self, path: str) -> str:
+        return self.prefix + path
+
+    def folder_key(self, path: str) -> str:
+        """The key every object in folder ``path`` begins with."""
+        return self.key(path) + "/" if path else self.prefix
+
+    def _parts(self) -> list[str]:
+        return self.prefix.rstrip("/").split("/") if self.prefix else []
+
+    @property
+    def root_name(self) -> str:
+        parts = self._parts()
+        return parts[-1] if parts else self.bucket
+
+    @property
+    def outer_name(self) -> str:
+        parts = self._parts()
+        return parts[-2] if len(parts) > 1 else self.bucket if parts else self.scheme
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
+
+    def prefix_above(self) -> str:
+        """The prefix one folder up, for ``parent``; refused at the bucket itself."""
+        if not self.prefix:
+            raise Refused(f"{self.scheme}://{self.bucket} has no folder above it")
+        return self.prefix.rstrip("/").rpartition("/")[0]
 
 
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:

@@ -15,10 +15,9 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-from ...core.errors import NotFound, Refused
-from .base import Backend, BytesDone, Entry, FileInfo, Kind
+from ...core.errors import NotFound
+from .base import BucketBackend, BytesDone, Entry, FileInfo, Kind, parse_bucket_url
 
-SCHEME = "memory://"
 CHUNK = 1024 * 1024
 
 
@@ -67,53 +66,26 @@ def forget(name: str) -> None:
 
 def parse_url(url: str) -> tuple[str, str]:
     """``memory://name/some/prefix`` -> (``name``, ``some/prefix/``)."""
-    if not url.startswith(SCHEME):
-        raise Refused(f"not a memory location: {url!r} (expected memory://NAME/prefix)")
-    name, _, prefix = url[len(SCHEME):].partition("/")
-    if not name:
-        raise Refused(f"no name in {url!r} (expected memory://NAME/prefix)")
-    prefix = "/".join(part for part in prefix.split("/") if part)
-    return name, f"{prefix}/" if prefix else ""
+    return parse_bucket_url(url, "memory", "NAME")
 
 
-class MemoryBackend(Backend):
-    implicit_folders = True
+class MemoryBackend(BucketBackend):
+    scheme = "memory"
     has_exclusive_create = True
     parallelism = 4  # calls side by side, so that the tree store's parallel paths run here too
 
     def __init__(self, name: str, prefix: str = "") -> None:
-        super().__init__()
-        self.name, self.prefix, self.files = name, prefix, files_named(name)
-
-    def key(self, path: str) -> str:
-        return self.prefix + path
-
-    def _folder_key(self, path: str) -> str:
-        return self.key(path) + "/" if path else self.prefix
-
-    @property
-    def root_name(self) -> str:
-        return self.prefix.rstrip("/").rpartition("/")[2] or self.name
-
-    @property
-    def outer_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-2] if len(parts) > 1 else self.name if parts else "memory"
-
-    def url(self, path: str, folder: bool = False) -> str:
-        return f"{SCHEME}{self.name}/{self.key(path)}" + ("/" if folder and path else "")
+        super().__init__(name, prefix)
+        self.files = files_named(name)
 
     def parent(self) -> MemoryBackend:
-        if not self.prefix:
-            raise Refused(f"{SCHEME}{self.name} has no folder above it")
-        above = self.prefix.rstrip("/").rpartition("/")[0]
-        return MemoryBackend(self.name, f"{above}/" if above else "")
+        return MemoryBackend(self.bucket, self.prefix_above())
 
     def check_root(self) -> None:
         """Memory is always there."""
 
     def list_dir(self, path: str) -> list[Entry]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         entries: dict[str, Entry] = {}
         for key, stored in self.files.below(prefix):
             name, sep, _ = key[len(prefix):].partition("/")
@@ -124,7 +96,7 @@ class MemoryBackend(Backend):
         return list(entries.values())
 
     def walk(self, path: str) -> Iterator[FileInfo]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         found = [FileInfo(key[len(prefix):], len(s.data), s.mtime, s.tag)
                  for key, s in self.files.below(prefix) if key[len(prefix):]]
         if not found and path:

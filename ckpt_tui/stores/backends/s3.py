@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from ...core.errors import CkptError, NotFound, NotRead, Refused, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, ErrorTable, Exists,
-                   FileInfo, Kind, Missing, Usage, grouped)
+from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
+from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BucketBackend, BytesDone, DeepListing, Entry, ErrorTable,
+                   Exists, FileInfo, Kind, Missing, Usage, grouped, parse_bucket_url)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -29,13 +29,7 @@ PART_SIZE = 256 * 1024**2
 
 def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
-    if not url.startswith("s3://"):
-        raise Refused(f"not an S3 location: {url!r} (expected s3://bucket/prefix)")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise Refused(f"no bucket in {url!r} (expected s3://bucket/prefix)")
-    prefix = "/".join(part for part in prefix.split("/") if part)
-    return bucket, f"{prefix}/" if prefix else ""
+    return parse_bucket_url(url, "s3")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -211,18 +205,16 @@ class _Counter:
     def on_done(self, future: Any, **kwargs: Any) -> None: ...
 
 
-class S3Backend(Backend):
+class S3Backend(BucketBackend):
+    scheme = "s3"
     parallelism = WORKERS
-    implicit_folders = True
     can_copy_server_side = True
     has_exclusive_create = True
     error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
-        super().__init__()
-        self.bucket = bucket
-        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        super().__init__(bucket, prefix)
         self.profile = profile
         self.client = client if client is not None else make_client(endpoint_url, profile)
         self.endpoint_url: str = self.client.meta.endpoint_url
@@ -233,31 +225,8 @@ class S3Backend(Backend):
         self._managers: dict[tuple[int, int], Any] = {}
         self._lock = threading.Lock()
 
-    # -- naming ---------------------------------------------------------------------------
-    def key(self, path: str) -> str:
-        return self.prefix + path
-
-    @property
-    def root_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-1] if parts else self.bucket
-
-    @property
-    def outer_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-2] if len(parts) > 1 else self.bucket if parts else "s3"
-
-    def url(self, path: str, folder: bool = False) -> str:
-        return f"s3://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
-
-    def _folder_key(self, path: str) -> str:
-        return self.key(path) + "/" if path else self.prefix
-
     def parent(self) -> S3Backend:
-        if not self.prefix:
-            raise Refused(f"s3://{self.bucket} has no folder above it")
-        above = self.prefix.rstrip("/").rpartition("/")[0]
-        twin = S3Backend(self.bucket, above, self.client, profile=self.profile)
+        twin = S3Backend(self.bucket, self.prefix_above(), self.client, profile=self.profile)
         twin.multipart_threshold, twin.part_size = self.multipart_threshold, self.part_size
         return twin
 
@@ -275,7 +244,7 @@ class S3Backend(Backend):
             yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
 
     def list_dir(self, path: str) -> list[Entry]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         entries: dict[str, Entry] = {}
         for page in self._pages(prefix, delimiter=True):
             for common in page.get("CommonPrefixes", ()):
@@ -298,7 +267,7 @@ class S3Backend(Backend):
                     yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
 
     def walk(self, path: str) -> Iterator[FileInfo]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         found = False
         for info in self._objects(prefix, prefix):
             found = True
@@ -322,7 +291,7 @@ class S3Backend(Backend):
         them in a listing: after a deletion of 1,000 steps, one listing of the whole folder
         took a quarter of a second, ten of a tenth of it each run together."""
         wanted = set(names)
-        start = self._folder_key(folder)
+        start = self.folder_key(folder)
         pages = self.map(lambda p: list(self._objects(start + p, start)), covering_prefixes(wanted))
         groups = grouped(info for infos in pages for info in infos)
         return {name: groups[name] for name in wanted if name in groups}
