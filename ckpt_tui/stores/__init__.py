@@ -24,6 +24,10 @@ def open_store(location: str, **options: object) -> Store:
         from .s3 import S3Store
 
         return S3Store.from_url(location, **options)
+    if scheme in ("az", "abfs", "abfss") or (scheme == "https" and ".blob." in location):
+        from .azure import AzureStore
+
+        return AzureStore.from_url(location, **options)
     if scheme == "wandb":
         from .wandb import WandbStore
 

@@ -1,0 +1,451 @@
+"""An Azure Blob container and prefix, through the official client (azure-storage-blob).
+
+Listings page through ``list_blobs`` (``walk_blobs`` with ``/`` for one level);
+claims are created with ``If-None-Match: *``; deletions go in Blob Batch
+requests of at most 256 blobs, one by one where a batch is refused; copies within
+an account are server-side (Copy Blob from the source's URL). The SDK is imported
+only when an Azure location is opened.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
+from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, join
+
+WORKERS = 16  # parallel requests; the connection pool is sized to match
+DELETE_BATCH = 256  # Blob Batch's limit of sub-requests
+MAX_RETRIES = 4
+FIRST_GET = 1024 * 1024  # bytes a download asks for first: a header read needs no more
+GET_CHUNK = 8 * 1024 * 1024
+COPY_POLL = 0.2  # seconds between looks at a copy the service runs in the background
+HOSTS = re.compile(r"^(?P<account>[a-z0-9]+)\.(?:blob|dfs)\.(?P<suffix>.+)$")
+# What is tried, in order, to sign requests (named in the error when none works).
+TRIED = ("AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN "
+         "and DefaultAzureCredential (az login, managed identity, AZURE_CLIENT_ID...)")
+USAGE = "az://container/prefix, abfs://container@ACCOUNT.dfs.core.windows.net/prefix " \
+        "or https://ACCOUNT.blob.core.windows.net/container/prefix"
+
+
+class Place:
+    """Where a location is: account (None: from the environment), container, prefix, and
+    how its URLs are written (as the user wrote the location)."""
+
+    def __init__(self, url: str) -> None:
+        scheme, _, rest = url.partition("://")
+        self.account: str | None = None
+        self.suffix = "core.windows.net"
+        if scheme == "az":
+            self.container, _, prefix = rest.partition("/")
+            self.base = f"az://{self.container}/"
+        elif scheme in ("abfs", "abfss"):
+            where, _, prefix = rest.partition("/")
+            self.container, _, host = where.partition("@")
+            self._host(host, url)
+            self.base = f"{scheme}://{where}/"
+        elif scheme == "https":
+            host, _, path = rest.partition("/")
+            self._host(host, url)
+            self.container, _, prefix = path.partition("/")
+            self.base = f"https://{host}/{self.container}/"
+        else:
+            raise Refused(f"not an Azure location: {url!r} (expected {USAGE})")
+        if not self.container:
+            raise Refused(f"no container in {url!r} (expected {USAGE})")
+        prefix = "/".join(part for part in prefix.split("/") if part)
+        self.prefix = f"{prefix}/" if prefix else ""
+
+    def _host(self, host: str, url: str) -> None:
+        match = HOSTS.match(host)
+        if match is None:
+            raise Refused(f"{url!r} names no Azure storage account (expected {USAGE})")
+        self.account, self.suffix = match["account"], match["suffix"]
+
+
+class _Retry:
+    """The SDK's retries (Azure's own throttling answers, 503 ServerBusy and 500
+    OperationTimedOut, and dropped connections), and 429 Too Many Requests, which a
+    gateway in front of the service may answer, retried alike."""
+
+    @staticmethod
+    def policy() -> Any:
+        from azure.storage.blob import ExponentialRetry
+
+        class Retry(ExponentialRetry):
+            def send(self, request: Any) -> Any:
+                body = request.http_request.body
+                start = body.tell() if hasattr(body, "seek") else None
+                for count in range(self.total_retries):
+                    response = super().send(request)
+                    if response.http_response.status_code != 429 or (hasattr(body, "read") and start is None):
+                        return response
+                    if start is not None:
+                        body.seek(start)
+                    request.context.transport.sleep(self.get_backoff_time({"count": count}))
+                return super().send(request)
+
+        return Retry(initial_backoff=0.2, increment_base=2, retry_total=MAX_RETRIES, random_jitter_range=0.2,
+                     retry_connect=2)
+
+
+def _credentials(place: Place, endpoint_url: str | None) -> tuple[dict[str, Any], str]:
+    """How to reach and sign in to the location's account: the client's arguments, and what
+    was used (for errors)."""
+    options: dict[str, Any] = {}
+    connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection:
+        named = re.search(r"(?:^|;)AccountName=([^;]+)", connection)
+        if place.account is None or (named and named[1] == place.account):
+            return {"conn_str": connection}, "AZURE_STORAGE_CONNECTION_STRING"
+    account = place.account or os.environ.get("AZURE_STORAGE_ACCOUNT")
+    if not account:
+        raise StoreError(f"no Azure storage account for {place.base.rstrip('/')}: set "
+                         "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT, or open "
+                         "https://ACCOUNT.blob.core.windows.net/container/prefix")
+    options["account_url"] = endpoint_url or f"https://{account}.blob.{place.suffix}"
+    if key := os.environ.get("AZURE_STORAGE_KEY"):
+        options["credential"] = {"account_name": account, "account_key": key}
+        return options, f"AZURE_STORAGE_KEY for account {account}"
+    if sas := os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
+        from azure.core.credentials import AzureSasCredential
+
+        options["credential"] = AzureSasCredential(sas.lstrip("?"))
+        return options, f"AZURE_STORAGE_SAS_TOKEN for account {account}"
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise StoreError(f"no Azure credentials for account {account}: none of AZURE_STORAGE_CONNECTION_STRING, "
+                         "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN is set, and DefaultAzureCredential "
+                         "needs azure-identity (pip install 'ckpt-tui[azure]')") from None
+    options["credential"] = DefaultAzureCredential()
+    return options, f"DefaultAzureCredential for account {account} (after {TRIED.rpartition(' and ')[0]}: none set)"
+
+
+def make_client(place: Place, endpoint_url: str | None = None) -> tuple[Any, str]:
+    """A container client configured for parallel work, and what signs its requests."""
+    try:
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.storage.blob import ContainerClient
+    except ImportError:
+        raise StoreError("Azure locations need azure-storage-blob: pip install 'ckpt-tui[azure]'") from None
+    import requests
+
+    options, signed_by = _credentials(place, endpoint_url)
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=WORKERS + 4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    settings = dict(transport=RequestsTransport(session=session, connection_timeout=3, read_timeout=60),
+                    retry_policy=_Retry.policy(), max_single_get_size=FIRST_GET, max_chunk_get_size=GET_CHUNK,
+                    user_agent="ckpt-tui")
+    try:
+        if "conn_str" in options:
+            client = ContainerClient.from_connection_string(options["conn_str"], place.container, **settings)
+        else:
+            client = ContainerClient(options["account_url"], place.container, credential=options.get("credential"),
+                                     **settings)
+    except ValueError as exc:  # a malformed connection string or account URL
+        raise StoreError(f"cannot use {signed_by}: {exc}") from None
+    return client, signed_by
+
+
+class _Download(io.RawIOBase):
+    """A blob read as it streams in (the SDK's downloader has no file interface)."""
+
+    def __init__(self, downloader: Any) -> None:
+        self.chunks = downloader.chunks()
+        self.left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.left:
+            self.left = next(self.chunks, b"")
+            if not self.left:
+                return 0
+        count = min(len(buffer), len(self.left))
+        buffer[:count] = self.left[:count]
+        self.left = self.left[count:]
+        return count
+
+
+def _progress(done: BytesDone | None) -> Any:
+    """The SDK's progress hook (bytes so far) as bytes just transferred."""
+    if done is None:
+        return None
+    seen = [0]
+
+    def hook(current: int, total: int | None) -> None:
+        done(current - seen[0])
+        seen[0] = current
+
+    return hook
+
+
+class AzureBackend(Backend):
+    parallelism = WORKERS
+    implicit_folders = True
+
+    def __init__(self, url: str, *, endpoint_url: str | None = None, client: Any = None,
+                 signed_by: str = "") -> None:
+        super().__init__()
+        self.place = place = Place(url)
+        self.container_name, self.prefix = place.container, place.prefix
+        if client is None:
+            client, signed_by = make_client(place, endpoint_url)
+        self.client, self.signed_by = client, signed_by
+        self.account_url: str = client.url.rpartition("/")[0]
+
+    # -- naming ---------------------------------------------------------------------------
+    def key(self, path: str) -> str:
+        return self.prefix + path
+
+    @property
+    def root_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-1] if parts else self.container_name
+
+    @property
+    def outer_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-2] if len(parts) > 1 else self.container_name if parts else "azure"
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return self.place.base + self.key(path) + ("/" if folder and path else "")
+
+    def _folder_key(self, path: str) -> str:
+        return self.key(path) + "/" if path else self.prefix
+
+    def parent(self) -> AzureBackend:
+        if not self.prefix:
+            raise Refused(f"{self.place.base.rstrip('/')} has no folder above it")
+        above = self.prefix.rstrip("/").rpartition("/")[0]
+        return AzureBackend(self.place.base + above, client=self.client, signed_by=self.signed_by)
+
+    # -- errors ---------------------------------------------------------------------------
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn the SDK's exceptions into one clear line."""
+        from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
+                                           ResourceNotFoundError, ServiceRequestError)
+
+        try:
+            yield
+        except ClientAuthenticationError as exc:
+            raise StoreError(f"{self.account_url} rejected the credentials ({self.signed_by}): "
+                             f"{_first_line(exc)}") from None
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", "") == "ContainerNotFound":
+                raise NotFound(f"no container {self.container_name!r} at {self.account_url}") from None
+            raise NotFound(f"{what}: not found") from None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise Unreadable(f"access denied: {what} ({exc.error_code or 403}; signed with "
+                                 f"{self.signed_by})") from None
+            raise StoreError(f"{what}: {exc.error_code or exc.status_code}: {_first_line(exc)}") from None
+        except ServiceRequestError:
+            raise StoreError(f"cannot reach Azure storage at {self.account_url} "
+                             "(check the location, --endpoint-url and the network)") from None
+        except AzureError as exc:
+            raise StoreError(f"{what}: {_first_line(exc)}") from None
+
+    def check_root(self) -> None:
+        """Fail early, with one line, on a missing container or bad credentials."""
+        with self.errors(f"cannot list {self.url('', True)}"):
+            next(iter(self.client.list_blobs(name_starts_with=self.prefix, results_per_page=1).by_page()), None)
+
+    # -- reading --------------------------------------------------------------------------
+    def list_dir(self, path: str) -> list[Entry]:
+        prefix = self._folder_key(path)
+        entries: dict[str, Entry] = {}
+        with self.errors(f"cannot list {self.url(path, True)}"):
+            for item in self.client.walk_blobs(name_starts_with=prefix, delimiter="/"):
+                name = item.name[len(prefix):]
+                if name.endswith("/"):
+                    entries[name.rstrip("/")] = Entry(name.rstrip("/"), Kind.DIR)
+                elif name and name not in entries:  # a prefix and a blob of one name: the folder wins
+                    entries[name] = Entry(name, Kind.FILE, item.size, item.last_modified.timestamp(), item.etag)
+        return [entry for name, entry in entries.items() if name]
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        prefix = self._folder_key(path)
+        found = False
+        with self.errors(f"cannot list {self.url(path, True)}"):
+            for blob in self.client.list_blobs(name_starts_with=prefix):
+                rel = blob.name[len(prefix):]
+                if rel and not rel.endswith("/"):
+                    found = True
+                    yield FileInfo(rel, blob.size, blob.last_modified.timestamp(), blob.etag)
+        if not found and path:
+            single = self._properties(path)
+            if single is not None:
+                yield FileInfo("", single.size, single.last_modified.timestamp(), single.etag)
+
+    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
+        from .s3 import _grouped
+
+        return _grouped(self.walk(folder))
+
+    def listing_of(self, folder: str, names: Any) -> dict[str, list[FileInfo]]:
+        groups = self.listing(folder)
+        return {name: groups[name] for name in names if name in groups}
+
+    def _properties(self, path: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            try:
+                return self.client.get_blob_client(self.key(path)).get_blob_properties()
+            except ResourceNotFoundError as exc:
+                if exc.error_code == "ContainerNotFound":
+                    raise
+                return None
+
+    def _download(self, path: str) -> Any:
+        """The blob's downloader; NotFound when there is no such blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            try:
+                return self.client.download_blob(self.key(path))
+            except ResourceNotFoundError as exc:
+                if exc.error_code == "ContainerNotFound":
+                    raise
+        raise NotFound(f"{self.url(path)} no longer exists")
+
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        try:
+            downloader = self._download(path)
+        except NotFound:
+            return None
+        if downloader.size > limit:
+            raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
+        with self.errors(f"cannot read {self.url(path)}"):
+            return downloader.readall()
+
+    def open(self, path: str) -> BinaryIO:
+        return io.BufferedReader(_Download(self._download(path)))  # type: ignore[return-value]
+
+    # -- writing --------------------------------------------------------------------------
+    def create_new(self, path: str, data: bytes) -> bool:
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        with self.errors(f"cannot write {self.url(path)}"):
+            try:
+                self.client.upload_blob(self.key(path), data, overwrite=False)  # If-None-Match: *
+            except (ResourceExistsError, ResourceModifiedError):
+                return False
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.errors(f"cannot write {self.url(path)}"):
+            self.client.upload_blob(self.key(path), data, overwrite=True)
+
+    def make_dirs(self, path: str) -> None:
+        """Folders are implicit in Blob storage."""
+
+    def _delete_one(self, name: str) -> str:
+        """Delete one blob: "" when gone (or never there), else why not."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with self.errors(f"cannot delete {self.place.base}{name}"):
+                try:
+                    self.client.delete_blob(name)
+                except ResourceNotFoundError as exc:
+                    if exc.error_code == "ContainerNotFound":
+                        raise
+        except StoreError as exc:
+            return str(exc)
+        return ""
+
+    def _delete_batch(self, names: list[str]) -> dict[str, str]:
+        """Delete up to 256 blobs in one Blob Batch request; one by one where the batch is
+        refused (an account or emulator without it). A blob already gone counts as deleted."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            with self.errors(f"cannot delete from {self.place.base}"):
+                try:
+                    answers = list(self.client.delete_blobs(*names, raise_on_any_failure=False))
+                except HttpResponseError as exc:
+                    if exc.status_code not in (400, 403, 404, 405, 501):
+                        raise
+                    answers = None  # no batch here: one request per blob
+        except StoreError as exc:
+            return dict.fromkeys(names, str(exc))
+        if answers is None:
+            return {name: why for name, why in zip(names, self.map(self._delete_one, names)) if why}
+        failed = {}
+        for name, answer in zip(names, answers):
+            if answer.status_code not in (200, 202, 404):
+                failed[name] = f"{answer.headers.get('x-ms-error-code') or answer.status_code}: {answer.reason}"
+        return failed
+
+    def delete_files(self, paths: list[str]) -> dict[str, str]:
+        names = [self.key(p) for p in paths]
+        batches = [names[i:i + DELETE_BATCH] for i in range(0, len(names), DELETE_BATCH)]
+        failed: dict[str, str] = {}
+        for result in self.map(self._delete_batch, batches):
+            failed.update(result)
+        return {name[len(self.prefix):]: why for name, why in failed.items()}
+
+    def delete_tree(self, path: str) -> None:
+        paths = [join(path, info.path) for info in self.walk(path)]
+        failed = self.delete_files(paths)
+        if failed:
+            first = next(iter(failed.items()))
+            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
+
+    # -- transfers ------------------------------------------------------------------------
+    def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
+        self.copy_from(self, source, target, done)
+
+    def can_copy_from(self, other: Backend) -> bool:
+        """Server-side within one account signed the same way: the copy reads the source
+        with the destination's credentials."""
+        return (isinstance(other, AzureBackend) and other.account_url == self.account_url
+                and other.signed_by == self.signed_by)
+
+    def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        assert isinstance(other, AzureBackend)
+        blob = self.client.get_blob_client(self.key(target))
+        with self.errors(f"cannot copy {other.url(source)}"):
+            status = blob.start_copy_from_url(other.client.get_blob_client(other.key(source)).url)["copy_status"]
+            properties = None
+            while status == "pending":  # large blobs are copied in the background
+                time.sleep(COPY_POLL)
+                properties = blob.get_blob_properties()
+                status = properties.copy.status
+            if status != "success":
+                raise StoreError(f"cannot copy {other.url(source)}: the copy ended {status}")
+            if done is not None:
+                done((properties or blob.get_blob_properties()).size)
+
+    def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as out:
+            self.client.download_blob(self.key(source), max_concurrency=4,
+                                      progress_hook=_progress(done)).readinto(out)
+
+    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as data:
+            self.client.upload_blob(self.key(target), data, overwrite=True, max_concurrency=4,
+                                    progress_hook=_progress(done))
+
+    def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload to {self.url(target)}"):
+            self.client.upload_blob(self.key(target), stream, overwrite=True, max_concurrency=4,
+                                    progress_hook=_progress(done))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
