@@ -118,7 +118,9 @@ def _answers(port: int) -> bool:
 # -- faults between the client and Azurite ------------------------------------------------
 @dataclass
 class Fault:
-    """Answer ``times`` matching requests with ``status`` (or drop the connection: status 0)."""
+    """Answer ``times`` matching requests with ``status``; status 0 drops the connection, and
+    ``DIES`` passes the request on, then drops the connection and every later one (the server
+    died before it answered)."""
 
     method: str | None
     path: str | None
@@ -131,6 +133,9 @@ class Fault:
         path, _, query = target.partition("?")
         return ((self.method is None or method == self.method) and (self.path is None or self.path in path)
                 and (self.query is None or self.query in query))
+
+
+DIES = -1
 
 
 @dataclass
@@ -163,6 +168,16 @@ class FaultProxy:
                     return fault
         return None
 
+    def forward(self, method: str, target: str, body: bytes, headers) -> tuple[http.client.HTTPResponse, bytes]:
+        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=60)
+        try:
+            upstream.request(method, target, body=body,
+                             headers={k: v for k, v in headers.items() if k.lower() != "connection"})
+            answer = upstream.getresponse()
+            return answer, answer.read()
+        finally:
+            upstream.close()
+
     def serve(self) -> tuple[ThreadingHTTPServer, int]:
         proxy = self
 
@@ -184,6 +199,12 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if fault is not None and fault.status == DIES:
+                    proxy.forward(self.command, self.path, body, self.headers)
+                    proxy.down = True
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if fault is not None:
                     code = {503: "ServerBusy", 500: "InternalError", 429: "TooManyRequests",
                             403: "AuthorizationPermissionMismatch"}.get(fault.status, "InjectedFault")
@@ -196,14 +217,7 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(error)
                     return
-                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream, timeout=60)
-                try:
-                    upstream.request(self.command, self.path, body=body,
-                                     headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
-                    answer = upstream.getresponse()
-                    data = answer.read()
-                finally:
-                    upstream.close()
+                answer, data = proxy.forward(self.command, self.path, body, self.headers)
                 self.send_response_only(answer.status, answer.reason)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
@@ -349,5 +363,5 @@ def faulty_azure_art(faulty_azure_location: AzureLocation, art_base: Path) -> Az
 
 
 __all__ = ["azurite_server", "azurite", "azure_location", "faulty_azure_location", "azure_art",
-           "faulty_azure_art", "AzureLocation", "AzuriteServer", "use_location", "connection_string",
+           "faulty_azure_art", "AzureLocation", "AzuriteServer", "DIES", "use_location", "connection_string",
            "free_port"]

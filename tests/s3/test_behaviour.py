@@ -1,8 +1,9 @@
-"""One behaviour suite, three backends: a folder on disk, moto and SeaweedFS over HTTP.
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS over HTTP,
+Azurite (Azure Blob's emulator).
 
-Every test builds the same tree on a disk, uploads it when the backend is S3,
+Every test builds the same tree on a disk, uploads it when the backend is a bucket,
 and checks what the tree store does with it: a layout must behave identically
-wherever its files are.
+wherever its files are. Each backend is one factory in ``TREES``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
-from s3_servers import Location, upload_tree  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
+from s3_servers import Location  # noqa: E402
 
 from ckpt_tui.core import (AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint,  # noqa: E402
                            plan_run)
@@ -34,7 +37,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Location | None = None  # set for S3
+    location: Location | AzureLocation | None = None  # set for a bucket
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -42,7 +45,7 @@ class Tree:
     def publish(self) -> Tree:
         """Make what was built under ``source`` visible to the store."""
         if self.location is not None:
-            upload_tree(self.location.client, self.location.bucket, self.location.prefix, self.source)
+            self.location.upload(self.source)
         return self
 
     def put(self, path: str, data: bytes = b"x") -> None:
@@ -59,14 +62,28 @@ class Tree:
         return {p.relative_to(self.source).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(params=["disk", "moto", "seaweedfs"])
+def disk_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source)
+
+
+def s3_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, Location.fresh(request.getfixturevalue(f"{request.param}_server")))
+
+
+def azure_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+    return Tree(source, use_location(request.getfixturevalue("monkeypatch"), location))
+
+
+TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "azurite": azure_tree}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=[pytest.mark.azure] if name == "azurite" else [])
+                        for name in TREES])
 def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
-    if request.param == "disk":
-        return Tree(source)
-    endpoint = request.getfixturevalue(f"{request.param}_server")
-    return Tree(source, Location.fresh(endpoint))
+    return TREES[request.param](request, source)
 
 
 def names(run) -> tuple[list, list]:

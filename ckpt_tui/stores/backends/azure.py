@@ -69,30 +69,27 @@ class Place:
         self.account, self.suffix = match["account"], match["suffix"]
 
 
-class _Retry:
-    """The SDK's retries (Azure's own throttling answers, 503 ServerBusy and 500
-    OperationTimedOut, and dropped connections), and 429 Too Many Requests, which a
-    gateway in front of the service may answer, retried alike."""
+def retry_policy() -> Any:
+    """The SDK's retries (Azure's throttling answers 503 ServerBusy and 500 OperationTimedOut,
+    dropped connections), and 429 Too Many Requests, which a gateway in front of the service
+    may answer, retried alike."""
+    from azure.storage.blob import ExponentialRetry
 
-    @staticmethod
-    def policy() -> Any:
-        from azure.storage.blob import ExponentialRetry
+    class Retry(ExponentialRetry):
+        def send(self, request: Any) -> Any:
+            body = request.http_request.body
+            start = body.tell() if hasattr(body, "seek") else None
+            for count in range(self.total_retries):
+                response = super().send(request)
+                if response.http_response.status_code != 429 or (hasattr(body, "read") and start is None):
+                    return response
+                if start is not None:
+                    body.seek(start)
+                request.context.transport.sleep(self.get_backoff_time({"count": count}))
+            return super().send(request)
 
-        class Retry(ExponentialRetry):
-            def send(self, request: Any) -> Any:
-                body = request.http_request.body
-                start = body.tell() if hasattr(body, "seek") else None
-                for count in range(self.total_retries):
-                    response = super().send(request)
-                    if response.http_response.status_code != 429 or (hasattr(body, "read") and start is None):
-                        return response
-                    if start is not None:
-                        body.seek(start)
-                    request.context.transport.sleep(self.get_backoff_time({"count": count}))
-                return super().send(request)
-
-        return Retry(initial_backoff=0.2, increment_base=2, retry_total=MAX_RETRIES, random_jitter_range=0.2,
-                     retry_connect=2)
+    return Retry(initial_backoff=0.2, increment_base=2, retry_total=MAX_RETRIES, random_jitter_range=0.2,
+                 retry_connect=2)
 
 
 def _credentials(place: Place, endpoint_url: str | None) -> tuple[dict[str, Any], str]:
@@ -124,26 +121,46 @@ def _credentials(place: Place, endpoint_url: str | None) -> tuple[dict[str, Any]
         raise StoreError(f"no Azure credentials for account {account}: none of AZURE_STORAGE_CONNECTION_STRING, "
                          "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN is set, and DefaultAzureCredential "
                          "needs azure-identity (pip install 'ckpt-tui[azure]')") from None
-    options["credential"] = DefaultAzureCredential()
-    return options, f"DefaultAzureCredential for account {account} (after {TRIED.rpartition(' and ')[0]}: none set)"
+    options["credential"] = _SignIn(DefaultAzureCredential(), account)
+    return options, f"DefaultAzureCredential for account {account}"
 
 
-def make_client(place: Place, endpoint_url: str | None = None) -> tuple[Any, str]:
+class _SignIn:
+    """DefaultAzureCredential that fails once, in one line naming what was tried: the SDK
+    would retry a sign-in that cannot work, and log every attempt."""
+
+    def __init__(self, credential: Any, account: str) -> None:
+        self.credential, self.account = credential, account
+
+    def get_token(self, *scopes: str, **options: Any) -> Any:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            return self.credential.get_token(*scopes, **options)
+        except ClientAuthenticationError as exc:
+            raise StoreError(f"no Azure credentials for account {self.account}: tried {TRIED}; "
+                             f"{_first_line(exc)}") from None
+
+
+def make_client(place: Place, endpoint_url: str | None, retry: Any) -> tuple[Any, str]:
     """A container client configured for parallel work, and what signs its requests."""
     try:
         from azure.core.pipeline.transport import RequestsTransport
         from azure.storage.blob import ContainerClient
     except ImportError:
         raise StoreError("Azure locations need azure-storage-blob: pip install 'ckpt-tui[azure]'") from None
+    import logging
+
     import requests
 
+    logging.getLogger("azure").addHandler(logging.NullHandler())  # errors are reported, not logged
     options, signed_by = _credentials(place, endpoint_url)
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=WORKERS + 4)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     settings = dict(transport=RequestsTransport(session=session, connection_timeout=3, read_timeout=60),
-                    retry_policy=_Retry.policy(), max_single_get_size=FIRST_GET, max_chunk_get_size=GET_CHUNK,
+                    retry_policy=retry, max_single_get_size=FIRST_GET, max_chunk_get_size=GET_CHUNK,
                     user_agent="ckpt-tui")
     try:
         if "conn_str" in options:
@@ -194,15 +211,16 @@ class AzureBackend(Backend):
     parallelism = WORKERS
     implicit_folders = True
 
-    def __init__(self, url: str, *, endpoint_url: str | None = None, client: Any = None,
-                 signed_by: str = "") -> None:
+    def __init__(self, url: str, *, endpoint_url: str | None = None, twin: AzureBackend | None = None) -> None:
         super().__init__()
         self.place = place = Place(url)
         self.container_name, self.prefix = place.container, place.prefix
-        if client is None:
-            client, signed_by = make_client(place, endpoint_url)
-        self.client, self.signed_by = client, signed_by
-        self.account_url: str = client.url.rpartition("/")[0]
+        if twin is None:
+            self.retry = retry_policy()  # its waits are attributes: initial_backoff, increment_base
+            self.client, self.signed_by = make_client(place, endpoint_url, self.retry)
+        else:
+            self.retry, self.client, self.signed_by = twin.retry, twin.client, twin.signed_by
+        self.account_url: str = self.client.url.rpartition("/")[0]
 
     # -- naming ---------------------------------------------------------------------------
     def key(self, path: str) -> str:
@@ -228,32 +246,35 @@ class AzureBackend(Backend):
         if not self.prefix:
             raise Refused(f"{self.place.base.rstrip('/')} has no folder above it")
         above = self.prefix.rstrip("/").rpartition("/")[0]
-        return AzureBackend(self.place.base + above, client=self.client, signed_by=self.signed_by)
+        return AzureBackend(self.place.base + above, twin=self)
 
     # -- errors ---------------------------------------------------------------------------
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """Turn the SDK's exceptions into one clear line."""
         from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
-                                           ResourceNotFoundError, ServiceRequestError)
+                                           ResourceNotFoundError, ServiceRequestError, ServiceResponseError)
 
         try:
             yield
         except ClientAuthenticationError as exc:
-            raise StoreError(f"{self.account_url} rejected the credentials ({self.signed_by}): "
+            raise StoreError(f"cannot sign in to {self.account_url} with {self.signed_by}: "
                              f"{_first_line(exc)}") from None
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", "") == "ContainerNotFound":
                 raise NotFound(f"no container {self.container_name!r} at {self.account_url}") from None
             raise NotFound(f"{what}: not found") from None
         except HttpResponseError as exc:
+            code = getattr(exc.error_code, "value", exc.error_code) or exc.status_code
             if exc.status_code == 403:
-                raise Unreadable(f"access denied: {what} ({exc.error_code or 403}; signed with "
-                                 f"{self.signed_by})") from None
-            raise StoreError(f"{what}: {exc.error_code or exc.status_code}: {_first_line(exc)}") from None
+                raise Unreadable(f"access denied: {what} ({code}; signed with {self.signed_by})") from None
+            raise StoreError(f"{what}: {code}: {_first_line(exc)}") from None
         except ServiceRequestError:
             raise StoreError(f"cannot reach Azure storage at {self.account_url} "
                              "(check the location, --endpoint-url and the network)") from None
+        except ServiceResponseError:
+            raise StoreError(f"{what}: no answer from Azure storage at {self.account_url} "
+                             "(the connection was lost)") from None
         except AzureError as exc:
             raise StoreError(f"{what}: {_first_line(exc)}") from None
 
