@@ -313,6 +313,10 @@ class AzureLocation:
     def put(self, key: str, body: bytes = b"") -> None:
         self.client.upload_blob(self.prefix + key, body, overwrite=True)
 
+    def delete(self, paths: list[str]) -> None:
+        if paths:
+            self.client.delete_blobs(*(self.prefix + p for p in paths))
+
     def keys(self, under: str = "") -> set[str]:
         """Blob names below the prefix, relative to it."""
         return {name[len(self.prefix):] for name in self.client.list_blob_names(name_starts_with=self.prefix + under)}

@@ -241,6 +241,10 @@ class Location:
     def upload(self, root: Path) -> None:
         upload_tree(self.client, self.bucket, self.prefix, root)
 
+    def delete(self, paths: list[str]) -> None:
+        if paths:
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": self.prefix + p} for p in paths]})
+
     def keys(self, under: str = "") -> set[str]:
         """Keys below the prefix, relative to it."""
         return {k[len(self.prefix):] for k in all_keys(self.client, self.bucket, self.prefix + under)}

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
 from s3_servers import Location  # noqa: E402
 from watch_helpers import (Trainer, WatchProcess, best_step, check_latest_and_best_present,  # noqa: E402
                            eval_losses)
@@ -37,7 +39,7 @@ class Place:
     """A tree built in ``source`` and watched there (disk) or in a copy of it in a bucket."""
 
     source: Path
-    location: Location | None = None
+    location: Location | AzureLocation | None = None
 
     def store(self):
         return self.location.store() if self.location else LocalStore(self.source)
@@ -52,17 +54,18 @@ class Place:
         for path, data in after.items():
             if before.get(path) != data:
                 self.location.put(path, data)
-        gone = [{"Key": self.location.prefix + p} for p in before if p not in after]
-        if gone:
-            self.location.client.delete_objects(Bucket=self.location.bucket, Delete={"Objects": gone})
+        self.location.delete([p for p in before if p not in after])
 
 
-@pytest.fixture(params=["disk", "moto"])
+@pytest.fixture(params=["disk", "moto", pytest.param("azurite", marks=pytest.mark.azure)])
 def place(request, tmp_path) -> Place:
     source = tmp_path / "tree"
     source.mkdir()
     if request.param == "disk":
         return Place(source)
+    if request.param == "azurite":
+        location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+        return Place(source, use_location(request.getfixturevalue("monkeypatch"), location))
     return Place(source, Location.fresh(request.getfixturevalue("moto_server")))
 
 
