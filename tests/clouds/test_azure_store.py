@@ -74,6 +74,16 @@ def test_lists_the_art_tree_like_the_local_store(azure_art):
     assert run.checkpoints[3].location == f"{azure_art.url}/{RUN}checkpoints/0003/"
 
 
+def test_names_with_any_character_are_listed_as_written(azure_location):
+    names = ["run/model_name=0--val_loss=2.08-step=19/w.bin", "run/a b+c%20d&e#f?g/w.bin", "run/ünï☃/w.bin"]
+    azure_location.put_many(dict.fromkeys(names, b"xy"))
+    backend = azure_location.store().backend
+    assert sorted(e.name for e in backend.list_dir("run")) == sorted(n.split("/")[1] for n in names)
+    assert sorted(f.path for f in backend.walk("run")) == sorted(n.removeprefix("run/") for n in names)
+    assert [(f.path, f.size) for f in backend.walk(names[1])] == [("", 2)]
+    assert [e.name for e in backend.list_dir(names[0].rpartition("/")[0])] == ["w.bin"]
+
+
 def test_claims_are_created_only_once(azure_location):
     backend = azure_location.store().backend
     assert backend.create_new("claim", b"first") is True

@@ -15,6 +15,8 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
@@ -284,31 +286,62 @@ class AzureBackend(Backend):
             next(iter(self.client.list_blobs(name_starts_with=self.prefix, results_per_page=1).by_page()), None)
 
     # -- reading --------------------------------------------------------------------------
+    def _listed(self, prefix: str, delimiter: bool) -> Iterator[tuple[str, FileInfo | None]]:
+        """(name, its file info) for every blob whose name begins with ``prefix``, and (name,
+        None) for every folder one level down when ``delimiter``. List Blobs pages are read
+        with ElementTree: the SDK's deserializer takes 1.5 ms a blob, three times Azurite's
+        time to answer a listing of 3,000 (it is what the SDK's ``list_blobs`` returns, name,
+        size, time and ETag, and goes through its pipeline: signing, retries)."""
+        from xml.etree import ElementTree
+
+        from azure.core.rest import HttpRequest
+
+        params = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": "5000"}
+        if delimiter:
+            params["delimiter"] = "/"
+        while True:
+            query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params.items())
+            response = self.client._client._send_request(HttpRequest("GET", f"{self.client.url}?{query}"))
+            if response.status_code != 200:
+                _raise_for(response)
+            page = ElementTree.fromstring(response.read())
+            for item in page.iterfind("Blobs/*"):
+                name = _name(item.find("Name"))
+                if item.tag == "BlobPrefix":
+                    yield name, None
+                else:
+                    fields = item.find("Properties")
+                    yield name, FileInfo(name, int(fields.findtext("Content-Length") or 0),
+                                         _http_time(fields.findtext("Last-Modified")), fields.findtext("Etag") or "")
+            params["marker"] = page.findtext("NextMarker") or ""
+            if not params["marker"]:
+                return
+
     def list_dir(self, path: str) -> list[Entry]:
         prefix = self._folder_key(path)
         entries: dict[str, Entry] = {}
         with self.errors(f"cannot list {self.url(path, True)}"):
-            for item in self.client.walk_blobs(name_starts_with=prefix, delimiter="/"):
-                name = item.name[len(prefix):]
-                if name.endswith("/"):
+            for name, info in self._listed(prefix, delimiter=True):
+                name = name[len(prefix):]
+                if info is None:
                     entries[name.rstrip("/")] = Entry(name.rstrip("/"), Kind.DIR)
                 elif name and name not in entries:  # a prefix and a blob of one name: the folder wins
-                    entries[name] = Entry(name, Kind.FILE, item.size, item.last_modified.timestamp(), item.etag)
+                    entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
         return [entry for name, entry in entries.items() if name]
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self._folder_key(path)
         found = False
         with self.errors(f"cannot list {self.url(path, True)}"):
-            for blob in self.client.list_blobs(name_starts_with=prefix):
-                rel = blob.name[len(prefix):]
-                if rel and not rel.endswith("/"):
+            for name, info in self._listed(prefix, delimiter=False):
+                rel = name[len(prefix):]
+                if info is not None and rel and not rel.endswith("/"):
                     found = True
-                    yield FileInfo(rel, blob.size, blob.last_modified.timestamp(), blob.etag)
+                    yield info._replace(path=rel)
         if not found and path:
             single = self._properties(path)
             if single is not None:
-                yield FileInfo("", single.size, single.last_modified.timestamp(), single.etag)
+                yield FileInfo("", single.size, single.last_modified.timestamp(), single.etag.strip('"'))
 
     def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
         from .s3 import _grouped
@@ -465,6 +498,28 @@ class AzureBackend(Backend):
         with self.errors(f"cannot upload to {self.url(target)}"):
             self.client.upload_blob(self.key(target), stream, overwrite=True, max_concurrency=4,
                                     progress_hook=_progress(done))
+
+
+def _name(node: Any) -> str:
+    """A blob's name in a listing: percent-encoded where it holds characters XML cannot."""
+    text = node.text or ""
+    return unquote(text) if node.get("Encoded") == "true" else text
+
+
+def _http_time(value: str | None) -> float:
+    """``Fri, 04 Dec 2026 18:11:45 GMT`` as seconds since the epoch."""
+    return parsedate_to_datetime(value).timestamp() if value else 0.0  # whatever the locale
+
+
+def _raise_for(response: Any) -> None:
+    """The SDK's exception for an error answer (as its own operations raise it)."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+    code = response.headers.get("x-ms-error-code")
+    kind = {401: ClientAuthenticationError, 404: ResourceNotFoundError}.get(response.status_code, HttpResponseError)
+    error = kind(message=code or response.reason, response=response)
+    error.error_code = code
+    raise error
 
 
 def _first_line(exc: BaseException) -> str:
