@@ -1,57 +1,16 @@
-"""``watch`` and saved policies in an Azure container (Azurite): polling beside a trainer."""
+"""Saved policies in an Azure container (Azurite); ``watch`` beside a trainer there runs in
+``tests/s3/test_s3_watch.py``."""
 
 from __future__ import annotations
 
 import json
-import os
-import time
 import uuid
-from collections.abc import Callable
 
 from azurite import AzureLocation, use_location
-from watch_helpers import Trainer, WatchProcess, best_step, check_latest_and_best_present, eval_losses
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import Policy
 from ckpt_tui.policy_file import POLICY_FILE, load, save_run_policy
-
-
-def save_in_container(location: AzureLocation) -> Callable[[int, dict[str, bytes]], None]:
-    """Blob storage has no rename: the files go to ``tmp-checkpoint-N/``, then to ``checkpoint-N/``
-    (state last), then the staging copy goes."""
-    def save(step: int, files: dict[str, bytes]) -> None:
-        for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
-            for name, data in files.items():
-                location.put(f"{folder}/{name}", data)
-        location.client.delete_blobs(*(f"{location.prefix}tmp-checkpoint-{step}/{name}" for name in files))
-
-    return save
-
-
-def steps_in_container(location: AzureLocation) -> set[int]:
-    return {int(key.split("/")[0].removeprefix("checkpoint-")) for key in location.keys()
-            if key.startswith("checkpoint-")}
-
-
-def test_watch_in_a_container_keeps_pace_with_a_trainer(azure_location):
-    losses = eval_losses(12, seed=7)
-    trainer = Trainer(save_in_container(azure_location), losses)
-    assert os.environ["AZURE_STORAGE_CONNECTION_STRING"]  # the watch process signs in with it
-    with WatchProcess(azure_location.url, "--metric", "eval_loss", "--interval", "0.2") as watch:
-        watch.started()
-        trainer.start()
-        while trainer.is_alive():
-            check_latest_and_best_present(trainer, lambda: steps_in_container(azure_location))
-            time.sleep(0.02)
-        assert trainer.error is None, trainer.error
-        steps = list(range(1, len(losses) + 1))
-        expected = {best_step(losses, steps), steps[-1]}
-        watch.wait_for(lambda: {e["step"] for e in watch.actions("deleted")} == set(steps) - expected,
-                       "every deletion reported")
-        assert watch.terminate() == 0
-    assert steps_in_container(azure_location) == expected
-    assert not watch.actions("error") and not watch.actions("failed")
-    assert not [k for k in azure_location.keys() if not k.startswith("checkpoint-")]  # no marker left
 
 
 def test_the_policy_file_is_read_and_written_in_a_container(azure_location, capsys):

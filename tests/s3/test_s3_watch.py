@@ -161,15 +161,14 @@ def test_every_layout_is_kept_pruned_as_one_prune_would_leave_it(place, scenario
 
 
 # -- beside a trainer, in S3 --------------------------------------------------------------
-def save_in_bucket(location: Location) -> Callable[[int, dict[str, bytes]], None]:
-    """S3 has no rename: the files go to ``tmp-checkpoint-N/``, then to ``checkpoint-N/`` (state
-    last), then the staging copy goes."""
+def save_in_bucket(location: Location | AzureLocation) -> Callable[[int, dict[str, bytes]], None]:
+    """S3 and Blob storage have no rename: the files go to ``tmp-checkpoint-N/``, then to
+    ``checkpoint-N/`` (state last), then the staging copy goes."""
     def save(step: int, files: dict[str, bytes]) -> None:
         for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
             for name, data in files.items():
                 location.put(f"{folder}/{name}", data)
-        staged = [{"Key": f"{location.prefix}tmp-checkpoint-{step}/{name}"} for name in files]
-        location.client.delete_objects(Bucket=location.bucket, Delete={"Objects": staged})
+        location.delete([f"tmp-checkpoint-{step}/{name}" for name in files])
 
     return save
 
@@ -179,11 +178,16 @@ def steps_in_bucket(location: Location) -> set[int]:
             if key.startswith("checkpoint-")}
 
 
-def test_watch_in_s3_keeps_pace_with_a_trainer(moto_server):
-    location = Location.fresh(moto_server)
+@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure)])
+def test_watch_in_a_bucket_keeps_pace_with_a_trainer(request, server):
+    if server == "azurite":  # Azure signs in with the connection string in the environment
+        location = use_location(request.getfixturevalue("monkeypatch"),
+                                AzureLocation.fresh(request.getfixturevalue("azurite").endpoint))
+    else:
+        location = Location.fresh(request.getfixturevalue("moto_server"))
     losses = eval_losses(16, seed=5)
     trainer = Trainer(save_in_bucket(location), losses)
-    with WatchProcess(location.url, "--endpoint-url", moto_server, "--metric", "eval_loss",
+    with WatchProcess(location.url, "--endpoint-url", location.endpoint, "--metric", "eval_loss",
                       "--interval", "0.2") as watch:
         watch.started()
         trainer.start()
