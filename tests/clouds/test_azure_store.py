@@ -84,6 +84,18 @@ def test_names_with_any_character_are_listed_as_written(azure_location):
     assert [e.name for e in backend.list_dir(names[0].rpartition("/")[0])] == ["w.bin"]
 
 
+def test_listings_read_what_the_sdk_reads(azure_location):
+    """Listing pages are parsed here, not by the SDK: the same names, sizes, times and ETags."""
+    azure_location.put_many({f"run/{i:02d}/{name}": b"x" * i for i in range(12) for name in ("a", "b/c")})
+    backend = azure_location.store().backend
+    sdk = {b.name.removeprefix(azure_location.prefix + "run/"): (b.size, b.last_modified.timestamp(), b.etag)
+           for b in azure_location.client.list_blobs(name_starts_with=azure_location.prefix + "run/")}
+    assert {f.path: (f.size, f.mtime, f.tag) for f in backend.walk("run")} == sdk
+    backend.listing_page_size = 5  # several pages
+    assert {f.path: (f.size, f.mtime, f.tag) for f in backend.walk("run")} == sdk
+    assert sorted(e.name for e in backend.list_dir("run")) == [f"{i:02d}" for i in range(12)]
+
+
 def test_claims_are_created_only_once(azure_location):
     backend = azure_location.store().backend
     assert backend.create_new("claim", b"first") is True

@@ -223,6 +223,7 @@ class AzureBackend(Backend):
         else:
             self.retry, self.client, self.signed_by = twin.retry, twin.client, twin.signed_by
         self.account_url: str = self.client.url.rpartition("/")[0]
+        self.listing_page_size = 5000  # the service's largest
 
     # -- naming ---------------------------------------------------------------------------
     def key(self, path: str) -> str:
@@ -296,7 +297,7 @@ class AzureBackend(Backend):
 
         from azure.core.rest import HttpRequest
 
-        params = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": "5000"}
+        params = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": str(self.listing_page_size)}
         if delimiter:
             params["delimiter"] = "/"
         while True:
