@@ -1,7 +1,7 @@
 """One behaviour suite, every backend: a folder on disk, moto and SeaweedFS over HTTP,
-Azurite (Azure Blob's emulator).
+Azurite (Azure Blob's emulator), and memory (a backend of the primitives only).
 
-Every test builds the same tree on a disk, uploads it when the backend is a bucket,
+Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
 wherever its files are. Each backend is one factory in ``TREES``.
 """
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
 from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
+from memory_location import MemoryLocation  # noqa: E402
 from s3_servers import Location  # noqa: E402
 
 from ckpt_tui.core import (AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint,  # noqa: E402
@@ -37,7 +38,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Location | AzureLocation | None = None  # set for a bucket
+    location: Location | AzureLocation | MemoryLocation | None = None  # set for a bucket and memory
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -75,7 +76,11 @@ def azure_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
     return Tree(source, use_location(request.getfixturevalue("monkeypatch"), location))
 
 
-TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "azurite": azure_tree}
+def memory_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, MemoryLocation.fresh())
+
+
+TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree}
 
 
 @pytest.fixture(params=[pytest.param(name, marks=[pytest.mark.azure] if name == "azurite" else [])
