@@ -20,7 +20,7 @@ class AzureStore(TreeStore):
     def __init__(self, url: str, *, endpoint_url: str | None = None) -> None:
         backend = AzureBackend(url, endpoint_url=endpoint_url)
         super().__init__(backend, backend.url("").rstrip("/"))
-        self.container = backend.container_name
+        self.container = backend.bucket
         self.prefix = backend.prefix
 
     @classmethod

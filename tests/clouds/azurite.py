@@ -313,9 +313,8 @@ class AzureLocation:
     def put(self, key: str, body: bytes = b"") -> None:
         self.client.upload_blob(self.prefix + key, body, overwrite=True)
 
-    def delete(self, paths: list[str]) -> None:
-        if paths:
-            self.client.delete_blobs(*(self.prefix + p for p in paths))
+    def delete(self, key: str) -> None:
+        self.client.delete_blob(self.prefix + key)
 
     def keys(self, under: str = "") -> set[str]:
         """Blob names below the prefix, relative to it."""

@@ -54,7 +54,8 @@ class Place:
         for path, data in after.items():
             if before.get(path) != data:
                 self.location.put(path, data)
-        self.location.delete([p for p in before if p not in after])
+        for path in before.keys() - after.keys():
+            self.location.delete(path)
 
 
 @pytest.fixture(params=["disk", "moto", pytest.param("azurite", marks=pytest.mark.azure)])
@@ -168,7 +169,8 @@ def save_in_bucket(location: Location | AzureLocation) -> Callable[[int, dict[st
         for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
             for name, data in files.items():
                 location.put(f"{folder}/{name}", data)
-        location.delete([f"tmp-checkpoint-{step}/{name}" for name in files])
+        for name in files:
+            location.delete(f"tmp-checkpoint-{step}/{name}")
 
     return save
 

@@ -1,10 +1,10 @@
 """An Azure Blob container and prefix, through the official client (azure-storage-blob).
 
-Listings page through ``list_blobs`` (``walk_blobs`` with ``/`` for one level);
-claims are created with ``If-None-Match: *``; deletions go in Blob Batch
-requests of at most 256 blobs, one by one where a batch is refused; copies within
-an account are server-side (Copy Blob from the source's URL). The SDK is imported
-only when an Azure location is opened.
+Listings are List Blobs pages (with ``/`` as delimiter for one level) sent through
+the SDK's pipeline; claims are created with ``If-None-Match: *``; deletions go in
+Blob Batch requests of at most 256 blobs, one by one where a batch is refused;
+copies within an account are server-side (Copy Blob from the source's URL). The
+SDK is imported only when an Azure location is opened.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote
 from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
 
-from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
-from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, join
+from ...core.errors import CkptError, NotFound, NotRead, Refused, StoreError, Unreadable
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
+                   FileInfo, Kind, Missing)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 256  # Blob Batch's limit of sub-requests
+BATCH_REFUSED = (400, 403, 404, 405, 501)  # a whole batch answered so: one request per blob instead
 MAX_RETRIES = 4
 FIRST_GET = 1024 * 1024  # bytes a download asks for first: a header read needs no more
 GET_CHUNK = 8 * 1024 * 1024
@@ -209,14 +210,61 @@ def _progress(done: BytesDone | None) -> Any:
     return hook
 
 
-class AzureBackend(Backend):
+# -- errors: the SDK's, as the project's ------------------------------------------------------
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    """The service's error code and the HTTP status, and "code: first line of the message"."""
+    code = getattr(exc, "error_code", None)
+    code = str(getattr(code, "value", code) or "")
+    status = getattr(exc, "status_code", None)
+    return tuple(c for c in (code, status) if c), f"{code or status}: {_first_line(exc)}".lstrip(": ")
+
+
+def _no_container(backend: AzureBackend, what: str, detail: str) -> CkptError:
+    return NotFound(f"no container {backend.bucket!r} at {backend.account_url}")
+
+
+def _denied(backend: AzureBackend, what: str, detail: str) -> CkptError:
+    return Unreadable(f"access denied: {what} ({detail.partition(':')[0]}; signed with {backend.signed_by})")
+
+
+def _not_signed_in(backend: AzureBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot sign in to {backend.account_url} with {backend.signed_by}: {detail}")
+
+
+def _unreachable(backend: AzureBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot reach Azure storage at {backend.account_url} "
+                      "(check the location, --endpoint-url and the network)")
+
+
+def _no_answer(backend: AzureBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"{what}: no answer from Azure storage at {backend.account_url} (the connection was lost)")
+
+
+AZURE_ERRORS = ErrorTable(
+    catches=("AzureError",),
+    codes={
+        "ContainerNotFound": _no_container,
+        **dict.fromkeys(("BlobNotFound", 404), Missing),
+        **dict.fromkeys(("BlobAlreadyExists", "ConditionNotMet", 412), Exists),
+        **dict.fromkeys(("AuthenticationFailed", "InvalidAuthenticationInfo", 401), _not_signed_in),
+        403: _denied,
+    },
+    exceptions={"ClientAuthenticationError": _not_signed_in, "ServiceRequestError": _unreachable,
+                "ServiceResponseError": _no_answer},
+    describe=_describe,
+)
+
+
+class AzureBackend(DeepListingBackend):
+    scheme = "az"
     parallelism = WORKERS
-    implicit_folders = True
+    can_copy_server_side = True
+    has_exclusive_create = True
+    error_table = AZURE_ERRORS
 
     def __init__(self, url: str, *, endpoint_url: str | None = None, twin: AzureBackend | None = None) -> None:
-        super().__init__()
         self.place = place = Place(url)
-        self.container_name, self.prefix = place.container, place.prefix
+        super().__init__(place.container, place.prefix)
         if twin is None:
             self.retry = retry_policy()  # its waits are attributes: initial_backoff, increment_base
             self.client, self.signed_by = make_client(place, endpoint_url, self.retry)
@@ -225,79 +273,31 @@ class AzureBackend(Backend):
         self.account_url: str = self.client.url.rpartition("/")[0]
         self.listing_page_size = 5000  # the service's largest
 
-    # -- naming ---------------------------------------------------------------------------
-    def key(self, path: str) -> str:
-        return self.prefix + path
-
-    @property
-    def root_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-1] if parts else self.container_name
-
-    @property
-    def outer_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-2] if len(parts) > 1 else self.container_name if parts else "azure"
-
     def url(self, path: str, folder: bool = False) -> str:
+        """Written as the location was (``az://``, ``abfs://``, ``https://``)."""
         return self.place.base + self.key(path) + ("/" if folder and path else "")
 
-    def _folder_key(self, path: str) -> str:
-        return self.key(path) + "/" if path else self.prefix
-
     def parent(self) -> AzureBackend:
-        if not self.prefix:
-            raise Refused(f"{self.place.base.rstrip('/')} has no folder above it")
-        above = self.prefix.rstrip("/").rpartition("/")[0]
-        return AzureBackend(self.place.base + above, twin=self)
-
-    # -- errors ---------------------------------------------------------------------------
-    @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Turn the SDK's exceptions into one clear line."""
-        from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
-                                           ResourceNotFoundError, ServiceRequestError, ServiceResponseError)
-
-        try:
-            yield
-        except ClientAuthenticationError as exc:
-            raise StoreError(f"cannot sign in to {self.account_url} with {self.signed_by}: "
-                             f"{_first_line(exc)}") from None
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", "") == "ContainerNotFound":
-                raise NotFound(f"no container {self.container_name!r} at {self.account_url}") from None
-            raise NotFound(f"{what}: not found") from None
-        except HttpResponseError as exc:
-            code = getattr(exc.error_code, "value", exc.error_code) or exc.status_code
-            if exc.status_code == 403:
-                raise Unreadable(f"access denied: {what} ({code}; signed with {self.signed_by})") from None
-            raise StoreError(f"{what}: {code}: {_first_line(exc)}") from None
-        except ServiceRequestError:
-            raise StoreError(f"cannot reach Azure storage at {self.account_url} "
-                             "(check the location, --endpoint-url and the network)") from None
-        except ServiceResponseError:
-            raise StoreError(f"{what}: no answer from Azure storage at {self.account_url} "
-                             "(the connection was lost)") from None
-        except AzureError as exc:
-            raise StoreError(f"{what}: {_first_line(exc)}") from None
+        return AzureBackend(self.place.base + self.prefix_above(), twin=self)
 
     def check_root(self) -> None:
         """Fail early, with one line, on a missing container or bad credentials."""
         with self.errors(f"cannot list {self.url('', True)}"):
-            next(iter(self.client.list_blobs(name_starts_with=self.prefix, results_per_page=1).by_page()), None)
+            next(self._listed(self.prefix, delimiter=False, most=1), None)
 
     # -- reading --------------------------------------------------------------------------
-    def _listed(self, prefix: str, delimiter: bool) -> Iterator[tuple[str, FileInfo | None]]:
+    def _listed(self, prefix: str, delimiter: bool, most: int = 0) -> Iterator[tuple[str, FileInfo | None]]:
         """(name, its file info) for every blob whose name begins with ``prefix``, and (name,
         None) for every folder one level down when ``delimiter``. List Blobs pages are read
         with ElementTree: the SDK's deserializer takes 1.5 ms a blob, three times Azurite's
-        time to answer a listing of 3,000 (it is what the SDK's ``list_blobs`` returns, name,
-        size, time and ETag, and goes through its pipeline: signing, retries)."""
+        time to answer a listing of 3,000 (this reads what the SDK's ``list_blobs`` returns,
+        name, size, time and ETag, through its pipeline: signing, retries)."""
         from xml.etree import ElementTree
 
         from azure.core.rest import HttpRequest
 
-        params = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": str(self.listing_page_size)}
+        params = {"restype": "container", "comp": "list", "prefix": prefix,
+                  "maxresults": str(most or self.listing_page_size)}
         if delimiter:
             params["delimiter"] = "/"
         while True:
@@ -315,11 +315,11 @@ class AzureBackend(Backend):
                     yield name, FileInfo(name, int(fields.findtext("Content-Length") or 0),
                                          _http_time(fields.findtext("Last-Modified")), fields.findtext("Etag") or "")
             params["marker"] = page.findtext("NextMarker") or ""
-            if not params["marker"]:
+            if most or not params["marker"]:
                 return
 
     def list_dir(self, path: str) -> list[Entry]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         entries: dict[str, Entry] = {}
         with self.errors(f"cannot list {self.url(path, True)}"):
             for name, info in self._listed(prefix, delimiter=True):
@@ -331,7 +331,7 @@ class AzureBackend(Backend):
         return [entry for name, entry in entries.items() if name]
 
     def walk(self, path: str) -> Iterator[FileInfo]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         found = False
         with self.errors(f"cannot list {self.url(path, True)}"):
             for name, info in self._listed(prefix, delimiter=False):
@@ -340,46 +340,23 @@ class AzureBackend(Backend):
                     found = True
                     yield info._replace(path=rel)
         if not found and path:
-            single = self._properties(path)
-            if single is not None:
-                yield FileInfo("", single.size, single.last_modified.timestamp(), single.etag.strip('"'))
-
-    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
-        from .s3 import _grouped
-
-        return _grouped(self.walk(folder))
-
-    def listing_of(self, folder: str, names: Any) -> dict[str, list[FileInfo]]:
-        groups = self.listing(folder)
-        return {name: groups[name] for name in names if name in groups}
-
-    def _properties(self, path: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with self.errors(f"cannot read {self.url(path)}"):
             try:
-                return self.client.get_blob_client(self.key(path)).get_blob_properties()
-            except ResourceNotFoundError as exc:
-                if exc.error_code == "ContainerNotFound":
-                    raise
-                return None
+                with self.errors(f"cannot read {self.url(path)}"):
+                    single = self.client.get_blob_client(self.key(path)).get_blob_properties()
+            except Missing:
+                return
+            yield FileInfo("", single.size, single.last_modified.timestamp(), single.etag.strip('"'))
 
     def _download(self, path: str) -> Any:
-        """The blob's downloader; NotFound when there is no such blob."""
-        from azure.core.exceptions import ResourceNotFoundError
-
+        """The blob's downloader (its first range read); ``Missing`` when there is no such blob."""
         with self.errors(f"cannot read {self.url(path)}"):
-            try:
-                return self.client.download_blob(self.key(path))
-            except ResourceNotFoundError as exc:
-                if exc.error_code == "ContainerNotFound":
-                    raise
-        raise NotFound(f"{self.url(path)} no longer exists")
+            return self.client.download_blob(self.key(path))
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        """The blob's size is checked before the rest of it is read."""
         try:
             downloader = self._download(path)
-        except NotFound:
+        except Missing:
             return None
         if downloader.size > limit:
             raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
@@ -391,33 +368,24 @@ class AzureBackend(Backend):
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-
-        with self.errors(f"cannot write {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot write {self.url(path)}"):
                 self.client.upload_blob(self.key(path), data, overwrite=False)  # If-None-Match: *
-            except (ResourceExistsError, ResourceModifiedError):
-                return False
+        except Exists:
+            return False
         return True
 
     def write(self, path: str, data: bytes) -> None:
         with self.errors(f"cannot write {self.url(path)}"):
             self.client.upload_blob(self.key(path), data, overwrite=True)
 
-    def make_dirs(self, path: str) -> None:
-        """Folders are implicit in Blob storage."""
-
     def _delete_one(self, name: str) -> str:
         """Delete one blob: "" when gone (or never there), else why not."""
-        from azure.core.exceptions import ResourceNotFoundError
-
         try:
             with self.errors(f"cannot delete {self.place.base}{name}"):
-                try:
-                    self.client.delete_blob(name)
-                except ResourceNotFoundError as exc:
-                    if exc.error_code == "ContainerNotFound":
-                        raise
+                self.client.delete_blob(name)
+        except Missing:
+            pass
         except StoreError as exc:
             return str(exc)
         return ""
@@ -432,18 +400,15 @@ class AzureBackend(Backend):
                 try:
                     answers = list(self.client.delete_blobs(*names, raise_on_any_failure=False))
                 except HttpResponseError as exc:
-                    if exc.status_code not in (400, 403, 404, 405, 501):
+                    if exc.status_code not in BATCH_REFUSED:
                         raise
                     answers = None  # no batch here: one request per blob
         except StoreError as exc:
             return dict.fromkeys(names, str(exc))
         if answers is None:
             return {name: why for name, why in zip(names, self.map(self._delete_one, names)) if why}
-        failed = {}
-        for name, answer in zip(names, answers):
-            if answer.status_code not in (200, 202, 404):
-                failed[name] = f"{answer.headers.get('x-ms-error-code') or answer.status_code}: {answer.reason}"
-        return failed
+        return {name: f"{answer.headers.get('x-ms-error-code') or answer.status_code}: {answer.reason}"
+                for name, answer in zip(names, answers) if answer.status_code not in (200, 202, 404)}
 
     def delete_files(self, paths: list[str]) -> dict[str, str]:
         names = [self.key(p) for p in paths]
@@ -452,13 +417,6 @@ class AzureBackend(Backend):
         for result in self.map(self._delete_batch, batches):
             failed.update(result)
         return {name[len(self.prefix):]: why for name, why in failed.items()}
-
-    def delete_tree(self, path: str) -> None:
-        paths = [join(path, info.path) for info in self.walk(path)]
-        failed = self.delete_files(paths)
-        if failed:
-            first = next(iter(failed.items()))
-            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
 
     # -- transfers ------------------------------------------------------------------------
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
@@ -471,6 +429,9 @@ class AzureBackend(Backend):
                 and other.signed_by == self.signed_by)
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        if not self.can_copy_from(other):
+            super().copy_from(other, source, target, done)
+            return
         assert isinstance(other, AzureBackend)
         blob = self.client.get_blob_client(self.key(target))
         with self.errors(f"cannot copy {other.url(source)}"):
@@ -486,16 +447,13 @@ class AzureBackend(Backend):
                 done((properties or blob.get_blob_properties()).size)
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        """Ranges of the blob downloaded side by side."""
         with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as out:
             self.client.download_blob(self.key(source), max_concurrency=4,
                                       progress_hook=_progress(done)).readinto(out)
 
-    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
-        with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as data:
-            self.client.upload_blob(self.key(target), data, overwrite=True, max_concurrency=4,
-                                    progress_hook=_progress(done))
-
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        """Blocks of the stream uploaded side by side (a file's too: ``put_file``)."""
         with self.errors(f"cannot upload to {self.url(target)}"):
             self.client.upload_blob(self.key(target), stream, overwrite=True, max_concurrency=4,
                                     progress_hook=_progress(done))
@@ -513,12 +471,11 @@ def _http_time(value: str | None) -> float:
 
 
 def _raise_for(response: Any) -> None:
-    """The SDK's exception for an error answer (as its own operations raise it)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    """An error answer raised as the SDK raises one, for the error table."""
+    from azure.core.exceptions import HttpResponseError
 
     code = response.headers.get("x-ms-error-code")
-    kind = {401: ClientAuthenticationError, 404: ResourceNotFoundError}.get(response.status_code, HttpResponseError)
-    error = kind(message=code or response.reason, response=response)
+    error = HttpResponseError(message=code or response.reason, response=response)
     error.error_code = code
     raise error
 
