@@ -79,6 +79,14 @@ def test_throttling_that_never_ends_is_one_line_and_deletes_nothing(azurite, fau
     assert faulty_azure_art.keys(f"{RUN}checkpoints/") == step_keys([10, 11])
 
 
+def test_where_batches_are_refused_blobs_are_deleted_one_by_one(azurite, faulty_azure_art):
+    refused = azurite.proxy.add(501, method="POST", query="comp=batch", times=1000)
+    store = faulty_azure_art.store()
+    result = execute_plan(store, plan_run(store.load_run("demo", "agent-001"), Policy.parse("best,latest", "val/reward")))
+    assert result.ok and sorted(d.step for d in result.deleted) == list(range(10)) and refused.hits >= 1
+    assert faulty_azure_art.keys(f"{RUN}checkpoints/") == step_keys([10, 11])
+
+
 def test_a_blob_that_cannot_be_deleted_is_reported_by_name_and_nothing_else_goes(azure_art):
     leased = f"{RUN}checkpoints/0003/adapter_config.json"
     lease = azure_art.client.get_blob_client(azure_art.prefix + leased).acquire_lease()
