@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+
+from azurite import AzureLocation
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -130,6 +133,14 @@ def test_fork_is_server_side_and_never_joins_a_run(azure_art, monkeypatch):
     assert [c.step for c in store.load_run("demo", "agent-001-b").checkpoints] == [4]
     with pytest.raises(AlreadyExists):
         fork_checkpoint(store, "demo", "agent-001", "agent-002", step=4)
+
+
+def test_fork_into_another_container_of_the_account_is_server_side(azure_art, azurite, monkeypatch):
+    other = AzureLocation.fresh(azurite.endpoint, f"c-{uuid.uuid4().hex[:10]}")
+    other.client.create_container()
+    monkeypatch.setattr(type(azure_art.store().backend), "put_stream", lambda *a, **k: pytest.fail("streamed"))
+    fork_checkpoint(azure_art.store(), "demo", "agent-001", "agent-001", step=4, to_store=other.store())
+    assert other.keys() == {f"{RUN}checkpoints/0004/{f}" for f in ("adapter_config.json", "adapter_model.safetensors")}
 
 
 def test_fork_from_disk_to_azure_and_back(azure_location, art_base, tmp_path: Path):
