@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from azurite import AzureLocation
 
 from ckpt_tui.cli import main
