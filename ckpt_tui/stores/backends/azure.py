@@ -25,6 +25,9 @@ from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry,
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 256  # Blob Batch's limit of sub-requests
 BATCH_REFUSED = (400, 403, 404, 405, 501)  # a whole batch answered so: one request per blob instead
+# Seconds a batch's answer may take: Azurite answers one of 256 in 18 s on a busy machine, and
+# answers batches one after another (a timeout would send the batch again, and again).
+BATCH_READ_TIMEOUT = 600
 MAX_RETRIES = 4
 FIRST_GET = 1024 * 1024  # bytes a download asks for first: a header read needs no more
 GET_CHUNK = 8 * 1024 * 1024
@@ -398,7 +401,8 @@ class AzureBackend(DeepListingBackend):
         try:
             with self.errors(f"cannot delete from {self.place.base}"):
                 try:
-                    answers = list(self.client.delete_blobs(*names, raise_on_any_failure=False))
+                    answers = list(self.client.delete_blobs(*names, raise_on_any_failure=False,
+                                                            read_timeout=BATCH_READ_TIMEOUT))
                 except HttpResponseError as exc:
                     if exc.status_code not in BATCH_REFUSED:
                         raise
