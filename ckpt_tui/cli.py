@@ -9,17 +9,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .core import CkptError, NotFound, Plan, Refused, Run, execute_plans, fork_checkpoint, list_runs
-from .core.execute import DeletionResult, PlansResult, single_run
+from .core.errors import CkptError, NotFound, Refused
+from .core.execute import DeletionResult, PlansResult, execute_plans, list_runs, single_run
+from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
 from .core.resume import best_checkpoint_of, resume_checkpoint
-from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_columns, metric_for
+from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
 if TYPE_CHECKING:
     from .core.events import Event
 
-# Stores, watch and orjson are imported where used: the app starts without them.
+# Stores, watch, fork and orjson are imported where used: the app and each command start without them.
 
 COMMANDS = ("ls", "prune", "fork", "path", "watch")
 DEFAULT_LOCATION = "./.art"
@@ -68,9 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_command_parser() -> argparse.ArgumentParser:
-    from .watch import DEFAULT_INTERVAL
-
+def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; ``watch``'s options only where it may run (``command``)."""
     parser = argparse.ArgumentParser(prog="ckpt-tui")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,17 +99,8 @@ def build_command_parser() -> argparse.ArgumentParser:
                     "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
                     "plan are never deleted. One line per action on stdout; problems are reported once on "
                     "stderr and retried at the next poll.")
-    _location_options(watch)
-    _selection(watch)
-    _policy_options(watch)
-    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
-                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
-                            "wake it sooner when watchfiles is installed)")
-    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
-                       help="prune only while the location's filesystem has less free space than this "
-                            "(50G, 500MB, 2TiB or 10%%; disks only)")
-    watch.add_argument("--json", action="store_true",
-                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
+    if command in (None, "watch"):
+        _watch_options(watch)
 
     fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
     _location_options(fork)
@@ -125,6 +116,22 @@ def build_command_parser() -> argparse.ArgumentParser:
     fork.add_argument("--json", action="store_true", help="print one JSON document")
     _path_parser(sub)
     return parser
+
+
+def _watch_options(watch: argparse.ArgumentParser) -> None:
+    from .watch import DEFAULT_INTERVAL
+
+    _location_options(watch)
+    _selection(watch)
+    _policy_options(watch)
+    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
+                            "wake it sooner when watchfiles is installed)")
+    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
+                       help="prune only while the location's filesystem has less free space than this "
+                            "(50G, 500MB, 2TiB or 10%%; disks only)")
+    watch.add_argument("--json", action="store_true",
+                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
 
 
 def _store_options(args: argparse.Namespace) -> dict:
@@ -494,6 +501,8 @@ def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
+    from .core.fork import fork_checkpoint
+
     store = _open(args)
     target = _open(args, args.to_location) if args.to_location else None
     show = sys.stderr.isatty() and not args.json
@@ -658,7 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in COMMANDS:
-            args = build_command_parser().parse_args(argv)
+            args = build_command_parser(argv[0]).parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
                     "watch": cmd_watch}[args.command](args)
         return open_app(build_parser().parse_args(argv))

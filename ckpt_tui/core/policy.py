@@ -26,7 +26,6 @@ a person who sees the plan may accept it; an unattended prune does not.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -202,6 +201,8 @@ def _decode(data: bytes | str, path: str) -> str:
 
 def parse(text: str | bytes, path: str = POLICY_FILE) -> PolicyFile:
     """Read and check a policy file's text; ``InvalidPolicyFile`` names the file and the key."""
+    import tomllib  # here: only a location that has a policy file pays for the parser
+
     text = _decode(text, path)
     try:
         document = tomllib.loads(text)

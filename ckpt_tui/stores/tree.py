@@ -30,7 +30,7 @@ from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Ent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
-from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
+from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
 from .tensorboard import tensorboard_metrics, wants_event_metrics
 
@@ -78,8 +78,9 @@ class _RunFiles:
 
     def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
                  children: dict[str, set[str]] | None = None, verdicts: _Verdicts | None = None,
-                 contents: dict[str, set[str]] | None = None) -> None:
+                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
+        self.walked = walked or {}  # the files of step folders, where the load listed them already
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
         self.listed = children or {}
@@ -152,19 +153,26 @@ class _RunFiles:
             # from the listing of the whole folder, when the load made one (else: no verdict).
             return {name: Weights(payload=any(not is_description(n) for n in self.contents[name]))
                     for name in names if name in self.contents}
+        listed: dict[str, list[FileInfo] | CkptError] = {n: self.walked[n] for n in names if n in self.walked}
+        unlisted = [n for n in names if n not in listed]
         try:
-            listed: dict[str, list[FileInfo] | CkptError] = dict(self.backend.walk_many(self.place.ckpt_dir, names))
+            listed.update(self.backend.walk_many(self.place.ckpt_dir, unlisted) if unlisted else {})
         except CkptError:  # one step that cannot be listed: list them one by one
-            listed = dict(zip(names, self.backend.map(self._walk, list(names))))
-        found = {}
+            listed.update(zip(unlisted, self.backend.map(self._walk, unlisted)))
+        kinds = WEIGHT_SUFFIXES if archives else (SAFETENSORS,)
+        found: dict[str, Weights] = {}
+        judged: list[tuple[str, str, FileInfo]] = []  # (step, the file's path, the file)
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
+            found[name] = _PAYLOAD if any(not is_description(i.path) for i in infos) else _DESCRIPTIONS_ONLY
             step = join(self.place.ckpt_dir, name)
-            judged = [info for info in infos if info.path.endswith(SAFETENSORS) or (archives and is_weights(info.path))]
-            problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), judged)
-            found[name] = Weights(tuple(p for p in problems if p), any(not is_description(i.path) for i in infos))
+            judged += [(name, join(step, i.path), i) for i in infos if i.path.endswith(kinds)]
+        verdicts = self.backend.map(lambda item: self.verdicts.problem(self.backend, item[1], item[2]), judged)
+        for (name, _, _), verdict in zip(judged, verdicts):
+            if verdict:
+                found[name] = replace(found[name], problems=(*found[name].problems, verdict))
         return found
 
     def _walk(self, name: str) -> list[FileInfo] | CkptError:
@@ -172,6 +180,9 @@ class _RunFiles:
             return list(self.backend.walk(join(self.place.ckpt_dir, name)))
         except CkptError as exc:
             return exc
+
+
+_PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 
 class _Verdicts:
@@ -184,13 +195,13 @@ class _Verdicts:
         self.known: dict[tuple[str, int, float], str] = {}
         self.lock = threading.Lock()
 
-    def problem(self, backend: Backend, step: str, info: FileInfo) -> str:
-        """``path: why`` when the file ``info`` of ``step`` is not whole, else ""."""
-        key = (join(step, info.path), info.size, info.mtime)
+    def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
+        """``name: why`` when the file ``info`` (at ``path``) is not whole, else ""."""
+        key = (path, info.size, info.mtime)
         with self.lock:
             if key in self.known:
                 return self.known[key]
-        why = file_problem(info.path, info.size, lambda path: backend.open(join(step, path)))
+        why = file_problem(info.path, info.size, lambda _name: backend.open(path))
         verdict = f"{info.path}: {why}" if why else ""
         with self.lock:
             if len(self.known) >= self.LIMIT:
@@ -433,14 +444,15 @@ class TreeStore(Store):
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
-        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
-                          listing.children)
-        files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
-        found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
         sizes: dict = listing.usage
-        if with_sizes and names and not sizes:
-            sizes = self.backend.usage_many(place.ckpt_dir, names)
+        walked: dict[str, list[FileInfo]] = {}
+        if with_sizes and names and not sizes:  # the files of the steps, read once for sizes and weights
+            sizes, walked = self.backend.usage_and_files_many(place.ckpt_dir, names)
+        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
+                          listing.children, walked)
+        files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
+        found = layout.inspect(scan.steps, files, with_metrics)
         for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:
             scan.steps.pop(name, None)  # deleted since the listing (another prune): gone, not unreadable
             scan.pending.pop(name, None)

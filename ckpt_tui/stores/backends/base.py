@@ -375,6 +375,12 @@ class Backend(ABC):
         names = list(names)
         return dict(zip(names, self.map(one, names)))
 
+    def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
+                                                                              dict[str, list[FileInfo]]]:
+        """``usage_many``, and ``walk_many`` of the entries a backend read whole on the way (a disk:
+        every folder; none by default)."""
+        return self.usage_many(folder, names), {}
+
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """A small file's content; None only when nothing is there. A file that is there but
         is not read raises ``NotRead`` saying why (not a regular file, a folder, a link leading
