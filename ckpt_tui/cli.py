@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # Stores, watch and orjson are imported where used: the app starts without them.
 
-COMMANDS = ("ls", "prune", "fork", "path", "watch")
+COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork,path,watch} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -124,6 +124,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
     fork.add_argument("--json", action="store_true", help="print one JSON document")
     _path_parser(sub)
+    _offload_parser(sub)
     return parser
 
 
@@ -563,6 +564,34 @@ def cmd_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- offload -----------------------------------------------------------------
+def _offload_parser(sub) -> None:
+    offload = sub.add_parser(
+        "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
+        description="Copy every complete step that the local rules do not keep to REMOTE, under the same project, "
+                    "run and step names (with the run's history and tracker files), verify each file (size and "
+                    "checksum), publish it there whole, and only then delete it here. The latest, best, pinned "
+                    "and protected steps stay. An object at REMOTE with other content is never overwritten "
+                    "(exit 1); a step already there with the same content counts as offloaded.")
+    _location_options(offload)
+    _selection(offload)
+    offload.add_argument("--to", metavar="REMOTE", help="where the steps go: s3://bucket/prefix or a directory "
+                         "(default: the run's offload key in .ckpt-tui.toml)")
+    offload.add_argument("--keep-local", metavar="RULES", help="rules for what stays here, as prune's --keep "
+                         "(default: the offload key's keep_local, else the run's keep)")
+    offload.add_argument("--metric", help="metric that defines the best step (default: the run's policy)")
+    offload.add_argument("--mode", choices=("max", "min", "auto"), help="higher or lower is better")
+    offload.add_argument("--dry-run", "-n", action="store_true", help="show what would move, change nothing")
+    offload.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    offload.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def cmd_offload(args: argparse.Namespace) -> int:
+    from .offload_command import cmd_offload as offload
+
+    return offload(args)
+
+
 # -- watch -------------------------------------------------------------------
 def _event_printer(as_json: bool) -> Callable[[Event], None]:
     """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
@@ -649,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser().parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch}[args.command](args)
+                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

@@ -16,6 +16,8 @@ from .policy import POLICY_FILE, PolicyPlace
 T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
+# Called with a number of bytes just copied (from several threads at once).
+BytesCopied = Callable[[int], None]
 # Called once per checkpoint a deletion has finished with (deleted, gone or failed).
 CheckpointDone = Callable[[Checkpoint], None]
 # Outcomes of ``Store.delete_checkpoints`` besides an error message.
@@ -31,6 +33,16 @@ class ForkTarget:
     url: str  # the new run's folder, in full
     listed: bool  # inside the opened location: listed with its runs once created
     history: bool  # the new run keeps a history file that the source's records can go to
+
+
+@dataclass(frozen=True, slots=True)
+class StepCopy:
+    """A step held, verified, at the same place in another location (``offload``)."""
+
+    copied: bool  # False: it was there already, with the same content
+    files: int
+    bytes: int
+    location: str
 
 
 class Store(ABC):
@@ -207,3 +219,26 @@ class Store(ABC):
         Atomic: staged, then published with its history last; never overwrites.
         """
         raise Refused(f"cannot create runs in {self.location}; fork into a directory or S3 instead")
+
+    # -- offload: the same runs, at the same places, in another location -----------------
+    def offload_run_files(self, source: Store, source_run: Run) -> int:
+        """Copy the run's own small files (history, trackers) here, at the same place, replacing
+        older copies: the location then reads as the source does. How many were written."""
+        raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
+
+    def offload_step(self, source: Store, source_run: Run, checkpoint: Checkpoint,
+                     copied: BytesCopied | None = None) -> StepCopy:
+        """Hold ``checkpoint`` of ``source_run`` here at the same place: staged, every file
+        verified (size and checksum), then published. A step already here with the same content
+        is left as it is; an object here with other content raises ``Conflict``, never overwritten."""
+        raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
+
+    def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:
+        """What this location holds of the run's steps at the same place, as one listing says
+        now: (files, bytes) by step name; steps still being written are left out."""
+        return {}
+
+    def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
+        """The run of this location at the same place as ``project/run`` of ``source`` (None: none)."""
+        return None
+

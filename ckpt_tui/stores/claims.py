@@ -39,6 +39,9 @@ from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFI
 OWNER_FILE = ".ckpt-tui-owner"
 DELETING_MARKER = ".ckpt-tui-deleting-"
 FORK_MARKER = ".ckpt-tui-forking"
+# A step being added to an existing run (offload), in S3: a marker beside the steps names it
+# and the objects written, removed once they are all there and verified.
+WRITING_MARKER = ".ckpt-tui-writing-"
 # Slimming: a marker beside the steps names each step's files to remove; a record in each
 # slimmed step says what went (a weights-only step); on disk the files go aside first.
 SLIMMING_MARKER = ".ckpt-tui-slimming-"
@@ -232,6 +235,16 @@ class Claims(ABC):
         """Whether ``folder`` holds a fork that is being written (or was abandoned) rather than a run."""
         return False
 
+    @abstractmethod
+    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
+        """Make step ``name`` appear in ``folder`` (which may hold other steps) whole or not at
+        all: ``fill`` writes ``files`` under the path it is given (and checks them); only then is
+        the step published. A stale claim of ours on the step is taken over."""
+
+    def step_claimed(self, folder: str, name: str) -> bool:
+        """Whether step ``name`` of ``folder`` is being written (or was, by a process now gone)."""
+        return False
+
 
 class RenameClaims(Claims):
     """A disk: rename aside, then remove; stage a fork beside its target, then rename it in."""
@@ -325,7 +338,7 @@ class RenameClaims(Claims):
                 continue
             path = join(folder, entry.name)
             try:
-                if left[0] == "forking" and not abandoned(None, self.backend.usage(path).mtime):
+                if left[0] == "forking" and not self._stage_abandoned(path):
                     continue  # another process may still be writing this fork
                 self.backend.delete_tree(path)
                 removed.append(self.backend.url(path))
@@ -333,17 +346,38 @@ class RenameClaims(Claims):
                 problems.append(str(exc))
         return removed, problems
 
+    def _stage_abandoned(self, path: str) -> bool:
+        """Whether a staging folder's process died (or, where that cannot be told, it is a day old)."""
+        who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
+        return abandoned(who or None, self.backend.usage(path).mtime)
+
     def _clean_abandoned_stages(self, stage_parent: str) -> None:
         """Staging folders of forks into this folder whose process died (or that are a day old)."""
         for entry in self.backend.list_dir(stage_parent):
             if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
                 path = join(stage_parent, entry.name)
                 try:
-                    who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
-                    if abandoned(who or None, self.backend.usage(path).mtime):
+                    if self._stage_abandoned(path):
                         self.backend.delete_tree(path)
                 except CkptError:
                     pass  # published or removed meanwhile, or stuck: the next fork here looks again
+
+    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
+        """Staged in a hidden ``.forking-{step}-{token}`` folder beside the steps (a pending
+        leftover of that step if it dies), then renamed into place, never over an existing step."""
+        self.backend.make_dirs(folder)
+        self._clean_abandoned_stages(folder)
+        stage = join(folder, f"{FORKING_PREFIX}{step}-{os.urandom(4).hex()}")
+        try:
+            self.backend.make_dirs(stage)
+            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            fill(join(stage, name))
+            self.backend.rename(join(stage, name), join(folder, name))
+        finally:
+            try:
+                self.backend.delete_tree(stage)
+            except CkptError:
+                pass  # left as an abandoned stage, removed by the next step written here
 
     def create_run(self, new: NewRun, fill: Fill) -> None:
         stage_parent = parent(new.root)
@@ -374,6 +408,35 @@ class MarkerClaims(Claims):
     def fork_in(self, folder: str) -> bool:
         return self.backend.read_bytes(join(folder, FORK_MARKER)) is not None
 
+    @staticmethod
+    def _writing_marker(folder: str, name: str) -> str:
+        """One marker name per step: two processes cannot both claim it."""
+        return join(folder, WRITING_MARKER + name.replace("/", "%2F"))
+
+    def _writings(self, folder: str, entries: Sequence[Entry]) -> list[tuple[Entry, dict]]:
+        """Step writings under way or interrupted in ``folder``, with their markers' bodies."""
+        markers = [e for e in entries if e.kind is Kind.FILE and e.name.startswith(WRITING_MARKER)]
+        return list(zip(markers, self.backend.map(
+            lambda e: _parse(self.backend.read_bytes(join(folder, e.name))), markers)))
+
+    def step_claimed(self, folder: str, name: str) -> bool:
+        return self.backend.read_bytes(self._writing_marker(folder, name)) is not None
+
+    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
+        """A marker beside the steps names the step and its objects first (readers list the step
+        as a save in progress); the objects are written; the marker goes once they are verified."""
+        marker = self._writing_marker(folder, name)
+        body = {"owner": owner(), "steps": [name], "paths": [join(folder, name, f) for f in files]}
+        if not self.backend.create_new(marker, json.dumps(body).encode()):
+            entry = next((e for e in self.backend.list_dir(folder) if join(folder, e.name) == marker), None)
+            who = _parse(self.backend.read_bytes(marker)).get("owner")
+            if not abandoned(who, entry.mtime if entry else _now()):
+                raise Refused(f"step {name} is being written into {self.backend.url(folder)} by another "
+                              f"process ({describe_owner(who or {})}); nothing copied")
+            self.backend.write(marker, json.dumps(body).encode())  # the process that wrote it is gone
+        fill(join(folder, name))
+        self.backend.delete_files([marker])
+
     def _markers(self, entries: Sequence[Entry]) -> list[Entry]:
         return [e for e in entries if e.kind is Kind.FILE and e.name.startswith(DELETING_MARKER)]
 
@@ -392,6 +455,12 @@ class MarkerClaims(Claims):
             for name in names:
                 claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
             claims.deletions[self.backend.url(join(folder, marker.name))] = names
+        for marker, body in self._writings(folder, entries):
+            gone = abandoned(body.get("owner"), marker.mtime)
+            for name in body.get("steps", ()):
+                if isinstance(name, str):
+                    claims.steps[name] = (Pending.ABANDONED_FORK if gone else Pending.FORK_IN_PROGRESS,
+                                          describe_owner(body.get("owner") or {}))
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             who = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
@@ -503,6 +572,9 @@ class MarkerClaims(Claims):
                     continue
                 self.backend.delete_files([path])
                 removed.extend(self.backend.url(join(folder, n)) for n in body.get("steps", ()) if isinstance(n, str))
+        for marker, body in self._writings(folder, entries):
+            if abandoned(body.get("owner"), marker.mtime):
+                removed += self._discard_writing(folder, marker, body, problems)
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             body = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
@@ -540,6 +612,17 @@ class MarkerClaims(Claims):
                 elif info.mtime <= marker_time:
                     keep.append(key)
         return keep
+
+    def _discard_writing(self, folder: str, marker: Entry, body: dict, problems: list[str]) -> list[str]:
+        """An abandoned step writing: the objects it names (inside its step only) go, then the marker."""
+        steps = [n for n in body.get("steps", ()) if isinstance(n, str)]
+        planned = [p for p in body.get("paths", ()) if isinstance(p, str)
+                   and any(p == join(folder, n) or p.startswith(join(folder, n) + "/") for n in steps)]
+        if self.backend.delete_files(planned):
+            problems.append(f"cannot remove the interrupted copy of {', '.join(steps)} in {self.backend.url(folder)}")
+            return []
+        self.backend.delete_files([join(folder, marker.name)])
+        return [self.backend.url(join(folder, n)) for n in steps]
 
     def _discard_fork(self, folder: str, body: dict, problems: list[str]) -> list[str]:
         root = body.get("root")

@@ -24,7 +24,7 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
-from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
+from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
@@ -787,6 +787,34 @@ class TreeStore(Store):
         usage = backend.usage(new.step_path())
         return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
                           backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
+
+
+    # -- offload: the same runs at the same places (mirror.py) ------------------------------
+    def forget_runs(self) -> None:
+        """Discover the runs again at the next read (some were written meanwhile)."""
+        with self._lock:
+            self._found = None
+
+    def offload_run_files(self, source: Store, source_run: Run) -> int:
+        from .mirror import offload_run_files
+
+        return offload_run_files(self, source, source_run)
+
+    def offload_step(self, source: Store, source_run: Run, checkpoint: Checkpoint,
+                     copied: BytesCopied | None = None) -> StepCopy:
+        from .mirror import offload_step
+
+        return offload_step(self, source, source_run, checkpoint, copied)
+
+    def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:
+        from .mirror import held_steps
+
+        return held_steps(self, source, source_run)
+
+    def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
+        from .mirror import mirrored_run
+
+        return mirrored_run(self, source, project, run)
 
 
 def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], source: Store, source_run: Run,

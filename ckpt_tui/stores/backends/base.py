@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from ...core.checksums import Digest
 from ...core.errors import CkptError, NotFound, NotRead
 from ...core.models import Blob
 
@@ -208,6 +209,10 @@ class Backend(ABC):
 
     def local_path(self, path: str) -> str | None:
         """Where ``path`` is on this machine's disk, if it is on one."""
+        return None
+
+    def digest(self, info: FileInfo) -> Digest | None:
+        """The checksum the store keeps of a listed file's content (from its ``tag``), if any."""
         return None
 
     # -- writing ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from ...core.checksums import MD5, MD5_OF_PARTS, Digest
 from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
 
@@ -305,6 +306,14 @@ class S3Backend(Backend):
             single = self._head(path)
             if single is not None:
                 yield single
+
+    def digest(self, info: FileInfo) -> Digest | None:
+        """The ETag: an MD5 for an object written in one request, the MD5 of the parts' MD5s
+        (``-N``) for one uploaded in parts of ``part_size``, as uploads from here are."""
+        etag = info.tag.strip('"')
+        if not etag:
+            return None
+        return Digest(MD5_OF_PARTS, etag, self.part_size) if "-" in etag else Digest(MD5, etag)
 
     def _head(self, path: str) -> FileInfo | None:
         from botocore.exceptions import ClientError

@@ -1,0 +1,212 @@
+"""Offload: move the steps the local rules do not keep to another location, verified, then free the disk.
+
+Each step the local rules (``--keep-local``, else the ``offload`` key's
+``keep_local``, else the run's own ``keep``) do not keep is copied to the same
+project, run and step at the other location (with the run's history and
+tracker files, so that it reads as a location of its own), verified file by
+file, published there (staged, then made visible, as a fork is), and only then
+deleted here, through the same execution as a prune: the plan is made again
+against the run as it is now, and the latest, best, pinned and protected steps
+are never deleted. A kill at any moment leaves each step whole here, or whole
+and verified in both places: a step is deleted here only once the other
+location holds it whole, as a listing made just before the deletion shows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from .errors import CkptError, Conflict, Refused
+from .execute import DeletionResult, execute_plan
+from .models import Checkpoint, Run
+from .policy import Resolved, plan_for
+from .retention import DeletedStep, Plan, Policy, parse_rules
+from .store import ByteProgress, StepCopy, Store
+
+# Steps copied at once: each step's files go in parallel too (through the target's backend).
+STEPS_AT_ONCE = 8
+DISK, REMOTE, BOTH = "disk", "remote", "both"
+NOT_REACHED = "not reached: stopped"
+
+
+def offload_policy(resolved: Resolved, keep_local: str | None = None) -> Policy:
+    """The run's policy with the local rules as its rules: ``keep_local``, else the ``offload``
+    key's, else the run's own. Pins stay local whatever the rules; nothing is slimmed."""
+    offload = resolved.settings.offload
+    rules_text = keep_local or (offload.keep_local if offload else None)
+    policy = resolved.policy
+    rules = parse_rules(rules_text) if rules_text else tuple(r for r in policy.rules if r.kind != "step")
+    pins = tuple(r for r in policy.rules if r.kind == "step")
+    return replace(policy, rules=tuple(dict.fromkeys(rules + pins)), full=None)
+
+
+def offload_target(resolved: Resolved, to: str | None = None) -> str | None:
+    """Where the run's steps go: ``to``, else its ``offload`` key's; None when neither says."""
+    offload = resolved.settings.offload
+    return to or (offload.to if offload else None)
+
+
+@dataclass(slots=True)
+class OffloadPlan:
+    """One run: what offload would move (``plan.delete``), where, and where each step is now."""
+
+    plan: Plan
+    to: str
+    remote: Run | None = None  # the run as the target holds it now
+    note: str | None = None  # why the target's copy could not be read
+
+    @property
+    def project(self) -> str:
+        return self.plan.project
+
+    @property
+    def run(self) -> str:
+        return self.plan.run
+
+    @property
+    def frees_bytes(self) -> int:
+        return self.plan.freed_bytes
+
+    def where(self) -> list[tuple[Checkpoint, str]]:
+        """Every complete step of the run, here or there, with where it is (sorted by step)."""
+        local = self.plan.source.checkpoints if self.plan.source is not None else []
+        there = {c.key: c for c in self.remote.checkpoints} if self.remote is not None else {}
+        found = [(c, BOTH if c.key in there else DISK) for c in local]
+        here = {c.key for c in local}
+        found += [(c, REMOTE) for key, c in there.items() if key not in here]
+        return sorted(found, key=lambda pair: pair[0].key)
+
+    def counts(self) -> dict[str, int]:
+        where = [w for _, w in self.where()]
+        return {place: where.count(place) for place in (DISK, BOTH, REMOTE)}
+
+    def to_json(self) -> dict:
+        return {"to": self.to, "frees_bytes": self.frees_bytes, "note": self.note,
+                "steps": [{"step": c.step, "name": c.name, "bytes": c.bytes, "where": where}
+                          for c, where in self.where()],
+                "offload": [d.to_json() for d in self.plan.delete], **self.counts()}
+
+
+@dataclass(slots=True)
+class OffloadResult:
+    """What offloading one run did: copied (or found there already) and verified, then deleted here."""
+
+    offload: OffloadPlan
+    copied: list[DeletedStep] = field(default_factory=list)
+    present: list[DeletedStep] = field(default_factory=list)  # there already, with the same content
+    conflicts: list[tuple[DeletedStep, str]] = field(default_factory=list)
+    failed: list[tuple[DeletedStep, str]] = field(default_factory=list)
+    unheld: list[DeletedStep] = field(default_factory=list)  # verified, but gone from the target since
+    deletion: DeletionResult | None = None
+    copied_bytes: int = 0
+    cancelled: bool = False
+
+    @property
+    def freed_bytes(self) -> int:
+        return self.deletion.freed_bytes if self.deletion is not None else 0
+
+    @property
+    def deleted(self) -> list[DeletedStep]:
+        return self.deletion.deleted if self.deletion is not None else []
+
+    @property
+    def ok(self) -> bool:
+        return not (self.conflicts or self.failed or self.unheld) and (self.deletion is None or self.deletion.ok)
+
+    def to_json(self) -> dict:
+        steps = lambda items: [d.to_json() for d in items]  # noqa: E731
+        problems = lambda items: [{"step": d.step, "name": d.name, "error": why} for d, why in items]  # noqa: E731
+        deletion = self.deletion
+        return {"project": self.offload.project, "run": self.offload.run, "to": self.offload.to,
+                "copied": steps(self.copied), "already_there": steps(self.present),
+                "conflicts": problems(self.conflicts), "failed": problems(self.failed),
+                "not_held": steps(self.unheld),
+                "deleted": steps(deletion.deleted) if deletion else [],
+                "spared": steps(deletion.spared) if deletion else [],
+                "delete_failed": problems(deletion.failed) if deletion else [],
+                "copied_bytes": self.copied_bytes, "freed_bytes": self.freed_bytes, "cancelled": self.cancelled}
+
+
+def plan_offload(store: Store, target: Store, run: Run, resolved: Resolved, keep_local: str | None,
+                 to: str, unattended: bool = False) -> OffloadPlan:
+    """What offloading ``run`` to ``target`` moves, under the local rules, and where its steps are now."""
+    plan = plan_for(run, replace(resolved, policy=offload_policy(resolved, keep_local)), unattended)
+    plan.slim, plan.slim_refused = [], []
+    offload = OffloadPlan(plan, to)
+    try:
+        offload.remote = target.mirrored_run(store, run.project, run.name)
+    except CkptError as exc:
+        offload.note = f"{to}: {exc}"
+    return offload
+
+
+class _Bytes:
+    """Bytes copied over all steps, for a ``(done, total)`` callback, from several threads."""
+
+    def __init__(self, total: int, progress: ByteProgress | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+        self.lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self.lock:
+            self.done += amount
+            if self.progress is not None:
+                self.progress(min(self.done, self.total), self.total)
+
+
+def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress: ByteProgress | None = None,
+                    should_cancel: Callable[[], bool] | None = None) -> OffloadResult:
+    """Copy, verify and publish each planned step at ``target``, then delete here those the
+    target holds whole, as a prune of the same plan would (see ``execute_plan``)."""
+    plan = offload.plan
+    if plan.refused:
+        raise Refused(plan.refused)
+    result = OffloadResult(offload)
+    if not plan.delete:
+        return result
+    run = plan.source
+    assert run is not None
+    target.offload_run_files(store, run)
+    by_key = {c.key: c for c in run.checkpoints}
+    counter = _Bytes(sum(d.bytes for d in plan.delete), progress)
+
+    def one(item: DeletedStep) -> tuple[DeletedStep, StepCopy | None, str | None]:
+        if should_cancel is not None and should_cancel():
+            return item, None, NOT_REACHED
+        try:
+            copy = target.offload_step(store, run, by_key[item.key], counter)
+        except Conflict as exc:
+            return item, None, f"conflict: {exc}"
+        except CkptError as exc:
+            return item, None, str(exc)
+        if not copy.copied:
+            counter(copy.bytes)
+        return item, copy, None
+
+    with ThreadPoolExecutor(STEPS_AT_ONCE, thread_name_prefix="ckpt-tui-offload") as pool:
+        outcomes = list(pool.map(one, plan.delete))
+    copies: dict[tuple[int, str], StepCopy] = {}
+    for item, copy, why in outcomes:
+        if copy is not None:
+            copies[item.key] = copy
+            (result.copied if copy.copied else result.present).append(item)
+            result.copied_bytes += copy.bytes if copy.copied else 0
+        elif why == NOT_REACHED:
+            result.cancelled = True
+        elif why.startswith("conflict: "):
+            result.conflicts.append((item, why.removeprefix("conflict: ")))
+        else:
+            result.failed.append((item, why))
+    # What the target holds now, in one listing: a step removed there since it was verified stays here.
+    held = target.held_steps(store, run)
+    verified = []
+    for item in [d for d in plan.delete if d.key in copies]:
+        copy = copies[item.key]
+        (verified if held.get(item.name) == (copy.files, copy.bytes) else result.unheld).append(item)
+    if verified:
+        result.deletion = execute_plan(store, replace(plan, delete=verified, slim=[]), should_cancel=should_cancel)
+        result.cancelled = result.cancelled or result.deletion.cancelled
+    return result
