@@ -247,7 +247,14 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
         print(f"{indent}{resolved.pick_note}")
 
 
-def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> None:
+def _offload_locations(store, policies: Policies, args: argparse.Namespace):
+    """Where the steps of runs with an offload target are, for ``ls``."""
+    from .offload_command import Locations
+
+    return Locations(store, policies, lambda location: _open(args, location))
+
+
+def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
         policy = resolved(run).policy
@@ -257,6 +264,8 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> 
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
+        if offloads is not None:
+            offloads.print_run(run, steps=False)
         _print_metric_warnings(run, indent="  ")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
@@ -298,6 +307,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             except CkptError:
                 found[pair] = []  # the run vanished: reading it says so
         render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty())
+        offloads = _offload_locations(store, policies, args)
 
         def rendered() -> Iterator[dict | bytes]:
             # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
@@ -305,7 +315,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 if isinstance(result, CkptError):
                     failed.append((project, run, str(result)))
                 else:
-                    yield result
+                    yield offloads.json_of(project, run, result)
 
         _stream_json({"location": store.location}, "runs", rendered(),
                      lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
@@ -321,14 +331,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
             cache[key] = policies.resolve(*key, run.metrics.names())
         return cache[key]
 
+    offloads = _offload_locations(store, policies, args)
     if args.run:
         for run in runs:
             _print_run_steps(run, resolved(run).policy.metric)
             _print_policy(resolved(run), "")
+            offloads.print_run(run, steps=True)
     elif not runs and not failed:
         print(f"no runs in {store.location}")
     else:
-        _print_run_summary(runs, resolved)
+        _print_run_summary(runs, resolved, offloads)
     _report_unread(store, failed)
     problems = list(dict.fromkeys(resolved(run).problem for run in runs if resolved(run).problem))
     for problem in problems:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _err, _open, _print_json, _report_unread
 from .core import CkptError, Refused, Run, Store, list_runs
 from .core.offload import OffloadPlan, OffloadResult, execute_offload, offload_target, plan_offload
-from .core.policy import InvalidPolicyFile, Policies, flag_settings
+from .core.policy import InvalidPolicyFile, Policies, flag_settings, plan_for
 from .formatting import shared_steps, size, step_label, step_ranges
 
 
@@ -150,3 +150,56 @@ def cmd_offload(args: argparse.Namespace) -> int:
     if failed or any(not r.ok for r in results):
         return EXIT_FAILED
     return EXIT_REFUSED if any(p.plan.refused for p in plans) else EXIT_OK
+
+
+# -- ls: where the steps of runs with an offload target are --------------------------------
+class Locations:
+    """For ``ls``: each run with an offload target, planned against it (targets opened once)."""
+
+    def __init__(self, store: Store, policies: Policies, open_location: Callable[[str], Store]) -> None:
+        self.store, self.policies, self.targets = store, policies, Targets(open_location)
+
+    def target(self, project: str, run: str) -> str | None:
+        try:
+            return offload_target(self.policies.resolve(project, run))
+        except CkptError:
+            return None
+
+    def plan(self, run: Run) -> OffloadPlan | None:
+        resolved = self.policies.resolve(run.project, run.name, run.metrics.names())
+        where = offload_target(resolved)
+        if where is None:
+            return None
+        try:
+            return plan_offload(self.store, self.targets(where), run, resolved, None, where)
+        except CkptError as exc:
+            return OffloadPlan(plan_for(run, resolved), where, note=f"{where}: {exc}")
+
+    def json_of(self, project: str, run: str, document: dict | bytes) -> dict | bytes:
+        """A run's ``ls --json`` document with its ``offload`` view, when it has a target."""
+        if self.target(project, run) is None:
+            return document
+        import orjson
+
+        parsed = orjson.loads(document) if isinstance(document, bytes) else document
+        try:
+            offload = self.plan(self.store.load_run(project, run))
+        except CkptError as exc:
+            parsed["offload"] = {"to": self.target(project, run), "note": str(exc)}
+        else:
+            parsed["offload"] = offload.to_json() if offload is not None else None
+        return orjson.dumps(parsed) if isinstance(document, bytes) else parsed
+
+    def print_run(self, run: Run, steps: bool) -> None:
+        """One line on where the run's steps are; with ``steps``, the steps only the target holds."""
+        offload = self.plan(run)
+        if offload is None:
+            return
+        counts = offload.counts()
+        print(f"  offload to {offload.to}: {counts['disk']} on disk only, {counts['both']} in both, "
+              f"{counts['remote']} there only; offload frees {size(offload.frees_bytes)} here")
+        if offload.note:
+            print(f"  note: {offload.note}")
+        there = [c.step for c, where in offload.where() if where == "remote"]
+        if steps and there:
+            print(f"  there only: {step_ranges(set(there))}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from .errors import CkptError, Conflict, Refused
@@ -87,7 +86,7 @@ class OffloadPlan:
         return {"to": self.to, "frees_bytes": self.frees_bytes, "note": self.note,
                 "steps": [{"step": c.step, "name": c.name, "bytes": c.bytes, "where": where}
                           for c, where in self.where()],
-                "offload": [d.to_json() for d in self.plan.delete], **self.counts()}
+                "planned": [d.to_json() for d in self.plan.delete], **self.counts()}
 
 
 @dataclass(slots=True)
@@ -185,6 +184,8 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
         if not copy.copied:
             counter(copy.bytes)
         return item, copy, None
+
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(STEPS_AT_ONCE, thread_name_prefix="ckpt-tui-offload") as pool:
         outcomes = list(pool.map(one, plan.delete))
