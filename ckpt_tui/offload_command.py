@@ -31,7 +31,7 @@ def plan_runs(store: Store, runs: list[Run], policies: Policies, targets: Target
     """The offload of each run that has a target; (plans, one line per run without one)."""
     plans, skipped = [], []
     for run in runs:
-        resolved = policies.resolve(run.project, run.name, run.metrics.names())
+        resolved = policies.resolve(run.project, run.name, run.metrics.names()).checked()
         where = offload_target(resolved, to)
         if where is None:
             skipped.append(f"{run.project}/{run.name}: no offload target (pass --to, or set offload in "

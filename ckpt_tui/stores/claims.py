@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ FORK_MARKER = ".ckpt-tui-forking"
 # A step being added to an existing run (offload), in S3: a marker beside the steps names it
 # and the objects written, removed once they are all there and verified.
 WRITING_MARKER = ".ckpt-tui-writing-"
+_STAGE_OWNER = re.compile(r"^\.forking-\d+-h([0-9a-f]{8})p(\d+)-")
 # Slimming: a marker beside the steps names each step's files to remove; a record in each
 # slimmed step says what went (a weights-only step); on disk the files go aside first.
 SLIMMING_MARKER = ".ckpt-tui-slimming-"
@@ -62,6 +65,15 @@ def _host() -> str:
 def owner() -> dict:
     """Who is doing something: enough to tell whether it is still running, and since when."""
     return {"host": _host(), "pid": os.getpid(), "since": _now()}
+
+
+def _owner_in_name(name: str) -> dict | None:
+    """The owner a step's staging folder names (``.forking-12-h{host crc}p{pid}-...``), when it is
+    this host: another host's process cannot be looked up."""
+    match = _STAGE_OWNER.search(name)
+    if match is None or int(match.group(1), 16) != zlib.crc32(_host().encode()):
+        return None
+    return {"host": _host(), "pid": int(match.group(2))}
 
 
 def describe_owner(who: dict) -> str:
@@ -348,7 +360,7 @@ class RenameClaims(Claims):
 
     def _stage_abandoned(self, path: str) -> bool:
         """Whether a staging folder's process died (or, where that cannot be told, it is a day old)."""
-        who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
+        who = _parse(self.backend.read_bytes(join(path, OWNER_FILE))) or _owner_in_name(basename(path))
         return abandoned(who or None, self.backend.usage(path).mtime)
 
     def _clean_abandoned_stages(self, stage_parent: str) -> None:
@@ -367,7 +379,9 @@ class RenameClaims(Claims):
         leftover of that step if it dies), then renamed into place, never over an existing step."""
         self.backend.make_dirs(folder)
         self._clean_abandoned_stages(folder)
-        stage = join(folder, f"{FORKING_PREFIX}{step}-{os.urandom(4).hex()}")
+        # The owner is in the name too: a stage killed before its owner file was written is known.
+        stage = join(folder, f"{FORKING_PREFIX}{step}-h{zlib.crc32(_host().encode()):08x}p{os.getpid()}-"
+                             f"{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(stage)
             self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())

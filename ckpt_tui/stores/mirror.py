@@ -109,10 +109,12 @@ def _moved(done: int, last: list[int], copied: BytesCopied) -> None:
 
 
 def offload_run_files(target: TreeStore, source: Store, run: Run) -> int:
-    """The run's own files (history, trackers, trainer state beside the steps): the regular
+    """Interrupted work of ours at the target's copy of the run finished, then the run's own files (history, trackers, trainer state beside the steps): the regular
     files directly in its folder and its checkpoint folder that are no step and none of ours."""
     origin = _source(source)
     place = origin._settle(origin._place(run.project, run.name))
+    # What an offload killed here left (a staging folder, a marker of a step not yet whole) goes first.
+    target.claims.finish(place.ckpt_dir, target.backend.list_dir(place.ckpt_dir))
     steps = {c.name for c in run.checkpoints + run.pending}
     written = 0
     for folder in dict.fromkeys((place.root, place.ckpt_dir)):
