@@ -50,19 +50,19 @@ class _Step:
     def problems(self, backend: Backend, step_path: str, found: dict[str, FileInfo]) -> list[str]:
         """Why what ``backend`` holds at ``step_path`` is not this step's files, byte for byte."""
         url = lambda rel: backend.url(self.at(step_path, rel))  # noqa: E731
-        problems = [f"{url(rel)} is not in the local step" for rel in sorted(found.keys() - self.files.keys())]
-        sized = []
+        other, sized = [], []
         for rel, entry in sorted(self.files.items()):
             info = found.get(rel)
-            if info is None:
-                problems.append(f"{url(rel)} is missing")
-            elif info.size != entry.bytes:
-                problems.append(f"{url(rel)} holds {info.size} bytes, not {entry.bytes}")
-            else:
+            if info is not None and info.size != entry.bytes:
+                other.append(f"{url(rel)} holds {info.size} bytes, not {entry.bytes}")
+            elif info is not None:
                 sized.append(rel)
         same = backend.map(lambda rel: same_content(self.open_local(rel), lambda: backend.open(self.at(step_path, rel)),
                                                     backend.digest(found[rel])), sized)
-        return problems + [f"{url(rel)} holds other content" for rel, ok in zip(sized, same) if not ok]
+        other += [f"{url(rel)} holds other content" for rel, ok in zip(sized, same) if not ok]
+        # Objects with other content first: they are what a user must look at.
+        return (other + [f"{url(rel)} is not in the local step" for rel in sorted(found.keys() - self.files.keys())]
+                + [f"{url(rel)} is missing" for rel in sorted(self.files.keys() - found.keys())])
 
 
 def _held(backend: Backend, path: str, single: bool) -> dict[str, FileInfo]:
