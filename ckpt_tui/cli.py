@@ -631,7 +631,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def start() -> Watch:
         store = _open(args)
         store.connect()
-        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
+        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free,
+                      lambda location: _open(args, location))
         watch.check()
         selected = "/".join(filter(None, (args.project, args.run))) or "every run"
         pressure = f", while less than {min_free} is free" if min_free else ""

@@ -186,3 +186,36 @@ def test_a_bad_offload_key_is_one_line_and_exit_2(art_base, capsys):
     assert capsys.readouterr().err.strip() == (
         f"ckpt-tui: {art_base}/.ckpt-tui.toml: offload: \"to\" must be an absolute path or a URL, "
         "not 'relative/dir'")
+
+
+def test_watch_offloads_runs_whose_policy_has_an_offload_key(art_base, tmp_path):
+    from ckpt_tui.stores.local import LocalStore
+    from ckpt_tui.watch import Watch
+
+    remote = tmp_path / "remote"
+    original = step_contents(art_base / RUN / "checkpoints")
+    (art_base / ".ckpt-tui.toml").write_text(
+        f'[projects.demo.runs.agent-001]\noffload = {{ to = "{remote}", keep_local = "latest,last:2" }}\n')
+    events = []
+    watch = Watch(LocalStore(art_base), "demo", report=events.append)
+    watch.cycle()
+    assert sorted(step_contents(art_base / RUN / "checkpoints")) == ["0010", "0011"]
+    assert step_contents(remote / RUN / "checkpoints") == {k: v for k, v in original.items()
+                                                           if k not in ("0010", "0011")}
+    offloaded = [e for e in events if e.action == "offloaded"]
+    assert [e.step for e in offloaded] == list(range(10)) and offloaded[0].reasons == (f"to {remote}",)
+    assert not [e for e in events if e.problem]
+    # agent-002 has no offload key: it is pruned as before, nothing of it goes anywhere.
+    assert sorted(p.name for p in (art_base / "demo/models/agent-002/checkpoints").iterdir()) == ["0003", "0005"]
+    assert not (remote / "demo/models/agent-002/checkpoints").exists()
+    # New steps, a new best among them: the best so far (10, kept whatever the rules) and 11 go too.
+    for step in (12, 13):
+        shutil.copytree(art_base / RUN / "checkpoints" / "0011", art_base / RUN / "checkpoints" / f"{step:04d}")
+        with open(art_base / RUN / "history.jsonl", "a") as history:
+            history.write(json.dumps({"step": step, "val/reward": 0.9 + step / 100}) + "\n")
+    events.clear()
+    watch.cycle()
+    assert [e.step for e in events if e.action == "offloaded"] == [10, 11]
+    assert sorted(step_contents(art_base / RUN / "checkpoints")) == ["0012", "0013"]
+    assert step_contents(remote / RUN / "checkpoints")["0010"] == original["0010"]
+    assert (remote / RUN / "history.jsonl").read_bytes() == (art_base / RUN / "history.jsonl").read_bytes()

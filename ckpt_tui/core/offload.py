@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .errors import CkptError, Conflict, Refused
 from .execute import DeletionResult, execute_plan
@@ -24,6 +25,9 @@ from .models import Checkpoint, Run
 from .policy import Resolved, plan_for
 from .retention import DeletedStep, Plan, Policy, parse_rules
 from .store import ByteProgress, StepCopy, Store
+
+if TYPE_CHECKING:
+    from .events import Event
 
 # Steps copied at once: each step's files go in parallel too (through the target's backend).
 STEPS_AT_ONCE = 8
@@ -211,3 +215,18 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
         result.deletion = execute_plan(store, replace(plan, delete=verified, slim=[]), should_cancel=should_cancel)
         result.cancelled = result.cancelled or result.deletion.cancelled
     return result
+
+
+def offload_events(result: OffloadResult) -> list[Event]:
+    """One event per step offloaded (copied or found there, then deleted here), or not."""
+    from .events import Event, deletion_events
+
+    pair = (result.offload.project, result.offload.run)
+    to = f"to {result.offload.to}"
+    events = [Event("offloaded", *pair, d.step, d.bytes, (to,)) for d in result.deleted]
+    events += [Event("failed", *pair, d.step, d.bytes, (why,)) for d, why in result.conflicts + result.failed]
+    events += [Event("failed", *pair, d.step, d.bytes, (f"{result.offload.to} no longer holds it whole",))
+               for d in result.unheld]
+    if result.deletion is not None:
+        events += [e for e in deletion_events([result.deletion]) if e.action != "deleted"]
+    return events

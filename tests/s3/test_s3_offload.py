@@ -125,7 +125,7 @@ def test_offloads_to_s3_killed_at_random_points_never_lose_a_step(art_base, requ
     args = args_to(location, art_base)
     chance = random.Random(7)
     kills = 0
-    for _ in range(6):
+    for _ in range(4):
         done = cli_killed_at_call(chance.randint(1, 60), KILL_POINTS, *args)
         kills += killed(done)
         complete = set(listed([location.url, "--endpoint-url", location.endpoint], capsys).get(
