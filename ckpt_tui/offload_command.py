@@ -98,7 +98,11 @@ def _report(result: OffloadResult) -> None:
 def cmd_offload(args: argparse.Namespace) -> int:
     store = _open(args)
     targets = Targets(lambda location: _open(args, location))
-    policies = Policies(store, flag_settings(args.metric, args.mode))
+    try:  # the local rules stand for the run's own: a metric of "none" then needs no "best"
+        flags = flag_settings(args.metric, args.mode, args.keep_local)
+    except InvalidPolicyFile as exc:
+        raise InvalidPolicyFile(str(exc).replace("--keep:", "--keep-local:", 1)) from None
+    policies = Policies(store, flags)
     runs, failed = [], []
     for (project, name), loaded in store.load_runs(list_runs(store, args.project, args.run)):
         if isinstance(loaded, CkptError):
