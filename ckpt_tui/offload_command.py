@@ -10,7 +10,7 @@ from collections.abc import Callable
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _err, _open, _print_json, _report_unread
 from .core import CkptError, Refused, Run, Store, list_runs
 from .core.offload import OffloadPlan, OffloadResult, execute_offload, offload_target, plan_offload
-from .core.policy import InvalidPolicyFile, Policies, flag_settings, plan_for
+from .core.policy import InvalidPolicyFile, Policies, finish_leftovers, flag_settings, plan_for
 from .formatting import shared_steps, size, step_label, step_ranges
 
 
@@ -95,6 +95,21 @@ def _report(result: OffloadResult) -> None:
           f"freed {size(result.freed_bytes)}")
 
 
+def _confirm(todo: list[OffloadPlan], args: argparse.Namespace) -> int | None:
+    """None to go ahead, or an exit code."""
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        _err("refusing to offload without a terminal to confirm on; pass --yes (or --dry-run)")
+        return EXIT_REFUSED
+    answer = input(f"Offload {sum(len(p.plan.delete) for p in todo)} step(s), freeing "
+                   f"{size(sum(p.frees_bytes for p in todo))} here? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing offloaded", file=sys.stderr)
+        return EXIT_REFUSED
+    return None
+
+
 def cmd_offload(args: argparse.Namespace) -> int:
     store = _open(args)
     targets = Targets(lambda location: _open(args, location))
@@ -122,25 +137,20 @@ def cmd_offload(args: argparse.Namespace) -> int:
     for line in skipped + [p.plan.refused for p in plans if p.plan.refused]:
         _err(line)
     results: list[OffloadResult] = []
-    if todo and not args.dry_run:
-        if not args.yes:
-            if not sys.stdin.isatty():
-                _err("refusing to offload without a terminal to confirm on; pass --yes (or --dry-run)")
-                return EXIT_REFUSED
-            answer = input(f"Offload {sum(len(p.plan.delete) for p in todo)} step(s), freeing "
-                           f"{size(sum(p.frees_bytes for p in todo))} here? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("nothing offloaded", file=sys.stderr)
-                return EXIT_REFUSED
-        for offload in todo:
-            progress = Progress(f"{offload.project}/{offload.run}", sys.stderr.isatty() and not args.json)
-            try:
-                results.append(execute_offload(store, targets(offload.to), offload, progress))
-            except Refused as exc:
-                _err(str(exc))
-                continue
-            if not args.json:
-                _report(results[-1])
+    if todo and not args.dry_run and (code := _confirm(todo, args)) is not None:
+        return code
+    if not args.dry_run:  # as prune does: what an interrupted deletion left here is finished
+        for plan, what, removed in finish_leftovers(store, [p.plan for p in plans]):
+            _err(f"{plan.project}/{plan.run}: " + (f"removed what interrupted work left: {what}" if removed else what))
+    for offload in todo if not args.dry_run else []:
+        progress = Progress(f"{offload.project}/{offload.run}", sys.stderr.isatty() and not args.json)
+        try:
+            results.append(execute_offload(store, targets(offload.to), offload, progress))
+        except Refused as exc:
+            _err(str(exc))
+            continue
+        if not args.json:
+            _report(results[-1])
     if args.json:
         done = {(r.offload.project, r.offload.run): r for r in results}
         _print_json({"location": store.location, "dry_run": args.dry_run,

@@ -29,10 +29,10 @@ from .store import ByteProgress, StepCopy, Store
 if TYPE_CHECKING:
     from .events import Event
 
-# Steps copied at once: each step's files go in parallel too (through the target's backend).
-STEPS_AT_ONCE = 8
+# Steps published together (one claim each way), then deleted here before the next batch is copied.
+BATCH_STEPS = 128
+BATCH_BYTES = 16 * 1024**3
 DISK, REMOTE, BOTH = "disk", "remote", "both"
-NOT_REACHED = "not reached: stopped"
 
 
 def offload_policy(resolved: Resolved, keep_local: str | None = None) -> Policy:
@@ -160,10 +160,24 @@ class _Bytes:
                 self.progress(min(self.done, self.total), self.total)
 
 
+def batches(items: list[DeletedStep], steps: int = BATCH_STEPS, size: int = BATCH_BYTES) -> list[list[DeletedStep]]:
+    """Steps in groups of at most ``steps`` steps and about ``size`` bytes: each group is
+    published at once, then deleted here, before the next is copied."""
+    groups: list[list[DeletedStep]] = [[]]
+    total = 0
+    for item in items:
+        if groups[-1] and (len(groups[-1]) >= steps or total + item.bytes > size):
+            groups.append([])
+            total = 0
+        groups[-1].append(item)
+        total += item.bytes
+    return [g for g in groups if g]
+
+
 def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress: ByteProgress | None = None,
                     should_cancel: Callable[[], bool] | None = None) -> OffloadResult:
-    """Copy, verify and publish each planned step at ``target``, then delete here those the
-    target holds whole, as a prune of the same plan would (see ``execute_plan``)."""
+    """Copy, verify and publish the planned steps at ``target``, a batch at a time, then delete
+    here those the target holds whole, as a prune of the same plan would (see ``execute_plan``)."""
     plan = offload.plan
     if plan.refused:
         raise Refused(plan.refused)
@@ -175,46 +189,49 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
     target.offload_run_files(store, run)
     by_key = {c.key: c for c in run.checkpoints}
     counter = _Bytes(sum(d.bytes for d in plan.delete), progress)
-
-    def one(item: DeletedStep) -> tuple[DeletedStep, StepCopy | None, str | None]:
+    for batch in batches(plan.delete):
         if should_cancel is not None and should_cancel():
-            return item, None, NOT_REACHED
-        try:
-            copy = target.offload_step(store, run, by_key[item.key], counter)
-        except Conflict as exc:
-            return item, None, f"conflict: {exc}"
-        except CkptError as exc:
-            return item, None, str(exc)
-        if not copy.copied:
-            counter(copy.bytes)
-        return item, copy, None
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(STEPS_AT_ONCE, thread_name_prefix="ckpt-tui-offload") as pool:
-        outcomes = list(pool.map(one, plan.delete))
-    copies: dict[tuple[int, str], StepCopy] = {}
-    for item, copy, why in outcomes:
-        if copy is not None:
-            copies[item.key] = copy
-            (result.copied if copy.copied else result.present).append(item)
-            result.copied_bytes += copy.bytes if copy.copied else 0
-        elif why == NOT_REACHED:
             result.cancelled = True
-        elif why.startswith("conflict: "):
-            result.conflicts.append((item, why.removeprefix("conflict: ")))
-        else:
-            result.failed.append((item, why))
-    # What the target holds now, in one listing: a step removed there since it was verified stays here.
+            break
+        outcome = target.offload_steps(store, run, [by_key[d.key] for d in batch], counter)
+        copies: dict[tuple[int, str], StepCopy] = {}
+        for item in batch:
+            found = outcome[item.key]
+            if isinstance(found, Conflict):
+                result.conflicts.append((item, str(found)))
+            elif isinstance(found, CkptError):
+                result.failed.append((item, str(found)))
+            else:
+                copies[item.key] = found
+                (result.copied if found.copied else result.present).append(item)
+                result.copied_bytes += found.bytes if found.copied else 0
+                if not found.copied:
+                    counter(found.bytes)
+        _delete_held(store, target, plan, run, [d for d in batch if d.key in copies], copies, result, should_cancel)
+    return result
+
+
+def _delete_held(store: Store, target: Store, plan: Plan, run: Run, items: list[DeletedStep],
+                 copies: dict[tuple[int, str], StepCopy], result: OffloadResult,
+                 should_cancel: Callable[[], bool] | None) -> None:
+    """Delete here the steps the target holds whole as one listing made now shows; a step
+    removed there since it was verified stays here."""
+    if not items:
+        return
     held = target.held_steps(store, run)
     verified = []
-    for item in [d for d in plan.delete if d.key in copies]:
+    for item in items:
         copy = copies[item.key]
         (verified if held.get(item.name) == (copy.files, copy.bytes) else result.unheld).append(item)
-    if verified:
-        result.deletion = execute_plan(store, replace(plan, delete=verified, slim=[]), should_cancel=should_cancel)
-        result.cancelled = result.cancelled or result.deletion.cancelled
-    return result
+    if not verified:
+        return
+    deletion = execute_plan(store, replace(plan, delete=verified, slim=[]), should_cancel=should_cancel)
+    if result.deletion is None:
+        result.deletion = deletion
+    else:
+        for name in ("deleted", "spared", "gone", "failed"):
+            getattr(result.deletion, name).extend(getattr(deletion, name))
+    result.cancelled = result.cancelled or deletion.cancelled
 
 
 def offload_events(result: OffloadResult) -> list[Event]:

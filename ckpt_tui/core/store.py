@@ -226,11 +226,12 @@ class Store(ABC):
         older copies: the location then reads as the source does. How many were written."""
         raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
 
-    def offload_step(self, source: Store, source_run: Run, checkpoint: Checkpoint,
-                     copied: BytesCopied | None = None) -> StepCopy:
-        """Hold ``checkpoint`` of ``source_run`` here at the same place: staged, every file
-        verified (size and checksum), then published. A step already here with the same content
-        is left as it is; an object here with other content raises ``Conflict``, never overwritten."""
+    def offload_steps(self, source: Store, source_run: Run, checkpoints: list[Checkpoint],
+                      copied: BytesCopied | None = None) -> dict[tuple[int, str], StepCopy | CkptError]:
+        """Hold ``checkpoints`` of ``source_run`` here at the same places: written, every file
+        verified (size and checksum), then published, each step whole or not at all. A step
+        already here with the same content is left as it is; one here with other content gets
+        ``Conflict``, and nothing of it is overwritten. The outcome of each, by key."""
         raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
 
     def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:

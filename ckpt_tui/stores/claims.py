@@ -149,6 +149,20 @@ class NewRun:
 Fill = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step added to an existing run (offload): its name in the checkpoint folder, its number,
+    and its files relative to it ("" for a single-file step)."""
+
+    name: str
+    step: int
+    files: tuple[str, ...]
+
+
+# Writes new steps under the paths given by name; returns why a step must not be published, by name.
+FillSteps = Callable[[dict[str, str]], dict[str, str]]
+
+
 @dataclass(slots=True)
 class RunClaims:
     """What a checkpoint folder's listing says about work in progress on it."""
@@ -248,14 +262,11 @@ class Claims(ABC):
         return False
 
     @abstractmethod
-    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
-        """Make step ``name`` appear in ``folder`` (which may hold other steps) whole or not at
-        all: ``fill`` writes ``files`` under the path it is given (and checks them); only then is
-        the step published. A stale claim of ours on the step is taken over."""
-
-    def step_claimed(self, folder: str, name: str) -> bool:
-        """Whether step ``name`` of ``folder`` is being written (or was, by a process now gone)."""
-        return False
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """Make new steps appear in ``folder`` (which may hold other steps), each whole or not at
+        all: ``fill`` writes each step's files under the path it is given for it, checks them and
+        returns why a step must not be published, by name; the others are published. Returns
+        the steps not published, with why."""
 
 
 class RenameClaims(Claims):
@@ -374,24 +385,31 @@ class RenameClaims(Claims):
                 except CkptError:
                     pass  # published or removed meanwhile, or stuck: the next fork here looks again
 
-    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
-        """Staged in a hidden ``.forking-{step}-{token}`` folder beside the steps (a pending
-        leftover of that step if it dies), then renamed into place, never over an existing step."""
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """Staged in a hidden ``.forking-{step}-h{host}p{pid}-{token}`` folder beside the steps (a
+        pending leftover if it dies), then each renamed into place, never over an existing step."""
         self.backend.make_dirs(folder)
         self._clean_abandoned_stages(folder)
         # The owner is in the name too: a stage killed before its owner file was written is known.
-        stage = join(folder, f"{FORKING_PREFIX}{step}-h{zlib.crc32(_host().encode()):08x}p{os.getpid()}-"
+        stage = join(folder, f"{FORKING_PREFIX}{steps[0].step}-h{zlib.crc32(_host().encode()):08x}p{os.getpid()}-"
                              f"{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(stage)
             self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
-            fill(join(stage, name))
-            self.backend.rename(join(stage, name), join(folder, name))
+            failed = fill({new.name: join(stage, new.name) for new in steps})
+            for new in steps:
+                if new.name not in failed:
+                    try:
+                        self.backend.rename(join(stage, new.name), join(folder, new.name))
+                    except CkptError as exc:
+                        failed[new.name] = str(exc)
+            return failed
         finally:
             try:
                 self.backend.delete_tree(stage)
             except CkptError:
-                pass  # left as an abandoned stage, removed by the next step written here
+                pass  # left as an abandoned stage, removed by the next steps written here
+
 
     def create_run(self, new: NewRun, fill: Fill) -> None:
         stage_parent = parent(new.root)
@@ -422,34 +440,29 @@ class MarkerClaims(Claims):
     def fork_in(self, folder: str) -> bool:
         return self.backend.read_bytes(join(folder, FORK_MARKER)) is not None
 
-    @staticmethod
-    def _writing_marker(folder: str, name: str) -> str:
-        """One marker name per step: two processes cannot both claim it."""
-        return join(folder, WRITING_MARKER + name.replace("/", "%2F"))
-
     def _writings(self, folder: str, entries: Sequence[Entry]) -> list[tuple[Entry, dict]]:
         """Step writings under way or interrupted in ``folder``, with their markers' bodies."""
         markers = [e for e in entries if e.kind is Kind.FILE and e.name.startswith(WRITING_MARKER)]
         return list(zip(markers, self.backend.map(
             lambda e: _parse(self.backend.read_bytes(join(folder, e.name))), markers)))
 
-    def step_claimed(self, folder: str, name: str) -> bool:
-        return self.backend.read_bytes(self._writing_marker(folder, name)) is not None
-
-    def create_step(self, folder: str, name: str, step: int, files: list[str], fill: Fill) -> None:
-        """A marker beside the steps names the step and its objects first (readers list the step
-        as a save in progress); the objects are written; the marker goes once they are verified."""
-        marker = self._writing_marker(folder, name)
-        body = {"owner": owner(), "steps": [name], "paths": [join(folder, name, f) for f in files]}
-        if not self.backend.create_new(marker, json.dumps(body).encode()):
-            entry = next((e for e in self.backend.list_dir(folder) if join(folder, e.name) == marker), None)
-            who = _parse(self.backend.read_bytes(marker)).get("owner")
-            if not abandoned(who, entry.mtime if entry else _now()):
-                raise Refused(f"step {name} is being written into {self.backend.url(folder)} by another "
-                              f"process ({describe_owner(who or {})}); nothing copied")
-            self.backend.write(marker, json.dumps(body).encode())  # the process that wrote it is gone
-        fill(join(folder, name))
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """A marker beside the steps names them and their objects first (readers list them as a
+        save in progress); the objects are written and checked; the marker goes last."""
+        marker = join(folder, f"{WRITING_MARKER}{os.urandom(8).hex()}")
+        paths = {new.name: [join(folder, new.name, f) for f in new.files] for new in steps}
+        body = {"owner": owner(), "steps": list(paths), "paths": [p for ps in paths.values() for p in ps]}
+        self.backend.write(marker, json.dumps(body).encode())
+        failed = fill({new.name: join(folder, new.name) for new in steps})
+        if failed:  # what was written of a step not published goes; if it cannot, the marker stays on it
+            left = self.backend.delete_files([p for name in failed for p in paths[name]])
+            if left:
+                kept = [name for name in failed if any(p in left for p in paths[name])]
+                self.backend.write(marker, json.dumps({**body, "steps": kept,
+                                                       "paths": [p for n in kept for p in paths[n]]}).encode())
+                return failed
         self.backend.delete_files([marker])
+        return failed
 
     def _markers(self, entries: Sequence[Entry]) -> list[Entry]:
         return [e for e in entries if e.kind is Kind.FILE and e.name.startswith(DELETING_MARKER)]

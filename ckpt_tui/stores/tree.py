@@ -800,11 +800,11 @@ class TreeStore(Store):
 
         return offload_run_files(self, source, source_run)
 
-    def offload_step(self, source: Store, source_run: Run, checkpoint: Checkpoint,
-                     copied: BytesCopied | None = None) -> StepCopy:
-        from .mirror import offload_step
+    def offload_steps(self, source: Store, source_run: Run, checkpoints: list[Checkpoint],
+                      copied: BytesCopied | None = None) -> dict[tuple[int, str], StepCopy | CkptError]:
+        from .mirror import offload_steps
 
-        return offload_step(self, source, source_run, checkpoint, copied)
+        return offload_steps(self, source, source_run, checkpoints, copied)
 
     def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:
         from .mirror import held_steps
