@@ -83,8 +83,6 @@ def _report(result: OffloadResult) -> None:
         _err(f"{name}: step {item.step} not offloaded: {why}")
     for item, why in result.failed:
         _err(f"{name}: step {item.step} not offloaded: {why}")
-    for item in result.unheld:
-        _err(f"{name}: step {item.step} kept here: {result.offload.to} no longer holds it whole")
     if result.deletion is not None:
         for item in result.deletion.spared:
             _err(f"{name}: spared step {item.step}: the run changed since the plan (it stays in both places)")

@@ -9,7 +9,7 @@ deleted here, through the same execution as a prune: the plan is made again
 against the run as it is now, and the latest, best, pinned and protected steps
 are never deleted. A kill at any moment leaves each step whole here, or whole
 and verified in both places: a step is deleted here only once the other
-location holds it whole, as a listing made just before the deletion shows.
+location holds it whole, as the listing that verified it showed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .execute import DeletionResult, execute_plan
 from .models import Checkpoint, Run
 from .policy import Resolved, plan_for
 from .retention import DeletedStep, Plan, Policy, parse_rules
-from .store import ByteProgress, StepCopy, Store
+from .store import ByteProgress, Store
 
 if TYPE_CHECKING:
     from .events import Event
@@ -102,7 +102,6 @@ class OffloadResult:
     present: list[DeletedStep] = field(default_factory=list)  # there already, with the same content
     conflicts: list[tuple[DeletedStep, str]] = field(default_factory=list)
     failed: list[tuple[DeletedStep, str]] = field(default_factory=list)
-    unheld: list[DeletedStep] = field(default_factory=list)  # verified, but gone from the target since
     deletion: DeletionResult | None = None
     copied_bytes: int = 0
     cancelled: bool = False
@@ -117,7 +116,7 @@ class OffloadResult:
 
     @property
     def ok(self) -> bool:
-        return not (self.conflicts or self.failed or self.unheld) and (self.deletion is None or self.deletion.ok)
+        return not (self.conflicts or self.failed) and (self.deletion is None or self.deletion.ok)
 
     def to_json(self) -> dict:
         steps = lambda items: [d.to_json() for d in items]  # noqa: E731
@@ -126,7 +125,6 @@ class OffloadResult:
         return {"project": self.offload.project, "run": self.offload.run, "to": self.offload.to,
                 "copied": steps(self.copied), "already_there": steps(self.present),
                 "conflicts": problems(self.conflicts), "failed": problems(self.failed),
-                "not_held": steps(self.unheld),
                 "deleted": steps(deletion.deleted) if deletion else [],
                 "spared": steps(deletion.spared) if deletion else [],
                 "delete_failed": problems(deletion.failed) if deletion else [],
@@ -194,7 +192,7 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
             result.cancelled = True
             break
         outcome = target.offload_steps(store, run, [by_key[d.key] for d in batch], counter)
-        copies: dict[tuple[int, str], StepCopy] = {}
+        copied: set[tuple[int, str]] = set()
         for item in batch:
             found = outcome[item.key]
             if isinstance(found, Conflict):
@@ -202,30 +200,22 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
             elif isinstance(found, CkptError):
                 result.failed.append((item, str(found)))
             else:
-                copies[item.key] = found
+                copied.add(item.key)
                 (result.copied if found.copied else result.present).append(item)
                 result.copied_bytes += found.bytes if found.copied else 0
                 if not found.copied:
                     counter(found.bytes)
-        _delete_held(store, target, plan, run, [d for d in batch if d.key in copies], copies, result, should_cancel)
+        _delete_copied(store, plan, [d for d in batch if d.key in copied], result, should_cancel)
     return result
 
 
-def _delete_held(store: Store, target: Store, plan: Plan, run: Run, items: list[DeletedStep],
-                 copies: dict[tuple[int, str], StepCopy], result: OffloadResult,
-                 should_cancel: Callable[[], bool] | None) -> None:
-    """Delete here the steps the target holds whole as one listing made now shows; a step
-    removed there since it was verified stays here."""
+def _delete_copied(store: Store, plan: Plan, items: list[DeletedStep], result: OffloadResult,
+                   should_cancel: Callable[[], bool] | None) -> None:
+    """Delete here the steps the target was just seen to hold whole (the listing that verified
+    them), as a prune of the same plan would: latest, best and new steps stay whatever."""
     if not items:
         return
-    held = target.held_steps(store, run)
-    verified = []
-    for item in items:
-        copy = copies[item.key]
-        (verified if held.get(item.name) == (copy.files, copy.bytes) else result.unheld).append(item)
-    if not verified:
-        return
-    deletion = execute_plan(store, replace(plan, delete=verified, slim=[]), should_cancel=should_cancel)
+    deletion = execute_plan(store, replace(plan, delete=items, slim=[]), should_cancel=should_cancel)
     if result.deletion is None:
         result.deletion = deletion
     else:
@@ -242,8 +232,6 @@ def offload_events(result: OffloadResult) -> list[Event]:
     to = f"to {result.offload.to}"
     events = [Event("offloaded", *pair, d.step, d.bytes, (to,)) for d in result.deleted]
     events += [Event("failed", *pair, d.step, d.bytes, (why,)) for d, why in result.conflicts + result.failed]
-    events += [Event("failed", *pair, d.step, d.bytes, (f"{result.offload.to} no longer holds it whole",))
-               for d in result.unheld]
     if result.deletion is not None:
         events += [e for e in deletion_events([result.deletion]) if e.action != "deleted"]
     return events

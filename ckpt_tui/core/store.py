@@ -234,11 +234,6 @@ class Store(ABC):
         ``Conflict``, and nothing of it is overwritten. The outcome of each, by key."""
         raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
 
-    def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:
-        """What this location holds of the run's steps at the same place, as one listing says
-        now: (files, bytes) by step name; steps still being written are left out."""
-        return {}
-
     def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
         """The run of this location at the same place as ``project/run`` of ``source`` (None: none)."""
         return None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..core.checksums import same_content
 from ..core.errors import CkptError, Conflict, NotFound, Refused, StoreError
-from ..core.models import Checkpoint, FileEntry, Run
+from ..core.models import Checkpoint, Run
 from ..core.store import BytesCopied, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, Backend, Entry, FileInfo, Kind, basename, join, parent
 from .claims import NewStep
@@ -217,25 +217,6 @@ def offload_run_files(target: TreeStore, source: Store, run: Run) -> int:
     if written:
         target.forget_runs()
     return written
-
-
-def held_steps(target: TreeStore, source: Store, run: Run) -> dict[str, tuple[int, int]]:
-    """(files, bytes) the target holds of each complete step of ``run``, from one listing of
-    the checkpoint folder; steps claimed by a writing are left out."""
-    origin = _source(source)
-    place = origin._settle(origin._place(run.project, run.name))
-    claimed = target.claims.read(place.ckpt_dir, target.backend.list_dir(place.ckpt_dir)).steps
-    groups: dict[str, list[FileInfo]] = {}
-    for info in target.backend.walk(place.ckpt_dir):
-        groups.setdefault(info.path.partition("/")[0], []).append(info)
-    held = {}
-    for checkpoint in run.checkpoints:
-        rel = origin._step_path(run.project, run.name, checkpoint)[len(place.ckpt_dir):].lstrip("/")
-        first = rel.partition("/")[0]
-        infos = [i for i in groups.get(first, ()) if i.path == rel or i.path.startswith(rel + "/")]
-        if infos and first not in claimed:
-            held[checkpoint.name] = (len(infos), sum(i.size for i in infos))
-    return held
 
 
 def mirrored_run(target: TreeStore, source: Store, project: str, run: str) -> Run | None:

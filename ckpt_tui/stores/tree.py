@@ -806,11 +806,6 @@ class TreeStore(Store):
 
         return offload_steps(self, source, source_run, checkpoints, copied)
 
-    def held_steps(self, source: Store, source_run: Run) -> dict[str, tuple[int, int]]:
-        from .mirror import held_steps
-
-        return held_steps(self, source, source_run)
-
     def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
         from .mirror import mirrored_run
 
