@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,27 +64,36 @@ def new_bucket() -> str:
     return bucket
 
 
-def measure(kind: str, tree: Path, scratch: Path) -> tuple[float, float]:
+def measure(kind: str, tree: Path, scratch: Path, repeat: int) -> tuple[float, float]:
+    """Median times of ``repeat`` rounds, each side on fresh copies, one server for all."""
     with server(kind) as endpoint:
-        ours_base, theirs_base = fresh(tree, scratch), fresh(tree, scratch)
-        ours_bucket, theirs_bucket = new_bucket(), new_bucket()
-        ours = timed(lambda: subprocess.run(
-            [sys.executable, "-m", "ckpt_tui", "offload", str(ours_base), "--to", f"s3://{ours_bucket}/art",
-             "--keep-local", "latest", "--metric", "none", "--yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        steps = ours_base / "bench" / "models" / "run" / "checkpoints"
-        left = sorted(p.name for p in steps.iterdir())
-        assert left == [f"{STEPS:04d}"], left
-        checkpoints = theirs_base / "bench" / "models" / "run" / "checkpoints"
-        folders = [str(checkpoints / f"{step:04d}") for step in range(STEPS)]
+        rounds = [one_round(endpoint, tree, scratch) for _ in range(repeat)]
+    return statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
 
-        def theirs_command() -> None:
-            s5cmd(endpoint, "cp", "--exclude", f"*/{STEPS:04d}/*", f"{theirs_base}/*", f"s3://{theirs_bucket}/art/")
-            subprocess.run(["rm", "-rf", *folders], check=True)
 
-        theirs = timed(theirs_command)
-        shutil.rmtree(ours_base)
-        shutil.rmtree(theirs_base)
+def one_round(endpoint: str, tree: Path, scratch: Path) -> tuple[float, float]:
+    """(ckpt-tui's time, s5cmd's and rm's time) on fresh copies and new buckets."""
+    ours_base, theirs_base = fresh(tree, scratch), fresh(tree, scratch)
+    ours_bucket, theirs_bucket = new_bucket(), new_bucket()
+    ours = timed(lambda: subprocess.run(
+        [sys.executable, "-m", "ckpt_tui", "offload", str(ours_base), "--to", f"s3://{ours_bucket}/art",
+         "--keep-local", "latest", "--metric", "none", "--yes"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    steps = ours_base / "bench" / "models" / "run" / "checkpoints"
+    left = sorted(p.name for p in steps.iterdir())
+    assert left == [f"{STEPS:04d}"], left
+    checkpoints = theirs_base / "bench" / "models" / "run" / "checkpoints"
+    folders = [str(checkpoints / f"{step:04d}") for step in range(STEPS)]
+
+    def theirs_command() -> None:
+        s5cmd(endpoint, "cp", "--exclude", f"*/{STEPS:04d}/*", f"{theirs_base}/*", f"s3://{theirs_bucket}/art/")
+        subprocess.run(["rm", "-rf", *folders], check=True)
+
+    theirs = timed(theirs_command)
+    shutil.rmtree(ours_base)
+    shutil.rmtree(theirs_base)
+    for bucket in (ours_bucket, theirs_bucket):  # moto keeps objects in memory
+        s5cmd(endpoint, "rm", f"s3://{bucket}/*")
     return ours, theirs
 
 
@@ -92,6 +102,7 @@ def main() -> None:
     parser.add_argument("--server", choices=("moto", "seaweedfs", "both"), default="both")
     parser.add_argument("--mib", type=int, default=1024, help="bytes offloaded in all, in MiB (default 1024)")
     parser.add_argument("--quick", action="store_true", help="64 MiB in all")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per server; medians are printed (default 3)")
     args = parser.parse_args()
     tool("s5cmd")
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
@@ -104,9 +115,9 @@ def main() -> None:
         build_run(tree, total)
         rows = []
         for kind in ("moto", "seaweedfs") if args.server == "both" else (args.server,):
-            ours, theirs = measure(kind, tree, scratch)
+            ours, theirs = measure(kind, tree, scratch, args.repeat)
             rows.append((kind, ours, theirs))
-        print(f"offload of {STEPS} steps x {len(FILES)} files, {total} MiB, disk -> S3")
+        print(f"offload of {STEPS} steps x {len(FILES)} files, {total} MiB, disk -> S3 (median of {args.repeat})")
         print(f"{'server':<12} {'ckpt-tui':>10} {'s5cmd+rm':>10} {'ratio':>7} {'floor':>6}")
         for kind, ours, theirs in rows:
             print(f"{kind:<12} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x {FLOOR:>5.2f}x")

@@ -60,10 +60,14 @@ def digest_of(stream: BinaryIO, kind: str, part_size: int = 0) -> str | None:
     return None
 
 
-def same_content(local: Callable[[], BinaryIO], remote: Callable[[], BinaryIO], digest: Digest | None) -> bool:
+def same_content(local: Callable[[], BinaryIO], remote: Callable[[], BinaryIO], digest: Digest | None,
+                 local_md5: str | None = None) -> bool:
     """Whether the remote copy holds the local file's bytes (sizes already agree): by the
     remote's checksum when it keeps one that matches; else by reading both. A checksum that
-    differs is confirmed by reading: an ETag that is not an MD5 (encryption) says nothing."""
-    if digest is not None and digest_of(local(), digest.kind, digest.part_size) == digest.value:
-        return True
-    return digest_of(local(), MD5) == digest_of(remote(), MD5)
+    differs is confirmed by reading: an ETag that is not an MD5 (encryption) says nothing.
+    ``local_md5``: the local file's MD5, when it was just computed (while it was copied)."""
+    if digest is not None:
+        mine = local_md5 if digest.kind == MD5 and local_md5 else digest_of(local(), digest.kind, digest.part_size)
+        if mine == digest.value:
+            return True
+    return (local_md5 or digest_of(local(), MD5)) == digest_of(remote(), MD5)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..core.checksums import same_content
+from ..core.checksums import MD5, digest_of, same_content
 from ..core.errors import CkptError, Conflict, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Run
 from ..core.store import BytesCopied, StepCopy, Store
@@ -44,6 +44,7 @@ class _Step:
         self.files = {("" if self.single else f.path): f.bytes for f in source.checkpoint_files(run, checkpoint)}
         self.name = basename(self.path)
         self.copy = StepCopy(True, len(self.files), sum(self.files.values()), "")
+        self.md5: dict[str, str] = {}  # of the files copied, read again just after (from the page cache)
 
     def copy_to(self, backend: Backend, staged: str, rel: str, copied: BytesCopied | None) -> None:
         """One file of the step to ``staged`` on ``backend``, the cheapest way the two allow."""
@@ -55,6 +56,8 @@ class _Step:
         else:
             with source.open(origin) as stream:
                 backend.put_stream(stream, target, copied)
+        # Hashed here, beside the other copies, rather than all at once after them.
+        self.md5[rel] = digest_of(source.open(origin), MD5) or ""
 
     def checks(self, backend: Backend, staged: str, found: dict[str, FileInfo]) -> tuple[list[str], list[Callable]]:
         """Why what ``backend`` holds at ``staged`` is not this step's files, as far as sizes tell;
@@ -70,7 +73,7 @@ class _Step:
                 continue
             checks.append(lambda rel=rel, info=info: same_content(
                 lambda: self.source.backend.open(join(self.path, rel)), lambda: backend.open(join(staged, rel)),
-                backend.digest(info)) or f"{url(rel)} holds other content")
+                backend.digest(info), self.md5.get(rel)) or f"{url(rel)} holds other content")
         problems += [f"{url(rel)} is not in the local step" for rel in sorted(found.keys() - self.files.keys())]
         return problems, checks
 

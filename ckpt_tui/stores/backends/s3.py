@@ -125,6 +125,10 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
         # MinIO, SeaweedFS and others reject or mangle the newer default checksums.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        # Over plain http botocore would hash every upload's body with SHA-256 to sign it (a
+        # second pass over each file, a third of an offload's time on a loopback server);
+        # copies that matter are verified by their ETag instead.
+        s3={"payload_signing_enabled": False},
         user_agent_extra="ckpt-tui",
     )
     try:
