@@ -394,17 +394,18 @@ def _work(plans: list[Plan] | list[DeletionResult]) -> str:
     return f"delete {deleted} checkpoint(s)" + (f" and slim {slimmed}" if slimmed else "")
 
 
-def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
+def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete") -> int | None:
     """None to go ahead, or an exit code."""
     if args.yes:
         return None
     if not sys.stdin.isatty():
-        _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
+        _err(f"refusing to {verb} without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
     total = sum(p.freed_bytes for p in plans)
-    answer = input(f"{_work(plans).capitalize()}, freeing {size(total)}? [y/N] ")
+    work = _work(plans) if verb == "delete" else f"{verb} {sum(len(p.delete) for p in plans)} step(s)"
+    answer = input(f"{work.capitalize()}, freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
-        print("nothing deleted", file=sys.stderr)
+        print(f"nothing {verb.rstrip('e')}ed", file=sys.stderr)
         return EXIT_REFUSED
     return None
 

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _err, _open, _print_json, _report_unread
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _confirm, _err, _open, _print_json, _report_unread
 from .core import CkptError, Refused, Run, Store, list_runs
 from .core.offload import OffloadPlan, OffloadResult, execute_offload, offload_target, plan_offload
 from .core.policy import InvalidPolicyFile, Policies, finish_leftovers, flag_settings, plan_for
@@ -93,21 +93,6 @@ def _report(result: OffloadResult) -> None:
           f"freed {size(result.freed_bytes)}")
 
 
-def _confirm(todo: list[OffloadPlan], args: argparse.Namespace) -> int | None:
-    """None to go ahead, or an exit code."""
-    if args.yes:
-        return None
-    if not sys.stdin.isatty():
-        _err("refusing to offload without a terminal to confirm on; pass --yes (or --dry-run)")
-        return EXIT_REFUSED
-    answer = input(f"Offload {sum(len(p.plan.delete) for p in todo)} step(s), freeing "
-                   f"{size(sum(p.frees_bytes for p in todo))} here? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        print("nothing offloaded", file=sys.stderr)
-        return EXIT_REFUSED
-    return None
-
-
 def cmd_offload(args: argparse.Namespace) -> int:
     store = _open(args)
     targets = Targets(lambda location: _open(args, location))
@@ -135,7 +120,7 @@ def cmd_offload(args: argparse.Namespace) -> int:
     for line in skipped + [p.plan.refused for p in plans if p.plan.refused]:
         _err(line)
     results: list[OffloadResult] = []
-    if todo and not args.dry_run and (code := _confirm(todo, args)) is not None:
+    if todo and not args.dry_run and (code := _confirm([p.plan for p in todo], args, "offload")) is not None:
         return code
     if not args.dry_run:  # as prune does: what an interrupted deletion left here is finished
         for plan, what, removed in finish_leftovers(store, [p.plan for p in plans]):

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from killed import PATCH, REPO
+
 from ckpt_tui.cli import main
 
 RUN = "demo/models/agent-001"
@@ -48,31 +50,16 @@ def assert_whole_somewhere(original: dict[str, dict[str, str]], local: dict[str,
         assert remote.get(name) == original[name], f"{name} is listed complete there with other bytes"
 
 
-REPO = Path(__file__).resolve().parent.parent
-CHILD = r"""
-import importlib, os, signal, sys
-
+CHILD = PATCH + r"""
 last, targets, argv = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3:]
 calls = [0]
 
-def patch(target):
-    module_name, _, qualname = target.partition(":")
-    owner = importlib.import_module(module_name)
-    *path, name = qualname.split(".")
-    for part in path:
-        owner = getattr(owner, part)
-    real = getattr(owner, name)
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == last:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(*args, **kwargs)
-
-    setattr(owner, name, counted)
+def counted(args):
+    calls[0] += 1
+    return calls[0] == last
 
 for target in targets:
-    patch(target)
+    patch(target, counted)
 from ckpt_tui.cli import main
 sys.exit(main(argv))
 """

@@ -14,7 +14,6 @@ location holds it whole, as the listing that verified it showed.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from .execute import DeletionResult, execute_plan
 from .models import Checkpoint, Run
 from .policy import Resolved, plan_for
 from .retention import DeletedStep, Plan, Policy, parse_rules
-from .store import ByteProgress, Store
+from .store import ByteCounter, ByteProgress, Store
 
 if TYPE_CHECKING:
     from .events import Event
@@ -144,20 +143,6 @@ def plan_offload(store: Store, target: Store, run: Run, resolved: Resolved, keep
     return offload
 
 
-class _Bytes:
-    """Bytes copied over all steps, for a ``(done, total)`` callback, from several threads."""
-
-    def __init__(self, total: int, progress: ByteProgress | None) -> None:
-        self.total, self.done, self.progress = total, 0, progress
-        self.lock = threading.Lock()
-
-    def __call__(self, amount: int) -> None:
-        with self.lock:
-            self.done += amount
-            if self.progress is not None:
-                self.progress(min(self.done, self.total), self.total)
-
-
 def batches(items: list[DeletedStep], steps: int = BATCH_STEPS, size: int = BATCH_BYTES) -> list[list[DeletedStep]]:
     """Steps in groups of at most ``steps`` steps and about ``size`` bytes: each group is
     published at once, then deleted here, before the next is copied."""
@@ -186,7 +171,7 @@ def execute_offload(store: Store, target: Store, offload: OffloadPlan, progress:
     assert run is not None
     target.offload_run_files(store, run)
     by_key = {c.key: c for c in run.checkpoints}
-    counter = _Bytes(sum(d.bytes for d in plan.delete), progress)
+    counter = ByteCounter(sum(d.bytes for d in plan.delete), progress)
     for batch in batches(plan.delete):
         if should_cancel is not None and should_cancel():
             result.cancelled = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,33 @@ class ForkTarget:
     url: str  # the new run's folder, in full
     listed: bool  # inside the opened location: listed with its runs once created
     history: bool  # the new run keeps a history file that the source's records can go to
+
+
+class ByteCounter:
+    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
+
+    def __init__(self, total: int, callback: ByteProgress | None) -> None:
+        self.total, self.done = total, 0
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            self.done += amount
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+    def as_progress(self) -> ByteProgress:
+        """As a ``(done, total)`` callback, for a store that reports totals itself."""
+        start = self.done
+
+        def progress(done: int, total: int) -> None:
+            with self._lock:
+                self.done = start + done
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+        return progress
 
 
 @dataclass(frozen=True, slots=True)

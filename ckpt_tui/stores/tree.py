@@ -24,6 +24,7 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
+from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
@@ -878,30 +879,3 @@ def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, 
 
 def _empty(usage: Usage | CkptError | None) -> bool:
     return isinstance(usage, Usage) and usage.files == 0
-
-
-class _Counter:
-    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
-
-    def __init__(self, total: int, callback: ByteProgress | None) -> None:
-        self.total, self.done = total, 0
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def __call__(self, amount: int) -> None:
-        with self._lock:
-            self.done += amount
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-    def as_progress(self) -> ByteProgress:
-        """As a ``(done, total)`` callback, for a store that reports totals itself."""
-        start = self.done
-
-        def progress(done: int, total: int) -> None:
-            with self._lock:
-                self.done = start + done
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-        return progress
