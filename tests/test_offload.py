@@ -219,3 +219,15 @@ def test_watch_offloads_runs_whose_policy_has_an_offload_key(art_base, tmp_path)
     assert sorted(step_contents(art_base / RUN / "checkpoints")) == ["0012", "0013"]
     assert step_contents(remote / RUN / "checkpoints")["0010"] == original["0010"]
     assert (remote / RUN / "history.jsonl").read_bytes() == (art_base / RUN / "history.jsonl").read_bytes()
+
+
+def test_progress_shows_bytes_and_rate(capsys, monkeypatch):
+    from ckpt_tui import offload_command
+
+    clock = iter([0.0, 2.0, 4.0])
+    monkeypatch.setattr(offload_command.time, "monotonic", lambda: next(clock))
+    progress = offload_command.Progress("demo/run", show=True)
+    progress(50_000_000, 100_000_000)
+    progress(100_000_000, 100_000_000)
+    assert capsys.readouterr().err == ("\roffloading demo/run: 50.0 MB / 100.0 MB, 25.0 MB/s   "
+                                       "\roffloading demo/run: 100.0 MB / 100.0 MB, 25.0 MB/s   \n")
