@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Stores, watch, fork and orjson are imported where used: the app and each command start without them.
 
-COMMANDS = ("ls", "prune", "fork", "path", "watch")
+COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork,path,watch} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -115,6 +115,7 @@ def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
     fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
     fork.add_argument("--json", action="store_true", help="print one JSON document")
     _path_parser(sub)
+    _offload_parser(sub)
     return parser
 
 
@@ -263,7 +264,14 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
         print(f"{indent}{resolved.pick_note}")
 
 
-def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> None:
+def _offload_locations(store, policies: Policies, args: argparse.Namespace):
+    """Where the steps of runs with an offload target are, for ``ls``."""
+    from .offload_command import Locations
+
+    return Locations(store, policies, lambda location: _open(args, location))
+
+
+def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
         policy = resolved(run).policy
@@ -273,6 +281,8 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved]) -> 
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
+        if offloads is not None:
+            offloads.print_run(run, steps=False)
         _print_metric_warnings(run, indent="  ")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
@@ -314,6 +324,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             except CkptError:
                 found[pair] = []  # the run vanished: reading it says so
         render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty())
+        offloads = _offload_locations(store, policies, args)
 
         def rendered() -> Iterator[dict | bytes]:
             # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
@@ -321,7 +332,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 if isinstance(result, CkptError):
                     failed.append((project, run, str(result)))
                 else:
-                    yield result
+                    yield offloads.json_of(project, run, result)
 
         _stream_json({"location": store.location}, "runs", rendered(),
                      lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
@@ -337,15 +348,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
             cache[key] = policies.resolve(*key, run.metrics.names())
         return cache[key]
 
+    offloads = _offload_locations(store, policies, args)
     if args.run:
         for run in runs:
             _print_run_steps(run, resolved(run).policy.metric)
             _print_policy(resolved(run), "")
+            offloads.print_run(run, steps=True)
     elif not runs and not failed:
         print(f"no runs in {store.location}")
         _say_what_was_searched(store)
     else:
-        _print_run_summary(runs, resolved)
+        _print_run_summary(runs, resolved, offloads)
     _report_unread(store, failed)
     problems = list(dict.fromkeys(resolved(run).problem for run in runs if resolved(run).problem))
     for problem in problems:
@@ -399,17 +412,18 @@ def _work(plans: list[Plan] | list[DeletionResult]) -> str:
     return f"delete {deleted} checkpoint(s)" + (f" and slim {slimmed}" if slimmed else "")
 
 
-def _confirm(plans: list[Plan], args: argparse.Namespace) -> int | None:
+def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete") -> int | None:
     """None to go ahead, or an exit code."""
     if args.yes:
         return None
     if not sys.stdin.isatty():
-        _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
+        _err(f"refusing to {verb} without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
     total = sum(p.freed_bytes for p in plans)
-    answer = input(f"{_work(plans).capitalize()}, freeing {size(total)}? [y/N] ")
+    work = _work(plans) if verb == "delete" else f"{verb} {sum(len(p.delete) for p in plans)} step(s)"
+    answer = input(f"{work.capitalize()}, freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
-        print("nothing deleted", file=sys.stderr)
+        print(f"nothing {verb.rstrip('e')}ed", file=sys.stderr)
         return EXIT_REFUSED
     return None
 
@@ -583,6 +597,34 @@ def cmd_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- offload -----------------------------------------------------------------
+def _offload_parser(sub) -> None:
+    offload = sub.add_parser(
+        "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
+        description="Copy every complete step that the local rules do not keep to REMOTE, under the same project, "
+                    "run and step names (with the run's history and tracker files), verify each file (size and "
+                    "checksum), publish it there whole, and only then delete it here. The latest, best, pinned "
+                    "and protected steps stay. An object at REMOTE with other content is never overwritten "
+                    "(exit 1); a step already there with the same content counts as offloaded.")
+    _location_options(offload)
+    _selection(offload)
+    offload.add_argument("--to", metavar="REMOTE", help="where the steps go: s3://bucket/prefix or a directory "
+                         "(default: the run's offload key in .ckpt-tui.toml)")
+    offload.add_argument("--keep-local", metavar="RULES", help="rules for what stays here, as prune's --keep "
+                         "(default: the offload key's keep_local, else the run's keep)")
+    offload.add_argument("--metric", help="metric that defines the best step (default: the run's policy)")
+    offload.add_argument("--mode", choices=("max", "min", "auto"), help="higher or lower is better")
+    offload.add_argument("--dry-run", "-n", action="store_true", help="show what would move, change nothing")
+    offload.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    offload.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def cmd_offload(args: argparse.Namespace) -> int:
+    from .offload_command import cmd_offload as offload
+
+    return offload(args)
+
+
 # -- watch -------------------------------------------------------------------
 def _event_printer(as_json: bool) -> Callable[[Event], None]:
     """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
@@ -610,7 +652,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def start() -> Watch:
         store = _open(args)
         store.connect()
-        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
+        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free,
+                      lambda location: _open(args, location))
         watch.check()
         selected = "/".join(filter(None, (args.project, args.run))) or "every run"
         pressure = f", while less than {min_free} is free" if min_free else ""
@@ -669,7 +712,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in COMMANDS:
             args = build_command_parser(argv[0]).parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch}[args.command](args)
+                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

@@ -25,7 +25,8 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
-from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
+from ..core.store import ByteCounter as _Counter
+from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
@@ -792,6 +793,29 @@ class TreeStore(Store):
                           backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
 
 
+    # -- offload: the same runs at the same places (mirror.py) ------------------------------
+    def forget_runs(self) -> None:
+        """Discover the runs again at the next read (some were written meanwhile)."""
+        with self._lock:
+            self._found = None
+
+    def offload_run_files(self, source: Store, source_run: Run) -> int:
+        from .mirror import offload_run_files
+
+        return offload_run_files(self, source, source_run)
+
+    def offload_steps(self, source: Store, source_run: Run, checkpoints: list[Checkpoint],
+                      copied: BytesCopied | None = None) -> dict[tuple[int, str], StepCopy | CkptError]:
+        from .mirror import offload_steps
+
+        return offload_steps(self, source, source_run, checkpoints, copied)
+
+    def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
+        from .mirror import mirrored_run
+
+        return mirrored_run(self, source, project, run)
+
+
 def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], source: Store, source_run: Run,
           checkpoint: Checkpoint, counter: _Counter) -> None:
     """Copy the checkpoint's files to ``step`` of ``backend``, the cheapest way the two stores allow."""
@@ -858,30 +882,3 @@ def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, 
 
 def _empty(usage: Usage | CkptError | None) -> bool:
     return isinstance(usage, Usage) and usage.files == 0
-
-
-class _Counter:
-    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
-
-    def __init__(self, total: int, callback: ByteProgress | None) -> None:
-        self.total, self.done = total, 0
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def __call__(self, amount: int) -> None:
-        with self._lock:
-            self.done += amount
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-    def as_progress(self) -> ByteProgress:
-        """As a ``(done, total)`` callback, for a store that reports totals itself."""
-        start = self.done
-
-        def progress(done: int, total: int) -> None:
-            with self._lock:
-                self.done = start + done
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-        return progress

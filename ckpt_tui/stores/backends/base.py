@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
+from ...core.checksums import Digest
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob
 
@@ -432,6 +433,10 @@ class Backend(ABC):
 
     def local_path(self, path: str) -> str | None:
         """Where ``path`` is on this machine's disk, if it is on one."""
+        return None
+
+    def digest(self, info: FileInfo) -> Digest | None:
+        """The checksum the store keeps of a listed file's content (from its ``tag``), if any."""
         return None
 
     def free_space(self, path: str) -> int:
