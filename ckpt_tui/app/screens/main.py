@@ -41,7 +41,7 @@ from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
 from .live import LiveRefresh
-from .step_tools import STEP_BINDINGS, StepTools
+from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -163,6 +163,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._bottom_mounted = False
         self.empty_hint: str | None = None  # where to look instead, when the location holds no runs
         self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
+        self._disabled_state: tuple | None = None  # what the disabled actions were worked out from
+        self._disabled: frozenset[str] = frozenset()
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -587,9 +589,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if preview:
             parts.append(StatusPart(preview, "bold red", 5))
         self.query_one(StatusLine).show(*parts)
+        self.actions_changed()
 
     def step_highlighted(self, _checkpoint=None) -> None:
-        self.steps_changed()
+        self.actions_changed()
         self._show_details()
         if self.run is not None:
             self._show_plot()
@@ -604,16 +607,54 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if isinstance(event.node.data, tuple):
             self.table.focus()
 
-    def _ready(self) -> bool:
-        """True when the highlighted run is loaded; otherwise says why not."""
-        if self.listing is not None and not any(self.listing.values()):
-            self.notify("no runs here: open another location, or r to read this one again",
-                        severity="warning")
-            return False
-        if self.run is None or not self.metrics_ready or self.current is None:
-            self.notify("the run is still loading", severity="warning")
-            return False
-        return True
+    @property
+    def loaded(self) -> bool:
+        """The current run is on screen with its metrics: what most actions need."""
+        return self.run is not None and self.metrics_ready and self.current is not None
+
+    def disabled_actions(self) -> frozenset[str]:
+        """The actions that cannot run now: worked out again only when what they depend on changes."""
+        tables = self.query(CheckpointTable)
+        ckpt = tables.first().highlighted if tables else None
+        state = (id(self.run), self.metrics_ready, self.current, id(ckpt), id(self.listing), id(self.policies),
+                 self.policy_error, self.session, bool(self.preview_scope))
+        if state != self._disabled_state:
+            self._disabled_state, self._disabled = state, self._work_out_disabled(ckpt)
+        return self._disabled
+
+    def _work_out_disabled(self, ckpt: Checkpoint | None) -> frozenset[str]:
+        disabled = set()
+        if ckpt is None:
+            disabled |= NEEDS_STEP
+        elif not ckpt.complete:
+            disabled.add("fork")  # a save in progress is never forked
+        elif not ckpt.location:
+            disabled.add("copy_path")
+        if not self.loaded:
+            disabled |= NEEDS_RUN
+            if not self.preview_scope:
+                disabled.add("delete")
+        elif self.policy_for(self.run).metric is None:
+            disabled |= {"cycle_direction", "compare_runs"}
+        if self.policy_problem(self.current):
+            disabled |= NEEDS_POLICY
+        if self.policy_error:
+            disabled.add("save_policy")
+        if self.listing is None:
+            disabled.add("order_runs")
+        if self.run is None:
+            disabled |= {"sort", "reverse_sort"}
+        return frozenset(disabled)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Disabled (None), not hidden, when it cannot run now: greyed in the footer, its key does nothing."""
+        return None if action in self.disabled_actions() else True
+
+    def actions_changed(self) -> None:
+        """Grey or light the footer's keys when what can run changes."""
+        before = self._disabled
+        if self.disabled_actions() != before:
+            self.refresh_bindings()
 
     def _loading(self, widget: Widget, waiting: bool) -> None:
         """A loading indicator on ``widget`` once a wait has lasted LOADING_DELAY. A local read
@@ -693,6 +734,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.notify("project preview cancelled", timeout=3)
         elif self.table.clear_search():
             self.notify("search cleared: n / N go by marks again", timeout=2)
+        elif self.query_one(RunTree).clear_selection():
+            self.notify("no run selected for comparing", timeout=2)
         elif self.preview_scope:
             self._clear_preview()
             self.refresh_view()
@@ -737,30 +780,32 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._clear_preview()
         self.load_listing(self.current)
 
+    def compare_choice(self) -> tuple[list[RunKey], str]:
+        """The runs ``C`` compares and the dialog's title: those selected in the run list (Space),
+        else the project under the run list's cursor, else the current run's project."""
+        tree = self.query_one(RunTree)
+        if tree.selected:
+            keys = [key for key in tree.run_keys if key in tree.selected]
+            return keys, f"{len(keys)} selected runs"
+        node = tree.cursor_node
+        project = node.data if self.focused is tree and node is not None and isinstance(node.data, str) \
+            else self.current[0]
+        return [(project, run) for run in (self.listing or {}).get(project, [])], project
+
     def action_compare_runs(self) -> None:
-        if not self._ready():
-            return
-        policy = self.policy_for(self.run)
-        if policy.metric is None:
-            self.notify("choose a metric first (m)", severity="warning")
-            return
+        policy = self.policy_for(self.run)  # the core's resolution for the current run
+        keys, scope = self.compare_choice()
         from .compare import CompareRuns
 
-        project = self.current[0]
-        self.app.push_screen(CompareRuns(project, list((self.listing or {}).get(project, [])), policy.metric,
-                                         policy.direction == "max"))
+        self.app.push_screen(CompareRuns(keys, policy, self, self.runs, f"{policy.metric} across {scope}"))
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or self.run is None:  # the binding is disabled then (check_action)
-            return
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
         self.app.push_screen(StepFiles(self.run, ckpt, freed))
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or not ckpt.location:  # the binding is disabled then (check_action)
-            return
         self.app.copy_to_clipboard(ckpt.location)
         self.notify(f"copied {ckpt.location}", timeout=4)
 
@@ -793,8 +838,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.refresh_view()
 
     def action_pick_metric(self) -> None:
-        if not self._ready():
-            return
         from .metric_picker import MetricPicker
 
         shown = self.policy_for(self.run).metric
@@ -811,8 +854,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                                           self.session.metric is None and self.app.flags.metric is None), chosen)
 
     def action_cycle_direction(self) -> None:
-        if self.policy.metric is None:  # the binding is disabled then (check_action)
-            return
         from .metric_picker import next_mode
 
         self.change_policy(mode=next_mode(self.policy.mode))
@@ -845,11 +886,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def action_save_policy(self) -> None:
         """Save the current run's rule (metric, direction, rules, pins; never marks) in the
         location's policy file, which ls, prune and watch read too."""
-        if not self._ready():
-            return
-        if self.policy_error:
-            self.notify(self.policy_error, title="Saved policies", severity="error", timeout=12)
-            return
         self.save_policy(self.current, replace(self.policy_for(self.run), marked=frozenset()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
@@ -870,17 +906,19 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def action_pin(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or self.current is None:
-            return
-        self.pins[self.current] = toggled(self.pins_of(self.current), ckpt.step)
-        self.marks[self.current] = self.marks.get(self.current, frozenset()) - {ckpt.step}
-        self._policy_changed()  # the row's P and the top line say it; no toast to cover the screen
+        self.set_pin(self.current, ckpt.step, ckpt.step not in self.pins_of(self.current))
+
+    def set_pin(self, key: RunKey, step: int, pinned: bool) -> None:
+        """Pin or unpin a step of a run (from the steps, or the compare chart's best); a pinned
+        step is unmarked. The row's P and the top line say it; no toast to cover the screen."""
+        pins = self.pins_of(key)
+        self.pins[key] = pins | {step} if pinned else pins - {step}
+        self.marks[key] = self.marks.get(key, frozenset()) - {step}
+        self._policy_changed()
 
     def action_mark(self) -> None:
         """Space in the step table: mark a step for deletion, as in ncdu; latest and best refuse."""
         ckpt = self.table.highlighted
-        if ckpt is None or self.current is None or not self._ready():
-            return
         marks = self.marks.get(self.current, frozenset())
         if ckpt.step not in marks:
             why = self._never(self.run).get(ckpt.step)
@@ -902,20 +940,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             plan.refuse(problem)
         return plan
 
-    def _policy_usable(self) -> bool:
-        """False (and why, said) when the saved policies cannot be used: nothing is previewed or deleted."""
-        problem = self.policy_problem(self.current)
-        if problem:
-            self.notify(problem, title="Saved policies", severity="error", timeout=12)
-        return problem is None
-
     def action_preview_run(self) -> bool:
         tree = self.query_one(RunTree)
         node = tree.cursor_node
         if self.focused is tree and node is not None and isinstance(node.data, str):
             self.action_preview_project(node.data)  # on a project's row: that project
-            return False
-        if not self._ready() or not self._policy_usable():
             return False
         plan = self._plan(self.run)
         self._clear_preview()
@@ -929,8 +958,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         return True
 
     def action_preview_project(self, project: str | None = None) -> None:
-        if not self._ready() or not self._policy_usable():
-            return
         project = project or self.current[0]
         self.table.loading = True
         self.query_one(StatusLine).show(StatusPart(self.app.location_label, "bold", 3),
@@ -955,7 +982,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.refresh_view()
 
     def action_delete(self) -> None:
-        if not self._policy_usable() or (not self.preview_scope and not self.action_preview_run()):
+        if not self.preview_scope and not self.action_preview_run():
             return
         plans = [p for p in self.plans.values() if (p.delete or p.slim) and not p.refused]
         if not plans:
@@ -1030,9 +1057,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     # -- actions: fork -----------------------------------------------------------
     def action_fork(self) -> None:
-        ckpt = self.table.highlighted
-        if self.current is None or ckpt is None:  # the binding is disabled then (check_action)
-            return
+        self.open_fork(self.current, self.table.highlighted, self.run)
+
+    def open_fork(self, key: RunKey, ckpt: Checkpoint, run: Run | None) -> None:
+        """The fork dialog for a step of a run (from the steps, or the compare chart's best)."""
         if not ckpt.complete:
             self.notify(f"{ckpt.name} is {ckpt.note or 'incomplete'}: only whole checkpoints can be forked",
                         severity="warning")
@@ -1040,7 +1068,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         known = {(p, r) for p, runs in (self.listing or {}).items() for r in runs}
         from .fork import ForkScreen
 
-        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink, self.run), self.fork_done)
+        self.app.push_screen(ForkScreen(*key, ckpt, known, self.app.cursor_blink, run), self.fork_done)
 
     def fork_done(self, result: ForkResult | None) -> None:
         if result is None:
