@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import threading
 import time
@@ -23,6 +24,20 @@ def ckpt_commands():
     from .commands import CkptCommands
 
     return CkptCommands
+
+
+def preload_store(location: str) -> None:
+    """Import the store's modules in a thread while Textual starts: the first worker that
+    opens the store then finds them imported (the import lock makes it wait for the rest)."""
+    scheme, sep, _ = location.partition("://")
+    module = {"s3": "s3", "wandb": "wandb"}.get(scheme, "local") if sep else "local"
+    def load() -> None:
+        try:
+            importlib.import_module(f"ckpt_tui.stores.{module}")
+        except ImportError:
+            pass  # an extra not installed: opening the store says so
+
+    threading.Thread(target=load, daemon=True, name="preload-store").start()
 
 
 class CkptApp(App[int]):
@@ -67,6 +82,9 @@ class CkptApp(App[int]):
         self.live, self.live_interval = live, live_interval  # the open run follows the location
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
+        if self.store is None:
+            preload_store(self.location)
+
 
     def on_mount(self) -> None:
         if self.keymap_problem:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import RecordingApp, main
+from app_helpers import RecordingApp, footer_keys, main
 from app_scenarios import settle
 
 from ckpt_tui.app.keymap import binding_id, load_keymap
@@ -37,11 +37,6 @@ async def test_a_keymap_rebinds_a_key(art_base):
         assert main(app).preview_scope == "run"
 
 
-def footer_keys(app) -> dict[str, bool]:
-    """The footer's keys as drawn: action -> greyed (Textual's footer gives a disabled key -disabled)."""
-    return {key.action: key.has_class("-disabled") for key in app.screen.query("Footer *") if hasattr(key, "action")}
-
-
 async def test_actions_that_cannot_run_are_greyed_in_the_footer_and_their_keys_do_nothing(tmp_path):
     (tmp_path / "empty").mkdir()
     app = RecordingApp(str(tmp_path / "empty"))
@@ -58,28 +53,6 @@ async def test_actions_that_cannot_run_are_greyed_in_the_footer_and_their_keys_d
         await settle(pilot)
         assert app.screen is screen and not app.notes and not screen.plans and not screen.marks
         assert list((tmp_path / "empty").iterdir()) == []  # nothing saved, nothing written
-
-
-async def test_keys_light_up_once_what_they_act_on_is_there(art_base):
-    import threading
-
-    from test_app_actions import SlowMetrics
-
-    gate = threading.Event()
-    app = RecordingApp(SlowMetrics(art_base, gate))
-    async with app.run_test(size=(120, 36)) as pilot:
-        while not main(app).table.rows:
-            await pilot.pause()
-        await pilot.pause()
-        screen = main(app)
-        assert screen.check_action("fork", ()) is True  # a step is highlighted
-        assert footer_keys(app)["preview_run"] is True  # the metrics are still read
-        gate.set()
-        await settle(pilot)
-        assert screen.check_action("preview_run", ()) is True
-        assert footer_keys(app)["preview_run"] is False and footer_keys(app)["fork"] is False
-        await pilot.press("v")
-        assert screen.preview_scope == "run"
 
 
 async def test_dialogs_grey_what_cannot_run(art_base):

@@ -285,20 +285,18 @@ async def test_the_chart_keeps_its_range_when_the_step_is_past_the_logged_ones(a
 
 
 async def test_the_footer_leaves_out_keys_that_do_not_fit_whole(art_base):
-    from textual.widgets._footer import FooterKey
-
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.pause()
-        keys = list(app.screen.query(FooterKey))
+        keys = list(app.screen.query("FooterKey"))
         shown = [k for k in keys if k.display]
         assert shown and len(shown) < len(keys)  # at 80 columns some keys give way
         assert all(k.region.right <= 80 for k in shown)
         await pilot.resize_terminal(160, 36)
         await settle(pilot)
         await pilot.pause()
-        assert all(k.display for k in app.screen.query(FooterKey))
+        assert all(k.display for k in app.screen.query("FooterKey"))
 
 
 class FreeSpaceApp(RecordingApp):

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 # Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
+READING_POLICIES = "its saved policies are still being read"
 LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
 
 
@@ -165,6 +166,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
         self._disabled_state: tuple | None = None  # what the disabled actions were worked out from
         self._disabled: frozenset[str] = frozenset()
+        self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
+        self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -228,10 +231,30 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         metrics = self.metric_names(run) if run is not None else None
         if self.policies is None or key is None:
             return resolve(project, name, [], flags, metrics)
-        try:
-            return self.policies.resolve(project, name, metrics, flags)
-        except NotFound:  # gone since the listing: shown as it was until the next one drops it
+        state = self._policy_reads.get(key)
+        if state == "gone":  # vanished since the listing: shown as it was until the next one drops it
             return resolve(project, name, [], flags, metrics)
+        if not self.policies.has_read(project, name):  # files are read in a worker, never on the event loop
+            if state is None:
+                self._policy_reads[key] = "reading"
+                self.read_run_policies(self.policies, key)
+            return replace(resolve(project, name, [], flags, metrics), problem=READING_POLICIES)
+        return self.policies.resolve(project, name, metrics, flags)  # read already: no I/O
+
+    @work(thread=True, exit_on_error=False, group="policies")
+    def read_run_policies(self, policies: Policies, key: RunKey) -> None:
+        """The policy files of a run the listing's worker did not read."""
+        try:
+            policies.found(*key)
+            gone = False
+        except CkptError:
+            gone = True
+        self.app.call_from_thread(self.run_policies_read, policies, key, gone)
+
+    def run_policies_read(self, policies: Policies, key: RunKey, gone: bool) -> None:
+        if policies is self.policies:
+            self._policy_reads[key] = "gone" if gone else "read"
+            self.show_policies(policies, policies.problem())
 
     def _base(self, key: RunKey | None) -> tuple[Policy, frozenset[int], str | None]:
         """A run's rule without pins, its saved pins, and why its saved policy cannot be used."""
@@ -265,7 +288,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def run_resolved(self, run: Run) -> Resolved:
         key = (run.project, run.name)
-        return self.memo.get(run.metrics, ("resolved", key, self.overrides, id(self.policies)),
+        return self.memo.get(run.metrics, ("resolved", key, self.overrides, id(self.policies), self._policies_read),
                              lambda: self.resolved(key, run))
 
     def policy_for(self, run: Run, key: RunKey | None = None) -> Policy:
@@ -363,7 +386,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if problem and problem != self.policy_error:
             self.notify(f"{problem}\nNothing is previewed or deleted until it is fixed (r reads it again).",
                         title="Saved policies", severity="error", timeout=20)
+        if policies is not self.policies:
+            self._policy_reads = {}
         self.policies, self.policy_error = policies, problem
+        self._policies_read += 1  # resolutions made before are made again
         self._bases.clear()
         if self.runs:
             self._policy_changed()
@@ -617,7 +643,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         tables = self.query(CheckpointTable)
         ckpt = tables.first().highlighted if tables else None
         state = (id(self.run), self.metrics_ready, self.current, id(ckpt), id(self.listing), id(self.policies),
-                 self.policy_error, self.session, bool(self.preview_scope))
+                 self.policy_error, self.session, bool(self.preview_scope), self._policies_read)
         if state != self._disabled_state:
             self._disabled_state, self._disabled = state, self._work_out_disabled(ckpt)
         return self._disabled
@@ -899,9 +925,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def policy_saved(self, key: RunKey, policy: Policy, path: str, policies: Policies) -> None:
         self.record([saved_event(*key, policy.describe(), path, self.app.clock())])
-        self.policies, self.policy_error = policies, None
-        self._bases.clear()
-        self._policy_changed()
+        self.show_policies(policies, None)
         self.notify(f"{key[0]}/{key[1]}: {policy.describe()}\nin {path}", title="Saved", timeout=6)
 
     def action_pin(self) -> None:
