@@ -27,13 +27,16 @@ def ckpt_commands():
 
 
 def preload_store(location: str) -> None:
-    """Import the store's modules in a thread while Textual starts: the first worker that
-    opens the store then finds them imported (the import lock makes it wait for the rest)."""
-    scheme, sep, _ = location.partition("://")
-    module = {"s3": "s3", "wandb": "wandb"}.get(scheme, "local") if sep else "local"
+    """Import the store's module in a thread while Textual starts: the first worker that
+    opens the store then finds it imported (the import lock makes it wait for the rest)."""
     def load() -> None:
+        from ..stores import known_stores
+
+        scheme, sep, _ = location.partition("://")
+        target = known_stores.get(scheme if sep else "file")
         try:
-            importlib.import_module(f"ckpt_tui.stores.{module}")
+            if target:
+                importlib.import_module(target.rpartition(".")[0])
         except ImportError:
             pass  # an extra not installed: opening the store says so
 

@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -640,8 +641,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def disabled_actions(self) -> frozenset[str]:
         """The actions that cannot run now: worked out again only when what they depend on changes."""
-        tables = self.query(CheckpointTable)
-        ckpt = tables.first().highlighted if tables else None
+        try:
+            ckpt = self.table.highlighted  # query_one is cached: this runs for every binding shown
+        except NoMatches:  # before the screen is composed
+            ckpt = None
         state = (id(self.run), self.metrics_ready, self.current, id(ckpt), id(self.listing), id(self.policies),
                  self.policy_error, self.session, bool(self.preview_scope), self._policies_read)
         if state != self._disabled_state:
