@@ -46,7 +46,7 @@ def skipped_text(skipped: dict[int, str]) -> str:
 
 # Actions on the highlighted step: shown disabled (greyed in the footer) while there is none.
 NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_range", "jump_to_step", "jump",
-                        "search_steps", "choose_full_state"})
+                        "search_steps"})
 # Actions on the current run, its steps and metrics read: disabled while it loads or there is none.
 NEEDS_RUN = frozenset({"preview_run", "preview_project", "pick_metric", "save_policy", "mark", "mark_range",
                        "mark_all", "invert_marks", "mark_where", "compare_runs", "cycle_direction"})
