@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import threading
 import time
@@ -23,6 +24,23 @@ def ckpt_commands():
     from .commands import CkptCommands
 
     return CkptCommands
+
+
+def preload_store(location: str) -> None:
+    """Import the store's module in a thread while Textual starts: the first worker that
+    opens the store then finds it imported (the import lock makes it wait for the rest)."""
+    def load() -> None:
+        from ..stores import known_stores
+
+        scheme, sep, _ = location.partition("://")
+        target = known_stores.get(scheme if sep else "file")
+        try:
+            if target:
+                importlib.import_module(target.rpartition(".")[0])
+        except ImportError:
+            pass  # an extra not installed: opening the store says so
+
+    threading.Thread(target=load, daemon=True, name="preload-store").start()
 
 
 class CkptApp(App[int]):
@@ -67,6 +85,9 @@ class CkptApp(App[int]):
         self.live, self.live_interval = live, live_interval  # the open run follows the location
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
+        if self.store is None:
+            preload_store(self.location)
+
 
     def on_mount(self) -> None:
         if self.keymap_problem:

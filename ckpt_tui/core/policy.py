@@ -479,6 +479,10 @@ class Policies:
                 flags: Settings | None = None) -> Resolved:
         return resolve(project, run, self.found(project, run), self.flags if flags is None else flags, metrics)
 
+    def has_read(self, project: str, run: str) -> bool:
+        """Whether the run's files are read already: ``resolve`` then reads nothing."""
+        return (project, run) in self._found
+
     def problem(self) -> str | None:
         """Why a file of a run read so far cannot be used, if one cannot."""
         return next((one.problem for found in self._found.values() for one in found if one.problem), None)

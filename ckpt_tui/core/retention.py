@@ -303,6 +303,18 @@ def best_checkpoint(run: Run, metric: str, mode: str = "auto",
     return step, values[step]
 
 
+def best_across(runs: list[Run], metric: str, mode: str = "auto",
+                smoothing: float | None = None) -> list[tuple[Run, int, float]]:
+    """The best existing checkpoint across ``runs``: (run, step, value) of each run whose
+    best ties for the best value of them all, in the order of ``runs``."""
+    bests = [(run, *best) for run in runs if (best := best_checkpoint(run, metric, mode, smoothing))]
+    if not bests:
+        return []
+    pick = max if resolve_mode(metric, mode) == "max" else min
+    top = pick(value for _, _, value in bests)
+    return [best for best in bests if best[2] == top]
+
+
 # Metrics trainers log for "how good is this step", most telling first.
 PREFERRED_METRICS = (DEFAULT_METRIC, "eval_loss", "val_loss", "val/loss", "eval/loss",
                      "train/reward", "reward", "train/loss", "loss", "train_loss")

@@ -56,3 +56,8 @@ async def confirm_delete(pilot) -> None:
     """Tab from the focused Cancel to Delete, and press it."""
     await pilot.press("tab", "enter")
     await settle(pilot)
+
+
+def footer_keys(app) -> dict[str, bool]:
+    """The footer's keys as drawn: action -> greyed (Textual's footer gives a disabled key -disabled)."""
+    return {key.action: key.has_class("-disabled") for key in app.screen.query("Footer *") if hasattr(key, "action")}

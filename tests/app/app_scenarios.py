@@ -66,6 +66,9 @@ SCENARIOS = {
                      about="the highlighted step's files: sizes, what each is, free space before and after"),
     "compare": Scenario(("C", "right_square_bracket", "comma", "comma"),
                         about="compare runs: a project's runs in one chart, smoothed, a cursor readout"),
+    "compare_selected": Scenario(("space", *["down"] * 4, "space", "C", "p"),
+                                 about="compare runs selected in the run list (Space), across projects; "
+                                       "the best across them starred and pinned (p)"),
     "mark_where": Scenario(("M", *"val/reward < 0.5"),
                            about="marking by condition: how many steps it marks, which stay and why"),
     "marked_where": Scenario(("M", *"val/reward < 0.5", "enter", "v"),

@@ -6,7 +6,7 @@ import json
 import shutil
 import stat
 
-from app_helpers import RecordingApp, confirm_delete, digest, go_to_step, main, run_dir, steps_on_disk
+from app_helpers import RecordingApp, confirm_delete, digest, footer_keys, go_to_step, main, run_dir, steps_on_disk
 from app_scenarios import FailingDeletes, settle
 from unprivileged import bypass_dropped, run_python
 from textual.widgets import Button, Input
@@ -497,11 +497,15 @@ async def test_steps_appear_before_metrics(art_base):
         while not main(app).table.rows:
             await pilot.pause()
         assert main(app).metrics_ready is False and main(app).table.best_step is None
+        await pilot.pause()
+        assert main(app).check_action("preview_run", ()) is None  # greyed until the metrics are read
+        assert footer_keys(app)["preview_run"] is True and footer_keys(app)["fork"] is False
         await pilot.press("v")
-        assert app.said("still loading") and not main(app).plans
+        assert not main(app).plans and not app.notes
         gate.set()
         await settle(pilot)
         assert main(app).metrics_ready and main(app).table.best_step == 10
+        assert footer_keys(app)["preview_run"] is False  # lit once they are
 
 
 async def test_pending_steps_are_shown_but_never_forked_or_deleted(art_base):
@@ -515,9 +519,13 @@ async def test_pending_steps_are_shown_but_never_forked_or_deleted(art_base):
         pending = [c for c in table.rows if not c.complete]
         assert [(c.step, c.note) for c in pending] == [(3, "interrupted delete")]
         table.focus()
-        await pilot.press("home", *["down"] * table.rows.index(pending[0]), "f")
+        await pilot.press("home", *["down"] * table.rows.index(pending[0]))
+        assert main(app).check_action("fork", ()) is None  # greyed on a save in progress
+        await pilot.press("f")
         await settle(pilot)
-        assert not isinstance(app.screen, ForkScreen) and app.said("only whole checkpoints", "warning")
+        assert not isinstance(app.screen, ForkScreen)
+        await pilot.press("up")
+        assert main(app).check_action("fork", ()) is True
         await pilot.press("v")
         await settle(pilot)
         assert 3 not in main(app).plans[("demo", "agent-001")].delete_steps

@@ -1,29 +1,58 @@
-"""Compare runs (C): a project's runs in one chart, smoothing, zoom, pan and a cursor readout."""
+"""Compare runs (C): the chosen runs (or a project's) in one chart, smoothing, zoom, pan, a cursor
+readout; the best across them, the core's answer, pinned or forked from there."""
 
 from __future__ import annotations
+
+import shutil
 
 from app_helpers import RecordingApp, main
 from app_scenarios import settle
 
-from ckpt_tui.app.screens.compare import CompareRuns, Curve, best_of, in_span, value_at
+from ckpt_tui.app.screens.compare import CompareRuns, Curve, in_span, run_labels, value_at
+from ckpt_tui.app.screens.fork import ForkScreen
+from ckpt_tui.app.widgets import RunTree
+from ckpt_tui.core.models import Run
+from ckpt_tui.core.retention import best_across
+from ckpt_tui.stores import open_store
 
 
-async def test_compare_draws_every_run_that_logs_the_metric(demo_base):
+def checkpoints(base, run: str):
+    return base / "email-agent" / "models" / run / "checkpoints"
+
+
+def legend(dialog: CompareRuns) -> str:
+    """The legend and the best across the runs, under the chart."""
+    return " ".join(str(dialog.query_one(f"#compare-{part}").render()) for part in ("legend", "best"))
+
+
+def core_best(base, keys: list[tuple[str, str]]) -> tuple[Run, int, float]:
+    store = open_store(str(base))
+    found = best_across([store.load_run(*key, with_metrics=True) for key in keys], "val/reward")
+    assert len(found) == 1
+    return found[0]
+
+
+async def open_compare(pilot, *keys: str) -> CompareRuns:
+    await pilot.press(*keys)
+    await settle(pilot)
+    dialog = pilot.app.screen
+    assert isinstance(dialog, CompareRuns)
+    return dialog
+
+
+async def test_compare_draws_every_run_of_the_project_that_logs_the_metric(demo_base):
     app = RecordingApp(str(demo_base))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("C")
-        await settle(pilot)
-        dialog = app.screen
-        assert isinstance(dialog, CompareRuns)
+        dialog = await open_compare(pilot, "C")
         assert [c.run for c in dialog.curves] == ["agent-001", "agent-002"]  # agent-003-noval logs none
         assert "not logged by agent-003-noval" in str(dialog.query_one("#compare-title").render())
-        legend = str(dialog.query_one("#compare-legend").render())
-        assert "agent-001" in legend and "agent-002" in legend and "no smoothing" in legend
-        best = best_of(dialog.curves, maximise=True)
-        assert f"{best[0]} step {best[1]}" in legend
+        assert "across email-agent" in str(dialog.query_one("#compare").border_title)
+        assert "agent-001" in legend(dialog) and "agent-002" in legend(dialog) and "no smoothing" in legend(dialog)
+        run, step, value = core_best(demo_base, [("email-agent", "agent-001"), ("email-agent", "agent-002")])
+        assert f"{run.name} step {step}" in legend(dialog) and [b.step for b in dialog.bests] == [step]
         await pilot.press("right_square_bracket")
-        assert dialog.smoothing == 0.5 and "smoothing α=0.5" in str(dialog.query_one("#compare-legend").render())
+        assert dialog.smoothing == 0.5 and "smoothing α=0.5" in legend(dialog)
         full = dialog.span
         await pilot.press("plus")
         assert dialog.span[1] - dialog.span[0] < full[1] - full[0]
@@ -37,8 +66,102 @@ async def test_compare_draws_every_run_that_logs_the_metric(demo_base):
         assert app.screen is main(app)
 
 
+async def test_runs_selected_in_the_run_list_are_compared_across_projects(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        tree = main(app).query_one(RunTree)
+        assert tree.cursor_node.data == ("email-agent", "agent-001")
+        await pilot.press("space", "down", "down", "down", "down")  # agent-001, then down to sum-r32
+        await settle(pilot)
+        assert tree.cursor_node.data == ("summarizer", "sum-r32")
+        await pilot.press("space")
+        assert tree.selected == {("email-agent", "agent-001"), ("summarizer", "sum-r32")}
+        assert "● agent-001" in str(tree.get_node_at_line(1).label)
+        dialog = await open_compare(pilot, "C")
+        assert dialog.keys == [("email-agent", "agent-001"), ("summarizer", "sum-r32")]
+        assert [c.run for c in dialog.curves] == ["email-agent/agent-001", "summarizer/sum-r32"]
+        assert "across 2 selected runs" in str(dialog.query_one("#compare").border_title)
+        run, step, _ = core_best(demo_base, dialog.keys)
+        assert (run.name, step) == ("sum-r32", 52) and "summarizer/sum-r32 step 52" in legend(dialog)
+        await pilot.press("escape", "escape")  # the dialog, then the selection
+        assert not tree.selected and "●" not in str(tree.get_node_at_line(1).label)
+
+
+async def test_c_on_a_project_row_compares_that_project(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        tree = main(app).query_one(RunTree)
+        await pilot.press(*["down"] * 5)  # the tau-bench project's row
+        await settle(pilot)
+        assert tree.cursor_node.data == "tau-bench"
+        dialog = await open_compare(pilot, "C")
+        assert [c.run for c in dialog.curves] == ["qwen-7b-legacy", "qwen-7b-lora"]
+
+
+async def test_the_best_across_runs_is_a_step_that_exists(demo_base):
+    shutil.rmtree(checkpoints(demo_base, "agent-001") / "0290")
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        dialog = await open_compare(pilot, "C")
+        logged = dict(dialog.curves[0].series)
+        assert max(logged.values()) == logged[290]  # still in the history, but deleted from the disk
+        assert [(b.label, b.step) for b in dialog.bests] != [("agent-001", 290)]
+        run, step, _ = core_best(demo_base, [("email-agent", "agent-001"), ("email-agent", "agent-002")])
+        assert [(b.label, b.step) for b in dialog.bests] == [(run.name, step)]
+
+
+async def test_the_best_is_pinned_and_forked_from_the_compare_chart(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        dialog = await open_compare(pilot, "C")
+        best = dialog.bests[0]
+        screen = main(app)
+        assert best.step not in screen.pins_of(best.key)
+        await pilot.press("p")
+        assert best.step in screen.pins_of(best.key) and "(pinned)" in legend(dialog)
+        assert screen.policy_for(screen.runs[best.key]).pins >= {best.step}  # the planner keeps it
+        await pilot.press("p")
+        assert best.step not in screen.pins_of(best.key) and "(pinned)" not in legend(dialog)
+        await pilot.press("f")
+        fork = app.screen
+        assert isinstance(fork, ForkScreen)
+        assert (fork.project, fork.run, fork.checkpoint.step) == (*best.key, best.step)
+        await pilot.press(*"best-fork", "enter")
+        await settle(pilot)
+        assert app.screen is dialog
+        assert (checkpoints(demo_base, "best-fork") / f"{best.step:04d}").is_dir()
+
+
+async def test_pin_and_fork_are_disabled_until_there_is_a_best(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down")  # agent-003-noval logs no val/reward
+        await settle(pilot)
+        screen = main(app)
+        assert screen.current == ("email-agent", "agent-003-noval")
+        tree = screen.query_one(RunTree)
+        await pilot.press("space")
+        assert tree.selected == {("email-agent", "agent-003-noval")}
+        dialog = CompareRuns([("email-agent", "agent-003-noval")], screen.policy_for(screen.runs[("email-agent", "agent-001")]),
+                             screen, screen.runs)
+        await app.push_screen(dialog)
+        await settle(pilot)
+        assert not dialog.bests and dialog.span is None
+        for action in ("pin_best", "fork_best", "zoom", "pan", "cursor"):
+            assert dialog.check_action(action, ()) is None, action
+        await pilot.press("p", "f", "plus", "left")
+        assert app.screen is dialog and not screen.pins
+
+
 def test_values_under_the_cursor_are_the_last_logged():
     series = [(0, 0.1), (10, 0.5), (20, 0.4)]
     assert [s for s, _ in in_span([(s, 0.0) for s in range(100)], 10, 50, 10)] == [*range(10, 51, 5)]
     assert value_at(series, 15) == 0.5 and value_at(series, 20) == 0.4 and value_at([(5, 1.0)], 2) is None
-    assert best_of([Curve("a", series), Curve("b", [(3, 0.45)])], maximise=False) == ("a", 0, 0.1)
+    assert Curve("a", series).key is None
+    assert run_labels([("p", "a"), ("p", "b")]) == {("p", "a"): "a", ("p", "b"): "b"}
+    assert run_labels([("p", "a"), ("q", "a")]) == {("p", "a"): "p/a", ("q", "a"): "q/a"}

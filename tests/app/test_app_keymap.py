@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import RecordingApp, main
+from app_helpers import RecordingApp, footer_keys, main
 from app_scenarios import settle
 
 from ckpt_tui.app.keymap import binding_id, load_keymap
@@ -37,25 +37,36 @@ async def test_a_keymap_rebinds_a_key(art_base):
         assert main(app).preview_scope == "run"
 
 
-async def test_step_actions_are_disabled_without_a_step(tmp_path):
+async def test_actions_that_cannot_run_are_greyed_in_the_footer_and_their_keys_do_nothing(tmp_path):
     (tmp_path / "empty").mkdir()
     app = RecordingApp(str(tmp_path / "empty"))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         screen = main(app)
-        for action in ("fork", "copy_path", "show_disk", "pin", "jump_to_step"):
+        for action in ("fork", "copy_path", "show_disk", "pin", "jump_to_step", "preview_run", "delete",
+                       "pick_metric", "save_policy", "mark_all", "mark_where", "compare_runs", "jump"):
             assert screen.check_action(action, ()) is None, action
-        footer = {b.action: enabled for _, b, enabled, _ in screen.active_bindings.values()}
-        assert footer["fork"] is False  # greyed in the footer
-        await pilot.press("f", "c", "D")
-        assert app.screen is screen and not app.notes
+        footer = footer_keys(app)
+        assert footer["help"] is False and footer["app.quit"] is False  # these always run
+        assert all(footer[action] for action in ("preview_run", "delete", "pick_metric", "fork", "save_policy"))
+        await pilot.press("v", "x", "m", "f", "w", "c", "D", "C", "M", "a", "i", "space", "p", "colon", "n")
+        await settle(pilot)
+        assert app.screen is screen and not app.notes and not screen.plans and not screen.marks
+        assert list((tmp_path / "empty").iterdir()) == []  # nothing saved, nothing written
 
 
-async def test_step_actions_are_enabled_once_a_step_is_shown(art_base):
+async def test_dialogs_grey_what_cannot_run(art_base):
+    from ckpt_tui.app.screens.confirm import ConfirmDelete
+
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        screen = main(app)
-        assert screen.check_action("fork", ()) is True
-        footer = {b.action: enabled for _, b, enabled, _ in screen.active_bindings.values()}
-        assert footer["fork"] is True
+        await pilot.press("v", "x")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDelete) and dialog.check_action("cancel", ()) is True
+        dialog.running = True  # as while deleting: Esc asks to stop, once
+        await pilot.press("escape")
+        assert dialog.stop_requested and dialog.check_action("cancel", ()) is None
+        assert {b.action: on for _, b, on, _ in dialog.active_bindings.values()}["cancel"] is False
+        await pilot.press("escape")
+        assert app.screen is dialog

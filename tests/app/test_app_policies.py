@@ -213,3 +213,29 @@ async def test_a_smoothed_best_is_said_to_be_smoothed(art_base):
         await go_to_step(pilot, best)
         assert any("moving average (smoothing 0.3)" in tag for tag in screen._tags(screen.table.highlighted))
         assert "smoothing 0.3" in status(app)
+
+
+async def test_policy_files_of_a_run_not_read_with_the_listing_are_read_in_a_worker(art_base):
+    import threading
+
+    (art_base / POLICY_FILE).write_text('[projects.demo]\nkeep = "best,latest,last:2"\n')
+    readers: list[threading.Thread] = []
+
+    class Recording(LocalStore):
+        def policy_places(self, project, run):
+            readers.append(threading.current_thread())
+            return super().policy_places(project, run)
+
+    app = RecordingApp(Recording(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        key = screen.current
+        assert "last:2" in screen.policy_for(screen.run).keep_text
+        screen.policies._found.pop(key)  # as for a run the listing's worker did not read
+        screen.show_policies(screen.policies, None)
+        assert screen.check_action("preview_run", ()) is None  # nothing planned by a rule not read yet
+        await settle(pilot)
+        assert "last:2" in screen.policy_for(screen.run).keep_text
+        assert screen.check_action("preview_run", ()) is True
+        assert readers and threading.main_thread() not in readers

@@ -1,16 +1,19 @@
-"""Compare runs: one metric of every run of a project in one chart, one colour each.
+"""Compare runs: one metric of the chosen runs (or of a whole project) in one chart.
 
-The runs' metrics are read in this dialog's own worker. ``[`` / ``]`` change the
-smoothing (the raw curves stay faint behind), ``+`` / ``-`` zoom the step range,
-``←`` / ``→`` pan it, ``,`` / ``.`` move a cursor whose step and values per run are
-written under the chart; the best value across the runs is starred.
+The runs are read in this dialog's own worker (those the main screen holds are
+reused). ``[`` / ``]`` change the smoothing (the raw curves stay faint behind),
+``+`` / ``-`` zoom the step range, ``←`` / ``→`` pan it, ``,`` / ``.`` move a
+cursor whose step and values per run are written under the chart. The best
+checkpoint across the runs is the core's answer (``best_across``: among steps that
+exist, by the policy in force); it is starred, and ``p`` pins it, ``f`` forks it,
+through the main screen's own pin and fork.
 """
 
 from __future__ import annotations
 
 import bisect
-from operator import itemgetter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,8 +24,15 @@ from textual.widgets import Label
 
 from ...core.errors import CkptError
 from ...core.metrics import smooth
+from ...core.retention import best_across
 from ...formatting import number
+from ..keymap import with_ids
 
+if TYPE_CHECKING:
+    from ...core.models import Checkpoint, Run
+    from ...core.retention import Policy
+
+RunKey = tuple[str, str]
 POINTS = 120  # per curve: ten runs of them fill a chart's braille dots
 COLOURS = ("cyan", "magenta", "green", "orange", "blue", "red", "yellow", "white", "gray", "violet")
 # [ and ] step through these: the moving average's weight of a new value (smaller: smoother).
@@ -30,21 +40,34 @@ SMOOTHING = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
 COMPARE_BINDINGS = [
     Binding("C", "compare_runs", "Compare", show=False,
-            tooltip="Compare runs: the metric of every run of this project in one chart"),
+            tooltip="Compare runs: the metric of the selected runs (Space in the run list), else of the project"),
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Curve:
-    run: str
+    run: str  # as the legend names it
     series: list[tuple[int, float]]
+    key: RunKey | None = None
 
 
-def best_of(curves: list[Curve], maximise: bool) -> tuple[str, int, float] | None:
-    """The best value across every run: (run, step, value); the first run's on a tie."""
-    pick = max if maximise else min
-    bests = [(curve.run, *pick(curve.series, key=itemgetter(1))) for curve in curves if curve.series]
-    return pick(bests, key=itemgetter(2)) if bests else None
+@dataclass(frozen=True, slots=True)
+class Best:
+    """A run's best checkpoint, tied for the best across the compared runs."""
+    key: RunKey
+    label: str
+    step: int
+    value: float
+
+
+class CompareHost(Protocol):
+    """What the dialog asks of the screen that opened it: its pins and its fork."""
+
+    def pins_of(self, key: RunKey | None) -> frozenset[int]: ...
+
+    def set_pin(self, key: RunKey, step: int, pinned: bool) -> None: ...
+
+    def open_fork(self, key: RunKey, ckpt: Checkpoint, run: Run | None) -> None: ...
 
 
 def in_span(series: list[tuple[int, float]], low: int, high: int, limit: int) -> list[tuple[int, float]]:
@@ -62,9 +85,15 @@ def value_at(series: list[tuple[int, float]], step: int) -> float | None:
     return series[index][1] if index >= 0 else None
 
 
+def run_labels(keys: list[RunKey]) -> dict[RunKey, str]:
+    """Runs named by their name alone when they share a project, else as project/run."""
+    one_project = len({project for project, _ in keys}) <= 1
+    return {key: key[1] if one_project else f"{key[0]}/{key[1]}" for key in keys}
+
+
 class CompareRuns(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape,C,q", "dismiss", "Close"),
+    BINDINGS = with_ids([
+        Binding("escape,C,q", "dismiss", "Close", id="close_compare"),
         Binding("left_square_bracket", "smoothing(-1)", "Less smoothing"),
         Binding("right_square_bracket", "smoothing(1)", "More smoothing"),
         Binding("plus,equals_sign", "zoom(0.5)", "Zoom in"),
@@ -73,58 +102,85 @@ class CompareRuns(ModalScreen[None]):
         Binding("right", "pan(1)", "Pan right"),
         Binding("comma", "cursor(-1)", "Cursor left"),
         Binding("full_stop", "cursor(1)", "Cursor right"),
-    ]
+        Binding("p", "pin_best", "Pin best", id="compare_pin_best"),
+        Binding("f", "fork_best", "Fork best", id="compare_fork_best"),
+    ])
 
-    def __init__(self, project: str, runs: list[str], metric: str, maximise: bool) -> None:
+    def __init__(self, keys: list[RunKey], policy: Policy, host: CompareHost | None = None,
+                 known: dict[RunKey, Run] | None = None, title: str | None = None) -> None:
         super().__init__()
-        self.project, self.runs, self.metric, self.maximise = project, runs, metric, maximise
+        self.keys, self.policy, self.host = list(keys), policy, host
+        self.metric = policy.metric or ""
+        self.known = dict(known or {})  # runs already read by the main screen
+        self.title_text = title or f"{self.metric} across {len(self.keys)} runs"
         self.curves: list[Curve] = []
+        self.runs: dict[RunKey, Run] = {}
+        self.bests: list[Best] = []
         self.smoothing_index = 0
         self.span: tuple[int, int] | None = None  # the step range shown
         self.full: tuple[int, int] = (0, 0)  # every logged step
         self.cursor: int | None = None
         self.plot = None
-        self.best: tuple[str, int, float] | None = None
         self._smoothed: dict[tuple[str, float], list[tuple[int, float]]] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare", classes="dialog") as dialog:
-            dialog.border_title = f"{self.metric} across {self.project}"
-            yield Label(f"reading {len(self.runs)} run(s)…", id="compare-title")
+            dialog.border_title = self.title_text
+            yield Label(f"reading {len(self.keys)} run(s)…", id="compare-title")
             yield Label("", id="compare-legend")
+            yield Label("", id="compare-best")
             yield Label("", id="compare-readout")
-            yield Label("[ ] smoothing · + - zoom · ← → pan · , . cursor · Esc closes", classes="hint")
+            yield Label("[ ] smoothing · + - zoom · ← → pan · , . cursor · p pins the best · f forks it · Esc closes",
+                        classes="hint")
 
     def on_mount(self) -> None:
         self.read_curves()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Greyed while there is nothing to act on: no chart yet, no best step to pin or fork."""
+        if action in ("zoom", "pan", "cursor", "smoothing") and self.span is None:
+            return None
+        if action in ("pin_best", "fork_best") and (not self.bests or self.host is None):
+            return None
+        return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def read_curves(self) -> None:
         from textual_plotext import PlotextPlot
 
         store = self.app.open_store()
-        curves = []
-        for run in self.runs:
+        labels = run_labels(self.keys)
+        curves, runs = [], {}
+        for key in self.keys:
             try:
-                curves.append(Curve(run, store.read_metrics(self.project, run).series(self.metric)))
+                run = self.known.get(key) or store.load_run(*key, with_metrics=True)
             except CkptError:
-                curves.append(Curve(run, []))
-        self.app.call_from_thread(self.show_curves, curves, PlotextPlot)
+                curves.append(Curve(labels[key], [], key))
+                continue
+            runs[key] = run
+            curves.append(Curve(labels[key], run.metrics.series(self.metric), key))
+        policy = self.policy
+        bests = [Best((run.project, run.name), labels[(run.project, run.name)], step, value)
+                 for run, step, value in best_across(list(runs.values()), self.metric, policy.mode, policy.smoothing)]
+        self.app.call_from_thread(self.show_curves, curves, PlotextPlot, bests, runs)
 
-    async def show_curves(self, curves: list[Curve], plot_class: type) -> None:
+    async def show_curves(self, curves: list[Curve], plot_class: type, bests: list[Best] = (),
+                          runs: dict[RunKey, Run] | None = None) -> None:
         self.curves = [c for c in curves if c.series]
+        self.bests, self.runs = list(bests), dict(runs or {})
         steps = [s for c in self.curves for s, _ in c.series]
         missing = [c.run for c in curves if not c.series]
         title = f"{len(self.curves)} run(s) log {self.metric}" + (
             f"; not logged by {', '.join(missing)}" if missing else "")
         self.query_one("#compare-title", Label).update(title)
         if not steps:
+            self.refresh_bindings()
             return
-        self.best = best_of(self.curves, self.maximise)
         self.full = self.span = (min(steps), max(steps))
         self.cursor = self.span[1]
         self.plot = plot_class(id="compare-chart")
         await self.query_one("#compare").mount(self.plot, before=self.query_one("#compare-legend"))
+        self.refresh_bindings()
         self.draw()
 
     @property
@@ -151,9 +207,9 @@ class CompareRuns(ModalScreen[None]):
                 smoothed = in_span(self._smooth(curve), low, high, POINTS)
                 plt.plot([s for s, _ in smoothed], [v for _, v in smoothed], marker="braille", color=colour)
             legend.append(f"[{colour}]━ {curve.run}[/]")
-        best = self.best
-        if best is not None and low <= best[1] <= high:
-            plt.scatter([best[1]], [best[2]], marker="★", color="green")
+        starred = [b for b in self.bests if low <= b.step <= high]
+        if starred:
+            plt.scatter([b.step for b in starred], [b.value for b in starred], marker="★", color="green")
         if self.cursor is not None:
             plt.vline(self.cursor, color="orange")
         plt.xlim(low, high)
@@ -161,9 +217,33 @@ class CompareRuns(ModalScreen[None]):
         plt.yfrequency(3)
         self.plot.refresh()
         smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
-        star = f"★ best {number(best[2])}: {best[0]} step {best[1]}" if best else ""
-        self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}   [$success]{star}[/]")
+        self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}")
+        self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
         self.query_one("#compare-readout", Label).update(self.readout())
+
+    def best_text(self) -> str:
+        """``★ best 0.8907: agent-001 step 290 (pinned)``; tied runs follow."""
+        if not self.bests:
+            return ""
+        pins = self.host.pins_of if self.host is not None else (lambda key: frozenset())
+        steps = ", ".join(f"{b.label} step {b.step}" + (" (pinned)" if b.step in pins(b.key) else "")
+                          for b in self.bests)
+        return f"★ best {number(self.bests[0].value)}: {steps}"
+
+    def action_pin_best(self) -> None:
+        """Pin the best step (every tied one), or unpin it when all are pinned: the main screen's pins."""
+        pinned = all(b.step in self.host.pins_of(b.key) for b in self.bests)
+        for best in self.bests:
+            self.host.set_pin(best.key, best.step, not pinned)
+        self.draw()
+
+    def action_fork_best(self) -> None:
+        """The fork dialog for the best step (the first of ties), over this one."""
+        best = self.bests[0]
+        run = self.runs.get(best.key)
+        ckpt = run.checkpoint(best.step) if run is not None else None
+        if ckpt is not None:
+            self.host.open_fork(best.key, ckpt, run)
 
     def _smooth(self, curve: Curve) -> list[tuple[int, float]]:
         """The curve smoothed at the current level: once per run and level."""

@@ -119,12 +119,17 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
         self.query_one("#delete-status", Label).update("deleting…")
         self.delete_plans()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc (cancel, then stop) is greyed once a stop is asked for: the deletion ends after its checkpoint."""
+        return None if action == "cancel" and self.stop_requested else True
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         if not self.running:
             self.dismiss(None)
         elif not self.stop_requested:
             self.stop_requested = True
+            self.refresh_bindings()
             self.query_one("#delete-status", Label).update("stopping after the current checkpoint…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")

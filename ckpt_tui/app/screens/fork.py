@@ -160,7 +160,7 @@ class ForkScreen(ModalScreen[ForkResult | None]):
         if self.running or fork_problem(project, run, self.known):
             self.app.bell()
             return
-        self.running = True
+        self._set_running(True)
         for widget in (*self.query(Input), self.query_one("#fork-go", Button),
                        self.query_one("#fork-history", TickBox)):
             widget.disabled = True
@@ -192,7 +192,7 @@ class ForkScreen(ModalScreen[ForkResult | None]):
 
     def failed(self, message: str) -> None:
         """The copy was refused or failed: show why and let the user try another name."""
-        self.running = False
+        self._set_running(False)
         for widget in (*self.query(Input), self.query_one("#fork-history", TickBox)):
             widget.disabled = False
         self.query_one(ProgressBar).display = False
@@ -202,7 +202,15 @@ class ForkScreen(ModalScreen[ForkResult | None]):
         label.set_class(True, "error")
         self.query_one("#fork-name", Input).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc is greyed while copying: a copy in flight finishes or cleans up its temporary directory."""
+        return None if action == "cancel" and self.running else True
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.refresh_bindings()
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        if not self.running:  # a copy in flight finishes or cleans up its temporary directory
+        if not self.running:  # the button too: a copy in flight is never left half done
             self.dismiss(None)

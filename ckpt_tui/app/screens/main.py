@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -41,7 +42,7 @@ from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
 from .live import LiveRefresh
-from .step_tools import STEP_BINDINGS, StepTools
+from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 # Dialogs are imported when first opened: the first frame does not wait for them.
 
 RunKey = tuple[str, str]
+READING_POLICIES = "its saved policies are still being read"
 LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
 
 
@@ -165,6 +167,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._bottom_mounted = False
         self.empty_hint: str | None = None  # where to look instead, when the location holds no runs
         self.forked: RunKey | None = None  # a run just forked: said when the listing does not hold it
+        self._disabled_state: tuple | None = None  # what the disabled actions were worked out from
+        self._disabled: frozenset[str] = frozenset()
+        self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
+        self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -228,10 +234,30 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         metrics = self.metric_names(run) if run is not None else None
         if self.policies is None or key is None:
             return resolve(project, name, [], flags, metrics)
-        try:
-            return self.policies.resolve(project, name, metrics, flags)
-        except NotFound:  # gone since the listing: shown as it was until the next one drops it
+        state = self._policy_reads.get(key)
+        if state == "gone":  # vanished since the listing: shown as it was until the next one drops it
             return resolve(project, name, [], flags, metrics)
+        if not self.policies.has_read(project, name):  # files are read in a worker, never on the event loop
+            if state is None:
+                self._policy_reads[key] = "reading"
+                self.read_run_policies(self.policies, key)
+            return replace(resolve(project, name, [], flags, metrics), problem=READING_POLICIES)
+        return self.policies.resolve(project, name, metrics, flags)  # read already: no I/O
+
+    @work(thread=True, exit_on_error=False, group="policies")
+    def read_run_policies(self, policies: Policies, key: RunKey) -> None:
+        """The policy files of a run the listing's worker did not read."""
+        try:
+            policies.found(*key)
+            gone = False
+        except CkptError:
+            gone = True
+        self.app.call_from_thread(self.run_policies_read, policies, key, gone)
+
+    def run_policies_read(self, policies: Policies, key: RunKey, gone: bool) -> None:
+        if policies is self.policies:
+            self._policy_reads[key] = "gone" if gone else "read"
+            self.show_policies(policies, policies.problem())
 
     def _base(self, key: RunKey | None) -> tuple[Policy, frozenset[int], str | None]:
         """A run's rule without pins, its saved pins, and why its saved policy cannot be used."""
@@ -265,7 +291,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def run_resolved(self, run: Run) -> Resolved:
         key = (run.project, run.name)
-        return self.memo.get(run.metrics, ("resolved", key, self.overrides, id(self.policies)),
+        return self.memo.get(run.metrics, ("resolved", key, self.overrides, id(self.policies), self._policies_read),
                              lambda: self.resolved(key, run))
 
     def policy_for(self, run: Run, key: RunKey | None = None) -> Policy:
@@ -363,7 +389,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if problem and problem != self.policy_error:
             self.notify(f"{problem}\nNothing is previewed or deleted until it is fixed (r reads it again).",
                         title="Saved policies", severity="error", timeout=20)
+        if policies is not self.policies:
+            self._policy_reads = {}
         self.policies, self.policy_error = policies, problem
+        self._policies_read += 1  # resolutions made before are made again
         self._bases.clear()
         if self.runs:
             self._policy_changed()
@@ -589,9 +618,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if preview:
             parts.append(StatusPart(preview, "bold red", 5))
         self.query_one(StatusLine).show(*parts)
+        self.actions_changed()
 
     def step_highlighted(self, _checkpoint=None) -> None:
-        self.steps_changed()
+        self.actions_changed()
         self._show_details()
         if self.run is not None:
             self._show_plot()
@@ -606,16 +636,56 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if isinstance(event.node.data, tuple):
             self.table.focus()
 
-    def _ready(self) -> bool:
-        """True when the highlighted run is loaded; otherwise says why not."""
-        if self.listing is not None and not any(self.listing.values()):
-            self.notify("no runs here: open another location, or r to read this one again",
-                        severity="warning")
-            return False
-        if self.run is None or not self.metrics_ready or self.current is None:
-            self.notify("the run is still loading", severity="warning")
-            return False
-        return True
+    @property
+    def loaded(self) -> bool:
+        """The current run is on screen with its metrics: what most actions need."""
+        return self.run is not None and self.metrics_ready and self.current is not None
+
+    def disabled_actions(self) -> frozenset[str]:
+        """The actions that cannot run now: worked out again only when what they depend on changes."""
+        try:
+            ckpt = self.table.highlighted  # query_one is cached: this runs for every binding shown
+        except NoMatches:  # before the screen is composed
+            ckpt = None
+        state = (id(self.run), self.metrics_ready, self.current, id(ckpt), id(self.listing), id(self.policies),
+                 self.policy_error, self.session, bool(self.preview_scope), self._policies_read)
+        if state != self._disabled_state:
+            self._disabled_state, self._disabled = state, self._work_out_disabled(ckpt)
+        return self._disabled
+
+    def _work_out_disabled(self, ckpt: Checkpoint | None) -> frozenset[str]:
+        disabled = set()
+        if ckpt is None:
+            disabled |= NEEDS_STEP
+        elif not ckpt.complete:
+            disabled.add("fork")  # a save in progress is never forked
+        elif not ckpt.location:
+            disabled.add("copy_path")
+        if not self.loaded:
+            disabled |= NEEDS_RUN
+            if not self.preview_scope:
+                disabled.add("delete")
+        elif self.policy_for(self.run).metric is None:
+            disabled |= {"cycle_direction", "compare_runs"}
+        if self.policy_problem(self.current):
+            disabled |= NEEDS_POLICY
+        if self.policy_error:
+            disabled.add("save_policy")
+        if self.listing is None:
+            disabled.add("order_runs")
+        if self.run is None:
+            disabled |= {"sort", "reverse_sort"}
+        return frozenset(disabled)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Disabled (None), not hidden, when it cannot run now: greyed in the footer, its key does nothing."""
+        return None if action in self.disabled_actions() else True
+
+    def actions_changed(self) -> None:
+        """Grey or light the footer's keys when what can run changes."""
+        before = self._disabled
+        if self.disabled_actions() != before:
+            self.refresh_bindings()
 
     def _loading(self, widget: Widget, waiting: bool) -> None:
         """A loading indicator on ``widget`` once a wait has lasted LOADING_DELAY. A local read
@@ -695,6 +765,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.notify("project preview cancelled", timeout=3)
         elif self.table.clear_search():
             self.notify("search cleared: n / N go by marks again", timeout=2)
+        elif self.query_one(RunTree).clear_selection():
+            self.notify("no run selected for comparing", timeout=2)
         elif self.preview_scope:
             self._clear_preview()
             self.refresh_view()
@@ -739,30 +811,32 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._clear_preview()
         self.load_listing(self.current)
 
+    def compare_choice(self) -> tuple[list[RunKey], str]:
+        """The runs ``C`` compares and the dialog's title: those selected in the run list (Space),
+        else the project under the run list's cursor, else the current run's project."""
+        tree = self.query_one(RunTree)
+        if tree.selected:
+            keys = [key for key in tree.run_keys if key in tree.selected]
+            return keys, f"{len(keys)} selected runs"
+        node = tree.cursor_node
+        project = node.data if self.focused is tree and node is not None and isinstance(node.data, str) \
+            else self.current[0]
+        return [(project, run) for run in (self.listing or {}).get(project, [])], project
+
     def action_compare_runs(self) -> None:
-        if not self._ready():
-            return
-        policy = self.policy_for(self.run)
-        if policy.metric is None:
-            self.notify("choose a metric first (m)", severity="warning")
-            return
+        policy = self.policy_for(self.run)  # the core's resolution for the current run
+        keys, scope = self.compare_choice()
         from .compare import CompareRuns
 
-        project = self.current[0]
-        self.app.push_screen(CompareRuns(project, list((self.listing or {}).get(project, [])), policy.metric,
-                                         policy.direction == "max"))
+        self.app.push_screen(CompareRuns(keys, policy, self, self.runs, f"{policy.metric} across {scope}"))
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or self.run is None:  # the binding is disabled then (check_action)
-            return
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
         self.app.push_screen(StepFiles(self.run, ckpt, freed))
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or not ckpt.location:  # the binding is disabled then (check_action)
-            return
         self.app.copy_to_clipboard(ckpt.location)
         self.notify(f"copied {ckpt.location}", timeout=4)
 
@@ -795,8 +869,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.refresh_view()
 
     def action_pick_metric(self) -> None:
-        if not self._ready():
-            return
         from .metric_picker import MetricPicker
 
         shown = self.policy_for(self.run).metric
@@ -813,8 +885,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                                           self.session.metric is None and self.app.flags.metric is None), chosen)
 
     def action_cycle_direction(self) -> None:
-        if self.policy.metric is None:  # the binding is disabled then (check_action)
-            return
         from .metric_picker import next_mode
 
         self.change_policy(mode=next_mode(self.policy.mode))
@@ -847,11 +917,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def action_save_policy(self) -> None:
         """Save the current run's rule (metric, direction, rules, pins; never marks) in the
         location's policy file, which ls, prune and watch read too."""
-        if not self._ready():
-            return
-        if self.policy_error:
-            self.notify(self.policy_error, title="Saved policies", severity="error", timeout=12)
-            return
         self.save_policy(self.current, replace(self.policy_for(self.run), marked=frozenset()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
@@ -865,24 +930,24 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def policy_saved(self, key: RunKey, policy: Policy, path: str, policies: Policies) -> None:
         self.record([saved_event(*key, policy.describe(), path, self.app.clock())])
-        self.policies, self.policy_error = policies, None
-        self._bases.clear()
-        self._policy_changed()
+        self.show_policies(policies, None)
         self.notify(f"{key[0]}/{key[1]}: {policy.describe()}\nin {path}", title="Saved", timeout=6)
 
     def action_pin(self) -> None:
         ckpt = self.table.highlighted
-        if ckpt is None or self.current is None:
-            return
-        self.pins[self.current] = toggled(self.pins_of(self.current), ckpt.step)
-        self.marks[self.current] = self.marks.get(self.current, frozenset()) - {ckpt.step}
-        self._policy_changed()  # the row's P and the top line say it; no toast to cover the screen
+        self.set_pin(self.current, ckpt.step, ckpt.step not in self.pins_of(self.current))
+
+    def set_pin(self, key: RunKey, step: int, pinned: bool) -> None:
+        """Pin or unpin a step of a run (from the steps, or the compare chart's best); a pinned
+        step is unmarked. The row's P and the top line say it; no toast to cover the screen."""
+        pins = self.pins_of(key)
+        self.pins[key] = pins | {step} if pinned else pins - {step}
+        self.marks[key] = self.marks.get(key, frozenset()) - {step}
+        self._policy_changed()
 
     def action_mark(self) -> None:
         """Space in the step table: mark a step for deletion, as in ncdu; latest and best refuse."""
         ckpt = self.table.highlighted
-        if ckpt is None or self.current is None or not self._ready():
-            return
         marks = self.marks.get(self.current, frozenset())
         if ckpt.step not in marks:
             why = self._never(self.run).get(ckpt.step)
@@ -904,20 +969,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             plan.refuse(problem)
         return plan
 
-    def _policy_usable(self) -> bool:
-        """False (and why, said) when the saved policies cannot be used: nothing is previewed or deleted."""
-        problem = self.policy_problem(self.current)
-        if problem:
-            self.notify(problem, title="Saved policies", severity="error", timeout=12)
-        return problem is None
-
     def action_preview_run(self) -> bool:
         tree = self.query_one(RunTree)
         node = tree.cursor_node
         if self.focused is tree and node is not None and isinstance(node.data, str):
             self.action_preview_project(node.data)  # on a project's row: that project
-            return False
-        if not self._ready() or not self._policy_usable():
             return False
         plan = self._plan(self.run)
         self._clear_preview()
@@ -931,8 +987,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         return True
 
     def action_preview_project(self, project: str | None = None) -> None:
-        if not self._ready() or not self._policy_usable():
-            return
         project = project or self.current[0]
         self.table.loading = True
         self.query_one(StatusLine).show(StatusPart(self.app.location_label, "bold", 3),
@@ -957,7 +1011,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.refresh_view()
 
     def action_delete(self) -> None:
-        if not self._policy_usable() or (not self.preview_scope and not self.action_preview_run()):
+        if not self.preview_scope and not self.action_preview_run():
             return
         plans = [p for p in self.plans.values() if (p.delete or p.slim) and not p.refused]
         if not plans:
@@ -1037,9 +1091,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     # -- actions: fork -----------------------------------------------------------
     def action_fork(self) -> None:
-        ckpt = self.table.highlighted
-        if self.current is None or ckpt is None:  # the binding is disabled then (check_action)
-            return
+        self.open_fork(self.current, self.table.highlighted, self.run)
+
+    def open_fork(self, key: RunKey, ckpt: Checkpoint, run: Run | None) -> None:
+        """The fork dialog for a step of a run (from the steps, or the compare chart's best)."""
         if not ckpt.complete:
             self.notify(f"{ckpt.name} is {ckpt.note or 'incomplete'}: only whole checkpoints can be forked",
                         severity="warning")
@@ -1047,7 +1102,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         known = {(p, r) for p, runs in (self.listing or {}).items() for r in runs}
         from .fork import ForkScreen
 
-        self.app.push_screen(ForkScreen(*self.current, ckpt, known, self.app.cursor_blink, self.run), self.fork_done)
+        self.app.push_screen(ForkScreen(*key, ckpt, known, self.app.cursor_blink, run), self.fork_done)
 
     def fork_done(self, result: ForkResult | None) -> None:
         if result is None:

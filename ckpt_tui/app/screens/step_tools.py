@@ -45,35 +45,20 @@ def skipped_text(skipped: dict[int, str]) -> str:
 
 
 # Actions on the highlighted step: shown disabled (greyed in the footer) while there is none.
-NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_range", "jump_to_step",
-                        "search_steps", "choose_full_state"})
+NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_range", "jump_to_step", "jump",
+                        "search_steps"})
+# Actions on the current run, its steps and metrics read: disabled while it loads or there is none.
+NEEDS_RUN = frozenset({"preview_run", "preview_project", "pick_metric", "save_policy", "mark", "mark_range",
+                       "mark_all", "invert_marks", "mark_where", "compare_runs", "cycle_direction"})
+# Actions the saved policies must allow: disabled while they cannot be used (the top line says why).
+NEEDS_POLICY = frozenset({"preview_run", "preview_project", "delete"})
 
 
 class StepTools:
     """Actions of the main screen on the steps of the current run (mixed into ``MainScreen``)."""
 
-    _had_step: bool | None = None
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Disabled, not hidden, when it cannot run now: the key does nothing and says so by its grey."""
-        tables = self.query("CheckpointTable")
-        if action in NEEDS_STEP and (not tables or tables.first().highlighted is None):
-            return None
-        if action == "cycle_direction" and self.policy.metric is None:
-            return None
-        return True
-
-    def steps_changed(self) -> None:
-        """Enable or disable the step actions when a step comes to be highlighted, or none is."""
-        has_step = self.table.highlighted is not None
-        if has_step != self._had_step:
-            self._had_step = has_step
-            self.refresh_bindings()
-
     # -- jump and search -------------------------------------------------------
     def action_jump_to_step(self) -> None:
-        if self.run is None:
-            return
         from .prompt import Prompt
 
         def chosen(text: str | None) -> None:
@@ -88,8 +73,6 @@ class StepTools:
                                     cursor_blink=self.app.cursor_blink, restrict=r"\d*"), chosen)
 
     def action_search_steps(self) -> None:
-        if self.run is None:
-            return
         from .prompt import Prompt
 
         def chosen(text: str | None) -> None:
@@ -114,9 +97,6 @@ class StepTools:
             chooser.call_after_refresh(lambda: chooser.query_one("#full-text").focus())
 
     # -- marks in bulk -----------------------------------------------------------
-    def _markable(self) -> bool:
-        return self.current is not None and self._ready()
-
     def _set_marks(self, marks: frozenset[int], skipped: dict[int, str], verb: str) -> None:
         before = self.marks.get(self.current, frozenset())
         self.marks[self.current] = marks
@@ -140,12 +120,9 @@ class StepTools:
         self._set_marks(self.marks.get(self.current, frozenset()) | (wanted - set(skipped)), skipped, verb)
 
     def action_mark_all(self) -> None:
-        if self._markable():
-            self.mark_steps((c.step for c in self.run.checkpoints), "every step")
+        self.mark_steps((c.step for c in self.run.checkpoints), "every step")
 
     def action_invert_marks(self) -> None:
-        if not self._markable():
-            return
         never = self._never(self.run)
         marks = self.marks.get(self.current, frozenset())
         steps = {c.step for c in self.run.checkpoints}
@@ -155,8 +132,6 @@ class StepTools:
     def action_mark_range(self, direction: int) -> None:
         """Shift+arrows: mark the highlighted step (never unmark) and move on."""
         ckpt = self.table.highlighted
-        if ckpt is None or not self._markable():
-            return
         marks = self.marks.get(self.current, frozenset())
         if ckpt.step not in marks:
             why = self._never(self.run).get(ckpt.step) if ckpt.complete else (ckpt.note or "incomplete")
@@ -179,8 +154,6 @@ class StepTools:
             f"; {skipped_text(skipped)}" if skipped else "")
 
     def action_mark_where(self) -> None:
-        if not self._markable():
-            return
         from .prompt import Prompt
 
         run, key = self.run, self.current

@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
@@ -47,7 +46,7 @@ class KeyFooter(Footer):
 
     def _fit(self) -> None:
         """Keys that do not fit whole are left out rather than cut mid-word (80 columns)."""
-        x, room, keys = 0, self.size.width, list(self.query(FooterKey))
+        x, room, keys = 0, self.size.width, list(self.query("FooterKey"))  # the footer's own keys, by type name
         if not room or not self.is_attached:
             return  # not on screen: measured on the next resize
         if any(key.display and not key.outer_size.width for key in keys):

@@ -29,6 +29,7 @@ class RunSummary:
 
 
 REFUSED_MARK = "✗"
+SELECTED_MARK = "● "  # before the name of a run selected for comparing
 DENIED = "permission denied"
 
 
@@ -110,7 +111,8 @@ class RunTree(Tree[RunKey | str]):
         Binding("end,G", "last", "Last", show=False, tooltip="Last run"),
         Binding("enter", "select_cursor", "Open", show=False,
                 tooltip="Open the run's steps; on a project, fold or unfold it"),
-        Binding("space", "toggle_node", "Fold", show=False, tooltip="Fold or unfold a project"),
+        Binding("space", "toggle_node", "Fold / select", show=False,
+                tooltip="Fold or unfold a project; on a run, select it for comparing (C)"),
     ])
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -124,6 +126,7 @@ class RunTree(Tree[RunKey | str]):
         self._summaries: dict[RunKey, RunSummary] = {}
         self._frees: dict[RunKey, int] = {}
         self._denied: dict[str, TreeNode] = {}  # folders that may not be listed
+        self.selected: set[RunKey] = set()  # runs selected for comparing (Space)
 
     @property
     def label_width(self) -> int:
@@ -166,6 +169,7 @@ class RunTree(Tree[RunKey | str]):
         ``unreadable`` folders (permissions) stay listed, saying so."""
         folded = {p for p, node in self._projects.items() if not node.is_expanded}
         self._summaries = summaries
+        self.selected &= {(p, r) for p, runs in listing.items() for r in runs}  # gone runs leave the selection
         self.clear()
         self._leaves, self._projects, self._denied = {}, {}, {}
         pattern = pattern.lower()
@@ -199,14 +203,19 @@ class RunTree(Tree[RunKey | str]):
         """The richest figures every run's name fits beside, so that the list reads alike."""
         options = {key: figure_options(self._summaries.get(key), self._frees.get(key)) for key in self._leaves}
         for level in range(4):
-            if all(fits(key[1], opts[min(level, len(opts) - 1)], self.label_width)
+            if all(fits(self._shown_name(key), opts[min(level, len(opts) - 1)], self.label_width)
                    for key, opts in options.items()):
                 return level
         return 3
 
+    def _shown_name(self, key: RunKey) -> str:
+        return SELECTED_MARK + key[1] if key in self.selected else key[1]
+
     def _label_run(self, key: RunKey, level: int) -> None:
-        set_label(self._leaves[key], run_label(key[1], self._summaries.get(key), self.label_width,
-                                               self._frees.get(key), level))
+        label = run_label(self._shown_name(key), self._summaries.get(key), self.label_width, self._frees.get(key), level)
+        if key in self.selected:
+            label.stylize("bold cyan", 0, len(SELECTED_MARK))
+        set_label(self._leaves[key], label)
 
     def relabel(self) -> None:
         level = self._level()
@@ -247,6 +256,23 @@ class RunTree(Tree[RunKey | str]):
 
     def action_last(self) -> None:
         self.cursor_line = self.last_line
+
+    def action_toggle_node(self) -> None:
+        """On a project: fold or unfold it; on a run: select it for comparing, or not."""
+        node = self.cursor_node
+        if node is not None and isinstance(node.data, tuple):
+            self.selected ^= {node.data}
+            self.relabel()
+        else:
+            super().action_toggle_node()
+
+    def clear_selection(self) -> bool:
+        """Forget the runs selected for comparing; True if there were any."""
+        had = bool(self.selected)
+        self.selected = set()
+        if had:
+            self.relabel()
+        return had
 
     def action_select_cursor(self) -> None:
         node = self.cursor_node
