@@ -24,6 +24,10 @@ def open_store(location: str, **options: object) -> Store:
         from .s3 import S3Store
 
         return S3Store.from_url(location, **options)
+    if scheme == "gs":
+        from .gcs import GCSStore
+
+        return GCSStore.from_url(location, **options)
     if scheme == "wandb":
         from .wandb import WandbStore
 

@@ -1,0 +1,413 @@
+"""A Google Cloud Storage bucket and prefix, through google-cloud-storage (the official client).
+
+Listings use the JSON API's ``delimiter="/"`` for one level; claims are created
+with ``if_generation_match=0`` (create-only); deletions go 100 to a request
+through the JSON API's batch endpoint, one by one side by side where a server has
+none (fake-gcs-server); copies within GCS are rewrites (server-side, in as many
+calls as the server asks for). Credentials are Application Default Credentials
+(``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth application-default login``,
+the metadata server); ``STORAGE_EMULATOR_HOST`` points at an emulator, used
+anonymously. The client is imported only when a ``gs://`` location is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
+from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, join
+
+WORKERS = 16  # parallel requests; the connection pool is sized to match
+DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
+KEY_ERROR_ROUNDS = 3  # tries for objects a batch answer reports as failed for a while
+READ_CHUNK = 8 * 1024 * 1024  # bytes a stream fetches per request
+EMULATOR = "STORAGE_EMULATOR_HOST"
+# Fields a listing asks for: what an entry holds, nothing more.
+LIST_FIELDS = "items(name,size,updated,md5Hash,crc32c),prefixes,nextPageToken"
+# Statuses of a batch's single answers that are worth another try.
+TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``gs://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    if not url.startswith("gs://"):
+        raise Refused(f"not a GCS location: {url!r} (expected gs://bucket/prefix)")
+    bucket, _, prefix = url[len("gs://"):].partition("/")
+    if not bucket:
+        raise Refused(f"no bucket in {url!r} (expected gs://bucket/prefix)")
+    prefix = "/".join(part for part in prefix.split("/") if part)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def make_client() -> tuple[Any, str]:
+    """A client, and where its credentials came from (for messages): the emulator named by
+    ``STORAGE_EMULATOR_HOST`` anonymously, else Application Default Credentials."""
+    import requests.adapters
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    if emulator := os.environ.get(EMULATOR):
+        client = storage.Client(project=None, credentials=AnonymousCredentials())
+        source = f"the emulator at {emulator} ({EMULATOR}), anonymously"
+    else:
+        credentials, source = _default_credentials()
+        client = storage.Client(project=None, credentials=credentials)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS + 4)
+    client._http.mount("https://", adapter)  # the default pool holds 10 connections
+    client._http.mount("http://", adapter)
+    return client, source
+
+
+def _default_credentials() -> tuple[Any, str]:
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    scopes = ["https://www.googleapis.com/auth/devstorage.full_control"]
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    try:
+        credentials, _project = google.auth.default(scopes=scopes)
+    except DefaultCredentialsError as exc:
+        if key_file:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"cannot use GOOGLE_APPLICATION_CREDENTIALS={key_file}: {first_line}") from None
+        raise StoreError("no Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), "
+                         "gcloud's application default credentials and the metadata server; run "
+                         "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS "
+                         f"(or {EMULATOR} for an emulator)") from None
+    if key_file:
+        return credentials, f"GOOGLE_APPLICATION_CREDENTIALS={key_file}"
+    return credentials, "Application Default Credentials"
+
+
+def _retry() -> Any:
+    """The client's retry rule (429, 5xx, dropped connections), starting sooner than its default."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(60.0)
+
+
+class _Counting:
+    """A file whose reads and writes are reported to a ``BytesDone``."""
+
+    def __init__(self, file: BinaryIO, done: BytesDone | None) -> None:
+        self.file, self.done = file, done
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size)
+        if self.done is not None and data:
+            self.done(len(data))
+        return data
+
+    def write(self, data: bytes) -> int:
+        written = self.file.write(data)
+        if self.done is not None:
+            self.done(len(data))
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, name...: the file's own
+        return getattr(self.file, name)
+
+
+class GCSBackend(Backend):
+    parallelism = WORKERS
+    implicit_folders = True
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, source: str = "") -> None:
+        super().__init__()
+        self.bucket_name = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        if client is None:
+            client, source = make_client()
+        self.client, self.source = client, source or "the given client"
+        self.bucket = client.bucket(bucket)
+        self.endpoint: str = client._connection.API_BASE_URL
+        self.retry = _retry()
+        self.retry_pause = 0.2  # seconds before retrying objects a batch answer reported
+        self.batch_delete = True  # until the server shows it has no batch endpoint
+
+    # -- naming ---------------------------------------------------------------------------
+    def key(self, path: str) -> str:
+        return self.prefix + path
+
+    @property
+    def root_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-1] if parts else self.bucket_name
+
+    @property
+    def outer_name(self) -> str:
+        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
+        return parts[-2] if len(parts) > 1 else self.bucket_name if parts else "gs"
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return f"gs://{self.bucket_name}/{self.key(path)}" + ("/" if folder and path else "")
+
+    def _folder_key(self, path: str) -> str:
+        return self.key(path) + "/" if path else self.prefix
+
+    def parent(self) -> GCSBackend:
+        if not self.prefix:
+            raise Refused(f"gs://{self.bucket_name} has no folder above it")
+        above = self.prefix.rstrip("/").rpartition("/")[0]
+        return GCSBackend(self.bucket_name, above, self.client, self.source)
+
+    # -- errors ---------------------------------------------------------------------------
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn the client's exceptions into one clear line."""
+        from google.api_core import exceptions as api
+        from google.auth import exceptions as auth
+        from requests import RequestException
+
+        try:
+            yield
+        except api.RetryError as exc:  # the retries ran out: say why the last one failed
+            raise self._error(exc.cause, what) if exc.cause is not None else StoreError(f"{what}: {exc}") from None
+        except (api.GoogleAPIError, auth.GoogleAuthError, RequestException) as exc:
+            raise self._error(exc, what) from None
+
+    def _error(self, exc: BaseException, what: str) -> Exception:
+        from google.api_core import exceptions as api
+        from google.auth import exceptions as auth
+        from requests import ConnectionError, Timeout
+
+        if isinstance(exc, (ConnectionError, Timeout, auth.TransportError)):
+            return StoreError(f"cannot reach the GCS endpoint {self.endpoint} (check {EMULATOR} and the network)")
+        if isinstance(exc, auth.RefreshError):
+            return StoreError(f"cannot use the Google Cloud credentials from {self.source}: {_first_line(exc)}")
+        if isinstance(exc, api.Unauthorized):
+            return StoreError(f"{self.endpoint} rejected the Google Cloud credentials from {self.source}")
+        if isinstance(exc, api.Forbidden):
+            return Unreadable(f"access denied: {what} (check the permissions of the credentials from "
+                              f"{self.source} on bucket {self.bucket_name!r})")
+        if isinstance(exc, api.NotFound):
+            return NotFound(f"no bucket {self.bucket_name!r} at {self.endpoint}")
+        code = getattr(exc, "code", None)
+        return StoreError(f"{what}: {code or type(exc).__name__}: {_first_line(getattr(exc, 'message', exc))}")
+
+    def check_root(self) -> None:
+        """Fail early, with one line, on a missing bucket or bad credentials."""
+        with self.errors(f"cannot list gs://{self.bucket_name}"):
+            list(self.client.list_blobs(self.bucket, prefix=self.prefix, max_results=1, fields="items(name)",
+                                        retry=self.retry))
+
+    # -- listing --------------------------------------------------------------------------
+    def _blobs(self, prefix: str, delimiter: bool) -> Any:
+        return self.client.list_blobs(self.bucket, prefix=prefix, delimiter="/" if delimiter else None,
+                                      fields=LIST_FIELDS, retry=self.retry)
+
+    def list_dir(self, path: str) -> list[Entry]:
+        prefix = self._folder_key(path)
+        entries: dict[str, Entry] = {}
+        files: list[Entry] = []
+        with self.errors(f"cannot list {self.url(path, folder=True)}"):
+            listing = self._blobs(prefix, delimiter=True)
+            for page in listing.pages:
+                files.extend(_entry(blob, blob.name[len(prefix):]) for blob in page)
+                for common in page.prefixes:
+                    if name := common[len(prefix):].rstrip("/"):
+                        entries[name] = Entry(name, Kind.DIR)
+        for entry in files:  # a prefix and an object of one name: the folder wins
+            if entry.name and entry.name not in entries:
+                entries[entry.name] = entry
+        return list(entries.values())
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        prefix = self._folder_key(path)
+        found = False
+        with self.errors(f"cannot list {self.url(path, folder=True)}"):
+            for blob in self._blobs(prefix, delimiter=False):
+                rel = blob.name[len(prefix):]
+                if rel and not rel.endswith("/"):  # "folder/" placeholders are no files
+                    found = True
+                    yield FileInfo(rel, blob.size or 0, _mtime(blob), _tag(blob))
+        if not found and path:
+            with self.errors(f"cannot read {self.url(path)}"):
+                blob = self.bucket.get_blob(self.key(path), retry=self.retry)
+            if blob is not None:
+                yield FileInfo("", blob.size or 0, _mtime(blob), _tag(blob))
+
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        """One request: the first ``limit + 1`` bytes tell whether the file is larger than ``limit``."""
+        from google.api_core.exceptions import NotFound as Missing
+        from google.api_core.exceptions import RequestRangeNotSatisfiable
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            try:
+                data = self.bucket.blob(self.key(path)).download_as_bytes(
+                    start=0, end=limit, raw_download=True, retry=self.retry)
+            except Missing:
+                return None
+            except RequestRangeNotSatisfiable:  # an empty object has no byte 0
+                return b""
+        if len(data) > limit:
+            raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
+        return data
+
+    def open(self, path: str) -> BinaryIO:
+        from google.cloud.storage.fileio import BlobReader
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            blob = self.bucket.get_blob(self.key(path), retry=self.retry)
+        if blob is None:
+            raise NotFound(f"{self.url(path)} no longer exists")
+        # The generation just read: a stream never mixes two versions of an object.
+        return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retry, raw_download=True,
+                          if_generation_match=blob.generation)  # type: ignore[return-value]
+
+    # -- writing --------------------------------------------------------------------------
+    def create_new(self, path: str, data: bytes) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        with self.errors(f"cannot write {self.url(path)}"):
+            try:
+                self.bucket.blob(self.key(path)).upload_from_string(
+                    data, content_type="application/octet-stream", if_generation_match=0, retry=self.retry)
+            except PreconditionFailed:
+                return False
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.errors(f"cannot write {self.url(path)}"):
+            self.bucket.blob(self.key(path)).upload_from_string(
+                data, content_type="application/octet-stream", retry=self.retry)
+
+    def make_dirs(self, path: str) -> None:
+        """Folders are implicit in GCS."""
+
+    def delete_files(self, paths: list[str]) -> dict[str, str]:
+        names = [self.key(p) for p in paths]
+        batches = [names[i:i + DELETE_BATCH] for i in range(0, len(names), DELETE_BATCH)]
+        failed: dict[str, str] = {}
+        for result in self.map(self._delete_batch, batches):
+            failed.update(result)
+        return {name[len(self.prefix):]: why for name, why in failed.items()}
+
+    def _delete_batch(self, names: list[str]) -> dict[str, str]:
+        """Delete up to 100 objects; retry those the answer reports failed for a while;
+        {name: why} for those that still failed."""
+        failed: dict[str, str] = {}
+        for attempt in range(KEY_ERROR_ROUNDS):
+            if attempt:
+                time.sleep(self.retry_pause * attempt)
+            answers = self._delete_in_one_request(names) if self.batch_delete else None
+            if answers is None:
+                return self._delete_one_by_one(names)
+            failed = {name: why for name, (status, why) in zip(names, answers)
+                      if not (200 <= status < 300 or status == 404)}  # a missing object counts as deleted
+            names = [name for name, (status, _) in zip(names, answers) if status in TRANSIENT]
+            if not names:
+                break
+        return failed
+
+    def _delete_in_one_request(self, names: list[str]) -> list[tuple[int, str]] | None:
+        """(status, message) for each deletion of one batch request; None where the server
+        has no batch endpoint (and from then on)."""
+        from google.api_core import exceptions as api
+
+        def send() -> list[tuple[int, str]]:
+            batch = self.client.batch(raise_exception=False)
+            with batch:
+                for name in names:
+                    self.bucket.delete_blob(name)
+            return [(answer.status_code, _answer_message(answer)) for answer in batch._responses]
+
+        with self.errors(f"cannot delete from gs://{self.bucket_name}"):
+            try:
+                return self.retry(send)()
+            except (ValueError, api.NotFound, api.MethodNotAllowed, api.BadRequest, api.MethodNotImplemented):
+                self.batch_delete = False  # not multipart, or no such endpoint: an emulator without batches
+                return None
+
+    def _delete_one_by_one(self, names: list[str]) -> dict[str, str]:
+        from google.api_core import exceptions as api
+
+        def delete(name: str) -> str | None:
+            try:
+                with self.errors(f"cannot delete {self.url(name[len(self.prefix):])}"):
+                    try:
+                        self.bucket.delete_blob(name, retry=self.retry)
+                    except api.NotFound:
+                        pass  # a missing object counts as deleted
+            except StoreError as exc:
+                return str(exc)
+            return None
+
+        return {name: why for name, why in zip(names, self.map(delete, names)) if why is not None}
+
+    def delete_tree(self, path: str) -> None:
+        paths = [join(path, info.path) for info in self.walk(path)]
+        failed = self.delete_files(paths)
+        if failed:
+            first = next(iter(failed.items()))
+            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
+
+    # -- transfers ------------------------------------------------------------------------
+    def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
+        self.copy_from(self, source, target, done)
+
+    def can_copy_from(self, other: Backend) -> bool:
+        return isinstance(other, GCSBackend) and other.endpoint == self.endpoint and other.source == self.source
+
+    def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        """A rewrite: the server copies, in as many calls as it asks for (large objects,
+        other locations or storage classes)."""
+        assert isinstance(other, GCSBackend)
+        origin = other.bucket.blob(other.key(source))
+        copy = self.bucket.blob(self.key(target))
+        token, copied = None, 0
+        with self.errors(f"cannot copy {other.url(source)}"):
+            while True:
+                token, rewritten, _total = copy.rewrite(origin, token=token, retry=self.retry)
+                if done is not None and rewritten > copied:
+                    done(rewritten - copied)
+                copied = rewritten
+                if token is None:
+                    return
+
+    def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as file:
+            self.bucket.blob(self.key(source)).download_to_file(_Counting(file, done), raw_download=True,
+                                                                retry=self.retry)
+
+    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as file:
+            self.bucket.blob(self.key(target)).upload_from_file(
+                _Counting(file, done), size=os.fstat(file.fileno()).st_size,
+                content_type="application/octet-stream", retry=self.retry)
+
+    def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload to {self.url(target)}"):
+            self.bucket.blob(self.key(target)).upload_from_file(
+                _Counting(stream, done), content_type="application/octet-stream", retry=None)
+
+
+def _first_line(value: object) -> str:
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _mtime(blob: Any) -> float:
+    return blob.updated.timestamp() if blob.updated is not None else 0.0
+
+
+def _tag(blob: Any) -> str:
+    """The content's checksum as GCS keeps it: the MD5 (base64), or for a composite object its CRC32C."""
+    return blob.md5_hash or (f"crc32c:{blob.crc32c}" if blob.crc32c else "")
+
+
+def _entry(blob: Any, name: str) -> Entry:
+    return Entry(name, Kind.FILE, blob.size or 0, _mtime(blob), _tag(blob))
+
+
+def _answer_message(answer: Any) -> str:
+    """What one answer of a batch says, in a line: its status and the error's message."""
+    try:
+        message = answer.json().get("error", {}).get("message", "")
+    except ValueError:
+        message = ""
+    return f"{answer.status_code}: {message}".rstrip(": ")
