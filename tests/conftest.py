@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Servers of the clouds' tests, whose fixtures the behaviour suite in tests/s3 uses too.
+pytest_plugins = ["clouds.gcs_servers"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Trees written by the tests are seconds old: steps of layouts without a completion marker count
 # as complete at once, unless a test sets its own settle window (tests/test_completeness.py).
@@ -62,6 +65,24 @@ def trainer_tree(tmp_path: Path):
     return copy
 
 
+# Where the tree store's behaviour suite runs: each names a fixture ``{name}_fresh_location``
+# giving an empty location on that server ("disk": a folder).
+STORE_PLACES = [
+    "disk",
+    pytest.param("moto", marks=pytest.mark.s3),
+    pytest.param("seaweedfs", marks=pytest.mark.s3),
+    pytest.param("fake_gcs", marks=pytest.mark.gcs),
+    pytest.param("gcp_emulator", marks=pytest.mark.gcs),
+]
+
+
+@pytest.fixture(params=STORE_PLACES)
+def fresh_location(request: pytest.FixtureRequest):
+    """An empty location on each kind of store: None for a folder on disk, else an object with
+    ``store()``, ``put(path, data)``, ``upload(folder)`` and ``keys(under)``."""
+    return None if request.param == "disk" else request.getfixturevalue(f"{request.param}_fresh_location")
+
+
 @pytest.fixture
 def no_terminal(monkeypatch):
     """The CLI sees no terminal on stdin: it never waits for a confirmation."""
@@ -78,6 +99,8 @@ def tmpdir_env(tmp_path: Path) -> dict:
 # Test groups (markers registered in pyproject.toml), by directory and file name, so that a
 # part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
 GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
+# Groups of files under tests/clouds, by the start of their names.
+GROUP_FILE_PREFIXES = {"test_gcs_": "gcs"}
 SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
 
 
@@ -88,6 +111,7 @@ def groups_of(path: Path) -> set[str]:
     groups = {GROUP_DIRECTORIES[parts[0]]} if parts and parts[0] in GROUP_DIRECTORIES else set()
     if path.stem.endswith("_app"):
         groups.add("app")
+    groups.update(group for start, group in GROUP_FILE_PREFIXES.items() if path.name.startswith(start))
     if path.name in SLOW_FILES:
         groups.add("slow")
     return groups

@@ -238,6 +238,9 @@ class Location:
     def put(self, key: str, body: bytes = b"") -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body)
 
+    def upload(self, root: Path) -> None:
+        upload_tree(self.client, self.bucket, self.prefix, root)
+
     def keys(self, under: str = "") -> set[str]:
         """Keys below the prefix, relative to it."""
         return {k[len(self.prefix):] for k in all_keys(self.client, self.bucket, self.prefix + under)}

@@ -1,6 +1,7 @@
-"""One behaviour suite, three backends: a folder on disk, moto and SeaweedFS over HTTP.
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3),
+fake-gcs-server and gcp-storage-emulator (GCS), over HTTP (``fresh_location`` in tests/conftest.py).
 
-Every test builds the same tree on a disk, uploads it when the backend is S3,
+Every test builds the same tree on a disk, uploads it when the backend is a bucket,
 and checks what the tree store does with it: a layout must behave identically
 wherever its files are.
 """
@@ -12,13 +13,13 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
-from s3_servers import Location, upload_tree  # noqa: E402
 
 from ckpt_tui.core import (AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint,  # noqa: E402
                            plan_run)
@@ -34,7 +35,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Location | None = None  # set for S3
+    location: Any = None  # set for a bucket: see ``fresh_location``
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -42,7 +43,7 @@ class Tree:
     def publish(self) -> Tree:
         """Make what was built under ``source`` visible to the store."""
         if self.location is not None:
-            upload_tree(self.location.client, self.location.bucket, self.location.prefix, self.source)
+            self.location.upload(self.source)
         return self
 
     def put(self, path: str, data: bytes = b"x") -> None:
@@ -59,14 +60,11 @@ class Tree:
         return {p.relative_to(self.source).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(params=["disk", "moto", "seaweedfs"])
-def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
+@pytest.fixture
+def tree(fresh_location: Any, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
-    if request.param == "disk":
-        return Tree(source)
-    endpoint = request.getfixturevalue(f"{request.param}_server")
-    return Tree(source, Location.fresh(endpoint))
+    return Tree(source, fresh_location)
 
 
 def names(run) -> tuple[list, list]:
