@@ -25,6 +25,8 @@ WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
 KEY_ERROR_ROUNDS = 3  # tries for objects a batch answer reports as failed for a while
 READ_CHUNK = 8 * 1024 * 1024  # bytes a stream fetches per request
+RETRY_SECONDS = 60.0  # how long a request is retried (429, 5xx, dropped connections)
+CONNECT_SECONDS = 5.0  # ... until the server first answers: a wrong endpoint or no network shows soon
 EMULATOR = "STORAGE_EMULATOR_HOST"
 # Fields a listing asks for: what an entry holds, nothing more.
 LIST_FIELDS = "items(name,size,updated,md5Hash,crc32c),prefixes,nextPageToken"
@@ -56,6 +58,9 @@ def make_client() -> tuple[Any, str]:
     else:
         credentials, source = _default_credentials()
         client = storage.Client(project=None, credentials=credentials)
+    # The client fetches each bucket's metadata in a background thread, for tracing attributes
+    # only: a request more, which a credential limited to objects is refused.
+    client._bucket_metadata_cache = None
     adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS + 4)
     client._http.mount("https://", adapter)  # the default pool holds 10 connections
     client._http.mount("http://", adapter)
@@ -87,7 +92,7 @@ def _retry() -> Any:
     """The client's retry rule (429, 5xx, dropped connections), starting sooner than its default."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(60.0)
+    return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(RETRY_SECONDS)
 
 
 class _Counting:
@@ -128,6 +133,7 @@ class GCSBackend(Backend):
         self.retry = _retry()
         self.retry_pause = 0.2  # seconds before retrying objects a batch answer reported
         self.batch_delete = True  # until the server shows it has no batch endpoint
+        self.answered = False  # whether the server has answered yet
 
     # -- naming ---------------------------------------------------------------------------
     def key(self, path: str) -> str:
@@ -165,21 +171,26 @@ class GCSBackend(Backend):
 
         try:
             yield
+            self.answered = True
         except api.RetryError as exc:  # the retries ran out: say why the last one failed
             raise self._error(exc.cause, what) if exc.cause is not None else StoreError(f"{what}: {exc}") from None
         except (api.GoogleAPIError, auth.GoogleAuthError, RequestException) as exc:
             raise self._error(exc, what) from None
+
+    def retrying(self) -> Any:
+        """The retry rule for a request: ``retry``, cut short until the server first answers."""
+        return self.retry if self.answered else self.retry.with_timeout(CONNECT_SECONDS)
 
     def _error(self, exc: BaseException, what: str) -> Exception:
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
         from requests import ConnectionError, Timeout
 
-        if isinstance(exc, (ConnectionError, Timeout, auth.TransportError)):
-            return StoreError(f"cannot reach the GCS endpoint {self.endpoint} (check {EMULATOR} and the network)")
-        if isinstance(exc, auth.RefreshError):
+        if isinstance(exc, (auth.RefreshError, auth.TransportError)):  # getting a token failed
             return StoreError(f"cannot use the Google Cloud credentials from {self.source}: {_first_line(exc)}")
-        if isinstance(exc, api.Unauthorized):
+        if isinstance(exc, (ConnectionError, Timeout)):
+            return StoreError(f"cannot reach the GCS endpoint {self.endpoint} (check {EMULATOR} and the network)")
+        if isinstance(exc, (api.Unauthorized, auth.InvalidOperation)):  # a 401; anonymous: nothing to refresh
             return StoreError(f"{self.endpoint} rejected the Google Cloud credentials from {self.source}")
         if isinstance(exc, api.Forbidden):
             return Unreadable(f"access denied: {what} (check the permissions of the credentials from "
@@ -193,12 +204,12 @@ class GCSBackend(Backend):
         """Fail early, with one line, on a missing bucket or bad credentials."""
         with self.errors(f"cannot list gs://{self.bucket_name}"):
             list(self.client.list_blobs(self.bucket, prefix=self.prefix, max_results=1, fields="items(name)",
-                                        retry=self.retry))
+                                        retry=self.retrying()))
 
     # -- listing --------------------------------------------------------------------------
     def _blobs(self, prefix: str, delimiter: bool) -> Any:
         return self.client.list_blobs(self.bucket, prefix=prefix, delimiter="/" if delimiter else None,
-                                      fields=LIST_FIELDS, retry=self.retry)
+                                      fields=LIST_FIELDS, retry=self.retrying())
 
     def list_dir(self, path: str) -> list[Entry]:
         prefix = self._folder_key(path)
@@ -227,7 +238,7 @@ class GCSBackend(Backend):
                     yield FileInfo(rel, blob.size or 0, _mtime(blob), _tag(blob))
         if not found and path:
             with self.errors(f"cannot read {self.url(path)}"):
-                blob = self.bucket.get_blob(self.key(path), retry=self.retry)
+                blob = self.bucket.get_blob(self.key(path), retry=self.retrying())
             if blob is not None:
                 yield FileInfo("", blob.size or 0, _mtime(blob), _tag(blob))
 
@@ -239,7 +250,7 @@ class GCSBackend(Backend):
         with self.errors(f"cannot read {self.url(path)}"):
             try:
                 data = self.bucket.blob(self.key(path)).download_as_bytes(
-                    start=0, end=limit, raw_download=True, retry=self.retry)
+                    start=0, end=limit, raw_download=True, retry=self.retrying())
             except Missing:
                 return None
             except RequestRangeNotSatisfiable:  # an empty object has no byte 0
@@ -252,11 +263,11 @@ class GCSBackend(Backend):
         from google.cloud.storage.fileio import BlobReader
 
         with self.errors(f"cannot read {self.url(path)}"):
-            blob = self.bucket.get_blob(self.key(path), retry=self.retry)
+            blob = self.bucket.get_blob(self.key(path), retry=self.retrying())
         if blob is None:
             raise NotFound(f"{self.url(path)} no longer exists")
         # The generation just read: a stream never mixes two versions of an object.
-        return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retry, raw_download=True,
+        return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retrying(), raw_download=True,
                           if_generation_match=blob.generation)  # type: ignore[return-value]
 
     # -- writing --------------------------------------------------------------------------
@@ -266,7 +277,7 @@ class GCSBackend(Backend):
         with self.errors(f"cannot write {self.url(path)}"):
             try:
                 self.bucket.blob(self.key(path)).upload_from_string(
-                    data, content_type="application/octet-stream", if_generation_match=0, retry=self.retry)
+                    data, content_type="application/octet-stream", if_generation_match=0, retry=self.retrying())
             except PreconditionFailed:
                 return False
         return True
@@ -274,7 +285,7 @@ class GCSBackend(Backend):
     def write(self, path: str, data: bytes) -> None:
         with self.errors(f"cannot write {self.url(path)}"):
             self.bucket.blob(self.key(path)).upload_from_string(
-                data, content_type="application/octet-stream", retry=self.retry)
+                data, content_type="application/octet-stream", retry=self.retrying())
 
     def make_dirs(self, path: str) -> None:
         """Folders are implicit in GCS."""
@@ -318,7 +329,7 @@ class GCSBackend(Backend):
 
         with self.errors(f"cannot delete from gs://{self.bucket_name}"):
             try:
-                return self.retry(send)()
+                return self.retrying()(send)()
             except (ValueError, api.NotFound, api.MethodNotAllowed, api.BadRequest, api.MethodNotImplemented):
                 self.batch_delete = False  # not multipart, or no such endpoint: an emulator without batches
                 return None
@@ -330,7 +341,7 @@ class GCSBackend(Backend):
             try:
                 with self.errors(f"cannot delete {self.url(name[len(self.prefix):])}"):
                     try:
-                        self.bucket.delete_blob(name, retry=self.retry)
+                        self.bucket.delete_blob(name, retry=self.retrying())
                     except api.NotFound:
                         pass  # a missing object counts as deleted
             except StoreError as exc:
@@ -362,7 +373,7 @@ class GCSBackend(Backend):
         token, copied = None, 0
         with self.errors(f"cannot copy {other.url(source)}"):
             while True:
-                token, rewritten, _total = copy.rewrite(origin, token=token, retry=self.retry)
+                token, rewritten, _total = copy.rewrite(origin, token=token, retry=self.retrying())
                 if done is not None and rewritten > copied:
                     done(rewritten - copied)
                 copied = rewritten
@@ -372,13 +383,13 @@ class GCSBackend(Backend):
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as file:
             self.bucket.blob(self.key(source)).download_to_file(_Counting(file, done), raw_download=True,
-                                                                retry=self.retry)
+                                                                retry=self.retrying())
 
     def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as file:
             self.bucket.blob(self.key(target)).upload_from_file(
                 _Counting(file, done), size=os.fstat(file.fileno()).st_size,
-                content_type="application/octet-stream", retry=self.retry)
+                content_type="application/octet-stream", retry=self.retrying())
 
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot upload to {self.url(target)}"):
