@@ -97,7 +97,7 @@ def tmpdir_env(tmp_path: Path) -> dict:
 
 
 # Test groups (markers registered in pyproject.toml), by directory and file name, so that a
-# part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
+# part runs alone: `python -m pytest -m "not s3 and not gcs and not app and not wandb and not slow"`.
 GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
 # Groups of files under tests/clouds, by the start of their names.
 GROUP_FILE_PREFIXES = {"test_gcs_": "gcs"}
