@@ -14,11 +14,9 @@ plugin: its fixtures serve the tests under tests/clouds and the behaviour suite 
 from __future__ import annotations
 
 import http.client
-import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -31,7 +29,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "s3"))
 
-from s3_servers import FaultInjector, Faults, FaultyServer, free_port  # noqa: E402
+from s3_servers import FaultInjector, Faults, FaultyServer, free_port, serving  # noqa: E402
 
 EMULATOR = "STORAGE_EMULATOR_HOST"
 PROJECT = "ckpt-tui-test"
@@ -200,6 +198,11 @@ class GCSLocation:
             list(pool.map(lambda p: bucket.blob(f"{self.prefix}{p.relative_to(root).as_posix()}")
                           .upload_from_filename(str(p)), files))
 
+    def delete(self, paths: list[str]) -> None:
+        bucket = self.client.bucket(self.bucket)
+        for path in paths:
+            bucket.delete_blob(self.prefix + path)
+
     def keys(self, under: str = "") -> set[str]:
         """Object names below the prefix, relative to it."""
         return {b.name[len(self.prefix):] for b in self.client.list_blobs(self.bucket, prefix=self.prefix + under)}
@@ -230,16 +233,9 @@ def gcp_emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 @pytest.fixture(scope="session")
 def faulty_gcs_session_server(fake_gcs_server: str) -> Iterator[FaultyServer]:
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     faults = Faults()
-    server = make_server("127.0.0.1", 0, FaultInjector(Proxy(fake_gcs_server), faults), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield FaultyServer(f"http://127.0.0.1:{server.server_port}", faults)
-    server.shutdown()
-    thread.join()
+    with serving(FaultInjector(Proxy(fake_gcs_server), faults)) as endpoint:
+        yield FaultyServer(endpoint, faults)
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from s3_servers import (ACCESS_KEY, SECRET_KEY, WEED_PORTS, FaultInjector, Faults, FaultyServer,
-                        Location, art_location, find_weed, free_port, new_bucket, wait_until_serving)
+                        Location, art_location, find_weed, free_port, new_bucket, serving, wait_until_serving)
 
 
 @pytest.fixture(autouse=True)
@@ -52,17 +51,10 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def faulty_session_server() -> Iterator[FaultyServer]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     faults = Faults()
-    app = FaultInjector(DomainDispatcherApplication(create_backend_app), faults)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield FaultyServer(f"http://127.0.0.1:{server.server_port}", faults)
-    server.shutdown()
-    thread.join()
+    with serving(FaultInjector(DomainDispatcherApplication(create_backend_app), faults)) as endpoint:
+        yield FaultyServer(endpoint, faults)
 
 
 @pytest.fixture

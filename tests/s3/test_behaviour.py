@@ -211,3 +211,18 @@ def test_slimming_keeps_the_weights_and_records_what_went(tree, hf_fixture):
     run = store.load_run(project, "full-model")
     assert [c.step for c in run.checkpoints if c.weights_only] == [4, 8, 16] and run.pending == []
     assert not [k for k in tree.keys("full-model/") if "slimming" in k or "slimmed" in k]
+
+
+# -- metrics ------------------------------------------------------------------------------
+def test_tensorboard_event_files_are_read_alike(tree):
+    pytest.importorskip("tensorboard")
+    from test_tensorboard import megatron_logs, write_events
+
+    save = megatron_save(tree.source / "gpt")
+    megatron_logs(save)
+    write_events(save / "iter_0000010", [(10, {"lm-loss": 99.0})])  # inside a checkpoint: not the run's log
+    store = tree.publish().store()
+    got = store.load_run(store.backend.root_name, "gpt")
+    want = LocalStore(tree.source).load_run(tree.source.name, "gpt")
+    assert got.metrics.names() == ["learning-rate", "lm-loss"] and got.metrics.by_step == want.metrics.by_step
+    assert got.metrics.notes == want.metrics.notes == []
