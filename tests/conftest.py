@@ -71,6 +71,7 @@ STORE_PLACES = [
     "disk",
     pytest.param("moto", marks=pytest.mark.s3),
     pytest.param("seaweedfs", marks=pytest.mark.s3),
+    "memory",
     pytest.param("fake_gcs", marks=pytest.mark.gcs),
     pytest.param("gcp_emulator", marks=pytest.mark.gcs),
 ]
@@ -81,6 +82,14 @@ def fresh_location(request: pytest.FixtureRequest):
     """An empty location on each kind of store: None for a folder on disk, else an object with
     ``store()``, ``put(path, data)``, ``upload(folder)`` and ``keys(under)``."""
     return None if request.param == "disk" else request.getfixturevalue(f"{request.param}_fresh_location")
+
+
+@pytest.fixture
+def memory_fresh_location():
+    """An empty place in the in-memory store (a backend of the primitives only)."""
+    from memory_location import MemoryLocation
+
+    return MemoryLocation.fresh()
 
 
 @pytest.fixture

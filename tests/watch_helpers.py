@@ -160,7 +160,8 @@ def save_in_bucket(location) -> Callable[[int, dict[str, bytes]], None]:
         for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
             for name, data in files.items():
                 location.put(f"{folder}/{name}", data)
-        location.delete([f"tmp-checkpoint-{step}/{name}" for name in files])
+        for name in files:
+            location.delete(f"tmp-checkpoint-{step}/{name}")
 
     return save
 

@@ -93,13 +93,19 @@ class FakeGCS:
             self.process.wait()
 
 
+# gcp-storage-emulator answers one request at a time, from a listen queue of 5 connections: the
+# store's parallel requests overflowed it, and each dropped connection waited a second to retry.
+EMULATOR_MAIN = ("import http.server, sys; http.server.HTTPServer.request_queue_size = 128; "
+                 "from gcp_storage_emulator.__main__ import main; main(sys.argv[1:])")
+
+
 def start_gcp_emulator(root: Path) -> tuple[subprocess.Popen, str]:
     pytest.importorskip("google.cloud.storage")
     pytest.importorskip("gcp_storage_emulator")
     port = free_port()
     log = root / "gcp-storage-emulator.log"
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+        process = subprocess.Popen([sys.executable, "-c", EMULATOR_MAIN, "start", "--host", "127.0.0.1",
                                     "--port", str(port), "--in-memory", "--quiet"],
                                    stdout=out, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
@@ -198,10 +204,8 @@ class GCSLocation:
             list(pool.map(lambda p: bucket.blob(f"{self.prefix}{p.relative_to(root).as_posix()}")
                           .upload_from_filename(str(p)), files))
 
-    def delete(self, paths: list[str]) -> None:
-        bucket = self.client.bucket(self.bucket)
-        for path in paths:
-            bucket.delete_blob(self.prefix + path)
+    def delete(self, key: str) -> None:
+        self.client.bucket(self.bucket).delete_blob(self.prefix + key)
 
     def keys(self, under: str = "") -> set[str]:
         """Object names below the prefix, relative to it."""

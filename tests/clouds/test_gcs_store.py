@@ -111,7 +111,7 @@ def test_prune_deletes_exactly_the_planned_objects(gcs_art_bucket):
 
 def test_deletions_use_batches_where_the_server_has_them(gcs_endpoint, fake_gcs_server):
     location = GCSLocation.fresh(gcs_endpoint)
-    names = [f"many/{i:04d}" for i in range(250)]  # three batches of at most 100
+    names = [f"many/{i:04d}" for i in range(150)]  # two batches of at most 100
     bucket = location.client.bucket(location.bucket)
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda n: bucket.blob(location.prefix + n).upload_from_string(b"x"), names))

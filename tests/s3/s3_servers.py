@@ -256,15 +256,15 @@ class Location:
     def put(self, key: str, body: bytes = b"") -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body)
 
-    def upload(self, root: Path) -> None:
-        upload_tree(self.client, self.bucket, self.prefix, root)
-
-    def delete(self, paths: list[str]) -> None:
-        self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": self.prefix + p} for p in paths]})
-
     def keys(self, under: str = "") -> set[str]:
         """Keys below the prefix, relative to it."""
         return {k[len(self.prefix):] for k in all_keys(self.client, self.bucket, self.prefix + under)}
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def upload(self, root: Path) -> None:
+        upload_tree(self.client, self.bucket, self.prefix, root)
 
 
 def art_location(endpoint: str, art_base: Path) -> Location:

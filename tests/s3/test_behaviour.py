@@ -1,7 +1,8 @@
-"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3),
-fake-gcs-server and gcp-storage-emulator (GCS), over HTTP (``fresh_location`` in tests/conftest.py).
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3) and
+fake-gcs-server and gcp-storage-emulator (GCS) over HTTP, and memory (a backend of the
+primitives only): ``fresh_location`` in tests/conftest.py.
 
-Every test builds the same tree on a disk, uploads it when the backend is a bucket,
+Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
 wherever its files are.
 """

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
-from .base import MAX_SIDE_FILE, Backend, BytesDone, Entry, FileInfo, Kind, join
+from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
+from .base import (MAX_SIDE_FILE, Backend, BucketBackend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
+                   Missing, parse_bucket_url)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
@@ -36,13 +37,7 @@ TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 
 def parse_url(url: str) -> tuple[str, str]:
     """``gs://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
-    if not url.startswith("gs://"):
-        raise Refused(f"not a GCS location: {url!r} (expected gs://bucket/prefix)")
-    bucket, _, prefix = url[len("gs://"):].partition("/")
-    if not bucket:
-        raise Refused(f"no bucket in {url!r} (expected gs://bucket/prefix)")
-    prefix = "/".join(part for part in prefix.split("/") if part)
-    return bucket, f"{prefix}/" if prefix else ""
+    return parse_bucket_url(url, "gs")
 
 
 def make_client() -> tuple[Any, str]:
@@ -77,8 +72,8 @@ def _default_credentials() -> tuple[Any, str]:
         credentials, _project = google.auth.default(scopes=scopes)
     except DefaultCredentialsError as exc:
         if key_file:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"cannot use GOOGLE_APPLICATION_CREDENTIALS={key_file}: {first_line}") from None
+            raise StoreError(f"cannot use GOOGLE_APPLICATION_CREDENTIALS={key_file}: "
+                             f"{_first_line(exc) or type(exc).__name__}") from None
         raise StoreError("no Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), "
                          "gcloud's application default credentials and the metadata server; run "
                          "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS "
@@ -93,6 +88,47 @@ def _retry() -> Any:
     from google.cloud.storage.retry import DEFAULT_RETRY
 
     return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(RETRY_SECONDS)
+
+
+# -- errors --------------------------------------------------------------------------------
+def _first_line(value: object) -> str:
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    """An API error's HTTP status and message; other errors' first line."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return (code,), f"{code}: {_first_line(getattr(exc, 'message', exc))}"
+    return (), _first_line(exc)
+
+
+def _credentials_rejected(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"{backend.endpoint} rejected the Google Cloud credentials from {backend.source}")
+
+
+def _token_refused(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot use the Google Cloud credentials from {backend.source}: {detail}")
+
+
+def _denied(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return Unreadable(f"access denied: {what} (check the permissions of the credentials from {backend.source} "
+                      f"on bucket {backend.bucket!r})")
+
+
+def _unreachable(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot reach the GCS endpoint {backend.endpoint} (check {EMULATOR} and the network)")
+
+
+GCS_ERRORS = ErrorTable(
+    catches=("GoogleAPIError", "GoogleAuthError", "RequestException"),
+    codes={404: Missing, 412: Exists, 401: _credentials_rejected, 403: _denied},
+    # InvalidOperation: a 401 to anonymous credentials, which have nothing to refresh.
+    exceptions={"InvalidOperation": _credentials_rejected, "RefreshError": _token_refused,
+                "TransportError": _token_refused, "ConnectionError": _unreachable, "Timeout": _unreachable},
+    describe=_describe,
+)
 
 
 class _Counting:
@@ -117,107 +153,70 @@ class _Counting:
         return getattr(self.file, name)
 
 
-class GCSBackend(Backend):
+class GCSBackend(BucketBackend):
+    scheme = "gs"
     parallelism = WORKERS
-    implicit_folders = True
+    can_copy_server_side = True
+    has_exclusive_create = True
+    error_table = GCS_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, source: str = "") -> None:
-        super().__init__()
-        self.bucket_name = bucket
-        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        super().__init__(bucket, prefix)
         if client is None:
             client, source = make_client()
         self.client, self.source = client, source or "the given client"
-        self.bucket = client.bucket(bucket)
+        self.gcs_bucket = client.bucket(bucket)
         self.endpoint: str = client._connection.API_BASE_URL
         self.retry = _retry()
         self.retry_pause = 0.2  # seconds before retrying objects a batch answer reported
         self.batch_delete = True  # until the server shows it has no batch endpoint
         self.answered = False  # whether the server has answered yet
 
-    # -- naming ---------------------------------------------------------------------------
-    def key(self, path: str) -> str:
-        return self.prefix + path
-
-    @property
-    def root_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-1] if parts else self.bucket_name
-
-    @property
-    def outer_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-2] if len(parts) > 1 else self.bucket_name if parts else "gs"
-
-    def url(self, path: str, folder: bool = False) -> str:
-        return f"gs://{self.bucket_name}/{self.key(path)}" + ("/" if folder and path else "")
-
-    def _folder_key(self, path: str) -> str:
-        return self.key(path) + "/" if path else self.prefix
-
     def parent(self) -> GCSBackend:
-        if not self.prefix:
-            raise Refused(f"gs://{self.bucket_name} has no folder above it")
-        above = self.prefix.rstrip("/").rpartition("/")[0]
-        return GCSBackend(self.bucket_name, above, self.client, self.source)
+        return GCSBackend(self.bucket, self.prefix_above(), self.client, self.source)
 
-    # -- errors ---------------------------------------------------------------------------
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
-        """Turn the client's exceptions into one clear line."""
-        from google.api_core import exceptions as api
-        from google.auth import exceptions as auth
-        from requests import RequestException
+        """The error table's translation, of the last failure where the retries ran out."""
+        from google.api_core.exceptions import RetryError
 
-        try:
-            yield
-            self.answered = True
-        except api.RetryError as exc:  # the retries ran out: say why the last one failed
-            raise self._error(exc.cause, what) if exc.cause is not None else StoreError(f"{what}: {exc}") from None
-        except (api.GoogleAPIError, auth.GoogleAuthError, RequestException) as exc:
-            raise self._error(exc, what) from None
+        with super().errors(what):
+            try:
+                yield
+            except RetryError as exc:
+                raise (exc.cause or exc) from None
+        self.answered = True
 
     def retrying(self) -> Any:
         """The retry rule for a request: ``retry``, cut short until the server first answers."""
         return self.retry if self.answered else self.retry.with_timeout(CONNECT_SECONDS)
 
-    def _error(self, exc: BaseException, what: str) -> Exception:
-        from google.api_core import exceptions as api
-        from google.auth import exceptions as auth
-        from requests import ConnectionError, Timeout
-
-        if isinstance(exc, (auth.RefreshError, auth.TransportError)):  # getting a token failed
-            return StoreError(f"cannot use the Google Cloud credentials from {self.source}: {_first_line(exc)}")
-        if isinstance(exc, (ConnectionError, Timeout)):
-            return StoreError(f"cannot reach the GCS endpoint {self.endpoint} (check {EMULATOR} and the network)")
-        if isinstance(exc, (api.Unauthorized, auth.InvalidOperation)):  # a 401; anonymous: nothing to refresh
-            return StoreError(f"{self.endpoint} rejected the Google Cloud credentials from {self.source}")
-        if isinstance(exc, api.Forbidden):
-            return Unreadable(f"access denied: {what} (check the permissions of the credentials from "
-                              f"{self.source} on bucket {self.bucket_name!r})")
-        if isinstance(exc, api.NotFound):
-            return NotFound(f"no bucket {self.bucket_name!r} at {self.endpoint}")
-        code = getattr(exc, "code", None)
-        return StoreError(f"{what}: {code or type(exc).__name__}: {_first_line(getattr(exc, 'message', exc))}")
+    @contextmanager
+    def listing_errors(self, what: str) -> Iterator[None]:
+        """A listing that finds nothing at all: no such bucket."""
+        try:
+            with self.errors(what):
+                yield
+        except Missing:
+            raise NotFound(f"no bucket {self.bucket!r} at {self.endpoint}") from None
 
     def check_root(self) -> None:
         """Fail early, with one line, on a missing bucket or bad credentials."""
-        with self.errors(f"cannot list gs://{self.bucket_name}"):
-            list(self.client.list_blobs(self.bucket, prefix=self.prefix, max_results=1, fields="items(name)",
+        with self.listing_errors(f"cannot list gs://{self.bucket}"):
+            list(self.client.list_blobs(self.gcs_bucket, prefix=self.prefix, max_results=1, fields="items(name)",
                                         retry=self.retrying()))
 
     # -- listing --------------------------------------------------------------------------
     def _blobs(self, prefix: str, delimiter: bool) -> Any:
-        return self.client.list_blobs(self.bucket, prefix=prefix, delimiter="/" if delimiter else None,
+        return self.client.list_blobs(self.gcs_bucket, prefix=prefix, delimiter="/" if delimiter else None,
                                       fields=LIST_FIELDS, retry=self.retrying())
 
     def list_dir(self, path: str) -> list[Entry]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         entries: dict[str, Entry] = {}
         files: list[Entry] = []
-        with self.errors(f"cannot list {self.url(path, folder=True)}"):
-            listing = self._blobs(prefix, delimiter=True)
-            for page in listing.pages:
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
+            for page in self._blobs(prefix, delimiter=True).pages:
                 files.extend(_entry(blob, blob.name[len(prefix):]) for blob in page)
                 for common in page.prefixes:
                     if name := common[len(prefix):].rstrip("/"):
@@ -228,9 +227,9 @@ class GCSBackend(Backend):
         return list(entries.values())
 
     def walk(self, path: str) -> Iterator[FileInfo]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         found = False
-        with self.errors(f"cannot list {self.url(path, folder=True)}"):
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
             for blob in self._blobs(prefix, delimiter=False):
                 rel = blob.name[len(prefix):]
                 if rel and not rel.endswith("/"):  # "folder/" placeholders are no files
@@ -238,23 +237,23 @@ class GCSBackend(Backend):
                     yield FileInfo(rel, blob.size or 0, _mtime(blob), _tag(blob))
         if not found and path:
             with self.errors(f"cannot read {self.url(path)}"):
-                blob = self.bucket.get_blob(self.key(path), retry=self.retrying())
+                blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
             if blob is not None:
                 yield FileInfo("", blob.size or 0, _mtime(blob), _tag(blob))
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """One request: the first ``limit + 1`` bytes tell whether the file is larger than ``limit``."""
-        from google.api_core.exceptions import NotFound as Missing
         from google.api_core.exceptions import RequestRangeNotSatisfiable
 
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
-                data = self.bucket.blob(self.key(path)).download_as_bytes(
-                    start=0, end=limit, raw_download=True, retry=self.retrying())
-            except Missing:
-                return None
-            except RequestRangeNotSatisfiable:  # an empty object has no byte 0
-                return b""
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
+                try:
+                    data = self.gcs_bucket.blob(self.key(path)).download_as_bytes(
+                        start=0, end=limit, raw_download=True, retry=self.retrying())
+                except RequestRangeNotSatisfiable:  # an empty object has no byte 0
+                    return b""
+        except Missing:
+            return None
         if len(data) > limit:
             raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
         return data
@@ -263,7 +262,7 @@ class GCSBackend(Backend):
         from google.cloud.storage.fileio import BlobReader
 
         with self.errors(f"cannot read {self.url(path)}"):
-            blob = self.bucket.get_blob(self.key(path), retry=self.retrying())
+            blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
         if blob is None:
             raise NotFound(f"{self.url(path)} no longer exists")
         # The generation just read: a stream never mixes two versions of an object.
@@ -272,23 +271,18 @@ class GCSBackend(Backend):
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
-        from google.api_core.exceptions import PreconditionFailed
-
-        with self.errors(f"cannot write {self.url(path)}"):
-            try:
-                self.bucket.blob(self.key(path)).upload_from_string(
+        try:
+            with self.errors(f"cannot write {self.url(path)}"):
+                self.gcs_bucket.blob(self.key(path)).upload_from_string(
                     data, content_type="application/octet-stream", if_generation_match=0, retry=self.retrying())
-            except PreconditionFailed:
-                return False
+        except Exists:
+            return False
         return True
 
     def write(self, path: str, data: bytes) -> None:
         with self.errors(f"cannot write {self.url(path)}"):
-            self.bucket.blob(self.key(path)).upload_from_string(
+            self.gcs_bucket.blob(self.key(path)).upload_from_string(
                 data, content_type="application/octet-stream", retry=self.retrying())
-
-    def make_dirs(self, path: str) -> None:
-        """Folders are implicit in GCS."""
 
     def delete_files(self, paths: list[str]) -> dict[str, str]:
         names = [self.key(p) for p in paths]
@@ -324,10 +318,10 @@ class GCSBackend(Backend):
             batch = self.client.batch(raise_exception=False)
             with batch:
                 for name in names:
-                    self.bucket.delete_blob(name)
+                    self.gcs_bucket.delete_blob(name)
             return [(answer.status_code, _answer_message(answer)) for answer in batch._responses]
 
-        with self.errors(f"cannot delete from gs://{self.bucket_name}"):
+        with self.errors(f"cannot delete from gs://{self.bucket}"):
             try:
                 return self.retrying()(send)()
             except (ValueError, api.NotFound, api.MethodNotAllowed, api.BadRequest, api.MethodNotImplemented):
@@ -335,27 +329,17 @@ class GCSBackend(Backend):
                 return None
 
     def _delete_one_by_one(self, names: list[str]) -> dict[str, str]:
-        from google.api_core import exceptions as api
-
         def delete(name: str) -> str | None:
             try:
                 with self.errors(f"cannot delete {self.url(name[len(self.prefix):])}"):
-                    try:
-                        self.bucket.delete_blob(name, retry=self.retrying())
-                    except api.NotFound:
-                        pass  # a missing object counts as deleted
+                    self.gcs_bucket.delete_blob(name, retry=self.retrying())
+            except Missing:
+                pass  # a missing object counts as deleted
             except StoreError as exc:
                 return str(exc)
             return None
 
         return {name: why for name, why in zip(names, self.map(delete, names)) if why is not None}
-
-    def delete_tree(self, path: str) -> None:
-        paths = [join(path, info.path) for info in self.walk(path)]
-        failed = self.delete_files(paths)
-        if failed:
-            first = next(iter(failed.items()))
-            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
 
     # -- transfers ------------------------------------------------------------------------
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
@@ -367,9 +351,10 @@ class GCSBackend(Backend):
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
         """A rewrite: the server copies, in as many calls as it asks for (large objects,
         other locations or storage classes)."""
-        assert isinstance(other, GCSBackend)
-        origin = other.bucket.blob(other.key(source))
-        copy = self.bucket.blob(self.key(target))
+        if not (isinstance(other, GCSBackend) and self.can_copy_from(other)):
+            return super().copy_from(other, source, target, done)
+        origin = other.gcs_bucket.blob(other.key(source))
+        copy = self.gcs_bucket.blob(self.key(target))
         token, copied = None, 0
         with self.errors(f"cannot copy {other.url(source)}"):
             while True:
@@ -382,24 +367,19 @@ class GCSBackend(Backend):
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as file:
-            self.bucket.blob(self.key(source)).download_to_file(_Counting(file, done), raw_download=True,
-                                                                retry=self.retrying())
+            self.gcs_bucket.blob(self.key(source)).download_to_file(_Counting(file, done), raw_download=True,
+                                                                    retry=self.retrying())
 
     def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as file:
-            self.bucket.blob(self.key(target)).upload_from_file(
+            self.gcs_bucket.blob(self.key(target)).upload_from_file(
                 _Counting(file, done), size=os.fstat(file.fileno()).st_size,
                 content_type="application/octet-stream", retry=self.retrying())
 
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
         with self.errors(f"cannot upload to {self.url(target)}"):
-            self.bucket.blob(self.key(target)).upload_from_file(
+            self.gcs_bucket.blob(self.key(target)).upload_from_file(
                 _Counting(stream, done), content_type="application/octet-stream", retry=None)
-
-
-def _first_line(value: object) -> str:
-    lines = str(value).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _mtime(blob: Any) -> float:
