@@ -13,7 +13,6 @@ anonymously. The client is imported only when a ``gs://`` location is opened.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -24,7 +23,6 @@ from .base import (MAX_SIDE_FILE, Backend, BucketBackend, BytesDone, Entry, Erro
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
-KEY_ERROR_ROUNDS = 3  # tries for objects a batch answer reports as failed for a while
 READ_CHUNK = 8 * 1024 * 1024  # bytes a stream fetches per request
 RETRY_SECONDS = 60.0  # how long a request is retried (429, 5xx, dropped connections)
 CONNECT_SECONDS = 5.0  # ... until the server first answers: a wrong endpoint or no network shows soon
@@ -168,7 +166,6 @@ class GCSBackend(BucketBackend):
         self.gcs_bucket = client.bucket(bucket)
         self.endpoint: str = client._connection.API_BASE_URL
         self.retry = _retry()
-        self.retry_pause = 0.2  # seconds before retrying objects a batch answer reported
         self.batch_delete = True  # until the server shows it has no batch endpoint
         self.answered = False  # whether the server has answered yet
 
@@ -285,29 +282,16 @@ class GCSBackend(BucketBackend):
                 data, content_type="application/octet-stream", retry=self.retrying())
 
     def delete_files(self, paths: list[str]) -> dict[str, str]:
-        names = [self.key(p) for p in paths]
-        batches = [names[i:i + DELETE_BATCH] for i in range(0, len(names), DELETE_BATCH)]
-        failed: dict[str, str] = {}
-        for result in self.map(self._delete_batch, batches):
-            failed.update(result)
-        return {name[len(self.prefix):]: why for name, why in failed.items()}
+        return self.delete_in_batches(paths, DELETE_BATCH, self._delete_batch)
 
-    def _delete_batch(self, names: list[str]) -> dict[str, str]:
-        """Delete up to 100 objects; retry those the answer reports failed for a while;
-        {name: why} for those that still failed."""
-        failed: dict[str, str] = {}
-        for attempt in range(KEY_ERROR_ROUNDS):
-            if attempt:
-                time.sleep(self.retry_pause * attempt)
-            answers = self._delete_in_one_request(names) if self.batch_delete else None
-            if answers is None:
-                return self._delete_one_by_one(names)
-            failed = {name: why for name, (status, why) in zip(names, answers)
-                      if not (200 <= status < 300 or status == 404)}  # a missing object counts as deleted
-            names = [name for name, (status, _) in zip(names, answers) if status in TRANSIENT]
-            if not names:
-                break
-        return failed
+    def _delete_batch(self, names: list[str]) -> dict[str, tuple[str, bool]]:
+        """One batch request of up to 100 deletions (a 429 or 5xx answer to one of them is
+        worth another try); single deletions side by side where the server has no batches."""
+        answers = self._delete_in_one_request(names) if self.batch_delete else None
+        if answers is None:
+            return {name: (why, False) for name, why in self._delete_one_by_one(names).items()}
+        return {name: (why, status in TRANSIENT) for name, (status, why) in zip(names, answers)
+                if not (200 <= status < 300 or status == 404)}  # a missing object counts as deleted
 
     def _delete_in_one_request(self, names: list[str]) -> list[tuple[int, str]] | None:
         """(status, message) for each deletion of one batch request; None where the server
