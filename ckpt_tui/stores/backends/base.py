@@ -616,6 +616,40 @@ class BucketBackend(Backend):
         return self.prefix.rstrip("/").rpartition("/")[0]
 
 
+class DeepListingBucket(BucketBackend):
+    """A bucket where one listing without a delimiter gives everything below a folder for
+    about the cost of one level (S3, GCS): a run's steps, their sizes and what they hold
+    come from that one listing, kept for the deletion that may follow."""
+
+    def list_deep(self, path: str) -> DeepListing:
+        entries: dict[str, Entry] = {}
+        totals: dict[str, list] = {}
+        children: dict[str, set[str]] = {}
+        infos = list(self.walk(path))
+        self.remember(path, infos)  # for the deletion that may follow
+        for info in infos:
+            name, sep, rest = info.path.partition("/")
+            if sep:
+                entries[name] = Entry(name, Kind.DIR)
+                children.setdefault(name, set()).add(rest.partition("/")[0])
+            elif name not in entries:
+                entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
+            total = totals.setdefault(name, [0, 0.0, 0])
+            total[0] += info.size
+            total[1] = max(total[1], info.mtime)
+            total[2] += 1
+        usage = {n: Usage(*t, markers=STEP_MARKERS.intersection(children.get(n, ()))) for n, t in totals.items()}
+        return DeepListing(list(entries.values()), usage, children)
+
+    def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        groups = self.listing(folder, keep=True)
+        return {name: groups.get(name, []) for name in names}
+
+    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
+        usage = self.list_deep(folder).usage
+        return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
+
+
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
     """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
     with contextlib.closing(stream):
