@@ -165,10 +165,11 @@ def new_bucket(endpoint: str) -> str:
 class GCSLocation:
     """A fresh prefix of its own in a bucket: what ``gs://bucket/prefix`` a test works on."""
 
-    endpoint: str
+    server: str  # the emulator's URL, which STORAGE_EMULATOR_HOST names
     bucket: str
     prefix: str  # ends with "/"
     local: Path | None = None
+    endpoint: str | None = None  # no --endpoint-url: that is S3's
 
     @classmethod
     def fresh(cls, endpoint: str, bucket: str | None = None) -> GCSLocation:
@@ -182,13 +183,13 @@ class GCSLocation:
 
     @property
     def client(self):
-        return client_for(self.endpoint)
+        return client_for(self.server)
 
     def store(self):
         """The store a user gets for this URL (``STORAGE_EMULATOR_HOST`` names the server)."""
         from ckpt_tui.stores.gcs import GCSStore
 
-        assert os.environ.get(EMULATOR) == self.endpoint, "the gcs_env fixture points the store at the server"
+        assert os.environ.get(EMULATOR) == self.server, "the gcs_env fixture points the store at the server"
         return GCSStore.from_url(self.url)
 
     def put(self, key: str, body: bytes = b"") -> None:
@@ -299,6 +300,6 @@ def faulty_gcs(faulty_gcs_session_server: FaultyServer, gcs_env: Callable[[str],
     """The ART tree on fake-gcs-server, with the stores talking to it through the fault injector."""
     faulty_gcs_session_server.faults.clear()
     location = art_location(faulty_gcs_session_server.endpoint, art_base)
-    gcs_env(location.endpoint)
+    gcs_env(location.server)
     yield faulty_gcs_session_server, location
     faulty_gcs_session_server.faults.clear()

@@ -122,18 +122,6 @@ def test_deletions_use_batches_where_the_server_has_them(gcs_endpoint, fake_gcs_
     assert backend.batch_delete is (gcs_endpoint != fake_gcs_server)
 
 
-def test_an_interrupted_delete_is_pending_until_finished(gcs_art_bucket):
-    store = gcs_art_bucket.store()
-    root = f"{RUN}checkpoints/"
-    gcs_art_bucket.put(f"{root}{DELETING_MARKER}abc", json.dumps({"steps": ["0003"]}).encode())
-    gcs_art_bucket.client.bucket(gcs_art_bucket.bucket).delete_blob(f"{gcs_art_bucket.prefix}{root}0003/adapter_config.json")
-    run = store.load_run("demo", "agent-001")
-    assert [(c.step, c.complete, c.note) for c in run.pending] == [(3, False, "interrupted delete")]
-    assert store.finish_interrupted("demo", "agent-001") == [f"{gcs_art_bucket.url}/{root}0003"]
-    assert not gcs_art_bucket.keys(f"{root}0003/") and not gcs_art_bucket.keys(f"{root}{DELETING_MARKER}")
-    assert len(store.load_run("demo", "agent-001").checkpoints) == 11
-
-
 # -- forks ------------------------------------------------------------------------------
 def test_fork_copies_one_step_server_side(gcs_art_bucket, monkeypatch):
     store = gcs_art_bucket.store()
@@ -147,7 +135,7 @@ def test_fork_copies_one_step_server_side(gcs_art_bucket, monkeypatch):
 
 
 def test_fork_into_another_bucket_on_the_same_server(gcs_art_bucket):
-    other = GCSLocation.fresh(gcs_art_bucket.endpoint, new_bucket(gcs_art_bucket.endpoint))
+    other = GCSLocation.fresh(gcs_art_bucket.server, new_bucket(gcs_art_bucket.server))
     source, target = gcs_art_bucket.store(), other.store()
     assert source.can_copy_to(target)
     fork_checkpoint(source, "demo", "agent-001", "agent-x", step=5, to_store=target)
@@ -155,7 +143,7 @@ def test_fork_into_another_bucket_on_the_same_server(gcs_art_bucket):
 
 
 def test_fork_from_disk_to_gcs_and_back(gcs_art_bucket, art_base: Path, tmp_path: Path):
-    empty = GCSLocation.fresh(gcs_art_bucket.endpoint)
+    empty = GCSLocation.fresh(gcs_art_bucket.server)
     pushed = fork_checkpoint(LocalStore(art_base), "demo", "agent-001", "agent-up", step=4, to_store=empty.store())
     assert pushed.step == 4 and empty.keys() == step_keys([4], "demo/models/agent-up/")
     for name in STEP_FILES:

@@ -114,12 +114,15 @@ def moto_art_bucket(moto_server: str, art_base: Path) -> Location:
     return art_location(moto_server, art_base)
 
 
-@pytest.fixture(params=["moto", "seaweedfs", "memory"])
+@pytest.fixture(params=["moto", "seaweedfs", "memory", pytest.param("fake_gcs", marks=pytest.mark.gcs)])
 def claims_art(request: pytest.FixtureRequest, art_base: Path) -> Location | MemoryLocation:
     """The ART fixture tree in a store without rename, where deletions and forks are claimed by
-    markers: on moto, on SeaweedFS, and in memory (a backend of primitives only)."""
+    markers: on moto, on SeaweedFS, in memory (a backend of primitives only) and on
+    fake-gcs-server (create-only by ``ifGenerationMatch=0``)."""
     if request.param == "memory":
         return MemoryLocation.fresh(art_base)
+    if request.param == "fake_gcs":
+        return request.getfixturevalue("fake_gcs_art_bucket")
     return art_location(request.getfixturevalue(f"{request.param}_server"), art_base)
 
 
