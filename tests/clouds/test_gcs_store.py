@@ -178,3 +178,32 @@ def test_ls_prune_fork_and_path_on_the_command_line(gcs_art_bucket, capsys, tmp_
     local = tmp_path / ".art"
     assert main(["fork", url, "-p", "demo", "-r", "agent-002", "--to", "agent-002", "--to-location", str(local)]) == 0
     assert (local / "demo/models/agent-002/checkpoints/0005/adapter_config.json").is_file()
+
+
+def test_files_above_the_single_request_size_go_up_resumably_and_come_back_whole(fake_gcs_server, gcs_env,
+                                                                                 tmp_path: Path):
+    import io
+    import os
+
+    backend = GCSLocation.fresh(gcs_env(fake_gcs_server)).store().backend
+    data = os.urandom(9 * 1024 * 1024 + 7)  # above the 8 MiB a single upload request takes
+    (tmp_path / "big.bin").write_bytes(data)
+
+    class Unseekable(io.RawIOBase):  # another store's download: it cannot tell its position
+        def __init__(self) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            return self.inner.read(size)
+
+    for name, send in (("from-file", lambda done: backend.put_file(str(tmp_path / "big.bin"), "big/from-file", done)),
+                       ("from-stream", lambda done: backend.put_stream(Unseekable(), "big/from-stream", done))):
+        sent: list[int] = []
+        send(sent.append)
+        assert sum(sent) == len(data)
+        received: list[int] = []
+        backend.get_file(f"big/{name}", str(tmp_path / name), received.append)
+        assert sum(received) == len(data) and (tmp_path / name).read_bytes() == data

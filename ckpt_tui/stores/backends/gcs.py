@@ -130,16 +130,24 @@ GCS_ERRORS = ErrorTable(
 
 
 class _Counting:
-    """A file whose reads and writes are reported to a ``BytesDone``."""
+    """A file whose reads and writes are reported to a ``BytesDone``; a stream that cannot
+    tell its position (another store's download) tells the bytes read from it."""
 
     def __init__(self, file: BinaryIO, done: BytesDone | None) -> None:
-        self.file, self.done = file, done
+        self.file, self.done, self.bytes_read = file, done, 0
 
     def read(self, size: int = -1) -> bytes:
         data = self.file.read(size)
+        self.bytes_read += len(data)
         if self.done is not None and data:
             self.done(len(data))
         return data
+
+    def tell(self) -> int:
+        try:
+            return self.file.tell()
+        except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+            return self.bytes_read
 
     def write(self, data: bytes) -> int:
         written = self.file.write(data)
