@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-# Servers of the clouds' tests, whose fixtures the behaviour suite in tests/s3 uses too.
+# GCS emulators for the tests under tests/clouds, whose fixtures tests/s3's suites use too.
 pytest_plugins = ["clouds.gcs_servers"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -65,33 +65,6 @@ def trainer_tree(tmp_path: Path):
     return copy
 
 
-# Where the tree store's behaviour suite runs: each names a fixture ``{name}_fresh_location``
-# giving an empty location on that server ("disk": a folder).
-STORE_PLACES = [
-    "disk",
-    pytest.param("moto", marks=pytest.mark.s3),
-    pytest.param("seaweedfs", marks=pytest.mark.s3),
-    "memory",
-    pytest.param("fake_gcs", marks=pytest.mark.gcs),
-    pytest.param("gcp_emulator", marks=pytest.mark.gcs),
-]
-
-
-@pytest.fixture(params=STORE_PLACES)
-def fresh_location(request: pytest.FixtureRequest):
-    """An empty location on each kind of store: None for a folder on disk, else an object with
-    ``store()``, ``put(path, data)``, ``upload(folder)`` and ``keys(under)``."""
-    return None if request.param == "disk" else request.getfixturevalue(f"{request.param}_fresh_location")
-
-
-@pytest.fixture
-def memory_fresh_location():
-    """An empty place in the in-memory store (a backend of the primitives only)."""
-    from memory_location import MemoryLocation
-
-    return MemoryLocation.fresh()
-
-
 @pytest.fixture
 def no_terminal(monkeypatch):
     """The CLI sees no terminal on stdin: it never waits for a confirmation."""
@@ -106,23 +79,25 @@ def tmpdir_env(tmp_path: Path) -> dict:
 
 
 # Test groups (markers registered in pyproject.toml), by directory and file name, so that a
-# part runs alone: `python -m pytest -m "not s3 and not gcs and not app and not wandb and not slow"`.
+# part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
 GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
-# Groups of files under tests/clouds, by the start of their names.
-GROUP_FILE_PREFIXES = {"test_gcs_": "gcs"}
 SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
 
 
 def groups_of(path: Path) -> set[str]:
     """The markers of a test file or folder: its directory's group, ``app`` for
-    ``test_*_app.py``, and ``slow`` for the files listed in SLOW_FILES."""
+    ``test_*_app.py``, ``azure`` for ``test_azure_*.py``, and ``slow`` for the files listed
+    in SLOW_FILES."""
     parts = path.relative_to(Path(__file__).parent).parts
     groups = {GROUP_DIRECTORIES[parts[0]]} if parts and parts[0] in GROUP_DIRECTORIES else set()
     if path.stem.endswith("_app"):
         groups.add("app")
-    groups.update(group for start, group in GROUP_FILE_PREFIXES.items() if path.name.startswith(start))
     if path.name in SLOW_FILES:
         groups.add("slow")
+    if path.name.startswith("test_gcs"):
+        groups.add("gcs")
+    if path.name.startswith("test_azure"):
+        groups.add("azure")
     return groups
 
 

@@ -140,18 +140,6 @@ def faulty_art_bucket(faulty_server: FaultyServer, art_base: Path) -> Location:
 
 
 @pytest.fixture
-def moto_fresh_location(moto_server: str) -> Location:
-    """An empty prefix on moto (where the behaviour suite runs)."""
-    return Location.fresh(moto_server)
-
-
-@pytest.fixture
-def seaweedfs_fresh_location(seaweedfs_server: str) -> Location:
-    """An empty prefix on SeaweedFS (where the behaviour suite runs)."""
-    return Location.fresh(seaweedfs_server)
-
-
-@pytest.fixture
 def create_bucket() -> Callable[[str], str]:
     """``create_bucket(endpoint)`` -> the name of a new, empty bucket there."""
     return new_bucket

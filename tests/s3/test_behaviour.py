@@ -1,10 +1,10 @@
-"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3) and
-fake-gcs-server and gcp-storage-emulator (GCS) over HTTP, and memory (a backend of the
-primitives only): ``fresh_location`` in tests/conftest.py.
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3),
+fake-gcs-server and gcp-storage-emulator (GCS) and Azurite (Azure Blob's emulator) over
+HTTP, and memory (a backend of the primitives only).
 
 Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
-wherever its files are.
+wherever its files are. Each backend is one factory in ``TREES``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
+from memory_location import MemoryLocation  # noqa: E402
+from s3_servers import Location  # noqa: E402
 
 from ckpt_tui.core import (AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint,  # noqa: E402
                            plan_run)
@@ -36,7 +40,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Any = None  # set for a bucket: see ``fresh_location``
+    location: Location | AzureLocation | MemoryLocation | None = None  # set for a bucket and memory
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -61,11 +65,38 @@ class Tree:
         return {p.relative_to(self.source).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def tree(fresh_location: Any, tmp_path: Path) -> Tree:
+def disk_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source)
+
+
+def s3_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, Location.fresh(request.getfixturevalue(f"{request.param}_server")))
+
+
+def azure_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+    return Tree(source, use_location(request.getfixturevalue("monkeypatch"), location))
+
+
+def memory_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, MemoryLocation.fresh())
+
+
+def gcs_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    """On fake-gcs-server or gcp-storage-emulator (tests/clouds/gcs_servers.py)."""
+    return Tree(source, request.getfixturevalue(f"{request.param}_fresh_location"))
+
+
+TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree,
+         "fake_gcs": gcs_tree, "gcp_emulator": gcs_tree}
+GROUPS = {"azurite": pytest.mark.azure, "fake_gcs": pytest.mark.gcs, "gcp_emulator": pytest.mark.gcs}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=GROUPS.get(name, ())) for name in TREES])
+def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
-    return Tree(source, fresh_location)
+    return TREES[request.param](request, source)
 
 
 def names(run) -> tuple[list, list]:

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
 from s3_servers import Location  # noqa: E402
 from watch_helpers import check_watch_keeps_pace  # noqa: E402
 
@@ -35,7 +37,7 @@ class Place:
     """A tree built in ``source`` and watched there (disk) or in a copy of it in a bucket."""
 
     source: Path
-    location: Location | None = None
+    location: Location | AzureLocation | None = None
 
     def store(self):
         return self.location.store() if self.location else LocalStore(self.source)
@@ -50,17 +52,19 @@ class Place:
         for path, data in after.items():
             if before.get(path) != data:
                 self.location.put(path, data)
-        gone = [{"Key": self.location.prefix + p} for p in before if p not in after]
-        if gone:
-            self.location.client.delete_objects(Bucket=self.location.bucket, Delete={"Objects": gone})
+        for path in before.keys() - after.keys():
+            self.location.delete(path)
 
 
-@pytest.fixture(params=["disk", "moto"])
+@pytest.fixture(params=["disk", "moto", pytest.param("azurite", marks=pytest.mark.azure)])
 def place(request, tmp_path) -> Place:
     source = tmp_path / "tree"
     source.mkdir()
     if request.param == "disk":
         return Place(source)
+    if request.param == "azurite":
+        location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+        return Place(source, use_location(request.getfixturevalue("monkeypatch"), location))
     return Place(source, Location.fresh(request.getfixturevalue("moto_server")))
 
 
@@ -156,8 +160,17 @@ def test_every_layout_is_kept_pruned_as_one_prune_would_leave_it(place, scenario
 
 
 # -- beside a trainer, in S3 --------------------------------------------------------------
-def test_watch_in_s3_keeps_pace_with_a_trainer(moto_server):
-    check_watch_keeps_pace(Location.fresh(moto_server), "--endpoint-url", moto_server)
+@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure),
+                                    pytest.param("fake_gcs", marks=pytest.mark.gcs)])
+def test_watch_in_a_bucket_keeps_pace_with_a_trainer(request, server):
+    if server == "azurite":  # Azure signs in with the connection string in the environment
+        location = use_location(request.getfixturevalue("monkeypatch"),
+                                AzureLocation.fresh(request.getfixturevalue("azurite").endpoint))
+    elif server == "fake_gcs":  # STORAGE_EMULATOR_HOST names the server
+        location = request.getfixturevalue("fake_gcs_fresh_location")
+    else:
+        location = Location.fresh(request.getfixturevalue("moto_server"))
+    check_watch_keeps_pace(location, *(["--endpoint-url", location.endpoint] if location.endpoint else []))
 
 
 # -- saved policies in S3 -------------------------------------------------------------------

@@ -616,10 +616,10 @@ class BucketBackend(Backend):
         return self.prefix.rstrip("/").rpartition("/")[0]
 
 
-class DeepListingBucket(BucketBackend):
-    """A bucket where one listing without a delimiter gives everything below a folder for
-    about the cost of one level (S3, GCS): a run's steps, their sizes and what they hold
-    come from that one listing, kept for the deletion that may follow."""
+class DeepListingBackend(BucketBackend):
+    """An object store whose one listing without a delimiter costs less than listing level
+    by level (S3, Azure Blob): ``list_deep``, ``walk_many`` and ``usage_many`` from it, the
+    listing kept (``remember``) for the deletion that may follow."""
 
     def list_deep(self, path: str) -> DeepListing:
         entries: dict[str, Entry] = {}

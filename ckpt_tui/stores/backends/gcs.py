@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBucket, Entry, ErrorTable, Exists, FileInfo, Kind,
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Missing, parse_bucket_url)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
@@ -159,7 +159,7 @@ class _Counting:
         return getattr(self.file, name)
 
 
-class GCSBackend(DeepListingBucket):
+class GCSBackend(DeepListingBackend):
     scheme = "gs"
     parallelism = WORKERS
     can_copy_server_side = True

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBucket, Entry, ErrorTable, Exists, FileInfo, Kind,
-                   Missing, grouped, parse_bucket_url)
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
+                   FileInfo, Kind, Missing, grouped, parse_bucket_url)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -203,7 +203,7 @@ class _Counter:
     def on_done(self, future: Any, **kwargs: Any) -> None: ...
 
 
-class S3Backend(DeepListingBucket):
+class S3Backend(DeepListingBackend):
     scheme = "s3"
     parallelism = WORKERS
     can_copy_server_side = True

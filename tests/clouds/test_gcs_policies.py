@@ -1,24 +1,14 @@
-"""``watch`` beside a trainer saving into GCS (polling), and saved policies in a bucket."""
+"""Saved policies in a GCS bucket; ``watch`` there (beside a trainer: tests/s3/test_s3_watch.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 from clouds.gcs_servers import GCSLocation, new_bucket
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-
-from watch_helpers import check_watch_keeps_pace  # noqa: E402
-
-from ckpt_tui.cli import main  # noqa: E402
-from ckpt_tui.core import Policy  # noqa: E402
-from ckpt_tui.policy_file import POLICY_FILE, load, save_run_policy  # noqa: E402
-
-
-def test_watch_in_gcs_keeps_pace_with_a_trainer(fake_gcs_server, gcs_env):
-    check_watch_keeps_pace(GCSLocation.fresh(gcs_env(fake_gcs_server)), count=12, seed=7)
+from ckpt_tui.cli import main
+from ckpt_tui.core import Policy
+from ckpt_tui.policy_file import POLICY_FILE, load, save_run_policy
 
 
 def test_the_policy_file_is_read_and_written_in_a_bucket(gcs_location, capsys):
