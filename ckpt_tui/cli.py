@@ -29,7 +29,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("location", nargs="?", default=DEFAULT_LOCATION,
-                        help="a directory (default ./.art), s3://bucket/prefix or wandb://entity[/project]")
+                        help="a directory (default ./.art), s3://bucket/prefix, gs://bucket/prefix or wandb://entity[/project]")
     group = parser.add_argument_group("S3")
     group.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")

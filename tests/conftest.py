@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# GCS emulators for the tests under tests/clouds, whose fixtures tests/s3's suites use too.
+pytest_plugins = ["clouds.gcs_servers"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Trees written by the tests are seconds old: steps of layouts without a completion marker count
 # as complete at once, unless a test sets its own settle window (tests/test_completeness.py).
@@ -91,6 +94,8 @@ def groups_of(path: Path) -> set[str]:
         groups.add("app")
     if path.name in SLOW_FILES:
         groups.add("slow")
+    if path.name.startswith("test_gcs"):
+        groups.add("gcs")
     if path.name.startswith("test_azure"):
         groups.add("azure")
     return groups

@@ -149,3 +149,45 @@ class WatchProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+# -- beside a trainer, in a bucket ----------------------------------------------------------
+def save_in_bucket(location) -> Callable[[int, dict[str, bytes]], None]:
+    """A bucket has no rename: the files go to ``tmp-checkpoint-N/``, then to ``checkpoint-N/``
+    (state last), then the staging copy goes. ``location``: ``put``, ``delete`` (tests/s3/s3_servers.py,
+    tests/clouds/gcs_servers.py)."""
+    def save(step: int, files: dict[str, bytes]) -> None:
+        for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
+            for name, data in files.items():
+                location.put(f"{folder}/{name}", data)
+        for name in files:
+            location.delete(f"tmp-checkpoint-{step}/{name}")
+
+    return save
+
+
+def steps_in_bucket(location) -> set[int]:
+    return {int(key.split("/")[0].removeprefix("checkpoint-")) for key in location.keys()
+            if key.startswith("checkpoint-")}
+
+
+def check_watch_keeps_pace(location, *options: str, count: int = 16, seed: int = 5) -> None:
+    """``watch`` on ``location`` while a trainer saves there: latest and best are always present,
+    every other step is deleted and reported, and nothing of ours (markers, staging) is left."""
+    losses = eval_losses(count, seed=seed)
+    trainer = Trainer(save_in_bucket(location), losses)
+    with WatchProcess(location.url, *options, "--metric", "eval_loss", "--interval", "0.2") as watch:
+        watch.started()
+        trainer.start()
+        while trainer.is_alive():
+            check_latest_and_best_present(trainer, lambda: steps_in_bucket(location))
+            time.sleep(0.02)  # leave an in-process server some time to answer the trainer
+        assert trainer.error is None, trainer.error
+        steps = list(range(1, len(losses) + 1))
+        expected = {best_step(losses, steps), steps[-1]}
+        watch.wait_for(lambda: {e["step"] for e in watch.actions("deleted")} == set(steps) - expected,
+                       "every deletion reported")
+        assert watch.terminate() == 0
+    assert steps_in_bucket(location) == expected
+    assert not watch.actions("error") and not watch.actions("failed")
+    assert not [k for k in location.keys() if not k.startswith("checkpoint-")]  # no marker, no staging left

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from memory_location import MemoryLocation
 from s3_servers import (ACCESS_KEY, SECRET_KEY, WEED_PORTS, FaultInjector, Faults, FaultyServer,
-                        Location, art_location, find_weed, free_port, new_bucket, wait_until_serving)
+                        Location, art_location, find_weed, free_port, new_bucket, serving, wait_until_serving)
 
 
 @pytest.fixture(autouse=True)
@@ -53,17 +52,10 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def faulty_session_server() -> Iterator[FaultyServer]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     faults = Faults()
-    app = FaultInjector(DomainDispatcherApplication(create_backend_app), faults)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield FaultyServer(f"http://127.0.0.1:{server.server_port}", faults)
-    server.shutdown()
-    thread.join()
+    with serving(FaultInjector(DomainDispatcherApplication(create_backend_app), faults)) as endpoint:
+        yield FaultyServer(endpoint, faults)
 
 
 @pytest.fixture
@@ -122,12 +114,15 @@ def moto_art_bucket(moto_server: str, art_base: Path) -> Location:
     return art_location(moto_server, art_base)
 
 
-@pytest.fixture(params=["moto", "seaweedfs", "memory"])
+@pytest.fixture(params=["moto", "seaweedfs", "memory", pytest.param("fake_gcs", marks=pytest.mark.gcs)])
 def claims_art(request: pytest.FixtureRequest, art_base: Path) -> Location | MemoryLocation:
     """The ART fixture tree in a store without rename, where deletions and forks are claimed by
-    markers: on moto, on SeaweedFS, and in memory (a backend of primitives only)."""
+    markers: on moto, on SeaweedFS, in memory (a backend of primitives only) and on
+    fake-gcs-server (create-only by ``ifGenerationMatch=0``)."""
     if request.param == "memory":
         return MemoryLocation.fresh(art_base)
+    if request.param == "fake_gcs":
+        return request.getfixturevalue("fake_gcs_art_bucket")
     return art_location(request.getfixturevalue(f"{request.param}_server"), art_base)
 
 

@@ -1,5 +1,6 @@
-"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS over HTTP,
-Azurite (Azure Blob's emulator), and memory (a backend of the primitives only).
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3),
+fake-gcs-server and gcp-storage-emulator (GCS) and Azurite (Azure Blob's emulator) over
+HTTP, and memory (a backend of the primitives only).
 
 Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
@@ -13,6 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,11 +82,17 @@ def memory_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
     return Tree(source, MemoryLocation.fresh())
 
 
-TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree}
+def gcs_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    """On fake-gcs-server or gcp-storage-emulator (tests/clouds/gcs_servers.py)."""
+    return Tree(source, request.getfixturevalue(f"{request.param}_fresh_location"))
 
 
-@pytest.fixture(params=[pytest.param(name, marks=[pytest.mark.azure] if name == "azurite" else [])
-                        for name in TREES])
+TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree,
+         "fake_gcs": gcs_tree, "gcp_emulator": gcs_tree}
+GROUPS = {"azurite": pytest.mark.azure, "fake_gcs": pytest.mark.gcs, "gcp_emulator": pytest.mark.gcs}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=GROUPS.get(name, ())) for name in TREES])
 def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
@@ -235,3 +243,18 @@ def test_slimming_keeps_the_weights_and_records_what_went(tree, hf_fixture):
     run = store.load_run(project, "full-model")
     assert [c.step for c in run.checkpoints if c.weights_only] == [4, 8, 16] and run.pending == []
     assert not [k for k in tree.keys("full-model/") if "slimming" in k or "slimmed" in k]
+
+
+# -- metrics ------------------------------------------------------------------------------
+def test_tensorboard_event_files_are_read_alike(tree):
+    pytest.importorskip("tensorboard")
+    from test_tensorboard import megatron_logs, write_events
+
+    save = megatron_save(tree.source / "gpt")
+    megatron_logs(save)
+    write_events(save / "iter_0000010", [(10, {"lm-loss": 99.0})])  # inside a checkpoint: not the run's log
+    store = tree.publish().store()
+    got = store.load_run(store.backend.root_name, "gpt")
+    want = LocalStore(tree.source).load_run(tree.source.name, "gpt")
+    assert got.metrics.names() == ["learning-rate", "lm-loss"] and got.metrics.by_step == want.metrics.by_step
+    assert got.metrics.notes == want.metrics.notes == []

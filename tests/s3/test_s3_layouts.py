@@ -283,21 +283,6 @@ def test_cli_on_a_single_hf_output_dir(moto_server, hf_fixture, capsys):
     assert {k.split("/")[1] for k in parent.keys("again/")} == {"checkpoint-12"}
 
 
-@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure)])
-def test_tensorboard_event_files_are_read_in_a_bucket_too(request, tmp_path, server):
-    pytest.importorskip("tensorboard")
-    from test_tensorboard import megatron_logs, write_events
-
-    save = megatron_save(tmp_path / "runs" / "gpt")
-    megatron_logs(save)
-    write_events(save / "iter_0000010", [(10, {"lm-loss": 99.0})])  # inside a checkpoint: not the run's log
-    location = bucket_copy(request, server, tmp_path / "runs")
-    got = location.store().load_run("runs", "gpt")
-    want = LocalStore(tmp_path / "runs").load_run("runs", "gpt")
-    assert got.metrics.names() == ["learning-rate", "lm-loss"] and got.metrics.by_step == want.metrics.by_step
-    assert got.metrics.notes == want.metrics.notes == []
-
-
 # -- trees written by the trainers themselves ---------------------------------------------------
 REAL_TREES = ["real-trainers/dcp-steps", "real-trainers/deepspeed-zero1", "real-trainers/megatron-dcp",
               "real-trainers/torchtune-async", "real-trainers/torchtune-lora", "real-trainers/nemo2",

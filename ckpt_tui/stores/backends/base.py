@@ -41,6 +41,10 @@ LINE_CHUNK = 1024 * 1024
 BytesDone = Callable[[int], None]
 # Bytes a stream is copied by (downloads, uploads and copies built on ``open`` and ``put_stream``).
 COPY_CHUNK = 8 * 1024 * 1024
+# Tries of a key that a deletion request reports failed (``BucketBackend.delete_in_batches``).
+KEY_ERROR_ROUNDS = 3
+# Sends one deletion request for keys: {key: (why, whether another try may do better)} for those that failed.
+SendDeletions = Callable[[list[str]], dict[str, tuple[str, bool]]]
 # Listings kept for the deletion that follows a load, bounded in files.
 LISTING_CACHE_FILES = 2_000_000
 
@@ -586,6 +590,35 @@ class BucketBackend(Backend):
 
     def url(self, path: str, folder: bool = False) -> str:
         return f"{self.scheme}://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
+
+    # Seconds before the second try of keys a deletion request reported failed (twice that
+    # before the third...).
+    retry_pause = 0.2
+
+    def delete_in_batches(self, paths: list[str], size: int, send: SendDeletions) -> dict[str, str]:
+        """``delete_files`` by requests of at most ``size`` keys, side by side. ``send(keys)``
+        makes one request and gives the keys that failed: why, and whether another try may
+        do better; those are sent again, ``KEY_ERROR_ROUNDS`` tries in all. {path: why} for
+        the files that still failed."""
+        def batch(keys: list[str]) -> dict[str, str]:
+            failed: dict[str, str] = {}
+            for attempt in range(KEY_ERROR_ROUNDS):
+                if attempt:
+                    time.sleep(self.retry_pause * attempt)
+                answers = send(keys)
+                for key in keys:
+                    failed.pop(key, None)
+                failed.update((key, why) for key, (why, _) in answers.items())
+                keys = [key for key, (_, again) in answers.items() if again]
+                if not keys:
+                    break
+            return failed
+
+        keys = [self.key(p) for p in paths]
+        failed: dict[str, str] = {}
+        for result in self.map(batch, [keys[i:i + size] for i in range(0, len(keys), size)]):
+            failed.update(result)
+        return {key[len(self.prefix):]: why for key, why in failed.items()}
 
     def prefix_above(self) -> str:
         """The prefix one folder up, for ``parent``; refused at the bucket itself."""

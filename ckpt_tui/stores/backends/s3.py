@@ -10,7 +10,6 @@ server-side for copies). botocore is imported only when an S3 location is opened
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -22,7 +21,6 @@ from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry,
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
-KEY_ERROR_ROUNDS = 3  # tries for keys a DeleteObjects response reports as failed
 MAX_RETRIES = 4  # botocore standard mode, per request
 COPY_OBJECT_LIMIT = 5 * 1024**3  # largest object CopyObject accepts in one request
 PART_SIZE = 256 * 1024**2
@@ -226,7 +224,6 @@ class S3Backend(DeepListingBackend):
         # Objects above this are copied, uploaded and downloaded in parts.
         self.multipart_threshold = COPY_OBJECT_LIMIT
         self.part_size = PART_SIZE
-        self.retry_pause = 0.2  # seconds before retrying keys DeleteObjects reported
         self._managers: dict[tuple[int, int], Any] = {}
         self._lock = threading.Lock()
 
@@ -343,29 +340,16 @@ class S3Backend(DeepListingBackend):
         with self.errors(f"cannot write {self.url(path)}"):
             self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data)
 
-    def _delete_batch(self, keys: list[str]) -> dict[str, str]:
-        """Delete up to 1000 keys; retry the ones reported failed; return what still failed."""
-        failed: dict[str, str] = {}
-        for attempt in range(KEY_ERROR_ROUNDS):
-            if attempt:
-                time.sleep(self.retry_pause * attempt)
-            with self.errors(f"cannot delete from s3://{self.bucket}"):
-                response = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
-            failed = {e["Key"]: f"{e.get('Code', 'Error')}: {e.get('Message', '')}".rstrip(": ")
-                      for e in response.get("Errors", ())}
-            keys = [k for k in keys if k in failed]
-            if not keys:
-                return {}
-        return failed
+    def _delete_batch(self, keys: list[str]) -> dict[str, tuple[str, bool]]:
+        """One DeleteObjects request; every key it reports failed is worth another try."""
+        with self.errors(f"cannot delete from s3://{self.bucket}"):
+            response = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        return {e["Key"]: (f"{e.get('Code', 'Error')}: {e.get('Message', '')}".rstrip(": "), True)
+                for e in response.get("Errors", ())}
 
     def delete_files(self, paths: list[str]) -> dict[str, str]:
-        keys = [self.key(p) for p in paths]
-        batches = [keys[i:i + DELETE_BATCH] for i in range(0, len(keys), DELETE_BATCH)]
-        failed: dict[str, str] = {}
-        for result in self.map(self._delete_batch, batches):
-            failed.update(result)
-        return {key[len(self.prefix):]: why for key, why in failed.items()}
+        return self.delete_in_batches(paths, DELETE_BATCH, self._delete_batch)
 
     # -- transfers ------------------------------------------------------------------------
     def _manager(self) -> Any:

@@ -1,0 +1,396 @@
+"""A Google Cloud Storage bucket and prefix, through google-cloud-storage (the official client).
+
+Listings use the JSON API's ``delimiter="/"`` for one level; claims are created
+with ``if_generation_match=0`` (create-only); deletions go 100 to a request
+through the JSON API's batch endpoint, one by one side by side where a server has
+none (fake-gcs-server); copies within GCS are rewrites (server-side, in as many
+calls as the server asks for). Credentials are Application Default Credentials
+(``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth application-default login``,
+the metadata server); ``STORAGE_EMULATOR_HOST`` points at an emulator, used
+anonymously. The client is imported only when a ``gs://`` location is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
+                   Missing, parse_bucket_url)
+
+WORKERS = 16  # parallel requests; the connection pool is sized to match
+DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
+READ_CHUNK = 8 * 1024 * 1024  # bytes a stream fetches per request
+RETRY_SECONDS = 60.0  # how long a request is retried (429, 5xx, dropped connections)
+CONNECT_SECONDS = 5.0  # ... until the server first answers: a wrong endpoint or no network shows soon
+EMULATOR = "STORAGE_EMULATOR_HOST"
+# Fields a listing asks for: what an entry holds, nothing more.
+LIST_FIELDS = "items(name,size,updated,md5Hash,crc32c),prefixes,nextPageToken"
+# Statuses of a batch's single answers that are worth another try.
+TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``gs://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    return parse_bucket_url(url, "gs")
+
+
+def make_client() -> tuple[Any, str]:
+    """A client, and where its credentials came from (for messages): the emulator named by
+    ``STORAGE_EMULATOR_HOST`` anonymously, else Application Default Credentials."""
+    import requests.adapters
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    if emulator := os.environ.get(EMULATOR):
+        client = storage.Client(project=None, credentials=AnonymousCredentials())
+        source = f"the emulator at {emulator} ({EMULATOR}), anonymously"
+    else:
+        credentials, source = _default_credentials()
+        client = storage.Client(project=None, credentials=credentials)
+    # The client fetches each bucket's metadata in a background thread, for tracing attributes
+    # only: a request more, which a credential limited to objects is refused.
+    client._bucket_metadata_cache = None
+    adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS + 4)
+    client._http.mount("https://", adapter)  # the default pool holds 10 connections
+    client._http.mount("http://", adapter)
+    return client, source
+
+
+def _default_credentials() -> tuple[Any, str]:
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    scopes = ["https://www.googleapis.com/auth/devstorage.full_control"]
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    try:
+        credentials, _project = google.auth.default(scopes=scopes)
+    except DefaultCredentialsError as exc:
+        if key_file:
+            raise StoreError(f"cannot use GOOGLE_APPLICATION_CREDENTIALS={key_file}: "
+                             f"{_first_line(exc) or type(exc).__name__}") from None
+        raise StoreError("no Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), "
+                         "gcloud's application default credentials and the metadata server; run "
+                         "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS "
+                         f"(or {EMULATOR} for an emulator)") from None
+    if key_file:
+        return credentials, f"GOOGLE_APPLICATION_CREDENTIALS={key_file}"
+    return credentials, "Application Default Credentials"
+
+
+def _retry() -> Any:
+    """The client's retry rule (429, 5xx, dropped connections), starting sooner than its default."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(RETRY_SECONDS)
+
+
+# -- errors --------------------------------------------------------------------------------
+def _first_line(value: object) -> str:
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    """An API error's HTTP status and message; other errors' first line."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return (code,), f"{code}: {_first_line(getattr(exc, 'message', exc))}"
+    return (), _first_line(exc)
+
+
+def _credentials_rejected(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"{backend.endpoint} rejected the Google Cloud credentials from {backend.source}")
+
+
+def _token_refused(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot use the Google Cloud credentials from {backend.source}: {detail}")
+
+
+def _denied(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return Unreadable(f"access denied: {what} (check the permissions of the credentials from {backend.source} "
+                      f"on bucket {backend.bucket!r})")
+
+
+def _unreachable(backend: GCSBackend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot reach the GCS endpoint {backend.endpoint} (check {EMULATOR} and the network)")
+
+
+GCS_ERRORS = ErrorTable(
+    catches=("GoogleAPIError", "GoogleAuthError", "RequestException"),
+    codes={404: Missing, 412: Exists, 401: _credentials_rejected, 403: _denied},
+    # InvalidOperation: a 401 to anonymous credentials, which have nothing to refresh.
+    exceptions={"InvalidOperation": _credentials_rejected, "RefreshError": _token_refused,
+                "TransportError": _token_refused, "ConnectionError": _unreachable, "Timeout": _unreachable},
+    describe=_describe,
+)
+
+
+class _Counting:
+    """A file whose reads and writes are reported to a ``BytesDone``; a stream that cannot
+    tell its position (another store's download) tells the bytes read from it."""
+
+    def __init__(self, file: BinaryIO, done: BytesDone | None) -> None:
+        self.file, self.done, self.bytes_read = file, done, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size)
+        self.bytes_read += len(data)
+        if self.done is not None and data:
+            self.done(len(data))
+        return data
+
+    def tell(self) -> int:
+        try:
+            return self.file.tell()
+        except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+            return self.bytes_read
+
+    def write(self, data: bytes) -> int:
+        written = self.file.write(data)
+        if self.done is not None:
+            self.done(len(data))
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, name...: the file's own
+        return getattr(self.file, name)
+
+
+class GCSBackend(DeepListingBackend):
+    scheme = "gs"
+    parallelism = WORKERS
+    can_copy_server_side = True
+    has_exclusive_create = True
+    error_table = GCS_ERRORS
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, source: str = "") -> None:
+        super().__init__(bucket, prefix)
+        if client is None:
+            client, source = make_client()
+        self.client, self.source = client, source or "the given client"
+        self.gcs_bucket = client.bucket(bucket)
+        self.endpoint: str = client._connection.API_BASE_URL
+        self.retry = _retry()
+        self.batch_delete = True  # until the server shows it has no batch endpoint
+        self.answered = False  # whether the server has answered yet
+
+    def parent(self) -> GCSBackend:
+        return GCSBackend(self.bucket, self.prefix_above(), self.client, self.source)
+
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """The error table's translation, of the last failure where the retries ran out."""
+        from google.api_core.exceptions import RetryError
+
+        with super().errors(what):
+            try:
+                yield
+            except RetryError as exc:
+                raise (exc.cause or exc) from None
+        self.answered = True
+
+    def retrying(self) -> Any:
+        """The retry rule for a request: ``retry``, cut short until the server first answers."""
+        return self.retry if self.answered else self.retry.with_timeout(CONNECT_SECONDS)
+
+    @contextmanager
+    def listing_errors(self, what: str) -> Iterator[None]:
+        """A listing that finds nothing at all: no such bucket."""
+        try:
+            with self.errors(what):
+                yield
+        except Missing:
+            raise NotFound(f"no bucket {self.bucket!r} at {self.endpoint}") from None
+
+    def check_root(self) -> None:
+        """Fail early, with one line, on a missing bucket or bad credentials."""
+        with self.listing_errors(f"cannot list gs://{self.bucket}"):
+            list(self.client.list_blobs(self.gcs_bucket, prefix=self.prefix, max_results=1, fields="items(name)",
+                                        retry=self.retrying()))
+
+    # -- listing --------------------------------------------------------------------------
+    def _blobs(self, prefix: str, delimiter: bool) -> Any:
+        return self.client.list_blobs(self.gcs_bucket, prefix=prefix, delimiter="/" if delimiter else None,
+                                      fields=LIST_FIELDS, retry=self.retrying())
+
+    def list_dir(self, path: str) -> list[Entry]:
+        prefix = self.folder_key(path)
+        entries: dict[str, Entry] = {}
+        files: list[Entry] = []
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
+            for page in self._blobs(prefix, delimiter=True).pages:
+                files.extend(_entry(blob, blob.name[len(prefix):]) for blob in page)
+                for common in page.prefixes:
+                    if name := common[len(prefix):].rstrip("/"):
+                        entries[name] = Entry(name, Kind.DIR)
+        for entry in files:  # a prefix and an object of one name: the folder wins
+            if entry.name and entry.name not in entries:
+                entries[entry.name] = entry
+        return list(entries.values())
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        prefix = self.folder_key(path)
+        found = False
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
+            for blob in self._blobs(prefix, delimiter=False):
+                rel = blob.name[len(prefix):]
+                if rel and not rel.endswith("/"):  # "folder/" placeholders are no files
+                    found = True
+                    yield FileInfo(rel, blob.size or 0, _mtime(blob), _tag(blob))
+        if not found and path:
+            with self.errors(f"cannot read {self.url(path)}"):
+                blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
+            if blob is not None:
+                yield FileInfo("", blob.size or 0, _mtime(blob), _tag(blob))
+
+    def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
+        """One request: the first ``limit + 1`` bytes tell whether the file is larger than ``limit``."""
+        from google.api_core.exceptions import RequestRangeNotSatisfiable
+
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
+                try:
+                    data = self.gcs_bucket.blob(self.key(path)).download_as_bytes(
+                        start=0, end=limit, raw_download=True, retry=self.retrying())
+                except RequestRangeNotSatisfiable:  # an empty object has no byte 0
+                    return b""
+        except Missing:
+            return None
+        if len(data) > limit:
+            raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
+        return data
+
+    def open(self, path: str) -> BinaryIO:
+        from google.cloud.storage.fileio import BlobReader
+
+        with self.errors(f"cannot read {self.url(path)}"):
+            blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
+        if blob is None:
+            raise NotFound(f"{self.url(path)} no longer exists")
+        # The generation just read: a stream never mixes two versions of an object.
+        return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retrying(), raw_download=True,
+                          if_generation_match=blob.generation)  # type: ignore[return-value]
+
+    # -- writing --------------------------------------------------------------------------
+    def create_new(self, path: str, data: bytes) -> bool:
+        try:
+            with self.errors(f"cannot write {self.url(path)}"):
+                self.gcs_bucket.blob(self.key(path)).upload_from_string(
+                    data, content_type="application/octet-stream", if_generation_match=0, retry=self.retrying())
+        except Exists:
+            return False
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.errors(f"cannot write {self.url(path)}"):
+            self.gcs_bucket.blob(self.key(path)).upload_from_string(
+                data, content_type="application/octet-stream", retry=self.retrying())
+
+    def delete_files(self, paths: list[str]) -> dict[str, str]:
+        return self.delete_in_batches(paths, DELETE_BATCH, self._delete_batch)
+
+    def _delete_batch(self, names: list[str]) -> dict[str, tuple[str, bool]]:
+        """One batch request of up to 100 deletions (a 429 or 5xx answer to one of them is
+        worth another try); single deletions side by side where the server has no batches."""
+        answers = self._delete_in_one_request(names) if self.batch_delete else None
+        if answers is None:
+            return {name: (why, False) for name, why in self._delete_one_by_one(names).items()}
+        return {name: (why, status in TRANSIENT) for name, (status, why) in zip(names, answers)
+                if not (200 <= status < 300 or status == 404)}  # a missing object counts as deleted
+
+    def _delete_in_one_request(self, names: list[str]) -> list[tuple[int, str]] | None:
+        """(status, message) for each deletion of one batch request; None where the server
+        has no batch endpoint (and from then on)."""
+        from google.api_core import exceptions as api
+
+        def send() -> list[tuple[int, str]]:
+            batch = self.client.batch(raise_exception=False)
+            with batch:
+                for name in names:
+                    self.gcs_bucket.delete_blob(name)
+            return [(answer.status_code, _answer_message(answer)) for answer in batch._responses]
+
+        with self.errors(f"cannot delete from gs://{self.bucket}"):
+            try:
+                return self.retrying()(send)()
+            except (ValueError, api.NotFound, api.MethodNotAllowed, api.BadRequest, api.MethodNotImplemented):
+                self.batch_delete = False  # not multipart, or no such endpoint: an emulator without batches
+                return None
+
+    def _delete_one_by_one(self, names: list[str]) -> dict[str, str]:
+        def delete(name: str) -> str | None:
+            try:
+                with self.errors(f"cannot delete {self.url(name[len(self.prefix):])}"):
+                    self.gcs_bucket.delete_blob(name, retry=self.retrying())
+            except Missing:
+                pass  # a missing object counts as deleted
+            except StoreError as exc:
+                return str(exc)
+            return None
+
+        return {name: why for name, why in zip(names, self.map(delete, names)) if why is not None}
+
+    # -- transfers ------------------------------------------------------------------------
+    def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
+        self.copy_from(self, source, target, done)
+
+    def can_copy_from(self, other: Backend) -> bool:
+        return isinstance(other, GCSBackend) and other.endpoint == self.endpoint and other.source == self.source
+
+    def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
+        """A rewrite: the server copies, in as many calls as it asks for (large objects,
+        other locations or storage classes)."""
+        if not (isinstance(other, GCSBackend) and self.can_copy_from(other)):
+            return super().copy_from(other, source, target, done)
+        origin = other.gcs_bucket.blob(other.key(source))
+        copy = self.gcs_bucket.blob(self.key(target))
+        token, copied = None, 0
+        with self.errors(f"cannot copy {other.url(source)}"):
+            while True:
+                token, rewritten, _total = copy.rewrite(origin, token=token, retry=self.retrying())
+                if done is not None and rewritten > copied:
+                    done(rewritten - copied)
+                copied = rewritten
+                if token is None:
+                    return
+
+    def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot download {self.url(source)}"), open(local_target, "wb") as file:
+            self.gcs_bucket.blob(self.key(source)).download_to_file(_Counting(file, done), raw_download=True,
+                                                                    retry=self.retrying())
+
+    def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload {local_source}"), open(local_source, "rb") as file:
+            self.gcs_bucket.blob(self.key(target)).upload_from_file(
+                _Counting(file, done), size=os.fstat(file.fileno()).st_size,
+                content_type="application/octet-stream", retry=self.retrying())
+
+    def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
+        with self.errors(f"cannot upload to {self.url(target)}"):
+            self.gcs_bucket.blob(self.key(target)).upload_from_file(
+                _Counting(stream, done), content_type="application/octet-stream", retry=None)
+
+
+def _mtime(blob: Any) -> float:
+    return blob.updated.timestamp() if blob.updated is not None else 0.0
+
+
+def _tag(blob: Any) -> str:
+    """The content's checksum as GCS keeps it: the MD5 (base64), or for a composite object its CRC32C."""
+    return blob.md5_hash or (f"crc32c:{blob.crc32c}" if blob.crc32c else "")
+
+
+def _entry(blob: Any, name: str) -> Entry:
+    return Entry(name, Kind.FILE, blob.size or 0, _mtime(blob), _tag(blob))
+
+
+def _answer_message(answer: Any) -> str:
+    """What one answer of a batch says, in a line: its status and the error's message."""
+    try:
+        message = answer.json().get("error", {}).get("message", "")
+    except ValueError:
+        message = ""
+    return f"{answer.status_code}: {message}".rstrip(": ")
