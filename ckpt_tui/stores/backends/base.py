@@ -15,7 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from ...core.errors import CkptError, NotFound, NotRead
-from ...core.models import Blob
+from ...core.models import Blob, Upload
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +101,8 @@ class Backend(ABC):
     parallelism = 1
     # Folders exist only through what they hold (S3): an empty one is no folder at all.
     implicit_folders = False
+    # Keeps the parts of uploads never completed (S3 multipart), which no listing of files shows.
+    has_incomplete_uploads = False
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -234,6 +236,20 @@ class Backend(ABC):
     def rename(self, source: str, target: str) -> None:
         """Atomic rename that never replaces an existing target (backends with ``can_rename``)."""
         raise NotImplementedError
+
+    # -- bytes no listing of files shows -------------------------------------------------
+    def incomplete_uploads(self, path: str) -> list[Upload]:
+        """Uploads started below ``path`` and never completed nor aborted, with the bytes their
+        parts hold (paths relative to the root); [] where there are none (``has_incomplete_uploads``)."""
+        return []
+
+    def abort_upload(self, upload: Upload) -> None:
+        """Abort an incomplete upload, freeing its parts (one already gone counts as aborted)."""
+
+    def soft_delete_seconds(self) -> float | None:
+        """How long the storage keeps what is deleted, billed and restorable (GCS soft delete);
+        None where a deletion frees the bytes at once."""
+        return None
 
     # -- transfers ----------------------------------------------------------------------
     @abstractmethod

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
+from ...core.models import Upload
 from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
@@ -176,6 +177,7 @@ class _Counter:
 class S3Backend(Backend):
     parallelism = WORKERS
     implicit_folders = True
+    has_incomplete_uploads = True
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
@@ -493,3 +495,51 @@ class S3Backend(Backend):
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
         self._transfer(f"cannot upload to {self.url(target)}", "upload", done,
                        fileobj=stream, bucket=self.bucket, key=self.key(target))
+
+    # -- incomplete multipart uploads -------------------------------------------------------
+    def incomplete_uploads(self, path: str) -> list[Upload]:
+        """ListMultipartUploads below ``path``, then ListParts of each (in parallel) for its bytes.
+        A server that does not implement multipart listings has none to report."""
+        from botocore.exceptions import ClientError
+
+        prefix = self._folder_key(path)
+        started: list[tuple[str, str, float]] = []
+        with self.errors(f"cannot list the incomplete uploads of {self.url(path, folder=True)}"):
+            try:
+                for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                        Bucket=self.bucket, Prefix=prefix):
+                    started += [(u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in page.get("Uploads", ())]
+            except ClientError as exc:
+                if self.error_code(exc) in ("NotImplemented", "501"):
+                    return []
+                raise
+        return [upload for upload in self.map(self._upload, started) if upload is not None]
+
+    def _upload(self, started: tuple[str, str, float]) -> Upload | None:
+        """One upload with the bytes of its parts; None when it was completed or aborted meanwhile."""
+        from botocore.exceptions import ClientError
+
+        key, upload_id, initiated = started
+        total = parts = 0
+        with self.errors(f"cannot list the parts of s3://{self.bucket}/{key}"):
+            try:
+                for page in self.client.get_paginator("list_parts").paginate(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id):
+                    total += sum(part["Size"] for part in page.get("Parts", ()))
+                    parts += len(page.get("Parts", ()))
+            except ClientError as exc:
+                if self.error_code(exc) in ("NoSuchUpload", "404"):
+                    return None
+                raise
+        return Upload(key[len(self.prefix):], upload_id, initiated, total, parts)
+
+    def abort_upload(self, upload: Upload) -> None:
+        from botocore.exceptions import ClientError
+
+        with self.errors(f"cannot abort the upload of {self.url(upload.path)}"):
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key(upload.path),
+                                                   UploadId=upload.upload_id)
+            except ClientError as exc:
+                if self.error_code(exc) not in ("NoSuchUpload", "404"):
+                    raise
