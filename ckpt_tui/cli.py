@@ -479,7 +479,7 @@ def _print_aborts(due: Uploads, report: dict, older: str, dry_run: bool) -> None
     from humanize import naturaldelta
 
     for upload in report["planned"]["uploads"]:
-        print(f"abort   {upload['path']} ({size(upload['bytes'])}, {upload['parts']} part(s), started "
+        print(f"  abort   {upload['path']} ({size(upload['bytes'])}, {upload['parts']} part(s), started "
               f"{naturaldelta(upload['age_seconds'])} ago)")
     younger = report["younger_kept"]
     print(f"incomplete uploads: abort {due.count} older than {older}, freeing {size(due.bytes)}"
