@@ -251,12 +251,15 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
 
 
 def _incomplete_uploads(store, pairs: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Uploads], Uploads, float]:
-    """The location's incomplete uploads by run, those outside the runs, and the time they were read."""
+    """The location's incomplete uploads by run, those outside the runs, and the time they were
+    read; why they could not be listed goes to stderr as a note."""
     import time
 
     from .core.hidden import uploads_by_run
 
-    by_run, elsewhere = uploads_by_run(store, pairs)
+    by_run, elsewhere, problem = uploads_by_run(store, pairs)
+    if problem:
+        _err(f"note: incomplete uploads not listed: {problem}")
     return by_run, elsewhere, time.time()
 
 
@@ -464,15 +467,21 @@ def _flags(args: argparse.Namespace) -> Settings:
 def _planned_aborts(store, pairs: list[tuple[str, str]], older: str | None) -> tuple[Uploads | None, int, dict]:
     """The selected runs' uploads old enough to abort (None without ``--abort-uploads-older``),
     the threshold in seconds, and the JSON that reports them."""
-    from .core.hidden import Uploads, older_than, parse_age
+    import time
+
+    from .core.hidden import Uploads, older_than, parse_age, uploads_by_run
 
     if older is None:
         return None, 0, {}
     seconds = parse_age(older)
-    by_run, _elsewhere, now = _incomplete_uploads(store, pairs)
+    by_run, _elsewhere, problem = uploads_by_run(store, pairs)
+    now = time.time()
+    if problem:
+        _err(f"incomplete uploads not listed, none aborted: {problem}")
     due = Uploads([u for uploads in by_run.values() for u in older_than(uploads.uploads, seconds, now)])
     younger = sum(uploads.count for uploads in by_run.values()) - due.count
-    return due, seconds, {"older_than_seconds": seconds, "planned": due.to_json(now), "younger_kept": younger}
+    return due, seconds, {"older_than_seconds": seconds, "planned": due.to_json(now), "younger_kept": younger,
+                          "problem": problem}
 
 
 def _print_aborts(due: Uploads, report: dict, older: str, dry_run: bool) -> None:
@@ -560,7 +569,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "incomplete_uploads": aborts_json or None, "deletion_note": note,
             **_unread_json(store, failed),
         })
-    if failed or not outcome.ok or (aborted is not None and aborted.failed):
+    if failed or not outcome.ok or (aborted is not None and aborted.failed) or aborts_json.get("problem"):
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
 

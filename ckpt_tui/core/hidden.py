@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .errors import Refused
+from .errors import CkptError, Refused
 from .models import Upload
 from .rules import duration_seconds
 from .store import Store
@@ -71,13 +71,18 @@ def attribute(uploads: Iterable[Upload], folders: dict[RunKey, str | None]) -> t
     return runs, elsewhere
 
 
-def uploads_by_run(store: Store, pairs: Iterable[RunKey]) -> tuple[dict[RunKey, Uploads], Uploads]:
-    """The location's incomplete uploads by run (only runs that have some), and those outside
-    every run of ``pairs``. One listing of the location, nothing at all where the store keeps no uploads."""
-    uploads = store.incomplete_uploads()
-    if not uploads:
-        return {}, Uploads()
-    return attribute(uploads, {pair: store.run_folder(*pair) for pair in pairs})
+def uploads_by_run(store: Store, pairs: Iterable[RunKey]) -> tuple[dict[RunKey, Uploads], Uploads, str | None]:
+    """The location's incomplete uploads by run (only runs that have some), those outside every
+    run of ``pairs``, and why they could not be listed (credentials that may list objects but
+    not uploads): never a reason to hide the checkpoints. One listing of the location, nothing
+    at all where the store keeps no uploads."""
+    try:
+        uploads = store.incomplete_uploads()
+        if not uploads:
+            return {}, Uploads(), None
+        return *attribute(uploads, {pair: store.run_folder(*pair) for pair in pairs}), None
+    except CkptError as exc:
+        return {}, Uploads(), str(exc)
 
 
 def older_than(uploads: Iterable[Upload], seconds: float, now: float | None = None) -> list[Upload]:

@@ -85,7 +85,7 @@ def test_abort_only_uploads_older_than_the_threshold(art_bucket, uploads):
     """The threshold, with the clock injected: an hour after the uploads started nothing is
     aborted; two days after, the selected run's are, and no other run's."""
     store = art_bucket.store()
-    by_run, elsewhere = uploads_by_run(store, [("demo", "agent-001"), ("demo", "agent-002")])
+    by_run, _elsewhere, _problem = uploads_by_run(store, [("demo", "agent-001"), ("demo", "agent-002")])
     run1 = by_run[("demo", "agent-001")].uploads
     started = max(u.initiated for u in run1)
 
@@ -138,3 +138,18 @@ def test_a_bad_duration_is_one_line_and_exit_2(tmp_path, capsys):
         code, out, err = run_cli(capsys, "prune", str(tmp_path), f"--abort-uploads-older={bad}", "--yes")
         assert code == 2 and out == "" and len(err.splitlines()) == 1
         assert "--abort-uploads-older needs a duration such as 1d" in err
+
+
+def test_uploads_that_may_not_be_listed_hide_nothing_else(faulty_art_bucket, faulty_server, capsys):
+    """Credentials that may list objects but not uploads: ls lists the runs and says so; prune
+    asked to abort says it could not, and exits 1."""
+    open_upload(faulty_art_bucket, f"{RUN_1}/checkpoints/0012/adapter_model.safetensors", 100)
+    faulty_server.faults.add("error", method="GET", query="uploads", times=99, status=403, code="AccessDenied")
+    at = ["--endpoint-url", faulty_art_bucket.endpoint]
+    code, out, err = run_cli(capsys, "ls", faulty_art_bucket.url, *at, "--json")
+    assert code == 0 and len(json.loads(out)["runs"]) == 3
+    assert "note: incomplete uploads not listed: access denied" in err
+    code, out, err = run_cli(capsys, "prune", faulty_art_bucket.url, *at, "-r", "agent-001",
+                             "--abort-uploads-older", "0s", "--yes")
+    assert code == 1 and "incomplete uploads not listed, none aborted: access denied" in err
+    assert "deleted 10 checkpoint(s)" in out  # the checkpoints were pruned all the same
