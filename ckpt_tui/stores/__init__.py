@@ -1,31 +1,82 @@
 """Stores: one tree store over small backends (a disk, S3), and W&B.
 
-Cloud SDKs are imported only inside their own modules, when such a location is
-opened, so that startup stays fast.
+A location's scheme names its store in ``known_stores`` (``"module.Class"``, as
+fsspec's ``known_implementations``): a store's module, and the cloud SDK it
+imports, load only when such a location is opened, so that startup stays fast.
+A store class opens a location with ``from_url(location, **options)``.
 """
 
 from __future__ import annotations
 
-from ..core.errors import Refused
+import contextlib
+import importlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from ..core.errors import Refused, StoreError
 from ..core.store import Store
+
+# Scheme -> the store class that opens it. A location without a scheme is a directory.
+known_stores: dict[str, str] = {
+    "file": "ckpt_tui.stores.local.LocalStore",
+    "s3": "ckpt_tui.stores.s3.S3Store",
+    "wandb": "ckpt_tui.stores.wandb.WandbStore",
+    "memory": "ckpt_tui.stores.memory.MemoryStore",
+    "gs": "ckpt_tui.stores.gcs.GCSStore",
+    "az": "ckpt_tui.stores.azure.AzureStore",
+    "abfs": "ckpt_tui.stores.azure.AzureStore",
+}
+# Scheme -> the extra that installs what its store needs (``pip install 'ckpt-tui[EXTRA]'``).
+extras: dict[str, str] = {"s3": "s3", "wandb": "wandb", "gs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+class StoreClass(Protocol):
+    def from_url(self, url: str, **options: Any) -> Store: ...
+
+
+def schemes() -> list[str]:
+    """Every scheme a location may start with (``s3`` for ``s3://...``)."""
+    return sorted(known_stores)
+
+
+def store_class(scheme: str, location: str | None = None) -> StoreClass:
+    """The store class for ``scheme``, imported now; one line naming the extra to install
+    when its module or the SDK it needs is missing."""
+    target = known_stores.get(scheme)
+    if target is None:
+        raise Refused(f"unknown location {location or scheme + '://'!r}: use a directory or one of "
+                      + ", ".join(f"{s}://" for s in schemes()))
+    module_name, _, class_name = target.rpartition(".")
+    with _extra_needed(scheme, module_name):
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+@contextlib.contextmanager
+def _extra_needed(scheme: str, module_name: str) -> Iterator[None]:
+    """An ImportError of the store's module, or of a package it needs, as one line naming the
+    extra that installs it; one of another module of ours is a bug, and shown as one."""
+    try:
+        yield
+    except ImportError as exc:
+        missing = exc.name or ""
+        if missing.startswith(__name__ + ".") and missing != module_name:
+            raise
+        extra = extras.get(scheme)
+        reason = (f"need the {missing} package" if missing and missing != module_name
+                  else "are not supported by this installation")
+        hint = f"pip install 'ckpt-tui[{extra}]'" if extra else "reinstall ckpt-tui"
+        raise StoreError(f"{scheme}:// locations {reason}: {hint}") from None
 
 
 def open_store(location: str, **options: object) -> Store:
-    """Open ``./.art`` (a directory), ``s3://bucket/prefix`` or ``wandb://entity[/project]``.
+    """Open ``./.art`` (a directory), ``s3://bucket/prefix``, ``wandb://entity[/project]``, or any
+    location whose scheme is in ``known_stores``.
 
     ``options`` go to the store (e.g. ``endpoint_url`` and ``profile`` for S3).
     """
     scheme, sep, _ = location.partition("://")
-    if not sep or scheme == "file":
-        from .local import LocalStore
-
-        return LocalStore(location.removeprefix("file://"))
-    if scheme == "s3":
-        from .s3 import S3Store
-
-        return S3Store.from_url(location, **options)
-    if scheme == "wandb":
-        from .wandb import WandbStore
-
-        return WandbStore.from_url(location, **options)
-    raise Refused(f"unknown location {location!r}: use a directory, s3://bucket/prefix or wandb://entity")
+    if not sep:
+        scheme, location = "file", f"file://{location}"
+    opener = store_class(scheme, location)
+    with _extra_needed(scheme, known_stores[scheme].rpartition(".")[0]):  # SDKs imported on opening
+        return opener.from_url(location, **options)

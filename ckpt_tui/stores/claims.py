@@ -404,7 +404,7 @@ class MarkerClaims(Claims):
                should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
         if not checkpoints:
             return {}
-        groups = self.backend.listing(folder)  # type: ignore[attr-defined]
+        groups = self.backend.listing(folder)
         owned = {c.name: _owned(groups.get(c.name, ()), _is_folder(c)) for c in checkpoints}
         objects = {name: [join(name, f.path) for f in infos] for name, infos in owned.items()}
         found = {join(name, f.path): f for name, infos in owned.items() for f in infos}
@@ -472,7 +472,7 @@ class MarkerClaims(Claims):
         shown = names & {e.name for e in self.backend.list_dir(folder)} if names else set()
         if not shown:
             return
-        groups = self.backend.listing_of(folder, shown)  # type: ignore[attr-defined]
+        groups = self.backend.listing_of(folder, shown)
         emptied = []
         for ckpt in deleted:
             if ckpt.name not in shown:
@@ -490,7 +490,7 @@ class MarkerClaims(Claims):
         removed, problems = self._finish_slims(folder, entries)
         markers = self._markers(entries)
         if markers:
-            groups = self.backend.listing(folder, fresh=True)  # type: ignore[attr-defined]
+            groups = self.backend.listing(folder, fresh=True)
             for marker in markers:
                 path = join(folder, marker.name)
                 body = _parse(self.backend.read_bytes(path))

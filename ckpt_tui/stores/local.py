@@ -30,6 +30,11 @@ class LocalStore(TreeStore):
         super().__init__(LocalBackend(base), os.fspath(base))
         self.base = os.fspath(base)
 
+    @classmethod
+    def from_url(cls, url: str, **options: object) -> LocalStore:
+        """A directory, written as a path or ``file://PATH`` (store options do not apply to it)."""
+        return cls(url.removeprefix("file://"))
+
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
         return self.map_runs(pairs, _same, with_metrics)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from memory_location import MemoryLocation
 from s3_servers import (ACCESS_KEY, SECRET_KEY, WEED_PORTS, FaultInjector, Faults, FaultyServer,
                         Location, art_location, find_weed, free_port, new_bucket, wait_until_serving)
 
@@ -119,6 +120,23 @@ def art_bucket(s3_endpoint: str, art_base: Path) -> Location:
 @pytest.fixture
 def moto_art_bucket(moto_server: str, art_base: Path) -> Location:
     return art_location(moto_server, art_base)
+
+
+@pytest.fixture(params=["moto", "seaweedfs", "memory"])
+def claims_art(request: pytest.FixtureRequest, art_base: Path) -> Location | MemoryLocation:
+    """The ART fixture tree in a store without rename, where deletions and forks are claimed by
+    markers: on moto, on SeaweedFS, and in memory (a backend of primitives only)."""
+    if request.param == "memory":
+        return MemoryLocation.fresh(art_base)
+    return art_location(request.getfixturevalue(f"{request.param}_server"), art_base)
+
+
+@pytest.fixture(params=["moto", "memory"])
+def aged_claims_art(request: pytest.FixtureRequest, art_base: Path) -> Location | MemoryLocation:
+    """``claims_art`` where a test may age the objects (``age_objects``): moto and memory."""
+    if request.param == "memory":
+        return MemoryLocation.fresh(art_base)
+    return art_location(request.getfixturevalue("moto_server"), art_base)
 
 
 @pytest.fixture

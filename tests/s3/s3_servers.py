@@ -242,6 +242,12 @@ class Location:
         """Keys below the prefix, relative to it."""
         return {k[len(self.prefix):] for k in all_keys(self.client, self.bucket, self.prefix + under)}
 
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def upload(self, root: Path) -> None:
+        upload_tree(self.client, self.bucket, self.prefix, root)
+
 
 def art_location(endpoint: str, art_base: Path) -> Location:
     location = Location.fresh(endpoint)

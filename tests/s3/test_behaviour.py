@@ -1,6 +1,7 @@
-"""One behaviour suite, three backends: a folder on disk, moto and SeaweedFS over HTTP.
+"""One behaviour suite, four backends: a folder on disk, moto and SeaweedFS over HTTP, and memory
+(a backend of the primitives only).
 
-Every test builds the same tree on a disk, uploads it when the backend is S3,
+Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
 wherever its files are.
 """
@@ -18,7 +19,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
-from s3_servers import Location, upload_tree  # noqa: E402
+from memory_location import MemoryLocation  # noqa: E402
+from s3_servers import Location  # noqa: E402
 
 from ckpt_tui.core import (AlreadyExists, Pending, Policy, execute_plan, fork_checkpoint,  # noqa: E402
                            plan_run)
@@ -34,7 +36,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Location | None = None  # set for S3
+    location: Location | MemoryLocation | None = None  # set for S3 and memory
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -42,7 +44,7 @@ class Tree:
     def publish(self) -> Tree:
         """Make what was built under ``source`` visible to the store."""
         if self.location is not None:
-            upload_tree(self.location.client, self.location.bucket, self.location.prefix, self.source)
+            self.location.upload(self.source)
         return self
 
     def put(self, path: str, data: bytes = b"x") -> None:
@@ -59,12 +61,14 @@ class Tree:
         return {p.relative_to(self.source).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(params=["disk", "moto", "seaweedfs"])
+@pytest.fixture(params=["disk", "moto", "seaweedfs", "memory"])
 def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
     if request.param == "disk":
         return Tree(source)
+    if request.param == "memory":
+        return Tree(source, MemoryLocation.fresh())
     endpoint = request.getfixturevalue(f"{request.param}_server")
     return Tree(source, Location.fresh(endpoint))
 

@@ -1,4 +1,5 @@
-"""S3: a prune killed before it removed its deletion marker, forks into existing runs, concurrent prunes."""
+"""Stores claimed by markers (S3, memory): a prune killed before it removed its deletion marker,
+forks into existing runs, concurrent prunes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from memory_location import MemoryLocation
 
 from ckpt_tui.cli import main
 from ckpt_tui.stores.claims import DELETING_MARKER, MarkerClaims
@@ -20,7 +22,7 @@ class Killed(BaseException):
 
 
 def cli(capsys, location, *args) -> tuple[int, dict | str, str]:
-    code = main([str(a) for a in (args[0], location.url, *args[1:], "--endpoint-url", location.endpoint)])
+    code = main([str(a) for a in (args[0], location.url, *args[1:], *endpoint(location))])
     out, err = capsys.readouterr()
     return code, json.loads(out) if "--json" in args else out, err
 
@@ -33,8 +35,14 @@ def markers(location, run: str = RUN) -> set[str]:
     return {k for k in location.keys(f"{run}/checkpoints/") if k.split("/")[-1].startswith(DELETING_MARKER)}
 
 
+def endpoint(location) -> list[str]:
+    return ["--endpoint-url", location.endpoint] if location.endpoint else []
+
+
 def age_objects(location, seconds: float) -> None:
     """Make every object already there look written ``seconds`` ago (moto runs in this process)."""
+    if isinstance(location, MemoryLocation):
+        return location.age(seconds)
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
@@ -52,8 +60,7 @@ def kill_prune_before_its_marker_goes(monkeypatch, capsys, location) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(MarkerClaims, "_sweep", die)
         with pytest.raises(Killed):
-            main(["prune", location.url, "--endpoint-url", location.endpoint, "-p", "demo", "-r", "agent-001",
-                  "--yes"])
+            main(["prune", location.url, *endpoint(location), "-p", "demo", "-r", "agent-001", "--yes"])
     capsys.readouterr()
     assert steps(location) == {"0010", "0011"} and len(markers(location)) == 1
 
@@ -64,20 +71,20 @@ def upload_step(location, step: int, like: int = 0) -> None:
         location.put(f"{RUN}/checkpoints/{step:04d}/{path.name}", path.read_bytes())
 
 
-def test_a_prune_with_nothing_to_delete_finishes_a_stale_marker(art_bucket, monkeypatch, capsys):
-    kill_prune_before_its_marker_goes(monkeypatch, capsys, art_bucket)
-    code, listed, _ = cli(capsys, art_bucket, "ls", "--json")
+def test_a_prune_with_nothing_to_delete_finishes_a_stale_marker(claims_art, monkeypatch, capsys):
+    kill_prune_before_its_marker_goes(monkeypatch, capsys, claims_art)
+    code, listed, _ = cli(capsys, claims_art, "ls", "--json")
     run = next(r for r in listed["runs"] if r["run"] == "agent-001")
     assert code == 0 and any("interrupted delete" in note for note in run["notes"])
-    code, out, err = cli(capsys, art_bucket, "prune", "-p", "demo", "-r", "agent-001", "--yes")
+    code, out, err = cli(capsys, claims_art, "prune", "-p", "demo", "-r", "agent-001", "--yes")
     assert code == 0 and "delete 0 checkpoint(s)" in out and "interrupted" in err
-    assert markers(art_bucket) == set() and steps(art_bucket) == {"0010", "0011"}
-    code, listed, _ = cli(capsys, art_bucket, "ls", "--json")
+    assert markers(claims_art) == set() and steps(claims_art) == {"0010", "0011"}
+    code, listed, _ = cli(capsys, claims_art, "ls", "--json")
     assert next(r for r in listed["runs"] if r["run"] == "agent-001")["notes"] == []
 
 
-def test_a_stale_marker_never_deletes_a_step_uploaded_again_since(moto_art_bucket, monkeypatch, capsys):
-    location = moto_art_bucket
+def test_a_stale_marker_never_deletes_a_step_uploaded_again_since(aged_claims_art, monkeypatch, capsys):
+    location = aged_claims_art
     age_objects(location, 3600)  # the checkpoints were written an hour ago
     kill_prune_before_its_marker_goes(monkeypatch, capsys, location)
     upload_step(location, 3, like=3)  # the very same bytes: the same ETags as recorded
@@ -99,8 +106,8 @@ def test_a_stale_marker_never_deletes_a_step_uploaded_again_since(moto_art_bucke
     assert len(location.keys(f"{RUN}/checkpoints/0003/")) == 2
 
 
-def test_a_marker_left_with_a_step_uploaded_again_spares_it_when_finished(moto_art_bucket, monkeypatch, capsys):
-    location = moto_art_bucket
+def test_a_marker_left_with_a_step_uploaded_again_spares_it_when_finished(aged_claims_art, monkeypatch, capsys):
+    location = aged_claims_art
     age_objects(location, 3600)
     kill_prune_before_its_marker_goes(monkeypatch, capsys, location)
     upload_step(location, 5, like=5)
@@ -110,23 +117,23 @@ def test_a_marker_left_with_a_step_uploaded_again_spares_it_when_finished(moto_a
     assert markers(location) == set() and steps(location) == {"0005", "0010", "0011"}
 
 
-def test_fork_into_an_existing_run_is_refused(art_bucket, capsys):
-    before = art_bucket.keys("demo/models/agent-002/")
-    code, _, err = cli(capsys, art_bucket, "fork", "-p", "demo", "-r", "agent-001", "--to", "agent-002")
+def test_fork_into_an_existing_run_is_refused(claims_art, capsys):
+    before = claims_art.keys("demo/models/agent-002/")
+    code, _, err = cli(capsys, claims_art, "fork", "-p", "demo", "-r", "agent-001", "--to", "agent-002")
     assert code == 2 and "already exists" in err and "a fork creates a new run" in err
-    assert art_bucket.keys("demo/models/agent-002/") == before
-    code, out, _ = cli(capsys, art_bucket, "prune", "-p", "demo", "-r", "agent-002", "--dry-run", "--json")
+    assert claims_art.keys("demo/models/agent-002/") == before
+    code, out, _ = cli(capsys, claims_art, "prune", "-p", "demo", "-r", "agent-002", "--dry-run", "--json")
     assert out["plans"][0]["latest_step"] == 5
 
 
-def test_a_prune_whose_steps_another_prune_deleted_first_succeeds(art_bucket):
+def test_a_prune_whose_steps_another_prune_deleted_first_succeeds(claims_art):
     from ckpt_tui.core import Policy, execute_plan, plan_run
 
-    mine, other = art_bucket.store(), art_bucket.store()
+    mine, other = claims_art.store(), claims_art.store()
     plan = plan_run(mine.load_run("demo", "agent-001"), Policy())
     first = execute_plan(other, plan_run(other.load_run("demo", "agent-001"), Policy()))
     second = execute_plan(mine, plan)
     assert first.ok and len(first.deleted) == 10
     assert second.ok and second.spared == [] and not second.cancelled
     assert {d.step for d in second.gone + second.deleted} == set(range(10))
-    assert steps(art_bucket) == {"0010", "0011"} and markers(art_bucket) == set()
+    assert steps(claims_art) == {"0010", "0011"} and markers(claims_art) == set()

@@ -112,21 +112,20 @@ def test_run_names_that_share_a_prefix_never_touch_each_other(s3_location):
     assert [c.step for c in store.load_run("demo2", "agent-1").checkpoints] == [1]
 
 
-def test_an_interrupted_delete_is_pending_until_finished(art_bucket):
-    store = art_bucket.store()
-    client, bucket = art_bucket.client, art_bucket.bucket
-    root = f"{art_bucket.prefix}demo/models/agent-001/checkpoints/"
+def test_an_interrupted_delete_is_pending_until_finished(claims_art):
+    store = claims_art.store()
+    root = "demo/models/agent-001/checkpoints/"
     # What a delete leaves if it stops half-way: its marker, and part of step 3.
-    client.put_object(Bucket=bucket, Key=f"{root}{DELETING_MARKER}abc", Body=json.dumps({"steps": ["0003"]}))
-    client.delete_object(Bucket=bucket, Key=f"{root}0003/adapter_config.json")
+    claims_art.put(f"{root}{DELETING_MARKER}abc", json.dumps({"steps": ["0003"]}).encode())
+    claims_art.delete(f"{root}0003/adapter_config.json")
     run = store.load_run("demo", "agent-001")
     assert 3 not in [c.step for c in run.checkpoints]
     assert [(c.step, c.complete, c.note) for c in run.pending] == [(3, False, "interrupted delete")]
     plan = plan_run(run, Policy.parse("best,latest", "val/reward"))
     assert 3 not in plan.delete_steps
-    assert store.finish_interrupted("demo", "agent-001") == [f"s3://{bucket}/{root}0003"]
-    assert not art_bucket.keys("demo/models/agent-001/checkpoints/0003/")
-    assert not art_bucket.keys(f"demo/models/agent-001/checkpoints/{DELETING_MARKER}")
+    assert store.finish_interrupted("demo", "agent-001") == [store.backend.url(f"{root}0003")]
+    assert not claims_art.keys("demo/models/agent-001/checkpoints/0003/")
+    assert not claims_art.keys(f"demo/models/agent-001/checkpoints/{DELETING_MARKER}")
     run = store.load_run("demo", "agent-001")
     assert run.pending == [] and 3 not in [c.step for c in run.checkpoints]
     assert len(run.checkpoints) == 11
@@ -138,13 +137,13 @@ def put_fork_marker(location, folder: str, root: str, paths: list[str], **owner)
     location.put(f"{folder}/{FORK_MARKER}", json.dumps(body).encode())
 
 
-def test_an_interrupted_fork_is_pending_and_taken_over_once_abandoned(art_bucket, monkeypatch):
-    store = art_bucket.store()
+def test_an_interrupted_fork_is_pending_and_taken_over_once_abandoned(claims_art, monkeypatch):
+    store = claims_art.store()
     root = "demo/models/agent-003"
     step = f"{root}/checkpoints/0004"
-    put_fork_marker(art_bucket, f"{root}/checkpoints", root,
+    put_fork_marker(claims_art, f"{root}/checkpoints", root,
                     [f"{step}/adapter_config.json", f"{step}/adapter_model.safetensors"])
-    art_bucket.put(f"{step}/adapter_config.json", b"{}")
+    claims_art.put(f"{step}/adapter_config.json", b"{}")
     run = store.load_run("demo", "agent-003")
     assert run.checkpoints == []
     assert [(c.step, c.pending, c.bytes) for c in run.pending] == [(4, Pending.FORK_IN_PROGRESS, 2)]
@@ -156,8 +155,8 @@ def test_an_interrupted_fork_is_pending_and_taken_over_once_abandoned(art_bucket
     assert [c.pending for c in store.load_run("demo", "agent-003").pending] == [Pending.ABANDONED_FORK]
     # A fork into the same name takes the abandoned one over: what it wrote goes, the new copy is whole.
     fork_checkpoint(store, "demo", "agent-001", "agent-003", step=5)
-    assert art_bucket.keys(f"{root}/") == {f"{root}/checkpoints/0005/{f}"
-                                          for f in ("adapter_config.json", "adapter_model.safetensors")}
+    assert claims_art.keys(f"{root}/") == {f"{root}/checkpoints/0005/{f}"
+                                           for f in ("adapter_config.json", "adapter_model.safetensors")}
     assert [c.step for c in store.load_run("demo", "agent-003").checkpoints] == [5]
 
 
@@ -177,33 +176,33 @@ def test_deleting_more_than_1000_objects_at_once(s3_location):
     assert s3_location.keys() == {"p/models/r/checkpoints/0003/w.bin"}
 
 
-def test_a_delete_also_removes_objects_written_after_the_listing(moto_art_bucket):
+def test_a_delete_also_removes_objects_written_after_the_listing(aged_claims_art):
     from ckpt_tui.core import Checkpoint
 
-    store = moto_art_bucket.store()
+    store = aged_claims_art.store()
     run = store.load_run("demo", "agent-001")
-    moto_art_bucket.put("demo/models/agent-001/checkpoints/0001/written-after-listing.bin", b"late")
+    aged_claims_art.put("demo/models/agent-001/checkpoints/0001/written-after-listing.bin", b"late")
     store.delete_checkpoint("demo", "agent-001", run.checkpoint(1))
     run = store.load_run("demo", "agent-001")
-    moto_art_bucket.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
+    aged_claims_art.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
     outcome = store.delete_checkpoints(run, [run.checkpoint(2), run.checkpoint(3)])
     assert set(outcome.values()) == {DELETED}
     for step in ("0001", "0002", "0003"):
-        assert not moto_art_bucket.keys(f"demo/models/agent-001/checkpoints/{step}/")
+        assert not aged_claims_art.keys(f"demo/models/agent-001/checkpoints/{step}/")
     assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]
     with pytest.raises(NotFound):
         store.delete_checkpoint("demo", "agent-001", Checkpoint(step=2, bytes=0, mtime=0.0, name="0002"))
 
 
-def test_objects_written_into_deleted_steps_meanwhile_are_swept_on_every_server(art_bucket):
+def test_objects_written_into_deleted_steps_meanwhile_are_swept_on_every_server(claims_art):
     # SeaweedFS still shows emptied step folders after a deletion: the sweep looks inside them.
-    store = art_bucket.store()
+    store = claims_art.store()
     run = store.load_run("demo", "agent-001")
-    art_bucket.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
+    claims_art.put("demo/models/agent-001/checkpoints/0003/written-after-listing.bin", b"late")
     outcome = store.delete_checkpoints(run, [run.checkpoint(s) for s in (1, 2, 3)])
     assert set(outcome.values()) == {DELETED}
     for step in ("0001", "0002", "0003"):
-        assert not art_bucket.keys(f"demo/models/agent-001/checkpoints/{step}/")
+        assert not claims_art.keys(f"demo/models/agent-001/checkpoints/{step}/")
     assert [c.step for c in store.load_run("demo", "agent-001").checkpoints] == [0, *range(4, 12)]
 
 
@@ -217,11 +216,11 @@ def test_covering_prefixes():
     assert all(any(n.startswith(p) for p in covering_prefixes(names)) for n in names)
 
 
-def test_a_listing_of_some_steps_holds_those_steps_only(s3_location):
+def test_a_listing_of_some_steps_holds_those_steps_only(claims_art):
     keys = [f"c/{name}/{f}" for name in ("0010", "00100", "0011", "0200", "1") for f in ("a.bin", "b/c.json")]
     for key in keys:
-        s3_location.put(key, b"x")
-    backend = s3_location.store().backend
+        claims_art.put(key, b"x")
+    backend = claims_art.store().backend
     groups = backend.listing_of("c", ["0010", "0200", "9999"])
     assert {name: sorted(f.path for f in files) for name, files in groups.items()} == {
         "0010": ["a.bin", "b/c.json"], "0200": ["a.bin", "b/c.json"]}

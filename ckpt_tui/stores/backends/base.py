@@ -1,20 +1,31 @@
-"""What a storage backend offers: a handful of basic operations on paths.
+"""What a storage backend offers: a dozen basic operations on paths, and what is built on them.
 
 Paths are relative to the backend's root, with ``/`` between parts and ``""``
 for the root itself. Everything about runs, layouts, claims and forks lives
 once above this, in the tree store; a backend knows nothing of checkpoints.
+
+A backend implements the primitives (the abstract methods: naming, ``check_root``,
+``list_dir``, ``walk``, ``open``, ``create_new``, ``write``, ``delete_files``,
+``put_stream``); everything else has a default built on them (reading a small file,
+tree deletion, downloads, uploads, copies within and across backends, listings and
+their cache), which a backend overrides only where it has something faster. What a
+backend can do beyond that it says with capability flags, which callers check
+instead of calling and being refused. See ``docs/backends.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
-from ...core.errors import CkptError, NotFound, NotRead
+from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 
 if TYPE_CHECKING:
@@ -27,6 +38,10 @@ _WORKER = "ckpt-tui-io"
 LINE_CHUNK = 1024 * 1024
 # Called with a number of bytes just transferred.
 BytesDone = Callable[[int], None]
+# Bytes a stream is copied by (downloads, uploads and copies built on ``open`` and ``put_stream``).
+COPY_CHUNK = 8 * 1024 * 1024
+# Listings kept for the deletion that follows a load, bounded in files.
+LISTING_CACHE_FILES = 2_000_000
 
 
 class Kind(Enum):
@@ -93,20 +108,194 @@ def basename(path: str) -> str:
     return path.rpartition("/")[2]
 
 
+def grouped(infos: Iterable[FileInfo]) -> dict[str, list[FileInfo]]:
+    """Files below a folder by the entry of the folder they belong to, their paths
+    relative to it (a file directly in the folder is its own group, path "")."""
+    groups: dict[str, list[FileInfo]] = {}
+    for info in infos:
+        name, sep, rest = info.path.partition("/")
+        groups.setdefault(name, []).append(info._replace(path=rest if sep else ""))
+    return groups
+
+
+class ListingCache:
+    """Deep listings of folders (every file below each), kept between the load that made
+    them and the deletion that follows, as fsspec's ``DirCache``: bounded in files (the
+    oldest listing goes first), optionally expiring after ``expiry`` seconds, and
+    forgotten below any path the backend deletes through the base's derived operations."""
+
+    def __init__(self, max_files: int = LISTING_CACHE_FILES, expiry: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_files, self.expiry, self.clock = max_files, expiry, clock
+        self._listings: dict[str, tuple[float, list[FileInfo]]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, folder: str, infos: list[FileInfo]) -> None:
+        with self._lock:
+            self._listings.pop(folder, None)
+            if len(infos) > self.max_files:
+                return
+            while self._listings and self._files() + len(infos) > self.max_files:
+                del self._listings[next(iter(self._listings))]
+            self._listings[folder] = (self.clock(), infos)
+
+    def get(self, folder: str, take: bool = False) -> list[FileInfo] | None:
+        """The listing of ``folder`` if one is kept and fresh enough; ``take`` forgets it
+        (what follows is a deletion, which makes it stale)."""
+        with self._lock:
+            kept = self._listings.pop(folder, None) if take else self._listings.get(folder)
+            if kept is None or (self.expiry is not None and self.clock() - kept[0] > self.expiry):
+                self._listings.pop(folder, None)
+                return None
+            return kept[1]
+
+    def forget(self, path: str) -> None:
+        """Drop every listing that shows ``path`` or anything below it."""
+        with self._lock:
+            for folder in [f for f in self._listings if folder_below(path, f) or folder_below(f, path)]:
+                del self._listings[folder]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._listings.clear()
+
+    def __contains__(self, folder: str) -> bool:
+        return self.get(folder) is not None
+
+    def _files(self) -> int:
+        return sum(len(infos) for _, infos in self._listings.values())
+
+
+def folder_below(path: str, top: str) -> bool:
+    """Whether ``path`` is ``top`` or below it (every path is below the root, "")."""
+    return not top or path == top or path.startswith(top + "/")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class Missing(NotFound):
+    """Nothing is at the path asked for (a provider's "no such key", "blob not found")."""
+
+
+class Exists(AlreadyExists):
+    """A create-only write found something there (a failed precondition, ``EEXIST``)."""
+
+
+# An entry of an error table: the project's error class (given "{what}: {detail}"), or a
+# function of (backend, what, detail) making the error, for a message of its own.
+ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
+
+
+def _no_codes(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    return (), str(exc)
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """A provider's errors mapped to the project's, in one place per backend (as s3fs's
+    ``errors.py``): ``Backend.errors`` translates whatever a provider raises through it.
+
+    ``catches``: names of the provider's exception classes to translate (names, so that a
+    table is written without importing its SDK); anything else goes through untouched.
+    ``codes`` maps an error code (a provider's code, an HTTP status, an errno) to a rule;
+    ``exceptions`` maps an exception class name to one. ``describe`` gives an exception's
+    codes, most specific first, and a one-line detail. What no entry names is a ``StoreError``."""
+
+    catches: tuple[str, ...]
+    codes: Mapping[str | int, ErrorRule] = field(default_factory=dict)
+    exceptions: Mapping[str, ErrorRule] = field(default_factory=dict)
+    describe: Callable[[BaseException], tuple[tuple[str | int, ...], str]] = _no_codes
+
+    def handles(self, exc: BaseException) -> bool:
+        return not isinstance(exc, CkptError) and any(c.__name__ in self.catches for c in type(exc).__mro__)
+
+    def rule(self, exc: BaseException) -> ErrorRule:
+        codes, _ = self.describe(exc)
+        for code in codes:
+            if code in self.codes:
+                return self.codes[code]
+        return next((self.exceptions[c.__name__] for c in type(exc).__mro__ if c.__name__ in self.exceptions),
+                    StoreError)
+
+    def translate(self, exc: BaseException, what: str, backend: Any = None) -> CkptError:
+        """The project's error for ``exc``, met while doing ``what`` ("cannot read s3://b/k")."""
+        rule = self.rule(exc)
+        detail = self.describe(exc)[1]
+        if isinstance(rule, type):
+            return rule(f"{what}: {detail}" if detail else what)
+        return rule(backend, what, detail)
+
+
+# Capability flags, each with the method a backend that sets it must define.
+CAPABILITIES = {
+    "can_rename": "rename",
+    "can_copy_server_side": "copy_file",
+    "reports_free_space": "free_space",
+    "has_exclusive_create": "create_new",
+    "has_incomplete_uploads": "incomplete_uploads",
+}
+
+
 class Backend(ABC):
-    """The basic operations. ``parallelism`` says how many calls are worth making at once
-    (a network store: many; a disk: a few)."""
+    """The basic operations, and what is derived from them.
+
+    Capabilities (class attributes; callers check them instead of calling and being refused):
+
+    * ``can_rename``: ``rename`` is atomic and never replaces (a disk). Without it, deletions
+      and forks are claimed by marker files instead of renames.
+    * ``can_copy_server_side``: ``copy_file`` copies within the store without the bytes passing
+      through ``open`` and ``put_stream`` (S3's CopyObject, a disk's own copy).
+    * ``reports_free_space``: ``free_space`` says how many bytes new files may take.
+    * ``has_exclusive_create``: ``create_new`` is one atomic create-only write (``O_EXCL``,
+      S3's ``If-None-Match: *``). Without it the base checks, writes and reads back, which
+      narrows a race between two writers but does not close it.
+    * ``implicit_folders``: folders exist only through what they hold (object stores); an empty
+      one is no folder at all, ``make_dirs`` has nothing to do and deleting a tree is deleting
+      its files.
+    * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
+      multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
+      ``abort_upload`` frees them.
+
+    ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
+    """
 
     can_rename = False
-    parallelism = 1
-    # Folders exist only through what they hold (S3): an empty one is no folder at all.
+    can_copy_server_side = False
+    reports_free_space = False
+    has_exclusive_create = False
     implicit_folders = False
-    # Keeps the parts of uploads never completed (S3 multipart), which no listing of files shows.
     has_incomplete_uploads = False
+    parallelism = 1
+    # How this backend's provider errors read as the project's (see ``errors``).
+    error_table: ErrorTable | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for flag, method in CAPABILITIES.items():
+            if getattr(cls, flag) and getattr(cls, method) is getattr(Backend, method):
+                raise TypeError(f"{cls.__name__} sets {flag} but does not define {method}()")
+        if not cls.implicit_folders:
+            for method in ("make_dirs", "delete_tree"):
+                if getattr(cls, method) is getattr(Backend, method):
+                    raise TypeError(f"{cls.__name__} has real folders (implicit_folders is False) "
+                                    f"but does not define {method}()")
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self.listings = ListingCache()
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Translate what the provider raises inside into the project's errors, by ``error_table``:
+        ``Missing`` where nothing is there, ``Exists`` where a create-only write found something,
+        ``Unreadable`` for permissions, otherwise one line saying ``what`` failed and why."""
+        try:
+            yield
+        except Exception as exc:
+            table = self.error_table
+            if table is None or not table.handles(exc):
+                raise
+            raise table.translate(exc, what, self) from None
 
     # -- naming ---------------------------------------------------------------------
     @property
@@ -142,16 +331,38 @@ class Backend(ABC):
 
     def usage(self, path: str) -> Usage:
         total, newest, count = 0, 0.0, 0
+        markers = set()
         for info in self.walk(path):
             total += info.size
             newest = max(newest, info.mtime)
             count += 1
-        return Usage(total, newest, count)
+            if info.path in STEP_MARKERS:
+                markers.add(info.path)
+        return Usage(total, newest, count, markers=frozenset(markers))
 
     def list_deep(self, path: str) -> DeepListing | None:
         """``list_dir``, usages and sub-folder names from one listing, where the backend can
-        (S3: a listing without a delimiter); None where that costs more than listing level by level."""
+        (S3: a listing without a delimiter); None where that costs more than listing level by
+        level. A backend that makes one keeps it (``remember``) for ``listing``."""
         return None
+
+    def remember(self, folder: str, infos: list[FileInfo]) -> None:
+        """Keep a deep listing of ``folder`` (``walk``'s files) for ``listing`` to reuse."""
+        self.listings.put(folder, infos)
+
+    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
+        """Every file below ``folder`` grouped by the entry of ``folder`` it belongs to (a file
+        directly in ``folder`` is its own group, path ""). The listing kept by the last load
+        of the folder is reused unless ``fresh``, and then forgotten unless ``keep`` (a
+        deletion makes it stale)."""
+        cached = None if fresh else self.listings.get(folder, take=not keep)
+        return grouped(cached if cached is not None else self.walk(folder))
+
+    def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        """``listing(folder, fresh=True)`` for ``names`` only (entries with no file are left out)."""
+        names = sorted(set(names))
+        found = self.map(lambda name: list(self.walk(join(folder, name))), names)
+        return {name: infos for name, infos in zip(names, found) if infos}
 
     def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
         """``walk`` of several entries of one folder (paths relative to each entry)."""
@@ -169,12 +380,22 @@ class Backend(ABC):
         names = list(names)
         return dict(zip(names, self.map(one, names)))
 
-    @abstractmethod
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """A small file's content; None only when nothing is there. A file that is there but
         is not read raises ``NotRead`` saying why (not a regular file, a folder, a link leading
         outside the root, larger than ``limit``); one that may not be read, ``Unreadable``.
-        What is not a regular file is never opened for reading: a FIFO never blocks a read."""
+        What is not a regular file is never opened for reading: a FIFO never blocks a read.
+
+        By default: ``open``, and at most ``limit`` bytes read."""
+        try:
+            stream = self.open(path)
+        except NotFound:
+            return None
+        with contextlib.closing(stream):
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
+        return data
 
     def read_bytes(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """``read_file`` for ckpt-tui's own markers: None also for one that is there but not
@@ -212,16 +433,25 @@ class Backend(ABC):
         """Where ``path`` is on this machine's disk, if it is on one."""
         return None
 
+    def free_space(self, path: str) -> int:
+        """Bytes free where ``path`` is (backends with ``reports_free_space``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not report free space")
+
     # -- writing ------------------------------------------------------------------------
-    @abstractmethod
     def create_new(self, path: str, data: bytes) -> bool:
-        """Create a file unless one exists (False then); never replaces."""
+        """Create a file unless one exists (False then); never replaces.
+
+        Atomic in backends with ``has_exclusive_create``. By default: False when a file is
+        there, else written and read back, False when another writer's content is found."""
+        if self.read_bytes(path) is not None:
+            return False
+        self.write(path, data)
+        return self.read_bytes(path) == data
 
     @abstractmethod
     def write(self, path: str, data: bytes) -> None:
         """Create or replace a small file; readers see the old content or the new, never half."""
 
-    @abstractmethod
     def make_dirs(self, path: str) -> None:
         """Create a folder and its parents (nothing to do where folders are implicit)."""
 
@@ -229,13 +459,20 @@ class Backend(ABC):
     def delete_files(self, paths: list[str]) -> dict[str, str]:
         """Delete files; {path: error} for those that failed (a missing one counts as deleted)."""
 
-    @abstractmethod
     def delete_tree(self, path: str) -> None:
-        """Delete a folder with everything in it, or a single file."""
+        """Delete a folder with everything in it, or a single file.
+
+        By default (folders implicit): every file ``walk`` finds, deleted with ``delete_files``."""
+        self.listings.forget(path)
+        paths = [join(path, info.path) for info in self.walk(path)]
+        failed = self.delete_files(paths)
+        if failed:
+            where, why = next(iter(failed.items()))
+            raise StoreError(f"cannot delete {self.url(where)}: {why}")
 
     def rename(self, source: str, target: str) -> None:
         """Atomic rename that never replaces an existing target (backends with ``can_rename``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} cannot rename")
 
     # -- bytes no listing of files shows -------------------------------------------------
     def incomplete_uploads(self, path: str) -> list[Upload]:
@@ -252,28 +489,48 @@ class Backend(ABC):
         return None
 
     # -- transfers ----------------------------------------------------------------------
-    @abstractmethod
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
-        """Copy within this backend (server-side where there is a server)."""
+        """Copy within this backend: server-side in backends with ``can_copy_server_side``,
+        else streamed through ``open`` and ``put_stream``."""
+        self.copy_from(self, source, target, done)
 
     def can_copy_from(self, other: Backend) -> bool:
         """Whether ``copy_from`` can copy out of ``other`` without the bytes passing through here."""
-        return other is self
+        return other is self and self.can_copy_server_side
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
-        self.copy_file(source, target, done)
+        """Copy ``source`` of ``other`` (any backend) to ``target`` here: server-side where
+        ``can_copy_from`` says so, else streamed from ``other.open`` into ``put_stream``."""
+        if other is self and self.can_copy_server_side:
+            self.copy_file(source, target, done)
+            return
+        with contextlib.closing(other.open(source)) as stream:
+            self.put_stream(stream, target, done)
 
-    @abstractmethod
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
-        """Download a file to this machine's disk."""
+        """Download a file to this machine's disk. By default: ``open``, copied by chunks."""
+        try:
+            os.makedirs(os.path.dirname(local_target) or ".", exist_ok=True)
+            with contextlib.closing(self.open(source)) as stream, open(local_target, "wb") as handle:
+                while chunk := stream.read(COPY_CHUNK):
+                    handle.write(chunk)
+                    if done is not None:
+                        done(len(chunk))
+        except OSError as exc:
+            raise StoreError(f"cannot write {local_target}: {exc.strerror or exc}") from None
 
-    @abstractmethod
     def put_file(self, local_source: str, target: str, done: BytesDone | None = None) -> None:
-        """Upload a file from this machine's disk."""
+        """Upload a file from this machine's disk. By default: ``put_stream`` of it."""
+        try:
+            handle = open(local_source, "rb")
+        except OSError as exc:
+            raise StoreError(f"cannot read {local_source}: {exc.strerror or exc}") from None
+        with handle:
+            self.put_stream(handle, target, done)
 
     @abstractmethod
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
-        """Upload from a stream (another store's file)."""
+        """Upload from a stream (another store's file), calling ``done`` with bytes as they go."""
 
     # -- concurrency --------------------------------------------------------------------
     def map(self, function: Callable, items: list) -> list:
@@ -289,6 +546,60 @@ class Backend(ABC):
 
                 self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix=_WORKER)
         return list(self._pool.map(function, items))
+
+
+def parse_bucket_url(url: str, scheme: str, container: str = "bucket") -> tuple[str, str]:
+    """``scheme://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    start, expected = f"{scheme}://", f"{scheme}://{container}/prefix"
+    if not url.startswith(start):
+        raise Refused(f"not a {start} location: {url!r} (expected {expected})")
+    bucket, _, prefix = url[len(start):].partition("/")
+    if not bucket:
+        raise Refused(f"no {container} in {url!r} (expected {expected})")
+    prefix = "/".join(part for part in prefix.split("/") if part)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+class BucketBackend(Backend):
+    """Keys in a bucket (a container, a named memory) below a prefix, as object stores hold them:
+    folders implicit, names and URLs made from ``scheme``, ``bucket`` and ``prefix``."""
+
+    implicit_folders = True
+    scheme = ""
+
+    def __init__(self, bucket: str, prefix: str = "") -> None:
+        super().__init__()
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    def key(self, path: str) -> str:
+        return self.prefix + path
+
+    def folder_key(self, path: str) -> str:
+        """The key every object in folder ``path`` begins with."""
+        return self.key(path) + "/" if path else self.prefix
+
+    def _parts(self) -> list[str]:
+        return self.prefix.rstrip("/").split("/") if self.prefix else []
+
+    @property
+    def root_name(self) -> str:
+        parts = self._parts()
+        return parts[-1] if parts else self.bucket
+
+    @property
+    def outer_name(self) -> str:
+        parts = self._parts()
+        return parts[-2] if len(parts) > 1 else self.bucket if parts else self.scheme
+
+    def url(self, path: str, folder: bool = False) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
+
+    def prefix_above(self) -> str:
+        """The prefix one folder up, for ``parent``; refused at the bucket itself."""
+        if not self.prefix:
+            raise Refused(f"{self.scheme}://{self.bucket} has no folder above it")
+        return self.prefix.rstrip("/").rpartition("/")[0]
 
 
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:

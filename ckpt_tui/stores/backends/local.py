@@ -12,9 +12,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, StoreError, Unreadable
+from ...core.errors import CkptError, NotFound, NotRead, Unreadable
 from ...core.models import Blob
-from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, FileInfo, Kind, Usage, join
+from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
+                   Usage, join)
 
 if TYPE_CHECKING:
     import ctypes
@@ -24,11 +25,23 @@ _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
 
-def os_error(exc: OSError, what: str) -> StoreError:
-    """One line for an OSError; permission problems become ``Unreadable``."""
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    kind = Unreadable if exc.errno in (errno.EACCES, errno.EPERM) else StoreError
-    return kind(f"{what}: {reason}")
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    code = getattr(exc, "errno", None)
+    return ((code,), os.strerror(code)) if code else ((), str(exc))
+
+
+# The disk's errors, as the project's. A missing file is handled where it is met: it means
+# "absent" to a read, "gone" to a deletion, and a problem elsewhere.
+LOCAL_ERRORS = ErrorTable(
+    catches=("OSError",),
+    codes={errno.EACCES: Unreadable, errno.EPERM: Unreadable, errno.EEXIST: Exists, errno.ENOTEMPTY: Exists},
+    describe=_describe,
+)
+
+
+def os_error(exc: OSError, what: str) -> CkptError:
+    """One line for an OSError: ``Unreadable`` for permissions, ``Exists`` for a target that is there."""
+    return LOCAL_ERRORS.translate(exc, what)
 
 
 def _kind(entry: os.DirEntry) -> Kind:
@@ -180,7 +193,11 @@ def folder_usage(root: str) -> Usage:
 
 
 class LocalBackend(Backend):
+    error_table = LOCAL_ERRORS
     can_rename = True
+    can_copy_server_side = True  # the kernel copies (copy_file_range), never through a stream of ours
+    reports_free_space = True
+    has_exclusive_create = True
 
     def __init__(self, root: str | os.PathLike) -> None:
         super().__init__()
@@ -344,6 +361,16 @@ class LocalBackend(Backend):
     def local_path(self, path: str) -> str | None:
         return self._abs(path)
 
+    def free_space(self, path: str) -> int:
+        """Bytes free on the filesystem holding ``path`` (or its nearest existing folder)."""
+        target = self._abs(path)
+        while not os.path.isdir(target) and os.path.dirname(target) != target:
+            target = os.path.dirname(target)
+        try:
+            return shutil.disk_usage(target).free
+        except OSError as exc:
+            raise os_error(exc, f"cannot read free space at {target}") from None
+
     # -- writing ------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
         target = self._abs(path)
@@ -402,14 +429,13 @@ class LocalBackend(Backend):
     def rename(self, source: str, target: str) -> None:
         try:
             rename_no_replace(self._abs(source), self._abs(target))
-        except FileExistsError:
-            raise AlreadyExists(f"{self._abs(target)} exists; nothing overwritten") from None
         except FileNotFoundError:
             raise NotFound(f"{self._abs(source)} no longer exists") from None
         except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise AlreadyExists(f"{self._abs(target)} exists; nothing overwritten") from None
-            raise os_error(exc, f"cannot rename {self._abs(source)}") from None
+            error = os_error(exc, f"cannot rename {self._abs(source)}")
+            if isinstance(error, Exists):
+                raise Exists(f"{self._abs(target)} exists; nothing overwritten") from None
+            raise error from None
 
     # -- transfers ----------------------------------------------------------------------
     def _copy(self, source: str, target: str, done: BytesDone | None) -> None:
@@ -428,7 +454,8 @@ class LocalBackend(Backend):
         return isinstance(other, LocalBackend)
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
-        assert isinstance(other, LocalBackend)
+        if not isinstance(other, LocalBackend):
+            return super().copy_from(other, source, target, done)
         self._copy(other._abs(source), self._abs(target), done)
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:

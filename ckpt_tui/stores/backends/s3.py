@@ -9,16 +9,17 @@ server-side for copies). botocore is imported only when an S3 location is opened
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from ...core.errors import NotFound, NotRead, Refused, StoreError, Unreadable
+from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
 from ...core.models import Upload
-from .base import MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, DeepListing, Entry, FileInfo, Kind, Usage, join
+from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BucketBackend, BytesDone, DeepListing, Entry, ErrorTable,
+                   Exists, FileInfo, Kind, Missing, Usage, grouped, parse_bucket_url)
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -26,19 +27,11 @@ KEY_ERROR_ROUNDS = 3  # tries for keys a DeleteObjects response reports as faile
 MAX_RETRIES = 4  # botocore standard mode, per request
 COPY_OBJECT_LIMIT = 5 * 1024**3  # largest object CopyObject accepts in one request
 PART_SIZE = 256 * 1024**2
-# A listing kept for the deletion that follows a load, bounded in objects.
-LISTING_CACHE_OBJECTS = 2_000_000
 
 
 def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
-    if not url.startswith("s3://"):
-        raise Refused(f"not an S3 location: {url!r} (expected s3://bucket/prefix)")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise Refused(f"no bucket in {url!r} (expected s3://bucket/prefix)")
-    prefix = "/".join(part for part in prefix.split("/") if part)
-    return bucket, f"{prefix}/" if prefix else ""
+    return parse_bucket_url(url, "s3")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -148,14 +141,54 @@ def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
     return chosen
 
 
-def _grouped(infos: Iterable[FileInfo]) -> dict[str, list[FileInfo]]:
-    """Objects below a folder by the entry of the folder they belong to, their paths
-    relative to it (an object directly in the folder is its own group, path "")."""
-    groups: dict[str, list[FileInfo]] = {}
-    for info in infos:
-        name, sep, rest = info.path.partition("/")
-        groups.setdefault(name, []).append(info._replace(path=rest if sep else ""))
-    return groups
+# -- errors: botocore's, as the project's ---------------------------------------------------------
+def _describe(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
+    """A ClientError's code and HTTP status, and "code: message"; other botocore errors' text."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return (), str(exc)
+    error = response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return tuple(c for c in (code, status) if c), f"{code or status}: {error.get('Message', '')}".rstrip(": ")
+
+
+def _no_bucket(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return NotFound(f"no bucket {backend.bucket!r} at {backend.endpoint_url}")
+
+
+def _credentials_rejected(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError(f"{backend.endpoint_url} rejected the AWS credentials ({detail.partition(':')[0]})")
+
+
+def _denied(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return Unreadable(f"access denied: {what} (check the credentials' permissions on bucket {backend.bucket!r})")
+
+
+def _no_credentials(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError("no AWS credentials found: set AWS_PROFILE (or --profile), or "
+                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+
+
+def _unreachable(backend: S3Backend, what: str, detail: str) -> CkptError:
+    return StoreError(f"cannot reach the S3 endpoint {backend.endpoint_url} "
+                      "(check --endpoint-url / AWS_ENDPOINT_URL_S3 and the network)")
+
+
+S3_ERRORS = ErrorTable(
+    catches=("ClientError", "BotoCoreError"),
+    codes={
+        **dict.fromkeys(("NoSuchKey", "NotFound", "404", "NoSuchUpload"), Missing),
+        **dict.fromkeys(("PreconditionFailed", "412", "ConditionalRequestConflict"), Exists),
+        "NoSuchBucket": _no_bucket,
+        **dict.fromkeys(("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"),
+                        _credentials_rejected),
+        **dict.fromkeys(("AccessDenied", "AllAccessDisabled", 403), _denied),
+    },
+    exceptions={"NoCredentialsError": _no_credentials, "EndpointConnectionError": _unreachable,
+                "ConnectTimeoutError": _unreachable},
+    describe=_describe,
+)
 
 
 class _Counter:
@@ -174,16 +207,17 @@ class _Counter:
     def on_done(self, future: Any, **kwargs: Any) -> None: ...
 
 
-class S3Backend(Backend):
+class S3Backend(BucketBackend):
+    scheme = "s3"
     parallelism = WORKERS
-    implicit_folders = True
+    can_copy_server_side = True
+    has_exclusive_create = True
     has_incomplete_uploads = True
+    error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
-        super().__init__()
-        self.bucket = bucket
-        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        super().__init__(bucket, prefix)
         self.profile = profile
         self.client = client if client is not None else make_client(endpoint_url, profile)
         self.endpoint_url: str = self.client.meta.endpoint_url
@@ -192,72 +226,10 @@ class S3Backend(Backend):
         self.part_size = PART_SIZE
         self.retry_pause = 0.2  # seconds before retrying keys DeleteObjects reported
         self._managers: dict[tuple[int, int], Any] = {}
-        self._listings: dict[str, list[FileInfo]] = {}
         self._lock = threading.Lock()
 
-    # -- naming ---------------------------------------------------------------------------
-    def key(self, path: str) -> str:
-        return self.prefix + path
-
-    @property
-    def root_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-1] if parts else self.bucket
-
-    @property
-    def outer_name(self) -> str:
-        parts = self.prefix.rstrip("/").split("/") if self.prefix else []
-        return parts[-2] if len(parts) > 1 else self.bucket if parts else "s3"
-
-    def url(self, path: str, folder: bool = False) -> str:
-        return f"s3://{self.bucket}/{self.key(path)}" + ("/" if folder and path else "")
-
-    def _folder_key(self, path: str) -> str:
-        return self.key(path) + "/" if path else self.prefix
-
-    # -- errors ---------------------------------------------------------------------------
-    @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Turn botocore's exceptions into one clear line."""
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError,
-                                         EndpointConnectionError, NoCredentialsError)
-
-        try:
-            yield
-        except NoCredentialsError:
-            raise StoreError("no AWS credentials found: set AWS_PROFILE (or --profile), or "
-                             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
-        except (EndpointConnectionError, ConnectTimeoutError):
-            raise StoreError(f"cannot reach the S3 endpoint {self.endpoint_url} "
-                             "(check --endpoint-url / AWS_ENDPOINT_URL_S3 and the network)") from None
-        except ClientError as exc:
-            raise self._client_error(exc, what) from None
-        except BotoCoreError as exc:
-            raise StoreError(f"{what}: {exc}") from None
-
-    def _client_error(self, exc: Any, what: str) -> Exception:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
-            return NotFound(f"no bucket {self.bucket!r} at {self.endpoint_url}")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
-            return StoreError(f"{self.endpoint_url} rejected the AWS credentials ({code})")
-        if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
-            return Unreadable(f"access denied: {what} (check the credentials' permissions on "
-                              f"bucket {self.bucket!r})")
-        return StoreError(f"{what}: {code or status}: {error.get('Message', '')}".rstrip(": "))
-
-    @staticmethod
-    def error_code(exc: Exception) -> str:
-        response = getattr(exc, "response", None) or {}
-        return str(response.get("Error", {}).get("Code", ""))
-
     def parent(self) -> S3Backend:
-        if not self.prefix:
-            raise Refused(f"s3://{self.bucket} has no folder above it")
-        above = self.prefix.rstrip("/").rpartition("/")[0]
-        twin = S3Backend(self.bucket, above, self.client, profile=self.profile)
+        twin = S3Backend(self.bucket, self.prefix_above(), self.client, profile=self.profile)
         twin.multipart_threshold, twin.part_size = self.multipart_threshold, self.part_size
         return twin
 
@@ -275,7 +247,7 @@ class S3Backend(Backend):
             yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
 
     def list_dir(self, path: str) -> list[Entry]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         entries: dict[str, Entry] = {}
         for page in self._pages(prefix, delimiter=True):
             for common in page.get("CommonPrefixes", ()):
@@ -298,7 +270,7 @@ class S3Backend(Backend):
                     yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
 
     def walk(self, path: str) -> Iterator[FileInfo]:
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         found = False
         for info in self._objects(prefix, prefix):
             found = True
@@ -309,25 +281,12 @@ class S3Backend(Backend):
                 yield single
 
     def _head(self, path: str) -> FileInfo | None:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 head = self.client.head_object(Bucket=self.bucket, Key=self.key(path))
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    return None
-                raise
+        except Missing:
+            return None
         return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
-
-    def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
-        """Every object below ``folder`` grouped by the entry of ``folder`` it belongs to
-        (an object directly in ``folder`` is its own group). The listing made by the last
-        load of the folder is reused unless ``fresh``, and then forgotten unless ``keep``
-        (a deletion makes it stale)."""
-        with self._lock:
-            cached = None if fresh else (self._listings.get(folder) if keep else self._listings.pop(folder, None))
-        return _grouped(cached if cached is not None else self.walk(folder))
 
     def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
         """``listing(folder, fresh=True)`` for ``names`` only: one listing per common prefix
@@ -335,26 +294,18 @@ class S3Backend(Backend):
         them in a listing: after a deletion of 1,000 steps, one listing of the whole folder
         took a quarter of a second, ten of a tenth of it each run together."""
         wanted = set(names)
-        start = self._folder_key(folder)
+        start = self.folder_key(folder)
         pages = self.map(lambda p: list(self._objects(start + p, start)), covering_prefixes(wanted))
-        groups = _grouped(info for infos in pages for info in infos)
+        groups = grouped(info for infos in pages for info in infos)
         return {name: groups[name] for name in wanted if name in groups}
-
-    def _walk_and_keep(self, folder: str) -> list[FileInfo]:
-        """Every object below ``folder``, kept for the deletion that may follow."""
-        infos = list(self.walk(folder))
-        with self._lock:
-            if len(infos) <= LISTING_CACHE_OBJECTS:
-                while self._listings and sum(map(len, self._listings.values())) + len(infos) > LISTING_CACHE_OBJECTS:
-                    del self._listings[next(iter(self._listings))]
-                self._listings[folder] = infos
-        return infos
 
     def list_deep(self, path: str) -> DeepListing:
         entries: dict[str, Entry] = {}
         totals: dict[str, list] = {}
         children: dict[str, set[str]] = {}
-        for info in self._walk_and_keep(path):
+        infos = list(self.walk(path))
+        self.remember(path, infos)  # for the deletion that may follow
+        for info in infos:
             name, sep, rest = info.path.partition("/")
             if sep:
                 entries[name] = Entry(name, Kind.DIR)
@@ -377,15 +328,13 @@ class S3Backend(Backend):
         return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        """The object's size is checked before its body is read."""
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 response = self.client.get_object(Bucket=self.bucket, Key=self.key(path))
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    return None
-                raise
+        except Missing:
+            return None
+        with self.errors(f"cannot read {self.url(path)}"):
             body = response["Body"]
             if response.get("ContentLength", 0) > limit:
                 body.close()
@@ -393,35 +342,24 @@ class S3Backend(Backend):
             return body.read()
 
     def open(self, path: str) -> BinaryIO:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot read {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot read {self.url(path)}"):
                 return self.client.get_object(Bucket=self.bucket, Key=self.key(path))["Body"]
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                    raise NotFound(f"{self.url(path)} no longer exists") from None
-                raise
+        except Missing:
+            raise NotFound(f"{self.url(path)} no longer exists") from None
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot write {self.url(path)}"):
-            try:
+        try:
+            with self.errors(f"cannot write {self.url(path)}"):
                 self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data, IfNoneMatch="*")
-            except ClientError as exc:
-                if self.error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                    return False
-                raise
+        except Exists:
+            return False
         return True
 
     def write(self, path: str, data: bytes) -> None:
         with self.errors(f"cannot write {self.url(path)}"):
             self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data)
-
-    def make_dirs(self, path: str) -> None:
-        """Folders are implicit in S3."""
 
     def _delete_batch(self, keys: list[str]) -> dict[str, str]:
         """Delete up to 1000 keys; retry the ones reported failed; return what still failed."""
@@ -446,13 +384,6 @@ class S3Backend(Backend):
         for result in self.map(self._delete_batch, batches):
             failed.update(result)
         return {key[len(self.prefix):]: why for key, why in failed.items()}
-
-    def delete_tree(self, path: str) -> None:
-        paths = [join(path, info.path) for info in self.walk(path)]
-        failed = self.delete_files(paths)
-        if failed:
-            first = next(iter(failed.items()))
-            raise StoreError(f"cannot delete {self.url(first[0])}: {first[1]}")
 
     # -- transfers ------------------------------------------------------------------------
     def _manager(self) -> Any:
@@ -479,7 +410,8 @@ class S3Backend(Backend):
                 and other.profile == self.profile)
 
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
-        assert isinstance(other, S3Backend)
+        if not (isinstance(other, S3Backend) and self.can_copy_from(other)):
+            return super().copy_from(other, source, target, done)
         self._transfer(f"cannot copy {other.url(source)}", "copy", done,
                        copy_source={"Bucket": other.bucket, "Key": other.key(source)},
                        bucket=self.bucket, key=self.key(target), source_client=other.client)
@@ -502,7 +434,7 @@ class S3Backend(Backend):
         A server that does not implement multipart listings has none to report."""
         from botocore.exceptions import ClientError
 
-        prefix = self._folder_key(path)
+        prefix = self.folder_key(path)
         started: list[tuple[str, str, float]] = []
         with self.errors(f"cannot list the incomplete uploads of {self.url(path, folder=True)}"):
             try:
@@ -510,36 +442,26 @@ class S3Backend(Backend):
                         Bucket=self.bucket, Prefix=prefix):
                     started += [(u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in page.get("Uploads", ())]
             except ClientError as exc:
-                if self.error_code(exc) in ("NotImplemented", "501"):
+                if {"NotImplemented", 501} & set(_describe(exc)[0]):
                     return []
                 raise
         return [upload for upload in self.map(self._upload, started) if upload is not None]
 
     def _upload(self, started: tuple[str, str, float]) -> Upload | None:
         """One upload with the bytes of its parts; None when it was completed or aborted meanwhile."""
-        from botocore.exceptions import ClientError
-
         key, upload_id, initiated = started
         total = parts = 0
-        with self.errors(f"cannot list the parts of s3://{self.bucket}/{key}"):
-            try:
+        try:
+            with self.errors(f"cannot list the parts of s3://{self.bucket}/{key}"):
                 for page in self.client.get_paginator("list_parts").paginate(
                         Bucket=self.bucket, Key=key, UploadId=upload_id):
                     total += sum(part["Size"] for part in page.get("Parts", ()))
                     parts += len(page.get("Parts", ()))
-            except ClientError as exc:
-                if self.error_code(exc) in ("NoSuchUpload", "404"):
-                    return None
-                raise
+        except Missing:
+            return None
         return Upload(key[len(self.prefix):], upload_id, initiated, total, parts)
 
     def abort_upload(self, upload: Upload) -> None:
-        from botocore.exceptions import ClientError
-
-        with self.errors(f"cannot abort the upload of {self.url(upload.path)}"):
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key(upload.path),
-                                                   UploadId=upload.upload_id)
-            except ClientError as exc:
-                if self.error_code(exc) not in ("NoSuchUpload", "404"):
-                    raise
+        with contextlib.suppress(Missing), self.errors(f"cannot abort the upload of {self.url(upload.path)}"):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key(upload.path),
+                                               UploadId=upload.upload_id)
