@@ -145,6 +145,16 @@ def _err(message: str) -> None:
     print(f"ckpt-tui: {message}", file=sys.stderr)
 
 
+def _say_what_was_searched(store) -> None:
+    """For a tree of folders that holds no runs: how deep discovery looked, and for which trainers."""
+    from .stores.tree import MAX_DEPTH, TreeStore
+
+    if isinstance(store, TreeStore):
+        from .stores.layouts import display_names
+
+        print(f"searched {MAX_DEPTH} levels down for checkpoints of {display_names()}")
+
+
 def _json_bytes(document: object) -> bytes:
     import orjson  # JSON is what scripts pay for, not the app
 
@@ -365,6 +375,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             uploads(run, "")
     elif not runs and not failed:
         print(f"no runs in {store.location}")
+        _say_what_was_searched(store)
     else:
         _print_run_summary(runs, resolved, uploads)
     if not (args.project or args.run):

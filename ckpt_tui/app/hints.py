@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LAYOUT_NAMES = ("ART, Hugging Face Trainer/TRL, Megatron-LM, verl, DeepSpeed, Lightning, NeMo 2, torchtune, "
-                "PyTorch DCP and Orbax")
+
+def layout_names() -> str:
+    """Every trainer layout the tree store reads, by display name."""
+    from ..stores.layouts import display_names  # the layouts are imported once a location is opened
+
+    return display_names()
 
 
 def art_base_above(location: str) -> tuple[Path, str] | None:

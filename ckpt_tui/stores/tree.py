@@ -1,8 +1,9 @@
 """One store for every tree of folders, on any backend: discovery, naming, load, delete, fork.
 
-A location (a folder, an S3 prefix) holds runs: ART models under
-``{project}/models/``, and any folder up to ``MAX_DEPTH`` below the location
-that directly holds a trainer's step checkpoints (see ``layouts/``). The
+A location (a folder, an S3 prefix) holds runs: the sub-folders of a project's
+folder named by a layout's ``runs_folder`` (ART models under ``{project}/models/``),
+and any folder up to ``MAX_DEPTH`` below the location that directly holds a
+trainer's step checkpoints (see ``layouts/``). The
 store finds them once, then each operation resolves its run once: a prune
 lists the run, reads the files its layout needs, and deletes every agreed step
 in one pass through the backend's claims.
@@ -28,10 +29,8 @@ from ..core.policy import PolicyPlace
 from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
-from .layouts import ART, ART_LEGACY, Layout, OrbaxLayout, detect, layout_named, needs_look, scan_entries
-from .layouts.art import CHECKPOINTS, MODELS, art_step
+from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
-from .layouts.orbax import orbax_parts
 from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
 from .policy_places import policy_places, read_policy_file
 from .tensorboard import tensorboard_metrics, wants_event_metrics
@@ -40,9 +39,6 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 WEIGHTS_ONLY = "weights only: training state removed"
-# Folder names that hold a run's checkpoints but do not name the run (Lightning's
-# ``version_0/checkpoints``): the run is named after the folder above.
-CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
 # How many folders deep a location is searched for runs.
 MAX_DEPTH = 4
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
@@ -53,8 +49,9 @@ DEFAULT_SETTLE_SECONDS = 60.0
 class RunPlace:
     """Where a run lives: ``root`` is its own folder, ``ckpt_dir`` the one holding its steps.
 
-    ART models are found by name; their ``ckpt_dir`` (``checkpoints/``, or the
-    model folder itself in ART's older layout) is settled when the run is read.
+    Runs found by name (ART's models) have their ``ckpt_dir`` (``checkpoints/``,
+    or the model folder itself in ART's older layout) settled by their layout
+    when the run is read.
     """
 
     project: str
@@ -65,14 +62,14 @@ class RunPlace:
     notes: tuple[str, ...] = ()
 
     @property
-    def is_art(self) -> bool:
-        return self.layout in (ART, ART_LEGACY)
+    def found_by_name(self) -> bool:
+        return bool(self.layout.runs_folder)
 
 
 @dataclass(slots=True)
 class _Found:
     places: dict[tuple[str, str], RunPlace] = field(default_factory=dict)
-    art_projects: set[str] = field(default_factory=set)
+    named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
 
@@ -229,10 +226,10 @@ class TreeStore(Store):
                 unreadable.append(path)
             return []
 
-    def _naming(self, folder: str) -> tuple[str, str, str]:
+    def _naming(self, folder: str, layout: Layout) -> tuple[str, str, str]:
         """(project, run, run folder) for a folder holding step checkpoints."""
         parts = folder.split("/") if folder else []
-        if parts and parts[-1] in CONTAINERS:
+        if parts and parts[-1] in layout.containers:
             parts = parts[:-1]  # Lightning's version_0/checkpoints is run version_0
         root = "/".join(parts)
         if not parts:
@@ -240,19 +237,19 @@ class TreeStore(Store):
         project = self.backend.root_name if len(parts) == 1 else "/".join(parts[:-1])
         return project, parts[-1], root
 
-    def _art_models(self, projects: list[str], found: _Found) -> None:
-        """ART projects: each model folder under ``{project}/models/`` is a run."""
-        folders = [join(p, MODELS) for p in projects]
+    def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
+        """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
+        folders = [join(p, layout.runs_folder) for p, layout in projects]
         listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
-        for project, entries in zip(projects, listings):
-            found.art_projects.add(project)
+        for (project, layout), folder, entries in zip(projects, folders, listings):
+            found.named_projects.add(project)
             for entry in sorted(entries):
                 if entry.name.startswith("."):
-                    self._note_stage(join(project, MODELS), entry, found)
+                    self._note_stage(folder, entry, found)
                     continue
-                root = join(project, MODELS, entry.name)
+                root = join(folder, entry.name)
                 if entry.kind is Kind.DIR:
-                    found.places[(project, entry.name)] = RunPlace(project, entry.name, root, "", ART)
+                    found.places[(project, entry.name)] = RunPlace(project, entry.name, root, "", layout)
                 elif entry.kind is Kind.LINK:
                     found.notes.append(f"{self.backend.url(root)} is a symbolic link; not followed")
 
@@ -278,15 +275,17 @@ class TreeStore(Store):
                       if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
                 lambda f: {e.name for e in self._list(f, found.notes, found.unreadable)}, inside)))
-            below, art = [], []
+            below, named = [], []
+            # In a project folder, a layout's runs folder holds runs found by name (ART's models/).
+            runs_folders = {layout.runs_folder: layout for layout in runs_folder_layouts()} if depth == 1 else {}
             for folder in level:
                 entries = listings[folder]
-                if depth == 1 and any(e.name == MODELS and e.kind is Kind.DIR for e in entries):
-                    art.append(folder)
+                named += [(folder, runs_folders[e.name]) for e in entries
+                          if e.kind is Kind.DIR and e.name in runs_folders]
                 scan = detect([(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)],
                               lambda name, at=folder: children.get(join(at, name), set()))
                 if scan is not None:
-                    project, run, root = self._naming(folder)
+                    project, run, root = self._naming(folder, scan.layout)
                     found.places.setdefault((project, run), RunPlace(project, run, root, folder, scan.layout))
                     continue  # runs do not nest: what is inside a run belongs to its checkpoints
                 for entry in entries:
@@ -294,12 +293,12 @@ class TreeStore(Store):
                         self._note_stage(folder, entry, found)
                         continue
                     path = join(folder, entry.name)
-                    if entry.kind is Kind.DIR and depth < MAX_DEPTH and not (folder in art and entry.name == MODELS):
+                    if entry.kind is Kind.DIR and depth < MAX_DEPTH and entry.name not in runs_folders:
                         below.append(path)
                     elif entry.kind is Kind.LINK and depth < MAX_DEPTH:
                         found.notes.append(f"{self.backend.url(path)} is a symbolic link; not followed")
-            if art:
-                self._art_models(art, found)
+            if named:
+                self._named_runs(named, found)
             level, depth = sorted(below), depth + 1
         return found
 
@@ -330,7 +329,7 @@ class TreeStore(Store):
 
     def list_projects(self) -> list[str]:
         found = self._discovered(fresh=True)
-        return sorted({p for p, _ in found.places} | found.art_projects)
+        return sorted({p for p, _ in found.places} | found.named_projects)
 
     def list_runs(self, project: str) -> list[str]:
         validate_project(project)
@@ -338,20 +337,16 @@ class TreeStore(Store):
 
     # -- loading ------------------------------------------------------------------------
     def _settle(self, place: RunPlace) -> RunPlace:
-        """An ART model's checkpoint folder (``checkpoints/`` or, pre-2025, the model folder),
-        found once per discovery."""
-        if not place.is_art or place.ckpt_dir:
+        """A run found by name gets its checkpoint folder from its layout (an ART model's
+        ``checkpoints/`` or, pre-2025, the model folder), once per discovery."""
+        if not place.found_by_name or place.ckpt_dir:
             return place
         entries = self.backend.list_dir(place.root)
-        kinds = {e.name: e.kind for e in entries}
-        if kinds.get(CHECKPOINTS) is Kind.LINK:
-            note = f"{self.backend.url(join(place.root, CHECKPOINTS))} is a symbolic link; not followed"
-            settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS), notes=(note,))
-        elif kinds.get(CHECKPOINTS) is not Kind.DIR and any(
-                art_step(e.name) is not None and e.kind is Kind.DIR for e in entries):
-            settled = replace(place, ckpt_dir=place.root, layout=ART_LEGACY)
-        else:
-            settled = replace(place, ckpt_dir=join(place.root, CHECKPOINTS))
+        links = {e.name for e in entries if e.kind is Kind.LINK}
+        steps_folder, layout = place.layout.settle({e.name for e in entries if e.kind is Kind.DIR}, links)
+        ckpt_dir = join(place.root, steps_folder)
+        notes = (f"{self.backend.url(ckpt_dir)} is a symbolic link; not followed",) if steps_folder in links else ()
+        settled = replace(place, ckpt_dir=ckpt_dir, layout=layout, notes=notes)
         with self._lock:
             if self._found is not None and self._found.places.get((place.project, place.name)) == place:
                 self._found.places[(place.project, place.name)] = settled
@@ -671,8 +666,8 @@ class TreeStore(Store):
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
-        art = (place.project, place.name) if place.is_art else None
-        return policy_places(self.backend, place.root, art, self._policy_reads)
+        named = (place.project, place.name) if place.found_by_name else None
+        return policy_places(self.backend, place.root, named, self._policy_reads)
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
@@ -730,12 +725,8 @@ class TreeStore(Store):
         return isinstance(other, TreeStore) and other.backend.can_copy_from(self.backend)
 
     def _fork_layout(self, source_run: Run, checkpoint: Checkpoint) -> Layout:
-        """The new run's layout: the source's (ART for W&B and ART's older layout)."""
-        if source_run.layout == "orbax":
-            parts = orbax_parts(checkpoint.name)
-            return OrbaxLayout(parts[0] if parts else "")
-        layout = layout_named(source_run.layout)
-        return ART if layout is None or layout is ART_LEGACY else layout
+        """The new run's layout: the source's, as its layout names forks (ART for W&B and ART's older layout)."""
+        return fork_layout(source_run.layout, checkpoint.name)
 
     def _new_place(self, project: str, run: str, layout: Layout, container: str) -> tuple[Backend, RunPlace]:
         """Where a new run ``project/run`` goes (and on which backend), creating nothing.
@@ -755,11 +746,11 @@ class TreeStore(Store):
                                     "new run: choose another name; nothing copied")
             return self.backend, settled
         validate_name(run, "run name")
-        if layout is ART:
+        if layout.runs_folder:
             validate_name(project, "project name")
-            root = join(project, MODELS, run)
-            return self.backend, RunPlace(project, run, root, join(root, CHECKPOINTS), ART)
-        siblings = [p for (proj, _), p in sorted(found.places.items()) if proj == project and not p.is_art]
+            root = join(project, layout.runs_folder, run)
+            return self.backend, RunPlace(project, run, root, join(root, layout.fork_container), layout)
+        siblings = [p for (proj, _), p in sorted(found.places.items()) if proj == project and not p.found_by_name]
         if siblings and not siblings[0].root:  # the location is this project's only run
             outer = self.backend.parent()
             if any(e.name == run for e in outer.list_dir("")):

@@ -3,8 +3,16 @@
 import pytest
 
 from ckpt_tui.core import Pending
-from ckpt_tui.stores.layouts import (DCP, DEEPSPEED, HF, LIGHTNING, MEGATRON, NEMO, TORCHTUNE, VERL, OrbaxLayout,
-                                     detect)
+from ckpt_tui.stores.layouts import detect
+from ckpt_tui.stores.layouts.dcp import DCP
+from ckpt_tui.stores.layouts.deepspeed import DEEPSPEED
+from ckpt_tui.stores.layouts.hf import HF
+from ckpt_tui.stores.layouts.lightning import LIGHTNING
+from ckpt_tui.stores.layouts.megatron import MEGATRON
+from ckpt_tui.stores.layouts.nemo import NEMO
+from ckpt_tui.stores.layouts.orbax import OrbaxLayout
+from ckpt_tui.stores.layouts.torchtune import TORCHTUNE
+from ckpt_tui.stores.layouts.verl import VERL
 from ckpt_tui.stores.layouts.base import parse_tracker
 from ckpt_tui.stores.layouts.hf import trainer_best_step
 from ckpt_tui.stores.layouts.lightning import best_k_paths, lightning_values, names_path, nested_values

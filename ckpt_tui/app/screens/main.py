@@ -28,7 +28,7 @@ from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
 from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
 from ...formatting import size, step_ranges
-from ..hints import LAYOUT_NAMES, empty_hint
+from ..hints import empty_hint, layout_names
 from ..keymap import with_ids
 from ..legend import legend_line
 from ..memo import Memo
@@ -500,7 +500,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             hint = f"{self.empty_hint}\n\n" if self.empty_hint else ""
             empty.update(
                 f"[b]{found}[/b]\n\n{hint}Searched [b]{self.app.location_label}[/b] up to four levels down for "
-                f"checkpoints of {LAYOUT_NAMES}.\n\n"
+                f"checkpoints of {layout_names()}.\n\n"
                 "Open another location with [b]ckpt-tui PATH[/b] (a directory, s3://bucket/prefix or "
                 "wandb://entity), or press [b]r[/b] to read this one again.")
             if self.empty_hint is None and self.listing_error is None:

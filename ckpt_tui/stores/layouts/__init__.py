@@ -1,47 +1,56 @@
 """Trainer layouts, one module each, and the detection that picks one for a folder.
 
-Adding a layout is one module here plus its entry in ``TRAINER_LAYOUTS`` (or,
-for a layout whose names need a look inside, a candidate function beside
-``orbax_candidates``).
+Importing this package imports every module in it; each registers its layouts
+(``base.register``), so adding a layout is one module here and nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Collection, Iterable
 
 from ...core.models import Pending
-from .accelerate import ACCELERATE
-from .art import ART, ART_LEGACY, ArtLayout
-from .base import Layout, RunScan, scan_entries
-from .dcp import DCP
-from .deepspeed import DEEPSPEED
-from .hf import HF
-from .lightning import LIGHTNING
-from .megatron import MEGATRON
-from .nemo import NEMO
-from .nemo_rl import NEMO_RL
-from .openrlhf import OPENRLHF
-from .orbax import OrbaxLayout, may_be_orbax, orbax_candidates
-from .prime_rl import PRIME_RL
-from .ray import RAY, RAY_TRAIN
-from .skyrl import SKYRL
-from .torchtune import TORCHTUNE
-from .verl import VERL
+from .base import Layout, RunScan, register, registered, scan_entries, unregister
 
-# In order of preference when two layouts claim as many entries.
-TRAINER_LAYOUTS: tuple[Layout, ...] = (HF, MEGATRON, SKYRL, VERL, OPENRLHF, DEEPSPEED, LIGHTNING, NEMO, TORCHTUNE,
-                                     DCP, ACCELERATE, RAY, RAY_TRAIN, NEMO_RL, PRIME_RL)
+
+def load_layout_modules() -> None:
+    """Import every module of the package (each registers its layouts); already imported ones are kept."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def layout_named(name: str) -> Layout | None:
-    """A layout by its name (Orbax without a prefix)."""
-    known = {lay.name: lay for lay in (ART, ART_LEGACY, *TRAINER_LAYOUTS, OrbaxLayout())}
+    """A layout by its name (Orbax without a prefix, ART's older layout as ``art-legacy``)."""
+    known = {variant.name: variant for layout in registered() for variant in layout.variants()}
     return known.get(name)
+
+
+def fork_layout(source: str, like: str) -> Layout:
+    """The layout of a run forked from checkpoint ``like`` of a run of layout ``source``: the
+    reference layout (ART) when the source's store keeps no layout of its own (W&B)."""
+    layout = layout_named(source) or next(layout for layout in registered() if layout.reference)
+    return layout.fork_layout(like)
+
+
+def runs_folder_layouts() -> list[Layout]:
+    """The layouts whose runs are the sub-folders of a project's ``runs_folder`` (ART's ``models/``)."""
+    return [layout for layout in registered() if layout.runs_folder]
+
+
+def spoken_list(names: list[str]) -> str:
+    """``A, B and C``."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def display_names() -> str:
+    """The registered layouts' display names, in order of preference (the app's empty location)."""
+    return spoken_list(list(dict.fromkeys(layout.display_name for layout in registered() if layout.display_name)))
 
 
 def needs_look(name: str) -> bool:
     """Whether a folder of this name must be listed to tell whether it is a step (discovery)."""
-    return may_be_orbax(name) or any(layout.needs_look(name) for layout in TRAINER_LAYOUTS)
+    return any(layout.may_be_step(name) for layout in registered() if not layout.runs_folder)
 
 
 def detect(entries: Iterable[tuple[str, bool]],
@@ -53,7 +62,8 @@ def detect(entries: Iterable[tuple[str, bool]],
     """
     entries = list(entries)
     best: RunScan | None = None
-    for layout in (*TRAINER_LAYOUTS, *orbax_candidates(entries)):
+    tried = [candidate for layout in registered() if not layout.runs_folder for candidate in layout.candidates(entries)]
+    for layout in tried:
         scan = scan_entries(layout, entries, children)
         if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
             continue
@@ -64,6 +74,7 @@ def detect(entries: Iterable[tuple[str, bool]],
     return best
 
 
-__all__ = ["ACCELERATE", "ART", "ART_LEGACY", "ArtLayout", "DCP", "DEEPSPEED", "HF", "LIGHTNING", "Layout",
-           "MEGATRON", "NEMO", "NEMO_RL", "OPENRLHF", "OrbaxLayout", "PRIME_RL", "RAY", "RAY_TRAIN", "RunScan",
-           "SKYRL", "TORCHTUNE", "TRAINER_LAYOUTS", "VERL", "detect", "layout_named", "needs_look", "scan_entries"]
+load_layout_modules()
+
+__all__ = ["Layout", "RunScan", "detect", "display_names", "fork_layout", "layout_named", "load_layout_modules",
+           "needs_look", "register", "registered", "runs_folder_layouts", "scan_entries", "spoken_list", "unregister"]

@@ -20,7 +20,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles, matching_state
+from .base import Inspection, Layout, RunFiles, Summary, matching_state, register
 
 _STEP = re.compile(r"^checkpoint_(?P<step>\d+)$")
 _RANDOM = re.compile(r"^random_states_\d+\.pkl$")
@@ -41,6 +41,15 @@ def custom_objects(children: Collection[str]) -> set[int]:
 
 class AccelerateLayout(Layout):
     name = "accelerate"
+    display_name = "Accelerate"
+    trainers = ("Hugging Face Accelerate",)
+    preference = 110
+    summary = Summary(
+        checkpoint=("`checkpoints/checkpoint_{i}/` of `save_state` with automatic naming (`i` is a save counter, "
+                    "not a step)"),
+        complete="random states and every registered object written",
+        kept="",
+        metrics="TensorBoard, the last step logged before each save")
     step_pattern = _STEP
     reads_step_folders = True
     trusts_names = False
@@ -74,4 +83,4 @@ class AccelerateLayout(Layout):
         return found
 
 
-ACCELERATE = AccelerateLayout()
+ACCELERATE = register(AccelerateLayout())

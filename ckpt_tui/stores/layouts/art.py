@@ -7,11 +7,11 @@ not by detection: a model with no checkpoint yet is still a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ...core.metrics import parse_history_lines
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 
 MODELS = "models"
 CHECKPOINTS = "checkpoints"
@@ -33,6 +33,16 @@ class ArtLayout(Layout):
     weights), none of its ``.safetensors`` files is shorter than its header promises, and it has
     settled."""
 
+    display_name = "ART"
+    trainers = ("OpenPipe ART",)
+    preference = 0
+    summary = Summary(
+        checkpoint="`{project}/models/{model}/checkpoints/0012/`",
+        complete="more than configs (weights), none cut short, settled (ART writes no marker)",
+        kept="",
+        metrics="`history.jsonl`")
+    runs_folder = MODELS  # a model with no checkpoint yet is still a run
+    reference = True
     history_file = HISTORY
     reads_event_files = False
     complete_evidence = "ART writes no completion marker"  # where a load did not look inside the steps
@@ -49,6 +59,19 @@ class ArtLayout(Layout):
 
     def settles(self, name: str) -> bool:
         return True
+
+    def variants(self) -> tuple[Layout, ...]:
+        return (ART, ART_LEGACY)
+
+    def settle(self, folders: Collection[str], links: Collection[str]) -> tuple[str, Layout]:
+        """``checkpoints/`` (a link too: it is then noted, never followed) or, pre-2025, the model
+        folder itself when step folders are there instead."""
+        if CHECKPOINTS not in {*folders, *links} and any(art_step(name) is not None for name in folders):
+            return "", ART_LEGACY
+        return CHECKPOINTS, ART
+
+    def fork_layout(self, like: str) -> Layout:
+        return ART
 
     def training_state(self, files: Sequence[tuple[str, int]]) -> TrainingState:
         return TrainingState(refusal="ART LoRA checkpoints hold no training state; nothing to slim")
@@ -69,5 +92,5 @@ class ArtLayout(Layout):
         return found
 
 
-ART = ArtLayout()
-ART_LEGACY = ArtLayout("art-legacy")
+ART = register(ArtLayout())
+ART_LEGACY = ArtLayout("art-legacy")  # a variant ART runs settle into, never registered itself

@@ -1,7 +1,8 @@
-"""What every trainer layout shares: the Layout base class and how a folder's entries are sorted.
+"""What every trainer layout shares: the Layout base class, the registry and how a folder's entries are sorted.
 
 A layout is pure name logic plus what it reads through ``RunFiles``; it never
 touches a path or an S3 key itself, so it behaves the same on every backend.
+A layout module registers its layouts (``register``) when it is imported.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import cache
+from typing import Protocol, TypeVar
 
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
@@ -26,6 +28,9 @@ _LEFTOVER = re.compile(r"^\.(deleting|forking)-(\d+)-")
 
 TRACKER_REASON = "tracker"
 TRAINER_BEST = "trainer's best"
+# Folder names that hold a run's checkpoints but do not name the run (Lightning's
+# ``version_0/checkpoints``): the run is named after the folder above.
+CONTAINERS = frozenset({"checkpoints", "checkpoint", "ckpts", "ckpt"})
 
 
 def leftover_step(name: str) -> tuple[str, int] | None:
@@ -74,6 +79,17 @@ class RunFiles(Protocol):
         short (with ``archives``, ``torch.save`` zip archives too); ``whole_files``: only the bytes
         that tell are read."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A layout's row of README's table of layouts (Markdown): how a step checkpoint looks, when it
+    is complete, what is never deleted whatever the rule, where its metrics come from."""
+
+    checkpoint: str
+    complete: str
+    kept: str
+    metrics: str
 
 
 @dataclass(slots=True)
@@ -131,6 +147,21 @@ class Layout:
     """
 
     name = ""
+    # For people (README, the app's empty location): what the layout is called, the trainers that
+    # write it, and its row of README's table of layouts.
+    display_name = ""
+    trainers: tuple[str, ...] = ()
+    summary: Summary | None = None
+    # Ties between layouts claiming as many entries of a folder go to the lower preference (this
+    # package's layouts use 0 to 150, and Orbax, tried once per prefix, 1000).
+    preference = 500
+    # Folder names that hold a run's steps without naming the run (see ``CONTAINERS``).
+    containers: frozenset[str] = CONTAINERS
+    # A folder, directly in a project folder, each sub-folder of which is a run of this layout
+    # whatever it holds (ART's ``{project}/models/``): its runs are found by name, never detected.
+    runs_folder = ""
+    # Whether a run forked from a store that keeps no layout of its own (W&B) is written in this one.
+    reference = False
     step_kind = "dir"
     markers: frozenset[str] = frozenset()
     tracker: str | None = None
@@ -240,8 +271,60 @@ class Layout:
                 untracked(found, steps, self.tracker)
         return found
 
+    # -- hooks of discovery and forks ------------------------------------------------------
+    def variants(self) -> tuple[Layout, ...]:
+        """This layout and every one its runs may turn out to be once settled (``settle``)."""
+        return (self,)
+
+    def candidates(self, entries: Sequence[tuple[str, bool]]) -> Sequence[Layout]:
+        """The layouts detection tries on a folder's ``(name, is_dir)`` entries for this one."""
+        return (self,)
+
+    def may_be_step(self, name: str) -> bool:
+        """Whether discovery must look inside a folder of this name to tell whether it is a step of
+        this layout (or of one of its ``candidates``)."""
+        return self.needs_look(name)
+
+    def settle(self, folders: Collection[str], links: Collection[str]) -> tuple[str, Layout]:
+        """For a run found by name (``runs_folder``): the folder holding its steps, relative to the
+        run's own ("" for itself), and the layout it turns out to be, from the names of the run
+        folder's sub-folders and symbolic links."""
+        return self.fork_container, self
+
+    def fork_layout(self, like: str) -> Layout:
+        """The layout of a new run forked from this layout's checkpoint named ``like``."""
+        return self
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+L = TypeVar("L", bound=Layout)
+_REGISTERED: dict[str, Layout] = {}
+
+
+def register(layout: L) -> L:
+    """Make ``layout`` known to discovery, forks and every list of trainers: a layout module calls
+    it on each layout it defines, when imported."""
+    known = _REGISTERED.get(layout.name)
+    if known is not None and known is not layout:
+        raise ValueError(f"two layouts are named {layout.name!r}: {known!r} and {layout!r}")
+    _REGISTERED[layout.name] = layout
+    registered.cache_clear()
+    return layout
+
+
+def unregister(layout: Layout) -> None:
+    """Forget a registered layout (a layout defined for a while, as in a test)."""
+    if _REGISTERED.get(layout.name) is layout:
+        del _REGISTERED[layout.name]
+        registered.cache_clear()
+
+
+@cache
+def registered() -> tuple[Layout, ...]:
+    """Every registered layout, in order of preference."""
+    return tuple(sorted(_REGISTERED.values(), key=lambda layout: (layout.preference, layout.name)))
 
 
 def parse_tracker(text: str | None) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 
 METADATA = ".metadata"
 METADATA_TMP = ".metadata.tmp"
@@ -36,6 +36,14 @@ def dcp_verdict(children: Collection[str]) -> tuple[bool, str]:
 
 class DcpLayout(Layout):
     name = "dcp"
+    display_name = "PyTorch DCP"
+    trainers = ("torch.distributed.checkpoint", "torchtitan")
+    preference = 100
+    summary = Summary(
+        checkpoint="`step_{step}/`, `step-{step}/` of `*.distcp`",
+        complete="`.metadata` written",
+        kept="",
+        metrics="TensorBoard event files")
     reads_step_folders = True
     trusts_names = False
     step_pattern = _STEP
@@ -54,4 +62,4 @@ class DcpLayout(Layout):
         return found
 
 
-DCP = DcpLayout()
+DCP = register(DcpLayout())

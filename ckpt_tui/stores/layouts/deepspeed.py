@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles, apply_tracker, untracked
+from .base import Inspection, Layout, RunFiles, Summary, apply_tracker, register, untracked
 
 LATEST = "latest"
 LATEST_REASON = "latest file"
@@ -55,6 +55,15 @@ def shard_problem(children: Collection[str], reference: Collection[str] | None, 
 
 class DeepSpeedLayout(Layout):
     name = "deepspeed"
+    display_name = "DeepSpeed"
+    trainers = ("DeepSpeed",)
+    preference = 60
+    summary = Summary(
+        checkpoint="`global_step{step}/`",
+        complete=("not newer than the tag in `latest` (none yet: nothing); every shard the tag in "
+                  "`latest` has"),
+        kept="the tag in `latest`; `zero_to_fp32.py`",
+        metrics="TensorBoard event files")
     tracker = LATEST
     reads_step_folders = True
     step_pattern = _STEP
@@ -83,4 +92,4 @@ class DeepSpeedLayout(Layout):
         return found
 
 
-DEEPSPEED = DeepSpeedLayout()
+DEEPSPEED = register(DeepSpeedLayout())

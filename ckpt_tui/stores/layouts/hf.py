@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ...core.metrics import metrics_from_records
 from ...core.models import TrainingState
-from .base import TRAINER_BEST, Inspection, Layout, RunFiles, matching_state, whole
+from .base import TRAINER_BEST, Inspection, Layout, RunFiles, Summary, matching_state, register, whole
 
 STATE = "trainer_state.json"
 # A long run's ``log_history`` makes its trainer state large (66 MB and more): read whole up to this.
@@ -55,6 +55,14 @@ class HfLayout(Layout):
     saved into ``tmp-checkpoint-N/`` and renamed it: both are read."""
 
     name = "hf"
+    display_name = "Hugging Face Trainer/TRL"
+    trainers = ("Hugging Face Trainer", "TRL")
+    preference = 10
+    summary = Summary(
+        checkpoint="`checkpoint-{step}/` (DeepSpeed tags inside stay one run)",
+        complete="`trainer_state.json` written (the Trainer writes it last); not `tmp-checkpoint-*`",
+        kept="the Trainer's `best_model_checkpoint`",
+        metrics="`trainer_state.json`'s `log_history`")
     reads_event_files = False
     reads_step_folders = True
     unfinished_evidence = "tmp-checkpoint-N: the Trainer renames it to checkpoint-N when the save is done"
@@ -110,7 +118,7 @@ class HfLayout(Layout):
         return found
 
 
-HF = HfLayout()
+HF = register(HfLayout())
 
 
 def _whole_state(text: str | None) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from ...core.metrics import Metrics, metrics_from_records
 from ...core.models import TrainingState
-from .base import TRAINER_BEST, Inspection, Layout, RunFiles
+from .base import TRAINER_BEST, Inspection, Layout, RunFiles, Summary, register
 
 SUFFIX = ".ckpt"
 LAST = "last"
@@ -80,6 +80,15 @@ def slash_aliases(metrics: Metrics) -> dict[str, str]:
 
 class LightningLayout(Layout):
     name = "lightning"
+    display_name = "Lightning"
+    trainers = ("PyTorch Lightning",)
+    preference = 70
+    summary = Summary(
+        checkpoint="`epoch=E-step=S[-val_loss=V][-vN].ckpt`; `epoch=E-step=S-val/` for a `val/…` metric",
+        complete="always (written whole)",
+        kept="every `last*.ckpt` and its target, `best_k_models.yaml`",
+        metrics=("the file name merged with TensorBoard (one step later; `version_0`, `version_1` read"
+                 " as one logger)"))
     step_kind = "any"
     fork_container = "checkpoints"
     complete_evidence = "a finished .ckpt (Lightning writes it in one transaction: a temporary file moved into place)"
@@ -162,4 +171,4 @@ class LightningLayout(Layout):
         return events
 
 
-LIGHTNING = LightningLayout()
+LIGHTNING = register(LightningLayout())

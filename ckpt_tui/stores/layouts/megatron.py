@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles, apply_tracker, parse_tracker, untracked
+from .base import Inspection, Layout, RunFiles, Summary, apply_tracker, parse_tracker, register, untracked
 from .dcp import METADATA, dcp_verdict, holds_dcp
 
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -40,6 +40,15 @@ class MegatronLayout(Layout):
     """The tracker names the last finished save (written last): it is protected, later ones are unfinished."""
 
     name = "megatron"
+    display_name = "Megatron-LM/slime"
+    trainers = ("Megatron-LM", "slime")
+    preference = 20
+    summary = Summary(
+        checkpoint="`iter_{step:07d}/`",
+        complete=("not newer than the tracker (none yet: no legacy iteration); `torch_dist`: "
+                  "`metadata.json` and `.metadata`"),
+        kept="the step in `latest_checkpointed_iteration.txt`",
+        metrics="TensorBoard event files")
     tracker = TRACKER
     reads_step_folders = True
 
@@ -82,4 +91,4 @@ class MegatronLayout(Layout):
         return found
 
 
-MEGATRON = MegatronLayout()
+MEGATRON = register(MegatronLayout())

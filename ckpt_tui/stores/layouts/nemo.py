@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 
 from ...core.metrics import metrics_from_records
 from ...core.models import Pending
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 from .lightning import NUMBER
 
 LAST_SUFFIX = "-last"
@@ -37,6 +37,14 @@ def nemo_values(name: str) -> dict[str, float]:
 
 class NemoLayout(Layout):
     name = "nemo2"
+    display_name = "NeMo 2"
+    trainers = ("NeMo 2",)
+    preference = 80
+    summary = Summary(
+        checkpoint="`model--val_loss=0.12-step=400-consumed_samples=3200.0/`, its `-last` copy",
+        complete="no sibling `{name}-unfinished`; `weights/`, `context/`",
+        kept="the `-last` checkpoint",
+        metrics="the folder name")
     reads_step_folders = True
     trusts_names = False
     fork_container = "checkpoints"
@@ -71,4 +79,4 @@ class NemoLayout(Layout):
         return found
 
 
-NEMO = NemoLayout()
+NEMO = register(NemoLayout())

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from ...core.metrics import metrics_from_records
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles, whole
+from .base import Inspection, Layout, RunFiles, Summary, register, whole
 
 INFO = "training_info.json"
 _STEP = re.compile(r"^step_(?P<step>\d+)$")
@@ -30,6 +30,14 @@ OPTIMIZER_FOLDERS = ("policy/optimizer/", "value/optimizer/")
 
 class NemoRlLayout(Layout):
     name = "nemo-rl"
+    display_name = "NeMo-RL"
+    trainers = ("NeMo-RL",)
+    preference = 140
+    summary = Summary(
+        checkpoint="`step_{N}/` with `training_info.json`",
+        complete="not `tmp_step_N` / `old_step_N` (renamed when done)",
+        kept="",
+        metrics="each step's `training_info.json`")
     step_pattern = _STEP
     trusts_names = False  # step_N is also DCP's name: NeMo-RL's hold training_info.json
     markers = frozenset({INFO})
@@ -66,4 +74,4 @@ class NemoRlLayout(Layout):
         return found
 
 
-NEMO_RL = NemoRlLayout()
+NEMO_RL = register(NemoRlLayout())

@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from ...core.metrics import metrics_from_records
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles, matching_state, whole
+from .base import Inspection, Layout, RunFiles, Summary, matching_state, register, whole
 from .deepspeed import DEEPSPEED, LATEST
 
 METRIC = "metric.json"
@@ -41,6 +41,14 @@ def holds_export(children: Collection[str]) -> bool:
 
 class OpenRlhfLayout(Layout):
     name = "openrlhf"
+    display_name = "OpenRLHF"
+    trainers = ("OpenRLHF",)
+    preference = 50
+    summary = Summary(
+        checkpoint="`global_step{N}/` with `metric.json`, its `global_step{N}_hf/` export",
+        complete="DeepSpeed's rules (`latest`, every shard)",
+        kept="the tag in `latest`, `best_global_step{N}`",
+        metrics="`metric.json`")
     tracker = LATEST
     markers = frozenset({METRIC, "config.json"})
     complete_evidence = f"{METRIC} written (save_ckpt writes it after DeepSpeed's save)"
@@ -97,4 +105,4 @@ class OpenRlhfLayout(Layout):
         return {str(payload.get("metric_key") or "metric"): payload["metric_value"]}
 
 
-OPENRLHF = OpenRlhfLayout()
+OPENRLHF = register(OpenRlhfLayout())

@@ -9,11 +9,11 @@ rename, it writes ``commit_success.txt`` last instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from ...core.metrics import metrics_from_records
 from ...core.models import Pending
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 from .hf import parse_json_object
 
 METRICS = "metrics/metrics"
@@ -47,6 +47,14 @@ def may_be_orbax(name: str) -> bool:
 
 class OrbaxLayout(Layout):
     name = "orbax"
+    display_name = "Orbax"
+    trainers = ("Orbax",)
+    preference = 1000
+    summary = Summary(
+        checkpoint="`{step}/`, `{prefix}_{step}/`",
+        complete="not `*.orbax-checkpoint-tmp[-N]`, nor items inside",
+        kept="",
+        metrics="`metrics/metrics`")
     markers = MARKERS
     unfinished_evidence = f"a {TMP_SUFFIX} name: Orbax renames the step when the save is done"
 
@@ -91,6 +99,16 @@ class OrbaxLayout(Layout):
             found.metrics = metrics_from_records(records)
         return found
 
+    def candidates(self, entries: Sequence[tuple[str, bool]]) -> list[OrbaxLayout]:
+        return orbax_candidates(entries)
+
+    def may_be_step(self, name: str) -> bool:
+        return may_be_orbax(name)
+
+    def fork_layout(self, like: str) -> OrbaxLayout:
+        parts = orbax_parts(like)
+        return OrbaxLayout(parts[0] if parts else "")
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, OrbaxLayout) and other.prefix == self.prefix
 
@@ -101,7 +119,8 @@ class OrbaxLayout(Layout):
         return f"<OrbaxLayout prefix={self.prefix!r}>"
 
 
-def orbax_candidates(entries: list[tuple[str, bool]]) -> list[OrbaxLayout]:
+def orbax_candidates(entries: Sequence[tuple[str, bool]]) -> list[OrbaxLayout]:
+    """One layout per prefix of the folder's numbered sub-folders, the most common first."""
     prefixes: dict[str, int] = {}
     for name, is_dir in entries:
         match = _TMP.match(name)
@@ -109,3 +128,6 @@ def orbax_candidates(entries: list[tuple[str, bool]]) -> list[OrbaxLayout]:
         if is_dir and parts is not None and parts[0] not in NOT_ORBAX:
             prefixes[parts[0]] = prefixes.get(parts[0], 0) + 1
     return [OrbaxLayout(p) for p, _ in sorted(prefixes.items(), key=lambda kv: -kv[1])]
+
+
+ORBAX = register(OrbaxLayout())  # tried last, once per prefix the folder's names use

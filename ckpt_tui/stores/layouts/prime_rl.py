@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 from .dcp import METADATA
 
 TRAINER = "trainer"
@@ -27,6 +27,14 @@ _STEP = re.compile(r"^step_(?P<step>\d+)$")
 
 class PrimeRlLayout(Layout):
     name = "prime-rl"
+    display_name = "prime-rl"
+    trainers = ("prime-rl",)
+    preference = 150
+    summary = Summary(
+        checkpoint="`checkpoints/step_{N}/trainer/` (DCP), `weight/`",
+        complete="`trainer/.metadata`; `weight/` with `STABLE`",
+        kept="",
+        metrics="TensorBoard event files")
     step_pattern = _STEP
     trusts_names = False  # step_N is also DCP's and NeMo-RL's name: prime-rl's hold trainer/
     markers = frozenset({TRAINER})
@@ -63,4 +71,4 @@ class PrimeRlLayout(Layout):
         return f"; {WEIGHTS}/ complete ({STABLE})" if STABLE in children else f"; {WEIGHTS}/ unfinished (no {STABLE})"
 
 
-PRIME_RL = PrimeRlLayout()
+PRIME_RL = register(PrimeRlLayout())

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from ...core.metrics import metrics_from_records
 from ...core.models import Pending, TrainingState
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 
 RESULTS = "result.json"
 PROGRESS = "progress.csv"
@@ -77,6 +77,14 @@ def report_rows(results: str | None, progress: str | None) -> tuple[list[dict], 
 
 class RayLayout(Layout):
     name = "ray"
+    display_name = "Ray Tune"
+    trainers = ("Ray Tune", "Ray Train v1")
+    preference = 120
+    summary = Summary(
+        checkpoint="`{experiment}/{trial}/checkpoint_{i:06d}/` (`i` counts checkpoints)",
+        complete="named in `result.json`",
+        kept="",
+        metrics="the report that named it (`result.json`, `progress.csv`)")
     step_kind = "dir"
     reads_event_files = False
     complete_evidence = "named in result.json: Ray logs a report after persisting its checkpoint"
@@ -117,7 +125,7 @@ class RayLayout(Layout):
         return found
 
 
-RAY = RayLayout()
+RAY = register(RayLayout())
 
 
 # -- Ray Train v2 ---------------------------------------------------------------------------------
@@ -143,6 +151,14 @@ class RayTrainLayout(Layout):
     """
 
     name = "ray-train"
+    display_name = "Ray Train"
+    trainers = ("Ray Train v2",)
+    preference = 130
+    summary = Summary(
+        checkpoint="`{name}/checkpoint_{date}/` (the step is the date as a number)",
+        complete="listed in `checkpoint_manager_snapshot.json`",
+        kept="every checkpoint the snapshot lists",
+        metrics="the snapshot's reported metrics")
     step_kind = "dir"
     reads_event_files = False
     complete_evidence = f"listed in {SNAPSHOT}, which Ray writes after persisting the checkpoint"
@@ -187,4 +203,4 @@ class RayTrainLayout(Layout):
         return found
 
 
-RAY_TRAIN = RayTrainLayout()
+RAY_TRAIN = register(RayTrainLayout())

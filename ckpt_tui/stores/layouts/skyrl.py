@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ...core.models import TrainingState
-from .base import Inspection, RunFiles, matching_state
+from .base import Inspection, RunFiles, Summary, matching_state, register
 from .verl import VerlLayout
 
 TRACKER = "latest_ckpt_global_step.txt"
@@ -28,6 +28,14 @@ TRAINING_STATE = tuple(f"{role}/{kind}*.pt" for role in ("policy", "critic")
 
 class SkyrlLayout(VerlLayout):
     name = "skyrl"
+    display_name = "SkyRL"
+    trainers = ("SkyRL",)
+    preference = 30
+    summary = Summary(
+        checkpoint="`global_step_{N}/` with `trainer_state.pt`",
+        complete="`trainer_state.pt`; not newer than the tracker",
+        kept="the step in `latest_ckpt_global_step.txt`",
+        metrics="TensorBoard event files")
     tracker = TRACKER
     markers = frozenset({STATE, "policy"})
     complete_evidence = f"{STATE} written"
@@ -46,4 +54,4 @@ class SkyrlLayout(VerlLayout):
         return found
 
 
-SKYRL = SkyrlLayout()
+SKYRL = register(SkyrlLayout())

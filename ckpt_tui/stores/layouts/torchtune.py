@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .base import Inspection, Layout, RunFiles
+from .base import Inspection, Layout, RunFiles, Summary, register
 from .dcp import dcp_verdict, holds_dcp
 from .whole_files import WEIGHT_SUFFIXES
 
@@ -38,6 +38,14 @@ def shard_verdict(children: Collection[str]) -> tuple[bool, str]:
 
 class TorchtuneLayout(Layout):
     name = "torchtune"
+    display_name = "torchtune"
+    trainers = ("torchtune",)
+    preference = 90
+    summary = Summary(
+        checkpoint="`epoch_{N}/`, `dist_epoch_{N}/` (the step is the epoch)",
+        complete="every `model-0000K-of-0000M` shard, none cut short, settled; `dist_`: `.metadata`",
+        kept="`recipe_state/`",
+        metrics="TensorBoard event files")
     reads_step_folders = True
     trusts_names = False
     step_pattern = _STEP
@@ -63,4 +71,4 @@ class TorchtuneLayout(Layout):
         return found
 
 
-TORCHTUNE = TorchtuneLayout()
+TORCHTUNE = register(TorchtuneLayout())

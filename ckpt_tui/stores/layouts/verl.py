@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from ...core.models import TrainingState
-from .base import Layout, matching_state, whole
+from .base import Layout, Summary, matching_state, register, whole
 from .megatron import TRACKER
 
 # verl's FSDP checkpoint manager: per-rank optimizer and extra (scheduler, RNG) state beside the
@@ -19,6 +19,14 @@ _STEP = re.compile(r"^global_step_(\d+)$")
 
 class VerlLayout(Layout):
     name = "verl"
+    display_name = "verl"
+    trainers = ("verl",)
+    preference = 40
+    summary = Summary(
+        checkpoint="`global_step_{step}/`",
+        complete="not newer than the tracker (none yet: nothing)",
+        kept="the step in `latest_checkpointed_iteration.txt`",
+        metrics="TensorBoard event files")
     tracker = TRACKER
 
     def step(self, name: str) -> int | None:
@@ -32,4 +40,4 @@ class VerlLayout(Layout):
         return matching_state(files, TRAINING_STATE)
 
 
-VERL = VerlLayout()
+VERL = register(VerlLayout())
