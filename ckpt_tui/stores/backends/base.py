@@ -485,7 +485,8 @@ class Backend(ABC):
 
     def soft_delete_seconds(self) -> float | None:
         """How long the storage keeps what is deleted, billed and restorable (GCS soft delete);
-        None where a deletion frees the bytes at once."""
+        None where a deletion frees the bytes at once. Asked where a deletion is confirmed, the
+        app's included: a backend that must ask its server asks once and keeps the answer."""
         return None
 
     # -- transfers ----------------------------------------------------------------------
