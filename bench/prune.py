@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CKPT_TUI_SETTLE_SECONDS": "0"}  # just written: complete, not settling
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # from bytecode, as after pip install
 RM_RATIO = 1.5
 FILES = {"art": ("adapter_model.safetensors", "adapter_config.json", "README.md"),

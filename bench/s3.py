@@ -166,7 +166,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
                       AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-                      PYTHONPATH=str(ROOT))  # this checkout's ckpt_tui, from bytecode as after pip install
+                      PYTHONPATH=str(ROOT),  # this checkout's ckpt_tui, from bytecode as after pip install
+                      CKPT_TUI_SETTLE_SECONDS="0")  # the objects were just written: complete, not settling
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
     results: list[tuple[str, float, float]] = []

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CKPT_TUI_SETTLE_SECONDS": "0"}  # just written: complete, not settling
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # from bytecode, as after pip install
 DU_RATIO, PEAK_MB = 1.0, 64
 FILES = ("adapter_model.safetensors", "adapter_config.json", "README.md")

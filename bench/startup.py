@@ -78,11 +78,15 @@ def main() -> None:
             for label, command in commands.items():
                 times[label].append(timed(command, env))
         bare = statistics.median(times["python -c pass"])
-        print(f"{'command':<24}{'median ms':>10}{'best ms':>9}{'over bare':>11}  floor {FLOOR_MS} ms")
+        print(f"{'command':<24}{'median ms':>10}{'best ms':>9}{'over bare':>11}{'x bare':>8}  floor {FLOOR_MS} ms")
         for label, runs in times.items():
             median = statistics.median(runs)
             verdict = "" if label.startswith("python") else ("  ok" if median * 1000 <= FLOOR_MS else "  over")
-            print(f"{label:<24}{median * 1000:10.1f}{min(runs) * 1000:9.1f}{(median - bare) * 1000:+11.1f}{verdict}")
+            print(f"{label:<24}{median * 1000:10.1f}{min(runs) * 1000:9.1f}{(median - bare) * 1000:+11.1f}"
+                  f"{median / bare:7.2f}x{verdict}")
+        if bare * 1000 > FLOOR_MS:
+            print(f"the bare interpreter alone takes more than {FLOOR_MS} ms here (site hooks, load): "
+                  "read 'over bare' and 'x bare'")
         if args.importtime:
             import_costs(commands["ckpt-tui ls (one step)"], env)
 

@@ -1,4 +1,4 @@
-"""Stress: prunes and forks killed with SIGKILL, two prunes of one run at once, a trainer writing
+"""Stress: prunes, forks and offloads killed with SIGKILL, two prunes of one run at once, a trainer writing
 steps while prunes run; on disk and in S3 (a moto server in a subprocess on 127.0.0.1); and a live
 writer of every layout with ``watch`` and ``prune`` beside it, killed and restarted.
 
@@ -405,6 +405,49 @@ def fork_kills(stress: Stress, name: str, source: Place, target: Place, shape: S
             stress.count(name, "bad states", why=f"{to} is not exactly the forked step")
         stress.check_run(name, source, shape, written, keep=set(written))
     stress.check_tmpdir(name)
+
+
+def offload_kills(stress: Stress, name: str, source: Place, target: Place, shape: Shape, loops: int) -> None:
+    """Kill offloads; after each, every step must be whole here or whole there (a step gone from
+    here that the target does not hold whole is lost), and the next offload must finish the work."""
+    written = list(range(shape.steps))
+
+    def args() -> list[object]:
+        return ["offload", source.url, "--to", target.url, *target.cli_options, "-p", PROJECT, "-r", RUN,
+                "--keep-local", RULE, "--yes"]
+
+    def prepare() -> None:
+        source.reset()
+        target.reset()
+        source.build(shape)
+
+    here, there = source.started(), target.started()
+    started = lambda: here() or there()  # noqa: E731
+    window = calibrate(stress, source, shape, args, started, prepare)
+    for _ in range(loops):
+        prepare()
+        killed = stress.run_killed(args(), started, window)
+        stress.count(name, "runs")
+        stress.count(name, "killed", int(killed.code is None))
+        stress.unclear(name, killed)
+        whole = set(stress.check_run(name, source, shape, written, keep=set()))
+        whole |= set(offloaded(stress, name, target, shape, written))
+        for step in sorted(set(written) - whole):
+            stress.count(name, "lost steps", why=f"step {step} is whole neither here nor at the target")
+        stress.unclear(name, stress.run(*args()))
+        check_end(stress, name, source, shape, written)
+        moved = offloaded(stress, name, target, shape, written)
+        if set(moved) != set(written) - must_keep(written) or target.leftovers():
+            stress.count(name, "bad states", why=f"the target holds {moved[:12]}, leftovers {target.leftovers()[:3]}")
+    stress.check_tmpdir(name)
+
+
+def offloaded(stress: Stress, name: str, target: Place, shape: Shape, written: list[int]) -> list[int]:
+    """The steps the target lists whole (each checked file by file), none when it holds no run yet."""
+    try:
+        return stress.check_run(name, target, shape, written, keep=set())
+    except Exception:  # noqa: BLE001 - no run there yet: nothing offloaded
+        return []
 
 
 def concurrent_prunes(stress: Stress, name: str, place: Place, shape: Shape, rounds: int) -> None:
@@ -904,7 +947,8 @@ def wait_until_serving(endpoint: str, process: subprocess.Popen) -> None:
 
 # -- main ------------------------------------------------------------------------------------------
 SCENARIOS = ("prune-kill-disk", "prune-kill-s3", "fork-kill-disk", "fork-kill-disk-to-s3",
-             "fork-kill-s3-to-disk", "fork-kill-s3", "concurrent-disk", "concurrent-s3",
+             "fork-kill-s3-to-disk", "fork-kill-s3", "offload-kill-disk", "offload-kill-s3",
+             "concurrent-disk", "concurrent-s3",
              "writer-disk", "writer-s3", *(f"live-{layout}" for layout in WRITERS))
 LIVE_COLUMNS = ("steps written", "watch runs", "prunes", "paths", "newest complete deleted",
                 "newest complete slimmed", "incomplete printed by path", "hangs", "tracebacks",
@@ -954,6 +998,9 @@ def main() -> int:
                                                         BUCKET, args.kills, False)),
             ("fork-kill-s3", lambda: fork_kills(stress, "fork-kill-s3", other_bucket, other_bucket, BUCKET,
                                                 args.kills, True)),
+            ("offload-kill-disk", lambda: offload_kills(stress, "offload-kill-disk", disk, other_disk, BUCKET,
+                                                        args.kills)),
+            ("offload-kill-s3", lambda: offload_kills(stress, "offload-kill-s3", disk, bucket, BUCKET, args.kills)),
             ("concurrent-disk", lambda: concurrent_prunes(stress, "concurrent-disk", disk, DISK, args.races)),
             ("concurrent-s3", lambda: concurrent_prunes(stress, "concurrent-s3", bucket, BUCKET, args.races)),
             ("writer-disk", lambda: writer_races(stress, "writer-disk", disk, DISK, args.writer_prunes, 0.02)),

@@ -9,20 +9,21 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .core import CkptError, NotFound, Plan, Refused, Run, execute_plans, fork_checkpoint, list_runs
-from .core.execute import DeletionResult, PlansResult, single_run
+from .core.errors import CkptError, NotFound, Refused
+from .core.execute import DeletionResult, PlansResult, execute_plans, list_runs, single_run
+from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
 from .core.resume import best_checkpoint_of, resume_checkpoint
-from .core.retention import DEFAULT_METRIC, best_checkpoint, metric_columns, metric_for
+from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
 if TYPE_CHECKING:
     from .core.events import Event
     from .core.hidden import Uploads
 
-# Stores, watch and orjson are imported where used: the app starts without them.
+# Stores, watch, fork and orjson are imported where used: the app and each command start without them.
 
-COMMANDS = ("ls", "prune", "fork", "path", "watch")
+COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt-tui",
         description="Browse, prune and fork training checkpoints by their metrics.",
-        epilog="commands: ckpt-tui {ls,prune,fork,path,watch} --help. Without a command, opens the app.")
+        epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on a generated demo tree")
     _location_options(parser)
@@ -69,9 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_command_parser() -> argparse.ArgumentParser:
-    from .watch import DEFAULT_INTERVAL
-
+def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; ``watch``'s options only where it may run (``command``)."""
     parser = argparse.ArgumentParser(prog="ckpt-tui")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,17 +103,8 @@ def build_command_parser() -> argparse.ArgumentParser:
                     "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
                     "plan are never deleted. One line per action on stdout; problems are reported once on "
                     "stderr and retried at the next poll.")
-    _location_options(watch)
-    _selection(watch)
-    _policy_options(watch)
-    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
-                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
-                            "wake it sooner when watchfiles is installed)")
-    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
-                       help="prune only while the location's filesystem has less free space than this "
-                            "(50G, 500MB, 2TiB or 10%%; disks only)")
-    watch.add_argument("--json", action="store_true",
-                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
+    if command in (None, "watch"):
+        _watch_options(watch)
 
     fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
     _location_options(fork)
@@ -128,7 +119,24 @@ def build_command_parser() -> argparse.ArgumentParser:
     fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
     fork.add_argument("--json", action="store_true", help="print one JSON document")
     _path_parser(sub)
+    _offload_parser(sub)
     return parser
+
+
+def _watch_options(watch: argparse.ArgumentParser) -> None:
+    from .watch import DEFAULT_INTERVAL
+
+    _location_options(watch)
+    _selection(watch)
+    _policy_options(watch)
+    watch.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                       help=f"seconds between polls (default {DEFAULT_INTERVAL:g}; on a disk, file changes "
+                            "wake it sooner when watchfiles is installed)")
+    watch.add_argument("--min-free", metavar="SIZE|PERCENT",
+                       help="prune only while the location's filesystem has less free space than this "
+                            "(50G, 500MB, 2TiB or 10%%; disks only)")
+    watch.add_argument("--json", action="store_true",
+                       help="one JSON object per line: time, project, run, step, action, bytes, reasons")
 
 
 def _store_options(args: argparse.Namespace) -> dict:
@@ -282,7 +290,14 @@ def _print_uploads(uploads: Uploads | None, now: float, indent: str = "  ", wher
               f"{naturaldelta(now - uploads.oldest)} ago (prune --abort-uploads-older DURATION aborts them)")
 
 
-def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved],
+def _offload_locations(store, policies: Policies, args: argparse.Namespace):
+    """Where the steps of runs with an offload target are, for ``ls``."""
+    from .offload_command import Locations
+
+    return Locations(store, policies, lambda location: _open(args, location))
+
+
+def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None,
                        uploads: Callable[[Run], None] = lambda run: None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
@@ -294,6 +309,8 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved],
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
         uploads(run)
+        if offloads is not None:
+            offloads.print_run(run, steps=False)
         _print_metric_warnings(run, indent="  ")
         for pending in run.pending:
             print(f"  pending: {pending.name} ({pending.note}, {size(pending.bytes)})")
@@ -339,6 +356,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         by_run, elsewhere, now = _incomplete_uploads(store, pairs)
         uploads_json = {pair: by_run.get(pair, Uploads()).to_json(now) for pair in pairs}
         render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty(), uploads_json)
+        offloads = _offload_locations(store, policies, args)
 
         def rendered() -> Iterator[dict | bytes]:
             # Each run becomes JSON where it is read (maybe in another process): only bytes travel.
@@ -346,7 +364,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 if isinstance(result, CkptError):
                     failed.append((project, run, str(result)))
                 else:
-                    yield result
+                    yield offloads.json_of(project, run, result)
 
         _stream_json({"location": store.location}, "runs", rendered(),
                      lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
@@ -368,16 +386,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     def uploads(run: Run, indent: str = "  ") -> None:
         _print_uploads(by_run.get((run.project, run.name)), now, indent)
 
+    offloads = _offload_locations(store, policies, args)
     if args.run:
         for run in runs:
             _print_run_steps(run, resolved(run).policy.metric)
             _print_policy(resolved(run), "")
             uploads(run, "")
+            offloads.print_run(run, steps=True)
     elif not runs and not failed:
         print(f"no runs in {store.location}")
         _say_what_was_searched(store)
     else:
-        _print_run_summary(runs, resolved, uploads)
+        _print_run_summary(runs, resolved, offloads, uploads)
     if not (args.project or args.run):
         _print_uploads(elsewhere, now, "", " outside any run")
     _report_unread(store, failed)
@@ -433,18 +453,20 @@ def _work(plans: list[Plan] | list[DeletionResult]) -> str:
     return f"delete {deleted} checkpoint(s)" + (f" and slim {slimmed}" if slimmed else "")
 
 
-def _confirm(plans: list[Plan], args: argparse.Namespace, uploads: Uploads | None = None) -> int | None:
+def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete",
+             uploads: Uploads | None = None) -> int | None:
     """None to go ahead, or an exit code."""
     if args.yes:
         return None
     if not sys.stdin.isatty():
-        _err("refusing to delete without a terminal to confirm on; pass --yes (or --dry-run)")
+        _err(f"refusing to {verb} without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
     total = sum(p.freed_bytes for p in plans) + (uploads.bytes if uploads else 0)
+    work = _work(plans) if verb == "delete" else f"{verb} {sum(len(p.delete) for p in plans)} step(s)"
     also = f" and abort {uploads.count} incomplete upload(s)" if uploads and uploads.count else ""
-    answer = input(f"{_work(plans).capitalize()}{also}, freeing {size(total)}? [y/N] ")
+    answer = input(f"{work.capitalize()}{also}, freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
-        print("nothing deleted", file=sys.stderr)
+        print(f"nothing {verb.rstrip('e')}ed", file=sys.stderr)
         return EXIT_REFUSED
     return None
 
@@ -542,7 +564,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             _report_sections(policies)
     outcome = PlansResult()
     if not args.dry_run and (todo or (aborts and aborts.count)):
-        code = _confirm(todo, args, aborts)
+        code = _confirm(todo, args, uploads=aborts)
         if code is not None:
             return code
     if not args.dry_run:
@@ -592,6 +614,8 @@ def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
+    from .core.fork import fork_checkpoint
+
     store = _open(args)
     target = _open(args, args.to_location) if args.to_location else None
     show = sys.stderr.isatty() and not args.json
@@ -672,6 +696,34 @@ def cmd_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- offload -----------------------------------------------------------------
+def _offload_parser(sub) -> None:
+    offload = sub.add_parser(
+        "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
+        description="Copy every complete step that the local rules do not keep to REMOTE, under the same project, "
+                    "run and step names (with the run's history and tracker files), verify each file (size and "
+                    "checksum), publish it there whole, and only then delete it here. The latest, best, pinned "
+                    "and protected steps stay. An object at REMOTE with other content is never overwritten "
+                    "(exit 1); a step already there with the same content counts as offloaded.")
+    _location_options(offload)
+    _selection(offload)
+    offload.add_argument("--to", metavar="REMOTE", help="where the steps go: s3://bucket/prefix or a directory "
+                         "(default: the run's offload key in .ckpt-tui.toml)")
+    offload.add_argument("--keep-local", metavar="RULES", help="rules for what stays here, as prune's --keep "
+                         "(default: the offload key's keep_local, else the run's keep)")
+    offload.add_argument("--metric", help="metric that defines the best step (default: the run's policy)")
+    offload.add_argument("--mode", choices=("max", "min", "auto"), help="higher or lower is better")
+    offload.add_argument("--dry-run", "-n", action="store_true", help="show what would move, change nothing")
+    offload.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    offload.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def cmd_offload(args: argparse.Namespace) -> int:
+    from .offload_command import cmd_offload as offload
+
+    return offload(args)
+
+
 # -- watch -------------------------------------------------------------------
 def _event_printer(as_json: bool) -> Callable[[Event], None]:
     """Actions on stdout, one line each; problems on stderr (and, as JSON, on stdout too)."""
@@ -699,7 +751,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def start() -> Watch:
         store = _open(args)
         store.connect()
-        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free)
+        watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free,
+                      lambda location: _open(args, location))
         watch.check()
         selected = "/".join(filter(None, (args.project, args.run))) or "every run"
         pressure = f", while less than {min_free} is free" if min_free else ""
@@ -756,9 +809,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in COMMANDS:
-            args = build_command_parser().parse_args(argv)
+            args = build_command_parser(argv[0]).parse_args(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch}[args.command](args)
+                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

@@ -45,7 +45,7 @@ def _section(container: Any, key: str, leaf: bool) -> Any:
 
 def render_run_settings(text: str | None, project: str, run: str, settings: Settings) -> str:
     """``text`` with the section of ``project/run`` holding exactly ``settings`` (``full``
-    is left as it is when ``settings`` has none; a section left empty goes); everything
+    and ``offload`` are left as they are when ``settings`` has none; a section left empty goes); everything
     else, comments included, unchanged."""
     import tomlkit
 
@@ -57,7 +57,7 @@ def render_run_settings(text: str | None, project: str, run: str, settings: Sett
     for key in KEYS:
         value = wanted.get(key)
         if value is None:
-            if key != "full" and key in section:
+            if key not in ("full", "offload") and key in section:
                 del section[key]
         else:
             section[key] = list(value) if isinstance(value, tuple) else value

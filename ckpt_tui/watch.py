@@ -8,6 +8,10 @@ above a tracker and a step that appeared after the plan are never candidates.
 Problems are reported once and retried at the next poll; nothing here is fatal
 once the loop runs. A stop request lets the deletion in progress finish its
 current checkpoint (the rest are put back whole) and ends the loop.
+
+A run whose policy has an ``offload`` key is offloaded instead of pruned: what
+its local rules do not keep goes to the key's location, verified, before it
+leaves the disk (``core.offload``).
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs
-from .core.policy import NO_SETTINGS, Policies, Settings, finish_leftovers, plan_for
+from .core.policy import NO_SETTINGS, Policies, Resolved, Settings, finish_leftovers, plan_for
 from .core.retention import Plan
 from .core.events import Event, deletion_events
 from .formatting import size
 from .stores.local import LocalStore
+
+if TYPE_CHECKING:
+    from .core.offload import OffloadPlan
 
 DEFAULT_INTERVAL = 30.0
 # After a stop request: how long a watch that is not deleting may take to end its poll, and how
@@ -197,8 +205,10 @@ class Watch:
 
     def __init__(self, store: Store, project: str | None = None, run: str | None = None,
                  flags: Settings = NO_SETTINGS, report: Report = lambda event: None,
-                 min_free: MinFree | None = None) -> None:
+                 min_free: MinFree | None = None, open_location: Callable[[str], Store] | None = None) -> None:
         self.store, self.project, self.run_name, self.flags = store, project, run, flags
+        self.open_location = open_location
+        self.targets: dict[str, Store] = {}  # offload targets, each opened once
         self.report, self.min_free = report, min_free
         self.root = disk_path(store)
         if min_free is not None and self.root is None:
@@ -277,7 +287,9 @@ class Watch:
         # What the full read calls complete: a step the quick poll took for one (a folder still
         # empty) is seen as new again at the next poll, until it is complete.
         self.seen[pair] = {c.key for c in run.checkpoints}
-        plan = plan_for(run, self.policies.resolve(*pair, run.metrics.names()), unattended=True)
+        resolved = self.policies.resolve(*pair, run.metrics.names())
+        offload = self._offload_plan(run, resolved)
+        plan = offload.plan if offload is not None else plan_for(run, resolved, unattended=True)
         if plan.refused:
             if pair not in self.refused:  # a refusal is told once, not at every poll
                 self.refused.add(pair)
@@ -301,7 +313,10 @@ class Watch:
                         self._problem((pair, "leftovers"), Event("failed", *pair, reasons=(what,)))
             self._done(pair)
             return
-        self._execute(pair, plan)
+        if offload is not None:
+            self._offload(pair, offload)
+        else:
+            self._execute(pair, plan)
 
     @contextmanager
     def _deletion(self) -> Iterator[bool]:
@@ -325,11 +340,7 @@ class Watch:
             if not go:
                 return  # stopped: the run stays to do at the next start
             result = execute_plan(self.store, plan, should_cancel=self._should_stop_deleting)
-        for event in deletion_events([result]):
-            if event.problem:
-                self._problem((pair, event.step, event.reasons), event)
-            else:
-                self.report(event)
+        self._tell(pair, deletion_events([result]))
         if result.ok and not result.cancelled:
             self._done(pair)
 
@@ -337,6 +348,38 @@ class Watch:
         """Nothing left to do on the run until its next new checkpoint; failures told are forgotten."""
         self.todo.discard(pair)
         self._clear(lambda key: isinstance(key, tuple) and key[0] == pair)
+
+    # -- offload: with an ``offload`` key, steps go to its target before they leave the disk ---------
+    def _offload_plan(self, run: Run, resolved: Resolved) -> OffloadPlan | None:
+        from .core.offload import offload_target, plan_offload
+
+        to = offload_target(resolved)
+        if to is None:
+            return None
+        if to not in self.targets:
+            from .stores import open_store
+
+            self.targets[to] = (self.open_location or open_store)(to)
+        return plan_offload(self.store, self.targets[to], run, resolved, None, to, unattended=True)
+
+    def _offload(self, pair: Pair, offload: OffloadPlan) -> None:
+        from .core.offload import execute_offload, offload_events
+
+        with self._deletion() as go:
+            if not go:
+                return  # stopped: the run stays to do at the next start
+            result = execute_offload(self.store, self.targets[offload.to], offload,
+                                     should_cancel=self._should_stop_deleting)
+        self._tell(pair, offload_events(result))
+        if result.ok and not result.cancelled:
+            self._done(pair)
+
+    def _tell(self, pair: Pair, events: list[Event]) -> None:
+        for event in events:
+            if event.problem:
+                self._problem((pair, event.step, event.reasons), event)
+            else:
+                self.report(event)
 
     def _should_stop_deleting(self) -> bool:
         """Between checkpoints: on a stop request, or once there is free space enough again."""

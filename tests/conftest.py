@@ -83,13 +83,16 @@ SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", 
 
 def groups_of(path: Path) -> set[str]:
     """The markers of a test file or folder: its directory's group, ``app`` for
-    ``test_*_app.py``, and ``slow`` for the files listed in SLOW_FILES."""
+    ``test_*_app.py``, ``azure`` for ``test_azure_*.py``, and ``slow`` for the files listed
+    in SLOW_FILES."""
     parts = path.relative_to(Path(__file__).parent).parts
     groups = {GROUP_DIRECTORIES[parts[0]]} if parts and parts[0] in GROUP_DIRECTORIES else set()
     if path.stem.endswith("_app"):
         groups.add("app")
     if path.name in SLOW_FILES:
         groups.add("slow")
+    if path.name.startswith("test_azure"):
+        groups.add("azure")
     return groups
 
 

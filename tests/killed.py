@@ -14,23 +14,29 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-CHILD = r"""
+# Replaces ``module:Class.method`` by a version that SIGKILLs the process when ``when(args)`` says so.
+PATCH = r"""
 import importlib, os, signal, sys
 
+def patch(target, when):
+    module_name, _, qualname = target.partition(":")
+    owner = importlib.import_module(module_name)
+    *path, name = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    real = getattr(owner, name)
+
+    def dying(*args, **kwargs):
+        if when(args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    setattr(owner, name, dying)
+"""
+
+CHILD = PATCH + r"""
 target, needle, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
-module_name, _, qualname = target.partition(":")
-owner = importlib.import_module(module_name)
-*path, name = qualname.split(".")
-for part in path:
-    owner = getattr(owner, part)
-real = getattr(owner, name)
-
-def dying(*args, **kwargs):
-    if needle in " ".join(map(str, args)):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real(*args, **kwargs)
-
-setattr(owner, name, dying)
+patch(target, lambda args: needle in " ".join(map(str, args)))
 from ckpt_tui.cli import main
 sys.exit(main(argv))
 """

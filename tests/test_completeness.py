@@ -129,6 +129,33 @@ def test_an_art_step_holding_only_its_config_is_not_complete(art_model, capsys):
     assert (code, out) == (2, "") and "0003" not in out
 
 
+def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monkeypatch):
+    """Sizes and weights come from one walk of each step folder: the header of a cut adapter is
+    still read and judged, and a file unchanged since it was judged is not read again."""
+    from ckpt_tui.stores.backends.local import LocalBackend
+
+    art_step(art_model, 3, safetensors_bytes()[:-64])
+    opened: list[str] = []
+    real_open = LocalBackend.open
+
+    def no_second_walk(self, folder, names):
+        raise AssertionError(f"step folders walked again: {list(names)}")
+
+    def counting_open(self, path):
+        opened.append(path)
+        return real_open(self, path)
+
+    monkeypatch.setattr(LocalBackend, "walk_many", no_second_walk)
+    monkeypatch.setattr(LocalBackend, "open", counting_open)
+    store = LocalStore(art_model.parents[2])
+    run = store.load_run("demo", "agent", with_metrics=False)
+    assert [c.step for c in run.checkpoints] == [1, 2]
+    assert "promises" in {c.name: c.note for c in run.pending}["0003"]
+    assert sorted(p.rpartition("/")[0].rpartition("/")[2] for p in opened) == ["0001", "0002", "0003"]
+    store.load_run("demo", "agent", with_metrics=False)
+    assert len(opened) == 3
+
+
 def test_an_art_adapter_half_written_is_not_complete(art_model, capsys):
     art_step(art_model, 3, safetensors_bytes()[:-64])
     run = listed(capsys, art_model.parents[2])

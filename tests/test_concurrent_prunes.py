@@ -70,7 +70,7 @@ def test_removing_a_step_the_other_prune_is_removing_too_is_no_failure(art_base,
 
 def test_a_scan_meeting_a_step_deleted_meanwhile_carries_on(art_base, monkeypatch):
     results: list = []
-    other_prune_at_first_call(monkeypatch, LocalBackend, "usage_many", art_base, results)
+    other_prune_at_first_call(monkeypatch, LocalBackend, "usage_and_files_many", art_base, results)
     run = LocalStore(art_base).load_run("demo", "agent-001")
     assert results[0].ok and on_disk(art_base) == KEPT
     assert [c.step for c in run.checkpoints] == [10, 11]

@@ -29,12 +29,12 @@ def test_a_step_emptied_then_removed_while_counted_is_gone(art_base: Path, monke
     folder = art_base / CHECKPOINTS
     real = local_backend.folder_usage
 
-    def counting(root: str):
+    def counting(root: str, *files):
         if root.endswith("/0004"):  # another prune empties the step as it is counted, then removes it
             usage = real(root)._replace(bytes=0, files=0)
             shutil.rmtree(root)
             return usage
-        return real(root)
+        return real(root, *files)
 
     monkeypatch.setattr(local_backend, "folder_usage", counting)
     run = LocalStore(art_base).load_run(*RUN)

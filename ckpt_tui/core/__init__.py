@@ -4,14 +4,32 @@ Imports no UI or cloud library; stores implement :class:`Store` and are handed i
 """
 
 from .errors import AlreadyExists, CkptError, InvalidName, NotFound, Refused, StoreError, Unreadable
-from .execute import DeletionResult, PlansResult, execute_plan, execute_plans, list_runs, plan_location, single_run
-from .fork import ForkResult, choose_step, fork_checkpoint
-from .metrics import Metrics, metrics_from_records, parse_history_lines
-from .models import Blob, Checkpoint, FileEntry, Pending, Run, freed_bytes
-from .names import validate_name
-from .resume import resumable, resume_checkpoint
-from .retention import DEFAULT_METRIC, KeptStep, DeletedStep, Plan, Policy, Rule, parse_rules, plan_run, resolve_mode
-from .store import Store
+# Each name is imported from its module when first used: a command imports only what it needs.
+_MODULES = {
+    "execute": ("DeletionResult", "PlansResult", "execute_plan", "execute_plans", "list_runs", "plan_location",
+                "single_run"),
+    "fork": ("ForkResult", "choose_step", "fork_checkpoint"),
+    "metrics": ("Metrics", "metrics_from_records", "parse_history_lines"),
+    "models": ("Blob", "Checkpoint", "FileEntry", "Pending", "Run", "freed_bytes"),
+    "names": ("validate_name",),
+    "resume": ("resumable", "resume_checkpoint"),
+    "retention": ("DEFAULT_METRIC", "KeptStep", "DeletedStep", "Plan", "Policy", "Rule", "parse_rules", "plan_run",
+                  "resolve_mode"),
+    "store": ("Store",),
+}
+_SOURCE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _SOURCE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlreadyExists", "Blob", "Checkpoint", "CkptError", "DEFAULT_METRIC", "DeletedStep", "DeletionResult",

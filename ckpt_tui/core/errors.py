@@ -21,6 +21,10 @@ class AlreadyExists(Refused):
     """The destination exists and would be overwritten."""
 
 
+class Conflict(CkptError):
+    """An object at the destination already holds other content: it is never overwritten."""
+
+
 class StoreError(CkptError):
     """The storage answered with an error (permissions, network, ...)."""
 

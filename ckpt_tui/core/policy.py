@@ -12,6 +12,7 @@ optional sections per project and per run::
     [projects.demo.runs.agent-001]
     keep = "best,latest,last:3"               # this run only
     pins = [40]
+    offload = { to = "s3://bucket/ckpts", keep_local = "best,latest" }
 
 Each setting is taken from the first place that sets it: a command-line flag,
 then the nearest file's run section, its project section, its top level, then
@@ -26,7 +27,6 @@ a person who sees the plan may accept it; an unattended prune does not.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,18 @@ class InvalidPolicyFile(Refused):
 
 
 @dataclass(frozen=True, slots=True)
+class Offload:
+    """Where ``offload`` (and ``watch``) moves the steps the local rules do not keep: a location
+    (an absolute path or URL) and those rules (None: the run's own ``keep``)."""
+
+    to: str
+    keep_local: str | None = None
+
+    def to_json(self) -> dict:
+        return {"to": self.to, "keep_local": self.keep_local}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """One section of a file, or the flags given on the command line: None where unset.
 
@@ -63,6 +75,7 @@ class Settings:
     full: str | None = None
     smoothing: float | None = None
     pins: tuple[int, ...] | None = None
+    offload: Offload | None = None
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Settings:
@@ -118,7 +131,20 @@ def _check_value(key: str, value: object, problem: Callable[[str], InvalidPolicy
                                                for v in value):
             raise problem(f"must be a list of steps from 0 to {MAX_NUMBER}, e.g. [40, 120]")
         return tuple(sorted(set(value)))
+    if key == "offload":
+        return _offload(value, problem)
     raise AssertionError(key)
+
+
+def _offload(value: object, problem: Callable[[str], InvalidPolicyFile]) -> Offload:
+    if not isinstance(value, dict) or set(value) - {"to", "keep_local"}:
+        raise problem('must be a table: { to = "s3://bucket/prefix", keep_local = "best,latest" }')
+    to, keep = value.get("to"), value.get("keep_local")
+    if not isinstance(to, str) or not to.strip():
+        raise problem('needs "to", the location steps are moved to (an absolute path or a URL)')
+    if "://" not in to and not to.startswith("/"):
+        raise problem(f'"to" must be an absolute path or a URL, not {to[:60]!r}')
+    return Offload(to.strip(), None if keep is None else _rules_text(keep, problem))
 
 
 def check_settings(raw: Mapping[str, object], problem: Callable[[str, str], InvalidPolicyFile],
@@ -202,6 +228,8 @@ def _decode(data: bytes | str, path: str) -> str:
 
 def parse(text: str | bytes, path: str = POLICY_FILE) -> PolicyFile:
     """Read and check a policy file's text; ``InvalidPolicyFile`` names the file and the key."""
+    import tomllib  # here: only a location that has a policy file pays for the parser
+
     text = _decode(text, path)
     try:
         document = tomllib.loads(text)
@@ -355,11 +383,13 @@ class Resolved:
 
     def to_json(self) -> dict:
         policy = self.policy
+        offload = self.settings.offload
         return {"metric": policy.metric, "mode": policy.mode, "direction": policy.direction,
                 "rules": ",".join(str(r) for r in policy.rules if r.kind != "step"),
                 "pins": sorted(policy.pins), "full": policy.full_text, "smoothing": policy.smoothing,
                 "origins": {key: self.origin(key) for key in KEYS}, "files": list(self.files),
-                "picked": self.picked, "problem": self.problem}
+                "picked": self.picked, "problem": self.problem,
+                "offload": offload.to_json() if offload else None}
 
 
 Layer = tuple[Callable[[str], str], Settings]  # (where a key of it is set, in words; its settings)

@@ -366,7 +366,8 @@ def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[i
         times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
     best = top_steps(values, policy.direction, 1) if values else []
     always = frozenset(best) | frozenset(all_steps[-1:]) | (policy.pins & set(all_steps))
-    return StepFacts(steps, {s: v for s, v in values.items() if s in set(steps)}, policy.direction, policy.metric,
+    chosen = set(steps)
+    return StepFacts(steps, {s: v for s, v in values.items() if s in chosen}, policy.direction, policy.metric,
                      sizes, times, always)
 
 

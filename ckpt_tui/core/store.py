@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,8 @@ from .policy import POLICY_FILE, PolicyPlace
 T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
+# Called with a number of bytes just copied (from several threads at once).
+BytesCopied = Callable[[int], None]
 # Called once per checkpoint a deletion has finished with (deleted, gone or failed).
 CheckpointDone = Callable[[Checkpoint], None]
 # Outcomes of ``Store.delete_checkpoints`` besides an error message.
@@ -31,6 +34,43 @@ class ForkTarget:
     url: str  # the new run's folder, in full
     listed: bool  # inside the opened location: listed with its runs once created
     history: bool  # the new run keeps a history file that the source's records can go to
+
+
+class ByteCounter:
+    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
+
+    def __init__(self, total: int, callback: ByteProgress | None) -> None:
+        self.total, self.done = total, 0
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            self.done += amount
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+    def as_progress(self) -> ByteProgress:
+        """As a ``(done, total)`` callback, for a store that reports totals itself."""
+        start = self.done
+
+        def progress(done: int, total: int) -> None:
+            with self._lock:
+                self.done = start + done
+            if self._callback is not None:
+                self._callback(min(self.done, self.total), self.total)
+
+        return progress
+
+
+@dataclass(frozen=True, slots=True)
+class StepCopy:
+    """A step held, verified, at the same place in another location (``offload``)."""
+
+    copied: bool  # False: it was there already, with the same content
+    files: int
+    bytes: int
+    location: str
 
 
 class Store(ABC):
@@ -222,3 +262,22 @@ class Store(ABC):
         Atomic: staged, then published with its history last; never overwrites.
         """
         raise Refused(f"cannot create runs in {self.location}; fork into a directory or S3 instead")
+
+    # -- offload: the same runs, at the same places, in another location -----------------
+    def offload_run_files(self, source: Store, source_run: Run) -> int:
+        """Copy the run's own small files (history, trackers) here, at the same place, replacing
+        older copies: the location then reads as the source does. How many were written."""
+        raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
+
+    def offload_steps(self, source: Store, source_run: Run, checkpoints: list[Checkpoint],
+                      copied: BytesCopied | None = None) -> dict[tuple[int, str], StepCopy | CkptError]:
+        """Hold ``checkpoints`` of ``source_run`` here at the same places: written, every file
+        verified (size and checksum), then published, each step whole or not at all. A step
+        already here with the same content is left as it is; one here with other content gets
+        ``Conflict``, and nothing of it is overwritten. The outcome of each, by key."""
+        raise Refused(f"cannot offload into {self.location}; offload to a directory or a bucket")
+
+    def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
+        """The run of this location at the same place as ``project/run`` of ``source`` (None: none)."""
+        return None
+

@@ -25,9 +25,12 @@ known_stores: dict[str, str] = {
     "gs": "ckpt_tui.stores.gcs.GCSStore",
     "az": "ckpt_tui.stores.azure.AzureStore",
     "abfs": "ckpt_tui.stores.azure.AzureStore",
+    "abfss": "ckpt_tui.stores.azure.AzureStore",
+    "https": "ckpt_tui.stores.azure.AzureStore",  # https://ACCOUNT.blob.core.windows.net/container/prefix
 }
 # Scheme -> the extra that installs what its store needs (``pip install 'ckpt-tui[EXTRA]'``).
-extras: dict[str, str] = {"s3": "s3", "wandb": "wandb", "gs": "gcs", "az": "azure", "abfs": "azure"}
+extras: dict[str, str] = {"s3": "s3", "wandb": "wandb", "gs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure",
+                          "https": "azure"}
 
 
 class StoreClass(Protocol):

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,10 @@ from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFI
 OWNER_FILE = ".ckpt-tui-owner"
 DELETING_MARKER = ".ckpt-tui-deleting-"
 FORK_MARKER = ".ckpt-tui-forking"
+# A step being added to an existing run (offload), in S3: a marker beside the steps names it
+# and the objects written, removed once they are all there and verified.
+WRITING_MARKER = ".ckpt-tui-writing-"
+_STAGE_OWNER = re.compile(r"^\.forking-\d+-h([0-9a-f]{8})p(\d+)-")
 # Slimming: a marker beside the steps names each step's files to remove; a record in each
 # slimmed step says what went (a weights-only step); on disk the files go aside first.
 SLIMMING_MARKER = ".ckpt-tui-slimming-"
@@ -59,6 +65,15 @@ def _host() -> str:
 def owner() -> dict:
     """Who is doing something: enough to tell whether it is still running, and since when."""
     return {"host": _host(), "pid": os.getpid(), "since": _now()}
+
+
+def _owner_in_name(name: str) -> dict | None:
+    """The owner a step's staging folder names (``.forking-12-h{host crc}p{pid}-...``), when it is
+    this host: another host's process cannot be looked up."""
+    match = _STAGE_OWNER.search(name)
+    if match is None or int(match.group(1), 16) != zlib.crc32(_host().encode()):
+        return None
+    return {"host": _host(), "pid": int(match.group(2))}
 
 
 def describe_owner(who: dict) -> str:
@@ -132,6 +147,20 @@ class NewRun:
 
 # Copies a checkpoint's files (``NewRun.files``) under the given step path.
 Fill = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step added to an existing run (offload): its name in the checkpoint folder, its number,
+    and its files relative to it ("" for a single-file step)."""
+
+    name: str
+    step: int
+    files: tuple[str, ...]
+
+
+# Writes new steps under the paths given by name; returns why a step must not be published, by name.
+FillSteps = Callable[[dict[str, str]], dict[str, str]]
 
 
 @dataclass(slots=True)
@@ -232,6 +261,13 @@ class Claims(ABC):
         """Whether ``folder`` holds a fork that is being written (or was abandoned) rather than a run."""
         return False
 
+    @abstractmethod
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """Make new steps appear in ``folder`` (which may hold other steps), each whole or not at
+        all: ``fill`` writes each step's files under the path it is given for it, checks them and
+        returns why a step must not be published, by name; the others are published. Returns
+        the steps not published, with why."""
+
 
 class RenameClaims(Claims):
     """A disk: rename aside, then remove; stage a fork beside its target, then rename it in."""
@@ -325,7 +361,7 @@ class RenameClaims(Claims):
                 continue
             path = join(folder, entry.name)
             try:
-                if left[0] == "forking" and not abandoned(None, self.backend.usage(path).mtime):
+                if left[0] == "forking" and not self._stage_abandoned(path):
                     continue  # another process may still be writing this fork
                 self.backend.delete_tree(path)
                 removed.append(self.backend.url(path))
@@ -333,17 +369,47 @@ class RenameClaims(Claims):
                 problems.append(str(exc))
         return removed, problems
 
+    def _stage_abandoned(self, path: str) -> bool:
+        """Whether a staging folder's process died (or, where that cannot be told, it is a day old)."""
+        who = _parse(self.backend.read_bytes(join(path, OWNER_FILE))) or _owner_in_name(basename(path))
+        return abandoned(who or None, self.backend.usage(path).mtime)
+
     def _clean_abandoned_stages(self, stage_parent: str) -> None:
         """Staging folders of forks into this folder whose process died (or that are a day old)."""
         for entry in self.backend.list_dir(stage_parent):
             if entry.kind is Kind.DIR and entry.name.startswith(FORKING_PREFIX):
                 path = join(stage_parent, entry.name)
                 try:
-                    who = _parse(self.backend.read_bytes(join(path, OWNER_FILE)))
-                    if abandoned(who or None, self.backend.usage(path).mtime):
+                    if self._stage_abandoned(path):
                         self.backend.delete_tree(path)
                 except CkptError:
                     pass  # published or removed meanwhile, or stuck: the next fork here looks again
+
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """Staged in a hidden ``.forking-{step}-h{host}p{pid}-{token}`` folder beside the steps (a
+        pending leftover if it dies), then each renamed into place, never over an existing step."""
+        self.backend.make_dirs(folder)
+        self._clean_abandoned_stages(folder)
+        # The owner is in the name too: a stage killed before its owner file was written is known.
+        stage = join(folder, f"{FORKING_PREFIX}{steps[0].step}-h{zlib.crc32(_host().encode()):08x}p{os.getpid()}-"
+                             f"{os.urandom(4).hex()}")
+        try:
+            self.backend.make_dirs(stage)
+            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            failed = fill({new.name: join(stage, new.name) for new in steps})
+            for new in steps:
+                if new.name not in failed:
+                    try:
+                        self.backend.rename(join(stage, new.name), join(folder, new.name))
+                    except CkptError as exc:
+                        failed[new.name] = str(exc)
+            return failed
+        finally:
+            try:
+                self.backend.delete_tree(stage)
+            except CkptError:
+                pass  # left as an abandoned stage, removed by the next steps written here
+
 
     def create_run(self, new: NewRun, fill: Fill) -> None:
         stage_parent = parent(new.root)
@@ -374,6 +440,30 @@ class MarkerClaims(Claims):
     def fork_in(self, folder: str) -> bool:
         return self.backend.read_bytes(join(folder, FORK_MARKER)) is not None
 
+    def _writings(self, folder: str, entries: Sequence[Entry]) -> list[tuple[Entry, dict]]:
+        """Step writings under way or interrupted in ``folder``, with their markers' bodies."""
+        markers = [e for e in entries if e.kind is Kind.FILE and e.name.startswith(WRITING_MARKER)]
+        return list(zip(markers, self.backend.map(
+            lambda e: _parse(self.backend.read_bytes(join(folder, e.name))), markers)))
+
+    def create_steps(self, folder: str, steps: Sequence[NewStep], fill: FillSteps) -> dict[str, str]:
+        """A marker beside the steps names them and their objects first (readers list them as a
+        save in progress); the objects are written and checked; the marker goes last."""
+        marker = join(folder, f"{WRITING_MARKER}{os.urandom(8).hex()}")
+        paths = {new.name: [join(folder, new.name, f) for f in new.files] for new in steps}
+        body = {"owner": owner(), "steps": list(paths), "paths": [p for ps in paths.values() for p in ps]}
+        self.backend.write(marker, json.dumps(body).encode())
+        failed = fill({new.name: join(folder, new.name) for new in steps})
+        if failed:  # what was written of a step not published goes; if it cannot, the marker stays on it
+            left = self.backend.delete_files([p for name in failed for p in paths[name]])
+            if left:
+                kept = [name for name in failed if any(p in left for p in paths[name])]
+                self.backend.write(marker, json.dumps({**body, "steps": kept,
+                                                       "paths": [p for n in kept for p in paths[n]]}).encode())
+                return failed
+        self.backend.delete_files([marker])
+        return failed
+
     def _markers(self, entries: Sequence[Entry]) -> list[Entry]:
         return [e for e in entries if e.kind is Kind.FILE and e.name.startswith(DELETING_MARKER)]
 
@@ -392,6 +482,12 @@ class MarkerClaims(Claims):
             for name in names:
                 claims.steps[name] = (Pending.INTERRUPTED_DELETE, "")
             claims.deletions[self.backend.url(join(folder, marker.name))] = names
+        for marker, body in self._writings(folder, entries):
+            gone = abandoned(body.get("owner"), marker.mtime)
+            for name in body.get("steps", ()):
+                if isinstance(name, str):
+                    claims.steps[name] = (Pending.ABANDONED_FORK if gone else Pending.FORK_IN_PROGRESS,
+                                          describe_owner(body.get("owner") or {}))
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             who = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
@@ -503,6 +599,9 @@ class MarkerClaims(Claims):
                     continue
                 self.backend.delete_files([path])
                 removed.extend(self.backend.url(join(folder, n)) for n in body.get("steps", ()) if isinstance(n, str))
+        for marker, body in self._writings(folder, entries):
+            if abandoned(body.get("owner"), marker.mtime):
+                removed += self._discard_writing(folder, marker, body, problems)
         fork = next((e for e in entries if e.name == FORK_MARKER and e.kind is Kind.FILE), None)
         if fork is not None:
             body = _parse(self.backend.read_bytes(join(folder, FORK_MARKER)))
@@ -540,6 +639,17 @@ class MarkerClaims(Claims):
                 elif info.mtime <= marker_time:
                     keep.append(key)
         return keep
+
+    def _discard_writing(self, folder: str, marker: Entry, body: dict, problems: list[str]) -> list[str]:
+        """An abandoned step writing: the objects it names (inside its step only) go, then the marker."""
+        steps = [n for n in body.get("steps", ()) if isinstance(n, str)]
+        planned = [p for p in body.get("paths", ()) if isinstance(p, str)
+                   and any(p == join(folder, n) or p.startswith(join(folder, n) + "/") for n in steps)]
+        if self.backend.delete_files(planned):
+            problems.append(f"cannot remove the interrupted copy of {', '.join(steps)} in {self.backend.url(folder)}")
+            return []
+        self.backend.delete_files([join(folder, marker.name)])
+        return [self.backend.url(join(folder, n)) for n in steps]
 
     def _discard_fork(self, folder: str, body: dict, problems: list[str]) -> list[str]:
         root = body.get("root")

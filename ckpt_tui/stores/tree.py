@@ -26,12 +26,13 @@ from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
-from ..core.store import ByteProgress, CheckpointDone, ForkTarget, Store
+from ..core.store import ByteCounter as _Counter
+from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
-from .layouts.whole_files import SAFETENSORS, Weights, file_problem, is_description, is_weights
+from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
 from .tensorboard import tensorboard_metrics, wants_event_metrics
 
@@ -79,8 +80,9 @@ class _RunFiles:
 
     def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
                  children: dict[str, set[str]] | None = None, verdicts: _Verdicts | None = None,
-                 contents: dict[str, set[str]] | None = None) -> None:
+                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
+        self.walked = walked or {}  # the files of step folders, where the load listed them already
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
         self.listed = children or {}
@@ -153,19 +155,26 @@ class _RunFiles:
             # from the listing of the whole folder, when the load made one (else: no verdict).
             return {name: Weights(payload=any(not is_description(n) for n in self.contents[name]))
                     for name in names if name in self.contents}
+        listed: dict[str, list[FileInfo] | CkptError] = {n: self.walked[n] for n in names if n in self.walked}
+        unlisted = [n for n in names if n not in listed]
         try:
-            listed: dict[str, list[FileInfo] | CkptError] = dict(self.backend.walk_many(self.place.ckpt_dir, names))
+            listed.update(self.backend.walk_many(self.place.ckpt_dir, unlisted) if unlisted else {})
         except CkptError:  # one step that cannot be listed: list them one by one
-            listed = dict(zip(names, self.backend.map(self._walk, list(names))))
-        found = {}
+            listed.update(zip(unlisted, self.backend.map(self._walk, unlisted)))
+        kinds = WEIGHT_SUFFIXES if archives else (SAFETENSORS,)
+        found: dict[str, Weights] = {}
+        judged: list[tuple[str, str, FileInfo]] = []  # (step, the file's path, the file)
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
+            found[name] = _PAYLOAD if any(not is_description(i.path) for i in infos) else _DESCRIPTIONS_ONLY
             step = join(self.place.ckpt_dir, name)
-            judged = [info for info in infos if info.path.endswith(SAFETENSORS) or (archives and is_weights(info.path))]
-            problems = self.backend.map(lambda info, step=step: self.verdicts.problem(self.backend, step, info), judged)
-            found[name] = Weights(tuple(p for p in problems if p), any(not is_description(i.path) for i in infos))
+            judged += [(name, join(step, i.path), i) for i in infos if i.path.endswith(kinds)]
+        verdicts = self.backend.map(lambda item: self.verdicts.problem(self.backend, item[1], item[2]), judged)
+        for (name, _, _), verdict in zip(judged, verdicts):
+            if verdict:
+                found[name] = replace(found[name], problems=(*found[name].problems, verdict))
         return found
 
     def _walk(self, name: str) -> list[FileInfo] | CkptError:
@@ -173,6 +182,9 @@ class _RunFiles:
             return list(self.backend.walk(join(self.place.ckpt_dir, name)))
         except CkptError as exc:
             return exc
+
+
+_PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 
 class _Verdicts:
@@ -185,13 +197,13 @@ class _Verdicts:
         self.known: dict[tuple[str, int, float], str] = {}
         self.lock = threading.Lock()
 
-    def problem(self, backend: Backend, step: str, info: FileInfo) -> str:
-        """``path: why`` when the file ``info`` of ``step`` is not whole, else ""."""
-        key = (join(step, info.path), info.size, info.mtime)
+    def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
+        """``name: why`` when the file ``info`` (at ``path``) is not whole, else ""."""
+        key = (path, info.size, info.mtime)
         with self.lock:
             if key in self.known:
                 return self.known[key]
-        why = file_problem(info.path, info.size, lambda path: backend.open(join(step, path)))
+        why = file_problem(info.path, info.size, lambda _name: backend.open(path))
         verdict = f"{info.path}: {why}" if why else ""
         with self.lock:
             if len(self.known) >= self.LIMIT:
@@ -434,14 +446,15 @@ class TreeStore(Store):
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
                             links=[e.name for e in entries if e.kind is Kind.LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
-        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
-                          listing.children)
-        files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
-        found = layout.inspect(scan.steps, files, with_metrics)
         names = [*scan.steps, *scan.pending]
         sizes: dict = listing.usage
-        if with_sizes and names and not sizes:
-            sizes = self.backend.usage_many(place.ckpt_dir, names)
+        walked: dict[str, list[FileInfo]] = {}
+        if with_sizes and names and not sizes:  # the files of the steps, read once for sizes and weights
+            sizes, walked = self.backend.usage_and_files_many(place.ckpt_dir, names)
+        files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
+                          listing.children, walked)
+        files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
+        found = layout.inspect(scan.steps, files, with_metrics)
         for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:
             scan.steps.pop(name, None)  # deleted since the listing (another prune): gone, not unreadable
             scan.pending.pop(name, None)
@@ -801,6 +814,29 @@ class TreeStore(Store):
                           backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
 
 
+    # -- offload: the same runs at the same places (mirror.py) ------------------------------
+    def forget_runs(self) -> None:
+        """Discover the runs again at the next read (some were written meanwhile)."""
+        with self._lock:
+            self._found = None
+
+    def offload_run_files(self, source: Store, source_run: Run) -> int:
+        from .mirror import offload_run_files
+
+        return offload_run_files(self, source, source_run)
+
+    def offload_steps(self, source: Store, source_run: Run, checkpoints: list[Checkpoint],
+                      copied: BytesCopied | None = None) -> dict[tuple[int, str], StepCopy | CkptError]:
+        from .mirror import offload_steps
+
+        return offload_steps(self, source, source_run, checkpoints, copied)
+
+    def mirrored_run(self, source: Store, project: str, run: str) -> Run | None:
+        from .mirror import mirrored_run
+
+        return mirrored_run(self, source, project, run)
+
+
 def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], source: Store, source_run: Run,
           checkpoint: Checkpoint, counter: _Counter) -> None:
     """Copy the checkpoint's files to ``step`` of ``backend``, the cheapest way the two stores allow."""
@@ -867,30 +903,3 @@ def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, 
 
 def _empty(usage: Usage | CkptError | None) -> bool:
     return isinstance(usage, Usage) and usage.files == 0
-
-
-class _Counter:
-    """Thread-safe byte counter feeding a ``(done, total)`` callback."""
-
-    def __init__(self, total: int, callback: ByteProgress | None) -> None:
-        self.total, self.done = total, 0
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def __call__(self, amount: int) -> None:
-        with self._lock:
-            self.done += amount
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-    def as_progress(self) -> ByteProgress:
-        """As a ``(done, total)`` callback, for a store that reports totals itself."""
-        start = self.done
-
-        def progress(done: int, total: int) -> None:
-            with self._lock:
-                self.done = start + done
-            if self._callback is not None:
-                self._callback(min(self.done, self.total), self.total)
-
-        return progress

@@ -1,9 +1,9 @@
-"""One behaviour suite, four backends: a folder on disk, moto and SeaweedFS over HTTP, and memory
-(a backend of the primitives only).
+"""One behaviour suite, every backend: a folder on disk, moto and SeaweedFS over HTTP,
+Azurite (Azure Blob's emulator), and memory (a backend of the primitives only).
 
 Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
-wherever its files are.
+wherever its files are. Each backend is one factory in ``TREES``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
 from memory_location import MemoryLocation  # noqa: E402
 from s3_servers import Location  # noqa: E402
 
@@ -36,7 +38,7 @@ class Tree:
     or a copy in a bucket)."""
 
     source: Path
-    location: Location | MemoryLocation | None = None  # set for S3 and memory
+    location: Location | AzureLocation | MemoryLocation | None = None  # set for a bucket and memory
 
     def store(self) -> TreeStore:
         return self.location.store() if self.location else LocalStore(self.source)
@@ -61,16 +63,32 @@ class Tree:
         return {p.relative_to(self.source).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(params=["disk", "moto", "seaweedfs", "memory"])
+def disk_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source)
+
+
+def s3_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, Location.fresh(request.getfixturevalue(f"{request.param}_server")))
+
+
+def azure_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+    return Tree(source, use_location(request.getfixturevalue("monkeypatch"), location))
+
+
+def memory_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
+    return Tree(source, MemoryLocation.fresh())
+
+
+TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=[pytest.mark.azure] if name == "azurite" else [])
+                        for name in TREES])
 def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Tree:
     source = tmp_path / "tree"
     source.mkdir()
-    if request.param == "disk":
-        return Tree(source)
-    if request.param == "memory":
-        return Tree(source, MemoryLocation.fresh())
-    endpoint = request.getfixturevalue(f"{request.param}_server")
-    return Tree(source, Location.fresh(endpoint))
+    return TREES[request.param](request, source)
 
 
 def names(run) -> tuple[list, list]:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
 from layout_trees import (LIGHTNING_FILES, blob, lightning_dir, megatron_save, near_misses,  # noqa: E402
                           orbax_dir, tree_bytes, verl_dir)
 from s3_servers import Location, upload_tree  # noqa: E402
@@ -281,14 +283,15 @@ def test_cli_on_a_single_hf_output_dir(moto_server, hf_fixture, capsys):
     assert {k.split("/")[1] for k in parent.keys("again/")} == {"checkpoint-12"}
 
 
-def test_tensorboard_event_files_are_read_in_s3_too(moto_server, tmp_path):
+@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure)])
+def test_tensorboard_event_files_are_read_in_a_bucket_too(request, tmp_path, server):
     pytest.importorskip("tensorboard")
     from test_tensorboard import megatron_logs, write_events
 
     save = megatron_save(tmp_path / "runs" / "gpt")
     megatron_logs(save)
     write_events(save / "iter_0000010", [(10, {"lm-loss": 99.0})])  # inside a checkpoint: not the run's log
-    location = uploaded(moto_server, tmp_path / "runs")
+    location = bucket_copy(request, server, tmp_path / "runs")
     got = location.store().load_run("runs", "gpt")
     want = LocalStore(tmp_path / "runs").load_run("runs", "gpt")
     assert got.metrics.names() == ["learning-rate", "lm-loss"] and got.metrics.by_step == want.metrics.by_step
@@ -301,10 +304,21 @@ REAL_TREES = ["real-trainers/dcp-steps", "real-trainers/deepspeed-zero1", "real-
               "lightning/default-names", "lightning/slash-metric", "orbax/in-progress"]
 
 
+def bucket_copy(request: pytest.FixtureRequest, server: str, local: Path) -> Location | AzureLocation:
+    """``uploaded`` to moto, or to Azurite with its connection string in the environment."""
+    if server != "azurite":
+        return uploaded(request.getfixturevalue(f"{server}_server"), local)
+    location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+    location.prefix += f"{local.name}/"
+    location.upload(local)
+    return use_location(request.getfixturevalue("monkeypatch"), location)
+
+
+@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure)])
 @pytest.mark.parametrize("name", REAL_TREES)
-def test_trainer_trees_read_in_s3_as_on_disk(moto_server, trainer_tree, name):
+def test_trainer_trees_read_in_a_bucket_as_on_disk(request, trainer_tree, name, server):
     root, _ = trainer_tree(name)
-    location = uploaded(moto_server, root.parent)
+    location = bucket_copy(request, server, root.parent)
     store, local = location.store(), LocalStore(root.parent)
     (project, run), = local_pairs = [(p, r) for p in local.list_projects() for r in local.list_runs(p)]
     assert [(p, r) for p in store.list_projects() for r in store.list_runs(p)] == local_pairs

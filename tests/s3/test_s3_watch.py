@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "layouts"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
+from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
 from s3_servers import Location  # noqa: E402
 from watch_helpers import (Trainer, WatchProcess, best_step, check_latest_and_best_present,  # noqa: E402
                            eval_losses)
@@ -37,7 +39,7 @@ class Place:
     """A tree built in ``source`` and watched there (disk) or in a copy of it in a bucket."""
 
     source: Path
-    location: Location | None = None
+    location: Location | AzureLocation | None = None
 
     def store(self):
         return self.location.store() if self.location else LocalStore(self.source)
@@ -52,17 +54,19 @@ class Place:
         for path, data in after.items():
             if before.get(path) != data:
                 self.location.put(path, data)
-        gone = [{"Key": self.location.prefix + p} for p in before if p not in after]
-        if gone:
-            self.location.client.delete_objects(Bucket=self.location.bucket, Delete={"Objects": gone})
+        for path in before.keys() - after.keys():
+            self.location.delete(path)
 
 
-@pytest.fixture(params=["disk", "moto"])
+@pytest.fixture(params=["disk", "moto", pytest.param("azurite", marks=pytest.mark.azure)])
 def place(request, tmp_path) -> Place:
     source = tmp_path / "tree"
     source.mkdir()
     if request.param == "disk":
         return Place(source)
+    if request.param == "azurite":
+        location = AzureLocation.fresh(request.getfixturevalue("azurite").endpoint)
+        return Place(source, use_location(request.getfixturevalue("monkeypatch"), location))
     return Place(source, Location.fresh(request.getfixturevalue("moto_server")))
 
 
@@ -158,15 +162,15 @@ def test_every_layout_is_kept_pruned_as_one_prune_would_leave_it(place, scenario
 
 
 # -- beside a trainer, in S3 --------------------------------------------------------------
-def save_in_bucket(location: Location) -> Callable[[int, dict[str, bytes]], None]:
-    """S3 has no rename: the files go to ``tmp-checkpoint-N/``, then to ``checkpoint-N/`` (state
-    last), then the staging copy goes."""
+def save_in_bucket(location: Location | AzureLocation) -> Callable[[int, dict[str, bytes]], None]:
+    """S3 and Blob storage have no rename: the files go to ``tmp-checkpoint-N/``, then to
+    ``checkpoint-N/`` (state last), then the staging copy goes."""
     def save(step: int, files: dict[str, bytes]) -> None:
         for folder in (f"tmp-checkpoint-{step}", f"checkpoint-{step}"):
             for name, data in files.items():
                 location.put(f"{folder}/{name}", data)
-        staged = [{"Key": f"{location.prefix}tmp-checkpoint-{step}/{name}"} for name in files]
-        location.client.delete_objects(Bucket=location.bucket, Delete={"Objects": staged})
+        for name in files:
+            location.delete(f"tmp-checkpoint-{step}/{name}")
 
     return save
 
@@ -176,11 +180,16 @@ def steps_in_bucket(location: Location) -> set[int]:
             if key.startswith("checkpoint-")}
 
 
-def test_watch_in_s3_keeps_pace_with_a_trainer(moto_server):
-    location = Location.fresh(moto_server)
+@pytest.mark.parametrize("server", ["moto", pytest.param("azurite", marks=pytest.mark.azure)])
+def test_watch_in_a_bucket_keeps_pace_with_a_trainer(request, server):
+    if server == "azurite":  # Azure signs in with the connection string in the environment
+        location = use_location(request.getfixturevalue("monkeypatch"),
+                                AzureLocation.fresh(request.getfixturevalue("azurite").endpoint))
+    else:
+        location = Location.fresh(request.getfixturevalue("moto_server"))
     losses = eval_losses(16, seed=5)
     trainer = Trainer(save_in_bucket(location), losses)
-    with WatchProcess(location.url, "--endpoint-url", moto_server, "--metric", "eval_loss",
+    with WatchProcess(location.url, "--endpoint-url", location.endpoint, "--metric", "eval_loss",
                       "--interval", "0.2") as watch:
         watch.started()
         trainer.start()

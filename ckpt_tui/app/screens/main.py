@@ -120,6 +120,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         Binding("o", "order_runs", "Order", show=False,
                 tooltip="Order the projects and their runs by name, size, checkpoints or latest step"),
         Binding("f", "fork", "Fork", tooltip="Copy the highlighted step into a new run"),
+        Binding("O", "offload", "Offload", show=False,
+                tooltip="Move what the rule does not keep to another location, verified, then free it here"),
         Binding("w", "save_policy", "Save rule",
                 tooltip=f"Save this run's metric, direction, rule and pins to {POLICY_FILE} at the location"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the location"),
@@ -1027,6 +1029,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                 self.run = run
         self._clear_preview()
         self.refresh_view()
+
+    def action_offload(self) -> None:
+        from .offload import offload_from
+
+        offload_from(self)
 
     # -- actions: fork -----------------------------------------------------------
     def action_fork(self) -> None:

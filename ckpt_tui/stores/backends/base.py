@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
+from ...core.checksums import Digest
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 
@@ -380,6 +381,12 @@ class Backend(ABC):
         names = list(names)
         return dict(zip(names, self.map(one, names)))
 
+    def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
+                                                                              dict[str, list[FileInfo]]]:
+        """``usage_many``, and ``walk_many`` of the entries a backend read whole on the way (a disk:
+        every folder; none by default)."""
+        return self.usage_many(folder, names), {}
+
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """A small file's content; None only when nothing is there. A file that is there but
         is not read raises ``NotRead`` saying why (not a regular file, a folder, a link leading
@@ -431,6 +438,10 @@ class Backend(ABC):
 
     def local_path(self, path: str) -> str | None:
         """Where ``path`` is on this machine's disk, if it is on one."""
+        return None
+
+    def digest(self, info: FileInfo) -> Digest | None:
+        """The checksum the store keeps of a listed file's content (from its ``tag``), if any."""
         return None
 
     def free_space(self, path: str) -> int:
@@ -601,6 +612,40 @@ class BucketBackend(Backend):
         if not self.prefix:
             raise Refused(f"{self.scheme}://{self.bucket} has no folder above it")
         return self.prefix.rstrip("/").rpartition("/")[0]
+
+
+class DeepListingBackend(BucketBackend):
+    """An object store whose one listing without a delimiter costs less than listing level
+    by level (S3, Azure Blob): ``list_deep``, ``walk_many`` and ``usage_many`` from it, the
+    listing kept (``remember``) for the deletion that may follow."""
+
+    def list_deep(self, path: str) -> DeepListing:
+        entries: dict[str, Entry] = {}
+        totals: dict[str, list] = {}
+        children: dict[str, set[str]] = {}
+        infos = list(self.walk(path))
+        self.remember(path, infos)  # for the deletion that may follow
+        for info in infos:
+            name, sep, rest = info.path.partition("/")
+            if sep:
+                entries[name] = Entry(name, Kind.DIR)
+                children.setdefault(name, set()).add(rest.partition("/")[0])
+            elif name not in entries:
+                entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
+            total = totals.setdefault(name, [0, 0.0, 0])
+            total[0] += info.size
+            total[1] = max(total[1], info.mtime)
+            total[2] += 1
+        usage = {n: Usage(*t, markers=STEP_MARKERS.intersection(children.get(n, ()))) for n, t in totals.items()}
+        return DeepListing(list(entries.values()), usage, children)
+
+    def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+        groups = self.listing(folder, keep=True)
+        return {name: groups.get(name, []) for name in names}
+
+    def usage_many(self, folder: str, names: Iterable[str]) -> dict[str, Usage]:
+        usage = self.list_deep(folder).usage
+        return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
 
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
