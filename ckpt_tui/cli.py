@@ -19,6 +19,7 @@ from .formatting import number, shared_steps, size, stamp, step_label, step_rang
 
 if TYPE_CHECKING:
     from .core.events import Event
+    from .core.hidden import Uploads
 
 # Stores, watch, fork and orjson are imported where used: the app and each command start without them.
 
@@ -88,6 +89,9 @@ def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
     _location_options(prune)
     _selection(prune)
     _policy_options(prune)
+    prune.add_argument("--abort-uploads-older", metavar="DURATION",
+                       help="also abort the selected runs' incomplete multipart uploads started longer ago than "
+                            "this (1d, 12h, 30m; never a younger one: it may be a save in progress)")
     prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
     prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     prune.add_argument("--json", action="store_true", help="print one JSON document")
@@ -207,7 +211,7 @@ def _run_json(run: Run) -> dict:
     }
 
 
-def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, run: Run) -> dict | bytes:
+def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, uploads: dict, run: Run) -> dict | bytes:
     """``_run_json`` with the run's resolved policy and best step (module level: it may run in
     another process, with the policy files already read)."""
     from .core.policy import plan_for, resolve
@@ -216,7 +220,7 @@ def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, run: Run
     plan = plan_for(run, resolved)
     document = {**_run_json(run), "policy": resolved.to_json(), "best_step": plan.best_step,
                 "best_steps": plan.best_steps, "kept": sorted({k.step for k in plan.keep if k.step is not None}),
-                "refused": plan.refused}
+                "refused": plan.refused, "incomplete_uploads": uploads[(run.project, run.name)]}
     if not as_bytes:
         return document
     import orjson
@@ -264,6 +268,28 @@ def _print_policy(resolved: Resolved, indent: str = "  ") -> None:
         print(f"{indent}{resolved.pick_note}")
 
 
+def _incomplete_uploads(store, pairs: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Uploads], Uploads, float]:
+    """The location's incomplete uploads by run, those outside the runs, and the time they were
+    read; why they could not be listed goes to stderr as a note."""
+    import time
+
+    from .core.hidden import uploads_by_run
+
+    by_run, elsewhere, problem = uploads_by_run(store, pairs)
+    if problem:
+        _err(f"note: incomplete uploads not listed: {problem}")
+    return by_run, elsewhere, time.time()
+
+
+def _print_uploads(uploads: Uploads | None, now: float, indent: str = "  ", where: str = "") -> None:
+    """``incomplete uploads: 2, 10.5 MB, the oldest started 3 days ago`` (nothing when there are none)."""
+    from humanize import naturaldelta
+
+    if uploads is not None and uploads.count:
+        print(f"{indent}incomplete uploads{where}: {uploads.count}, {size(uploads.bytes)}, the oldest started "
+              f"{naturaldelta(now - uploads.oldest)} ago (prune --abort-uploads-older DURATION aborts them)")
+
+
 def _offload_locations(store, policies: Policies, args: argparse.Namespace):
     """Where the steps of runs with an offload target are, for ``ls``."""
     from .offload_command import Locations
@@ -271,7 +297,8 @@ def _offload_locations(store, policies: Policies, args: argparse.Namespace):
     return Locations(store, policies, lambda location: _open(args, location))
 
 
-def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None) -> None:
+def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None,
+                       uploads: Callable[[Run], None] = lambda run: None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
     for run in runs:
         policy = resolved(run).policy
@@ -281,6 +308,7 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], off
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
               f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
+        uploads(run)
         if offloads is not None:
             offloads.print_run(run, steps=False)
         _print_metric_warnings(run, indent="  ")
@@ -311,6 +339,8 @@ def _print_run_steps(run: Run, metric: str | None) -> None:
 def cmd_ls(args: argparse.Namespace) -> int:
     from functools import partial
 
+    from .core.hidden import Uploads
+
     store = _open(args)
     flags = flag_settings(args.metric, args.mode)
     if args.json:
@@ -323,7 +353,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 found[pair] = policies.found(*pair)
             except CkptError:
                 found[pair] = []  # the run vanished: reading it says so
-        render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty())
+        by_run, elsewhere, now = _incomplete_uploads(store, pairs)
+        uploads_json = {pair: by_run.get(pair, Uploads()).to_json(now) for pair in pairs}
+        render = partial(_run_json_with_policy, found, flags, not sys.stdout.isatty(), uploads_json)
         offloads = _offload_locations(store, policies, args)
 
         def rendered() -> Iterator[dict | bytes]:
@@ -336,6 +368,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         _stream_json({"location": store.location}, "runs", rendered(),
                      lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
+                              "incomplete_uploads_outside_runs": elsewhere.to_json(now) if not (args.project or args.run) else None,
                               "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
         return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
     runs, failed = _load_runs(store, args.project, args.run)
@@ -348,17 +381,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
             cache[key] = policies.resolve(*key, run.metrics.names())
         return cache[key]
 
+    by_run, elsewhere, now = _incomplete_uploads(store, [(run.project, run.name) for run in runs])
+
+    def uploads(run: Run, indent: str = "  ") -> None:
+        _print_uploads(by_run.get((run.project, run.name)), now, indent)
+
     offloads = _offload_locations(store, policies, args)
     if args.run:
         for run in runs:
             _print_run_steps(run, resolved(run).policy.metric)
             _print_policy(resolved(run), "")
+            uploads(run, "")
             offloads.print_run(run, steps=True)
     elif not runs and not failed:
         print(f"no runs in {store.location}")
         _say_what_was_searched(store)
     else:
-        _print_run_summary(runs, resolved, offloads)
+        _print_run_summary(runs, resolved, offloads, uploads)
+    if not (args.project or args.run):
+        _print_uploads(elsewhere, now, "", " outside any run")
     _report_unread(store, failed)
     problems = list(dict.fromkeys(resolved(run).problem for run in runs if resolved(run).problem))
     for problem in problems:
@@ -412,16 +453,18 @@ def _work(plans: list[Plan] | list[DeletionResult]) -> str:
     return f"delete {deleted} checkpoint(s)" + (f" and slim {slimmed}" if slimmed else "")
 
 
-def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete") -> int | None:
+def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete",
+             uploads: Uploads | None = None) -> int | None:
     """None to go ahead, or an exit code."""
     if args.yes:
         return None
     if not sys.stdin.isatty():
         _err(f"refusing to {verb} without a terminal to confirm on; pass --yes (or --dry-run)")
         return EXIT_REFUSED
-    total = sum(p.freed_bytes for p in plans)
+    total = sum(p.freed_bytes for p in plans) + (uploads.bytes if uploads else 0)
     work = _work(plans) if verb == "delete" else f"{verb} {sum(len(p.delete) for p in plans)} step(s)"
-    answer = input(f"{work.capitalize()}, freeing {size(total)}? [y/N] ")
+    also = f" and abort {uploads.count} incomplete upload(s)" if uploads and uploads.count else ""
+    answer = input(f"{work.capitalize()}{also}, freeing {size(total)}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
         print(f"nothing {verb.rstrip('e')}ed", file=sys.stderr)
         return EXIT_REFUSED
@@ -454,12 +497,49 @@ def _flags(args: argparse.Namespace) -> Settings:
     return flag_settings(args.metric, args.mode, args.keep, args.smoothing, args.full)
 
 
+def _planned_aborts(store, pairs: list[tuple[str, str]], older: str | None) -> tuple[Uploads | None, int, dict]:
+    """The selected runs' uploads old enough to abort (None without ``--abort-uploads-older``),
+    the threshold in seconds, and the JSON that reports them."""
+    import time
+
+    from .core.hidden import Uploads, older_than, parse_age, uploads_by_run
+
+    if older is None:
+        return None, 0, {}
+    seconds = parse_age(older)
+    by_run, _elsewhere, problem = uploads_by_run(store, pairs)
+    now = time.time()
+    if problem:
+        _err(f"incomplete uploads not listed, none aborted: {problem}")
+    due = Uploads([u for uploads in by_run.values() for u in older_than(uploads.uploads, seconds, now)])
+    younger = sum(uploads.count for uploads in by_run.values()) - due.count
+    return due, seconds, {"older_than_seconds": seconds, "planned": due.to_json(now), "younger_kept": younger,
+                          "problem": problem}
+
+
+def _print_aborts(due: Uploads, report: dict, older: str, dry_run: bool) -> None:
+    from humanize import naturaldelta
+
+    for upload in report["planned"]["uploads"]:
+        print(f"  abort   {upload['path']} ({size(upload['bytes'])}, {upload['parts']} part(s), started "
+              f"{naturaldelta(upload['age_seconds'])} ago)")
+    younger = report["younger_kept"]
+    print(f"incomplete uploads: abort {due.count} older than {older}, freeing {size(due.bytes)}"
+          + (f"; {younger} younger kept (may be saves in progress)" if younger else "")
+          + (" (dry run)" if dry_run else ""))
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     from .core.policy import finish_leftovers, plan_runs
 
+    if args.abort_uploads_older is not None:
+        from .core.hidden import parse_age
+
+        parse_age(args.abort_uploads_older)  # a bad duration stops before anything is read
     store = _open(args)
     policies = Policies(store, _flags(args))
-    plans, failed = plan_runs(store, list_runs(store, args.project, args.run), policies, unattended=args.yes)
+    pairs = list_runs(store, args.project, args.run)
+    plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
         raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
     refused = [p for p in plans if p.refused]
@@ -470,6 +550,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
         total = sum(p.freed_bytes for p in todo)
         print(f"total: {_work(todo)} in {len(todo)} run(s), freeing {size(total)}"
               + (" (dry run)" if args.dry_run else ""))
+    aborts, older_seconds, aborts_json = _planned_aborts(store, pairs, args.abort_uploads_older)
+    if aborts is not None and not args.json:
+        _print_aborts(aborts, aborts_json, args.abort_uploads_older, args.dry_run)
+    note = store.deletion_note if todo else None
+    if note and not args.json:
+        _err(f"note: {note}")
     for plan in refused:
         _err(plan.refused)
     if not args.json:
@@ -477,8 +563,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         if not (args.project or args.run):
             _report_sections(policies)
     outcome = PlansResult()
-    if not args.dry_run and todo:
-        code = _confirm(todo, args)
+    if not args.dry_run and (todo or (aborts and aborts.count)):
+        code = _confirm(todo, args, uploads=aborts)
         if code is not None:
             return code
     if not args.dry_run:
@@ -490,6 +576,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
             gone = sum(len(r.gone) for r in outcome.results)
             print(f"{_work(outcome.results) if outcome.results else 'deleted 0 checkpoint(s)'}, "
                   f"freed {size(outcome.freed_bytes)}" + (f"; {gone} already deleted by another process" if gone else ""))
+    aborted = None
+    if not args.dry_run and aborts:
+        import time
+
+        from .core.hidden import abort_old_uploads
+
+        aborted = abort_old_uploads(store, aborts.uploads, older_seconds)
+        aborts_json |= aborted.to_json(time.time())
+        for upload, why in aborted.failed:
+            _err(f"incomplete upload {upload.path} not aborted: {why}")
+        if not args.json:
+            print(f"aborted {len(aborted.aborted)} incomplete upload(s), freed {size(aborted.freed_bytes)}")
     refusals = [p.refused for p in refused] + outcome.refusals
     if args.json:
         done = {(r.plan.project, r.plan.run): r for r in outcome.results}
@@ -501,9 +599,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "planned_freed_bytes": sum(p.freed_bytes for p in todo),
             "refused": refusals,
             "unused_sections": policies.unused_sections() if not (args.project or args.run) else [],
+            "incomplete_uploads": aborts_json or None, "deletion_note": note,
             **_unread_json(store, failed),
         })
-    if failed or not outcome.ok:
+    if failed or not outcome.ok or (aborted is not None and aborted.failed) or aborts_json.get("problem"):
         return EXIT_FAILED
     return EXIT_REFUSED if refusals else EXIT_OK
 

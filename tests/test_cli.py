@@ -142,10 +142,13 @@ def test_ls_json_of_many_runs_read_by_several_processes_is_the_same(art_base):
     store = LocalStore(art_base)
     expected = [_run_json(store.load_run("demo", run)) for run in store.list_runs("demo")]
     listed = json.loads(out)
-    policy_keys = ("policy", "best_step", "best_steps", "kept", "refused")
-    assert [{k: v for k, v in run.items() if k not in policy_keys} for run in listed.pop("runs")] == expected
+    policy_keys = ("policy", "best_step", "best_steps", "kept", "refused", "incomplete_uploads")
+    runs = listed.pop("runs")
+    assert [{k: v for k, v in run.items() if k not in policy_keys} for run in runs] == expected
+    no_uploads = {"count": 0, "bytes": 0, "oldest_age_seconds": None, "uploads": []}
+    assert all(run["incomplete_uploads"] == no_uploads for run in runs)  # a disk keeps none
     assert listed == {"location": str(art_base), "notes": [], "errors": [], "policy_problems": [],
-                      "unused_sections": []}
+                      "unused_sections": [], "incomplete_uploads_outside_runs": no_uploads}
     assert len(expected) == 12
 
 

@@ -32,6 +32,18 @@ class Blob(NamedTuple):
     count: int = 1
 
 
+class Upload(NamedTuple):
+    """An upload started and never completed nor aborted (an S3 multipart upload): its parts
+    hold bytes that no listing of objects shows. ``path`` is relative to the location;
+    ``initiated`` is seconds since the epoch, as the store reports it."""
+
+    path: str
+    upload_id: str
+    initiated: float
+    bytes: int
+    parts: int
+
+
 class Pending(Enum):
     """Why a checkpoint is shown but never deleted, forked, picked as best or latest, or resumed."""
 

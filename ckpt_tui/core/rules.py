@@ -202,13 +202,13 @@ class Interval(RuleKind):
     name, example = "interval", "interval:1h"
 
     def parse(self, arg: str) -> int:
-        match = _DURATION.match(arg.strip())
-        if not match or int(match.group(1)) < 1:
+        seconds = duration_seconds(arg)
+        if not seconds:
             raise Refused("rule 'interval' needs a duration, e.g. interval:30m, interval:1h or interval:1d")
-        return int(match.group(1)) * _SECONDS[match.group(2).lower()]
+        return seconds
 
     def text(self, n: int) -> str:
-        return f"interval:{_duration_text(n)}"
+        return f"interval:{duration_text(n)}"
 
     def select(self, n: int, facts: StepFacts) -> list[int]:
         chosen, last = [], None
@@ -222,10 +222,16 @@ class Interval(RuleKind):
         return chosen
 
     def label(self, n: int, metric: str | None) -> str:
-        return f"one per {_duration_text(n)}"
+        return f"one per {duration_text(n)}"
 
 
-def _duration_text(seconds: int) -> str:
+def duration_seconds(text: str) -> int | None:
+    """``30m``, ``1h``, ``1d``, ``2w``, ``0s`` in seconds; None for anything else."""
+    match = _DURATION.match(text.strip())
+    return int(match.group(1)) * _SECONDS[match.group(2).lower()] if match else None
+
+
+def duration_text(seconds: int) -> str:
     for unit in "wdhm":
         if seconds % _SECONDS[unit] == 0:
             return f"{seconds // _SECONDS[unit]}{unit}"

@@ -11,7 +11,7 @@ from typing import BinaryIO, TypeVar
 
 from .errors import CkptError, Refused
 from .metrics import Metrics
-from .models import Checkpoint, FileEntry, Run
+from .models import Checkpoint, FileEntry, Run, Upload
 from .policy import POLICY_FILE, PolicyPlace
 
 T = TypeVar("T")
@@ -183,6 +183,21 @@ class Store(ABC):
 
     @abstractmethod
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str: ...
+
+    # -- bytes no listing of checkpoints shows (``core.hidden``) ----------------------
+    def incomplete_uploads(self) -> list[Upload]:
+        """Uploads started under the location and never completed nor aborted (S3 multipart),
+        paths relative to the location; [] where the store has no such thing."""
+        return []
+
+    def run_folder(self, project: str, run: str) -> str | None:
+        """The run's folder or prefix relative to the location ("" for the location itself);
+        None where runs are not folders."""
+        return None
+
+    def abort_uploads(self, uploads: list[Upload]) -> dict[str, str]:
+        """Abort incomplete uploads; {upload id: error} for those that could not be."""
+        return {u.upload_id: f"{self.location} has no incomplete uploads to abort" for u in uploads}
 
     # -- files of ckpt-tui's own at the base of the location (saved policies) ---------
     def read_location_file(self, name: str) -> str | None:

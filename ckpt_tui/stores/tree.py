@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
+from ..core.hidden import soft_delete_note
 from ..core.metrics import Metrics, read_history_records
-from ..core.models import Checkpoint, FileEntry, Pending, Run
+from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
 from ..core.store import ByteCounter as _Counter
@@ -656,6 +657,26 @@ class TreeStore(Store):
         return removed  # what could not be finished stays listed as pending, with its reason
 
     # -- files of ckpt-tui's own ----------------------------------------------------------
+    def incomplete_uploads(self) -> list[Upload]:
+        return self.backend.incomplete_uploads("") if self.backend.has_incomplete_uploads else []
+
+    def run_folder(self, project: str, run: str) -> str | None:
+        return self._place(project, run).root
+
+    def abort_uploads(self, uploads: list[Upload]) -> dict[str, str]:
+        def abort(upload: Upload) -> str:
+            try:
+                self.backend.abort_upload(upload)
+                return ""
+            except CkptError as exc:
+                return str(exc)
+
+        return {u.upload_id: why for u, why in zip(uploads, self.backend.map(abort, uploads)) if why}
+
+    @property
+    def deletion_note(self) -> str | None:  # type: ignore[override]
+        return soft_delete_note(self.backend.soft_delete_seconds())
+
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
         named = (place.project, place.name) if place.found_by_name else None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
 from ...core.checksums import Digest
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
-from ...core.models import Blob
+from ...core.models import Blob, Upload
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -236,6 +236,7 @@ CAPABILITIES = {
     "can_copy_server_side": "copy_file",
     "reports_free_space": "free_space",
     "has_exclusive_create": "create_new",
+    "has_incomplete_uploads": "incomplete_uploads",
 }
 
 
@@ -255,6 +256,9 @@ class Backend(ABC):
     * ``implicit_folders``: folders exist only through what they hold (object stores); an empty
       one is no folder at all, ``make_dirs`` has nothing to do and deleting a tree is deleting
       its files.
+    * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
+      multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
+      ``abort_upload`` frees them.
 
     ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
     """
@@ -264,6 +268,7 @@ class Backend(ABC):
     reports_free_space = False
     has_exclusive_create = False
     implicit_folders = False
+    has_incomplete_uploads = False
     parallelism = 1
     # How this backend's provider errors read as the project's (see ``errors``).
     error_table: ErrorTable | None = None
@@ -483,6 +488,21 @@ class Backend(ABC):
     def rename(self, source: str, target: str) -> None:
         """Atomic rename that never replaces an existing target (backends with ``can_rename``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot rename")
+
+    # -- bytes no listing of files shows -------------------------------------------------
+    def incomplete_uploads(self, path: str) -> list[Upload]:
+        """Uploads started below ``path`` and never completed nor aborted, with the bytes their
+        parts hold (paths relative to the root); [] where there are none (``has_incomplete_uploads``)."""
+        return []
+
+    def abort_upload(self, upload: Upload) -> None:
+        """Abort an incomplete upload, freeing its parts (one already gone counts as aborted)."""
+
+    def soft_delete_seconds(self) -> float | None:
+        """How long the storage keeps what is deleted, billed and restorable (GCS soft delete);
+        None where a deletion frees the bytes at once. Asked where a deletion is confirmed, the
+        app's included: a backend that must ask its server asks once and keeps the answer."""
+        return None
 
     # -- transfers ----------------------------------------------------------------------
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:

@@ -9,6 +9,7 @@ server-side for copies). botocore is imported only when an S3 location is opened
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any, BinaryIO
 
 from ...core.checksums import MD5, MD5_OF_PARTS, Digest
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
+from ...core.models import Upload
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
                    FileInfo, Kind, Missing, grouped, parse_bucket_url)
 
@@ -179,7 +181,7 @@ def _unreachable(backend: S3Backend, what: str, detail: str) -> CkptError:
 S3_ERRORS = ErrorTable(
     catches=("ClientError", "BotoCoreError"),
     codes={
-        **dict.fromkeys(("NoSuchKey", "NotFound", "404"), Missing),
+        **dict.fromkeys(("NoSuchKey", "NotFound", "404", "NoSuchUpload"), Missing),
         **dict.fromkeys(("PreconditionFailed", "412", "ConditionalRequestConflict"), Exists),
         "NoSuchBucket": _no_bucket,
         **dict.fromkeys(("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"),
@@ -213,6 +215,7 @@ class S3Backend(DeepListingBackend):
     parallelism = WORKERS
     can_copy_server_side = True
     has_exclusive_create = True
+    has_incomplete_uploads = True
     error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
@@ -393,3 +396,41 @@ class S3Backend(DeepListingBackend):
     def put_stream(self, stream: BinaryIO, target: str, done: BytesDone | None = None) -> None:
         self._transfer(f"cannot upload to {self.url(target)}", "upload", done,
                        fileobj=stream, bucket=self.bucket, key=self.key(target))
+
+    # -- incomplete multipart uploads -------------------------------------------------------
+    def incomplete_uploads(self, path: str) -> list[Upload]:
+        """ListMultipartUploads below ``path``, then ListParts of each (in parallel) for its bytes.
+        A server that does not implement multipart listings has none to report."""
+        from botocore.exceptions import ClientError
+
+        prefix = self.folder_key(path)
+        started: list[tuple[str, str, float]] = []
+        with self.errors(f"cannot list the incomplete uploads of {self.url(path, folder=True)}"):
+            try:
+                for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                        Bucket=self.bucket, Prefix=prefix):
+                    started += [(u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in page.get("Uploads", ())]
+            except ClientError as exc:
+                if {"NotImplemented", 501} & set(_describe(exc)[0]):
+                    return []
+                raise
+        return [upload for upload in self.map(self._upload, started) if upload is not None]
+
+    def _upload(self, started: tuple[str, str, float]) -> Upload | None:
+        """One upload with the bytes of its parts; None when it was completed or aborted meanwhile."""
+        key, upload_id, initiated = started
+        total = parts = 0
+        try:
+            with self.errors(f"cannot list the parts of s3://{self.bucket}/{key}"):
+                for page in self.client.get_paginator("list_parts").paginate(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id):
+                    total += sum(part["Size"] for part in page.get("Parts", ()))
+                    parts += len(page.get("Parts", ()))
+        except Missing:
+            return None
+        return Upload(key[len(self.prefix):], upload_id, initiated, total, parts)
+
+    def abort_upload(self, upload: Upload) -> None:
+        with contextlib.suppress(Missing), self.errors(f"cannot abort the upload of {self.url(upload.path)}"):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key(upload.path),
+                                               UploadId=upload.upload_id)
