@@ -147,9 +147,8 @@ class OffloadScreen(ModalScreen[OffloadResult | None]):
 
 
 def offload_from(screen: MainScreen) -> None:
-    """The main screen's offload key: the current run, under the rule in force."""
-    if not screen._ready() or not screen._policy_usable():
-        return
+    """The main screen's offload key: the current run, under the rule in force (the key is
+    disabled while the run loads or its saved policies cannot be used)."""
     run = screen.run
     resolved = screen.run_resolved(run)
 

@@ -49,9 +49,9 @@ NEEDS_STEP = frozenset({"fork", "copy_path", "show_disk", "pin", "mark", "mark_r
                         "search_steps"})
 # Actions on the current run, its steps and metrics read: disabled while it loads or there is none.
 NEEDS_RUN = frozenset({"preview_run", "preview_project", "pick_metric", "save_policy", "mark", "mark_range",
-                       "mark_all", "invert_marks", "mark_where", "compare_runs", "cycle_direction"})
+                       "mark_all", "invert_marks", "mark_where", "compare_runs", "cycle_direction", "offload"})
 # Actions the saved policies must allow: disabled while they cannot be used (the top line says why).
-NEEDS_POLICY = frozenset({"preview_run", "preview_project", "delete"})
+NEEDS_POLICY = frozenset({"preview_run", "preview_project", "delete", "offload"})
 
 
 class StepTools:
