@@ -115,22 +115,16 @@ def follow_changes(path: str, wake: threading.Event, stop: threading.Event) -> t
     return thread
 
 
-class StopAsked(Exception):
-    """SIGINT or SIGTERM while watch is starting (opening the location, reading the policy)."""
-
-
 @dataclass(slots=True)
 class Signals:
-    """What SIGINT and SIGTERM have asked. The first one raises ``StopAsked`` while ``raising``
-    (before any thread is started), else only sets ``asked``; later SIGTERMs are ignored and a
-    second SIGINT interrupts at once.
+    """What SIGINT and SIGTERM have asked. The first one only sets ``asked``; later SIGTERMs are
+    ignored and a second SIGINT interrupts at once.
 
     Nothing else happens in the handler: setting an ``Event`` there can deadlock on the lock the
     interrupted code holds in its ``wait``, and an exception raised inside ``Thread.join`` (3.11)
     marks the thread as ended while it still runs."""
 
     asked: bool = False
-    raising: bool = True
 
     def handler(self, signum: int, _frame: object) -> None:
         if self.asked:
@@ -138,8 +132,6 @@ class Signals:
                 raise KeyboardInterrupt
             return
         self.asked = True
-        if self.raising:
-            raise StopAsked
 
 
 @contextmanager
@@ -171,11 +163,9 @@ def run_until_signalled(start: Callable[[], Watch], interval: float = DEFAULT_IN
             failed.append(exc)
 
     with stop_on_signals() as signals:
-        try:
-            watch = start()
-        except StopAsked:
+        watch = _started(start, signals)
+        if watch is None:
             return True  # stopped before anything was watched
-        signals.raising = False
         worker = threading.Thread(target=work, name="ckpt-tui-watch", daemon=True)
         worker.start()
         while worker.is_alive() and not signals.asked:
@@ -189,6 +179,30 @@ def run_until_signalled(start: Callable[[], Watch], interval: float = DEFAULT_IN
     if failed:
         raise failed[0]
     return True
+
+
+def _started(start: Callable[[], Watch], signals: Signals) -> Watch | None:
+    """``start()`` in a thread of its own, the main thread only waiting: a read that blocks in
+    ``start()`` is not interrupted by a signal the kernel hands to another thread, so it must
+    not be the thread that answers signals. None when a stop came first (the opening thread is
+    left behind; it holds no claim)."""
+    outcome: list[Watch | BaseException] = []
+
+    def opening() -> None:
+        try:
+            outcome.append(start())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+            outcome.append(exc)
+
+    opener = threading.Thread(target=opening, name="ckpt-tui-watch-start", daemon=True)
+    opener.start()
+    while opener.is_alive() and not signals.asked:
+        opener.join(STOP_CHECK)
+    if signals.asked or not outcome:
+        return None
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 # -- the loop -------------------------------------------------------------------------------
