@@ -393,9 +393,10 @@ class AzureBackend(DeepListingBackend):
             return str(exc)
         return ""
 
-    def _delete_batch(self, names: list[str]) -> dict[str, str]:
+    def _delete_batch(self, names: list[str]) -> dict[str, tuple[str, bool]]:
         """Delete up to 256 blobs in one Blob Batch request; one by one where the batch is
-        refused (an account or emulator without it). A blob already gone counts as deleted."""
+        refused (an account or emulator without it). A blob already gone counts as deleted.
+        {name: (why, whether another try may do better)} for the blobs that failed."""
         from azure.core.exceptions import HttpResponseError
 
         try:
@@ -407,20 +408,16 @@ class AzureBackend(DeepListingBackend):
                     if exc.status_code not in BATCH_REFUSED:
                         raise
                     answers = None  # no batch here: one request per blob
-        except StoreError as exc:
-            return dict.fromkeys(names, str(exc))
+        except StoreError as exc:  # the SDK has retried already
+            return dict.fromkeys(names, (str(exc), False))
         if answers is None:
-            return {name: why for name, why in zip(names, self.map(self._delete_one, names)) if why}
-        return {name: f"{answer.headers.get('x-ms-error-code') or answer.status_code}: {answer.reason}"
+            return {name: (why, False) for name, why in zip(names, self.map(self._delete_one, names)) if why}
+        return {name: (f"{answer.headers.get('x-ms-error-code') or answer.status_code}: {answer.reason}",
+                       answer.status_code == 429 or answer.status_code >= 500)
                 for name, answer in zip(names, answers) if answer.status_code not in (200, 202, 404)}
 
     def delete_files(self, paths: list[str]) -> dict[str, str]:
-        names = [self.key(p) for p in paths]
-        batches = [names[i:i + DELETE_BATCH] for i in range(0, len(names), DELETE_BATCH)]
-        failed: dict[str, str] = {}
-        for result in self.map(self._delete_batch, batches):
-            failed.update(result)
-        return {name[len(self.prefix):]: why for name, why in failed.items()}
+        return self.delete_in_batches(paths, DELETE_BATCH, self._delete_batch)
 
     # -- transfers ------------------------------------------------------------------------
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
