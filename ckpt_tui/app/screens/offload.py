@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from ...core.errors import CkptError
@@ -42,9 +42,10 @@ class OffloadScreen(ModalScreen[OffloadResult | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="offload", classes="dialog") as dialog:
             dialog.border_title = "Offload steps to another location"
-            yield Label(f"from [b]{self.source_run.project}/{self.source_run.name}[/b]: the steps the rule "
-                        "does not keep are copied, verified, then deleted here")
-            yield Label("to (a directory or s3://bucket/prefix)")
+            # Static, not Label: the explanation wraps at 80 columns instead of being cut.
+            yield Static(f"from [b]{self.source_run.project}/{self.source_run.name}[/b]: the steps the rule "
+                         "does not keep are copied, verified, then deleted here")
+            yield Static("to (a directory, s3://, gs:// or az://bucket/prefix)")
             yield Input(offload_target(self.resolved) or "", id="offload-to")
             yield Label("", id="offload-plan", classes="hint")
             yield ProgressBar(total=1, show_eta=False, id="offload-progress")
