@@ -1,8 +1,8 @@
 """Benchmark: ckpt-tui's S3 store against s5cmd doing the same work on the same loopback server.
 
-    python bench/s3.py                 # moto server in a subprocess on 127.0.0.1
-    python bench/s3.py --server seaweedfs
-    python bench/s3.py --runs 2 --steps 101 --fork-mib 64   # a quick smoke run
+    python bench/s3.py --server both   # moto, then SeaweedFS, each in a subprocess on 127.0.0.1
+    python bench/s3.py --server seaweedfs --work prune fork
+    python bench/s3.py --runs 2 --steps 101 --fork-mib 64 --repeat 2   # a quick smoke run
 
 Every measurement times whole commands, each tool doing the same work on identical data:
 
@@ -11,11 +11,13 @@ Every measurement times whole commands, each tool doing the same work on identic
 * prune every run to its latest step (``ckpt-tui prune --keep latest --yes``: list,
   plan, finish interrupted work, re-read, re-plan, marker, batched deletes;
   ``s5cmd rm`` with a wildcard and an exclusion);
-* the same for one run of ``steps`` checkpoints (median of ``--repeat``, fresh copies);
+* the same for one run of ``steps`` checkpoints;
 * fork one checkpoint of ``--fork-mib`` (64 and 1,024 MiB by default) into a new run
   (both copy server-side).
 
-Each ratio is printed beside its floor: 1.25x for prunes, 1.3x for forks.
+Each work runs ``--repeat`` times (5), prunes on fresh copies, the two sides taking turns
+to go first; the medians of wall time are compared against the goal (1.25x for prunes,
+1.3x for forks), and the CPU time of the client processes is compared beside them.
 
 Servers run as separate processes so that neither client shares an interpreter
 with the server. Absolute times mostly measure the server: compare the ratios.
@@ -27,6 +29,7 @@ import argparse
 import compileall
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -133,9 +136,55 @@ def s5cmd(endpoint: str, *args: str) -> None:
 
 
 def timed(fn: Callable[[], object]) -> float:
+    return timed_cpu(fn)[0]
+
+
+def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall time, and the CPU time (user + system) of the commands ``fn`` ran and waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class Sides:
+    """Rounds of (ckpt-tui, floor) timings: wall and CPU, each side's median."""
+
+    def __init__(self) -> None:
+        self.ours: list[tuple[float, float]] = []
+        self.theirs: list[tuple[float, float]] = []
+
+    def add(self, ours: Callable[[], object], theirs: Callable[[], object]) -> None:
+        # Alternate which side goes first, so that a server warming up or a neighbour's load
+        # does not always fall on the same side.
+        if len(self.ours) % 2:
+            self.theirs.append(timed_cpu(theirs))
+            self.ours.append(timed_cpu(ours))
+        else:
+            self.ours.append(timed_cpu(ours))
+            self.theirs.append(timed_cpu(theirs))
+
+    def medians(self) -> tuple[float, float, float, float]:
+        """(ours' wall, theirs' wall, ours' CPU, theirs' CPU)."""
+        median = statistics.median
+        return (median(w for w, _ in self.ours), median(w for w, _ in self.theirs),
+                median(c for _, c in self.ours), median(c for _, c in self.theirs))
+
+
+def report(title: str, rows: list[tuple[str, Sides]], floor_side: str = "s5cmd") -> None:
+    """One line per work: medians, wall ratio beside its floor, CPU ratio."""
+    print(f"\n{title} (load average {os.getloadavg()[0]:.2f} at the end)")
+    print(f"{'work':<40} {'ckpt-tui':>9} {floor_side:>9} {'ratio':>6} {'goal':>6}      {'CPU ratio':>9}")
+    for name, sides in rows:
+        ours, theirs, ours_cpu, theirs_cpu = sides.medians()
+        floor = FLOORS.get(name.split()[0])
+        verdict = f"{floor:>5}x {'ok  ' if ours / theirs <= floor else 'over'}" if floor else " " * 11
+        print(f"{name:<40} {ours:>8.2f}s {theirs:>8.2f}s {ours / theirs:>5.2f}x {verdict} "
+              f"{ours_cpu / theirs_cpu:>8.2f}x  (n={len(sides.ours)})")
+    print(f"ratio = ckpt-tui time / {floor_side} time, whole commands, medians (below 1: ckpt-tui is faster); "
+          "CPU = user + system of the client processes")
 
 
 def fresh_copy(endpoint: str, tree: Path) -> tuple[str, str]:
@@ -156,13 +205,77 @@ def checkpoints_at(url: str) -> int:
     return sum(len(run["checkpoints"]) for run in json.loads(ckpt("ls", url, "--json"))["runs"])
 
 
+WORKS = ("ls", "prune-runs", "prune", "fork")
+
+
+def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
+    results: list[tuple[str, Sides]] = []
+    latest = f"{args.steps - 1:04d}"
+    with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(kind) as endpoint:
+        tree = Path(tmp) / "tree"
+        objects = build_tree(tree, args.runs, args.steps)
+        print(f"server: {kind} at {endpoint}; tree: {args.runs} runs x {args.steps} steps, "
+              f"{objects} objects", flush=True)
+        bucket, url = fresh_copy(endpoint, tree)
+        if "ls" in args.work:
+            assert checkpoints_at(url) == args.runs * args.steps
+            sides = Sides()
+            for _ in range(args.repeat):
+                sides.add(lambda: ckpt("ls", url, "--json"), lambda: s5cmd(endpoint, "ls", f"{url}/*"))
+            results.append((f"ls --json, {objects} objects", sides))
+
+        def prune_round(source: Path, runs_glob: str) -> tuple[Callable[[], object], Callable[[], object], str]:
+            _, ours_url = fresh_copy(endpoint, source)
+            _, theirs_url = fresh_copy(endpoint, source)
+
+            def ours() -> None:
+                ckpt("prune", ours_url, "--keep", "latest", "--metric", "none", "--yes")
+
+            def theirs() -> None:
+                s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
+                      f"{theirs_url}/bench/models/{runs_glob}/checkpoints/*")
+            return ours, theirs, ours_url
+
+        def prunes(source: Path, runs_glob: str, runs: int, title: str) -> None:
+            sides = Sides()
+            for _ in range(args.repeat):  # each on fresh copies: a prune changes the tree
+                ours, theirs, ours_url = prune_round(source, runs_glob)
+                sides.add(ours, theirs)
+                assert checkpoints_at(ours_url) == runs
+            results.append((title, sides))
+
+        if "prune-runs" in args.work:
+            prunes(tree, "*", args.runs, f"prune {args.runs * (args.steps - 1)} checkpoints, {args.runs} runs")
+        if "prune" in args.work:
+            one_run = Path(tmp) / "one-run"
+            build_tree(one_run, 1, args.steps)
+            prunes(one_run, "run-00", 1, f"prune {args.steps - 1} checkpoints, one run")
+        if "fork" in args.work:
+            client = S3Store("probe").client
+            for mib in args.fork_mib:
+                run = f"fork-source-{mib}"
+                source = f"art/bench/models/{run}/checkpoints/{latest}/"
+                shard = os.urandom(mib * 2**20 // FORK_SHARDS)
+                for i in range(FORK_SHARDS):
+                    client.put_object(Bucket=bucket, Key=f"{source}shard-{i}.safetensors", Body=shard)
+                del shard
+                sides = Sides()
+                for i in range(args.repeat):
+                    sides.add(lambda i=i: ckpt("fork", url, "-p", "bench", "-r", run, "--to", f"fork-ours-{mib}-{i}"),
+                              lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}*",
+                                                f"s3://{bucket}/art/bench/models/fork-s5cmd-{mib}-{i}/checkpoints/{latest}/"))
+                results.append((f"fork one {mib} MiB checkpoint", sides))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
+    parser.add_argument("--server", choices=("moto", "seaweedfs", "both"), default="moto")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=1001, help="steps per run (3 objects each)")
-    parser.add_argument("--repeat", type=int, default=5, help="repetitions of the listing, one-run prune and fork")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of each work; medians are printed")
     parser.add_argument("--fork-mib", type=int, nargs="+", default=[64, 1024], help="sizes of the forked checkpoint")
+    parser.add_argument("--work", nargs="+", choices=WORKS, default=list(WORKS), help="what to measure (all)")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
                       AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
@@ -170,67 +283,8 @@ def main() -> None:
                       CKPT_TUI_SETTLE_SECONDS="0")  # the objects were just written: complete, not settling
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
-    results: list[tuple[str, float, float]] = []
-    with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(args.server) as endpoint:
-        tree = Path(tmp) / "tree"
-        objects = build_tree(tree, args.runs, args.steps)
-        print(f"server: {args.server} at {endpoint}; tree: {args.runs} runs x {args.steps} steps, "
-              f"{objects} objects", flush=True)
-
-        bucket, url = fresh_copy(endpoint, tree)
-        assert checkpoints_at(url) == args.runs * args.steps
-        ours = statistics.median(timed(lambda: ckpt("ls", url, "--json")) for _ in range(args.repeat))
-        theirs = statistics.median(timed(lambda: s5cmd(endpoint, "ls", f"{url}/*"))
-                                   for _ in range(args.repeat))
-        results.append((f"ls --json, {objects} objects", ours, theirs))
-
-        latest = f"{args.steps - 1:04d}"
-        deleted = args.runs * (args.steps - 1)
-        ours = timed(lambda: ckpt("prune", url, "--keep", "latest", "--metric", "none", "--yes"))
-        assert checkpoints_at(url) == args.runs
-        _, other = fresh_copy(endpoint, tree)
-        theirs = timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
-                                     f"{other}/bench/models/*/checkpoints/*"))
-        assert checkpoints_at(other) == args.runs
-        results.append((f"prune {deleted} checkpoints, {args.runs} runs", ours, theirs))
-
-        # One run: listing, re-listing at execution, re-planning, the marker and the batches.
-        one_run = Path(tmp) / "one-run"
-        build_tree(one_run, 1, args.steps)
-        ours_times, their_times = [], []
-        for _ in range(args.repeat):  # each on fresh copies: a prune changes the tree
-            _, single = fresh_copy(endpoint, one_run)
-            ours_times.append(timed(lambda: ckpt("prune", single, "--keep", "latest", "--metric", "none",
-                                                 "--yes")))
-            assert checkpoints_at(single) == 1
-            _, other = fresh_copy(endpoint, one_run)
-            their_times.append(timed(lambda: s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
-                                                   f"{other}/bench/models/run-00/checkpoints/*")))
-        results.append((f"prune {args.steps - 1} checkpoints, one run", statistics.median(ours_times),
-                        statistics.median(their_times)))
-
-        client = S3Store("probe").client
-        for mib in args.fork_mib:
-            run = f"fork-source-{mib}"
-            source = f"art/bench/models/{run}/checkpoints/{latest}/"
-            shard = os.urandom(mib * 2**20 // FORK_SHARDS)
-            for i in range(FORK_SHARDS):
-                client.put_object(Bucket=bucket, Key=f"{source}shard-{i}.safetensors", Body=shard)
-            ours = statistics.median(
-                timed(lambda i=i: ckpt("fork", url, "-p", "bench", "-r", run, "--to", f"fork-ours-{mib}-{i}"))
-                for i in range(args.repeat))
-            theirs = statistics.median(
-                timed(lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}*",
-                                        f"s3://{bucket}/art/bench/models/fork-s5cmd-{mib}-{i}/checkpoints/{latest}/"))
-                for i in range(args.repeat))
-            results.append((f"fork one {mib} MiB checkpoint", ours, theirs))
-
-    print(f"{'work':<36} {'ckpt-tui':>10} {'s5cmd':>10} {'ratio':>7} {'floor':>6}")
-    for name, ours, theirs in results:
-        floor = FLOORS.get(name.split()[0])
-        print(f"{name:<36} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x "
-              + (f"{floor:>5}x {'ok' if ours / theirs <= floor else 'over'}" if floor else ""))
-    print("ratio = ckpt-tui time / s5cmd time (below 1: ckpt-tui is faster)")
+    for kind in ("moto", "seaweedfs") if args.server == "both" else (args.server,):
+        report(f"{kind}: {args.runs} runs x {args.steps} steps", measure(kind, args))
 
 
 if __name__ == "__main__":
