@@ -10,6 +10,7 @@ server-side for copies). botocore is imported only when an S3 location is opened
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -93,6 +94,48 @@ def _parse_listing_fast(response_dict: dict[str, Any], customized_response_dict:
     response_dict["body"] = _EMPTY_PAGE
 
 
+def _fast_loader(search_path: str | None) -> Any:
+    """botocore's model loader, quicker to start: its JSON models (S3's and the 1.2 MB
+    ``endpoints.json``) parsed by orjson, 2-5 times faster than ``json`` building
+    OrderedDicts; and a service looked for in its own folder, not by listing every
+    service's folders (about 850 ``listdir`` calls and 2,600 ``stat`` calls per client)."""
+    import orjson
+    from botocore import loaders
+
+    class OrjsonFileLoader(loaders.JSONFileLoader):
+        def _load_file(self, full_path: str, open_method: Any) -> Any:
+            try:
+                with open_method(full_path, "rb") as file:
+                    return orjson.loads(file.read())
+            except FileNotFoundError:
+                return None
+
+    class Services:
+        """``list_available_services`` answering ``in`` for one service alone."""
+
+        def __init__(self, loader: Any, type_name: str) -> None:
+            self.loader, self.type_name = loader, type_name
+
+        def __contains__(self, service: object) -> bool:
+            try:
+                return bool(self.loader.list_api_versions(service, self.type_name))
+            except loaders.DataNotFoundError:
+                return False
+
+        def __iter__(self) -> Iterator[str]:  # for the message naming every known service
+            return iter(loaders.Loader.list_available_services(self.loader, self.type_name))
+
+    class FastLoader(loaders.Loader):
+        FILE_LOADER_CLASS = OrjsonFileLoader
+
+        def list_available_services(self, type_name: str) -> Any:
+            return Services(self, type_name)
+
+    paths = None if search_path is None else [os.path.expanduser(os.path.expandvars(p))
+                                              for p in search_path.split(os.pathsep)]
+    return FastLoader(extra_search_paths=paths)
+
+
 def make_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
     """An S3 client configured for parallel work and S3-compatible servers.
 
@@ -104,6 +147,7 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     from botocore.exceptions import BotoCoreError
 
     session = botocore.session.Session(profile=profile)
+    session.register_component("data_loader", _fast_loader(session.get_config_variable("data_path")))
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     try:
         session.get_scoped_config()  # a missing profile shows now, not at the first request
