@@ -56,21 +56,13 @@ def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
     model (``art``: its project and name) is named the same from everywhere: its project is
     the folder holding ``models/``."""
     parts = run_root.split("/") if run_root else []
-    places = []
-
-    def look(at: Backend, folder: str, rel: list[str], here: str, above: str) -> None:
-        url = at.url(join(folder, POLICY_FILE))
-        if url not in cache:
-            cache[url] = read_policy_file(at, folder)
-        data, problem = cache[url]
-        places.append(PolicyPlace(url, data, problem, *(art or run_names(rel, here, above)), at is backend))
-
-    for depth in range(len(parts), 0, -1):
-        look(backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],
-             parts[depth - 2] if depth >= 2 else backend.root_name)
+    # (backend, folder, names below it, its name, the name above), nearest first.
+    spots: list[tuple[Backend, str, list[str], str, str]] = [
+        (backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],
+         parts[depth - 2] if depth >= 2 else backend.root_name) for depth in range(len(parts), 0, -1)]
     rel, at = parts, backend
     while True:
-        look(at, "", rel, at.root_name, at.outer_name)
+        spots.append((at, "", rel, at.root_name, at.outer_name))
         try:
             up = at.parent()
         except Refused:  # the bucket itself
@@ -78,4 +70,10 @@ def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
         if up.url("") == at.url(""):  # the filesystem root
             break
         rel, at = [at.root_name, *rel], up
-    return places
+    # Each folder is listed once, all side by side: a round trip, not one per level, in a bucket.
+    urls = [at.url(join(folder, POLICY_FILE)) for at, folder, *_ in spots]
+    unread = [(url, spot) for url, spot in zip(urls, spots) if url not in cache]
+    for (url, _), read in zip(unread, backend.map(lambda item: read_policy_file(item[1][0], item[1][1]), unread)):
+        cache[url] = read
+    return [PolicyPlace(url, *cache[url], *(art or run_names(rel, here, above)), at is backend)
+            for url, (at, folder, rel, here, above) in zip(urls, spots)]

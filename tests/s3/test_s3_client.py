@@ -34,3 +34,43 @@ def test_an_unknown_service_is_still_refused_by_name():
     session.register_component("data_loader", _fast_loader(None))
     with pytest.raises(UnknownServiceError, match="no-such-service"):
         session.create_client("no-such-service", region_name="us-east-1")
+
+
+def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(art_bucket):
+    """One listing per folder from the run up to the bucket, all sent together."""
+    from ckpt_tui.core.policy import POLICY_FILE
+
+    art_bucket.put(f"demo/models/agent-001/{POLICY_FILE}", b"# the run's\n")
+    art_bucket.put(POLICY_FILE, b"# the location's\n")
+    art_bucket.client.put_object(Bucket=art_bucket.bucket, Key=POLICY_FILE, Body=b"# the bucket's\n")
+    store = art_bucket.store()
+    store.load_run("demo", "agent-001")  # discovery, and the run's own folder settled
+    listed: list[str] = []
+    threads: set[str] = set()
+    listing = type(store.backend).list_dir
+
+    def counting(backend, path):
+        import threading
+
+        listed.append(backend.folder_key(path))
+        threads.add(threading.current_thread().name)
+        return listing(backend, path)
+
+    store.backend.list_dir = lambda path: counting(store.backend, path)  # the location's own folders
+    places = store.policy_places("demo", "agent-001")
+    prefix = art_bucket.prefix
+    assert [p.path for p in places] == [
+        f"s3://{art_bucket.bucket}/{prefix}{folder}{POLICY_FILE}"
+        for folder in ("demo/models/agent-001/", "demo/models/", "demo/", "")] + [
+        f"s3://{art_bucket.bucket}/{above}{POLICY_FILE}" for above in _folders_above(prefix)]
+    texts = {p.path: p.text for p in places if p.text is not None}
+    assert texts == {places[0].path: b"# the run's\n", places[3].path: b"# the location's\n",
+                     places[-1].path: b"# the bucket's\n"}
+    assert [p.inside for p in places] == [True] * 4 + [False] * (len(places) - 4)
+    assert sorted(listed) == sorted(f"{prefix}{f}" for f in ("demo/models/agent-001/", "demo/models/", "demo/", ""))
+    assert len(threads) > 1  # side by side, in the backend's workers
+
+
+def _folders_above(prefix: str) -> list[str]:
+    parts = prefix.rstrip("/").split("/")
+    return [("/".join(parts[:depth]) + "/") if depth else "" for depth in range(len(parts) - 1, -1, -1)]
