@@ -667,7 +667,9 @@ class MarkerClaims(Claims):
     def create_run(self, new: NewRun, fill: Fill) -> None:
         folder = join(new.root, new.ckpt_rel)
         marker = join(folder, FORK_MARKER)
-        existing = self.backend.read_bytes(marker)
+        # Both reads at once: in a bucket, one round trip instead of three.
+        existing, occupied = self.backend.map(lambda read: read(), [
+            lambda: self.backend.read_bytes(marker), lambda: next(self.backend.walk(new.root), None) is not None])
         if existing is not None:
             body = _parse(existing)
             entry = next((e for e in self.backend.list_dir(folder) if e.name == FORK_MARKER), None)
@@ -678,7 +680,8 @@ class MarkerClaims(Claims):
             self._discard_fork(folder, body, problems)
             if problems:
                 raise StoreError(problems[0])
-        if next(self.backend.walk(new.root), None) is not None:
+            occupied = next(self.backend.walk(new.root), None) is not None
+        if occupied:
             raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         # Everything the fork will write is named before anything is written.
         body = {"owner": owner(), "root": new.root, "paths": new.paths()}

@@ -845,7 +845,9 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
 
     if isinstance(source, TreeStore) and backend.can_copy_from(source.backend):
         origin = source._step_path(source_run.project, source_run.name, checkpoint)
-        source_single = source._single_file(source_run, checkpoint)
+        # Only a step of one file named as the step may be that file alone: only then list to tell.
+        source_single = (len(files) == 1 and files[0].path == checkpoint.name
+                         and source._single_file(source_run, checkpoint))
         backend.map(lambda f: backend.copy_from(
             source.backend, origin if source_single else join(origin, f.path), target(f), counter), files)
     elif backend.local_path(step) is not None and not single:

@@ -85,6 +85,32 @@ def test_large_objects_are_copied_in_parts(moto_art_bucket):
     assert seen[-1] == (len(payload) + 2, len(payload) + 2)
 
 
+def test_a_fork_copies_what_it_listed_without_asking_each_object_again(art_bucket):
+    store = art_bucket.store()
+    sent = record_operations(store)
+    fork_checkpoint(store, "demo", "agent-001", "agent-001-c", step=4)
+    assert [op for op, key in sent if op == "CopyObject"] and not [
+        key for op, key in sent if op == "HeadObject" and "/agent-001/" in key]
+    assert art_bucket.keys("demo/models/agent-001-c/") == {
+        f"demo/models/agent-001-c/checkpoints/0004/{f}" for f in STEP_FILES}
+
+
+def test_a_copy_in_parts_asks_the_size_and_etag_afresh(moto_art_bucket):
+    """A listing's size would fix the parts' ranges: a copy in parts learns both from a HeadObject."""
+    location = moto_art_bucket
+    key = "demo/models/big/checkpoints/0007/model.safetensors"
+    location.put(key, b"a" * (6 * 1024 * 1024))
+    store = location.store()
+    backend = store.backend
+    backend.multipart_threshold = backend.part_size = 5 * 1024 * 1024
+    assert [f.path for f in backend.walk("demo/models/big/checkpoints/0007")] == ["model.safetensors"]
+    location.put(key, b"b" * (11 * 1024 * 1024))  # rewritten, larger, since the listing
+    sent = record_operations(store)
+    backend.copy_from(backend, key, "demo/models/big-copy/model.safetensors")
+    assert ("HeadObject", location.prefix + key) in sent
+    assert object_bytes(location, "demo/models/big-copy/model.safetensors") == b"b" * (11 * 1024 * 1024)
+
+
 def test_fork_into_another_bucket_on_the_same_endpoint(art_bucket, create_bucket):
     source = art_bucket.store()
     other = Location.fresh(art_bucket.endpoint, create_bucket(art_bucket.endpoint))

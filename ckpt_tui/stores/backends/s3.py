@@ -27,6 +27,7 @@ DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
 MAX_RETRIES = 4  # botocore standard mode, per request
 COPY_OBJECT_LIMIT = 5 * 1024**3  # largest object CopyObject accepts in one request
 PART_SIZE = 256 * 1024**2
+WALKED = 100_000  # sizes and ETags of objects walked, kept for the copies that follow
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -239,17 +240,23 @@ S3_ERRORS = ErrorTable(
 
 
 class _Counter:
-    """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``."""
+    """An s3transfer subscriber passing bytes transferred on to a ``BytesDone``; given the
+    source object's size and ETag, it spares a copy the HeadObject it would send to learn them."""
 
-    def __init__(self, done: BytesDone | None) -> None:
+    def __init__(self, done: BytesDone | None, source: tuple[int, str] | None = None) -> None:
         self.done = done
+        self.source = source
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
         if self.done is not None:
             self.done(bytes_transferred)
 
-    # s3transfer calls these too.
-    def on_queued(self, future: Any, **kwargs: Any) -> None: ...
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        if self.source is not None:
+            future.meta.provide_transfer_size(self.source[0])
+            future.meta.provide_object_etag(self.source[1])
+
+    # s3transfer calls this too.
 
     def on_done(self, future: Any, **kwargs: Any) -> None: ...
 
@@ -273,6 +280,7 @@ class S3Backend(DeepListingBackend):
         self.part_size = PART_SIZE
         self._managers: dict[tuple[int, int], Any] = {}
         self._lock = threading.Lock()
+        self._walked: dict[str, tuple[int, str]] = {}  # key: (bytes, ETag), as the last walks listed them
 
     def parent(self) -> S3Backend:
         twin = S3Backend(self.bucket, self.prefix_above(), self.client, profile=self.profile)
@@ -318,8 +326,12 @@ class S3Backend(DeepListingBackend):
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self.folder_key(path)
         found = False
+        if len(self._walked) > WALKED:
+            self._walked.clear()
         for info in self._objects(prefix, prefix):
             found = True
+            if info.tag:
+                self._walked[prefix + info.path] = (info.size, info.tag)
             yield info
         if not found and path:
             single = self._head(path)
@@ -410,10 +422,18 @@ class S3Backend(DeepListingBackend):
                 self._managers[settings] = TransferManager(self.client, config)
             return self._managers[settings]
 
-    def _transfer(self, what: str, submit: str, done: BytesDone | None, **kwargs: Any) -> None:
+    def _transfer(self, what: str, submit: str, done: BytesDone | None,
+                  source: tuple[int, str] | None = None, **kwargs: Any) -> None:
         with self.errors(what):
-            future = getattr(self._manager(), submit)(subscribers=[_Counter(done)], **kwargs)
+            future = getattr(self._manager(), submit)(subscribers=[_Counter(done, source)], **kwargs)
             future.result()
+
+    def _walked_source(self, key: str) -> tuple[int, str] | None:
+        """(bytes, ETag) of ``key`` as a walk just listed it, for a copy in one CopyObject, which
+        copies the object as it is then; a copy in parts asks them afresh (HeadObject), and
+        each UploadPartCopy names that ETag."""
+        source = self._walked.pop(key, None)
+        return source if source is not None and source[0] < self.multipart_threshold else None
 
     def copy_file(self, source: str, target: str, done: BytesDone | None = None) -> None:
         self.copy_from(self, source, target, done)
@@ -425,7 +445,7 @@ class S3Backend(DeepListingBackend):
     def copy_from(self, other: Backend, source: str, target: str, done: BytesDone | None = None) -> None:
         if not (isinstance(other, S3Backend) and self.can_copy_from(other)):
             return super().copy_from(other, source, target, done)
-        self._transfer(f"cannot copy {other.url(source)}", "copy", done,
+        self._transfer(f"cannot copy {other.url(source)}", "copy", done, other._walked_source(other.key(source)),
                        copy_source={"Bucket": other.bucket, "Key": other.key(source)},
                        bucket=self.bucket, key=self.key(target), source_client=other.client)
 
