@@ -213,8 +213,10 @@ def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
     latest = f"{args.steps - 1:04d}"
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(kind) as endpoint:
         tree = Path(tmp) / "tree"
-        objects = build_tree(tree, args.runs, args.steps)
-        print(f"server: {kind} at {endpoint}; tree: {args.runs} runs x {args.steps} steps, "
+        # The whole tree only where a work reads it; the forks need one run.
+        runs = args.runs if {"ls", "prune-runs"} & set(args.work) else 1
+        objects = build_tree(tree, runs, args.steps)
+        print(f"server: {kind} at {endpoint}; tree: {runs} runs x {args.steps} steps, "
               f"{objects} objects", flush=True)
         bucket, url = fresh_copy(endpoint, tree)
         if "ls" in args.work:

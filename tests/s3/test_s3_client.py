@@ -74,3 +74,4 @@ def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(art_buc
 def _folders_above(prefix: str) -> list[str]:
     parts = prefix.rstrip("/").split("/")
     return [("/".join(parts[:depth]) + "/") if depth else "" for depth in range(len(parts) - 1, -1, -1)]
+
