@@ -148,12 +148,12 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     from botocore.exceptions import BotoCoreError
 
     session = botocore.session.Session(profile=profile)
-    session.register_component("data_loader", _fast_loader(session.get_config_variable("data_path")))
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     try:
         session.get_scoped_config()  # a missing profile shows now, not at the first request
     except BotoCoreError as exc:
         raise StoreError(f"cannot use AWS profile {profile!r}: {exc}") from None
+    session.register_component("data_loader", _fast_loader(session.get_config_variable("data_path")))
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_RETRIES},
         max_pool_connections=WORKERS + 4,
