@@ -286,7 +286,7 @@ def main() -> None:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
     for kind in ("moto", "seaweedfs") if args.server == "both" else (args.server,):
-        report(f"{kind}: {args.runs} runs x {args.steps} steps", measure(kind, args))
+        report(kind, measure(kind, args))
 
 
 if __name__ == "__main__":
