@@ -8,8 +8,10 @@ Both sides time whole commands on identical fresh copies of one ART run of
 101 steps (the latest stays): ``ckpt-tui offload BASE --to s3://... --keep-local
 latest --yes`` (plan, copy, verify each object by its checksum, publish, delete
 here through the claims) and ``s5cmd cp`` of the 100 other step folders followed
-by ``rm -rf`` of them (copy and delete, nothing verified). Ratios are printed
-beside the floor, 1.25x. Servers run as separate processes (see bench/s3.py).
+by ``rm -rf`` of them (copy and delete, nothing verified). Medians of ``--repeat``
+(5) rounds, the two sides taking turns to go first, are printed with their ratio
+beside the floor, 1.25x, and the ratio of CPU time. Servers run as separate processes
+(see bench/s3.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,11 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from s3 import ACCESS_KEY, ROOT, SECRET_KEY, S3Store, s5cmd, server, timed, tool  # noqa: E402
+from s3 import FLOORS as S3_FLOORS  # noqa: E402
+from s3 import ACCESS_KEY, ROOT, SECRET_KEY, S3Store, Sides, report, s5cmd, server, tool  # noqa: E402
 
 STEPS = 100  # offloaded; one more, the latest, stays
 FILES = {"adapter_model.safetensors": 0.90, "optimizer.pt": 0.09, "adapter_config.json": 0.01}
 FLOOR = 1.25
+S3_FLOORS["offload"] = FLOOR
 
 
 def build_run(base: Path, total_mib: int) -> Path:
@@ -64,24 +67,25 @@ def new_bucket() -> str:
     return bucket
 
 
-def measure(kind: str, tree: Path, scratch: Path, repeat: int) -> tuple[float, float]:
-    """Median times of ``repeat`` rounds, each side on fresh copies, one server for all."""
+def measure(kind: str, tree: Path, scratch: Path, repeat: int) -> Sides:
+    """``repeat`` rounds, each side on fresh copies, one server for all."""
+    sides = Sides()
     with server(kind) as endpoint:
-        rounds = [one_round(endpoint, tree, scratch) for _ in range(repeat)]
-    return statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
+        for _ in range(repeat):
+            one_round(endpoint, tree, scratch, sides)
+    return sides
 
 
-def one_round(endpoint: str, tree: Path, scratch: Path) -> tuple[float, float]:
-    """(ckpt-tui's time, s5cmd's and rm's time) on fresh copies and new buckets."""
+def one_round(endpoint: str, tree: Path, scratch: Path, sides: Sides) -> None:
+    """ckpt-tui's offload, and s5cmd's copy then rm, on fresh copies and new buckets."""
     ours_base, theirs_base = fresh(tree, scratch), fresh(tree, scratch)
     ours_bucket, theirs_bucket = new_bucket(), new_bucket()
-    ours = timed(lambda: subprocess.run(
-        [sys.executable, "-m", "ckpt_tui", "offload", str(ours_base), "--to", f"s3://{ours_bucket}/art",
-         "--keep-local", "latest", "--metric", "none", "--yes"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-    steps = ours_base / "bench" / "models" / "run" / "checkpoints"
-    left = sorted(p.name for p in steps.iterdir())
-    assert left == [f"{STEPS:04d}"], left
+
+    def ours_command() -> None:
+        subprocess.run([sys.executable, "-m", "ckpt_tui", "offload", str(ours_base), "--to",
+                        f"s3://{ours_bucket}/art", "--keep-local", "latest", "--metric", "none", "--yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     checkpoints = theirs_base / "bench" / "models" / "run" / "checkpoints"
     folders = [str(checkpoints / f"{step:04d}") for step in range(STEPS)]
 
@@ -89,12 +93,14 @@ def one_round(endpoint: str, tree: Path, scratch: Path) -> tuple[float, float]:
         s5cmd(endpoint, "cp", "--exclude", f"*/{STEPS:04d}/*", f"{theirs_base}/*", f"s3://{theirs_bucket}/art/")
         subprocess.run(["rm", "-rf", *folders], check=True)
 
-    theirs = timed(theirs_command)
+    sides.add(ours_command, theirs_command)
+    steps = ours_base / "bench" / "models" / "run" / "checkpoints"
+    left = sorted(p.name for p in steps.iterdir())
+    assert left == [f"{STEPS:04d}"], left
     shutil.rmtree(ours_base)
     shutil.rmtree(theirs_base)
     for bucket in (ours_bucket, theirs_bucket):  # moto keeps objects in memory
         s5cmd(endpoint, "rm", f"s3://{bucket}/*")
-    return ours, theirs
 
 
 def main() -> None:
@@ -102,7 +108,7 @@ def main() -> None:
     parser.add_argument("--server", choices=("moto", "seaweedfs", "both"), default="both")
     parser.add_argument("--mib", type=int, default=1024, help="bytes offloaded in all, in MiB (default 1024)")
     parser.add_argument("--quick", action="store_true", help="64 MiB in all")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds per server; medians are printed (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per server; medians are printed (default 5)")
     args = parser.parse_args()
     tool("s5cmd")
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
@@ -113,15 +119,10 @@ def main() -> None:
     try:
         tree = scratch / "tree"
         build_run(tree, total)
-        rows = []
         for kind in ("moto", "seaweedfs") if args.server == "both" else (args.server,):
-            ours, theirs = measure(kind, tree, scratch, args.repeat)
-            rows.append((kind, ours, theirs))
-        print(f"offload of {STEPS} steps x {len(FILES)} files, {total} MiB, disk -> S3 (median of {args.repeat})")
-        print(f"{'server':<12} {'ckpt-tui':>10} {'s5cmd+rm':>10} {'ratio':>7} {'floor':>6}")
-        for kind, ours, theirs in rows:
-            print(f"{kind:<12} {ours:>9.2f}s {theirs:>9.2f}s {ours / theirs:>6.2f}x {FLOOR:>5.2f}x")
-        print("ratio = ckpt-tui time / (s5cmd cp + rm -rf) time; ckpt-tui also verifies every object")
+            sides = measure(kind, tree, scratch, args.repeat)
+            report(kind, [(f"offload {STEPS} steps x {len(FILES)} files, {total} MiB", sides)], "s5cmd+rm")
+        print("ckpt-tui also verifies every object (size and MD5) before deleting a step here")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
