@@ -138,6 +138,7 @@ def _remove_deep(path: str) -> None:
 _KIND = 0o170000
 _DIR = 0o040000
 _FILE = 0o100000
+_READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
@@ -374,6 +375,26 @@ class LocalBackend(Backend):
             raise NotFound(f"{self._abs(path)} no longer exists") from None
         except OSError as exc:
             raise os_error(exc, f"cannot read {self._abs(path)}") from None
+
+    def open_listed(self, path: str) -> BinaryIO:
+        """A file the walk has just ``lstat``-ed as regular, opened without a second ``lstat``: never
+        through a link (``O_NOFOLLOW``), without blocking, and left unread unless ``fstat`` finds it
+        still regular. Unbuffered: the whole-file checks read a few bytes once."""
+        target = f"{self.root}/{path}"
+        try:
+            fd = os.open(target, _READ_LISTED)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"{target} no longer exists") from None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {target}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if mode & _KIND != _FILE:
+                raise NotRead(f"{target} is {_what(mode)}, not a regular file; not read")
+            return os.fdopen(fd, "rb", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def local_path(self, path: str) -> str | None:
         return self._abs(path)
