@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
-from ..core.hidden import soft_delete_note
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
@@ -34,7 +33,6 @@ from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layout
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
-from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -527,7 +525,11 @@ class TreeStore(Store):
         """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
         merged with them (Lightning's names)."""
         layout = place.layout
-        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
+        if not layout.reads_event_files:
+            return own
+        from .tensorboard import tensorboard_metrics, wants_event_metrics  # only for trainers that log there
+
+        if not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
         def written() -> dict[int, float]:
@@ -681,6 +683,8 @@ class TreeStore(Store):
 
     @property
     def deletion_note(self) -> str | None:  # type: ignore[override]
+        from ..core.hidden import soft_delete_note
+
         return soft_delete_note(self.backend.soft_delete_seconds())
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
-from ...core.checksums import Digest
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+    from ...core.checksums import Digest
 
 # Files a layout reads (trackers, trainer state, histories) are small; anything larger is not one.
 MAX_SIDE_FILE = 64 * 1024 * 1024
