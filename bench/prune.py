@@ -56,11 +56,11 @@ def build(root: Path, layout: str, steps: int) -> None:
         history.write_text("".join(f'{{"step": {s}, "val/reward": {s % 97 / 97}}}\n' for s in range(steps)))
 
 
-def timed(command: list[str], cpu: list[float]) -> float:
+def timed(command: list[str], cpu: list[float], cwd: Path | None = None) -> float:
     """Wall seconds of ``command``; its CPU seconds (user + system, children included) go to ``cpu``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
@@ -77,8 +77,8 @@ def measure(scratch: Path, layout: str, steps: int, repeat: int) -> tuple[float,
         shutil.copytree(floor_tree, our_tree, symlinks=True)
         os.sync()
         subprocess.run(["du", "-sb", str(floor_tree), str(our_tree)], check=True, stdout=subprocess.DEVNULL)
-        doomed = [str(p) for p in step_dirs(floor_tree, layout, steps)[:-1]]
-        t_rm.append(timed(["rm", "-rf", *doomed], c_rm))
+        doomed = step_dirs(floor_tree, layout, steps)[:-1]  # named from their folder: 20,000 full paths pass ARG_MAX
+        t_rm.append(timed(["rm", "-rf", *(p.name for p in doomed)], c_rm, cwd=doomed[0].parent))
         os.sync()
         t_ours.append(timed([sys.executable, "-m", "ckpt_tui", "prune", str(our_tree), "--keep", "latest",
                              "--metric", "none", "--yes"], c_ours))
