@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,33 +56,38 @@ def build(root: Path, layout: str, steps: int) -> None:
         history.write_text("".join(f'{{"step": {s}, "val/reward": {s % 97 / 97}}}\n' for s in range(steps)))
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], cpu: list[float], cwd: Path | None = None) -> float:
+    """Wall seconds of ``command``; its CPU seconds (user + system, children included) go to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
-    return time.perf_counter() - start
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV, cwd=cwd)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
-def measure(scratch: Path, layout: str, steps: int, repeat: int) -> tuple[float, float]:
-    """Median of ``repeat`` for each, on fresh copies flushed to disk (so that neither pays for
-    the other's writeback), alternating the two."""
-    t_rm, t_ours = [], []
+def measure(scratch: Path, layout: str, steps: int, repeat: int) -> tuple[float, float, float, float]:
+    """Medians of ``repeat`` for each (wall, then CPU seconds), on fresh copies flushed to disk
+    (so that neither pays for the other's writeback), alternating the two."""
+    t_rm, t_ours, c_rm, c_ours = [], [], [], []
     for attempt in range(repeat):
         floor_tree, our_tree = scratch / f"{layout}-{steps}-{attempt}-rm", scratch / f"{layout}-{steps}-{attempt}"
         build(floor_tree, layout, steps)
         shutil.copytree(floor_tree, our_tree, symlinks=True)
         os.sync()
         subprocess.run(["du", "-sb", str(floor_tree), str(our_tree)], check=True, stdout=subprocess.DEVNULL)
-        doomed = [str(p) for p in step_dirs(floor_tree, layout, steps)[:-1]]
-        t_rm.append(timed(["rm", "-rf", *doomed]))
+        doomed = step_dirs(floor_tree, layout, steps)[:-1]  # named from their folder: 20,000 full paths pass ARG_MAX
+        t_rm.append(timed(["rm", "-rf", *(p.name for p in doomed)], c_rm, cwd=doomed[0].parent))
         os.sync()
         t_ours.append(timed([sys.executable, "-m", "ckpt_tui", "prune", str(our_tree), "--keep", "latest",
-                             "--metric", "none", "--yes"]))
+                             "--metric", "none", "--yes"], c_ours))
         left = [p.name for p in step_dirs(our_tree, layout, steps) if p.exists()]
         assert left == [step_dirs(our_tree, layout, steps)[-1].name], left[:5]
         shutil.rmtree(floor_tree)
         shutil.rmtree(our_tree)
         os.sync()
-    return statistics.median(t_rm), statistics.median(t_ours)
+    return tuple(statistics.median(times) for times in (t_rm, t_ours, c_rm, c_ours))
 
 
 def main() -> None:
@@ -93,13 +99,15 @@ def main() -> None:
     import compileall
 
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
-    print(f"{'layout':<6} {'steps':>7} {'rm -rf':>9} {'ckpt-tui':>9} {'ratio':>7} {'per step':>10}")
+    print(f"{'layout':<6} {'steps':>7} {'rm -rf':>9} {'ckpt-tui':>9} {'ratio':>7} {'per step':>10} "
+          f"{'CPU rm':>8} {'CPU ours':>9} {'CPU ratio':>9} {'load':>5}")
     with tempfile.TemporaryDirectory(prefix="ckpt-tui-prune-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
         for layout in args.layouts:
             for steps in args.steps:
-                t_rm, t_ours = measure(Path(tmp), layout, steps, args.repeat)
+                t_rm, t_ours, c_rm, c_ours = measure(Path(tmp), layout, steps, args.repeat)
                 print(f"{layout:<6} {steps:>7} {t_rm:>8.2f}s {t_ours:>8.2f}s {t_ours / t_rm:>6.2f}x "
-                      f"{t_ours / steps * 1e6:>8.0f}us", flush=True)
+                      f"{t_ours / steps * 1e6:>8.0f}us {c_rm:>7.2f}s {c_ours:>8.2f}s {c_ours / c_rm:>8.2f}x "
+                      f"{os.getloadavg()[0]:>5.1f}", flush=True)
     print(f"ratio = ckpt-tui prune / rm -rf of the same step folders, medians (goal: at most {RM_RATIO}x)")
 
 

@@ -2,8 +2,9 @@
 
 Generates an ART base (default: 100 runs x 1,000 checkpoints x 3 files, each run
 with a ``history.jsonl``), then times both commands on the same warm tree,
-interleaved, median of ``--repeat``, and prints the ratio and the peak memory of
-``ls`` (its processes together). Run:
+interleaved, median of ``--repeat``, and prints the ratios of wall time and of CPU time
+(user + system, its processes together) and the peak memory of ``ls`` (its largest
+process). Run:
 
     python bench/scan.py [--runs 100] [--steps 1000] [--repeat 5]
 """
@@ -42,10 +43,16 @@ def build(base: Path, runs: int, steps: int) -> None:
                                for s in range(steps))
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], cpu: list[float] | None = None) -> float:
+    """Wall seconds of ``command``; its CPU seconds (user + system, children included) go to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
 def peak_memory(command: list[str]) -> int:
@@ -74,19 +81,22 @@ def main() -> None:
         compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
         timed(du)  # warm the page cache
         times: dict[str, list[float]] = {"du": [], "ls": [], "python": []}
+        cpu: dict[str, list[float]] = {"du": [], "ls": []}
         for _ in range(args.repeat):  # interleaved: both see the same machine
-            times["du"].append(timed(du))
-            times["ls"].append(timed(ls))
+            times["du"].append(timed(du, cpu["du"]))
+            times["ls"].append(timed(ls, cpu["ls"]))
             times["python"].append(timed([sys.executable, "-c", "pass"]))
         t_du, t_ls, t_py = (statistics.median(times[k]) for k in ("du", "ls", "python"))
+        c_du, c_ls = statistics.median(cpu["du"]), statistics.median(cpu["ls"])
         peak = peak_memory(ls)
         count = args.runs * args.steps
         print(f"tree: {args.runs} runs x {args.steps} checkpoints = {count} checkpoints, {count * len(FILES)} files; "
               f"median of {args.repeat}")
-        print(f"du -sb                 {t_du * 1000:8.1f} ms")
-        print(f"ckpt-tui ls --json     {t_ls * 1000:8.1f} ms   ratio {t_ls / t_du:5.2f}x du "
-              f"(goal: at most {DU_RATIO}x)   peak memory {peak / 2**20:.0f} MB (goal: at most {PEAK_MB} MB)")
-        print(f"  of which interpreter {t_py * 1000:8.1f} ms")
+        print(f"du -sb                 {t_du * 1000:8.1f} ms wall {c_du * 1000:8.1f} ms CPU")
+        print(f"ckpt-tui ls --json     {t_ls * 1000:8.1f} ms wall {c_ls * 1000:8.1f} ms CPU   ratio {t_ls / t_du:5.2f}x du "
+              f"(goal: at most {DU_RATIO}x), CPU {c_ls / c_du:5.2f}x   peak memory {peak / 2**20:.0f} MB "
+              f"(goal: at most {PEAK_MB} MB)")
+        print(f"  of which interpreter {t_py * 1000:8.1f} ms; load average {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(root)
 

@@ -7,7 +7,9 @@ the median and the best round are printed, with what ckpt-tui adds to the bare i
 ``--importtime`` adds the modules ``ls`` imports that cost the most (``python -X importtime``,
 best of five). Run:
 
-    python bench/startup.py [--rounds 21] [--importtime]
+    python bench/startup.py [--rounds 21] [--importtime] [--against OTHER_CHECKOUT]
+
+``--against`` times the same two commands of another checkout (an older version) in the same rounds.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOOR_MS = 60
 
 
-def environment() -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def environment(root: Path = ROOT) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
@@ -65,23 +67,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--against", type=Path, help="another checkout of ckpt-tui, timed beside this one")
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
     env = environment()
+    envs = {}
     with tempfile.TemporaryDirectory(prefix="ckpt-tui-startup-") as tmp:
         base = one_step_tree(Path(tmp) / ".art")
         commands = {"python -c pass": [sys.executable, "-c", "pass"],
                     "ckpt-tui --version": [sys.executable, "-m", "ckpt_tui", "--version"],
                     "ckpt-tui ls (one step)": [sys.executable, "-m", "ckpt_tui", "ls", str(base)]}
+        if args.against:
+            compileall.compile_dir(str(args.against / "ckpt_tui"), quiet=1)
+            for label in ("ckpt-tui --version", "ckpt-tui ls (one step)"):
+                other = label.replace("ckpt-tui", "other")
+                commands[other], envs[other] = commands[label], environment(args.against.resolve())
         times: dict[str, list[float]] = {label: [] for label in commands}
         for _ in range(args.rounds):  # interleaved: every command sees the same machine
             for label, command in commands.items():
-                times[label].append(timed(command, env))
+                times[label].append(timed(command, envs.get(label, env)))
         bare = statistics.median(times["python -c pass"])
         print(f"{'command':<24}{'median ms':>10}{'best ms':>9}{'over bare':>11}{'x bare':>8}  floor {FLOOR_MS} ms")
         for label, runs in times.items():
             median = statistics.median(runs)
-            verdict = "" if label.startswith("python") else ("  ok" if median * 1000 <= FLOOR_MS else "  over")
+            verdict = "" if label.startswith(("python", "other")) else ("  ok" if median * 1000 <= FLOOR_MS else "  over")
             print(f"{label:<24}{median * 1000:10.1f}{min(runs) * 1000:9.1f}{(median - bare) * 1000:+11.1f}"
                   f"{median / bare:7.2f}x{verdict}")
         if bare * 1000 > FLOOR_MS:

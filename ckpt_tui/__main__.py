@@ -14,7 +14,18 @@ def main() -> int:
         return 0
     from .cli import main as run
 
+    if sys.argv[1:2] and sys.argv[1] in ONE_SHOT:
+        import gc
+
+        # A command that lists, plans and exits makes many small objects that form no cycles: the
+        # cyclic collector runs rarely, and never walks what the imports made (about 5% of a scan).
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 50)
     return run()
+
+
+# Commands that run once and exit (``watch`` and the app live on: they keep the usual collector).
+ONE_SHOT = ("ls", "prune", "path", "fork", "offload")
 
 
 if __name__ == "__main__":

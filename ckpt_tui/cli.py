@@ -13,7 +13,6 @@ from .core.errors import CkptError, NotFound, Refused
 from .core.execute import DeletionResult, PlansResult, execute_plans, list_runs, single_run
 from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
-from .core.resume import best_checkpoint_of, resume_checkpoint
 from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
@@ -290,11 +289,37 @@ def _print_uploads(uploads: Uploads | None, now: float, indent: str = "  ", wher
               f"{naturaldelta(now - uploads.oldest)} ago (prune --abort-uploads-older DURATION aborts them)")
 
 
-def _offload_locations(store, policies: Policies, args: argparse.Namespace):
-    """Where the steps of runs with an offload target are, for ``ls``."""
-    from .offload_command import Locations
+class _Offloads:
+    """Where the steps of runs with an offload target are, for ``ls``: ``offload_command.Locations``,
+    imported for the first run that has a target (a location without one never loads offload)."""
 
-    return Locations(store, policies, lambda location: _open(args, location))
+    def __init__(self, store, policies: Policies, args: argparse.Namespace) -> None:
+        self.store, self.policies, self.args = store, policies, args
+        self._locations = None
+
+    def _of(self, project: str, run: str):
+        try:
+            if self.policies.resolve(project, run).settings.offload is None:
+                return None
+        except CkptError:
+            return None
+        if self._locations is None:
+            from .offload_command import Locations
+
+            self._locations = Locations(self.store, self.policies, lambda location: _open(self.args, location))
+        return self._locations
+
+    def json_of(self, project: str, run: str, document: dict | bytes) -> dict | bytes:
+        locations = self._of(project, run)
+        return document if locations is None else locations.json_of(project, run, document)
+
+    def print_run(self, run: Run, steps: bool) -> None:
+        if (locations := self._of(run.project, run.name)) is not None:
+            locations.print_run(run, steps)
+
+
+def _offload_locations(store, policies: Policies, args: argparse.Namespace) -> _Offloads:
+    return _Offloads(store, policies, args)
 
 
 def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None,
@@ -665,6 +690,8 @@ def _path_parser(sub) -> None:
 
 
 def cmd_path(args: argparse.Namespace) -> int:
+    from .core.resume import best_checkpoint_of, resume_checkpoint
+
     best = args.best or args.weights
     if not best and (args.metric or args.mode):
         raise Refused("--metric and --mode go with --best or --weights")

@@ -136,7 +136,7 @@ def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monk
 
     art_step(art_model, 3, safetensors_bytes()[:-64])
     opened: list[str] = []
-    real_open = LocalBackend.open
+    real_open = LocalBackend.open_listed
 
     def no_second_walk(self, folder, names):
         raise AssertionError(f"step folders walked again: {list(names)}")
@@ -146,7 +146,7 @@ def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monk
         return real_open(self, path)
 
     monkeypatch.setattr(LocalBackend, "walk_many", no_second_walk)
-    monkeypatch.setattr(LocalBackend, "open", counting_open)
+    monkeypatch.setattr(LocalBackend, "open_listed", counting_open)
     store = LocalStore(art_model.parents[2])
     run = store.load_run("demo", "agent", with_metrics=False)
     assert [c.step for c in run.checkpoints] == [1, 2]
@@ -254,8 +254,8 @@ def test_verl_without_tracker_has_nothing_whole(tmp_path, capsys):
 def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
     store = LocalStore(art_model.parents[2])
     opened = []
-    original = store.backend.open
-    monkeypatch.setattr(store.backend, "open",
+    original = store.backend.open_listed
+    monkeypatch.setattr(store.backend, "open_listed",
                         lambda path: (path.endswith(".safetensors") and opened.append(path)) or original(path))
     store.load_run("demo", "agent")
     first = len(opened)
@@ -289,3 +289,28 @@ def test_megatron_torch_dist_iterations_carry_their_own_evidence_without_a_track
     shutil.rmtree(root / "iter_0000040")
     (root / "iter_0000030" / "metadata.json").unlink()  # the save of 30 in progress
     assert run_cli(capsys, "path", root, "--latest")[1] == f"{root / 'iter_0000020'}\n"
+
+
+def test_a_weights_file_swapped_since_the_listing_is_never_read(tmp_path):
+    """The whole-file checks open what the walk found regular without looking again: a link put in
+    its place is not followed, a FIFO is opened without blocking and not read, and neither gets a
+    verdict either way."""
+    import os
+
+    from ckpt_tui.core.errors import CkptError, NotRead
+    from ckpt_tui.stores.backends.local import LocalBackend
+    from ckpt_tui.stores.layouts.whole_files import file_problem
+
+    cut = safetensors_bytes()[:-64]
+    (tmp_path / "outside.safetensors").write_bytes(cut)
+    (tmp_path / "whole.safetensors").write_bytes(cut)
+    os.symlink(tmp_path / "outside.safetensors", tmp_path / "link.safetensors")
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    backend = LocalBackend(tmp_path)
+    assert "promises" in file_problem("whole.safetensors", len(cut), lambda _: backend.open_listed("whole.safetensors"))
+    with pytest.raises(CkptError):
+        backend.open_listed("link.safetensors")
+    with pytest.raises(NotRead, match="FIFO"):
+        backend.open_listed("fifo.safetensors")
+    for name in ("link.safetensors", "fifo.safetensors", "gone.safetensors"):
+        assert file_problem(name, len(cut), lambda _, n=name: backend.open_listed(n)) == ""

@@ -15,7 +15,8 @@ from ckpt_tui.cli import main
 pytestmark = pytest.mark.usefixtures("no_terminal")
 
 LOCAL = "ckpt_tui.stores.backends.local:LocalBackend"
-KILL_POINTS = [f"{LOCAL}.{name}" for name in ("copy_from", "rename", "write", "delete_tree", "make_dirs", "open")]
+KILL_POINTS = [f"{LOCAL}.{name}" for name in ("copy_from", "rename", "write", "delete_tree", "make_dirs", "open",
+                                                 "open_listed")]
 
 
 def offload(base: Path, remote: Path, *extra: str, capsys=None) -> tuple[int, dict]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
-from ..core.hidden import soft_delete_note
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
@@ -34,7 +33,6 @@ from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layout
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
-from .tensorboard import tensorboard_metrics, wants_event_metrics
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -164,14 +162,20 @@ class _RunFiles:
         kinds = WEIGHT_SUFFIXES if archives else (SAFETENSORS,)
         found: dict[str, Weights] = {}
         judged: list[tuple[str, str, FileInfo]] = []  # (step, the file's path, the file)
+        top = f"{self.place.ckpt_dir}/" if self.place.ckpt_dir else ""
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
-            found[name] = _PAYLOAD if any(not is_description(i.path) for i in infos) else _DESCRIPTIONS_ONLY
-            step = join(self.place.ckpt_dir, name)
-            judged += [(name, join(step, i.path), i) for i in infos if i.path.endswith(kinds)]
-        verdicts = self.backend.map(lambda item: self.verdicts.problem(self.backend, item[1], item[2]), judged)
+            found[name] = _DESCRIPTIONS_ONLY
+            for info in infos:
+                path = info.path
+                if found[name] is _DESCRIPTIONS_ONLY and not is_description(path):
+                    found[name] = _PAYLOAD
+                if path.endswith(kinds):
+                    judged.append((name, f"{top}{name}/{path}", info))
+        problem, backend = self.verdicts.problem, self.backend
+        verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
             if verdict:
                 found[name] = replace(found[name], problems=(*found[name].problems, verdict))
@@ -195,20 +199,20 @@ class _Verdicts:
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, int, float], str] = {}
-        self.lock = threading.Lock()
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
-        """``name: why`` when the file ``info`` (at ``path``) is not whole, else ""."""
+        """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
+        Threads may share it: a verdict is one dict item, and two threads judging the same file
+        at once both read it, which does no harm."""
         key = (path, info.size, info.mtime)
-        with self.lock:
-            if key in self.known:
-                return self.known[key]
-        why = file_problem(info.path, info.size, lambda _name: backend.open(path))
+        verdict = self.known.get(key)
+        if verdict is not None:
+            return verdict
+        why = file_problem(info.path, info.size, lambda _name: backend.open_listed(path))
         verdict = f"{info.path}: {why}" if why else ""
-        with self.lock:
-            if len(self.known) >= self.LIMIT:
-                self.known.clear()
-            self.known[key] = verdict
+        if len(self.known) >= self.LIMIT:
+            self.known.clear()
+        self.known[key] = verdict
         return verdict
 
 
@@ -521,7 +525,11 @@ class TreeStore(Store):
         """The layout's own metrics; TensorBoard event files when it has none (Megatron, verl), or
         merged with them (Lightning's names)."""
         layout = place.layout
-        if not layout.reads_event_files or not (layout.merges_event_files or wants_event_metrics(own)):
+        if not layout.reads_event_files:
+            return own
+        from .tensorboard import tensorboard_metrics, wants_event_metrics  # only for trainers that log there
+
+        if not (layout.merges_event_files or wants_event_metrics(own)):
             return own
         skip = {join(place.ckpt_dir, name) for name in steps}
         def written() -> dict[int, float]:
@@ -675,6 +683,8 @@ class TreeStore(Store):
 
     @property
     def deletion_note(self) -> str | None:  # type: ignore[override]
+        from ..core.hidden import soft_delete_note
+
         return soft_delete_note(self.backend.soft_delete_seconds())
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
-from ...core.checksums import Digest
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+    from ...core.checksums import Digest
 
 # Files a layout reads (trackers, trainer state, histories) are small; anything larger is not one.
 MAX_SIDE_FILE = 64 * 1024 * 1024
@@ -439,6 +440,11 @@ class Backend(ABC):
     def open(self, path: str) -> BinaryIO:
         """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a
         regular file or is a link leading outside the root (never opened then)."""
+
+    def open_listed(self, path: str) -> BinaryIO:
+        """``open`` of a regular file a listing has just shown (the whole-file checks of a scan):
+        a backend may skip looking again at what the listing told. By default: ``open``."""
+        return self.open(path)
 
     def local_path(self, path: str) -> str | None:
         """Where ``path`` is on this machine's disk, if it is on one."""

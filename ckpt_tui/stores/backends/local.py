@@ -138,6 +138,8 @@ def _remove_deep(path: str) -> None:
 _KIND = 0o170000
 _DIR = 0o040000
 _FILE = 0o100000
+_new = tuple.__new__  # a named tuple made without its __new__, written in Python
+_READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
@@ -153,7 +155,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
     stack = [root]
-    lstat = os.lstat
+    lstat, add = os.lstat, None if files is None else files.append
     markers: frozenset[str] = frozenset()
     cut = len(root) + 1
     while stack:
@@ -178,22 +180,61 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
                 continue
             if kind != _FILE:
                 continue  # symlinks are not followed, as du does not
-            if files is not None:
-                files.append(FileInfo(path[cut:], st.st_size, st.st_mtime))
+            size, mtime = st.st_size, st.st_mtime
+            if add is not None:
+                add(_new(FileInfo, (path[cut:], size, mtime, "")))
             if st.st_nlink > 1:
                 linked = linked if linked is not None else {}
                 seen = linked.get((st.st_dev, st.st_ino))
                 if seen is not None:
                     seen[2] += 1
                     continue  # counted once, as du does
-                linked[(st.st_dev, st.st_ino)] = [st.st_size, st.st_nlink, 1]
-            total += st.st_size
+                linked[(st.st_dev, st.st_ino)] = [size, st.st_nlink, 1]
+            total += size
             count += 1
-            if st.st_mtime > newest:
-                newest = st.st_mtime
-    blobs = tuple(Blob(f"{dev}:{ino}", size, links, here)
-                  for (dev, ino), (size, links, here) in (linked or {}).items())
-    return Usage(total, newest, count, blobs, markers)
+            if mtime > newest:
+                newest = mtime
+    blobs = () if linked is None else tuple(Blob(f"{dev}:{ino}", size, links, here)
+                                            for (dev, ino), (size, links, here) in linked.items())
+    return _new(Usage, (total, newest, count, blobs, markers))
+
+
+class _Descriptor:
+    """A file opened for a few reads, straight on its descriptor (no second ``fstat`` as in
+    ``FileIO``, no buffer): what the whole-file checks call on a stream."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> _Descriptor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def read(self, size: int = -1) -> bytes:
+        """``size`` bytes, fewer only at the end (all that is left when ``size`` is negative)."""
+        parts = []
+        while size:
+            part = os.read(self.fd, size if size > 0 else CHUNK)
+            if not part:
+                break
+            parts.append(part)
+            size = max(size - len(part), 0) if size > 0 else size
+        return b"".join(parts)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self.fd, offset, whence)
 
 
 class LocalBackend(Backend):
@@ -374,6 +415,26 @@ class LocalBackend(Backend):
             raise NotFound(f"{self._abs(path)} no longer exists") from None
         except OSError as exc:
             raise os_error(exc, f"cannot read {self._abs(path)}") from None
+
+    def open_listed(self, path: str) -> BinaryIO:
+        """A file the walk has just ``lstat``-ed as regular, opened without a second ``lstat``: never
+        through a link (``O_NOFOLLOW``), without blocking, and left unread unless ``fstat`` finds it
+        still regular. Read straight from the descriptor: the whole-file checks read a few bytes once."""
+        target = f"{self.root}/{path}"
+        try:
+            fd = os.open(target, _READ_LISTED)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"{target} no longer exists") from None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {target}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if mode & _KIND != _FILE:
+                raise NotRead(f"{target} is {_what(mode)}, not a regular file; not read")
+            return _Descriptor(fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def local_path(self, path: str) -> str | None:
         return self._abs(path)
