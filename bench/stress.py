@@ -1,11 +1,13 @@
 """Stress: prunes, forks and offloads killed with SIGKILL, two prunes of one run at once, a trainer writing
-steps while prunes run; on disk and in S3 (a moto server in a subprocess on 127.0.0.1); and a live
-writer of every layout with ``watch`` and ``prune`` beside it, killed and restarted.
+steps while prunes run; on disk and in S3 (a moto server in a subprocess on 127.0.0.1); offloads from
+disk to GCS (fake-gcs-server) and Azure Blob (Azurite, ``npm install --prefix .cache/azurite azurite@3``)
+killed too; and a live writer of every layout with ``watch`` and ``prune`` beside it, killed and restarted.
 
     python bench/stress.py --quick               # everything, a few minutes
     python bench/stress.py                       # longer loops
     python bench/stress.py --kills 40 --races 20 --writer-prunes 30 --live-seconds 120
     python bench/stress.py --only prune-kill-disk,fork-kill-s3,live-hf
+    python bench/stress.py --only offload-kill-disk,offload-kill-s3,offload-kill-gcs,offload-kill-azure --kills 40
 
 Every scenario runs the real command line (``python -m ckpt_tui ...``) in child
 processes, then looks at the storage itself and counts:
@@ -13,8 +15,10 @@ processes, then looks at the storage itself and counts:
 * bad states: a step listed as a checkpoint whose files are not all there (half a
   step looking whole), a fork listed whole while partial or without the history it
   was asked for, leftovers a later command should have finished, anything in $TMPDIR;
-* lost steps: a step the rule keeps (best, latest, every 5th) that is gone, or a
-  step of a fork's source that is gone;
+* lost steps: a step the rule keeps (best, latest, every 5th) that is gone, a
+  step of a fork's source that is gone, or an offloaded step whole neither here nor at the target;
+* unverified deletions: a step an offload deleted here that the target does not hold
+  byte for byte (each file read back and compared with what was written);
 * unclear errors: a process that was not killed and exited non-zero although the
   end state is what it asked for, printed a traceback, or printed a line that is
   none of ckpt-tui's informational ones.
@@ -57,11 +61,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # bench/clouds.py starts the emulators
 
 from ckpt_tui.stores.local import LocalStore  # noqa: E402
 
@@ -121,6 +126,10 @@ class Place:
 
     def append_history(self, line: str, run: str = RUN) -> None: ...
 
+    def read(self, key: str) -> bytes:
+        """A file's bytes, by its path below the location."""
+        ...
+
     def leftovers(self, run: str = RUN) -> list[str]:
         """Traces of interrupted work in the run's checkpoint folder."""
         ...
@@ -162,6 +171,9 @@ class DiskPlace(Place):
         with open(self.root / self.run_path(run) / "history.jsonl", "a") as handle:
             handle.write(line)
 
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
     def leftovers(self, run: str = RUN) -> list[str]:
         folder = self.root / self.run_path(run) / "checkpoints"
         return [n for n in os.listdir(folder) if n.startswith(".")] if folder.is_dir() else []
@@ -183,30 +195,22 @@ class DiskPlace(Place):
 
 
 class BucketPlace(Place):
-    def __init__(self, endpoint: str) -> None:
-        import boto3
+    """A prefix of its own in a bucket (S3, GCS or Azure Blob), written through the provider's client."""
 
-        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    scheme = ""
+
+    def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(8)
         self.bucket = f"stress-{uuid.uuid4().hex[:10]}"
-        self.client.create_bucket(Bucket=self.bucket)
-        self.endpoint = endpoint
-        self.cli_options = ["--endpoint-url", endpoint]
         self.reset()
 
     def reset(self) -> None:
         self.prefix = f"t-{uuid.uuid4().hex[:10]}/"
-        self.url = f"s3://{self.bucket}/{self.prefix.rstrip('/')}"
+        self.url = f"{self.scheme}://{self.bucket}/{self.prefix.rstrip('/')}"
 
-    def _put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+    def _put(self, key: str, data: bytes) -> None: ...
 
-    def keys(self, under: str) -> list[str]:
-        found = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                           Prefix=self.prefix + under):
-            found += [o["Key"][len(self.prefix):] for o in page.get("Contents", ())]
-        return found
+    def keys(self, under: str) -> list[str]: ...
 
     def write_step(self, step: int, shape: Shape, run: str = RUN) -> None:
         files = step_files(step, shape).items()
@@ -217,9 +221,8 @@ class BucketPlace(Place):
         self._put(f"{self.run_path(run)}/history.jsonl", text.encode())
 
     def append_history(self, line: str, run: str = RUN) -> None:
-        key = self.prefix + f"{self.run_path(run)}/history.jsonl"
-        text = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=text + line.encode())
+        key = f"{self.run_path(run)}/history.jsonl"
+        self._put(key, self.read(key) + line.encode())
 
     def leftovers(self, run: str = RUN) -> list[str]:
         return [k for k in self.keys(f"{self.run_path(run)}/checkpoints/") if "/." in k]
@@ -231,10 +234,92 @@ class BucketPlace(Place):
 
         return marker_written
 
+
+class S3Place(BucketPlace):
+    scheme = "s3"
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        self.endpoint = endpoint
+        self.cli_options = ["--endpoint-url", endpoint]
+        super().__init__()
+        self.client.create_bucket(Bucket=self.bucket)
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+
+    def keys(self, under: str) -> list[str]:
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                           Prefix=self.prefix + under):
+            found += [o["Key"][len(self.prefix):] for o in page.get("Contents", ())]
+        return found
+
     def store(self):
         from ckpt_tui.stores.s3 import S3Store
 
         return S3Store.from_url(self.url, endpoint_url=self.endpoint)
+
+
+class GCSPlace(BucketPlace):
+    """A bucket on fake-gcs-server, which ``STORAGE_EMULATOR_HOST`` names to every process."""
+
+    scheme = "gs"
+
+    def __init__(self, endpoint: str) -> None:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(project="stress", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": endpoint})
+        super().__init__()
+        self.client = client.create_bucket(self.bucket)
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.client.blob(self.prefix + key).upload_from_string(data)
+
+    def read(self, key: str) -> bytes:
+        return self.client.blob(self.prefix + key).download_as_bytes()
+
+    def keys(self, under: str) -> list[str]:
+        return [b.name[len(self.prefix):] for b in self.client.list_blobs(prefix=self.prefix + under)]
+
+    def store(self):
+        from ckpt_tui.stores.gcs import GCSStore
+
+        return GCSStore.from_url(self.url)
+
+
+class AzurePlace(BucketPlace):
+    """A container on Azurite, which ``AZURE_STORAGE_CONNECTION_STRING`` names to every process."""
+
+    scheme = "az"
+
+    def __init__(self, connection: str) -> None:
+        from azure.storage.blob import ContainerClient
+
+        super().__init__()
+        self.client = ContainerClient.from_connection_string(connection, self.bucket)
+        self.client.create_container()
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.client.upload_blob(self.prefix + key, data, overwrite=True)
+
+    def read(self, key: str) -> bytes:
+        return self.client.download_blob(self.prefix + key).readall()
+
+    def keys(self, under: str) -> list[str]:
+        return [n[len(self.prefix):] for n in self.client.list_blob_names(name_starts_with=self.prefix + under)]
+
+    def store(self):
+        from ckpt_tui.stores.azure import AzureStore
+
+        return AzureStore.from_url(self.url)
 
 
 # -- running the command line ----------------------------------------------------------------
@@ -408,8 +493,9 @@ def fork_kills(stress: Stress, name: str, source: Place, target: Place, shape: S
 
 
 def offload_kills(stress: Stress, name: str, source: Place, target: Place, shape: Shape, loops: int) -> None:
-    """Kill offloads; after each, every step must be whole here or whole there (a step gone from
-    here that the target does not hold whole is lost), and the next offload must finish the work."""
+    """Kill offloads; after each, every step must be whole here or whole there, a step gone from
+    here must be at the target byte for byte (else its deletion was unverified), the steps the
+    rule keeps must all be here, and the next offload must finish the work."""
     written = list(range(shape.steps))
 
     def args() -> list[object]:
@@ -430,16 +516,31 @@ def offload_kills(stress: Stress, name: str, source: Place, target: Place, shape
         stress.count(name, "runs")
         stress.count(name, "killed", int(killed.code is None))
         stress.unclear(name, killed)
-        whole = set(stress.check_run(name, source, shape, written, keep=set()))
-        whole |= set(offloaded(stress, name, target, shape, written))
-        for step in sorted(set(written) - whole):
-            stress.count(name, "lost steps", why=f"step {step} is whole neither here nor at the target")
+        local = set(stress.check_run(name, source, shape, written))  # what the rule keeps never leaves
+        moved = offloaded(stress, name, target, shape, written)
+        for step in sorted(set(written) - local):
+            if step not in moved:
+                stress.count(name, "lost steps", why=f"step {step} is whole neither here nor at the target")
+            if not holds_step(target, step, shape):
+                stress.count(name, "unverified deletions", why=f"step {step} deleted here, not whole at the target")
         stress.unclear(name, stress.run(*args()))
         check_end(stress, name, source, shape, written)
         moved = offloaded(stress, name, target, shape, written)
         if set(moved) != set(written) - must_keep(written) or target.leftovers():
             stress.count(name, "bad states", why=f"the target holds {moved[:12]}, leftovers {target.leftovers()[:3]}")
+        for step in sorted(set(written) - must_keep(written)):
+            if not holds_step(target, step, shape):
+                stress.count(name, "unverified deletions", why=f"step {step} offloaded, not whole at the target")
     stress.check_tmpdir(name)
+
+
+def holds_step(place: Place, step: int, shape: Shape, run: str = RUN) -> bool:
+    """Whether ``place`` holds every file of the step with the bytes it was written with."""
+    folder = f"{place.run_path(run)}/checkpoints/{step:04d}"
+    try:
+        return all(place.read(f"{folder}/{name}") == data for name, data in step_files(step, shape).items())
+    except Exception:  # noqa: BLE001 - a file that is not there: the step is not whole
+        return False
 
 
 def offloaded(stress: Stress, name: str, target: Place, shape: Shape, written: list[int]) -> list[int]:
@@ -945,9 +1046,42 @@ def wait_until_serving(endpoint: str, process: subprocess.Popen) -> None:
             time.sleep(0.1)
 
 
+# -- GCS and Azure emulators (started as bench/clouds.py starts them) -----------------------------
+@contextmanager
+def fake_gcs_server(scratch: Path) -> Iterator[str]:
+    """fake-gcs-server on a free port, named to every process by ``STORAGE_EMULATOR_HOST``."""
+    from clouds import fake_gcs_binary, free_port, running
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    (scratch / "fake-gcs").mkdir()
+    with running([fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend",
+                  "memory", "-public-host", f"127.0.0.1:{port}", "-log-level", "error"], port, scratch / "fake-gcs"):
+        os.environ.update(STORAGE_EMULATOR_HOST=endpoint, NO_GCE_CHECK="True",
+                          CLOUDSDK_CONFIG=str(scratch / "no-gcloud-config"))
+        yield endpoint
+
+
+@contextmanager
+def azurite(scratch: Path) -> Iterator[str]:
+    """Azurite (always without telemetry) on a free port; its connection string is set for every process."""
+    from clouds import AZURITE_ACCOUNT, AZURITE_KEY, azurite_binary, free_port, running
+
+    port = free_port()
+    (scratch / "azurite").mkdir()
+    with running([azurite_binary(), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location",
+                  str(scratch / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(port)], port,
+                 scratch / "azurite"):
+        connection = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+                      f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = connection
+        yield connection
+
+
 # -- main ------------------------------------------------------------------------------------------
 SCENARIOS = ("prune-kill-disk", "prune-kill-s3", "fork-kill-disk", "fork-kill-disk-to-s3",
              "fork-kill-s3-to-disk", "fork-kill-s3", "offload-kill-disk", "offload-kill-s3",
+             "offload-kill-gcs", "offload-kill-azure",
              "concurrent-disk", "concurrent-s3",
              "writer-disk", "writer-s3", *(f"live-{layout}" for layout in WRITERS))
 LIVE_COLUMNS = ("steps written", "watch runs", "prunes", "paths", "newest complete deleted",
@@ -983,11 +1117,15 @@ def main() -> int:
                       CKPT_TUI_SETTLE_SECONDS="0")
     print(f"seed {seed}", flush=True)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ckpt-stress-") as tmp, moto_server() as endpoint:
+    with tempfile.TemporaryDirectory(prefix="ckpt-stress-") as tmp, ExitStack() as servers:
         scratch = Path(tmp)
+        # Each emulator runs only when a chosen scenario needs it; every process learns it from the environment.
+        endpoint = servers.enter_context(moto_server()) if any("s3" in s for s in chosen) else ""
+        gcs = servers.enter_context(fake_gcs_server(scratch)) if "offload-kill-gcs" in chosen else ""
+        azure = servers.enter_context(azurite(scratch)) if "offload-kill-azure" in chosen else ""
         stress = Stress(scratch)
         disk, other_disk = DiskPlace(scratch / "disk"), DiskPlace(scratch / "other-disk")
-        bucket, other_bucket = BucketPlace(endpoint), BucketPlace(endpoint)
+        bucket, other_bucket = (S3Place(endpoint), S3Place(endpoint)) if endpoint else (None, None)
         plan: list[tuple[str, Callable[[], None]]] = [
             ("prune-kill-disk", lambda: prune_kills(stress, "prune-kill-disk", disk, DISK, args.kills)),
             ("prune-kill-s3", lambda: prune_kills(stress, "prune-kill-s3", bucket, BUCKET, args.kills)),
@@ -1001,6 +1139,10 @@ def main() -> int:
             ("offload-kill-disk", lambda: offload_kills(stress, "offload-kill-disk", disk, other_disk, BUCKET,
                                                         args.kills)),
             ("offload-kill-s3", lambda: offload_kills(stress, "offload-kill-s3", disk, bucket, BUCKET, args.kills)),
+            ("offload-kill-gcs", lambda: offload_kills(stress, "offload-kill-gcs", disk, GCSPlace(gcs), BUCKET,
+                                                       args.kills)),
+            ("offload-kill-azure", lambda: offload_kills(stress, "offload-kill-azure", disk, AzurePlace(azure),
+                                                         BUCKET, args.kills)),
             ("concurrent-disk", lambda: concurrent_prunes(stress, "concurrent-disk", disk, DISK, args.races)),
             ("concurrent-s3", lambda: concurrent_prunes(stress, "concurrent-s3", bucket, BUCKET, args.races)),
             ("writer-disk", lambda: writer_races(stress, "writer-disk", disk, DISK, args.writer_prunes, 0.02)),
@@ -1014,14 +1156,16 @@ def main() -> int:
                 work()
                 print(f"{scenario:<22} done in {time.monotonic() - begin:5.1f}s", flush=True)
     print()
-    columns = ("runs", "killed", "steps written", "bad states", "lost steps", "unclear errors")
-    print(f"{'scenario':<22}" + "".join(f"{c:>15}" for c in columns))
+    columns = ("runs", "killed", "steps written", "bad states", "lost steps", "unverified deletions",
+               "unclear errors")
+    width = {c: max(15, len(c) + 1) for c in columns}
+    print(f"{'scenario':<22}" + "".join(f"{c:>{width[c]}}" for c in columns))
     totals: Counter = Counter()
     for scenario in (s for s in SCENARIOS if s in stress.counts):
         counts = stress.counts[scenario]
         totals.update(counts)
-        print(f"{scenario:<22}" + "".join(f"{counts.get(c, 0):>15}" for c in columns))
-    print(f"{'total':<22}" + "".join(f"{totals.get(c, 0):>15}" for c in columns))
+        print(f"{scenario:<22}" + "".join(f"{counts.get(c, 0):>{width[c]}}" for c in columns))
+    print(f"{'total':<22}" + "".join(f"{totals.get(c, 0):>{width[c]}}" for c in columns))
     live = [s for s in SCENARIOS if s.startswith("live-") and s in stress.counts]
     if live:
         print()
@@ -1033,7 +1177,8 @@ def main() -> int:
     for note in stress.notes[:40]:
         print(f"  {note}")
     print(f"({time.monotonic() - started:.0f} s, seed {seed})")
-    failures = sum(totals.get(c, 0) for c in ("bad states", "lost steps", "unclear errors", *LIVE_FAILURES))
+    failures = sum(totals.get(c, 0) for c in ("bad states", "lost steps", "unverified deletions", "unclear errors",
+                                              *LIVE_FAILURES))
     return 1 if failures else 0
 
 

@@ -17,7 +17,6 @@ leaves the disk (``core.offload``).
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import threading
 import time
@@ -80,10 +79,10 @@ class MinFree:
     def wanted(self, total: int) -> int:
         return self.bytes if self.bytes is not None else int(self.fraction * total)
 
-    def short(self, path: str) -> bool:
-        """Whether the filesystem holding ``path`` has less free space than asked."""
-        usage = shutil.disk_usage(path)
-        return usage.free < self.wanted(usage.total)
+    def short(self, store: Store) -> bool:
+        """Whether the store reports less free space than asked where the location is."""
+        space = store.space()
+        return space.free is not None and space.free < self.wanted(space.total or 0)
 
     def __str__(self) -> str:
         return size(self.bytes) if self.bytes is not None else f"{self.fraction * 100:g}%"
@@ -225,7 +224,7 @@ class Watch:
         self.targets: dict[str, Store] = {}  # offload targets, each opened once
         self.report, self.min_free = report, min_free
         self.root = disk_path(store)
-        if min_free is not None and self.root is None:
+        if min_free is not None and store.space().free is None:
             raise Refused(f"--min-free measures free space on a disk; {store.location} is not on one")
         self.policies = Policies(store, flags)
         self.stop, self.wake = threading.Event(), threading.Event()
@@ -292,7 +291,7 @@ class Watch:
             self.new[pair] = (self.new.get(pair, set()) | added) & keys
         if added or _has_leftovers(run):  # what a failed or stopped deletion left is retried too
             self.todo.add(pair)
-        if pair in self.todo and (self.min_free is None or self.min_free.short(self.root)):
+        if pair in self.todo and (self.min_free is None or self.min_free.short(self.store)):
             self._prune(pair)
 
     def _prune(self, pair: Pair) -> None:
@@ -397,7 +396,7 @@ class Watch:
 
     def _should_stop_deleting(self) -> bool:
         """Between checkpoints: on a stop request, or once there is free space enough again."""
-        return self.stop.is_set() or (self.min_free is not None and not self.min_free.short(self.root))
+        return self.stop.is_set() or (self.min_free is not None and not self.min_free.short(self.store))
 
     # -- problems ---------------------------------------------------------------------------
     def _guard(self, where: Hashable, work: Callable[[], None]) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 
 import pytest
 from memory_location import MemoryLocation
@@ -54,8 +55,9 @@ def test_real_folders_need_their_own_folder_operations():
 
 def test_callers_are_told_by_flags_not_by_refusals(tmp_path):
     assert (LocalBackend.can_rename, MemoryBackend.can_rename) == (True, False)
-    assert LocalBackend(tmp_path).free_space("") > 0 and LocalBackend.reports_free_space
-    assert LocalBackend(tmp_path).free_space("not/yet/made") > 0  # the nearest folder that exists
+    assert LocalBackend(tmp_path).free_space("").free > 0 and LocalBackend.reports_free_space
+    space = LocalBackend(tmp_path).free_space("not/yet/made")  # the nearest folder that exists
+    assert space.free > 0 and space.total == shutil.disk_usage(tmp_path).total
     assert not MemoryBackend.reports_free_space and not MemoryBackend.can_copy_server_side
     with pytest.raises(NotImplementedError):
         memory().rename("a", "b")

@@ -84,8 +84,8 @@ def check_latest_and_best_present(trainer: Trainer, present: Callable[[], set[in
     (then the listing cannot be judged)."""
     before = trainer.snapshot()
     found = present()
-    if not before or trainer.snapshot() != before:
-        return False
+    if not before or trainer.snapshot() != before or max(found, default=0) > before[-1]:
+        return False  # a newer step listed: its save ended before the trainer noted it
     assert before[-1] in found, f"latest step {before[-1]} missing from {sorted(found)}"
     best = best_step(trainer.losses, before)
     assert best in found, f"best step {best} missing from {sorted(found)}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shutil
 import threading
 import time
 from dataclasses import replace
@@ -14,7 +13,8 @@ from pathlib import Path
 from textual.app import App
 
 from ..core.retention import DEFAULT_METRIC, Policy
-from ..core.store import Store
+from ..core.errors import CkptError
+from ..core.store import Space, Store
 from ..policy_file import NO_SETTINGS, Settings
 from .screens.main import MainScreen
 
@@ -98,15 +98,12 @@ class CkptApp(App[int]):
         """Now, for the activity log (a fixed clock in snapshots)."""
         return time.time()
 
-    @staticmethod
-    def free_space(location: str) -> int | None:
-        """Bytes free on the filesystem holding ``location`` (None off a disk); in a worker."""
-        if "://" in location:
-            return None
+    def free_space(self) -> Space:
+        """Room for new files where the location is, as its store reports it; in a worker."""
         try:
-            return shutil.disk_usage(location).free
-        except OSError:
-            return None
+            return self.open_store().space()
+        except (CkptError, OSError):
+            return Space(None)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

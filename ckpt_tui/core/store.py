@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from .errors import CkptError, Refused
 from .metrics import Metrics
@@ -73,6 +73,15 @@ class StepCopy:
     location: str
 
 
+class Space(NamedTuple):
+    """Room for new files where a location is: ``free`` and ``total`` bytes of the filesystem
+    holding it, where the store reports them; else None, and ``note`` says what it reports instead."""
+
+    free: int | None
+    total: int | None = None
+    note: str = ""
+
+
 class Store(ABC):
     """A location holding projects -> runs -> per-step checkpoints.
 
@@ -97,6 +106,10 @@ class Store(ABC):
     def unreadable_folders(self) -> list[str]:
         """Folders under the location it may not list (permissions), relative to it."""
         return []
+
+    def space(self) -> Space:
+        """Room for new checkpoints where the location is, as its store reports it."""
+        return Space(None, note="free space not reported")
 
     @abstractmethod
     def list_projects(self) -> list[str]: ...

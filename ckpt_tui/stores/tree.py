@@ -26,7 +26,7 @@ from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
 from ..core.store import ByteCounter as _Counter
-from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, StepCopy, Store
+from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
 from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
@@ -342,6 +342,12 @@ class TreeStore(Store):
     @property
     def unreadable_folders(self) -> list[str]:
         return sorted(self._discovered().unreadable)
+
+    def space(self) -> Space:
+        """The backend's free space where it reports one (a disk); a bucket has no size to fill."""
+        if self.backend.reports_free_space:
+            return self.backend.free_space("")
+        return Space(None, note="bucket: no size limit" if self.backend.implicit_folders else "")
 
     def list_projects(self) -> list[str]:
         found = self._discovered(fresh=True)

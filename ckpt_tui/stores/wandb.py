@@ -26,7 +26,7 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, metrics_from_records
 from ..core.models import Blob, Checkpoint, FileEntry, Pending, Run
 from ..core.names import validate_name
-from ..core.store import ByteProgress, Store
+from ..core.store import ByteProgress, Space, Store
 
 SCHEME = "wandb://"
 ARTIFACT_TYPE = "lora"
@@ -123,6 +123,10 @@ class WandbStore(Store):
         self._api_key = api_key
         self._api: Any = api  # an existing wandb.Api may be shared between stores
         self._lock = threading.Lock()
+
+    def space(self) -> Space:
+        """W&B's API tells no free space: storage is what the plan pays for."""
+        return Space(None, note="W&B: no free-space figure")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> WandbStore:

@@ -18,6 +18,7 @@ from pilot_helpers import settle  # noqa: F401  (re-exported for the app tests)
 
 from ckpt_tui.app.app import CkptApp
 from ckpt_tui.core.retention import Policy
+from ckpt_tui.core.store import Space
 from ckpt_tui.demo import DEMO_EPOCH, build_demo
 from ckpt_tui.stores.local import LocalStore
 
@@ -120,8 +121,8 @@ class ScenarioApp(CkptApp):
         return DEMO_EPOCH.timestamp()
 
     @staticmethod
-    def free_space(location: str) -> int:
-        return 41 * 10**9  # the machine's own figure would change every snapshot
+    def free_space() -> Space:
+        return Space(41 * 10**9)  # the machine's own figure would change every snapshot
 
     def on_unmount(self) -> None:
         MetricsNeverArrive.closed.set()

@@ -14,6 +14,7 @@ from textual.widgets import Footer
 from ckpt_tui.app.screens.confirm import ConfirmDelete
 from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, StatusLine
 from ckpt_tui.core.retention import Policy
+from ckpt_tui.core.store import Space
 from ckpt_tui.stores.local import LocalStore
 
 
@@ -300,27 +301,31 @@ async def test_the_footer_leaves_out_keys_that_do_not_fit_whole(art_base):
 
 
 class FreeSpaceApp(RecordingApp):
-    """The filesystem's free space fixed, and where it was read from."""
+    """The free space the store reports fixed, and where it was read from."""
 
-    def __init__(self, *args, free: int | None, **kwargs) -> None:
+    def __init__(self, *args, free: Space, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.free, self.free_read_in = free, []
 
-    def free_space(self, location: str) -> int | None:
+    def free_space(self) -> Space:
         self.free_read_in.append(threading.current_thread() is threading.main_thread())
         return self.free
 
 
 async def test_the_top_line_shows_the_filesystems_free_space_read_in_a_worker(art_base):
-    app = FreeSpaceApp(str(art_base), free=123_400_000_000)
+    app = FreeSpaceApp(str(art_base), free=Space(123_400_000_000, 10**12))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         assert "123.4 GB free" in status(app)
         assert app.free_read_in and not any(app.free_read_in)  # never on the event loop
-    app = FreeSpaceApp(str(art_base), free=None)  # S3, W&B: no filesystem to speak of
+    app = FreeSpaceApp(str(art_base), free=Space(None, note="bucket: no size limit"))  # what S3 says instead
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        assert " free" not in status(app)
+        assert "bucket: no size limit" in status(app) and " free" not in status(app)
+    app = FreeSpaceApp(str(art_base), free=Space(None))  # a store that says nothing: nothing shown
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert " free" not in status(app) and "limit" not in status(app)
 
 
 async def test_the_command_palette_finds_actions_by_name_and_lists_quit_once(art_base):

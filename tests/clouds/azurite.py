@@ -13,6 +13,7 @@ Fixtures (imported by ``tests/clouds/conftest.py`` and the behaviour suite):
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import http.client
 import shutil
@@ -62,8 +63,12 @@ def find_azurite() -> Path:
     if npm is None or shutil.which("node") is None:
         pytest.skip("Azurite needs Node and npm (not found): the Azure tests did not run")
     AZURITE_DIR.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([npm, "install", "--prefix", str(AZURITE_DIR), "--no-audit", "--no-fund",
-                             "--loglevel=error", f"azurite@{AZURITE_VERSION}"], capture_output=True, text=True)
+    with open(AZURITE_DIR / ".install-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test workers in parallel (pytest -n): one installs, the rest wait
+        if AZURITE.exists():
+            return AZURITE
+        result = subprocess.run([npm, "install", "--prefix", str(AZURITE_DIR), "--no-audit", "--no-fund",
+                                 "--loglevel=error", f"azurite@{AZURITE_VERSION}"], capture_output=True, text=True)
     if result.returncode != 0 or not AZURITE.exists():
         pytest.skip(f"could not install Azurite with npm: {result.stderr.strip()[-300:]}")
     return AZURITE

@@ -1,6 +1,7 @@
 """One behaviour suite, every backend: a folder on disk, moto and SeaweedFS (S3),
-fake-gcs-server and gcp-storage-emulator (GCS) and Azurite (Azure Blob's emulator) over
-HTTP, and memory (a backend of the primitives only).
+fake-gcs-server (GCS) and Azurite (Azure Blob's emulator) over HTTP, and memory (a backend
+of the primitives only). gcp-storage-emulator runs the same GCS code but for batch
+deletion, which tests/clouds/test_gcs_store.py covers on it.
 
 Every test builds the same tree on a disk, uploads it when the backend is not the disk,
 and checks what the tree store does with it: a layout must behave identically
@@ -88,8 +89,8 @@ def gcs_tree(request: pytest.FixtureRequest, source: Path) -> Tree:
 
 
 TREES = {"disk": disk_tree, "moto": s3_tree, "seaweedfs": s3_tree, "memory": memory_tree, "azurite": azure_tree,
-         "fake_gcs": gcs_tree, "gcp_emulator": gcs_tree}
-GROUPS = {"azurite": pytest.mark.azure, "fake_gcs": pytest.mark.gcs, "gcp_emulator": pytest.mark.gcs}
+         "fake_gcs": gcs_tree}
+GROUPS = {"azurite": pytest.mark.azure, "fake_gcs": pytest.mark.gcs}
 
 
 @pytest.fixture(params=[pytest.param(name, marks=GROUPS.get(name, ())) for name in TREES])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from s3_servers import Location
 
 from ckpt_tui.core import NotFound, Pending, Policy, Refused, execute_plan, fork_checkpoint, plan_run
 from ckpt_tui.stores import open_store
@@ -160,9 +161,11 @@ def test_an_interrupted_fork_is_pending_and_taken_over_once_abandoned(claims_art
     assert [c.step for c in store.load_run("demo", "agent-003").checkpoints] == [5]
 
 
-def test_deleting_more_than_1000_objects_at_once(s3_location):
+def test_deleting_more_than_1000_objects_at_once(seaweedfs_server):
+    """On SeaweedFS, which refuses more than 1000 keys in one request as S3 does."""
     from concurrent.futures import ThreadPoolExecutor
 
+    s3_location = Location.fresh(seaweedfs_server)
     store = s3_location.store()
     keys = [f"p/models/r/checkpoints/{art_name(step)}/shard-{i:04d}" for step, n in ((1, 600), (2, 450))
             for i in range(n)]

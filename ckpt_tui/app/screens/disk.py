@@ -18,6 +18,7 @@ from textual.widgets import Label, Static
 from ...core.errors import CkptError
 from ...core.filekinds import TRAINING_STATE_KINDS, by_size
 from ...core.models import Checkpoint, Run
+from ...core.store import Space
 from ...formatting import size
 
 DISK_BINDINGS = [
@@ -40,9 +41,10 @@ def files_table(rows: list[tuple[str, int, str]]) -> Table:
     return table
 
 
-def free_text(free: int | None, freed: int) -> str:
+def free_text(space: Space, freed: int) -> str:
+    free = space.free
     if free is None:
-        return "free space: not reported by this store"
+        return f"free space: {space.note or 'not reported by this store'}"
     after = f" -> {size(free + freed)} after the preview" if freed else ""
     return f"filesystem: free {size(free)}{after}"
 
@@ -72,10 +74,10 @@ class StepFiles(ModalScreen[None]):
             files, problem = self.app.open_store().checkpoint_files(self.run, self.checkpoint), None
         except (CkptError, OSError) as exc:
             files, problem = [], str(exc)
-        free = self.app.free_space(self.checkpoint.location)
+        free = self.app.free_space()
         self.app.call_from_thread(self.show_files, by_size(files, self.checkpoint.state), problem, free)
 
-    def show_files(self, rows: list[tuple[str, int, str]], problem: str | None, free: int | None) -> None:
+    def show_files(self, rows: list[tuple[str, int, str]], problem: str | None, free: Space) -> None:
         self.rows = rows
         state = sum(b for _, b, kind in rows if kind in TRAINING_STATE_KINDS or kind == "training state")
         total = self.query_one("#disk-total", Label)

@@ -28,6 +28,7 @@ from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
 from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
+from ...core.store import Space
 from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
 from ..keymap import with_ids
@@ -141,7 +142,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.listing: dict[str, list[str]] | None = None
         self.listing_error: str | None = None
         self.unreadable: list[str] = []  # folders of the location it may not list, shown as such
-        self.free: int | None = None  # the filesystem's free space, read with the listing
+        self.free = Space(None)  # free space as the store reports it, read with the listing
         self.runs: dict[RunKey, Run] = {}
         self.summaries: dict[RunKey, RunSummary] = {}
         self.current: RunKey | None = None
@@ -334,7 +335,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         store = self.app.open_store()
         listing = {project: store.list_runs(project) for project in store.list_projects()}
         unreadable = store.unreadable_folders
-        self.free = self.app.free_space(store.location)  # None on S3 and W&B: nothing shown
+        self.free = self.app.free_space()  # a bucket or W&B says what it reports instead
         policies = read_policies(store, listing)
         problem = policies.problem()
         if not get_current_worker().is_cancelled:
@@ -595,8 +596,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if len(summaries) < total_runs:
             totals = f"reading runs {len(summaries)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
-        if self.free is not None:
-            parts.append(StatusPart(f"{size(self.free)} free", "", 0))
+        if self.free.free is not None or self.free.note:
+            parts.append(StatusPart(f"{size(self.free.free)} free" if self.free.free is not None else self.free.note,
+                                    "", 0))
         if self.run is not None:
             policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
             resolved = self.run_resolved(self.run) if self.metrics_ready else None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
+from ...core.store import Space
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -250,7 +251,7 @@ class Backend(ABC):
       and forks are claimed by marker files instead of renames.
     * ``can_copy_server_side``: ``copy_file`` copies within the store without the bytes passing
       through ``open`` and ``put_stream`` (S3's CopyObject, a disk's own copy).
-    * ``reports_free_space``: ``free_space`` says how many bytes new files may take.
+    * ``reports_free_space``: ``free_space`` says how many bytes new files may take, of how many.
     * ``has_exclusive_create``: ``create_new`` is one atomic create-only write (``O_EXCL``,
       S3's ``If-None-Match: *``). Without it the base checks, writes and reads back, which
       narrows a race between two writers but does not close it.
@@ -454,8 +455,8 @@ class Backend(ABC):
         """The checksum the store keeps of a listed file's content (from its ``tag``), if any."""
         return None
 
-    def free_space(self, path: str) -> int:
-        """Bytes free where ``path`` is (backends with ``reports_free_space``)."""
+    def free_space(self, path: str) -> Space:
+        """Bytes free, and in all, where ``path`` is (backends with ``reports_free_space``)."""
         raise NotImplementedError(f"{type(self).__name__} does not report free space")
 
     # -- writing ------------------------------------------------------------------------

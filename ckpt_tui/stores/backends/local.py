@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import CkptError, NotFound, NotRead, Unreadable
 from ...core.models import Blob
+from ...core.store import Space
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
 
@@ -439,15 +440,16 @@ class LocalBackend(Backend):
     def local_path(self, path: str) -> str | None:
         return self._abs(path)
 
-    def free_space(self, path: str) -> int:
-        """Bytes free on the filesystem holding ``path`` (or its nearest existing folder)."""
+    def free_space(self, path: str) -> Space:
+        """Bytes free, and in all, on the filesystem holding ``path`` (or its nearest existing folder)."""
         target = self._abs(path)
         while not os.path.isdir(target) and os.path.dirname(target) != target:
             target = os.path.dirname(target)
         try:
-            return shutil.disk_usage(target).free
+            usage = shutil.disk_usage(target)
         except OSError as exc:
             raise os_error(exc, f"cannot read free space at {target}") from None
+        return Space(usage.free, usage.total)
 
     # -- writing ------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
