@@ -213,6 +213,8 @@ def test_covering_prefixes():
     from ckpt_tui.stores.backends.s3 import covering_prefixes
 
     assert covering_prefixes([f"{i:04d}" for i in range(1000)]) == [f"0{i}" for i in range(10)]
+    # names of different lengths: each object is listed under one prefix only
+    assert covering_prefixes(["1", "10", "11", "2"]) == ["1", "2"]
     assert covering_prefixes([f"{i:04d}" for i in range(1000)], most=100) == [f"{i:03d}" for i in range(100)]
     assert covering_prefixes(["checkpoint-10", "checkpoint-3"]) == ["checkpoint-10", "checkpoint-3"]
     names = [f"global_step{i}" for i in range(0, 5000, 7)]

@@ -185,7 +185,8 @@ def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
         prefixes = sorted({name[:length] for name in names})
         if len(prefixes) > most:
             break
-        chosen = prefixes
+        # "1" already covers "10": a name shorter than the length must not list others twice
+        chosen = [p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes)]
     return chosen
 
 
