@@ -67,6 +67,29 @@ def make_client() -> tuple[Any, str]:
     return client, source
 
 
+def direct_http(client: Any) -> Any:
+    """The client's credentials over a urllib3 pool, for listings and single deletions: the
+    client's requests session costs 1.3 ms a request on this side (it reads the environment's
+    proxies again each time), a pool 0.3 ms. Proxies and CA bundle as the session would use them
+    for the endpoint (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``)."""
+    import urllib3
+    from google.auth.transport.urllib3 import AuthorizedHttp
+
+    endpoint = client._connection.API_BASE_URL
+    settings = client._http.merge_environment_settings(endpoint, {}, None, None, None)
+    verify = settings["verify"]
+    options: dict[str, Any] = {"maxsize": WORKERS + 4, "cert_reqs": "CERT_REQUIRED" if verify else "CERT_NONE"}
+    if isinstance(verify, str):
+        options["ca_certs"] = verify
+    elif verify:
+        import certifi
+
+        options["ca_certs"] = certifi.where()
+    proxy = settings["proxies"].get(endpoint.partition(":")[0]) or settings["proxies"].get("all")
+    pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+    return AuthorizedHttp(client._credentials, http=pool)
+
+
 def _default_credentials() -> tuple[Any, str]:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -127,11 +150,12 @@ def _unreachable(backend: GCSBackend, what: str, detail: str) -> CkptError:
 
 
 GCS_ERRORS = ErrorTable(
-    catches=("GoogleAPIError", "GoogleAuthError", "RequestException"),
+    catches=("GoogleAPIError", "GoogleAuthError", "RequestException", "HTTPError"),  # HTTPError: urllib3's
     codes={404: Missing, 412: Exists, 401: _credentials_rejected, 403: _denied},
     # InvalidOperation: a 401 to anonymous credentials, which have nothing to refresh.
     exceptions={"InvalidOperation": _credentials_rejected, "RefreshError": _token_refused,
-                "TransportError": _token_refused, "ConnectionError": _unreachable, "Timeout": _unreachable},
+                "TransportError": _token_refused, "ConnectionError": _unreachable, "Timeout": _unreachable,
+                "NewConnectionError": _unreachable, "ProtocolError": _unreachable, "TimeoutError": _unreachable},
     describe=_describe,
 )
 
@@ -180,6 +204,7 @@ class GCSBackend(DeepListingBackend):
         self.client, self.source = client, source or "the given client"
         self.gcs_bucket = client.bucket(bucket)
         self.endpoint: str = client._connection.API_BASE_URL
+        self.http = direct_http(client)
         self.retry = _retry()
         self.batch_delete = True  # until the server shows it has no batch endpoint
         self.answered = False  # whether the server has answered yet
@@ -218,16 +243,16 @@ class GCSBackend(DeepListingBackend):
             next(self._pages(self.prefix, delimiter=False, most=1))
 
     # -- listing --------------------------------------------------------------------------
-    def _request(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
-        """One JSON API request through the client's authorized session; an error answer raised
-        as the client raises it (for the retry rule and the error table)."""
-        response = self.client._http.request(method, self.client._connection.build_api_url(path), params=params,
-                                             timeout=REQUEST_SECONDS)
-        if response.status_code >= 300:
-            from google.api_core.exceptions import from_http_response
+    def _request(self, method: str, path: str, params: dict[str, str] | None = None) -> bytes:
+        """One JSON API request, its answer's body; an error answer raised as the client raises
+        one (for the retry rule and the error table)."""
+        response = self.http.urlopen(method, self.client._connection.build_api_url(path, params),
+                                     timeout=REQUEST_SECONDS, retries=False)
+        if response.status >= 300:
+            from google.api_core.exceptions import from_http_status
 
-            raise from_http_response(response)
-        return response
+            raise from_http_status(response.status, _error_text(response.data))
+        return response.data
 
     def _pages(self, prefix: str, delimiter: bool, most: int = 0) -> Iterator[dict]:
         """The listing's pages as the JSON API sends them (``items``, ``prefixes``)."""
@@ -238,7 +263,7 @@ class GCSBackend(DeepListingBackend):
             params["maxResults"] = str(most)
         path = f"/b/{quote(self.bucket, safe='')}/o"
         while True:
-            page = orjson.loads(self.retrying()(self._request)("GET", path, params).content)
+            page = orjson.loads(self.retrying()(self._request)("GET", path, params))
             yield page
             if not (token := page.get("nextPageToken")):
                 return
@@ -341,7 +366,7 @@ class GCSBackend(DeepListingBackend):
             with batch:
                 for name in names:
                     self.gcs_bucket.delete_blob(name)
-            return [(answer.status_code, _answer_message(answer)) for answer in batch._responses]
+            return [(answer.status_code, _message(answer.status_code, answer.content)) for answer in batch._responses]
 
         with self.errors(f"cannot delete from gs://{self.bucket}"):
             try:
@@ -415,10 +440,14 @@ def _info(item: dict, name: str = "") -> FileInfo:
                     item.get("md5Hash") or (f"crc32c:{crc32c}" if crc32c else ""))
 
 
-def _answer_message(answer: Any) -> str:
-    """What one answer of a batch says, in a line: its status and the error's message."""
+def _error_text(body: bytes) -> str:
+    """The message of an error answer's JSON, in a line."""
     try:
-        message = answer.json().get("error", {}).get("message", "")
-    except ValueError:
-        message = ""
-    return f"{answer.status_code}: {message}".rstrip(": ")
+        return _first_line(orjson.loads(body).get("error", {}).get("message", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _message(status: int, body: bytes) -> str:
+    """What an error answer says, in a line: its status and the error's message."""
+    return f"{status}: {_error_text(body)}".rstrip(": ")
