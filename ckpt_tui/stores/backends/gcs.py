@@ -208,6 +208,7 @@ class GCSBackend(DeepListingBackend):
         self.retry = _retry()
         self.batch_delete = True  # until the server shows it has no batch endpoint
         self.answered = False  # whether the server has answered yet
+        self._soft_delete: tuple[float | None] | None = None  # the bucket's retention, once asked
 
     def parent(self) -> GCSBackend:
         return GCSBackend(self.bucket, self.prefix_above(), self.client, self.source)
@@ -328,6 +329,21 @@ class GCSBackend(DeepListingBackend):
         # The generation just read: a stream never mixes two versions of an object.
         return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retrying(), raw_download=True,
                           if_generation_match=blob.generation)  # type: ignore[return-value]
+
+    def soft_delete_seconds(self) -> float | None:
+        """The bucket's soft-delete retention (GCS keeps deleted objects 7 days unless the bucket
+        says otherwise; 0 turns it off). None also where the credentials may not read the
+        bucket's metadata: that is no reason to refuse a deletion."""
+        if self._soft_delete is None:
+            try:
+                with self.errors(f"cannot read the soft-delete policy of gs://{self.bucket}"):
+                    bucket = orjson.loads(self.retrying()(self._request)(
+                        "GET", f"/b/{quote(self.bucket, safe='')}", {"fields": "softDeletePolicy"}))
+                seconds = float(bucket.get("softDeletePolicy", {}).get("retentionDurationSeconds") or 0)
+            except (CkptError, ValueError):
+                seconds = 0.0
+            self._soft_delete = (seconds or None,)
+        return self._soft_delete[0]
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
