@@ -333,11 +333,12 @@ class GCSBackend(DeepListingBackend):
     def soft_delete_seconds(self) -> float | None:
         """The bucket's soft-delete retention (GCS keeps deleted objects 7 days unless the bucket
         says otherwise; 0 turns it off). None also where the credentials may not read the
-        bucket's metadata: that is no reason to refuse a deletion."""
+        bucket's metadata: that is no reason to refuse a deletion. Retried for 5 s at most: the
+        app asks as its confirmation opens."""
         if self._soft_delete is None:
             try:
                 with self.errors(f"cannot read the soft-delete policy of gs://{self.bucket}"):
-                    bucket = orjson.loads(self.retrying()(self._request)(
+                    bucket = orjson.loads(self.retry.with_timeout(CONNECT_SECONDS)(self._request)(
                         "GET", f"/b/{quote(self.bucket, safe='')}", {"fields": "softDeletePolicy"}))
                 seconds = float(bucket.get("softDeletePolicy", {}).get("retentionDurationSeconds") or 0)
             except (CkptError, ValueError):
