@@ -197,8 +197,10 @@ def rclone(config: Path, *args: str) -> None:
 
 def ckpt(*args: str) -> str:
     """A whole ckpt-tui command, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "ckpt_tui", *args], check=True, capture_output=True,
-                          text=True).stdout
+    done = subprocess.run([sys.executable, "-m", "ckpt_tui", *args], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"ckpt-tui {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
 
 
 class Times(NamedTuple):
@@ -263,7 +265,6 @@ def main() -> None:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
     clouds = {"gcs": [GCS], "azure": [Azure], "both": [GCS, Azure]}[args.cloud]
-    rows: list[tuple[str, str, Times, Times]] = []
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-clouds-") as tmp:
         tree, listing = Path(tmp) / "tree", Path(tmp) / "deleted.txt"
         listing.write_text("\n".join(build_tree(tree, args.steps)) + "\n")
@@ -272,18 +273,21 @@ def main() -> None:
             cloud = kind(scratch, scratch / "rclone.conf")
             with running(cloud.args, cloud.port, scratch):
                 print(f"{cloud.name}: one run of {args.steps} checkpoints", flush=True)
-                rows += [(cloud.name, *row) for row in measure(cloud, tree, listing, args.steps, args.repeat)]
+                report(cloud.name, measure(cloud, tree, listing, args.steps, args.repeat))
 
+
+def report(store: str, rows: list[tuple[str, Times, Times]]) -> None:
+    """The ratios of one store, as soon as they are measured."""
     print(f"load average {os.getloadavg()[0]:.2f} (1 min)")
     print(f"{'store':<22} {'work':<28} {'ckpt-tui':>9} {'rclone':>8} {'wall':>6} {'cpu ckpt':>9} {'rclone':>7} "
           f"{'cpu':>6} {'goal':>5}")
-    for store, name, ours, theirs in rows:
+    for name, ours, theirs in rows:
         floor = FLOORS[name.split()[0]]
         ratio = ours.wall / theirs.wall
         print(f"{store:<22} {name:<28} {ours.wall:>8.2f}s {theirs.wall:>7.2f}s {ratio:>5.2f}x {ours.cpu:>8.2f}s "
               f"{theirs.cpu:>6.2f}s {ours.cpu / theirs.cpu:>5.2f}x {floor:>4}x {'ok' if ratio <= floor else 'over'}")
     print("ratios = ckpt-tui / rclone, wall and CPU (below 1: ckpt-tui is faster); ok/over: the wall ratio "
-          "against the goal")
+          "against the goal", flush=True)
 
 
 if __name__ == "__main__":
