@@ -394,6 +394,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _stream_json({"location": store.location}, "runs", rendered(),
                      lambda: {**_unread_json(store, failed), "policy_problems": [policies.problem()] if policies.problem() else [],
                               "incomplete_uploads_outside_runs": elsewhere.to_json(now) if not (args.project or args.run) else None,
+                              "deletion_note": store.deletion_note,
                               "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
         return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
     runs, failed = _load_runs(store, args.project, args.run)
@@ -425,6 +426,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _print_run_summary(runs, resolved, offloads, uploads)
     if not (args.project or args.run):
         _print_uploads(elsewhere, now, "", " outside any run")
+    if note := store.deletion_note:
+        print(f"note: {note}")
     _report_unread(store, failed)
     problems = list(dict.fromkeys(resolved(run).problem for run in runs if resolved(run).problem))
     for problem in problems:

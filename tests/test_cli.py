@@ -148,7 +148,7 @@ def test_ls_json_of_many_runs_read_by_several_processes_is_the_same(art_base):
     no_uploads = {"count": 0, "bytes": 0, "oldest_age_seconds": None, "uploads": []}
     assert all(run["incomplete_uploads"] == no_uploads for run in runs)  # a disk keeps none
     assert listed == {"location": str(art_base), "notes": [], "errors": [], "policy_problems": [],
-                      "unused_sections": [], "incomplete_uploads_outside_runs": no_uploads}
+                      "unused_sections": [], "incomplete_uploads_outside_runs": no_uploads, "deletion_note": None}
     assert len(expected) == 12
 
 

@@ -207,3 +207,32 @@ def test_files_above_the_single_request_size_go_up_resumably_and_come_back_whole
         received: list[int] = []
         backend.get_file(f"big/{name}", str(tmp_path / name), received.append)
         assert sum(received) == len(data) and (tmp_path / name).read_bytes() == data
+
+
+@pytest.mark.parametrize(("environment", "proxied", "ca_certs"), [
+    ({}, False, None),
+    ({"HTTPS_PROXY": "http://127.0.0.1:3128"}, True, None),
+    ({"HTTPS_PROXY": "http://127.0.0.1:3128", "NO_PROXY": "storage.example.com"}, False, None),
+    ({"REQUESTS_CA_BUNDLE": "/etc/corporate-ca.pem"}, False, "/etc/corporate-ca.pem"),
+])
+def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_names(
+        monkeypatch, environment, proxied, ca_certs):
+    import urllib3
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from ckpt_tui.stores.backends.gcs import direct_http
+
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+                 "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    client = storage.Client(project="p", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": "https://storage.example.com"})
+    pool = direct_http(client).http
+    assert isinstance(pool, urllib3.ProxyManager) == proxied
+    if proxied:
+        assert pool.proxy.host == "127.0.0.1" and pool.proxy.port == 3128
+    if ca_certs:
+        assert pool.connection_pool_kw["ca_certs"] == ca_certs

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
@@ -466,6 +467,7 @@ def _name(node: Any) -> str:
     return unquote(text) if node.get("Encoded") == "true" else text
 
 
+@lru_cache(maxsize=4096)  # a listing's blobs share few seconds: parsing is most of a blob's cost
 def _http_time(value: str | None) -> float:
     """``Fri, 04 Dec 2026 18:11:45 GMT`` as seconds since the epoch."""
     return parsedate_to_datetime(value).timestamp() if value else 0.0  # whatever the locale
