@@ -6,6 +6,7 @@ happened (a :class:`DeletionReport`), or with None when nothing was started.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -55,7 +56,9 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#cancel"
 
-    def __init__(self, plans: list[Plan], store_note: str | None = None) -> None:
+    def __init__(self, plans: list[Plan], store_note: Callable[[], str | None] | None = None) -> None:
+        """``store_note`` asks the store what a deletion leaves behind (a bucket's soft delete);
+        it may send a request, so it runs in this dialog's worker."""
         super().__init__()
         self.plans = plans
         self.store_note = store_note
@@ -89,8 +92,7 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
                 yield Static(deletion_summary(self.plans))
             yield Label("Best and latest steps are never deleted; the run is re-read first.",
                         classes="hint")
-            if self.store_note:
-                yield Label(self.store_note, classes="hint")
+            yield Label("", id="store-note", classes="hint")
             yield ProgressBar(total=self.steps, show_eta=False, id="delete-progress")
             yield Label("", id="delete-status")
             with Horizontal(classes="buttons"):
@@ -100,6 +102,23 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False
+        self.query_one("#store-note").display = False
+        if self.store_note is not None:
+            self.read_store_note()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="note")
+    def read_store_note(self) -> None:
+        try:
+            note = self.store_note()
+        except CkptError:
+            return  # no note is no reason to refuse the deletion
+        if note:
+            self.app.call_from_thread(self._show_store_note, note)
+
+    def _show_store_note(self, note: str) -> None:
+        label = self.query_one("#store-note", Label)
+        label.update(note)
+        label.display = True
 
     @on(Button.Pressed, "#delete")
     def confirmed(self) -> None:
@@ -146,6 +165,8 @@ class ConfirmDelete(ModalScreen[DeletionReport | None]):
     @on(Worker.StateChanged)
     def worker_done(self, event: Worker.StateChanged) -> None:
         """The deletion ended: close with what it did (the worker is over, nothing to cancel)."""
+        if event.worker.group != "delete":
+            return
         if event.state == WorkerState.SUCCESS:
             self.dismiss(DeletionReport(event.worker.result, self.stop_requested))
         elif event.state == WorkerState.ERROR:

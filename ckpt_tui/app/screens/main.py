@@ -1022,9 +1022,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                         title="Refused" if refused else "Delete", severity="warning", timeout=12)
             return
         self.app.clear_notifications()  # a toast must not cover the dialog's buttons
-        note = self.app.store.deletion_note if self.app.store is not None else None
         from .confirm import ConfirmDelete
 
+        store = self.app.store
+        note = (lambda: store.deletion_note) if store is not None else None
         self.app.push_screen(ConfirmDelete(plans, note), self.deletion_done)
 
     def deletion_done(self, report: DeletionReport | None) -> None:
