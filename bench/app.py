@@ -265,7 +265,7 @@ def compare_chart(runs: int = 10, steps: int = BIG_RUN) -> None:
     import math
 
     from textual.app import App
-    from textual_plotext import PlotextPlot
+    from ckpt_tui.app.widgets.plotext_chart import ChartPlot
 
     from ckpt_tui.app.screens.compare import CompareRuns, Curve
     from ckpt_tui.core.retention import Policy
@@ -283,7 +283,7 @@ def compare_chart(runs: int = 10, steps: int = BIG_RUN) -> None:
             await app.push_screen(dialog)
             await pilot.pause()
             start, cpu = time.perf_counter(), time.process_time()
-            await dialog.show_curves(curves, PlotextPlot)
+            await dialog.show_curves(curves, ChartPlot)
             await pilot.pause()
             first = (time.perf_counter() - start, time.process_time() - cpu)
             redraws = []

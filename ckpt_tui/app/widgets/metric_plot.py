@@ -46,7 +46,7 @@ class MetricPlot(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.chart: Chart | None = None
-        self.plot = None  # the PlotextPlot, once imported
+        self.plot = None  # the ChartPlot, once imported
         self._importing = False
 
     def compose(self) -> ComposeResult:
@@ -56,9 +56,9 @@ class MetricPlot(Vertical):
 
     @work(thread=True, group="plotext")
     def import_plotext(self) -> None:
-        from textual_plotext import PlotextPlot
+        from .plotext_chart import ChartPlot
 
-        self.app.call_from_thread(self._mount_plot, PlotextPlot)
+        self.app.call_from_thread(self._mount_plot, ChartPlot)
 
     async def _mount_plot(self, plot_class: type) -> None:
         self.plot = plot_class(id="chart")
