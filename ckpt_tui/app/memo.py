@@ -30,3 +30,23 @@ class Memo:
         else:
             self._items.move_to_end(slot)
         return hit[1]  # type: ignore[return-value]
+
+
+class RunCache(OrderedDict):
+    """Runs read, kept while they hold at most ``limit`` checkpoints together (the most
+    recently read first): on a location of 100,000 checkpoints the app holds a few runs,
+    not all of them. ``trim`` keeps the newest and the runs it is given whatever their size."""
+
+    limit = 5000
+
+    def __setitem__(self, key, run) -> None:
+        super().__setitem__(key, run)
+        self.move_to_end(key)
+
+    def trim(self, keep: set) -> None:
+        held = 0
+        for index, key in enumerate(reversed(list(self))):
+            run = self[key]
+            held += len(run.checkpoints) + len(run.pending)
+            if held > self.limit and index and key not in keep:  # the newest stays too
+                del self[key]

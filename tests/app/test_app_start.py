@@ -1,0 +1,100 @@
+"""Starting on a large location: runs read by a child process while the app starts, and
+only a few runs held in memory (every run's summary is kept, and read again when the rule
+changes)."""
+
+from __future__ import annotations
+
+import os
+
+from app_helpers import RecordingApp, main
+from app_scenarios import settle
+
+from ckpt_tui.app.memo import RunCache
+from ckpt_tui.app.prefetch import Prefetch, is_local
+from ckpt_tui.app.widgets import RunTree
+from ckpt_tui.stores.local import LocalStore
+
+
+def listed(base) -> list[tuple[str, str]]:
+    store = LocalStore(base)
+    return [(p, r) for p in store.list_projects() for r in store.list_runs(p)]
+
+
+def test_the_child_process_sends_every_run_once_as_the_store_reads_it(demo_base):
+    prefetch = Prefetch(str(demo_base))
+    try:
+        store = LocalStore(demo_base)
+        for key in listed(demo_base):
+            assert prefetch.take(key) == store.load_run(*key)
+            assert prefetch.take(key) is None  # once: later reads go to the store
+        assert prefetch.take(("email-agent", "not-a-run")) is None  # not listed: no wait
+    finally:
+        prefetch.close()
+
+
+def test_a_run_the_child_cannot_read_is_read_by_the_app(tmp_path):
+    prefetch = Prefetch(str(tmp_path / "gone"))  # the child fails at once: nothing is ever sent
+    try:
+        assert prefetch.take(("p", "r")) is None
+    finally:
+        prefetch.close()
+    assert is_local(str(tmp_path)) and not is_local("s3://bucket/x") and not is_local(lambda: "x")
+
+
+async def test_the_app_shows_the_runs_the_child_read(demo_base):
+    taken = []
+
+    class Counting(Prefetch):
+        def take(self, key):
+            run = super().take(key)
+            taken.append((key, run is not None))
+            return run
+
+    prefetch = Counting(str(demo_base))
+    app = RecordingApp(str(demo_base), prefetch=prefetch)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            screen = main(app)
+            keys = listed(demo_base)
+            assert set(screen.summaries) == set(keys)
+            assert {key for key, given in taken if given} == set(keys)  # none read twice at start
+            store = LocalStore(demo_base)
+            first = store.load_run(*keys[0])
+            assert screen.run == first and screen.table.rows  # the open run as the store reads it
+            assert screen.summaries[keys[0]].checkpoints == len(first.checkpoints)
+    finally:
+        prefetch.close()
+
+
+def test_the_run_cache_lets_the_oldest_runs_go_beyond_its_limit(demo_base, monkeypatch):
+    monkeypatch.setattr(RunCache, "limit", 10)
+    store, cache = LocalStore(demo_base), RunCache()
+    keys = listed(demo_base)
+    for key in keys:
+        cache[key] = store.load_run(*key)
+    cache.trim({keys[0]})
+    assert keys[0] in cache and keys[-1] in cache  # kept as asked, and the newest
+    assert sum(len(r.checkpoints) for k, r in cache.items() if k != keys[0]) <= 10 + len(cache[keys[-1]].checkpoints)
+    assert len(cache) < len(keys)
+
+
+async def test_runs_let_go_keep_their_summary_and_it_follows_the_rule(demo_base, monkeypatch):
+    monkeypatch.setattr(RunCache, "limit", 1)  # only the open run and the last one read are held
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        keys = listed(demo_base)
+        assert set(screen.runs) == {screen.current, keys[-1]}
+        assert set(screen.summaries) == set(keys)
+        other = ("email-agent", "agent-002")
+        before = screen.summaries[other]
+        await pilot.press("d", "d")  # auto -> max -> min: the best step of every run changes
+        await settle(pilot)
+        run = LocalStore(demo_base).load_run(*other)
+        assert screen.summaries[other] == screen._summary(run) != before  # read again, by the new rule
+        assert other not in screen.runs
+        tree = screen.query_one(RunTree)
+        assert f"★{screen.summaries[other].best}" in str(tree._leaves[other].label)
+    assert os.path.isdir(demo_base)
