@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Label, Static
 
 from ...core.metrics import smooth
@@ -28,6 +29,14 @@ def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINT
         return series
     stride = -(-len(series) // limit)
     return [point for index, point in enumerate(series) if index % stride == 0 or point[0] in keep]
+
+
+def fitting(options: list[tuple[str, str]], width: int) -> str:
+    """The first of ``options`` (markup in two parts) whose text fits in ``width``, else the last."""
+    for option in options:
+        if Content.from_markup("".join(option)).cell_length <= width:
+            return "".join(option)
+    return "".join(options[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +89,19 @@ class MetricPlot(Vertical):
             self.chart = None
             self._draw()
             return
-        title.update(f"[b]{metric}[/b] ({direction}) over steps {series[0][0]}–{series[-1][0]}", layout=False)
+        width = self.size.width or 80
+        span = f"{series[0][0]}–{series[-1][0]}"  # the range stays: the direction and words give way
+        title.update(fitting([(f"[b]{metric}[/b]", f" ({direction}) over steps {span}"),
+                              (f"[b]{metric}[/b]", f" ({direction}) steps {span}"),
+                              (f"[b]{metric}[/b]", f" steps {span}"), (f"[b]{metric}[/b]", f" {span}")], width),
+                     layout=False)
         best.display = best_step is not None
         if best_step is not None:
-            best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]"
-                        + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""), layout=False)
+            value = number(best_value)
+            here = [f"   [$accent]│ step {highlighted}[/]", f" [$accent]│ step {highlighted}[/]",
+                    f" [$accent]│ {highlighted}[/]"] if highlighted is not None else [""]
+            best.update(fitting([(f"[$success]★ best {value} at step {best_step}[/]", h) for h in here]
+                                + [(f"[$success]★ {value} at {best_step}[/]", here[-1])], width), layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if not self._importing:
             self._importing = True
@@ -92,6 +109,13 @@ class MetricPlot(Vertical):
         if chart != self.chart:
             self.chart = chart
             self._draw()
+
+    def on_resize(self) -> None:
+        """The title and the best step's line fit the new width."""
+        chart = self.chart
+        if chart is not None:
+            self.show(chart.metric, chart.series, chart.direction, chart.best_step, chart.best_value,
+                      chart.highlighted, chart.smoothing)
 
     def _draw(self) -> None:
         if self.plot is None:
