@@ -67,6 +67,7 @@ class CkptApp(App[int]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
     TITLE = "ckpt-tui"
     COMMANDS = App.COMMANDS | {ckpt_commands}
+    VERTICAL_BREAKPOINTS = [(0, "-low"), (30, "-high")]  # screens under 30 rows: dialogs lose blank lines
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
