@@ -2,10 +2,10 @@
 
 Reading the runs of a large tree is mostly system calls and small Python loops;
 in the app's own process it shares one interpreter lock with drawing. Forked
-before Textual is imported (no thread runs yet), a child process reads every run
-in the order the run list shows them, on the other core, and sends each one
-back pickled; the app takes each run from here the first time it reads it, and
-reads it itself when the child failed on it, has not listed it, or is gone.
+before Textual is imported (no thread runs yet), two child processes (one a core)
+read the runs in the order the run list shows them, each every other run, and send
+each one back pickled; the app takes each run from here the first time it reads
+it, and reads it itself when a child failed on it, has not listed it, or is gone.
 """
 
 from __future__ import annotations
@@ -29,66 +29,84 @@ def is_local(location: object) -> bool:
 
 
 class Prefetch:
-    """A child process reading every run of ``location``; ``take`` hands each run over once."""
+    """Child processes reading every run of ``location`` (each its share, in the order
+    they are listed); ``take`` hands each run over once."""
 
-    def __init__(self, location: str) -> None:
-        read_end, write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: never returns
-            os.close(read_end)
-            _read_runs(location, write_end)
-        os.close(write_end)
-        self._file = os.fdopen(read_end, "rb")
+    def __init__(self, location: str, readers: int | None = None) -> None:
+        self.readers = readers or max(1, min(2, len(os.sched_getaffinity(0))))
+        self.pids: list[int] = []
         self._keys: list[RunKey] | None = None
         self._runs: dict[RunKey, Run | None] = {}
         self._taken: set[RunKey] = set()
-        self._over = False
+        self._over: set[int] = set()  # readers that have sent all they will
         self._changed = threading.Condition()
-        threading.Thread(target=self._receive, daemon=True, name="prefetch").start()
+        sources = []
+        for share in range(self.readers):  # every fork before the first thread starts
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # a child: never returns
+                for source in (read_end, *sources):
+                    os.close(source)
+                _read_runs(location, write_end, share, self.readers)
+            os.close(write_end)
+            self.pids.append(pid)
+            sources.append(read_end)
+        for share, source in enumerate(sources):
+            threading.Thread(target=self._receive, args=(share, os.fdopen(source, "rb")), daemon=True,
+                             name=f"prefetch-{share}").start()
 
-    def _receive(self) -> None:
+    def _receive(self, share: int, source) -> None:
         try:
-            while header := self._file.read(HEADER.size):
-                message = pickle.loads(self._file.read(HEADER.unpack(header)[0]))
-                with self._changed:
-                    if message[0] == "keys":
-                        self._keys = message[1]
-                    else:
-                        _, key, run = message
-                        if key not in self._taken:
-                            self._runs[key] = run
-                    self._changed.notify_all()
+            with source:
+                while header := source.read(HEADER.size):
+                    message = pickle.loads(source.read(HEADER.unpack(header)[0]))
+                    with self._changed:
+                        if message[0] == "keys":
+                            self._keys = self._keys or message[1]
+                        elif message[1] not in self._taken:
+                            self._runs[message[1]] = message[2]
+                        self._changed.notify_all()
         except Exception:  # noqa: BLE001 - the child failed or was stopped mid-message
-            pass  # the child failed or was stopped: the app reads what it did not send
+            pass
         finally:
             with self._changed:
-                self._over = True
+                self._over.add(share)
                 self._changed.notify_all()
 
+    def _pending(self, key: RunKey) -> bool:
+        """Still to come from the reader whose share it is."""
+        if self._keys is None:
+            return len(self._over) < self.readers
+        if key not in self._keys:
+            return False
+        return self._keys.index(key) % self.readers not in self._over
+
     def take(self, key: RunKey) -> Run | None:
-        """The run as the child read it, once; None when the app must read it itself. Waits
-        while the child is still to send it (it reads the runs in the order they are shown)."""
+        """The run as a child read it, once; None when the app must read it itself. Waits
+        while a child is still to send it (they read the runs in the order they are shown)."""
         with self._changed:
-            while not self._over and key not in self._runs and (self._keys is None or key in self._keys):
+            while key not in self._runs and key not in self._taken and self._pending(key):
                 self._changed.wait()
             self._taken.add(key)
             return self._runs.pop(key, None)
 
     def close(self) -> None:
-        """Stop the child (when still reading) and free what it sent and nobody took."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.waitpid(self.pid, 0)
+        """Stop the children (when still reading) and free what they sent and nobody took."""
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
         with self._changed:
             self._runs.clear()
-            self._over = True
+            self._over.update(range(self.readers))
             self._changed.notify_all()
 
 
-def _read_runs(location: str, fd: int) -> None:
-    """In the child: list the location and send every run (None for one that fails)."""
+def _read_runs(location: str, fd: int, share: int, readers: int) -> None:
+    """In a child: list the location and send its share of the runs, every ``readers``-th
+    from ``share`` on (None for one that fails)."""
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):  # the terminal belongs to the app
@@ -100,7 +118,7 @@ def _read_runs(location: str, fd: int) -> None:
         store.connect()
         keys = [(project, run) for project in store.list_projects() for run in store.list_runs(project)]
         _send(fd, ("keys", keys))
-        for key in keys:
+        for key in keys[share::readers]:
             try:
                 run = store.load_run(*key, with_metrics=True)
             except CkptError:

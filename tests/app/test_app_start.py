@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from app_helpers import RecordingApp, main
 from app_scenarios import settle
 
@@ -20,14 +21,16 @@ def listed(base) -> list[tuple[str, str]]:
     return [(p, r) for p in store.list_projects() for r in store.list_runs(p)]
 
 
-def test_the_child_process_sends_every_run_once_as_the_store_reads_it(demo_base):
-    prefetch = Prefetch(str(demo_base))
+@pytest.mark.parametrize("readers", [1, 2])
+def test_the_child_processes_send_every_run_once_as_the_store_reads_it(demo_base, readers):
+    prefetch = Prefetch(str(demo_base), readers)
     try:
         store = LocalStore(demo_base)
-        for key in listed(demo_base):
+        for key in reversed(listed(demo_base)):  # whichever comes first
             assert prefetch.take(key) == store.load_run(*key)
             assert prefetch.take(key) is None  # once: later reads go to the store
         assert prefetch.take(("email-agent", "not-a-run")) is None  # not listed: no wait
+        assert len(prefetch.pids) == readers
     finally:
         prefetch.close()
 
