@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
+from rich.cells import cell_len
 from textual.containers import Vertical
-from textual.content import Content
 from textual.widgets import Label, Static
 
 from ...core.metrics import smooth
@@ -32,11 +32,13 @@ def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINT
 
 
 def fitting(options: list[tuple[str, str]], width: int) -> str:
-    """The first of ``options`` (markup in two parts) whose text fits in ``width``, else the last."""
-    for option in options:
-        if Content.from_markup("".join(option)).cell_length <= width:
-            return "".join(option)
-    return "".join(options[-1])
+    """The markup of the first of ``options`` (plain text, markup) whose text fits in
+    ``width``, else of the last. (Parsing markup to measure it would cost a key press
+    milliseconds.)"""
+    for plain, markup in options:
+        if cell_len(plain) <= width:
+            return markup
+    return options[-1][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +93,17 @@ class MetricPlot(Vertical):
             return
         width = self.size.width or 80
         span = f"{series[0][0]}–{series[-1][0]}"  # the range stays: the direction and words give way
-        title.update(fitting([(f"[b]{metric}[/b]", f" ({direction}) over steps {span}"),
-                              (f"[b]{metric}[/b]", f" ({direction}) steps {span}"),
-                              (f"[b]{metric}[/b]", f" steps {span}"), (f"[b]{metric}[/b]", f" {span}")], width),
-                     layout=False)
+        title.update(fitting([(f"{metric}{rest}", f"[b]{metric}[/b]{rest}") for rest in (
+            f" ({direction}) over steps {span}", f" ({direction}) steps {span}", f" steps {span}", f" {span}")],
+            width), layout=False)
         best.display = best_step is not None
         if best_step is not None:
             value = number(best_value)
-            here = [f"   [$accent]│ step {highlighted}[/]", f" [$accent]│ step {highlighted}[/]",
-                    f" [$accent]│ {highlighted}[/]"] if highlighted is not None else [""]
-            best.update(fitting([(f"[$success]★ best {value} at step {best_step}[/]", h) for h in here]
-                                + [(f"[$success]★ {value} at {best_step}[/]", here[-1])], width), layout=False)
+            here = [f"   │ step {highlighted}", f" │ step {highlighted}", f" │ {highlighted}"] \
+                if highlighted is not None else [""]
+            lines = [(f"★ best {value} at step {best_step}", h) for h in here] + [(f"★ {value} at {best_step}", here[-1])]
+            best.update(fitting([(star + h, f"[$success]{star}[/]" + (f"[$accent]{h}[/]" if h else ""))
+                                 for star, h in lines], width), layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if not self._importing:
             self._importing = True
