@@ -20,6 +20,7 @@ from ..core.models import Run
 
 RunKey = tuple[str, str]
 HEADER = struct.Struct("!Q")
+NICENESS = 10
 
 
 def is_local(location: object) -> bool:
@@ -111,6 +112,7 @@ def _read_runs(location: str, fd: int, share: int, readers: int) -> None:
         devnull = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):  # the terminal belongs to the app
             os.dup2(devnull, stream)
+        os.nice(NICENESS)  # drawing first: the readers take the CPU the app leaves
         from ..core.errors import CkptError
         from ..stores import open_store
 
