@@ -37,7 +37,7 @@ class Prefetch:
         self.readers = readers or max(1, min(2, len(os.sched_getaffinity(0))))
         self.pids: list[int] = []
         self._keys: list[RunKey] | None = None
-        self._runs: dict[RunKey, Run | None] = {}
+        self._runs: dict[RunKey, bytes] = {}  # each run pickled, as sent
         self._taken: set[RunKey] = set()
         self._over: set[int] = set()  # readers that have sent all they will
         self._changed = threading.Condition()
@@ -60,12 +60,13 @@ class Prefetch:
         try:
             with source:
                 while header := source.read(HEADER.size):
-                    message = pickle.loads(source.read(HEADER.unpack(header)[0]))
+                    key = pickle.loads(source.read(HEADER.unpack(header)[0]))
+                    data = source.read(HEADER.unpack(source.read(HEADER.size))[0])
                     with self._changed:
-                        if message[0] == "keys":
-                            self._keys = self._keys or message[1]
-                        elif message[1] not in self._taken:
-                            self._runs[message[1]] = message[2]
+                        if key is None:  # the listing
+                            self._keys = self._keys or pickle.loads(data)
+                        elif key not in self._taken:
+                            self._runs[key] = data  # unpickled when taken: bytes take a tenth of the room
                         self._changed.notify_all()
         except Exception:  # noqa: BLE001 - the child failed or was stopped mid-message
             pass
@@ -89,7 +90,8 @@ class Prefetch:
             while key not in self._runs and key not in self._taken and self._pending(key):
                 self._changed.wait()
             self._taken.add(key)
-            return self._runs.pop(key, None)
+            data = self._runs.pop(key, None)
+        return pickle.loads(data) if data is not None else None
 
     def close(self) -> None:
         """Stop the children (when still reading) and free what they sent and nobody took."""
@@ -119,21 +121,22 @@ def _read_runs(location: str, fd: int, share: int, readers: int) -> None:
         store = open_store(location)
         store.connect()
         keys = [(project, run) for project in store.list_projects() for run in store.list_runs(project)]
-        _send(fd, ("keys", keys))
+        _send(fd, None, keys)
         for key in keys[share::readers]:
             try:
                 run = store.load_run(*key, with_metrics=True)
             except CkptError:
                 run = None  # the app reads it and says why
-            _send(fd, ("run", key, run))
+            _send(fd, key, run)
     except BaseException:  # noqa: BLE001 - whatever happens here, the app reads the runs itself
         pass
     finally:
         os._exit(0)
 
 
-def _send(fd: int, message: tuple) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(HEADER.pack(len(data)) + data)
+def _send(fd: int, key: RunKey | None, value: object) -> None:
+    """A run (or, with no key, the listing): the key and the value pickled apart, each after its length."""
+    head, data = (pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL) for part in (key, value))
+    view = memoryview(HEADER.pack(len(head)) + head + HEADER.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]

@@ -76,7 +76,8 @@ def test_the_run_cache_lets_the_oldest_runs_go_beyond_its_limit(demo_base, monke
     keys = listed(demo_base)
     for key in keys:
         cache[key] = store.load_run(*key)
-    cache.trim({keys[0]})
+    gone = cache.trim({keys[0]})
+    assert gone and all(run not in cache.values() for run in gone)
     assert keys[0] in cache and keys[-1] in cache  # kept as asked, and the newest
     assert sum(len(r.checkpoints) for k, r in cache.items() if k != keys[0]) <= 10 + len(cache[keys[-1]].checkpoints)
     assert len(cache) < len(keys)
@@ -101,3 +102,16 @@ async def test_runs_let_go_keep_their_summary_and_it_follows_the_rule(demo_base,
         tree = screen.query_one(RunTree)
         assert f"★{screen.summaries[other].best}" in str(tree._leaves[other].label)
     assert os.path.isdir(demo_base)
+
+
+def test_the_memo_lets_go_of_what_it_computed_from_a_run_let_go(demo_base):
+    from ckpt_tui.app.memo import Memo
+
+    store, memo = LocalStore(demo_base), Memo()
+    first, second = (store.load_run(*key) for key in listed(demo_base)[:2])
+    for run in (first, second):
+        memo.get(run, "bytes", lambda run=run: run.total_bytes)
+        memo.get(run.metrics, "names", run.metrics.names)
+    memo.forget(first, first.metrics)
+    owners = [owner for owner, _ in memo._items.values()]
+    assert all(owner is not first and owner is not first.metrics for owner in owners) and len(owners) == 2

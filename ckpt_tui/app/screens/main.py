@@ -469,7 +469,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
                         severity="warning", timeout=10)
         self.runs[key] = run
-        self.runs.trim({self.current, *self.plans})
+        for gone in self.runs.trim({self.current, *self.plans}):
+            if gone is not self.run:
+                self.memo.forget(gone, gone.metrics)
         if key == self.current:
             self.start_live()  # after the first run is read: following a large tree costs time
         self.summaries[key] = self._summary(run)
