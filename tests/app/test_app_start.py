@@ -115,3 +115,44 @@ def test_the_memo_lets_go_of_what_it_computed_from_a_run_let_go(demo_base):
     memo.forget(first, first.metrics)
     owners = [owner for owner, _ in memo._items.values()]
     assert all(owner is not first and owner is not first.metrics for owner in owners) and len(owners) == 2
+
+
+def test_the_command_reads_through_its_children_and_stops_them_when_it_quits(demo_base):
+    """``ckpt-tui PATH`` in a terminal: the run list fills in, and quitting leaves no reader behind."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(TERM="xterm-256color")
+        os.execvp(sys.executable, [sys.executable, "-m", "ckpt_tui", str(demo_base)])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    latest = [b"L319", b"L89", b"L39", b"L59", b"L23", b"L149"]  # every run's summary in the run list
+    output, children = b"", set()
+    try:
+        deadline = time.monotonic() + 120
+        while not all(mark in output for mark in latest) and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                output += os.read(fd, 65536)
+            children |= set(subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                                           text=True).stdout.split())
+        assert all(mark in output for mark in latest)
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    assert children  # the readers ran
+    assert not [c for c in children if os.path.exists(f"/proc/{c}")]  # and are gone
