@@ -15,12 +15,14 @@ import pickle
 import signal
 import struct
 import threading
+from collections import Counter
 
 from ..core.models import Run
 
 RunKey = tuple[str, str]
 HEADER = struct.Struct("!Q")
 NICENESS = 10
+BUFFERED = 8  # runs a reader sends ahead of the app (kept pickled): a tree of 100 runs is not held whole
 
 
 def is_local(location: object) -> bool:
@@ -40,6 +42,8 @@ class Prefetch:
         self._runs: dict[RunKey, bytes] = {}  # each run pickled, as sent
         self._taken: set[RunKey] = set()
         self._over: set[int] = set()  # readers that have sent all they will
+        self._wanted: Counter[int | None] = Counter()  # readers whose runs the app waits for
+        self._share: dict[RunKey, int] = {}  # which reader sends each run
         self._changed = threading.Condition()
         sources = []
         for share in range(self.readers):  # every fork before the first thread starts
@@ -59,12 +63,14 @@ class Prefetch:
     def _receive(self, share: int, source) -> None:
         try:
             with source:
-                while header := source.read(HEADER.size):
+                while self._room_for(share) and (header := source.read(HEADER.size)):
                     key = pickle.loads(source.read(HEADER.unpack(header)[0]))
                     data = source.read(HEADER.unpack(source.read(HEADER.size))[0])
                     with self._changed:
-                        if key is None:  # the listing
-                            self._keys = self._keys or pickle.loads(data)
+                        if key is None:  # the listing (the same from every reader)
+                            if self._keys is None:
+                                self._keys = pickle.loads(data)
+                                self._share = {run: index % self.readers for index, run in enumerate(self._keys)}
                         elif key not in self._taken:
                             self._runs[key] = data  # unpickled when taken: bytes take a tenth of the room
                         self._changed.notify_all()
@@ -75,21 +81,33 @@ class Prefetch:
                 self._over.add(share)
                 self._changed.notify_all()
 
+    def _room_for(self, share: int) -> bool:
+        """Wait while a reader has BUFFERED runs sent and not taken (its child then waits on
+        the pipe), unless the app waits for one of its runs; False once closed."""
+        with self._changed:
+            while (share not in self._over and not self._wanted[share]
+                   and sum(1 for key in self._runs if self._share[key] == share) >= BUFFERED):
+                self._changed.wait()
+            return share not in self._over
+
     def _pending(self, key: RunKey) -> bool:
         """Still to come from the reader whose share it is."""
         if self._keys is None:
             return len(self._over) < self.readers
-        if key not in self._keys:
-            return False
-        return self._keys.index(key) % self.readers not in self._over
+        return key in self._share and self._share[key] not in self._over
 
     def take(self, key: RunKey) -> Run | None:
         """The run as a child read it, once; None when the app must read it itself. Waits
         while a child is still to send it (they read the runs in the order they are shown)."""
         with self._changed:
             while key not in self._runs and key not in self._taken and self._pending(key):
+                share = self._share.get(key)
+                self._wanted[share] += 1  # its reader reads on, however many runs wait here
+                self._changed.notify_all()
                 self._changed.wait()
+                self._wanted[share] -= 1
             self._taken.add(key)
+            self._changed.notify_all()  # room for the next run
             data = self._runs.pop(key, None)
         return pickle.loads(data) if data is not None else None
 

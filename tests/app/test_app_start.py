@@ -35,6 +35,22 @@ def test_the_child_processes_send_every_run_once_as_the_store_reads_it(demo_base
         prefetch.close()
 
 
+def test_readers_wait_for_the_app_beyond_a_few_runs_and_read_on_for_a_run_it_waits_for(demo_base, monkeypatch):
+    import ckpt_tui.app.prefetch as prefetch_module
+
+    monkeypatch.setattr(prefetch_module, "BUFFERED", 1)
+    prefetch = Prefetch(str(demo_base), 1)
+    try:
+        keys = listed(demo_base)
+        store = LocalStore(demo_base)
+        assert prefetch.take(keys[-1]) == store.load_run(*keys[-1])  # past the runs sent ahead of it
+        assert len(prefetch._runs) <= len(keys) - 1
+        for key in keys[:-1]:
+            assert prefetch.take(key) == store.load_run(*key)
+    finally:
+        prefetch.close()
+
+
 def test_a_run_the_child_cannot_read_is_read_by_the_app(tmp_path):
     prefetch = Prefetch(str(tmp_path / "gone"))  # the child fails at once: nothing is ever sent
     try:
