@@ -102,8 +102,9 @@ class MetricPlot(Vertical):
             here = [f"   │ step {highlighted}", f" │ step {highlighted}", f" │ {highlighted}"] \
                 if highlighted is not None else [""]
             lines = [(f"★ best {value} at step {best_step}", h) for h in here] + [(f"★ {value} at {best_step}", here[-1])]
-            best.update(fitting([(star + h, f"[$success]{star}[/]" + (f"[$accent]{h}[/]" if h else ""))
-                                 for star, h in lines], width), layout=False)
+            best.update(fitting([(star + h, f"[$success]{star}[/]" + h[:len(h) - len(h.lstrip())]
+                                  + (f"[$accent]{h.lstrip()}[/]" if h else "")) for star, h in lines], width),
+                        layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if not self._importing:
             self._importing = True
