@@ -461,9 +461,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def run_loaded(self, run: Run) -> None:
         # A run of 20,000 steps is ~10^5 long-lived objects: without this, a full collection
         # now and then (35 ms) lands in the middle of a key press. They hold no cycles, so
-        # reference counting still frees them when the run is read again.
-        gc.freeze()
+        # reference counting still frees them when the run is read again. Only for the run
+        # shown: what else is frozen then (garbage cycles of reading) is never collected, and
+        # freezing at every run a large location summarises would keep growing the app.
         key = (run.project, run.name)
+        if key == self.current:
+            gc.freeze()
         if run.metrics.notes and key not in self.metrics_noted and key == self.current:
             self.metrics_noted.add(key)
             self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
