@@ -30,3 +30,31 @@ class Memo:
         else:
             self._items.move_to_end(slot)
         return hit[1]  # type: ignore[return-value]
+
+    def forget(self, *owners: object) -> None:
+        """Let go of what was computed from ``owners`` (and of them: the memo holds its owners)."""
+        gone = {id(owner) for owner in owners}
+        for slot in [slot for slot, (owner, _) in self._items.items() if id(owner) in gone]:
+            del self._items[slot]
+
+
+class RunCache(OrderedDict):
+    """Runs read, kept while they hold at most ``limit`` checkpoints together (the most
+    recently read first): on a location of 100,000 checkpoints the app holds a few runs,
+    not all of them. ``trim`` keeps the newest and the runs it is given whatever their size."""
+
+    limit = 5000
+
+    def __setitem__(self, key, run) -> None:
+        super().__setitem__(key, run)
+        self.move_to_end(key)
+
+    def trim(self, keep: set) -> list:
+        """Let go of the oldest runs beyond the limit; returns them."""
+        held, gone = 0, []
+        for index, key in enumerate(reversed(list(self))):
+            run = self[key]
+            held += len(run.checkpoints) + len(run.pending)
+            if held > self.limit and index and key not in keep:  # the newest stays too
+                gone.append(self.pop(key))
+        return gone

@@ -3,6 +3,7 @@ readout; the best across them, the core's answer, pinned or forked from there.""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from app_helpers import RecordingApp, main
@@ -160,8 +161,39 @@ async def test_pin_and_fork_are_disabled_until_there_is_a_best(demo_base):
 
 def test_values_under_the_cursor_are_the_last_logged():
     series = [(0, 0.1), (10, 0.5), (20, 0.4)]
-    assert [s for s, _ in in_span([(s, 0.0) for s in range(100)], 10, 50, 10)] == [*range(10, 51, 5)]
+    assert in_span(series, 10, 20, 10) == series[1:]  # few points: all of them
     assert value_at(series, 15) == 0.5 and value_at(series, 20) == 0.4 and value_at([(5, 1.0)], 2) is None
     assert Curve("a", series).key is None
     assert run_labels([("p", "a"), ("p", "b")]) == {("p", "a"): "a", ("p", "b"): "b"}
     assert run_labels([("p", "a"), ("q", "a")]) == {("p", "a"): "p/a", ("q", "a"): "q/a"}
+
+
+def test_a_curve_is_cut_to_a_low_and_a_high_point_a_column_and_its_peaks_survive():
+    series = [(s, 0.0) for s in range(1000)]
+    series[333] = (333, 5.0)
+    series[777] = (777, -5.0)
+    shown = in_span(series, 100, 900, 40)
+    assert len(shown) <= 80 and shown == sorted(shown)
+    assert (333, 5.0) in shown and (777, -5.0) in shown
+    assert all(100 <= s <= 900 for s, _ in shown) and shown[0][0] == 100
+
+
+def test_the_chart_text_is_what_plotext_escapes_say():
+    """The plot drawn from plotext's matrix renders the same segments as plotext's own escapes."""
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.text import Text
+    from textual_plotext.plot import Plot
+
+    from ckpt_tui.app.widgets.plotext_chart import matrix_text
+
+    plot = Plot()
+    plot.plot(list(range(60)), [(i % 7) / 7 for i in range(60)], marker="braille", color="cyan")
+    plot.plot(list(range(60)), [(i % 5) / 5 for i in range(60)], marker="dot", color="gray")
+    plot.scatter([30], [0.5], marker="★", color="green")
+    plot.vline(20, color="orange")
+    plot.plotsize(70, 16)
+    plot.theme("pro")
+    console = Console(width=70, color_system="truecolor", file=open(os.devnull, "w"))
+    escaped = list(Segment.simplify(console.render(Text.from_ansi(plot.build()))))
+    assert list(Segment.simplify(console.render(matrix_text(plot.monitor.matrix)))) == escaped

@@ -71,3 +71,17 @@ async def test_the_unchecked_history_box_is_empty(art_base):
         box.value = True
         assert "X" in box._button.plain
         await pilot.press("escape")
+
+
+async def test_the_fork_dialog_shows_its_buttons_whole_at_80x24(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("f")
+        await settle(pilot)
+        dialog = app.screen.query_one("#fork")
+        inside = dialog.region.bottom - 1  # the border's row
+        for button in app.screen.query("#fork Button"):
+            assert button.region.bottom <= inside, button  # the lower edge too
+        assert "into " in str(app.screen.query_one("#fork-target").render())

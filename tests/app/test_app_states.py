@@ -362,3 +362,27 @@ async def test_help_is_built_from_bindings_and_has_the_legend(art_base):
         for fragment in ("Fork", "order the projects and their runs", "mark or unmark", "fold or unfold", "Legend", "DEL",
                          "★", "first run"):
             assert fragment in text, fragment
+
+
+async def test_the_chart_title_and_best_line_keep_the_range_and_the_step_at_120_columns(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        plot = main(app).query_one(MetricPlot)
+        plot.show("val/reward", [(0, 0.1), (19990, 0.9)], "auto→max", 19280, 0.9265, 12000)
+        await pilot.pause()
+        width = plot.size.width
+        title, best = (str(plot.query_one(f"#plot-{part}").render()) for part in ("title", "best"))
+        assert "0–19990" in title and len(title) <= width
+        assert "19280" in best and "12000" in best and len(best) <= width
+        await pilot.resize_terminal(200, 36)
+        await settle(pilot)
+        assert "over steps 0–19990" in str(plot.query_one("#plot-title").render())  # room: every word
+
+
+def test_a_project_whose_runs_are_still_being_read_shows_no_size_yet():
+    from ckpt_tui.app.widgets.run_tree import RunSummary, project_label
+
+    assert "0 Bytes" not in project_label("bench", [None], 1, 40).plain
+    assert project_label("bench", [None], 1, 40).plain.endswith("1 run · …")
+    assert "2.0 kB…" in project_label("bench", [RunSummary(1, 2000, 1, None), None], 2, 40).plain

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Protocol
 
 from textual import work
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from ...core.retention import Policy
 
 RunKey = tuple[str, str]
-POINTS = 120  # per curve: ten runs of them fill a chart's braille dots
+COLUMNS = 106  # the chart's width in the dialog, until it is laid out
 COLOURS = ("cyan", "magenta", "green", "orange", "blue", "red", "yellow", "white", "gray", "violet")
 # [ and ] step through these: the moving average's weight of a new value (smaller: smoother).
 SMOOTHING = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
@@ -70,13 +71,22 @@ class CompareHost(Protocol):
     def open_fork(self, key: RunKey, ckpt: Checkpoint, run: Run | None) -> None: ...
 
 
-def in_span(series: list[tuple[int, float]], low: int, high: int, limit: int) -> list[tuple[int, float]]:
-    """The points between steps ``low`` and ``high`` (series are sorted by step), at most about ``limit``."""
+def in_span(series: list[tuple[int, float]], low: int, high: int, buckets: int) -> list[tuple[int, float]]:
+    """The points between steps ``low`` and ``high`` (series are sorted by step), in at most
+    ``buckets`` runs of neighbours each reduced to its lowest and highest point (in step
+    order), so that a peak or a dip narrower than a column of the chart still shows."""
     start = bisect.bisect_left(series, (low, float("-inf")))
     end = bisect.bisect_right(series, (high, float("inf")))
-    part = series[start:end]
-    stride = -(-len(part) // limit) if part else 1
-    return part[::stride] + ([part[-1]] if part and (len(part) - 1) % stride else [])
+    if end - start <= 2 * buckets:
+        return series[start:end]
+    chunk = -(-(end - start) // buckets)
+    value = itemgetter(1)
+    shown: list[tuple[int, float]] = []
+    for first in range(start, end, chunk):
+        part = series[first:min(first + chunk, end)]
+        lowest, highest = min(part, key=value), max(part, key=value)
+        shown += sorted({lowest, highest})
+    return shown
 
 
 def value_at(series: list[tuple[int, float]], step: int) -> float | None:
@@ -122,6 +132,7 @@ class CompareRuns(ModalScreen[None]):
         self.cursor: int | None = None
         self.plot = None
         self._smoothed: dict[tuple[str, float], list[tuple[int, float]]] = {}
+        self._points: dict[tuple, tuple[list[int], list[float]]] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare", classes="dialog") as dialog:
@@ -146,7 +157,7 @@ class CompareRuns(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def read_curves(self) -> None:
-        from textual_plotext import PlotextPlot
+        from ..widgets.plotext_chart import ChartPlot
 
         store = self.app.open_store()
         labels = run_labels(self.keys)
@@ -162,13 +173,13 @@ class CompareRuns(ModalScreen[None]):
         policy = self.policy
         bests = [Best((run.project, run.name), labels[(run.project, run.name)], step, value)
                  for run, step, value in best_across(list(runs.values()), self.metric, policy.mode, policy.smoothing)]
-        self.app.call_from_thread(self.show_curves, curves, PlotextPlot, bests, runs)
+        self.app.call_from_thread(self.show_curves, curves, ChartPlot, bests, runs)
 
     async def show_curves(self, curves: list[Curve], plot_class: type, bests: list[Best] = (),
                           runs: dict[RunKey, Run] | None = None) -> None:
         self.curves = [c for c in curves if c.series]
         self.bests, self.runs = list(bests), dict(runs or {})
-        steps = [s for c in self.curves for s, _ in c.series]
+        steps = [c.series[0][0] for c in self.curves] + [c.series[-1][0] for c in self.curves]  # sorted by step
         missing = [c.run for c in curves if not c.series]
         title = f"{len(self.curves)} run(s) log {self.metric}" + (
             f"; not logged by {', '.join(missing)}" if missing else "")
@@ -179,9 +190,9 @@ class CompareRuns(ModalScreen[None]):
         self.full = self.span = (min(steps), max(steps))
         self.cursor = self.span[1]
         self.plot = plot_class(id="compare-chart")
+        self.draw()  # before mounting: the chart's first render is the finished figure
         await self.query_one("#compare").mount(self.plot, before=self.query_one("#compare-legend"))
         self.refresh_bindings()
-        self.draw()
 
     @property
     def smoothing(self) -> float | None:
@@ -193,19 +204,19 @@ class CompareRuns(ModalScreen[None]):
         plt = self.plot.plt
         plt.clear_figure()
         low, high = self.span
+        columns = self.plot.size.width or self.query_one("#compare").content_region.width or COLUMNS
         legend = []
         for index, curve in enumerate(self.curves):
             colour = COLOURS[index % len(COLOURS)]
-            shown = in_span(curve.series, low, high, POINTS)
-            if not shown:
+            steps, values = self._shown(curve.series, curve.run, None, columns)
+            if not steps:
                 continue
-            steps, values = [s for s, _ in shown], [v for _, v in shown]
             if self.smoothing is None:
                 plt.plot(steps, values, marker="braille", color=colour)
             else:  # the raw curve faint behind the smoothed one
                 plt.plot(steps, values, marker="dot", color="gray")
-                smoothed = in_span(self._smooth(curve), low, high, POINTS)
-                plt.plot([s for s, _ in smoothed], [v for _, v in smoothed], marker="braille", color=colour)
+                plt.plot(*self._shown(self._smooth(curve), curve.run, self.smoothing, columns),
+                         marker="braille", color=colour)
             legend.append(f"[{colour}]━ {curve.run}[/]")
         starred = [b for b in self.bests if low <= b.step <= high]
         if starred:
@@ -244,6 +255,18 @@ class CompareRuns(ModalScreen[None]):
         ckpt = run.checkpoint(best.step) if run is not None else None
         if ckpt is not None:
             self.host.open_fork(best.key, ckpt, run)
+
+    def _shown(self, series: list[tuple[int, float]], run: str, smoothing: float | None,
+               columns: int) -> tuple[list[int], list[float]]:
+        """The steps and values drawn of a curve: one bucket a column, kept while the span is
+        the same (moving the cursor redraws the same points)."""
+        key = (run, smoothing, self.span, columns)
+        if key not in self._points:
+            if len(self._points) > 64:  # zoomed and panned a while: the spans of before go
+                self._points.clear()
+            shown = in_span(series, *self.span, columns)
+            self._points[key] = ([s for s, _ in shown], [v for _, v in shown])
+        return self._points[key]
 
     def _smooth(self, curve: Curve) -> list[tuple[int, float]]:
         """The curve smoothed at the current level: once per run and level."""

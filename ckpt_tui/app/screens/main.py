@@ -33,7 +33,7 @@ from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
 from ..keymap import with_ids
 from ..legend import legend_line
-from ..memo import Memo
+from ..memo import Memo, RunCache
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
 from ..widgets.run_tree import DENIED, ORDERS
 from ..widgets.status_line import StatusPart
@@ -143,7 +143,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.listing_error: str | None = None
         self.unreadable: list[str] = []  # folders of the location it may not list, shown as such
         self.free = Space(None)  # free space as the store reports it, read with the listing
-        self.runs: dict[RunKey, Run] = {}
+        self.runs: RunCache = RunCache()  # the runs read lately; every run's summary is kept
         self.summaries: dict[RunKey, RunSummary] = {}
         self.current: RunKey | None = None
         self.run: Run | None = None
@@ -152,6 +152,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.preview_scope: str | None = None
         self.extra_columns: set[str] = set()
         self.noted: set[RunKey] = set()
+        self.metrics_noted: set[RunKey] = set()  # runs whose unreadable metrics were said
         # Pins and marks belong to a run, never to the rule.
         self.pins: dict[RunKey, frozenset[int]] = {}
         self.marks: dict[RunKey, frozenset[int]] = {}
@@ -346,17 +347,31 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def load_run(self, key: RunKey) -> None:
         """Steps first (fast), metrics after, so that the table appears early."""
         worker = get_current_worker()
-        store = self.app.open_store()
-        run = self._read(store, key, with_metrics=False)
-        if worker.is_cancelled:
-            return
-        self.app.call_from_thread(self.show_run, run, False)
-        run = replace(run, metrics=store.read_metrics(*key))
+        run = self._prefetched(key)
+        if run is None:
+            store = self.app.open_store()
+            run = self._read(store, key, with_metrics=False)
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self.show_run, run, False)
+            run = replace(run, metrics=store.read_metrics(*key))
         if not worker.is_cancelled:
             self.app.call_from_thread(self.run_loaded, run)
 
+    def _prefetched(self, key: RunKey) -> Run | None:
+        """The run as the app's child process read it at start, once (in a worker); never
+        where its rule slims: the training state is read here."""
+        if self.base_policy(key).full is not None:
+            return None
+        run = self.app.prefetched(key)
+        if run is not None:
+            self.stated.discard(key)
+        return run
+
     def _read(self, store, key: RunKey, with_metrics: bool = True) -> Run:
         """A run, with each checkpoint's training state where its rule slims (in a worker)."""
+        if with_metrics and (run := self._prefetched(key)) is not None:
+            return run
         with_state = self.base_policy(key).full is not None
         run = store.load_run(*key, with_metrics=with_metrics, with_state=with_state)
         (self.stated.add if with_state else self.stated.discard)(key)  # one operation: safe from a thread
@@ -447,13 +462,20 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def run_loaded(self, run: Run) -> None:
         # A run of 20,000 steps is ~10^5 long-lived objects: without this, a full collection
         # now and then (35 ms) lands in the middle of a key press. They hold no cycles, so
-        # reference counting still frees them when the run is read again.
-        gc.freeze()
+        # reference counting still frees them when the run is read again. Only for the run
+        # shown: what else is frozen then (garbage cycles of reading) is never collected, and
+        # freezing at every run a large location summarises would keep growing the app.
         key = (run.project, run.name)
-        if run.metrics.notes and key not in self.runs and key == self.current:
+        if key == self.current:
+            gc.freeze()
+        if run.metrics.notes and key not in self.metrics_noted and key == self.current:
+            self.metrics_noted.add(key)
             self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
                         severity="warning", timeout=10)
         self.runs[key] = run
+        for gone in self.runs.trim({self.current, *self.plans}):
+            if gone is not self.run:
+                self.memo.forget(gone, gone.metrics)
         if key == self.current:
             self.start_live()  # after the first run is read: following a large tree costs time
         self.summaries[key] = self._summary(run)
@@ -866,6 +888,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         for key, run in self.runs.items():
             self.summaries[key] = self._summary(run)
             tree.update_summary(key, self.summaries[key])
+        # Runs read before and let go: read again for their summaries (best step, refusal).
+        listed = [(p, r) for p, runs in (self.listing or {}).items() for r in runs]
+        due = [key for key in listed if key not in self.runs and key not in self._unread]
+        if any(key in self.summaries for key in due):
+            self.load_summaries(due)  # with those not read yet, if a first reading was under way
         if self.preview_scope == "project":
             tree.show_frees({k: p.freed_bytes for k, p in self.plans.items() if not p.refused})
         self.refresh_view()

@@ -125,7 +125,7 @@ class StepTools:
     def action_invert_marks(self) -> None:
         never = self._never(self.run)
         marks = self.marks.get(self.current, frozenset())
-        steps = {c.step for c in self.run.checkpoints}
+        steps = self.memo.get(self.run, "steps", lambda: {c.step for c in self.run.checkpoints})
         skipped = {s: never[s] for s in steps if s in never}
         self._set_marks(frozenset(steps - marks - set(skipped)), skipped, "inverted")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
+from rich.cells import cell_len
 from textual.containers import Vertical
 from textual.widgets import Label, Static
 
@@ -28,6 +29,16 @@ def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINT
         return series
     stride = -(-len(series) // limit)
     return [point for index, point in enumerate(series) if index % stride == 0 or point[0] in keep]
+
+
+def fitting(options: list[tuple[str, str]], width: int) -> str:
+    """The markup of the first of ``options`` (plain text, markup) whose text fits in
+    ``width``, else of the last. (Parsing markup to measure it would cost a key press
+    milliseconds.)"""
+    for plain, markup in options:
+        if cell_len(plain) <= width:
+            return markup
+    return options[-1][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +57,7 @@ class MetricPlot(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.chart: Chart | None = None
-        self.plot = None  # the PlotextPlot, once imported
+        self.plot = None  # the ChartPlot, once imported
         self._importing = False
 
     def compose(self) -> ComposeResult:
@@ -56,9 +67,9 @@ class MetricPlot(Vertical):
 
     @work(thread=True, group="plotext")
     def import_plotext(self) -> None:
-        from textual_plotext import PlotextPlot
+        from .plotext_chart import ChartPlot
 
-        self.app.call_from_thread(self._mount_plot, PlotextPlot)
+        self.app.call_from_thread(self._mount_plot, ChartPlot)
 
     async def _mount_plot(self, plot_class: type) -> None:
         self.plot = plot_class(id="chart")
@@ -80,11 +91,20 @@ class MetricPlot(Vertical):
             self.chart = None
             self._draw()
             return
-        title.update(f"[b]{metric}[/b] ({direction}) over steps {series[0][0]}–{series[-1][0]}", layout=False)
+        width = self.size.width or 80
+        span = f"{series[0][0]}–{series[-1][0]}"  # the range stays: the direction and words give way
+        title.update(fitting([(f"{metric}{rest}", f"[b]{metric}[/b]{rest}") for rest in (
+            f" ({direction}) over steps {span}", f" ({direction}) steps {span}", f" steps {span}", f" {span}")],
+            width), layout=False)
         best.display = best_step is not None
         if best_step is not None:
-            best.update(f"[$success]★ best {number(best_value)} at step {best_step}[/]"
-                        + (f"   [$accent]│ step {highlighted}[/]" if highlighted is not None else ""), layout=False)
+            value = number(best_value)
+            here = [f"   │ step {highlighted}", f" │ step {highlighted}", f" │ {highlighted}"] \
+                if highlighted is not None else [""]
+            lines = [(f"★ best {value} at step {best_step}", h) for h in here] + [(f"★ {value} at {best_step}", here[-1])]
+            best.update(fitting([(star + h, f"[$success]{star}[/]" + h[:len(h) - len(h.lstrip())]
+                                  + (f"[$accent]{h.lstrip()}[/]" if h else "")) for star, h in lines], width),
+                        layout=False)
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if not self._importing:
             self._importing = True
@@ -92,6 +112,13 @@ class MetricPlot(Vertical):
         if chart != self.chart:
             self.chart = chart
             self._draw()
+
+    def on_resize(self) -> None:
+        """The title and the best step's line fit the new width."""
+        chart = self.chart
+        if chart is not None:
+            self.show(chart.metric, chart.series, chart.direction, chart.best_step, chart.best_value,
+                      chart.highlighted, chart.smoothing)
 
     def _draw(self) -> None:
         if self.plot is None:

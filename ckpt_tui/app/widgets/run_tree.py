@@ -90,7 +90,7 @@ def run_label(name: str, summary: RunSummary | None, width: int, frees: int | No
 
 def project_label(project: str, summaries: list[RunSummary | None], runs: int, width: int) -> Text:
     known = [s for s in summaries if s is not None]
-    total = size(sum(s.bytes for s in known)) + ("…" if len(known) < len(summaries) else "")
+    total = (size(sum(s.bytes for s in known)) if known else "") + ("…" if len(known) < len(summaries) else "")
     options = [f"{runs} run{'s' if runs != 1 else ''} · {total}", f"{runs} · {total}", total]
     return labelled(project, options, width, name_style="bold")
 
