@@ -9,8 +9,7 @@ history), then measures the peak resident memory (VmHWM; for ``ls``, its largest
   (every run's summary read by then);
 
 and prints the ratio against the floor of 2x. The app's figure is the largest of its
-processes: the app and the child that reads the runs while it starts (sampled while it
-lives). A bare Textual app drawing a 20-row table (``floor_app.py``) is measured the same
+processes (any child is sampled while it lives). A bare Textual app drawing a 20-row table (``floor_app.py``) is measured the same
 way, for what Textual alone takes. Run:
 
     python bench/memory.py [--runs 100] [--steps 1000] [--settle 5]

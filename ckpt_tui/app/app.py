@@ -9,19 +9,14 @@ from dataclasses import replace
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual.app import App
 
 from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.errors import CkptError
-from ..core.models import Run
 from ..core.store import Space, Store
 from ..policy_file import NO_SETTINGS, Settings
 from .screens.main import MainScreen
-
-if TYPE_CHECKING:
-    from .prefetch import Prefetch
 
 
 def ckpt_commands():
@@ -60,8 +55,7 @@ class CkptApp(App[int]):
     stands for all of them at once. With ``auto_metric``, a run that does not log
     the metric in force is shown with one it logs, unless a saved policy names it.
     With ``live``, the open run is read again when the location changes on disk (every
-    ``live_interval`` seconds on S3 and W&B). ``prefetch`` hands over runs a child process
-    read (each once); the app reads the others.
+    ``live_interval`` seconds on S3 and W&B).
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
@@ -72,8 +66,7 @@ class CkptApp(App[int]):
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
                  auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None,
-                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None,
-                 prefetch: Prefetch | None = None) -> None:
+                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self._prepare: Callable[[], str] | None = source if callable(source) else None
         self.location = "" if callable(source) else source if isinstance(source, str) else source.location
@@ -93,7 +86,6 @@ class CkptApp(App[int]):
         self.live, self.live_interval = live, live_interval  # the open run follows the location
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
-        self.prefetch = prefetch  # runs read by a child process while the app starts
         if self.store is None:
             preload_store(self.location)
 
@@ -123,10 +115,6 @@ class CkptApp(App[int]):
         if self.location_label != self.location and inside:
             return self.location_label + path[len(self.location):]
         return path
-
-    def prefetched(self, key: tuple[str, str]) -> Run | None:
-        """A run the child process read, the first time it is asked for (in a worker)."""
-        return self.prefetch.take(key) if self.prefetch is not None else None
 
     def open_store(self) -> Store:
         """The store, opened on first use; called from worker threads only."""

@@ -347,31 +347,17 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def load_run(self, key: RunKey) -> None:
         """Steps first (fast), metrics after, so that the table appears early."""
         worker = get_current_worker()
-        run = self._prefetched(key)
-        if run is None:
-            store = self.app.open_store()
-            run = self._read(store, key, with_metrics=False)
-            if worker.is_cancelled:
-                return
-            self.app.call_from_thread(self.show_run, run, False)
-            run = replace(run, metrics=store.read_metrics(*key))
+        store = self.app.open_store()
+        run = self._read(store, key, with_metrics=False)
+        if worker.is_cancelled:
+            return
+        self.app.call_from_thread(self.show_run, run, False)
+        run = replace(run, metrics=store.read_metrics(*key))
         if not worker.is_cancelled:
             self.app.call_from_thread(self.run_loaded, run)
 
-    def _prefetched(self, key: RunKey) -> Run | None:
-        """The run as the app's child process read it at start, once (in a worker); never
-        where its rule slims: the training state is read here."""
-        if self.base_policy(key).full is not None:
-            return None
-        run = self.app.prefetched(key)
-        if run is not None:
-            self.stated.discard(key)
-        return run
-
     def _read(self, store, key: RunKey, with_metrics: bool = True) -> Run:
         """A run, with each checkpoint's training state where its rule slims (in a worker)."""
-        if with_metrics and (run := self._prefetched(key)) is not None:
-            return run
         with_state = self.base_policy(key).full is not None
         run = store.load_run(*key, with_metrics=with_metrics, with_state=with_state)
         (self.stated.add if with_state else self.stated.discard)(key)  # one operation: safe from a thread
