@@ -36,10 +36,15 @@ def test_an_unknown_service_is_still_refused_by_name():
         session.create_client("no-such-service", region_name="us-east-1")
 
 
-def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(art_bucket):
+def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(s3_endpoint, art_base):
     """One listing per folder from the run up to the bucket, all sent together."""
+    from s3_servers import Location, new_bucket, upload_tree
+
     from ckpt_tui.core.policy import POLICY_FILE
 
+    # A bucket of its own: a policy file at a shared bucket's root would reach every other test's runs.
+    art_bucket = Location.fresh(s3_endpoint, new_bucket(s3_endpoint))
+    upload_tree(art_bucket.client, art_bucket.bucket, art_bucket.prefix, art_base)
     art_bucket.put(f"demo/models/agent-001/{POLICY_FILE}", b"# the run's\n")
     art_bucket.put(POLICY_FILE, b"# the location's\n")
     art_bucket.client.put_object(Bucket=art_bucket.bucket, Key=POLICY_FILE, Body=b"# the bucket's\n")
