@@ -58,7 +58,9 @@ class LocalStore(TreeStore):
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_in_worker,
                                  initargs=(self.base,)) as pool:
-            chunk = max(1, len(pairs) // (workers * 8))
+            # Small chunks (one run each for up to 64 runs a worker): the workers end together,
+            # where a last chunk of several runs kept one core busy while the other waited.
+            chunk = max(1, len(pairs) // (workers * 64))
             results = pool.map(_read_in_worker, pairs, [function] * len(pairs), [with_metrics] * len(pairs),
                                chunksize=chunk)
             yield from zip(pairs, results)
