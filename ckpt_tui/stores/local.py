@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import signal
-import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -71,10 +67,11 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
         return exc
 
 
+# Processes, pipes and pickles are imported where runs are forked: a small listing starts without them.
 # Each task a worker takes from the shared pipe: the index of its first run, 4 bytes. Tasks are
 # written before the workers start, so they fit in the smallest buffer a pipe has (4 KiB).
 _MAX_TASKS = 1024
-_FRAME = struct.Struct("<II")  # a result: the index of its run, then the length of its pickle
+_HEADER = 8  # before each result: the index of its run, then the length of its pickle (4 bytes each)
 
 
 def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Callable[[Run], T],
@@ -92,6 +89,8 @@ def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Calla
     while tasks:
         tasks = tasks[os.write(tasks_write, tasks):]
     os.close(tasks_write)
+    import signal
+
     children: dict[int, int] = {}  # result pipe -> worker's pid
     try:
         for _ in range(workers):
@@ -121,6 +120,8 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
           chunk: int, tasks: int, results: int) -> None:
     """A worker's life: runs from the task pipe until it is empty, each result framed on ``results``;
     an exception other than a run's own error goes back as the result that raises it."""
+    import pickle
+
     code = 0
     try:
         while len(task := os.read(tasks, 4)) == 4:
@@ -131,7 +132,7 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                 except Exception as exc:  # noqa: BLE001 - raised again where the results are read
                     result = _Raised(exc)
                 data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-                view = memoryview(_FRAME.pack(index, len(data)) + data)
+                view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
                 while view:
                     view = view[os.write(results, view):]
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
@@ -144,6 +145,8 @@ class _Raised:
     """An exception a worker met, sent back to be raised where the results are read."""
 
     def __init__(self, exc: Exception) -> None:
+        import pickle
+
         try:
             pickle.loads(pickle.dumps(exc))
             self.exc = exc
@@ -153,6 +156,9 @@ class _Raised:
 
 def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterator[tuple[tuple[str, str], object]]:
     """The workers' results, in the order of ``pairs``."""
+    import pickle
+    import select
+
     buffers = {fd: bytearray() for fd in children}
     early: dict[int, object] = {}
     poller = select.poll()
@@ -170,11 +176,14 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterato
                     open_fds -= 1
                 buffer = buffers[fd]
                 buffer += data
-                while len(buffer) >= _FRAME.size and len(buffer) >= _FRAME.size + _FRAME.unpack_from(buffer)[1]:
-                    done, size = _FRAME.unpack_from(buffer)
-                    early[done] = pickle.loads(buffer[_FRAME.size:_FRAME.size + size])
-                    del buffer[:_FRAME.size + size]
+                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
+                    early[_length(buffer, 0)] = pickle.loads(buffer[_HEADER:_HEADER + size])
+                    del buffer[:_HEADER + size]
         result = early.pop(index)
         if isinstance(result, _Raised):
             raise result.exc
         yield pair, result
+
+
+def _length(buffer: bytearray, at: int) -> int:
+    return int.from_bytes(buffer[at:at + 4], "little")
