@@ -400,6 +400,7 @@ def _counting_forks(monkeypatch) -> list[int]:
     """Two cores, and the processes forked (so that a test knows the runs were read in workers)."""
     forks, fork = [], os.fork
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # idle pools other tests left behind
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
     return forks
 
