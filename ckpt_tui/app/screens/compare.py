@@ -226,7 +226,7 @@ class CompareRuns(ModalScreen[None]):
         plt.xlim(low, high)
         plt.xticks(sorted({low, (low + high) // 2, high}), [str(t) for t in sorted({low, (low + high) // 2, high})])
         plt.yfrequency(3)
-        self.plot.refresh()
+        self.plot.changed()
         smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
         self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}")
         self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
