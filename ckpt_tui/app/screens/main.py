@@ -214,10 +214,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def _screen_resized(self, size: Size) -> None:
         """Textual lays out every screen below a dialog being opened, given the size it has
         already (a whole layout of this screen: tens of milliseconds on each dialog opened).
-        Done still when the size differs or an update of this screen is pending."""
-        pending = (self._layout_required or self._scroll_required or self._repaint_required
-                   or self._recompose_required or self._dirty_widgets or self._layout_widgets)
-        if pending or size != self._compositor.size:
+        Done still when the size differs or a widget of this screen waits for its update (a
+        repaint of the screen as a whole, asked as the dialog opens, needs no layout)."""
+        below = self.is_attached and self.app.screen is not self
+        pending = (self._layout_required or self._scroll_required or self._recompose_required
+                   or self._dirty_widgets or self._layout_widgets)
+        if not below or pending or size != self._compositor.size:
             super()._screen_resized(size)
 
     def on_resize(self) -> None:
