@@ -10,17 +10,18 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .core.errors import CkptError, NotFound, Refused
-from .core.execute import DeletionResult, PlansResult, execute_plans, list_runs, single_run
+from .core.store import list_runs, single_run
 from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
 from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
 if TYPE_CHECKING:
+    from .core.execute import DeletionResult, PlansResult
     from .core.events import Event
     from .core.hidden import Uploads
 
-# Stores, watch, fork and orjson are imported where used: the app and each command start without them.
+# Stores, execution, watch, fork and orjson are imported where used: the app and each command start without them.
 
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
@@ -474,6 +475,8 @@ def _print_plan(plan: Plan) -> None:
 
 def _work(plans: list[Plan] | list[DeletionResult]) -> str:
     """``delete 3 checkpoint(s) and slim 2`` (or in the past tense, for results)."""
+    from .core.execute import DeletionResult
+
     if plans and isinstance(plans[0], DeletionResult):
         deleted, slimmed = sum(len(r.deleted) for r in plans), sum(len(r.slimmed) for r in plans)
         return f"deleted {deleted} checkpoint(s)" + (f", slimmed {slimmed}" if slimmed else "")
@@ -500,6 +503,8 @@ def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete",
 
 
 def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
+    from .core.execute import execute_plans
+
     def progress(plan: Plan, done: int, total: int, item) -> None:
         if show_progress:
             print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
@@ -590,6 +595,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         _report_unread(store, failed)
         if not (args.project or args.run):
             _report_sections(policies)
+    from .core.execute import PlansResult
+
     outcome = PlansResult()
     if not args.dry_run and (todo or (aborts and aborts.count)):
         code = _confirm(todo, args, uploads=aborts)

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field, replace
 
 from .errors import CkptError, NotFound, Refused
 from .models import Checkpoint, Pending, Run, freed_bytes
-from .names import validate_name, validate_project
 from .retention import DeletedStep, Plan, Policy, SlimStep, plan_run, whole_steps
-from .store import DELETED, GONE, NOT_REACHED, Store
+from .store import DELETED, GONE, NOT_REACHED, Store, list_runs, single_run  # noqa: F401 (re-exported)
 
 # Called with (checkpoints_done, checkpoints_total, step_just_handled).
 DeleteProgress = Callable[[int, int, "DeletedStep | SlimStep"], None]
@@ -53,36 +52,6 @@ class DeletionResult:
             "cancelled": self.cancelled,
             "freed_bytes": self.freed_bytes,
         }
-
-
-def list_runs(store: Store, project: str | None = None, run: str | None = None) -> list[tuple[str, str]]:
-    """(project, run) pairs selected by optional filters, in name order."""
-    projects = store.list_projects()
-    if project is not None and project not in projects:
-        validate_project(project)  # a name that could never be a project is bad usage
-        raise NotFound(f"no project {project!r} in {store.location}")
-    pairs = []
-    for proj in [project] if project is not None else projects:
-        runs = store.list_runs(proj)
-        if run is not None:
-            if run not in runs:
-                validate_name(run, "run name")
-                raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
-            runs = [run]
-        pairs.extend((proj, r) for r in runs)
-    return pairs
-
-
-def single_run(store: Store, project: str | None = None, run: str | None = None) -> tuple[str, str]:
-    """The one run selected (the location's only run when neither is given); refused otherwise."""
-    if project is not None and run is not None:
-        return project, run
-    pairs = list_runs(store, project, run)
-    if len(pairs) != 1:
-        found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
-        raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "
-                      "pass --project and --run")
-    return pairs[0]
 
 
 def plan_location(store: Store, policy: Policy | Callable[[str, str], Policy], project: str | None = None,
