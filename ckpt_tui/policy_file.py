@@ -79,7 +79,7 @@ def _inherited(store: Store, project: str, run: str, current: PolicyFile) -> lis
             and (f.project, f.run) == (project, run)]
     if mine:
         without = replace(current, runs={k: v for k, v in current.runs.items() if k != (project, run)})
-        found[mine[-1]] = replace(found[mine[-1]], file=without)
+        found[mine[-1]] = found[mine[-1]]._replace(file=without)
     return found
 
 
@@ -114,7 +114,7 @@ def save_run_policy(store: Store, project: str, run: str, policy: Policy,
         raise InvalidPolicyFile(f"{current.path}: cannot add [{key_path('projects', project, 'runs', run)}]: "
                                 f"{exc}; write it by hand") from None
     saved = parse(text, current.path)
-    after = [replace(f, file=saved) if f.file is not None and f.file.text == current.text and f.inside else f
+    after = [f._replace(file=saved) if f.file is not None and f.file.text == current.text and f.inside else f
              for f in inherited] if current.exists else [Found(saved.path, saved, project, run), *inherited]
     result = resolve(project, run, after).policy
     if (set(result.rules), result.metric, result.mode, result.smoothing) != (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .errors import CkptError, NotFound, Refused
 from .models import Checkpoint, Pending, Run, freed_bytes
@@ -84,9 +84,9 @@ def _with_sizes(fresh: Plan, preview: Plan) -> Plan:
     """The plan made at execution (read without sizes), with the sizes the preview knew."""
     sizes = {k.key: k.bytes for k in preview.keep + preview.pending}
     sizes.update((d.key, d.bytes) for d in preview.delete)
-    fresh.keep = [replace(k, bytes=sizes.get(k.key, k.bytes)) for k in fresh.keep]
-    fresh.pending = [replace(p, bytes=sizes.get(p.key, p.bytes)) for p in fresh.pending]
-    fresh.delete = [replace(d, bytes=sizes.get(d.key, d.bytes)) for d in fresh.delete]
+    fresh.keep = [k._replace(bytes=sizes.get(k.key, k.bytes)) for k in fresh.keep]
+    fresh.pending = [p._replace(bytes=sizes.get(p.key, p.bytes)) for p in fresh.pending]
+    fresh.delete = [d._replace(bytes=sizes.get(d.key, d.bytes)) for d in fresh.delete]
     fresh.source = preview.source
     return fresh
 

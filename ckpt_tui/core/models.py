@@ -64,8 +64,7 @@ class Pending(Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
-class TrainingState:
+class TrainingState(NamedTuple):
     """What of a checkpoint is training state (optimizer, scheduler, RNG), which slimming removes.
 
     ``files`` are paths relative to the checkpoint; ``refusal`` says why it

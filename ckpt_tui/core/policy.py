@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
@@ -265,8 +265,7 @@ def parse(text: str | bytes, path: str = POLICY_FILE) -> PolicyFile:
 
 
 # -- finding the files of a run -------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PolicyPlace:
+class PolicyPlace(NamedTuple):
     """Where a run's policy file may be: a folder from the run's own up, the file's text
     (None: there is none) or why it exists but was not read, and the run as named from there."""
 
@@ -278,8 +277,7 @@ class PolicyPlace:
     inside: bool = True  # at the opened location or below it (not a folder above)
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """A policy file that applies to a run, checked, and the run as that file names it."""
 
     path: str

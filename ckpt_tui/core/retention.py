@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import Refused
 from .metrics import smooth
@@ -154,8 +154,7 @@ class Policy:
         return text
 
 
-@dataclass(frozen=True, slots=True)
-class KeptStep:
+class KeptStep(NamedTuple):
     step: int | None
     bytes: int
     reasons: tuple[str, ...]
@@ -169,8 +168,7 @@ class KeptStep:
         return {"step": self.step, "name": self.name, "bytes": self.bytes, "reasons": list(self.reasons)}
 
 
-@dataclass(frozen=True, slots=True)
-class DeletedStep:
+class DeletedStep(NamedTuple):
     """A checkpoint a plan deletes; ``bytes`` is what deleting it gives back."""
 
     step: int
@@ -185,8 +183,7 @@ class DeletedStep:
         return {"step": self.step, "name": self.name, "bytes": self.bytes}
 
 
-@dataclass(frozen=True, slots=True)
-class SlimStep:
+class SlimStep(NamedTuple):
     """A kept checkpoint whose training state goes: ``bytes`` freed, ``files`` removed."""
 
     step: int
@@ -202,8 +199,7 @@ class SlimStep:
         return {"step": self.step, "name": self.name, "bytes": self.bytes, "files": list(self.files)}
 
 
-@dataclass(frozen=True, slots=True)
-class SlimRefused:
+class SlimRefused(NamedTuple):
     """A checkpoint the rule would slim that cannot be slimmed, and why."""
 
     step: int

@@ -6,7 +6,7 @@ of its rules does; best, latest and pins are kept whatever the rules are.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import Refused
 
@@ -17,18 +17,17 @@ _DURATION = re.compile(r"^(\d{1,12})\s*([smhdw])$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-@dataclass(frozen=True, slots=True)
-class StepFacts:
+class StepFacts(NamedTuple):
     """What rules choose from: the run's steps (sorted), the metric at each, their sizes and
     write times, and the steps kept whatever the rules (best, latest, pins)."""
 
     steps: list[int]
-    values: dict[int, float] = field(default_factory=dict)
-    direction: str | None = None
-    metric: str | None = None
-    sizes: dict[int, int] = field(default_factory=dict)
-    times: dict[int, float] = field(default_factory=dict)
-    always: frozenset[int] = frozenset()
+    values: dict[int, float]
+    direction: str | None
+    metric: str | None
+    sizes: dict[int, int]
+    times: dict[int, float]
+    always: frozenset[int]
 
 
 def ranked_steps(values: dict[int, float], direction: str) -> list[int]:

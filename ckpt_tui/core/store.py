@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, TypeVar
@@ -28,8 +27,7 @@ GONE = "already deleted by another process"  # not a failure: the end state is t
 NOT_REACHED = "not reached: stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class ForkTarget:
+class ForkTarget(NamedTuple):
     """Where a fork would create its run, found before anything is copied."""
 
     url: str  # the new run's folder, in full
@@ -64,8 +62,7 @@ class ByteCounter:
         return progress
 
 
-@dataclass(frozen=True, slots=True)
-class StepCopy:
+class StepCopy(NamedTuple):
     """A step held, verified, at the same place in another location (``offload``)."""
 
     copied: bool  # False: it was there already, with the same content

@@ -30,7 +30,8 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Pending
@@ -149,8 +150,7 @@ class NewRun:
 Fill = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class NewStep:
+class NewStep(NamedTuple):
     """A step added to an existing run (offload): its name in the checkpoint folder, its number,
     and its files relative to it ("" for a single-file step)."""
 
@@ -163,13 +163,16 @@ class NewStep:
 FillSteps = Callable[[dict[str, str]], dict[str, str]]
 
 
-@dataclass(slots=True)
 class RunClaims:
     """What a checkpoint folder's listing says about work in progress on it."""
 
-    steps: dict[str, tuple[Pending, str]]  # step name -> why it is pending
-    whole_run: tuple[Pending, str] | None = None  # a fork still writing the whole run
-    deletions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unfinished: where -> step names
+    __slots__ = ("steps", "whole_run", "deletions")
+
+    def __init__(self, steps: dict[str, tuple[Pending, str]], whole_run: tuple[Pending, str] | None = None,
+                 deletions: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.steps = steps  # step name -> why it is pending
+        self.whole_run = whole_run  # a fork still writing the whole run
+        self.deletions = {} if deletions is None else deletions  # unfinished: where -> step names
 
 
 class Claims(ABC):

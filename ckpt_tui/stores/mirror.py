@@ -11,7 +11,6 @@ checksum the target keeps (else both copies are read and hashed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..core.checksums import MD5, digest_of, same_content
@@ -129,7 +128,7 @@ def offload_steps(target: TreeStore, source: Store, run: Run, checkpoints: list[
     for step in steps:
         found = outcome[step.checkpoint.key]
         if isinstance(found, StepCopy):
-            outcome[step.checkpoint.key] = replace(found, location=backend.url(step.path, folder=not step.single))
+            outcome[step.checkpoint.key] = found._replace(location=backend.url(step.path, folder=not step.single))
     target.forget_runs()
     return outcome
 
@@ -155,7 +154,7 @@ def _offload_group(target: TreeStore, folder: str, steps: list[_Step],
                 f"{problems[step.name][0]}; step {step.checkpoint.step} is at "
                 f"{backend.url(join(folder, step.name))} with other content: nothing overwritten, nothing deleted")
         else:
-            outcome[step.checkpoint.key] = replace(step.copy, copied=False)
+            outcome[step.checkpoint.key] = step.copy._replace(copied=False)
     todo = [s for s in steps if s.checkpoint.key not in outcome]
     if not todo:
         return outcome

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -65,12 +65,14 @@ class RunPlace:
         return bool(self.layout.runs_folder)
 
 
-@dataclass(slots=True)
 class _Found:
-    places: dict[tuple[str, str], RunPlace] = field(default_factory=dict)
-    named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
-    notes: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
+    __slots__ = ("places", "named_projects", "notes", "unreadable")
+
+    def __init__(self) -> None:
+        self.places: dict[tuple[str, str], RunPlace] = {}
+        self.named_projects: set[str] = set()  # projects holding a layout's runs folder
+        self.notes: list[str] = []
+        self.unreadable: list[str] = []  # folders it may not list (permissions)
 
 
 class _RunFiles:
@@ -179,7 +181,7 @@ class _RunFiles:
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
             if verdict:
-                found[name] = replace(found[name], problems=(*found[name].problems, verdict))
+                found[name] = found[name]._replace(problems=(*found[name].problems, verdict))
         return found
 
     def _walk(self, name: str) -> list[FileInfo] | CkptError:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
@@ -81,8 +81,7 @@ class RunFiles(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(NamedTuple):
     """A layout's row of README's table of layouts (Markdown): how a step checkpoint looks, when it
     is complete, what is never deleted whatever the rule, where its metrics come from."""
 
@@ -365,14 +364,16 @@ def matching_state(files: Sequence[tuple[str, int]], patterns: Iterable[str]) ->
     return TrainingState(tuple(sorted(p for p, _ in found)), sum(s for _, s in found))
 
 
-@dataclass(slots=True)
 class RunScan:
     """A run folder's entries sorted out by one layout."""
 
-    layout: Layout
-    steps: dict[str, int] = field(default_factory=dict)  # complete checkpoints
-    pending: dict[str, tuple[int, Pending]] = field(default_factory=dict)  # name -> (step, why)
-    links: dict[str, int] = field(default_factory=dict)  # step names that are symbolic links
+    __slots__ = ("layout", "steps", "pending", "links")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.steps: dict[str, int] = {}  # complete checkpoints
+        self.pending: dict[str, tuple[int, Pending]] = {}  # name -> (step, why)
+        self.links: dict[str, int] = {}  # step names that are symbolic links
 
 
 def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],

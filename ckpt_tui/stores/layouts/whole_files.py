@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ...core.errors import CkptError
 
@@ -95,8 +94,7 @@ def is_description(path: str) -> bool:
     return path.lower().endswith(DESCRIPTION_SUFFIXES)
 
 
-@dataclass(frozen=True, slots=True)
-class Weights:
+class Weights(NamedTuple):
     """What a step folder's files say of its weights: ``path: why`` for each one not whole."""
 
     problems: tuple[str, ...] = ()
