@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from .errors import CkptError, Refused
 from .models import Upload
@@ -30,11 +29,13 @@ def parse_age(text: str) -> int:
     return seconds
 
 
-@dataclass(slots=True)
 class Uploads:
     """Incomplete uploads of one run (or of none), as ``ls`` and ``prune`` report them."""
 
-    uploads: list[Upload] = field(default_factory=list)
+    __slots__ = ("uploads",)
+
+    def __init__(self, uploads: list[Upload] | None = None) -> None:
+        self.uploads = [] if uploads is None else uploads
 
     @property
     def count(self) -> int:
@@ -91,10 +92,12 @@ def older_than(uploads: Iterable[Upload], seconds: float, now: float | None = No
     return [u for u in uploads if now - u.initiated >= seconds]
 
 
-@dataclass(slots=True)
 class AbortResult:
-    aborted: list[Upload] = field(default_factory=list)
-    failed: list[tuple[Upload, str]] = field(default_factory=list)
+    __slots__ = ("aborted", "failed")
+
+    def __init__(self, aborted: list[Upload] | None = None, failed: list[tuple[Upload, str]] | None = None) -> None:
+        self.aborted = [] if aborted is None else aborted
+        self.failed = [] if failed is None else failed
 
     @property
     def freed_bytes(self) -> int:

@@ -30,7 +30,6 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
@@ -121,16 +120,18 @@ def _parse(data: bytes | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass(slots=True)
 class NewRun:
     """A run a fork creates: where, and what goes in beside the step."""
 
-    root: str  # the run's folder, which must not exist yet
-    ckpt_rel: str  # the checkpoint folder, relative to root ("" when the steps sit in root)
-    step_name: str
-    files: list[str]  # what the fill writes, relative to the step ("" for a single-file step)
-    tracker: tuple[str, bytes] | None = None  # (name in the checkpoint folder, content)
-    history: tuple[str, bytes] | None = None  # (name in the run folder, content): written last
+    __slots__ = ("root", "ckpt_rel", "step_name", "files", "tracker", "history")
+
+    def __init__(self, root: str, ckpt_rel: str, step_name: str, files: list[str]) -> None:
+        self.root = root  # the run's folder, which must not exist yet
+        self.ckpt_rel = ckpt_rel  # the checkpoint folder, relative to root ("" when the steps sit in root)
+        self.step_name = step_name
+        self.files = files  # what the fill writes, relative to the step ("" for a single-file step)
+        self.tracker: tuple[str, bytes] | None = None  # (name in the checkpoint folder, content)
+        self.history: tuple[str, bytes] | None = None  # (name in the run folder, content): written last
 
     def step_path(self, root: str | None = None) -> str:
         return join(root if root is not None else self.root, self.ckpt_rel, self.step_name)

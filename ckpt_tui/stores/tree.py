@@ -16,9 +16,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
@@ -44,8 +44,7 @@ SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class RunPlace:
+class RunPlace(NamedTuple):
     """Where a run lives: ``root`` is its own folder, ``ckpt_dir`` the one holding its steps.
 
     Runs found by name (ART's models) have their ``ckpt_dir`` (``checkpoints/``,
@@ -371,7 +370,7 @@ class TreeStore(Store):
         steps_folder, layout = place.layout.settle({e.name for e in entries if e.kind is Kind.DIR}, links)
         ckpt_dir = join(place.root, steps_folder)
         notes = (f"{self.backend.url(ckpt_dir)} is a symbolic link; not followed",) if steps_folder in links else ()
-        settled = replace(place, ckpt_dir=ckpt_dir, layout=layout, notes=notes)
+        settled = place._replace(ckpt_dir=ckpt_dir, layout=layout, notes=notes)
         with self._lock:
             if self._found is not None and self._found.places.get((place.project, place.name)) == place:
                 self._found.places[(place.project, place.name)] = settled

@@ -21,8 +21,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
@@ -196,8 +196,7 @@ def _no_codes(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
     return (), str(exc)
 
 
-@dataclass(frozen=True)
-class ErrorTable:
+class ErrorTable(NamedTuple):
     """A provider's errors mapped to the project's, in one place per backend (as s3fs's
     ``errors.py``): ``Backend.errors`` translates whatever a provider raises through it.
 
@@ -208,8 +207,8 @@ class ErrorTable:
     codes, most specific first, and a one-line detail. What no entry names is a ``StoreError``."""
 
     catches: tuple[str, ...]
-    codes: Mapping[str | int, ErrorRule] = field(default_factory=dict)
-    exceptions: Mapping[str, ErrorRule] = field(default_factory=dict)
+    codes: Mapping[str | int, ErrorRule] = MappingProxyType({})
+    exceptions: Mapping[str, ErrorRule] = MappingProxyType({})
     describe: Callable[[BaseException], tuple[tuple[str | int, ...], str]] = _no_codes
 
     def handles(self, exc: BaseException) -> bool:

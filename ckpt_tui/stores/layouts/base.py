@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -91,19 +90,21 @@ class Summary(NamedTuple):
     metrics: str
 
 
-@dataclass(slots=True)
 class Inspection:
     """What a layout learns from the files beside the checkpoints."""
 
-    protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    in_progress: dict[str, tuple[Pending, str]] = field(default_factory=dict)  # entry name -> why
-    metrics: Metrics = field(default_factory=Metrics)
-    resume: set[int] = field(default_factory=set)  # protected steps the trainer resumes from: kept whole
-    # Entry name -> why it counts as complete (the layout's ``complete_evidence`` otherwise).
-    evidence: dict[str, str] = field(default_factory=dict)
-    # Entry name -> the file inside it that names the checkpoint and is pointed at (Lightning's ``val/``
-    # sub-folders hold one ``.ckpt``: its path is what Lightning records in ``best_k_models``).
-    targets: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("protected", "in_progress", "metrics", "resume", "evidence", "targets")
+
+    def __init__(self) -> None:
+        self.protected: dict[int, tuple[str, ...]] = {}
+        self.in_progress: dict[str, tuple[Pending, str]] = {}  # entry name -> why
+        self.metrics = Metrics()
+        self.resume: set[int] = set()  # protected steps the trainer resumes from: kept whole
+        # Entry name -> why it counts as complete (the layout's ``complete_evidence`` otherwise).
+        self.evidence: dict[str, str] = {}
+        # Entry name -> the file inside it that names the checkpoint and is pointed at (Lightning's ``val/``
+        # sub-folders hold one ``.ckpt``: its path is what Lightning records in ``best_k_models``).
+        self.targets: dict[str, str] = {}
 
     def incomplete(self, name: str, why: str, pending: Pending = Pending.INCOMPLETE) -> None:
         """``name`` is unfinished; a second reason adds to the first."""
