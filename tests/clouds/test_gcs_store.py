@@ -218,8 +218,6 @@ def test_files_above_the_single_request_size_go_up_resumably_and_come_back_whole
 def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_names(
         monkeypatch, environment, proxied, ca_certs):
     import urllib3
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
 
     from ckpt_tui.stores.backends.gcs import direct_http
 
@@ -228,9 +226,7 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    client = storage.Client(project="p", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": "https://storage.example.com"})
-    pool = direct_http(client).http
+    pool = direct_http("https://storage.example.com", None)
     assert isinstance(pool, urllib3.ProxyManager) == proxied
     if proxied:
         assert pool.proxy.host == "127.0.0.1" and pool.proxy.port == 3128
