@@ -4,6 +4,7 @@ be deleted reported by name, a server gone mid-prune, credentials and places tha
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import signal
 import socket
 from pathlib import Path
@@ -26,8 +27,8 @@ def step_keys(steps) -> set[str]:
 
 def quick(store: AzureStore) -> AzureStore:
     """The store with its retries' waits cut to nothing (the count of retries unchanged)."""
-    store.backend.retry.initial_backoff = store.backend.retry.increment_base = 0
-    store.backend.retry.random_jitter_range = 0
+    connection = store.backend.connection
+    connection.backoff = replace(connection.backoff, initial=0.0, maximum=0.0)
     return store
 
 
