@@ -27,7 +27,8 @@ from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
-from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, ListingCache, Usage,
+                            basename, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.
 MAX_DEPTH = 4
+# Seconds a folder listed by discovery or a policy read stands for the folder in the reads that follow.
+LEVELS_SECONDS = 5.0
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
 
@@ -71,6 +74,9 @@ class _Found:
     named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
+    # Folders listed by discovery and policy reads, for the loads and policy reads that follow
+    # within a few seconds (in a bucket each is a request).
+    levels: ListingCache = field(default_factory=lambda: ListingCache(expiry=LEVELS_SECONDS))
 
 
 class _RunFiles:
@@ -231,11 +237,15 @@ class TreeStore(Store):
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
-    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None) -> list[Entry]:
-        """A folder's entries; one that cannot be listed is noted (and, for permissions, named in
-        ``unreadable``) and holds nothing."""
+    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
+              levels: ListingCache | None = None) -> list[Entry]:
+        """A folder's entries (kept in ``levels``); one that cannot be listed is noted (and, for
+        permissions, named in ``unreadable``) and holds nothing."""
         try:
-            return self.backend.list_dir(path)
+            entries = self.backend.list_dir(path)
+            if levels is not None:
+                levels.put(path, entries)
+            return entries
         except CkptError as exc:
             notes.append(str(exc))
             if unreadable is not None and isinstance(exc, Unreadable):
@@ -256,7 +266,7 @@ class TreeStore(Store):
     def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
-        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.levels), folders)
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
             for entry in sorted(entries):
@@ -284,7 +294,10 @@ class TreeStore(Store):
         level, depth = [""], 0
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
-                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
+                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable,
+                                                                              found.levels), level))))
+            for folder, entries in listings.items():
+                found.levels.put(folder, entries)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
@@ -363,7 +376,10 @@ class TreeStore(Store):
         ``checkpoints/`` or, pre-2025, the model folder), once per discovery."""
         if not place.found_by_name or place.ckpt_dir:
             return place
-        entries = self.backend.list_dir(place.root)
+        found = self._found
+        entries = found.levels.get(place.root) if found is not None else None
+        if entries is None:
+            entries = self.backend.list_dir(place.root)
         links = {e.name for e in entries if e.kind is Kind.LINK}
         steps_folder, layout = place.layout.settle({e.name for e in entries if e.kind is Kind.DIR}, links)
         ckpt_dir = join(place.root, steps_folder)
@@ -696,7 +712,7 @@ class TreeStore(Store):
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
         named = (place.project, place.name) if place.found_by_name else None
-        return policy_places(self.backend, place.root, named, self._policy_reads)
+        return policy_places(self.backend, place.root, named, self._policy_reads, self._discovered().levels)
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clouds.gcs_servers import GCSLocation, new_bucket
+from clouds.reads import folders_listed_by_ls, ls_imports
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -35,6 +36,14 @@ def test_google_cloud_storage_is_imported_only_for_gs_locations():
             "ckpt_tui.stores.open_store('/tmp'); "
             "assert not [m for m in sys.modules if m.startswith('google')], 'google imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ls_reads_without_the_client_and_lists_each_folder_once(gcs_art_bucket, monkeypatch, capsys):
+    from ckpt_tui.stores.backends.gcs import GCSBackend
+
+    assert "google.cloud.storage" not in ls_imports(gcs_art_bucket.url)
+    listed = folders_listed_by_ls(GCSBackend, gcs_art_bucket.url, monkeypatch, capsys)
+    assert f"{gcs_art_bucket.url}/demo/models/" in listed and len(listed) == len(set(listed))
 
 
 @pytest.mark.parametrize(("url", "bucket", "prefix"), [
