@@ -79,9 +79,12 @@ def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
     # Each folder is listed once, all side by side: a round trip, not one per level, in a bucket.
     urls = [at.url(join(folder, POLICY_FILE)) for at, folder, *_ in spots]
     unread = [(url, spot) for url, spot in zip(urls, spots) if url not in cache]
-    reads = backend.map(lambda item: read_policy_file(item[1][0], item[1][1], listed if item[1][0] is backend else None),
-                        unread)
-    for (url, _), read in zip(unread, reads):
-        cache[url] = read
+
+    def read(item: tuple[str, tuple[Backend, str, list[str], str, str]]) -> Read:
+        at, folder = item[1][:2]
+        return read_policy_file(at, folder, listed if at is backend else None)
+
+    for (url, _), found in zip(unread, backend.map(read, unread)):
+        cache[url] = found
     return [PolicyPlace(url, *cache[url], *(art or run_names(rel, here, above)), at is backend)
             for url, (at, folder, rel, here, above) in zip(urls, spots)]

@@ -13,7 +13,8 @@ from ckpt_tui.cli import main
 def ls_imports(url: str, environment: dict[str, str] | None = None) -> set[str]:
     """The top-level packages of ``google.cloud`` and ``azure`` that ``ls --json`` of ``url`` imports."""
     code = (f"import sys; from ckpt_tui.cli import main; code = main(['ls', {url!r}, '--json']); "
-            "print(' '.join(m for m in sys.modules if m.startswith(('google.cloud.', 'azure.')) and m.count('.') == 2)); "
+            "print(' '.join(m for m in sys.modules if m.startswith(('google.cloud.', 'azure.')) "
+            "and m.count('.') == 2)); "
             "sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, **(environment or {})})

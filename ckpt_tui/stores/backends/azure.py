@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from ...core.errors import CkptError, NotFound, NotRead, Refused, StoreError, Unreadable
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
                    FileInfo, Kind, Missing)
+from . import http
 from .http import Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
@@ -232,12 +233,13 @@ class _SignIn:
                              f"{_first_line(exc)}") from None
 
 
-class Connection:
+class Connection(http.Connection):
     """An account's endpoint and what signs its requests, shared by the backends of a location:
-    a urllib3 pool for listings and reads, and the official client, made on its first use
-    (with the retries of ``backoff``), for writes."""
+    a urllib3 pool for listings and reads, the official client (with the retries of
+    ``backoff``) for writes."""
 
     def __init__(self, place: Place, endpoint_url: str | None) -> None:
+        super().__init__()
         self.place = place
         self.options, self.signed_by = _credentials(place, endpoint_url)
         self.account_url: str = self.options["account_url"]
@@ -245,15 +247,9 @@ class Connection:
         self.sign = _signer(self.options["credential"])
         self.http = pool_for(self.account_url, WORKERS + 4)
         self.backoff = BACKOFF
-        self._client: Any = None
-        self._lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self.options, self.place.container, retry_policy(self.backoff))
-            return self._client
+    def make_client(self) -> Any:
+        return make_client(self.options, self.place.container, retry_policy(self.backoff))
 
     def get(self, url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
         """A signed request, retried as ``backoff`` says; its answer read whole."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,7 +29,8 @@ import orjson
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Missing, parse_bucket_url)
-from .http import Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
+from . import http
+from .http import TRANSIENT, Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
@@ -42,8 +42,6 @@ DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 # Fields a listing asks for: what an entry holds, nothing more.
 ITEM_FIELDS = "name,size,updated,md5Hash,crc32c"
 LIST_FIELDS = f"items({ITEM_FIELDS}),prefixes,nextPageToken"
-# Statuses of a batch's single answers that are worth another try.
-TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 # The client's retry rule, starting sooner than its default.
 BACKOFF = Backoff(initial=0.2, multiplier=2.0, maximum=8.0, seconds=RETRY_SECONDS)
 
@@ -53,13 +51,13 @@ def parse_url(url: str) -> tuple[str, str]:
     return parse_bucket_url(url, "gs")
 
 
-class Connection:
+class Connection(http.Connection):
     """Where requests go and what signs them, shared by the backends of one location: the
     emulator named by ``STORAGE_EMULATOR_HOST``, anonymously, else Application Default
-    Credentials; a urllib3 pool for listings and reads, and the official client, made on its
-    first use, for writes."""
+    Credentials; a urllib3 pool for listings and reads, the official client for writes."""
 
     def __init__(self) -> None:
+        super().__init__()
         emulator = os.environ.get(EMULATOR)
         self.endpoint = (emulator or os.environ.get("API_ENDPOINT_OVERRIDE") or DEFAULT_ENDPOINT).rstrip("/")
         if emulator:
@@ -67,15 +65,9 @@ class Connection:
         else:
             self.credentials, self.source = _default_credentials()
         self.http = direct_http(self.endpoint, self.credentials)
-        self._client: Any = None
-        self._lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self.credentials)
-            return self._client
+    def make_client(self) -> Any:
+        return make_client(self.credentials)
 
 
 def make_client(credentials: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,6 +65,25 @@ class Backoff:
                     raise
             time.sleep(pause)
             wait = min(wait * self.multiplier, self.maximum)
+
+
+class Connection:
+    """Where a location's requests go and what signs them; the official client, for what
+    writes, is made on its first use (its import costs more than a command that reads)."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def make_client(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self.make_client()
+            return self._client
 
 
 def pool_for(endpoint: str, size: int) -> Any:
