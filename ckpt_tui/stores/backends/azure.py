@@ -499,10 +499,11 @@ class AzureBackend(DeepListingBackend):
         """Delete up to 256 blobs in one Blob Batch request; one by one where the batch is
         refused (an account or emulator without it). A blob already gone counts as deleted.
         {name: (why, whether another try may do better)} for the blobs that failed."""
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import HttpResponseError, ServiceResponseError
 
+        what = f"cannot delete from {self.place.base}"
         try:
-            with self.errors(f"cannot delete from {self.place.base}"):
+            with self.errors(what):
                 try:
                     answers = list(self.client.delete_blobs(*names, raise_on_any_failure=False,
                                                             read_timeout=BATCH_READ_TIMEOUT))
@@ -510,6 +511,10 @@ class AzureBackend(DeepListingBackend):
                     if exc.status_code not in BATCH_REFUSED:
                         raise
                     answers = None  # no batch here: one request per blob
+                except ServiceResponseError as exc:
+                    # The connection was lost before the answer (the SDK sends a batch once: it is
+                    # a POST); deleting the same blobs again is harmless, and worth another try.
+                    return dict.fromkeys(names, (str(AZURE_ERRORS.translate(exc, what, self)), True))
         except StoreError as exc:  # the SDK has retried already
             return dict.fromkeys(names, (str(exc), False))
         if answers is None:
