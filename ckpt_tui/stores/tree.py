@@ -725,6 +725,8 @@ class TreeStore(Store):
 
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())
+        if (found := self._found) is not None:
+            found.levels.clear()  # the location's folder holds one file more: listed again
 
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
