@@ -261,6 +261,9 @@ class Backend(ABC):
     * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
       multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
       ``abort_upload`` frees them.
+    * ``deletes_folder_markers``: ``delete_files`` takes a key that is not there for nothing
+      (S3's DeleteObjects: no request more, no error), so a deleted step's folder marker
+      (``{step}/``) goes in the same batch as its objects, written or not.
 
     ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
     """
@@ -271,6 +274,7 @@ class Backend(ABC):
     has_exclusive_create = False
     implicit_folders = False
     has_incomplete_uploads = False
+    deletes_folder_markers = False
     parallelism = 1
     # How this backend's provider errors read as the project's (see ``errors``).
     error_table: ErrorTable | None = None
