@@ -42,6 +42,9 @@ WEIGHTS_ONLY = "weights only: training state removed"
 MAX_DEPTH = 4
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
+# A new run's name is checked against a discovery at most this old (the one its own command
+# made a moment ago), else against a new one: a run named so could have appeared since.
+RECENT_DISCOVERY_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,7 @@ class TreeStore(Store):
         self.location = location
         self.claims: Claims = RenameClaims(backend) if backend.can_rename else MarkerClaims(backend)
         self._found: _Found | None = None
+        self._found_at = 0.0  # time.monotonic() of the discovery in _found
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -318,9 +322,13 @@ class TreeStore(Store):
             level, depth = sorted(below), depth + 1
         return found
 
-    def _discovered(self, fresh: bool = False) -> _Found:
+    def _discovered(self, fresh: bool = False, max_age: float | None = None) -> _Found:
+        """The runs found by the last discovery; a new one when ``fresh``, or when that one is
+        older than ``max_age`` seconds."""
         with self._lock:
-            if fresh or self._found is None:
+            stale = max_age is not None and time.monotonic() - self._found_at > max_age
+            if fresh or stale or self._found is None:
+                self._found_at = time.monotonic()
                 self._found = self._discover()
             return self._found
 
@@ -670,6 +678,20 @@ class TreeStore(Store):
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
+    def load_finished(self, project: str, run: str, with_metrics: bool = True) -> Run:
+        """One listing of the run serves both, unless finishing changed something."""
+        try:
+            place, listing = self._resolve(project, run, deep=True)
+        except Unreadable:
+            return self.load_run(project, run, with_metrics)
+        try:
+            removed = bool(self.claims.finish(place.ckpt_dir, listing.entries)[0])
+        except CkptError:
+            removed = True  # part of it may be gone: read it again (its leftovers stay pending)
+        if removed:
+            place, listing = self._resolve(project, run, deep=True)
+        return self._build(project, run, place, listing, with_metrics, True)
+
     # -- files of ckpt-tui's own ----------------------------------------------------------
     def incomplete_uploads(self) -> list[Upload]:
         return self.backend.incomplete_uploads("") if self.backend.has_incomplete_uploads else []
@@ -764,7 +786,7 @@ class TreeStore(Store):
         run of its project goes beside it, in the folder holding it.
         """
         try:
-            found = self._discovered(fresh=True)
+            found = self._discovered(max_age=RECENT_DISCOVERY_SECONDS)
         except NotFound:
             found = _Found()  # a location that does not exist yet: the fork creates it
         existing = found.places.get((project, run))
@@ -825,9 +847,11 @@ class TreeStore(Store):
                                                    checkpoint, counter))
         with self._lock:
             self._found = None  # a new run
+        location = backend.url(new.step_path(), folder=not single)
+        if backend.implicit_folders:  # no hard links to tell: the files copied are what it holds
+            return Checkpoint(checkpoint.step, counter.total, time.time(), name, location)
         usage = backend.usage(new.step_path())
-        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
-                          backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
+        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name, location, blobs=usage.blobs)
 
 
     # -- offload: the same runs at the same places (mirror.py) ------------------------------
