@@ -27,7 +27,8 @@ from ..core.names import validate_name, validate_project
 from ..core.policy import PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
-from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
+                            grouped, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
@@ -43,8 +44,9 @@ MAX_DEPTH = 4
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
 # A new run's name is checked against a discovery at most this old (the one its own command
-# made a moment ago), else against a new one: a run named so could have appeared since.
-RECENT_DISCOVERY_SECONDS = 2.0
+# made a moment ago), else against a new one: a run named so could have appeared since. A step
+# is copied as a listing at most this old shows it (its own command's load), else listed again.
+RECENT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,10 +746,21 @@ class TreeStore(Store):
 
     def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
         path = self._step_path(run.project, run.name, checkpoint)
-        files = [FileEntry(info.path or checkpoint.name, info.size) for info in self.backend.walk(path)]
+        infos = self._recently_listed(path)
+        files = [FileEntry(info.path or checkpoint.name, info.size)
+                 for info in (infos if infos is not None else self.backend.walk(path))]
         if not files:
             raise NotFound(f"{run.project}/{run.name}: step {checkpoint.step} holds no files (deleted meanwhile?)")
         return files
+
+    def _recently_listed(self, path: str) -> list[FileInfo] | None:
+        """The files of step ``path`` as the listing of its folder kept by a load a moment ago
+        shows them (a step folder's objects; a single-file step, itself), else None."""
+        listed = self.backend.listings.get(parent(path), max_age=RECENT_SECONDS)
+        group = grouped(listed).get(basename(path)) if listed is not None else None
+        if not group:
+            return None
+        return [f for f in group if f.path] or group
 
     def _single_file(self, run: Run, checkpoint: Checkpoint) -> bool:
         path = self._step_path(run.project, run.name, checkpoint)
@@ -786,7 +799,7 @@ class TreeStore(Store):
         run of its project goes beside it, in the folder holding it.
         """
         try:
-            found = self._discovered(max_age=RECENT_DISCOVERY_SECONDS)
+            found = self._discovered(max_age=RECENT_SECONDS)
         except NotFound:
             found = _Found()  # a location that does not exist yet: the fork creates it
         existing = found.places.get((project, run))

@@ -177,6 +177,9 @@ def test_a_fork_lists_each_folder_once(art_bucket):
                                       lambda params, **_: listed.append(params["Prefix"]))
     fork_checkpoint(store, "demo", "agent-001", "agent-001-d", step=4)
     assert len(listed) == len(set(listed)), sorted(listed)
+    assert not [p for p in listed if p.endswith("/agent-001/checkpoints/0004/")]
+    assert art_bucket.keys("demo/models/agent-001-d/") == {
+        f"demo/models/agent-001-d/checkpoints/0004/{f}" for f in STEP_FILES}
 
 
 def test_a_fork_into_a_name_found_since_an_older_discovery_is_refused(moto_art_bucket, monkeypatch):
@@ -186,7 +189,7 @@ def test_a_fork_into_a_name_found_since_an_older_discovery_is_refused(moto_art_b
     store.list_projects()
     moto_art_bucket.put("demo/agent-new/checkpoint-5/trainer_state.json", b'{"global_step": 5}')
     moto_art_bucket.put("demo/agent-new/checkpoint-5/model.safetensors", b"weights")
-    monkeypatch.setattr(tree, "RECENT_DISCOVERY_SECONDS", 0.0)  # the last discovery is now too old
+    monkeypatch.setattr(tree, "RECENT_SECONDS", 0.0)  # the last discovery is now too old
     with pytest.raises(AlreadyExists):
         fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4)
     assert not moto_art_bucket.keys("demo/models/agent-new/")

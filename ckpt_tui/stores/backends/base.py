@@ -146,15 +146,15 @@ class ListingCache:
                 del self._listings[next(iter(self._listings))]
             self._listings[folder] = (self.clock(), infos)
 
-    def get(self, folder: str, take: bool = False) -> list[FileInfo] | None:
-        """The listing of ``folder`` if one is kept and fresh enough; ``take`` forgets it
-        (what follows is a deletion, which makes it stale)."""
+    def get(self, folder: str, take: bool = False, max_age: float | None = None) -> list[FileInfo] | None:
+        """The listing of ``folder`` if one is kept and fresh enough (and at most ``max_age``
+        seconds old); ``take`` forgets it (what follows is a deletion, which makes it stale)."""
         with self._lock:
             kept = self._listings.pop(folder, None) if take else self._listings.get(folder)
             if kept is None or (self.expiry is not None and self.clock() - kept[0] > self.expiry):
                 self._listings.pop(folder, None)
                 return None
-            return kept[1]
+            return kept[1] if max_age is None or self.clock() - kept[0] <= max_age else None
 
     def forget(self, path: str) -> None:
         """Drop every listing that shows ``path`` or anything below it."""
