@@ -24,7 +24,7 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
-from ..core.policy import PolicyPlace
+from ..core.policy import POLICY_FILE, PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
@@ -76,6 +76,7 @@ class _Found:
     named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
+    listed: dict[str, list[Entry]] = field(default_factory=dict)  # what each folder listed held
 
 
 class _RunFiles:
@@ -263,6 +264,7 @@ class TreeStore(Store):
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
         listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
             for entry in sorted(entries):
@@ -291,6 +293,7 @@ class TreeStore(Store):
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
                         dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
+            found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
@@ -382,6 +385,7 @@ class TreeStore(Store):
         with self._lock:
             if self._found is not None and self._found.places.get((place.project, place.name)) == place:
                 self._found.places[(place.project, place.name)] = settled
+                self._found.listed[place.root] = entries
         return settled
 
     def _list_steps(self, place: RunPlace, deep: bool) -> DeepListing:
@@ -719,8 +723,21 @@ class TreeStore(Store):
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
+        try:
+            place = self._settle(place)  # settled now: its folder listed once for both
+        except CkptError:
+            pass  # the load says why it cannot be read
         named = (place.project, place.name) if place.found_by_name else None
-        return policy_places(self.backend, place.root, named, self._policy_reads)
+        return policy_places(self.backend, place.root, named, self._policy_reads, self._recent_listings())
+
+    def _recent_listings(self) -> dict[str, list[Entry]]:
+        """The folders the discovery of a moment ago listed (with what they held), by the URL of the
+        policy file each may hold: its own command's, not to be listed again."""
+        with self._lock:
+            if self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS:
+                return {}
+            listed = dict(self._found.listed)
+        return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
