@@ -24,11 +24,11 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
 from ..core.names import validate_name, validate_project
-from ..core.policy import PolicyPlace
+from ..core.policy import POLICY_FILE, PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
-from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, ListingCache,
-                            Usage, basename, join, parent)
+from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
+                            grouped, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.
 MAX_DEPTH = 4
-# Seconds a folder listed by discovery or a policy read stands for the folder in the reads that follow.
-LEVELS_SECONDS = 5.0
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
+# A new run's name is checked against a discovery at most this old (the one its own command
+# made a moment ago), else against a new one: a run named so could have appeared since. A step
+# is copied as a listing at most this old shows it (its own command's load), else listed again.
+RECENT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,7 @@ class _Found:
     named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
-    # Folders listed by discovery and policy reads, for the loads and policy reads that follow
-    # within a few seconds (in a bucket each is a request).
-    levels: ListingCache = field(default_factory=lambda: ListingCache(expiry=LEVELS_SECONDS))
+    listed: dict[str, list[Entry]] = field(default_factory=dict)  # what each folder listed held
 
 
 class _RunFiles:
@@ -173,13 +173,14 @@ class _RunFiles:
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
-            found[name] = _DESCRIPTIONS_ONLY
+            weights = _DESCRIPTIONS_ONLY
             for info in infos:
                 path = info.path
-                if found[name] is _DESCRIPTIONS_ONLY and not is_description(path):
-                    found[name] = _PAYLOAD
+                if weights is _DESCRIPTIONS_ONLY and not is_description(path):
+                    weights = _PAYLOAD
                 if path.endswith(kinds):
                     judged.append((name, f"{top}{name}/{path}", info))
+            found[name] = weights
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
@@ -214,7 +215,7 @@ class _Verdicts:
         verdict = self.known.get(key)
         if verdict is not None:
             return verdict
-        why = file_problem(info.path, info.size, lambda _name: backend.open_listed(path))
+        why = file_problem(path, info.size, backend.open_listed)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
         if len(self.known) >= self.LIMIT:
             self.known.clear()
@@ -230,6 +231,7 @@ class TreeStore(Store):
         self.location = location
         self.claims: Claims = RenameClaims(backend) if backend.can_rename else MarkerClaims(backend)
         self._found: _Found | None = None
+        self._found_at = 0.0  # time.monotonic() of the discovery in _found
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -237,15 +239,11 @@ class TreeStore(Store):
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
-    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
-              levels: ListingCache | None = None) -> list[Entry]:
-        """A folder's entries (kept in ``levels``); one that cannot be listed is noted (and, for
-        permissions, named in ``unreadable``) and holds nothing."""
+    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None) -> list[Entry]:
+        """A folder's entries; one that cannot be listed is noted (and, for permissions, named in
+        ``unreadable``) and holds nothing."""
         try:
-            entries = self.backend.list_dir(path)
-            if levels is not None:
-                levels.put(path, entries)
-            return entries
+            return self.backend.list_dir(path)
         except CkptError as exc:
             notes.append(str(exc))
             if unreadable is not None and isinstance(exc, Unreadable):
@@ -266,7 +264,8 @@ class TreeStore(Store):
     def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
-        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.levels), folders)
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
             for entry in sorted(entries):
@@ -294,10 +293,8 @@ class TreeStore(Store):
         level, depth = [""], 0
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
-                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable,
-                                                                              found.levels), level))))
-            for folder, entries in listings.items():
-                found.levels.put(folder, entries)
+                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
+            found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
@@ -331,9 +328,13 @@ class TreeStore(Store):
             level, depth = sorted(below), depth + 1
         return found
 
-    def _discovered(self, fresh: bool = False) -> _Found:
+    def _discovered(self, fresh: bool = False, max_age: float | None = None) -> _Found:
+        """The runs found by the last discovery; a new one when ``fresh``, or when that one is
+        older than ``max_age`` seconds."""
         with self._lock:
-            if fresh or self._found is None:
+            stale = max_age is not None and time.monotonic() - self._found_at > max_age
+            if fresh or stale or self._found is None:
+                self._found_at = time.monotonic()
                 self._found = self._discover()
             return self._found
 
@@ -376,10 +377,7 @@ class TreeStore(Store):
         ``checkpoints/`` or, pre-2025, the model folder), once per discovery."""
         if not place.found_by_name or place.ckpt_dir:
             return place
-        found = self._found
-        entries = found.levels.get(place.root) if found is not None else None
-        if entries is None:
-            entries = self.backend.list_dir(place.root)
+        entries = self.backend.list_dir(place.root)
         links = {e.name for e in entries if e.kind is Kind.LINK}
         steps_folder, layout = place.layout.settle({e.name for e in entries if e.kind is Kind.DIR}, links)
         ckpt_dir = join(place.root, steps_folder)
@@ -388,6 +386,7 @@ class TreeStore(Store):
         with self._lock:
             if self._found is not None and self._found.places.get((place.project, place.name)) == place:
                 self._found.places[(place.project, place.name)] = settled
+                self._found.listed[place.root] = entries
         return settled
 
     def _list_steps(self, place: RunPlace, deep: bool) -> DeepListing:
@@ -456,7 +455,7 @@ class TreeStore(Store):
         """What step folders hold, for layouts that judge by it (from the deep listing when there
         is one); a folder that cannot be listed is noted in ``problems``."""
         layout = place.layout
-        names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
+        names = [n for n, is_dir in dirs if is_dir and layout.lists(n) and layout.step(n) is not None]
         missing = [n for n in names if n not in listing.children]
         listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), problems)}, missing)
         return {**{n: listing.children[n] for n in names if n in listing.children}, **dict(zip(missing, listed))}
@@ -510,7 +509,7 @@ class TreeStore(Store):
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
         unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
-        shown = {layout.entry(c.name) for c in complete + pending}
+        shown = {layout.entry(c.name) for c in complete + pending} if claims.deletions else set()
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]
@@ -686,6 +685,20 @@ class TreeStore(Store):
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
+    def load_finished(self, project: str, run: str, with_metrics: bool = True) -> Run:
+        """One listing of the run serves both, unless finishing changed something."""
+        try:
+            place, listing = self._resolve(project, run, deep=True)
+        except Unreadable:
+            return self.load_run(project, run, with_metrics)
+        try:
+            removed = bool(self.claims.finish(place.ckpt_dir, listing.entries)[0])
+        except CkptError:
+            removed = True  # part of it may be gone: read it again (its leftovers stay pending)
+        if removed:
+            place, listing = self._resolve(project, run, deep=True)
+        return self._build(project, run, place, listing, with_metrics, True)
+
     # -- files of ckpt-tui's own ----------------------------------------------------------
     def incomplete_uploads(self) -> list[Upload]:
         return self.backend.incomplete_uploads("") if self.backend.has_incomplete_uploads else []
@@ -711,8 +724,21 @@ class TreeStore(Store):
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
+        try:
+            place = self._settle(place)  # settled now: its folder listed once for both
+        except CkptError:
+            pass  # the load says why it cannot be read
         named = (place.project, place.name) if place.found_by_name else None
-        return policy_places(self.backend, place.root, named, self._policy_reads, self._discovered().levels)
+        return policy_places(self.backend, place.root, named, self._policy_reads, self._recent_listings())
+
+    def _recent_listings(self) -> dict[str, list[Entry]]:
+        """The folders the discovery of a moment ago listed (with what they held), by the URL of the
+        policy file each may hold: its own command's, not to be listed again."""
+        with self._lock:
+            if self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS:
+                return {}
+            listed = dict(self._found.listed)
+        return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
@@ -725,8 +751,6 @@ class TreeStore(Store):
 
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())
-        if (found := self._found) is not None:
-            found.levels.clear()  # the location's folder holds one file more: listed again
 
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
@@ -740,10 +764,21 @@ class TreeStore(Store):
 
     def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
         path = self._step_path(run.project, run.name, checkpoint)
-        files = [FileEntry(info.path or checkpoint.name, info.size) for info in self.backend.walk(path)]
+        infos = self._recently_listed(path)
+        files = [FileEntry(info.path or checkpoint.name, info.size)
+                 for info in (infos if infos is not None else self.backend.walk(path))]
         if not files:
             raise NotFound(f"{run.project}/{run.name}: step {checkpoint.step} holds no files (deleted meanwhile?)")
         return files
+
+    def _recently_listed(self, path: str) -> list[FileInfo] | None:
+        """The files of step ``path`` as the listing of its folder kept by a load a moment ago
+        shows them (a step folder's objects; a single-file step, itself), else None."""
+        listed = self.backend.listings.get(parent(path), max_age=RECENT_SECONDS)
+        group = grouped(listed).get(basename(path)) if listed is not None else None
+        if not group:
+            return None
+        return [f for f in group if f.path] or group
 
     def _single_file(self, run: Run, checkpoint: Checkpoint) -> bool:
         path = self._step_path(run.project, run.name, checkpoint)
@@ -782,7 +817,7 @@ class TreeStore(Store):
         run of its project goes beside it, in the folder holding it.
         """
         try:
-            found = self._discovered(fresh=True)
+            found = self._discovered(max_age=RECENT_SECONDS)
         except NotFound:
             found = _Found()  # a location that does not exist yet: the fork creates it
         existing = found.places.get((project, run))
@@ -843,9 +878,11 @@ class TreeStore(Store):
                                                    checkpoint, counter))
         with self._lock:
             self._found = None  # a new run
+        location = backend.url(new.step_path(), folder=not single)
+        if backend.implicit_folders:  # no hard links to tell: the files copied are what it holds
+            return Checkpoint(checkpoint.step, counter.total, time.time(), name, location)
         usage = backend.usage(new.step_path())
-        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
-                          backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
+        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name, location, blobs=usage.blobs)
 
 
     # -- offload: the same runs at the same places (mirror.py) ------------------------------
