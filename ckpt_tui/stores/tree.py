@@ -232,6 +232,7 @@ class TreeStore(Store):
         self.claims: Claims = RenameClaims(backend) if backend.can_rename else MarkerClaims(backend)
         self._found: _Found | None = None
         self._found_at = 0.0  # time.monotonic() of the discovery in _found
+        self._policies_forgotten_at = -1.0  # time.monotonic() of the last forget_policy_places()
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -735,7 +736,9 @@ class TreeStore(Store):
         """The folders the discovery of a moment ago listed (with what they held), by the URL of the
         policy file each may hold: its own command's, not to be listed again."""
         with self._lock:
-            if self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS:
+            # A listing made before the policy files were last forgotten may miss one saved since.
+            if (self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS
+                    or self._found_at <= self._policies_forgotten_at):
                 return {}
             listed = dict(self._found.listed)
         return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
@@ -745,6 +748,8 @@ class TreeStore(Store):
 
     def forget_policy_places(self) -> None:
         self._policy_reads.clear()
+        with self._lock:
+            self._policies_forgotten_at = time.monotonic()
 
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
