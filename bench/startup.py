@@ -47,9 +47,14 @@ def one_step_tree(base: Path) -> Path:
     return base
 
 
+# Commands run outside any checkout: ``python -m`` puts the working directory first on the path,
+# which would make ``--against`` time this checkout twice when run from its root.
+OUTSIDE = tempfile.gettempdir()
+
+
 def timed(command: list[str], env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=OUTSIDE)
     return time.perf_counter() - start
 
 
@@ -57,7 +62,7 @@ def import_times(command: list[str], env: dict) -> dict[str, int]:
     """Each module's cumulative import time (microseconds), best of five runs."""
     best: dict[str, int] = collections.defaultdict(lambda: 10**12)
     for _ in range(5):
-        done = subprocess.run([sys.executable, "-X", "importtime", *command[1:]], env=env,
+        done = subprocess.run([sys.executable, "-X", "importtime", *command[1:]], env=env, cwd=OUTSIDE,
                               capture_output=True, text=True, check=True)
         for match in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)", done.stderr):
             best[match[2]] = min(best[match[2]], int(match[1]))
