@@ -82,6 +82,15 @@ class Space(NamedTuple):
     note: str = ""
 
 
+class RunSize(NamedTuple):
+    """What a listing of a run's files tells before any of them is read: its step entries, as
+    the rows a full read shows (complete or not: a full read may find some still being written;
+    leftovers of interrupted work included) and its bytes on storage, each hard-linked file once."""
+
+    steps: int
+    bytes: int
+
+
 class Store(ABC):
     """A location holding projects -> runs -> per-step checkpoints.
 
@@ -125,6 +134,13 @@ class Store(ABC):
         ``with_sizes=False`` may leave ``bytes`` at 0 where sizes cost a listing of their own;
         ``with_state`` reads each checkpoint's training state (what slimming would remove).
         """
+
+    def run_size(self, project: str, run: str) -> RunSize:
+        """The run's steps and bytes, for a list to show before its runs are read in full.
+        By default from a read without metrics; a store that can tell them from a listing
+        of the run's files alone does so."""
+        loaded = self.load_run(project, run, with_metrics=False)
+        return RunSize(len(loaded.checkpoints) + len(loaded.pending), loaded.total_bytes)
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
