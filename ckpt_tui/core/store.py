@@ -135,12 +135,10 @@ class Store(ABC):
         ``with_state`` reads each checkpoint's training state (what slimming would remove).
         """
 
-    def run_size(self, project: str, run: str) -> RunSize:
-        """The run's steps and bytes, for a list to show before its runs are read in full.
-        By default from a read without metrics; a store that can tell them from a listing
-        of the run's files alone does so."""
-        loaded = self.load_run(project, run, with_metrics=False)
-        return RunSize(len(loaded.checkpoints) + len(loaded.pending), loaded.total_bytes)
+    def run_size(self, project: str, run: str) -> RunSize | None:
+        """The run's rows and bytes from a listing of its files alone, for a list to show before
+        its runs are read in full; None where the store has no cheaper way than reading the run."""
+        return None
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:
