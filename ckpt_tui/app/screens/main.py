@@ -463,6 +463,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                 self.notify(f"no run matches {pattern!r}", severity="warning")
         else:  # its steps are read once every run's size is shown: nothing competes with those
             self.current, self._opening = target, target
+            self._table_waits_for(target)
         if target is None:  # otherwise once the run's steps are shown (or fail to load)
             self._mount_bottom_later()
         keys = [(p, r) for p, runs in listing.items() for r in runs]
@@ -486,9 +487,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.show_run(self.runs[key])
         else:
             self._opening = None
-            if self.run is None or (self.run.project, self.run.name) != key:
-                self._loading(self.table, True)
+            self._table_waits_for(key)
             self.load_run(key)
+
+    def _table_waits_for(self, key: RunKey) -> None:
+        if self.run is None or (self.run.project, self.run.name) != key:
+            self._loading(self.table, True)
 
     def run_loaded(self, run: Run) -> None:
         # A run of 20,000 steps is ~10^5 long-lived objects: without this, a full collection
