@@ -50,13 +50,15 @@ async def test_sizes_are_shown_before_any_run_is_read(demo_base):
                                                            None, None)
             status = str(screen.query_one(StatusLine).render())
             total = sum(run.total_bytes for run in loaded.values())
-            assert f"{sum(len(r.checkpoints) for r in loaded.values())} checkpoints, {size(total)}" in status
+            assert (f"{sum(len(r.checkpoints) for r in loaded.values())} checkpoints, {size(total)} · "
+                    f"reading runs 0/{len(keys)}…") in status  # latest and best still to come
             label = str(screen.query_one(RunTree)._leaves[keys[0]].label)
             assert size(loaded[keys[0]].total_bytes) in label and "★" not in label
             store.go.set()
             await settle(pilot)
             for key, run in loaded.items():  # then each full read's own summary: latest and best
                 assert screen.summaries[key] == screen._summary(run) and screen.summaries[key].latest is not None
+            assert "reading" not in str(screen.query_one(StatusLine).render())
     finally:
         store.go.set()
 
@@ -122,3 +124,21 @@ async def test_sizes_never_replace_a_full_reads_summary(demo_base):
         assert screen.summaries[key].latest == run.latest_step is not None
         assert screen.summaries[key].checkpoints == len(run.checkpoints)
     assert os.path.isdir(demo_base)
+
+
+class OneRunFails(LocalStore):
+    def load_run(self, project, run, *args, **kwargs):
+        if run == "agent-002":
+            raise OSError("disk error")
+        return super().load_run(project, run, *args, **kwargs)
+
+
+async def test_a_run_whose_full_read_fails_keeps_its_size_and_is_not_waited_for(demo_base):
+    app = RecordingApp(OneRunFails(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        key = ("email-agent", "agent-002")
+        assert screen.summaries[key] == RunSummary(*LocalStore(demo_base).run_size(*key), None, None)
+        status = str(screen.query_one(StatusLine).render())
+        assert "checkpoints" in status and "reading" not in status

@@ -398,6 +398,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             try:
                 run = self._read(store, key)
             except Exception:  # noqa: BLE001 - a summary is optional; opening the run shows the error
+                self.app.call_from_thread(self._read_failed, key)
                 continue
             self.app.call_from_thread(self.run_loaded, run)
 
@@ -445,7 +446,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None,
                      unreadable: list[str] = ()) -> None:
         self.listing, self.listing_error, self.unreadable = listing, None, list(unreadable)
-        self._sizing = {(p, r) for p, runs in listing.items() for r in runs}
+        self._sizing = {(p, r) for p, runs in listing.items() for r in runs} - set(self.runs)
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
@@ -520,6 +521,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.show_run(run)
         else:
             self._show_status()
+
+    def _read_failed(self, key: RunKey) -> None:
+        """A run whose full read failed is no longer waited for (its size stays shown)."""
+        self._sizing.discard(key)
+        self._show_status()
 
     def show_run(self, run: Run, metrics_ready: bool = True) -> None:
         if (run.project, run.name) != self.current:
@@ -653,6 +659,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         totals = f"{sum(s.checkpoints for s in summaries)} checkpoints, {size(sum(s.bytes for s in summaries))}"
         if len(summaries) < total_runs:
             totals = f"reading runs {len(summaries)}/{total_runs}…"
+        elif self._sizing:  # sizes known; latest, best and completeness still being read
+            totals += f" · reading runs {total_runs - len(self._sizing)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.free.free is not None or self.free.note:
             parts.append(StatusPart(f"{size(self.free.free)} free" if self.free.free is not None else self.free.note,
@@ -773,6 +781,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self._show_empty()
             self._show_status()
         if group in ("run", "preview"):
+            if self.current is not None:
+                self._read_failed(self.current)
             self._loading(self.table, False)
             self._mount_bottom_later()
             self._read_the_rest()
