@@ -135,6 +135,11 @@ class Store(ABC):
         ``with_state`` reads each checkpoint's training state (what slimming would remove).
         """
 
+    def limit_caches(self, files: int) -> None:
+        """Remember at most about ``files`` files' worth between reads (what a weights file's bytes
+        said): for a reader that holds a few runs at a time, as the app does; ``watch``, which reads
+        the same runs over and over, keeps the default."""
+
     def run_size(self, project: str, run: str) -> RunSize | None:
         """The run's rows and bytes from a listing of its files alone, for a list to show before
         its runs are read in full; None where the store has no cheaper way than reading the run."""

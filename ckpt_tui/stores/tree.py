@@ -199,6 +199,7 @@ class _Verdicts:
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, int, float], str] = {}
+        self.limit = self.LIMIT
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
@@ -210,7 +211,7 @@ class _Verdicts:
             return verdict
         why = file_problem(info.path, info.size, lambda _name: backend.open_listed(path))
         verdict = f"{info.path}: {why}" if why else ""
-        if len(self.known) >= self.LIMIT:
+        if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict
         return verdict
@@ -848,6 +849,9 @@ class TreeStore(Store):
         return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
                           backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
 
+
+    def limit_caches(self, files: int) -> None:
+        self._verdicts.limit = files
 
     # -- offload: the same runs at the same places (mirror.py) ------------------------------
     def forget_runs(self) -> None:
