@@ -373,3 +373,72 @@ def test_removing_a_folder_takes_subfolders_and_links_but_never_what_links_point
     (tmp_path / "base" / "link").symlink_to(outside, target_is_directory=True)
     backend.delete_tree("link")
     assert not (tmp_path / "base" / "link").is_symlink() and (outside / "kept" / "weights.bin").exists()
+
+
+def _many_runs(base: Path, runs: int = 12) -> list[tuple[str, str]]:
+    """``runs`` ART runs of a few steps each: enough for the store to read them in worker processes."""
+    for r in range(runs):
+        for step in range(r % 4 + 1):
+            folder = base / "p" / "models" / f"run-{r:02d}" / "checkpoints" / f"{step:04d}"
+            folder.mkdir(parents=True)
+            (folder / "adapter_model.safetensors").write_bytes(b"x" * (10 + step))
+        (base / "p" / "models" / f"run-{r:02d}" / "history.jsonl").write_text('{"step": 0, "val/reward": 0.5}\n')
+    return [("p", f"run-{r:02d}") for r in range(runs)]
+
+
+def _latest_step(run):
+    return run.latest_step
+
+
+def _fails_for_run_03(run):
+    if run.name == "run-03":
+        raise ValueError("run-03 is not for this function")
+    return run.name
+
+
+def _counting_forks(monkeypatch) -> list[int]:
+    """Two cores, and the processes forked (so that a test knows the runs were read in workers)."""
+    forks, fork = [], os.fork
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # idle pools other tests left behind
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    return forks
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_many_runs_are_read_by_worker_processes_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    forks = _counting_forks(monkeypatch)
+    pairs = _many_runs(tmp_path)
+    pairs.insert(5, ("p", "no-such-run"))
+    store = LocalStore(tmp_path)
+    forked = list(store.map_runs(pairs, _latest_step))
+    serial = [(pair, _latest_step(store.load_run(*pair))) for pair in pairs if pair[1] != "no-such-run"]
+    assert [pair for pair, _ in forked] == pairs
+    assert isinstance(forked[5][1], NotFound)
+    assert forked[:5] + forked[6:] == serial and [step for _, step in serial] == [r % 4 for r in range(12)]
+    assert len(forks) == 2 and _no_children_left()
+
+
+def test_an_error_in_a_worker_process_is_raised_where_runs_are_read(tmp_path, monkeypatch):
+    forks = _counting_forks(monkeypatch)
+    results = LocalStore(tmp_path).map_runs(_many_runs(tmp_path), _fails_for_run_03)
+    assert [next(results) for _ in range(3)] == [(("p", f"run-{r:02d}"), f"run-{r:02d}") for r in range(3)]
+    with pytest.raises(ValueError, match="run-03 is not for this function"):
+        next(results)
+    assert len(forks) == 2 and _no_children_left()
+
+
+def test_a_reader_that_stops_early_leaves_no_worker_process(tmp_path, monkeypatch):
+    forks = _counting_forks(monkeypatch)
+    results = LocalStore(tmp_path).map_runs(_many_runs(tmp_path), _latest_step)
+    assert next(results)[0] == ("p", "run-00")
+    results.close()
+    assert len(forks) == 2 and _no_children_left()

@@ -55,3 +55,25 @@ def test_smoothing_matches_an_adjusted_ewm():
     assert smoothed[0] == (0, 1.0)
     assert math.isclose(smoothed[2][1], expected_last)
     assert smooth(series, 1.0) == series
+
+
+def test_a_long_history_reads_its_tricky_lines_as_a_short_one_does():
+    """Past the first lines, records are read by orjson: what it refuses is still read as json reads it."""
+    from ckpt_tui.core.metrics import FAST_AFTER_LINES
+
+    tricky = [b'{"step": 1, "val/reward": 0.25, "train/loss": 1e400}',
+              b'{"step": 2, "val/reward": NaN, "big": 123456789012345678901234567890}',
+              b'{"step": 3, "val/reward": 0.5, "val/reward": 0.75}',
+              b'{"step": 4, "note": "\\ud800", "val/reward": 0.125}',
+              b'{"step": 5, "val/reward": 0.5, "name": "\xff\xfe"}',
+              b'{"step": 6, "val/reward": 0.5}\r',
+              b"[6]", b"{bad", b"", b"   ", b'{"step": 7, "val/reward": -0.0}']
+    as_text = [line.decode("utf-8", errors="replace") for line in tricky]
+    padding = [b'{"step": 0, "val/reward": 0.0}'] * FAST_AFTER_LINES
+    for lines in (tricky, as_text):
+        short = parse_history_lines(lines)
+        long = parse_history_lines([*padding, *lines] if isinstance(lines[0], bytes)
+                                   else [p.decode() for p in padding] + lines)
+        assert short.malformed == long.malformed == 2
+        assert {s: v for s, v in long.by_step.items() if s} == short.by_step
+        assert short.ignored == long.ignored

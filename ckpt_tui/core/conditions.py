@@ -96,8 +96,11 @@ def parse_conditions(text: str, metrics: list[str]) -> list[Condition]:
 def matching_steps(run: Run, conditions: list[Condition], now: float | None = None) -> list[Checkpoint]:
     """The complete checkpoints of ``run`` for which every condition holds."""
     now = time.time() if now is None else now
-    tests = [condition.test(run, now) for condition in conditions]
-    return [c for c in run.checkpoints if all(test(c) for test in tests)]
+    picked = run.checkpoints
+    for condition in conditions:  # each part narrows what the one before picked: in step order still
+        test = condition.test(run, now)
+        picked = [c for c in picked if test(c)]
+    return picked if picked is not run.checkpoints else list(picked)
 
 
 def never_marked(run: Run, policy: Policy) -> dict[int, str]:

@@ -126,19 +126,24 @@ def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iter
     ``lines`` (text or UTF-8 bytes) are split on ``\n`` only (JSON Lines): a bare ``\r``
     is whitespace inside a line. A byte order mark before the first line is dropped.
     """
-    import orjson  # here: the app's first frame does not wait for it
-
+    fast = None  # orjson, from line FAST_AFTER_LINES on: its import costs more than a short history
     for number, line in enumerate(lines):
         if number == 0:
             line = line.removeprefix(BOM if isinstance(line, str) else BOM_BYTES)
         if not line.strip():
             continue
-        try:
-            record = orjson.loads(line)  # 8x json's speed: a large history is most of a scan
-        except orjson.JSONDecodeError:
+        record = _UNREAD
+        if number >= FAST_AFTER_LINES:
+            if fast is None:
+                import orjson as fast
             try:
-                # NaN/Infinity (dropped as values later), lone surrogates and bytes that are not
-                # UTF-8, which orjson refuses.
+                record = fast.loads(line)  # 8x json's speed: a large history is most of a scan
+            except fast.JSONDecodeError:
+                pass
+        if record is _UNREAD:
+            try:
+                # What orjson refuses, json reads: NaN/Infinity (dropped as values later), lone
+                # surrogates, bytes that are not UTF-8 (read with replacement characters).
                 record = json.loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
             except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
                 malformed[0] += 1
@@ -147,6 +152,11 @@ def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iter
             yield record
         else:
             malformed[0] += 1
+
+
+# Lines of a history read with json before orjson is imported (a one-step tree's ``ls`` never imports it).
+FAST_AFTER_LINES = 64
+_UNREAD = object()
 
 
 def smooth(series: list[tuple[int, float]], alpha: float) -> list[tuple[int, float]]:

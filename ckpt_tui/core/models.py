@@ -135,6 +135,9 @@ class Checkpoint:
         return (self.step if self.step is not None else -1), self.name
 
 
+_CHECKPOINT_KEY = Checkpoint.key.fget  # the property's function itself: one call a checkpoint when sorting
+
+
 @dataclass(slots=True)
 class Run:
     """A run (ART calls it a model): its checkpoints and logged metrics.
@@ -160,8 +163,8 @@ class Run:
     unreadable: bool = False  # its folder may not be read (permissions): listed, never pruned
 
     def __post_init__(self) -> None:
-        self.checkpoints = sorted(self.checkpoints, key=lambda c: c.key)
-        self.pending = sorted(self.pending, key=lambda c: c.key)
+        self.checkpoints = sorted(self.checkpoints, key=_CHECKPOINT_KEY)
+        self.pending = sorted(self.pending, key=_CHECKPOINT_KEY)
 
     @property
     def total_bytes(self) -> int:

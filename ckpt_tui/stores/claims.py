@@ -32,8 +32,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Pending
 from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
@@ -540,6 +538,8 @@ class MarkerClaims(Claims):
         so that finishing the marker later never deletes an object written since."""
         body = {"steps": names, "objects": {k: f.tag for k, f in objects.items()},
                 "modified": {k: f.mtime for k, f in objects.items()}, "owner": owner()}
+        import orjson  # here: a listing never writes a marker, and starts without it
+
         self.backend.write(marker, orjson.dumps(body))  # 0.5 ms for 3,000 objects, json's 18 ms
 
     @staticmethod

@@ -52,16 +52,7 @@ class LocalStore(TreeStore):
             for pair in pairs:
                 yield pair, _read(self, pair, function, with_metrics)
             return
-        import multiprocessing  # here: the app, which never forks, does not pay for the import
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_in_worker,
-                                 initargs=(self.base,)) as pool:
-            chunk = max(1, len(pairs) // (workers * 8))
-            results = pool.map(_read_in_worker, pairs, [function] * len(pairs), [with_metrics] * len(pairs),
-                               chunksize=chunk)
-            yield from zip(pairs, results)
+        yield from _forked_map(self, pairs, function, with_metrics, workers)
 
 
 def _same(run: Run) -> Run:
@@ -76,14 +67,123 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
         return exc
 
 
-_worker_store: LocalStore | None = None
+# Processes, pipes and pickles are imported where runs are forked: a small listing starts without them.
+# Each task a worker takes from the shared pipe: the index of its first run, 4 bytes. Tasks are
+# written before the workers start, so they fit in the smallest buffer a pipe has (4 KiB).
+_MAX_TASKS = 1024
+_HEADER = 8  # before each result: the index of its run, then the length of its pickle (4 bytes each)
 
 
-def _open_in_worker(base: str) -> None:
-    global _worker_store
-    _worker_store = LocalStore(base)
+def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Callable[[Run], T],
+                with_metrics: bool, workers: int) -> Iterator[tuple[tuple[str, str], T | CkptError]]:
+    """``function`` of each run, read by ``workers`` forked processes, in order.
+
+    The workers take runs from one pipe as they finish the last (so they end together) and
+    send each result back, pickled, on a pipe of their own; a result that comes early waits
+    here for those before it. Forked straight (no ``multiprocessing``): nothing to import or
+    set up before the first run is read, and the workers start from what the store has already
+    discovered."""
+    chunk = max(1, -(-len(pairs) // min(_MAX_TASKS, workers * 64)))  # runs a task: small, for an even end
+    tasks_read, tasks_write = os.pipe()
+    tasks = memoryview(b"".join(start.to_bytes(4, "little") for start in range(0, len(pairs), chunk)))
+    while tasks:
+        tasks = tasks[os.write(tasks_write, tasks):]
+    os.close(tasks_write)
+    import signal
+
+    children: dict[int, int] = {}  # result pipe -> worker's pid
+    try:
+        for _ in range(workers):
+            results_read, results_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns into the caller's code
+                os.close(results_read)
+                _work(store, pairs, function, with_metrics, chunk, tasks_read, results_write)
+            os.close(results_write)
+            children[results_read] = pid
+        os.close(tasks_read)
+        tasks_read = -1
+        yield from _in_order(pairs, children)
+    finally:
+        if tasks_read >= 0:
+            os.close(tasks_read)
+        for fd, pid in children.items():
+            os.close(fd)
+            try:
+                os.kill(pid, signal.SIGKILL)  # ended already, or a reader gone: it only reads
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
 
 
-def _read_in_worker(pair: tuple[str, str], function: Callable[[Run], T], with_metrics: bool) -> T | CkptError:
-    assert _worker_store is not None
-    return _read(_worker_store, pair, function, with_metrics)
+def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, with_metrics: bool,
+          chunk: int, tasks: int, results: int) -> None:
+    """A worker's life: runs from the task pipe until it is empty, each result framed on ``results``;
+    an exception other than a run's own error goes back as the result that raises it."""
+    import pickle
+
+    code = 0
+    try:
+        while len(task := os.read(tasks, 4)) == 4:
+            start = int.from_bytes(task, "little")
+            for index in range(start, min(start + chunk, len(pairs))):
+                try:
+                    result: object = _read(store, pairs[index], function, with_metrics)
+                except Exception as exc:  # noqa: BLE001 - raised again where the results are read
+                    result = _Raised(exc)
+                data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+                view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
+                while view:
+                    view = view[os.write(results, view):]
+    except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
+        code = 1
+    finally:
+        os._exit(code)  # nothing of the parent's (buffers, exit handlers) runs twice
+
+
+class _Raised:
+    """An exception a worker met, sent back to be raised where the results are read."""
+
+    def __init__(self, exc: Exception) -> None:
+        import pickle
+
+        try:
+            pickle.loads(pickle.dumps(exc))
+            self.exc = exc
+        except Exception:  # noqa: BLE001 - an exception that does not travel: its words do
+            self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterator[tuple[tuple[str, str], object]]:
+    """The workers' results, in the order of ``pairs``."""
+    import pickle
+    import select
+
+    buffers = {fd: bytearray() for fd in children}
+    early: dict[int, object] = {}
+    poller = select.poll()
+    for fd in children:
+        poller.register(fd, select.POLLIN)
+    open_fds = len(children)
+    for index, pair in enumerate(pairs):
+        while index not in early:
+            if not open_fds:
+                raise RuntimeError(f"a worker process reading runs ended before reading {pair[0]}/{pair[1]}")
+            for fd, _event in poller.poll():
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    poller.unregister(fd)
+                    open_fds -= 1
+                buffer = buffers[fd]
+                buffer += data
+                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
+                    early[_length(buffer, 0)] = pickle.loads(buffer[_HEADER:_HEADER + size])
+                    del buffer[:_HEADER + size]
+        result = early.pop(index)
+        if isinstance(result, _Raised):
+            raise result.exc
+        yield pair, result
+
+
+def _length(buffer: bytearray, at: int) -> int:
+    return int.from_bytes(buffer[at:at + 4], "little")

@@ -167,13 +167,14 @@ class _RunFiles:
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
-            found[name] = _DESCRIPTIONS_ONLY
+            weights = _DESCRIPTIONS_ONLY
             for info in infos:
                 path = info.path
-                if found[name] is _DESCRIPTIONS_ONLY and not is_description(path):
-                    found[name] = _PAYLOAD
+                if weights is _DESCRIPTIONS_ONLY and not is_description(path):
+                    weights = _PAYLOAD
                 if path.endswith(kinds):
                     judged.append((name, f"{top}{name}/{path}", info))
+            found[name] = weights
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
@@ -209,7 +210,7 @@ class _Verdicts:
         verdict = self.known.get(key)
         if verdict is not None:
             return verdict
-        why = file_problem(info.path, info.size, lambda _name: backend.open_listed(path))
+        why = file_problem(path, info.size, backend.open_listed)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
         if len(self.known) >= self.limit:
             self.known.clear()
@@ -460,7 +461,7 @@ class TreeStore(Store):
         """What step folders hold, for layouts that judge by it (from the deep listing when there
         is one); a folder that cannot be listed is noted in ``problems``."""
         layout = place.layout
-        names = [n for n, is_dir in dirs if is_dir and layout.step(n) is not None and layout.lists(n)]
+        names = [n for n, is_dir in dirs if is_dir and layout.lists(n) and layout.step(n) is not None]
         missing = [n for n in names if n not in listing.children]
         listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), problems)}, missing)
         return {**{n: listing.children[n] for n in names if n in listing.children}, **dict(zip(missing, listed))}
@@ -514,7 +515,7 @@ class TreeStore(Store):
             pending.append(Checkpoint(step, 0, 0.0, name, prefix + name, Pending.SYMLINK))
         metrics = self._metrics(place, scan.steps, found.metrics, sizes) if with_metrics else Metrics()
         unread = [f"{why}; nothing is deleted from this run until it can be read" for why in files.unread.values()]
-        shown = {layout.entry(c.name) for c in complete + pending}
+        shown = {layout.entry(c.name) for c in complete + pending} if claims.deletions else set()
         # An interrupted delete whose steps are all gone shows in no row: say it is there.
         unfinished = [f"an interrupted delete ({where}) is not finished; the next prune or fork of this run "
                       "finishes it" for where, names in claims.deletions.items() if not shown.intersection(names)]

@@ -60,9 +60,11 @@ async def test_compare_draws_every_run_of_the_project_that_logs_the_metric(demo_
         zoomed = dialog.span
         await pilot.press("left")
         assert dialog.span[0] < zoomed[0] and dialog.span[1] - dialog.span[0] == zoomed[1] - zoomed[0]
+        before = dialog.cursor
         await pilot.press("comma")
         readout = str(dialog.query_one("#compare-readout").render())
         assert readout.startswith(f"step {dialog.cursor}: agent-001 ")
+        assert dialog.cursor < before and dialog.plot.marker == (dialog.cursor, "orange")  # its line moved too
         await pilot.press("escape")
         assert app.screen is main(app)
 

@@ -221,15 +221,19 @@ class CompareRuns(ModalScreen[None]):
         starred = [b for b in self.bests if low <= b.step <= high]
         if starred:
             plt.scatter([b.step for b in starred], [b.value for b in starred], marker="★", color="green")
-        if self.cursor is not None:
-            plt.vline(self.cursor, color="orange")
         plt.xlim(low, high)
         plt.xticks(sorted({low, (low + high) // 2, high}), [str(t) for t in sorted({low, (low + high) // 2, high})])
         plt.yfrequency(3)
-        self.plot.refresh()
+        self.plot.changed()
         smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
         self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}")
         self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
+        self.show_cursor()
+
+    def show_cursor(self) -> None:
+        """The cursor's line over the figure as drawn, and its readout: moving it draws no figure."""
+        self.plot.marker = (self.cursor, "orange") if self.cursor is not None else None
+        self.plot.refresh()
         self.query_one("#compare-readout", Label).update(self.readout())
 
     def best_text(self) -> str:
@@ -310,4 +314,4 @@ class CompareRuns(ModalScreen[None]):
             return
         self.cursor = max(self.span[0], min(self.cursor + direction * max((self.span[1] - self.span[0]) // 50, 1),
                                             self.span[1]))
-        self.draw()
+        self.show_cursor()

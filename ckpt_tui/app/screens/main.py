@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -213,6 +214,17 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         await self.query_one("#bottom").mount_all([MetricPlot(id="plot"), DetailsPanel(id="details")])
         if self.run is not None:
             self.refresh_view()
+
+    def _screen_resized(self, size: Size) -> None:
+        """Textual lays out every screen below a dialog being opened, given the size it has
+        already (a whole layout of this screen: tens of milliseconds on each dialog opened).
+        Done still when the size differs or a widget of this screen waits for its update (a
+        repaint of the screen as a whole, asked as the dialog opens, needs no layout)."""
+        below = self.is_attached and self.app.screen is not self
+        pending = (self._layout_required or self._scroll_required or self._recompose_required
+                   or self._dirty_widgets or self._layout_widgets)
+        if not below or pending or size != self._compositor.size:
+            super()._screen_resized(size)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")

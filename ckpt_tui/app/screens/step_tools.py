@@ -18,7 +18,7 @@ from ...core.errors import CkptError
 from ...formatting import step_ranges
 
 if TYPE_CHECKING:
-    from ...core.models import Run
+    from ...core.models import Checkpoint, Run
 
 STEP_BINDINGS = [
     Binding("colon,J", "jump_to_step", "Go to step", show=False,
@@ -104,6 +104,10 @@ class StepTools:
         added, removed = len(marks - before), len(before - marks)
         changed = ", ".join(part for part in (f"marked {added}" if added else "",
                                               f"unmarked {removed}" if removed else "") if part) or "no change"
+        # One toast for the marks, the last count: each toast is widgets to lay out, and a held
+        # key would stack dozens of them (Textual has no public way to replace one).
+        for shown in [n for n in self.app._notifications if n.title == "Marks"]:
+            self.app._unnotify(shown, refresh=False)
         self.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
                     title="Marks", timeout=8 if skipped else 4)
 
@@ -142,10 +146,18 @@ class StepTools:
                 self._policy_changed()
         self.table.action_cursor(direction)
 
+    def _picked(self, run: Run, text: str) -> list[Checkpoint]:
+        """The steps ``text`` picks in ``run`` (raises what is wrong with it): the last answer is
+        kept, so that Enter does not pick again what the dialog counted as the text was typed."""
+        last = getattr(self, "_last_picked", None)
+        if last is None or last[0] is not run or last[1] != text:
+            last = self._last_picked = (run, text, matching_steps(run, parse_conditions(text, self.metric_names(run))))
+        return last[2]
+
     def condition_check(self, run: Run, text: str) -> str:
         """What marking by ``text`` would do, as the user types it."""
         try:
-            picked = matching_steps(run, parse_conditions(text, self.metric_names(run)))
+            picked = self._picked(run, text)
         except CkptError as exc:
             return f"!{exc}"
         never = self._never(run)
@@ -161,8 +173,7 @@ class StepTools:
         def chosen(text: str | None) -> None:
             if text is None or self.current != key:
                 return
-            picked = matching_steps(run, parse_conditions(text, self.metric_names(run)))
-            self.mark_steps((c.step for c in picked), f"where {text}")
+            self.mark_steps((c.step for c in self._picked(run, text)), f"where {text}")
 
         self.app.push_screen(Prompt("Mark the steps where", f"for example {EXAMPLES}",
                                     lambda text: self.condition_check(run, text),

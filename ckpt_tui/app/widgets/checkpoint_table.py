@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from datetime import tzinfo
 
 from rich.segment import Segment
@@ -141,6 +142,12 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._sorted_run: Run | None = None
         self.search = ""  # the text n / N look for; empty: n / N go by marks and verdicts
         self._matches: set[str] = set()  # names of the checkpoints the search found (unique in a run)
+        self._match_rows: list[int] | None = None  # their rows, in the order shown
+        self._texts: dict[tuple[str, int], tuple[list[int], list[str]]] = {}
+        self._texts_for: object = None  # the metrics _texts were written from
+        self._stepped: list[tuple[int, int, Checkpoint]] = []
+        self._stepped_for: Run | None = None
+        self._base_style: Style | None = None
 
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
@@ -243,7 +250,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         key = (self.sort_key, self.sort_reverse, self.best_step)
         if self.sort_key != "keep" and self._sorted_run is self.run and key == self._sorted_for:
             return  # the same rows in the same order: 20,000 of them take milliseconds to sort
-        self._sorted_run, self._sorted_for, self._row_index = self.run, key, None
+        self._sorted_run, self._sorted_for, self._row_index, self._match_rows = self.run, key, None, None
         # Saves in progress and interrupted deletes are shown too; they are never candidates.
         checkpoints = self.run.checkpoints if self.run else []
         if self.run and self.run.pending:
@@ -298,23 +305,48 @@ class CheckpointTable(ScrollView, can_focus=True):
     # -- jumping -------------------------------------------------------------
     def go_to_step(self, step: int) -> Checkpoint | None:
         """Highlight the step nearest ``step`` (the lower one of two as near); returns it."""
-        candidates = [c for c in self.run.checkpoints + self.run.pending if c.step is not None] if self.run else []
-        if not candidates:
+        ordered = self._by_step()
+        if not ordered:
             return None
-        nearest = min(candidates, key=lambda c: (abs(c.step - step), c.step))
-        self.cursor_row = self.row_of(nearest.step, nearest.name)
-        return nearest
+        index = bisect.bisect_left(ordered, (step, -1))
+        above = ordered[index][0] if index < len(ordered) else None
+        below = ordered[index - 1][0] if index > 0 else None
+        nearest = below if above is None or (below is not None and step - below <= above - step) else above
+        nearest_ckpt = ordered[bisect.bisect_left(ordered, (nearest, -1))][2]  # the first checkpoint at that step
+        self.cursor_row = self.row_of(nearest_ckpt.step, nearest_ckpt.name)
+        return nearest_ckpt
+
+    def _by_step(self) -> list[tuple[int, int, Checkpoint]]:
+        """The run's checkpoints with a step, by step (then as the run lists them): once per run."""
+        if self._stepped_for is not self.run:
+            candidates = self.run.checkpoints + self.run.pending if self.run else []
+            self._stepped = sorted((c.step, index, c) for index, c in enumerate(candidates) if c.step is not None)
+            self._stepped_for = self.run
+        return self._stepped
+
+    def _shown_values(self, metric: str, width: int) -> tuple[list[int], list[str]]:
+        """A metric's steps and its values as its column shows them: once per run's metrics."""
+        metrics = self.run.metrics
+        if self._texts_for is not metrics:
+            self._texts, self._texts_for = {}, metrics
+        if (metric, width) not in self._texts:
+            series = metrics.series(metric)
+            values = [value for _, value in series]
+            texts = map(format, values, repeat(".4g"))  # what fit_number writes when it fits: in C
+            self._texts[metric, width] = ([step for step, _ in series], [
+                text if len(text) <= width else fit_number(value, width) for text, value in zip(texts, values)])
+        return self._texts[metric, width]
 
     def find(self, text: str) -> int:
         """Remember the steps whose number or a shown metric value (as the table writes it)
         holds ``text``; returns how many."""
-        self.search = text
+        self.search, self._match_rows = text, None
         rows = self.run.checkpoints + self.run.pending if self.run else []
         steps: set[int] = set()
         for column in self.columns:
             if column.key.startswith("metric:"):
-                steps.update(step for step, value in self.run.metrics.series(column.key.removeprefix("metric:"))
-                             if text in fit_number(value, column.width))
+                numbers, texts = self._shown_values(column.key.removeprefix("metric:"), column.width)
+                steps.update(step for step, shown in zip(numbers, texts) if text in shown)
         self._matches = {c.name for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
         return len(self._matches)
 
@@ -322,13 +354,15 @@ class CheckpointTable(ScrollView, can_focus=True):
         return ckpt.name in self._matches
 
     def clear_search(self) -> bool:
-        found, self.search, self._matches = bool(self.search), "", set()
+        found, self.search, self._matches, self._match_rows = bool(self.search), "", set(), None
         return found
 
     def next_match(self, direction: int) -> bool:
         """The next row the search found, past the last row round to the first."""
-        names = self._matches
-        return self._to_next([i for i, c in enumerate(self.rows) if c.name in names], direction)
+        if self._match_rows is None:  # one pass over the rows per search and order
+            names = self._matches
+            self._match_rows = [i for i, c in enumerate(self.rows) if c.name in names]
+        return self._to_next(self._match_rows, direction)
 
     def _to_next(self, rows: list[int], direction: int) -> bool:
         """Move to the first of ``rows`` (ascending) after the cursor that way, wrapping round."""
@@ -474,8 +508,20 @@ class CheckpointTable(ScrollView, can_focus=True):
                     for index, text in self._line(pieces, width)]
         return Strip(segments).extend_cell_length(width, header)
 
+    @property
+    def base_style(self) -> Style:
+        """The widget's own style (Textual works it out through every ancestor at each call:
+        milliseconds a frame when asked for every row)."""
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base_style = None
+
     def _row_style(self, index: int, ckpt: Checkpoint) -> Style:
-        style = self.rich_style
+        style = self.base_style
         if not ckpt.complete:
             style += self.get_component_rich_style("checkpoint-table--pending")
         elif ckpt.step in self._deleted:
@@ -498,7 +544,7 @@ class CheckpointTable(ScrollView, can_focus=True):
             return self._header(width)
         index = round(self.scroll_y) + y - 1
         if index >= len(self.rows):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self.base_style)
         ckpt = self.rows[index]
         fill = self._row_style(index, ckpt)
         text = "".join(piece for _, piece in self._line([cell + " " for cell in self._cells(ckpt)], width))

@@ -9,7 +9,7 @@ importing holds the interpreter's lock too) and mounted when it is ready.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,11 +24,12 @@ MAX_POINTS = 200  # braille shows two points a cell: more than the plot's width 
 
 
 def thin(series: list[tuple[int, float]], keep: set[int], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
-    """At most about ``limit`` points, evenly spread, always with the steps in ``keep``."""
+    """At most about ``limit`` points, evenly spread, always with the first and the last (the
+    axis spans every logged step) and the steps in ``keep``."""
     if len(series) <= limit:
         return series
-    stride = -(-len(series) // limit)
-    return [point for index, point in enumerate(series) if index % stride == 0 or point[0] in keep]
+    stride, end = -(-len(series) // limit), len(series) - 1
+    return [point for index, point in enumerate(series) if index % stride == 0 or index == end or point[0] in keep]
 
 
 def fitting(options: list[tuple[str, str]], width: int) -> str:
@@ -57,6 +58,7 @@ class MetricPlot(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.chart: Chart | None = None
+        self._figure: Chart | None = None  # what the plot's figure shows (no highlighted step)
         self.plot = None  # the ChartPlot, once imported
         self._importing = False
 
@@ -121,15 +123,32 @@ class MetricPlot(Vertical):
                       chart.highlighted, chart.smoothing)
 
     def _draw(self) -> None:
+        """The figure is drawn again only when more than the highlighted step changed: moving
+        the cursor moves a line laid over it (a new figure costs a key press milliseconds)."""
         if self.plot is None:
             return
-        plt = self.plot.plt
-        plt.clear_figure()
         chart = self.chart
         self.plot.display = chart is not None
+        figure = replace(chart, highlighted=None) if chart is not None else None
+        if figure != self._figure:
+            self._figure = figure
+            self._draw_figure(figure)
+        marker = None
+        if chart is not None and chart.highlighted is not None:
+            first, last = chart.series[0][0], chart.series[-1][0]
+            if first <= chart.highlighted <= last:  # a step past the logged ones: the axis stays
+                marker = (chart.highlighted, "orange")
+        if marker != self.plot.marker:
+            self.plot.marker = marker
+            self.plot.refresh()
+
+    def _draw_figure(self, chart: Chart | None) -> None:
+        plt = self.plot.plt
+        plt.clear_figure()
+        self.plot.changed()
         if chart is None:
             return
-        keep = {s for s in (chart.best_step, chart.highlighted) if s is not None}
+        keep = {chart.best_step} if chart.best_step is not None else set()
         points = thin(chart.series, keep)
         steps, values = [s for s, _ in points], [v for _, v in points]
         plt.plot(steps, values, marker="braille", color="cyan")
@@ -137,11 +156,8 @@ class MetricPlot(Vertical):
             smoothed = thin(smooth(chart.series, chart.smoothing), keep)
             plt.plot([s for s, _ in smoothed], [v for _, v in smoothed], marker="braille", color="magenta")
         first, last = chart.series[0][0], chart.series[-1][0]
-        if chart.highlighted is not None and first <= chart.highlighted <= last:
-            plt.vline(chart.highlighted, color="orange")  # a step past the logged ones: the axis stays
         if chart.best_step is not None and chart.best_value is not None:
             plt.scatter([chart.best_step], [chart.best_value], marker="★", color="green")
         ticks = sorted({first, (first + last) // 2, last})
         plt.xticks(ticks, [str(t) for t in ticks])  # steps are whole numbers
         plt.yfrequency(3)
-        self.plot.refresh()

@@ -212,13 +212,12 @@ class _Descriptor:
     def __enter__(self) -> _Descriptor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
+    def close(self, *exc: object) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    __exit__ = close  # one call a file, not two
 
     def read(self, size: int = -1) -> bytes:
         """``size`` bytes, fewer only at the end (all that is left when ``size`` is negative)."""
@@ -227,6 +226,8 @@ class _Descriptor:
             part = os.read(self.fd, size if size > 0 else CHUNK)
             if not part:
                 break
+            if len(part) == size and not parts:
+                return part  # the usual case: one read gives all that was asked
             parts.append(part)
             size = max(size - len(part), 0) if size > 0 else size
         return b"".join(parts)

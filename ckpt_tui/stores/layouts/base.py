@@ -385,7 +385,7 @@ def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],
     """
     scan = RunScan(layout)
     for name, is_dir in entries:
-        if (left := leftover_step(name)) is not None:
+        if name[:1] == "." and (left := leftover_step(name)) is not None:  # leftovers are hidden names
             why = Pending.INTERRUPTED_DELETE if left[0] == "deleting" else Pending.ABANDONED_FORK
             scan.pending[name] = (left[1], why)
         elif (step := layout.step(name)) is not None and layout.accepts(is_dir):
