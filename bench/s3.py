@@ -3,6 +3,7 @@
     python bench/s3.py --server both   # moto, then SeaweedFS, each in a subprocess on 127.0.0.1
     python bench/s3.py --server seaweedfs --work prune fork
     python bench/s3.py --runs 2 --steps 101 --fork-mib 64 --repeat 2   # a quick smoke run
+    python bench/s3.py --server both --work prune fork --requests      # and the requests of each command
 
 Every measurement times whole commands, each tool doing the same work on identical data:
 
@@ -201,6 +202,30 @@ def ckpt(*args: str) -> str:
                           text=True).stdout
 
 
+# A ckpt-tui command whose S3 client counts the requests it sends, by operation (pages of a
+# listing each count), printed as JSON on stderr at exit.
+COUNTED = """
+import atexit, collections, json, sys
+import ckpt_tui.stores.backends.s3 as s3
+counts = collections.Counter()
+make = s3.make_client
+def counted(*args, **kwargs):
+    client = make(*args, **kwargs)
+    client.meta.events.register("before-call.s3", lambda model, **_: counts.update([model.name]))
+    return client
+s3.make_client = counted
+atexit.register(lambda: print(json.dumps(counts), file=sys.stderr))
+from ckpt_tui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def requests_of(*args: str) -> dict[str, int]:
+    """The S3 requests one whole ckpt-tui command sends, by operation."""
+    done = subprocess.run([sys.executable, "-c", COUNTED, *args], check=True, capture_output=True, text=True)
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
 def checkpoints_at(url: str) -> int:
     return sum(len(run["checkpoints"]) for run in json.loads(ckpt("ls", url, "--json"))["runs"])
 
@@ -210,6 +235,7 @@ WORKS = ("ls", "prune-runs", "prune", "fork")
 
 def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
     results: list[tuple[str, Sides]] = []
+    sent: dict[str, dict[str, int]] = {}  # with --requests: what one ckpt-tui command of each work sends
     latest = f"{args.steps - 1:04d}"
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(kind) as endpoint:
         tree = Path(tmp) / "tree"
@@ -245,6 +271,9 @@ def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
                 sides.add(ours, theirs)
                 assert checkpoints_at(ours_url) == runs
             results.append((title, sides))
+            if args.requests:
+                sent[title] = requests_of("prune", fresh_copy(endpoint, source)[1], "--keep", "latest",
+                                          "--metric", "none", "--yes")
 
         if "prune-runs" in args.work:
             prunes(tree, "*", args.runs, f"prune {args.runs * (args.steps - 1)} checkpoints, {args.runs} runs")
@@ -267,6 +296,11 @@ def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
                               lambda i=i: s5cmd(endpoint, "cp", f"s3://{bucket}/{source}*",
                                                 f"s3://{bucket}/art/bench/models/fork-s5cmd-{mib}-{i}/checkpoints/{latest}/"))
                 results.append((f"fork one {mib} MiB checkpoint", sides))
+                if args.requests:
+                    sent[results[-1][0]] = requests_of("fork", url, "-p", "bench", "-r", run, "--to", f"fork-counted-{mib}")
+    for title, counts in sent.items():
+        print(f"requests, {title}: {sum(counts.values())} ("
+              + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())) + ")")
     return results
 
 
@@ -278,6 +312,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds of each work; medians are printed")
     parser.add_argument("--fork-mib", type=int, nargs="+", default=[64, 1024], help="sizes of the forked checkpoint")
     parser.add_argument("--work", nargs="+", choices=WORKS, default=list(WORKS), help="what to measure (all)")
+    parser.add_argument("--requests", action="store_true",
+                        help="also count the S3 requests of one ckpt-tui command of each prune and fork, by operation")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
                       AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",

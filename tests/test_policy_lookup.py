@@ -217,3 +217,15 @@ def test_a_section_naming_no_run_is_said_with_the_names_there_are(hf_fixture, ca
     assert "[projects.nope]" in err
     assert len(dry_run(capsys, hf_fixture, "--metric", "eval_loss")["unused_sections"]) == 2
 
+
+
+def test_a_policy_saved_a_moment_after_discovery_is_read_once_the_files_are_forgotten(hf_fixture):
+    # The app saves with `w` and reads the files again at once: the discovery's own listing of the
+    # run folder, made before the file existed, must not stand for the folder then.
+    store = LocalStore(str(hf_fixture))
+    store.list_runs(HF_RUN[0])
+    assert [p.text for p in store.policy_places(*HF_RUN) if p.text] == []
+    saved = b'[projects.hf-trainer.runs.full-model]\nkeep = "every:8"\n'
+    (hf_fixture / "full-model" / POLICY_FILE).write_bytes(saved)
+    store.forget_policy_places()
+    assert [p.text for p in store.policy_places(*HF_RUN) if p.text] == [saved]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .errors import CkptError, NotFound, Refused
+from .errors import NotFound, Refused
 from .metrics import step_of
 from .models import Checkpoint, Run
 from .names import validate_name
@@ -61,12 +61,9 @@ def fork_checkpoint(store: Store, project: str, run: str, to_run: str, to_projec
     target = to_store or store
     if target is store and (to_project, to_run) == (project, run):
         raise Refused("cannot fork a run into itself")
-    try:
-        # A stale interrupted delete must neither hide a step re-uploaded since nor delete it later.
-        store.finish_interrupted(project, run)
-    except CkptError:
-        pass  # e.g. a read-only source: its leftovers stay listed as pending, never forked
-    source = store.load_run(project, run, with_metrics=False)
+    # A stale interrupted delete must neither hide a step re-uploaded since nor delete it later;
+    # what cannot be finished (a read-only source) stays listed as pending, never forked.
+    source = store.load_finished(project, run, with_metrics=False)
     ckpt = choose_step(source, step, not_after_step)
     records = None
     if with_history:

@@ -213,6 +213,15 @@ class Store(ABC):
         Raises nothing for one leftover that cannot be removed: it stays listed as pending.
         """
 
+    def load_finished(self, project: str, run: str, with_metrics: bool = True) -> Run:
+        """``finish_interrupted``, then ``load_run`` with sizes: the run as it is once its
+        interrupted work is done (or, where that cannot be done, listed as pending)."""
+        try:
+            self.finish_interrupted(project, run)
+        except CkptError:
+            pass  # e.g. a read-only location: its leftovers stay listed as pending
+        return self.load_run(project, run, with_metrics=with_metrics)
+
     @abstractmethod
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str: ...
 

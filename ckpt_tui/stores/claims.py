@@ -507,6 +507,14 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{DELETING_MARKER}{os.urandom(16).hex()}")
         self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
+        # Where a batch deletion takes a missing key for nothing, a step's folder marker goes in
+        # the batch after its objects, whether or not one was written: the servers that show an
+        # emptied folder until it is deleted (SeaweedFS) then show none, and the sweep has
+        # nothing to look into. It is no object of the step: failing to delete it fails nothing.
+        with_folder = self.backend.deletes_folder_markers
+        keys = {c.name: [join(folder, k) for k in objects[c.name]]
+                + ([_folder_marker(join(folder, c.name))] if with_folder and _is_folder(c) else [])
+                for c in checkpoints}
 
         def delete_chunk(chunk: list[Checkpoint]) -> None:
             # Batches go out in parallel; each reports its steps as it ends, and a stop
@@ -514,16 +522,16 @@ class MarkerClaims(Claims):
             if should_cancel is not None and should_cancel():
                 outcome.update((c.key, NOT_REACHED) for c in chunk)
                 return
-            failed = self.backend.delete_files([join(folder, k) for c in chunk for k in objects[c.name]])
+            failed = self.backend.delete_files([key for c in chunk for key in keys[c.name]])
             for ckpt in chunk:
                 step = join(folder, ckpt.name)
                 errors = [f"{self.backend.url(key)}: {why}" for key, why in failed.items()
-                          if key.startswith(step + "/") or key == step]
+                          if (key.startswith(step + "/") and key != step + "/") or key == step]
                 outcome[ckpt.key] = "; ".join(errors) if errors else DELETED
                 if done is not None:
                     done(ckpt)
 
-        self.backend.map(delete_chunk, self._chunks(checkpoints, objects))
+        self.backend.map(delete_chunk, self._chunks(checkpoints, keys))
         self._sweep(folder, [c for c in checkpoints if outcome[c.key] == DELETED], outcome)
         unfinished = [c.name for c in checkpoints if outcome[c.key] not in (DELETED, NOT_REACHED)]
         if unfinished:

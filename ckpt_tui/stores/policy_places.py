@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from ..core.errors import CkptError, Refused
 from ..core.policy import MAX_POLICY_BYTES, POLICY_FILE, PolicyPlace
-from .backends.base import Backend, Kind, join
+from .backends.base import Backend, Entry, Kind, join
 
 Read = tuple[bytes | None, str | None]  # the file's bytes (None: there is none), or why it was not read
 
 
-def read_policy_file(backend: Backend, folder: str) -> Read:
+def read_policy_file(backend: Backend, folder: str, listed: list[Entry] | None = None) -> Read:
     """``folder``'s policy file, telling "there is none" from "there is one, not read because …";
-    a FIFO, a device or a link leading away is never opened."""
+    a FIFO, a device or a link leading away is never opened. ``listed``: the folder's entries,
+    when a listing of it was just made."""
     try:
-        entries = {e.name: e for e in backend.list_dir(folder)}
+        entries = {e.name: e for e in (backend.list_dir(folder) if listed is None else listed)}
     except CkptError:
         return None, None  # a folder that cannot be listed holds no file we can know of
     entry = entries.get(POLICY_FILE)
@@ -51,10 +52,12 @@ def run_names(rel: list[str], here: str, above: str) -> tuple[str, str]:
 
 
 def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
-                  cache: dict[str, Read]) -> list[PolicyPlace]:
+                  cache: dict[str, Read], listed: dict[str, list[Entry]] | None = None) -> list[PolicyPlace]:
     """The places of the run at ``run_root`` (below ``backend``'s root), nearest first. An ART
     model (``art``: its project and name) is named the same from everywhere: its project is
-    the folder holding ``models/``."""
+    the folder holding ``models/``. ``listed``: entries of folders just listed, by the URL
+    their policy file would have; those folders are not listed again."""
+    listed = listed or {}
     parts = run_root.split("/") if run_root else []
     # (backend, folder, names below it, its name, the name above), nearest first.
     spots: list[tuple[Backend, str, list[str], str, str]] = [
@@ -73,7 +76,8 @@ def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
     # Each folder is listed once, all side by side: a round trip, not one per level, in a bucket.
     urls = [at.url(join(folder, POLICY_FILE)) for at, folder, *_ in spots]
     unread = [(url, spot) for url, spot in zip(urls, spots) if url not in cache]
-    for (url, _), read in zip(unread, backend.map(lambda item: read_policy_file(item[1][0], item[1][1]), unread)):
+    for (url, _), read in zip(unread, backend.map(
+            lambda item: read_policy_file(item[1][0], item[1][1], listed.get(item[0])), unread)):
         cache[url] = read
     return [PolicyPlace(url, *cache[url], *(art or run_names(rel, here, above)), at is backend)
             for url, (at, folder, rel, here, above) in zip(urls, spots)]

@@ -24,10 +24,11 @@ from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreErro
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload, bytes_once
 from ..core.names import validate_name, validate_project
-from ..core.policy import PolicyPlace
+from ..core.policy import POLICY_FILE, PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
-from .backends.base import MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename, join, parent
+from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
+                            grouped, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
@@ -42,6 +43,10 @@ WEIGHTS_ONLY = "weights only: training state removed"
 MAX_DEPTH = 4
 SETTLE_VARIABLE = "CKPT_TUI_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
+# A new run's name is checked against a discovery at most this old (the one its own command
+# made a moment ago), else against a new one: a run named so could have appeared since. A step
+# is copied as a listing at most this old shows it (its own command's load), else listed again.
+RECENT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class _Found:
     named_projects: set[str] = field(default_factory=set)  # projects holding a layout's runs folder
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders it may not list (permissions)
+    listed: dict[str, list[Entry]] = field(default_factory=dict)  # what each folder listed held
 
 
 class _RunFiles:
@@ -226,6 +232,8 @@ class TreeStore(Store):
         self.location = location
         self.claims: Claims = RenameClaims(backend) if backend.can_rename else MarkerClaims(backend)
         self._found: _Found | None = None
+        self._found_at = 0.0  # time.monotonic() of the discovery in _found
+        self._policies_forgotten_at = -1.0  # time.monotonic() of the last forget_policy_places()
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -259,6 +267,7 @@ class TreeStore(Store):
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
         listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
             for entry in sorted(entries):
@@ -287,6 +296,7 @@ class TreeStore(Store):
         while level:
             listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
                         dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
+            found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
@@ -320,9 +330,13 @@ class TreeStore(Store):
             level, depth = sorted(below), depth + 1
         return found
 
-    def _discovered(self, fresh: bool = False) -> _Found:
+    def _discovered(self, fresh: bool = False, max_age: float | None = None) -> _Found:
+        """The runs found by the last discovery; a new one when ``fresh``, or when that one is
+        older than ``max_age`` seconds."""
         with self._lock:
-            if fresh or self._found is None:
+            stale = max_age is not None and time.monotonic() - self._found_at > max_age
+            if fresh or stale or self._found is None:
+                self._found_at = time.monotonic()
                 self._found = self._discover()
             return self._found
 
@@ -374,6 +388,7 @@ class TreeStore(Store):
         with self._lock:
             if self._found is not None and self._found.places.get((place.project, place.name)) == place:
                 self._found.places[(place.project, place.name)] = settled
+                self._found.listed[place.root] = entries
         return settled
 
     def _list_steps(self, place: RunPlace, deep: bool) -> DeepListing:
@@ -691,6 +706,20 @@ class TreeStore(Store):
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         return removed  # what could not be finished stays listed as pending, with its reason
 
+    def load_finished(self, project: str, run: str, with_metrics: bool = True) -> Run:
+        """One listing of the run serves both, unless finishing changed something."""
+        try:
+            place, listing = self._resolve(project, run, deep=True)
+        except Unreadable:
+            return self.load_run(project, run, with_metrics)
+        try:
+            removed = bool(self.claims.finish(place.ckpt_dir, listing.entries)[0])
+        except CkptError:
+            removed = True  # part of it may be gone: read it again (its leftovers stay pending)
+        if removed:
+            place, listing = self._resolve(project, run, deep=True)
+        return self._build(project, run, place, listing, with_metrics, True)
+
     # -- files of ckpt-tui's own ----------------------------------------------------------
     def incomplete_uploads(self) -> list[Upload]:
         return self.backend.incomplete_uploads("") if self.backend.has_incomplete_uploads else []
@@ -716,14 +745,31 @@ class TreeStore(Store):
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
+        try:
+            place = self._settle(place)  # settled now: its folder listed once for both
+        except CkptError:
+            pass  # the load says why it cannot be read
         named = (place.project, place.name) if place.found_by_name else None
-        return policy_places(self.backend, place.root, named, self._policy_reads)
+        return policy_places(self.backend, place.root, named, self._policy_reads, self._recent_listings())
+
+    def _recent_listings(self) -> dict[str, list[Entry]]:
+        """The folders the discovery of a moment ago listed (with what they held), by the URL of the
+        policy file each may hold: its own command's, not to be listed again."""
+        with self._lock:
+            # A listing made before the policy files were last forgotten may miss one saved since.
+            if (self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS
+                    or self._found_at <= self._policies_forgotten_at):
+                return {}
+            listed = dict(self._found.listed)
+        return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
 
     def forget_policy_places(self) -> None:
         self._policy_reads.clear()
+        with self._lock:
+            self._policies_forgotten_at = time.monotonic()
 
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
@@ -743,10 +789,21 @@ class TreeStore(Store):
 
     def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
         path = self._step_path(run.project, run.name, checkpoint)
-        files = [FileEntry(info.path or checkpoint.name, info.size) for info in self.backend.walk(path)]
+        infos = self._recently_listed(path)
+        files = [FileEntry(info.path or checkpoint.name, info.size)
+                 for info in (infos if infos is not None else self.backend.walk(path))]
         if not files:
             raise NotFound(f"{run.project}/{run.name}: step {checkpoint.step} holds no files (deleted meanwhile?)")
         return files
+
+    def _recently_listed(self, path: str) -> list[FileInfo] | None:
+        """The files of step ``path`` as the listing of its folder kept by a load a moment ago
+        shows them (a step folder's objects; a single-file step, itself), else None."""
+        listed = self.backend.listings.get(parent(path), max_age=RECENT_SECONDS)
+        group = grouped(listed).get(basename(path)) if listed is not None else None
+        if not group:
+            return None
+        return [f for f in group if f.path] or group
 
     def _single_file(self, run: Run, checkpoint: Checkpoint) -> bool:
         path = self._step_path(run.project, run.name, checkpoint)
@@ -785,7 +842,7 @@ class TreeStore(Store):
         run of its project goes beside it, in the folder holding it.
         """
         try:
-            found = self._discovered(fresh=True)
+            found = self._discovered(max_age=RECENT_SECONDS)
         except NotFound:
             found = _Found()  # a location that does not exist yet: the fork creates it
         existing = found.places.get((project, run))
@@ -846,10 +903,11 @@ class TreeStore(Store):
                                                    checkpoint, counter))
         with self._lock:
             self._found = None  # a new run
+        location = backend.url(new.step_path(), folder=not single)
+        if backend.implicit_folders:  # no hard links to tell: the files copied are what it holds
+            return Checkpoint(checkpoint.step, counter.total, time.time(), name, location)
         usage = backend.usage(new.step_path())
-        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name,
-                          backend.url(new.step_path(), folder=not single), blobs=usage.blobs)
-
+        return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name, location, blobs=usage.blobs)
 
     def limit_caches(self, files: int) -> None:
         self._verdicts.limit = files

@@ -36,11 +36,15 @@ def test_an_unknown_service_is_still_refused_by_name():
         session.create_client("no-such-service", region_name="us-east-1")
 
 
-def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(s3_endpoint, art_base):
-    """One listing per folder from the run up to the bucket, all sent together."""
+@pytest.mark.parametrize("discovered", ["a moment ago", "long ago"])
+def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(s3_endpoint, art_base, discovered,
+                                                                         monkeypatch):
+    """One listing per folder from the run up to the bucket, all sent together; the folders
+    of the location that its discovery listed a moment ago are not listed again."""
     from s3_servers import Location, new_bucket, upload_tree
 
     from ckpt_tui.core.policy import POLICY_FILE
+    from ckpt_tui.stores import tree
 
     # A bucket of its own: a policy file at a shared bucket's root would reach every other test's runs.
     art_bucket = Location.fresh(s3_endpoint, new_bucket(s3_endpoint))
@@ -50,6 +54,8 @@ def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(s3_endp
     art_bucket.client.put_object(Bucket=art_bucket.bucket, Key=POLICY_FILE, Body=b"# the bucket's\n")
     store = art_bucket.store()
     store.load_run("demo", "agent-001")  # discovery, and the run's own folder settled
+    if discovered == "long ago":
+        monkeypatch.setattr(tree, "RECENT_SECONDS", 0.0)
     listed: list[str] = []
     threads: set[str] = set()
     listing = type(store.backend).list_dir
@@ -72,6 +78,9 @@ def test_policy_files_at_every_level_are_read_side_by_side_nearest_first(s3_endp
     assert texts == {places[0].path: b"# the run's\n", places[3].path: b"# the location's\n",
                      places[-1].path: b"# the bucket's\n"}
     assert [p.inside for p in places] == [True] * 4 + [False] * (len(places) - 4)
+    if discovered == "a moment ago":
+        assert listed == []
+        return
     assert sorted(listed) == sorted(f"{prefix}{f}" for f in ("demo/models/agent-001/", "demo/models/", "demo/", ""))
     assert len(threads) > 1  # side by side, in the backend's workers
 

@@ -166,3 +166,30 @@ def test_a_fork_never_joins_an_existing_run(moto_art_bucket):
     with pytest.raises(AlreadyExists, match="a fork creates a new run"):
         fork_checkpoint(store, "demo", "agent-001", "agent-002", step=9)
     assert moto_art_bucket.keys("demo/models/agent-002/") == before
+
+
+def test_a_fork_lists_each_folder_once(art_bucket):
+    """The location's discovery serves both the source run and the new run's name, and the
+    source run's one listing serves finishing its interrupted work, loading it and the copies."""
+    store = art_bucket.store()
+    listed: list[str] = []
+    store.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                      lambda params, **_: listed.append(params["Prefix"]))
+    fork_checkpoint(store, "demo", "agent-001", "agent-001-d", step=4)
+    assert len(listed) == len(set(listed)), sorted(listed)
+    assert not [p for p in listed if p.endswith("/agent-001/checkpoints/0004/")]
+    assert art_bucket.keys("demo/models/agent-001-d/") == {
+        f"demo/models/agent-001-d/checkpoints/0004/{f}" for f in STEP_FILES}
+
+
+def test_a_fork_into_a_name_found_since_an_older_discovery_is_refused(moto_art_bucket, monkeypatch):
+    from ckpt_tui.stores import tree
+
+    store = moto_art_bucket.store()
+    store.list_projects()
+    moto_art_bucket.put("demo/agent-new/checkpoint-5/trainer_state.json", b'{"global_step": 5}')
+    moto_art_bucket.put("demo/agent-new/checkpoint-5/model.safetensors", b"weights")
+    monkeypatch.setattr(tree, "RECENT_SECONDS", 0.0)  # the last discovery is now too old
+    with pytest.raises(AlreadyExists):
+        fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4)
+    assert not moto_art_bucket.keys("demo/models/agent-new/")

@@ -43,3 +43,13 @@ def test_a_folder_marker_goes_with_its_step(capsys, hf_bucket):
     assert f"{RUN}/checkpoint-30/" in left and f"{RUN}/checkpoint-30/trainer_state.json" in left
     stores = hf_bucket.store()
     assert [c.step for c in stores.load_run(stores.list_projects()[0], RUN).checkpoints] == [10, 30]
+
+
+def test_no_emptied_step_folder_is_left_behind(capsys, hf_bucket):
+    # SeaweedFS shows a folder whose objects are all gone until the folder itself is deleted: a
+    # later listing by folder would take the deleted steps for empty ones.
+    from ckpt_tui.stores.backends.base import Kind
+
+    assert prune(capsys, hf_bucket) == 0
+    backend = hf_bucket.store().backend
+    assert {e.name for e in backend.list_dir(RUN) if e.kind is Kind.DIR} == {"checkpoint-10", "checkpoint-30"}

@@ -146,15 +146,15 @@ class ListingCache:
                 del self._listings[next(iter(self._listings))]
             self._listings[folder] = (self.clock(), infos)
 
-    def get(self, folder: str, take: bool = False) -> list[FileInfo] | None:
-        """The listing of ``folder`` if one is kept and fresh enough; ``take`` forgets it
-        (what follows is a deletion, which makes it stale)."""
+    def get(self, folder: str, take: bool = False, max_age: float | None = None) -> list[FileInfo] | None:
+        """The listing of ``folder`` if one is kept and fresh enough (and at most ``max_age``
+        seconds old); ``take`` forgets it (what follows is a deletion, which makes it stale)."""
         with self._lock:
             kept = self._listings.pop(folder, None) if take else self._listings.get(folder)
             if kept is None or (self.expiry is not None and self.clock() - kept[0] > self.expiry):
                 self._listings.pop(folder, None)
                 return None
-            return kept[1]
+            return kept[1] if max_age is None or self.clock() - kept[0] <= max_age else None
 
     def forget(self, path: str) -> None:
         """Drop every listing that shows ``path`` or anything below it."""
@@ -261,6 +261,9 @@ class Backend(ABC):
     * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
       multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
       ``abort_upload`` frees them.
+    * ``deletes_folder_markers``: ``delete_files`` takes a key that is not there for nothing
+      (S3's DeleteObjects: no request more, no error), so a deleted step's folder marker
+      (``{step}/``) goes in the same batch as its objects, written or not.
 
     ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
     """
@@ -271,6 +274,7 @@ class Backend(ABC):
     has_exclusive_create = False
     implicit_folders = False
     has_incomplete_uploads = False
+    deletes_folder_markers = False
     parallelism = 1
     # How this backend's provider errors read as the project's (see ``errors``).
     error_table: ErrorTable | None = None

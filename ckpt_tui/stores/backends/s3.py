@@ -268,6 +268,7 @@ class S3Backend(DeepListingBackend):
     can_copy_server_side = True
     has_exclusive_create = True
     has_incomplete_uploads = True
+    deletes_folder_markers = True
     error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
