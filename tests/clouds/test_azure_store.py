@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from azurite import AzureLocation
+from clouds.reads import folders_listed_by_ls, ls_imports
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -32,6 +33,14 @@ def test_the_azure_sdk_is_imported_only_for_azure_locations():
     code = ("import sys, ckpt_tui.cli, ckpt_tui.stores; ckpt_tui.stores.open_store('/tmp'); "
             "assert not [m for m in sys.modules if m.startswith('azure')], 'azure imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ls_reads_without_the_sdk_and_lists_each_folder_once(azure_art, monkeypatch, capsys):
+    from ckpt_tui.stores.backends.azure import AzureBackend
+
+    assert "azure.storage.blob" not in ls_imports(azure_art.url, azure_art.environment())
+    listed = folders_listed_by_ls(AzureBackend, azure_art.url, monkeypatch, capsys)
+    assert f"{azure_art.url}/demo/models/" in listed and len(listed) == len(set(listed))
 
 
 @pytest.mark.parametrize(("url", "account", "container", "prefix", "shown"), [

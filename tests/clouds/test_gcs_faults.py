@@ -14,6 +14,7 @@ from clouds.gcs_servers import FakeGCS, GCSLocation, art_location
 from ckpt_tui.cli import main
 from ckpt_tui.core import NotFound, Policy, StoreError, execute_plan, fork_checkpoint, plan_run
 from ckpt_tui.stores.backends import gcs as gcs_backend
+from ckpt_tui.stores.backends.http import Backoff
 from ckpt_tui.stores.claims import DELETING_MARKER
 from ckpt_tui.stores.gcs import GCSStore
 
@@ -26,7 +27,7 @@ def step_keys(steps, run: str = RUN) -> set[str]:
 
 def impatient(store: GCSStore, seconds: float = 0.5) -> GCSStore:
     """Retries give up after ``seconds`` (a fault meant to last)."""
-    store.backend.retry = store.backend.retry.with_delay(initial=0.01, maximum=0.05).with_timeout(seconds)
+    store.backend.backoff = Backoff(initial=0.01, maximum=0.05, seconds=seconds)
     store.backend.retry_pause = 0.0
     return store
 

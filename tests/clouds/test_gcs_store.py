@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clouds.gcs_servers import GCSLocation, new_bucket
+from clouds.reads import folders_listed_by_ls, ls_imports
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -35,6 +36,14 @@ def test_google_cloud_storage_is_imported_only_for_gs_locations():
             "ckpt_tui.stores.open_store('/tmp'); "
             "assert not [m for m in sys.modules if m.startswith('google')], 'google imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ls_reads_without_the_client_and_lists_each_folder_once(gcs_art_bucket, monkeypatch, capsys):
+    from ckpt_tui.stores.backends.gcs import GCSBackend
+
+    assert "google.cloud.storage" not in ls_imports(gcs_art_bucket.url)
+    listed = folders_listed_by_ls(GCSBackend, gcs_art_bucket.url, monkeypatch, capsys)
+    assert f"{gcs_art_bucket.url}/demo/models/" in listed and len(listed) == len(set(listed))
 
 
 @pytest.mark.parametrize(("url", "bucket", "prefix"), [
@@ -218,8 +227,6 @@ def test_files_above_the_single_request_size_go_up_resumably_and_come_back_whole
 def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_names(
         monkeypatch, environment, proxied, ca_certs):
     import urllib3
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
 
     from ckpt_tui.stores.backends.gcs import direct_http
 
@@ -228,9 +235,7 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    client = storage.Client(project="p", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": "https://storage.example.com"})
-    pool = direct_http(client).http
+    pool = direct_http("https://storage.example.com", None)
     assert isinstance(pool, urllib3.ProxyManager) == proxied
     if proxied:
         assert pool.proxy.host == "127.0.0.1" and pool.proxy.port == 3128

@@ -1,43 +1,49 @@
-"""A Google Cloud Storage bucket and prefix, through google-cloud-storage (the official client).
+"""A Google Cloud Storage bucket and prefix: reads over the JSON API directly, writes through
+google-cloud-storage (the official client).
 
-Listings use the JSON API's ``delimiter="/"`` for one level, sent through the
-client's authorized session and read as plain JSON (the client's ``Blob`` objects
-cost ten times the request); claims are created
+Listings use the JSON API's ``delimiter="/"`` for one level; they and reads are sent
+over a urllib3 pool signed by google-auth's credentials and read as plain JSON (the
+client's ``Blob`` objects cost ten times the request, and its import 0.45-0.8 s of CPU,
+which a command that only reads never pays); claims are created
 with ``if_generation_match=0`` (create-only); deletions go 100 to a request
 through the JSON API's batch endpoint, one by one side by side where a server has
 none (fake-gcs-server); copies within GCS are rewrites (server-side, in as many
 calls as the server asks for). Credentials are Application Default Credentials
 (``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth application-default login``,
 the metadata server); ``STORAGE_EMULATOR_HOST`` points at an emulator, used
-anonymously. The client is imported only when a ``gs://`` location is opened.
+anonymously. The client is imported only when a ``gs://`` location is written to.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Missing, parse_bucket_url)
+from . import http
+from .http import TRANSIENT, Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 100  # the JSON API's limit of calls in one batch request
 READ_CHUNK = 8 * 1024 * 1024  # bytes a stream fetches per request
 RETRY_SECONDS = 60.0  # how long a request is retried (429, 5xx, dropped connections)
 CONNECT_SECONDS = 5.0  # ... until the server first answers: a wrong endpoint or no network shows soon
-REQUEST_SECONDS = 60.0  # how long one request may take (the client's default)
 EMULATOR = "STORAGE_EMULATOR_HOST"
+DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 # Fields a listing asks for: what an entry holds, nothing more.
-LIST_FIELDS = "items(name,size,updated,md5Hash,crc32c),prefixes,nextPageToken"
-# Statuses of a batch's single answers that are worth another try.
-TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+ITEM_FIELDS = "name,size,updated,md5Hash,crc32c"
+LIST_FIELDS = f"items({ITEM_FIELDS}),prefixes,nextPageToken"
+# The client's retry rule, starting sooner than its default.
+BACKOFF = Backoff(initial=0.2, multiplier=2.0, maximum=8.0, seconds=RETRY_SECONDS)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -45,49 +51,51 @@ def parse_url(url: str) -> tuple[str, str]:
     return parse_bucket_url(url, "gs")
 
 
-def make_client() -> tuple[Any, str]:
-    """A client, and where its credentials came from (for messages): the emulator named by
-    ``STORAGE_EMULATOR_HOST`` anonymously, else Application Default Credentials."""
+class Connection(http.Connection):
+    """Where requests go and what signs them, shared by the backends of one location: the
+    emulator named by ``STORAGE_EMULATOR_HOST``, anonymously, else Application Default
+    Credentials; a urllib3 pool for listings and reads, the official client for writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        emulator = os.environ.get(EMULATOR)
+        self.endpoint = (emulator or os.environ.get("API_ENDPOINT_OVERRIDE") or DEFAULT_ENDPOINT).rstrip("/")
+        if emulator:
+            self.credentials, self.source = None, f"the emulator at {emulator} ({EMULATOR}), anonymously"
+        else:
+            self.credentials, self.source = _default_credentials()
+        self.http = direct_http(self.endpoint, self.credentials)
+
+    def make_client(self) -> Any:
+        return make_client(self.credentials)
+
+
+def make_client(credentials: Any) -> Any:
+    """The official client, signed by ``credentials`` (None: anonymously, for an emulator)."""
     import requests.adapters
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    if emulator := os.environ.get(EMULATOR):
-        client = storage.Client(project=None, credentials=AnonymousCredentials())
-        source = f"the emulator at {emulator} ({EMULATOR}), anonymously"
-    else:
-        credentials, source = _default_credentials()
-        client = storage.Client(project=None, credentials=credentials)
+    client = storage.Client(project=None, credentials=credentials or AnonymousCredentials())
     # The client fetches each bucket's metadata in a background thread, for tracing attributes
     # only: a request more, which a credential limited to objects is refused.
     client._bucket_metadata_cache = None
     adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS + 4)
     client._http.mount("https://", adapter)  # the default pool holds 10 connections
     client._http.mount("http://", adapter)
-    return client, source
+    return client
 
 
-def direct_http(client: Any) -> Any:
-    """The client's credentials over a urllib3 pool, for listings and single deletions: the
-    client's requests session costs 1.3 ms a request on this side (it reads the environment's
-    proxies again each time), a pool 0.3 ms. Proxies and CA bundle as the session would use them
-    for the endpoint (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``)."""
-    import urllib3
+def direct_http(endpoint: str, credentials: Any) -> Any:
+    """A urllib3 pool for ``endpoint``, its requests signed by ``credentials`` (None: not at all).
+    The client's requests session costs 1.3 ms a request on this side (it reads the
+    environment's proxies again each time), a pool 0.3 ms."""
+    pool = pool_for(endpoint, WORKERS + 4)
+    if credentials is None:
+        return pool
     from google.auth.transport.urllib3 import AuthorizedHttp
 
-    endpoint = client._connection.API_BASE_URL
-    settings = client._http.merge_environment_settings(endpoint, {}, None, None, None)
-    verify = settings["verify"]
-    options: dict[str, Any] = {"maxsize": WORKERS + 4, "cert_reqs": "CERT_REQUIRED" if verify else "CERT_NONE"}
-    if isinstance(verify, str):
-        options["ca_certs"] = verify
-    elif verify:
-        import certifi
-
-        options["ca_certs"] = certifi.where()
-    proxy = settings["proxies"].get(endpoint.partition(":")[0]) or settings["proxies"].get("all")
-    pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
-    return AuthorizedHttp(client._credentials, http=pool)
+    return AuthorizedHttp(credentials, http=pool)
 
 
 def _default_credentials() -> tuple[Any, str]:
@@ -111,11 +119,12 @@ def _default_credentials() -> tuple[Any, str]:
     return credentials, "Application Default Credentials"
 
 
-def _retry() -> Any:
-    """The client's retry rule (429, 5xx, dropped connections), starting sooner than its default."""
+def sdk_retry(backoff: Backoff) -> Any:
+    """The client's retry rule (429, 5xx, dropped connections) waiting as ``backoff`` says."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    return DEFAULT_RETRY.with_delay(initial=0.2, maximum=8.0, multiplier=2.0).with_timeout(RETRY_SECONDS)
+    return DEFAULT_RETRY.with_delay(initial=backoff.initial, maximum=backoff.maximum,
+                                    multiplier=backoff.multiplier).with_timeout(backoff.seconds)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -150,7 +159,8 @@ def _unreachable(backend: GCSBackend, what: str, detail: str) -> CkptError:
 
 
 GCS_ERRORS = ErrorTable(
-    catches=("GoogleAPIError", "GoogleAuthError", "RequestException", "HTTPError"),  # HTTPError: urllib3's
+    catches=("GoogleAPIError", "GoogleAuthError", "RequestException", "HTTPError",  # HTTPError: urllib3's
+             "ResponseError"),
     codes={404: Missing, 412: Exists, 401: _credentials_rejected, 403: _denied},
     # InvalidOperation: a 401 to anonymous credentials, which have nothing to refresh.
     exceptions={"InvalidOperation": _credentials_rejected, "RefreshError": _token_refused,
@@ -197,37 +207,46 @@ class GCSBackend(DeepListingBackend):
     has_exclusive_create = True
     error_table = GCS_ERRORS
 
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None, source: str = "") -> None:
+    def __init__(self, bucket: str, prefix: str = "", connection: Connection | None = None) -> None:
         super().__init__(bucket, prefix)
-        if client is None:
-            client, source = make_client()
-        self.client, self.source = client, source or "the given client"
-        self.gcs_bucket = client.bucket(bucket)
-        self.endpoint: str = client._connection.API_BASE_URL
-        self.http = direct_http(client)
-        self.retry = _retry()
+        self.connection = connection = connection or Connection()
+        self.endpoint, self.source, self.http = connection.endpoint, connection.source, connection.http
+        self.backoff = BACKOFF
         self.batch_delete = True  # until the server shows it has no batch endpoint
         self.answered = False  # whether the server has answered yet
         self._soft_delete: tuple[float | None] | None = None  # the bucket's retention, once asked
 
+    @property
+    def client(self) -> Any:
+        """The official client, for writes (imported on the first)."""
+        return self.connection.client
+
+    @property
+    def gcs_bucket(self) -> Any:
+        return self.client.bucket(self.bucket)
+
     def parent(self) -> GCSBackend:
-        return GCSBackend(self.bucket, self.prefix_above(), self.client, self.source)
+        return GCSBackend(self.bucket, self.prefix_above(), self.connection)
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """The error table's translation, of the last failure where the retries ran out."""
-        from google.api_core.exceptions import RetryError
-
         with super().errors(what):
             try:
                 yield
-            except RetryError as exc:
-                raise (exc.cause or exc) from None
+            except Exception as exc:
+                if type(exc).__name__ != "RetryError":  # google-api-core's, named: it is imported for writes only
+                    raise
+                raise (exc.cause or exc) from None  # type: ignore[attr-defined]
         self.answered = True
 
+    def waits(self) -> Backoff:
+        """How a request is retried: ``backoff``, cut short until the server first answers."""
+        return self.backoff if self.answered else self.backoff.within(CONNECT_SECONDS)
+
     def retrying(self) -> Any:
-        """The retry rule for a request: ``retry``, cut short until the server first answers."""
-        return self.retry if self.answered else self.retry.with_timeout(CONNECT_SECONDS)
+        """The client's retry rule for a request, waiting as ``waits`` says."""
+        return sdk_retry(self.waits())
 
     @contextmanager
     def listing_errors(self, what: str) -> Iterator[None]:
@@ -244,16 +263,25 @@ class GCSBackend(DeepListingBackend):
             next(self._pages(self.prefix, delimiter=False, most=1))
 
     # -- listing --------------------------------------------------------------------------
-    def _request(self, method: str, path: str, params: dict[str, str] | None = None) -> bytes:
-        """One JSON API request, its answer's body; an error answer raised as the client raises
-        one (for the retry rule and the error table)."""
-        response = self.http.urlopen(method, self.client._connection.build_api_url(path, params),
-                                     timeout=REQUEST_SECONDS, retries=False)
-        if response.status >= 300:
-            from google.api_core.exceptions import from_http_status
+    def _request(self, method: str, path: str, params: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None, api: str = "/storage/v1", waits: Backoff | None = None) -> Any:
+        """One JSON API request, retried as ``waits`` says (by default ``self.waits()``); its
+        answer, read whole. An error answer is raised as a ``ResponseError`` (for the error table)."""
+        url = f"{self.endpoint}{api}{path}" + (f"?{urlencode(params)}" if params else "")
+        return (waits or self.waits()).call(lambda: send(self.http, method, url, headers, _response_error))
 
-            raise from_http_status(response.status, _error_text(response.data))
-        return response.data
+    def _object(self, path: str) -> str:
+        return f"/b/{quote(self.bucket, safe='')}/o/{quote(self.key(path), safe='')}"
+
+    def _media(self, path: str, start: int, end: int, generation: str = "") -> tuple[bytes, int, str]:
+        """Bytes ``start`` to ``end`` (included) of an object in one request, its whole size
+        and its generation; ``generation``: that one only (412 once it has changed)."""
+        params = {"alt": "media", **({"ifGenerationMatch": generation} if generation else {})}
+        response = self._request("GET", self._object(path), params, {"Range": f"bytes={start}-{end}"},
+                                 api="/download/storage/v1")
+        if response.status == 416:  # an empty object has no byte 0
+            return b"", 0, generation
+        return response.data, content_range_total(response), response.headers.get("x-goog-generation", "")
 
     def _pages(self, prefix: str, delimiter: bool, most: int = 0) -> Iterator[dict]:
         """The listing's pages as the JSON API sends them (``items``, ``prefixes``)."""
@@ -264,7 +292,7 @@ class GCSBackend(DeepListingBackend):
             params["maxResults"] = str(most)
         path = f"/b/{quote(self.bucket, safe='')}/o"
         while True:
-            page = orjson.loads(self.retrying()(self._request)("GET", path, params))
+            page = orjson.loads(self._request("GET", path, params).data)
             yield page
             if not (token := page.get("nextPageToken")):
                 return
@@ -297,22 +325,18 @@ class GCSBackend(DeepListingBackend):
                         found = True
                         yield _info(item, rel)
         if not found and path:
-            with self.errors(f"cannot read {self.url(path)}"):
-                blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
-            if blob is not None:
-                yield _info(blob._properties, "")
+            try:
+                with self.errors(f"cannot read {self.url(path)}"):
+                    item = orjson.loads(self._request("GET", self._object(path), {"fields": ITEM_FIELDS}).data)
+            except Missing:
+                return
+            yield _info(item, "")
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
         """One request: the first ``limit + 1`` bytes tell whether the file is larger than ``limit``."""
-        from google.api_core.exceptions import RequestRangeNotSatisfiable
-
         try:
             with self.errors(f"cannot read {self.url(path)}"):
-                try:
-                    data = self.gcs_bucket.blob(self.key(path)).download_as_bytes(
-                        start=0, end=limit, raw_download=True, retry=self.retrying())
-                except RequestRangeNotSatisfiable:  # an empty object has no byte 0
-                    return b""
+                data = self._media(path, 0, limit)[0]
         except Missing:
             return None
         if len(data) > limit:
@@ -320,15 +344,20 @@ class GCSBackend(DeepListingBackend):
         return data
 
     def open(self, path: str) -> BinaryIO:
-        from google.cloud.storage.fileio import BlobReader
+        """The first ``READ_CHUNK`` bytes in one request (a small file whole), the rest as read,
+        of the generation read first: a stream never mixes two versions of an object."""
+        what = f"cannot read {self.url(path)}"
+        try:
+            with self.errors(what):
+                first, total, generation = self._media(path, 0, READ_CHUNK - 1)
+        except Missing:
+            raise NotFound(f"{self.url(path)} no longer exists") from None
 
-        with self.errors(f"cannot read {self.url(path)}"):
-            blob = self.gcs_bucket.get_blob(self.key(path), retry=self.retrying())
-        if blob is None:
-            raise NotFound(f"{self.url(path)} no longer exists")
-        # The generation just read: a stream never mixes two versions of an object.
-        return BlobReader(blob, chunk_size=READ_CHUNK, retry=self.retrying(), raw_download=True,
-                          if_generation_match=blob.generation)  # type: ignore[return-value]
+        def fetch(start: int, end: int) -> bytes:
+            with self.errors(what):
+                return self._media(path, start, end, generation)[0]
+
+        return io.BufferedReader(RangedReader(first, total, fetch, READ_CHUNK))  # type: ignore[return-value]
 
     def soft_delete_seconds(self) -> float | None:
         """The bucket's soft-delete retention (GCS keeps deleted objects 7 days unless the bucket
@@ -338,8 +367,9 @@ class GCSBackend(DeepListingBackend):
         if self._soft_delete is None:
             try:
                 with self.errors(f"cannot read the soft-delete policy of gs://{self.bucket}"):
-                    bucket = orjson.loads(self.retry.with_timeout(CONNECT_SECONDS)(self._request)(
-                        "GET", f"/b/{quote(self.bucket, safe='')}", {"fields": "softDeletePolicy"}))
+                    bucket = orjson.loads(self._request("GET", f"/b/{quote(self.bucket, safe='')}",
+                                                        {"fields": "softDeletePolicy"},
+                                                        waits=self.backoff.within(CONNECT_SECONDS)).data)
                 seconds = float(bucket.get("softDeletePolicy", {}).get("retentionDurationSeconds") or 0)
             except (CkptError, ValueError):
                 seconds = 0.0
@@ -398,7 +428,7 @@ class GCSBackend(DeepListingBackend):
         def delete(name: str) -> str | None:
             try:
                 with self.errors(f"cannot delete {self.url(name[len(self.prefix):])}"):
-                    self.retrying()(self._request)("DELETE", bucket + quote(name, safe=""))
+                    self._request("DELETE", bucket + quote(name, safe=""))
             except Missing:
                 pass  # a missing object counts as deleted
             except StoreError as exc:
@@ -463,6 +493,10 @@ def _error_text(body: bytes) -> str:
         return _first_line(orjson.loads(body).get("error", {}).get("message", ""))
     except (ValueError, AttributeError):
         return ""
+
+
+def _response_error(response: Any) -> ResponseError:
+    return ResponseError(response.status, message=_error_text(response.data))
 
 
 def _message(status: int, body: bytes) -> str:
