@@ -16,6 +16,7 @@ from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.errors import CkptError
 from ..core.store import Space, Store
 from ..policy_file import NO_SETTINGS, Settings
+from .memo import RunCache
 from .screens.main import MainScreen
 
 
@@ -127,5 +128,8 @@ class CkptApp(App[int]):
                     self._prepare = None
                 store = open_store(self.location, **self.store_options)
                 store.connect()  # remote stores check credentials up front
+                # A location of 100,000 checkpoints is read once for the summaries; what is read
+                # again (the runs held, a refresh) is about what the run cache holds.
+                store.limit_caches(2 * RunCache.limit)
                 self.store = store
             return self.store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
@@ -62,6 +63,19 @@ class Pending(Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def bytes_once(holders: Iterable) -> int:
+    """Bytes of ``holders`` (checkpoints, or a listing's usages: anything with ``bytes`` and
+    ``blobs``), each shared blob counted once, as ``du`` counts hard links."""
+    total, seen = 0, set()
+    for holder in holders:
+        total += holder.bytes
+        for blob in holder.blobs:
+            if blob.key in seen:
+                total -= blob.bytes
+            seen.add(blob.key)
+    return total
 
 
 class TrainingState(NamedTuple):
@@ -154,15 +168,7 @@ class Run:
     @property
     def total_bytes(self) -> int:
         """Bytes on storage, each shared blob counted once (as ``du`` counts hard links)."""
-        everything = self.checkpoints + self.pending
-        total = sum(c.bytes for c in everything)
-        seen: set[str] = set()
-        for ckpt in everything:
-            for blob in ckpt.blobs:
-                if blob.key in seen:
-                    total -= blob.bytes
-                seen.add(blob.key)
-        return total
+        return bytes_once(self.checkpoints + self.pending)
 
     @property
     def latest_step(self) -> int | None:

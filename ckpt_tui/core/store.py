@@ -80,6 +80,15 @@ class Space(NamedTuple):
     note: str = ""
 
 
+class RunSize(NamedTuple):
+    """What a listing of a run's files tells before any of them is read: its step entries, as
+    the rows a full read shows (complete or not: a full read may find some still being written;
+    leftovers of interrupted work included) and its bytes on storage, each hard-linked file once."""
+
+    steps: int
+    bytes: int
+
+
 class Store(ABC):
     """A location holding projects -> runs -> per-step checkpoints.
 
@@ -123,6 +132,16 @@ class Store(ABC):
         ``with_sizes=False`` may leave ``bytes`` at 0 where sizes cost a listing of their own;
         ``with_state`` reads each checkpoint's training state (what slimming would remove).
         """
+
+    def limit_caches(self, files: int) -> None:
+        """Remember at most about ``files`` files' worth between reads (what a weights file's bytes
+        said): for a reader that holds a few runs at a time, as the app does; ``watch``, which reads
+        the same runs over and over, keeps the default."""
+
+    def run_size(self, project: str, run: str) -> RunSize | None:
+        """The run's rows and bytes from a listing of its files alone, for a list to show before
+        its runs are read in full; None where the store has no cheaper way than reading the run."""
+        return None
 
     def load_runs(self, pairs: Iterable[tuple[str, str]],
                   with_metrics: bool = True) -> Iterator[tuple[tuple[str, str], Run | CkptError]]:

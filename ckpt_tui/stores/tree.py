@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
-from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload
+from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload, bytes_once
 from ..core.names import validate_name, validate_project
 from ..core.policy import POLICY_FILE, PolicyPlace
 from ..core.store import ByteCounter as _Counter
-from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, Space, StepCopy, Store
+from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
                             grouped, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
@@ -207,6 +207,7 @@ class _Verdicts:
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, int, float], str] = {}
+        self.limit = self.LIMIT
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
@@ -218,7 +219,7 @@ class _Verdicts:
             return verdict
         why = file_problem(path, info.size, backend.open_listed)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
-        if len(self.known) >= self.LIMIT:
+        if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict
         return verdict
@@ -434,6 +435,25 @@ class TreeStore(Store):
                        unreadable=True)
         loaded = self._build(project, run, place, listing, with_metrics, with_sizes or with_state)
         return self._with_state(place, loaded) if with_state else loaded
+
+    def run_size(self, project: str, run: str) -> RunSize:
+        """The listing of the run's checkpoint folder and a ``du``-like walk of its step entries
+        (hard links once): no side file, marker, claim or metric is read, no completeness judged.
+        On a bucket, the one deep listing a full read starts with."""
+        place, listing = self._resolve(project, run, deep=True)
+        entries, looked = listing.entries, dict(listing.children)
+
+        def children(name: str) -> Collection[str]:  # only for layouts that judge a step by its contents
+            if name not in looked:
+                looked[name] = {e.name for e in self._list(join(place.ckpt_dir, name), [])}
+            return looked[name]
+
+        scan = scan_entries(place.layout, [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)],
+                            children, links=[e.name for e in entries if e.kind is Kind.LINK])
+        names = [*scan.steps, *scan.pending]
+        usage = listing.usage or self.backend.usage_many(place.ckpt_dir, names)
+        here = [found for name in names if not isinstance(found := usage.get(name), NotFound)]  # else deleted meanwhile
+        return RunSize(len(here) + len(scan.links), bytes_once(u for u in here if isinstance(u, Usage)))
 
     def _with_state(self, place: RunPlace, run: Run) -> Run:
         """Each complete checkpoint's training state, by its layout, from a listing of its files."""
@@ -893,6 +913,8 @@ class TreeStore(Store):
         usage = backend.usage(new.step_path())
         return Checkpoint(checkpoint.step, usage.bytes, usage.mtime, name, location, blobs=usage.blobs)
 
+    def limit_caches(self, files: int) -> None:
+        self._verdicts.limit = files
 
     # -- offload: the same runs at the same places (mirror.py) ------------------------------
     def forget_runs(self) -> None:

@@ -63,3 +63,12 @@ def test_the_memo_lets_go_of_what_it_computed_from_a_run_let_go(demo_base):
     memo.forget(first, first.metrics)
     owners = [owner for owner, _ in memo._items.values()]
     assert all(owner is not first and owner is not first.metrics for owner in owners) and len(owners) == 2
+
+
+async def test_the_store_opened_by_the_app_remembers_about_what_the_run_cache_holds(demo_base, monkeypatch):
+    monkeypatch.setattr(RunCache, "limit", 20)
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert set(main(app).summaries) == set(listed(demo_base))  # every run read in full
+        assert 0 < len(app.store._verdicts.known) <= 40

@@ -91,6 +91,11 @@ class GatedStore(LocalStore):
         assert self.gate.wait(10)
         return super().read_metrics(project, run)
 
+    def run_size(self, project, run):
+        if not self.gate_metrics_only:
+            assert self.gate.wait(10)
+        return super().run_size(project, run)
+
 
 async def test_panes_that_wait_show_a_loading_indicator_and_counts_say_so(art_base):
     gate = threading.Event()

@@ -8,6 +8,7 @@ errors reach one handler, which shows them.
 from __future__ import annotations
 
 import gc
+import time
 
 from dataclasses import replace
 from functools import partial
@@ -29,7 +30,7 @@ from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
 from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
-from ...core.store import Space
+from ...core.store import RunSize, Space
 from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
 from ..keymap import with_ids
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 RunKey = tuple[str, str]
 READING_POLICIES = "its saved policies are still being read"
 LOADING_DELAY = 0.3  # seconds a pane waits before it shows a loading indicator
+SIZES_EVERY = 0.5  # seconds between two batches of run sizes shown while a large location is sized
 
 
 def read_policies(store, listing: dict[str, list[str]]) -> Policies:
@@ -166,6 +168,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.stated: set[RunKey] = set()  # runs read with their training state (for slimming)
         self.memo = Memo()
         self._unread: list[RunKey] = []  # runs whose summary is read after the first run's
+        self._sizing: set[RunKey] = set()  # listed runs not read in full since: their sizes may be shown
+        self._opening: RunKey | None = None  # the run the listing selected, read once the sizes are shown
         self._indicators: dict[Widget, Timer] = {}  # loading indicators not shown yet
         self._bottom_mounted = False
         self.empty_hint: str | None = None  # where to look instead, when the location holds no runs
@@ -354,6 +358,27 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.show_policies, policies, problem)
             self.app.call_from_thread(self.show_listing, listing, select, unreadable)
+            self._read_sizes(store, [(p, r) for p, runs in listing.items() for r in runs])
+
+    def _read_sizes(self, store, keys: list[RunKey]) -> None:
+        """Every run's rows and bytes from the store's size-only pass (a ``du``-like walk), shown
+        before the full reads fill in completeness, latest and best; in the listing's worker."""
+        worker, found, posted = get_current_worker(), {}, time.monotonic()
+        for key in keys:
+            if worker.is_cancelled:
+                return
+            try:
+                size = store.run_size(*key)
+            except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
+                continue
+            if size is None:
+                break  # the store has no cheaper way than the full reads
+            found[key] = size
+            if time.monotonic() - posted > SIZES_EVERY:  # a large location: the list fills as it goes
+                self.app.call_from_thread(self.show_sizes, found)
+                found, posted = {}, time.monotonic()
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show_sizes, found, True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_run(self, key: RunKey) -> None:
@@ -385,6 +410,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             try:
                 run = self._read(store, key)
             except Exception:  # noqa: BLE001 - a summary is optional; opening the run shows the error
+                self.app.call_from_thread(self._read_failed, key)
                 continue
             self.app.call_from_thread(self.run_loaded, run)
 
@@ -411,9 +437,28 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if self.runs:
             self._policy_changed()
 
+    def show_sizes(self, sizes: dict[RunKey, RunSize], last: bool = False) -> None:
+        """Rows and bytes of runs not read in full since the listing (a full read's summary,
+        which judged each step complete or not, is never replaced by these); after the last,
+        the run the listing selected is read."""
+        fresh = {key: RunSummary(found.steps, found.bytes, None, None) for key, found in sizes.items()
+                 if key in self._sizing}
+        self.summaries.update(fresh)
+        self.query_one(RunTree).update_summaries(fresh)
+        self._show_status()
+        if last:
+            self._open_selected()
+
+    def _open_selected(self) -> None:
+        """The run the listing selected, unless another was opened meanwhile."""
+        target, self._opening = self._opening, None
+        if target is not None and target == self.current:
+            self.open_run(target, force=True)
+
     def show_listing(self, listing: dict[str, list[str]], select: RunKey | None = None,
                      unreadable: list[str] = ()) -> None:
         self.listing, self.listing_error, self.unreadable = listing, None, list(unreadable)
+        self._sizing = {(p, r) for p, runs in listing.items() for r in runs} - set(self.runs)
         tree = self.query_one(RunTree)
         self._loading(tree, False)
         if self.focused is None:
@@ -429,8 +474,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.refresh_view()
             if pattern:
                 self.notify(f"no run matches {pattern!r}", severity="warning")
-        else:
-            self.open_run(target, force=True)
+        else:  # its steps are read once every run's size is shown: nothing competes with those
+            self.current, self._opening = target, target
+            self._table_waits_for(target)
         if target is None:  # otherwise once the run's steps are shown (or fail to load)
             self._mount_bottom_later()
         keys = [(p, r) for p, runs in listing.items() for r in runs]
@@ -453,9 +499,13 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if key in self.runs and not force:
             self.show_run(self.runs[key])
         else:
-            if self.run is None or (self.run.project, self.run.name) != key:
-                self._loading(self.table, True)
+            self._opening = None
+            self._table_waits_for(key)
             self.load_run(key)
+
+    def _table_waits_for(self, key: RunKey) -> None:
+        if self.run is None or (self.run.project, self.run.name) != key:
+            self._loading(self.table, True)
 
     def run_loaded(self, run: Run) -> None:
         # A run of 20,000 steps is ~10^5 long-lived objects: without this, a full collection
@@ -471,6 +521,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.notify("\n".join(run.metrics.notes), title=f"{run.project}/{run.name}",
                         severity="warning", timeout=10)
         self.runs[key] = run
+        self._sizing.discard(key)
         for gone in self.runs.trim({self.current, *self.plans}):
             if gone is not self.run:
                 self.memo.forget(gone, gone.metrics)
@@ -482,6 +533,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.show_run(run)
         else:
             self._show_status()
+
+    def _read_failed(self, key: RunKey) -> None:
+        """A run whose full read failed is no longer waited for (its size stays shown)."""
+        self._sizing.discard(key)
+        self._show_status()
 
     def show_run(self, run: Run, metrics_ready: bool = True) -> None:
         if (run.project, run.name) != self.current:
@@ -615,6 +671,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         totals = f"{sum(s.checkpoints for s in summaries)} checkpoints, {size(sum(s.bytes for s in summaries))}"
         if len(summaries) < total_runs:
             totals = f"reading runs {len(summaries)}/{total_runs}…"
+        elif self._sizing:  # sizes known; latest, best and completeness still being read
+            totals += f" · reading runs {total_runs - len(self._sizing)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.free.free is not None or self.free.note:
             parts.append(StatusPart(f"{size(self.free.free)} free" if self.free.free is not None else self.free.note,
@@ -728,12 +786,15 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         error = event.worker.error
         group = event.worker.group
         if group == "listing":
+            self._open_selected()  # listed, then failed: the selected run is read all the same
             self._loading(self.query_one(RunTree), False)
             self._mount_bottom_later()
             self.listing_error = str(error)
             self._show_empty()
             self._show_status()
         if group in ("run", "preview"):
+            if self.current is not None:
+                self._read_failed(self.current)
             self._loading(self.table, False)
             self._mount_bottom_later()
             self._read_the_rest()
@@ -889,7 +950,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         # Runs read before and let go: read again for their summaries (best step, refusal).
         listed = [(p, r) for p, runs in (self.listing or {}).items() for r in runs]
         due = [key for key in listed if key not in self.runs and key not in self._unread]
-        if any(key in self.summaries for key in due):
+        if any(key in self.summaries and key not in self._sizing for key in due):
             self.load_summaries(due)  # with those not read yet, if a first reading was under way
         if self.preview_scope == "project":
             tree.show_frees({k: p.freed_bytes for k, p in self.plans.items() if not p.refused})
@@ -1025,6 +1086,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         for run in runs:
             key = (run.project, run.name)
             self.runs[key] = run
+            self._sizing.discard(key)
             self.summaries[key] = self._summary(run)
             self.query_one(RunTree).update_summary(key, self.summaries[key])
         self.plans = {(r.project, r.name): self._plan(r) for r in runs}

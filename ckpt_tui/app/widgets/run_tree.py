@@ -227,8 +227,12 @@ class RunTree(Tree[RunKey | str]):
             set_label(node, labelled(folder, [DENIED], self.label_width + self.guide_depth, name_style="bold"))
 
     def update_summary(self, key: RunKey, summary: RunSummary) -> None:
-        self._summaries[key] = summary
-        if key in self._leaves:
+        self.update_summaries({key: summary})
+
+    def update_summaries(self, summaries: dict[RunKey, RunSummary]) -> None:
+        """Several runs' figures at once: the list is labelled again once."""
+        self._summaries.update(summaries)
+        if not self._leaves.keys().isdisjoint(summaries):
             self.relabel()
 
     def show_frees(self, frees: dict[RunKey, int]) -> None:
