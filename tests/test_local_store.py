@@ -399,18 +399,28 @@ def _fails_for_run_03(run):
 def _counting_forks(monkeypatch) -> list[int]:
     """Two cores, and the processes forked (so that a test knows the runs were read in workers)."""
     forks, fork = [], os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:  # the parent: the child's pid, to check it is reaped
+            forks.append(pid)
+        return pid
+
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # idle pools other tests left behind
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    monkeypatch.setattr(os, "fork", counted)
     return forks
 
 
-def _no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+def _no_children_left(forks: list[int]) -> bool:
+    """Every worker forked is gone and reaped (servers other tests started may still run)."""
+    for pid in forks:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # reaped already
+        return False
+    return True
 
 
 def test_many_runs_are_read_by_worker_processes_in_order(tmp_path, monkeypatch):
@@ -424,7 +434,7 @@ def test_many_runs_are_read_by_worker_processes_in_order(tmp_path, monkeypatch):
     assert [pair for pair, _ in forked] == pairs
     assert isinstance(forked[5][1], NotFound)
     assert forked[:5] + forked[6:] == serial and [step for _, step in serial] == [r % 4 for r in range(12)]
-    assert len(forks) == 2 and _no_children_left()
+    assert len(forks) == 2 and _no_children_left(forks)
 
 
 def test_an_error_in_a_worker_process_is_raised_where_runs_are_read(tmp_path, monkeypatch):
@@ -433,7 +443,7 @@ def test_an_error_in_a_worker_process_is_raised_where_runs_are_read(tmp_path, mo
     assert [next(results) for _ in range(3)] == [(("p", f"run-{r:02d}"), f"run-{r:02d}") for r in range(3)]
     with pytest.raises(ValueError, match="run-03 is not for this function"):
         next(results)
-    assert len(forks) == 2 and _no_children_left()
+    assert len(forks) == 2 and _no_children_left(forks)
 
 
 def test_a_reader_that_stops_early_leaves_no_worker_process(tmp_path, monkeypatch):
@@ -441,4 +451,4 @@ def test_a_reader_that_stops_early_leaves_no_worker_process(tmp_path, monkeypatc
     results = LocalStore(tmp_path).map_runs(_many_runs(tmp_path), _latest_step)
     assert next(results)[0] == ("p", "run-00")
     results.close()
-    assert len(forks) == 2 and _no_children_left()
+    assert len(forks) == 2 and _no_children_left(forks)
