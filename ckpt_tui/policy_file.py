@@ -9,7 +9,6 @@ hand-written file.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from .core import CkptError, Policy, Store, parse_rules
@@ -78,7 +77,7 @@ def _inherited(store: Store, project: str, run: str, current: PolicyFile) -> lis
     mine = [i for i, f in enumerate(found) if f.inside and f.file is not None and f.file.text == current.text
             and (f.project, f.run) == (project, run)]
     if mine:
-        without = replace(current, runs={k: v for k, v in current.runs.items() if k != (project, run)})
+        without = current._replace(runs={k: v for k, v in current.runs.items() if k != (project, run)})
         found[mine[-1]] = found[mine[-1]]._replace(file=without)
     return found
 
@@ -104,7 +103,7 @@ def save_run_policy(store: Store, project: str, run: str, policy: Policy,
 
     current = load(store)
     if full is not None:
-        policy = replace(policy, full=parse_rules(full))
+        policy = policy._replace(full=parse_rules(full))
     inherited = _inherited(store, project, run, current)
     base = resolve(project, run, inherited).checked().policy
     settings = _differences(policy, base)

@@ -78,12 +78,13 @@ def test_version_is_answered_before_the_domain_is_imported():
 
 def test_listing_a_disk_loads_no_thread_pool_ctypes_sockets_watch_or_fork(art_base):
     """What only deleting (execution), forking, watching, offloading, resuming, a policy file, TensorBoard logs,
-    a network, a long history (orjson) or many runs (worker processes) needs stays out of a listing's start-up."""
+    a network, a long history (orjson) or many runs (worker processes) needs stays out of a listing's start-up;
+    the domain's classes are written without ``dataclasses``."""
     code = ("import sys; sys.argv = ['ckpt-tui', 'ls', sys.argv[1]]; from ckpt_tui.__main__ import main; "
             "code = main(); print([m for m in ('concurrent.futures', 'ctypes', 'socket', 'ckpt_tui.watch', "
             "'ckpt_tui.core.fork', 'ckpt_tui.core.events', 'ckpt_tui.core.execute', 'tomllib', 'ckpt_tui.offload_command', "
             "'ckpt_tui.core.offload', 'ckpt_tui.core.resume', 'ckpt_tui.stores.tensorboard', 'hashlib', 'orjson', "
-            "'pickle', 'multiprocessing') "
+            "'pickle', 'multiprocessing', 'dataclasses') "
             "if m in sys.modules]); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code, str(art_base)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -156,13 +156,11 @@ def test_metrics_object_default_is_empty():
 
 
 def test_the_best_across_runs_is_an_existing_step_every_tie_kept():
-    from dataclasses import replace
-
     from ckpt_tui.core.retention import best_across
 
-    a = replace(make_run({1: 0.5, 12: 0.99, 3: 0.7}), name="a")  # step 12 logged, its checkpoint gone
-    b = replace(make_run({2: 0.7, 4: 0.2}), name="b")
-    c = replace(make_run({}), name="c")  # logs nothing
+    a = make_run({1: 0.5, 12: 0.99, 3: 0.7})._replace(name="a")  # step 12 logged, its checkpoint gone
+    b = make_run({2: 0.7, 4: 0.2})._replace(name="b")
+    c = make_run({})._replace(name="c")  # logs nothing
     assert [(r.name, s, v) for r, s, v in best_across([a, b, c], "val/reward")] == [("a", 3, 0.7), ("b", 2, 0.7)]
     assert [(r.name, s) for r, s, _ in best_across([a, b], "val/reward", "min")] == [("b", 4)]
     assert best_across([c], "val/reward") == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from dataclasses import replace
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
@@ -77,7 +76,7 @@ class CkptApp(App[int]):
         self.timezone = timezone
         self.flags = Settings.from_policy(policy) if policy is not None else flags
         if auto_metric and self.flags.metric == DEFAULT_METRIC:  # the default: a run that does not log it gets a pick
-            self.flags = replace(self.flags, metric=None)
+            self.flags = self.flags._replace(metric=None)
         self.auto_metric = auto_metric
         self.cursor_blink = cursor_blink
         self._store_lock = threading.Lock()

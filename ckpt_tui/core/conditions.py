@@ -11,7 +11,7 @@ import operator
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .errors import CkptError
 from .models import Checkpoint, Run
@@ -107,7 +107,7 @@ def never_marked(run: Run, policy: Policy) -> dict[int, str]:
     """Steps that stay whatever is marked, and why: the plan's own answer, asked with every
     step marked (latest, best, pinned, what the trainer protects; saves in progress)."""
     marked = frozenset(c.step for c in run.checkpoints)
-    plan = plan_run(run, replace(policy, marked=policy.marked | marked))
+    plan = plan_run(run, policy._replace(marked=policy.marked | marked))
     why = {p.step: ", ".join(p.reasons) for p in plan.pending if p.step is not None}
     if plan.refused:
         return why | {c.step: plan.refused for c in run.checkpoints}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+
+from .records import Record
 
 STEP_KEYS = ("step", "training_step")
 # Steps beyond a 64-bit counter are no trainer's: such a record is malformed.
@@ -14,8 +15,7 @@ BOM = "\ufeff"
 BOM_BYTES = BOM.encode()
 
 
-@dataclass(slots=True)
-class Metrics:
+class Metrics(Record):
     """Metric values by step, averaged over the records that share a step.
 
     ``malformed`` counts input lines that could not be read at all (bad JSON,
@@ -26,11 +26,15 @@ class Metrics:
     Lightning file name's ``val_acc``); ``names()`` lists only what was logged.
     """
 
-    by_step: dict[int, dict[str, float]] = field(default_factory=dict)
-    malformed: int = 0
-    ignored: int = 0
-    notes: list[str] = field(default_factory=list)
-    aliases: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("by_step", "malformed", "ignored", "notes", "aliases")
+
+    def __init__(self, by_step: dict[int, dict[str, float]] | None = None, malformed: int = 0, ignored: int = 0,
+                 notes: list[str] | None = None, aliases: dict[str, str] | None = None) -> None:
+        self.by_step = {} if by_step is None else by_step
+        self.malformed = malformed
+        self.ignored = ignored
+        self.notes = [] if notes is None else notes
+        self.aliases = {} if aliases is None else aliases
 
     def names(self) -> list[str]:
         seen: dict[str, None] = {}

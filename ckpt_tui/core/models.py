@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
 from .metrics import Metrics
+from .records import FrozenRecord, Record, set_field
 
 
 class FileEntry(NamedTuple):
@@ -91,8 +91,7 @@ class TrainingState(NamedTuple):
     refusal: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(FrozenRecord):
     """One saved step of a run.
 
     ``name`` is the store's own name for it (``0012``, ``checkpoint-12``,
@@ -106,16 +105,21 @@ class Checkpoint:
     the store was asked to read it.
     """
 
-    step: int | None
-    bytes: int
-    mtime: float
-    name: str
-    location: str = ""
-    pending: Pending | None = None
-    detail: str = ""
-    blobs: tuple[Blob, ...] = ()
-    weights_only: bool = False
-    state: TrainingState | None = None
+    __slots__ = ("step", "bytes", "mtime", "name", "location", "pending", "detail", "blobs", "weights_only", "state")
+
+    def __init__(self, step: int | None, bytes: int, mtime: float, name: str, location: str = "",
+                 pending: Pending | None = None, detail: str = "", blobs: tuple[Blob, ...] = (),
+                 weights_only: bool = False, state: TrainingState | None = None) -> None:
+        set_field(self, "step", step)
+        set_field(self, "bytes", bytes)
+        set_field(self, "mtime", mtime)
+        set_field(self, "name", name)
+        set_field(self, "location", location)
+        set_field(self, "pending", pending)
+        set_field(self, "detail", detail)
+        set_field(self, "blobs", blobs)
+        set_field(self, "weights_only", weights_only)
+        set_field(self, "state", state)
 
     @property
     def complete(self) -> bool:
@@ -137,8 +141,7 @@ class Checkpoint:
 _CHECKPOINT_KEY = Checkpoint.key.fget  # the property's function itself: one call a checkpoint when sorting
 
 
-@dataclass(slots=True)
-class Run:
+class Run(Record):
     """A run (ART calls it a model): its checkpoints and logged metrics.
 
     ``protected`` maps steps the trainer itself points at (a tracker file, the
@@ -148,22 +151,25 @@ class Run:
     never hidden); ``refusal``, when set, refuses every plan for the run.
     """
 
-    project: str
-    name: str
-    checkpoints: list[Checkpoint]
-    metrics: Metrics = field(default_factory=Metrics)
-    layout: str = "art"
-    protected: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    pending: list[Checkpoint] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    resume_steps: frozenset[int] = frozenset()
-    # Why nothing may be planned for this run (a file it depends on is there but was not read).
-    refusal: str = ""
-    unreadable: bool = False  # its folder may not be read (permissions): listed, never pruned
+    __slots__ = ("project", "name", "checkpoints", "metrics", "layout", "protected", "pending", "notes",
+                 "resume_steps", "refusal", "unreadable")
 
-    def __post_init__(self) -> None:
-        self.checkpoints = sorted(self.checkpoints, key=_CHECKPOINT_KEY)
-        self.pending = sorted(self.pending, key=_CHECKPOINT_KEY)
+    def __init__(self, project: str, name: str, checkpoints: list[Checkpoint], metrics: Metrics | None = None,
+                 layout: str = "art", protected: dict[int, tuple[str, ...]] | None = None,
+                 pending: Iterable[Checkpoint] = (), notes: list[str] | None = None,
+                 resume_steps: frozenset[int] = frozenset(), refusal: str = "", unreadable: bool = False) -> None:
+        self.project = project
+        self.name = name
+        self.checkpoints = sorted(checkpoints, key=_CHECKPOINT_KEY)
+        self.metrics = Metrics() if metrics is None else metrics
+        self.layout = layout
+        self.protected = {} if protected is None else protected
+        self.pending = sorted(pending, key=_CHECKPOINT_KEY)
+        self.notes = [] if notes is None else notes
+        self.resume_steps = resume_steps
+        # Why nothing may be planned for this run (a file it depends on is there but was not read).
+        self.refusal = refusal
+        self.unreadable = unreadable  # its folder may not be read (permissions): listed, never pruned
 
     @property
     def total_bytes(self) -> int:

@@ -15,7 +15,7 @@ location holds it whole, as the listing that verified it showed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import CkptError, Conflict, Refused
@@ -42,7 +42,7 @@ def offload_policy(resolved: Resolved, keep_local: str | None = None) -> Policy:
     policy = resolved.policy
     rules = parse_rules(rules_text) if rules_text else tuple(r for r in policy.rules if r.kind != "step")
     pins = tuple(r for r in policy.rules if r.kind == "step")
-    return replace(policy, rules=tuple(dict.fromkeys(rules + pins)), full=None)
+    return policy._replace(rules=tuple(dict.fromkeys(rules + pins)), full=None)
 
 
 def offload_target(resolved: Resolved, to: str | None = None) -> str | None:
@@ -133,7 +133,7 @@ class OffloadResult:
 def plan_offload(store: Store, target: Store, run: Run, resolved: Resolved, keep_local: str | None,
                  to: str, unattended: bool = False) -> OffloadPlan:
     """What offloading ``run`` to ``target`` moves, under the local rules, and where its steps are now."""
-    plan = plan_for(run, replace(resolved, policy=offload_policy(resolved, keep_local)), unattended)
+    plan = plan_for(run, resolved._replace(policy=offload_policy(resolved, keep_local)), unattended)
     plan.slim, plan.slim_refused = [], []
     offload = OffloadPlan(plan, to)
     try:
@@ -200,7 +200,7 @@ def _delete_copied(store: Store, plan: Plan, items: list[DeletedStep], result: O
     them), as a prune of the same plan would: latest, best and new steps stay whatever."""
     if not items:
         return
-    deletion = execute_plan(store, replace(plan, delete=items, slim=[]), should_cancel=should_cancel)
+    deletion = execute_plan(store, plan._replace(delete=items, slim=[]), should_cancel=should_cancel)
     if result.deletion is None:
         result.deletion = deletion
     else:

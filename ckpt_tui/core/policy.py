@@ -28,11 +28,11 @@ a person who sees the plan may accept it; an unattended prune does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
+from .records import FrozenRecord, set_field
 from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
 
 if TYPE_CHECKING:
@@ -49,33 +49,39 @@ class InvalidPolicyFile(Refused):
     """A policy file (or a flag that goes with it) cannot be used: nothing is deleted or written."""
 
 
-@dataclass(frozen=True, slots=True)
-class Offload:
+class Offload(FrozenRecord):
     """Where ``offload`` (and ``watch``) moves the steps the local rules do not keep: a location
     (an absolute path or URL) and those rules (None: the run's own ``keep``)."""
 
-    to: str
-    keep_local: str | None = None
+    __slots__ = ("to", "keep_local")
+
+    def __init__(self, to: str, keep_local: str | None = None) -> None:
+        set_field(self, "to", to)
+        set_field(self, "keep_local", keep_local)
 
     def to_json(self) -> dict:
         return {"to": self.to, "keep_local": self.keep_local}
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(FrozenRecord):
     """One section of a file, or the flags given on the command line: None where unset.
 
     ``metric`` is as written (``"none"`` means no metric); ``keep`` and
     ``full`` are rule texts, already checked.
     """
 
-    metric: str | None = None
-    mode: str | None = None
-    keep: str | None = None
-    full: str | None = None
-    smoothing: float | None = None
-    pins: tuple[int, ...] | None = None
-    offload: Offload | None = None
+    __slots__ = ("metric", "mode", "keep", "full", "smoothing", "pins", "offload")
+
+    def __init__(self, metric: str | None = None, mode: str | None = None, keep: str | None = None,
+                 full: str | None = None, smoothing: float | None = None, pins: tuple[int, ...] | None = None,
+                 offload: Offload | None = None) -> None:
+        set_field(self, "metric", metric)
+        set_field(self, "mode", mode)
+        set_field(self, "keep", keep)
+        set_field(self, "full", full)
+        set_field(self, "smoothing", smoothing)
+        set_field(self, "pins", pins)
+        set_field(self, "offload", offload)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Settings:
@@ -86,11 +92,11 @@ class Settings:
 
     def values(self) -> dict[str, Any]:
         """The settings that are set, by key."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: value for name, value in zip(self._fields, self._values(self._fields)) if value is not None}
 
 
 NO_SETTINGS = Settings()
-KEYS = tuple(f.name for f in fields(Settings))
+KEYS = Settings._fields
 
 
 def key_path(*parts: str) -> str:
@@ -172,16 +178,20 @@ def run_section(project: str, run: str) -> tuple[str, ...]:
     return ("projects", project, "runs", run)
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyFile:
+class PolicyFile(FrozenRecord):
     """One policy file, checked (empty when there is none)."""
 
-    path: str  # where the file is, as a user would write it: /data/out/.ckpt-tui.toml, s3://...
-    text: str | None = None
-    location: Settings = NO_SETTINGS
-    projects: Mapping[str, Settings] = field(default_factory=dict)
-    runs: Mapping[tuple[str, str], Settings] = field(default_factory=dict)
-    root: bool = False  # ``root = true``: files further up are not read
+    __slots__ = ("path", "text", "location", "projects", "runs", "root")
+
+    def __init__(self, path: str, text: str | None = None, location: Settings = NO_SETTINGS,
+                 projects: Mapping[str, Settings] | None = None, runs: Mapping[tuple[str, str], Settings] | None = None,
+                 root: bool = False) -> None:
+        set_field(self, "path", path)  # where the file is, as a user would write it: /data/out/.ckpt-tui.toml, s3://...
+        set_field(self, "text", text)
+        set_field(self, "location", location)
+        set_field(self, "projects", {} if projects is None else projects)
+        set_field(self, "runs", {} if runs is None else runs)
+        set_field(self, "root", root)  # ``root = true``: files further up are not read
 
     @property
     def exists(self) -> bool:
@@ -321,20 +331,24 @@ def found_files(places: Sequence[PolicyPlace]) -> list[Found]:
 
 
 # -- resolving ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(FrozenRecord):
     """A run's policy and where each part comes from; ``problem`` says why it cannot be used
     (an invalid or unreadable file, ``metric = "none"`` beside a rule that needs one)."""
 
-    project: str
-    run: str
-    policy: Policy
-    settings: Settings
-    set_by: Mapping[str, str]  # key -> "--keep" or "FILE: projects.demo.keep"; absent: the default
-    files: tuple[str, ...] = ()  # the policy files that apply, nearest first
-    problem: str | None = None
-    picked: str | None = None  # the metric picked because the one in force is not logged
-    metrics: tuple[str, ...] = ()  # the metrics the run logs, when known
+    __slots__ = ("project", "run", "policy", "settings", "set_by", "files", "problem", "picked", "metrics")
+
+    def __init__(self, project: str, run: str, policy: Policy, settings: Settings, set_by: Mapping[str, str],
+                 files: tuple[str, ...] = (), problem: str | None = None, picked: str | None = None,
+                 metrics: tuple[str, ...] = ()) -> None:
+        set_field(self, "project", project)
+        set_field(self, "run", run)
+        set_field(self, "policy", policy)
+        set_field(self, "settings", settings)
+        set_field(self, "set_by", set_by)  # key -> "--keep" or "FILE: projects.demo.keep"; absent: the default
+        set_field(self, "files", files)  # the policy files that apply, nearest first
+        set_field(self, "problem", problem)
+        set_field(self, "picked", picked)  # the metric picked because the one in force is not logged
+        set_field(self, "metrics", metrics)  # the metrics the run logs, when known
 
     @property
     def files_used(self) -> tuple[str, ...]:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
+from .records import FrozenRecord, Record, set_field
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
 DEFAULT_METRIC = "val/reward"
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(FrozenRecord):
     """One rule of a policy: its kind (see ``rules.KINDS``) and argument."""
 
-    kind: str
-    n: int | None = None
+    __slots__ = ("kind", "n")
+
+    def __init__(self, kind: str, n: int | None = None) -> None:
+        set_field(self, "kind", kind)
+        set_field(self, "n", n)
 
     def __str__(self) -> str:
         return KINDS[self.kind].text(self.n)
@@ -59,8 +61,7 @@ def resolve_mode(metric: str, mode: str) -> Literal["max", "min"]:
     return "min" if metric.rsplit("/", 1)[-1].lower().endswith("loss") else "max"
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(FrozenRecord):
     """What to keep: rules plus the metric that defines "best".
 
     ``marked`` are steps chosen by hand for deletion: they go even where a rule
@@ -68,15 +69,18 @@ class Policy:
     best, pinned, or protected by the trainer.
     """
 
-    rules: tuple[Rule, ...] = (Rule("best"), Rule("latest"))
-    metric: str | None = DEFAULT_METRIC
-    mode: str = "auto"
-    smoothing: float | None = None
-    # Which kept steps keep their training state; None: all of them (nothing is slimmed).
-    full: tuple[Rule, ...] | None = None
-    marked: frozenset[int] = frozenset()
+    __slots__ = ("rules", "metric", "mode", "smoothing", "full", "marked")
 
-    def __post_init__(self) -> None:
+    def __init__(self, rules: tuple[Rule, ...] = (Rule("best"), Rule("latest")), metric: str | None = DEFAULT_METRIC,
+                 mode: str = "auto", smoothing: float | None = None, full: tuple[Rule, ...] | None = None,
+                 marked: frozenset[int] = frozenset()) -> None:
+        set_field(self, "rules", rules)
+        set_field(self, "metric", metric)
+        set_field(self, "mode", mode)
+        set_field(self, "smoothing", smoothing)
+        # Which kept steps keep their training state; None: all of them (nothing is slimmed).
+        set_field(self, "full", full)
+        set_field(self, "marked", marked)
         if self.metric is None and self.needs_metric:
             raise Refused("rules 'best' and 'top' need a metric")
         if self.metric is not None:
@@ -107,15 +111,15 @@ class Policy:
     def toggle_pin(self, step: int) -> Policy:
         pin = Rule("step", step)
         rules = tuple(r for r in self.rules if r != pin)
-        return replace(self, rules=rules if len(rules) < len(self.rules) else self.rules + (pin,))
+        return self._replace(rules=rules if len(rules) < len(self.rules) else self.rules + (pin,))
 
     def with_metric(self, metric: str | None, mode: str | None = None) -> Policy:
-        return replace(self, metric=metric, mode=mode or self.mode)
+        return self._replace(metric=metric, mode=mode or self.mode)
 
     def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
         """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
         extra = tuple(Rule("step", s) for s in sorted(pins) if Rule("step", s) not in self.rules)
-        return replace(self, rules=self.rules + extra, marked=self.marked | marked)
+        return self._replace(rules=self.rules + extra, marked=self.marked | marked)
 
     @property
     def direction_label(self) -> str:
@@ -210,26 +214,34 @@ class SlimRefused(NamedTuple):
         return {"step": self.step, "name": self.name, "reason": self.reason}
 
 
-@dataclass(slots=True)
-class Plan:
+class Plan(Record):
     """For one run: what is kept and why, what is slimmed, what is deleted, what it frees."""
 
-    project: str
-    run: str
-    policy: Policy
-    keep: list[KeptStep] = field(default_factory=list)
-    delete: list[DeletedStep] = field(default_factory=list)
-    slim: list[SlimStep] = field(default_factory=list)
-    slim_refused: list[SlimRefused] = field(default_factory=list)
-    pending: list[KeptStep] = field(default_factory=list)
-    best_steps: list[int] = field(default_factory=list)
-    best_value: float | None = None
-    latest_step: int | None = None
-    refused: str | None = None
-    # The run as planned: what freed bytes are computed against at execution.
-    source: Run | None = field(default=None, repr=False, compare=False)
-    # The policy with where each part comes from (``core.policy.Resolved``), when resolved so.
-    resolved: Any = field(default=None, repr=False, compare=False)
+    __slots__ = ("project", "run", "policy", "keep", "delete", "slim", "slim_refused", "pending", "best_steps",
+                 "best_value", "latest_step", "refused", "source", "resolved")
+    _compared = __slots__[:-2]  # not the run planned nor the resolved policy
+
+    def __init__(self, project: str, run: str, policy: Policy, keep: list[KeptStep] | None = None,
+                 delete: list[DeletedStep] | None = None, slim: list[SlimStep] | None = None,
+                 slim_refused: list[SlimRefused] | None = None, pending: list[KeptStep] | None = None,
+                 best_steps: list[int] | None = None, best_value: float | None = None, latest_step: int | None = None,
+                 refused: str | None = None, source: Run | None = None, resolved: Any = None) -> None:
+        self.project = project
+        self.run = run
+        self.policy = policy
+        self.keep = [] if keep is None else keep
+        self.delete = [] if delete is None else delete
+        self.slim = [] if slim is None else slim
+        self.slim_refused = [] if slim_refused is None else slim_refused
+        self.pending = [] if pending is None else pending
+        self.best_steps = [] if best_steps is None else best_steps
+        self.best_value = best_value
+        self.latest_step = latest_step
+        self.refused = refused
+        # The run as planned: what freed bytes are computed against at execution.
+        self.source = source
+        # The policy with where each part comes from (``core.policy.Resolved``), when resolved so.
+        self.resolved = resolved
 
     def refuse(self, why: str) -> None:
         """Nothing of the run is deleted or slimmed, for ``why``."""

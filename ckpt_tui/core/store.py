@@ -5,14 +5,16 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
 
 from .errors import CkptError, NotFound, Refused
 from .metrics import Metrics
 from .models import Checkpoint, FileEntry, Run, Upload
 from .names import validate_name, validate_project
 from .policy import POLICY_FILE, PolicyPlace
+
+if TYPE_CHECKING:
+    from pathlib import Path  # only where a checkpoint is downloaded
 
 T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.

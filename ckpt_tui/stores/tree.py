@@ -16,8 +16,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
@@ -37,6 +35,7 @@ from .policy_places import policy_places, read_policy_file
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.
@@ -460,7 +459,7 @@ class TreeStore(Store):
         candidates = [c for c in run.checkpoints if not c.weights_only]
         files = self.backend.walk_many(place.ckpt_dir, [c.name for c in candidates])
         states = {c.key: place.layout.training_state(_own_files(c.name, files.get(c.name, ()))) for c in candidates}
-        run.checkpoints = [replace(c, state=states[c.key]) if c.key in states else c for c in run.checkpoints]
+        run.checkpoints = [c._replace(state=states[c.key]) if c.key in states else c for c in run.checkpoints]
         return run
 
     def read_for_execution(self, project: str, run: str) -> Run:
@@ -665,7 +664,7 @@ class TreeStore(Store):
                   claim: Callable[[list[Checkpoint], CheckpointDone | None], dict]) -> dict[tuple[int, str], str]:
         """``claim`` on the entries the checkpoints are (Lightning's ``val/`` sub-folder for the file
         inside it), its outcome and progress told of the checkpoints themselves."""
-        entries = {c.key: replace(c, name=place.layout.entry(c.name)) for c in checkpoints}
+        entries = {c.key: c._replace(name=place.layout.entry(c.name)) for c in checkpoints}
         original = {entry.key: c for c, entry in zip(checkpoints, entries.values())}
         told = None if done is None else (lambda entry: done(original[entry.key]))
         outcome = claim(list(entries.values()), told)
@@ -954,6 +953,8 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
             source.backend, origin if source_single else join(origin, f.path), target(f), counter), files)
     elif backend.local_path(step) is not None and not single:
         backend.make_dirs(step)
+        from pathlib import Path  # a fork, not a listing, needs it
+
         source.download_checkpoint(source_run, checkpoint, Path(backend.local_path(step)), counter.as_progress())
     elif (local := source.local_checkpoint_path(source_run, checkpoint)) is not None:
         backend.map(lambda f: backend.put_file(

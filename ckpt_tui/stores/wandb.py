@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -288,7 +287,7 @@ class WandbStore(Store):
             bytes_, blobs = content
             if artifact.is_link:  # the files belong to the source version, which a link never frees
                 blobs = tuple(b._replace(links=refs[b.key] + 1) for b in blobs)
-            sized.append(replace(ckpt, bytes=bytes_, blobs=blobs))
+            sized.append(ckpt._replace(bytes=bytes_, blobs=blobs))
         notes = [f"manifests of {', '.join(unread)} could not be read: their sizes are W&B's totals, "
                  "shared files may be counted more than once"] if unread else []
         return sized, notes
@@ -311,7 +310,7 @@ class WandbStore(Store):
         duplicated = {s for s in steps if steps.count(s) > 1}
         if duplicated:
             # Two versions claiming one step: show them, but delete neither by mistake.
-            pending += [replace(c, pending=Pending.DUPLICATE_STEP, detail=f"alias step{c.step}")
+            pending += [c._replace(pending=Pending.DUPLICATE_STEP, detail=f"alias step{c.step}")
                         for c in complete if c.step in duplicated]
             complete = [c for c in complete if c.step not in duplicated]
         metrics = self.read_metrics(project, run) if with_metrics else Metrics()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import time
 
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -92,7 +91,7 @@ def slim_text(plan: Plan, ckpt: Checkpoint) -> str | None:
 
 def without_pins(policy: Policy) -> Policy:
     """``policy`` less its ``step:N`` rules: in the app, pins belong to their run."""
-    return replace(policy, rules=tuple(r for r in policy.rules if r.kind != "step"))
+    return policy._replace(rules=tuple(r for r in policy.rules if r.kind != "step"))
 
 
 def same_policy(a: Policy, b: Policy) -> bool:
@@ -259,7 +258,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             if state is None:
                 self._policy_reads[key] = "reading"
                 self.read_run_policies(self.policies, key)
-            return replace(resolve(project, name, [], flags, metrics), problem=READING_POLICIES)
+            return resolve(project, name, [], flags, metrics)._replace(problem=READING_POLICIES)
         return self.policies.resolve(project, name, metrics, flags)  # read already: no I/O
 
     @work(thread=True, exit_on_error=False, group="policies")
@@ -299,7 +298,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def change_policy(self, **settings: object) -> None:
         """Change the rule for every run in this session (until saved, nothing is written)."""
-        self.session = replace(self.session, **settings)
+        self.session = self.session._replace(**settings)
         self._bases.clear()
         self._policy_changed()
 
@@ -389,7 +388,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if worker.is_cancelled:
             return
         self.app.call_from_thread(self.show_run, run, False)
-        run = replace(run, metrics=store.read_metrics(*key))
+        run = run._replace(metrics=store.read_metrics(*key))
         if not worker.is_cancelled:
             self.app.call_from_thread(self.run_loaded, run)
 
@@ -1000,12 +999,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         from .rules import RuleChooser
 
         shown = without_pins(self.policy_for(self.run)) if self.run is not None and self.metrics_ready else self.policy
-        self.app.push_screen(RuleChooser(replace(shown, marked=frozenset()), self.app.cursor_blink, note), chosen)
+        self.app.push_screen(RuleChooser(shown._replace(marked=frozenset()), self.app.cursor_blink, note), chosen)
 
     def action_save_policy(self) -> None:
         """Save the current run's rule (metric, direction, rules, pins; never marks) in the
         location's policy file, which ls, prune and watch read too."""
-        self.save_policy(self.current, replace(self.policy_for(self.run), marked=frozenset()))
+        self.save_policy(self.current, self.policy_for(self.run)._replace(marked=frozenset()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def save_policy(self, key: RunKey, policy: Policy) -> None:
@@ -1051,7 +1050,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         """The run's plan by the core, with this run's pins and marks; refused while its saved
         policy cannot be used."""
         resolved = self.run_resolved(run)
-        plan = plan_for(run, replace(resolved, policy=self.policy_for(run)))
+        plan = plan_for(run, resolved._replace(policy=self.policy_for(run)))
         problem = self.policy_problem((run.project, run.name))
         if problem and not plan.refused:
             plan.refuse(problem)
@@ -1165,7 +1164,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             run = self.runs.get(key)
             if run is None:
                 continue
-            run = replace(run, checkpoints=[c for c in run.checkpoints if (c.step, c.name) not in gone])
+            run = run._replace(checkpoints=[c for c in run.checkpoints if (c.step, c.name) not in gone])
             self.runs[key] = run
             self.summaries[key] = self._summary(run)
             self.query_one(RunTree).update_summary(key, self.summaries[key])

@@ -8,7 +8,6 @@ is the planner's answer (``never_marked``), never decided here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual.binding import Binding
@@ -113,7 +112,7 @@ class StepTools:
 
     def _never(self, run: Run) -> dict[int, str]:
         """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
-        policy = replace(self.policy_for(run), marked=frozenset())  # marks do not change the answer
+        policy = self.policy_for(run)._replace(marked=frozenset())  # marks do not change the answer
         return self.memo.get(run, ("never marked", policy), lambda: never_marked(run, policy))
 
     def mark_steps(self, steps: Iterable[int], verb: str) -> None:

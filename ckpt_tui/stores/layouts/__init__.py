@@ -7,7 +7,7 @@ Importing this package imports every module in it; each registers its layouts
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
 from collections.abc import Callable, Collection, Iterable
 
 from ...core.models import Pending
@@ -15,9 +15,12 @@ from .base import Layout, RunScan, register, registered, scan_entries, unregiste
 
 
 def load_layout_modules() -> None:
-    """Import every module of the package (each registers its layouts); already imported ones are kept."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    """Import every module of the package (each registers its layouts), in the order of their names;
+    already imported ones are kept. The folder is listed with ``os`` (``pkgutil`` imports ``inspect``)."""
+    names = {entry.removesuffix(".py") for folder in __path__ for entry in os.listdir(folder)
+             if entry.endswith(".py") and entry != "__init__.py"}
+    for name in sorted(names):
+        importlib.import_module(f"{__name__}.{name}")
 
 
 def layout_named(name: str) -> Layout | None:

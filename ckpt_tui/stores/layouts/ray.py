@@ -15,7 +15,6 @@ always the latest (``--keep top:N,latest --metric ATTR``).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -71,6 +70,8 @@ def report_rows(results: str | None, progress: str | None) -> tuple[list[dict], 
             else:
                 bad += 1
     elif progress is not None:
+        import csv  # only a trial without result.json reads CSV
+
         rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(progress))]
     return rows, bad
 

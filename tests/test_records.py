@@ -1,0 +1,52 @@
+"""The domain's hand-written value classes behave as the dataclasses they replace."""
+
+import copy
+import pickle
+
+import pytest
+
+from ckpt_tui.core.errors import Refused
+from ckpt_tui.core.metrics import Metrics
+from ckpt_tui.core.models import Checkpoint, Pending, Run
+from ckpt_tui.core.policy import Settings
+from ckpt_tui.core.retention import Plan, Policy, Rule
+
+
+def test_frozen_records_compare_hash_and_refuse_assignment():
+    a, b = Checkpoint(3, 10, 1.0, "0003"), Checkpoint(3, 10, 1.0, "0003")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != a._replace(detail="x") and a != (3, 10, 1.0, "0003")
+    with pytest.raises(AttributeError):
+        a.step = 4  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del a.name
+    assert repr(Rule("last", 3)) == "Rule(kind='last', n=3)"
+    assert list(dict.fromkeys([Rule("best"), Rule("best"), Rule("last", 2)])) == [Rule("best"), Rule("last", 2)]
+
+
+def test_replace_runs_the_checks_of_init():
+    policy = Policy((Rule("latest"),), metric=None)
+    with pytest.raises(Refused):
+        policy._replace(rules=(Rule("best"),))
+    assert policy.with_metric("val/loss").metric == "val/loss" and policy.metric is None
+    assert Settings(metric="m").values() == {"metric": "m"}
+
+
+def test_mutable_records_defaults_are_not_shared_and_they_are_not_hashable():
+    first, second = Metrics(), Metrics()
+    first.by_step[1] = {"a": 1.0}
+    assert second.by_step == {} and first != second
+    run = Run("p", "r", [Checkpoint(2, 1, 0.0, "2"), Checkpoint(1, 1, 0.0, "1")])
+    assert [c.step for c in run.checkpoints] == [1, 2] and run.metrics == Metrics()
+    with pytest.raises(TypeError):
+        hash(run)
+    plan = Plan("p", "r", Policy(), source=run)
+    assert plan == Plan("p", "r", Policy()) and "source" not in repr(plan)  # as the dataclass's compare=False
+
+
+def test_records_travel_through_pickle_and_copy():
+    run = Run("p", "r", [Checkpoint(1, 5, 2.0, "1", pending=None)], Metrics({1: {"a": 0.5}}, malformed=2),
+              pending=[Checkpoint(None, 0, 0.0, ".x", pending=Pending.NO_STEP)], notes=["n"])
+    for again in (pickle.loads(pickle.dumps(run, pickle.HIGHEST_PROTOCOL)), copy.deepcopy(run)):
+        assert again == run and again is not run
+        assert again.pending[0].pending is Pending.NO_STEP and again.metrics.malformed == 2
