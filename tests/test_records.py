@@ -50,3 +50,13 @@ def test_records_travel_through_pickle_and_copy():
     for again in (pickle.loads(pickle.dumps(run, pickle.HIGHEST_PROTOCOL)), copy.deepcopy(run)):
         assert again == run and again is not run
         assert again.pending[0].pending is Pending.NO_STEP and again.metrics.malformed == 2
+
+
+def test_named_tuples_declared_as_with_typing_keep_defaults_methods_and_pickling():
+    from ckpt_tui.core.models import Blob
+    from ckpt_tui.stores.layouts.whole_files import Weights
+
+    blob = Blob("k", 3)
+    assert blob == ("k", 3, None, 1) and blob._replace(count=2).count == 2 and Blob._fields == ("key", "bytes", "links", "count")
+    assert pickle.loads(pickle.dumps(blob)) == blob and Blob.__qualname__ == "Blob" and "may share" in Blob.__doc__
+    assert Weights(problems=("a: cut",)).verdict() == "a: cut" and Weights(payload=False).verdict() == "no weights file yet"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
-from typing import NamedTuple
 
 from .metrics import Metrics
-from .records import FrozenRecord, Record, set_field
+from .records import FrozenRecord, NamedTuple, Record, set_field
 
 
 class FileEntry(NamedTuple):

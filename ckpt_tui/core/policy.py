@@ -28,11 +28,11 @@ a person who sees the plan may accept it; an unattended prune does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
-from .records import FrozenRecord, set_field
+from .records import FrozenRecord, NamedTuple, set_field
 from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
 
 if TYPE_CHECKING:

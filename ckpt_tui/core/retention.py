@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
-from .records import FrozenRecord, Record, set_field
+from .records import FrozenRecord, NamedTuple, Record, set_field
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
 DEFAULT_METRIC = "val/reward"

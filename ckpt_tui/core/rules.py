@@ -6,9 +6,9 @@ of its rules does; best, latest and pins are kept whatever the rules are.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from .errors import Refused
+from .records import NamedTuple
 
 # Steps, counts and sizes above this are typing mistakes, never a real training run.
 MAX_NUMBER = 10**15

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from .errors import CkptError, NotFound, Refused
 from .metrics import Metrics
 from .models import Checkpoint, FileEntry, Run, Upload
 from .names import validate_name, validate_project
 from .policy import POLICY_FILE, PolicyPlace
+from .records import NamedTuple
 
 if TYPE_CHECKING:
     from pathlib import Path  # only where a checkpoint is downloaded

@@ -30,10 +30,10 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
 from ..core.models import Checkpoint, Pending
+from ..core.records import NamedTuple
 from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
 from .backends.base import SLIM_RECORD, Backend, Entry, FileInfo, Kind, basename, join, parent
 from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFIX, leftover_step

@@ -23,10 +23,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
+from ...core.records import NamedTuple
 from ...core.store import Space
 
 if TYPE_CHECKING:

@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
+from ...core.records import NamedTuple
 from .whole_files import Weights
 
 # Leftovers of our own interrupted work, beside the steps of a run.

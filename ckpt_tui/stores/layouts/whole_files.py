@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from ...core.errors import CkptError
+from ...core.records import NamedTuple
 
 # safetensors refuses headers above 100 MB (``MAX_HEADER_SIZE`` in its Rust crate).
 MAX_SAFETENSORS_HEADER = 100_000_000
