@@ -37,10 +37,7 @@ class Metrics(Record):
         self.aliases = {} if aliases is None else aliases
 
     def names(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for values in self.by_step.values():
-            seen.update(dict.fromkeys(values))
-        return sorted(seen)
+        return sorted(set().union(*self.by_step.values()))
 
     def at(self, step: int) -> dict[str, float]:
         return self.by_step.get(step, {})

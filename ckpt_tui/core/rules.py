@@ -38,6 +38,9 @@ def ranked_steps(values: dict[int, float], direction: str) -> list[int]:
 
 def top_steps(values: dict[int, float], direction: str, k: int) -> list[int]:
     """Steps with fewer than ``k`` steps strictly better: ties at the boundary are all kept."""
+    if k == 1 and values:  # the best and every step tied with it, in step order: no ranking of all steps
+        bar = max(values.values()) if direction == "max" else min(values.values())
+        return sorted(step for step, value in values.items() if value == bar)
     ranked = ranked_steps(values, direction)
     if len(ranked) <= k:
         return ranked
