@@ -6,7 +6,9 @@ interleaved, median of ``--repeat``, and prints the ratios of wall time and of C
 (user + system, its processes together) and the peak memory of ``ls`` (its largest
 process). Run:
 
-    python bench/scan.py [--runs 100] [--steps 1000] [--repeat 5]
+    python bench/scan.py [--runs 100] [--steps 1000] [--repeat 5] [--against OTHER_CHECKOUT]
+
+``--against`` times another checkout's ``ls --json`` (an older version) on the same tree in the same rounds.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def build(base: Path, runs: int, steps: int) -> None:
                                for s in range(steps))
 
 
-def timed(command: list[str], cpu: list[float] | None = None) -> float:
+def timed(command: list[str], cpu: list[float] | None = None, env: dict = ENV) -> float:
     """Wall seconds of ``command``; its CPU seconds (user + system, children included) go to ``cpu``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if cpu is not None:
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1000, help="checkpoints per run")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--against", type=Path, help="another checkout of ckpt-tui, timed beside this one")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ckpt-tui-scan-bench-", dir=os.environ.get("BENCH_DIR")))
     try:
@@ -79,12 +82,17 @@ def main() -> None:
         import compileall
 
         compileall.compile_dir(str(ROOT / "ckpt_tui"), quiet=1)
+        other = {**ENV, "PYTHONPATH": str(args.against.resolve())} if args.against else None
+        if other:
+            compileall.compile_dir(str(args.against / "ckpt_tui"), quiet=1)
         timed(du)  # warm the page cache
-        times: dict[str, list[float]] = {"du": [], "ls": [], "python": []}
-        cpu: dict[str, list[float]] = {"du": [], "ls": []}
+        times: dict[str, list[float]] = {"du": [], "ls": [], "python": [], "other": []}
+        cpu: dict[str, list[float]] = {"du": [], "ls": [], "other": []}
         for _ in range(args.repeat):  # interleaved: both see the same machine
             times["du"].append(timed(du, cpu["du"]))
             times["ls"].append(timed(ls, cpu["ls"]))
+            if other:
+                times["other"].append(timed(ls, cpu["other"], other))
             times["python"].append(timed([sys.executable, "-c", "pass"]))
         t_du, t_ls, t_py = (statistics.median(times[k]) for k in ("du", "ls", "python"))
         c_du, c_ls = statistics.median(cpu["du"]), statistics.median(cpu["ls"])
@@ -96,6 +104,10 @@ def main() -> None:
         print(f"ckpt-tui ls --json     {t_ls * 1000:8.1f} ms wall {c_ls * 1000:8.1f} ms CPU   ratio {t_ls / t_du:5.2f}x du "
               f"(goal: at most {DU_RATIO}x), CPU {c_ls / c_du:5.2f}x   peak memory {peak / 2**20:.0f} MB "
               f"(goal: at most {PEAK_MB} MB)")
+        if other:
+            t_other, c_other = statistics.median(times["other"]), statistics.median(cpu["other"])
+            print(f"other checkout         {t_other * 1000:8.1f} ms wall {c_other * 1000:8.1f} ms CPU   ratio "
+                  f"{t_other / t_du:5.2f}x du, CPU {c_other / c_du:5.2f}x")
         print(f"  of which interpreter {t_py * 1000:8.1f} ms; load average {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(root)
