@@ -78,7 +78,9 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
     totals: dict[int, dict[str, list]] = {}
     ignored = 0
     for record in records:
-        step = step_of(record)
+        step = record.get("step")
+        if type(step) is not int or not 0 <= step <= MAX_STEP:  # the usual record skips step_of's checks
+            step = step_of(record)
         if step is None:
             malformed += 1
             continue
@@ -88,7 +90,8 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
         for key, raw in record.items():
             if key in STEP_KEYS:
                 continue
-            value = _number(raw)
+            # The usual value, a finite float, skips _number's checks (NaN and infinities fail x - x == 0).
+            value = (raw if raw - raw == 0.0 else None) if type(raw) is float else _number(raw)
             if value is None:
                 # Timestamps and other strings are expected; only count bad numbers.
                 if isinstance(raw, (int, float)) and not isinstance(raw, bool) or raw is None:

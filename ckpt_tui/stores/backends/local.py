@@ -46,13 +46,13 @@ def os_error(exc: OSError, what: str) -> CkptError:
 
 
 def _kind(entry: os.DirEntry) -> Kind:
-    try:
-        if entry.is_symlink():
-            return Kind.LINK
+    try:  # a link is neither a folder nor a file when not followed: the usual entry, a folder, asks once
         if entry.is_dir(follow_symlinks=False):
             return Kind.DIR
         if entry.is_file(follow_symlinks=False):
             return Kind.FILE
+        if entry.is_symlink():
+            return Kind.LINK
     except OSError:
         pass
     return Kind.OTHER
@@ -281,7 +281,7 @@ class LocalBackend(Backend):
     def list_dir(self, path: str) -> list[Entry]:
         try:
             with os.scandir(self._abs(path)) as entries:
-                return [Entry(e.name, _kind(e)) for e in entries]
+                return [_new(Entry, (e.name, _kind(e))) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
                 raise NotFound(f"no directory at {self.root}") from None
