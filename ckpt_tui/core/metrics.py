@@ -134,7 +134,7 @@ def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iter
     for number, line in enumerate(lines):
         if number == 0:
             line = line.removeprefix(BOM if isinstance(line, str) else BOM_BYTES)
-        if not line.strip():
+        if not line or line.isspace():
             continue
         record = _UNREAD
         if number >= FAST_AFTER_LINES:

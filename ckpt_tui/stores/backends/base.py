@@ -700,6 +700,9 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
         while block := stream.read(LINE_CHUNK):
             *ends, rest = block.split(b"\n")
             for end in ends:
+                if not pieces:  # the usual line, whole in one block: no copy
+                    yield end if len(end) <= longest else end[:longest]
+                    continue
                 pieces.append(end[:max(0, longest - size)])
                 yield b"".join(pieces)
                 pieces, size = [], 0
