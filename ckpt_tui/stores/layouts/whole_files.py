@@ -77,8 +77,11 @@ def file_problem(path: str, size: int, opener: Opener) -> str:
     if check is None:
         return ""
     try:
-        with opener(path) as stream:
+        stream = opener(path)
+        try:
             return check(stream, size)
+        finally:
+            stream.close()
     except (CkptError, OSError):
         return ""  # gone or unreadable meanwhile: the listing of the step says the rest
 
