@@ -379,11 +379,14 @@ def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[i
     """What the rules of ``policy`` choose from in ``run`` (``steps``: among these only)."""
     all_steps = sorted({c.step for c in run.checkpoints})
     steps = all_steps if steps is None else steps
-    sizes: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for ckpt in run.checkpoints:
-        sizes[ckpt.step] = sizes.get(ckpt.step, 0) + ckpt.bytes
-        times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
+    if len(all_steps) == len(run.checkpoints):  # one checkpoint a step, the usual run: nothing to add up
+        sizes = {ckpt.step: ckpt.bytes for ckpt in run.checkpoints}
+        times = {ckpt.step: ckpt.mtime if ckpt.mtime > 0.0 else 0.0 for ckpt in run.checkpoints}
+    else:
+        sizes, times = {}, {}
+        for ckpt in run.checkpoints:
+            sizes[ckpt.step] = sizes.get(ckpt.step, 0) + ckpt.bytes
+            times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
     best = top_steps(values, policy.direction, 1) if values else []
     always = frozenset(best) | frozenset(all_steps[-1:]) | (policy.pins & set(all_steps))
     chosen = set(steps)
