@@ -60,3 +60,13 @@ def test_named_tuples_declared_as_with_typing_keep_defaults_methods_and_pickling
     assert blob == ("k", 3, None, 1) and blob._replace(count=2).count == 2 and Blob._fields == ("key", "bytes", "links", "count")
     assert pickle.loads(pickle.dumps(blob)) == blob and Blob.__qualname__ == "Blob" and "may share" in Blob.__doc__
     assert Weights(problems=("a: cut",)).verdict() == "a: cut" and Weights(payload=False).verdict() == "no weights file yet"
+
+
+def test_a_lazy_pattern_answers_as_the_compiled_one():
+    import re
+
+    from ckpt_tui.core.lazy_pattern import LazyPattern
+
+    lazy, compiled = LazyPattern(r"^step(\d+)$", re.IGNORECASE), re.compile(r"^step(\d+)$", re.IGNORECASE)
+    assert lazy.match("STEP12").group(1) == compiled.match("STEP12").group(1) == "12"
+    assert lazy.sub("x", "step3") == "x" and lazy.findall("no") == [] and lazy.pattern == compiled.pattern

@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 
 from .errors import Refused
+from .lazy_pattern import LazyPattern
 from .records import NamedTuple
 
 # Steps, counts and sizes above this are typing mistakes, never a real training run.
 MAX_NUMBER = 10**15
-_SIZE = re.compile(r"^(\d{1,16})\s*(?:([kmgtp])(i?)b?|b?)$", re.IGNORECASE)
-_DURATION = re.compile(r"^(\d{1,12})\s*([smhdw])$", re.IGNORECASE)
+_SIZE = LazyPattern(r"^(\d{1,16})\s*(?:([kmgtp])(i?)b?|b?)$", re.IGNORECASE)
+_DURATION = LazyPattern(r"^(\d{1,12})\s*([smhdw])$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError
+from ..core.lazy_pattern import LazyPattern
 from ..core.models import Checkpoint, Pending
 from ..core.records import NamedTuple
 from ..core.store import DELETED, GONE, NOT_REACHED, CheckpointDone
@@ -44,7 +44,7 @@ FORK_MARKER = ".ckpt-tui-forking"
 # A step being added to an existing run (offload), in S3: a marker beside the steps names it
 # and the objects written, removed once they are all there and verified.
 WRITING_MARKER = ".ckpt-tui-writing-"
-_STAGE_OWNER = re.compile(r"^\.forking-\d+-h([0-9a-f]{8})p(\d+)-")
+_STAGE_OWNER = LazyPattern(r"^\.forking-\d+-h([0-9a-f]{8})p(\d+)-")
 # Slimming: a marker beside the steps names each step's files to remove; a record in each
 # slimmed step says what went (a weights-only step); on disk the files go aside first.
 SLIMMING_MARKER = ".ckpt-tui-slimming-"

@@ -19,12 +19,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 
+from ...core.lazy_pattern import LazyPattern
 from ...core.models import TrainingState
 from .base import Inspection, Layout, RunFiles, Summary, matching_state, register
 
 _STEP = re.compile(r"^checkpoint_(?P<step>\d+)$")
-_RANDOM = re.compile(r"^random_states_\d+\.pkl$")
-_CUSTOM = re.compile(r"^custom_checkpoint_(\d+)\.pkl$")
+_RANDOM = LazyPattern(r"^random_states_\d+\.pkl$")
+_CUSTOM = LazyPattern(r"^custom_checkpoint_(\d+)\.pkl$")
 WEIGHTS = ("model", "pytorch_model")
 # What only resuming needs (accelerate.checkpointing.save_accelerator_state).
 TRAINING_STATE = ("optimizer*.bin", "scheduler*.bin", "sampler*.bin", "dl_state_dict*.bin", "scaler.pt",

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from functools import cache
 from typing import Protocol, TypeVar
 
+from ...core.lazy_pattern import LazyPattern
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
 from ...core.records import NamedTuple
@@ -24,7 +25,7 @@ FORKING_PREFIX = ".forking-"
 # A fork whose staging has not been written to for this long was abandoned
 # (its process died); younger ones may still be in progress in another process.
 ABANDONED_FORK_SECONDS = 24 * 3600
-_LEFTOVER = re.compile(r"^\.(deleting|forking)-(\d+)-")
+_LEFTOVER = LazyPattern(r"^\.(deleting|forking)-(\d+)-")
 
 TRACKER_REASON = "tracker"
 TRAINER_BEST = "trainer's best"

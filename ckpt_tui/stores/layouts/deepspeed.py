@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from ...core.lazy_pattern import LazyPattern
 from .base import Inspection, Layout, RunFiles, Summary, apply_tracker, register, untracked
 
 LATEST = "latest"
 LATEST_REASON = "latest file"
 _STEP = re.compile(r"^global_step(?P<step>\d+)$")
 # (kind, data-parallel rank or None, model-parallel rank) of a shard file.
-_SHARD = re.compile(r"^(?:bf16_)?(?:zero_pp_rank_(?P<dp>\d+)_)?mp_rank_(?P<mp>\d+)_(?P<kind>model|optim)_states\.pt$")
+_SHARD = LazyPattern(r"^(?:bf16_)?(?:zero_pp_rank_(?P<dp>\d+)_)?mp_rank_(?P<mp>\d+)_(?P<kind>model|optim)_states\.pt$")
 
 
 def shards(children: Collection[str]) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 
+from ...core.lazy_pattern import LazyPattern
 from ...core.metrics import Metrics, metrics_from_records
 from ...core.models import TrainingState
 from .base import TRAINER_BEST, Inspection, Layout, RunFiles, Summary, register
@@ -20,8 +21,8 @@ SUFFIX = ".ckpt"
 LAST = "last"
 BEST_K = "best_k_models.yaml"
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
-_PAIR = re.compile(rf"(?:^|-)([A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*)=({NUMBER})(?=-|$)")
-_VERSION = re.compile(r"-v\d+$")
+_PAIR = LazyPattern(rf"(?:^|-)([A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*)=({NUMBER})(?=-|$)")
+_VERSION = LazyPattern(r"-v\d+$")
 # A folder name that ends in the first part of a metric name holding a ``/``: ``epoch=0-step=5-val``.
 _NESTED = re.compile(r"^(?P<pairs>.+=[^-]+)-[A-Za-z_][\w.]*$")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from ...core.lazy_pattern import LazyPattern
 from ...core.metrics import metrics_from_records
 from ...core.models import Pending
 from .base import Inspection, Layout, RunFiles, Summary, register
@@ -23,7 +24,7 @@ UNFINISHED_SUFFIX = "-unfinished"
 WEIGHTS, CONTEXT = "weights", "context"
 LAST_REASON = "-last (NeMo resumes from it)"
 _PAIRS = re.compile(rf"^[A-Za-z_]\w*=(?:{NUMBER})(?:-[A-Za-z_]\w*=(?:{NUMBER}))*$")
-_PAIR = re.compile(rf"([A-Za-z_]\w*)=({NUMBER})")
+_PAIR = LazyPattern(rf"([A-Za-z_]\w*)=({NUMBER})")
 
 
 def nemo_values(name: str) -> dict[str, float]:

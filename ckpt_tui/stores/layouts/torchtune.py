@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from ...core.lazy_pattern import LazyPattern
 from .base import Inspection, Layout, RunFiles, Summary, register
 from .dcp import dcp_verdict, holds_dcp
 from .whole_files import WEIGHT_SUFFIXES
 
 DIST = "dist_"
 _STEP = re.compile(r"^(dist_)?epoch_(?P<step>\d+)$")
-_SHARD = re.compile(r"^(?P<base>.+)-(?P<k>\d{5})-of-(?P<m>\d{5})\.(?:safetensors|bin)$")
+_SHARD = LazyPattern(r"^(?P<base>.+)-(?P<k>\d{5})-of-(?P<m>\d{5})\.(?:safetensors|bin)$")
 
 
 def shard_verdict(children: Collection[str]) -> tuple[bool, str]:
