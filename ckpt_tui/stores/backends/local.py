@@ -281,7 +281,7 @@ class LocalBackend(Backend):
     def list_dir(self, path: str) -> list[Entry]:
         try:
             with os.scandir(self._abs(path)) as entries:
-                return [_new(Entry, (e.name, _kind(e))) for e in entries]
+                return [Entry(e.name, _kind(e)) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
                 raise NotFound(f"no directory at {self.root}") from None
