@@ -109,6 +109,7 @@ class Checkpoint(FrozenRecord):
     def __init__(self, step: int | None, bytes: int, mtime: float, name: str, location: str = "",
                  pending: Pending | None = None, detail: str = "", blobs: tuple[Blob, ...] = (),
                  weights_only: bool = False, state: TrainingState | None = None) -> None:
+        # Field by field rather than by ``_set``'s loop: a scan makes one a checkpoint.
         set_field(self, "step", step)
         set_field(self, "bytes", bytes)
         set_field(self, "mtime", mtime)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
-from .records import FrozenRecord, NamedTuple, set_field
+from .records import FrozenRecord, NamedTuple
 from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ class Offload(FrozenRecord):
     __slots__ = ("to", "keep_local")
 
     def __init__(self, to: str, keep_local: str | None = None) -> None:
-        set_field(self, "to", to)
-        set_field(self, "keep_local", keep_local)
+        self._set(to, keep_local)
 
     def to_json(self) -> dict:
         return {"to": self.to, "keep_local": self.keep_local}
@@ -75,13 +74,7 @@ class Settings(FrozenRecord):
     def __init__(self, metric: str | None = None, mode: str | None = None, keep: str | None = None,
                  full: str | None = None, smoothing: float | None = None, pins: tuple[int, ...] | None = None,
                  offload: Offload | None = None) -> None:
-        set_field(self, "metric", metric)
-        set_field(self, "mode", mode)
-        set_field(self, "keep", keep)
-        set_field(self, "full", full)
-        set_field(self, "smoothing", smoothing)
-        set_field(self, "pins", pins)
-        set_field(self, "offload", offload)
+        self._set(metric, mode, keep, full, smoothing, pins, offload)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Settings:
@@ -179,19 +172,17 @@ def run_section(project: str, run: str) -> tuple[str, ...]:
 
 
 class PolicyFile(FrozenRecord):
-    """One policy file, checked (empty when there is none)."""
+    """One policy file, checked (empty when there is none). ``path`` is where it is, as a user
+    would write it (``/data/out/.ckpt-tui.toml``, ``s3://...``); ``root``: it says ``root = true``,
+    and files further up are not read."""
 
     __slots__ = ("path", "text", "location", "projects", "runs", "root")
 
     def __init__(self, path: str, text: str | None = None, location: Settings = NO_SETTINGS,
                  projects: Mapping[str, Settings] | None = None, runs: Mapping[tuple[str, str], Settings] | None = None,
                  root: bool = False) -> None:
-        set_field(self, "path", path)  # where the file is, as a user would write it: /data/out/.ckpt-tui.toml, s3://...
-        set_field(self, "text", text)
-        set_field(self, "location", location)
-        set_field(self, "projects", {} if projects is None else projects)
-        set_field(self, "runs", {} if runs is None else runs)
-        set_field(self, "root", root)  # ``root = true``: files further up are not read
+        self._set(path, text, location, {} if projects is None else projects, {} if runs is None else runs,
+                  root)
 
     @property
     def exists(self) -> bool:
@@ -333,22 +324,18 @@ def found_files(places: Sequence[PolicyPlace]) -> list[Found]:
 # -- resolving ------------------------------------------------------------------------
 class Resolved(FrozenRecord):
     """A run's policy and where each part comes from; ``problem`` says why it cannot be used
-    (an invalid or unreadable file, ``metric = "none"`` beside a rule that needs one)."""
+    (an invalid or unreadable file, ``metric = "none"`` beside a rule that needs one).
+
+    ``set_by`` maps a key to ``--keep`` or ``FILE: projects.demo.keep`` (absent: the default);
+    ``files`` are the policy files that apply, nearest first; ``picked`` is the metric picked
+    because the one in force is not logged; ``metrics`` those the run logs, when known."""
 
     __slots__ = ("project", "run", "policy", "settings", "set_by", "files", "problem", "picked", "metrics")
 
     def __init__(self, project: str, run: str, policy: Policy, settings: Settings, set_by: Mapping[str, str],
                  files: tuple[str, ...] = (), problem: str | None = None, picked: str | None = None,
                  metrics: tuple[str, ...] = ()) -> None:
-        set_field(self, "project", project)
-        set_field(self, "run", run)
-        set_field(self, "policy", policy)
-        set_field(self, "settings", settings)
-        set_field(self, "set_by", set_by)  # key -> "--keep" or "FILE: projects.demo.keep"; absent: the default
-        set_field(self, "files", files)  # the policy files that apply, nearest first
-        set_field(self, "problem", problem)
-        set_field(self, "picked", picked)  # the metric picked because the one in force is not logged
-        set_field(self, "metrics", metrics)  # the metrics the run logs, when known
+        self._set(project, run, policy, settings, set_by, files, problem, picked, metrics)
 
     @property
     def files_used(self) -> tuple[str, ...]:

@@ -64,6 +64,11 @@ class FrozenRecord(Record):
     def __hash__(self) -> int:
         return hash(self._values(self._compared))
 
+    def _set(self, *values: object) -> None:
+        """Set the fields, in their order, from ``__init__``."""
+        for name, value in zip(self._fields, values):
+            set_field(self, name, value)
+
 
 set_field = object.__setattr__  # what a frozen record's ``__init__`` sets its fields with
 

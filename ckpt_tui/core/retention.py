@@ -7,7 +7,7 @@ from typing import Any, Literal
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
-from .records import FrozenRecord, NamedTuple, Record, set_field
+from .records import FrozenRecord, NamedTuple, Record
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
 DEFAULT_METRIC = "val/reward"
@@ -19,8 +19,7 @@ class Rule(FrozenRecord):
     __slots__ = ("kind", "n")
 
     def __init__(self, kind: str, n: int | None = None) -> None:
-        set_field(self, "kind", kind)
-        set_field(self, "n", n)
+        self._set(kind, n)
 
     def __str__(self) -> str:
         return KINDS[self.kind].text(self.n)
@@ -66,7 +65,8 @@ class Policy(FrozenRecord):
 
     ``marked`` are steps chosen by hand for deletion: they go even where a rule
     such as ``last:N`` would keep them, but never when they are the latest, the
-    best, pinned, or protected by the trainer.
+    best, pinned, or protected by the trainer. ``full``: which kept steps keep
+    their training state; None: all of them (nothing is slimmed).
     """
 
     __slots__ = ("rules", "metric", "mode", "smoothing", "full", "marked")
@@ -74,13 +74,7 @@ class Policy(FrozenRecord):
     def __init__(self, rules: tuple[Rule, ...] = (Rule("best"), Rule("latest")), metric: str | None = DEFAULT_METRIC,
                  mode: str = "auto", smoothing: float | None = None, full: tuple[Rule, ...] | None = None,
                  marked: frozenset[int] = frozenset()) -> None:
-        set_field(self, "rules", rules)
-        set_field(self, "metric", metric)
-        set_field(self, "mode", mode)
-        set_field(self, "smoothing", smoothing)
-        # Which kept steps keep their training state; None: all of them (nothing is slimmed).
-        set_field(self, "full", full)
-        set_field(self, "marked", marked)
+        self._set(rules, metric, mode, smoothing, full, marked)
         if self.metric is None and self.needs_metric:
             raise Refused("rules 'best' and 'top' need a metric")
         if self.metric is not None:
