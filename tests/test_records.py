@@ -54,12 +54,17 @@ def test_records_travel_through_pickle_and_copy():
 
 def test_named_tuples_declared_as_with_typing_keep_defaults_methods_and_pickling():
     from ckpt_tui.core.models import Blob
+    from ckpt_tui.core.records import NamedTuple
     from ckpt_tui.stores.layouts.whole_files import Weights
 
     blob = Blob("k", 3)
     assert blob == ("k", 3, None, 1) and blob._replace(count=2).count == 2 and Blob._fields == ("key", "bytes", "links", "count")
     assert pickle.loads(pickle.dumps(blob)) == blob and Blob.__qualname__ == "Blob" and "may share" in Blob.__doc__
     assert Weights(problems=("a: cut",)).verdict() == "a: cut" and Weights(payload=False).verdict() == "no weights file yet"
+    with pytest.raises(TypeError):
+        class Wrong(NamedTuple):  # noqa: F841 - as typing refuses it
+            first: int = 0
+            second: int
 
 
 def test_a_lazy_pattern_answers_as_the_compiled_one():

@@ -78,8 +78,10 @@ class _NamedTupleMeta(type):
         if not bases:
             return super().__new__(mcls, name, bases, namespace)  # the base class below
         fields = namespace.get("__annotations__", {})
-        made = namedtuple(name, fields, defaults=[namespace[f] for f in fields if f in namespace],
-                          module=namespace["__module__"])
+        defaulted = [f for f in fields if f in namespace]
+        if list(fields)[len(fields) - len(defaulted):] != defaulted:
+            raise TypeError(f"{name}: a field without a default follows one with a default")
+        made = namedtuple(name, fields, defaults=[namespace[f] for f in defaulted], module=namespace["__module__"])
         made.__annotations__ = dict(fields)
         for key, value in namespace.items():
             if key not in fields and key not in ("__module__", "__annotations__"):
