@@ -43,7 +43,7 @@ from ...core.events import deletion_events
 from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
-from .disk import DISK_BINDINGS, StepFiles
+from .disk import DISK_BINDINGS, StepFiles, StepFilesRead, read_step_files
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
@@ -178,6 +178,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._disabled: frozenset[str] = frozenset()
         self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
         self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
+        self._disk_waiting: Checkpoint | None = None  # the step whose files dialog opens once they are read
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -916,7 +917,25 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
-        self.app.push_screen(StepFiles(self.run, ckpt, freed))
+        dialog = StepFiles.open(self.app, self.run, ckpt, freed)
+        self._disk_waiting = dialog.checkpoint
+        self.read_step_files(dialog)
+        self.set_timer(LOADING_DELAY, partial(self._open_disk, dialog, ckpt))  # a slow store: open, reading
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="disk")
+    def read_step_files(self, dialog: StepFiles) -> None:
+        found = read_step_files(self.app, dialog.run, dialog.checkpoint)
+        self.app.call_from_thread(self.step_files_read, dialog, found)
+
+    def step_files_read(self, dialog: StepFiles, found: StepFilesRead) -> None:
+        dialog.show_files(found)
+        self._open_disk(dialog, found.checkpoint)
+
+    def _open_disk(self, dialog: StepFiles, ckpt: Checkpoint) -> None:
+        """Open the files dialog once, when its files are read or reading them has taken a while."""
+        if self._disk_waiting is ckpt:
+            self._disk_waiting = None
+            self.app.push_screen(dialog)
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted
