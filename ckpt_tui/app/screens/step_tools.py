@@ -106,12 +106,9 @@ class StepTools:
         added, removed = len(marks - before), len(before - marks)
         changed = ", ".join(part for part in (f"marked {added}" if added else "",
                                               f"unmarked {removed}" if removed else "") if part) or "no change"
-        # One toast for the marks, the last count: each toast is widgets to lay out, and a held
-        # key would stack dozens of them (Textual has no public way to replace one).
-        for shown in [n for n in self.app._notifications if n.title == "Marks"]:
-            self.app._unnotify(shown, refresh=False)
-        self.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
-                    title="Marks", timeout=8 if skipped else 4)
+        # One toast for the marks, saying the last count: a held key would stack dozens of them.
+        self.app.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
+                        title="Marks", timeout=8 if skipped else 4, replace=True)
 
     def _never(self, run: Run) -> dict[int, str]:
         """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
