@@ -57,11 +57,10 @@ def read_step_files(app, run: Run, checkpoint: Checkpoint) -> StepFilesRead:
         files, problem = app.open_store().checkpoint_files(run, checkpoint), None
     except (CkptError, OSError) as exc:
         files, problem = [], str(exc)
-    return StepFilesRead(checkpoint, by_size(files, checkpoint.state), problem, app.free_space())
+    return StepFilesRead(by_size(files, checkpoint.state), problem, app.free_space())
 
 
 class StepFilesRead(NamedTuple):
-    checkpoint: Checkpoint
     rows: list[tuple[str, int, str]]  # (path, bytes, kind)
     problem: str | None
     free: Space
@@ -98,10 +97,9 @@ class StepFiles(ReusableDialog):
         self.query_one("#disk-list").scroll_home(animate=False)
 
     def show_files(self, found: StepFilesRead) -> None:
-        if found.checkpoint is self.checkpoint:  # else read for a step shown before
-            self.found = found
-            if self.is_mounted:
-                self._show()
+        self.found = found
+        if self.is_mounted:
+            self._show()
 
     def _show(self) -> None:
         self.query_one("#disk").border_title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"

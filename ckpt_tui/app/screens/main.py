@@ -178,7 +178,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._disabled: frozenset[str] = frozenset()
         self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
         self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
-        self._disk_waiting: Checkpoint | None = None  # the step whose files dialog opens once they are read
+        self._dialog_token: object | None = None  # the dialog last opened by _open_when_ready
+        self._dialog_timer: Timer | None = None  # ... which opens it if it is not open by then
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -912,29 +913,51 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         keys, scope = self.compare_choice()
         from .compare import CompareRuns
 
-        self.app.push_screen(CompareRuns(keys, policy, self, self.runs, f"{policy.metric} across {scope}"))
+        dialog = CompareRuns.open(self.app, keys, policy, self, self.runs, f"{policy.metric} across {scope}")
+        self.read_compare(dialog, self._open_when_ready(dialog))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
+    def read_compare(self, dialog, token: object) -> None:
+        from .compare import read_compare
+
+        found = read_compare(self.app.open_store(), dialog.keys, dialog.known, dialog.policy)
+        self.app.call_from_thread(self.compare_read, dialog, token, found)
+
+    async def compare_read(self, dialog, token: object, found) -> None:
+        if token is self._dialog_token:  # else read for a comparison opened before
+            await dialog.given_curves(found)
+            self._open_waiting(dialog, token)
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
         dialog = StepFiles.open(self.app, self.run, ckpt, freed)
-        self._disk_waiting = dialog.checkpoint
-        self.read_step_files(dialog)
-        self.set_timer(LOADING_DELAY, partial(self._open_disk, dialog, ckpt))  # a slow store: open, reading
+        self.read_step_files(dialog, self._open_when_ready(dialog))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="disk")
-    def read_step_files(self, dialog: StepFiles) -> None:
+    def read_step_files(self, dialog: StepFiles, token: object) -> None:
         found = read_step_files(self.app, dialog.run, dialog.checkpoint)
-        self.app.call_from_thread(self.step_files_read, dialog, found)
+        self.app.call_from_thread(self.step_files_read, dialog, token, found)
 
-    def step_files_read(self, dialog: StepFiles, found: StepFilesRead) -> None:
-        dialog.show_files(found)
-        self._open_disk(dialog, found.checkpoint)
+    def step_files_read(self, dialog: StepFiles, token: object, found: StepFilesRead) -> None:
+        if token is self._dialog_token:  # else read for a step shown before
+            dialog.show_files(found)
+            self._open_waiting(dialog, token)
 
-    def _open_disk(self, dialog: StepFiles, ckpt: Checkpoint) -> None:
-        """Open the files dialog once, when its files are read or reading them has taken a while."""
-        if self._disk_waiting is ckpt:
-            self._disk_waiting = None
+    def _open_when_ready(self, dialog: Screen) -> object:
+        """A dialog whose content is read in a worker is opened once it is read, drawn once with it;
+        or, when reading takes longer than LOADING_DELAY, before, saying that it reads. Returns the
+        token its reading gives back (a newer dialog's replaces it)."""
+        if self._dialog_timer is not None:
+            self._dialog_timer.stop()
+        token = self._dialog_token = object()
+        self._dialog_timer = self.set_timer(LOADING_DELAY, partial(self._open_waiting, dialog, token))
+        return token
+
+    def _open_waiting(self, dialog: Screen, token: object) -> None:
+        if token is self._dialog_token and self._dialog_timer is not None:
+            self._dialog_timer.stop()  # a timer firing redraws the screen: none once the dialog is open
+            self._dialog_timer = None
             self.app.push_screen(dialog)
 
     def action_copy_path(self) -> None:
