@@ -149,6 +149,8 @@ class CompareRuns(ReusableDialog):
         self._start(keys, policy, host, known, title)
         self.plot = None
         self.given: CompareRead | None = None  # curves read before the dialog was first mounted
+        self._figure: tuple | None = None  # what the chart's figure shows
+        self._legend: list[str] = []
 
     def _start(self, keys: list[RunKey], policy: Policy, host: CompareHost | None,
                known: dict[RunKey, Run] | None, title: str | None) -> None:
@@ -248,10 +250,23 @@ class CompareRuns(ReusableDialog):
     def draw(self) -> None:
         if self.plot is None or self.span is None:
             return
+        low, high = self.span
+        columns = self.plot.size.width or self.query_one("#compare").content_region.width or COLUMNS
+        starred = [b for b in self.bests if low <= b.step <= high]
+        figure = (tuple(self.curves), self.span, self.smoothing, tuple(starred), columns)
+        if figure != self._figure:  # else the chart shows it already (the same runs opened again)
+            self._legend = self._plot(starred, columns)
+            self._figure = figure
+        smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
+        self.query_one("#compare-legend", Label).update("  ".join(self._legend) + f"   {smoothing}")
+        self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
+        self.show_cursor()
+
+    def _plot(self, starred: list[Best], columns: int) -> list[str]:
+        """Draw the figure anew; returns the legend's entries."""
         plt = self.plot.plt
         plt.clear_figure()
         low, high = self.span
-        columns = self.plot.size.width or self.query_one("#compare").content_region.width or COLUMNS
         legend = []
         for index, curve in enumerate(self.curves):
             colour = COLOURS[index % len(COLOURS)]
@@ -265,17 +280,13 @@ class CompareRuns(ReusableDialog):
                 plt.plot(*self._shown(self._smooth(curve), curve.run, self.smoothing, columns),
                          marker="braille", color=colour)
             legend.append(f"[{colour}]━ {curve.run}[/]")
-        starred = [b for b in self.bests if low <= b.step <= high]
         if starred:
             plt.scatter([b.step for b in starred], [b.value for b in starred], marker="★", color="green")
         plt.xlim(low, high)
         plt.xticks(sorted({low, (low + high) // 2, high}), [str(t) for t in sorted({low, (low + high) // 2, high})])
         plt.yfrequency(3)
         self.plot.changed()
-        smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
-        self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}")
-        self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
-        self.show_cursor()
+        return legend
 
     def show_cursor(self) -> None:
         """The cursor's line over the figure as drawn, and its readout: moving it draws no figure."""
