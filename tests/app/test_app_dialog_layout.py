@@ -96,3 +96,20 @@ async def test_inverting_marks_again_updates_one_toast_with_the_last_count(art_b
                                                 "(10); latest (11)")
         assert [n.message.split(";")[0] for n in app._notifications if n.title == "Marks"] == ["inverted: marked 10"]
         assert app.said("inverted: unmarked 10; 0 marked in all")  # the first i, said too
+
+
+async def test_a_new_search_says_its_count_in_the_search_toast_shown(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("slash", *"11", "enter")
+        await settle(pilot)
+        rack = app.screen.get_child_by_type(ToastRack)
+        shown = [t for t in rack.query(Toast) if t._notification.title == "Search"]
+        assert len(shown) == 1 and shown[0].has_class("-information")
+        await pilot.press("slash", "ctrl+u", *"999", "enter")
+        await settle(pilot)
+        assert [t for t in rack.query(Toast) if t._notification.title == "Search"] == shown
+        assert "0 step(s) match '999'" in str(shown[0].render()) and shown[0].has_class("-warning")
+        assert not shown[0].has_class("-information")

@@ -849,7 +849,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         elif self._cancel_project_preview():
             self.notify("project preview cancelled", timeout=3)
         elif self.table.clear_search():
-            self.notify("search cleared: n / N go by marks again", timeout=2)
+            self.app.notify("search cleared: n / N go by marks again", title="Search", timeout=2, replace=True)
         elif self.query_one(RunTree).clear_selection():
             self.notify("no run selected for comparing", timeout=2)
         elif self.preview_scope:

@@ -83,9 +83,10 @@ class StepTools:
             self.table.focus()
             if count and (self.table.highlighted is None or not self.table.matches(self.table.highlighted)):
                 self.table.next_match(1)
-            self.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
-                                                                if count else ""),
-                        severity="information" if count else "warning", timeout=4)
+            # One toast for the search, as for the marks: a new search says its count in it.
+            self.app.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
+                                                                    if count else ""),
+                            title="Search", severity="information" if count else "warning", timeout=4, replace=True)
 
         self.app.push_screen(Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
                                          value=self.table.search, cursor_blink=self.app.cursor_blink,
