@@ -43,11 +43,13 @@ from ...core.events import deletion_events
 from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
-from .disk import DISK_BINDINGS, StepFiles, StepFilesRead, read_step_files
+from .disk import DISK_BINDINGS, StepFiles, read_step_files
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from textual.timer import Timer
     from textual.widget import Widget
 
@@ -178,7 +180,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._disabled: frozenset[str] = frozenset()
         self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
         self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
-        self._dialog_token: object | None = None  # the dialog last opened by _open_when_ready
+        self._dialog_token: object | None = None  # the dialog last opened by open_when_read
         self._dialog_timer: Timer | None = None  # ... which opens it if it is not open by then
 
     # -- layout --------------------------------------------------------------
@@ -914,45 +916,40 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         from .compare import CompareRuns
 
         dialog = CompareRuns.open(self.app, keys, policy, self, self.runs, f"{policy.metric} across {scope}")
-        self.read_compare(dialog, self._open_when_ready(dialog))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
-    def read_compare(self, dialog, token: object) -> None:
         from .compare import read_compare
 
-        found = read_compare(self.app.open_store(), dialog.keys, dialog.known, dialog.policy)
-        self.app.call_from_thread(self.compare_read, dialog, token, found)
-
-    async def compare_read(self, dialog, token: object, found) -> None:
-        if token is self._dialog_token:  # else read for a comparison opened before
-            await dialog.given_curves(found)
-            self._open_waiting(dialog, token)
+        store = self.app.open_store
+        self.open_when_read(dialog, lambda: read_compare(store(), dialog.keys, dialog.known, dialog.policy),
+                            dialog.given_curves)
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
         dialog = StepFiles.open(self.app, self.run, ckpt, freed)
-        self.read_step_files(dialog, self._open_when_ready(dialog))
+        self.open_when_read(dialog, partial(read_step_files, self.app, self.run, ckpt), dialog.show_files)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="disk")
-    def read_step_files(self, dialog: StepFiles, token: object) -> None:
-        found = read_step_files(self.app, dialog.run, dialog.checkpoint)
-        self.app.call_from_thread(self.step_files_read, dialog, token, found)
-
-    def step_files_read(self, dialog: StepFiles, token: object, found: StepFilesRead) -> None:
-        if token is self._dialog_token:  # else read for a step shown before
-            dialog.show_files(found)
-            self._open_waiting(dialog, token)
-
-    def _open_when_ready(self, dialog: Screen) -> object:
-        """A dialog whose content is read in a worker is opened once it is read, drawn once with it;
-        or, when reading takes longer than LOADING_DELAY, before, saying that it reads. Returns the
-        token its reading gives back (a newer dialog's replaces it)."""
+    def open_when_read(self, dialog: Screen, read: Callable[[], object], show: Callable[[object], object]) -> None:
+        """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:
+        drawn once, with it; or, when reading takes longer than LOADING_DELAY, before, saying that
+        it reads. A dialog opened since replaces it."""
         if self._dialog_timer is not None:
             self._dialog_timer.stop()
         token = self._dialog_token = object()
         self._dialog_timer = self.set_timer(LOADING_DELAY, partial(self._open_waiting, dialog, token))
-        return token
+        self._read_for_dialog(dialog, token, read, show)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dialog")
+    def _read_for_dialog(self, dialog: Screen, token: object, read: Callable[[], object],
+                         show: Callable[[object], object]) -> None:
+        self.app.call_from_thread(self._dialog_read, dialog, token, show, read())
+
+    async def _dialog_read(self, dialog: Screen, token: object, show: Callable[[object], object],
+                           found: object) -> None:
+        if token is self._dialog_token:  # else read for a dialog opened before
+            shown = show(found)
+            if shown is not None:
+                await shown
+            self._open_waiting(dialog, token)
 
     def _open_waiting(self, dialog: Screen, token: object) -> None:
         if token is self._dialog_token and self._dialog_timer is not None:
