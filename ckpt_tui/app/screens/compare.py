@@ -149,6 +149,7 @@ class CompareRuns(ReusableDialog):
         self._start(keys, policy, host, known, title)
         self.plot = None
         self.given: CompareRead | None = None  # curves read before the dialog was first mounted
+        self.reads_curves = True  # False: the screen that opens it reads them (given_curves)
         self._figure: tuple | None = None  # what the chart's figure shows
         self._legend: list[str] = []
 
@@ -185,7 +186,7 @@ class CompareRuns(ReusableDialog):
     async def on_mount(self) -> None:
         if self.given is not None:
             await self.show_curves(*self.given)
-        else:
+        elif self.reads_curves:
             self.read_curves()
 
     def reuse(self, keys: list[RunKey], policy: Policy, host: CompareHost | None = None,

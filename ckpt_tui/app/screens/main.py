@@ -918,7 +918,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         dialog = CompareRuns.open(self.app, keys, policy, self, self.runs, f"{policy.metric} across {scope}")
         from .compare import read_compare
 
-        store = self.app.open_store
+        dialog.reads_curves, store = False, self.app.open_store
         self.open_when_read(dialog, lambda: read_compare(store(), dialog.keys, dialog.known, dialog.policy),
                             dialog.given_curves)
 
