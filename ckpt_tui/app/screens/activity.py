@@ -79,4 +79,4 @@ class ActivityLogging:
 
     def action_show_activity(self) -> None:
         where = self.app.activity_problem or f"also written to {LOG_FILE} at the location (JSON lines)"
-        self.app.push_screen(ActivityScreen.open(self.app, list(self.app.activity), self.app.timezone, where))
+        ActivityScreen.open(self.app, list(self.app.activity), self.app.timezone, where).show()

@@ -44,6 +44,7 @@ from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles, read_step_files
+from .reuse import ReusableDialog
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
@@ -928,7 +929,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         dialog = StepFiles.open(self.app, self.run, ckpt, freed)
         self.open_when_read(dialog, partial(read_step_files, self.app, self.run, ckpt), dialog.show_files)
 
-    def open_when_read(self, dialog: Screen, read: Callable[[], object], show: Callable[[object], object]) -> None:
+    def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
         """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:
         drawn once, with it; or, when reading takes longer than LOADING_DELAY, before, saying that
         it reads. A dialog opened since replaces it."""
@@ -951,11 +952,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                 await shown
             self._open_waiting(dialog, token)
 
-    def _open_waiting(self, dialog: Screen, token: object) -> None:
+    def _open_waiting(self, dialog: ReusableDialog, token: object) -> None:
         if token is self._dialog_token and self._dialog_timer is not None:
             self._dialog_timer.stop()  # a timer firing redraws the screen: none once the dialog is open
             self._dialog_timer = None
-            self.app.push_screen(dialog)
+            dialog.show()
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted

@@ -69,9 +69,8 @@ class StepTools:
                     self.notify(f"no step {text}; the nearest is {found.step}", timeout=3)
 
         first = self.run.checkpoints[0].step if self.run.checkpoints else 0
-        self.app.push_screen(Prompt.open(self.app, "Go to step", f"a step number, {first}"
-                                         f"-{self.run.latest_step or 0}: the nearest step there is",
-                                         cursor_blink=self.app.cursor_blink, restrict=r"\d*", answered=chosen))
+        Prompt.open(self.app, "Go to step", f"a step number, {first}-{self.run.latest_step or 0}: the nearest "
+                    "step there is", cursor_blink=self.app.cursor_blink, restrict=r"\d*", answered=chosen).show()
 
     def action_search_steps(self) -> None:
         from .prompt import Prompt
@@ -88,9 +87,8 @@ class StepTools:
                                                                     if count else ""),
                             title="Search", severity="information" if count else "warning", timeout=4, replace=True)
 
-        self.app.push_screen(Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
-                                         value=self.table.search, cursor_blink=self.app.cursor_blink,
-                                         answered=chosen))
+        Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
+                    value=self.table.search, cursor_blink=self.app.cursor_blink, answered=chosen).show()
 
     def action_choose_full_state(self) -> None:
         """The rule chooser, at its *Full state for* field: what slimming keeps."""
@@ -175,6 +173,6 @@ class StepTools:
                 return
             self.mark_steps((c.step for c in self._picked(run, text)), f"where {text}")
 
-        self.app.push_screen(Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
-                                         lambda text: self.condition_check(run, text),
-                                         cursor_blink=self.app.cursor_blink, answered=chosen))
+        Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
+                    lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
+                    answered=chosen).show()
