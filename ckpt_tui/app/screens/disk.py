@@ -1,8 +1,7 @@
 """The highlighted step's files, as ncdu shows a folder: largest first, with what each is.
 
-The files are listed in a worker of the main screen, which opens the dialog with
-them; free space is the filesystem's where the step is on a disk (object stores
-report none).
+The files are listed in this dialog's own worker; free space is the filesystem's
+where the step is on a disk (object stores report none).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from typing import NamedTuple
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -67,8 +67,7 @@ class StepFilesRead(NamedTuple):
 
 
 class StepFiles(ReusableDialog):
-    """Opened by the main screen once the files are read (or, when reading them takes a while,
-    before, saying so): drawn once, with what it shows."""
+    """Reads the step's files in its own worker, opened again for each step."""
 
     BINDINGS = [Binding("escape,D,q", "dismiss", "Close")]
 
@@ -90,15 +89,22 @@ class StepFiles(ReusableDialog):
 
     def on_mount(self) -> None:
         self._show()
+        self.read_files()
 
     def reuse(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
         self.run, self.checkpoint, self.freed, self.found = run, checkpoint, freed, None
         self._show()
         self.query_one("#disk-list").scroll_home(animate=False)
+        self.read_files()
 
-    def show_files(self, found: StepFilesRead) -> None:
-        self.found = found
-        if self.is_mounted:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="disk")
+    def read_files(self) -> None:
+        checkpoint = self.checkpoint
+        self.app.call_from_thread(self.show_files, checkpoint, read_step_files(self.app, self.run, checkpoint))
+
+    def show_files(self, checkpoint: Checkpoint, found: StepFilesRead) -> None:
+        if checkpoint is self.checkpoint:  # else read for a step shown before
+            self.found = found
             self._show()
 
     def _show(self) -> None:

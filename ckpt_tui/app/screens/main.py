@@ -43,7 +43,7 @@ from ...core.events import deletion_events
 from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
-from .disk import DISK_BINDINGS, StepFiles, read_step_files
+from .disk import DISK_BINDINGS, StepFiles
 from .reuse import ReusableDialog
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
@@ -926,8 +926,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
-        dialog = StepFiles.open(self.app, self.run, ckpt, freed)
-        self.open_when_read(dialog, partial(read_step_files, self.app, self.run, ckpt), dialog.show_files)
+        StepFiles.open(self.app, self.run, ckpt, freed).show()
 
     def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
         """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:
