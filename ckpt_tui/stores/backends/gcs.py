@@ -27,8 +27,8 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
-                   Missing, parse_bucket_url)
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo,
+                   FlatListing, Kind, Missing, parse_bucket_url)
 from . import http
 from .http import TRANSIENT, Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
@@ -313,6 +313,13 @@ class GCSBackend(DeepListingBackend):
             if entry.name not in entries:
                 entries[entry.name] = entry
         return list(entries.values())
+
+    def flat_page(self, path: str, most: int) -> FlatListing:
+        prefix = self.folder_key(path)
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
+            page = next(self._pages(prefix, delimiter=False, most=most))
+        return FlatListing([_info(item, rel) for item in page.get("items", ()) if (rel := item["name"][len(prefix):])],
+                           whole=not page.get("nextPageToken"))
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self.folder_key(path)
