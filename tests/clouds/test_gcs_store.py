@@ -247,6 +247,7 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
     import urllib3
 
     from ckpt_tui.stores.backends.gcs import direct_http
+    from ckpt_tui.stores.backends.http import Pool
 
     for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
                  "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
@@ -254,8 +255,8 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     pool = direct_http("https://storage.example.com", None)
-    assert isinstance(pool, urllib3.ProxyManager) == proxied
+    assert isinstance(pool, urllib3.ProxyManager) == proxied and isinstance(pool, Pool) != proxied
     if proxied:
         assert pool.proxy.host == "127.0.0.1" and pool.proxy.port == 3128
     if ca_certs:
-        assert pool.connection_pool_kw["ca_certs"] == ca_certs
+        assert pool.ca_file == ca_certs

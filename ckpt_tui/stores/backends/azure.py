@@ -2,7 +2,7 @@
 the official client (azure-storage-blob).
 
 Listings are List Blobs pages (with ``/`` as delimiter for one level); they and reads
-are GETs over a urllib3 pool, signed with the account key (Shared Key), a SAS or a
+are GETs over a pool of connections (``http.py``), signed with the account key (Shared Key), a SAS or a
 token of ``DefaultAzureCredential``, as the SDK signs them: the SDK's import costs
 0.36-0.6 s of CPU, which a command that only reads never pays. Claims are created
 with ``If-None-Match: *``; deletions go in Blob Batch requests of at most 256 blobs,
@@ -235,7 +235,7 @@ class _SignIn:
 
 class Connection(http.Connection):
     """An account's endpoint and what signs its requests, shared by the backends of a location:
-    a urllib3 pool for listings and reads, the official client (with the retries of
+    a pool of connections for listings and reads, the official client (with the retries of
     ``backoff``) for writes."""
 
     def __init__(self, place: Place, endpoint_url: str | None) -> None:
@@ -331,7 +331,7 @@ def _no_answer(backend: AzureBackend, what: str, detail: str) -> CkptError:
 
 
 AZURE_ERRORS = ErrorTable(
-    catches=("AzureError", "ResponseError", "HTTPError"),  # HTTPError: urllib3's
+    catches=("AzureError", "ResponseError", "HTTPError"),  # HTTPError: the pool's
     codes={
         "ContainerNotFound": _no_container,
         **dict.fromkeys(("BlobNotFound", 404), Missing),
