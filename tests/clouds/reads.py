@@ -11,9 +11,10 @@ from ckpt_tui.cli import main
 
 
 def ls_imports(url: str, environment: dict[str, str] | None = None) -> set[str]:
-    """The top-level packages of ``google.cloud`` and ``azure`` that ``ls --json`` of ``url`` imports."""
+    """The top-level packages of ``google.cloud`` and ``azure`` that ``ls --json`` of ``url`` imports,
+    and urllib3 if it does."""
     code = (f"import sys; from ckpt_tui.cli import main; code = main(['ls', {url!r}, '--json']); "
-            "print(' '.join(m for m in sys.modules if m.startswith(('google.cloud.', 'azure.')) "
+            "print(' '.join(m for m in sys.modules if m == 'urllib3' or m.startswith(('google.cloud.', 'azure.')) "
             "and m.count('.') == 2)); "
             "sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
