@@ -18,7 +18,8 @@ Every measurement times whole commands, each tool doing the same work on identic
 
 Each work runs ``--repeat`` times (5), prunes on fresh copies, the two sides taking turns
 to go first; the medians of wall time are compared against the goal (1.25x for prunes,
-1.3x for forks), and the CPU time of the client processes is compared beside them.
+1.3x for forks), and the CPU time of the client processes is compared beside them; the
+server's own CPU time during each side's commands (read from /proc) is printed last.
 
 Servers run as separate processes so that neither client shares an interpreter
 with the server. Absolute times mostly measure the server: compare the ratios.
@@ -103,10 +104,12 @@ def server(kind: str) -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
     with open(scratch / "server.log", "wb") as log:
         process = subprocess.Popen(args, cwd=scratch, stdout=log, stderr=subprocess.STDOUT)
+    SERVER_PIDS.append(process.pid)
     try:
         wait_for(endpoint, process)
         yield endpoint
     finally:
+        SERVER_PIDS.remove(process.pid)
         process.kill()
         process.wait()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -140,22 +143,36 @@ def timed(fn: Callable[[], object]) -> float:
     return timed_cpu(fn)[0]
 
 
-def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
-    """Wall time, and the CPU time (user + system) of the commands ``fn`` ran and waited for."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+SERVER_PIDS: list[int] = []  # the server running now (its CPU time is read from /proc)
+
+
+def server_cpu() -> float:
+    """CPU time (user + system) the running server has spent so far; 0 where /proc cannot tell."""
+    try:
+        with open(f"/proc/{SERVER_PIDS[-1]}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (IndexError, OSError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_cpu(fn: Callable[[], object]) -> tuple[float, float, float]:
+    """Wall time, the CPU time (user + system) of the commands ``fn`` ran and waited for, and
+    the server's CPU time meanwhile."""
+    before, served = resource.getrusage(resource.RUSAGE_CHILDREN), server_cpu()
     start = time.perf_counter()
     fn()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), server_cpu() - served
 
 
 class Sides:
-    """Rounds of (ckpt-tui, floor) timings: wall and CPU, each side's median."""
+    """Rounds of (ckpt-tui, floor) timings: wall, client CPU and server CPU, each side's median."""
 
     def __init__(self) -> None:
-        self.ours: list[tuple[float, float]] = []
-        self.theirs: list[tuple[float, float]] = []
+        self.ours: list[tuple[float, float, float]] = []
+        self.theirs: list[tuple[float, float, float]] = []
 
     def add(self, ours: Callable[[], object], theirs: Callable[[], object]) -> None:
         # Alternate which side goes first, so that a server warming up or a neighbour's load
@@ -170,22 +187,29 @@ class Sides:
     def medians(self) -> tuple[float, float, float, float]:
         """(ours' wall, theirs' wall, ours' CPU, theirs' CPU)."""
         median = statistics.median
-        return (median(w for w, _ in self.ours), median(w for w, _ in self.theirs),
-                median(c for _, c in self.ours), median(c for _, c in self.theirs))
+        return (median(t[0] for t in self.ours), median(t[0] for t in self.theirs),
+                median(t[1] for t in self.ours), median(t[1] for t in self.theirs))
+
+    def server_medians(self) -> tuple[float, float]:
+        """(the server's CPU during ours, during theirs)."""
+        return statistics.median(t[2] for t in self.ours), statistics.median(t[2] for t in self.theirs)
 
 
 def report(title: str, rows: list[tuple[str, Sides]], floor_side: str = "s5cmd") -> None:
     """One line per work: medians, wall ratio beside its floor, CPU ratio."""
     print(f"\n{title} (load average {os.getloadavg()[0]:.2f} at the end)")
-    print(f"{'work':<40} {'ckpt-tui':>9} {floor_side:>9} {'ratio':>6} {'goal':>6}      {'CPU ratio':>9}")
+    print(f"{'work':<40} {'ckpt-tui':>9} {floor_side:>9} {'ratio':>6} {'goal':>6}      {'CPU ratio':>9}"
+          f"  {'server CPU':>17}")
     for name, sides in rows:
         ours, theirs, ours_cpu, theirs_cpu = sides.medians()
         floor = FLOORS.get(name.split()[0])
         verdict = f"{floor:>5}x {'ok  ' if ours / theirs <= floor else 'over'}" if floor else " " * 11
+        ours_served, theirs_served = sides.server_medians()
+        served = f"{ours_served:>7.2f}s {theirs_served:>7.2f}s" if theirs_served else " " * 17
         print(f"{name:<40} {ours:>8.2f}s {theirs:>8.2f}s {ours / theirs:>5.2f}x {verdict} "
-              f"{ours_cpu / theirs_cpu:>8.2f}x  (n={len(sides.ours)})")
+              f"{ours_cpu / theirs_cpu:>8.2f}x  {served}  (n={len(sides.ours)})")
     print(f"ratio = ckpt-tui time / {floor_side} time, whole commands, medians (below 1: ckpt-tui is faster); "
-          "CPU = user + system of the client processes")
+          "CPU = user + system of the client processes; server CPU = the server's, during each side's command")
 
 
 def fresh_copy(endpoint: str, tree: Path) -> tuple[str, str]:

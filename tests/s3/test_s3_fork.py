@@ -88,9 +88,14 @@ def test_large_objects_are_copied_in_parts(moto_art_bucket):
 def test_a_fork_copies_what_it_listed_without_asking_each_object_again(art_bucket):
     store = art_bucket.store()
     sent = record_operations(store)
-    fork_checkpoint(store, "demo", "agent-001", "agent-001-c", step=4)
+    seen: list[tuple[int, int]] = []
+    result = fork_checkpoint(store, "demo", "agent-001", "agent-001-c", step=4,
+                             progress=lambda done, total: seen.append((done, total)))
     assert [op for op, key in sent if op == "CopyObject"] and not [
         key for op, key in sent if op == "HeadObject" and "/agent-001/" in key]
+    # One CopyObject each, sent directly: no transfer manager (its threads and queues) is made.
+    assert store.backend._managers == {}
+    assert seen[-1] == (result.bytes, result.bytes)
     assert art_bucket.keys("demo/models/agent-001-c/") == {
         f"demo/models/agent-001-c/checkpoints/0004/{f}" for f in STEP_FILES}
 
