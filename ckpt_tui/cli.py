@@ -30,7 +30,8 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("location", nargs="?", default=DEFAULT_LOCATION,
-                        help="a directory (default ./.art), s3://bucket/prefix, gs://bucket/prefix or wandb://entity[/project]")
+                        help="a directory (default ./.art), s3://bucket/prefix, gs://bucket/prefix, "
+                        "az://container/prefix or wandb://entity[/project]")
     group = parser.add_argument_group("S3")
     group.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
@@ -744,7 +745,7 @@ def _offload_parser(sub) -> None:
                     "(exit 1); a step already there with the same content counts as offloaded.")
     _location_options(offload)
     _selection(offload)
-    offload.add_argument("--to", metavar="REMOTE", help="where the steps go: s3://bucket/prefix or a directory "
+    offload.add_argument("--to", metavar="REMOTE", help="where the steps go: a bucket (s3://, gs://, az://) or a directory "
                          "(default: the run's offload key in .ckpt-tui.toml)")
     offload.add_argument("--keep-local", metavar="RULES", help="rules for what stays here, as prune's --keep "
                          "(default: the offload key's keep_local, else the run's keep)")
