@@ -6,6 +6,7 @@ import time
 
 from app_helpers import RecordingApp, go_to_step, main
 from app_scenarios import settle
+from textual.widgets._toast import Toast, ToastRack
 
 from ckpt_tui.app.screens.prompt import Prompt
 from ckpt_tui.app.screens.rules import RuleChooser
@@ -70,13 +71,16 @@ async def test_a_step_number_search_and_n_in_a_preview_wraps_round(art_base):
 
 async def test_shift_arrows_mark_a_range_and_skip_what_must_stay(art_base):
     app = RecordingApp(str(art_base))
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await settle(pilot)
         await go_to_step(pilot, 11)
         await pilot.press(*["shift+up"] * 5)
         key = main(app).current
         assert main(app).marks[key] == frozenset({7, 8, 9})  # 11 latest, 10 best: never marked
         assert app.said("step 11 stays") and app.said("step 10 stays")
+        await settle(pilot)
+        toasts = app.screen.get_child_by_type(ToastRack).query(Toast)
+        assert [str(t.render()).splitlines()[-1] for t in toasts] == ["step 10 stays: best val/reward"]
         await pilot.press("v")
         assert {7, 8, 9} <= main(app).plans[key].delete_steps
 

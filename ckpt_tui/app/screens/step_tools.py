@@ -137,7 +137,8 @@ class StepTools:
         if ckpt.step not in marks:
             why = self._never(self.run).get(ckpt.step) if ckpt.complete else (ckpt.note or "incomplete")
             if why:
-                self.notify(f"step {ckpt.step} stays: {why}", severity="warning", timeout=3)
+                self.app.notify(f"step {ckpt.step} stays: {why}", title="Marks", severity="warning", timeout=3,
+                            replace=True)  # held shift+arrows: one toast, not one per step
             else:
                 self.marks[self.current] = marks | {ckpt.step}
                 self._policy_changed()
