@@ -525,8 +525,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         for gone in self.runs.trim({self.current, *self.plans}):
             if gone is not self.run:
                 self.memo.forget(gone, gone.metrics)
-        if key == self.current:
-            self.start_live()  # after the first run is read: following a large tree costs time
         self.summaries[key] = self._summary(run)
         self.query_one(RunTree).update_summary(key, self.summaries[key])
         if key == self.current:
@@ -543,6 +541,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if (run.project, run.name) != self.current:
             return
         self.run, self.metrics_ready = run, metrics_ready
+        if metrics_ready:
+            self.start_live()  # the run shown is followed on disk, once read in full
         self._loading(self.table, False)
         self._mount_bottom_later()
         self._read_the_rest()
