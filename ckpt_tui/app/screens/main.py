@@ -12,6 +12,7 @@ import time
 
 from dataclasses import replace
 from functools import partial
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -364,21 +365,38 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         """Every run's rows and bytes from the store's size-only pass (a ``du``-like walk), shown
         before the full reads fill in completeness, latest and best; in the listing's worker."""
         worker, found, posted = get_current_worker(), {}, time.monotonic()
-        for key in keys:
+        for key, size in self._sizes(store, keys, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
-            try:
-                size = store.run_size(*key)
-            except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
-                continue
             if size is None:
-                break  # the store has no cheaper way than the full reads
+                continue  # a size is optional; the run's full read says what is wrong
             found[key] = size
             if time.monotonic() - posted > SIZES_EVERY:  # a large location: the list fills as it goes
                 self.app.call_from_thread(self.show_sizes, found)
                 found, posted = {}, time.monotonic()
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show_sizes, found, True)
+
+    def _sizes(self, store, keys: list[RunKey], stopped) -> Iterator[tuple[RunKey, RunSize | None]]:
+        """Each run's size (None where it cannot be read): first those the process started
+        before the app sent, then the store's size-only pass for the rest."""
+        left = dict.fromkeys(keys)
+        head_start = self.app.take_head_start()
+        if head_start is not None:
+            for key, size in head_start.results(keys, stopped):
+                del left[key]
+                yield key, size
+        for key in left:
+            if stopped():
+                return
+            try:
+                size = store.run_size(*key)
+            except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
+                size = None
+            else:
+                if size is None:
+                    return  # the store has no cheaper way than the full reads
+            yield key, size
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_run(self, key: RunKey) -> None:
