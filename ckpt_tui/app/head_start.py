@@ -46,13 +46,15 @@ def size_every_run(store: Store, send: Callable[[Sized], None]) -> None:
 
 
 class HeadStart:
-    """The forked size pass of one location, read at most once (``results``)."""
+    """The forked size pass of one location, read by one reader (``results``)."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self._pid: int | None = pid
         self._fd = fd
         self._lock = threading.Lock()
-        self._taken = False
+        self._taken = False  # a reader took the pipe: it closes it
+        self._wanted: set[RunKey] | None = None  # the runs the reader waits for
+        self._buffer = bytearray()  # received, not yet a whole message
 
     @property
     def pid(self) -> int | None:
@@ -79,31 +81,43 @@ class HeadStart:
         os.close(write_end)
         return cls(pid, read_end)
 
-    def results(self, keys: Iterable[RunKey], stopped: Callable[[], bool]) -> Iterator[Sized]:
-        """The sizes of the runs in ``keys`` the process sends, as they come (the process's
-        order); ends when it has sent its last, ends, or ``stopped()`` (checked between
-        waits); the process is reaped then. Only once."""
+    def results(self, keys: Iterable[RunKey], stopped: Callable[[], bool], wait: bool = True) -> Iterator[Sized]:
+        """The sizes of the runs in ``keys`` (those of the first call) the process sends, as they
+        come (the process's order); ends when it has sent the last of them, ends, or ``stopped()``
+        (checked between waits): the process is reaped then. Without ``wait``, only the sizes
+        that have arrived already: the others are left for the next call."""
         with self._lock:
-            if self._taken or self._fd < 0:
+            if self._fd < 0:
                 return
             self._taken = True
-        wanted, buffer = set(keys), bytearray()
+            if self._wanted is None:
+                self._wanted = set(keys)
+        finished = True
         try:
-            while wanted and not stopped():
-                if not select.select([self._fd], [], [], 0.1)[0]:
-                    continue
+            while self._wanted and not stopped():
+                if not select.select([self._fd], [], [], 0.1 if wait else 0)[0]:
+                    if wait:
+                        continue
+                    finished = False
+                    return
                 data = os.read(self._fd, 1 << 16)
                 if not data:
                     return
-                buffer += data
-                while len(buffer) >= _LENGTH and len(buffer) >= _LENGTH + (size := int.from_bytes(buffer[:_LENGTH], "little")):
-                    key, found = pickle.loads(buffer[_LENGTH:_LENGTH + size])
-                    del buffer[:_LENGTH + size]
-                    if key in wanted:
-                        wanted.discard(key)
-                        yield key, found
+                self._buffer += data
+                yield from self._messages()
         finally:
-            self.close(reader=True)
+            if finished:
+                self.close(reader=True)
+
+    def _messages(self) -> Iterator[Sized]:
+        """The whole messages received, for the runs still wanted."""
+        buffer = self._buffer
+        while len(buffer) >= _LENGTH and len(buffer) >= _LENGTH + (size := int.from_bytes(buffer[:_LENGTH], "little")):
+            key, found = pickle.loads(buffer[_LENGTH:_LENGTH + size])
+            del buffer[:_LENGTH + size]
+            if key in self._wanted:
+                self._wanted.discard(key)
+                yield key, found
 
     def close(self, reader: bool = False) -> None:
         """Kill the process if it still runs, reap it, and let go of the pipe (which a reader,

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from textual.timer import Timer
     from textual.widget import Widget
 
+    from ..head_start import HeadStart
     from .confirm import DeletionReport
     from .metric_picker import MetricChoice
 
@@ -356,16 +357,27 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.free = self.app.free_space()  # a bucket or W&B says what it reports instead
         policies = read_policies(store, listing)
         problem = policies.problem()
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.show_policies, policies, problem)
-            self.app.call_from_thread(self.show_listing, listing, select, unreadable)
-            self._read_sizes(store, [(p, r) for p, runs in listing.items() for r in runs])
+        worker = get_current_worker()
+        if not worker.is_cancelled:
+            keys = [(p, r) for p, runs in listing.items() for r in runs]
+            head_start = self.app.take_head_start()  # sizes read while the app started, drawn with the list
+            ready = dict(head_start.results(keys, lambda: worker.is_cancelled, wait=False)) if head_start else {}
+            self.app.call_from_thread(self._show_listed, policies, problem, listing, select, unreadable, ready)
+            self._read_sizes(store, [key for key in keys if key not in ready], head_start)
 
-    def _read_sizes(self, store, keys: list[RunKey]) -> None:
+    def _show_listed(self, policies: Policies, problem: str | None, listing: dict[str, list[str]],
+                     select: RunKey | None, unreadable: list[str], sizes: dict[RunKey, RunSize | None]) -> None:
+        """The listing, its policies and the run sizes known already, on one screen update."""
+        self.show_policies(policies, problem)
+        self.show_listing(listing, select, unreadable)
+        if sized := {key: size for key, size in sizes.items() if size is not None}:
+            self.show_sizes(sized)
+
+    def _read_sizes(self, store, keys: list[RunKey], head_start: HeadStart | None) -> None:
         """Every run's rows and bytes from the store's size-only pass (a ``du``-like walk), shown
         before the full reads fill in completeness, latest and best; in the listing's worker."""
         worker, found, posted = get_current_worker(), {}, time.monotonic()
-        for key, size in self._sizes(store, keys, lambda: worker.is_cancelled):
+        for key, size in self._sizes(store, keys, head_start, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
             if size is None:
@@ -377,11 +389,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show_sizes, found, True)
 
-    def _sizes(self, store, keys: list[RunKey], stopped) -> Iterator[tuple[RunKey, RunSize | None]]:
+    def _sizes(self, store, keys: list[RunKey], head_start: HeadStart | None,
+               stopped) -> Iterator[tuple[RunKey, RunSize | None]]:
         """Each run's size (None where it cannot be read): first those the process started
-        before the app sent, then the store's size-only pass for the rest."""
+        before the app sends, then the store's size-only pass for the rest."""
         left = dict.fromkeys(keys)
-        head_start = self.app.take_head_start()
         if head_start is not None:
             for key, size in head_start.results(keys, stopped):
                 del left[key]
