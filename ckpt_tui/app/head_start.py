@@ -68,6 +68,10 @@ class HeadStart:
         path = local_path(location)
         if path is None or len(os.sched_getaffinity(0)) < 2 or threading.active_count() > 1:
             return None
+        # Imported before the fork: the child sizes at once, and the app finds its store's module
+        # imported (not imported in a thread beside Textual's imports, which it would slow).
+        from ..stores import local  # noqa: F401
+
         return cls.fork(path, size_every_run)
 
     @classmethod
