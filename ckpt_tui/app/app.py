@@ -10,7 +10,10 @@ from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, ScreenStackError
+from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
+from textual.widgets._toast import Toast, ToastRack
 
 from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.errors import CkptError
@@ -125,6 +128,43 @@ class CkptApp(App[int]):
         if self.location_label != self.location and inside:
             return self.location_label + path[len(self.location):]
         return path
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True, replace: bool = False) -> None:
+        """With ``replace``, the notification of the same title says ``message`` instead: a key held
+        or pressed again updates one toast rather than stacking them."""
+        if replace:
+            earlier = [n for n in self._notifications if n.title == title]
+            if len(earlier) == 1 and self._retell(earlier[0], message, severity, timeout, markup):
+                return
+            for shown in earlier:
+                self._unnotify(shown, refresh=False)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _retell(self, notification, message: str, severity: SeverityLevel, timeout: float | None,
+                markup: bool) -> bool:
+        """Change a toast on screen in place, its time restarted: mounting a new one and removing the
+        old lays the whole screen out over several frames. False when it is not on screen."""
+        try:
+            toast = self.screen.query_one(f"#{ToastRack._toast_id(notification)} > Toast", Toast)
+        except (NoMatches, ScreenStackError):
+            return False
+        width = toast.content_size.width
+        lines = notification.message.splitlines() + message.splitlines()
+        same_height = (notification.message.count("\n") == message.count("\n")
+                       and all(len(line) < width for line in lines))
+        notification.message, notification.markup = message, markup
+        notification.timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        notification.raised_at = time.time()
+        if notification.severity != severity:
+            toast.remove_class(f"-{notification.severity}")
+            toast.add_class(f"-{severity}")
+            notification.severity = severity
+        for timer in list(toast._timers):  # the toast's expiry, from now
+            timer.stop()
+        toast.set_timer(notification.timeout, toast._expire)
+        toast.refresh(layout=not same_height)
+        return True
 
     def open_store(self) -> Store:
         """The store, opened on first use; called from worker threads only."""

@@ -27,8 +27,8 @@ from ..core.names import validate_name, validate_project
 from ..core.policy import POLICY_FILE, PolicyPlace
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
-from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, Kind, Usage, basename,
-                            grouped, join, parent)
+from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
+                            Usage, basename, deep_listing, grouped, join, parent)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
@@ -47,6 +47,9 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # made a moment ago), else against a new one: a run named so could have appeared since. A step
 # is copied as a listing at most this old shows it (its own command's load), else listed again.
 RECENT_SECONDS = 2.0
+# Files the first (flat) listing of a location asks for: a location this small is listed whole
+# in one request, and discovery and the loads of its runs are answered from that listing.
+FLAT_PAGE = 5000
 
 
 class RunPlace(NamedTuple):
@@ -70,7 +73,7 @@ class RunPlace(NamedTuple):
 
 
 class _Found:
-    __slots__ = ("places", "named_projects", "notes", "unreadable", "listed")
+    __slots__ = ("places", "named_projects", "notes", "unreadable", "listed", "flat")
 
     def __init__(self) -> None:
         self.places: dict[tuple[str, str], RunPlace] = {}
@@ -78,6 +81,7 @@ class _Found:
         self.notes: list[str] = []
         self.unreadable: list[str] = []  # folders it may not list (permissions)
         self.listed: dict[str, list[Entry]] = {}  # what each folder listed held
+        self.flat: FlatListing | None = None  # the location's first flat listing, where the backend has one
 
 
 class _RunFiles:
@@ -242,9 +246,12 @@ class TreeStore(Store):
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
     # -- discovery ----------------------------------------------------------------------
-    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None) -> list[Entry]:
-        """A folder's entries; one that cannot be listed is noted (and, for permissions, named in
-        ``unreadable``) and holds nothing."""
+    def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
+              flat: FlatListing | None = None) -> list[Entry]:
+        """A folder's entries (as ``flat`` shows them, where it shows the folder whole); one that
+        cannot be listed is noted (and, for permissions, named in ``unreadable``) and holds nothing."""
+        if flat is not None and (entries := flat.entries(path)) is not None:
+            return entries
         try:
             return self.backend.list_dir(path)
         except CkptError as exc:
@@ -267,7 +274,7 @@ class TreeStore(Store):
     def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
-        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), folders)
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.flat), folders)
         found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
@@ -291,19 +298,23 @@ class TreeStore(Store):
         self.backend.check_root()
 
     def _discover(self) -> _Found:
-        """Every run under the location, one listing per folder, level by level."""
+        """Every run under the location, one listing per folder, level by level; a small location
+        (or the part of a larger one its first flat listing shows whole) from that one listing."""
         found = _Found()
+        # The location itself: its errors count.
+        flat = found.flat = self.backend.flat_page("", FLAT_PAGE)
         level, depth = [""], 0
         while level:
-            listings = ({"": self.backend.list_dir("")} if depth == 0 else  # the location itself: errors count
-                        dict(zip(level, self.backend.map(lambda f: self._list(f, found.notes, found.unreadable), level))))
+            listings = ({"": self.backend.list_dir("") if flat is None or not flat.whole else flat.entries("")}
+                        if depth == 0 else dict(zip(level, self.backend.map(
+                            lambda f: self._list(f, found.notes, found.unreadable, flat), level))))
             found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
             inside = [join(f, e.name) for f in level for e in listings[f]
                       if e.kind is Kind.DIR and needs_look(e.name)]
             children = dict(zip(inside, self.backend.map(
-                lambda f: {e.name for e in self._list(f, found.notes, found.unreadable)}, inside)))
+                lambda f: {e.name for e in self._list(f, found.notes, found.unreadable, flat)}, inside)))
             below, named = [], []
             # In a project folder, a layout's runs folder holds runs found by name (ART's models/).
             runs_folders = {layout.runs_folder: layout for layout in runs_folder_layouts()} if depth == 1 else {}
@@ -340,6 +351,13 @@ class TreeStore(Store):
                 self._found_at = time.monotonic()
                 self._found = self._discover()
             return self._found
+
+    def _recent_flat(self) -> FlatListing | None:
+        """The flat listing of the discovery of a moment ago (this command's): what a load shows
+        may be that old; what an execution confirms is always listed again."""
+        with self._lock:
+            flat = self._found.flat if self._found is not None else None
+        return flat if flat is not None and time.monotonic() - flat.listed_at <= RECENT_SECONDS else None
 
     def _place(self, project: str, run: str) -> RunPlace:
         place = self._discovered().places.get((project, run))
@@ -380,7 +398,9 @@ class TreeStore(Store):
         ``checkpoints/`` or, pre-2025, the model folder), once per discovery."""
         if not place.found_by_name or place.ckpt_dir:
             return place
-        entries = self.backend.list_dir(place.root)
+        flat = self._recent_flat()
+        entries = flat.entries(place.root) if flat is not None else None
+        entries = self.backend.list_dir(place.root) if entries is None else entries
         links = {e.name for e in entries if e.kind is Kind.LINK}
         steps_folder, layout = place.layout.settle({e.name for e in entries if e.kind is Kind.DIR}, links)
         ckpt_dir = join(place.root, steps_folder)
@@ -397,6 +417,13 @@ class TreeStore(Store):
         listing can tell (S3). A symlinked checkpoint folder is not listed at all."""
         if place.notes:
             return DeepListing([], {}, {})
+        # The discovery's flat listing answers the first read of the folder after it, if that
+        # read wants sizes (a load); any later read, and every execution, lists it again.
+        flat = self._recent_flat()
+        infos = flat.take_files(place.ckpt_dir) if flat is not None else None
+        if deep and infos is not None:
+            self.backend.remember(place.ckpt_dir, infos, flat.listed_at)  # for the deletion that may follow
+            return deep_listing(infos)
         if deep and (listing := self.backend.list_deep(place.ckpt_dir)) is not None:
             return listing
         return DeepListing(self.backend.list_dir(place.ckpt_dir), {}, {})

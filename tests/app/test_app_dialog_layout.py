@@ -5,7 +5,13 @@ from __future__ import annotations
 from app_helpers import RecordingApp, main
 from app_scenarios import settle
 
+from textual.widgets import Input
+from textual.widgets._toast import Toast, ToastRack
+
 from ckpt_tui.app.screens.activity import ActivityScreen
+from ckpt_tui.app.screens.disk import StepFiles
+from ckpt_tui.app.screens.prompt import Prompt
+from ckpt_tui.core.retention import Policy
 
 
 def count_layouts(screen) -> list[object]:
@@ -36,3 +42,74 @@ async def test_a_dialog_opened_at_the_same_size_does_not_lay_out_the_main_screen
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen and screen.table.size.width > 0
+
+
+async def test_dialogs_close_without_laying_out_the_main_screen_and_open_again_with_new_content(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        table = screen.table
+        table.focus()
+        await pilot.press("up")
+        await settle(pilot)
+        layouts = count_layouts(screen)
+        await pilot.press("D")
+        await settle(pilot)
+        files = app.screen
+        assert isinstance(files, StepFiles) and files.checkpoint.step == 10 and files.rows  # opened once read
+        await pilot.press("escape", "colon", *"4", "enter", "L", "escape", "D")
+        await settle(pilot)
+        assert layouts == []  # closing a dialog removes none: the main screen stays as laid out
+        assert app.screen is files and files.checkpoint.step == 4  # the same dialog, the step now highlighted
+        assert str(files.query_one("#disk").border_title).endswith("step 4: files")
+        step_dir = art_base / "demo" / "models" / "agent-001" / "checkpoints" / "0004"
+        assert sorted(p for p, _, _ in files.rows) == sorted(p.name for p in step_dir.iterdir())
+        await pilot.press("escape", "slash")
+        prompt = app.screen
+        assert isinstance(prompt, Prompt) and prompt.query_one(Input).value == ""
+        assert str(prompt.query_one("#prompt").border_title) == "Search steps"
+        await pilot.press(*"11", "enter", "M")
+        assert app.screen is prompt and str(prompt.query_one("#prompt").border_title) == "Mark the steps where"
+        assert prompt.query_one(Input).value == "" and not prompt.query_one("#prompt-hint").has_class("error")
+        await pilot.press(*"step < 3", "enter")
+        assert screen.marks[screen.current] == frozenset({0, 1, 2}) and app.screen is screen
+
+
+async def test_inverting_marks_again_updates_one_toast_with_the_last_count(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:  # toasts shown
+        await settle(pilot)
+        screen = main(app)
+        screen.table.focus()
+        await pilot.press("a")
+        await settle(pilot)
+        rack = app.screen.get_child_by_type(ToastRack)
+        shown = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
+        assert len(shown) == 1 and "every step: marked 10; 10 marked in all" in str(shown[0].render())
+        await pilot.press("i", "i")
+        await settle(pilot)
+        assert screen.marks[screen.current] == frozenset(range(10))  # every step but best (10) and latest (11)
+        toasts = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
+        assert toasts == shown  # the same toast, saying the last count
+        assert str(toasts[0].render()).endswith("inverted: marked 10; 10 marked in all\n2 skipped: best val/reward "
+                                                "(10); latest (11)")
+        assert [n.message.split(";")[0] for n in app._notifications if n.title == "Marks"] == ["inverted: marked 10"]
+        assert app.said("inverted: unmarked 10; 0 marked in all")  # the first i, said too
+
+
+async def test_a_new_search_says_its_count_in_the_search_toast_shown(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("slash", *"11", "enter")
+        await settle(pilot)
+        rack = app.screen.get_child_by_type(ToastRack)
+        shown = [t for t in rack.query(Toast) if t._notification.title == "Search"]
+        assert len(shown) == 1 and shown[0].has_class("-information")
+        await pilot.press("slash", "ctrl+u", *"999", "enter")
+        await settle(pilot)
+        assert [t for t in rack.query(Toast) if t._notification.title == "Search"] == shown
+        assert "0 step(s) match '999'" in str(shown[0].render()) and shown[0].has_class("-warning")
+        assert not shown[0].has_class("-information")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from azurite import AzureLocation
-from clouds.reads import folders_listed_by_ls, ls_imports
+from clouds.reads import check_a_first_page_that_shows_part_of_the_location, check_one_listing_of_a_small_location, ls_imports
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -35,12 +35,18 @@ def test_the_azure_sdk_is_imported_only_for_azure_locations():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_ls_reads_without_the_sdk_and_lists_each_folder_once(azure_art, monkeypatch, capsys):
+def test_ls_reads_without_the_sdk_and_lists_a_small_location_once(azure_art, monkeypatch, capsys):
     from ckpt_tui.stores.backends.azure import AzureBackend
 
-    assert "azure.storage.blob" not in ls_imports(azure_art.url, azure_art.environment())
-    listed = folders_listed_by_ls(AzureBackend, azure_art.url, monkeypatch, capsys)
-    assert f"{azure_art.url}/demo/models/" in listed and len(listed) == len(set(listed))
+    assert not {"azure.storage.blob", "urllib3"} & ls_imports(azure_art.url, azure_art.environment())
+    check_one_listing_of_a_small_location(AzureBackend, azure_art.url, monkeypatch, capsys)
+
+
+def test_ls_of_a_location_larger_than_a_page_lists_only_what_the_page_does_not_show(azure_art, monkeypatch, capsys):
+    from ckpt_tui.stores.backends.azure import AzureBackend
+
+    check_a_first_page_that_shows_part_of_the_location(AzureBackend, azure_art.url, azure_art.keys(RUN),
+                                                       monkeypatch, capsys)
 
 
 @pytest.mark.parametrize(("url", "account", "container", "prefix", "shown"), [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clouds.gcs_servers import GCSLocation, new_bucket
-from clouds.reads import folders_listed_by_ls, ls_imports
+from clouds.reads import check_a_first_page_that_shows_part_of_the_location, check_one_listing_of_a_small_location, ls_imports
 
 from ckpt_tui.cli import main
 from ckpt_tui.core import AlreadyExists, Policy, Refused, execute_plan, fork_checkpoint, plan_run
@@ -38,12 +38,30 @@ def test_google_cloud_storage_is_imported_only_for_gs_locations():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_ls_reads_without_the_client_and_lists_each_folder_once(gcs_art_bucket, monkeypatch, capsys):
+def test_ls_reads_without_the_client_and_lists_a_small_location_once(gcs_art_bucket, monkeypatch, capsys):
     from ckpt_tui.stores.backends.gcs import GCSBackend
 
-    assert "google.cloud.storage" not in ls_imports(gcs_art_bucket.url)
-    listed = folders_listed_by_ls(GCSBackend, gcs_art_bucket.url, monkeypatch, capsys)
-    assert f"{gcs_art_bucket.url}/demo/models/" in listed and len(listed) == len(set(listed))
+    assert not {"google.cloud.storage", "urllib3"} & ls_imports(gcs_art_bucket.url)
+    check_one_listing_of_a_small_location(GCSBackend, gcs_art_bucket.url, monkeypatch, capsys)
+
+
+def test_ls_of_a_location_larger_than_a_page_lists_only_what_the_page_does_not_show(fake_gcs_art_bucket, monkeypatch,
+                                                                                    capsys):
+    from ckpt_tui.stores.backends.gcs import GCSBackend
+
+    # On fake-gcs-server: gcp-storage-emulator sends every listing in one page, whatever its size.
+    check_a_first_page_that_shows_part_of_the_location(GCSBackend, fake_gcs_art_bucket.url,
+                                                       fake_gcs_art_bucket.keys(RUN), monkeypatch, capsys)
+
+
+def test_an_execution_lists_again_what_the_load_read_from_the_location_listing(fake_gcs_art_bucket):
+    store = fake_gcs_art_bucket.store()
+    loaded = store.load_run("demo", "agent-001")
+    for name in STEP_FILES:  # a save the trainer finishes right after the load
+        fake_gcs_art_bucket.put(f"{RUN}checkpoints/0099/{name}", b"{}")
+    confirmed = store.read_for_execution("demo", "agent-001")
+    assert 99 not in [c.step for c in loaded.checkpoints]
+    assert 99 in [c.step for c in confirmed.checkpoints + confirmed.pending]
 
 
 @pytest.mark.parametrize(("url", "bucket", "prefix"), [
@@ -229,6 +247,7 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
     import urllib3
 
     from ckpt_tui.stores.backends.gcs import direct_http
+    from ckpt_tui.stores.backends.http import Pool
 
     for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
                  "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
@@ -236,8 +255,8 @@ def test_requests_made_directly_use_the_proxies_and_ca_bundle_the_environment_na
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     pool = direct_http("https://storage.example.com", None)
-    assert isinstance(pool, urllib3.ProxyManager) == proxied
+    assert isinstance(pool, urllib3.ProxyManager) == proxied and isinstance(pool, Pool) != proxied
     if proxied:
         assert pool.proxy.host == "127.0.0.1" and pool.proxy.port == 3128
     if ca_certs:
-        assert pool.connection_pool_kw["ca_certs"] == ca_certs
+        assert pool.ca_file == ca_certs

@@ -6,12 +6,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ...formatting import size, stamp
 from ...core.events import Event
 from ..activity import LOG_FILE, append_to_log
+from .reuse import ReusableDialog
 
 ACTIVITY_BINDINGS = [
     Binding("L", "show_activity", "Activity", show=False,
@@ -26,22 +26,39 @@ def activity_line(event: Event, timezone=None) -> str:
     return "  ".join(p for p in parts if p)
 
 
-class ActivityScreen(ModalScreen[None]):
+class ActivityScreen(ReusableDialog):
     BINDINGS = [Binding("escape,L,q", "dismiss", "Close")]
 
     def __init__(self, events: list[Event], timezone=None, note: str = "") -> None:
         super().__init__()
         self.events, self.timezone, self.note = events, timezone, note
 
+    @property
+    def summary(self) -> str:
+        freed = sum(e.bytes or 0 for e in self.events if e.action in ("deleted", "slimmed"))
+        return (f"{len(self.events)} event(s) in this session, {size(freed)} freed" if self.events
+                else "nothing deleted, slimmed, forked or saved in this session yet")
+
+    @property
+    def lines(self) -> str:
+        return "\n".join(activity_line(e, self.timezone) for e in self.events)
+
     def compose(self) -> ComposeResult:
         with Vertical(id="activity", classes="dialog") as dialog:
             dialog.border_title = "Activity"
-            freed = sum(e.bytes or 0 for e in self.events if e.action in ("deleted", "slimmed"))
-            yield Label(f"{len(self.events)} event(s) in this session, {size(freed)} freed" if self.events
-                        else "nothing deleted, slimmed, forked or saved in this session yet")
+            yield Label(self.summary, id="activity-summary")
             with VerticalScroll(id="activity-list"):
-                yield Static("\n".join(activity_line(e, self.timezone) for e in self.events))
-            yield Label(self.note, classes="hint")
+                yield Static(self.lines, id="activity-lines")
+            yield Label(self.note, id="activity-note", classes="hint")
+
+    def reuse(self, events: list[Event], timezone=None, note: str = "") -> None:
+        """The log as it is now; nothing is written again when nothing was done since."""
+        if (events, timezone, note) == (self.events, self.timezone, self.note):
+            return
+        self.events, self.timezone, self.note = events, timezone, note
+        self.query_one("#activity-summary", Label).update(self.summary)
+        self.query_one("#activity-lines", Static).update(self.lines)
+        self.query_one("#activity-note", Label).update(self.note)
 
 
 class ActivityLogging:
@@ -62,4 +79,4 @@ class ActivityLogging:
 
     def action_show_activity(self) -> None:
         where = self.app.activity_problem or f"also written to {LOG_FILE} at the location (JSON lines)"
-        self.app.push_screen(ActivityScreen(list(self.app.activity), self.app.timezone, where))
+        ActivityScreen.open(self.app, list(self.app.activity), self.app.timezone, where).show()

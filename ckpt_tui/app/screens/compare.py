@@ -14,13 +14,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from ...core.errors import CkptError
@@ -28,6 +27,7 @@ from ...core.metrics import smooth
 from ...core.retention import best_across
 from ...formatting import number
 from ..keymap import with_ids
+from .reuse import ReusableDialog
 
 if TYPE_CHECKING:
     from ...core.models import Checkpoint, Run
@@ -101,7 +101,34 @@ def run_labels(keys: list[RunKey]) -> dict[RunKey, str]:
     return {key: key[1] if one_project else f"{key[0]}/{key[1]}" for key in keys}
 
 
-class CompareRuns(ModalScreen[None]):
+class CompareRead(NamedTuple):
+    curves: list[Curve]
+    plot_class: type
+    bests: list[Best]
+    runs: dict[RunKey, Run]
+
+
+def read_compare(store, keys: list[RunKey], known: dict[RunKey, Run], policy: Policy) -> CompareRead:
+    """Each run's curve of the policy's metric (runs in ``known`` are not read again), and the best
+    checkpoints across them; in a worker (plotext is imported there too)."""
+    from ..widgets.plotext_chart import ChartPlot
+
+    labels, metric = run_labels(keys), policy.metric or ""
+    curves, runs = [], {}
+    for key in keys:
+        try:
+            run = known.get(key) or store.load_run(*key, with_metrics=True)
+        except CkptError:
+            curves.append(Curve(labels[key], [], key))
+            continue
+        runs[key] = run
+        curves.append(Curve(labels[key], run.metrics.series(metric), key))
+    bests = [Best((run.project, run.name), labels[(run.project, run.name)], step, value)
+             for run, step, value in best_across(list(runs.values()), metric, policy.mode, policy.smoothing)]
+    return CompareRead(curves, ChartPlot, bests, runs)
+
+
+class CompareRuns(ReusableDialog):
     BINDINGS = with_ids([
         Binding("escape,C,q", "dismiss", "Close", id="close_compare"),
         Binding("left_square_bracket", "smoothing(-1)", "Less smoothing"),
@@ -119,6 +146,15 @@ class CompareRuns(ModalScreen[None]):
     def __init__(self, keys: list[RunKey], policy: Policy, host: CompareHost | None = None,
                  known: dict[RunKey, Run] | None = None, title: str | None = None) -> None:
         super().__init__()
+        self._start(keys, policy, host, known, title)
+        self.plot = None
+        self.given: CompareRead | None = None  # curves read before the dialog was first mounted
+        self.reads_curves = True  # False: the screen that opens it reads them (given_curves)
+        self._figure: tuple | None = None  # what the chart's figure shows
+        self._legend: list[str] = []
+
+    def _start(self, keys: list[RunKey], policy: Policy, host: CompareHost | None,
+               known: dict[RunKey, Run] | None, title: str | None) -> None:
         self.keys, self.policy, self.host = list(keys), policy, host
         self.metric = policy.metric or ""
         self.known = dict(known or {})  # runs already read by the main screen
@@ -130,22 +166,47 @@ class CompareRuns(ModalScreen[None]):
         self.span: tuple[int, int] | None = None  # the step range shown
         self.full: tuple[int, int] = (0, 0)  # every logged step
         self.cursor: int | None = None
-        self.plot = None
         self._smoothed: dict[tuple[str, float], list[tuple[int, float]]] = {}
         self._points: dict[tuple, tuple[list[int], list[float]]] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare", classes="dialog") as dialog:
             dialog.border_title = self.title_text
-            yield Label(f"reading {len(self.keys)} run(s)…", id="compare-title")
+            yield Label(self.reading_text, id="compare-title")
             yield Label("", id="compare-legend")
             yield Label("", id="compare-best")
             yield Label("", id="compare-readout")
             yield Label("[ ] smoothing · + - zoom · ← → pan · , . cursor · p pins the best · f forks it · Esc closes",
                         classes="hint")
 
-    def on_mount(self) -> None:
-        self.read_curves()
+    @property
+    def reading_text(self) -> str:
+        return f"reading {len(self.keys)} run(s)…"
+
+    async def on_mount(self) -> None:
+        if self.given is not None:
+            await self.show_curves(*self.given)
+        elif self.reads_curves:
+            self.read_curves()
+
+    def reuse(self, keys: list[RunKey], policy: Policy, host: CompareHost | None = None,
+              known: dict[RunKey, Run] | None = None, title: str | None = None) -> None:
+        """Other runs, or the same afresh: what is shown waits for ``show_curves``."""
+        self._start(keys, policy, host, known, title)
+        self.query_one("#compare").border_title = self.title_text
+        self.query_one("#compare-title", Label).update(self.reading_text)
+        for label in ("#compare-legend", "#compare-best", "#compare-readout"):
+            self.query_one(label, Label).update("")
+        if self.plot is not None:
+            self.plot.display = False
+        self.refresh_bindings()
+
+    async def given_curves(self, found: CompareRead) -> None:
+        """Curves read by the screen that opens this dialog, before or after it is shown."""
+        if self.is_mounted:
+            await self.show_curves(*found)
+        else:
+            self.given = found
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greyed while there is nothing to act on: no chart yet, no best step to pin or fork."""
@@ -157,23 +218,8 @@ class CompareRuns(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def read_curves(self) -> None:
-        from ..widgets.plotext_chart import ChartPlot
-
-        store = self.app.open_store()
-        labels = run_labels(self.keys)
-        curves, runs = [], {}
-        for key in self.keys:
-            try:
-                run = self.known.get(key) or store.load_run(*key, with_metrics=True)
-            except CkptError:
-                curves.append(Curve(labels[key], [], key))
-                continue
-            runs[key] = run
-            curves.append(Curve(labels[key], run.metrics.series(self.metric), key))
-        policy = self.policy
-        bests = [Best((run.project, run.name), labels[(run.project, run.name)], step, value)
-                 for run, step, value in best_across(list(runs.values()), self.metric, policy.mode, policy.smoothing)]
-        self.app.call_from_thread(self.show_curves, curves, ChartPlot, bests, runs)
+        self.app.call_from_thread(self.show_curves, *read_compare(self.app.open_store(), self.keys, self.known,
+                                                                  self.policy))
 
     async def show_curves(self, curves: list[Curve], plot_class: type, bests: list[Best] = (),
                           runs: dict[RunKey, Run] | None = None) -> None:
@@ -189,9 +235,13 @@ class CompareRuns(ModalScreen[None]):
             return
         self.full = self.span = (min(steps), max(steps))
         self.cursor = self.span[1]
-        self.plot = plot_class(id="compare-chart")
-        self.draw()  # before mounting: the chart's first render is the finished figure
-        await self.query_one("#compare").mount(self.plot, before=self.query_one("#compare-legend"))
+        if self.plot is not None:  # shown before: drawn again in place
+            self.plot.display = True
+            self.draw()
+        else:
+            self.plot = plot_class(id="compare-chart")
+            self.draw()  # before mounting: the chart's first render is the finished figure
+            await self.query_one("#compare").mount(self.plot, before=self.query_one("#compare-legend"))
         self.refresh_bindings()
 
     @property
@@ -201,10 +251,23 @@ class CompareRuns(ModalScreen[None]):
     def draw(self) -> None:
         if self.plot is None or self.span is None:
             return
+        low, high = self.span
+        columns = self.plot.size.width or self.query_one("#compare").content_region.width or COLUMNS
+        starred = [b for b in self.bests if low <= b.step <= high]
+        figure = (tuple(self.curves), self.span, self.smoothing, tuple(starred), columns)
+        if figure != self._figure:  # else the chart shows it already (the same runs opened again)
+            self._legend = self._plot(starred, columns)
+            self._figure = figure
+        smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
+        self.query_one("#compare-legend", Label).update("  ".join(self._legend) + f"   {smoothing}")
+        self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
+        self.show_cursor()
+
+    def _plot(self, starred: list[Best], columns: int) -> list[str]:
+        """Draw the figure anew; returns the legend's entries."""
         plt = self.plot.plt
         plt.clear_figure()
         low, high = self.span
-        columns = self.plot.size.width or self.query_one("#compare").content_region.width or COLUMNS
         legend = []
         for index, curve in enumerate(self.curves):
             colour = COLOURS[index % len(COLOURS)]
@@ -218,17 +281,13 @@ class CompareRuns(ModalScreen[None]):
                 plt.plot(*self._shown(self._smooth(curve), curve.run, self.smoothing, columns),
                          marker="braille", color=colour)
             legend.append(f"[{colour}]━ {curve.run}[/]")
-        starred = [b for b in self.bests if low <= b.step <= high]
         if starred:
             plt.scatter([b.step for b in starred], [b.value for b in starred], marker="★", color="green")
         plt.xlim(low, high)
         plt.xticks(sorted({low, (low + high) // 2, high}), [str(t) for t in sorted({low, (low + high) // 2, high})])
         plt.yfrequency(3)
         self.plot.changed()
-        smoothing = f"smoothing α={self.smoothing}" if self.smoothing is not None else "no smoothing"
-        self.query_one("#compare-legend", Label).update("  ".join(legend) + f"   {smoothing}")
-        self.query_one("#compare-best", Label).update(f"[$success]{self.best_text()}[/]")
-        self.show_cursor()
+        return legend
 
     def show_cursor(self) -> None:
         """The cursor's line over the figure as drawn, and its readout: moving it draws no figure."""

@@ -6,13 +6,14 @@ where the step is on a disk (object stores report none).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ...core.errors import CkptError
@@ -20,6 +21,7 @@ from ...core.filekinds import TRAINING_STATE_KINDS, by_size
 from ...core.models import Checkpoint, Run
 from ...core.store import Space
 from ...formatting import size
+from .reuse import ReusableDialog
 
 DISK_BINDINGS = [
     Binding("D", "show_disk", "Files", show=False,
@@ -49,43 +51,75 @@ def free_text(space: Space, freed: int) -> str:
     return f"filesystem: free {size(free)}{after}"
 
 
-class StepFiles(ModalScreen[None]):
+def read_step_files(app, run: Run, checkpoint: Checkpoint) -> StepFilesRead:
+    """The step's files, largest first, what went wrong listing them, and free space (in a worker)."""
+    try:
+        files, problem = app.open_store().checkpoint_files(run, checkpoint), None
+    except (CkptError, OSError) as exc:
+        files, problem = [], str(exc)
+    return StepFilesRead(by_size(files, checkpoint.state), problem, app.free_space())
+
+
+class StepFilesRead(NamedTuple):
+    rows: list[tuple[str, int, str]]  # (path, bytes, kind)
+    problem: str | None
+    free: Space
+
+
+class StepFiles(ReusableDialog):
+    """Reads the step's files in its own worker, opened again for each step."""
+
     BINDINGS = [Binding("escape,D,q", "dismiss", "Close")]
 
     def __init__(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
         super().__init__()
         self.run, self.checkpoint, self.freed = run, checkpoint, freed
-        self.rows: list[tuple[str, int, str]] = []  # (path, bytes, kind) once read
+        self.found: StepFilesRead | None = None
+
+    @property
+    def rows(self) -> list[tuple[str, int, str]]:
+        return self.found.rows if self.found is not None else []
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="disk", classes="dialog") as dialog:
-            dialog.border_title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"
-            yield Label(f"{size(self.checkpoint.bytes)} in all; reading its files…", id="disk-total")
+        with Vertical(id="disk", classes="dialog"):
+            yield Label("", id="disk-total")
             with VerticalScroll(id="disk-list"):
                 yield Static("", id="disk-files")
             yield Label("", id="disk-free", classes="hint")
 
     def on_mount(self) -> None:
+        self._show()
+        self.read_files()
+
+    def reuse(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
+        self.run, self.checkpoint, self.freed, self.found = run, checkpoint, freed, None
+        self._show()
+        self.query_one("#disk-list").scroll_home(animate=False)
         self.read_files()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="disk")
     def read_files(self) -> None:
-        try:
-            files, problem = self.app.open_store().checkpoint_files(self.run, self.checkpoint), None
-        except (CkptError, OSError) as exc:
-            files, problem = [], str(exc)
-        free = self.app.free_space()
-        self.app.call_from_thread(self.show_files, by_size(files, self.checkpoint.state), problem, free)
+        checkpoint = self.checkpoint
+        self.app.call_from_thread(self.show_files, checkpoint, read_step_files(self.app, self.run, checkpoint))
 
-    def show_files(self, rows: list[tuple[str, int, str]], problem: str | None, free: Space) -> None:
-        self.rows = rows
-        state = sum(b for _, b, kind in rows if kind in TRAINING_STATE_KINDS or kind == "training state")
+    def show_files(self, checkpoint: Checkpoint, found: StepFilesRead) -> None:
+        if checkpoint is self.checkpoint:  # else read for a step shown before
+            self.found = found
+            self._show()
+
+    def _show(self) -> None:
+        self.query_one("#disk").border_title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"
         total = self.query_one("#disk-total", Label)
-        if problem:
-            total.update(problem)
-            total.add_class("error")
+        found = self.found
+        total.set_class(bool(found and found.problem), "error")
+        if found is None:
+            total.update(f"{size(self.checkpoint.bytes)} in all; reading its files…")
+        elif found.problem:
+            total.update(found.problem)
         else:
+            rows = found.rows
+            state = sum(b for _, b, kind in rows if kind in TRAINING_STATE_KINDS or kind == "training state")
             total.update(f"{len(rows)} file(s), {size(sum(b for _, b, _ in rows))}; training state "
                          f"{size(state)} (what slimming frees)")
-        self.query_one("#disk-files", Static).update(files_table(rows))
-        self.query_one("#disk-free", Label).update(free_text(free, self.freed))
+        self.query_one("#disk-files", Static).update(files_table(found.rows) if found else "")
+        self.query_one("#disk-free", Label).update(free_text(found.free, self.freed) if found else "")

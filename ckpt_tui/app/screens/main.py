@@ -45,10 +45,13 @@ from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
+from .reuse import ReusableDialog
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from textual.timer import Timer
     from textual.widget import Widget
 
@@ -180,6 +183,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._disabled: frozenset[str] = frozenset()
         self._policy_reads: dict[RunKey, str] = {}  # runs whose policy files a worker reads: reading, read, gone
         self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
+        self._dialog_token: object | None = None  # the dialog last opened by open_when_read
+        self._dialog_timer: Timer | None = None  # ... which opens it if it is not open by then
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -877,7 +882,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         elif self._cancel_project_preview():
             self.notify("project preview cancelled", timeout=3)
         elif self.table.clear_search():
-            self.notify("search cleared: n / N go by marks again", timeout=2)
+            self.app.notify("search cleared: n / N go by marks again", title="Search", timeout=2, replace=True)
         elif self.query_one(RunTree).clear_selection():
             self.notify("no run selected for comparing", timeout=2)
         elif self.preview_scope:
@@ -941,12 +946,46 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         keys, scope = self.compare_choice()
         from .compare import CompareRuns
 
-        self.app.push_screen(CompareRuns(keys, policy, self, self.runs, f"{policy.metric} across {scope}"))
+        dialog = CompareRuns.open(self.app, keys, policy, self, self.runs, f"{policy.metric} across {scope}")
+        from .compare import read_compare
+
+        dialog.reads_curves, store = False, self.app.open_store
+        self.open_when_read(dialog, lambda: read_compare(store(), dialog.keys, dialog.known, dialog.policy),
+                            dialog.given_curves)
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
-        self.app.push_screen(StepFiles(self.run, ckpt, freed))
+        StepFiles.open(self.app, self.run, ckpt, freed).show()
+
+    def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
+        """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:
+        drawn once, with it; or, when reading takes longer than LOADING_DELAY, before, saying that
+        it reads. A dialog opened since replaces it."""
+        if self._dialog_timer is not None:
+            self._dialog_timer.stop()
+        token = self._dialog_token = object()
+        self._dialog_timer = self.set_timer(LOADING_DELAY, partial(self._open_waiting, dialog, token))
+        self._read_for_dialog(dialog, token, read, show)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dialog")
+    def _read_for_dialog(self, dialog: Screen, token: object, read: Callable[[], object],
+                         show: Callable[[object], object]) -> None:
+        self.app.call_from_thread(self._dialog_read, dialog, token, show, read())
+
+    async def _dialog_read(self, dialog: Screen, token: object, show: Callable[[object], object],
+                           found: object) -> None:
+        if token is self._dialog_token:  # else read for a dialog opened before
+            shown = show(found)
+            if shown is not None:
+                await shown
+            self._open_waiting(dialog, token)
+
+    def _open_waiting(self, dialog: ReusableDialog, token: object) -> None:
+        if token is self._dialog_token and self._dialog_timer is not None:
+            self._dialog_timer.stop()  # a timer firing redraws the screen: none once the dialog is open
+            self._dialog_timer = None
+            dialog.show()
 
     def action_copy_path(self) -> None:
         ckpt = self.table.highlighted

@@ -1,7 +1,10 @@
 """A one-line question: a step to go to, a text to search, a condition to mark by.
 
 ``check`` says, as the user types, what the answer would do (or what is wrong
-with it, starting with ``!``); Enter returns the text unless it is wrong.
+with it, starting with ``!``); Enter gives the text to ``answered`` unless it is
+wrong (Esc gives None). ``answered`` runs as the dialog closes, before the screen
+below is drawn again: what it changes there is drawn in that same frame (a
+result callback would run after it, and draw everything a second time).
 """
 
 from __future__ import annotations
@@ -12,20 +15,38 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from .reuse import ReusableDialog
+
 Check = Callable[[str], str]  # a line about the text; a line starting with "!" refuses it
+Answered = Callable[[str | None], None]
 
 
-class Prompt(ModalScreen[str | None]):
+class Prompt(ReusableDialog):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, hint: str, check: Check | None = None, value: str = "",
-                 cursor_blink: bool = True, restrict: str | None = None) -> None:
+                 cursor_blink: bool = True, restrict: str | None = None, answered: Answered | None = None) -> None:
         super().__init__()
+        self._ask(title, hint, check, value, cursor_blink, restrict, answered)
+
+    def _ask(self, title: str, hint: str, check: Check | None, value: str, cursor_blink: bool,
+             restrict: str | None, answered: Answered | None) -> None:
         self.title_text, self.hint, self.check, self.value = title, hint, check, value
-        self.cursor_blink, self.restrict = cursor_blink, restrict
+        self.cursor_blink, self.restrict, self.answered = cursor_blink, restrict, answered
+
+    def reuse(self, title: str, hint: str, check: Check | None = None, value: str = "",
+              cursor_blink: bool = True, restrict: str | None = None, answered: Answered | None = None) -> None:
+        self._ask(title, hint, check, value, cursor_blink, restrict, answered)
+        self.query_one("#prompt").border_title = title
+        field = self.query_one(Input)
+        field.restrict, field.cursor_blink = restrict, cursor_blink
+        with field.prevent(Input.Changed):
+            field.value = value
+        field.cursor_position = len(value)
+        self.show_hint(hint)
+        field.focus()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt", classes="dialog") as dialog:
@@ -40,8 +61,10 @@ class Prompt(ModalScreen[str | None]):
 
     @on(Input.Changed)
     def changed(self, event: Input.Changed) -> None:
+        self.show_hint(self.check(event.value) if self.check and event.value.strip() else self.hint)
+
+    def show_hint(self, line: str) -> None:
         label = self.query_one("#prompt-hint", Label)
-        line = self.check(event.value) if self.check and event.value.strip() else self.hint
         label.update(line.removeprefix("!"))
         label.set_class(line.startswith("!"), "error")
 
@@ -51,7 +74,12 @@ class Prompt(ModalScreen[str | None]):
         if not text or (self.check is not None and self.check(text).startswith("!")):
             self.app.bell()
             return
-        self.dismiss(text)
+        self.answer(text)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.answer(None)
+
+    def answer(self, text: str | None) -> None:
+        self.dismiss(text)
+        if self.answered is not None:
+            self.answered(text)  # the screen below is current again, not drawn yet

@@ -68,9 +68,9 @@ class StepTools:
                 if found is not None and found.step != int(text):
                     self.notify(f"no step {text}; the nearest is {found.step}", timeout=3)
 
-        self.app.push_screen(Prompt("Go to step", f"a step number, {self.run.checkpoints[0].step if self.run.checkpoints else 0}"
-                                    f"-{self.run.latest_step or 0}: the nearest step there is",
-                                    cursor_blink=self.app.cursor_blink, restrict=r"\d*"), chosen)
+        first = self.run.checkpoints[0].step if self.run.checkpoints else 0
+        Prompt.open(self.app, "Go to step", f"a step number, {first}-{self.run.latest_step or 0}: the nearest "
+                    "step there is", cursor_blink=self.app.cursor_blink, restrict=r"\d*", answered=chosen).show()
 
     def action_search_steps(self) -> None:
         from .prompt import Prompt
@@ -82,12 +82,13 @@ class StepTools:
             self.table.focus()
             if count and (self.table.highlighted is None or not self.table.matches(self.table.highlighted)):
                 self.table.next_match(1)
-            self.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
-                                                                if count else ""),
-                        severity="information" if count else "warning", timeout=4)
+            # One toast for the search, as for the marks: a new search says its count in it.
+            self.app.notify(f"{count} step(s) match {text!r}" + (": n / N for the next / previous, Esc clears"
+                                                                    if count else ""),
+                            title="Search", severity="information" if count else "warning", timeout=4, replace=True)
 
-        self.app.push_screen(Prompt("Search steps", "a step number or a metric value, as the table shows it",
-                                    value=self.table.search, cursor_blink=self.app.cursor_blink), chosen)
+        Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
+                    value=self.table.search, cursor_blink=self.app.cursor_blink, answered=chosen).show()
 
     def action_choose_full_state(self) -> None:
         """The rule chooser, at its *Full state for* field: what slimming keeps."""
@@ -104,12 +105,9 @@ class StepTools:
         added, removed = len(marks - before), len(before - marks)
         changed = ", ".join(part for part in (f"marked {added}" if added else "",
                                               f"unmarked {removed}" if removed else "") if part) or "no change"
-        # One toast for the marks, the last count: each toast is widgets to lay out, and a held
-        # key would stack dozens of them (Textual has no public way to replace one).
-        for shown in [n for n in self.app._notifications if n.title == "Marks"]:
-            self.app._unnotify(shown, refresh=False)
-        self.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
-                    title="Marks", timeout=8 if skipped else 4)
+        # One toast for the marks, saying the last count: a held key would stack dozens of them.
+        self.app.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
+                        title="Marks", timeout=8 if skipped else 4, replace=True)
 
     def _never(self, run: Run) -> dict[int, str]:
         """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
@@ -175,6 +173,6 @@ class StepTools:
                 return
             self.mark_steps((c.step for c in self._picked(run, text)), f"where {text}")
 
-        self.app.push_screen(Prompt("Mark the steps where", f"for example {EXAMPLES}",
-                                    lambda text: self.condition_check(run, text),
-                                    cursor_blink=self.app.cursor_blink), chosen)
+        Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
+                    lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
+                    answered=chosen).show()

@@ -2,7 +2,7 @@
 the official client (azure-storage-blob).
 
 Listings are List Blobs pages (with ``/`` as delimiter for one level); they and reads
-are GETs over a urllib3 pool, signed with the account key (Shared Key), a SAS or a
+are GETs over a pool of connections (``http.py``), signed with the account key (Shared Key), a SAS or a
 token of ``DefaultAzureCredential``, as the SDK signs them: the SDK's import costs
 0.36-0.6 s of CPU, which a command that only reads never pays. Claims are created
 with ``If-None-Match: *``; deletions go in Blob Batch requests of at most 256 blobs,
@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ...core.errors import CkptError, NotFound, NotRead, Refused, StoreError, Unreadable
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
-                   FileInfo, Kind, Missing)
+                   FileInfo, FlatListing, Kind, Missing)
 from . import http
 from .http import Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
@@ -235,7 +235,7 @@ class _SignIn:
 
 class Connection(http.Connection):
     """An account's endpoint and what signs its requests, shared by the backends of a location:
-    a urllib3 pool for listings and reads, the official client (with the retries of
+    a pool of connections for listings and reads, the official client (with the retries of
     ``backoff``) for writes."""
 
     def __init__(self, place: Place, endpoint_url: str | None) -> None:
@@ -331,7 +331,7 @@ def _no_answer(backend: AzureBackend, what: str, detail: str) -> CkptError:
 
 
 AZURE_ERRORS = ErrorTable(
-    catches=("AzureError", "ResponseError", "HTTPError"),  # HTTPError: urllib3's
+    catches=("AzureError", "ResponseError", "HTTPError"),  # HTTPError: the pool's
     codes={
         "ContainerNotFound": _no_container,
         **dict.fromkeys(("BlobNotFound", 404), Missing),
@@ -383,30 +383,48 @@ class AzureBackend(DeepListingBackend):
     # -- reading --------------------------------------------------------------------------
     def _listed(self, prefix: str, delimiter: bool, most: int = 0) -> Iterator[tuple[str, FileInfo | None]]:
         """(name, its file info) for every blob whose name begins with ``prefix``, and (name,
-        None) for every folder one level down when ``delimiter``. List Blobs pages are read
-        with ElementTree: the SDK's deserializer takes 1.5 ms a blob, three times Azurite's
-        time to answer a listing of 3,000 (this reads what the SDK's ``list_blobs`` returns,
-        name, size, time and ETag, through its pipeline: signing, retries)."""
+        None) for every folder one level down when ``delimiter``; only the first page (of at
+        most ``most``) when ``most``."""
+        marker = ""
+        while True:
+            items, marker = self._listed_page(prefix, delimiter, most or self.listing_page_size, marker)
+            yield from items
+            if most or not marker:
+                return
+
+    def _listed_page(self, prefix: str, delimiter: bool, most: int,
+                     marker: str = "") -> tuple[list[tuple[str, FileInfo | None]], str]:
+        """One page of ``_listed`` from ``marker`` on, and the marker of the next ("" after the last).
+        List Blobs pages are read with ElementTree: the SDK's deserializer takes 1.5 ms a blob,
+        three times Azurite's time to answer a listing of 3,000 (this reads what the SDK's
+        ``list_blobs`` returns, name, size, time and ETag, through its pipeline: signing, retries)."""
         from xml.etree import ElementTree
 
-        params = {"restype": "container", "comp": "list", "prefix": prefix,
-                  "maxresults": str(most or self.listing_page_size)}
+        params = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": str(most)}
         if delimiter:
             params["delimiter"] = "/"
-        while True:
-            query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params.items())
-            page = ElementTree.fromstring(self.connection.get(f"{self.connection.container_url}?{query}").data)
-            for item in page.iterfind("Blobs/*"):
-                name = _name(item.find("Name"))
-                if item.tag == "BlobPrefix":
-                    yield name, None
-                else:
-                    fields = item.find("Properties")
-                    yield name, FileInfo(name, int(fields.findtext("Content-Length") or 0),
-                                         _http_time(fields.findtext("Last-Modified")), fields.findtext("Etag") or "")
-            params["marker"] = page.findtext("NextMarker") or ""
-            if most or not params["marker"]:
-                return
+        if marker:
+            params["marker"] = marker
+        query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params.items())
+        page = ElementTree.fromstring(self.connection.get(f"{self.connection.container_url}?{query}").data)
+        items: list[tuple[str, FileInfo | None]] = []
+        for item in page.iterfind("Blobs/*"):
+            name = _name(item.find("Name"))
+            if item.tag == "BlobPrefix":
+                items.append((name, None))
+            else:
+                fields = item.find("Properties")
+                items.append((name, FileInfo(name, int(fields.findtext("Content-Length") or 0),
+                                             _http_time(fields.findtext("Last-Modified")),
+                                             fields.findtext("Etag") or "")))
+        return items, page.findtext("NextMarker") or ""
+
+    def flat_page(self, path: str, most: int) -> FlatListing:
+        prefix = self.folder_key(path)
+        with self.errors(f"cannot list {self.url(path, True)}"):
+            items, marker = self._listed_page(prefix, False, min(most, self.listing_page_size))
+        return FlatListing([info._replace(path=rel) for name, info in items
+                            if info is not None and (rel := name[len(prefix):])], whole=not marker)
 
     def list_dir(self, path: str) -> list[Entry]:
         prefix = self.folder_key(path)

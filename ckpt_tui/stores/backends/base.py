@@ -125,6 +125,93 @@ def grouped(infos: Iterable[FileInfo]) -> dict[str, list[FileInfo]]:
     return groups
 
 
+class FlatListing:
+    """What one flat listing (no delimiter) of a tree shows, folder by folder, as a delimited
+    listing of each folder would show it (fsspec's ``find`` filling its ``DirCache``): the
+    entries of each folder and the files below it. ``infos`` are in the store's order (by
+    name); a listing cut after a page (``whole`` false) shows whole only the folders whose
+    names all sort before the last name it holds. Paths ending in ``/`` are folder
+    placeholders: they show their folder, and are no files."""
+
+    def __init__(self, infos: list[FileInfo], whole: bool) -> None:
+        self.infos, self.whole = infos, whole
+        self.listed_at = time.monotonic()
+        self._taken: set[str] = set()
+        self._lock = threading.Lock()
+        self.last = infos[-1].path if infos else ""
+        self._entries: dict[str, dict[str, Entry]] = {"": {}}
+        for info in infos:
+            folder, _, name = info.path.rpartition("/")
+            self._add_folder(folder)
+            if name and name not in self._entries[folder]:  # a folder and a file of one name: the folder wins
+                self._entries[folder][name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
+
+    def _add_folder(self, folder: str) -> None:
+        """``folder``, and each folder above it not known yet, each shown in the one above."""
+        child = ""
+        while True:
+            known = folder in self._entries
+            entries = self._entries.setdefault(folder, {})
+            if child:
+                entries[child] = Entry(child, Kind.DIR)
+            if known:
+                return
+            folder, _, child = folder.rpartition("/")
+
+    def shows_whole(self, folder: str) -> bool:
+        """Whether everything below ``folder`` is in the listing (a folder absent from a whole
+        listing holds nothing)."""
+        if self.whole:
+            return True
+        top = folder + "/"
+        return bool(folder) and top < self.last and not self.last.startswith(top)
+
+    def entries(self, folder: str) -> list[Entry] | None:
+        """``list_dir(folder)`` as the listing shows it; None where it does not show it whole."""
+        if not self.shows_whole(folder):
+            return None
+        return list(self._entries.get(folder, {}).values())
+
+    def files(self, folder: str) -> list[FileInfo] | None:
+        """``walk(folder)`` of a folder as the listing shows it; None where it does not show it whole."""
+        if not self.shows_whole(folder):
+            return None
+        if not folder:
+            return [i for i in self.infos if not i.path.endswith("/")]
+        top = folder + "/"
+        return [i._replace(path=i.path[len(top):]) for i in self.infos
+                if i.path.startswith(top) and not i.path.endswith("/")]
+
+    def take_files(self, folder: str) -> list[FileInfo] | None:
+        """``files(folder)`` the first time it is asked for, then None: whatever read the folder
+        first may have changed it since (a deletion, finishing one), so a later read lists it again."""
+        with self._lock:
+            if folder in self._taken:
+                return None
+            self._taken.add(folder)
+        return self.files(folder)
+
+
+def deep_listing(infos: list[FileInfo]) -> DeepListing:
+    """``list_deep`` of a folder from ``walk``'s files below it."""
+    entries: dict[str, Entry] = {}
+    totals: dict[str, list] = {}
+    children: dict[str, set[str]] = {}
+    for info in infos:
+        name, sep, rest = info.path.partition("/")
+        if sep:
+            entries[name] = Entry(name, Kind.DIR)
+            children.setdefault(name, set()).add(rest.partition("/")[0])
+        elif name not in entries:
+            entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
+        total = totals.setdefault(name, [0, 0.0, 0])
+        total[0] += info.size
+        total[1] = max(total[1], info.mtime)
+        total[2] += 1
+    usage = {n: Usage(*t, markers=STEP_MARKERS.intersection(children.get(n, ()))) for n, t in totals.items()}
+    return DeepListing(list(entries.values()), usage, children)
+
+
 class ListingCache:
     """Deep listings of folders (every file below each), kept between the load that made
     them and the deletion that follows, as fsspec's ``DirCache``: bounded in files (the
@@ -137,14 +224,14 @@ class ListingCache:
         self._listings: dict[str, tuple[float, list[FileInfo]]] = {}
         self._lock = threading.Lock()
 
-    def put(self, folder: str, infos: list[FileInfo]) -> None:
+    def put(self, folder: str, infos: list[FileInfo], listed_at: float | None = None) -> None:
         with self._lock:
             self._listings.pop(folder, None)
             if len(infos) > self.max_files:
                 return
             while self._listings and self._files() + len(infos) > self.max_files:
                 del self._listings[next(iter(self._listings))]
-            self._listings[folder] = (self.clock(), infos)
+            self._listings[folder] = (self.clock() if listed_at is None else listed_at, infos)
 
     def get(self, folder: str, take: bool = False, max_age: float | None = None) -> list[FileInfo] | None:
         """The listing of ``folder`` if one is kept and fresh enough (and at most ``max_age``
@@ -356,9 +443,16 @@ class Backend(ABC):
         level. A backend that makes one keeps it (``remember``) for ``listing``."""
         return None
 
-    def remember(self, folder: str, infos: list[FileInfo]) -> None:
-        """Keep a deep listing of ``folder`` (``walk``'s files) for ``listing`` to reuse."""
-        self.listings.put(folder, infos)
+    def flat_page(self, path: str, most: int) -> FlatListing | None:
+        """The first page of a flat listing of ``path`` (at most ``most`` files, fewer where the
+        server's pages are smaller): one request that shows a small tree whole, folder by
+        folder. None where the backend has no such listing (a disk lists folder by folder)."""
+        return None
+
+    def remember(self, folder: str, infos: list[FileInfo], listed_at: float | None = None) -> None:
+        """Keep a deep listing of ``folder`` (``walk``'s files; made at ``time.monotonic()``
+        ``listed_at``, by default now) for ``listing`` to reuse."""
+        self.listings.put(folder, infos, listed_at)
 
     def listing(self, folder: str, fresh: bool = False, keep: bool = False) -> dict[str, list[FileInfo]]:
         """Every file below ``folder`` grouped by the entry of ``folder`` it belongs to (a file
@@ -663,24 +757,9 @@ class DeepListingBackend(BucketBackend):
     listing kept (``remember``) for the deletion that may follow."""
 
     def list_deep(self, path: str) -> DeepListing:
-        entries: dict[str, Entry] = {}
-        totals: dict[str, list] = {}
-        children: dict[str, set[str]] = {}
         infos = list(self.walk(path))
         self.remember(path, infos)  # for the deletion that may follow
-        for info in infos:
-            name, sep, rest = info.path.partition("/")
-            if sep:
-                entries[name] = Entry(name, Kind.DIR)
-                children.setdefault(name, set()).add(rest.partition("/")[0])
-            elif name not in entries:
-                entries[name] = Entry(name, Kind.FILE, info.size, info.mtime, info.tag)
-            total = totals.setdefault(name, [0, 0.0, 0])
-            total[0] += info.size
-            total[1] = max(total[1], info.mtime)
-            total[2] += 1
-        usage = {n: Usage(*t, markers=STEP_MARKERS.intersection(children.get(n, ()))) for n, t in totals.items()}
-        return DeepListing(list(entries.values()), usage, children)
+        return deep_listing(infos)
 
     def walk_many(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
         groups = self.listing(folder, keep=True)

@@ -2,7 +2,7 @@
 google-cloud-storage (the official client).
 
 Listings use the JSON API's ``delimiter="/"`` for one level; they and reads are sent
-over a urllib3 pool signed by google-auth's credentials and read as plain JSON (the
+over a pool of connections (``http.py``) signed by google-auth's credentials and read as plain JSON (the
 client's ``Blob`` objects cost ten times the request, and its import 0.45-0.8 s of CPU,
 which a command that only reads never pays); claims are created
 with ``if_generation_match=0`` (create-only); deletions go 100 to a request
@@ -27,8 +27,8 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
-from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo, Kind,
-                   Missing, parse_bucket_url)
+from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists, FileInfo,
+                   FlatListing, Kind, Missing, parse_bucket_url)
 from . import http
 from .http import TRANSIENT, Backoff, RangedReader, ResponseError, content_range_total, pool_for, send
 
@@ -54,7 +54,7 @@ def parse_url(url: str) -> tuple[str, str]:
 class Connection(http.Connection):
     """Where requests go and what signs them, shared by the backends of one location: the
     emulator named by ``STORAGE_EMULATOR_HOST``, anonymously, else Application Default
-    Credentials; a urllib3 pool for listings and reads, the official client for writes."""
+    Credentials; a pool of connections for listings and reads, the official client for writes."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,15 +87,15 @@ def make_client(credentials: Any) -> Any:
 
 
 def direct_http(endpoint: str, credentials: Any) -> Any:
-    """A urllib3 pool for ``endpoint``, its requests signed by ``credentials`` (None: not at all).
+    """A pool for ``endpoint``, its requests signed by ``credentials`` (None: not at all; else
+    through google-auth's transport, which takes urllib3's pool).
     The client's requests session costs 1.3 ms a request on this side (it reads the
     environment's proxies again each time), a pool 0.3 ms."""
-    pool = pool_for(endpoint, WORKERS + 4)
     if credentials is None:
-        return pool
+        return pool_for(endpoint, WORKERS + 4)
     from google.auth.transport.urllib3 import AuthorizedHttp
 
-    return AuthorizedHttp(credentials, http=pool)
+    return AuthorizedHttp(credentials, http=pool_for(endpoint, WORKERS + 4, urllib3_pool=True))
 
 
 def _default_credentials() -> tuple[Any, str]:
@@ -159,13 +159,14 @@ def _unreachable(backend: GCSBackend, what: str, detail: str) -> CkptError:
 
 
 GCS_ERRORS = ErrorTable(
-    catches=("GoogleAPIError", "GoogleAuthError", "RequestException", "HTTPError",  # HTTPError: urllib3's
+    catches=("GoogleAPIError", "GoogleAuthError", "RequestException", "HTTPError",  # HTTPError: the pool's, urllib3's
              "ResponseError"),
     codes={404: Missing, 412: Exists, 401: _credentials_rejected, 403: _denied},
     # InvalidOperation: a 401 to anonymous credentials, which have nothing to refresh.
     exceptions={"InvalidOperation": _credentials_rejected, "RefreshError": _token_refused,
                 "TransportError": _token_refused, "ConnectionError": _unreachable, "Timeout": _unreachable,
-                "NewConnectionError": _unreachable, "ProtocolError": _unreachable, "TimeoutError": _unreachable},
+                "NewConnectionError": _unreachable, "ProtocolError": _unreachable, "TimeoutError": _unreachable,
+                "ConnectTimeoutError": _unreachable, "ReadTimeoutError": _unreachable},
     describe=_describe,
 )
 
@@ -313,6 +314,13 @@ class GCSBackend(DeepListingBackend):
             if entry.name not in entries:
                 entries[entry.name] = entry
         return list(entries.values())
+
+    def flat_page(self, path: str, most: int) -> FlatListing:
+        prefix = self.folder_key(path)
+        with self.listing_errors(f"cannot list {self.url(path, folder=True)}"):
+            page = next(self._pages(prefix, delimiter=False, most=most))
+        return FlatListing([_info(item, rel) for item in page.get("items", ()) if (rel := item["name"][len(prefix):])],
+                           whole=not page.get("nextPageToken"))
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self.folder_key(path)

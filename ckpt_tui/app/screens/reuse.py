@@ -1,0 +1,65 @@
+"""Dialogs built once per app and shown again with new content.
+
+Closing a dialog that Textual then removes makes it lay out and repaint the whole
+screen below (tens of milliseconds on a large run, after the dialog is already
+gone); opening a new one composes and styles its widgets again. A reusable dialog
+is installed in the app: closing it removes nothing, and opening it again only
+changes what it says.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from textual.app import App
+from textual.screen import ModalScreen
+
+Dialog = TypeVar("Dialog", bound="ReusableDialog")
+HOLD_LIMIT = 0.2  # seconds a dialog shown again may hold the app's frames back
+
+
+class ReusableDialog(ModalScreen):
+    """``open`` gives the app's one instance, with ``reuse`` called on it when it was shown before."""
+
+    @classmethod
+    def open(cls: type[Dialog], app: App, *args, **kwargs) -> Dialog:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if app.is_screen_installed(name):
+            dialog = app.get_screen(name)
+            if dialog.is_mounted:
+                dialog.reuse(*args, **kwargs)
+                return dialog
+            app.uninstall_screen(name)  # installed, never shown: built afresh
+        dialog = cls(*args, **kwargs)
+        app.install_screen(dialog, name)
+        return dialog
+
+    _held = False  # frames wait for this dialog's resume to be handled
+
+    def show(self, callback=None) -> None:
+        """Push the dialog. Shown again, it is drawn once its resume is handled: Textual repaints a
+        screen as it resumes, which would otherwise be a second frame after the one showing what
+        changed in it while it was closed."""
+        if self.is_mounted and not self._held:
+            self._held = True
+            self.app._begin_batch()
+            self.set_timer(HOLD_LIMIT, self._release)  # never longer than that
+        self.app.push_screen(self, callback)
+
+    def on_screen_resume(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self.app._end_batch()
+            # The screen below repaints as it is covered: done now, it joins this dialog's frame.
+            stack = self.app.screen_stack
+            below = stack[-2] if len(stack) > 1 and stack[-1] is self else None
+            if below is not None and below._repaint_required:
+                below._on_timer_update()
+            self.check_idle()
+
+    def reuse(self, *args, **kwargs) -> None:
+        """Show new content in the widgets composed for the first (the same arguments as the class's)."""
+        raise NotImplementedError
