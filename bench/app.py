@@ -67,12 +67,34 @@ def build_tree(base: Path, runs: int, steps: int) -> Path:
     return demo.build_demo(base, runs=specs)
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU milliseconds of all the threads of a running process so far (0 once it is gone)."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+    except OSError:
+        pass  # ended meanwhile
+    return total / 1e6
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
 def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 30.0, settle: float = 0.0,
                     before_exit: Callable[[int], None] | None = None,
-                    on_start: Callable[[int], None] | None = None) -> list[float]:
+                    on_start: Callable[[int], None] | None = None, cpu: list | None = None) -> list[float]:
     """Seconds from starting ``command`` in a pty until each marker has appeared; with
     ``settle``, the program then runs until it has drawn nothing for that long, and
-    ``before_exit`` is given its pid before it is killed (``on_start`` once it started)."""
+    ``before_exit`` is given its pid before it is killed (``on_start`` once it started).
+    With ``cpu``, the CPU milliseconds of the program and of its child processes (sampled
+    while they live) when each marker appeared are added to it."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal as over SSH
         os.environ.update(CHILD_ENV, COLUMNS=str(SIZE[0]), LINES=str(SIZE[1]))
@@ -82,10 +104,12 @@ def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 3
         on_start(pid)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     start = time.perf_counter()
-    seen, output = {}, b""
+    seen, output, children = {}, b"", {}
     try:
         while len(seen) < len(markers) and time.perf_counter() - start < timeout:
-            ready, _, _ = select.select([fd], [], [], 0.05)
+            if cpu is not None:  # children are sampled while they live: once reaped, their time is gone
+                children.update((child, cpu_ms(child) or children.get(child, 0)) for child in child_pids(pid))
+            ready, _, _ = select.select([fd], [], [], 0.005 if cpu is not None else 0.05)
             if not ready:
                 continue
             try:
@@ -95,6 +119,8 @@ def time_to_markers(command: list[str], markers: list[bytes], timeout: float = 3
             for marker in markers:
                 if marker not in seen and marker in output:
                     seen[marker] = time.perf_counter() - start
+                    if cpu is not None:
+                        cpu.append((cpu_ms(pid), sum(children.values())))
         quiet_since = time.perf_counter()
         while settle and time.perf_counter() - quiet_since < settle and time.perf_counter() - start < timeout:
             if select.select([fd], [], [], 0.05)[0]:
@@ -131,12 +157,16 @@ def first_paint() -> None:
         du_cmd = ["du", "-sb", str(base)]
         app_cmd = [sys.executable, "-m", "ckpt_tui", str(base)]
         floors, dus, frames, lists, contents, steps = [], [], [], [], [], []
+        floor_cpu, du_cpu, app_cpu = [], [], []  # CPU ms at the marker: what other load does not inflate much
         for _ in range(ROUNDS):  # interleaved, so that all three see the same machine
-            floors.append(time_to_markers(floor_cmd, [b"row 19"])[0])
-            dus.append(time_to_markers(du_cmd, [str(base).encode()])[0])
+            cpu: list = []
+            floors.append(time_to_markers(floor_cmd, [b"row 19"], cpu=cpu)[0])
+            dus.append(du_seconds(du_cmd, du_cpu))
             # The frame, the run names, every run's size (the total on the top line), the first run's steps.
             frame, listed, sized, shown = time_to_markers(app_cmd, [b"/paint", b"run-09", b"10000 checkpoints",
-                                                                    b"modified"])
+                                                                    b"modified"], cpu=cpu)
+            floor_cpu.append(cpu[0][0])
+            app_cpu.append(cpu[3])  # at first content: the app's own process, and its child processes
             frames.append(frame)
             lists.append(listed)
             contents.append(sized)
@@ -158,6 +188,22 @@ def first_paint() -> None:
           f"median {statistics.median(contents) / statistics.median(both):.2f}x, "
           f"per round median {statistics.median(c / b for c, b in zip(contents, both)):.2f}x "
           f"(goal: at most {FIRST_CONTENT_GOAL}x)")
+    own, children = statistics.median(c for c, _ in app_cpu), statistics.median(c for _, c in app_cpu)
+    floor_ms, du_ms = statistics.median(floor_cpu), statistics.median(du_cpu)
+    print(f"  CPU medians: floor {floor_ms:.0f} ms at its paint, du -sb {du_ms:.0f} ms; ckpt-tui at first content "
+          f"{own:.0f} ms in its own process ({own / floor_ms:.2f}x the floor's), {children:.0f} ms in the "
+          f"size pass started beside it; own process against floor + du {own / (floor_ms + du_ms):.2f}x")
+
+
+def du_seconds(command: list[str], cpu: list[float]) -> float:
+    """Wall seconds of ``du`` until it printed its figure; its CPU milliseconds added to ``cpu``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = time_to_markers(command, [command[-1].encode()])[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return seconds
 
 
 class Terminal:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app import FLOOR, compile_package, time_to_markers
+from app import FLOOR, child_pids, compile_package, time_to_markers
 from scan import ENV, build, peak_memory
 
 FLOOR_RATIO = 2.0
@@ -42,14 +42,6 @@ def peak_of(pid: int) -> int:
     return 0
 
 
-def children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(child) for child in children.read().split()]
-    except OSError:
-        return []
-
-
 def app_peak(command: list[str], markers: list[bytes], settle: float) -> tuple[int, int]:
     """Peak resident memory of the app's own process and of its largest child process."""
     import threading
@@ -61,7 +53,7 @@ def app_peak(command: list[str], markers: list[bytes], settle: float) -> tuple[i
     def sample() -> None:  # children live a while only: their peak is sampled while they do
         while not done.wait(0.02):
             for pid in started:
-                for child in children_of(pid):
+                for child in child_pids(pid):
                     peaks[child] = max(peaks.get(child, 0), peak_of(child))
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -18,6 +18,7 @@ from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.errors import CkptError
 from ..core.store import Space, Store
 from ..policy_file import NO_SETTINGS, Settings
+from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
 
@@ -58,7 +59,8 @@ class CkptApp(App[int]):
     stands for all of them at once. With ``auto_metric``, a run that does not log
     the metric in force is shown with one it logs, unless a saved policy names it.
     With ``live``, the open run is read again when the location changes on disk (every
-    ``live_interval`` seconds on S3 and W&B).
+    ``live_interval`` seconds on S3 and W&B). ``head_start`` holds the location's run sizes
+    being read by a process started before the app (taken by the first listing).
     """
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute, so that subclasses elsewhere find it
@@ -69,7 +71,8 @@ class CkptApp(App[int]):
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,
                  auto_metric: bool = True, cursor_blink: bool = True, store_options: dict | None = None,
-                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None) -> None:
+                 live: bool = True, live_interval: float = 30.0, keymap: dict[str, str] | None = None,
+                 head_start: HeadStart | None = None) -> None:
         super().__init__()
         self._prepare: Callable[[], str] | None = source if callable(source) else None
         self.location = "" if callable(source) else source if isinstance(source, str) else source.location
@@ -89,6 +92,7 @@ class CkptApp(App[int]):
         self.live, self.live_interval = live, live_interval  # the open run follows the location
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
+        self.head_start = head_start
         if self.store is None:
             preload_store(self.location)
 
@@ -108,6 +112,11 @@ class CkptApp(App[int]):
             return self.open_store().space()
         except (CkptError, OSError):
             return Space(None)
+
+    def take_head_start(self) -> HeadStart | None:
+        """The sizes read before the app started, for the first listing only."""
+        head_start, self.head_start = self.head_start, None
+        return head_start
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

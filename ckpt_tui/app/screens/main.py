@@ -11,6 +11,7 @@ import gc
 import time
 
 from functools import partial
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from textual.timer import Timer
     from textual.widget import Widget
 
+    from ..head_start import HeadStart
     from .confirm import DeletionReport
     from .metric_picker import MetricChoice
 
@@ -359,30 +361,58 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.free = self.app.free_space()  # a bucket or W&B says what it reports instead
         policies = read_policies(store, listing)
         problem = policies.problem()
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.show_policies, policies, problem)
-            self.app.call_from_thread(self.show_listing, listing, select, unreadable)
-            self._read_sizes(store, [(p, r) for p, runs in listing.items() for r in runs])
+        worker = get_current_worker()
+        if not worker.is_cancelled:
+            keys = [(p, r) for p, runs in listing.items() for r in runs]
+            head_start = self.app.take_head_start()  # sizes read while the app started, drawn with the list
+            ready = dict(head_start.results(keys, lambda: worker.is_cancelled, wait=False)) if head_start else {}
+            self.app.call_from_thread(self._show_listed, policies, problem, listing, select, unreadable, ready)
+            self._read_sizes(store, [key for key in keys if key not in ready], head_start)
 
-    def _read_sizes(self, store, keys: list[RunKey]) -> None:
+    def _show_listed(self, policies: Policies, problem: str | None, listing: dict[str, list[str]],
+                     select: RunKey | None, unreadable: list[str], sizes: dict[RunKey, RunSize | None]) -> None:
+        """The listing, its policies and the run sizes known already, on one screen update."""
+        self.show_policies(policies, problem)
+        self.show_listing(listing, select, unreadable)
+        if sized := {key: size for key, size in sizes.items() if size is not None}:
+            self.show_sizes(sized)
+
+    def _read_sizes(self, store, keys: list[RunKey], head_start: HeadStart | None) -> None:
         """Every run's rows and bytes from the store's size-only pass (a ``du``-like walk), shown
         before the full reads fill in completeness, latest and best; in the listing's worker."""
         worker, found, posted = get_current_worker(), {}, time.monotonic()
-        for key in keys:
+        for key, size in self._sizes(store, keys, head_start, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
-            try:
-                size = store.run_size(*key)
-            except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
-                continue
             if size is None:
-                break  # the store has no cheaper way than the full reads
+                continue  # a size is optional; the run's full read says what is wrong
             found[key] = size
             if time.monotonic() - posted > SIZES_EVERY:  # a large location: the list fills as it goes
                 self.app.call_from_thread(self.show_sizes, found)
                 found, posted = {}, time.monotonic()
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show_sizes, found, True)
+
+    def _sizes(self, store, keys: list[RunKey], head_start: HeadStart | None,
+               stopped) -> Iterator[tuple[RunKey, RunSize | None]]:
+        """Each run's size (None where it cannot be read): first those the process started
+        before the app sends, then the store's size-only pass for the rest."""
+        left = dict.fromkeys(keys)
+        if head_start is not None:
+            for key, size in head_start.results(keys, stopped):
+                del left[key]
+                yield key, size
+        for key in left:
+            if stopped():
+                return
+            try:
+                size = store.run_size(*key)
+            except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
+                size = None
+            else:
+                if size is None:
+                    return  # the store has no cheaper way than the full reads
+            yield key, size
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_run(self, key: RunKey) -> None:
@@ -529,8 +559,6 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         for gone in self.runs.trim({self.current, *self.plans}):
             if gone is not self.run:
                 self.memo.forget(gone, gone.metrics)
-        if key == self.current:
-            self.start_live()  # after the first run is read: following a large tree costs time
         self.summaries[key] = self._summary(run)
         self.query_one(RunTree).update_summary(key, self.summaries[key])
         if key == self.current:
@@ -547,6 +575,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if (run.project, run.name) != self.current:
             return
         self.run, self.metrics_ready = run, metrics_ready
+        if metrics_ready:
+            self.start_live()  # the run shown is followed on disk, once read in full
         self._loading(self.table, False)
         self._mount_bottom_later()
         self._read_the_rest()
