@@ -643,8 +643,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             empty.update(
                 f"[b]{found}[/b]\n\n{hint}Searched [b]{self.app.location_label}[/b] up to four levels down for "
                 f"checkpoints of {layout_names()}.\n\n"
-                "Open another location with [b]ckpt-tui PATH[/b] (a directory, s3://bucket/prefix or "
-                "wandb://entity), or press [b]r[/b] to read this one again.")
+                "Open another location with [b]ckpt-tui PATH[/b] (a directory, s3://bucket/prefix, "
+                "gs://bucket/prefix, az://container/prefix or wandb://entity), or press [b]r[/b] to read this "
+                "one again.")
             if self.empty_hint is None and self.listing_error is None:
                 self.find_empty_hint()
 
