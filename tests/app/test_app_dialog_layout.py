@@ -26,6 +26,20 @@ def count_layouts(screen) -> list[object]:
     return calls
 
 
+def count_frames(app, what=lambda screen: screen) -> list[object]:
+    """``what`` each frame the app draws shows (a held frame is not drawn)."""
+    frames: list[object] = []
+    display = app._display
+
+    def counted(screen, renderable):
+        if renderable is not None and not app._batch_count:
+            frames.append(what(screen))
+        return display(screen, renderable)
+
+    app._display = counted
+    return frames
+
+
 async def test_a_dialog_opened_at_the_same_size_does_not_lay_out_the_main_screen_again(art_base):
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:
@@ -132,3 +146,21 @@ async def test_a_new_toast_is_laid_out_with_the_screen_below_at_most_twice(art_b
         # shown as it comes, the rack appearing and the toast mounting were a layout each before.
         assert 1 <= len(layouts) <= 2 and app._batch_count == 0
         assert toasts[0].region.height > 0 and rack.display
+
+
+async def test_the_files_dialog_shown_again_is_drawn_once_with_the_files_of_the_step(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        screen.table.focus()
+        await pilot.press("D", "escape", "up")
+        await settle(pilot)
+        frames = count_frames(app, lambda screen: (type(screen), bool(getattr(screen, "rows", None))))
+        await pilot.press("D")
+        await settle(pilot)
+        files = app.screen
+        assert isinstance(files, StepFiles) and files.checkpoint.step == 10 and files.rows
+        # Held until the files came: drawn with them (laid out, then repainted in the same update),
+        # not first saying it reads them.
+        assert frames and len(frames) <= 2 and set(frames) == {(StepFiles, True)}

@@ -106,6 +106,10 @@ class StepFiles(ReusableDialog):
         if checkpoint is self.checkpoint:  # else read for a step shown before
             self.found = found
             self._show()
+            self.content_arrived()
+
+    def ready_to_draw(self) -> bool:
+        return self.found is not None  # shown again, drawn with its files (or when the hold ends)
 
     def _show(self) -> None:
         self.query_one("#disk").border_title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"

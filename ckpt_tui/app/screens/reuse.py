@@ -44,10 +44,24 @@ class ReusableDialog(ModalScreen):
             self._held = True
             self.app._begin_batch()
             self.set_timer(HOLD_LIMIT, self._release)  # never longer than that
+        self._resumed = False
         self.app.push_screen(self, callback)
 
+    _resumed = False  # the resume of this showing is handled
+
     def on_screen_resume(self) -> None:
-        self._release()
+        self._resumed = True
+        if self.ready_to_draw():
+            self._release()
+
+    def ready_to_draw(self) -> bool:
+        """False while what the dialog shows again is on its way: it then calls ``content_arrived``."""
+        return True
+
+    def content_arrived(self) -> None:
+        """Draws the dialog held for its content, once resumed."""
+        if self._resumed:
+            self._release()
 
     def _release(self) -> None:
         if self._held:
