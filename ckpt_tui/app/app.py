@@ -21,7 +21,6 @@ from ..policy_file import NO_SETTINGS, Settings
 from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
-from .screens.reuse import HOLD_LIMIT
 
 
 def ckpt_commands():
@@ -140,38 +139,6 @@ class CkptApp(App[int]):
             for shown in earlier:
                 self._unnotify(shown, refresh=False)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
-
-    _toasts_held = False  # frames wait for a new toast to be mounted
-
-    def _refresh_notifications(self) -> None:
-        """A new toast is mounted with the app's frames held, then drawn in one frame: shown as it
-        comes, the rack appearing, the toast mounting and the rack scrolling to it are a layout
-        and a frame each."""
-        try:
-            rack = self.screen.get_child_by_type(ToastRack)
-        except (NoMatches, ScreenStackError):
-            return
-        shown = {toast._notification.identity for toast in rack.query(Toast)}
-        if self._toasts_held or all(n.identity in shown for n in self._notifications):
-            super()._refresh_notifications()
-            return
-        self._toasts_held = True
-        self._begin_batch()
-        self.set_timer(HOLD_LIMIT, self._release_toasts)  # never longer than that
-        self.call_later(self._show_toasts, rack)
-
-    async def _show_toasts(self, rack: ToastRack) -> None:
-        try:
-            rack.show(self._notifications)
-            for toast in rack.query(Toast):
-                await toast._mounted_event.wait()
-        finally:
-            rack.call_later(self._release_toasts)  # after the rack has scrolled to the new toast
-
-    def _release_toasts(self) -> None:
-        if self._toasts_held:
-            self._toasts_held = False
-            self._end_batch()
 
     def _retell(self, notification, message: str, severity: SeverityLevel, timeout: float | None,
                 markup: bool) -> bool:

@@ -129,25 +129,6 @@ async def test_a_new_search_says_its_count_in_the_search_toast_shown(art_base):
         assert not shown[0].has_class("-information")
 
 
-async def test_a_new_toast_is_laid_out_with_the_screen_below_at_most_twice(art_base):
-    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
-    async with app.run_test(size=(120, 36), notifications=True) as pilot:
-        await settle(pilot)
-        screen = main(app)
-        screen.table.focus()
-        await settle(pilot)
-        layouts = count_layouts(screen)
-        await pilot.press("i")
-        await settle(pilot)
-        rack = app.screen.get_child_by_type(ToastRack)
-        toasts = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
-        assert len(toasts) == 1 and "inverted: marked 10" in str(toasts[0].render())
-        # Mounted with frames held, then laid out once and once more as the toast takes its size;
-        # shown as it comes, the rack appearing and the toast mounting were a layout each before.
-        assert 1 <= len(layouts) <= 2 and app._batch_count == 0
-        assert toasts[0].region.height > 0 and rack.display
-
-
 async def test_the_files_dialog_shown_again_is_drawn_once_with_the_files_of_the_step(art_base):
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:
