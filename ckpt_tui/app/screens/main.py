@@ -374,19 +374,19 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         """The listing, its policies and the run sizes known already, on one screen update."""
         self.show_policies(policies, problem)
         self.show_listing(listing, select, unreadable)
-        if sized := {key: size for key, size in sizes.items() if size is not None}:
+        if sized := {key: measured for key, measured in sizes.items() if measured is not None}:
             self.show_sizes(sized)
 
     def _read_sizes(self, store, keys: list[RunKey], head_start: HeadStart | None) -> None:
         """Every run's rows and bytes from the store's size-only pass (a ``du``-like walk), shown
         before the full reads fill in completeness, latest and best; in the listing's worker."""
         worker, found, posted = get_current_worker(), {}, time.monotonic()
-        for key, size in self._sizes(store, keys, head_start, lambda: worker.is_cancelled):
+        for key, measured in self._sizes(store, keys, head_start, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
-            if size is None:
+            if measured is None:
                 continue  # a size is optional; the run's full read says what is wrong
-            found[key] = size
+            found[key] = measured
             if time.monotonic() - posted > SIZES_EVERY:  # a large location: the list fills as it goes
                 self.app.call_from_thread(self.show_sizes, found)
                 found, posted = {}, time.monotonic()
@@ -399,20 +399,20 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         before the app sends, then the store's size-only pass for the rest."""
         left = dict.fromkeys(keys)
         if head_start is not None:
-            for key, size in head_start.results(keys, stopped):
+            for key, measured in head_start.results(keys, stopped):
                 del left[key]
-                yield key, size
+                yield key, measured
         for key in left:
             if stopped():
                 return
             try:
-                size = store.run_size(*key)
+                measured = store.run_size(*key)
             except Exception:  # noqa: BLE001 - a size is optional; the run's full read says what is wrong
-                size = None
+                measured = None
             else:
-                if size is None:
+                if measured is None:
                     return  # the store has no cheaper way than the full reads
-            yield key, size
+            yield key, measured
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_run(self, key: RunKey) -> None:
