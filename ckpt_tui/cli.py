@@ -162,6 +162,10 @@ def _say_what_was_searched(store) -> None:
         from .stores.layouts import display_names
 
         print(f"searched {MAX_DEPTH} levels down for checkpoints of {display_names()}")
+        from .app.hints import art_base_above  # the app's own hint, without Textual
+
+        if found := art_base_above(store.location):
+            print(f"this folder is inside an ART base: run `ckpt-tui ls {found[0]}`")
 
 
 def _json_bytes(document: object) -> bytes:

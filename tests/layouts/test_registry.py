@@ -152,3 +152,14 @@ def test_the_layouts_guide_has_a_row_for_every_layout():
     rows = {line.split("|")[1].strip() for line in guide.splitlines() if line.startswith("| `")}
     for layout in registered():
         assert any(f"`{layout.name}`" in row for row in rows), f"docs/layouts.md has no row for {layout.name}"
+
+
+def test_ls_inside_an_art_base_says_which_base_to_open(tmp_path, capsys):
+    step = tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001"
+    step.mkdir(parents=True)
+    for inside in (tmp_path / "proj", tmp_path / "proj" / "models" / "m1"):
+        assert main(["ls", str(inside)]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[-1] == f"this folder is inside an ART base: run `ckpt-tui ls {tmp_path}`"
+    assert main(["ls", str(tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001")]) == 0
+    assert "inside an ART base" not in capsys.readouterr().out  # a step folder: no such hint
