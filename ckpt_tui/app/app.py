@@ -10,6 +10,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from textual.app import App, ScreenStackError
+from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.widgets._toast import Toast, ToastRack
@@ -67,6 +68,11 @@ class CkptApp(App[int]):
     TITLE = "ckpt-tui"
     COMMANDS = App.COMMANDS | {ckpt_commands}
     VERTICAL_BREAKPOINTS = [(0, "-low"), (30, "-high")]  # screens under 30 rows: dialogs lose blank lines
+    BINDINGS = [  # Textual's own, with ids so that a keymap can move them
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit_anywhere",
+                tooltip="Quit from any screen"),
+        Binding("ctrl+c", "help_quit", show=False, system=True, id="help_quit"),
+    ]
 
     def __init__(self, source: str | Store | Callable[[], str], *, location_label: str | None = None,
                  timezone: tzinfo | None = None, policy: Policy | None = None, flags: Settings = NO_SETTINGS,

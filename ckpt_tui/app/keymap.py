@@ -1,8 +1,10 @@
 """Binding ids and the user's keymap: ``~/.config/ckpt-tui/keymap.toml``.
 
-Every binding of the app has an id: its action's name, with its argument after a
-dot where it has one (``preview_run``, ``jump.1``, ``mark_range.-1``). The keymap
-file maps ids to keys, as Textual's ``App.set_keymap`` takes them::
+Every binding of the app has an id of its own, across all screens and widgets: its
+action's name (``preview_run``), or, where the action takes an argument or is bound
+in more than one place, a name given with the binding (``next_match``, ``last_step``,
+``close_help``). The keymap file maps ids to keys, as Textual's ``App.set_keymap``
+takes them::
 
     [keymap]
     preview_run = "P"
@@ -23,12 +25,14 @@ KEYMAP_ENV = "CKPT_TUI_KEYMAP"
 
 
 def binding_id(action: str) -> str:
-    name, _, argument = action.removeprefix("screen.").removeprefix("app.").partition("(")
-    return f"{name}.{argument.rstrip(')')}" if argument else name
+    """The id an action without an argument gets: its name, without its namespace."""
+    if "(" in action:  # jump(1) and jump(-1) do different things under different keys
+        raise ValueError(f"a binding of {action} needs an id of its own")
+    return action.removeprefix("screen.").removeprefix("app.")
 
 
 def with_ids(bindings: Iterable[Binding]) -> list[Binding]:
-    """``bindings``, each with an id (its own, or one made from its action)."""
+    """``bindings``, each with an id (its own, or its action's name)."""
     return [b if b.id else replace(b, id=binding_id(b.action)) for b in bindings]
 
 

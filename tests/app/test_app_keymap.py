@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+import pytest
 from app_helpers import RecordingApp, footer_keys, main
 from app_scenarios import settle
 
+from textual.binding import Binding
+from textual.dom import DOMNode
+
 from ckpt_tui.app.keymap import binding_id, load_keymap
-from ckpt_tui.app.screens.main import MainScreen
-from ckpt_tui.app.widgets import CheckpointTable, RunTree
 
 
-def test_every_binding_has_an_id_made_from_its_action():
-    bindings = [*MainScreen.BINDINGS, *CheckpointTable.BINDINGS, *RunTree.BINDINGS]
-    ids = [b.id for b in bindings]
-    assert all(ids) and "preview_run" in ids and "jump.1" in ids and "mark_range.-1" in ids
+def app_bindings() -> list[tuple[str, Binding]]:
+    """Every binding the app's own screens, dialogs and widgets declare, with who declares it."""
+    import ckpt_tui.app
+
+    found = []
+    for info in pkgutil.walk_packages(ckpt_tui.app.__path__, "ckpt_tui.app."):
+        module = importlib.import_module(info.name)
+        for cls in vars(module).values():
+            if isinstance(cls, type) and issubclass(cls, DOMNode) and cls.__module__ == info.name:
+                found += [(cls.__name__, b) for b in cls.__dict__.get("BINDINGS", [])]
+    return found
+
+
+def test_every_binding_of_every_screen_and_widget_has_an_id_of_its_own():
+    found = app_bindings()
+    owners = {name for name, _ in found}
+    assert {"CkptApp", "MainScreen", "CheckpointTable", "RunTree", "HelpScreen", "ConfirmDelete", "Prompt",
+            "ActivityScreen", "StepFiles", "CompareRuns", "ForkScreen", "RuleChooser"} <= owners
+    ids = [b.id for _, b in found]
+    assert all(ids), [(name, b.key) for name, b in found if not b.id]
+    assert [i for i in ids if ids.count(i) > 1] == []
+    assert {"preview_run", "next_match", "previous_match", "first_step", "last_step", "mark_up", "step_up",
+            "chart_cursor_left", "close_help", "cancel_delete", "quit_anywhere"} <= set(ids)
     assert binding_id("screen.search_steps") == "search_steps"
+    with pytest.raises(ValueError):
+        binding_id("jump(-1)")  # an action with an argument names its binding itself
+
+
+async def test_remapping_previous_match_leaves_the_last_step_key_alone(art_base):
+    app = RecordingApp(str(art_base), keymap={"previous_match": "P"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        table = screen.table
+        table.focus()
+        await pilot.press("home", "space", "end")  # mark the first step, then to the last
+        assert len(table.rows) > 2 and table.highlighted is table.rows[-1]
+        await pilot.press("P")  # N's action under its new key: up towards the marked row
+        assert table.cursor_row < len(table.rows) - 1
 
 
 def test_the_keymap_file_maps_ids_to_keys(tmp_path):

@@ -27,7 +27,7 @@ def activity_line(event: Event, timezone=None) -> str:
 
 
 class ActivityScreen(ReusableDialog):
-    BINDINGS = [Binding("escape,L,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,L,q", "dismiss", "Close", id="close_activity")]
 
     def __init__(self, events: list[Event], timezone=None, note: str = "") -> None:
         super().__init__()

@@ -131,14 +131,14 @@ def read_compare(store, keys: list[RunKey], known: dict[RunKey, Run], policy: Po
 class CompareRuns(ReusableDialog):
     BINDINGS = with_ids([
         Binding("escape,C,q", "dismiss", "Close", id="close_compare"),
-        Binding("left_square_bracket", "smoothing(-1)", "Less smoothing"),
-        Binding("right_square_bracket", "smoothing(1)", "More smoothing"),
-        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in"),
-        Binding("minus", "zoom(2)", "Zoom out"),
-        Binding("left", "pan(-1)", "Pan left"),
-        Binding("right", "pan(1)", "Pan right"),
-        Binding("comma", "cursor(-1)", "Cursor left"),
-        Binding("full_stop", "cursor(1)", "Cursor right"),
+        Binding("left_square_bracket", "smoothing(-1)", "Less smoothing", id="less_smoothing"),
+        Binding("right_square_bracket", "smoothing(1)", "More smoothing", id="more_smoothing"),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", id="zoom_in"),
+        Binding("minus", "zoom(2)", "Zoom out", id="zoom_out"),
+        Binding("left", "pan(-1)", "Pan left", id="pan_left"),
+        Binding("right", "pan(1)", "Pan right", id="pan_right"),
+        Binding("comma", "cursor(-1)", "Cursor left", id="chart_cursor_left"),
+        Binding("full_stop", "cursor(1)", "Cursor right", id="chart_cursor_right"),
         Binding("p", "pin_best", "Pin best", id="compare_pin_best"),
         Binding("f", "fork_best", "Fork best", id="compare_fork_best"),
     ])

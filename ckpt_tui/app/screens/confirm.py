@@ -53,7 +53,7 @@ def deletion_summary(plans: list[Plan]) -> Table:
 class ConfirmDelete(ModalScreen[DeletionReport | None]):
     """Lists what goes and, once confirmed, deletes it with progress; Stop works between checkpoints."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_delete")]
     AUTO_FOCUS = "#cancel"
 
     def __init__(self, plans: list[Plan], store_note: Callable[[], str | None] | None = None) -> None:

@@ -69,7 +69,7 @@ class StepFilesRead(NamedTuple):
 class StepFiles(ReusableDialog):
     """Reads the step's files in its own worker, opened again for each step."""
 
-    BINDINGS = [Binding("escape,D,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,D,q", "dismiss", "Close", id="close_disk")]
 
     def __init__(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from textual.widgets import Button, Label, Static
 
 
 class ErrorScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter", "app.pop_screen", "Close")]
+    BINDINGS = [Binding("escape,enter", "app.pop_screen", "Close", id="close_error")]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()

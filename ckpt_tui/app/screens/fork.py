@@ -54,7 +54,7 @@ def fork_problem(project: str, run: str, known: set[RunKey]) -> str | None:
 
 
 class ForkScreen(ModalScreen[ForkResult | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_fork")]
 
     def __init__(self, project: str, run: str, checkpoint: Checkpoint, known: set[RunKey],
                  cursor_blink: bool = True, source: Run | None = None) -> None:

@@ -116,10 +116,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         Binding("x,delete", "delete", "Delete", tooltip="Delete what the preview marks (asks first)"),
         Binding("space", "mark", "Mark", show=False,
                 tooltip="Mark or unmark the highlighted step for deletion (in the step table)"),
-        Binding("n", "jump(1)", "Next", show=False,
+        Binding("n", "jump(1)", "Next", show=False, id="next_match",
                 tooltip="Next match of the step search; else the next kept row among deleted ones and back "
                 "(outside a preview: the next marked row); wraps round"),
-        Binding("N", "jump(-1)", "Previous", show=False, tooltip="The same, upwards"),
+        Binding("N", "jump(-1)", "Previous", show=False, id="previous_match", tooltip="The same, upwards"),
         Binding("m", "pick_metric", "Metric", tooltip="Choose the metric that defines the best step"),
         Binding("d", "cycle_direction", "Max/min", show=False,
                 tooltip="Cycle the metric direction: auto, max, min"),

@@ -34,8 +34,9 @@ class MetricChoice:
 
 class MetricPicker(ModalScreen[MetricChoice | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("d", "cycle_mode", "Direction", tooltip="Cycle the direction: auto, max, min"),
+        Binding("escape", "cancel", "Cancel", id="cancel_metric"),
+        Binding("d", "cycle_mode", "Direction", tooltip="Cycle the direction: auto, max, min",
+                id="metric_direction"),
     ]
 
     def __init__(self, metrics: list[str], current: str | None, mode: str, auto: bool) -> None:

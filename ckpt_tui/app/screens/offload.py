@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class OffloadScreen(ModalScreen[OffloadResult | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_offload")]
 
     def __init__(self, run: Run, resolved: Resolved, cursor_blink: bool = True) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ Answered = Callable[[str | None], None]
 
 
 class Prompt(ReusableDialog):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_prompt")]
 
     def __init__(self, title: str, hint: str, check: Check | None = None, value: str = "",
                  cursor_blink: bool = True, restrict: str | None = None, answered: Answered | None = None) -> None:

@@ -27,8 +27,8 @@ class RuleChooser(ModalScreen[Policy | None]):
     """``pins_note`` says which pins stay: they belong to their runs, not to the rule."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("down", "to_presets", "Presets", show=False),
+        Binding("escape", "cancel", "Cancel", id="cancel_rules"),
+        Binding("down", "to_presets", "Presets", show=False, id="rule_presets"),
     ]
     AUTO_FOCUS = "#rule-text"
 

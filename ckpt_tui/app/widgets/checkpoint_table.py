@@ -73,17 +73,17 @@ class CheckpointTable(ScrollView, can_focus=True):
     """Steps of one run: marker, step, size, time, metrics, and the preview verdict."""
 
     BINDINGS = with_ids([
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
-        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
-        Binding("home,g", "jump(0)", "First step", show=False),
-        Binding("end,G", "jump(-1)", "Last step", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="step_up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="step_down"),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False, id="page_up"),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False, id="page_down"),
+        Binding("home,g", "jump(0)", "First step", show=False, id="first_step"),
+        Binding("end,G", "jump(-1)", "Last step", show=False, id="last_step"),
         Binding("slash", "screen.search_steps", "Search",
                 tooltip="Search the steps and metric values as shown (n / N: next / previous match)"),
-        Binding("shift+down", "screen.mark_range(1)", "Mark down", show=False,
+        Binding("shift+down", "screen.mark_range(1)", "Mark down", show=False, id="mark_down",
                 tooltip="Mark the highlighted step and move down: hold Shift to mark a range"),
-        Binding("shift+up", "screen.mark_range(-1)", "Mark up", show=False,
+        Binding("shift+up", "screen.mark_range(-1)", "Mark up", show=False, id="mark_up",
                 tooltip="Mark the highlighted step and move up"),
     ])
     COMPONENT_CLASSES = {

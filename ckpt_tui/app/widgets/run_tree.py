@@ -105,10 +105,10 @@ class RunTree(Tree[RunKey | str]):
     """Project nodes hold the project name; run leaves hold (project, run)."""
 
     BINDINGS = with_ids([
-        Binding("j", "cursor_down", "Down", show=False, tooltip="Next run"),
-        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous run"),
-        Binding("home,g", "first", "First", show=False, tooltip="First run"),
-        Binding("end,G", "last", "Last", show=False, tooltip="Last run"),
+        Binding("j", "cursor_down", "Down", show=False, id="next_run", tooltip="Next run"),
+        Binding("k", "cursor_up", "Up", show=False, id="previous_run", tooltip="Previous run"),
+        Binding("home,g", "first", "First", show=False, id="first_run", tooltip="First run"),
+        Binding("end,G", "last", "Last", show=False, id="last_run", tooltip="Last run"),
         Binding("enter", "select_cursor", "Open", show=False,
                 tooltip="Open the run's steps; on a project, fold or unfold it"),
         Binding("space", "toggle_node", "Fold / select", show=False,
