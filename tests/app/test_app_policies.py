@@ -239,3 +239,27 @@ async def test_policy_files_of_a_run_not_read_with_the_listing_are_read_in_a_wor
         assert "last:2" in screen.policy_for(screen.run).keep_text
         assert screen.check_action("preview_run", ()) is True
         assert readers and threading.main_thread() not in readers
+
+
+async def test_the_top_line_drops_the_picked_and_unsaved_notes_before_the_rule(hf_fixture):
+    app = RecordingApp(str(hf_fixture))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        await pilot.press("d", "v")
+        await settle(pilot)
+        rule = screen.policy_for(screen.run, screen.current).describe(explain_auto=True)
+        line = status(app)
+        assert screen.saved_state(screen.current).startswith("unsaved") and screen.plans
+        assert rule in line and "would delete" in line, line
+        assert "picked eval_loss" not in line  # a note gave way, the rule stayed
+
+
+def test_a_part_too_long_for_the_room_left_gives_it_to_shorter_less_important_ones():
+    from ckpt_tui.app.widgets.status_line import StatusPart, fit_parts
+
+    parts = [StatusPart("here", priority=3), StatusPart("1 GB free", priority=0),
+             StatusPart("a rule far too long to fit", priority=2), StatusPart("note", priority=1.5),
+             StatusPart("preview", priority=5)]
+    assert fit_parts(parts, 35).plain == "here  1 GB free  note  preview"
+    assert fit_parts(parts, 45).plain == "here  a rule far too long to fit  preview"

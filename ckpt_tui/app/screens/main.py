@@ -719,12 +719,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             if self.run.unreadable:
                 parts.append(StatusPart(DENIED, "bold red", 4))
             elif resolved is not None and resolved.pick_note:
-                parts.append(StatusPart(resolved.pick_note, "yellow", 2))
+                parts.append(StatusPart(resolved.pick_note, "yellow", 1.5))  # notes give way before the rule
             elif self.metrics_ready and policy.metric and policy.metric not in self.metric_names(self.run):
                 parts.append(StatusPart(f"{policy.metric} not logged here (m)", "yellow", 2))
             saved = self.saved_state(self.current) if self.current else None
             if saved:
-                parts.append(StatusPart(saved, "green" if saved.startswith("saved") else "yellow", 2))
+                parts.append(StatusPart(saved, "green" if saved.startswith("saved") else "yellow", 1.5))
         else:
             parts.append(StatusPart(self.policy.describe(explain_auto=True), "italic", 2))
         if self.policy_error:

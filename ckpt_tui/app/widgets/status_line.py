@@ -14,16 +14,25 @@ from textual.widget import Widget
 class StatusPart(NamedTuple):
     text: str
     style: str = ""
-    priority: int = 1  # higher stays longer
+    priority: float = 1  # higher stays longer
 
 
 SEPARATOR = "  "
 
 
 def fit_parts(parts: list[StatusPart], width: int) -> Text:
-    shown = [p for p in parts if p.text]
-    while len(shown) > 1 and len(SEPARATOR.join(p.text for p in shown)) > width:
-        shown.remove(min(shown, key=lambda p: p.priority))
+    def fits(indexes: list[int]) -> bool:
+        return len(SEPARATOR.join(parts[i].text for i in indexes)) <= width
+
+    shown = [i for i, p in enumerate(parts) if p.text]
+    dropped: list[int] = []
+    while len(shown) > 1 and not fits(shown):
+        dropped.append(min(shown, key=lambda i: parts[i].priority))
+        shown.remove(dropped[-1])
+    for index in reversed(dropped):  # the room a long part left: a shorter, less important one takes it
+        if fits(candidate := sorted([*shown, index])):
+            shown = candidate
+    shown = [parts[i] for i in shown]
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     for index, part in enumerate(shown):
         if index:
