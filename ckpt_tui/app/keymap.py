@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 
 KEYMAP_ENV = "CKPT_TUI_KEYMAP"
 
@@ -34,6 +34,18 @@ def binding_id(action: str) -> str:
 def with_ids(bindings: Iterable[Binding]) -> list[Binding]:
     """``bindings``, each with an id (its own, or its action's name)."""
     return [b if b.id else replace(b, id=binding_id(b.action)) for b in bindings]
+
+
+def keys_in_effect(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list[Binding]:
+    """``bindings`` as ``keymap`` leaves them: each with the keys that run it now."""
+    bindings = list(bindings)
+    remapped = BindingsMap(bindings)
+    remapped.apply_keymap(dict(keymap))
+    keys: dict[str | None, dict[str, None]] = {}  # in order, once each (a remapped binding is there per old key)
+    for key, bound in remapped.key_to_bindings.items():
+        for binding in bound:
+            keys.setdefault(binding.id, {})[key] = None
+    return [replace(b, key=",".join(keys[b.id])) for b in bindings if b.id in keys]
 
 
 def keymap_path() -> Path:

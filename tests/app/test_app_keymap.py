@@ -109,3 +109,16 @@ async def test_dialogs_grey_what_cannot_run(art_base):
         assert {b.action: on for _, b, on, _ in dialog.active_bindings.values()}["cancel"] is False
         await pilot.press("escape")
         assert app.screen is dialog
+
+
+async def test_help_shows_the_keys_the_keymap_left(art_base):
+    from ckpt_tui.app.screens.help import HelpScreen
+
+    app = RecordingApp(str(art_base), keymap={"preview_run": "P", "last_step": "ctrl+e,E"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {b.id: b.key for _, bindings in app.screen.sections for b in bindings}
+        assert keys["preview_run"] == "P" and keys["last_step"] == "ctrl+e,E"
+        assert keys["delete"] == "x,delete" and keys["first_step"] == "home,g"  # the rest as they were

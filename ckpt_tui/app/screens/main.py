@@ -33,7 +33,7 @@ from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
 from ...core.store import RunSize, Space
 from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
-from ..keymap import with_ids
+from ..keymap import keys_in_effect, with_ids
 from ..legend import legend_line
 from ..memo import Memo, RunCache
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
@@ -993,9 +993,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self.notify(f"copied {ckpt.location}", timeout=4)
 
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
-        """Every key, from the bindings of this screen and of the widgets it holds."""
-        return [("Actions", list(self.BINDINGS)), ("Run list", list(RunTree.BINDINGS)),
-                ("Steps", list(CheckpointTable.BINDINGS))]
+        """Every key, from the bindings of this screen and of the widgets it holds, as the keymap left them."""
+        keymap = self.app._keymap  # what set_keymap was given; Textual applies it key by key
+        return [(title, keys_in_effect(bindings, keymap)) for title, bindings in
+                (("Actions", self.BINDINGS), ("Run list", RunTree.BINDINGS), ("Steps", CheckpointTable.BINDINGS))]
 
     def action_help(self) -> None:
         from .help import HelpScreen
