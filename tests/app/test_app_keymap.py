@@ -122,3 +122,15 @@ async def test_help_shows_the_keys_the_keymap_left(art_base):
         keys = {b.id: b.key for _, bindings in app.screen.sections for b in bindings}
         assert keys["preview_run"] == "P" and keys["last_step"] == "ctrl+e,E"
         assert keys["delete"] == "x,delete" and keys["first_step"] == "home,g"  # the rest as they were
+
+
+async def test_a_keymap_moves_a_dialogs_key(art_base):
+    from ckpt_tui.app.screens.help import HelpScreen
+
+    app = RecordingApp(str(art_base), keymap={"close_help": "z"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark", "escape")
+        assert isinstance(app.screen, HelpScreen)  # Esc no longer closes it
+        await pilot.press("z")
+        assert app.screen is main(app)
