@@ -39,7 +39,8 @@ async def probe(location: str, keys: list[str]) -> dict:
                 "loaded": {"/".join(k): len(r.checkpoints) for k, r in main.runs.items()},
                 "notes": app.notes,
                 "tree": [str(node.label) for top in tree.root.children for node in (top, *top.children)],
-                "status": str(main.query_one(StatusLine).render())}
+                "status": str(main.query_one(StatusLine).render()),
+                "plot": str(main.query_one("#plot-title").render())}
 
 
 if __name__ == "__main__":

@@ -77,3 +77,4 @@ def test_the_app_lists_every_run_and_says_which_it_cannot_read(locked):
     denied = [line.split()[0] for line in shown["tree"] if line.endswith("permission denied")]
     assert denied == ["agent-002", "lost+found", "secret"], shown["tree"]
     assert "permission denied" in shown["status"] and "not logged here" not in shown["status"]
+    assert shown["plot"] == "this run could not be read (permission denied)", shown["plot"]

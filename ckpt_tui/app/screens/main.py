@@ -630,7 +630,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         plot = plots.first()
         plot.loading = loading
         plot.show(policy.metric, self.series(run, policy.metric) if run else [], policy.direction_label,
-                  best_step, best_value, ckpt.step if ckpt else None, policy.smoothing, loading=loading)
+                  best_step, best_value, ckpt.step if ckpt else None, policy.smoothing, loading=loading,
+                  unreadable=run is not None and run.unreadable)
 
     def _show_empty(self) -> None:
         """With no run to show, say what was searched and how to look elsewhere."""

@@ -19,6 +19,7 @@ from textual.widgets import Label, Static
 
 from ...core.metrics import smooth
 from ...formatting import number
+from .run_tree import DENIED
 
 MAX_POINTS = 200  # braille shows two points a cell: more than the plot's width can show
 
@@ -81,12 +82,14 @@ class MetricPlot(Vertical):
 
     def show(self, metric: str | None, series: list[tuple[int, float]], direction: str | None,
              best_step: int | None, best_value: float | None, highlighted: int | None = None,
-             smoothing: float | None = None, loading: bool = False) -> None:
+             smoothing: float | None = None, loading: bool = False, unreadable: bool = False) -> None:
+        """``unreadable``: the run's folder may not be read, so no metric of it is known."""
         title = self.query_one("#plot-title", Label)
         best = self.query_one("#plot-best", Label)
         # The labels are one line each, whatever they say: no layout pass (a key press costs less).
-        if metric is None or not series:
-            title.update("no metric chosen (m)" if metric is None else
+        if metric is None or not series or unreadable:
+            title.update(f"this run could not be read ({DENIED})" if unreadable else
+                         "no metric chosen (m)" if metric is None else
                          f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}",
                          layout=False)
             best.display = False
