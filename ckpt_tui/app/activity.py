@@ -34,13 +34,14 @@ def with_user(event: Event) -> dict:
     return {**event.to_json(), "user": user}
 
 
+def log_line(event: Event) -> str:
+    return json.dumps(with_user(event))
+
+
 def append_to_log(store: Store, events: list[Event]) -> str | None:
-    """Add ``events`` to the location's log (in a worker: it reads and rewrites the file,
-    which any store can); returns why it could not, or None."""
-    lines = "".join(json.dumps(with_user(e)) + "\n" for e in events)
+    """Add ``events`` to the location's log, one line each (in a worker); returns why it could not, or None."""
     try:
-        before = store.read_location_file(LOG_FILE) or ""
-        store.write_location_file(LOG_FILE, before + lines)
+        store.append_location_file(LOG_FILE, "".join(log_line(e) + "\n" for e in events))
     except (CkptError, OSError) as exc:
         return f"{LOG_FILE} not written: {exc}"
     return None

@@ -268,6 +268,12 @@ class Store(ABC):
         text or the new, never half."""
         raise Refused(f"{self.location} cannot hold ckpt-tui's files; nothing written")
 
+    def append_location_file(self, name: str, text: str) -> None:
+        """Add ``text`` at the end of a small file directly in the location (made if missing).
+        Here by reading and writing it again, which any store can (two writers at once may lose
+        one's text); a store on a disk appends in place, where two writers lose nothing."""
+        self.write_location_file(name, (self.read_location_file(name) or "") + text)
+
     # -- forks ------------------------------------------------------------------
     def checkpoint_files(self, run: Run, checkpoint: Checkpoint) -> list[FileEntry]:
         """The files of one checkpoint (what a fork copies)."""

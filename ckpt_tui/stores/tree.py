@@ -808,6 +808,17 @@ class TreeStore(Store):
         with self._lock:
             self._policies_forgotten_at = time.monotonic()  # the listings made before miss this file
 
+    def append_location_file(self, name: str, text: str) -> None:
+        path = self.backend.local_path(_location_file(name))
+        if path is None:
+            return super().append_location_file(name, text)
+        # One write with O_APPEND: writers at once each add their whole text, none replaces another's.
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(handle, text.encode())
+        finally:
+            os.close(handle)
+
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
         return checkpoint.location or self.backend.url(self._step_path(project, run, checkpoint))

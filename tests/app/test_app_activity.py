@@ -33,3 +33,24 @@ async def test_deletions_and_forks_are_logged_in_the_pane_and_in_the_log_file(ar
     assert set(lines[0]) == set(Event("deleted").to_json()) | {"user"}  # what watch --json prints, and who
     assert lines[0]["bytes"] > 0 and lines[0]["reasons"][0].startswith("rule: keep")
     assert lines[-1]["run"] == "agent-001-fork"
+
+
+def test_the_log_is_appended_to_in_place_and_writers_at_once_lose_nothing(art_base):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ckpt_tui.app.activity import LOG_FILE, append_to_log
+    from ckpt_tui.stores.local import LocalStore
+
+    log = art_base / LOG_FILE
+    log.write_text('{"action": "deleted"}\n')
+    inode = log.stat().st_ino
+    stores = [LocalStore(str(art_base)), LocalStore(str(art_base))]  # two apps on one location
+
+    def write(index: int) -> str | None:
+        return append_to_log(stores[index % 2], [Event("deleted", "demo", "agent-001", index, 1, time=index)])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(write, range(400))) == [None] * 400
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert log.stat().st_ino == inode  # added to, never replaced
+    assert len(lines) == 401 and sorted(e["step"] for e in lines[1:]) == list(range(400))
