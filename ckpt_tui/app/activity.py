@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections import Counter
+from datetime import datetime
+from typing import NamedTuple
 
 from ..core.errors import CkptError
 from ..core.fork import ForkResult
@@ -14,6 +17,7 @@ from ..core.store import Store
 from ..core.events import Event
 
 LOG_FILE = ".ckpt-tui.log"
+EARLIER_SHOWN = 200  # the log's newest entries the pane lists beside this session's
 
 
 def fork_event(result: ForkResult, now: float) -> Event:
@@ -45,3 +49,41 @@ def append_to_log(store: Store, events: list[Event]) -> str | None:
     except (CkptError, OSError) as exc:
         return f"{LOG_FILE} not written: {exc}"
     return None
+
+
+class LogEntry(NamedTuple):
+    event: Event
+    user: str | None
+
+
+def log_entry(line: str) -> LogEntry | None:
+    """One line of the log as written; None for a line that is not one."""
+    try:
+        data = json.loads(line)
+        step, size = data.get("step"), data.get("bytes")
+        event = Event(str(data["action"]), data.get("project"), data.get("run"),
+                      step if isinstance(step, int) else None, size if isinstance(size, int) else None,
+                      tuple(str(r) for r in data.get("reasons") or ()), datetime.fromisoformat(data["time"]).timestamp())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    user = data.get("user")
+    return LogEntry(event, user if isinstance(user, str) else None)
+
+
+def earlier_entries(store: Store, session: list[Event], most: int = EARLIER_SHOWN) -> tuple[list[LogEntry], str | None]:
+    """The log's entries other than this session's, newest first (at most ``most``; in a worker),
+    and why the log could not be read, or None."""
+    try:
+        text = store.read_location_file(LOG_FILE) or ""
+    except (CkptError, OSError) as exc:
+        return [], f"{LOG_FILE} not read: {exc}"
+    ours = Counter(log_line(e) for e in session)  # this session's lines, written already or not yet
+    entries: list[LogEntry] = []
+    for line in reversed(text.splitlines()):
+        if ours[line]:
+            ours[line] -= 1
+        elif (entry := log_entry(line)) is not None:
+            entries.append(entry)
+            if len(entries) == most:
+                break
+    return entries, None

@@ -6,6 +6,7 @@ import json
 
 from app_helpers import RecordingApp, confirm_delete, go_to_step, main
 from app_scenarios import settle
+from textual.widgets import Static
 
 from ckpt_tui.app.screens.activity import ActivityScreen
 from ckpt_tui.core.events import Event
@@ -54,3 +55,24 @@ def test_the_log_is_appended_to_in_place_and_writers_at_once_lose_nothing(art_ba
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert log.stat().st_ino == inode  # added to, never replaced
     assert len(lines) == 401 and sorted(e["step"] for e in lines[1:]) == list(range(400))
+
+
+async def test_the_pane_lists_the_log_files_earlier_entries_newest_first_and_this_sessions_once(art_base):
+    from ckpt_tui.app.activity import EARLIER_SHOWN, LOG_FILE
+
+    earlier = [{**Event("deleted", "demo", "agent-002", step, 1000, ("rule: keep latest",), time=1.7e9 + step).to_json(),
+                "user": "alice"} for step in range(EARLIER_SHOWN + 50)]
+    (art_base / LOG_FILE).write_text("".join(json.dumps(e) + "\n" for e in earlier) + "not json\n")
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("v", "x")
+        await confirm_delete(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        text = str(app.screen.query_one("#activity-lines", Static).render())
+    session, _, before = text.partition(f"earlier, in {LOG_FILE} (newest first)")
+    assert session.count("demo/agent-001") == 10 and "agent-001" not in before  # this session's, once
+    shown = [int(line.split("step ")[1].split()[0]) for line in before.splitlines() if "agent-002" in line]
+    assert shown == list(range(EARLIER_SHOWN + 49, 49, -1))  # the newest, newest first
+    assert all(line.endswith("by alice") for line in before.splitlines() if "agent-002" in line)

@@ -1,4 +1,5 @@
-"""The activity log (``L``): what this app deleted, slimmed, forked and saved, newest last."""
+"""The activity log (``L``): what this app deleted, slimmed, forked and saved, newest last; then
+the log file's earlier entries (other sessions, other users), newest first."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.widgets import Label, Static
 
 from ...formatting import size, stamp
 from ...core.events import Event
-from ..activity import LOG_FILE, append_to_log
+from ..activity import LOG_FILE, LogEntry, append_to_log, earlier_entries
 from .reuse import ReusableDialog
 
 ACTIVITY_BINDINGS = [
@@ -32,6 +33,7 @@ class ActivityScreen(ReusableDialog):
     def __init__(self, events: list[Event], timezone=None, note: str = "") -> None:
         super().__init__()
         self.events, self.timezone, self.note = events, timezone, note
+        self.earlier: list[LogEntry] = []  # the log's entries before this session, newest first
 
     @property
     def summary(self) -> str:
@@ -41,7 +43,18 @@ class ActivityScreen(ReusableDialog):
 
     @property
     def lines(self) -> str:
-        return "\n".join(activity_line(e, self.timezone) for e in self.events)
+        lines = [activity_line(e, self.timezone) for e in self.events]
+        if self.earlier:
+            lines += ["" if lines else None, f"[u]earlier, in {LOG_FILE} (newest first)[/u]"]
+            lines += [activity_line(e, self.timezone) + (f"  by {user}" if user else "") for e, user in self.earlier]
+        return "\n".join(line for line in lines if line is not None)
+
+    def show_earlier(self, earlier: list[LogEntry]) -> None:
+        """The log's entries from before this session, once read."""
+        if earlier != self.earlier:
+            self.earlier = earlier
+            if self.is_mounted:
+                self.query_one("#activity-lines", Static).update(self.lines)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="activity", classes="dialog") as dialog:
@@ -79,4 +92,13 @@ class ActivityLogging:
 
     def action_show_activity(self) -> None:
         where = self.app.activity_problem or f"also written to {LOG_FILE} at the location (JSON lines)"
-        ActivityScreen.open(self.app, list(self.app.activity), self.app.timezone, where).show()
+        dialog = ActivityScreen.open(self.app, list(self.app.activity), self.app.timezone, where)
+        dialog.show()
+        self.read_earlier_activity(dialog, list(self.app.activity))
+
+    @work(thread=True, exit_on_error=False, group="activity-read", exclusive=True)
+    def read_earlier_activity(self, dialog: ActivityScreen, session: list[Event]) -> None:
+        earlier, problem = earlier_entries(self.app.open_store(), session)
+        if problem and not self.app.activity_problem:
+            self.app.call_from_thread(self.notify, problem, title="Activity log", severity="warning", timeout=8)
+        self.app.call_from_thread(dialog.show_earlier, earlier)
