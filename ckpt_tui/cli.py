@@ -531,6 +531,15 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
     return outcome
 
 
+def _log_activity(store, events: list) -> None:
+    """Add what was done to the location's ``.ckpt-tui.log``, as the app and ``watch`` do."""
+    from .app.activity import append_to_log
+
+    problem = append_to_log(store, events) if events else None
+    if problem:
+        _err(f"note: {problem}")
+
+
 def _flags(args: argparse.Namespace) -> Settings:
     return flag_settings(args.metric, args.mode, args.keep, args.smoothing, args.full)
 
@@ -612,6 +621,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
             _err(f"{plan.project}/{plan.run}: " + (f"removed what interrupted work left: {what}" if removed else what))
     if not args.dry_run and todo:
         outcome = _execute(store, todo, show_progress=sys.stderr.isatty())
+        from .core.events import deletion_events
+
+        _log_activity(store, deletion_events(outcome.results))
         if not args.json:
             gone = sum(len(r.gone) for r in outcome.results)
             print(f"{_work(outcome.results) if outcome.results else 'deleted 0 checkpoint(s)'}, "
@@ -669,6 +681,11 @@ def cmd_fork(args: argparse.Namespace) -> int:
                              args.not_after_step, args.with_history, to_store=target, progress=progress)
     if show:
         print(file=sys.stderr)
+    import time
+
+    from .app.activity import fork_event
+
+    _log_activity(store, [fork_event(result, time.time())])
     if args.json:
         _print_json(result.to_json())
     else:

@@ -388,6 +388,11 @@ class Watch:
             self._done(pair)
 
     def _tell(self, pair: Pair, events: list[Event]) -> None:
+        from .app.activity import append_to_log
+
+        problem = append_to_log(self.store, events) if events else None  # .ckpt-tui.log, as the app writes it
+        if problem:
+            self._problem("activity log", Event("error", reasons=(problem,)))
         for event in events:
             if event.problem:
                 self._problem((pair, event.step, event.reasons), event)

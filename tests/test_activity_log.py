@@ -1,0 +1,47 @@
+"""``prune``, ``fork`` and ``watch`` add what they did to ``.ckpt-tui.log``, as the app does:
+the objects ``watch --json`` prints, and who."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_run import run_cli
+
+from ckpt_tui.core.events import Event
+from ckpt_tui.stores.local import LocalStore
+from ckpt_tui.watch import Watch
+
+LOG = ".ckpt-tui.log"
+
+
+def logged(base: Path) -> list[dict]:
+    return [json.loads(line) for line in (base / LOG).read_text().splitlines()]
+
+
+def test_prune_logs_each_step_it_deleted_and_a_dry_run_nothing(art_base, capsys):
+    args = ("prune", art_base, "-p", "demo", "-r", "agent-001", "--keep", "latest", "--metric", "val/reward")
+    assert run_cli(capsys, *args, "--dry-run")[0] == 0 and not (art_base / LOG).exists()
+    code, out, err = run_cli(capsys, *args, "--yes", "--json")
+    assert code == 0, err
+    deleted = sorted(d["step"] for d in json.loads(out)["plans"][0]["deleted"])
+    lines = logged(art_base)
+    assert deleted and sorted(e["step"] for e in lines) == deleted
+    assert {e["action"] for e in lines} == {"deleted"} and {e["run"] for e in lines} == {"agent-001"}
+    assert set(lines[0]) == set(Event("deleted").to_json()) | {"user"} and lines[0]["bytes"] > 0
+
+
+def test_fork_logs_the_fork(art_base, capsys):
+    code, _, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "agent-x", "--step", "10")
+    assert code == 0, err
+    [line] = logged(art_base)
+    assert (line["action"], line["run"], line["step"]) == ("forked", "agent-x", 10)
+    assert line["reasons"][0] == "from demo/agent-001"
+
+
+def test_watch_logs_what_it_deletes(art_base):
+    (art_base / ".ckpt-tui.toml").write_text('keep = "latest"\nmetric = "val/reward"\n')
+    told: list[Event] = []
+    Watch(LocalStore(art_base), "demo", "agent-001", report=told.append).cycle()
+    deleted = [e for e in told if e.action == "deleted"]
+    assert deleted and [(e["action"], e["step"]) for e in logged(art_base)] == [("deleted", e.step) for e in deleted]
