@@ -532,10 +532,10 @@ def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
 
 
 def _log_activity(store, events: list) -> None:
-    """Add what was done to the location's ``.ckpt-tui.log``, as the app and ``watch`` do."""
-    from .app.activity import append_to_log
+    """Add what was done to the location's ``.ckpt-tui.log`` (on a disk), as the app and ``watch`` do."""
+    from .app.activity import append_on_disk
 
-    problem = append_to_log(store, events) if events else None
+    problem = append_on_disk(store, events)
     if problem:
         _err(f"note: {problem}")
 

@@ -388,9 +388,9 @@ class Watch:
             self._done(pair)
 
     def _tell(self, pair: Pair, events: list[Event]) -> None:
-        from .app.activity import append_to_log
+        from .app.activity import append_on_disk
 
-        problem = append_to_log(self.store, events) if events else None  # .ckpt-tui.log, as the app writes it
+        problem = append_on_disk(self.store, events)  # .ckpt-tui.log, as the app writes it
         if problem:
             self._problem("activity log", Event("error", reasons=(problem,)))
         for event in events:

@@ -51,6 +51,14 @@ def append_to_log(store: Store, events: list[Event]) -> str | None:
     return None
 
 
+def append_on_disk(store: Store, events: list[Event]) -> str | None:
+    """What ``prune``, ``fork`` and ``watch`` add to the log: at a location on a disk, where it
+    costs one write and never races; in a bucket it would be read and written again each time."""
+    from ..stores.local import LocalStore
+
+    return append_to_log(store, events) if events and isinstance(store, LocalStore) else None
+
+
 class LogEntry(NamedTuple):
     event: Event
     user: str | None
