@@ -43,3 +43,25 @@ def test_file_kinds_follow_the_layouts_training_state():
     assert file_kind("extra.bin") == "weights"
     assert file_kind("global_step4/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt") == "optimizer"
     assert file_kind("iter_0000010/mp_rank_00/model_optim_rng.pt") == "weights + optimizer"
+
+
+async def test_a_preview_shows_free_space_now_and_after_on_the_top_line(art_base):
+    from ckpt_tui.app.widgets import StatusLine
+    from ckpt_tui.core.store import Space
+
+    class FixedFree(RecordingApp):
+        def free_space(self) -> Space:
+            return Space(10**9)
+
+    app = FixedFree(str(art_base))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        line = lambda: str(screen.query_one(StatusLine).render())  # noqa: E731
+        assert "1.0 GB free" in line()
+        await pilot.press("v")
+        await settle(pilot)
+        freed = sum(p.freed_bytes for p in screen.plans.values())
+        assert freed and f"free 1.0 GB -> {size(10**9 + freed)}" in line(), line()
+        await pilot.press("escape")
+        assert "1.0 GB free" in line() and "->" not in line()

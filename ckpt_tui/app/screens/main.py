@@ -684,13 +684,25 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                 "weights only (slimmed: never offered for resuming)": ckpt.weights_only}
         return tuple(tag for tag, on in tags.items() if on)
 
+    def preview_freed(self) -> int:
+        """The bytes the previewed plans free, as the core counts them."""
+        return sum(p.freed_bytes for p in self.plans.values() if not p.refused)
+
+    def free_text(self) -> str:
+        """``41.0 GB free``; in a preview, ``free 41.0 GB -> 79.2 GB`` (the core's bytes freed on top)."""
+        free = self.free.free
+        if free is None:
+            return self.free.note
+        freed = self.preview_freed() if self.preview_scope else 0
+        return f"free {size(free)} -> {size(free + freed)}" if freed else f"{size(free)} free"
+
     def preview_text(self) -> str | None:
         if not self.preview_scope:
             return None
         plans = list(self.plans.values())
         steps = sum(len(p.delete) for p in plans if not p.refused)
         slims = sum(len(p.slim) for p in plans if not p.refused)
-        freed = sum(p.freed_bytes for p in plans if not p.refused)
+        freed = self.preview_freed()
         work = f"delete {steps} steps" + (f", slim {slims}" if slims else "")
         text = f"preview ({self.preview_scope}): would {work}, free {size(freed)}"
         refused = sum(1 for p in plans if p.refused)
@@ -711,8 +723,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             totals += f" · reading runs {total_runs - len(self._sizing)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.free.free is not None or self.free.note:
-            parts.append(StatusPart(f"{size(self.free.free)} free" if self.free.free is not None else self.free.note,
-                                    "", 0))
+            parts.append(StatusPart(self.free_text(), "", 0))
         if self.run is not None:
             policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
             resolved = self.run_resolved(self.run) if self.metrics_ready else None
@@ -956,8 +967,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
-        freed = sum(p.freed_bytes for p in self.plans.values() if not p.refused)
-        StepFiles.open(self.app, self.run, ckpt, freed).show()
+        StepFiles.open(self.app, self.run, ckpt, self.preview_freed()).show()
 
     def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
         """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:
