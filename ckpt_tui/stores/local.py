@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from ..core.errors import CkptError
 from ..core.models import Run
+from . import verdict_cache
 from .backends.local import LocalBackend
 from .tree import TreeStore
 
@@ -47,12 +48,27 @@ class LocalStore(TreeStore):
         beside running threads is unsafe, and the app reads runs one by one.
         """
         pairs = list(pairs)
+        cache = verdict_cache.cache_file(self.backend.real_root)
+        if cache is not None:
+            self._verdicts.keep(verdict_cache.load(cache))
         workers = min(len(os.sched_getaffinity(0)), MAX_PROCESSES, len(pairs) // (RUNS_FOR_PROCESSES // 2))
         if workers < 2 or len(pairs) < RUNS_FOR_PROCESSES or threading.active_count() > 1:
             for pair in pairs:
                 yield pair, _read(self, pair, function, with_metrics)
-            return
-        yield from _forked_map(self, pairs, function, with_metrics, workers)
+        else:
+            yield from _forked_map(self, pairs, function, with_metrics, workers)
+        if cache is not None:  # every run read: what it found whole is the cache's whole content
+            verdict_cache.save(cache, set(self._verdicts.found_whole or ()))
+
+    def found_whole(self) -> str:
+        """The records of weights files this process found whole, to send from a worker."""
+        return "".join(self._verdicts.found_whole or ())
+
+    def add_found_whole(self, records: str) -> None:
+        """A worker's ``found_whole``."""
+        size = verdict_cache.RECORD
+        if self._verdicts.found_whole is not None:
+            self._verdicts.found_whole.extend(records[at:at + size] for at in range(0, len(records), size))
 
 
 def _same(run: Run) -> Run:
@@ -72,6 +88,7 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
 # written before the workers start, so they fit in the smallest buffer a pipe has (4 KiB).
 _MAX_TASKS = 1024
 _HEADER = 8  # before each result: the index of its run, then the length of its pickle (4 bytes each)
+_LAST = 0xFFFFFFFF  # the index of a worker's last message: the weights files it found whole
 
 
 def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Callable[[Run], T],
@@ -103,7 +120,7 @@ def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Calla
             children[results_read] = pid
         os.close(tasks_read)
         tasks_read = -1
-        yield from _in_order(pairs, children)
+        yield from _in_order(pairs, children, store)
     finally:
         if tasks_read >= 0:
             os.close(tasks_read)
@@ -131,14 +148,18 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                     result: object = _read(store, pairs[index], function, with_metrics)
                 except Exception as exc:  # noqa: BLE001 - raised again where the results are read
                     result = _Raised(exc)
-                data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-                view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
-                while view:
-                    view = view[os.write(results, view):]
+                _send(results, index, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
+        _send(results, _LAST, store.found_whole().encode("latin-1"))
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
         code = 1
     finally:
         os._exit(code)  # nothing of the parent's (buffers, exit handlers) runs twice
+
+
+def _send(results: int, index: int, data: bytes) -> None:
+    view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
+    while view:
+        view = view[os.write(results, view):]
 
 
 class _Raised:
@@ -154,8 +175,9 @@ class _Raised:
             self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterator[tuple[tuple[str, str], object]]:
-    """The workers' results, in the order of ``pairs``."""
+def _in_order(pairs: list[tuple[str, str]], children: dict[int, int],
+              store: LocalStore) -> Iterator[tuple[tuple[str, str], object]]:
+    """The workers' results, in the order of ``pairs``; then their last messages, to ``store``."""
     import pickle
     import select
 
@@ -165,24 +187,36 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterato
     for fd in children:
         poller.register(fd, select.POLLIN)
     open_fds = len(children)
+
+    def receive() -> int:
+        """What the workers have sent since; how many of them are still sending."""
+        for fd, _event in poller.poll():
+            data = os.read(fd, 1 << 16)
+            if not data:
+                poller.unregister(fd)
+                nonlocal open_fds
+                open_fds -= 1
+            buffer = buffers[fd]
+            buffer += data
+            while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
+                if (index := _length(buffer, 0)) == _LAST:
+                    store.add_found_whole(buffer[_HEADER:_HEADER + size].decode("latin-1"))
+                else:
+                    early[index] = pickle.loads(buffer[_HEADER:_HEADER + size])
+                del buffer[:_HEADER + size]
+        return open_fds
+
     for index, pair in enumerate(pairs):
         while index not in early:
             if not open_fds:
                 raise RuntimeError(f"a worker process reading runs ended before reading {pair[0]}/{pair[1]}")
-            for fd, _event in poller.poll():
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    poller.unregister(fd)
-                    open_fds -= 1
-                buffer = buffers[fd]
-                buffer += data
-                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
-                    early[_length(buffer, 0)] = pickle.loads(buffer[_HEADER:_HEADER + size])
-                    del buffer[:_HEADER + size]
+            receive()
         result = early.pop(index)
         if isinstance(result, _Raised):
             raise result.exc
         yield pair, result
+    while open_fds and receive():
+        pass
 
 
 def _length(buffer: bytearray, at: int) -> int:

@@ -33,6 +33,7 @@ from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layout
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
+from .verdict_cache import settled
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -205,24 +206,41 @@ _PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 class _Verdicts:
     """What the bytes of weights files said, by path, size and time of writing: a file unchanged
-    since it was judged is not read again (``watch`` loads its runs over and over)."""
+    since it was judged is not read again (``watch`` loads its runs over and over). Once told to
+    ``keep`` a location's verdicts, files found whole by an earlier scan (``verdict_cache``: by
+    device, inode, size and times) are not read either, and those found whole now are kept."""
 
     LIMIT = 100_000
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, int, float], str] = {}
         self.limit = self.LIMIT
+        self.whole: set[str] = set()  # from the cache: files found whole before
+        self.found_whole: list[str] | None = None  # files found whole now, while keeping: the cache's next records
+
+    def keep(self, whole: set[str]) -> None:
+        """Trust the records ``whole`` of an earlier scan, and gather this scan's."""
+        self.whole, self.found_whole = whole, []
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
         Threads may share it: a verdict is one dict item, and two threads judging the same file
         at once both read it, which does no harm."""
+        record = ""
+        if info.tag and self.found_whole is not None:  # kept for a local disk only: tags are identities
+            record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
+            if record in self.whole:
+                self.found_whole.append(record)
+                return ""
         key = (path, info.size, info.mtime)
         verdict = self.known.get(key)
         if verdict is not None:
             return verdict
-        why = file_problem(path, info.size, backend.open_listed)  # ``path`` ends as ``info.path`` does
+        read_at = time.time_ns()
+        why = file_problem(path, info.size, backend.open_listed, None)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
+        if why == "" and record and settled(info.tag, read_at):
+            self.found_whole.append(record)  # type: ignore[union-attr]
         if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict
