@@ -58,17 +58,16 @@ class LocalStore(TreeStore):
         else:
             yield from _forked_map(self, pairs, function, with_metrics, workers)
         if cache is not None:  # every run read: what it found whole is the cache's whole content
-            verdict_cache.save(cache, set(self._verdicts.found_whole or ()))
+            verdict_cache.save(cache, self._verdicts.found_whole or b"")
 
-    def found_whole(self) -> str:
+    def found_whole(self) -> bytes:
         """The records of weights files this process found whole, to send from a worker."""
-        return "".join(self._verdicts.found_whole or ())
+        return bytes(self._verdicts.found_whole or b"")
 
-    def add_found_whole(self, records: str) -> None:
+    def add_found_whole(self, records: bytes) -> None:
         """A worker's ``found_whole``."""
-        size = verdict_cache.RECORD
         if self._verdicts.found_whole is not None:
-            self._verdicts.found_whole.extend(records[at:at + size] for at in range(0, len(records), size))
+            self._verdicts.found_whole += records
 
 
 def _same(run: Run) -> Run:
@@ -149,7 +148,7 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                 except Exception as exc:  # noqa: BLE001 - raised again where the results are read
                     result = _Raised(exc)
                 _send(results, index, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
-        _send(results, _LAST, store.found_whole().encode("latin-1"))
+        _send(results, _LAST, store.found_whole())
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
         code = 1
     finally:
@@ -200,7 +199,7 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int],
             buffer += data
             while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
                 if (index := _length(buffer, 0)) == _LAST:
-                    store.add_found_whole(buffer[_HEADER:_HEADER + size].decode("latin-1"))
+                    store.add_found_whole(buffer[_HEADER:_HEADER + size])
                 else:
                     early[index] = pickle.loads(buffer[_HEADER:_HEADER + size])
                 del buffer[:_HEADER + size]

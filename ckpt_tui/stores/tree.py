@@ -216,11 +216,11 @@ class _Verdicts:
         self.known: dict[tuple[str, int, float], str] = {}
         self.limit = self.LIMIT
         self.whole: set[str] = set()  # from the cache: files found whole before
-        self.found_whole: list[str] | None = None  # files found whole now, while keeping: the cache's next records
+        self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
 
     def keep(self, whole: set[str]) -> None:
         """Trust the records ``whole`` of an earlier scan, and gather this scan's."""
-        self.whole, self.found_whole = whole, []
+        self.whole, self.found_whole = whole, bytearray()
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
@@ -230,7 +230,7 @@ class _Verdicts:
         if info.tag and self.found_whole is not None:  # kept for a local disk only: tags are identities
             record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
             if record in self.whole:
-                self.found_whole.append(record)
+                self.found_whole += record.encode("latin-1")
                 return ""
         key = (path, info.size, info.mtime)
         verdict = self.known.get(key)
@@ -240,7 +240,7 @@ class _Verdicts:
         why = file_problem(path, info.size, backend.open_listed, None)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
         if why == "" and record and settled(info.tag, read_at):
-            self.found_whole.append(record)  # type: ignore[union-attr]
+            self.found_whole += record.encode("latin-1")  # type: ignore[operator]
         if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict

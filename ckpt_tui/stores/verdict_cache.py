@@ -70,19 +70,18 @@ def load(path: str) -> set[str]:
     return {text[at:at + RECORD] for at in range(len(MAGIC), len(text), RECORD)}
 
 
-def save(path: str, records: set[str]) -> None:
-    """``records`` (at most ``MAX_RECORDS``) written at ``path`` in place of what was there, at once;
+def save(path: str, records: bytes | bytearray) -> None:
+    """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once;
     old cache files beside it removed. Failing to write is no failure of the scan."""
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        kept = list(records)[:MAX_RECORDS]
         temporary = f"{path}.{os.getpid()}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(MAGIC + "".join(kept).encode("latin-1"))
-            while view:
-                view = view[os.write(fd, view):]
+            for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
+                while view:
+                    view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.replace(temporary, path)
