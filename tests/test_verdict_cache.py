@@ -60,8 +60,8 @@ def scan(base: Path) -> dict[tuple[str, str], Run]:
     return found
 
 
-def records(cache_home: Path, base: Path) -> set[str]:
-    return verdict_cache.load(verdict_cache.cache_file(os.path.realpath(base)))
+def records(cache_home: Path, base: Path, run: str = "run-0") -> set[str]:
+    return verdict_cache.load(verdict_cache.cache_file(os.path.realpath(base), "p", run))
 
 
 def test_a_second_scan_reads_no_header_of_a_file_found_whole(tmp_path, cache_home, settled_now, header_reads):
@@ -72,7 +72,7 @@ def test_a_second_scan_reads_no_header_of_a_file_found_whole(tmp_path, cache_hom
     second = scan(base)
     assert header_reads == []
     assert [c.step for c in second["p", "run-0"].checkpoints] == [c.step for c in first["p", "run-0"].checkpoints] == [1, 2, 3]
-    assert os.stat(verdict_cache.cache_file(os.path.realpath(base))).st_mode & 0o777 == 0o600
+    assert os.stat(verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")).st_mode & 0o777 == 0o600
 
 
 def test_files_changed_just_before_they_were_read_are_never_kept(tmp_path, cache_home, header_reads):
@@ -134,7 +134,7 @@ def test_many_runs_read_by_worker_processes_keep_what_each_found(tmp_path, cache
     base = base_of(tmp_path, runs=8, steps=2)
     found = scan(base)
     assert len(found) == 8
-    assert len(records(cache_home, base)) == 16  # from the workers (forked: their reads are not counted here)
+    assert all(len(records(cache_home, base, f"run-{r}")) == 2 for r in range(8))  # written by the workers
     header_reads.clear()
     scan(base)
     assert header_reads == []
@@ -143,11 +143,33 @@ def test_many_runs_read_by_worker_processes_keep_what_each_found(tmp_path, cache
 @pytest.mark.parametrize("content", [b"", b"not ours", verdict_cache.MAGIC + b"x" * (verdict_cache.RECORD - 1)])
 def test_a_cache_file_not_of_ours_is_ignored(tmp_path, cache_home, settled_now, header_reads, content):
     base = base_of(tmp_path)
-    path = verdict_cache.cache_file(os.path.realpath(base))
+    path = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
     os.makedirs(os.path.dirname(path))
     Path(path).write_bytes(content)
     assert len(scan(base)["p", "run-0"].checkpoints) == 3
     assert len(header_reads) == 3 and len(records(cache_home, base)) == 3
+
+
+def test_a_listing_of_one_run_leaves_the_others_records(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path, runs=2)
+    scan(base)
+    store = LocalStore(base)
+    assert isinstance(dict(store.load_runs([("p", "run-1")]))["p", "run-1"], Run)
+    assert len(records(cache_home, base, "run-0")) == len(records(cache_home, base, "run-1")) == 3
+    header_reads.clear()
+    scan(base)
+    assert header_reads == []
+
+
+def test_cache_files_unused_for_a_month_are_removed(tmp_path, cache_home, settled_now):
+    base = base_of(tmp_path, runs=2)
+    scan(base)
+    stale = verdict_cache.cache_file(os.path.realpath(base), "p", "run-1")
+    month = 31 * 86400
+    os.utime(stale, (os.stat(stale).st_atime - month, os.stat(stale).st_mtime - month))
+    store = LocalStore(base)
+    dict(store.load_runs([("p", "run-0")]))
+    assert not os.path.exists(stale) and records(cache_home, base, "run-0")
 
 
 def test_no_cache_folder_is_no_failure(tmp_path, monkeypatch, settled_now):

@@ -48,26 +48,13 @@ class LocalStore(TreeStore):
         beside running threads is unsafe, and the app reads runs one by one.
         """
         pairs = list(pairs)
-        cache = verdict_cache.cache_file(self.backend.real_root)
-        if cache is not None:
-            self._verdicts.keep(verdict_cache.load(cache))
+        verdict_cache.forget_old()
         workers = min(len(os.sched_getaffinity(0)), MAX_PROCESSES, len(pairs) // (RUNS_FOR_PROCESSES // 2))
         if workers < 2 or len(pairs) < RUNS_FOR_PROCESSES or threading.active_count() > 1:
             for pair in pairs:
                 yield pair, _read(self, pair, function, with_metrics)
-        else:
-            yield from _forked_map(self, pairs, function, with_metrics, workers)
-        if cache is not None:  # every run read: what it found whole is the cache's whole content
-            verdict_cache.save(cache, self._verdicts.found_whole or b"")
-
-    def found_whole(self) -> bytes:
-        """The records of weights files this process found whole, to send from a worker."""
-        return bytes(self._verdicts.found_whole or b"")
-
-    def add_found_whole(self, records: bytes) -> None:
-        """A worker's ``found_whole``."""
-        if self._verdicts.found_whole is not None:
-            self._verdicts.found_whole += records
+            return
+        yield from _forked_map(self, pairs, function, with_metrics, workers)
 
 
 def _same(run: Run) -> Run:
@@ -76,10 +63,19 @@ def _same(run: Run) -> Run:
 
 def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T],
           with_metrics: bool) -> T | CkptError:
+    """One run of many, trusting the weights files its last listing found whole (``verdict_cache``),
+    and keeping those this one finds whole for the next."""
+    cache = verdict_cache.cache_file(store.backend.real_root, *pair)
+    store._verdicts.keep(verdict_cache.load(cache) if cache else set())
     try:
-        return function(store.load_run(*pair, with_metrics=with_metrics))
+        run = store.load_run(*pair, with_metrics=with_metrics)
+        if cache:
+            verdict_cache.save(cache, store._verdicts.found_whole or b"")
+        return function(run)
     except CkptError as exc:
         return exc
+    finally:
+        store._verdicts.keep(None)
 
 
 # Processes, pipes and pickles are imported where runs are forked: a small listing starts without them.
@@ -87,7 +83,6 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
 # written before the workers start, so they fit in the smallest buffer a pipe has (4 KiB).
 _MAX_TASKS = 1024
 _HEADER = 8  # before each result: the index of its run, then the length of its pickle (4 bytes each)
-_LAST = 0xFFFFFFFF  # the index of a worker's last message: the weights files it found whole
 
 
 def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Callable[[Run], T],
@@ -119,7 +114,7 @@ def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Calla
             children[results_read] = pid
         os.close(tasks_read)
         tasks_read = -1
-        yield from _in_order(pairs, children, store)
+        yield from _in_order(pairs, children)
     finally:
         if tasks_read >= 0:
             os.close(tasks_read)
@@ -147,18 +142,14 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                     result: object = _read(store, pairs[index], function, with_metrics)
                 except Exception as exc:  # noqa: BLE001 - raised again where the results are read
                     result = _Raised(exc)
-                _send(results, index, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
-        _send(results, _LAST, store.found_whole())
+                data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+                view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
+                while view:
+                    view = view[os.write(results, view):]
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
         code = 1
     finally:
         os._exit(code)  # nothing of the parent's (buffers, exit handlers) runs twice
-
-
-def _send(results: int, index: int, data: bytes) -> None:
-    view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
-    while view:
-        view = view[os.write(results, view):]
 
 
 class _Raised:
@@ -174,9 +165,8 @@ class _Raised:
             self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _in_order(pairs: list[tuple[str, str]], children: dict[int, int],
-              store: LocalStore) -> Iterator[tuple[tuple[str, str], object]]:
-    """The workers' results, in the order of ``pairs``; then their last messages, to ``store``."""
+def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterator[tuple[tuple[str, str], object]]:
+    """The workers' results, in the order of ``pairs``."""
     import pickle
     import select
 
@@ -186,36 +176,24 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int],
     for fd in children:
         poller.register(fd, select.POLLIN)
     open_fds = len(children)
-
-    def receive() -> int:
-        """What the workers have sent since; how many of them are still sending."""
-        for fd, _event in poller.poll():
-            data = os.read(fd, 1 << 16)
-            if not data:
-                poller.unregister(fd)
-                nonlocal open_fds
-                open_fds -= 1
-            buffer = buffers[fd]
-            buffer += data
-            while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
-                if (index := _length(buffer, 0)) == _LAST:
-                    store.add_found_whole(buffer[_HEADER:_HEADER + size])
-                else:
-                    early[index] = pickle.loads(buffer[_HEADER:_HEADER + size])
-                del buffer[:_HEADER + size]
-        return open_fds
-
     for index, pair in enumerate(pairs):
         while index not in early:
             if not open_fds:
                 raise RuntimeError(f"a worker process reading runs ended before reading {pair[0]}/{pair[1]}")
-            receive()
+            for fd, _event in poller.poll():
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    poller.unregister(fd)
+                    open_fds -= 1
+                buffer = buffers[fd]
+                buffer += data
+                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
+                    early[_length(buffer, 0)] = pickle.loads(buffer[_HEADER:_HEADER + size])
+                    del buffer[:_HEADER + size]
         result = early.pop(index)
         if isinstance(result, _Raised):
             raise result.exc
         yield pair, result
-    while open_fds and receive():
-        pass
 
 
 def _length(buffer: bytearray, at: int) -> int:

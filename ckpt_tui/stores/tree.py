@@ -218,9 +218,9 @@ class _Verdicts:
         self.whole: set[str] = set()  # from the cache: files found whole before
         self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
 
-    def keep(self, whole: set[str]) -> None:
-        """Trust the records ``whole`` of an earlier scan, and gather this scan's."""
-        self.whole, self.found_whole = whole, bytearray()
+    def keep(self, whole: set[str] | None) -> None:
+        """Trust the records ``whole`` of an earlier scan, and gather this scan's (None: stop)."""
+        self.whole, self.found_whole = whole or set(), None if whole is None else bytearray()
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".

@@ -11,9 +11,9 @@ neither matches. Only verdicts of "whole" are kept, and never for a file changed
 ``RACY_NS`` before it was read: a write in the same tick of the clock could leave its times as
 they were (git's "racily clean" entries).
 
-One file a location (named by a digest of its real path), rewritten whole by each full scan with
-the files that scan found whole: files deleted since drop out. At most ``MAX_RECORDS`` files a
-location; cache files untouched for ``MAX_AGE_DAYS`` are removed.
+One file a run (named by a digest of the location's real path and the run's names), rewritten
+whole each time the run is read with the files found whole: files deleted since drop out. At
+most ``MAX_RECORDS`` files a run; cache files untouched for ``MAX_AGE_DAYS`` are removed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 IDENTITY = struct.Struct("<QQqqq")  # device, inode, size, mtime_ns, ctime_ns
 RECORD = IDENTITY.size + 1  # and one character: the check made (safetensors header, zip archive end)
 MAGIC = b"ckpt-tui whole weights v1\n"
-MAX_RECORDS = 500_000  # 20.5 MB on disk at most, about 45 MB in memory
+MAX_RECORDS = 200_000  # 8.2 MB on disk at most, about 20 MB in memory
 MAX_AGE_DAYS = 30
 RACY_NS = 1_000_000_000
 
@@ -36,14 +36,14 @@ def settled(tag: str, now_ns: int) -> bool:
     return max(mtime_ns, ctime_ns) < now_ns - RACY_NS
 
 
-def cache_file(location: str) -> str | None:
-    """Where the verdicts of the location ``location`` (a real path) are kept; None without a home."""
+def cache_file(location: str, project: str, run: str) -> str | None:
+    """Where the verdicts of a run of the location ``location`` (a real path) are kept; None without a home."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(root):
         return None
     import hashlib  # here: a small listing starts without it
 
-    digest = hashlib.sha256(os.fsencode(location)).hexdigest()[:32]
+    digest = hashlib.sha256(os.fsencode(f"{location}\0{project}\0{run}")).hexdigest()[:32]
     return os.path.join(root, "ckpt-tui", "whole-weights", digest)
 
 
@@ -71,8 +71,8 @@ def load(path: str) -> set[str]:
 
 
 def save(path: str, records: bytes | bytearray) -> None:
-    """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once;
-    old cache files beside it removed. Failing to write is no failure of the scan."""
+    """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once.
+    Failing to write is no failure of the scan."""
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -85,14 +85,22 @@ def save(path: str, records: bytes | bytearray) -> None:
         finally:
             os.close(fd)
         os.replace(temporary, path)
-        _forget_old(folder)
     except OSError:
         pass
 
 
-def _forget_old(folder: str) -> None:
+def forget_old() -> None:
+    """Remove the cache files no listing has written for ``MAX_AGE_DAYS`` (runs deleted or not read since)."""
+    folder = cache_file("", "", "")
+    if folder is None:
+        return
+    folder = os.path.dirname(folder)
     oldest = time.time() - MAX_AGE_DAYS * 86400
-    for name in os.listdir(folder):
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
         try:
             if os.lstat(os.path.join(folder, name)).st_mtime < oldest:
                 os.unlink(os.path.join(folder, name))
