@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from binascii import crc32
 
 IDENTITY = struct.Struct("<QQqqq")  # device, inode, size, mtime_ns, ctime_ns
 RECORD = IDENTITY.size + 1  # and one character: the check made (safetensors header, zip archive end)
@@ -41,10 +42,10 @@ def cache_file(location: str, project: str, run: str) -> str | None:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(root):
         return None
-    import hashlib  # here: a small listing starts without it
-
-    digest = hashlib.sha256(os.fsencode(f"{location}\0{project}\0{run}")).hexdigest()[:32]
-    return os.path.join(root, "ckpt-tui", "whole-weights", digest)
+    # Two runs of the same name cost each other their records, nothing more (a record matches one file):
+    # two CRCs name the file, without loading a hash library (hashlib's OpenSSL costs 3 ms of start-up).
+    name = os.fsencode(f"{location}\0{project}\0{run}")
+    return os.path.join(root, "ckpt-tui", "whole-weights", f"{crc32(name):08x}{crc32(name[::-1]):08x}")
 
 
 def load(path: str) -> set[str]:
