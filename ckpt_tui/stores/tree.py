@@ -257,6 +257,8 @@ class TreeStore(Store):
         self._found: _Found | None = None
         self._found_at = 0.0  # time.monotonic() of the discovery in _found
         self._policies_forgotten_at = -1.0  # time.monotonic() of the last forget_policy_places()
+        # _recent_listings of _found: by URL, and the listing each was made from, by folder
+        self._recent: tuple[_Found, dict[str, list[Entry]], dict[str, list[Entry]]] | None = None
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -806,8 +808,14 @@ class TreeStore(Store):
             if (self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS
                     or self._found_at <= self._policies_forgotten_at):
                 return {}
-            listed = dict(self._found.listed)
-        return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
+            if self._recent is None or self._recent[0] is not self._found:
+                self._recent = (self._found, {}, {})
+            _, urls, made = self._recent  # asked for each run: each listing's URL made once
+            for folder, entries in self._found.listed.items():
+                if made.get(folder) is not entries:
+                    made[folder] = entries
+                    urls[self.backend.url(join(folder, POLICY_FILE))] = entries
+            return dict(urls)
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")
