@@ -53,8 +53,8 @@ class ActivityScreen(ReusableDialog):
         """The log's entries from before this session, once read."""
         if earlier != self.earlier:
             self.earlier = earlier
-            if self.is_mounted:
-                self.query_one("#activity-lines", Static).update(self.lines)
+            for lines in self.query("#activity-lines").results(Static):  # none yet: composed with them
+                lines.update(self.lines)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="activity", classes="dialog") as dialog:
