@@ -117,17 +117,18 @@ def _retried() -> tuple[type[BaseException], ...]:
             *((urllib3.ProtocolError, urllib3.TimeoutError) if urllib3 else ()))
 
 
-def pool_for(endpoint: str, size: int, urllib3_pool: bool = False) -> Any:
+def pool_for(endpoint: str, size: int, urllib3_pool: bool = False, ca_bundle: str | None = None) -> Any:
     """A pool of ``size`` connections for ``endpoint``, through the proxy the environment names for
     it (``HTTPS_PROXY``, ``ALL_PROXY``, unless ``NO_PROXY`` names the host) and trusting
     ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` where set, as ``requests`` would. urllib3's
-    through a proxy or when ``urllib3_pool`` (what google-auth signs), else a ``Pool``."""
+    through a proxy or when ``urllib3_pool`` (what google-auth signs), else a ``Pool``. ``ca_bundle``:
+    the certificates to trust instead (botocore's ``AWS_CA_BUNDLE``)."""
     from urllib.request import getproxies, proxy_bypass
 
     where = urlsplit(endpoint)
     bundle = None
     if where.scheme == "https":
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        bundle = ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if not bundle:
             import certifi
 
