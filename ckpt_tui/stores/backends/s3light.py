@@ -354,8 +354,7 @@ class LightClient:
     def _url(self, bucket: str, key: str | None = None, query: dict[str, str] | None = None) -> str:
         path = f"/{quote(bucket, safe='')}" + ("" if key is None else f"/{quote_key(key)}")
         if query:
-            path += "?" + "&".join(f"{quote_param(k)}={quote_param(v)}" if v is not None else quote_param(k)
-                                   for k, v in query.items())
+            path += "?" + "&".join(f"{quote_param(k)}={quote_param(v)}" for k, v in query.items())
         return self.endpoint + path
 
     def _called(self, operation: str, **params: Any) -> None:
