@@ -184,6 +184,7 @@ def write(path: Path, text: str) -> str:
     ("", "[default]\naws_access_key_id = K\n", {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, None,
      None),  # a partial credentials file
     ("", "", {}, "missing", None),  # botocore says the profile does not exist
+    ("", "", {"AWS_PROFILE": "missing"}, None, None),
     ("[default\n", "", {}, None, None),  # unreadable
 ])
 def test_the_light_client_is_used_only_for_plain_settings(config, credentials, environment, profile, expected,

@@ -25,7 +25,6 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
-from xml.sax.saxutils import escape
 
 from . import http
 from .http import Backoff, RangedReader, content_range_total
@@ -140,7 +139,8 @@ def plain_settings(endpoint_url: str | None = None, profile: str | None = None) 
     if not endpoint or urlsplit(endpoint).scheme not in ("http", "https") or any(
             environ.get(name) for name in BOTOCORE_ENVIRONMENT):
         return None
-    name = profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE") or "default"
+    named = profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
+    name = named or "default"
     try:
         config = _section(_sections("AWS_CONFIG_FILE", "~/.aws/config"), f"profile {name}",
                           *(("default",) if name == "default" else ()))
@@ -150,7 +150,7 @@ def plain_settings(endpoint_url: str | None = None, profile: str | None = None) 
     if (config is not None and not config.keys() <= PLAIN_CONFIG) or (
             shared is not None and not shared.keys() <= PLAIN_CREDENTIALS):
         return None
-    if profile is not None and config is None and shared is None:
+    if named and config is None and shared is None:
         return None  # botocore says the profile does not exist
     credentials: Credentials | None = None
     if profile is None:  # an explicit profile outranks the environment's keys, as in botocore
@@ -225,6 +225,11 @@ class Signer:
         headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key}/{scope}, "
                                     f"SignedHeaders={names}, Signature={signature}")
         return headers
+
+
+def escape(text: str) -> str:
+    """``text`` as XML character data (xml.sax.saxutils' import costs a command 10 ms)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # -- the client -------------------------------------------------------------------------------------
