@@ -13,7 +13,6 @@ first use (``sdk``).
 from __future__ import annotations
 
 import base64
-import configparser
 import hashlib
 import hmac
 import io
@@ -109,13 +108,16 @@ class Settings:
         self.endpoint, self.region, self.credentials = endpoint.rstrip("/"), region, credentials
 
 
-def _sections(path_variable: str, default: str) -> configparser.RawConfigParser:
+def _section(path_variable: str, default: str, *names: str) -> dict[str, str] | None:
+    """The first of the sections ``names`` in the file the variable names (else ``default``),
+    its settings by lowercase name; None where there is none (or no file)."""
+    path = os.path.expanduser(os.environ.get(path_variable) or default)
+    if not os.path.isfile(path):
+        return None
+    import configparser
+
     parser = configparser.RawConfigParser(strict=False)
-    parser.read(os.path.expanduser(os.environ.get(path_variable) or default), encoding="utf-8")
-    return parser
-
-
-def _section(parser: configparser.RawConfigParser, *names: str) -> dict[str, str] | None:
+    parser.read(path, encoding="utf-8")
     for name in names:
         if parser.has_section(name):
             return {key.lower(): value for key, value in parser.items(name)}
@@ -142,10 +144,10 @@ def plain_settings(endpoint_url: str | None = None, profile: str | None = None) 
     named = profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
     name = named or "default"
     try:
-        config = _section(_sections("AWS_CONFIG_FILE", "~/.aws/config"), f"profile {name}",
+        config = _section("AWS_CONFIG_FILE", "~/.aws/config", f"profile {name}",
                           *(("default",) if name == "default" else ()))
-        shared = _section(_sections("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), name)
-    except (configparser.Error, OSError, UnicodeDecodeError):
+        shared = _section("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", name)
+    except Exception:  # noqa: BLE001 - a file configparser cannot read: botocore says what is wrong
         return None
     if (config is not None and not config.keys() <= PLAIN_CONFIG) or (
             shared is not None and not shared.keys() <= PLAIN_CREDENTIALS):
