@@ -5,7 +5,9 @@ Listings use paginators (``Delimiter="/"`` for one level); deletions use
 a response reports as failed; copies, uploads and downloads go through
 s3transfer's ``TransferManager`` (multipart above ``multipart_threshold``,
 server-side for copies), except a copy of an object a listing just sized below it: one
-``CopyObject``. botocore is imported only when an S3 location is opened.
+``CopyObject``. Where the credentials and endpoint are plain, these requests are
+signed and sent without botocore (``s3light.py``), which is then imported only for
+transfers in parts and uploads; otherwise botocore sends them all.
 """
 
 from __future__ import annotations
