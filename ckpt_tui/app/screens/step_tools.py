@@ -88,6 +88,7 @@ class StepTools:
 
         Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
                     value=self.table.search, cursor_blink=self.app.cursor_blink, answered=chosen).show()
+        self.call_after_refresh(self.table.prepare_search)  # read while the text is typed, not on Enter
 
     def action_choose_full_state(self) -> None:
         """The rule chooser, at its *Full state for* field: what slimming keeps."""
