@@ -128,7 +128,7 @@ class StepTools:
         never = self._never(self.run)
         marks = self.marks.get(self.current, frozenset())
         steps = self.memo.get(self.run, "steps", lambda: {c.step for c in self.run.checkpoints})
-        skipped = {s: never[s] for s in steps if s in never}
+        skipped = {s: why for s, why in never.items() if s in steps}  # a few steps, not every one
         self._set_marks(frozenset(steps - marks - set(skipped)), skipped, "inverted")
 
     def action_mark_range(self, direction: int) -> None:
