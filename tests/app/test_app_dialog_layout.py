@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from app_helpers import RecordingApp, main
+from app_helpers import RecordingApp, main, toasts
 from app_scenarios import settle
 
 from textual.widgets import Input
-from textual.widgets._toast import Toast, ToastRack
 
 from ckpt_tui.app.screens.activity import ActivityScreen
 from ckpt_tui.app.screens.disk import StepFiles
@@ -98,17 +97,14 @@ async def test_inverting_marks_again_updates_one_toast_with_the_last_count(art_b
         screen.table.focus()
         await pilot.press("a")
         await settle(pilot)
-        rack = app.screen.get_child_by_type(ToastRack)
-        shown = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
+        shown = toasts(app, "Marks")
         assert len(shown) == 1 and "every step: marked 10; 10 marked in all" in str(shown[0].render())
         await pilot.press("i", "i")
         await settle(pilot)
         assert screen.marks[screen.current] == frozenset(range(10))  # every step but best (10) and latest (11)
-        toasts = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
-        assert toasts == shown  # the same toast, saying the last count
-        assert str(toasts[0].render()).endswith("inverted: marked 10; 10 marked in all\n2 skipped: best val/reward "
-                                                "(10); latest (11)")
-        assert [n.message.split(";")[0] for n in app._notifications if n.title == "Marks"] == ["inverted: marked 10"]
+        assert toasts(app, "Marks") == shown  # the same toast, saying the last count
+        assert str(shown[0].render()).endswith("inverted: marked 10; 10 marked in all\n2 skipped: best val/reward "
+                                               "(10); latest (11)")
         assert app.said("inverted: unmarked 10; 0 marked in all")  # the first i, said too
 
 
@@ -119,12 +115,11 @@ async def test_a_new_search_says_its_count_in_the_search_toast_shown(art_base):
         main(app).table.focus()
         await pilot.press("slash", *"11", "enter")
         await settle(pilot)
-        rack = app.screen.get_child_by_type(ToastRack)
-        shown = [t for t in rack.query(Toast) if t._notification.title == "Search"]
+        shown = toasts(app, "Search")
         assert len(shown) == 1 and shown[0].has_class("-information")
         await pilot.press("slash", "ctrl+u", *"999", "enter")
         await settle(pilot)
-        assert [t for t in rack.query(Toast) if t._notification.title == "Search"] == shown
+        assert toasts(app, "Search") == shown
         assert "0 step(s) match '999'" in str(shown[0].render()) and shown[0].has_class("-warning")
         assert not shown[0].has_class("-information")
 
