@@ -79,7 +79,7 @@ def tmpdir_env(tmp_path: Path) -> dict:
 
 
 # Test groups (markers registered in pyproject.toml), by directory and file name, so that a
-# part runs alone: `python -m pytest -m "not s3 and not app and not wandb and not slow"`.
+# part runs alone: `python -m pytest -m "not s3 and not gcs and not azure and not app and not wandb and not slow"`.
 GROUP_DIRECTORIES = {"s3": "s3", "app": "app", "wandb": "wandb"}
 SLOW_FILES = {"test_watch.py", "test_watch_signals.py", "test_fork_crashes.py", "test_concurrent_prunes.py"}
 

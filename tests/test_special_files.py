@@ -128,6 +128,7 @@ def big_trainer_state(path: Path, best: str, entries: int) -> None:
     path.write_text(json.dumps(state))
 
 
+@pytest.mark.slow
 def test_a_trainer_state_over_64_mb_is_read_and_the_trainers_best_kept(hf_fixture):
     base = hf_fixture
     big_trainer_state(base / HF_RUN / "checkpoint-30" / "trainer_state.json", f"{HF_RUN}/checkpoint-15", 70_000)
@@ -148,6 +149,7 @@ def test_a_trainer_state_that_cannot_be_read_whole_refuses_the_run(hf_fixture):
     assert steps(base / HF_RUN, "checkpoint-") == before
 
 
+@pytest.mark.slow
 def test_a_history_over_64_mb_is_read_line_by_line(art_base):
     history = art_base / "demo" / "models" / "agent-001" / "history.jsonl"
     padding = "x" * 1000
