@@ -197,3 +197,23 @@ async def test_the_activity_log_shown_again_with_a_new_event_draws_the_whole_scr
         await pilot.press("escape")
         await settle(pilot)
         assert frames[2:] == [(MainScreen, True)]  # closed: the screen below drawn once, as it was laid out
+
+
+async def test_a_jump_closes_its_dialog_and_draws_the_steps_at_the_step_in_one_frame(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        screen.table.focus()
+        await pilot.press("colon", "escape", "colon", "4")  # the dialog shown again
+        await settle(pilot)
+        frames = count_frames(app, lambda screen: type(screen), whole=True)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen and screen.table.highlighted.step == 4
+        # The screen below drawn once, with the step highlighted and its details (not drawn as the
+        # dialog closes, then again as the table, details and chart tell it what changed).
+        assert frames == [(MainScreen, True)]
+        await pilot.press("colon", "escape")
+        await settle(pilot)
+        assert frames[1:] == [(Prompt, True), (MainScreen, True)], frames

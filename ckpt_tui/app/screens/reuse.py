@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from textual.app import App
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 Dialog = TypeVar("Dialog", bound="ReusableDialog")
 HOLD_LIMIT = 0.2  # seconds a dialog shown again may hold the app's frames back
@@ -85,17 +85,23 @@ class ReusableDialog(ModalScreen):
         self.check_idle()
 
     def _on_timer_update(self) -> None:
-        """Textual draws a new layout, then repaints: two frames. With the whole dialog to repaint
-        anyway (as it is shown again), it is laid out with the frames held and drawn once."""
-        if self._repaint_required and self._layout_required and self.is_current and not self.app._batch_count:
-            self.app._begin_batch()
-            try:
-                self._refresh_layout(scroll=self._scroll_required)
-            finally:
-                self.app._end_batch()
-            self._layout_required = self._scroll_required = False
+        if not self.app._batch_count:  # else nothing is drawn yet
+            lay_out_for_repaint(self)
         super()._on_timer_update()
 
     def reuse(self, *args, **kwargs) -> None:
         """Show new content in the widgets composed for the first (the same arguments as the class's)."""
         raise NotImplementedError
+
+
+def lay_out_for_repaint(screen: Screen) -> None:
+    """Textual draws a new layout, then repaints the whole screen: two frames. With the whole
+    screen to repaint anyway (as a dialog is shown, or the screen below as it closes), the
+    layout is done with the frames held, and drawn by the repaint: one frame."""
+    if (screen._layout_required or screen._scroll_required) and screen._repaint_required and screen.is_current:
+        screen.app._begin_batch()
+        try:
+            screen._refresh_layout(scroll=screen._scroll_required and not screen._layout_required)
+        finally:
+            screen.app._end_batch()
+        screen._layout_required = screen._scroll_required = False
