@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import shutil
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # Trees written by the tests are seconds old: steps of layouts without a completion marker count
 # as complete at once, unless a test sets its own settle window (tests/test_completeness.py).
 os.environ.setdefault("CKPT_TUI_SETTLE_SECONDS", "0")
+# Scans keep what they found of weights files under the user's cache folder: the suite's own, removed after.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ckpt-tui-tests-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
 
 
 def copy_tree(source: Path, target: Path) -> Path:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from ..core.errors import CkptError
 from ..core.models import Run
+from . import verdict_cache
 from .backends.local import LocalBackend
 from .tree import TreeStore
 
@@ -47,6 +48,7 @@ class LocalStore(TreeStore):
         beside running threads is unsafe, and the app reads runs one by one.
         """
         pairs = list(pairs)
+        verdict_cache.forget_old()
         workers = min(len(os.sched_getaffinity(0)), MAX_PROCESSES, len(pairs) // (RUNS_FOR_PROCESSES // 2))
         if workers < 2 or len(pairs) < RUNS_FOR_PROCESSES or threading.active_count() > 1:
             for pair in pairs:
@@ -61,10 +63,19 @@ def _same(run: Run) -> Run:
 
 def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T],
           with_metrics: bool) -> T | CkptError:
+    """One run of many, trusting the weights files its last listing found whole (``verdict_cache``),
+    and keeping those this one finds whole for the next."""
+    cache = verdict_cache.cache_file(store.backend.real_root, *pair)
+    store._verdicts.keep(verdict_cache.load(cache) if cache else set())
     try:
-        return function(store.load_run(*pair, with_metrics=with_metrics))
+        run = store.load_run(*pair, with_metrics=with_metrics)
+        if cache:
+            verdict_cache.save(cache, store._verdicts.found_whole or b"")
+        return function(run)
     except CkptError as exc:
         return exc
+    finally:
+        store._verdicts.keep(None)
 
 
 # Processes, pipes and pickles are imported where runs are forked: a small listing starts without them.

@@ -33,6 +33,7 @@ from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layout
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
+from .verdict_cache import settled
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -205,24 +206,41 @@ _PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 class _Verdicts:
     """What the bytes of weights files said, by path, size and time of writing: a file unchanged
-    since it was judged is not read again (``watch`` loads its runs over and over)."""
+    since it was judged is not read again (``watch`` loads its runs over and over). Once told to
+    ``keep`` a location's verdicts, files found whole by an earlier scan (``verdict_cache``: by
+    device, inode, size and times) are not read either, and those found whole now are kept."""
 
     LIMIT = 100_000
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, int, float], str] = {}
         self.limit = self.LIMIT
+        self.whole: set[str] = set()  # from the cache: files found whole before
+        self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
+
+    def keep(self, whole: set[str] | None) -> None:
+        """Trust the records ``whole`` of an earlier scan, and gather this scan's (None: stop)."""
+        self.whole, self.found_whole = whole or set(), None if whole is None else bytearray()
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
         Threads may share it: a verdict is one dict item, and two threads judging the same file
         at once both read it, which does no harm."""
+        record = ""
+        if info.tag and self.found_whole is not None:  # kept for a local disk only: tags are identities
+            record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
+            if record in self.whole:
+                self.found_whole += record.encode("latin-1")
+                return ""
         key = (path, info.size, info.mtime)
         verdict = self.known.get(key)
         if verdict is not None:
             return verdict
-        why = file_problem(path, info.size, backend.open_listed)  # ``path`` ends as ``info.path`` does
+        read_at = time.time_ns()
+        why = file_problem(path, info.size, backend.open_listed, None)  # ``path`` ends as ``info.path`` does
         verdict = f"{info.path}: {why}" if why else ""
+        if why == "" and record and settled(info.tag, read_at):
+            self.found_whole += record.encode("latin-1")  # type: ignore[operator]
         if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict
@@ -239,6 +257,8 @@ class TreeStore(Store):
         self._found: _Found | None = None
         self._found_at = 0.0  # time.monotonic() of the discovery in _found
         self._policies_forgotten_at = -1.0  # time.monotonic() of the last forget_policy_places()
+        # _recent_listings of _found: by URL, and the listing each was made from, by folder
+        self._recent: tuple[_Found, dict[str, list[Entry]], dict[str, list[Entry]]] | None = None
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
@@ -788,8 +808,14 @@ class TreeStore(Store):
             if (self._found is None or time.monotonic() - self._found_at > RECENT_SECONDS
                     or self._found_at <= self._policies_forgotten_at):
                 return {}
-            listed = dict(self._found.listed)
-        return {self.backend.url(join(folder, POLICY_FILE)): entries for folder, entries in listed.items()}
+            if self._recent is None or self._recent[0] is not self._found:
+                self._recent = (self._found, {}, {})
+            _, urls, made = self._recent  # asked for each run: each listing's URL made once
+            for folder, entries in self._found.listed.items():
+                if made.get(folder) is not entries:
+                    made[folder] = entries
+                    urls[self.backend.url(join(folder, POLICY_FILE))] = entries
+            return dict(urls)
 
     def location_policy_file(self) -> tuple[bytes | None, str | None]:
         return read_policy_file(self.backend, "")

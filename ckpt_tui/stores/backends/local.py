@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from ...core.errors import CkptError, NotFound, NotRead, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
+from ..layouts.whole_files import WEIGHT_SUFFIXES
+from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
 
@@ -140,13 +142,15 @@ _KIND = 0o170000
 _DIR = 0o040000
 _FILE = 0o100000
 _new = tuple.__new__  # a named tuple made without its __new__, written in Python
+_identify = IDENTITY.pack
 _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs; every regular
-    file is also added to ``files`` when given (as ``walk`` lists them).
+    file is also added to ``files`` when given (as ``walk`` lists them), a weights file
+    with its identity as its tag (``verdict_cache.IDENTITY``).
 
     ``listdir`` and ``lstat`` on plain strings, no generators or per-file
     objects: this is the inner loop of every listing, and it decides how close
@@ -183,7 +187,9 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
                 continue  # symlinks are not followed, as du does not
             size, mtime = st.st_size, st.st_mtime
             if add is not None:
-                add(_new(FileInfo, (path[cut:], size, mtime, "")))
+                tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1") \
+                    if name.endswith(WEIGHT_SUFFIXES) else ""
+                add(_new(FileInfo, (path[cut:], size, mtime, tag)))
             if st.st_nlink > 1:
                 linked = linked if linked is not None else {}
                 seen = linked.get((st.st_dev, st.st_ino))

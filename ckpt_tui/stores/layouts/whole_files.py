@@ -60,18 +60,15 @@ def zip_problem(stream: BinaryIO, size: int) -> str:
     No verdict where the stream cannot seek (an object store's download) or the file is no zip."""
     if size == 0:
         return "empty"
-    try:
-        if not stream.seekable() or stream.read(2) != b"PK":
-            return ""
-        stream.seek(max(0, size - ZIP_TAIL))
-        tail = stream.read()
-    except OSError:
+    if not stream.seekable() or stream.read(2) != b"PK":
         return ""
+    stream.seek(max(0, size - ZIP_TAIL))
+    tail = stream.read()
     return "" if ZIP_END in tail else f"{size} bytes, cut before the archive's end"
 
 
-def file_problem(path: str, size: int, opener: Opener) -> str:
-    """Why one weights file is not whole ("" when nothing says so)."""
+def file_problem(path: str, size: int, opener: Opener, unread: str | None = "") -> str | None:
+    """Why one weights file is not whole ("" when nothing says so; ``unread`` when it could not be read)."""
     check = (safetensors_problem if path.endswith(SAFETENSORS) else
              zip_problem if path.endswith((".pt", ".pth", ".bin")) else None)
     if check is None:
@@ -83,7 +80,7 @@ def file_problem(path: str, size: int, opener: Opener) -> str:
         finally:
             stream.close()
     except (CkptError, OSError):
-        return ""  # gone or unreadable meanwhile: the listing of the step says the rest
+        return unread  # gone or unreadable meanwhile: the listing of the step says the rest
 
 
 # What a step holds beside its weights (configs, tokenizer, notes): a step of these alone holds no model.

@@ -1,0 +1,109 @@
+"""Weights files found whole by an earlier scan of a location on this machine's disk, kept under
+the user's cache folder, so that a later scan need not open and read their headers again.
+
+A file is known by what ``lstat`` tells of it, as git's index knows files: its device, inode,
+size, modification and change times in nanoseconds (``IDENTITY``, packed and decoded as
+latin-1: the ``FileInfo.tag`` of a weights file in a local walk), with
+the kind of check its name asks for. Every file is still ``lstat``-ed by every scan (sizes stay
+exact); only the header read is skipped for a file whose every field is as recorded. A file
+rewritten in place gets a new change time, one replaced gets a new inode or change time, so
+neither matches. Only verdicts of "whole" are kept, and never for a file changed less than
+``RACY_NS`` before it was read: a write in the same tick of the clock could leave its times as
+they were (git's "racily clean" entries).
+
+One file a run (named by a digest of the location's real path and the run's names), rewritten
+whole each time the run is read with the files found whole: files deleted since drop out. At
+most ``MAX_RECORDS`` files a run; cache files untouched for ``MAX_AGE_DAYS`` are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from binascii import crc32
+
+IDENTITY = struct.Struct("<QQqqq")  # device, inode, size, mtime_ns, ctime_ns
+RECORD = IDENTITY.size + 1  # and one character: the check made (safetensors header, zip archive end)
+MAGIC = b"ckpt-tui whole weights v1\n"
+MAX_RECORDS = 200_000  # 8.2 MB on disk at most, about 20 MB in memory
+MAX_AGE_DAYS = 30
+RACY_NS = 1_000_000_000
+
+
+def settled(tag: str, now_ns: int) -> bool:
+    """Whether the file ``tag`` was last changed long enough before ``now_ns`` for a verdict on it to last."""
+    _dev, _ino, _size, mtime_ns, ctime_ns = IDENTITY.unpack(tag.encode("latin-1"))
+    return max(mtime_ns, ctime_ns) < now_ns - RACY_NS
+
+
+def cache_file(location: str, project: str, run: str) -> str | None:
+    """Where the verdicts of a run of the location ``location`` (a real path) are kept; None without a home."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(root):
+        return None
+    # Two runs of the same name cost each other their records, nothing more (a record matches one file):
+    # two CRCs name the file, without loading a hash library (hashlib's OpenSSL costs 3 ms of start-up).
+    name = os.fsencode(f"{location}\0{project}\0{run}")
+    return os.path.join(root, "ckpt-tui", "whole-weights", f"{crc32(name):08x}{crc32(name[::-1]):08x}")
+
+
+def load(path: str) -> set[str]:
+    """The records kept at ``path``; none when it is missing, unreadable or not one of ours."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return set()
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & 0o170000) != 0o100000 or st.st_uid != os.getuid() \
+                or st.st_size > len(MAGIC) + MAX_RECORDS * RECORD:
+            return set()
+        data = os.read(fd, st.st_size)
+    except OSError:
+        return set()
+    finally:
+        os.close(fd)
+    body = len(data) - len(MAGIC)
+    if not data.startswith(MAGIC) or body % RECORD:
+        return set()
+    text = data.decode("latin-1")
+    return {text[at:at + RECORD] for at in range(len(MAGIC), len(text), RECORD)}
+
+
+def save(path: str, records: bytes | bytearray) -> None:
+    """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once.
+    Failing to write is no failure of the scan."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
+                while view:
+                    view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+def forget_old() -> None:
+    """Remove the cache files no listing has written for ``MAX_AGE_DAYS`` (runs deleted or not read since)."""
+    folder = cache_file("", "", "")
+    if folder is None:
+        return
+    folder = os.path.dirname(folder)
+    oldest = time.time() - MAX_AGE_DAYS * 86400
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        try:
+            if os.lstat(os.path.join(folder, name)).st_mtime < oldest:
+                os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass

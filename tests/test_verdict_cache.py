@@ -1,0 +1,179 @@
+"""Weights files found whole by one scan are not read again by the next, while they are as they
+were (device, inode, size, times): a file changed since, or changed just before it was read, or
+found cut, is read every time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from completeness_trees import art_step, safetensors_bytes
+
+from ckpt_tui.core.models import Run
+from ckpt_tui.core.store import list_runs
+from ckpt_tui.stores import verdict_cache
+from ckpt_tui.stores.backends.local import LocalBackend
+from ckpt_tui.stores.local import LocalStore
+
+WHOLE = safetensors_bytes()
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def settled_now(monkeypatch):
+    """Files written by the test count as settled (else every one is changed "just now", and never kept)."""
+    monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)
+
+
+@pytest.fixture
+def header_reads(monkeypatch) -> list[str]:
+    """The weights files whose headers a scan opens."""
+    opened: list[str] = []
+    original = LocalBackend.open_listed
+
+    def counting(self, path):
+        opened.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(LocalBackend, "open_listed", counting)
+    return opened
+
+
+def base_of(tmp_path: Path, runs: int = 1, steps: int = 3) -> Path:
+    base = tmp_path / ".art"
+    for r in range(runs):
+        for step in range(1, steps + 1):
+            art_step(base / "p" / "models" / f"run-{r}", step, WHOLE)
+    return base
+
+
+def scan(base: Path) -> dict[tuple[str, str], Run]:
+    store = LocalStore(base)
+    found = dict(store.load_runs(list_runs(store)))
+    assert all(isinstance(run, Run) for run in found.values()), found
+    return found
+
+
+def records(cache_home: Path, base: Path, run: str = "run-0") -> set[str]:
+    return verdict_cache.load(verdict_cache.cache_file(os.path.realpath(base), "p", run))
+
+
+def test_a_second_scan_reads_no_header_of_a_file_found_whole(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path)
+    first = scan(base)
+    assert len(header_reads) == 3 and len(records(cache_home, base)) == 3
+    header_reads.clear()
+    second = scan(base)
+    assert header_reads == []
+    assert [c.step for c in second["p", "run-0"].checkpoints] == [c.step for c in first["p", "run-0"].checkpoints] == [1, 2, 3]
+    assert os.stat(verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")).st_mode & 0o777 == 0o600
+
+
+def test_files_changed_just_before_they_were_read_are_never_kept(tmp_path, cache_home, header_reads):
+    """Without the test's clock: what it wrote a moment ago is racy, so every scan reads it."""
+    base = base_of(tmp_path)
+    scan(base)
+    assert records(cache_home, base) == set()
+    art_step(base / "p" / "models" / "run-0", 3, WHOLE[:-64])  # rewritten in place, cut
+    header_reads.clear()
+    run = scan(base)["p", "run-0"]
+    assert len(header_reads) == 3
+    assert [c.step for c in run.checkpoints] == [1, 2]
+    assert "promises" in run.pending[0].detail
+
+
+def test_a_file_rewritten_in_place_is_read_again(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path)
+    scan(base)
+    assert len(records(cache_home, base)) == 3
+    weights = base / "p" / "models" / "run-0" / "checkpoints" / "0003" / "adapter_model.safetensors"
+    before = os.stat(weights)
+    cut = WHOLE.replace(b"[0, 256]", b"[0, 264]")  # promises 8 bytes more than it holds: same size, same mtime
+    assert cut != WHOLE
+    with open(weights, "r+b") as handle:
+        handle.write(cut)
+    for _ in range(1_000_000):  # the change time moves with the next tick of the file system's clock
+        os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+        if os.stat(weights).st_ctime_ns != before.st_ctime_ns:
+            break
+    after = os.stat(weights)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    header_reads.clear()
+    run = scan(base)["p", "run-0"]
+    assert header_reads == ["p/models/run-0/checkpoints/0003/adapter_model.safetensors"]
+    assert [c.step for c in run.checkpoints] == [1, 2]
+
+
+def test_a_cut_file_is_never_kept_and_always_read(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path, steps=2)
+    art_step(base / "p" / "models" / "run-0", 3, WHOLE[:-1])
+    for reads in (3, 1):  # the second scan reads only the cut file
+        header_reads.clear()
+        run = scan(base)["p", "run-0"]
+        assert len(header_reads) == reads and [c.step for c in run.checkpoints] == [1, 2]
+        assert "promises" in run.pending[0].detail
+    assert header_reads == ["p/models/run-0/checkpoints/0003/adapter_model.safetensors"]
+    assert len(records(cache_home, base)) == 2
+
+
+def test_files_deleted_since_drop_out_of_the_cache(tmp_path, cache_home, settled_now):
+    base = base_of(tmp_path)
+    scan(base)
+    (base / "p" / "models" / "run-0" / "checkpoints" / "0002" / "adapter_model.safetensors").unlink()
+    scan(base)
+    assert len(records(cache_home, base)) == 2
+
+
+def test_many_runs_read_by_worker_processes_keep_what_each_found(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path, runs=8, steps=2)
+    found = scan(base)
+    assert len(found) == 8
+    assert all(len(records(cache_home, base, f"run-{r}")) == 2 for r in range(8))  # written by the workers
+    header_reads.clear()
+    scan(base)
+    assert header_reads == []
+
+
+@pytest.mark.parametrize("content", [b"", b"not ours", verdict_cache.MAGIC + b"x" * (verdict_cache.RECORD - 1)])
+def test_a_cache_file_not_of_ours_is_ignored(tmp_path, cache_home, settled_now, header_reads, content):
+    base = base_of(tmp_path)
+    path = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    os.makedirs(os.path.dirname(path))
+    Path(path).write_bytes(content)
+    assert len(scan(base)["p", "run-0"].checkpoints) == 3
+    assert len(header_reads) == 3 and len(records(cache_home, base)) == 3
+
+
+def test_a_listing_of_one_run_leaves_the_others_records(tmp_path, cache_home, settled_now, header_reads):
+    base = base_of(tmp_path, runs=2)
+    scan(base)
+    store = LocalStore(base)
+    assert isinstance(dict(store.load_runs([("p", "run-1")]))["p", "run-1"], Run)
+    assert len(records(cache_home, base, "run-0")) == len(records(cache_home, base, "run-1")) == 3
+    header_reads.clear()
+    scan(base)
+    assert header_reads == []
+
+
+def test_cache_files_unused_for_a_month_are_removed(tmp_path, cache_home, settled_now):
+    base = base_of(tmp_path, runs=2)
+    scan(base)
+    stale = verdict_cache.cache_file(os.path.realpath(base), "p", "run-1")
+    month = 31 * 86400
+    os.utime(stale, (os.stat(stale).st_atime - month, os.stat(stale).st_mtime - month))
+    store = LocalStore(base)
+    dict(store.load_runs([("p", "run-0")]))
+    assert not os.path.exists(stale) and records(cache_home, base, "run-0")
+
+
+def test_no_cache_folder_is_no_failure(tmp_path, monkeypatch, settled_now):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # a file where the folder would be
+    base = base_of(tmp_path)
+    assert len(scan(base)["p", "run-0"].checkpoints) == 3
