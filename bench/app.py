@@ -4,6 +4,8 @@
     python bench/app.py --first-paint   # only the first paint
     python bench/app.py --keys          # only key latency and preview time
     python bench/app.py --compare       # only the compare chart of 10 runs x 20,000 steps
+    python bench/app.py --keys --only i,shift,search,M   # only keys whose names start so
+    python bench/app.py --keys --only=D,L,C,jump,M       # (either spelling)
 
 First paint: both programs are started as whole commands in the same harness, a
 pseudo-terminal of 120x36 with TERM=xterm-256color (as over SSH), and timed from
@@ -283,7 +285,12 @@ def p95(times: list[float]) -> float:
     return times[min(len(times) - 1, int(len(times) * 0.95))]
 
 
-def key_latency() -> None:
+def chosen(name: str, only: tuple[str, ...]) -> bool:
+    """Whether the key (or key sequence) ``name`` is measured: all of them unless ``--only`` names some."""
+    return not only or name.startswith(only)
+
+
+def key_latency(only: tuple[str, ...] = ()) -> None:
     compile_package()
     floor = Terminal([sys.executable, str(FLOOR)])
     floor.wait_for(b"row 19")
@@ -309,46 +316,54 @@ def key_latency() -> None:
             return app.press(key)[1], app.cpu
 
         for name, keys in KEYS.items():
+            if not chosen(name, only):
+                continue
             times = [(app.press(key), app.cpu) for key in keys * (30 // len(keys))]
             full, cpu = p95([t for (_, t), _ in times]), p95([c for _, c in times])
             worst, worst_cpu = max(worst, full), max(worst_cpu, cpu)
             print(f"  {name:<24} p95 {full * 1000:6.1f} ms  CPU p95 {cpu * 1000:5.1f} ms  "
                   f"(first bytes p95 {p95([t for (t, _), _ in times]) * 1000:5.1f} ms)")
         jumps, searches, marks, typing = [], [], [], []
-        for target in JUMPS:
+        for target in JUMPS if chosen("jump", only) or chosen("typing", only) else ():
             app.press(b":")
             typing += [timed(bytes([c])) for c in target]
             jumps.append(timed(b"\r"))
-        for text in (b"0.51", b"1234"):
+        for text in (b"0.51", b"1234") if chosen("search", only) or chosen("typing", only) else ():
             app.press(b"/")
             typing += [timed(bytes([c])) for c in text]
             searches.append(timed(b"\r"))
             searches += [timed(b"n") for _ in range(5)]
-        for text in CONDITIONS:
+        for text in CONDITIONS if chosen("M", only) or chosen("typing", only) else ():
             app.press(b"M")
             typing += [timed(bytes([c])) for c in text]  # the dialog counts as you type
             marks.append(timed(b"\r"))
 
         def summary(times: list[tuple[float, float]]) -> str:
+            if not times:
+                return "not measured"
             walls, cpus = [w for w, _ in times], [c for _, c in times]
             return (f"median {statistics.median(walls) * 1000:6.1f} ms  max {max(walls) * 1000:6.1f} ms  "
                     f"CPU median {statistics.median(cpus) * 1000:5.1f} ms  max {max(cpus) * 1000:5.1f} ms")
 
-        print(f"  jump (: N Enter)          {summary(jumps)}  (goal: at most {JUMP_GOAL * 1000:.0f} ms)")
-        print(f"  mark by condition (M)     {summary(marks)}  (goal: at most {JUMP_GOAL * 1000:.0f} ms)")
-        print(f"  search (/ Enter, n)       p95 {p95([w for w, _ in searches]) * 1000:6.1f} ms  "
-              f"CPU p95 {p95([c for _, c in searches]) * 1000:5.1f} ms  (goal: at most {KEY_GOAL * 1000:.0f} ms)")
-        print(f"  typing in those dialogs   p95 {p95([w for w, _ in typing]) * 1000:6.1f} ms  "
-              f"CPU p95 {p95([c for _, c in typing]) * 1000:5.1f} ms")
+        if jumps:
+            print(f"  jump (: N Enter)          {summary(jumps)}  (goal: at most {JUMP_GOAL * 1000:.0f} ms)")
+        if marks:
+            print(f"  mark by condition (M)     {summary(marks)}  (goal: at most {JUMP_GOAL * 1000:.0f} ms)")
+        if searches:
+            print(f"  search (/ Enter, n)       p95 {p95([w for w, _ in searches]) * 1000:6.1f} ms  "
+                  f"CPU p95 {p95([c for _, c in searches]) * 1000:5.1f} ms  (goal: at most {KEY_GOAL * 1000:.0f} ms)")
+        if typing:
+            print(f"  typing in those dialogs   p95 {p95([w for w, _ in typing]) * 1000:6.1f} ms  "
+                  f"CPU p95 {p95([c for _, c in typing]) * 1000:5.1f} ms")
         previews = []
-        for _ in range(5):
+        for _ in range(5 if chosen("v", only) else 0):
             previews.append(app.press(b"v")[1])
             app.press(b"\x1b", quiet=0.3)  # Esc clears the preview (after ESCDELAY)
         app.close()
     print(f"  worst key p95 {worst * 1000:.1f} ms ({worst / p95(floor_times):.2f}x the floor; "
-          f"goal: at most {KEY_GOAL * 1000:.0f} ms), CPU p95 {worst_cpu * 1000:.1f} ms; "
-          f"preview (v) of the run: median {statistics.median(previews) * 1000:.0f} ms, "
-          f"max {max(previews) * 1000:.0f} ms")
+          f"goal: at most {KEY_GOAL * 1000:.0f} ms), CPU p95 {worst_cpu * 1000:.1f} ms" + (
+          f"; preview (v) of the run: median {statistics.median(previews) * 1000:.0f} ms, "
+          f"max {max(previews) * 1000:.0f} ms" if previews else ""))
 
 
 def compare_chart(runs: int = 10, steps: int = BIG_RUN) -> None:
@@ -407,7 +422,11 @@ def main() -> None:
     if not args or "--first-paint" in args:
         first_paint()
     if not args or "--keys" in args:
-        key_latency()
+        only = next((a.split("=", 1)[1] for a in args if a.startswith("--only=")), None)
+        if "--only" in args:
+            only = args[args.index("--only") + 1]
+        only = tuple(only.split(",")) if only else ()
+        key_latency(only)
     if not args or "--compare" in args:
         compare_chart()
 

@@ -232,12 +232,12 @@ COUNTED = """
 import atexit, collections, json, sys
 import ckpt_tui.stores.backends.s3 as s3
 counts = collections.Counter()
-make = s3.make_client
+make = s3.open_client
 def counted(*args, **kwargs):
     client = make(*args, **kwargs)
     client.meta.events.register("before-call.s3", lambda model, **_: counts.update([model.name]))
     return client
-s3.make_client = counted
+s3.open_client = counted
 atexit.register(lambda: print(json.dumps(counts), file=sys.stderr))
 from ckpt_tui.cli import main
 sys.exit(main(sys.argv[1:]))

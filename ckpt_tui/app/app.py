@@ -22,6 +22,7 @@ from ..policy_file import NO_SETTINGS, Settings
 from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
+from .widgets.notice import Notice, same_lines
 
 
 def ckpt_commands():
@@ -137,7 +138,19 @@ class CkptApp(App[int]):
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True, replace: bool = False) -> None:
         """With ``replace``, the notification of the same title says ``message`` instead: a key held
-        or pressed again updates one toast rather than stacking them."""
+        or pressed again updates one toast rather than stacking them. While no other toast is shown,
+        the screen's notice says it (drawn with the key's own frame, nothing mounted)."""
+        notice = self._notice()
+        if notice is not None:
+            if replace and not self._notifications:
+                notice.say(message, title, severity, self.NOTIFICATION_TIMEOUT if timeout is None else timeout, markup)
+                return
+            said = notice.shown
+            if said is not None:  # other toasts stack under the one it shows: it becomes a toast
+                notice.hide()
+                if not (replace and said.title == title):
+                    super().notify(said.message, title=said.title, severity=said.severity,
+                                   timeout=max(said.time_left, 0.1), markup=said.markup)
         if replace:
             earlier = [n for n in self._notifications if n.title == title]
             if len(earlier) == 1 and self._retell(earlier[0], message, severity, timeout, markup):
@@ -145,6 +158,13 @@ class CkptApp(App[int]):
             for shown in earlier:
                 self._unnotify(shown, refresh=False)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _notice(self) -> Notice | None:
+        """The current screen's notice, if it has one (none while toasts are not shown)."""
+        try:
+            return getattr(self.screen, "notice", None)
+        except ScreenStackError:
+            return None
 
     def _retell(self, notification, message: str, severity: SeverityLevel, timeout: float | None,
                 markup: bool) -> bool:
@@ -154,10 +174,7 @@ class CkptApp(App[int]):
             toast = self.screen.query_one(f"#{ToastRack._toast_id(notification)} > Toast", Toast)
         except (NoMatches, ScreenStackError):
             return False
-        width = toast.content_size.width
-        lines = notification.message.splitlines() + message.splitlines()
-        same_height = (notification.message.count("\n") == message.count("\n")
-                       and all(len(line) < width for line in lines))
+        same_height = same_lines(notification.message, message, toast.content_size.width)
         notification.message, notification.markup = message, markup
         notification.timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
         notification.raised_at = time.time()

@@ -4,7 +4,7 @@
 ART, and any prefix holding a trainer's step checkpoints (see
 ``docs/layouts.md``). S3 has no rename: deletions and forks are claimed by
 marker objects (``claims.py``). botocore is imported only when an S3 location
-is opened.
+needs it (``backends/s3light.py``).
 """
 
 from __future__ import annotations

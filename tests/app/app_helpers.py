@@ -58,6 +58,15 @@ async def confirm_delete(pilot) -> None:
     await settle(pilot)
 
 
+def toasts(app, title: str | None = None) -> list:
+    """The toasts on screen, Textual's and the notice kept mounted (while it shows), of ``title`` if given."""
+    from textual.widgets._toast import Toast, ToastRack
+
+    notice = getattr(app.screen, "notice", None)
+    shown = [*app.screen.get_child_by_type(ToastRack).query(Toast), *([notice] if notice and notice.shown else [])]
+    return [toast for toast in shown if title is None or toast._notification.title == title]
+
+
 def footer_keys(app) -> dict[str, bool]:
     """The footer's keys as drawn: action -> greyed (Textual's footer gives a disabled key -disabled)."""
     return {key.action: key.has_class("-disabled") for key in app.screen.query("Footer *") if hasattr(key, "action")}

@@ -2,38 +2,47 @@
 
 from __future__ import annotations
 
-from app_helpers import RecordingApp, main
+from app_helpers import RecordingApp, main, toasts
 from app_scenarios import settle
 
+from textual._compositor import LayoutUpdate
 from textual.widgets import Input
-from textual.widgets._toast import Toast, ToastRack
 
 from ckpt_tui.app.screens.activity import ActivityScreen
+from ckpt_tui.app.screens.compare import CompareRuns
 from ckpt_tui.app.screens.disk import StepFiles
+from ckpt_tui.app.screens.main import MainScreen
 from ckpt_tui.app.screens.prompt import Prompt
+from ckpt_tui.core.events import Event
 from ckpt_tui.core.retention import Policy
 
 
 def count_layouts(screen) -> list[object]:
+    return count_calls(screen, "_refresh_layout")
+
+
+def count_calls(obj, name: str) -> list[object]:
+    """The calls of ``obj``'s method ``name`` from now on (their arguments)."""
     calls: list[object] = []
-    layout = screen._refresh_layout
+    method = getattr(obj, name)
 
     def counted(*args, **kwargs):
         calls.append(args)
-        return layout(*args, **kwargs)
+        return method(*args, **kwargs)
 
-    screen._refresh_layout = counted
+    setattr(obj, name, counted)
     return calls
 
 
-def count_frames(app, what=lambda screen: screen) -> list[object]:
-    """``what`` each frame the app draws shows (a held frame is not drawn)."""
+def count_frames(app, what=lambda screen: screen, whole: bool = False) -> list[object]:
+    """``what`` each frame the app draws shows (a held frame is not drawn); with ``whole``, beside
+    it whether the frame draws the whole screen."""
     frames: list[object] = []
     display = app._display
 
     def counted(screen, renderable):
         if renderable is not None and not app._batch_count:
-            frames.append(what(screen))
+            frames.append((what(screen), isinstance(renderable, LayoutUpdate)) if whole else what(screen))
         return display(screen, renderable)
 
     app._display = counted
@@ -98,17 +107,14 @@ async def test_inverting_marks_again_updates_one_toast_with_the_last_count(art_b
         screen.table.focus()
         await pilot.press("a")
         await settle(pilot)
-        rack = app.screen.get_child_by_type(ToastRack)
-        shown = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
+        shown = toasts(app, "Marks")
         assert len(shown) == 1 and "every step: marked 10; 10 marked in all" in str(shown[0].render())
         await pilot.press("i", "i")
         await settle(pilot)
         assert screen.marks[screen.current] == frozenset(range(10))  # every step but best (10) and latest (11)
-        toasts = [t for t in rack.query(Toast) if t._notification.title == "Marks"]
-        assert toasts == shown  # the same toast, saying the last count
-        assert str(toasts[0].render()).endswith("inverted: marked 10; 10 marked in all\n2 skipped: best val/reward "
-                                                "(10); latest (11)")
-        assert [n.message.split(";")[0] for n in app._notifications if n.title == "Marks"] == ["inverted: marked 10"]
+        assert toasts(app, "Marks") == shown  # the same toast, saying the last count
+        assert str(shown[0].render()).endswith("inverted: marked 10; 10 marked in all\n2 skipped: best val/reward "
+                                               "(10); latest (11)")
         assert app.said("inverted: unmarked 10; 0 marked in all")  # the first i, said too
 
 
@@ -119,12 +125,11 @@ async def test_a_new_search_says_its_count_in_the_search_toast_shown(art_base):
         main(app).table.focus()
         await pilot.press("slash", *"11", "enter")
         await settle(pilot)
-        rack = app.screen.get_child_by_type(ToastRack)
-        shown = [t for t in rack.query(Toast) if t._notification.title == "Search"]
+        shown = toasts(app, "Search")
         assert len(shown) == 1 and shown[0].has_class("-information")
         await pilot.press("slash", "ctrl+u", *"999", "enter")
         await settle(pilot)
-        assert [t for t in rack.query(Toast) if t._notification.title == "Search"] == shown
+        assert toasts(app, "Search") == shown
         assert "0 step(s) match '999'" in str(shown[0].render()) and shown[0].has_class("-warning")
         assert not shown[0].has_class("-information")
 
@@ -142,6 +147,68 @@ async def test_the_files_dialog_shown_again_is_drawn_once_with_the_files_of_the_
         await settle(pilot)
         files = app.screen
         assert isinstance(files, StepFiles) and files.checkpoint.step == 10 and files.rows
-        # Held until the files came: drawn with them (laid out, then repainted in the same update),
+        # Held until the files came: laid out with the frames held, then drawn once with them,
         # not first saying it reads them.
-        assert frames and len(frames) <= 2 and set(frames) == {(StepFiles, True)}
+        assert frames == [(StepFiles, True)]
+
+
+async def test_compare_shown_again_for_the_same_runs_is_one_frame_without_drawing_its_chart_again(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("C")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CompareRuns) and dialog.plot is not None
+        await pilot.press("escape")
+        await settle(pilot)
+        frames = count_frames(app, lambda screen: type(screen))
+        renders = count_calls(dialog.plot, "render")
+        await pilot.press("C")
+        await settle(pilot)
+        assert app.screen is dialog and dialog.span is not None and dialog.plot.display
+        # One frame, the screen below tinted behind the dialog (not the layout, then the whole
+        # screen, then the whole screen again for the screen below); the chart as it was drawn.
+        assert frames == [CompareRuns]
+        assert renders == []
+
+
+async def test_the_activity_log_shown_again_with_a_new_event_draws_the_whole_screen_once(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("L", "escape")
+        await settle(pilot)
+        app.activity.append(Event("forked", "demo", "agent-001", 4, 1024))
+        frames = count_frames(app, lambda screen: type(screen), whole=True)
+        layouts = count_layouts(main(app))
+        await pilot.press("L")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ActivityScreen) and "forked" in str(dialog.query_one("#activity-lines").render())
+        # The whole screen drawn once with the new lines (not a frame of the new layout before it);
+        # then only the summary line, laid out again for its new width.
+        assert frames == [(ActivityScreen, True), (ActivityScreen, False)] and layouts == []
+        await pilot.press("escape")
+        await settle(pilot)
+        assert frames[2:] == [(MainScreen, True)]  # closed: the screen below drawn once, as it was laid out
+
+
+async def test_a_jump_closes_its_dialog_and_draws_the_steps_at_the_step_in_one_frame(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        screen.table.focus()
+        await pilot.press("colon", "escape", "colon", "4")  # the dialog shown again
+        await settle(pilot)
+        frames = count_frames(app, lambda screen: type(screen), whole=True)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen and screen.table.highlighted.step == 4
+        # The screen below drawn once, with the step highlighted and its details (not drawn as the
+        # dialog closes, then again as the table, details and chart tell it what changed).
+        assert frames == [(MainScreen, True)]
+        await pilot.press("colon", "escape")
+        await settle(pilot)
+        assert frames[1:] == [(Prompt, True), (MainScreen, True)], frames

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from app_helpers import RecordingApp, go_to_step, main
+from app_helpers import RecordingApp, go_to_step, main, toasts
 from app_scenarios import settle
-from textual.widgets._toast import Toast, ToastRack
 
 from ckpt_tui.app.screens.prompt import Prompt
 from ckpt_tui.app.screens.rules import RuleChooser
@@ -79,8 +78,7 @@ async def test_shift_arrows_mark_a_range_and_skip_what_must_stay(art_base):
         assert main(app).marks[key] == frozenset({7, 8, 9})  # 11 latest, 10 best: never marked
         assert app.said("step 11 stays") and app.said("step 10 stays")
         await settle(pilot)
-        toasts = app.screen.get_child_by_type(ToastRack).query(Toast)
-        assert [str(t.render()).splitlines()[-1] for t in toasts] == ["step 10 stays: best val/reward"]
+        assert [str(t.render()).splitlines()[-1] for t in toasts(app)] == ["step 10 stays: best val/reward"]
         await pilot.press("v")
         assert {7, 8, 9} <= main(app).plans[key].delete_steps
 

@@ -219,6 +219,23 @@ def all_keys(client, bucket: str, prefix: str = "") -> set[str]:
     return keys
 
 
+def use_botocore_credentials(monkeypatch, folder: Path) -> None:
+    """The test keys handed out by a ``credential_process`` of a profile: what only botocore
+    reads, so that the S3 store signs through botocore rather than by itself."""
+    script = folder / "credentials.py"
+    script.write_text(f"import json; print(json.dumps({{'Version': 1, 'AccessKeyId': {ACCESS_KEY!r}, "
+                      f"'SecretAccessKey': {SECRET_KEY!r}}}))\n")
+    config = folder / "aws-config"
+    config.write_text(f"[profile ckpt-process]\ncredential_process = {sys.executable} {script}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ckpt-process")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its configuration was read before
+
+
 _session_buckets: dict[str, str] = {}
 
 

@@ -253,7 +253,7 @@ def test_listing_pages_are_read_as_botocore_reads_them(variant):
     import botocore.session
     from botocore.parsers import RestXMLParser
 
-    from ckpt_tui.stores.backends.s3 import _listing_page, _timestamp
+    from ckpt_tui.stores.backends.s3light import listing_page as _listing_page, timestamp as _timestamp
 
     body = LISTING.format(**variant).encode()
     shape = botocore.session.get_session().get_service_model("s3").operation_model("ListObjectsV2").output_shape
@@ -289,7 +289,7 @@ def test_keys_with_any_character_are_listed_as_written(s3_location):
 def test_timestamps_are_read_as_botocore_reads_them():
     from botocore.utils import parse_timestamp
 
-    from ckpt_tui.stores.backends.s3 import _timestamp
+    from ckpt_tui.stores.backends.s3light import timestamp as _timestamp
 
     for text in ("2026-05-01T12:00:03.000Z", "2026-05-01T12:00:03.123456+02:00", "2026-05-01T12:00:03",
                  "Fri, 01 May 2026 12:00:03 GMT", 1777636803, "1777636803"):

@@ -160,6 +160,7 @@ class CompareRuns(ReusableDialog):
         self.known = dict(known or {})  # runs already read by the main screen
         self.title_text = title or f"{self.metric} across {len(self.keys)} runs"
         self.curves: list[Curve] = []
+        self.curves_given = False  # show_curves has given these runs' curves
         self.runs: dict[RunKey, Run] = {}
         self.bests: list[Best] = []
         self.smoothing_index = 0
@@ -191,15 +192,24 @@ class CompareRuns(ReusableDialog):
 
     def reuse(self, keys: list[RunKey], policy: Policy, host: CompareHost | None = None,
               known: dict[RunKey, Run] | None = None, title: str | None = None) -> None:
-        """Other runs, or the same afresh: what is shown waits for ``show_curves``."""
+        """Other runs, or the same afresh: what is shown waits for ``show_curves``. The chart and
+        its lines stay as they were until then (the same runs opened again draw nothing anew);
+        shown before that, the dialog says it reads them."""
         self._start(keys, policy, host, known, title)
         self.query_one("#compare").border_title = self.title_text
-        self.query_one("#compare-title", Label).update(self.reading_text)
+        self.refresh_bindings()
+
+    def show(self, callback=None) -> None:
+        if self.is_mounted and not self.curves_given:
+            self.query_one("#compare-title", Label).update(self.reading_text)
+            self._clear_chart()
+        super().show(callback)
+
+    def _clear_chart(self) -> None:
         for label in ("#compare-legend", "#compare-best", "#compare-readout"):
             self.query_one(label, Label).update("")
         if self.plot is not None:
             self.plot.display = False
-        self.refresh_bindings()
 
     async def given_curves(self, found: CompareRead) -> None:
         """Curves read by the screen that opens this dialog, before or after it is shown."""
@@ -223,6 +233,7 @@ class CompareRuns(ReusableDialog):
 
     async def show_curves(self, curves: list[Curve], plot_class: type, bests: list[Best] = (),
                           runs: dict[RunKey, Run] | None = None) -> None:
+        self.curves_given = True
         self.curves = [c for c in curves if c.series]
         self.bests, self.runs = list(bests), dict(runs or {})
         steps = [c.series[0][0] for c in self.curves] + [c.series[-1][0] for c in self.curves]  # sorted by step
@@ -231,12 +242,14 @@ class CompareRuns(ReusableDialog):
             f"; not logged by {', '.join(missing)}" if missing else "")
         self.query_one("#compare-title", Label).update(title)
         if not steps:
+            self._clear_chart()
             self.refresh_bindings()
             return
         self.full = self.span = (min(steps), max(steps))
         self.cursor = self.span[1]
         if self.plot is not None:  # shown before: drawn again in place
-            self.plot.display = True
+            if not self.plot.display:  # hidden while it said it reads (setting it anew repaints it)
+                self.plot.display = True
             self.draw()
         else:
             self.plot = plot_class(id="compare-chart")
@@ -291,8 +304,10 @@ class CompareRuns(ReusableDialog):
 
     def show_cursor(self) -> None:
         """The cursor's line over the figure as drawn, and its readout: moving it draws no figure."""
-        self.plot.marker = (self.cursor, "orange") if self.cursor is not None else None
-        self.plot.refresh()
+        marker = (self.cursor, "orange") if self.cursor is not None else None
+        if marker != self.plot.marker:
+            self.plot.marker = marker
+            self.plot.refresh()
         self.query_one("#compare-readout", Label).update(self.readout())
 
     def best_text(self) -> str:

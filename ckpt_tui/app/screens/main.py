@@ -37,6 +37,7 @@ from ..keymap import keys_in_effect, with_ids
 from ..legend import legend_line
 from ..memo import Memo, RunCache
 from ..widgets import CheckpointTable, DetailsPanel, KeyFooter, MetricPlot, RunSummary, RunTree, StatusLine
+from ..widgets.notice import Notice, NoticeRack
 from ..widgets.run_tree import DENIED, ORDERS
 from ..widgets.status_line import StatusPart
 from ...core.events import deletion_events
@@ -197,6 +198,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
                 yield Label(legend_line(), id="legend")
                 yield Horizontal(id="bottom")  # the chart and the details: mounted after the first frame
         yield KeyFooter()
+        if not self.app._disable_notifications:  # the layer toasts are drawn on exists
+            yield NoticeRack()
 
     def on_mount(self) -> None:
         tree = self.query_one(RunTree)
@@ -312,6 +315,14 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     @property
     def table(self) -> CheckpointTable:
         return self.query_one(CheckpointTable)
+
+    @property
+    def notice(self) -> Notice | None:
+        """The toast kept mounted for the marks and search messages (none while toasts are not shown)."""
+        try:
+            return self.query_one(NoticeRack).notice
+        except NoMatches:
+            return None
 
     def run_resolved(self, run: Run) -> Resolved:
         key = (run.project, run.name)

@@ -15,9 +15,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input, Label
 
-from .reuse import ReusableDialog
+from .reuse import HOLD_LIMIT, ReusableDialog, lay_out_for_repaint
 
 Check = Callable[[str], str]  # a line about the text; a line starting with "!" refuses it
 Answered = Callable[[str | None], None]
@@ -79,7 +81,37 @@ class Prompt(ReusableDialog):
     def action_cancel(self) -> None:
         self.answer(None)
 
+    _below: Screen | None = None  # the screen below while this dialog closes, drawn once
+    _waits = 0  # for that screen to have handled what the answer changed, and for this dialog's suspension
+
     def answer(self, text: str | None) -> None:
-        self.dismiss(text)
-        if self.answered is not None:
-            self.answered(text)  # the screen below is current again, not drawn yet
+        """Closes the dialog; the screen below is drawn once, with what ``answered`` changes in it."""
+        self._draw_below()  # a close before this one still held: drawn now
+        below = self.app.screen_stack[-2]
+        self.app._begin_batch()
+        self._below, self._waits = below, 2
+        self.app.set_timer(HOLD_LIMIT, self._draw_below)  # never held longer than that
+        try:
+            self.dismiss(text)
+            if self.answered is not None:
+                self.answered(text)  # the screen below is current again, not drawn yet
+            for widget in below.walk_children(Widget):
+                widget._check_refresh()  # what changed is told to the screen now, not as each widget idles
+        finally:
+            below.call_later(self._handled_below)
+
+    def _handled_below(self) -> None:
+        self._waits -= 1
+        if not self._waits:
+            self._draw_below()
+
+    def on_screen_suspend(self) -> None:
+        # Textual asks the screen below for a repaint as it suspends this dialog: drawn after that.
+        self._handled_below()
+
+    def _draw_below(self) -> None:
+        below, self._below = self._below, None
+        if below is not None:
+            lay_out_for_repaint(below)
+            self.app._end_batch()
+            below._on_timer_update()

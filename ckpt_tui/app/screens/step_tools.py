@@ -88,6 +88,7 @@ class StepTools:
 
         Prompt.open(self.app, "Search steps", "a step number or a metric value, as the table shows it",
                     value=self.table.search, cursor_blink=self.app.cursor_blink, answered=chosen).show()
+        self.call_after_refresh(self.table.prepare_search)  # read while the text is typed, not on Enter
 
     def action_choose_full_state(self) -> None:
         """The rule chooser, at its *Full state for* field: what slimming keeps."""
@@ -127,7 +128,7 @@ class StepTools:
         never = self._never(self.run)
         marks = self.marks.get(self.current, frozenset())
         steps = self.memo.get(self.run, "steps", lambda: {c.step for c in self.run.checkpoints})
-        skipped = {s: never[s] for s in steps if s in never}
+        skipped = {s: why for s, why in never.items() if s in steps}  # a few steps, not every one
         self._set_marks(frozenset(steps - marks - set(skipped)), skipped, "inverted")
 
     def action_mark_range(self, direction: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from datetime import tzinfo
 
 from rich.segment import Segment
@@ -145,6 +145,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._match_rows: list[int] | None = None  # their rows, in the order shown
         self._texts: dict[tuple[str, int], tuple[list[int], list[str]]] = {}
         self._texts_for: object = None  # the metrics _texts were written from
+        self._names_for: object = None  # the run prepare_search read
         self._stepped: list[tuple[int, int, Checkpoint]] = []
         self._stepped_for: Run | None = None
         self._base_style: Style | None = None
@@ -341,14 +342,24 @@ class CheckpointTable(ScrollView, can_focus=True):
         """Remember the steps whose number or a shown metric value (as the table writes it)
         holds ``text``; returns how many."""
         self.search, self._match_rows = text, None
-        rows = self.run.checkpoints + self.run.pending if self.run else []
-        steps: set[int] = set()
-        for column in self.columns:
-            if column.key.startswith("metric:"):
-                numbers, texts = self._shown_values(column.key.removeprefix("metric:"), column.width)
-                steps.update(step for step, shown in zip(numbers, texts) if text in shown)
-        self._matches = {c.name for c in rows if c.step is not None and (c.step in steps or text in str(c.step))}
+        names_at, shown_values = self.prepare_search()
+        steps = {int(number) for number in self._step_numbers if text in number}
+        for numbers, texts in shown_values:
+            steps.update(compress(numbers, [text in shown for shown in texts]))
+        self._matches = {name for step in steps for name in names_at.get(step, ())}
         return len(self._matches)
+
+    def prepare_search(self) -> tuple[dict[int, list[str]], list[tuple[list[int], list[str]]]]:
+        """What a search looks at: the checkpoints' names at each step (the steps written out
+        in ``_step_numbers``), once per run, and each metric column's steps and values as shown."""
+        if self._names_for is not self.run:
+            self._names_at = {}
+            for step, _, ckpt in self._by_step():
+                self._names_at.setdefault(step, []).append(ckpt.name)
+            self._step_numbers = list(map(str, self._names_at))
+            self._names_for = self.run
+        return self._names_at, [self._shown_values(column.key.removeprefix("metric:"), column.width)
+                                for column in self.columns if column.key.startswith("metric:")]
 
     def matches(self, ckpt: Checkpoint) -> bool:
         return ckpt.name in self._matches

@@ -117,23 +117,21 @@ def _retried() -> tuple[type[BaseException], ...]:
             *((urllib3.ProtocolError, urllib3.TimeoutError) if urllib3 else ()))
 
 
-def pool_for(endpoint: str, size: int, urllib3_pool: bool = False) -> Any:
+def pool_for(endpoint: str, size: int, urllib3_pool: bool = False, ca_bundle: str | None = None) -> Any:
     """A pool of ``size`` connections for ``endpoint``, through the proxy the environment names for
     it (``HTTPS_PROXY``, ``ALL_PROXY``, unless ``NO_PROXY`` names the host) and trusting
     ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` where set, as ``requests`` would. urllib3's
-    through a proxy or when ``urllib3_pool`` (what google-auth signs), else a ``Pool``."""
-    from urllib.request import getproxies, proxy_bypass
-
+    through a proxy or when ``urllib3_pool`` (what google-auth signs), else a ``Pool``. ``ca_bundle``:
+    the certificates to trust instead (botocore's ``AWS_CA_BUNDLE``)."""
     where = urlsplit(endpoint)
     bundle = None
     if where.scheme == "https":
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        bundle = ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if not bundle:
             import certifi
 
             bundle = certifi.where()
-    proxies = {} if proxy_bypass(where.hostname or "") else getproxies()
-    proxy = proxies.get(where.scheme) or proxies.get("all")
+    proxy = _proxy(where.scheme, where.hostname or "")
     if not (proxy or urllib3_pool):
         return Pool(size, bundle)
     import urllib3
@@ -142,6 +140,18 @@ def pool_for(endpoint: str, size: int, urllib3_pool: bool = False) -> Any:
     if bundle:
         options.update(cert_reqs="CERT_REQUIRED", ca_certs=bundle)
     return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def _proxy(scheme: str, host: str) -> str | None:
+    """The proxy for ``scheme`` to ``host`` that the environment names (and on macOS and
+    Windows the system's settings), as urllib reads them; urllib.request is not imported
+    (10 ms of a command) where no ``*_proxy`` variable is set and the system has no settings."""
+    if sys.platform not in ("darwin", "win32") and not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None
+    from urllib.request import getproxies, proxy_bypass
+
+    proxies = {} if proxy_bypass(host) else getproxies()
+    return proxies.get(scheme) or proxies.get("all")
 
 
 class Answer:

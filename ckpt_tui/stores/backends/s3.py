@@ -5,7 +5,9 @@ Listings use paginators (``Delimiter="/"`` for one level); deletions use
 a response reports as failed; copies, uploads and downloads go through
 s3transfer's ``TransferManager`` (multipart above ``multipart_threshold``,
 server-side for copies), except a copy of an object a listing just sized below it: one
-``CopyObject``. botocore is imported only when an S3 location is opened.
+``CopyObject``. Where the credentials and endpoint are plain, these requests are
+signed and sent without botocore (``s3light.py``), which is then imported only for
+transfers in parts and uploads; otherwise botocore sends them all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any, BinaryIO
 
 from ...core.checksums import MD5, MD5_OF_PARTS, Digest
@@ -22,6 +23,7 @@ from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
 from ...core.models import Upload
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
                    FileInfo, Kind, Missing, grouped, parse_bucket_url)
+from .s3light import light_client, listing_page, timestamp
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -36,48 +38,7 @@ def parse_url(url: str) -> tuple[str, str]:
     return parse_bucket_url(url, "s3")
 
 
-def _timestamp(value: Any) -> datetime:
-    """botocore's timestamp parsing, fast for ListObjects' ISO 8601 times: botocore hands
-    each to dateutil, a third of the time of a 3,000-object listing."""
-    try:
-        return datetime.fromisoformat(value)  # 2026-05-01T12:00:03.000Z
-    except (TypeError, ValueError):
-        from botocore.utils import parse_timestamp
-
-        return parse_timestamp(value)  # HTTP dates in headers, epoch numbers
-
-
-# What botocore gives for a ListObjectsV2 page, for the fields it may hold besides objects.
-_PAGE_FIELDS: dict[str, Any] = {
-    "IsTruncated": lambda text: text == "true", "KeyCount": int, "MaxKeys": int, "Name": str, "Prefix": str,
-    "Delimiter": str, "EncodingType": str, "ContinuationToken": str, "NextContinuationToken": str,
-    "StartAfter": str,
-}
 _EMPTY_PAGE = b"<ListBucketResult/>"
-
-
-def _listing_page(body: bytes) -> dict[str, Any]:
-    """A ListObjectsV2 page as botocore parses it (objects: key, size, time, ETag)."""
-    from xml.etree import ElementTree
-
-    page: dict[str, Any] = {}
-    contents: list[dict[str, Any]] = []
-    prefixes: list[dict[str, str]] = []
-    for node in ElementTree.fromstring(body):
-        tag = node.tag.rpartition("}")[2]
-        if tag == "Contents":
-            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in node}
-            contents.append({"Key": fields["Key"], "Size": int(fields["Size"]),
-                             "LastModified": _timestamp(fields["LastModified"]), "ETag": fields.get("ETag", "")})
-        elif tag == "CommonPrefixes":
-            prefixes.extend({"Prefix": child.text or ""} for child in node)
-        elif tag in _PAGE_FIELDS:
-            page[tag] = _PAGE_FIELDS[tag](node.text or "")
-    if contents:
-        page["Contents"] = contents
-    if prefixes:
-        page["CommonPrefixes"] = prefixes
-    return page
 
 
 def _parse_listing_fast(response_dict: dict[str, Any], customized_response_dict: dict[str, Any],
@@ -89,7 +50,7 @@ def _parse_listing_fast(response_dict: dict[str, Any], customized_response_dict:
     if response_dict.get("status_code") != 200:
         return
     try:
-        page = _listing_page(response_dict["body"])
+        page = listing_page(response_dict["body"])
     except Exception:  # noqa: BLE001 - botocore parses it, and says what is wrong
         return
     customized_response_dict.update(page)
@@ -149,7 +110,7 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     from botocore.exceptions import BotoCoreError
 
     session = botocore.session.Session(profile=profile)
-    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=timestamp)
     try:
         session.get_scoped_config()  # a missing profile shows now, not at the first request
     except BotoCoreError as exc:
@@ -175,6 +136,13 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
         raise StoreError(f"cannot set up an S3 client: {exc}") from None
     client.meta.events.register("before-parse.s3.ListObjectsV2", _parse_listing_fast)
     return client
+
+
+def open_client(endpoint_url: str | None = None, profile: str | None = None) -> Any:
+    """A client signing its own requests where the credentials and endpoint are plain
+    (``s3light.py``), else botocore's (``make_client``)."""
+    return (light_client(endpoint_url, profile, lambda: make_client(endpoint_url, profile), WORKERS + 4, MAX_RETRIES)
+            or make_client(endpoint_url, profile))
 
 
 def covering_prefixes(names: Iterable[str], most: int = WORKERS) -> list[str]:
@@ -226,7 +194,7 @@ def _unreachable(backend: S3Backend, what: str, detail: str) -> CkptError:
 
 
 S3_ERRORS = ErrorTable(
-    catches=("ClientError", "BotoCoreError"),
+    catches=("ClientError", "BotoCoreError", "HTTPError"),  # HTTPError: the light client's pool
     codes={
         **dict.fromkeys(("NoSuchKey", "NotFound", "404", "NoSuchUpload"), Missing),
         **dict.fromkeys(("PreconditionFailed", "412", "ConditionalRequestConflict"), Exists),
@@ -236,7 +204,7 @@ S3_ERRORS = ErrorTable(
         **dict.fromkeys(("AccessDenied", "AllAccessDisabled", 403), _denied),
     },
     exceptions={"NoCredentialsError": _no_credentials, "EndpointConnectionError": _unreachable,
-                "ConnectTimeoutError": _unreachable},
+                "ConnectTimeoutError": _unreachable, "NewConnectionError": _unreachable},
     describe=_describe,
 )
 
@@ -271,7 +239,7 @@ class S3Backend(DeepListingBackend):
                  endpoint_url: str | None = None, profile: str | None = None) -> None:
         super().__init__(bucket, prefix)
         self.profile = profile
-        self.client = client if client is not None else make_client(endpoint_url, profile)
+        self.client = client if client is not None else open_client(endpoint_url, profile)
         self.endpoint_url: str = self.client.meta.endpoint_url
         # Objects above this are copied, uploaded and downloaded in parts.
         self.multipart_threshold = COPY_OBJECT_LIMIT
@@ -279,6 +247,11 @@ class S3Backend(DeepListingBackend):
         self._managers: dict[tuple[int, int], Any] = {}
         self._lock = threading.Lock()
         self._walked: dict[str, tuple[int, str]] = {}  # key: (bytes, ETag), as the last walks listed them
+
+    @property
+    def sdk(self) -> Any:
+        """botocore's client, for s3transfer and the calls the light client does not send itself."""
+        return getattr(self.client, "sdk", self.client)
 
     def parent(self) -> S3Backend:
         twin = S3Backend(self.bucket, self.prefix_above(), self.client, profile=self.profile)
@@ -417,7 +390,7 @@ class S3Backend(DeepListingBackend):
             if settings not in self._managers:
                 config = TransferConfig(multipart_threshold=self.multipart_threshold,
                                         multipart_chunksize=self.part_size, max_request_concurrency=WORKERS)
-                self._managers[settings] = TransferManager(self.client, config)
+                self._managers[settings] = TransferManager(self.sdk, config)
             return self._managers[settings]
 
     def _transfer(self, what: str, submit: str, done: BytesDone | None, **kwargs: Any) -> None:
@@ -447,7 +420,7 @@ class S3Backend(DeepListingBackend):
         listed = other._walked_source(copy_source["Key"])
         if listed is None:  # size unknown, or a copy in parts: s3transfer asks and splits
             self._transfer(what, "copy", done, copy_source=copy_source, bucket=self.bucket, key=self.key(target),
-                           source_client=other.client)
+                           source_client=other.sdk)
             return
         # One CopyObject, as s3transfer would send for an object this size, without its import,
         # its threads and its queues (a tenth of a second before the first copy of a fork).
@@ -472,8 +445,6 @@ class S3Backend(DeepListingBackend):
     def incomplete_uploads(self, path: str) -> list[Upload]:
         """ListMultipartUploads below ``path``, then ListParts of each (in parallel) for its bytes.
         A server that does not implement multipart listings has none to report."""
-        from botocore.exceptions import ClientError
-
         prefix = self.folder_key(path)
         started: list[tuple[str, str, float]] = []
         with self.errors(f"cannot list the incomplete uploads of {self.url(path, folder=True)}"):
@@ -481,8 +452,8 @@ class S3Backend(DeepListingBackend):
                 for page in self.client.get_paginator("list_multipart_uploads").paginate(
                         Bucket=self.bucket, Prefix=prefix):
                     started += [(u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in page.get("Uploads", ())]
-            except ClientError as exc:
-                if {"NotImplemented", 501} & set(_describe(exc)[0]):
+            except Exception as exc:
+                if S3_ERRORS.handles(exc) and {"NotImplemented", 501} & set(_describe(exc)[0]):
                     return []
                 raise
         return [upload for upload in self.map(self._upload, started) if upload is not None]

@@ -1,0 +1,96 @@
+"""A toast kept mounted for a screen's frequent messages (marks, search).
+
+Textual mounts a widget for each new toast, and the screen is laid out again
+over several frames until it has a size. The notice is mounted with its screen,
+where a first toast would be, and looks like one; saying something shows it and
+changes its text in place.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.notifications import Notification, SeverityLevel
+from textual.timer import Timer
+from textual.widgets._toast import Toast
+
+
+def same_lines(before: str, after: str, width: int) -> bool:
+    """Whether a toast ``width`` cells wide takes as many lines for ``after`` as for ``before``."""
+    return (before.count("\n") == after.count("\n")
+            and all(len(line) < width for line in before.splitlines() + after.splitlines()))
+
+
+class Notice(Toast):
+    """A toast that stays mounted: hidden when its time is up or it is clicked."""
+
+    DEFAULT_CSS = "Notice { visibility: hidden; } Notice.-shown { visibility: visible; }"
+
+    def __init__(self) -> None:
+        super().__init__(Notification("", ""))
+        self._expiry: Timer | None = None
+
+    @property
+    def shown(self) -> Notification | None:
+        """What the notice says, while it is on screen."""
+        return self._notification if self.has_class("-shown") else None
+
+    def say(self, message: str, title: str, severity: SeverityLevel, timeout: float, markup: bool) -> None:
+        """Show ``message`` for ``timeout`` seconds, from now, in place of what was shown."""
+        before = self._notification
+        same_height = (self.shown is not None and before.title == title
+                       and same_lines(before.message, message, self.content_size.width))
+        self._notification = Notification(message, title, severity, timeout, markup=markup)
+        self.set_classes(f"-textual-system -shown -{severity}")
+        if self._expiry is not None:
+            self._expiry.stop()
+        self._expiry = self.set_timer(timeout, self._expire)
+        self.refresh(layout=not same_height)
+
+    def hide(self) -> None:
+        if self._expiry is not None:
+            self._expiry.stop()
+            self._expiry = None
+        self.remove_class("-shown")
+
+    def _expire(self) -> None:
+        """Toast's own timer calls this too (set when mounted): only a notice whose time is up goes."""
+        if self.shown is not None and self._notification.time_left < 0.05:
+            self.hide()
+
+    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
+        # Without children or scrolling, a new size needs no second layout of the screen (which
+        # Textual asks for when a widget's virtual size changes).
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+    def on_click(self, event: events.Click) -> None:
+        event.prevent_default()  # Toast's click handler would forget a notification the app never had
+        self.hide()
+
+
+class NoticeRack(Container):
+    """Where the notice sits: as Textual's toast rack, on its layer, always displayed."""
+
+    DEFAULT_CSS = """
+    NoticeRack {
+        layer: _toastrack;
+        width: 1fr;
+        height: auto;
+        dock: bottom;
+        align: right bottom;
+        visibility: hidden;
+        layout: vertical;
+        overflow-y: scroll;
+        margin-bottom: 1;
+    }
+    NoticeRack > Container { align-horizontal: right; width: 1fr; height: auto; visibility: hidden; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notice = Notice()
+
+    def compose(self) -> ComposeResult:
+        with Container():  # as Textual's ToastHolder
+            yield self.notice
