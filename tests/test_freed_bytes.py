@@ -28,10 +28,11 @@ def link_files(source: Path, target: Path) -> None:
 
 
 def apparent_bytes(root: Path) -> int:
-    """What ``du -sb`` counts for files: each inode once."""
+    """What ``du -sb`` counts for files: each inode once; the activity log, which a prune
+    appends its own record to, left out."""
     seen: dict[tuple[int, int], int] = {}
     for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and path.name != ".ckpt-tui.log":
             st = path.stat()
             seen[(st.st_dev, st.st_ino)] = st.st_size
     return sum(seen.values())
