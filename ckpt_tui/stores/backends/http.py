@@ -250,10 +250,10 @@ class Pool:
 
 
 def send(http: Any, method: str, url: str, headers: dict[str, str] | None,
-         error: Callable[[Any], ResponseError]) -> Any:
+         error: Callable[[Any], ResponseError], body: bytes | None = None) -> Any:
     """One request; its answer, read whole, or ``error(answer)`` raised for an error answer.
-    416 (a range of an empty file) is no error."""
-    response = http.urlopen(method, url, headers=headers, timeout=REQUEST_SECONDS, retries=False)
+    416 (a range of an empty file) is no error. urllib3's own retries are off: ``Backoff`` retries."""
+    response = http.urlopen(method, url, body=body, headers=headers, timeout=REQUEST_SECONDS, retries=False)
     if response.status >= 300 and response.status != 416:
         raise error(response)
     return response

@@ -375,10 +375,7 @@ class LightClient:
         error = _answer_error(operation)
 
         def once() -> Any:
-            signed = self.signer.sign(method, url, headers or {})
-            answer = self.http.urlopen(method, url, body=body, headers=signed, timeout=http.REQUEST_SECONDS)
-            if answer.status >= 300 and not (answer.status == 416 and method == "GET"):
-                raise error(answer)
+            answer = http.send(self.http, method, url, self.signer.sign(method, url, headers or {}), error, body)
             if ok is not None:
                 ok(answer)
             return answer
