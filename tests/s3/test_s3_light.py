@@ -132,6 +132,20 @@ def test_urls_and_headers_are_botocores(key):
             assert headers.get(name) == (theirs.decode() if isinstance(theirs, bytes) else theirs)
 
 
+def test_a_kept_connection_is_checked_whatever_its_descriptor():
+    """A process with many files open hands sockets descriptors above select()'s 1023."""
+    import os
+    import socket
+
+    from ckpt_tui.stores.backends.http import _readable
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs, socket.socket(fileno=os.dup2(ours.fileno(), 1500)) as high:
+        assert not _readable(high)
+        theirs.close()  # the server closes the idle connection
+        assert _readable(high)
+
+
 # -- answers read as botocore reads them ---------------------------------------------------------------
 def test_error_answers_raise_what_the_error_table_reads():
     from ckpt_tui.stores.backends.s3 import S3_ERRORS

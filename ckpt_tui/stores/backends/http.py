@@ -236,7 +236,7 @@ class Pool:
             if connection is None:
                 return None
             # A kept connection that is readable before a request is sent was closed by the server.
-            if connection.sock is not None and not select.select([connection.sock], [], [], 0)[0]:
+            if connection.sock is not None and not _readable(connection.sock):
                 return connection
             connection.close()
 
@@ -247,6 +247,16 @@ class Pool:
                 idle.append(connection)
                 return
         connection.close()
+
+
+def _readable(sock: Any) -> bool:
+    """Whether ``sock`` has something to read (or was closed) now; poll where there is one, as
+    select() refuses a descriptor above 1023, which a process with many files open reaches."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def send(http: Any, method: str, url: str, headers: dict[str, str] | None,
