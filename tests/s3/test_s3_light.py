@@ -78,6 +78,8 @@ def test_signatures_are_botocores(key, token, region, endpoint, monkeypatch):
         ("POST", client._url("bkt", query={"delete": ""}), {"Content-MD5": "abc==", "Content-Type": "application/xml"},
          b"<Delete/>"),
         ("DELETE", client._url("bkt", key, {"uploadId": "2~a+b/c="}), {}, b""),
+        # parameters sorted by name, then value: "part" before "part-number-marker"
+        ("GET", client._url("bkt", key, {"part-number-marker": "2", "part": "1", "uploadId": "u"}), {}, b""),
     ]
     for method, url, headers, body in requests:
         ours = client.signer.sign(method, url, headers, now=calendar.timegm(CLOCK.timetuple()))

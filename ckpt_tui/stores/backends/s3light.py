@@ -217,8 +217,9 @@ class Signer:
         signed = {name.lower(): " ".join(str(value).split()) for name, value in headers.items()
                   if name.lower() != "user-agent"}
         names = ";".join(sorted(signed))
-        query = "&".join(sorted("=".join(pair.partition("=")[::2]) for pair in where.query.split("&"))) \
-            if where.query else ""
+        # sorted by name, then value (as pairs: "a=" would sort after "a-b=" as text)
+        query = "&".join(f"{name}={value}" for name, value in
+                         sorted(pair.partition("=")[::2] for pair in where.query.split("&"))) if where.query else ""
         canonical = "\n".join([method, where.path or "/", query,
                                "".join(f"{name}:{signed[name]}\n" for name in sorted(signed)), names, payload])
         scope = f"{stamp[:8]}/{self.region}/{self.service}/aws4_request"
