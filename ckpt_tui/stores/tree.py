@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -48,6 +49,7 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # made a moment ago), else against a new one: a run named so could have appeared since. A step
 # is copied as a listing at most this old shows it (its own command's load), else listed again.
 RECENT_SECONDS = 2.0
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 # Files the first (flat) listing of a location asks for: a location this small is listed whole
 # in one request, and discovery and the loads of its runs are answered from that listing.
 FLAT_PAGE = 5000
@@ -839,8 +841,14 @@ class TreeStore(Store):
         if path is None:
             return super().append_location_file(name, text)
         # One write with O_APPEND: writers at once each add their whole text, none replaces another's.
-        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        # A link is refused, and a FIFO or a device is not waited on nor written (as reads treat them).
         try:
+            handle = os.open(path, _APPEND_FLAGS, 0o644)
+        except OSError as exc:
+            raise Refused(f"{path}: {exc.strerror}; not written") from None
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                raise Refused(f"{path} is not a regular file; not written")
             os.write(handle, text.encode())
         finally:
             os.close(handle)
