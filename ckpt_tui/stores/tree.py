@@ -11,6 +11,7 @@ in one pass through the backend's claims.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -50,6 +51,8 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # is copied as a listing at most this old shows it (its own command's load), else listed again.
 RECENT_SECONDS = 2.0
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# What those flags make an open fail with: a link (O_NOFOLLOW), a FIFO with no reader (O_NONBLOCK).
+_APPEND_REFUSALS = {errno.ELOOP: " is a symbolic link", errno.ENXIO: " is not a regular file"}
 # Files the first (flat) listing of a location asks for: a location this small is listed whole
 # in one request, and discovery and the loads of its runs are answered from that listing.
 FLAT_PAGE = 5000
@@ -845,10 +848,11 @@ class TreeStore(Store):
         try:
             handle = os.open(path, _APPEND_FLAGS, 0o644)
         except OSError as exc:
-            raise Refused(f"{path}: {exc.strerror}; not written") from None
+            why = _APPEND_REFUSALS.get(exc.errno, f": {exc.strerror}")
+            raise Refused(f"{path}{why}") from None
         try:
             if not stat.S_ISREG(os.fstat(handle).st_mode):
-                raise Refused(f"{path} is not a regular file; not written")
+                raise Refused(f"{path} is not a regular file")
             os.write(handle, text.encode())
         finally:
             os.close(handle)
