@@ -197,3 +197,19 @@ def test_files_on_a_file_system_with_coarse_times_are_never_kept(tmp_path, cache
     monkeypatch.setattr(local, "_identify", fine)  # the same files, times in nanoseconds: kept
     scan(base)
     assert len(records(cache_home, base)) == 3
+
+
+def test_a_fifo_where_the_cache_is_written_is_no_wait(tmp_path, cache_home, settled_now):
+    """A FIFO (or a link) in place of the file being written: the scan goes on and keeps nothing."""
+    import threading
+
+    base = base_of(tmp_path)
+    path = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    os.makedirs(os.path.dirname(path))
+    os.mkfifo(f"{path}.{os.getpid()}.tmp")
+    scanned: list[dict] = []
+    scanning = threading.Thread(target=lambda: scanned.append(scan(base)), daemon=True)
+    scanning.start()
+    scanning.join(60)  # a bound on a hang, not a measure of speed
+    assert not scanning.is_alive() and len(scanned[0]["p", "run-0"].checkpoints) == 3
+    assert records(cache_home, base) == set()

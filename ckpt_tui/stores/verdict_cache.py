@@ -82,7 +82,9 @@ def save(path: str, records: bytes | bytearray) -> None:
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         temporary = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        # Not through a link, nor waiting on a FIFO put there: either fails, and nothing is kept.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o600)
         try:
             for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
                 while view:
