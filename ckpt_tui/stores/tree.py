@@ -11,10 +11,8 @@ in one pass through the backend's claims.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -50,9 +48,6 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # made a moment ago), else against a new one: a run named so could have appeared since. A step
 # is copied as a listing at most this old shows it (its own command's load), else listed again.
 RECENT_SECONDS = 2.0
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-# What those flags make an open fail with: a link (O_NOFOLLOW), a FIFO with no reader (O_NONBLOCK).
-_APPEND_REFUSALS = {errno.ELOOP: " is a symbolic link", errno.ENXIO: " is not a regular file"}
 # Files the first (flat) listing of a location asks for: a location this small is listed whole
 # in one request, and discovery and the loads of its runs are answered from that listing.
 FLAT_PAGE = 5000
@@ -839,23 +834,14 @@ class TreeStore(Store):
         with self._lock:
             self._policies_forgotten_at = time.monotonic()  # the listings made before miss this file
 
+    @property
+    def appends_in_place(self) -> bool:
+        return self.backend.appends_in_place
+
     def append_location_file(self, name: str, text: str) -> None:
-        path = self.backend.local_path(_location_file(name))
-        if path is None:
+        if not self.backend.appends_in_place:
             return super().append_location_file(name, text)
-        # One write with O_APPEND: writers at once each add their whole text, none replaces another's.
-        # A link is refused, and a FIFO or a device is not waited on nor written (as reads treat them).
-        try:
-            handle = os.open(path, _APPEND_FLAGS, 0o644)
-        except OSError as exc:
-            why = _APPEND_REFUSALS.get(exc.errno, f": {exc.strerror}")
-            raise Refused(f"{path}{why}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(handle).st_mode):
-                raise Refused(f"{path} is not a regular file")
-            os.write(handle, text.encode())
-        finally:
-            os.close(handle)
+        self.backend.append(_location_file(name), text.encode())
 
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:
