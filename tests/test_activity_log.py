@@ -4,6 +4,7 @@ the objects ``watch --json`` prints, and who."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from cli_run import run_cli
@@ -45,3 +46,18 @@ def test_watch_logs_what_it_deletes(art_base):
     Watch(LocalStore(art_base), "demo", "agent-001", report=told.append).cycle()
     deleted = [e for e in told if e.action == "deleted"]
     assert deleted and [(e["action"], e["step"]) for e in logged(art_base)] == [("deleted", e.step) for e in deleted]
+
+
+def test_a_log_that_is_a_link_or_a_fifo_is_not_written_and_nothing_waits(tmp_path):
+    from ckpt_tui.app.activity import append_to_log
+
+    outside = tmp_path / "outside.log"
+    outside.write_text("")
+    for name, make in (("link", lambda log: log.symlink_to(outside)), ("fifo", os.mkfifo)):
+        base = tmp_path / name
+        base.mkdir()
+        make(base / LOG)
+        problem = append_to_log(LocalStore(str(base)), [Event("deleted", "demo", "run", 1)])
+        assert problem == f"{LOG} not written: {base / LOG} " + ("is a symbolic link" if name == "link"
+                                                                  else "is not a regular file")
+    assert outside.read_text() == ""

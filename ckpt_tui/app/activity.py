@@ -54,9 +54,7 @@ def append_to_log(store: Store, events: list[Event]) -> str | None:
 def append_on_disk(store: Store, events: list[Event]) -> str | None:
     """What ``prune``, ``fork`` and ``watch`` add to the log: at a location on a disk, where it
     costs one write and never races; in a bucket it would be read and written again each time."""
-    from ..stores.local import LocalStore
-
-    return append_to_log(store, events) if events and isinstance(store, LocalStore) else None
+    return append_to_log(store, events) if events and store.appends_in_place else None
 
 
 class LogEntry(NamedTuple):

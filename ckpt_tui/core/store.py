@@ -268,6 +268,11 @@ class Store(ABC):
         text or the new, never half."""
         raise Refused(f"{self.location} cannot hold ckpt-tui's files; nothing written")
 
+    @property
+    def appends_in_place(self) -> bool:
+        """Whether ``append_location_file`` adds in one write (a disk), so writers at once lose nothing."""
+        return False
+
     def append_location_file(self, name: str, text: str) -> None:
         """Add ``text`` at the end of a small file directly in the location (made if missing).
         Here by reading and writing it again, which any store can (two writers at once may lose

@@ -834,16 +834,14 @@ class TreeStore(Store):
         with self._lock:
             self._policies_forgotten_at = time.monotonic()  # the listings made before miss this file
 
+    @property
+    def appends_in_place(self) -> bool:
+        return self.backend.appends_in_place
+
     def append_location_file(self, name: str, text: str) -> None:
-        path = self.backend.local_path(_location_file(name))
-        if path is None:
+        if not self.backend.appends_in_place:
             return super().append_location_file(name, text)
-        # One write with O_APPEND: writers at once each add their whole text, none replaces another's.
-        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(handle, text.encode())
-        finally:
-            os.close(handle)
+        self.backend.append(_location_file(name), text.encode())
 
     # -- forks --------------------------------------------------------------------------
     def checkpoint_location(self, project: str, run: str, checkpoint: Checkpoint) -> str:

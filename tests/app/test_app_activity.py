@@ -76,3 +76,18 @@ async def test_the_pane_lists_the_log_files_earlier_entries_newest_first_and_thi
     shown = [int(line.split("step ")[1].split()[0]) for line in before.splitlines() if "agent-002" in line]
     assert shown == list(range(EARLIER_SHOWN + 49, 49, -1))  # the newest, newest first
     assert all(line.endswith("by alice") for line in before.splitlines() if "agent-002" in line)
+
+
+async def test_the_pane_shows_brackets_in_the_logs_entries_as_written(art_base):
+    from ckpt_tui.app.activity import LOG_FILE
+
+    entry = {**Event("deleted", "demo", "agent-002", 3, 1000, ("kept [/u] by [bold]rule",), time=1.7e9).to_json(),
+             "user": "[/b]eve"}
+    (art_base / LOG_FILE).write_text(json.dumps(entry) + "\n")
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        text = str(app.screen.query_one("#activity-lines", Static).render())
+    assert "kept [/u] by [bold]rule  by [/b]eve" in text

@@ -7,6 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Label, Static
 
 from ...formatting import size, stamp
@@ -20,11 +21,13 @@ ACTIVITY_BINDINGS = [
 ]
 
 
-def activity_line(event: Event, timezone=None) -> str:
+def activity_line(event: Event, timezone=None, user: str | None = None) -> str:
+    """One entry as markup: what it says (names, reasons, who) is shown as written, brackets too."""
     parts = [stamp(event.time, timezone), event.action, f"{event.project}/{event.run}",
              f"step {event.step}" if event.step is not None else "",
-             size(event.bytes) if event.bytes is not None else "", "; ".join(event.reasons)]
-    return "  ".join(p for p in parts if p)
+             size(event.bytes) if event.bytes is not None else "", "; ".join(event.reasons),
+             f"by {user}" if user else ""]
+    return escape("  ".join(p for p in parts if p))
 
 
 class ActivityScreen(ReusableDialog):
@@ -46,7 +49,7 @@ class ActivityScreen(ReusableDialog):
         lines = [activity_line(e, self.timezone) for e in self.events]
         if self.earlier:
             lines += ["" if lines else None, f"[u]earlier, in {LOG_FILE} (newest first)[/u]"]
-            lines += [activity_line(e, self.timezone) + (f"  by {user}" if user else "") for e, user in self.earlier]
+            lines += [activity_line(e, self.timezone, user) for e, user in self.earlier]
         return "\n".join(line for line in lines if line is not None)
 
     def show_earlier(self, earlier: list[LogEntry]) -> None:

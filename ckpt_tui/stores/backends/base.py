@@ -325,6 +325,7 @@ CAPABILITIES = {
     "can_copy_server_side": "copy_file",
     "reports_free_space": "free_space",
     "has_exclusive_create": "create_new",
+    "appends_in_place": "append",
     "has_incomplete_uploads": "incomplete_uploads",
 }
 
@@ -342,6 +343,8 @@ class Backend(ABC):
     * ``has_exclusive_create``: ``create_new`` is one atomic create-only write (``O_EXCL``,
       S3's ``If-None-Match: *``). Without it the base checks, writes and reads back, which
       narrows a race between two writers but does not close it.
+    * ``appends_in_place``: ``append`` adds to the end of a file in one write (``O_APPEND``), so
+      writers at once each add their whole text. Without it a caller reads and writes again.
     * ``implicit_folders``: folders exist only through what they hold (object stores); an empty
       one is no folder at all, ``make_dirs`` has nothing to do and deleting a tree is deleting
       its files.
@@ -359,6 +362,7 @@ class Backend(ABC):
     can_copy_server_side = False
     reports_free_space = False
     has_exclusive_create = False
+    appends_in_place = False
     implicit_folders = False
     has_incomplete_uploads = False
     deletes_folder_markers = False
@@ -571,6 +575,11 @@ class Backend(ABC):
     @abstractmethod
     def write(self, path: str, data: bytes) -> None:
         """Create or replace a small file; readers see the old content or the new, never half."""
+
+    def append(self, path: str, data: bytes) -> None:
+        """Add ``data`` at the end of a regular file (made if missing) in one write (backends
+        with ``appends_in_place``); a link, FIFO or device there is refused, not followed or waited on."""
+        raise NotImplementedError(f"{type(self).__name__} does not append in place")
 
     def make_dirs(self, path: str) -> None:
         """Create a folder and its parents (nothing to do where folders are implicit)."""

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from ...core.errors import CkptError, NotFound, NotRead, Unreadable
+from ...core.errors import CkptError, NotFound, NotRead, Refused, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
 from ..layouts.whole_files import WEIGHT_SUFFIXES
@@ -40,6 +40,12 @@ LOCAL_ERRORS = ErrorTable(
     codes={errno.EACCES: Unreadable, errno.EPERM: Unreadable, errno.EEXIST: Exists, errno.ENOTEMPTY: Exists},
     describe=_describe,
 )
+
+
+# One write with O_APPEND: writers at once each add their whole text, none replaces another's.
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# What those flags make an open fail with: a link (O_NOFOLLOW), a FIFO with no reader (O_NONBLOCK).
+_APPEND_REFUSALS = {errno.ELOOP: " is a symbolic link", errno.ENXIO: " is not a regular file"}
 
 
 def os_error(exc: OSError, what: str) -> CkptError:
@@ -251,6 +257,7 @@ class LocalBackend(Backend):
     can_copy_server_side = True  # the kernel copies (copy_file_range), never through a stream of ours
     reports_free_space = True
     has_exclusive_create = True
+    appends_in_place = True
 
     def __init__(self, root: str | os.PathLike) -> None:
         super().__init__()
@@ -483,6 +490,19 @@ class LocalBackend(Backend):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise os_error(exc, f"cannot write {target}") from None
+
+    def append(self, path: str, data: bytes) -> None:
+        target = self._abs(path)
+        try:
+            handle = os.open(target, _APPEND_FLAGS, 0o644)
+        except OSError as exc:
+            raise Refused(f"{target}{_APPEND_REFUSALS.get(exc.errno, f': {exc.strerror}')}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                raise Refused(f"{target} is not a regular file")
+            os.write(handle, data)
+        finally:
+            os.close(handle)
 
     def make_dirs(self, path: str) -> None:
         try:
