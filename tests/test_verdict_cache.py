@@ -203,3 +203,39 @@ def test_only_cache_files_are_removed_from_the_cache_folder(tmp_path, cache_home
     os.utime(stranger, (stranger.stat().st_atime - month, stranger.stat().st_mtime - month))
     verdict_cache.forget_old()
     assert stranger.exists()
+
+
+def test_files_on_a_file_system_with_coarse_times_are_never_kept(tmp_path, cache_home, settled_now, header_reads,
+                                                                   monkeypatch):
+    """Times kept to the second (FAT, Lustre, sshfs): a write in the same second as the one recorded
+    would leave them as they were, so such files are read by every scan."""
+    from ckpt_tui.stores.backends import local
+
+    fine = local._identify
+    monkeypatch.setattr(local, "_identify", lambda dev, ino, size, mtime_ns, ctime_ns: fine(
+        dev, ino, size, mtime_ns - mtime_ns % 10**9, ctime_ns - ctime_ns % 10**9))
+    base = base_of(tmp_path)
+    for _ in range(2):
+        header_reads.clear()
+        assert [c.step for c in scan(base)["p", "run-0"].checkpoints] == [1, 2, 3]
+        assert len(header_reads) == 3
+    assert records(cache_home, base) == set()
+    monkeypatch.setattr(local, "_identify", fine)  # the same files, times in nanoseconds: kept
+    scan(base)
+    assert len(records(cache_home, base)) == 3
+
+
+def test_a_fifo_where_the_cache_is_written_is_no_wait(tmp_path, cache_home, settled_now):
+    """A FIFO (or a link) in place of the file being written: the scan goes on and keeps nothing."""
+    import threading
+
+    base = base_of(tmp_path)
+    path = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    os.makedirs(os.path.dirname(path))
+    os.mkfifo(f"{path}.{os.getpid()}.tmp")
+    scanned: list[dict] = []
+    scanning = threading.Thread(target=lambda: scanned.append(scan(base)), daemon=True)
+    scanning.start()
+    scanning.join(60)  # a bound on a hang, not a measure of speed
+    assert not scanning.is_alive() and len(scanned[0]["p", "run-0"].checkpoints) == 3
+    assert records(cache_home, base) == set()

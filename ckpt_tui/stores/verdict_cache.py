@@ -9,7 +9,9 @@ exact); only the header read is skipped for a file whose every field is as recor
 rewritten in place gets a new change time, one replaced gets a new inode or change time, so
 neither matches. Only verdicts of "whole" are kept, and never for a file changed less than
 ``RACY_NS`` before it was read: a write in the same tick of the clock could leave its times as
-they were (git's "racily clean" entries).
+they were (git's "racily clean" entries). Nor for a file whose change time is a whole number of
+milliseconds: a file system keeping coarse times (FAT's 2 s, Lustre's or sshfs's 1 s), or no change
+time at all, may give a later write the very times recorded, and its clock may not be this one.
 
 One file a run (named by a digest of the location's real path and the run's names), rewritten
 whole each time the run is read with the files found whole: files deleted since drop out. At
@@ -29,12 +31,14 @@ MAGIC = b"ckpt-tui whole weights v1\n"
 MAX_RECORDS = 200_000  # 8.2 MB on disk at most, about 20 MB in memory
 MAX_AGE_DAYS = 30
 RACY_NS = 1_000_000_000
+COARSE_NS = 1_000_000  # change times all multiples of this come from a coarse clock (a fine one: 1 in a million)
 
 
 def settled(tag: str, now_ns: int) -> bool:
-    """Whether the file ``tag`` was last changed long enough before ``now_ns`` for a verdict on it to last."""
+    """Whether the file ``tag`` was last changed long enough before ``now_ns``, by a clock fine enough,
+    for a verdict on it to last."""
     _dev, _ino, _size, mtime_ns, ctime_ns = IDENTITY.unpack(tag.encode("latin-1"))
-    return max(mtime_ns, ctime_ns) < now_ns - RACY_NS
+    return max(mtime_ns, ctime_ns) < now_ns - RACY_NS and ctime_ns % COARSE_NS != 0
 
 
 def cache_file(location: str, project: str, run: str) -> str | None:
@@ -82,8 +86,9 @@ def save(path: str, records: bytes | bytearray) -> None:
         return
     try:
         temporary = f"{name}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=folder_fd)
+        # Not through a link, nor waiting on a FIFO put there: either fails, and nothing is kept.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o600, dir_fd=folder_fd)
         try:
             for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
                 while view:
