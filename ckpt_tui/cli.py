@@ -597,6 +597,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         total = sum(p.freed_bytes for p in todo)
         print(f"total: {_work(todo)} in {len(todo)} run(s), freeing {size(total)}"
               + (" (dry run)" if args.dry_run else ""))
+        if not pairs and not failed:
+            _say_what_was_searched(store)
     aborts, older_seconds, aborts_json = _planned_aborts(store, pairs, args.abort_uploads_older)
     if aborts is not None and not args.json:
         _print_aborts(aborts, aborts_json, args.abort_uploads_older, args.dry_run)

@@ -179,6 +179,32 @@ def test_no_cache_folder_is_no_failure(tmp_path, monkeypatch, settled_now):
     assert len(scan(base)["p", "run-0"].checkpoints) == 3
 
 
+def test_a_cache_folder_that_is_a_symbolic_link_is_neither_written_nor_cleaned(tmp_path, cache_home, settled_now):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    old_file = elsewhere / "notes.txt"
+    old_file.write_text("mine")
+    month = 31 * 86400
+    os.utime(old_file, (old_file.stat().st_atime - month, old_file.stat().st_mtime - month))
+    (cache_home / "ckpt-tui").mkdir(parents=True)
+    (cache_home / "ckpt-tui" / "whole-weights").symlink_to(elsewhere)
+    base = base_of(tmp_path)
+    assert len(scan(base)["p", "run-0"].checkpoints) == 3
+    assert [p.name for p in elsewhere.iterdir()] == ["notes.txt"]
+
+
+def test_only_cache_files_are_removed_from_the_cache_folder(tmp_path, cache_home, settled_now):
+    base = base_of(tmp_path)
+    scan(base)
+    folder = Path(verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")).parent
+    stranger = folder / "notes.txt"
+    stranger.write_text("mine")
+    month = 31 * 86400
+    os.utime(stranger, (stranger.stat().st_atime - month, stranger.stat().st_mtime - month))
+    verdict_cache.forget_old()
+    assert stranger.exists()
+
+
 def test_files_on_a_file_system_with_coarse_times_are_never_kept(tmp_path, cache_home, settled_now, header_reads,
                                                                    monkeypatch):
     """Times kept to the second (FAT, Lustre, sshfs): a write in the same second as the one recorded

@@ -78,22 +78,46 @@ def load(path: str) -> set[str]:
 def save(path: str, records: bytes | bytearray) -> None:
     """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once.
     Failing to write is no failure of the scan."""
-    folder = os.path.dirname(path)
+    folder, name = os.path.split(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        temporary = f"{path}.{os.getpid()}.tmp"
+        folder_fd = _open_own_folder(folder)
+    except OSError:
+        return
+    try:
+        temporary = f"{name}.{os.getpid()}.tmp"
         # Not through a link, nor waiting on a FIFO put there: either fails, and nothing is kept.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     0o600)
+                     0o600, dir_fd=folder_fd)
         try:
             for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
                 while view:
                     view = view[os.write(fd, view):]
         finally:
             os.close(fd)
-        os.replace(temporary, path)
+        os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
     except OSError:
         pass
+    finally:
+        os.close(folder_fd)
+
+
+def _open_own_folder(folder: str) -> int:
+    """The cache folder opened, when it is a folder of this user's and no symbolic link to one elsewhere
+    (files are written and removed there)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.fstat(fd).st_uid != os.getuid():
+        os.close(fd)
+        raise PermissionError(f"{folder} is not the user's own")
+    return fd
+
+
+def _is_cache_file(name: str) -> bool:
+    """Whether ``name`` is one ``cache_file`` gives (or its temporary); nothing else there is removed."""
+    digest, _, rest = name.partition(".")
+    pid = rest.removesuffix(".tmp")
+    return len(digest) == 16 and all(c in "0123456789abcdef" for c in digest) \
+        and (not rest or (pid != rest and pid.isdigit()))
 
 
 def forget_old() -> None:
@@ -101,15 +125,19 @@ def forget_old() -> None:
     folder = cache_file("", "", "")
     if folder is None:
         return
-    folder = os.path.dirname(folder)
     oldest = time.time() - MAX_AGE_DAYS * 86400
     try:
-        names = os.listdir(folder)
+        folder_fd = _open_own_folder(os.path.dirname(folder))
     except OSError:
         return
-    for name in names:
+    try:
+        names = os.listdir(folder_fd)
+    except OSError:
+        names = []
+    for name in filter(_is_cache_file, names):
         try:
-            if os.lstat(os.path.join(folder, name)).st_mtime < oldest:
-                os.unlink(os.path.join(folder, name))
+            if os.lstat(name, dir_fd=folder_fd).st_mtime < oldest:
+                os.unlink(name, dir_fd=folder_fd)
         except OSError:
             pass
+    os.close(folder_fd)

@@ -163,3 +163,12 @@ def test_ls_inside_an_art_base_says_which_base_to_open(tmp_path, capsys):
         assert out[-1] == f"this folder is inside an ART base: run `ckpt-tui ls {tmp_path}`"
     assert main(["ls", str(tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001")]) == 0
     assert "inside an ART base" not in capsys.readouterr().out  # a step folder: no such hint
+
+
+def test_prune_inside_an_art_base_says_which_base_to_open(tmp_path, capsys):
+    step = tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001"
+    step.mkdir(parents=True)
+    assert main(["prune", str(tmp_path / "proj" / "models" / "m1"), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("total: delete 0 checkpoint(s) in 0 run(s)")
+    assert out[-1] == f"this folder is inside an ART base: run `ckpt-tui ls {tmp_path}`"
