@@ -150,9 +150,11 @@ _FILE = 0o100000
 _new = tuple.__new__  # a named tuple made without its __new__, written in Python
 _identify = IDENTITY.pack
 _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
+def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | None = None,
+                 within: int = 0) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs; every regular
     file is also added to ``files`` when given (as ``walk`` lists them), a weights file
@@ -160,15 +162,18 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
 
     ``listdir`` and ``lstat`` on plain strings, no generators or per-file
     objects: this is the inner loop of every listing, and it decides how close
-    a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
-    process deleting) is skipped.
+    a scan gets to ``du -sb``. With ``dir_fd``, a descriptor of the folder
+    ``root[:within]`` names, files are looked up from it (``root[within + 1:]/name``,
+    not every component of the full path again, as ``du`` does). An entry that
+    vanishes meanwhile (another process deleting) is skipped.
     """
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
     stack = [root]
     lstat, add = os.lstat, None if files is None else files.append
     markers: frozenset[str] = frozenset()
-    cut = len(root) + 1
+    skip = within + 1 if dir_fd is not None else 0  # what a path loses to be looked up from dir_fd
+    cut = len(root) + 1 - skip
     while stack:
         folder = stack.pop()
         try:
@@ -179,15 +184,16 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
             continue  # removed while we looked: what is gone holds nothing
         if folder is root and not STEP_MARKERS.isdisjoint(names):
             markers = STEP_MARKERS.intersection(names)
+        here = folder[skip:] + "/"
         for name in names:
-            path = folder + "/" + name
+            path = here + name
             try:
-                st = lstat(path)
+                st = lstat(path, dir_fd=dir_fd)
             except FileNotFoundError:
                 continue
             kind = st.st_mode & _KIND
             if kind == _DIR:
-                stack.append(path)
+                stack.append(folder + "/" + name)
                 continue
             if kind != _FILE:
                 continue  # symlinks are not followed, as du does not
@@ -359,21 +365,29 @@ class LocalBackend(Backend):
                     walked: dict[str, list[FileInfo]] | None) -> dict[str, Usage | CkptError]:
         base = self._abs(folder) + "/"
         found: dict[str, Usage | CkptError] = {}
-        for name in names:
-            files: list[FileInfo] | None = None if walked is None else []
-            try:
-                usage = folder_usage(base + name, files)
-                found[name] = usage if usage.files else self.usage(join(folder, name))
-                if files:
-                    walked[name] = files  # type: ignore[index]
-            except NotADirectoryError:
-                found[name] = self.usage(join(folder, name))
-            except FileNotFoundError:  # removed since it was listed (another prune): gone
-                found[name] = NotFound(f"{base + name} no longer exists")
-            except CkptError as exc:  # emptied, then removed before its own ``usage``: gone too
-                found[name] = exc
-            except OSError as exc:
-                found[name] = os_error(exc, f"cannot read {base + name}")
+        try:  # the steps' files looked up from their folder (no trailing slash: a link there is refused)
+            dir_fd: int | None = os.open(base[:-1] or "/", _OPEN_FOLDER)
+        except OSError:
+            dir_fd = None  # each by its whole path: what cannot be read is said for each step
+        try:
+            for name in names:
+                files: list[FileInfo] | None = None if walked is None else []
+                try:
+                    usage = folder_usage(base + name, files, dir_fd, len(base) - 1)
+                    found[name] = usage if usage.files else self.usage(join(folder, name))
+                    if files:
+                        walked[name] = files  # type: ignore[index]
+                except NotADirectoryError:
+                    found[name] = self.usage(join(folder, name))
+                except FileNotFoundError:  # removed since it was listed (another prune): gone
+                    found[name] = NotFound(f"{base + name} no longer exists")
+                except CkptError as exc:  # emptied, then removed before its own ``usage``: gone too
+                    found[name] = exc
+                except OSError as exc:
+                    found[name] = os_error(exc, f"cannot read {base + name}")
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
         return found
 
     def _open_regular(self, path: str) -> BinaryIO:
