@@ -561,10 +561,11 @@ class TreeStore(Store):
             else:
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
+        now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
             if why is None and settle is not None and layout.settles(name):
-                why = _settling(sizes.get(name), settle)
+                why = _settling(sizes.get(name), settle, now)
             target = found.targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
@@ -1058,11 +1059,11 @@ def settle_seconds() -> float:
     return value
 
 
-def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, str] | None:
-    """A step written to less than ``window`` seconds ago (or in the future) has not settled."""
+def _settling(usage: Usage | CkptError | None, window: float, now: float) -> tuple[Pending, str] | None:
+    """A step written to less than ``window`` seconds before ``now`` (or after it) has not settled."""
     if not isinstance(usage, Usage) or not usage.files:
         return None
-    age = time.time() - usage.mtime
+    age = now - usage.mtime
     if age >= window:
         return None
     return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "

@@ -787,13 +787,16 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
         size = 0
         while block := stream.read(LINE_CHUNK):
             *ends, rest = block.split(b"\n")
-            for end in ends:
-                if not pieces:  # the usual line, whole in one block: no copy
-                    yield end if len(end) <= longest else end[:longest]
-                    continue
-                pieces.append(end[:max(0, longest - size)])
+            if ends and pieces:  # a line begun in an earlier block ends here
+                pieces.append(ends[0][:max(0, longest - size)])
                 yield b"".join(pieces)
                 pieces, size = [], 0
+                del ends[0]
+            if len(block) <= longest:  # the usual lines, whole in one block: handed on without a copy
+                yield from ends
+            else:
+                for end in ends:
+                    yield end if len(end) <= longest else end[:longest]
             if size < longest:
                 pieces.append(rest[:longest - size])
                 size += len(pieces[-1])
