@@ -458,14 +458,15 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     doomed = []
     _drop_marked(reasons, policy.marked, set(plan.best_steps), run)
     for ckpt in run.checkpoints:
-        why = tuple(dict.fromkeys(reasons[ckpt.step]))
+        why = reasons[ckpt.step]
         if why:
-            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why, ckpt.name))
+            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, tuple(dict.fromkeys(why)), ckpt.name))
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
     plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
-    _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
+    if policy.full is not None:  # else nothing is slimmed: no need to know which steps stay whole
+        _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
     if run.refusal:
         plan.refuse(f"{run.project}/{run.name}: {run.refusal}")
     elif policy.metric is not None and policy.needs_metric and not values and (plan.delete or plan.slim):
