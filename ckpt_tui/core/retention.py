@@ -10,6 +10,8 @@ from .models import Run, freed_bytes
 from .records import FrozenRecord, NamedTuple, Record
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
 
+_new = tuple.__new__
+
 DEFAULT_METRIC = "val/reward"
 
 
@@ -464,7 +466,7 @@ def plan_run(run: Run, policy: Policy) -> Plan:
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
-    plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
+    plan.delete = [_new(DeletedStep, (c.step, freed[c.key], c.name)) for c in doomed]  # without its Python __new__
     if policy.full is not None:  # else nothing is slimmed: no need to know which steps stay whole
         _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
     if run.refusal:

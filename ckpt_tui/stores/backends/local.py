@@ -299,8 +299,8 @@ class LocalBackend(Backend):
     # -- reading ------------------------------------------------------------------------
     def list_dir(self, path: str) -> list[Entry]:
         try:
-            with os.scandir(self._abs(path)) as entries:
-                return [Entry(e.name, _kind(e)) for e in entries]
+            with os.scandir(self._abs(path)) as entries:  # named tuples made without their Python __new__
+                return [_new(Entry, (e.name, _kind(e), 0, 0.0, "")) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
                 raise NotFound(f"no directory at {self.root}") from None
