@@ -73,6 +73,11 @@ class RunPlace(NamedTuple):
         return bool(self.layout.runs_folder)
 
 
+# The kinds an entry of every step is compared with, as plain names: on Python 3.11 each ``Kind.X``
+# goes through the enum metaclass's __getattr__ (about 1,400 instructions).
+_KIND_DIR, _KIND_FILE, _KIND_LINK, _KIND_OTHER = Kind.DIR, Kind.FILE, Kind.LINK, Kind.OTHER
+
+
 class _Found:
     __slots__ = ("places", "named_projects", "notes", "unreadable", "listed", "flat")
 
@@ -467,7 +472,7 @@ class TreeStore(Store):
         """Symbolic links of the checkpoint folder and the entry of the same folder each points at."""
         links = {}
         for entry in entries:
-            if entry.kind is Kind.LINK:
+            if entry.kind is _KIND_LINK:
                 target = self.backend.link_target(join(place.ckpt_dir, entry.name))
                 if target is not None:
                     links[entry.name] = target
@@ -532,13 +537,13 @@ class TreeStore(Store):
     def _build(self, project: str, run: str, place: RunPlace, listing: DeepListing, with_metrics: bool,
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
-        dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
+        dirs = [(e.name, e.kind is _KIND_DIR) for e in entries if e.kind is _KIND_DIR or e.kind is _KIND_FILE]
         problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
                     "(a FIFO, socket or device); not read" for e in entries
-                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
+                    if e.kind is _KIND_OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
-                            links=[e.name for e in entries if e.kind is Kind.LINK])
+                            links=[e.name for e in entries if e.kind is _KIND_LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
         names = [*scan.steps, *scan.pending]
         sizes: dict = listing.usage

@@ -53,17 +53,21 @@ def os_error(exc: OSError, what: str) -> CkptError:
     return LOCAL_ERRORS.translate(exc, what)
 
 
+# The kinds as plain names: on Python 3.11 each ``Kind.X`` goes through the enum metaclass's __getattr__.
+_KIND_DIR, _KIND_FILE, _KIND_LINK, _KIND_OTHER = Kind.DIR, Kind.FILE, Kind.LINK, Kind.OTHER
+
+
 def _kind(entry: os.DirEntry) -> Kind:
     try:  # a link is neither a folder nor a file when not followed: the usual entry, a folder, asks once
         if entry.is_dir(follow_symlinks=False):
-            return Kind.DIR
+            return _KIND_DIR
         if entry.is_file(follow_symlinks=False):
-            return Kind.FILE
+            return _KIND_FILE
         if entry.is_symlink():
-            return Kind.LINK
+            return _KIND_LINK
     except OSError:
         pass
-    return Kind.OTHER
+    return _KIND_OTHER
 
 
 def _what(mode: int) -> str:
