@@ -188,7 +188,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
             continue  # removed while we looked: what is gone holds nothing
         if folder is root and not STEP_MARKERS.isdisjoint(names):
             markers = STEP_MARKERS.intersection(names)
-        here = folder[skip:] + "/"
+        here, top = folder[skip:] + "/", folder is root
         for name in names:
             path = here + name
             try:
@@ -205,7 +205,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
             if add is not None:
                 tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1") \
                     if name.endswith(WEIGHT_SUFFIXES) else ""
-                add(_new(FileInfo, (path[cut:], size, mtime, tag)))
+                add(_new(FileInfo, (name if top else path[cut:], size, mtime, tag)))
             if st.st_nlink > 1:
                 linked = linked if linked is not None else {}
                 seen = linked.get((st.st_dev, st.st_ino))
