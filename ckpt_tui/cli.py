@@ -833,7 +833,7 @@ def _missing_directory(location: str) -> str | None:
     path = rest if scheme == "file" else None if sep else location
     if path is None or os.path.isdir(path):
         return None
-    return f"{path}: {'not a directory' if os.path.exists(path) else 'no such directory'}"
+    return f"not a directory: {path}" if os.path.exists(path) else f"no directory at {path}"
 
 
 def open_app(args: argparse.Namespace) -> int:
