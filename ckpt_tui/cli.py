@@ -589,6 +589,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
         raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
+    # A run whose folder may not be read is planned to keep everything: not pruned, so not done.
+    failed += [(p.project, p.run, "; ".join(p.source.notes) or "permission denied")
+               for p in plans if p.source is not None and p.source.unreadable]
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:

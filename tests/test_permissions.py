@@ -53,9 +53,16 @@ def test_ls_lists_what_it_can_read_and_notes_the_rest(locked):
 
 
 def test_prune_prunes_what_it_can_read_and_nothing_else(locked):
+    done = run_python("-m", "ckpt_tui", "prune", str(locked), "--dry-run")
+    assert done.returncode == 1, done.stderr  # a run left unpruned: not done, though the rest is
+    assert [line for line in done.stderr.splitlines() if "agent-002" in line] == [
+        f"ckpt-tui: demo/agent-002: not read: cannot list {locked / MODELS / 'agent-002'}: Permission denied"]
     done = run_python("-m", "ckpt_tui", "prune", str(locked), "--yes", "--json")
-    assert done.returncode == 0, done.stderr
-    plans = {p["run"]: p for p in json.loads(done.stdout)["plans"]}
+    assert done.returncode == 1, done.stderr
+    pruned = json.loads(done.stdout)
+    assert [(e["project"], e["run"]) for e in pruned["errors"]] == [("demo", "agent-002")]
+    assert "Permission denied" in pruned["errors"][0]["error"]
+    plans = {p["run"]: p for p in pruned["plans"]}
     assert plans["agent-002"]["delete"] == []
     assert [d["step"] for d in plans["agent-001"]["deleted"]] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert names(locked, "agent-001") == ["0003", "0010", "0011"]
