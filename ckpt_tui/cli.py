@@ -665,15 +665,34 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # -- fork --------------------------------------------------------------------
-def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
-    """The source run when --project/--run are left out: the location must hold exactly one."""
-    return single_run(store, args.project, args.run)
+def _only_run(args: argparse.Namespace):
+    """The store and the run named by --project/--run, else the location's only run; a folder
+    inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
+    store = _open(args)
+    if args.project is not None and args.run is not None:
+        return store, args.project, args.run
+    from .app.hints import art_base_above  # the app's own hint, without Textual
+
+    found = art_base_above(store.location) if not list_runs(store, args.project, args.run) else None
+    if found is None:
+        return (store, *single_run(store, args.project, args.run))
+    from pathlib import Path
+
+    base = found[0]
+    parts = Path(store.location).absolute().relative_to(base).parts
+    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
+    store = _open(args, str(base))
+    runs = [r for _, r in list_runs(store, project, run)]
+    if len(runs) != 1:
+        raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
+                      f"{len(runs)} runs ({', '.join(runs[:5]) or 'none'}); pass --run NAME")
+    return store, project, runs[0]
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
     from .core.fork import fork_checkpoint
 
-    store = _open(args)
+    store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location else None
     show = sys.stderr.isatty() and not args.json
 
@@ -681,7 +700,6 @@ def cmd_fork(args: argparse.Namespace) -> int:
         if show:
             print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
 
-    project, run = _only_run(store, args) if not (args.project and args.run) else (args.project, args.run)
     result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step,
                              args.not_after_step, args.with_history, to_store=target, progress=progress)
     if show:
@@ -732,10 +750,9 @@ def cmd_path(args: argparse.Namespace) -> int:
     best = args.best or args.weights
     if not best and (args.metric or args.mode):
         raise Refused("--metric and --mode go with --best or --weights")
-    store = _open(args)
     resolved = None
     try:
-        project, run = _only_run(store, args)
+        store, project, run = _only_run(args)
         loaded = store.load_run(project, run)
         if best:
             names = loaded.metrics.names()
