@@ -203,7 +203,7 @@ def _run_json(run: Run) -> dict:
     by_step = run.metrics.by_step
     return {
         "project": run.project, "run": run.name, "layout": run.layout,
-        "total_bytes": run.total_bytes, "latest_step": run.latest_step,
+        "total_bytes": None if run.unreadable else run.total_bytes, "latest_step": run.latest_step,
         "malformed_history_lines": run.metrics.malformed, "metric_notes": run.metrics.notes,
         "notes": run.notes,
         "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
@@ -328,6 +328,11 @@ def _offload_locations(store, policies: Policies, args: argparse.Namespace) -> _
     return _Offloads(store, policies, args)
 
 
+def _run_size(run: Run) -> str:
+    """A run's size, ``?`` where its folder may not be read (its size is unknown, not nothing)."""
+    return "?" if run.unreadable else size(run.total_bytes)
+
+
 def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None,
                        uploads: Callable[[Run], None] = lambda run: None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
@@ -337,7 +342,7 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], off
         best_text = f"{best[0]} ({policy.metric} {best[1]:.4g})" if best else "-"
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
-              f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
+              f"{_run_size(run):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
         uploads(run)
         if offloads is not None:
@@ -354,7 +359,7 @@ def _step_columns(run: Run, metric: str | None) -> list[str]:
 
 def _print_run_steps(run: Run, metric: str | None) -> None:
     names = _step_columns(run, metric)
-    print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
+    print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {_run_size(run)})")
     shared = shared_steps(c.step for c in run.checkpoints)
     print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names) + "  COMPLETE")
     for c in run.checkpoints:

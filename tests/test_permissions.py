@@ -46,9 +46,12 @@ def test_ls_lists_what_it_can_read_and_notes_the_rest(locked):
     assert [(p["name"], p["note"].split(":")[0]) for p in runs["agent-001"]["pending"]] == [("0003", "unreadable")]
     assert "Permission denied" in runs["agent-001"]["pending"][0]["note"]
     assert runs["agent-002"]["checkpoints"] == [] and "Permission denied" in runs["agent-002"]["notes"][0]
+    assert runs["agent-002"]["total_bytes"] is None and runs["agent-001"]["total_bytes"] > 0  # unknown, not 0
     assert sorted(n.split(":")[0].rsplit("/", 1)[-1] for n in listed["notes"]) == ["lost+found", "secret"]
     done = run_python("-m", "ckpt_tui", "ls", str(locked))
     assert done.returncode == 0 and "demo/agent-legacy" in done.stdout
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("demo/agent-002 ")]
+    assert row.split()[1:5] == ["art", "0", "?", "-"], row
     assert "Permission denied" in done.stdout and "lost+found: Permission denied" in done.stderr
 
 
