@@ -676,22 +676,26 @@ def _only_run(args: argparse.Namespace):
     store = _open(args)
     if args.project is not None and args.run is not None:
         return store, args.project, args.run
+    pairs = list_runs(store, args.project, args.run)
+    if len(pairs) == 1:
+        return (store, *pairs[0])
     from .app.hints import art_base_above  # the app's own hint, without Textual
 
-    found = art_base_above(store.location) if not list_runs(store, args.project, args.run) else None
+    found = None if pairs else art_base_above(store.location)
     if found is None:
-        return (store, *single_run(store, args.project, args.run))
+        return (store, *single_run(store, args.project, args.run))  # refused: says what the location holds
     from pathlib import Path
 
     base = found[0]
     parts = Path(store.location).absolute().relative_to(base).parts
     project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
     store = _open(args, str(base))
-    runs = [r for _, r in list_runs(store, project, run)]
-    if len(runs) != 1:
-        raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
-                      f"{len(runs)} runs ({', '.join(runs[:5]) or 'none'}); pass --run NAME")
-    return store, project, runs[0]
+    runs = [r for _, r in list_runs(store, project)]
+    if run in runs or (run is None and len(runs) == 1):
+        return store, project, run or runs[0]
+    raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
+                  f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'}); "
+                  "pass --run NAME")
 
 
 def cmd_fork(args: argparse.Namespace) -> int:

@@ -104,3 +104,10 @@ def test_path_from_an_art_project_folder_says_which_run_to_pass(art_base, capsys
     assert "pass --run NAME" in err
     code, out, _ = run_cli(capsys, "path", ".", "--run", "agent-002", "--latest")
     assert code == 0 and out.startswith(str(art_base / "demo" / "models" / "agent-002" / "checkpoints"))
+
+
+def test_path_from_an_art_project_folder_names_the_runs_when_the_one_passed_is_not_there(art_base, capsys,
+                                                                                        monkeypatch):
+    monkeypatch.chdir(art_base / "demo")
+    code, out, err = run_cli(capsys, "path", ".", "--run", "agent-009", "--latest")
+    assert (code, out) == (2, "") and "holds 3 runs (agent-001, agent-002, agent-legacy); pass --run NAME" in err
