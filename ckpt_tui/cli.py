@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .core.errors import CkptError, NotFound, Refused
@@ -16,6 +15,7 @@ from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Set
 from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .core.execute import DeletionResult, PlansResult
     from .core.events import Event

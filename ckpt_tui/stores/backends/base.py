@@ -23,15 +23,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 from ...core.records import NamedTuple
 from ...core.store import Space
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+    from typing import Any, BinaryIO, Union
 
     from ...core.checksums import Digest
 
@@ -277,7 +278,8 @@ class Exists(AlreadyExists):
 
 # An entry of an error table: the project's error class (given "{what}: {detail}"), or a
 # function of (backend, what, detail) making the error, for a message of its own.
-ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
+if TYPE_CHECKING:
+    ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
 
 
 def _no_codes(exc: BaseException) -> tuple[tuple[str | int, ...], str]:

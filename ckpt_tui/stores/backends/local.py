@@ -10,7 +10,6 @@ import shutil
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import CkptError, NotFound, NotRead, Refused, Unreadable
 from ...core.models import Blob
@@ -20,8 +19,10 @@ from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
+    from typing import BinaryIO
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
