@@ -72,56 +72,66 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Every command's parser; ``watch``'s options only where it may run (``command``)."""
+    """Every command's parser; a command's options only where it may run (``command``; None: any).
+    The others are named, with their help, for the usage line and its errors: building every
+    option of every command was a tenth of ``ls`` of a small tree."""
     parser = argparse.ArgumentParser(prog="ckpt-tui")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
-    _location_options(ls)
-    _selection(ls)
-    ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
-                    "eval_loss, ... whichever the run logs)")
-    ls.add_argument("--mode", choices=("max", "min", "auto"),
-                    help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
-    ls.add_argument("--json", action="store_true", help="print one JSON document")
+    if ls := _command(sub, command, "ls", help="list runs and checkpoints with sizes and metrics"):
+        _location_options(ls)
+        _selection(ls)
+        ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
+                        "eval_loss, ... whichever the run logs)")
+        ls.add_argument("--mode", choices=("max", "min", "auto"),
+                        help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
+        ls.add_argument("--json", action="store_true", help="print one JSON document")
 
-    prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
-    _location_options(prune)
-    _selection(prune)
-    _policy_options(prune)
-    prune.add_argument("--abort-uploads-older", metavar="DURATION",
-                       help="also abort the selected runs' incomplete multipart uploads started longer ago than "
-                            "this (1d, 12h, 30m; never a younger one: it may be a save in progress)")
-    prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
-    prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    prune.add_argument("--json", action="store_true", help="print one JSON document")
+    if prune := _command(sub, command, "prune", help="delete checkpoints a retention rule does not keep"):
+        _location_options(prune)
+        _selection(prune)
+        _policy_options(prune)
+        prune.add_argument("--abort-uploads-older", metavar="DURATION",
+                           help="also abort the selected runs' incomplete multipart uploads started longer ago "
+                                "than this (1d, 12h, 30m; never a younger one: it may be a save in progress)")
+        prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
+        prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        prune.add_argument("--json", action="store_true", help="print one JSON document")
 
-    watch = sub.add_parser(
-        "watch", help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
-        description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
-                    "(all runs of the project with --project alone, new runs included), until SIGINT or "
-                    "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
-                    "plan are never deleted. One line per action on stdout; problems are reported once on "
-                    "stderr and retried at the next poll.")
-    if command in (None, "watch"):
+    if watch := _command(
+            sub, command, "watch",
+            help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
+            description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
+                        "(all runs of the project with --project alone, new runs included), until SIGINT or "
+                        "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
+                        "plan are never deleted. One line per action on stdout; problems are reported once on "
+                        "stderr and retried at the next poll."):
         _watch_options(watch)
 
-    fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
-    _location_options(fork)
-    fork.add_argument("--project", "-p", help="source project (may be left out if the location holds one run)")
-    fork.add_argument("--run", "-r", help="source run (ART: model; may be left out if the location holds one run)")
-    fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
-    fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
-    fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
-    which = fork.add_mutually_exclusive_group()
-    which.add_argument("--step", type=int, help="fork this step")
-    which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
-    fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
-    fork.add_argument("--json", action="store_true", help="print one JSON document")
-    _path_parser(sub)
-    _offload_parser(sub)
+    if fork := _command(sub, command, "fork", help="copy one checkpoint into a new run name"):
+        _location_options(fork)
+        fork.add_argument("--project", "-p", help="source project (may be left out if the location holds one run)")
+        fork.add_argument("--run", "-r",
+                          help="source run (ART: model; may be left out if the location holds one run)")
+        fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
+        fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
+        fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
+        which = fork.add_mutually_exclusive_group()
+        which.add_argument("--step", type=int, help="fork this step")
+        which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
+        fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
+        fork.add_argument("--json", action="store_true", help="print one JSON document")
+    _path_parser(sub, command)
+    _offload_parser(sub, command)
     return parser
+
+
+def _command(sub, command: str | None, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
+    """The parser of sub-command ``name``, to be given its options when ``command`` may be it;
+    else None (the command is only named, with its help)."""
+    parser = sub.add_parser(name, **kwargs)
+    return parser if command in (None, name) else None
 
 
 def _watch_options(watch: argparse.ArgumentParser) -> None:
@@ -698,12 +708,14 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 # -- path --------------------------------------------------------------------
-def _path_parser(sub) -> None:
-    path = sub.add_parser(
-        "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
+def _path_parser(sub, command: str | None) -> None:
+    path = _command(
+        sub, command, "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
         description="Print the absolute path (or URL) of one complete checkpoint: never a save in progress "
                     "or an incomplete one. Exit 2 when there is none.",
         epilog='example: --resume_from_checkpoint "$(ckpt-tui path out --latest)"')
+    if path is None:
+        return
     _location_options(path)
     path.add_argument("--project", "-p", help="project (may be left out if the location holds one run)")
     path.add_argument("--run", "-r", help="run (ART: model; may be left out if the location holds one run)")
@@ -758,14 +770,16 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 
 # -- offload -----------------------------------------------------------------
-def _offload_parser(sub) -> None:
-    offload = sub.add_parser(
-        "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
+def _offload_parser(sub, command: str | None) -> None:
+    offload = _command(
+        sub, command, "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
         description="Copy every complete step that the local rules do not keep to REMOTE, under the same project, "
                     "run and step names (with the run's history and tracker files), verify each file (size and "
                     "checksum), publish it there whole, and only then delete it here. The latest, best, pinned "
                     "and protected steps stay. An object at REMOTE with other content is never overwritten "
                     "(exit 1); a step already there with the same content counts as offloaded.")
+    if offload is None:
+        return
     _location_options(offload)
     _selection(offload)
     offload.add_argument("--to", metavar="REMOTE", help="where the steps go: a bucket (s3://, gs://, az://) or a directory "
