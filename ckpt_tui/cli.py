@@ -298,9 +298,9 @@ def _incomplete_uploads(store, pairs: list[tuple[str, str]]) -> tuple[dict[tuple
 
 def _print_uploads(uploads: Uploads | None, now: float, indent: str = "  ", where: str = "") -> None:
     """``incomplete uploads: 2, 10.5 MB, the oldest started 3 days ago`` (nothing when there are none)."""
-    from humanize import naturaldelta
-
     if uploads is not None and uploads.count:
+        from humanize import naturaldelta
+
         print(f"{indent}incomplete uploads{where}: {uploads.count}, {size(uploads.bytes)}, the oldest started "
               f"{naturaldelta(now - uploads.oldest)} ago (prune --abort-uploads-older DURATION aborts them)")
 
