@@ -6,7 +6,6 @@ import contextlib
 import errno
 import functools
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterable, Iterator
@@ -138,6 +137,8 @@ def _remove_deep(path: str) -> None:
         if isinstance(exc, OSError):  # with the full path: rmtree reports names relative to their folder
             raise type(exc)(exc.errno, exc.strerror, name)
         raise exc
+
+    import shutil  # imported where used: a listing never needs it
 
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=vanished)
@@ -460,6 +461,8 @@ class LocalBackend(Backend):
         target = self._abs(path)
         while not os.path.isdir(target) and os.path.dirname(target) != target:
             target = os.path.dirname(target)
+        import shutil
+
         try:
             usage = shutil.disk_usage(target)
         except OSError as exc:
@@ -547,6 +550,8 @@ class LocalBackend(Backend):
 
     # -- transfers ----------------------------------------------------------------------
     def _copy(self, source: str, target: str, done: BytesDone | None) -> None:
+        import shutil
+
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy2(source, target, follow_symlinks=False)
