@@ -541,6 +541,11 @@ class Backend(ABC):
         """For a symbolic link, the name of the entry of the same folder it points at (else None)."""
         return None
 
+    def entry(self, folder: str, name: str) -> Entry | None:
+        """``folder``'s entry ``name`` as ``list_dir`` gives it, None when there is none. By default
+        from the listing; a backend that can ask for one name lists nothing."""
+        return next((e for e in self.list_dir(folder) if e.name == name), None)
+
     @abstractmethod
     def open(self, path: str) -> BinaryIO:
         """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a

@@ -417,6 +417,20 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
 
+    def entry(self, folder: str, name: str) -> Entry | None:
+        """One ``lstat``: a policy file is looked for in every folder above a location, where one
+        may hold thousands of entries."""
+        path = self._abs(join(folder, name))
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {path}") from None
+        kind = (Kind.DIR if stat.S_ISDIR(mode) else Kind.FILE if stat.S_ISREG(mode)
+                else Kind.LINK if stat.S_ISLNK(mode) else Kind.OTHER)
+        return Entry(name, kind)
+
     def link_target(self, path: str) -> str | None:
         link = self._abs(path)
         if not os.path.islink(link):
