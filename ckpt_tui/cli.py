@@ -96,12 +96,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every command's parser; a command's options only where it may run (``command``; None: any).
-    The others are named, with their help, for the usage line and its errors: building every
-    option of every command was a tenth of ``ls`` of a small tree."""
+    The others are named, with their help, for the usage line and its errors."""
     parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _add_commands(parser.add_subparsers(dest="command", required=True), command)
+    return parser
 
+
+def parse_command(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
+    whole parser hands them to it; when it leaves arguments unread, by the whole parser, whose
+    error names them as ever. Building the whole parser (and every command's options) was about
+    a tenth of ``ls`` of a small tree."""
+    command = _OneCommand(argv[0])
+    _add_commands(command, argv[0])
+    args, unread = command.parser.parse_known_args(argv[1:])
+    if unread:
+        return build_command_parser(argv[0]).parse_args(argv)
+    args.command = argv[0]
+    return args
+
+
+class _OneCommand:
+    """Stands for the whole parser's sub-commands: makes ``name``'s parser only, as they would."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.parser = name, None
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
+        if name != self.name:
+            return None
+        kwargs.pop("help", None)  # shown in the whole parser's list of commands
+        self.parser = argparse.ArgumentParser(prog=f"ckpt-tui {name}", **kwargs)
+        return self.parser
+
+
+def _add_commands(sub, command: str | None) -> None:
+    """The commands, each with its options where it may run (``command``; None: any)."""
     if ls := _command(sub, command, "ls", help="list runs and checkpoints with sizes and metrics"):
         _location_options(ls)
         _selection(ls)
@@ -147,14 +178,13 @@ def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
         fork.add_argument("--json", action="store_true", help="print one JSON document")
     _path_parser(sub, command)
     _offload_parser(sub, command)
-    return parser
 
 
 def _command(sub, command: str | None, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
     """The parser of sub-command ``name``, to be given its options when ``command`` may be it;
     else None (the command is only named, with its help)."""
     parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
-    return parser if command in (None, name) else None
+    return parser if parser is not None and command in (None, name) else None
 
 
 def _watch_options(watch: argparse.ArgumentParser) -> None:
@@ -907,7 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in COMMANDS:
-            args = build_command_parser(argv[0]).parse_args(argv)
+            args = parse_command(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
                     "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
         return open_app(build_parser().parse_args(argv))
