@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
 from .records import FrozenRecord, NamedTuple, Record
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 _new = tuple.__new__
 

@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
@@ -35,9 +34,11 @@ from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_pro
 from .policy_places import policy_places, read_policy_file
 from .verdict_cache import settled
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
+    from typing import BinaryIO
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.

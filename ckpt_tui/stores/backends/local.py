@@ -6,11 +6,9 @@ import contextlib
 import errno
 import functools
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Unreadable
 from ...core.models import Blob
@@ -20,8 +18,10 @@ from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
+    from typing import BinaryIO
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -141,6 +141,8 @@ def _remove_deep(path: str) -> None:
         if isinstance(exc, OSError):  # with the full path: rmtree reports names relative to their folder
             raise type(exc)(exc.errno, exc.strerror, name)
         raise exc
+
+    import shutil  # imported where used: a listing never needs it
 
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=vanished)
@@ -433,6 +435,20 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
 
+    def entry(self, folder: str, name: str) -> Entry | None:
+        """One ``lstat``: a policy file is looked for in every folder above a location, where one
+        may hold thousands of entries."""
+        path = self._abs(join(folder, name))
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {path}") from None
+        kind = (Kind.DIR if stat.S_ISDIR(mode) else Kind.FILE if stat.S_ISREG(mode)
+                else Kind.LINK if stat.S_ISLNK(mode) else Kind.OTHER)
+        return Entry(name, kind)
+
     def link_target(self, path: str) -> str | None:
         link = self._abs(path)
         if not os.path.islink(link):
@@ -477,6 +493,8 @@ class LocalBackend(Backend):
         target = self._abs(path)
         while not os.path.isdir(target) and os.path.dirname(target) != target:
             target = os.path.dirname(target)
+        import shutil
+
         try:
             usage = shutil.disk_usage(target)
         except OSError as exc:
@@ -564,6 +582,8 @@ class LocalBackend(Backend):
 
     # -- transfers ----------------------------------------------------------------------
     def _copy(self, source: str, target: str, done: BytesDone | None) -> None:
+        import shutil
+
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy2(source, target, follow_symlinks=False)
