@@ -240,3 +240,27 @@ async def test_the_screen_below_a_dialog_is_tinted_as_textual_tints_it_without_r
             assert tinted == expected and len(tinted) == 36  # segment for segment, styles included
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_the_files_dialog_shown_again_for_the_same_step_updates_nothing_it_shows(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("D")
+        await settle(pilot)
+        files = app.screen
+        shown = [str(label.render()) for label in files.query("#disk Static")]
+        await pilot.press("escape")
+        await settle(pilot)
+        updates = [count_calls(label, "update") for label in files.query("#disk Static")]
+        frames = count_frames(app, lambda screen: type(screen), whole=True)
+        await pilot.press("D")
+        await settle(pilot)
+        assert app.screen is files and files.rows  # read again: the same files
+        # Drawn at once as it was, the screen below tinted behind it: no label laid out or drawn anew.
+        assert updates == [[]] * len(updates) and frames == [(StepFiles, True)]
+        assert [str(label.render()) for label in files.query("#disk Static")] == shown
+        await pilot.press("escape", "up", "D")
+        await settle(pilot)
+        assert files.checkpoint.step == 10 and str(files.query_one("#disk").border_title).endswith("step 10: files")
