@@ -74,13 +74,14 @@ class RunPlace(NamedTuple):
 
 
 class _Found:
-    __slots__ = ("places", "named_projects", "notes", "unreadable", "listed", "flat")
+    __slots__ = ("places", "named_projects", "notes", "unreadable", "unlisted", "listed", "flat")
 
     def __init__(self) -> None:
         self.places: dict[tuple[str, str], RunPlace] = {}
         self.named_projects: set[str] = set()  # projects holding a layout's runs folder
         self.notes: list[str] = []
         self.unreadable: list[str] = []  # folders it may not list (permissions)
+        self.unlisted: set[str] = set()  # folders whose listing failed: in ``listed`` as empty
         self.listed: dict[str, list[Entry]] = {}  # what each folder listed held
         self.flat: FlatListing | None = None  # the location's first flat listing, where the backend has one
 
@@ -267,7 +268,7 @@ class TreeStore(Store):
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
-              flat: FlatListing | None = None) -> list[Entry]:
+              flat: FlatListing | None = None, unlisted: set[str] | None = None) -> list[Entry]:
         """A folder's entries (as ``flat`` shows them, where it shows the folder whole); one that
         cannot be listed is noted (and, for permissions, named in ``unreadable``) and holds nothing."""
         if flat is not None and (entries := flat.entries(path)) is not None:
@@ -276,6 +277,8 @@ class TreeStore(Store):
             return self.backend.list_dir(path)
         except CkptError as exc:
             notes.append(str(exc))
+            if unlisted is not None:
+                unlisted.add(path)
             if unreadable is not None and isinstance(exc, Unreadable):
                 unreadable.append(path)
             return []
@@ -294,7 +297,7 @@ class TreeStore(Store):
     def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
-        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.flat), folders)
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.flat, found.unlisted), folders)
         found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
@@ -327,7 +330,7 @@ class TreeStore(Store):
         while level:
             listings = ({"": self.backend.list_dir("") if flat is None or not flat.whole else flat.entries("")}
                         if depth == 0 else dict(zip(level, self.backend.map(
-                            lambda f: self._list(f, found.notes, found.unreadable, flat), level))))
+                            lambda f: self._list(f, found.notes, found.unreadable, flat, found.unlisted), level))))
             found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
@@ -939,6 +942,22 @@ class TreeStore(Store):
             root = join(project, run)
         return self.backend, RunPlace(project, run, root, join(root, container), layout)
 
+    def _seen_free(self, root: str) -> bool:
+        """Whether the discovery a new run's name was just checked against (at most
+        ``RECENT_SECONDS`` old) listed the folder that would hold ``root``, or one above it,
+        without it: nothing was there, no run, no object, no fork's marker."""
+        with self._lock:
+            found = self._found if time.monotonic() - self._found_at <= RECENT_SECONDS else None
+        path = root
+        while found is not None and path:
+            above, name = parent(path), basename(path)
+            if above in found.unlisted:
+                return False
+            if (entries := found.listed.get(above)) is not None:
+                return all(e.name != name for e in entries)
+            path = above
+        return False
+
     def fork_target(self, source_run: Run, checkpoint: Checkpoint, to_project: str, to_run: str) -> ForkTarget:
         layout = self._fork_layout(source_run, checkpoint)
         backend, place = self._new_place(to_project, to_run, layout, layout.fork_container)
@@ -959,6 +978,7 @@ class TreeStore(Store):
         backend, place = self._new_place(to_project, to_run, layout, container)
         name = layout.checkpoint_name(checkpoint.step, like=checkpoint.name)
         new = NewRun(place.root, container, name, [""] if single else [f.path for f in files])
+        new.seen_free = backend is self.backend and self._seen_free(place.root)
         if layout.tracker is not None:
             new.tracker = (layout.tracker, layout.tracker_text(checkpoint.step).encode())
         if history is not None:
