@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
@@ -51,6 +51,8 @@ RECENT_SECONDS = 2.0
 # Files the first (flat) listing of a location asks for: a location this small is listed whole
 # in one request, and discovery and the loads of its runs are answered from that listing.
 FLAT_PAGE = 5000
+# Runs of a bucket whose plans execute at once (each has its own requests side by side).
+PLANS_SIDE_BY_SIDE = 4
 
 
 class RunPlace(NamedTuple):
@@ -814,6 +816,27 @@ class TreeStore(Store):
         from ..core.hidden import soft_delete_note
 
         return soft_delete_note(self.backend.soft_delete_seconds())
+
+    @property
+    def plans_side_by_side(self) -> int:
+        """Runs of a bucket are pruned four at a time: each run's re-listing, marker and
+        deletions wait on the server; a disk's deletions do not."""
+        return PLANS_SIDE_BY_SIDE if self.backend.implicit_folders else 1
+
+    def read_ahead(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """The runs' policy files read side by side (settling each run's folder, whose listing
+        serves its load too): in a bucket, two round trips for all the runs instead of one each."""
+        if not self.backend.implicit_folders or len(pairs) < 2:
+            return
+
+        def read(pair: tuple[str, str]) -> None:
+            try:
+                self.policy_places(*pair)
+            except CkptError:
+                pass  # the load says why it cannot be read
+
+        read(pairs[0])  # the folders above the runs, once
+        self.backend.map(read, list(pairs[1:]))
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
