@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from .errors import CkptError, NotFound, Refused
 from .metrics import Metrics
@@ -14,10 +13,12 @@ from .names import validate_name, validate_project
 from .policy import POLICY_FILE, PolicyPlace
 from .records import NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path  # only where a checkpoint is downloaded
+    from typing import BinaryIO, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
 # Called with a number of bytes just copied (from several threads at once).

@@ -190,7 +190,7 @@ class Claims(ABC):
     def _slimming(self, folder: str, entries: Sequence[Entry]) -> list[tuple[str, dict]]:
         """(marker path, {step name: files}) of every slimming under way or interrupted in ``folder``."""
         markers = [join(folder, e.name) for e in entries
-                   if e.kind is Kind.FILE and e.name.startswith(SLIMMING_MARKER)]
+                   if e.name.startswith(SLIMMING_MARKER) and e.kind is Kind.FILE]  # the name first: a str method
         found = []
         for path, body in zip(markers, self.backend.map(lambda p: _parse(self.backend.read_bytes(p)), markers)):
             steps = body.get("steps")

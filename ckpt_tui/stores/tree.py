@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
@@ -35,9 +34,11 @@ from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_pro
 from .policy_places import policy_places, read_policy_file
 from .verdict_cache import settled
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
+    from typing import BinaryIO
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.
@@ -73,6 +74,11 @@ class RunPlace(NamedTuple):
     @property
     def found_by_name(self) -> bool:
         return bool(self.layout.runs_folder)
+
+
+# The kinds an entry of every step is compared with, as plain names: on Python 3.11 each ``Kind.X``
+# goes through the enum metaclass's __getattr__ (about 1,400 instructions).
+_KIND_DIR, _KIND_FILE, _KIND_LINK, _KIND_OTHER = Kind.DIR, Kind.FILE, Kind.LINK, Kind.OTHER
 
 
 class _Found:
@@ -493,7 +499,7 @@ class TreeStore(Store):
         """Symbolic links of the checkpoint folder and the entry of the same folder each points at."""
         links = {}
         for entry in entries:
-            if entry.kind is Kind.LINK:
+            if entry.kind is _KIND_LINK:
                 target = self.backend.link_target(join(place.ckpt_dir, entry.name))
                 if target is not None:
                     links[entry.name] = target
@@ -558,13 +564,13 @@ class TreeStore(Store):
     def _build(self, project: str, run: str, place: RunPlace, listing: DeepListing, with_metrics: bool,
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
-        dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
+        dirs = [(e.name, e.kind is _KIND_DIR) for e in entries if e.kind is _KIND_DIR or e.kind is _KIND_FILE]
         problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
                     "(a FIFO, socket or device); not read" for e in entries
-                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
+                    if e.kind is _KIND_OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
-                            links=[e.name for e in entries if e.kind is Kind.LINK])
+                            links=[e.name for e in entries if e.kind is _KIND_LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
         names = [*scan.steps, *scan.pending]
         sizes: dict = listing.usage
@@ -587,10 +593,11 @@ class TreeStore(Store):
             else:
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
+        now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
             if why is None and settle is not None and layout.settles(name):
-                why = _settling(sizes.get(name), settle)
+                why = _settling(sizes.get(name), settle, now)
             target = found.targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
@@ -1122,11 +1129,11 @@ def settle_seconds() -> float:
     return value
 
 
-def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, str] | None:
-    """A step written to less than ``window`` seconds ago (or in the future) has not settled."""
+def _settling(usage: Usage | CkptError | None, window: float, now: float) -> tuple[Pending, str] | None:
+    """A step written to less than ``window`` seconds before ``now`` (or after it) has not settled."""
     if not isinstance(usage, Usage) or not usage.files:
         return None
-    age = time.time() - usage.mtime
+    age = now - usage.mtime
     if age >= window:
         return None
     return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "
