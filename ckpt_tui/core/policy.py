@@ -540,6 +540,7 @@ def plan_runs(store: Store, pairs: Sequence[tuple[str, str]], policies: Policies
     (project, run, why) for each that could not be read: one bad run never hides the others."""
     failed: list[tuple[str, str, str]] = []
     slimming = set()
+    store.read_ahead(pairs)
     for pair in pairs:
         try:
             if policies.resolve(*pair).policy.full is not None:
