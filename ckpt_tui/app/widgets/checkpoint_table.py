@@ -191,11 +191,15 @@ class CheckpointTable(ScrollView, can_focus=True):
     def row_of(self, step: int | None, name: str | None = None) -> int:
         """The row of the checkpoint named ``name`` (names are unique in a run), else of the
         first one at ``step``."""
+        rows = self._rows_by_name()
+        if name is not None and name in rows:
+            return rows[name]
+        return next((index for index, ckpt in enumerate(self.rows) if ckpt.step == step), 0)
+
+    def _rows_by_name(self) -> dict[str, int]:
         if self._row_index is None:  # built on demand: one pass over the rows per sort
             self._row_index = {ckpt.name: index for index, ckpt in enumerate(self.rows)}
-        if name is not None and name in self._row_index:
-            return self._row_index[name]
-        return next((index for index, ckpt in enumerate(self.rows) if ckpt.step == step), 0)
+        return self._row_index
 
     def _measure(self, run: Run | None) -> None:
         """Steps held by several checkpoints, and the step column's width: once per run read."""
@@ -358,6 +362,7 @@ class CheckpointTable(ScrollView, can_focus=True):
                 self._names_at.setdefault(step, []).append(ckpt.name)
             self._step_numbers = list(map(str, self._names_at))
             self._names_for = self.run
+        self._rows_by_name()  # where n / N find the matches
         return self._names_at, [self._shown_values(column.key.removeprefix("metric:"), column.width)
                                 for column in self.columns if column.key.startswith("metric:")]
 
@@ -370,9 +375,9 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def next_match(self, direction: int) -> bool:
         """The next row the search found, past the last row round to the first."""
-        if self._match_rows is None:  # one pass over the rows per search and order
-            names = self._matches
-            self._match_rows = [i for i, c in enumerate(self.rows) if c.name in names]
+        if self._match_rows is None:  # once per search and order, without a pass over the rows
+            rows = self._rows_by_name()
+            self._match_rows = sorted(rows[name] for name in self._matches if name in rows)
         return self._to_next(self._match_rows, direction)
 
     def _to_next(self, rows: list[int], direction: int) -> bool:
