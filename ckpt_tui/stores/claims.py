@@ -710,10 +710,14 @@ class MarkerClaims(Claims):
                 raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         try:
             fill(new.step_path())
-            if new.tracker is not None:
-                self.backend.write(join(folder, new.tracker[0]), new.tracker[1])
-            if new.history is not None:
-                self.backend.write(join(new.root, new.history[0]), new.history[1])
+            # Written only where absent: a trainer that started this run meanwhile keeps its own
+            # (and the discard below leaves it alone).
+            last = ([(join(folder, new.tracker[0]), new.tracker[1])] if new.tracker is not None else []) + (
+                [(join(new.root, new.history[0]), new.history[1])] if new.history is not None else [])
+            for path, data in last:
+                if not self.backend.create_new(path, data):
+                    body["paths"].remove(path)
+                    raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         except BaseException:
             try:
                 self._discard_fork(folder, body, [])

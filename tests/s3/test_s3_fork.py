@@ -243,3 +243,21 @@ def test_a_run_started_since_the_discovery_is_never_written_into(art_bucket, mon
         fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4, with_history=True)
     assert art_bucket.keys("demo/models/agent-new/") == {key}
     assert object_bytes(art_bucket, key) == b"the trainer's"
+
+
+def test_a_history_written_while_the_fork_copies_is_not_replaced(art_bucket, monkeypatch):
+    """A trainer writes the new run's history.jsonl while the fork copies its step: the fork's
+    history, written last and only if absent, is refused, and what the fork copied goes."""
+    store = art_bucket.store()
+    key = "demo/models/agent-new/history.jsonl"
+    copy_from = type(store.backend).copy_from
+
+    def copy_while_a_trainer_writes(backend, *args, **kwargs):
+        art_bucket.put(key, b'{"step": 1}\n')
+        return copy_from(backend, *args, **kwargs)
+
+    monkeypatch.setattr(type(store.backend), "copy_from", copy_while_a_trainer_writes)
+    with pytest.raises(AlreadyExists, match="exists; nothing copied"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4, with_history=True)
+    assert art_bucket.keys("demo/models/agent-new/") == {key}
+    assert object_bytes(art_bucket, key) == b'{"step": 1}\n'
