@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+MAX_INTERVAL = 1e9  # seconds, about 31 years: below what a thread can wait
 
 
 def _terminal_columns() -> int:
@@ -901,8 +902,8 @@ def _event_printer(as_json: bool) -> Callable[[Event], None]:
 def cmd_watch(args: argparse.Namespace) -> int:
     from .watch import MinFree, Watch, run_until_signalled
 
-    if not args.interval > 0:
-        raise Refused("--interval must be a number of seconds above 0")
+    if not 0 < args.interval <= MAX_INTERVAL:  # inf or 1e300 would overflow the wait's timeout
+        raise Refused(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g}")
     min_free = MinFree.parse(args.min_free) if args.min_free is not None else None
 
     def start() -> Watch:
