@@ -211,7 +211,10 @@ def _store_options(args: argparse.Namespace) -> dict:
 def _open(args: argparse.Namespace, location: str | None = None):
     from .stores import open_store
 
-    return open_store(location or args.location, **_store_options(args))
+    chosen = args.location if location is None else location
+    if not chosen:  # '' would quietly mean the current folder, or for --to-location the source's
+        raise Refused("a location must not be empty")
+    return open_store(chosen, **_store_options(args))
 
 
 def _err(message: str) -> None:
@@ -766,7 +769,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
     from .core.fork import fork_checkpoint
 
     store, project, run = _only_run(args)
-    target = _open(args, args.to_location) if args.to_location else None
+    target = _open(args, args.to_location) if args.to_location is not None else None
     show = sys.stderr.isatty() and not args.json
 
     def progress(done: int, total: int) -> None:

@@ -43,3 +43,19 @@ def test_path_lists_every_complete_step_when_they_are_few(tmp_path, capsys):
     art_run(tmp_path, range(3), [0.1] * 3)
     code, _, err = run_cli(capsys, "path", tmp_path, "--run", "m", "--step", "99")
     assert code == 2 and "complete steps: 0, 1, 2" in err and "…" not in err
+
+
+@pytest.mark.parametrize("command", [["ls", ""], ["prune", "", "--dry-run"], ["path", "", "--latest"]])
+def test_an_empty_location_is_bad_usage(tmp_path, capsys, monkeypatch, command):
+    art_run(tmp_path, range(2))
+    monkeypatch.chdir(tmp_path / "proj" / "models" / "m")  # '' must not quietly mean this folder
+    code, out, err = run_cli(capsys, *command)
+    assert code == 2 and err == "ckpt-tui: a location must not be empty\n" and out == ""
+
+
+def test_fork_to_an_empty_location_is_bad_usage_and_creates_nothing(tmp_path, capsys):
+    run = art_run(tmp_path, range(2))
+    code, _, err = run_cli(capsys, "fork", tmp_path, "--project", "proj", "--run", "m", "--to", "n",
+                           "--to-location", "")
+    assert code == 2 and err == "ckpt-tui: a location must not be empty\n"
+    assert sorted(p.name for p in run.parent.iterdir()) == ["m"]
