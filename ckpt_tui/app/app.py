@@ -116,7 +116,7 @@ class CkptApp(App[int]):
         self.collector.stop()
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
+        if isinstance(event, (events.Key, events.MouseEvent)):
             self.collector.input_seen()
         await super().on_event(event)
 
