@@ -49,7 +49,10 @@ class IdleCollector:
         self.last_input = self.clock()
 
     def collect_when_idle(self) -> None:
-        """A full collection once input paused for ``IDLE_SECONDS``, if any work was done since the last."""
+        """A full collection once input paused for ``IDLE_SECONDS``, if Python would have started one
+        by now (its middle generation collected as often as its own threshold says since the last):
+        work going on in a pause (a live refresh, runs read in the background) is not walked in
+        full every second, and no more often than Python would."""
         quiet = self.clock() - self.last_input >= IDLE_SECONDS
-        if quiet and gc.get_count()[2]:  # middle-generation collections since the last full one
+        if quiet and gc.get_count()[2] >= self.thresholds[2]:
             gc.collect()

@@ -21,6 +21,11 @@ def full_collections(seen: list[int], done: asyncio.Event | None = None):
     return callback
 
 
+def middle_generation_collections(count: int) -> None:
+    for _ in range(count):
+        gc.collect(1)
+
+
 async def test_a_full_collection_waits_for_a_pause_in_the_keys_and_runs_then(art_base):
     before = gc.get_threshold()
     full: list[int] = []
@@ -33,10 +38,15 @@ async def test_a_full_collection_waits_for_a_pause_in_the_keys_and_runs_then(art
         assert gc.get_threshold() == (*before[:2], collector.FULL_EVERY)
         main(app).table.focus()
         await pilot.press("down", "up")
-        gc.collect(1)  # some work since the last full collection
+        gc.collect()
         gc.callbacks.append(seen := full_collections(full))
         try:
-            now[0] += collector.IDLE_SECONDS / 2
+            gc.collect(1)  # a little work since the last full collection
+            now[0] += collector.IDLE_SECONDS * 2
+            app.collector.collect_when_idle()  # Python itself would not collect in full yet: nor here
+            assert full == []
+            middle_generation_collections(before[2] - 1)  # as much work as Python waits for
+            now[0] = app.collector.last_input + collector.IDLE_SECONDS / 2
             app.collector.collect_when_idle()  # the keys paused for half of it: not yet
             assert full == []
             now[0] += collector.IDLE_SECONDS
@@ -53,12 +63,13 @@ async def test_without_a_key_pressed_the_work_of_a_refresh_is_collected_once_the
     """Beside a trainer, live refreshes read the run again while no one types: the pause is
     there from the start, and the collection Python was told to put off runs in it."""
     monkeypatch.setattr(collector, "IDLE_SECONDS", 0.05)
+    pythons = gc.get_threshold()[2]
     app = RecordingApp(str(art_base))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         main(app).open_run(main(app).current, force=True)  # what a live refresh does
         await settle(pilot)
-        gc.collect(1)  # the refresh's work, surely past the middle generation
+        middle_generation_collections(pythons)  # the refresh's work: Python would collect in full
         full: list[int] = []
         done = asyncio.Event()
         gc.callbacks.append(seen := full_collections(full, done))
