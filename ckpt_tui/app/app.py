@@ -22,7 +22,7 @@ from ..policy_file import NO_SETTINGS, Settings
 from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
-from .widgets.notice import Notice, wrapped_height
+from .widgets.notice import Notice, text_height
 
 
 def ckpt_commands():
@@ -174,9 +174,9 @@ class CkptApp(App[int]):
             toast = self.screen.query_one(f"#{ToastRack._toast_id(notification)} > Toast", Toast)
         except (NoMatches, ScreenStackError):
             return False
-        height = wrapped_height(toast)
+        height = text_height(toast)
         notification.message, notification.markup = message, markup
-        same_height = height is not None and wrapped_height(toast) == height
+        same_height = height is not None and text_height(toast) == height
         notification.timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
         notification.raised_at = time.time()
         if notification.severity != severity:

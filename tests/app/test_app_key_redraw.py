@@ -92,3 +92,40 @@ async def test_a_toast_retold_in_as_many_lines_needs_no_layout_of_the_screen(art
         app.notify(long * 3, title="Marks", replace=True)  # more lines: laid out again
         await settle(pilot)
         assert layouts
+
+
+async def test_typing_in_the_jump_dialog_does_not_lay_it_out_for_its_hint(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("colon")
+        await settle(pilot)
+        hint = app.screen.query_one("#prompt-hint")
+        refreshes: list[bool] = []
+        refresh = hint.refresh
+        hint.refresh = lambda *regions, layout=False, **kwargs: (refreshes.append(layout),
+                                                                 refresh(*regions, layout=layout, **kwargs))[1]
+        await pilot.press(*"10")
+        await settle(pilot)
+        assert True not in refreshes and "the nearest step there is" in str(hint.render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main(app).table.highlighted.step == 10
+
+
+async def test_a_direction_that_keeps_the_best_step_keeps_the_chart_as_drawn(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        plot = screen.query_one(MetricPlot)
+        best = plot.chart.best_step
+        drawn = count_calls(plot, "_draw_figure")
+        await pilot.press("d")  # auto (max for val/reward) -> max: the same best step
+        await settle(pilot)
+        assert screen.policy.mode == "max" and plot.chart.best_step == best and drawn == []
+        assert "(max)" in str(plot.query_one("#plot-title").render())
+        await pilot.press("d")  # -> min: another best step, another figure
+        await settle(pilot)
+        assert plot.chart.best_step != best and len(drawn) == 1

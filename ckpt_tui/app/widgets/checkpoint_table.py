@@ -177,7 +177,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._sort()
         row = 0
         if same_run and current is not None:
-            row = self.row_of(current.step, current.name)
+            row = self.index_of(current)
         elif self.rows and self.sort_key == "step" and not self.sort_reverse:
             row = len(self.rows) - 1  # a fresh run opens on its latest step
         self.virtual_size = Size(self.total_width, len(self.rows) + 1)
@@ -277,7 +277,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         return list(map(present.__getitem__, order)) + [c for c, has in zip(checkpoints, has_value) if not has]
 
     def _sort(self) -> None:
-        key = (self.sort_key, self.sort_reverse, self.best_step)
+        key = (self.sort_key, self.sort_reverse)  # d moves the best step: no row moves
         if self.sort_key != "keep" and self._sorted_run is self.run and key == self._sorted_for:
             return  # the same rows in the same order: 20,000 of them take milliseconds to sort
         if self._orders_for is not self.run:
@@ -300,8 +300,8 @@ class CheckpointTable(ScrollView, can_focus=True):
             self._orders[key] = self.rows
 
     def index_of(self, ckpt: Checkpoint) -> int:
-        """The row of ``ckpt``, one of the rows shown: found by identity, in C (a name index of
-        20,000 rows costs a sort milliseconds more)."""
+        """The row of ``ckpt``: by identity, in C, while the run is the one shown (a name index
+        of 20,000 rows costs a sort or a new best step milliseconds more); else by its name."""
         try:
             return list(map(is_, self.rows, repeat(ckpt))).index(True)
         except ValueError:

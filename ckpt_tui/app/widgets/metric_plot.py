@@ -137,7 +137,8 @@ class MetricPlot(Vertical):
             return
         chart = self.chart
         self.plot.display = chart is not None
-        figure = replace(chart, highlighted=None) if chart is not None else None
+        # The direction is the title's: the figure shows the best step, which it may leave as it was.
+        figure = replace(chart, highlighted=None, direction="") if chart is not None else None
         if figure != self._figure:
             self._figure = figure
             self._draw_figure(figure)
