@@ -102,6 +102,7 @@ def main() -> None:
     print(f"{'layout':<6} {'steps':>7} {'rm -rf':>9} {'ckpt-tui':>9} {'ratio':>7} {'per step':>10} "
           f"{'CPU rm':>8} {'CPU ours':>9} {'CPU ratio':>9} {'load':>5}")
     with tempfile.TemporaryDirectory(prefix="ckpt-tui-prune-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
+        ENV["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the user's own cache is left alone
         for layout in args.layouts:
             for steps in args.steps:
                 t_rm, t_ours, c_rm, c_ours = measure(Path(tmp), layout, steps, args.repeat)

@@ -1119,6 +1119,9 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ckpt-stress-") as tmp, ExitStack() as servers:
         scratch = Path(tmp)
+        # Verdicts of weights files are cached here, for this process and every command it starts: not in
+        # the user's own cache.
+        os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
         # Each emulator runs only when a chosen scenario needs it; every process learns it from the environment.
         endpoint = servers.enter_context(moto_server()) if any("s3" in s for s in chosen) else ""
         gcs = servers.enter_context(fake_gcs_server(scratch)) if "offload-kill-gcs" in chosen else ""

@@ -203,7 +203,7 @@ def _run_json(run: Run) -> dict:
     by_step = run.metrics.by_step
     return {
         "project": run.project, "run": run.name, "layout": run.layout,
-        "total_bytes": run.total_bytes, "latest_step": run.latest_step,
+        "total_bytes": None if run.unreadable else run.total_bytes, "latest_step": run.latest_step,
         "malformed_history_lines": run.metrics.malformed, "metric_notes": run.metrics.notes,
         "notes": run.notes,
         "checkpoints": [{"step": c.step, "bytes": c.bytes, "mtime": c.mtime, "name": c.name,
@@ -328,6 +328,11 @@ def _offload_locations(store, policies: Policies, args: argparse.Namespace) -> _
     return _Offloads(store, policies, args)
 
 
+def _run_size(run: Run) -> str:
+    """A run's size, ``?`` where its folder may not be read (its size is unknown, not nothing)."""
+    return "?" if run.unreadable else size(run.total_bytes)
+
+
 def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], offloads=None,
                        uploads: Callable[[Run], None] = lambda run: None) -> None:
     print(f"{'PROJECT/RUN':<40} {'LAYOUT':<11} {'CKPTS':>6} {'SIZE':>10} {'LATEST':>7}  BEST")
@@ -337,7 +342,7 @@ def _print_run_summary(runs: list[Run], resolved: Callable[[Run], Resolved], off
         best_text = f"{best[0]} ({policy.metric} {best[1]:.4g})" if best else "-"
         latest = run.latest_step if run.latest_step is not None else "-"
         print(f"{run.project + '/' + run.name:<40} {run.layout:<11} {len(run.checkpoints):>6} "
-              f"{size(run.total_bytes):>10} {latest:>7}  {best_text}")
+              f"{_run_size(run):>10} {latest:>7}  {best_text}")
         _print_policy(resolved(run))
         uploads(run)
         if offloads is not None:
@@ -354,7 +359,7 @@ def _step_columns(run: Run, metric: str | None) -> list[str]:
 
 def _print_run_steps(run: Run, metric: str | None) -> None:
     names = _step_columns(run, metric)
-    print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {size(run.total_bytes)})")
+    print(f"{run.project}/{run.name}  ({run.layout}, {len(run.checkpoints)} checkpoints, {_run_size(run)})")
     shared = shared_steps(c.step for c in run.checkpoints)
     print(f"{'STEP':>7} {'SIZE':>10} {'MODIFIED':<16} " + " ".join(f"{n:>14}" for n in names) + "  COMPLETE")
     for c in run.checkpoints:
@@ -589,6 +594,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
         raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
+    # A run whose folder may not be read is planned to keep everything: not pruned, so not done.
+    failed += [(p.project, p.run, "; ".join(p.source.notes) or "permission denied")
+               for p in plans if p.source is not None and p.source.unreadable]
     refused = [p for p in plans if p.refused]
     todo = [p for p in plans if (p.delete or p.slim) and not p.refused]
     if not args.json:
@@ -662,15 +670,38 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # -- fork --------------------------------------------------------------------
-def _only_run(store, args: argparse.Namespace) -> tuple[str, str]:
-    """The source run when --project/--run are left out: the location must hold exactly one."""
-    return single_run(store, args.project, args.run)
+def _only_run(args: argparse.Namespace):
+    """The store and the run named by --project/--run, else the location's only run; a folder
+    inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
+    store = _open(args)
+    if args.project is not None and args.run is not None:
+        return store, args.project, args.run
+    pairs = list_runs(store, args.project, args.run)
+    if len(pairs) == 1:
+        return (store, *pairs[0])
+    from .app.hints import art_base_above  # the app's own hint, without Textual
+
+    found = None if pairs else art_base_above(store.location)
+    if found is None:
+        return (store, *single_run(store, args.project, args.run))  # refused: says what the location holds
+    from pathlib import Path
+
+    base = found[0]
+    parts = Path(store.location).absolute().relative_to(base).parts
+    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
+    store = _open(args, str(base))
+    runs = [r for _, r in list_runs(store, project)]
+    if run in runs or (run is None and len(runs) == 1):
+        return store, project, run or runs[0]
+    raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
+                  f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'}); "
+                  "pass --run NAME")
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
     from .core.fork import fork_checkpoint
 
-    store = _open(args)
+    store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location else None
     show = sys.stderr.isatty() and not args.json
 
@@ -678,7 +709,6 @@ def cmd_fork(args: argparse.Namespace) -> int:
         if show:
             print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
 
-    project, run = _only_run(store, args) if not (args.project and args.run) else (args.project, args.run)
     result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step,
                              args.not_after_step, args.with_history, to_store=target, progress=progress)
     if show:
@@ -729,10 +759,9 @@ def cmd_path(args: argparse.Namespace) -> int:
     best = args.best or args.weights
     if not best and (args.metric or args.mode):
         raise Refused("--metric and --mode go with --best or --weights")
-    store = _open(args)
     resolved = None
     try:
-        project, run = _only_run(store, args)
+        store, project, run = _only_run(args)
         loaded = store.load_run(project, run)
         if best:
             names = loaded.metrics.names()
@@ -833,7 +862,7 @@ def _missing_directory(location: str) -> str | None:
     path = rest if scheme == "file" else None if sep else location
     if path is None or os.path.isdir(path):
         return None
-    return f"{path}: {'not a directory' if os.path.exists(path) else 'no such directory'}"
+    return f"not a directory: {path}" if os.path.exists(path) else f"no directory at {path}"
 
 
 def open_app(args: argparse.Namespace) -> int:

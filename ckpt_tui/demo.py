@@ -49,8 +49,18 @@ def _reward(rng: random.Random, step: int, total: int, slope: float) -> float:
     return min(1.0, max(0.0, 0.12 + 0.7 * progress + rng.gauss(0, 0.05)))
 
 
+def safetensors_header(size: int) -> bytes:
+    """The length and header of a ``.safetensors`` file of ``size`` bytes holding one tensor of bytes."""
+    def header(data: int) -> bytes:
+        return json.dumps({"lora": {"dtype": "U8", "shape": [data], "data_offsets": [0, data]}}).encode()
+    length = len(header(size)) + 7 & ~7  # the data's length has no more digits than the file's
+    return length.to_bytes(8, "little") + header(size - 8 - length).ljust(length)
+
+
 def _write_sparse(path: Path, size: int) -> None:
+    """A weights file whose header is real and whose tensor data is a hole (zeros, next to nothing on disk)."""
     with open(path, "wb") as handle:
+        handle.write(safetensors_header(size))
         handle.truncate(size)
 
 

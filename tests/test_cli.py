@@ -205,15 +205,25 @@ def test_a_missing_location_exits_2_before_the_app_starts(monkeypatch, tmp_path,
 
     monkeypatch.setattr(ckpt_tui.app, "run_app", lambda *a, **k: pytest.fail("the app started"))
     code, out, err = run_cli(capsys, tmp_path / "nowhere")
-    assert code == 2 and out == "" and err.strip() == f"ckpt-tui: {tmp_path / 'nowhere'}: no such directory"
+    assert code == 2 and out == "" and err.strip() == f"ckpt-tui: no directory at {tmp_path / 'nowhere'}"
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     code, _, err = run_cli(capsys, a_file)
-    assert code == 2 and err.strip() == f"ckpt-tui: {a_file}: not a directory"
+    assert code == 2 and err.strip() == f"ckpt-tui: not a directory: {a_file}"
     monkeypatch.chdir(tmp_path)  # plain ckpt-tui without ./.art: one line saying what to pass
     code, out, err = run_cli(capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
-    assert err.startswith("ckpt-tui: ./.art: no such directory;") and "ckpt-tui PATH" in err
+    assert err.startswith("ckpt-tui: no directory at ./.art;") and "ckpt-tui PATH" in err
+
+
+@pytest.mark.parametrize("command", [["ls"], ["ls", "--json"], ["prune", "--yes"], ["watch"], ["offload", "--yes"],
+                                     ["path", "--latest"], ["fork", "--project", "p", "--run", "r", "--to", "n"]],
+                         ids=lambda c: " ".join(c))
+def test_every_command_refuses_a_missing_location_as_bad_usage(tmp_path, capsys, command):
+    missing = tmp_path / "nowhere"
+    code, out, err = run_cli(capsys, command[0], missing, *command[1:])
+    assert (code, out) == (2, "")
+    assert err.strip() == f"ckpt-tui: no directory at {missing}"
 
 
 def test_ls_and_the_app_show_the_same_metric_on_a_trainer_directory(hf_fixture, capsys):

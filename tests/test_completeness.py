@@ -53,6 +53,16 @@ def test_a_safetensors_file_shorter_than_its_header_promises_is_not_whole():
     assert safetensors_problem(io.BytesIO(b"w" * 40), 40) == ""
 
 
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"\0" * 4096, "header not written yet"),  # preallocated, nothing written yet
+    (b"\x10" + b"\0" * 7 + b"\0" * 4088, "header unreadable"),  # its length written, the header not yet
+    (b"\x10" + b"\0" * 7 + b'{"weight": {"dt' + b"\0" * 4073, "header unreadable"),  # header cut mid-write
+    (b"\x08" + b"\0" * 7 + b'[1, 2]  ' + b"\0" * 4080, "header unreadable"),  # JSON, but no header
+], ids=["zeros", "header-zeros", "header-cut", "header-no-object"])
+def test_a_safetensors_file_whose_header_cannot_be_read_is_not_whole(content, reason):
+    assert reason in safetensors_problem(io.BytesIO(content), len(content))
+
+
 def test_a_torch_archive_cut_before_its_end_is_not_whole():
     data = torch_archive_bytes()
     assert zip_problem(io.BytesIO(data), len(data)) == ""
@@ -166,6 +176,18 @@ def test_an_art_adapter_half_written_is_not_complete(art_model, capsys):
     run = listed(capsys, art_model.parents[2])
     assert run["latest_step"] == 2 and "promises" in pending_names(run)["0003"]
     code, _, err = run_cli(capsys, "prune", art_model.parents[2], "--keep", "latest", "--metric", "none", "--yes")
+    assert code == 0, err
+    assert sorted(p.name for p in (art_model / "checkpoints").iterdir()) == ["0002", "0003"]
+
+
+def test_an_art_adapter_preallocated_with_zeros_is_never_handed_out_or_deleted(art_model, capsys):
+    """A save that preallocates its file (zeros up to the final size) has the size of a whole one."""
+    art_step(art_model, 3, b"\0" * len(safetensors_bytes()))
+    root = art_model.parents[2]
+    run = listed(capsys, root)
+    assert run["latest_step"] == 2 and "header not written yet" in pending_names(run)["0003"]
+    assert run_cli(capsys, "path", root, "--latest")[1] == f"{art_model / 'checkpoints' / '0002'}\n"
+    code, _, err = run_cli(capsys, "prune", root, "--keep", "latest", "--metric", "none", "--yes")
     assert code == 0, err
     assert sorted(p.name for p in (art_model / "checkpoints").iterdir()) == ["0002", "0003"]
 

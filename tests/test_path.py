@@ -81,3 +81,33 @@ def test_path_is_in_help(capsys):
     out = capsys.readouterr().out
     assert all(option in out for option in ("--latest", "--best", "--step", "--not-after-step", "--metric",
                                             "--mode", "--json", "--project", "--run"))
+
+
+@pytest.mark.parametrize("inside", ["demo/models/agent-001", "demo/models/agent-001/checkpoints",
+                                    "demo/models/agent-legacy"])
+def test_path_and_fork_from_inside_an_art_run_folder_take_that_run(art_base, capsys, monkeypatch, inside):
+    run = inside.split("/")[2]
+    code, expected, err = run_cli(capsys, "path", art_base, "--project", "demo", "--run", run, "--latest")
+    assert code == 0 and expected.startswith(str(art_base / "demo" / "models" / run)), err
+    monkeypatch.chdir(art_base / inside)
+    assert run_cli(capsys, "path", ".", "--latest") == (0, expected, "")
+    code, _, err = run_cli(capsys, "fork", ".", "--to", f"{run}-fork")
+    assert code == 0, err
+    assert (art_base / "demo" / "models" / f"{run}-fork").is_dir()  # beside its source, in the base
+
+
+def test_path_from_an_art_project_folder_says_which_run_to_pass(art_base, capsys, monkeypatch):
+    monkeypatch.chdir(art_base / "demo" / "models")
+    code, out, err = run_cli(capsys, "path", ".", "--latest")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert f"inside the ART base {art_base}" in err and "agent-001, agent-002, agent-legacy" in err
+    assert "pass --run NAME" in err
+    code, out, _ = run_cli(capsys, "path", ".", "--run", "agent-002", "--latest")
+    assert code == 0 and out.startswith(str(art_base / "demo" / "models" / "agent-002" / "checkpoints"))
+
+
+def test_path_from_an_art_project_folder_names_the_runs_when_the_one_passed_is_not_there(art_base, capsys,
+                                                                                        monkeypatch):
+    monkeypatch.chdir(art_base / "demo")
+    code, out, err = run_cli(capsys, "path", ".", "--run", "agent-009", "--latest")
+    assert (code, out) == (2, "") and "holds 3 runs (agent-001, agent-002, agent-legacy); pass --run NAME" in err

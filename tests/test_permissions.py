@@ -46,16 +46,26 @@ def test_ls_lists_what_it_can_read_and_notes_the_rest(locked):
     assert [(p["name"], p["note"].split(":")[0]) for p in runs["agent-001"]["pending"]] == [("0003", "unreadable")]
     assert "Permission denied" in runs["agent-001"]["pending"][0]["note"]
     assert runs["agent-002"]["checkpoints"] == [] and "Permission denied" in runs["agent-002"]["notes"][0]
+    assert runs["agent-002"]["total_bytes"] is None and runs["agent-001"]["total_bytes"] > 0  # unknown, not 0
     assert sorted(n.split(":")[0].rsplit("/", 1)[-1] for n in listed["notes"]) == ["lost+found", "secret"]
     done = run_python("-m", "ckpt_tui", "ls", str(locked))
     assert done.returncode == 0 and "demo/agent-legacy" in done.stdout
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("demo/agent-002 ")]
+    assert row.split()[1:5] == ["art", "0", "?", "-"], row
     assert "Permission denied" in done.stdout and "lost+found: Permission denied" in done.stderr
 
 
 def test_prune_prunes_what_it_can_read_and_nothing_else(locked):
+    done = run_python("-m", "ckpt_tui", "prune", str(locked), "--dry-run")
+    assert done.returncode == 1, done.stderr  # a run left unpruned: not done, though the rest is
+    assert [line for line in done.stderr.splitlines() if "agent-002" in line] == [
+        f"ckpt-tui: demo/agent-002: not read: cannot list {locked / MODELS / 'agent-002'}: Permission denied"]
     done = run_python("-m", "ckpt_tui", "prune", str(locked), "--yes", "--json")
-    assert done.returncode == 0, done.stderr
-    plans = {p["run"]: p for p in json.loads(done.stdout)["plans"]}
+    assert done.returncode == 1, done.stderr
+    pruned = json.loads(done.stdout)
+    assert [(e["project"], e["run"]) for e in pruned["errors"]] == [("demo", "agent-002")]
+    assert "Permission denied" in pruned["errors"][0]["error"]
+    plans = {p["run"]: p for p in pruned["plans"]}
     assert plans["agent-002"]["delete"] == []
     assert [d["step"] for d in plans["agent-001"]["deleted"]] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert names(locked, "agent-001") == ["0003", "0010", "0011"]

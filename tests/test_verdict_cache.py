@@ -239,3 +239,23 @@ def test_a_fifo_where_the_cache_is_written_is_no_wait(tmp_path, cache_home, sett
     scanning.join(60)  # a bound on a hang, not a measure of speed
     assert not scanning.is_alive() and len(scanned[0]["p", "run-0"].checkpoints) == 3
     assert records(cache_home, base) == set()
+
+
+def test_a_file_found_whole_by_an_earlier_version_of_the_check_is_judged_again(tmp_path, cache_home, settled_now,
+                                                                              monkeypatch):
+    """Records of a version that took a safetensors file without a readable header (zeros) for whole
+    are not reused: that file is a save still being written."""
+    from ckpt_tui.stores.layouts import whole_files
+
+    base = base_of(tmp_path, steps=2)
+    art_step(base / "p" / "models" / "run-0", 3, b"\0" * len(WHOLE))
+    with monkeypatch.context() as older:
+        older.setattr(whole_files, "safetensors_problem", lambda stream, size: "")
+        assert [c.step for c in scan(base)["p", "run-0"].checkpoints] == [1, 2, 3]
+    path = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    kept = Path(path).read_bytes()
+    assert kept.startswith(verdict_cache.MAGIC) and len(records(cache_home, base)) == 3
+    Path(path).write_bytes(b"ckpt-tui whole weights v1\n" + kept[len(verdict_cache.MAGIC):])
+    run = scan(base)["p", "run-0"]
+    assert [c.step for c in run.checkpoints] == [1, 2]
+    assert "header not written yet" in run.pending[0].detail

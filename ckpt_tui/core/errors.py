@@ -17,6 +17,10 @@ class NotFound(CkptError):
     """A project, run or step that does not exist (or no longer exists)."""
 
 
+class NoLocation(NotFound, Refused):
+    """The location named does not exist: bad usage, refused before anything is read."""
+
+
 class AlreadyExists(Refused):
     """The destination exists and would be overwritten."""
 

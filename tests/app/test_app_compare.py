@@ -165,9 +165,35 @@ def test_values_under_the_cursor_are_the_last_logged():
     series = [(0, 0.1), (10, 0.5), (20, 0.4)]
     assert in_span(series, 10, 20, 10) == series[1:]  # few points: all of them
     assert value_at(series, 15) == 0.5 and value_at(series, 20) == 0.4 and value_at([(5, 1.0)], 2) is None
+    assert value_at(series, 21) is None  # past the run's last step: no value, not its last one
     assert Curve("a", series).key is None
     assert run_labels([("p", "a"), ("p", "b")]) == {("p", "a"): "a", ("p", "b"): "b"}
     assert run_labels([("p", "a"), ("q", "a")]) == {("p", "a"): "p/a", ("q", "a"): "q/a"}
+
+
+def test_the_readout_past_a_runs_last_step_shows_no_value_for_it():
+    from types import SimpleNamespace
+
+    shown = SimpleNamespace(curves=[Curve("long", [(0, 0.1), (30, 0.7)]), Curve("short", [(0, 0.2), (10, 0.3)])],
+                            cursor=20)
+    assert CompareRuns.readout(shown) == "step 20: long 0.1 · short -"
+    shown.cursor = 10
+    assert CompareRuns.readout(shown) == "step 10: long 0.1 · short 0.3"
+
+
+def test_every_run_colour_is_distinct_drawn_as_its_legend_says_and_none_is_the_raw_curves_gray():
+    from plotext._utility import get_color_code
+    from textual.color import Color
+
+    from ckpt_tui.app.screens.compare import COLOURS
+
+    drawn = [colour if isinstance(colour, tuple) else get_color_code(colour) for colour, _ in COLOURS]
+    assert len(set(drawn)) == len(COLOURS) and get_color_code("gray") not in drawn
+    legend = [Color.parse(name) for _, name in COLOURS]
+    assert len(set(legend)) == len(COLOURS) and Color.parse("gray") not in legend
+    for (colour, _), parsed in zip(COLOURS, legend):
+        if isinstance(colour, tuple):
+            assert colour == parsed.rgb
 
 
 def test_a_curve_is_cut_to_a_low_and_a_high_point_a_column_and_its_peaks_survive():

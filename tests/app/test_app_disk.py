@@ -65,3 +65,26 @@ async def test_a_preview_shows_free_space_now_and_after_on_the_top_line(art_base
         assert freed and f"free 1.0 GB -> {size(10**9 + freed)}" in line(), line()
         await pilot.press("escape")
         assert "1.0 GB free" in line() and "->" not in line()
+
+
+async def test_at_120_columns_a_preview_keeps_the_free_space_after_it_beside_the_rule(demo_base, hf_fixture):
+    from ckpt_tui.app.widgets import StatusLine
+    from ckpt_tui.core.store import Space
+
+    class FixedFree(RecordingApp):
+        def free_space(self) -> Space:
+            return Space(41 * 10**9)
+
+    for base, label in ((demo_base, "demo"), (hf_fixture, "hf-trainer")):
+        app = FixedFree(str(base))
+        app.location_label = label  # as the demo and `ckpt-tui hf-trainer` name them
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            screen = main(app)
+            line = lambda: str(screen.query_one(StatusLine).render())  # noqa: E731
+            for key in ("v", "V"):
+                await pilot.press("escape", key)
+                await settle(pilot)
+                freed = sum(p.freed_bytes for p in screen.plans.values() if not p.refused)
+                assert freed and f"free 41.0 GB -> {size(41 * 10**9 + freed)}" in line(), (key, line())
+                assert "keep best" in line() and "would delete" in line() and line().endswith(size(freed)), line()

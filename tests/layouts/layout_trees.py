@@ -6,9 +6,15 @@ import json
 import os
 from pathlib import Path
 
+from ckpt_tui.demo import safetensors_header
+
+
 def blob(path: Path, size: int, fill: bytes = b"\0") -> Path:
+    """``size`` bytes of ``fill``; a ``.safetensors`` file large enough starts with a real header."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(fill * size)
+    header = safetensors_header(size) if path.suffix == ".safetensors" else b""
+    header = header if len(header) <= size else b""
+    path.write_bytes(header + fill * (size - len(header)))
     return path
 
 

@@ -97,7 +97,7 @@ def test_multipart_uploads_are_verified_by_their_parts_checksums(tmp_path, moto_
     for step in (1, 2, 3):
         folder = base / "run" / f"checkpoint-{step}"
         folder.mkdir(parents=True)
-        (folder / "model.safetensors").write_bytes(b"\0" * 8 + b"{}" + payload[step:])
+        (folder / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}" + payload[step:])
         (folder / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
     location = Location.fresh(moto_server)
     source, target = LocalStore(base), location.store()

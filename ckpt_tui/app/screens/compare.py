@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 
 RunKey = tuple[str, str]
 COLUMNS = 106  # the chart's width in the dialog, until it is laid out
-COLOURS = ("cyan", "magenta", "green", "orange", "blue", "red", "yellow", "white", "gray", "violet")
+# Each run's colour as plotext draws it and as the legend writes it (plotext has no yellow, pink or
+# violet: those are drawn by value). None is gray: the raw curves behind smoothed ones are.
+COLOURS = (("cyan", "cyan"), ("magenta", "magenta"), ("green", "green"), ("orange", "orange"), ("blue", "blue"),
+           ("red", "red"), ((255, 255, 0), "#ffff00"), ("white", "white"), ((255, 175, 215), "#ffafd7"),
+           ((238, 130, 238), "#ee82ee"))
 # [ and ] step through these: the moving average's weight of a new value (smaller: smoother).
 SMOOTHING = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
@@ -90,9 +94,9 @@ def in_span(series: list[tuple[int, float]], low: int, high: int, buckets: int) 
 
 
 def value_at(series: list[tuple[int, float]], step: int) -> float | None:
-    """The value logged at ``step``, or the last one before it."""
+    """The value logged at ``step``, or the last one before it; None outside the steps the run logged."""
     index = bisect.bisect_right(series, (step, float("inf"))) - 1
-    return series[index][1] if index >= 0 else None
+    return series[index][1] if index >= 0 and step <= series[-1][0] else None
 
 
 def run_labels(keys: list[RunKey]) -> dict[RunKey, str]:
@@ -283,7 +287,7 @@ class CompareRuns(ReusableDialog):
         low, high = self.span
         legend = []
         for index, curve in enumerate(self.curves):
-            colour = COLOURS[index % len(COLOURS)]
+            colour, legend_colour = COLOURS[index % len(COLOURS)]
             steps, values = self._shown(curve.series, curve.run, None, columns)
             if not steps:
                 continue
@@ -293,7 +297,7 @@ class CompareRuns(ReusableDialog):
                 plt.plot(steps, values, marker="dot", color="gray")
                 plt.plot(*self._shown(self._smooth(curve), curve.run, self.smoothing, columns),
                          marker="braille", color=colour)
-            legend.append(f"[{colour}]━ {curve.run}[/]")
+            legend.append(f"[{legend_colour}]━ {curve.run}[/]")
         if starred:
             plt.scatter([b.step for b in starred], [b.value for b in starred], marker="★", color="green")
         plt.xlim(low, high)
@@ -356,8 +360,9 @@ class CompareRuns(ReusableDialog):
     def readout(self) -> str:
         if self.cursor is None:
             return ""
-        values = [f"{c.run} {number(v)}" for c in self.curves if (v := value_at(c.series, self.cursor)) is not None]
-        return f"step {self.cursor}: " + " · ".join(values)
+        values = (value_at(c.series, self.cursor) for c in self.curves)
+        return f"step {self.cursor}: " + " · ".join(f"{c.run} {'-' if v is None else number(v)}"
+                                                    for c, v in zip(self.curves, values))
 
     def action_smoothing(self, delta: int) -> None:
         self.smoothing_index = max(0, min(self.smoothing_index + delta, len(SMOOTHING) - 1))

@@ -723,7 +723,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         slims = sum(len(p.slim) for p in plans if not p.refused)
         freed = self.preview_freed()
         work = f"delete {steps} steps" + (f", slim {slims}" if slims else "")
-        text = f"preview ({self.preview_scope}): would {work}, free {size(freed)}"
+        # Short, so that the free space now and after it keeps its room on the line at 120 columns.
+        runs = f"{len(plans)} run{'s' * (len(plans) != 1)} " if self.preview_scope == "project" else ""
+        text = f"{runs}would {work}, free {size(freed)}"
         refused = sum(1 for p in plans if p.refused)
         return text + (f"; {refused} run(s) refused" if refused else "")
 
@@ -742,7 +744,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             totals += f" · reading runs {total_runs - len(self._sizing)}/{total_runs}…"
         parts = [location, StatusPart(totals, "", 1)]
         if self.free.free is not None or self.free.note:
-            parts.append(StatusPart(self.free_text(), "", 0))
+            after = self.preview_scope and self.free.free is not None  # free X -> Y: the preview's outcome
+            parts.append(StatusPart(self.free_text(), "", 1.6 if after else 0))
         if self.run is not None:
             policy = self.policy_for(self.run, self.current) if self.metrics_ready else self.policy
             resolved = self.run_resolved(self.run) if self.metrics_ready else None

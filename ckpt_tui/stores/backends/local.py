@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from ...core.errors import CkptError, NotFound, NotRead, Refused, Unreadable
+from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
 from ..layouts.whole_files import WEIGHT_SUFFIXES
@@ -283,7 +283,7 @@ class LocalBackend(Backend):
 
     def check_root(self) -> None:
         if not os.path.isdir(self.root):
-            raise NotFound(f"no directory at {self.root}")
+            raise NoLocation(f"no directory at {self.root}")
 
     def inside(self, path: str) -> bool:
         """Whether ``path`` resolves (links and all) to somewhere inside the root."""
@@ -297,7 +297,7 @@ class LocalBackend(Backend):
                 return [Entry(e.name, _kind(e)) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
-                raise NotFound(f"no directory at {self.root}") from None
+                raise NoLocation(f"no directory at {self.root}") from None
             return []
         except OSError as exc:
             raise os_error(exc, f"cannot list {self._abs(path)}") from None

@@ -3,8 +3,10 @@ a ``torch.save`` archive cut before its end record, was not written to the end.
 
 Only the few bytes that tell are read (the header of a ``.safetensors`` file, the
 last bytes of a zip archive), through the run's backend; the size is the one the
-listing gave. A file that is not of the kind its name says (a test's stand-in, a
-format of its own) gets no verdict either way.
+listing gave. A ``.safetensors`` file whose header does not read (zeros where a save
+preallocated the file, a header cut mid-write) is not whole: nothing says it is. Another
+file that is not of the kind its name says (a stand-in, a format of its own: no
+plausible header length, no zip signature) gets no verdict either way.
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     length = int.from_bytes(stream.read(8), "little")
     if length > MAX_SAFETENSORS_HEADER:
         return ""
+    if length == 0:  # never written: a preallocated file starts with zeros
+        return f"{size} bytes, its header not written yet"
     if 8 + length > size:
         return f"{size} bytes, shorter than its {length}-byte header"
     try:
         header = json.loads(stream.read(length))
     except (ValueError, RecursionError):
-        return ""
-    if not isinstance(header, dict):
-        return ""
+        header = None
+    if not isinstance(header, dict):  # zeros or a header cut mid-write: nothing says the file is whole
+        return f"{size} bytes, its {length}-byte header unreadable"
     ends = [entry["data_offsets"][1] for entry in header.values()
             if isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
             and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
