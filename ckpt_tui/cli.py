@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .core.errors import CkptError, NotFound, Refused
@@ -16,6 +15,7 @@ from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Set
 from .core.retention import DEFAULT_METRIC, Plan, best_checkpoint, metric_columns, metric_for
 from .formatting import number, shared_steps, size, stamp, step_label, step_ranges
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .core.execute import DeletionResult, PlansResult
     from .core.events import Event
@@ -26,6 +26,29 @@ if TYPE_CHECKING:
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: ``COLUMNS``, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout at the width argparse reads, without the ``shutil`` import (and the
+    compression modules it loads) argparse makes for every parser built: about 4% of ``ls``."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
 
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +84,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ckpt-tui",
+        prog="ckpt-tui", formatter_class=_HelpFormatter,
         description="Browse, prune and fork training checkpoints by their metrics.",
         epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
@@ -72,56 +95,96 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Every command's parser; ``watch``'s options only where it may run (``command``)."""
-    parser = argparse.ArgumentParser(prog="ckpt-tui")
+    """Every command's parser; a command's options only where it may run (``command``; None: any).
+    The others are named, with their help, for the usage line and its errors."""
+    parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _add_commands(parser.add_subparsers(dest="command", required=True), command)
+    return parser
 
-    ls = sub.add_parser("ls", help="list runs and checkpoints with sizes and metrics")
-    _location_options(ls)
-    _selection(ls)
-    ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
-                    "eval_loss, ... whichever the run logs)")
-    ls.add_argument("--mode", choices=("max", "min", "auto"),
-                    help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
-    ls.add_argument("--json", action="store_true", help="print one JSON document")
 
-    prune = sub.add_parser("prune", help="delete checkpoints a retention rule does not keep")
-    _location_options(prune)
-    _selection(prune)
-    _policy_options(prune)
-    prune.add_argument("--abort-uploads-older", metavar="DURATION",
-                       help="also abort the selected runs' incomplete multipart uploads started longer ago than "
-                            "this (1d, 12h, 30m; never a younger one: it may be a save in progress)")
-    prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
-    prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    prune.add_argument("--json", action="store_true", help="print one JSON document")
+def parse_command(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
+    whole parser hands them to it; when it leaves arguments unread, by the whole parser, whose
+    error names them as ever. Building the whole parser (and every command's options) was about
+    a tenth of ``ls`` of a small tree."""
+    command = _OneCommand(argv[0])
+    _add_commands(command, argv[0])
+    args, unread = command.parser.parse_known_args(argv[1:])
+    if unread:
+        return build_command_parser(argv[0]).parse_args(argv)
+    args.command = argv[0]
+    return args
 
-    watch = sub.add_parser(
-        "watch", help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
-        description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
-                    "(all runs of the project with --project alone, new runs included), until SIGINT or "
-                    "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
-                    "plan are never deleted. One line per action on stdout; problems are reported once on "
-                    "stderr and retried at the next poll.")
-    if command in (None, "watch"):
+
+class _OneCommand:
+    """Stands for the whole parser's sub-commands: makes ``name``'s parser only, as they would."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.parser = name, None
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
+        if name != self.name:
+            return None
+        kwargs.pop("help", None)  # shown in the whole parser's list of commands
+        self.parser = argparse.ArgumentParser(prog=f"ckpt-tui {name}", **kwargs)
+        return self.parser
+
+
+def _add_commands(sub, command: str | None) -> None:
+    """The commands, each with its options where it may run (``command``; None: any)."""
+    if ls := _command(sub, command, "ls", help="list runs and checkpoints with sizes and metrics"):
+        _location_options(ls)
+        _selection(ls)
+        ls.add_argument("--metric", help="metric for the BEST column (default: the policy file's, else val/reward, "
+                        "eval_loss, ... whichever the run logs)")
+        ls.add_argument("--mode", choices=("max", "min", "auto"),
+                        help="higher or lower is better (default: the policy file's, else auto: minimise *loss)")
+        ls.add_argument("--json", action="store_true", help="print one JSON document")
+
+    if prune := _command(sub, command, "prune", help="delete checkpoints a retention rule does not keep"):
+        _location_options(prune)
+        _selection(prune)
+        _policy_options(prune)
+        prune.add_argument("--abort-uploads-older", metavar="DURATION",
+                           help="also abort the selected runs' incomplete multipart uploads started longer ago "
+                                "than this (1d, 12h, 30m; never a younger one: it may be a save in progress)")
+        prune.add_argument("--dry-run", "-n", action="store_true", help="show the plan, delete nothing")
+        prune.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        prune.add_argument("--json", action="store_true", help="print one JSON document")
+
+    if watch := _command(
+            sub, command, "watch",
+            help="keep runs pruned beside a trainer, after each new checkpoint, until Ctrl-C or SIGTERM",
+            description="Prune as `prune --yes` does after each new complete checkpoint of the selected runs "
+                        "(all runs of the project with --project alone, new runs included), until SIGINT or "
+                        "SIGTERM. Saves in progress, steps above a trainer's tracker and steps newer than the "
+                        "plan are never deleted. One line per action on stdout; problems are reported once on "
+                        "stderr and retried at the next poll."):
         _watch_options(watch)
 
-    fork = sub.add_parser("fork", help="copy one checkpoint into a new run name")
-    _location_options(fork)
-    fork.add_argument("--project", "-p", help="source project (may be left out if the location holds one run)")
-    fork.add_argument("--run", "-r", help="source run (ART: model; may be left out if the location holds one run)")
-    fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
-    fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
-    fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
-    which = fork.add_mutually_exclusive_group()
-    which.add_argument("--step", type=int, help="fork this step")
-    which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
-    fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
-    fork.add_argument("--json", action="store_true", help="print one JSON document")
-    _path_parser(sub)
-    _offload_parser(sub)
-    return parser
+    if fork := _command(sub, command, "fork", help="copy one checkpoint into a new run name"):
+        _location_options(fork)
+        fork.add_argument("--project", "-p", help="source project (may be left out if the location holds one run)")
+        fork.add_argument("--run", "-r",
+                          help="source run (ART: model; may be left out if the location holds one run)")
+        fork.add_argument("--to", required=True, metavar="NEW", help="new run (model) name")
+        fork.add_argument("--to-project", metavar="P2", help="destination project (default: the source's)")
+        fork.add_argument("--to-location", metavar="LOC", help="destination location (default: the source's)")
+        which = fork.add_mutually_exclusive_group()
+        which.add_argument("--step", type=int, help="fork this step")
+        which.add_argument("--not-after-step", type=int, metavar="N", help="fork the latest step <= N")
+        fork.add_argument("--with-history", action="store_true", help="also copy history up to that step")
+        fork.add_argument("--json", action="store_true", help="print one JSON document")
+    _path_parser(sub, command)
+    _offload_parser(sub, command)
+
+
+def _command(sub, command: str | None, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
+    """The parser of sub-command ``name``, to be given its options when ``command`` may be it;
+    else None (the command is only named, with its help)."""
+    parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+    return parser if parser is not None and command in (None, name) else None
 
 
 def _watch_options(watch: argparse.ArgumentParser) -> None:
@@ -288,9 +351,9 @@ def _incomplete_uploads(store, pairs: list[tuple[str, str]]) -> tuple[dict[tuple
 
 def _print_uploads(uploads: Uploads | None, now: float, indent: str = "  ", where: str = "") -> None:
     """``incomplete uploads: 2, 10.5 MB, the oldest started 3 days ago`` (nothing when there are none)."""
-    from humanize import naturaldelta
-
     if uploads is not None and uploads.count:
+        from humanize import naturaldelta
+
         print(f"{indent}incomplete uploads{where}: {uploads.count}, {size(uploads.bytes)}, the oldest started "
               f"{naturaldelta(now - uploads.oldest)} ago (prune --abort-uploads-older DURATION aborts them)")
 
@@ -728,12 +791,14 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 # -- path --------------------------------------------------------------------
-def _path_parser(sub) -> None:
-    path = sub.add_parser(
-        "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
+def _path_parser(sub, command: str | None) -> None:
+    path = _command(
+        sub, command, "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
         description="Print the absolute path (or URL) of one complete checkpoint: never a save in progress "
                     "or an incomplete one. Exit 2 when there is none.",
         epilog='example: --resume_from_checkpoint "$(ckpt-tui path out --latest)"')
+    if path is None:
+        return
     _location_options(path)
     path.add_argument("--project", "-p", help="project (may be left out if the location holds one run)")
     path.add_argument("--run", "-r", help="run (ART: model; may be left out if the location holds one run)")
@@ -787,14 +852,16 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 
 # -- offload -----------------------------------------------------------------
-def _offload_parser(sub) -> None:
-    offload = sub.add_parser(
-        "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
+def _offload_parser(sub, command: str | None) -> None:
+    offload = _command(
+        sub, command, "offload", help="move steps the local rules do not keep to a bucket or directory, verified, then free them",
         description="Copy every complete step that the local rules do not keep to REMOTE, under the same project, "
                     "run and step names (with the run's history and tracker files), verify each file (size and "
                     "checksum), publish it there whole, and only then delete it here. The latest, best, pinned "
                     "and protected steps stay. An object at REMOTE with other content is never overwritten "
                     "(exit 1); a step already there with the same content counts as offloaded.")
+    if offload is None:
+        return
     _location_options(offload)
     _selection(offload)
     offload.add_argument("--to", metavar="REMOTE", help="where the steps go: a bucket (s3://, gs://, az://) or a directory "
@@ -899,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in COMMANDS:
-            args = build_command_parser(argv[0]).parse_args(argv)
+            args = parse_command(argv)
             return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
                     "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
         return open_app(build_parser().parse_args(argv))

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
 
-import humanize
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+DECIMAL_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB", "RB", "QB")
 
 
-def size(n: int) -> str:
-    return humanize.naturalsize(n)
+def size(n: float) -> str:
+    """``1 Byte``, ``640 Bytes``, ``1.2 MB``: ``humanize.naturalsize(n)``, written out here because
+    importing humanize (which loads all of it) was about 3% of ``ls`` of a small tree."""
+    value = float(n)
+    magnitude = abs(value)
+    if magnitude == 1:
+        return f"{int(value)} Byte"
+    if magnitude < 1000:
+        return f"{int(value)} Bytes"
+    exp = int(min(math.log(magnitude, 1000), len(DECIMAL_UNITS)))
+    if exp < len(DECIMAL_UNITS) and float(f"{magnitude / 1000 ** exp:.1f}") >= 1000:
+        exp += 1  # 999,999 bytes round to 1.0 MB, not 1000.0 kB
+    return f"{value / 1000 ** exp:.1f} {DECIMAL_UNITS[exp - 1]}"
 
 
 def stamp(mtime: float, tz: tzinfo | None = None) -> str:
     """Absolute time, never relative, so that a screen reads the same tomorrow."""
     if not mtime:
         return "-"
+    from datetime import datetime  # imported where a time is shown: a run summary shows none
+
     return datetime.fromtimestamp(mtime, tz).strftime(TIME_FORMAT)
 
 

@@ -253,3 +253,26 @@ def test_ls_and_the_app_choose_metric_columns_by_one_rule(art_base, capsys):
     header = out.splitlines()[1].split()
     assert header[3:-1] == metric_columns(run.metrics.names(), "train/loss")[:4]
     assert header[3] == "train/loss"
+
+
+@pytest.mark.parametrize("argv", [
+    ["ls"], ["ls", "loc", "--json", "-p", "a"], ["ls", "--js", "x"], ["ls", "--", "-odd"], ["ls", "--version"],
+    ["ls", "a", "b"], ["ls", "--mode", "bad"], ["ls", "-h"], ["prune", "x", "-n", "--keep", "last:2", "--yes"],
+    ["prune", "--smoothing", "x"], ["fork", "x"], ["fork", "x", "--to", "y", "--step", "1", "--not-after-step", "2"],
+    ["path", "x"], ["path", "x", "--best", "--metric", "m"], ["offload", "x", "--to", "s3://b", "extra"],
+    ["watch", "x", "--interval", "5", "--json"], ["watch", "--interval"]])
+def test_a_command_parsed_alone_reads_as_the_whole_parser_reads_it(argv, capsys, monkeypatch):
+    """``parse_command`` builds only the command's parser: the same arguments, the same help,
+    and the same errors (exit 2) as the parser of every command."""
+    from ckpt_tui.cli import build_command_parser, parse_command
+
+    monkeypatch.setenv("COLUMNS", "100")
+
+    def outcome(parse) -> tuple:
+        try:
+            result = vars(parse())
+        except SystemExit as exc:
+            result = exc.code
+        return result, capsys.readouterr()
+
+    assert outcome(lambda: parse_command(argv)) == outcome(lambda: build_command_parser(argv[0]).parse_args(argv))

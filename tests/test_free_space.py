@@ -33,14 +33,14 @@ def test_buckets_and_wandb_say_what_they_report_instead_of_free_space():
 
 
 def test_the_app_asks_the_store(tmp_path, monkeypatch):
-    monkeypatch.setattr("ckpt_tui.stores.backends.local.shutil.disk_usage",
+    monkeypatch.setattr("shutil.disk_usage",
                         lambda path: shutil._ntuple_diskusage(1000, 600, 400))
     assert CkptApp(str(tmp_path)).free_space() == (400, 1000, "")
     assert CkptApp(MemoryLocation.fresh().url).free_space().note == "bucket: no size limit"
 
 
 def test_min_free_reads_the_store_and_needs_one_that_reports_free_space(tmp_path, monkeypatch):
-    monkeypatch.setattr("ckpt_tui.stores.backends.local.shutil.disk_usage",
+    monkeypatch.setattr("shutil.disk_usage",
                         lambda path: shutil._ntuple_diskusage(1000, 950, 50))
     store = LocalStore(tmp_path)
     assert MinFree(fraction=0.1).short(store) and not MinFree(bytes=50).short(store)

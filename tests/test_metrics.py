@@ -77,3 +77,21 @@ def test_a_long_history_reads_its_tricky_lines_as_a_short_one_does():
         assert short.malformed == long.malformed == 2
         assert {s: v for s, v in long.by_step.items() if s} == short.by_step
         assert short.ignored == long.ignored
+
+
+def test_a_step_logged_once_keeps_its_values_and_a_second_record_averages_with_them():
+    lines = [
+        '{"step": 1, "loss": 0.5, "reward": 0.25}',  # the usual record: finite floats only
+        '{"step": 2, "loss": 0.4, "training_step": 7.0}',  # a float step key is no metric
+        '{"step": 3, "loss": 1, "reward": 0.5}',  # an integer value is read as a float
+        '{"step": 4, "loss": NaN, "reward": 0.75}',  # NaN dropped, counted
+        '{"step": 1, "loss": 0.25, "lr": 0.001}',  # a second record of step 1
+        '{"step": 5, "loss": 0.1, "note": "eval"}',  # a string beside the values
+        '{"step": 1, "loss": 0.75}',  # and a third
+    ]
+    metrics = parse_history_lines(lines)
+    assert metrics.by_step == {1: {"loss": 0.5, "reward": 0.25, "lr": 0.001}, 2: {"loss": 0.4},
+                               3: {"loss": 1.0, "reward": 0.5}, 4: {"reward": 0.75}, 5: {"loss": 0.1}}
+    assert type(metrics.by_step[3]["loss"]) is float
+    assert list(metrics.by_step[1]) == ["loss", "reward", "lr"]  # in the order first logged
+    assert metrics.ignored == 1 and metrics.malformed == 0

@@ -1,6 +1,7 @@
 """Packaging promises: a core free of UI and cloud imports, the Python API, the demo."""
 
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,18 @@ def test_listing_a_disk_loads_no_thread_pool_ctypes_sockets_watch_or_fork(art_ba
     done = subprocess.run([sys.executable, "-c", code, str(art_base)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]"
+
+
+def test_listing_imports_no_typing_humanize_datetime_or_shutil(art_base):
+    """A run summary's start-up: annotations name typing's classes only for type checkers, sizes
+    are written without humanize, times (and datetime) only where shown, and neither the help
+    layout nor the disk backend imports shutil (with bz2 and lzma). Run without ``site``, whose
+    hooks may import some of these first; site-packages is added by hand."""
+    code = ("import sys; sys.path += sys.argv[2:]; sys.argv = ['ckpt-tui', 'ls', sys.argv[1]]; "
+            "from ckpt_tui.__main__ import main; code = main(); print([m for m in ('typing', 'humanize', "
+            "'datetime', 'shutil', 'bz2', 'lzma') + HEAVY if m in sys.modules]); sys.exit(code)").replace(
+        "HEAVY", repr(HEAVY))
+    done = subprocess.run([sys.executable, "-S", "-c", code, str(art_base), *site.getsitepackages()],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -59,6 +59,35 @@ def test_a_file_above_the_location_applies_nearest_first_key_by_key_until_root(h
     assert policy["files"] == [f"{hf_fixture}/{POLICY_FILE}"] and policy["smoothing"] is None
 
 
+@pytest.mark.parametrize("kind", ["file", "link-in", "link-out", "folder"])
+def test_folders_above_the_location_are_asked_for_the_file_never_listed(hf_fixture, capsys, monkeypatch, kind):
+    """A folder above the location (``/tmp``, a home) may hold thousands of entries: the policy
+    file is looked up by name there, with the same answers for a link, a folder or a file."""
+    from ckpt_tui.stores.backends.local import LocalBackend
+
+    above = hf_fixture.parent
+    if kind in ("file", "link-in"):
+        (above / ("real.toml" if kind == "link-in" else POLICY_FILE)).write_text('keep = "latest"\n')
+        if kind == "link-in":
+            (above / POLICY_FILE).symlink_to("real.toml")
+    elif kind == "link-out":
+        (above.parent / "elsewhere.toml").write_text('keep = "latest"\n')
+        (above / POLICY_FILE).symlink_to(above.parent / "elsewhere.toml")
+    else:
+        (above / POLICY_FILE).mkdir()
+    listed: list[str] = []
+    list_dir = LocalBackend.list_dir
+    monkeypatch.setattr(LocalBackend, "list_dir", lambda self, path: listed.append(self._abs(path)) or list_dir(self, path))
+    if kind in ("file", "link-in"):
+        policy = plan_of(dry_run(capsys, hf_fixture, "--metric", "eval_loss"))["policy"]
+        assert policy["rules"] == "latest" and policy["files"] == [f"{above}/{POLICY_FILE}"]
+    else:
+        code, _, err = run_cli(capsys, "ls", hf_fixture)
+        assert code == 2 and f"{above}/{POLICY_FILE}" in err
+    assert listed and not [path for path in listed if Path(hf_fixture).is_relative_to(path.rstrip("/") or "/")
+                           and Path(path) != hf_fixture]
+
+
 def test_sections_name_runs_from_their_own_folder(tmp_path):
     """A Lightning run ``logs/version_0``: from ``logs`` it is ``logs/version_0``, from the folder
     above it is ``logs/version_0`` too; a file in the run's own folder names it the same."""

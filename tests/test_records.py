@@ -24,6 +24,18 @@ def test_frozen_records_compare_hash_and_refuse_assignment():
     assert list(dict.fromkeys([Rule("best"), Rule("best"), Rule("last", 2)])) == [Rule("best"), Rule("last", 2)]
 
 
+def test_a_checkpoint_is_made_whole_as_a_frozen_checkpoint():
+    made = Checkpoint(7, 10, 1.5, "0007", "/x/0007", Pending.SETTLING, "d", (), True, None)
+    assert type(made) is Checkpoint and type(made._replace(step=8)) is Checkpoint
+    assert [getattr(made, name) for name in Checkpoint._fields] == [7, 10, 1.5, "0007", "/x/0007", Pending.SETTLING,
+                                                                    "d", (), True, None]
+    assert Checkpoint(step=7, bytes=10, mtime=1.5, name="0007").location == ""
+    with pytest.raises(TypeError):
+        Checkpoint(7, 10)  # type: ignore[call-arg]
+    with pytest.raises(AttributeError):
+        made.detail = ""  # type: ignore[misc]
+
+
 def test_replace_runs_the_checks_of_init():
     policy = Policy((Rule("latest"),), metric=None)
     with pytest.raises(Refused):

@@ -282,7 +282,7 @@ def test_min_free_prunes_only_while_space_is_short_and_stops_once_there_is_enoug
         free = disk["free"] + 7 * step_bytes - held  # removing frees space, renaming aside does not
         return shutil._ntuple_diskusage(100 * step_bytes, 100 * step_bytes - free, free)
 
-    monkeypatch.setattr("ckpt_tui.stores.backends.local.shutil.disk_usage", usage)
+    monkeypatch.setattr("shutil.disk_usage", usage)
     events = Recorder()
     watch = Watch(LocalStore(tmp_path), report=events, min_free=MinFree(bytes=10 * step_bytes))
     watch.cycle()

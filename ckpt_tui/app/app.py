@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -19,6 +20,7 @@ from ..core.retention import DEFAULT_METRIC, Policy
 from ..core.errors import CkptError
 from ..core.store import Space, Store
 from ..policy_file import NO_SETTINGS, Settings
+from .collector import IdleCollector
 from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
@@ -100,13 +102,23 @@ class CkptApp(App[int]):
         self.activity: list = []  # what was deleted, slimmed, forked and saved (watch's events)
         self.activity_problem: str | None = None  # why the activity log file cannot be written
         self.head_start = head_start
+        self.collector = IdleCollector(self)  # full garbage collections between key presses
         if self.store is None:
             preload_store(self.location)
 
 
     def on_mount(self) -> None:
+        self.collector.start()
         if self.keymap_problem:
             self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=10)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.input_seen()
+        await super().on_event(event)
 
     @staticmethod
     def clock() -> float:

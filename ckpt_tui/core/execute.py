@@ -192,29 +192,56 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
     """Execute each plan with :func:`execute_plan`; a refused plan does not stop the others.
 
     ``progress`` counts checkpoints over all plans; ``should_cancel`` is asked
-    between checkpoints and between plans.
+    between checkpoints and between plans. Where the store says so (a bucket, whose
+    requests wait on its server), several runs' plans execute at once, each as alone.
     """
     outcome = PlansResult()
     total = sum(len(p.delete) + len(p.slim) for p in plans)
-    base = 0
-    for plan in plans:
-        if should_cancel is not None and should_cancel():
-            outcome.cancelled = True
-            break
+    handled = 0
+    lock = threading.Lock()
 
-        def step_done(done: int, _total: int, item: DeletedStep | SlimStep, plan: Plan = plan,
-                      base: int = base) -> None:
-            if progress is not None:
-                progress(plan, base + done, total, item)
+    def execute(plan: Plan) -> DeletionResult | CkptError | None:
+        """The plan's result, the error that stopped it, or None when cancelled before it began."""
+        nonlocal handled
+        if should_cancel is not None and should_cancel():
+            return None
+        mine = 0
+
+        def step_done(done: int, _total: int, item: DeletedStep | SlimStep) -> None:
+            nonlocal handled, mine
+            with lock:
+                handled, mine = handled + 1, mine + 1
+                if progress is not None:
+                    progress(plan, handled, total, item)
 
         try:
-            result = execute_plan(store, plan, step_done, should_cancel)
-        except (Refused, NotFound) as exc:
-            outcome.refusals.append(str(exc))
-        except CkptError as exc:  # this run failed as a whole (its storage answered with an error)
-            outcome.failures.append(f"{plan.project}/{plan.run}: prune failed: {exc}")
+            return execute_plan(store, plan, step_done, should_cancel)
+        except CkptError as exc:
+            return exc
+        finally:
+            with lock:  # what the plan did not handle (spared, refused) counts as done once it ends
+                handled += len(plan.delete) + len(plan.slim) - mine
+
+    width = min(store.plans_side_by_side, len(plans))
+    if width > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(width, thread_name_prefix="ckpt-tui-plans") as pool:
+            results = list(pool.map(execute, plans))
+    else:
+        results = []
+        for plan in plans:
+            results.append(execute(plan))
+            if results[-1] is None:
+                break
+    for plan, result in zip(plans, results):
+        if result is None:
+            outcome.cancelled = True
+        elif isinstance(result, (Refused, NotFound)):
+            outcome.refusals.append(str(result))
+        elif isinstance(result, CkptError):  # this run failed as a whole (its storage answered with an error)
+            outcome.failures.append(f"{plan.project}/{plan.run}: prune failed: {result}")
         else:
             outcome.results.append(result)
             outcome.cancelled = outcome.cancelled or result.cancelled
-        base += len(plan.delete) + len(plan.slim)
     return outcome

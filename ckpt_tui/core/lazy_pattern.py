@@ -8,7 +8,10 @@ matched for every entry of a listing stay compiled at import: this adds a call t
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class LazyPattern:

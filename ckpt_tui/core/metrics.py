@@ -76,17 +76,32 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
     """Average every numeric value per step; step keys are not metrics."""
     # step -> metric -> [sum, count]; plain dicts: this runs once per logged value.
     totals: dict[int, dict[str, list]] = {}
+    # Steps met once so far, in a record of "step" and finite floats only (the usual record): their
+    # values are kept as they are, and are their averages.
+    plain: set[int] = set()
     ignored = 0
     for record in records:
         step = record.get("step")
         if type(step) is not int or not 0 <= step <= MAX_STEP:  # the usual record skips step_of's checks
             step = step_of(record)
+            usual = False
+        else:
+            usual = True
         if step is None:
             malformed += 1
             continue
         per_step = totals.get(step)
         if per_step is None:
+            if usual:
+                values = {key: raw for key, raw in record.items() if type(raw) is float and raw - raw == 0.0}
+                if len(values) == len(record) - 1 and values.keys().isdisjoint(STEP_KEYS):
+                    totals[step] = values  # type: ignore[assignment]
+                    plain.add(step)
+                    continue
             per_step = totals[step] = {}
+        elif step in plain:  # a second record of the step: from here on, sums and counts
+            per_step = totals[step] = {key: [value, 1] for key, value in per_step.items()}
+            plain.discard(step)
         for key, raw in record.items():
             if key in STEP_KEYS:
                 continue
@@ -103,7 +118,7 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
             else:
                 pair[0] += value
                 pair[1] += 1
-    by_step = {step: {key: total / count for key, (total, count) in values.items()}
+    by_step = {step: values if step in plain else {key: total / count for key, (total, count) in values.items()}
                for step, values in totals.items()}
     return Metrics(by_step=by_step, malformed=malformed, ignored=ignored)
 

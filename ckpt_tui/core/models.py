@@ -106,20 +106,24 @@ class Checkpoint(FrozenRecord):
 
     __slots__ = ("step", "bytes", "mtime", "name", "location", "pending", "detail", "blobs", "weights_only", "state")
 
-    def __init__(self, step: int | None, bytes: int, mtime: float, name: str, location: str = "",
-                 pending: Pending | None = None, detail: str = "", blobs: tuple[Blob, ...] = (),
-                 weights_only: bool = False, state: TrainingState | None = None) -> None:
-        # Field by field rather than by ``_set``'s loop: a scan makes one a checkpoint.
-        set_field(self, "step", step)
-        set_field(self, "bytes", bytes)
-        set_field(self, "mtime", mtime)
-        set_field(self, "name", name)
-        set_field(self, "location", location)
-        set_field(self, "pending", pending)
-        set_field(self, "detail", detail)
-        set_field(self, "blobs", blobs)
-        set_field(self, "weights_only", weights_only)
-        set_field(self, "state", state)
+    def __new__(cls, step: int | None, bytes: int, mtime: float, name: str, location: str = "",
+                pending: Pending | None = None, detail: str = "", blobs: tuple[Blob, ...] = (),
+                weights_only: bool = False, state: TrainingState | None = None) -> Checkpoint:
+        # A scan makes one a checkpoint: its fields are set on a mutable record of the same slots,
+        # which then becomes a Checkpoint (a quarter of the cost of ``object.__setattr__`` for each).
+        self = _CheckpointFields()
+        self.step = step
+        self.bytes = bytes
+        self.mtime = mtime
+        self.name = name
+        self.location = location
+        self.pending = pending
+        self.detail = detail
+        self.blobs = blobs
+        self.weights_only = weights_only
+        self.state = state
+        self.__class__ = cls  # type: ignore[assignment]
+        return self  # type: ignore[return-value]
 
     @property
     def complete(self) -> bool:
@@ -136,6 +140,25 @@ class Checkpoint(FrozenRecord):
     def key(self) -> tuple[int, str]:
         """What identifies a checkpoint within its run (two checkpoints may share a step)."""
         return (self.step if self.step is not None else -1), self.name
+
+
+class _CheckpointFields(FrozenRecord):
+    """A Checkpoint's slots, assignable: what ``Checkpoint`` is made from (of the same base, for the
+    change of class)."""
+
+    __slots__ = Checkpoint.__slots__
+    __setattr__ = object.__setattr__  # both: the type then stores into its slots straight
+    __delattr__ = object.__delattr__
+    step: int | None
+    bytes: int
+    mtime: float
+    name: str
+    location: str
+    pending: Pending | None
+    detail: str
+    blobs: tuple[Blob, ...]
+    weights_only: bool
+    state: TrainingState | None
 
 
 _CHECKPOINT_KEY = Checkpoint.key.fget  # the property's function itself: one call a checkpoint when sorting

@@ -28,14 +28,15 @@ a person who sees the plan may accept it; an unattended prune does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
 from .records import FrozenRecord, NamedTuple
 from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .store import Store
 
 POLICY_FILE = ".ckpt-tui.toml"
@@ -539,6 +540,7 @@ def plan_runs(store: Store, pairs: Sequence[tuple[str, str]], policies: Policies
     (project, run, why) for each that could not be read: one bad run never hides the others."""
     failed: list[tuple[str, str, str]] = []
     slimming = set()
+    store.read_ahead(pairs)
     for pair in pairs:
         try:
             if policies.resolve(*pair).policy.full is not None:

@@ -16,7 +16,10 @@ annotation: in a module that postpones annotations every one is a string ``typin
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Record:

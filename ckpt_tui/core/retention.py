@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from .errors import Refused
 from .metrics import smooth
 from .models import Run, freed_bytes
 from .records import FrozenRecord, NamedTuple, Record
 from .rules import KINDS, MAX_NUMBER, RULES_HELP, StepFacts, ranked_steps, top_steps  # noqa: F401 (re-exported)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+_new = tuple.__new__
 
 DEFAULT_METRIC = "val/reward"
 
@@ -458,14 +462,15 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     doomed = []
     _drop_marked(reasons, policy.marked, set(plan.best_steps), run)
     for ckpt in run.checkpoints:
-        why = tuple(dict.fromkeys(reasons[ckpt.step]))
+        why = reasons[ckpt.step]
         if why:
-            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, why, ckpt.name))
+            plan.keep.append(KeptStep(ckpt.step, ckpt.bytes, tuple(dict.fromkeys(why)), ckpt.name))
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
-    plan.delete = [DeletedStep(c.step, freed[c.key], c.name) for c in doomed]
-    _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
+    plan.delete = [_new(DeletedStep, (c.step, freed[c.key], c.name)) for c in doomed]  # without its Python __new__
+    if policy.full is not None:  # else nothing is slimmed: no need to know which steps stay whole
+        _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
     if run.refusal:
         plan.refuse(f"{run.project}/{run.name}: {run.refusal}")
     elif policy.metric is not None and policy.needs_metric and not values and (plan.delete or plan.slim):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from .errors import CkptError, NotFound, Refused
 from .metrics import Metrics
@@ -14,10 +13,12 @@ from .names import validate_name, validate_project
 from .policy import POLICY_FILE, PolicyPlace
 from .records import NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path  # only where a checkpoint is downloaded
+    from typing import BinaryIO, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
 # Called with (bytes_done, bytes_total) while a checkpoint is copied.
 ByteProgress = Callable[[int, int], None]
 # Called with a number of bytes just copied (from several threads at once).
@@ -248,6 +249,16 @@ class Store(ABC):
         ``Unreadable``, saying why: ``NotRead`` for a FIFO, a folder, a link leading out of
         the location or a file too large; ``Unreadable`` itself for permissions."""
         return None
+
+    @property
+    def plans_side_by_side(self) -> int:
+        """How many runs' plans may execute at once (``execute_plans``): one, but where the
+        store's requests mostly wait on a server."""
+        return 1
+
+    def read_ahead(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Read side by side, where the store gains from it, what ``policy_places`` and the loads
+        of these runs will read one run after another (a bucket's run folders)."""
 
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         """Where the run's policy files may be, nearest first (``core.policy``): here, the

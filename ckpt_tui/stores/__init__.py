@@ -11,10 +11,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Iterator
-from typing import Any, Protocol
 
 from ..core.errors import Refused, StoreError
 from ..core.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # structural for type checkers; a plain class when run
 
 # Scheme -> the store class that opens it. A location without a scheme is a directory.
 known_stores: dict[str, str] = {

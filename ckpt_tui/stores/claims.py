@@ -123,7 +123,7 @@ def _parse(data: bytes | None) -> dict:
 class NewRun:
     """A run a fork creates: where, and what goes in beside the step."""
 
-    __slots__ = ("root", "ckpt_rel", "step_name", "files", "tracker", "history")
+    __slots__ = ("root", "ckpt_rel", "step_name", "files", "tracker", "history", "seen_free")
 
     def __init__(self, root: str, ckpt_rel: str, step_name: str, files: list[str]) -> None:
         self.root = root  # the run's folder, which must not exist yet
@@ -132,6 +132,8 @@ class NewRun:
         self.files = files  # what the fill writes, relative to the step ("" for a single-file step)
         self.tracker: tuple[str, bytes] | None = None  # (name in the checkpoint folder, content)
         self.history: tuple[str, bytes] | None = None  # (name in the run folder, content): written last
+        # A listing of a moment ago showed nothing at root: a marker created only if absent guards it.
+        self.seen_free = False
 
     def step_path(self, root: str | None = None) -> str:
         return join(root if root is not None else self.root, self.ckpt_rel, self.step_name)
@@ -188,7 +190,7 @@ class Claims(ABC):
     def _slimming(self, folder: str, entries: Sequence[Entry]) -> list[tuple[str, dict]]:
         """(marker path, {step name: files}) of every slimming under way or interrupted in ``folder``."""
         markers = [join(folder, e.name) for e in entries
-                   if e.kind is Kind.FILE and e.name.startswith(SLIMMING_MARKER)]
+                   if e.name.startswith(SLIMMING_MARKER) and e.kind is Kind.FILE]  # the name first: a str method
         found = []
         for path, body in zip(markers, self.backend.map(lambda p: _parse(self.backend.read_bytes(p)), markers)):
             steps = body.get("steps")
@@ -679,8 +681,9 @@ class MarkerClaims(Claims):
     def create_run(self, new: NewRun, fill: Fill) -> None:
         folder = join(new.root, new.ckpt_rel)
         marker = join(folder, FORK_MARKER)
-        # Both reads at once: in a bucket, one round trip instead of three.
-        existing, occupied = self.backend.map(lambda read: read(), [
+        # Both reads at once: in a bucket, one round trip instead of three. Where the listing
+        # the name was checked against showed nothing there, neither could find anything.
+        existing, occupied = (None, False) if new.seen_free else self.backend.map(lambda read: read(), [
             lambda: self.backend.read_bytes(marker), lambda: next(self.backend.walk(new.root), None) is not None])
         if existing is not None:
             body = _parse(existing)

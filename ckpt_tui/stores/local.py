@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
 
 from ..core.errors import CkptError
 from ..core.models import Run
@@ -13,7 +12,11 @@ from . import verdict_cache
 from .backends.local import LocalBackend
 from .tree import TreeStore
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 # Reading this many runs is worth more processes: a scan is mostly system calls and small
 # Python loops, and threads share one interpreter lock.
 RUNS_FOR_PROCESSES = 8

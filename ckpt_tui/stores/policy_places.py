@@ -13,18 +13,22 @@ Read = tuple[bytes | None, str | None]  # the file's bytes (None: there is none)
 def read_policy_file(backend: Backend, folder: str, listed: list[Entry] | None = None) -> Read:
     """``folder``'s policy file, telling "there is none" from "there is one, not read because …";
     a FIFO, a device or a link leading away is never opened. ``listed``: the folder's entries,
-    when a listing of it was just made."""
-    try:
-        entries = {e.name: e for e in (backend.list_dir(folder) if listed is None else listed)}
-    except CkptError:
-        return None, None  # a folder that cannot be listed holds no file we can know of
-    entry = entries.get(POLICY_FILE)
+    when a listing of it was just made (else the backend is asked for the one entry)."""
+    def entry_named(name: str) -> Entry | None:
+        if listed is not None:
+            return next((e for e in listed if e.name == name), None)
+        try:
+            return backend.entry(folder, name)
+        except CkptError:
+            return None  # a folder that cannot be read holds no file we can know of
+
+    entry = entry_named(POLICY_FILE)
     if entry is None:
         return None, None
     name = POLICY_FILE
     if entry.kind is Kind.LINK:
         target = backend.link_target(join(folder, POLICY_FILE))
-        entry = entries.get(target) if target else None
+        entry = entry_named(target) if target else None
         if entry is None or entry.kind is not Kind.FILE:
             return None, "a symbolic link that leads out of its folder (or to no regular file); not read"
         name = target

@@ -15,8 +15,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
@@ -35,9 +34,11 @@ from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_pro
 from .policy_places import policy_places, read_policy_file
 from .verdict_cache import settled
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
+    from typing import BinaryIO
 
 WEIGHTS_ONLY = "weights only: training state removed"
 # How many folders deep a location is searched for runs.
@@ -51,6 +52,8 @@ RECENT_SECONDS = 2.0
 # Files the first (flat) listing of a location asks for: a location this small is listed whole
 # in one request, and discovery and the loads of its runs are answered from that listing.
 FLAT_PAGE = 5000
+# Runs of a bucket whose plans execute at once (each has its own requests side by side).
+PLANS_SIDE_BY_SIDE = 4
 
 
 class RunPlace(NamedTuple):
@@ -73,14 +76,20 @@ class RunPlace(NamedTuple):
         return bool(self.layout.runs_folder)
 
 
+# The kinds an entry of every step is compared with, as plain names: on Python 3.11 each ``Kind.X``
+# goes through the enum metaclass's __getattr__ (about 1,400 instructions).
+_KIND_DIR, _KIND_FILE, _KIND_LINK, _KIND_OTHER = Kind.DIR, Kind.FILE, Kind.LINK, Kind.OTHER
+
+
 class _Found:
-    __slots__ = ("places", "named_projects", "notes", "unreadable", "listed", "flat")
+    __slots__ = ("places", "named_projects", "notes", "unreadable", "unlisted", "listed", "flat")
 
     def __init__(self) -> None:
         self.places: dict[tuple[str, str], RunPlace] = {}
         self.named_projects: set[str] = set()  # projects holding a layout's runs folder
         self.notes: list[str] = []
         self.unreadable: list[str] = []  # folders it may not list (permissions)
+        self.unlisted: set[str] = set()  # folders whose listing failed: in ``listed`` as empty
         self.listed: dict[str, list[Entry]] = {}  # what each folder listed held
         self.flat: FlatListing | None = None  # the location's first flat listing, where the backend has one
 
@@ -267,7 +276,7 @@ class TreeStore(Store):
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
-              flat: FlatListing | None = None) -> list[Entry]:
+              flat: FlatListing | None = None, unlisted: set[str] | None = None) -> list[Entry]:
         """A folder's entries (as ``flat`` shows them, where it shows the folder whole); one that
         cannot be listed is noted (and, for permissions, named in ``unreadable``) and holds nothing."""
         if flat is not None and (entries := flat.entries(path)) is not None:
@@ -276,6 +285,8 @@ class TreeStore(Store):
             return self.backend.list_dir(path)
         except CkptError as exc:
             notes.append(str(exc))
+            if unlisted is not None:
+                unlisted.add(path)
             if unreadable is not None and isinstance(exc, Unreadable):
                 unreadable.append(path)
             return []
@@ -294,7 +305,7 @@ class TreeStore(Store):
     def _named_runs(self, projects: list[tuple[str, Layout]], found: _Found) -> None:
         """Each sub-folder of a project's runs folder (ART's ``{project}/models/``) is a run."""
         folders = [join(p, layout.runs_folder) for p, layout in projects]
-        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.flat), folders)
+        listings = self.backend.map(lambda f: self._list(f, found.notes, found.unreadable, found.flat, found.unlisted), folders)
         found.listed.update(zip(folders, listings))
         for (project, layout), folder, entries in zip(projects, folders, listings):
             found.named_projects.add(project)
@@ -327,7 +338,7 @@ class TreeStore(Store):
         while level:
             listings = ({"": self.backend.list_dir("") if flat is None or not flat.whole else flat.entries("")}
                         if depth == 0 else dict(zip(level, self.backend.map(
-                            lambda f: self._list(f, found.notes, found.unreadable, flat), level))))
+                            lambda f: self._list(f, found.notes, found.unreadable, flat, found.unlisted), level))))
             found.listed.update(listings)
             # Some names are steps only if the folder holds the trainer's files (Orbax's bare
             # numbers, DCP's step_N): look inside them together.
@@ -448,6 +459,28 @@ class TreeStore(Store):
             return listing
         return DeepListing(self.backend.list_dir(place.ckpt_dir), {}, {})
 
+    def _settled_listing(self, place: RunPlace, deep: bool) -> tuple[RunPlace, DeepListing]:
+        """``_settle`` and ``_list_steps``; a run's folder still to be settled is listed side by
+        side with the checkpoint folder its layout names for new runs (ART's ``checkpoints/``),
+        the one it settles on but for older runs: one round trip instead of two (a bucket's;
+        a disk lists a folder in no time)."""
+        if not (deep and place.found_by_name and not place.ckpt_dir and self.backend.implicit_folders
+                and self._recent_flat() is None):
+            place = self._settle(place)
+            return place, self._list_steps(place, deep)
+        likely = join(place.root, place.layout.fork_container)
+
+        def guess() -> DeepListing | None:
+            try:
+                return self.backend.list_deep(likely)
+            except CkptError:
+                return None  # listed again below if it is the one, and fails there
+
+        settled, guessed = self.backend.map(lambda read: read(), [lambda: self._settle(place), guess])
+        if guessed is not None and settled.ckpt_dir == likely and not settled.notes:
+            return settled, guessed
+        return settled, self._list_steps(settled, deep)
+
     def _gone(self, place: RunPlace) -> bool:
         """Whether the run's folder was removed since discovery (an empty listing says no more)."""
         return bool(place.root) and not any(e.name == basename(place.root)
@@ -455,8 +488,7 @@ class TreeStore(Store):
 
     def _resolve(self, project: str, run: str, deep: bool = False) -> tuple[RunPlace, DeepListing]:
         """The run's place and its checkpoint folder's listing; NotFound if the run is gone."""
-        place = self._settle(self._place(project, run))
-        listing = self._list_steps(place, deep)
+        place, listing = self._settled_listing(self._place(project, run), deep)
         if not listing.entries and self._gone(place):
             with self._lock:
                 self._found = None
@@ -467,7 +499,7 @@ class TreeStore(Store):
         """Symbolic links of the checkpoint folder and the entry of the same folder each points at."""
         links = {}
         for entry in entries:
-            if entry.kind is Kind.LINK:
+            if entry.kind is _KIND_LINK:
                 target = self.backend.link_target(join(place.ckpt_dir, entry.name))
                 if target is not None:
                     links[entry.name] = target
@@ -532,13 +564,13 @@ class TreeStore(Store):
     def _build(self, project: str, run: str, place: RunPlace, listing: DeepListing, with_metrics: bool,
                with_sizes: bool) -> Run:
         layout, entries = place.layout, listing.entries
-        dirs = [(e.name, e.kind is Kind.DIR) for e in entries if e.kind in (Kind.DIR, Kind.FILE)]
+        dirs = [(e.name, e.kind is _KIND_DIR) for e in entries if e.kind is _KIND_DIR or e.kind is _KIND_FILE]
         problems = [f"{self.backend.url(join(place.ckpt_dir, e.name))} is neither a file nor a folder "
                     "(a FIFO, socket or device); not read" for e in entries
-                    if e.kind is Kind.OTHER and layout.step(e.name) is not None]
+                    if e.kind is _KIND_OTHER and layout.step(e.name) is not None]
         children = self._children(place, listing, dirs, problems)
         scan = scan_entries(layout, dirs, lambda n: children.get(n, set()),
-                            links=[e.name for e in entries if e.kind is Kind.LINK])
+                            links=[e.name for e in entries if e.kind is _KIND_LINK])
         claims = self.claims.read(place.ckpt_dir, entries)
         names = [*scan.steps, *scan.pending]
         sizes: dict = listing.usage
@@ -561,10 +593,11 @@ class TreeStore(Store):
             else:
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
+        now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
         for name, step in scan.steps.items():
             why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
             if why is None and settle is not None and layout.settles(name):
-                why = _settling(sizes.get(name), settle)
+                why = _settling(sizes.get(name), settle, now)
             target = found.targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
@@ -791,6 +824,27 @@ class TreeStore(Store):
 
         return soft_delete_note(self.backend.soft_delete_seconds())
 
+    @property
+    def plans_side_by_side(self) -> int:
+        """Runs of a bucket are pruned four at a time: each run's re-listing, marker and
+        deletions wait on the server; a disk's deletions do not."""
+        return PLANS_SIDE_BY_SIDE if self.backend.implicit_folders else 1
+
+    def read_ahead(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """The runs' policy files read side by side (settling each run's folder, whose listing
+        serves its load too): in a bucket, two round trips for all the runs instead of one each."""
+        if not self.backend.implicit_folders or len(pairs) < 2:
+            return
+
+        def read(pair: tuple[str, str]) -> None:
+            try:
+                self.policy_places(*pair)
+            except CkptError:
+                pass  # the load says why it cannot be read
+
+        read(pairs[0])  # the folders above the runs, once
+        self.backend.map(read, list(pairs[1:]))
+
     def policy_places(self, project: str, run: str) -> list[PolicyPlace]:
         place = self._place(project, run)
         try:
@@ -939,6 +993,22 @@ class TreeStore(Store):
             root = join(project, run)
         return self.backend, RunPlace(project, run, root, join(root, container), layout)
 
+    def _seen_free(self, root: str) -> bool:
+        """Whether the discovery a new run's name was just checked against (at most
+        ``RECENT_SECONDS`` old) listed the folder that would hold ``root``, or one above it,
+        without it: nothing was there, no run, no object, no fork's marker."""
+        with self._lock:
+            found = self._found if time.monotonic() - self._found_at <= RECENT_SECONDS else None
+        path = root
+        while found is not None and path:
+            above, name = parent(path), basename(path)
+            if above in found.unlisted:
+                return False
+            if (entries := found.listed.get(above)) is not None:
+                return all(e.name != name for e in entries)
+            path = above
+        return False
+
     def fork_target(self, source_run: Run, checkpoint: Checkpoint, to_project: str, to_run: str) -> ForkTarget:
         layout = self._fork_layout(source_run, checkpoint)
         backend, place = self._new_place(to_project, to_run, layout, layout.fork_container)
@@ -959,6 +1029,7 @@ class TreeStore(Store):
         backend, place = self._new_place(to_project, to_run, layout, container)
         name = layout.checkpoint_name(checkpoint.step, like=checkpoint.name)
         new = NewRun(place.root, container, name, [""] if single else [f.path for f in files])
+        new.seen_free = backend is self.backend and self._seen_free(place.root)
         if layout.tracker is not None:
             new.tracker = (layout.tracker, layout.tracker_text(checkpoint.step).encode())
         if history is not None:
@@ -1058,11 +1129,11 @@ def settle_seconds() -> float:
     return value
 
 
-def _settling(usage: Usage | CkptError | None, window: float) -> tuple[Pending, str] | None:
-    """A step written to less than ``window`` seconds ago (or in the future) has not settled."""
+def _settling(usage: Usage | CkptError | None, window: float, now: float) -> tuple[Pending, str] | None:
+    """A step written to less than ``window`` seconds before ``now`` (or after it) has not settled."""
     if not isinstance(usage, Usage) or not usage.files:
         return None
-    age = time.time() - usage.mtime
+    age = now - usage.mtime
     if age >= window:
         return None
     return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "

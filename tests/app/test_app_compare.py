@@ -225,3 +225,28 @@ def test_the_chart_text_is_what_plotext_escapes_say():
     console = Console(width=70, color_system="truecolor", file=open(os.devnull, "w"))
     escaped = list(Segment.simplify(console.render(Text.from_ansi(plot.build()))))
     assert list(Segment.simplify(console.render(matrix_text(plot.monitor.matrix)))) == escaped
+
+
+async def test_compare_opened_again_on_runs_the_main_screen_holds_reads_nothing_again(art_base, monkeypatch):
+    from ckpt_tui.app.screens import compare
+
+    reads: list[list] = []
+    read_compare = compare.read_compare
+    monkeypatch.setattr(compare, "read_compare", lambda store, keys, *rest: reads.append(keys) or
+                        read_compare(store, keys, *rest))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        dialog = await open_compare(pilot, "C")
+        shown = dialog.curves
+        assert len(reads) == 1 and shown and set(dialog.known) == set(dialog.keys)  # every run held
+        await pilot.press("escape", "C")
+        await settle(pilot)
+        assert app.screen is dialog and len(reads) == 1 and dialog.curves == shown  # what it read last time
+        policy = dialog.policy
+        await pilot.press("escape", "d", "C")  # another direction: read again
+        await settle(pilot)
+        assert len(reads) == 2 and dialog.policy != policy and app.screen is dialog
+        await pilot.press("escape", "r", "C")  # the run read again: a new run, read again
+        await settle(pilot)
+        assert len(reads) == 3 and app.screen is dialog

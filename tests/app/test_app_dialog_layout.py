@@ -6,6 +6,9 @@ from app_helpers import RecordingApp, main, toasts
 from app_scenarios import settle
 
 from textual._compositor import LayoutUpdate
+from textual._context import visible_screen_stack
+from textual.screen import ModalScreen
+from textual.visual import Visual, visualize
 from textual.widgets import Input
 
 from ckpt_tui.app.screens.activity import ActivityScreen
@@ -13,6 +16,7 @@ from ckpt_tui.app.screens.compare import CompareRuns
 from ckpt_tui.app.screens.disk import StepFiles
 from ckpt_tui.app.screens.main import MainScreen
 from ckpt_tui.app.screens.prompt import Prompt
+from ckpt_tui.app.screens.reuse import ReusableDialog, TintedBelow
 from ckpt_tui.core.events import Event
 from ckpt_tui.core.retention import Policy
 
@@ -212,3 +216,51 @@ async def test_a_jump_closes_its_dialog_and_draws_the_steps_at_the_step_in_one_f
         await pilot.press("colon", "escape")
         await settle(pilot)
         assert frames[1:] == [(Prompt, True), (MainScreen, True)], frames
+
+
+async def test_the_screen_below_a_dialog_is_tinted_as_textual_tints_it_without_rendering_it_again(demo_base):
+    app = RecordingApp(str(demo_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        for key in ("D", "L", "C"):
+            await pilot.press(key)
+            await settle(pilot)
+            dialog = app.screen
+
+            def lines(render) -> list[list]:
+                visible_screen_stack.set(app.screen_stack[:-1])  # what a frame of the dialog renders over
+                background = render(dialog)
+                strips = Visual.to_strips(dialog, visualize(dialog, background), *dialog.size, dialog.visual_style)
+                return type(background), [list(strip) for strip in strips]
+
+            ours, tinted = lines(ReusableDialog.render)
+            textuals, expected = lines(ModalScreen.render)
+            assert ours is TintedBelow and textuals is not TintedBelow
+            assert tinted == expected and len(tinted) == 36  # segment for segment, styles included
+            await pilot.press("escape")
+            await settle(pilot)
+
+
+async def test_the_files_dialog_shown_again_for_the_same_step_updates_nothing_it_shows(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("D")
+        await settle(pilot)
+        files = app.screen
+        shown = [str(label.render()) for label in files.query("#disk Static")]
+        await pilot.press("escape")
+        await settle(pilot)
+        updates = [count_calls(label, "update") for label in files.query("#disk Static")]
+        frames = count_frames(app, lambda screen: type(screen), whole=True)
+        await pilot.press("D")
+        await settle(pilot)
+        assert app.screen is files and files.rows  # read again: the same files
+        # Drawn at once as it was, the screen below tinted behind it: no label laid out or drawn anew.
+        assert updates == [[]] * len(updates) and frames == [(StepFiles, True)]
+        assert [str(label.render()) for label in files.query("#disk Static")] == shown
+        await pilot.press("escape", "up", "D")
+        await settle(pilot)
+        assert files.checkpoint.step == 10 and str(files.query_one("#disk").border_title).endswith("step 10: files")

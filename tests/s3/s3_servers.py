@@ -32,9 +32,10 @@ def free_port() -> int:
 # -- fault injection around moto ---------------------------------------------
 @dataclass
 class Fault:
-    """Answer ``times`` matching requests with an error, a dropped connection or per-key errors."""
+    """Answer ``times`` matching requests with an error, a dropped connection, per-key errors or
+    moto's answer without the header named ``code``."""
 
-    action: str  # "error" | "drop" | "key_errors"
+    action: str  # "error" | "drop" | "key_errors" | "no_header"
     matches: Callable[[dict], bool]
     times: int = 1
     status: int = 503
@@ -104,6 +105,10 @@ class FaultInjector:
             start_response(f"{fault.status} Fault", [("Content-Type", "application/xml"),
                                                      ("Content-Length", str(len(body)))])
             return [body]
+        if fault.action == "no_header":
+            def without(status: str, headers: list, exc_info: object = None) -> object:
+                return start_response(status, [(k, v) for k, v in headers if k.lower() != fault.code.lower()])
+            return self.app(environ, without)
         return self._key_errors(fault, environ, start_response)
 
     def _key_errors(self, fault: Fault, environ: dict, start_response: Callable) -> list[bytes]:

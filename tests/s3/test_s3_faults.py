@@ -109,3 +109,29 @@ def test_no_credentials(moto_server, monkeypatch):
 def test_endpoint_from_the_environment(moto_art_bucket, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_art_bucket.endpoint)
     assert S3Store.from_url(moto_art_bucket.url).list_runs("demo")[:1] == ["agent-001"]
+
+
+def test_a_request_timeout_is_retried_and_other_bad_requests_are_not(faulty_server, faulty_art_bucket):
+    """S3 answers 400 RequestTimeout when it waited too long for a request: botocore tries
+    again, and so does the light client; another 400 is an answer, not tried again."""
+    faults = faulty_server.faults
+    store = faulty_art_bucket.store()
+    timeout = faults.add("error", method="GET", query="list-type", times=2, status=400, code="RequestTimeout")
+    assert len(store.load_run("demo", "agent-001").checkpoints) == 12
+    assert timeout.hits == 2
+    bad = faults.add("error", method="GET", query="list-type", times=5, status=400, code="InvalidArgument")
+    with pytest.raises(StoreError, match="InvalidArgument"):
+        faulty_art_bucket.store().load_run("demo", "agent-001")
+    assert bad.hits == 1
+
+
+def test_an_object_answered_without_last_modified_is_read(faulty_server, faulty_art_bucket):
+    """A HEAD answer without Last-Modified: the object is read, dated no older than now."""
+    import time
+
+    faulty_server.faults.add("no_header", method="HEAD", times=1, code="Last-Modified")
+    store = faulty_art_bucket.store()
+    before = time.time()
+    (info,) = store.backend.walk(f"{RUN}history.jsonl")
+    assert info.size == (faulty_art_bucket.local / RUN / "history.jsonl").stat().st_size
+    assert info.mtime >= before

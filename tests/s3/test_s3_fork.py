@@ -198,3 +198,29 @@ def test_a_fork_into_a_name_found_since_an_older_discovery_is_refused(moto_art_b
     with pytest.raises(AlreadyExists):
         fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4)
     assert not moto_art_bucket.keys("demo/models/agent-new/")
+
+
+def test_a_fork_sends_a_fixed_set_of_requests(art_bucket):
+    """A fork of a step of two objects: the location's discovery (three delimited listings),
+    the source run's folder and its checkpoint folder, the marker written only if absent, one
+    CopyObject per object and the marker's removal. The new run's name is checked against the
+    discovery's listing of its folder: it is not read again before the marker."""
+    store = art_bucket.store()
+    sent = record_operations(store)
+    fork_checkpoint(store, "demo", "agent-001", "agent-001-e", step=4)
+    counts: dict[str, int] = {}
+    for op, _ in sent:
+        counts[op] = counts.get(op, 0) + 1
+    assert counts == {"ListObjectsV2": 5, "PutObject": 1, "CopyObject": len(STEP_FILES), "DeleteObjects": 1}
+    assert art_bucket.keys("demo/models/agent-001-e/") == {
+        f"demo/models/agent-001-e/checkpoints/0004/{f}" for f in STEP_FILES}
+
+
+def test_a_fork_into_a_name_an_object_holds_is_refused(moto_art_bucket):
+    """An object named like the new run's folder is no run, but the discovery's listing shows
+    it: the name is read again, and refused."""
+    moto_art_bucket.put("demo/models/agent-009", b"notes")
+    store = moto_art_bucket.store()
+    with pytest.raises(AlreadyExists, match="exists; nothing copied"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-009", step=4)
+    assert moto_art_bucket.keys("demo/models/agent-009") == {"demo/models/agent-009"}

@@ -294,3 +294,38 @@ def test_timestamps_are_read_as_botocore_reads_them():
     for text in ("2026-05-01T12:00:03.000Z", "2026-05-01T12:00:03.123456+02:00", "2026-05-01T12:00:03",
                  "Fri, 01 May 2026 12:00:03 GMT", 1777636803, "1777636803"):
         assert _timestamp(text) == parse_timestamp(text), text
+
+
+def test_a_prune_of_several_runs_reads_their_folders_side_by_side_and_executes_them_at_once(art_bucket):
+    """Each run's folder is listed once (its policy file and its checkpoint folder's place),
+    the runs' folders side by side; their plans execute several at a time, each as alone, the
+    progress counting every step once, up to the total."""
+    import threading
+
+    from ckpt_tui.core import execute_plans
+    from ckpt_tui.core.policy import Policies, plan_runs
+
+    store = art_bucket.store()
+    listed: list[str] = []
+    threads: set[str] = set()
+
+    def sent(model, params, **_):
+        if model.name == "ListObjectsV2":
+            listed.append(params["Prefix"])
+        if model.name == "PutObject":
+            threads.add(threading.current_thread().name)
+
+    store.client.meta.events.register("before-parameter-build.s3.*", sent)
+    pairs = [("demo", "agent-001"), ("demo", "agent-002")]
+    plans, failed = plan_runs(store, pairs, Policies(store), unattended=True)
+    assert not failed and all(p.delete for p in plans)
+    run_folders = [p for p in listed if p.endswith(("/agent-001/", "/agent-002/"))]
+    assert sorted(run_folders) == sorted(set(run_folders)) and len(run_folders) == 2
+    seen: list[int] = []
+    outcome = execute_plans(store, plans, lambda plan, done, total, item: seen.append(done))
+    total = sum(len(p.delete) for p in plans)
+    assert outcome.ok and outcome.deleted == total and seen == list(range(1, total + 1))
+    assert store.plans_side_by_side > 1 and len(threads) == 2  # each run's marker from its own thread
+    for plan in plans:
+        kept = {c.step for c in store.load_run("demo", plan.run).checkpoints}
+        assert kept == {c.step for c in plan.keep}

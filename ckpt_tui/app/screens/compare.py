@@ -156,6 +156,7 @@ class CompareRuns(ReusableDialog):
         self.reads_curves = True  # False: the screen that opens it reads them (given_curves)
         self._figure: tuple | None = None  # what the chart's figure shows
         self._legend: list[str] = []
+        self._last_read: tuple | None = None  # (keys, policy, the runs held), what they read to
 
     def _start(self, keys: list[RunKey], policy: Policy, host: CompareHost | None,
                known: dict[RunKey, Run] | None, title: str | None) -> None:
@@ -232,8 +233,20 @@ class CompareRuns(ReusableDialog):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def read_curves(self) -> None:
-        self.app.call_from_thread(self.show_curves, *read_compare(self.app.open_store(), self.keys, self.known,
-                                                                  self.policy))
+        self.app.call_from_thread(self.show_curves, *self.read(self.app.open_store()))
+
+    def read(self, store) -> CompareRead:
+        """``read_compare`` of the runs and policy in force (in a worker); what it read last time when
+        those are the same and every run was held by the main screen, then as now (a run read again
+        is a new object): the best across 20,000 steps is not looked for again."""
+        held = [self.known.get(key) for key in self.keys]
+        last = self._last_read
+        if (last is not None and None not in held and last[:2] == (self.keys, self.policy)
+                and all(now is then for now, then in zip(held, last[2]))):
+            return last[3]
+        found = read_compare(store, self.keys, self.known, self.policy)
+        self._last_read = (self.keys, self.policy, held, found)
+        return found
 
     async def show_curves(self, curves: list[Curve], plot_class: type, bests: list[Best] = (),
                           runs: dict[RunKey, Run] | None = None) -> None:

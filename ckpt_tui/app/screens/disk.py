@@ -75,6 +75,7 @@ class StepFiles(ReusableDialog):
         super().__init__()
         self.run, self.checkpoint, self.freed = run, checkpoint, freed
         self.found: StepFilesRead | None = None
+        self._said: dict[str, object] = {}  # what each label shows
 
     @property
     def rows(self) -> list[tuple[str, int, str]]:
@@ -92,8 +93,11 @@ class StepFiles(ReusableDialog):
         self.read_files()
 
     def reuse(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
-        self.run, self.checkpoint, self.freed, self.found = run, checkpoint, freed, None
-        self._show()
+        """Another step: drawn once its files are read. The same step again: drawn at once as it was,
+        and again only if its files or the free space changed meanwhile."""
+        if not (run is self.run and checkpoint is self.checkpoint and freed == self.freed and self.found):
+            self.run, self.checkpoint, self.freed, self.found = run, checkpoint, freed, None
+            self._show()
         self.query_one("#disk-list").scroll_home(animate=False)
         self.read_files()
 
@@ -112,18 +116,28 @@ class StepFiles(ReusableDialog):
         return self.found is not None  # shown again, drawn with its files (or when the hold ends)
 
     def _show(self) -> None:
-        self.query_one("#disk").border_title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"
-        total = self.query_one("#disk-total", Label)
+        title = f"{self.run.project}/{self.run.name} step {self.checkpoint.step}: files"
+        dialog = self.query_one("#disk")
+        if dialog.border_title != title:
+            dialog.border_title = title
         found = self.found
-        total.set_class(bool(found and found.problem), "error")
+        self.query_one("#disk-total", Label).set_class(bool(found and found.problem), "error")
         if found is None:
-            total.update(f"{size(self.checkpoint.bytes)} in all; reading its files…")
+            total = f"{size(self.checkpoint.bytes)} in all; reading its files…"
         elif found.problem:
-            total.update(found.problem)
+            total = found.problem
         else:
             rows = found.rows
             state = sum(b for _, b, kind in rows if kind in TRAINING_STATE_KINDS or kind == "training state")
-            total.update(f"{len(rows)} file(s), {size(sum(b for _, b, _ in rows))}; training state "
-                         f"{size(state)} (what slimming frees)")
-        self.query_one("#disk-files", Static).update(files_table(found.rows) if found else "")
-        self.query_one("#disk-free", Label).update(free_text(found.free, self.freed) if found else "")
+            total = (f"{len(rows)} file(s), {size(sum(b for _, b, _ in rows))}; training state "
+                     f"{size(state)} (what slimming frees)")
+        self._say("#disk-total", total)
+        self._say("#disk-files", found.rows if found else None, lambda rows: "" if rows is None else files_table(rows))
+        self._say("#disk-free", free_text(found.free, self.freed) if found else "")
+
+    def _say(self, label: str, content: object, render=lambda content: content) -> None:
+        """Updates a label whose content changed: one updated with the same (the same step shown
+        again, its free space as rounded) would be laid out and drawn again."""
+        if self._said.get(label, self) != content:
+            self._said[label] = content
+            self.query_one(label, Static).update(render(content))

@@ -981,11 +981,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         from .compare import CompareRuns
 
         dialog = CompareRuns.open(self.app, keys, policy, self, self.runs, f"{policy.metric} across {scope}")
-        from .compare import read_compare
-
         dialog.reads_curves, store = False, self.app.open_store
-        self.open_when_read(dialog, lambda: read_compare(store(), dialog.keys, dialog.known, dialog.policy),
-                            dialog.given_curves)
+        self.open_when_read(dialog, lambda: dialog.read(store()), dialog.given_curves)
 
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted

@@ -23,15 +23,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from ...core.errors import AlreadyExists, CkptError, NotFound, NotRead, Refused, StoreError
 from ...core.models import Blob, Upload
 from ...core.records import NamedTuple
 from ...core.store import Space
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+    from typing import Any, BinaryIO, Union
 
     from ...core.checksums import Digest
 
@@ -277,7 +278,8 @@ class Exists(AlreadyExists):
 
 # An entry of an error table: the project's error class (given "{what}: {detail}"), or a
 # function of (backend, what, detail) making the error, for a message of its own.
-ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
+if TYPE_CHECKING:
+    ErrorRule = Union[type[CkptError], Callable[[Any, str, str], CkptError]]
 
 
 def _no_codes(exc: BaseException) -> tuple[tuple[str | int, ...], str]:
@@ -539,6 +541,11 @@ class Backend(ABC):
         """For a symbolic link, the name of the entry of the same folder it points at (else None)."""
         return None
 
+    def entry(self, folder: str, name: str) -> Entry | None:
+        """``folder``'s entry ``name`` as ``list_dir`` gives it, None when there is none. By default
+        from the listing; a backend that can ask for one name lists nothing."""
+        return next((e for e in self.list_dir(folder) if e.name == name), None)
+
     @abstractmethod
     def open(self, path: str) -> BinaryIO:
         """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a
@@ -787,13 +794,16 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
         size = 0
         while block := stream.read(LINE_CHUNK):
             *ends, rest = block.split(b"\n")
-            for end in ends:
-                if not pieces:  # the usual line, whole in one block: no copy
-                    yield end if len(end) <= longest else end[:longest]
-                    continue
-                pieces.append(end[:max(0, longest - size)])
+            if ends and pieces:  # a line begun in an earlier block ends here
+                pieces.append(ends[0][:max(0, longest - size)])
                 yield b"".join(pieces)
                 pieces, size = [], 0
+                del ends[0]
+            if len(block) <= longest:  # the usual lines, whole in one block: handed on without a copy
+                yield from ends
+            else:
+                for end in ends:
+                    yield end if len(end) <= longest else end[:longest]
             if size < longest:
                 pieces.append(rest[:longest - size])
                 size += len(pieces[-1])

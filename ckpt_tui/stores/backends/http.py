@@ -68,6 +68,7 @@ class Backoff:
     maximum: float = 8.0
     seconds: float | None = 60.0
     tries: int | None = None
+    codes: frozenset[str] = frozenset()  # error codes worth another try whatever their status (S3's 400 RequestTimeout)
 
     def within(self, seconds: float) -> Backoff:
         return replace(self, seconds=seconds if self.seconds is None else min(seconds, self.seconds))
@@ -80,7 +81,8 @@ class Backoff:
                 return send()
             except _retried() as exc:
                 tries += 1
-                if isinstance(exc, ResponseError) and exc.status_code not in TRANSIENT:
+                if (isinstance(exc, ResponseError) and exc.status_code not in TRANSIENT
+                        and exc.error_code not in self.codes):
                     raise
                 pause = random.uniform(0, wait)  # full jitter, as google-api-core
                 if (self.tries is not None and tries >= self.tries) or (

@@ -6,11 +6,9 @@ import contextlib
 import errno
 import functools
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
 
 from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Unreadable
 from ...core.models import Blob
@@ -20,8 +18,10 @@ from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
+    from typing import BinaryIO
 
 CHUNK = 8 * 1024 * 1024
 _RENAME_NOREPLACE = 1
@@ -53,17 +53,21 @@ def os_error(exc: OSError, what: str) -> CkptError:
     return LOCAL_ERRORS.translate(exc, what)
 
 
+# The kinds as plain names: on Python 3.11 each ``Kind.X`` goes through the enum metaclass's __getattr__.
+_KIND_DIR, _KIND_FILE, _KIND_LINK, _KIND_OTHER = Kind.DIR, Kind.FILE, Kind.LINK, Kind.OTHER
+
+
 def _kind(entry: os.DirEntry) -> Kind:
     try:  # a link is neither a folder nor a file when not followed: the usual entry, a folder, asks once
         if entry.is_dir(follow_symlinks=False):
-            return Kind.DIR
+            return _KIND_DIR
         if entry.is_file(follow_symlinks=False):
-            return Kind.FILE
+            return _KIND_FILE
         if entry.is_symlink():
-            return Kind.LINK
+            return _KIND_LINK
     except OSError:
         pass
-    return Kind.OTHER
+    return _KIND_OTHER
 
 
 def _what(mode: int) -> str:
@@ -138,6 +142,8 @@ def _remove_deep(path: str) -> None:
             raise type(exc)(exc.errno, exc.strerror, name)
         raise exc
 
+    import shutil  # imported where used: a listing never needs it
+
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=vanished)
     else:
@@ -150,9 +156,11 @@ _FILE = 0o100000
 _new = tuple.__new__  # a named tuple made without its __new__, written in Python
 _identify = IDENTITY.pack
 _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
+def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | None = None,
+                 within: int = 0) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs; every regular
     file is also added to ``files`` when given (as ``walk`` lists them), a weights file
@@ -160,15 +168,18 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
 
     ``listdir`` and ``lstat`` on plain strings, no generators or per-file
     objects: this is the inner loop of every listing, and it decides how close
-    a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
-    process deleting) is skipped.
+    a scan gets to ``du -sb``. With ``dir_fd``, a descriptor of the folder
+    ``root[:within]`` names, files are looked up from it (``root[within + 1:]/name``,
+    not every component of the full path again, as ``du`` does). An entry that
+    vanishes meanwhile (another process deleting) is skipped.
     """
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
     stack = [root]
     lstat, add = os.lstat, None if files is None else files.append
     markers: frozenset[str] = frozenset()
-    cut = len(root) + 1
+    skip = within + 1 if dir_fd is not None else 0  # what a path loses to be looked up from dir_fd
+    cut = len(root) + 1 - skip
     while stack:
         folder = stack.pop()
         try:
@@ -179,15 +190,16 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
             continue  # removed while we looked: what is gone holds nothing
         if folder is root and not STEP_MARKERS.isdisjoint(names):
             markers = STEP_MARKERS.intersection(names)
+        here, top = folder[skip:] + "/", folder is root
         for name in names:
-            path = folder + "/" + name
+            path = here + name
             try:
-                st = lstat(path)
+                st = lstat(path, dir_fd=dir_fd)
             except FileNotFoundError:
                 continue
             kind = st.st_mode & _KIND
             if kind == _DIR:
-                stack.append(path)
+                stack.append(folder + "/" + name)
                 continue
             if kind != _FILE:
                 continue  # symlinks are not followed, as du does not
@@ -195,7 +207,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None) -> Usage:
             if add is not None:
                 tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1") \
                     if name.endswith(WEIGHT_SUFFIXES) else ""
-                add(_new(FileInfo, (path[cut:], size, mtime, tag)))
+                add(_new(FileInfo, (name if top else path[cut:], size, mtime, tag)))
             if st.st_nlink > 1:
                 linked = linked if linked is not None else {}
                 seen = linked.get((st.st_dev, st.st_ino))
@@ -293,8 +305,8 @@ class LocalBackend(Backend):
     # -- reading ------------------------------------------------------------------------
     def list_dir(self, path: str) -> list[Entry]:
         try:
-            with os.scandir(self._abs(path)) as entries:
-                return [Entry(e.name, _kind(e)) for e in entries]
+            with os.scandir(self._abs(path)) as entries:  # named tuples made without their Python __new__
+                return [_new(Entry, (e.name, _kind(e), 0, 0.0, "")) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
                 raise NoLocation(f"no directory at {self.root}") from None
@@ -359,21 +371,29 @@ class LocalBackend(Backend):
                     walked: dict[str, list[FileInfo]] | None) -> dict[str, Usage | CkptError]:
         base = self._abs(folder) + "/"
         found: dict[str, Usage | CkptError] = {}
-        for name in names:
-            files: list[FileInfo] | None = None if walked is None else []
-            try:
-                usage = folder_usage(base + name, files)
-                found[name] = usage if usage.files else self.usage(join(folder, name))
-                if files:
-                    walked[name] = files  # type: ignore[index]
-            except NotADirectoryError:
-                found[name] = self.usage(join(folder, name))
-            except FileNotFoundError:  # removed since it was listed (another prune): gone
-                found[name] = NotFound(f"{base + name} no longer exists")
-            except CkptError as exc:  # emptied, then removed before its own ``usage``: gone too
-                found[name] = exc
-            except OSError as exc:
-                found[name] = os_error(exc, f"cannot read {base + name}")
+        try:  # the steps' files looked up from their folder (no trailing slash: a link there is refused)
+            dir_fd: int | None = os.open(base[:-1] or "/", _OPEN_FOLDER)
+        except OSError:
+            dir_fd = None  # each by its whole path: what cannot be read is said for each step
+        try:
+            for name in names:
+                files: list[FileInfo] | None = None if walked is None else []
+                try:
+                    usage = folder_usage(base + name, files, dir_fd, len(base) - 1)
+                    found[name] = usage if usage.files else self.usage(join(folder, name))
+                    if files:
+                        walked[name] = files  # type: ignore[index]
+                except NotADirectoryError:
+                    found[name] = self.usage(join(folder, name))
+                except FileNotFoundError:  # removed since it was listed (another prune): gone
+                    found[name] = NotFound(f"{base + name} no longer exists")
+                except CkptError as exc:  # emptied, then removed before its own ``usage``: gone too
+                    found[name] = exc
+                except OSError as exc:
+                    found[name] = os_error(exc, f"cannot read {base + name}")
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
         return found
 
     def _open_regular(self, path: str) -> BinaryIO:
@@ -414,6 +434,20 @@ class LocalBackend(Backend):
             return None
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
+
+    def entry(self, folder: str, name: str) -> Entry | None:
+        """One ``lstat``: a policy file is looked for in every folder above a location, where one
+        may hold thousands of entries."""
+        path = self._abs(join(folder, name))
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise os_error(exc, f"cannot read {path}") from None
+        kind = (Kind.DIR if stat.S_ISDIR(mode) else Kind.FILE if stat.S_ISREG(mode)
+                else Kind.LINK if stat.S_ISLNK(mode) else Kind.OTHER)
+        return Entry(name, kind)
 
     def link_target(self, path: str) -> str | None:
         link = self._abs(path)
@@ -459,6 +493,8 @@ class LocalBackend(Backend):
         target = self._abs(path)
         while not os.path.isdir(target) and os.path.dirname(target) != target:
             target = os.path.dirname(target)
+        import shutil
+
         try:
             usage = shutil.disk_usage(target)
         except OSError as exc:
@@ -546,6 +582,8 @@ class LocalBackend(Backend):
 
     # -- transfers ----------------------------------------------------------------------
     def _copy(self, source: str, target: str, done: BytesDone | None) -> None:
+        import shutil
+
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy2(source, target, follow_symlinks=False)

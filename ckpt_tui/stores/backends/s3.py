@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -323,7 +324,10 @@ class S3Backend(DeepListingBackend):
                 head = self.client.head_object(Bucket=self.bucket, Key=self.key(path))
         except Missing:
             return None
-        return FileInfo("", head["ContentLength"], head["LastModified"].timestamp(), head.get("ETag", ""))
+        # A server that does not date the object: taken as written now, never older than it is.
+        modified = head.get("LastModified")
+        return FileInfo("", head["ContentLength"], modified.timestamp() if modified is not None else time.time(),
+                        head.get("ETag", ""))
 
     def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
         """``listing(folder, fresh=True)`` for ``names`` only: one listing per common prefix

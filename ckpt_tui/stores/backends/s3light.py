@@ -36,6 +36,13 @@ GET_CHUNK = 8 * 1024 * 1024
 PLAIN_CONFIG = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region", "output"})
 PLAIN_CREDENTIALS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
                                "aws_security_token"})
+# Error codes botocore's standard retry mode tries again whatever the status (a 400
+# RequestTimeout: the server waited too long for the request's body), as it does.
+RETRIED_CODES = frozenset({
+    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "Throttling", "ThrottlingException",
+    "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "EC2ThrottledException"})
 # Environment settings that change how botocore finds credentials or reaches S3.
 BOTOCORE_ENVIRONMENT = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
                         "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
@@ -346,7 +353,8 @@ class LightClient:
         self.endpoint = settings.endpoint
         self.signer = Signer(settings.credentials, settings.region)
         self.http = http.pool_for(settings.endpoint, size, ca_bundle=os.environ.get("AWS_CA_BUNDLE"))
-        self.backoff = Backoff(initial=0.2, multiplier=2.0, maximum=8.0, seconds=None, tries=retries + 1)
+        self.backoff = Backoff(initial=0.2, multiplier=2.0, maximum=8.0, seconds=None, tries=retries + 1,
+                               codes=RETRIED_CODES)
         self._make_sdk = make_sdk
         self._sdk: Any = None
         self._lock = threading.Lock()
@@ -439,9 +447,12 @@ class LightClient:
     def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self._called("HeadObject", Bucket=Bucket, Key=Key)
         answer = self._send("HeadObject", "HEAD", self._url(Bucket, Key))
-        return {"ContentLength": int(answer.headers.get("Content-Length") or 0),
-                "LastModified": parsedate_to_datetime(answer.headers["Last-Modified"]),
-                "ETag": answer.headers.get("ETag", "")}
+        head = {"ContentLength": int(answer.headers.get("Content-Length") or 0), "ETag": answer.headers.get("ETag", "")}
+        try:  # as botocore, no LastModified where the server sends no (readable) Last-Modified
+            head["LastModified"] = parsedate_to_datetime(answer.headers["Last-Modified"])
+        except (KeyError, TypeError, ValueError):
+            pass
+        return head
 
     def _range(self, bucket: str, key: str, start: int, end: int, etag: str = "") -> tuple[bytes, int, str]:
         """Bytes ``start`` to ``end`` of an object, its whole size and ETag; ``etag``: that

@@ -11,13 +11,18 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import Protocol, TypeVar
 
 from ...core.lazy_pattern import LazyPattern
 from ...core.metrics import Metrics
 from ...core.models import Pending, TrainingState
 from ...core.records import NamedTuple
 from .whole_files import Weights
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+else:
+    Protocol = object  # structural for type checkers; a plain class when run
 
 # Leftovers of our own interrupted work, beside the steps of a run.
 DELETING_PREFIX = ".deleting-"
@@ -301,7 +306,8 @@ class Layout:
         return f"<{type(self).__name__} {self.name}>"
 
 
-L = TypeVar("L", bound=Layout)
+if TYPE_CHECKING:
+    L = TypeVar("L", bound=Layout)
 _REGISTERED: dict[str, Layout] = {}
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import BinaryIO
 
 from ...core.errors import CkptError
 from ...core.records import NamedTuple
@@ -26,7 +25,11 @@ ZIP_TAIL = 22 + 65535
 SAFETENSORS = ".safetensors"
 WEIGHT_SUFFIXES = (SAFETENSORS, ".bin", ".pt", ".pth")
 
-Opener = Callable[[str], BinaryIO]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    Opener = Callable[[str], BinaryIO]
 
 
 def safetensors_problem(stream: BinaryIO, size: int) -> str:

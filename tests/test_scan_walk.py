@@ -1,0 +1,89 @@
+"""The walk of step folders a local scan makes (``folder_usage``): files looked up from a descriptor
+of the checkpoints folder count exactly what whole paths count, links are never followed, and a
+checkpoints folder that cannot be opened is still walked, by whole paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ckpt_tui.stores.backends.local import LocalBackend, folder_usage
+
+
+def write(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+
+
+def step_tree(root: Path, outside: Path) -> Path:
+    """A checkpoints folder: a plain step, one with a subfolder, hard links and links in and out."""
+    ckpts = root / "checkpoints"
+    write(ckpts / "0001" / "adapter_model.safetensors", 100)
+    write(ckpts / "0001" / "adapter_config.json", 10)
+    write(ckpts / "0002" / "adapter_model.safetensors", 200)
+    write(ckpts / "0002" / "optimizer" / "state.pt", 300)
+    os.link(ckpts / "0002" / "adapter_model.safetensors", ckpts / "0002" / "copy.safetensors")
+    os.link(ckpts / "0001" / "adapter_config.json", ckpts / "0002" / "adapter_config.json")
+    write(outside / "big.bin", 5000)
+    (ckpts / "0002" / "out").symlink_to(outside)
+    (ckpts / "0002" / "out.bin").symlink_to(outside / "big.bin")
+    return ckpts
+
+
+def test_looked_up_from_the_folder_counts_what_whole_paths_count(tmp_path):
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    base = str(ckpts)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for step in ("0001", "0002"):
+            by_path: list = []
+            by_fd: list = []
+            whole = folder_usage(f"{base}/{step}", by_path)
+            relative = folder_usage(f"{base}/{step}", by_fd, fd, len(base))
+            assert relative == whole
+            assert sorted(by_fd) == sorted(by_path)
+    finally:
+        os.close(fd)
+    usage = folder_usage(f"{base}/0002")
+    assert usage.bytes == 200 + 300 + 10  # the hard-linked weights once, no link followed
+    assert {info.path for info in by_fd} == {"adapter_model.safetensors", "copy.safetensors", "adapter_config.json",
+                                             "optimizer/state.pt"}
+
+
+def test_every_step_is_walked_when_the_checkpoints_folder_cannot_be_opened(tmp_path, monkeypatch):
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    backend = LocalBackend(tmp_path / "run")
+    expected = backend.usage_and_files_many("checkpoints", ["0001", "0002"])
+    real_open = os.open
+
+    def refusing(path, flags, *args, **kwargs):
+        if path == str(ckpts) and flags & os.O_DIRECTORY:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing)
+    assert backend.usage_and_files_many("checkpoints", ["0001", "0002"]) == expected
+    assert expected[0]["0001"].bytes == 110
+
+
+def test_a_link_in_place_of_the_checkpoints_folder_is_not_opened_through(tmp_path, monkeypatch):
+    real = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    os.rename(real, tmp_path / "run" / "real-checkpoints")
+    (tmp_path / "run" / "checkpoints").symlink_to(tmp_path / "run" / "real-checkpoints")
+    opened = []
+    real_open = os.open
+
+    def noting(path, flags, *args, **kwargs):
+        try:
+            fd = real_open(path, flags, *args, **kwargs)
+        except OSError as exc:
+            opened.append((path, exc.errno))
+            raise
+        opened.append((path, None))
+        return fd
+
+    monkeypatch.setattr(os, "open", noting)
+    LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0001"])
+    link = str(tmp_path / "run" / "checkpoints")
+    assert [path for path, failed in opened if path.rstrip("/") == link] == [link]  # tried, as the link itself
+    assert [failed for path, failed in opened if path == link] != [None]
