@@ -722,7 +722,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         steps = sum(len(p.delete) for p in plans if not p.refused)
         slims = sum(len(p.slim) for p in plans if not p.refused)
         freed = self.preview_freed()
-        work = f"delete {steps} steps" + (f", slim {slims}" if slims else "")
+        work = f"delete {steps} step{'s' * (steps != 1)}" + (f", slim {slims}" if slims else "")
         # Short, so that the free space now and after it keeps its room on the line at 120 columns.
         runs = f"{len(plans)} run{'s' * (len(plans) != 1)} " if self.preview_scope == "project" else ""
         text = f"{runs}would {work}, free {size(freed)}"
