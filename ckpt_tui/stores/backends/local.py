@@ -373,7 +373,12 @@ class LocalBackend(Backend):
         found: dict[str, Usage | CkptError] = {}
         try:  # the steps' files looked up from their folder (no trailing slash: a link there is refused)
             dir_fd: int | None = os.open(base[:-1] or "/", _OPEN_FOLDER)
-        except OSError:
+        except OSError as exc:
+            if folder and exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                # A link (or no folder) now where a folder was listed: its whole paths would lead
+                # through it, perhaps out of the root. Each step is unreadable, nothing is read.
+                refused = Unreadable(f"{base[:-1]} is no longer a folder (a symbolic link is not followed)")
+                return dict.fromkeys(names, refused)
             dir_fd = None  # each by its whole path: what cannot be read is said for each step
         try:
             for name in names:
