@@ -57,15 +57,17 @@ def test_every_step_is_walked_when_the_checkpoints_folder_cannot_be_opened(tmp_p
     ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
     backend = LocalBackend(tmp_path / "run")
     expected = backend.usage_and_files_many("checkpoints", ["0001", "0002"])
-    real_open = os.open
+    real_open, refused = os.open, []
 
     def refusing(path, flags, *args, **kwargs):
-        if path == str(ckpts) and flags & os.O_DIRECTORY:
+        if path == "checkpoints" and flags & os.O_DIRECTORY:
+            refused.append(path)
             raise PermissionError(13, "Permission denied", path)
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refusing)
     assert backend.usage_and_files_many("checkpoints", ["0001", "0002"]) == expected
+    assert refused == ["checkpoints"]
     assert expected[0]["0001"].bytes == 110
 
 
@@ -80,16 +82,16 @@ def test_a_link_in_place_of_the_checkpoints_folder_is_not_opened_through(tmp_pat
         try:
             fd = real_open(path, flags, *args, **kwargs)
         except OSError as exc:
-            opened.append((path, exc.errno))
+            opened.append((path, flags, exc.errno))
             raise
-        opened.append((path, None))
+        opened.append((path, flags, None))
         return fd
 
     monkeypatch.setattr(os, "open", noting)
-    LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0001"])
-    link = str(tmp_path / "run" / "checkpoints")
-    assert [path for path, failed in opened if path.rstrip("/") == link] == [link]  # tried, as the link itself
-    assert [failed for path, failed in opened if path == link] != [None]
+    usage = LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0001"])
+    tried = [(flags, failed) for path, flags, failed in opened if path == "checkpoints"]
+    assert tried and all(flags & os.O_NOFOLLOW and failed is not None for flags, failed in tried)
+    assert isinstance(usage["0001"], Unreadable)
 
 
 def test_a_checkpoints_folder_swapped_for_a_link_out_of_the_location_is_not_read_through(tmp_path):
@@ -103,6 +105,16 @@ def test_a_checkpoints_folder_swapped_for_a_link_out_of_the_location_is_not_read
     assert walked == {}
     assert set(usage) == {"0001", "0002"}
     assert all(isinstance(found, Unreadable) and "not followed" in str(found) for found in usage.values())
+
+
+def test_a_run_folder_swapped_for_a_link_out_of_the_location_is_not_read_through(tmp_path):
+    """The same for a folder above the checkpoints folder: it is reached from the root, never through a link."""
+    step_tree(tmp_path / "root" / "run", tmp_path / "elsewhere")
+    write(tmp_path / "outside" / "checkpoints" / "0001" / "secret.safetensors", 5000)
+    os.rename(tmp_path / "root" / "run", tmp_path / "root" / "aside")
+    (tmp_path / "root" / "run").symlink_to(tmp_path / "outside", target_is_directory=True)
+    usage, walked = LocalBackend(tmp_path / "root").usage_and_files_many("run/checkpoints", ["0001"])
+    assert walked == {} and isinstance(usage["0001"], Unreadable)
 
 
 def test_a_location_that_is_itself_a_link_is_walked_through_it(tmp_path):
