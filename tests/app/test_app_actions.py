@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+from types import SimpleNamespace
 
 from app_helpers import RecordingApp, confirm_delete, digest, footer_keys, go_to_step, main, run_dir, steps_on_disk
 from app_scenarios import FailingDeletes, settle
@@ -550,3 +551,13 @@ async def test_store_notes_reach_the_user(art_base):
         hints = [str(label.render()) for label in app.screen.query(".hint")]
         assert any("this store frees space later" in hint for hint in hints)
         await pilot.press("escape")
+
+
+def test_a_preview_of_one_step_says_step_not_steps():
+    def preview(deleted: int):
+        plan = SimpleNamespace(delete=[object()] * deleted, slim=[], refused=None)
+        screen = SimpleNamespace(preview_scope="run", plans={("p", "r"): plan}, preview_freed=lambda: 0)
+        return MainScreen.preview_text(screen)
+
+    assert preview(1).startswith("would delete 1 step, ")
+    assert preview(2).startswith("would delete 2 steps, ")
