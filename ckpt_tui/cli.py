@@ -754,7 +754,7 @@ def _only_run(args: argparse.Namespace):
     from pathlib import Path
 
     base = found[0]
-    parts = Path(store.location).absolute().relative_to(base).parts
+    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
     project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
     store = _open(args, str(base))
     runs = [r for _, r in list_runs(store, project)]
