@@ -39,7 +39,7 @@ async def test_100k_rows_format_only_what_is_on_screen():
     async with app.run_test(size=(100, 30)) as pilot:
         table = app.query_one(CountingTable)
         table.focus()
-        table.show(run, ["val/reward"], best_step=99_990)
+        table.show(run, ["val/reward"], best_steps=frozenset({99_990}))
         await pilot.pause()
         assert table.highlighted.step == 99_999
         await pilot.press("home", "pagedown", "pagedown", "end", "up")

@@ -29,7 +29,7 @@ from ...core.errors import CkptError, NotFound
 from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
-from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
+from ...core.retention import Plan, Policy, best_checkpoint, metric_columns, tied_best_steps
 from ...core.store import RunSize, Space
 from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
@@ -625,14 +625,28 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         policy = self.policy_for(run)
         return (policy, *self.best_of(run, policy))
 
+    def tied_best(self) -> frozenset[int]:
+        """Every step of the current run tied for best (from the preview when there is one)."""
+        run = self.run
+        plan = self.plans.get(self.current) if self.current else None
+        if plan is not None:
+            return frozenset(plan.best_steps)
+        if run is None or not self.metrics_ready:
+            return frozenset()
+        policy = self.policy_for(run)
+        if policy.metric is None:
+            return frozenset()
+        return self.memo.get(run, ("tied", policy.metric, policy.mode, policy.smoothing),
+                             lambda: tied_best_steps(run, policy.metric, policy.mode, policy.smoothing))
+
     def refresh_view(self) -> None:
         run, key = self.run, self.current
         self._show_empty()
         plan = self.plans.get(key) if key else None
-        policy, best_step, _ = self.current_best()
+        policy = self.current_best()[0]
         columns = metric_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
         # The table then publishes its highlighted step, which redraws the plot and the details.
-        self.table.show(run, columns, plan, best_step, self.app.timezone,
+        self.table.show(run, columns, plan, self.tied_best(), self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
         title = f"{run.project}/{run.name}" if run else None  # the run shown
         if title != self._table_title:  # a title set repaints the whole table, even the same one
@@ -693,11 +707,11 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def _tags(self, ckpt: Checkpoint) -> tuple[str, ...]:
         """What the marker column says about a step, in words."""
         step = ckpt.step
-        policy, best, _ = self.current_best()
+        policy = self.current_best()[0]
         smoothed = policy.smoothing is not None and policy.smoothing < 1
         best_tag = f"best {policy.metric}" + (f" by its moving average (smoothing {policy.smoothing:g}), "
                                               "not its raw value" if smoothed else "")
-        tags = {best_tag: step == best, "latest": self.run is not None and step == self.run.latest_step,
+        tags = {best_tag: step in self.tied_best(), "latest": self.run is not None and step == self.run.latest_step,
                 "pinned": step in self.pins_of(self.current) | policy.pins,
                 "marked for deletion": step in self.marks.get(self.current, frozenset()),
                 "weights only (slimmed: never offered for resuming)": ckpt.weights_only}

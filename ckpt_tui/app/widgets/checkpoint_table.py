@@ -125,7 +125,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self.run: Run | None = None
         self.plan: Plan | None = None
         self.metric_names: list[str] = []
-        self.best_step: int | None = None
+        self.best_steps: frozenset[int] = frozenset()  # every step tied for best
         self.timezone: tzinfo | None = None
         self.rows: list[Checkpoint] = []
         self.columns: list[Column] = []
@@ -154,16 +154,21 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._stepped_for: Run | None = None
         self._base_style: Style | None = None
 
+    @property
+    def best_step(self) -> int | None:
+        """The earliest of the steps tied for best."""
+        return min(self.best_steps) if self.best_steps else None
+
     # -- data ----------------------------------------------------------------
     def show(self, run: Run | None, metric_names: list[str], plan: Plan | None = None,
-             best_step: int | None = None, timezone: tzinfo | None = None,
+             best_steps: frozenset[int] = frozenset(), timezone: tzinfo | None = None,
              pins: frozenset[int] = frozenset(), marks: frozenset[int] = frozenset()) -> None:
         """Display ``run``; the cursor stays on the same step when it still exists."""
         current = self.highlighted
-        shown = (self.run, self.plan, self.best_step, self.timezone, self.columns, self.rows, self._pins, self.marks)
+        shown = (self.run, self.plan, self.best_steps, self.timezone, self.columns, self.rows, self._pins, self.marks)
         same_run = (self.run is not None and run is not None
                     and (self.run.project, self.run.name) == (run.project, run.name))
-        self.run, self.plan, self.best_step, self.timezone = run, plan, best_step, timezone
+        self.run, self.plan, self.best_steps, self.timezone = run, plan, best_steps, timezone
         self.metric_names = list(metric_names)
         self._measure(run)
         self._reasons = plan.reasons() if plan else {}
@@ -185,14 +190,14 @@ class CheckpointTable(ScrollView, can_focus=True):
         self.call_after_refresh(self.scroll_to_column, self.sort_key)
         self._repaint_since(*shown)
 
-    def _repaint_since(self, run: Run | None, plan: Plan | None, best_step: int | None, timezone: tzinfo | None,
+    def _repaint_since(self, run: Run | None, plan: Plan | None, best_steps: frozenset[int], timezone: tzinfo | None,
                        columns: list[Column], rows: list[Checkpoint], pins: frozenset[int],
                        marks: frozenset[int]) -> None:
         """Repaint the rows on screen whose pins or marks changed, when nothing else did (a
         range mark changes a row or two: drawing every row again costs a key press
         milliseconds); else the whole table."""
         if (run is not self.run or rows is not self.rows or plan is not None or self.plan is not None
-                or (best_step, timezone, columns) != (self.best_step, self.timezone, self.columns)):
+                or (best_steps, timezone, columns) != (self.best_steps, self.timezone, self.columns)):
             self.refresh()
             return
         top = round(self.scroll_y)
@@ -436,7 +441,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         """What a row is, for n/N: in a preview, deleted or kept; else marked-out or plain."""
         if self.plan is not None:
             return "delete" if ckpt.step in self._deleted else "slim" if ckpt.key in self._slims else "keep"
-        notable = (ckpt.step in (self.best_step, self.run.latest_step if self.run else None)
+        notable = (ckpt.step in self.best_steps or ckpt.step == (self.run.latest_step if self.run else None)
                    or ckpt.step in self._pins or ckpt.step in self.marks)
         return "notable" if notable else "plain"
 
@@ -448,7 +453,7 @@ class CheckpointTable(ScrollView, can_focus=True):
             return False
         if self.plan is None:  # rows with a mark: few, found with one pass of set look-ups
             latest = self.run.latest_step if self.run else None
-            notable = ({self.best_step, latest} | self._pins | self.marks) - {None}
+            notable = ({latest} | self.best_steps | self._pins | self.marks) - {None}
             return self._to_next([i for i, c in enumerate(self.rows) if c.step in notable], direction)
         here = self._kind(self.rows[self.cursor_row])
         count = len(self.rows)
@@ -512,7 +517,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         for column in self.columns:
             key = column.key
             if key == "mark":
-                text = "…  " if not ckpt.complete else ("★" if ckpt.step == self.best_step else " ") + (
+                text = "…  " if not ckpt.complete else ("★" if ckpt.step in self.best_steps else " ") + (
                     "L" if self.run and ckpt.step == self.run.latest_step else
                     "P" if ckpt.step in self._pins else " ") + (
                     "M" if ckpt.step in self.marks else "W" if ckpt.weights_only else " ")
@@ -588,7 +593,7 @@ class CheckpointTable(ScrollView, can_focus=True):
             style += self.get_component_rich_style("checkpoint-table--slim")
         elif ckpt.step in self.marks:
             style += self.get_component_rich_style("checkpoint-table--marked")
-        elif ckpt.step == self.best_step:
+        elif ckpt.step in self.best_steps:
             style += self.get_component_rich_style("checkpoint-table--best")
         elif self.run is not None and ckpt.step == self.run.latest_step:
             style += self.get_component_rich_style("checkpoint-table--latest")
