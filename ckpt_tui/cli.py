@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+MAX_INTERVAL = 1e9  # seconds, about 31 years: below what a thread can wait
 
 
 def _terminal_columns() -> int:
@@ -210,7 +211,10 @@ def _store_options(args: argparse.Namespace) -> dict:
 def _open(args: argparse.Namespace, location: str | None = None):
     from .stores import open_store
 
-    return open_store(location or args.location, **_store_options(args))
+    chosen = args.location if location is None else location
+    if not chosen:  # '' would quietly mean the current folder, or for --to-location the source's
+        raise Refused("a location must not be empty")
+    return open_store(chosen, **_store_options(args))
 
 
 def _err(message: str) -> None:
@@ -750,7 +754,7 @@ def _only_run(args: argparse.Namespace):
     from pathlib import Path
 
     base = found[0]
-    parts = Path(store.location).absolute().relative_to(base).parts
+    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
     project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
     store = _open(args, str(base))
     runs = [r for _, r in list_runs(store, project)]
@@ -765,7 +769,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
     from .core.fork import fork_checkpoint
 
     store, project, run = _only_run(args)
-    target = _open(args, args.to_location) if args.to_location else None
+    target = _open(args, args.to_location) if args.to_location is not None else None
     show = sys.stderr.isatty() and not args.json
 
     def progress(done: int, total: int) -> None:
@@ -901,8 +905,8 @@ def _event_printer(as_json: bool) -> Callable[[Event], None]:
 def cmd_watch(args: argparse.Namespace) -> int:
     from .watch import MinFree, Watch, run_until_signalled
 
-    if not args.interval > 0:
-        raise Refused("--interval must be a number of seconds above 0")
+    if not 0 < args.interval <= MAX_INTERVAL:  # inf or 1e300 would overflow the wait's timeout
+        raise Refused(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g}")
     min_free = MinFree.parse(args.min_free) if args.min_free is not None else None
 
     def start() -> Watch:

@@ -95,3 +95,54 @@ def test_a_step_logged_once_keeps_its_values_and_a_second_record_averages_with_t
     assert type(metrics.by_step[3]["loss"]) is float
     assert list(metrics.by_step[1]) == ["loss", "reward", "lr"]  # in the order first logged
     assert metrics.ignored == 1 and metrics.malformed == 0
+
+
+def _averaged_plainly(records):
+    """Every finite number (not a bool) of a step, summed and counted, then averaged."""
+    from ckpt_tui.core.metrics import STEP_KEYS, step_of
+
+    totals: dict = {}
+    for record in records:
+        step = step_of(record)
+        if step is None:
+            continue
+        for key, raw in record.items():
+            if key in STEP_KEYS or isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                continue
+            try:
+                value = float(raw)
+            except OverflowError:
+                continue
+            if math.isfinite(value):
+                pair = totals.setdefault(step, {}).setdefault(key, [0.0, 0])
+                pair[0] += value
+                pair[1] += 1
+        totals.setdefault(step, {})
+    return {step: {key: total / count for key, (total, count) in values.items()} for step, values in totals.items()}
+
+
+def test_a_steps_records_are_averaged_whatever_their_values_and_order():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ckpt_tui.core.metrics import metrics_from_records
+
+    values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(min_value=-1e308, max_value=1e308),
+                       st.integers(min_value=-(10 ** 400), max_value=10 ** 400), st.booleans(), st.none(),
+                       st.text(max_size=3))
+    record = st.fixed_dictionaries({"step": st.one_of(st.integers(0, 3), st.floats(0, 3), st.booleans())},
+                                   optional={"loss": values, "acc": values, "global_step": st.integers(0, 3),
+                                             "_step": values})
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(record, max_size=6))
+    def check(records):
+        found = metrics_from_records(records).by_step
+        expected = _averaged_plainly(records)
+        assert found.keys() == expected.keys()
+        for step, averages in expected.items():
+            assert found[step].keys() == averages.keys()
+            for key, value in averages.items():
+                assert found[step][key] == value or (math.isnan(value) and math.isnan(found[step][key]))
+
+    check()

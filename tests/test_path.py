@@ -96,6 +96,16 @@ def test_path_and_fork_from_inside_an_art_run_folder_take_that_run(art_base, cap
     assert (art_base / "demo" / "models" / f"{run}-fork").is_dir()  # beside its source, in the base
 
 
+def test_path_named_with_dot_dot_from_inside_an_art_run_takes_that_run(art_base, capsys, monkeypatch):
+    """``..`` from a run's checkpoints folder names the run folder, as ``.`` in it does."""
+    code, expected, err = run_cli(capsys, "path", art_base, "-p", "demo", "-r", "agent-001", "--step", "4")
+    assert code == 0, err
+    monkeypatch.chdir(art_base / "demo" / "models" / "agent-001" / "checkpoints")
+    assert run_cli(capsys, "path", "..", "--step", "4") == (0, expected, "")
+    monkeypatch.chdir(art_base / "demo" / "models" / "agent-001" / "checkpoints" / "0003")
+    assert run_cli(capsys, "path", "../..", "--step", "4") == (0, expected, "")
+
+
 def test_path_from_an_art_project_folder_says_which_run_to_pass(art_base, capsys, monkeypatch):
     monkeypatch.chdir(art_base / "demo" / "models")
     code, out, err = run_cli(capsys, "path", ".", "--latest")

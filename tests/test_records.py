@@ -9,6 +9,7 @@ from ckpt_tui.core.errors import Refused
 from ckpt_tui.core.metrics import Metrics
 from ckpt_tui.core.models import Checkpoint, Pending, Run
 from ckpt_tui.core.policy import Settings
+from ckpt_tui.core.records import FrozenRecord, Record
 from ckpt_tui.core.retention import Plan, Policy, Rule
 
 
@@ -87,3 +88,41 @@ def test_a_lazy_pattern_answers_as_the_compiled_one():
     lazy, compiled = LazyPattern(r"^step(\d+)$", re.IGNORECASE), re.compile(r"^step(\d+)$", re.IGNORECASE)
     assert lazy.match("STEP12").group(1) == compiled.match("STEP12").group(1) == "12"
     assert lazy.sub("x", "step3") == "x" and lazy.findall("no") == [] and lazy.pattern == compiled.pattern
+
+
+def _records() -> list[type]:
+    import importlib
+    import pkgutil
+
+    import ckpt_tui.core
+
+    for module in pkgutil.iter_modules(ckpt_tui.core.__path__):
+        importlib.import_module(f"ckpt_tui.core.{module.name}")
+    found, stack = [], [Record]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__dict__.get("__slots__") and not cls.__name__.startswith("_"):
+            found.append(cls)
+    return found
+
+
+@pytest.mark.parametrize("record", _records(), ids=lambda cls: cls.__name__)
+def test_a_records_fields_are_what_it_is_made_from_in_that_order(record):
+    """Pickling and ``_replace`` hand the fields back by position in ``__slots__``' order: a field
+    added to the slots and not to ``__init__`` (or ``__new__``), or in another place, fails here."""
+    import inspect
+
+    maker = record.__new__ if "__new__" in record.__dict__ else record.__init__
+    taken = [name for name in inspect.signature(maker).parameters][1:]
+    assert taken == list(record._fields)
+
+
+def test_a_checkpoint_made_by_name_keeps_every_field_and_comes_back_the_same():
+    values = {name: object() for name in Checkpoint._fields}
+    made = Checkpoint(**values)
+    assert {name: getattr(made, name) for name in Checkpoint._fields} == values
+    real = Checkpoint(4, 1, 2.0, "0004", "/x", Pending.SETTLING, "d", (), True, None)
+    for again in (pickle.loads(pickle.dumps(real)), copy.copy(real), copy.deepcopy(real), real._replace()):
+        assert type(again) is Checkpoint and again == real and hash(again) == hash(real)
+    assert isinstance(real, Checkpoint) and Checkpoint.__mro__[1:] == (FrozenRecord, Record, object)

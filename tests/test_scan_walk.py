@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from ckpt_tui.core.errors import Unreadable
 from ckpt_tui.stores.backends.local import LocalBackend, folder_usage
 
 
@@ -54,15 +57,17 @@ def test_every_step_is_walked_when_the_checkpoints_folder_cannot_be_opened(tmp_p
     ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
     backend = LocalBackend(tmp_path / "run")
     expected = backend.usage_and_files_many("checkpoints", ["0001", "0002"])
-    real_open = os.open
+    real_open, refused = os.open, []
 
     def refusing(path, flags, *args, **kwargs):
-        if path == str(ckpts) and flags & os.O_DIRECTORY:
+        if path == "checkpoints" and flags & os.O_DIRECTORY:
+            refused.append(path)
             raise PermissionError(13, "Permission denied", path)
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refusing)
     assert backend.usage_and_files_many("checkpoints", ["0001", "0002"]) == expected
+    assert refused == ["checkpoints"]
     assert expected[0]["0001"].bytes == 110
 
 
@@ -77,13 +82,73 @@ def test_a_link_in_place_of_the_checkpoints_folder_is_not_opened_through(tmp_pat
         try:
             fd = real_open(path, flags, *args, **kwargs)
         except OSError as exc:
-            opened.append((path, exc.errno))
+            opened.append((path, flags, exc.errno))
             raise
-        opened.append((path, None))
+        opened.append((path, flags, None))
         return fd
 
     monkeypatch.setattr(os, "open", noting)
-    LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0001"])
-    link = str(tmp_path / "run" / "checkpoints")
-    assert [path for path, failed in opened if path.rstrip("/") == link] == [link]  # tried, as the link itself
-    assert [failed for path, failed in opened if path == link] != [None]
+    usage = LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0001"])
+    tried = [(flags, failed) for path, flags, failed in opened if path == "checkpoints"]
+    assert tried and all(flags & os.O_NOFOLLOW and failed is not None for flags, failed in tried)
+    assert isinstance(usage["0001"], Unreadable)
+
+
+def test_a_checkpoints_folder_swapped_for_a_link_out_of_the_location_is_not_read_through(tmp_path):
+    """Listed as a folder, then replaced by a link leading out: its whole paths would follow the link,
+    so nothing is read through it; every step is unreadable (shown, never deleted)."""
+    step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    write(tmp_path / "outside" / "0001" / "secret.safetensors", 5000)
+    os.rename(tmp_path / "run" / "checkpoints", tmp_path / "run" / "aside")
+    (tmp_path / "run" / "checkpoints").symlink_to(tmp_path / "outside", target_is_directory=True)
+    usage, walked = LocalBackend(tmp_path / "run").usage_and_files_many("checkpoints", ["0001", "0002"])
+    assert walked == {}
+    assert set(usage) == {"0001", "0002"}
+    assert all(isinstance(found, Unreadable) and "not followed" in str(found) for found in usage.values())
+
+
+def test_a_run_folder_swapped_for_a_link_out_of_the_location_is_not_read_through(tmp_path):
+    """The same for a folder above the checkpoints folder: it is reached from the root, never through a link."""
+    step_tree(tmp_path / "root" / "run", tmp_path / "elsewhere")
+    write(tmp_path / "outside" / "checkpoints" / "0001" / "secret.safetensors", 5000)
+    os.rename(tmp_path / "root" / "run", tmp_path / "root" / "aside")
+    (tmp_path / "root" / "run").symlink_to(tmp_path / "outside", target_is_directory=True)
+    usage, walked = LocalBackend(tmp_path / "root").usage_and_files_many("run/checkpoints", ["0001"])
+    assert walked == {} and isinstance(usage["0001"], Unreadable)
+
+
+def test_a_location_that_is_itself_a_link_is_walked_through_it(tmp_path):
+    """The location a user names may be a link: its steps are read as before."""
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    (tmp_path / "named").symlink_to(ckpts, target_is_directory=True)
+    usage = LocalBackend(tmp_path / "named").usage_many("", ["0001", "0002"])
+    assert usage["0001"].bytes == 110 and usage["0002"].bytes == 510
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_descriptor_is_left_open_by_a_scan_of_many_steps(tmp_path, monkeypatch):
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    names = [f"{n:04d}" for n in range(3, 2003)]  # steps listed, gone before they are walked
+    backend = LocalBackend(tmp_path / "run")
+    before = open_descriptors()
+    for _ in range(300):
+        backend.usage_and_files_many("checkpoints", ["0001", "0002", *names[:5]])
+    backend.usage_many("checkpoints", names)
+    (ckpts / "0001").chmod(0)  # one step unreadable (for an unprivileged user), one folder that fails
+    try:
+        backend.usage_many("checkpoints", ["0001", "0002"])
+    finally:
+        (ckpts / "0001").chmod(0o755)
+    real_usage = folder_usage
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("stopped mid-walk")
+
+    monkeypatch.setattr("ckpt_tui.stores.backends.local.folder_usage", failing)
+    with pytest.raises(RuntimeError):
+        backend.usage_many("checkpoints", ["0001"])
+    monkeypatch.setattr("ckpt_tui.stores.backends.local.folder_usage", real_usage)
+    assert open_descriptors() == before

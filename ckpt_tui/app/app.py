@@ -24,7 +24,7 @@ from .collector import IdleCollector
 from .head_start import HeadStart
 from .memo import RunCache
 from .screens.main import MainScreen
-from .widgets.notice import Notice, same_lines
+from .widgets.notice import Notice, text_height
 
 
 def ckpt_commands():
@@ -116,7 +116,7 @@ class CkptApp(App[int]):
         self.collector.stop()
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
+        if isinstance(event, (events.Key, events.MouseEvent)):
             self.collector.input_seen()
         await super().on_event(event)
 
@@ -186,8 +186,9 @@ class CkptApp(App[int]):
             toast = self.screen.query_one(f"#{ToastRack._toast_id(notification)} > Toast", Toast)
         except (NoMatches, ScreenStackError):
             return False
-        same_height = same_lines(notification.message, message, toast.content_size.width)
+        height = text_height(toast)
         notification.message, notification.markup = message, markup
+        same_height = height is not None and text_height(toast) == height
         notification.timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
         notification.raised_at = time.time()
         if notification.severity != severity:

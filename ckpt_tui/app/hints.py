@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -17,7 +18,7 @@ def art_base_above(location: str) -> tuple[Path, str] | None:
     its ``checkpoints`` folder (which show no runs of their own), and the relative path to it."""
     if "://" in location:
         return None
-    path = Path(location).absolute()
+    path = Path(os.path.abspath(location))  # ``..`` taken away as the disk backend takes it
     if (path / "models").is_dir():
         return path.parent, ".."
     if path.name == "models":

@@ -199,11 +199,15 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
     total = sum(len(p.delete) + len(p.slim) for p in plans)
     handled = 0
     lock = threading.Lock()
+    stop = threading.Event()  # set when one plan raised or the caller was interrupted: the others stop too
+
+    def cancelled() -> bool:
+        return stop.is_set() or (should_cancel is not None and should_cancel())
 
     def execute(plan: Plan) -> DeletionResult | CkptError | None:
         """The plan's result, the error that stopped it, or None when cancelled before it began."""
         nonlocal handled
-        if should_cancel is not None and should_cancel():
+        if cancelled():
             return None
         mine = 0
 
@@ -215,19 +219,19 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
                     progress(plan, handled, total, item)
 
         try:
-            return execute_plan(store, plan, step_done, should_cancel)
+            return execute_plan(store, plan, step_done, cancelled)
         except CkptError as exc:
             return exc
+        except BaseException:
+            stop.set()  # before this thread takes another plan
+            raise
         finally:
             with lock:  # what the plan did not handle (spared, refused) counts as done once it ends
                 handled += len(plan.delete) + len(plan.slim) - mine
 
     width = min(store.plans_side_by_side, len(plans))
     if width > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(width, thread_name_prefix="ckpt-tui-plans") as pool:
-            results = list(pool.map(execute, plans))
+        results = _side_by_side(execute, plans, width, stop)
     else:
         results = []
         for plan in plans:
@@ -245,3 +249,24 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
             outcome.results.append(result)
             outcome.cancelled = outcome.cancelled or result.cancelled
     return outcome
+
+
+def _side_by_side(execute: Callable[[Plan], DeletionResult | CkptError | None], plans: list[Plan], width: int,
+                  stop: threading.Event) -> list[DeletionResult | CkptError | None]:
+    """``execute`` of each plan, ``width`` at a time. An exception in one (a fault, Ctrl-C here)
+    stops the others after their checkpoint in progress, starts no more, and is raised as it was."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(width, thread_name_prefix="ckpt-tui-plans")
+    try:
+        futures = [pool.submit(execute, plan) for plan in plans]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        return [future.result() for future in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

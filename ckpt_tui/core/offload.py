@@ -14,6 +14,8 @@ location holds it whole, as the listing that verified it showed.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,7 +142,18 @@ def plan_offload(store: Store, target: Store, run: Run, resolved: Resolved, keep
         offload.remote = target.mirrored_run(store, run.project, run.name)
     except CkptError as exc:
         offload.note = f"{to}: {exc}"
+    if offload.remote is not None and _same_place(run, offload.remote):
+        plan.refused = (f"{run.project}/{run.name}: {to} is where the run already is; "
+                        "offloading there would delete the only copy")
     return offload
+
+
+def _same_place(run: Run, remote: Run) -> bool:
+    """Whether ``remote`` is ``run`` itself, reached through another spelling of its location."""
+    def places(of: Run) -> set[str]:
+        return {c.location if "://" in c.location else os.path.realpath(c.location)
+                for c in of.checkpoints if c.location}
+    return not places(run).isdisjoint(places(remote))
 
 
 def batches(items: list[DeletedStep], steps: int = BATCH_STEPS, size: int = BATCH_BYTES) -> list[list[DeletedStep]]:

@@ -52,7 +52,7 @@ def _newest(candidates: list[Checkpoint], step: int) -> Checkpoint:
 def _describe(run: Run, candidates: list[Checkpoint]) -> str:
     pending = ", ".join(f"{c.step} ({c.note})" for c in run.pending[:3])
     slimmed = ", ".join(str(c.step) for c in run.checkpoints if c.weights_only)
-    have = ", ".join(str(c.step) for c in candidates[-5:]) or "none"
+    have = ("…, " if len(candidates) > 5 else "") + ", ".join(str(c.step) for c in candidates[-5:]) or "none"
     return (f"complete steps: {have}" + (f"; not complete: {pending}" if pending else "")
             + (f"; weights only: {slimmed}" if slimmed else ""))
 

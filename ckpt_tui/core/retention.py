@@ -309,6 +309,12 @@ def best_checkpoint(run: Run, metric: str, mode: str = "auto",
     return step, values[step]
 
 
+def tied_best_steps(run: Run, metric: str, mode: str = "auto", smoothing: float | None = None) -> frozenset[int]:
+    """Every existing step tied for best by ``metric`` (what a plan keeps as best), or none."""
+    policy = Policy((Rule("best"),), metric, mode, smoothing)
+    return frozenset(top_steps(metric_values(run, policy), policy.direction, 1))
+
+
 def best_across(runs: list[Run], metric: str, mode: str = "auto",
                 smoothing: float | None = None) -> list[tuple[Run, int, float]]:
     """The best existing checkpoint across ``runs``: (run, step, value) of each run whose

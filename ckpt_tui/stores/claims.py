@@ -682,7 +682,8 @@ class MarkerClaims(Claims):
         folder = join(new.root, new.ckpt_rel)
         marker = join(folder, FORK_MARKER)
         # Both reads at once: in a bucket, one round trip instead of three. Where the listing
-        # the name was checked against showed nothing there, neither could find anything.
+        # the name was checked against showed nothing there, the run's folder is read once the
+        # marker is written instead (one listing, which finds at least the marker).
         existing, occupied = (None, False) if new.seen_free else self.backend.map(lambda read: read(), [
             lambda: self.backend.read_bytes(marker), lambda: next(self.backend.walk(new.root), None) is not None])
         if existing is not None:
@@ -702,12 +703,21 @@ class MarkerClaims(Claims):
         body = {"owner": owner(), "root": new.root, "paths": new.paths()}
         if not self.backend.create_new(marker, json.dumps(body).encode()):
             raise Refused(f"another fork into {self.backend.url(new.root)} started just now; nothing copied")
+        if new.seen_free:  # the marker guards the name against forks only: a trainer may have started the run since
+            mine = join(new.ckpt_rel, FORK_MARKER)
+            if next((f for f in self.backend.walk(new.root) if f.path != mine), None) is not None:
+                self.backend.delete_files([marker])
+                raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         try:
             fill(new.step_path())
-            if new.tracker is not None:
-                self.backend.write(join(folder, new.tracker[0]), new.tracker[1])
-            if new.history is not None:
-                self.backend.write(join(new.root, new.history[0]), new.history[1])
+            # Written only where absent: a trainer that started this run meanwhile keeps its own
+            # (and the discard below leaves it alone).
+            last = ([(join(folder, new.tracker[0]), new.tracker[1])] if new.tracker is not None else []) + (
+                [(join(new.root, new.history[0]), new.history[1])] if new.history is not None else [])
+            for path, data in last:
+                if not self.backend.create_new(path, data):
+                    body["paths"].remove(path)
+                    raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         except BaseException:
             try:
                 self._discard_fork(folder, body, [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+from types import SimpleNamespace
 
 from app_helpers import RecordingApp, confirm_delete, digest, footer_keys, go_to_step, main, run_dir, steps_on_disk
 from app_scenarios import FailingDeletes, settle
@@ -550,3 +551,37 @@ async def test_store_notes_reach_the_user(art_base):
         hints = [str(label.render()) for label in app.screen.query(".hint")]
         assert any("this store frees space later" in hint for hint in hints)
         await pilot.press("escape")
+
+
+def test_a_preview_of_one_step_says_step_not_steps():
+    def preview(deleted: int):
+        plan = SimpleNamespace(delete=[object()] * deleted, slim=[], refused=None)
+        screen = SimpleNamespace(preview_scope="run", plans={("p", "r"): plan}, preview_freed=lambda: 0)
+        return MainScreen.preview_text(screen)
+
+    assert preview(1).startswith("would delete 1 step, ")
+    assert preview(2).startswith("would delete 2 steps, ")
+
+
+async def test_every_step_tied_for_best_is_starred_and_said_best(art_base):
+    history = art_base / "demo" / "models" / "agent-001" / "history.jsonl"
+    records = [json.loads(line) for line in history.read_text().splitlines()]
+    best = max(r["val/reward"] for r in records if "val/reward" in r)
+    for record in records:
+        if record.get("step") == 4 and "val/reward" in record:
+            record["val/reward"] = best  # step 4 now ties the best step
+    history.write_text("".join(json.dumps(r) + "\n" for r in records))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        table = screen.table
+        tied = sorted(table.best_steps)
+        assert len(tied) == 2 and 4 in tied, tied
+        for step in tied:
+            row = next(c for c in table.rows if c.step == step)
+            assert table._cells(row)[0].startswith("★"), (step, table._cells(row)[0])
+            await go_to_step(pilot, step)
+            assert any(tag.startswith("best ") for tag in screen._tags(table.highlighted)), step
+        await pilot.press("v")
+        assert set(screen.plans[("demo", "agent-001")].best_steps) == set(tied) == set(table.best_steps)

@@ -250,3 +250,25 @@ async def test_compare_opened_again_on_runs_the_main_screen_holds_reads_nothing_
         await pilot.press("escape", "r", "C")  # the run read again: a new run, read again
         await settle(pilot)
         assert len(reads) == 3 and app.screen is dialog
+
+
+async def test_compare_opened_again_after_a_live_refresh_added_a_step_shows_it_and_its_best(art_base):
+    run_dir = art_base / "demo" / "models" / "agent-001"
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        dialog = await open_compare(pilot, "C")
+        assert 12 not in [b.step for b in dialog.bests]
+        await pilot.press("escape")
+        shutil.copytree(run_dir / "checkpoints" / "0011", run_dir / "checkpoints" / "0012")  # the trainer saved
+        with open(run_dir / "history.jsonl", "a") as history:
+            history.write('{"val/reward": 5.0, "step": 12}\n')
+        screen.live_changed()  # what the live refresh does once the trainer wrote
+        await settle(pilot)
+        assert app.screen is screen and 12 in [c.step for c in screen.run.checkpoints]
+        await pilot.press("C")
+        await settle(pilot)
+        assert app.screen is dialog
+        assert [(b.step, b.value) for b in dialog.bests if b.key == ("demo", "agent-001")] == [(12, 5.0)]
+        assert dialog.curves[0].series[-1] == (12, 5.0)

@@ -32,10 +32,11 @@ def free_port() -> int:
 # -- fault injection around moto ---------------------------------------------
 @dataclass
 class Fault:
-    """Answer ``times`` matching requests with an error, a dropped connection, per-key errors or
-    moto's answer without the header named ``code``."""
+    """Answer ``times`` matching requests with an error, a dropped connection, per-key errors,
+    moto's answer without the header named ``code``, or an error once moto has done the request
+    (its answer lost on the way back)."""
 
-    action: str  # "error" | "drop" | "key_errors" | "no_header"
+    action: str  # "error" | "drop" | "key_errors" | "no_header" | "lost_answer"
     matches: Callable[[dict], bool]
     times: int = 1
     status: int = 503
@@ -100,7 +101,9 @@ class FaultInjector:
             sock.shutdown(socket.SHUT_RDWR)
             sock.close()
             raise ConnectionAbortedError("fault: dropped connection")
-        if fault.action == "error":
+        if fault.action == "lost_answer":
+            b"".join(self.app(environ, lambda status, headers, exc_info=None: None))
+        if fault.action in ("error", "lost_answer"):
             body = _error_body(fault.code, "injected fault")
             start_response(f"{fault.status} Fault", [("Content-Type", "application/xml"),
                                                      ("Content-Length", str(len(body)))])

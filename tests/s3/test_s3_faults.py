@@ -135,3 +135,19 @@ def test_an_object_answered_without_last_modified_is_read(faulty_server, faulty_
     (info,) = store.backend.walk(f"{RUN}history.jsonl")
     assert info.size == (faulty_art_bucket.local / RUN / "history.jsonl").stat().st_size
     assert info.mtime >= before
+
+
+def test_a_fork_marker_written_by_a_try_whose_answer_was_lost_is_its_own(faulty_server, faulty_art_bucket):
+    """The marker's PUT (If-None-Match: *) is done but answered 503: tried again, it meets
+    412 on its own marker, which is not another fork's."""
+    from ckpt_tui.core import fork_checkpoint
+    from ckpt_tui.stores.claims import FORK_MARKER
+
+    lost = faulty_server.faults.add("lost_answer", method="PUT", path=FORK_MARKER, times=1)
+    store = faulty_art_bucket.store()
+    fork_checkpoint(store, "demo", "agent-001", "agent-001-r", step=4)
+    assert lost.hits == 1
+    new = "demo/models/agent-001-r/"
+    assert faulty_art_bucket.keys(new) == {f"{new}checkpoints/0004/{f}" for f in
+                                           ("adapter_model.safetensors", "adapter_config.json")}
+    assert [c.step for c in store.load_run("demo", "agent-001-r").checkpoints] == [4]

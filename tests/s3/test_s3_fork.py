@@ -202,16 +202,17 @@ def test_a_fork_into_a_name_found_since_an_older_discovery_is_refused(moto_art_b
 
 def test_a_fork_sends_a_fixed_set_of_requests(art_bucket):
     """A fork of a step of two objects: the location's discovery (three delimited listings),
-    the source run's folder and its checkpoint folder, the marker written only if absent, one
-    CopyObject per object and the marker's removal. The new run's name is checked against the
-    discovery's listing of its folder: it is not read again before the marker."""
+    the source run's folder and its checkpoint folder, the marker written only if absent, the
+    new run's folder listed once the marker is there, one CopyObject per object and the marker's
+    removal. The new run's name is checked against the discovery's listing of its folder: it is
+    not read again before the marker."""
     store = art_bucket.store()
     sent = record_operations(store)
     fork_checkpoint(store, "demo", "agent-001", "agent-001-e", step=4)
     counts: dict[str, int] = {}
     for op, _ in sent:
         counts[op] = counts.get(op, 0) + 1
-    assert counts == {"ListObjectsV2": 5, "PutObject": 1, "CopyObject": len(STEP_FILES), "DeleteObjects": 1}
+    assert counts == {"ListObjectsV2": 6, "PutObject": 1, "CopyObject": len(STEP_FILES), "DeleteObjects": 1}
     assert art_bucket.keys("demo/models/agent-001-e/") == {
         f"demo/models/agent-001-e/checkpoints/0004/{f}" for f in STEP_FILES}
 
@@ -224,3 +225,39 @@ def test_a_fork_into_a_name_an_object_holds_is_refused(moto_art_bucket):
     with pytest.raises(AlreadyExists, match="exists; nothing copied"):
         fork_checkpoint(store, "demo", "agent-001", "agent-009", step=4)
     assert moto_art_bucket.keys("demo/models/agent-009") == {"demo/models/agent-009"}
+
+
+@pytest.mark.parametrize("written", ["checkpoints/0004/adapter_config.json", "history.jsonl"])
+def test_a_run_started_since_the_discovery_is_never_written_into(art_bucket, monkeypatch, written):
+    """A trainer starts the run the fork was going to create after the discovery that showed
+    its name free: the fork's marker guards the name against forks only, so the run's folder is
+    read once the marker is written, and the fork refused before any copy."""
+    from ckpt_tui.stores import tree
+
+    monkeypatch.setattr(tree, "RECENT_SECONDS", 600.0)  # the discovery stays recent, however loaded the machine
+    store = art_bucket.store()
+    store.list_projects()
+    key = f"demo/models/agent-new/{written}"
+    art_bucket.put(key, b"the trainer's")
+    with pytest.raises(AlreadyExists, match="exists; nothing copied"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4, with_history=True)
+    assert art_bucket.keys("demo/models/agent-new/") == {key}
+    assert object_bytes(art_bucket, key) == b"the trainer's"
+
+
+def test_a_history_written_while_the_fork_copies_is_not_replaced(art_bucket, monkeypatch):
+    """A trainer writes the new run's history.jsonl while the fork copies its step: the fork's
+    history, written last and only if absent, is refused, and what the fork copied goes."""
+    store = art_bucket.store()
+    key = "demo/models/agent-new/history.jsonl"
+    copy_from = type(store.backend).copy_from
+
+    def copy_while_a_trainer_writes(backend, *args, **kwargs):
+        art_bucket.put(key, b'{"step": 1}\n')
+        return copy_from(backend, *args, **kwargs)
+
+    monkeypatch.setattr(type(store.backend), "copy_from", copy_while_a_trainer_writes)
+    with pytest.raises(AlreadyExists, match="exists; nothing copied"):
+        fork_checkpoint(store, "demo", "agent-001", "agent-new", step=4, with_history=True)
+    assert art_bucket.keys("demo/models/agent-new/") == {key}
+    assert object_bytes(art_bucket, key) == b'{"step": 1}\n'

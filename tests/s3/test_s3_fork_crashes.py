@@ -22,7 +22,8 @@ def ls(location_args: list[str], capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("where, needle", [("copy_from", "adapter_model"), ("write", "history.jsonl")])
+# The history is written only if absent, killed at its content (the marker names its path too).
+@pytest.mark.parametrize("where, needle", [("copy_from", "adapter_model"), ("create_new", "train/reward")])
 def test_a_fork_with_history_in_s3_killed_part_way_is_pending_and_a_retry_succeeds(art_bucket, capsys,
                                                                                      where, needle):
     location = [art_bucket.url, "--endpoint-url", art_bucket.endpoint]

@@ -29,7 +29,7 @@ from ...core.errors import CkptError, NotFound
 from ...core.fork import ForkResult
 from ...core.models import Checkpoint, Run
 from ...core.policy import NO_SETTINGS, POLICY_FILE, Policies, Resolved, Settings, plan_for, resolve
-from ...core.retention import Plan, Policy, best_checkpoint, metric_columns
+from ...core.retention import Plan, Policy, best_checkpoint, metric_columns, tied_best_steps
 from ...core.store import RunSize, Space
 from ...formatting import size, step_ranges
 from ..hints import empty_hint, layout_names
@@ -185,6 +185,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._policies_read = 0  # how many times policy files arrived: resolutions made before are stale
         self._dialog_token: object | None = None  # the dialog last opened by open_when_read
         self._dialog_timer: Timer | None = None  # ... which opens it if it is not open by then
+        self._table_title: str | None = None  # the run the step table's border names
+        self._plot: MetricPlot | None = None  # the chart and the details, once mounted
+        self._details: DetailsPanel | None = None
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -220,7 +223,10 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             self.call_after_refresh(self._mount_bottom)
 
     async def _mount_bottom(self) -> None:
-        await self.query_one("#bottom").mount_all([MetricPlot(id="plot"), DetailsPanel(id="details")])
+        plot, details = MetricPlot(id="plot"), DetailsPanel(id="details")
+        await self.query_one("#bottom").mount_all([plot, details])
+        # Kept at hand: a query walks the screen's widgets, on every move of the cursor.
+        self._plot, self._details = plot, details
         if self.run is not None:
             self.refresh_view()
 
@@ -619,26 +625,42 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         policy = self.policy_for(run)
         return (policy, *self.best_of(run, policy))
 
+    def tied_best(self) -> frozenset[int]:
+        """Every step of the current run tied for best (from the preview when there is one)."""
+        run = self.run
+        plan = self.plans.get(self.current) if self.current else None
+        if plan is not None:
+            return frozenset(plan.best_steps)
+        if run is None or not self.metrics_ready:
+            return frozenset()
+        policy = self.policy_for(run)
+        if policy.metric is None:
+            return frozenset()
+        return self.memo.get(run, ("tied", policy.metric, policy.mode, policy.smoothing),
+                             lambda: tied_best_steps(run, policy.metric, policy.mode, policy.smoothing))
+
     def refresh_view(self) -> None:
         run, key = self.run, self.current
         self._show_empty()
         plan = self.plans.get(key) if key else None
-        policy, best_step, _ = self.current_best()
+        policy = self.current_best()[0]
         columns = metric_columns(self.metric_names(run), policy.metric, self.extra_columns) if run else []
         # The table then publishes its highlighted step, which redraws the plot and the details.
-        self.table.show(run, columns, plan, best_step, self.app.timezone,
+        self.table.show(run, columns, plan, self.tied_best(), self.app.timezone,
                         self.pins_of(key), self.marks.get(key, frozenset()))
-        self.table.border_title = Text(f"{run.project}/{run.name}") if run else None  # the run shown
+        title = f"{run.project}/{run.name}" if run else None  # the run shown
+        if title != self._table_title:  # a title set repaints the whole table, even the same one
+            self._table_title = title
+            self.table.border_title = Text(title) if title else None
         self._show_status()
 
     def _show_plot(self) -> None:
         run, ckpt = self.run, self.table.highlighted
         policy, best_step, best_value = self.current_best()
         loading = run is not None and not self.metrics_ready
-        plots = self.query(MetricPlot)
-        if not plots:
+        plot = self._plot
+        if plot is None:
             return  # not mounted yet: drawn once it is
-        plot = plots.first()
         plot.loading = loading
         plot.show(policy.metric, self.series(run, policy.metric) if run else [], policy.direction_label,
                   best_step, best_value, ckpt.step if ckpt else None, policy.smoothing, loading=loading,
@@ -679,17 +701,17 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         names = self.metric_names(self.run) if self.run and self.metrics_ready else None
         tags = self._tags(ckpt) if ckpt else ()
         slim = slim_text(plan, ckpt) if plan and ckpt else None
-        for details in self.query(DetailsPanel):
-            details.show(self.run, ckpt, reasons, deleted, self.app.display_location, tags, names, slim)
+        if self._details is not None:
+            self._details.show(self.run, ckpt, reasons, deleted, self.app.display_location, tags, names, slim)
 
     def _tags(self, ckpt: Checkpoint) -> tuple[str, ...]:
         """What the marker column says about a step, in words."""
         step = ckpt.step
-        policy, best, _ = self.current_best()
+        policy = self.current_best()[0]
         smoothed = policy.smoothing is not None and policy.smoothing < 1
         best_tag = f"best {policy.metric}" + (f" by its moving average (smoothing {policy.smoothing:g}), "
                                               "not its raw value" if smoothed else "")
-        tags = {best_tag: step == best, "latest": self.run is not None and step == self.run.latest_step,
+        tags = {best_tag: step in self.tied_best(), "latest": self.run is not None and step == self.run.latest_step,
                 "pinned": step in self.pins_of(self.current) | policy.pins,
                 "marked for deletion": step in self.marks.get(self.current, frozenset()),
                 "weights only (slimmed: never offered for resuming)": ckpt.weights_only}
@@ -714,7 +736,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         steps = sum(len(p.delete) for p in plans if not p.refused)
         slims = sum(len(p.slim) for p in plans if not p.refused)
         freed = self.preview_freed()
-        work = f"delete {steps} steps" + (f", slim {slims}" if slims else "")
+        work = f"delete {steps} step{'s' * (steps != 1)}" + (f", slim {slims}" if slims else "")
         # Short, so that the free space now and after it keeps its room on the line at 120 columns.
         runs = f"{len(plans)} run{'s' * (len(plans) != 1)} " if self.preview_scope == "project" else ""
         text = f"{runs}would {work}, free {size(freed)}"
@@ -1036,9 +1058,12 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
             if key in self.runs:
                 self.plans[key] = self._plan(self.runs[key])
         tree = self.query_one(RunTree)
-        for key, run in self.runs.items():
-            self.summaries[key] = self._summary(run)
-            tree.update_summary(key, self.summaries[key])
+        # Marks and pins change no run's figures: the run list is labelled again only for new ones.
+        changed = {key: summary for key, run in self.runs.items()
+                   if (summary := self._summary(run)) != self.summaries.get(key)}
+        if changed:
+            self.summaries.update(changed)
+            tree.update_summaries(changed)
         # Runs read before and let go: read again for their summaries (best step, refusal).
         listed = [(p, r) for p, runs in (self.listing or {}).items() for r in runs]
         due = [key for key in listed if key not in self.runs and key not in self._unread]

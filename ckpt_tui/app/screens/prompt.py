@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
+from ..widgets.notice import text_height
 from .reuse import HOLD_LIMIT, ReusableDialog, lay_out_for_repaint
 
 Check = Callable[[str], str]  # a line about the text; a line starting with "!" refuses it
@@ -67,8 +68,15 @@ class Prompt(ReusableDialog):
 
     def show_hint(self, line: str) -> None:
         label = self.query_one("#prompt-hint", Label)
-        label.update(line.removeprefix("!"))
         label.set_class(line.startswith("!"), "error")
+        if line == self._hint_shown:
+            return
+        # Laid out again only when the hint takes more or fewer lines: not at each key typed.
+        height = text_height(label)
+        label.update(line.removeprefix("!"), layout=False)
+        if height is None or text_height(label) != height:
+            label.refresh(layout=True)
+        self._hint_shown = line
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
@@ -80,6 +88,8 @@ class Prompt(ReusableDialog):
 
     def action_cancel(self) -> None:
         self.answer(None)
+
+    _hint_shown: str | None = None  # the line under the field
 
     _below: Screen | None = None  # the screen below while this dialog closes, drawn once
     _waits = 0  # for that screen to have handled what the answer changed, and for this dialog's suspension

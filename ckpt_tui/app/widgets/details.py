@@ -66,6 +66,7 @@ class DetailsPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shape: tuple | None = None
+        self._shown: tuple | None = None  # the run and step it shows, and what it was told of them
 
     def compose(self):
         yield Static("", id="details-body")
@@ -81,11 +82,18 @@ class DetailsPanel(VerticalScroll):
     def show(self, run: Run | None, ckpt: Checkpoint | None, reasons: tuple[str, ...] | None = None,
              deleted: bool = False, shorten: Callable[[str], str] = str, tags: tuple[str, ...] = (),
              names: list[str] | None = None, slim: str | None = None) -> None:
+        # The same step said the same way (s sorting the rows, i leaving the step's marks as they
+        # were): the text stands. Rendering the grid again costs a key press milliseconds.
+        location = shorten(ckpt.location) if ckpt is not None else ""
+        said = (reasons, deleted, location, tags, names, slim)
+        shown = self._shown
+        if shown is not None and shown[0] is run and shown[1] is ckpt and shown[2] == said:
+            return
+        self._shown = (run, ckpt, said)
         body = self.query_one("#details-body", Static)
         if run is None or ckpt is None:
             content, shape = "no step selected", None
         else:
-            location = shorten(ckpt.location)
             content = describe_checkpoint(run, ckpt, reasons, deleted, location, tags, names, slim)
             # What decides how many lines the text takes: the rows, and the lengths that may wrap.
             shape = self._shape_of(content, location, tags, ckpt, names or [], slim)

@@ -62,6 +62,7 @@ class MetricPlot(Vertical):
         self._figure: Chart | None = None  # what the plot's figure shows (no highlighted step)
         self.plot = None  # the ChartPlot, once imported
         self._importing = False
+        self._said: dict[str | None, str] = {}  # what each label says
 
     def compose(self) -> ComposeResult:
         yield Label("", classes="plot-title", id="plot-title")
@@ -86,30 +87,27 @@ class MetricPlot(Vertical):
         """``unreadable``: the run's folder may not be read, so no metric of it is known."""
         title = self.query_one("#plot-title", Label)
         best = self.query_one("#plot-best", Label)
-        # The labels are one line each, whatever they say: no layout pass (a key press costs less).
         if metric is None or not series or unreadable:
-            title.update(f"this run could not be read ({DENIED})" if unreadable else
-                         "no metric chosen (m)" if metric is None else
-                         f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}",
-                         layout=False)
+            self._say(title, f"this run could not be read ({DENIED})" if unreadable else
+                      "no metric chosen (m)" if metric is None else
+                      f"[b]{metric}[/b]: {'loading…' if loading else 'not logged in this run (m picks another)'}")
             best.display = False
             self.chart = None
             self._draw()
             return
         width = self.size.width or 80
         span = f"{series[0][0]}–{series[-1][0]}"  # the range stays: the direction and words give way
-        title.update(fitting([(f"{metric}{rest}", f"[b]{metric}[/b]{rest}") for rest in (
+        self._say(title, fitting([(f"{metric}{rest}", f"[b]{metric}[/b]{rest}") for rest in (
             f" ({direction}) over steps {span}", f" ({direction}) steps {span}", f" steps {span}", f" {span}")],
-            width), layout=False)
+            width))
         best.display = best_step is not None
         if best_step is not None:
             value = number(best_value)
             here = [f"   │ step {highlighted}", f" │ step {highlighted}", f" │ {highlighted}"] \
                 if highlighted is not None else [""]
             lines = [(f"★ best {value} at step {best_step}", h) for h in here] + [(f"★ {value} at {best_step}", here[-1])]
-            best.update(fitting([(star + h, f"[$success]{star}[/]" + h[:len(h) - len(h.lstrip())]
-                                  + (f"[$accent]{h.lstrip()}[/]" if h else "")) for star, h in lines], width),
-                        layout=False)
+            self._say(best, fitting([(star + h, f"[$success]{star}[/]" + h[:len(h) - len(h.lstrip())]
+                                      + (f"[$accent]{h.lstrip()}[/]" if h else "")) for star, h in lines], width))
         chart = Chart(metric, direction or "", series, best_step, best_value, highlighted, smoothing)
         if not self._importing:
             self._importing = True
@@ -117,6 +115,13 @@ class MetricPlot(Vertical):
         if chart != self.chart:
             self.chart = chart
             self._draw()
+
+    def _say(self, label: Label, markup: str) -> None:
+        """A label's new text; the same text is not drawn again (each label costs a key press
+        half a millisecond). One line whatever it says: no layout pass."""
+        if self._said.get(label.id) != markup:
+            self._said[label.id] = markup
+            label.update(markup, layout=False)
 
     def on_resize(self) -> None:
         """The title and the best step's line fit the new width."""
@@ -132,7 +137,8 @@ class MetricPlot(Vertical):
             return
         chart = self.chart
         self.plot.display = chart is not None
-        figure = replace(chart, highlighted=None) if chart is not None else None
+        # The direction is the title's: the figure shows the best step, which it may leave as it was.
+        figure = replace(chart, highlighted=None, direction="") if chart is not None else None
         if figure != self._figure:
             self._figure = figure
             self._draw_figure(figure)

@@ -13,13 +13,16 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.notifications import Notification, SeverityLevel
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets._toast import Toast
 
 
-def same_lines(before: str, after: str, width: int) -> bool:
-    """Whether a toast ``width`` cells wide takes as many lines for ``after`` as for ``before``."""
-    return (before.count("\n") == after.count("\n")
-            and all(len(line) < width for line in before.splitlines() + after.splitlines()))
+def text_height(widget: Widget) -> int | None:
+    """The lines a widget's text (a toast's, a label's) takes at its width, worked out as Textual
+    does for its height (a text of the same height needs no layout of the screen: 5-20 ms a key
+    press); None before it has a width."""
+    width = widget.content_size.width
+    return widget.render().get_height(widget.styles, width) if width else None
 
 
 class Notice(Toast):
@@ -38,10 +41,9 @@ class Notice(Toast):
 
     def say(self, message: str, title: str, severity: SeverityLevel, timeout: float, markup: bool) -> None:
         """Show ``message`` for ``timeout`` seconds, from now, in place of what was shown."""
-        before = self._notification
-        same_height = (self.shown is not None and before.title == title
-                       and same_lines(before.message, message, self.content_size.width))
+        height = text_height(self) if self.shown is not None else None
         self._notification = Notification(message, title, severity, timeout, markup=markup)
+        same_height = height is not None and height == text_height(self)
         self.set_classes(f"-textual-system -shown -{severity}")
         if self._expiry is not None:
             self._expiry.stop()

@@ -50,8 +50,9 @@ class StatusLine(Widget):
         self.parts = [StatusPart(text, "bold", 3)]
 
     def show(self, *parts: StatusPart) -> None:
-        self.parts = list(parts)
-        self.refresh()
+        if list(parts) != self.parts:  # the same line is not drawn again on each key press
+            self.parts = list(parts)
+            self.refresh()
 
     def render(self) -> Text:
         return fit_parts(self.parts, max(self.content_size.width, 1))

@@ -156,7 +156,8 @@ _FILE = 0o100000
 _new = tuple.__new__  # a named tuple made without its __new__, written in Python
 _identify = IDENTITY.pack
 _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A folder opened only to look names up from it: no read permission needed (O_PATH, on Linux).
+_OPEN_PATH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | None = None,
@@ -371,9 +372,15 @@ class LocalBackend(Backend):
                     walked: dict[str, list[FileInfo]] | None) -> dict[str, Usage | CkptError]:
         base = self._abs(folder) + "/"
         found: dict[str, Usage | CkptError] = {}
-        try:  # the steps' files looked up from their folder (no trailing slash: a link there is refused)
-            dir_fd: int | None = os.open(base[:-1] or "/", _OPEN_FOLDER)
-        except OSError:
+        try:  # the steps' files looked up from their folder, reached from the root without a link
+            dir_fd: int | None = self._open_folder(folder)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                # A link (or no folder) now where a folder was listed: whole paths would lead
+                # through it, perhaps out of the root. Each step is unreadable, nothing is read.
+                refused = Unreadable(f"{base[:-1]}: it or a folder above it is no longer a folder "
+                                     "(a symbolic link is not followed)")
+                return dict.fromkeys(names, refused)
             dir_fd = None  # each by its whole path: what cannot be read is said for each step
         try:
             for name in names:
@@ -395,6 +402,21 @@ class LocalBackend(Backend):
             if dir_fd is not None:
                 os.close(dir_fd)
         return found
+
+    def _open_folder(self, folder: str) -> int:
+        """A descriptor of ``folder``, each of its components opened from the one above without
+        following a link (ENOTDIR or ELOOP where one is now a link); the root as named."""
+        fd = os.open(self.root, _OPEN_PATH)
+        try:
+            for part in folder.split("/"):
+                if part:
+                    inner = os.open(part, _OPEN_PATH | os.O_NOFOLLOW, dir_fd=fd)
+                    os.close(fd)
+                    fd = inner
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _open_regular(self, path: str) -> BinaryIO:
         """``path`` opened for reading if it is a regular file, or a link to one inside the root.

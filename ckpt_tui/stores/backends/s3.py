@@ -363,11 +363,14 @@ class S3Backend(DeepListingBackend):
 
     # -- writing --------------------------------------------------------------------------
     def create_new(self, path: str, data: bytes) -> bool:
+        """As the base's; a 412 answer to a PUT tried again (its first answer lost: a 5xx, a
+        dropped connection) may be for this very write: an object holding exactly ``data`` (a
+        marker names its writer, process and time) is this call's own."""
         try:
             with self.errors(f"cannot write {self.url(path)}"):
                 self.client.put_object(Bucket=self.bucket, Key=self.key(path), Body=data, IfNoneMatch="*")
         except Exists:
-            return False
+            return self.read_bytes(path) == data
         return True
 
     def write(self, path: str, data: bytes) -> None:

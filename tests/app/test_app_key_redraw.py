@@ -1,0 +1,131 @@
+"""What a key press draws again in the steps, the details, the chart and the run list: what
+changed, not the rest (a 20,000-step run answers each key within a frame or two)."""
+
+from __future__ import annotations
+
+from app_helpers import RecordingApp, go_to_step, main, toasts
+from app_scenarios import settle
+from test_app_dialog_layout import count_calls, count_layouts
+
+from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, RunTree, StatusLine
+from ckpt_tui.core.retention import Policy
+
+
+def rendered_rows(table) -> list[int]:
+    """The lines of the step table rendered from now on."""
+    return count_calls(table, "render_line")
+
+
+async def ready(pilot, step: int) -> None:
+    await settle(pilot)
+    await go_to_step(pilot, step)
+    await settle(pilot)
+
+
+async def test_a_range_mark_draws_the_rows_it_changes_not_the_whole_table(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        table = main(app).table
+        lines = rendered_rows(table)
+        await pilot.press("shift+up")
+        await settle(pilot)
+        assert main(app).marks[main(app).current] == frozenset({5}) and table.highlighted.step == 4
+        # The row marked (which the cursor left) and the row the cursor reached; every row is on screen.
+        assert sorted(set(lines)) == [(table.rows.index(table.run.checkpoint(s)) + 1,) for s in (4, 5)]
+        assert "M" in table._cells(table.run.checkpoint(5))[0]
+        lines.clear()
+        await pilot.press("down")
+        await settle(pilot)
+        assert len(set(lines)) == 2  # a move: the two rows the cursor left and reached
+
+
+async def test_sorting_keeps_the_highlighted_steps_details_and_chart_labels_as_drawn(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        body = screen.query_one(DetailsPanel).query_one("#details-body")
+        shown = str(body.render())
+        updates = count_calls(body, "update")
+        labels = [count_calls(label, "update") for label in screen.query_one(MetricPlot).query("Label")]
+        await pilot.press("s", "s", "S")
+        await settle(pilot)
+        assert screen.table.sort_key != "step" and screen.table.highlighted.step == 5
+        assert updates == [] and str(body.render()) == shown and labels == [[], []]
+        await pilot.press("up")
+        await settle(pilot)
+        assert len(updates) == 1 and str(body.render()) != shown  # another step: its details
+
+
+async def test_inverting_marks_on_a_step_that_stays_redraws_neither_its_details_nor_the_run_list(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 11)  # the latest: never marked
+        screen = main(app)
+        details = count_calls(screen.query_one(DetailsPanel).query_one("#details-body"), "update")
+        relabelled = count_calls(screen.query_one(RunTree), "relabel")
+        status = screen.query_one(StatusLine)
+        repainted = count_calls(status, "refresh")
+        await pilot.press("i")
+        await settle(pilot)
+        assert screen.marks[screen.current] == frozenset(range(10))  # every step but best (10) and latest
+        assert details == [] and relabelled == []
+        assert len(repainted) == 1 and "10 marked for deletion" in str(status.render())
+        await pilot.press("space")  # on the latest: refused, nothing changes
+        await settle(pilot)
+        assert len(repainted) == 1  # the same top line is not drawn again
+
+
+async def test_a_toast_retold_in_as_many_lines_needs_no_layout_of_the_screen(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        long = "x " * 40  # longer than the toast is wide: two lines either way
+        app.notify(long, title="Marks", replace=True)
+        await settle(pilot)
+        layouts = count_layouts(screen)
+        app.notify(long.replace("x", "y"), title="Marks", replace=True)
+        await settle(pilot)
+        assert layouts == [] and "y y" in str(toasts(app, "Marks")[0].render())
+        app.notify(long * 3, title="Marks", replace=True)  # more lines: laid out again
+        await settle(pilot)
+        assert layouts
+
+
+async def test_typing_in_the_jump_dialog_does_not_lay_it_out_for_its_hint(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("colon")
+        await settle(pilot)
+        hint = app.screen.query_one("#prompt-hint")
+        refreshes: list[bool] = []
+        refresh = hint.refresh
+        hint.refresh = lambda *regions, layout=False, **kwargs: (refreshes.append(layout),
+                                                                 refresh(*regions, layout=layout, **kwargs))[1]
+        await pilot.press(*"10")
+        await settle(pilot)
+        assert True not in refreshes and "the nearest step there is" in str(hint.render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main(app).table.highlighted.step == 10
+
+
+async def test_a_direction_that_keeps_the_best_step_keeps_the_chart_as_drawn(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        plot = screen.query_one(MetricPlot)
+        best = plot.chart.best_step
+        drawn = count_calls(plot, "_draw_figure")
+        await pilot.press("d")  # auto (max for val/reward) -> max: the same best step
+        await settle(pilot)
+        assert screen.policy.mode == "max" and plot.chart.best_step == best and drawn == []
+        assert "(max)" in str(plot.query_one("#plot-title").render())
+        await pilot.press("d")  # -> min: another best step, another figure
+        await settle(pilot)
+        assert plot.chart.best_step != best and len(drawn) == 1
