@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app_helpers import RecordingApp, go_to_step, main, toasts
 from app_scenarios import settle
-from test_app_dialog_layout import count_calls, count_layouts
+from test_app_dialog_layout import count_calls, count_frames, count_layouts
 
 from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, RunTree, StatusLine
 from ckpt_tui.core.retention import Policy
@@ -129,3 +129,17 @@ async def test_a_direction_that_keeps_the_best_step_keeps_the_chart_as_drawn(art
         await pilot.press("d")  # -> min: another best step, another figure
         await settle(pilot)
         assert plot.chart.best_step != best and len(drawn) == 1
+
+
+async def test_a_range_mark_that_shows_a_toast_is_one_frame_scrollbars_and_all(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 16), notifications=True) as pilot:  # low: the steps scroll
+        await ready(pilot, 11)  # the latest: it stays, and a toast says so (the screen is laid out)
+        table = main(app).table
+        assert table.show_vertical_scrollbar
+        frames = count_frames(app)
+        await pilot.press("shift+up")
+        await settle(pilot)
+        assert app.said("step 11 stays") and table.highlighted.step == 10
+        # Not a second frame drawing the steps' scrollbars again, 20-30 ms after the first.
+        assert len(frames) == 1

@@ -115,6 +115,18 @@ class CheckpointTable(ScrollView, can_focus=True):
     # Not repainted as a whole when the cursor moves: its watcher repaints the two rows.
     cursor_row: reactive[int] = reactive(0, always_update=True, repaint=False)
 
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Textual's ScrollView (8.2.8, a private hook) compares the region the compositor arranges
+        # in with the table's own virtual size (its rows), which always differ: each layout of the
+        # screen (a toast shown or hidden, a dialog closed) refreshed both scrollbars, drawn again
+        # in a frame of their own 20-30 ms after the layout's. They are fitted again only when the
+        # table's size, rows or container change.
+        fit = (size, self.virtual_size, container_size)
+        if fit == self._scrollbars_fit:
+            return self._container_size != container_size  # what ScrollView answers for the same size
+        self._scrollbars_fit = fit
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -128,6 +140,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self.best_steps: frozenset[int] = frozenset()  # every step tied for best
         self.timezone: tzinfo | None = None
         self.rows: list[Checkpoint] = []
+        self._scrollbars_fit: tuple[Size, Size, Size] | None = None  # see _size_updated
         self.columns: list[Column] = []
         self.sort_key = "step"
         self.sort_reverse = False
