@@ -143,3 +143,22 @@ async def test_a_range_mark_that_shows_a_toast_is_one_frame_scrollbars_and_all(a
         assert app.said("step 11 stays") and table.highlighted.step == 10
         # Not a second frame drawing the steps' scrollbars again, 20-30 ms after the first.
         assert len(frames) == 1
+
+
+async def test_a_key_typed_in_a_dialog_draws_the_text_and_its_hint_in_one_frame(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("M")  # mark by condition: the hint says what the text would mark
+        await settle(pilot)
+        hint = app.screen.query_one("#prompt-hint")
+        untyped = str(hint.render())
+        frames = count_frames(app)
+        await pilot.press("x")
+        await settle(pilot)
+        # Not the text first, then the hint the text changes in a frame of its own.
+        assert str(hint.render()) != untyped and len(frames) == 1
+        await pilot.press("backspace")
+        await settle(pilot)
+        assert str(hint.render()) == untyped and len(frames) == 2

@@ -45,8 +45,9 @@ class Prompt(ReusableDialog):
         self.query_one("#prompt").border_title = title
         field = self.query_one(Input)
         field.restrict, field.cursor_blink = restrict, cursor_blink
-        with field.prevent(Input.Changed):
-            field.value = value
+        self._filling = True
+        field.value = value
+        self._filling = False
         field.cursor_position = len(value)
         self.show_hint(hint)
         field.focus()
@@ -61,10 +62,14 @@ class Prompt(ReusableDialog):
         field = self.query_one(Input)
         field.cursor_blink = self.cursor_blink
         field.focus()
+        # A watcher runs as the text changes, so that the hint is drawn in the frame that draws the
+        # text; Input's Changed message is handled after that frame, and drew the hint in one of
+        # its own 20-30 ms later.
+        self.watch(field, "value", self.typed, init=False)
 
-    @on(Input.Changed)
-    def changed(self, event: Input.Changed) -> None:
-        self.show_hint(self.check(event.value) if self.check and event.value.strip() else self.hint)
+    def typed(self, value: str) -> None:
+        if not self._filling:  # the text a reused dialog starts with: its hint is said as it opens
+            self.show_hint(self.check(value) if self.check and value.strip() else self.hint)
 
     def show_hint(self, line: str) -> None:
         label = self.query_one("#prompt-hint", Label)
@@ -90,6 +95,7 @@ class Prompt(ReusableDialog):
         self.answer(None)
 
     _hint_shown: str | None = None  # the line under the field
+    _filling = False  # while a reused dialog is given its text
 
     _below: Screen | None = None  # the screen below while this dialog closes, drawn once
     _waits = 0  # for that screen to have handled what the answer changed, and for this dialog's suspension
