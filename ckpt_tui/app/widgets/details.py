@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from ...core.models import Checkpoint, Run
 from ...formatting import number, size
+from .one_layout import LaidOutOnce
 
 LABEL_WIDTH = 14  # a long metric name is cut, never the value beside it
 
@@ -61,7 +62,11 @@ def describe_checkpoint(run: Run, ckpt: Checkpoint, reasons: tuple[str, ...] | N
     return grid
 
 
-class DetailsPanel(VerticalScroll):
+class DetailsBody(LaidOutOnce, Static):
+    """The details' text: its height is worked out by the layout that places it."""
+
+
+class DetailsPanel(LaidOutOnce, VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -69,7 +74,7 @@ class DetailsPanel(VerticalScroll):
         self._shown: tuple | None = None  # the run and step it shows, and what it was told of them
 
     def compose(self):
-        yield Static("", id="details-body")
+        yield DetailsBody("", id="details-body")
 
     def _shape_of(self, grid: Table, location: str, tags: tuple[str, ...], ckpt: Checkpoint,
                   names: list[str], slim: str | None) -> tuple:

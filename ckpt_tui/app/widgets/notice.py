@@ -16,6 +16,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets._toast import Toast
 
+from .one_layout import LaidOutOnce
+
 
 def text_height(widget: Widget) -> int | None:
     """The lines a widget's text (a toast's, a label's) takes at its width, worked out as Textual
@@ -25,7 +27,7 @@ def text_height(widget: Widget) -> int | None:
     return widget.render().get_height(widget.styles, width) if width else None
 
 
-class Notice(Toast):
+class Notice(LaidOutOnce, Toast):
     """A toast that stays mounted: hidden when its time is up or it is clicked."""
 
     DEFAULT_CSS = "Notice { visibility: hidden; } Notice.-shown { visibility: visible; }"
@@ -60,11 +62,6 @@ class Notice(Toast):
         """Toast's own timer calls this too (set when mounted): only a notice whose time is up goes."""
         if self.shown is not None and self._notification.time_left < 0.05:
             self.hide()
-
-    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
-        # Without children or scrolling, a new size needs no second layout of the screen (which
-        # Textual asks for when a widget's virtual size changes).
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def on_click(self, event: events.Click) -> None:
         event.prevent_default()  # Toast's click handler would forget a notification the app never had
