@@ -63,6 +63,25 @@ def test_a_safetensors_file_whose_header_cannot_be_read_is_not_whole(content, re
     assert reason in safetensors_problem(io.BytesIO(content), len(content))
 
 
+@pytest.mark.parametrize("size", range(1, 8))
+def test_a_safetensors_file_too_short_for_its_header_length_is_not_whole(size):
+    """1 to 7 bytes: the 8 bytes that give the header's length are cut, as an unreadable header is."""
+    data = safetensors_bytes()[:size]
+    assert "header unreadable" in safetensors_problem(io.BytesIO(data), size)
+    assert "header unreadable" in safetensors_problem(io.BytesIO(data[:3]), size)  # shorter still when read
+
+
+def test_an_art_step_whose_adapter_is_a_few_bytes_is_not_complete(art_model, capsys):
+    age(art_step(art_model, 3, safetensors_bytes()[:5]))
+    root = art_model.parents[2]
+    run = listed(capsys, root)
+    assert run["latest_step"] == 2 and "5 bytes, its header unreadable" in pending_names(run)["0003"]
+    assert run_cli(capsys, "path", root, "--latest")[1] == f"{art_model / 'checkpoints' / '0002'}\n"
+    code, _, err = run_cli(capsys, "prune", root, "--keep", "latest", "--metric", "none", "--yes")
+    assert code == 0, err
+    assert (art_model / "checkpoints" / "0003" / "adapter_model.safetensors").exists()
+
+
 def test_a_torch_archive_cut_before_its_end_is_not_whole():
     data = torch_archive_bytes()
     assert zip_problem(io.BytesIO(data), len(data)) == ""

@@ -40,9 +40,10 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     """
     if size == 0:
         return "empty"
-    if size < 8:
-        return ""
-    length = int.from_bytes(stream.read(8), "little")
+    head = stream.read(8) if size >= 8 else b""
+    if len(head) < 8:  # the header's length itself is cut: nothing says the file is whole
+        return f"{size} bytes, its header unreadable (shorter than the 8 bytes of its length)"
+    length = int.from_bytes(head, "little")
     if length > MAX_SAFETENSORS_HEADER:
         return ""
     if length == 0:  # never written: a preallocated file starts with zeros
