@@ -106,7 +106,7 @@ def test_hf_checkpoint_without_trainer_state_is_a_save_in_progress(hf_in_place, 
     assert "trainer_state.json" in pending_names(run)["checkpoint-3"]
     assert run_cli(capsys, "path", hf_in_place, "--latest") == (0, f"{hf_in_place / 'checkpoint-2'}\n", "")
     code, out, err = run_cli(capsys, "path", hf_in_place, "--step", 3)
-    assert (code, out) == (2, "") and "trainer_state.json" in err
+    assert (code, out) == (1, "") and "trainer_state.json" in err
 
 
 def test_prune_keeps_the_newest_complete_step_while_the_next_save_is_written(hf_in_place, capsys):
@@ -160,7 +160,7 @@ def test_an_art_step_holding_only_its_config_is_not_complete(art_model, capsys):
     assert run["latest_step"] == 2 and "no weights file" in pending_names(run)["0003"]
     assert run_cli(capsys, "path", root, "--latest")[1] == f"{art_model / 'checkpoints' / '0002'}\n"
     code, out, err = run_cli(capsys, "path", root, "--step", 3)
-    assert (code, out) == (2, "") and "0003" not in out
+    assert (code, out) == (1, "") and "0003" not in out
 
 
 def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monkeypatch):
@@ -243,7 +243,7 @@ def test_a_torchtune_epoch_whose_last_shard_is_half_written_is_not_handed_out(tr
     write(shard, shard.read_bytes(), cut=shard.stat().st_size // 2)
     assert run_cli(capsys, "path", root, "--latest") == (0, f"{root / 'epoch_1'}\n", "")
     code, out, err = run_cli(capsys, "path", root, "--step", 2)
-    assert (code, out) == (2, "") and "model-00001-of-00001.safetensors" in err
+    assert (code, out) == (1, "") and "model-00001-of-00001.safetensors" in err
 
 
 def test_a_torchtune_epoch_settles(trainer_tree, capsys, monkeypatch):
@@ -261,7 +261,7 @@ def test_deepspeed_first_save_before_any_latest_is_not_complete(trainer_tree, ca
         shutil.rmtree(root / tag)
     (root / "latest").unlink()
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "global_step10" not in out
+    assert (code, out) == (1, "") and "global_step10" not in out
     assert "complete steps: none" in err and "10 (incomplete save" in err
 
 
@@ -275,7 +275,7 @@ def test_megatron_first_save_before_any_tracker_is_not_complete(tmp_path, capsys
     root = tmp_path / "megatron"
     megatron_legacy(root, 10)
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err
+    assert (code, out) == (1, "") and "latest_checkpointed_iteration.txt" in err
 
 
 def test_megatron_legacy_iteration_below_the_tracker_with_broken_files(tmp_path, capsys):
@@ -286,7 +286,7 @@ def test_megatron_legacy_iteration_below_the_tracker_with_broken_files(tmp_path,
     (root / "latest_checkpointed_iteration.txt").write_text("40")
     assert run_cli(capsys, "path", root, "--latest")[1] == f"{root / 'iter_0000040'}\n"
     code, out, err = run_cli(capsys, "path", root, "--step", 30)
-    assert (code, out) == (2, "") and "model_optim_rng.pt" in err
+    assert (code, out) == (1, "") and "model_optim_rng.pt" in err
     assert run_cli(capsys, "path", root, "--step", 20)[1] == f"{root / 'iter_0000020'}\n"
 
 
@@ -294,7 +294,7 @@ def test_verl_without_tracker_has_nothing_whole(tmp_path, capsys):
     root = tmp_path / "verl"
     write(root / "global_step_5" / "actor" / "model_world_size_1_rank_0.pt", torch_archive_bytes())
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err
+    assert (code, out) == (1, "") and "latest_checkpointed_iteration.txt" in err
 
 
 def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):

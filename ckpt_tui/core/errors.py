@@ -21,6 +21,11 @@ class NoLocation(NotFound, Refused):
     """The location named does not exist: bad usage, refused before anything is read."""
 
 
+class NotLogged(NotFound, Refused):
+    """The metric asked for is logged for no checkpoint that could be chosen: refused (exit 2), as
+    a prune refuses a run that does not log its metric; still ``NotFound`` to the Python API."""
+
+
 class AlreadyExists(Refused):
     """The destination exists and would be overwritten."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import NotFound, Refused
+from .errors import NotFound, NotLogged, Refused
 from .models import Checkpoint, Run
 from .retention import Policy, Rule, metric_values, ranked_steps
 
@@ -31,7 +31,7 @@ def best_checkpoint_of(run: Run, policy: Policy, weights: bool = False) -> Check
     values = metric_values(Run(run.project, run.name, complete, run.metrics), policy)
     if not values:
         logged = ", ".join(run.metrics.names()) or "none"
-        raise NotFound(f"{label}: metric {policy.metric!r} is not logged for any complete checkpoint "
+        raise NotLogged(f"{label}: metric {policy.metric!r} is not logged for any complete checkpoint "
                        f"(metrics logged: {logged}); {_describe(run, resumable(run))}")
     step = ranked_steps(values, policy.direction)[0]
     at_step = [c for c in complete if c.step == step]
