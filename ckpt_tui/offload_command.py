@@ -114,6 +114,9 @@ def cmd_offload(args: argparse.Namespace) -> int:
         else:
             runs.append(loaded)
     plans, skipped = plan_runs(store, runs, policies, targets, args.to, args.keep_local, args.yes)
+    if not plans and args.to is None and not failed:  # nowhere to offload to: bad usage, not "nothing to do"
+        raise Refused("no offload target: pass --to REMOTE (a bucket or a directory), or set the runs' offload "
+                      'key in .ckpt-tui.toml (offload = { to = "s3://bucket/prefix" })')
     for problem in dict.fromkeys(p.plan.resolved.problem for p in plans if p.plan.resolved.problem):
         raise InvalidPolicyFile(problem)
     todo = [p for p in plans if p.plan.delete and not p.plan.refused]
