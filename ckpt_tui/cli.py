@@ -1011,6 +1011,16 @@ def _missing_directory(location: str) -> str | None:
     return f"not a directory: {path}" if os.path.exists(path) else f"no directory at {path}"
 
 
+def _command_like(location: str) -> str | None:
+    """The command a missing location that is one bare word was likely meant to be (``lss``, ``prun``)."""
+    if not location.isidentifier():
+        return None
+    from difflib import get_close_matches
+
+    close = get_close_matches(location.lower(), COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def open_app(args: argparse.Namespace) -> int:
     # Flags over the saved policies, which the app reads with the location. Without --metric
     # (or a saved one) the app picks, per run, a metric the run logs; with it, it holds to it.
@@ -1018,6 +1028,8 @@ def open_app(args: argparse.Namespace) -> int:
     if not args.demo and (problem := _missing_directory(args.location)):
         if args.location == DEFAULT_LOCATION:  # nothing given: say how to give it
             problem += "; pass the folder that holds the checkpoints: ckpt-tui PATH (or ckpt-tui --demo)"
+        elif typo := _command_like(args.location):
+            problem += f"; to run a command: ckpt-tui {typo} (commands: {', '.join(COMMANDS)})"
         _err(problem)
         return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual

@@ -74,7 +74,8 @@ def test_a_step_that_is_not_there_is_not_found_for_path_and_fork(art_base, capsy
                     ["fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "x", "--step", 99],
                     ["path", art_base, "-p", "demo", "-r", "agent-001", "--not-after-step", -1]):
         code, out, err = run_cli(capsys, *command)
-        assert (code, out) == (1, "") and len(err.splitlines()) == 1 and "99" in err or "-1" in err, err
+        assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
+        assert "step 99" in err or "step -1" in err, err
     assert not (art_base / "demo" / "models" / "x").exists()
 
 
@@ -206,3 +207,26 @@ def test_watch_inside_an_art_run_folder_takes_that_run(art_base, capsys, monkeyp
     assert code == 0, err
     assert f"watching demo/agent-001 in {art_base}" in err
     assert steps(art_base) == {11} and steps(art_base, "demo/models/agent-002") != {11}
+
+
+def test_offload_to_an_empty_location_is_bad_usage(art_base, capsys):
+    code, out, err = run_cli(capsys, "offload", art_base, "--to", "", "--dry-run")
+    assert (code, out) == (2, "") and err == "ckpt-tui: --to: a location must not be empty\n"
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("lss", "ls"), ("prun", "prune"), ("Path", "path")])
+def test_a_command_mistyped_is_named_beside_the_missing_folder(tmp_path, capsys, monkeypatch, typed, meant):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, typed)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith(f"ckpt-tui: no directory at {typed}; to run a command: ckpt-tui {meant} (commands: ls,")
+    code, _, err = run_cli(capsys, "checkpoints")  # a word like no command: no hint
+    assert code == 2 and err == "ckpt-tui: no directory at checkpoints\n"
+
+
+def test_best_of_a_run_with_nothing_complete_is_not_found_not_a_metric_refusal(art_base, capsys):
+    for step in (tuple((art_base / RUN / "checkpoints").iterdir())):
+        for weights in step.glob("*.safetensors"):
+            weights.write_bytes(weights.read_bytes()[:20])  # cut short: every save incomplete
+    code, out, err = run_cli(capsys, "path", art_base, "-p", "demo", "-r", "agent-001", "--best")
+    assert (code, out) == (1, "") and "no complete checkpoint" in err and len(err.splitlines()) == 1

@@ -25,9 +25,11 @@ def best_checkpoint_of(run: Run, policy: Policy, weights: bool = False) -> Check
     label = f"{run.project}/{run.name}"
     if policy.metric is None:
         raise Refused(f"{label}: no metric to choose the best by (the metric is 'none'); pass --metric")
+    complete = [c for c in run.checkpoints if c.complete]
+    if not complete:  # nothing to choose from, whatever the metric: not found, as for --latest
+        raise NotFound(f"{label}: no complete checkpoint; {_describe(run, [])}")
     if not run.metrics.names():
         raise Refused(f"{label} logs no metric to choose the best by; {_describe(run, resumable(run))}")
-    complete = [c for c in run.checkpoints if c.complete]
     values = metric_values(Run(run.project, run.name, complete, run.metrics), policy)
     if not values:
         logged = ", ".join(run.metrics.names()) or "none"
