@@ -191,13 +191,14 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
     link after it was listed is never walked through; the step is then ``Unreadable``. Plain
     strings, no generators or per-file objects: this is the inner loop of every listing, and
     it decides how close a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
-    process deleting) is skipped; ``root`` vanished raises FileNotFoundError.
+    process deleting) is skipped; ``root`` renamed aside or removed meanwhile (walked below it, or
+    with entries gone) raises FileNotFoundError.
     """
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
     lstat, add, listdir, close = os.lstat, None if files is None else files.append, os.listdir, os.close
     markers: frozenset[str] = frozenset()
-    vanished = False
+    look_again = False
     open_ = os.open
     try:  # root looked up from dir_fd, or by its path; never through a link
         fd = open_(root[within + 1:] if dir_fd is not None else root, _READ_FOLDER, dir_fd=dir_fd)
@@ -219,7 +220,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
                 try:
                     st = lstat(name, dir_fd=fd)
                 except FileNotFoundError:
-                    vanished = True
+                    look_again = True
                     continue
                 kind = st.st_mode & _KIND
                 if kind == _DIR:
@@ -249,6 +250,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
             if folders is not None:
                 if prefix.count("/") >= MAX_NESTING:
                     raise Unreadable(f"{root}: folders nested more than {MAX_NESTING} deep; not read")
+                look_again = True  # below root: whether root is still there is asked at the end
                 parent = [fd, len(folders)]
                 stack.extend((parent, name, prefix + name + "/") for name in reversed(folders))
             else:
@@ -259,7 +261,7 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
                 try:
                     fd = open_(name, _READ_FOLDER, dir_fd=parent[0])
                 except FileNotFoundError:
-                    vanished = True  # removed while we looked: what is gone holds nothing
+                    look_again = True  # removed while we looked: what is gone holds nothing
                 except NotADirectoryError:  # a link (or a file) now where a folder was listed
                     raise _swapped(f"{root}/{prefix[:-1]}") from None
                 finally:
@@ -276,7 +278,8 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
             if parent[0] >= 0:
                 close(parent[0])
         raise
-    if vanished:  # the whole folder went too (renamed aside by a prune): gone, not half counted
+    if look_again:  # entries went, or the walk went below root: was root renamed aside (by a prune) meanwhile?
+        # Then it is gone, not counted as if here; a step of files alone (the usual one) costs no look more.
         os.lstat(root[within + 1:] if dir_fd is not None else root, dir_fd=dir_fd)
     blobs = () if linked is None else tuple(Blob(f"{dev}:{ino}", size, links, here)
                                             for (dev, ino), (size, links, here) in linked.items())
