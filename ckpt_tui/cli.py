@@ -1058,8 +1058,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = parse_command(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            try:
+                return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
+                        "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            except NoLocation as exc:
+                if args.location != DEFAULT_LOCATION or "./.art" in argv:
+                    raise
+                raise NoLocation(f"{exc}; pass the folder that holds the checkpoints: "
+                                 f"ckpt-tui {args.command} PATH") from None
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

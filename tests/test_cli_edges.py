@@ -230,3 +230,15 @@ def test_best_of_a_run_with_nothing_complete_is_not_found_not_a_metric_refusal(a
             weights.write_bytes(weights.read_bytes()[:20])  # cut short: every save incomplete
     code, out, err = run_cli(capsys, "path", art_base, "-p", "demo", "-r", "agent-001", "--best")
     assert (code, out) == (1, "") and "no complete checkpoint" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["ls"], ["prune", "--dry-run"], ["path", "--latest"], ["fork", "--to", "x"]])
+def test_a_command_without_a_location_and_no_art_base_here_says_how_to_name_one(tmp_path, capsys, monkeypatch,
+                                                                             command):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *command)
+    assert (code, out) == (2, "")
+    assert err == (f"ckpt-tui: no directory at {tmp_path}/.art; pass the folder that holds the checkpoints: "
+                   f"ckpt-tui {command[0]} PATH\n")
+    code, _, err = run_cli(capsys, command[0], "./.art", *command[1:])  # named: no hint
+    assert code == 2 and err == f"ckpt-tui: no directory at {tmp_path}/.art\n"
