@@ -175,9 +175,9 @@ def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monk
     def no_second_walk(self, folder, names):
         raise AssertionError(f"step folders walked again: {list(names)}")
 
-    def counting_open(self, path):
+    def counting_open(self, path, *listed):
         opened.append(path)
-        return real_open(self, path)
+        return real_open(self, path, *listed)
 
     monkeypatch.setattr(LocalBackend, "walk_many", no_second_walk)
     monkeypatch.setattr(LocalBackend, "open_listed", counting_open)
@@ -302,7 +302,8 @@ def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
     opened = []
     original = store.backend.open_listed
     monkeypatch.setattr(store.backend, "open_listed",
-                        lambda path: (path.endswith(".safetensors") and opened.append(path)) or original(path))
+                        lambda path, *listed: (path.endswith(".safetensors") and opened.append(path))
+                        or original(path, *listed))
     store.load_run("demo", "agent")
     first = len(opened)
     store.load_run("demo", "agent")

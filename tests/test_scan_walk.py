@@ -222,3 +222,43 @@ def test_a_step_swapped_for_a_link_between_listing_and_walk_is_a_pending_unreada
     [pending] = [c for c in run.pending if c.step == 2]
     assert pending.pending.name == "UNREADABLE" and "not followed" in pending.detail
     assert run.total_bytes < 5000
+
+
+def test_a_step_swapped_for_a_link_between_its_walk_and_its_header_read_is_not_read_through(tmp_path, monkeypatch):
+    """The walk finds 0002's adapter cut short; before its header is read, 0002 is swapped for a link
+    to a folder whose adapter is whole. The header read refuses the file that is not the one listed:
+    the step is not whole, and nothing outside is read."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from completeness_trees import age, art_step, safetensors_bytes
+
+    from ckpt_tui.stores.local import LocalStore
+
+    whole = safetensors_bytes()
+    model = tmp_path / "base" / "p" / "models" / "m"
+    for step in (1, 2):
+        age(art_step(model, step, whole if step == 1 else whole[:-4]))
+    outside = tmp_path / "outside"
+    age(art_step(outside, 2, whole))
+    ckpts = model / "checkpoints"
+    real, read = LocalBackend.open_listed, []
+
+    def swap_then_open(self, path, tag=""):
+        if path.endswith("0002/adapter_model.safetensors") and not (ckpts / "0002").is_symlink():
+            os.rename(ckpts / "0002", tmp_path / "aside")
+            (ckpts / "0002").symlink_to(outside / "checkpoints" / "0002", target_is_directory=True)
+        try:
+            stream = real(self, path, tag)
+        except Exception as exc:
+            read.append((path, type(exc).__name__))
+            raise
+        read.append((path, "opened"))
+        return stream
+
+    monkeypatch.setattr(LocalBackend, "open_listed", swap_then_open)
+    run = LocalStore(tmp_path / "base").load_run("p", "m")
+    assert [c.step for c in run.checkpoints] == [1]
+    [pending] = run.pending
+    assert pending.step == 2 and "not the file listed" in pending.detail
+    assert ("p/models/m/checkpoints/0002/adapter_model.safetensors", "Replaced") in read

@@ -46,3 +46,8 @@ class NotRead(Unreadable):
     """A file that is there but was not read: not a regular file (a FIFO, a device), a link
     leading out of the location, or larger than a reader takes. The message says which;
     whatever depends on the file is refused rather than decided as if it were absent."""
+
+
+class Replaced(NotRead):
+    """A file that is not the one a listing showed a moment ago (it, or a folder above it, was
+    replaced: by a link, say): not read, and nothing says it is whole."""

@@ -10,7 +10,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator
 
-from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Unreadable
+from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Replaced, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
 from ..layouts.whole_files import WEIGHT_SUFFIXES
@@ -548,10 +548,12 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {self._abs(path)}") from None
 
-    def open_listed(self, path: str) -> BinaryIO:
+    def open_listed(self, path: str, tag: str = "") -> BinaryIO:
         """A file the walk has just ``lstat``-ed as regular, opened without a second ``lstat``: never
         through a link (``O_NOFOLLOW``), without blocking, and left unread unless ``fstat`` finds it
-        still regular. Read straight from the descriptor: the whole-file checks read a few bytes once."""
+        still regular and, given the walk's ``tag``, the very file the walk found (device and inode: a
+        step folder swapped for a link since is not read through). Read straight from the descriptor:
+        the whole-file checks read a few bytes once."""
         target = f"{self.root}/{path}"
         try:
             fd = os.open(target, _READ_LISTED)
@@ -560,9 +562,14 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
         try:
-            mode = os.fstat(fd).st_mode
+            st = os.fstat(fd)
+            mode = st.st_mode
             if mode & _KIND != _FILE:
                 raise NotRead(f"{target} is {_what(mode)}, not a regular file; not read")
+            if tag and _identify(st.st_dev, st.st_ino, 0, 0, 0)[:16] != tag.encode("latin-1")[:16]:
+                # Not the file the walk found: its folder was swapped (for a link?) or it was replaced.
+                raise Replaced(f"{target} is not the file listed a moment ago (its folder or it was replaced); "
+                              "not read")
             return _Descriptor(fd)
         except BaseException:
             os.close(fd)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from ...core.errors import CkptError
+from ...core.errors import CkptError, Replaced
 from ...core.records import NamedTuple
 
 # safetensors refuses headers above 100 MB (``MAX_HEADER_SIZE`` in its Rust crate).
@@ -87,6 +87,8 @@ def file_problem(path: str, size: int, opener: Opener, unread: str | None = "") 
             return check(stream, size)
         finally:
             stream.close()
+    except Replaced as exc:  # not the file listed (its folder swapped for a link?): nothing says it is whole
+        return str(exc)
     except (CkptError, OSError):
         return unread  # gone or unreadable meanwhile: the listing of the step says the rest
 
