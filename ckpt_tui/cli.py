@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from . import __version__
-from .core.errors import CkptError, NotFound, Refused
+from .core.errors import CkptError, NoLocation, NotFound, Refused
 from .core.store import list_runs, single_run
 from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
@@ -300,11 +300,11 @@ def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, uploads:
     return orjson.dumps(document)
 
 
-def _load_runs(store, project: str | None, run: str | None) -> tuple[list[Run], list[tuple[str, str, str]]]:
-    """The selected runs, and (project, run, why) for each that could not be read: one
+def _load_runs(store, pairs: list[tuple[str, str]]) -> tuple[list[Run], list[tuple[str, str, str]]]:
+    """The runs ``pairs`` name, and (project, run, why) for each that could not be read: one
     bad run never hides the others."""
     runs, failed = [], []
-    for (proj, name), result in store.load_runs(list_runs(store, project, run)):
+    for (proj, name), result in store.load_runs(pairs):
         if isinstance(result, Run):
             runs.append(result)
         else:
@@ -444,10 +444,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     from .core.hidden import Uploads
 
-    store = _open(args)
+    store, pairs = _selected(args)
     flags = flag_settings(args.metric, args.mode)
     if args.json:
-        pairs = list_runs(store, args.project, args.run)
         failed: list[tuple[str, str, str]] = []
         policies = Policies(store, flags)
         found = {}
@@ -475,7 +474,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                               "deletion_note": store.deletion_note,
                               "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
         return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
-    runs, failed = _load_runs(store, args.project, args.run)
+    runs, failed = _load_runs(store, pairs)
     policies = Policies(store, flags)
     cache: dict[tuple[str, str], Resolved] = {}
 
@@ -579,15 +578,37 @@ def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete",
     return None
 
 
+class _StatusLine:
+    """One line on stderr, written again in place (``\r``) as work goes on, when ``show``; ``end``
+    finishes it with a newline, whatever the work did: what is printed next, or the shell's
+    prompt, never lands on it (a step spared or a failure leaves the count short of its total)."""
+
+    def __init__(self, show: bool) -> None:
+        self.show, self.open = show, False
+
+    def __call__(self, text: str) -> None:
+        if self.show:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            self.open = True
+
+    def end(self) -> None:
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
+
+
 def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
     from .core.execute import execute_plans
 
-    def progress(plan: Plan, done: int, total: int, item) -> None:
-        if show_progress:
-            print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
-                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+    line = _StatusLine(show_progress)
 
-    outcome = execute_plans(store, plans, progress)
+    def progress(plan: Plan, done: int, total: int, item) -> None:
+        line(f"{plan.project}/{plan.run}: done {done}/{total} (step {item.step})")
+
+    try:
+        outcome = execute_plans(store, plans, progress)
+    finally:
+        line.end()
     for failure in outcome.failures:
         _err(failure)
     for result in outcome.results:
@@ -655,9 +676,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from .core.hidden import parse_age
 
         parse_age(args.abort_uploads_older)  # a bad duration stops before anything is read
-    store = _open(args)
+    store, pairs = _selected(args)
     policies = Policies(store, _flags(args))
-    pairs = list_runs(store, args.project, args.run)
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
         raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
@@ -737,32 +757,87 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # -- fork --------------------------------------------------------------------
+def _art_base_here(args: argparse.Namespace, store):
+    """For a folder inside an ART base (a project, its ``models`` folder, a model or its
+    ``checkpoints`` folder: none shows runs of its own), the base's store and the project and
+    run (None for a project's folder) the folder names in it, --project and --run first; else None."""
+    from .app.hints import art_base_above  # the app's own hint, without Textual
+
+    found = art_base_above(store.location)
+    if found is None:
+        return None
+    from pathlib import Path
+
+    base = found[0]
+    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
+    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
+    return _open(args, str(base)), project, run
+
+
+def _selected(args: argparse.Namespace):
+    """The store and the (project, run) pairs --project and --run select; a folder inside an ART
+    base that holds no runs of its own stands for its run (or project) in the base, as ``path``
+    and ``fork`` take it: --project and --run are then set to name it there."""
+    store = _open(args)
+    try:
+        pairs = list_runs(store, args.project, args.run)
+    except NoLocation:
+        raise
+    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
+        if store.list_projects():
+            raise
+        pairs = None
+    return (store, pairs) if pairs else _in_base(args, store, pairs)
+
+
+def _in_base(args: argparse.Namespace, store, pairs):
+    """``_selected`` once the location showed no runs (``pairs`` is [] or None: names not found)."""
+    here = _art_base_here(args, store)
+    if here is not None:
+        base, project, run = here
+        try:
+            found = list_runs(base, project, run)
+        except NotFound:
+            if args.project is not None or args.run is not None:
+                raise  # a name given on the command line is not there either
+            found = None  # the folder names no run of the base (a model not trained yet)
+        if found is not None:
+            args.project, args.run = project, run
+            return base, found
+    if pairs is None:
+        return store, list_runs(store, args.project, args.run)  # says which name is not found
+    return store, pairs
+
+
 def _only_run(args: argparse.Namespace):
     """The store and the run named by --project/--run, else the location's only run; a folder
     inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
     store = _open(args)
     if args.project is not None and args.run is not None:
         return store, args.project, args.run
-    pairs = list_runs(store, args.project, args.run)
+    try:
+        pairs = list_runs(store, args.project, args.run)
+    except NoLocation:
+        raise
+    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
+        if store.list_projects():
+            raise
+        pairs = []
     if len(pairs) == 1:
         return (store, *pairs[0])
-    from .app.hints import art_base_above  # the app's own hint, without Textual
-
-    found = None if pairs else art_base_above(store.location)
-    if found is None:
-        return (store, *single_run(store, args.project, args.run))  # refused: says what the location holds
-    from pathlib import Path
-
-    base = found[0]
-    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
-    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
-    store = _open(args, str(base))
-    runs = [r for _, r in list_runs(store, project)]
+    here = None if pairs else _art_base_here(args, store)
+    if here is None:
+        return (store, *single_run(store, args.project, args.run))  # says what the location holds
+    base, project, run = here
+    runs = [r for _, r in list_runs(base, project)]
     if run in runs or (run is None and len(runs) == 1):
-        return store, project, run or runs[0]
-    raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
-                  f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'}); "
-                  "pass --run NAME")
+        return base, project, run or runs[0]
+    listed = f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'})"
+    if run is not None:
+        raise NotFound(f"no run {run!r} in project {project!r} of the ART base {base.location}, which "
+                       f"holds {listed}")
+    raise Refused(f"{args.location} is inside the ART base {base.location}, whose project {project} holds "
+                  f"{listed}; pass --run NAME")
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
@@ -770,16 +845,13 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
     store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location is not None else None
-    show = sys.stderr.isatty() and not args.json
-
-    def progress(done: int, total: int) -> None:
-        if show:
-            print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
-
-    result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step,
-                             args.not_after_step, args.with_history, to_store=target, progress=progress)
-    if show:
-        print(file=sys.stderr)
+    line = _StatusLine(sys.stderr.isatty() and not args.json)
+    try:
+        result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step, args.not_after_step,
+                                 args.with_history, to_store=target,
+                                 progress=lambda done, total: line(f"copying {size(done)} / {size(total)}"))
+    finally:
+        line.end()
     import time
 
     from .app.activity import fork_event
@@ -799,7 +871,7 @@ def _path_parser(sub, command: str | None) -> None:
     path = _command(
         sub, command, "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
         description="Print the absolute path (or URL) of one complete checkpoint: never a save in progress "
-                    "or an incomplete one. Exit 2 when there is none.",
+                    "or an incomplete one. Exit 1 when there is none (or no such run or step), 2 for bad usage.",
         epilog='example: --resume_from_checkpoint "$(ckpt-tui path out --latest)"')
     if path is None:
         return
@@ -829,17 +901,14 @@ def cmd_path(args: argparse.Namespace) -> int:
     if not best and (args.metric or args.mode):
         raise Refused("--metric and --mode go with --best or --weights")
     resolved = None
-    try:
-        store, project, run = _only_run(args)
-        loaded = store.load_run(project, run)
-        if best:
-            names = loaded.metrics.names()
-            resolved = Policies(store, flag_settings(args.metric, args.mode)).resolve(project, run, names).checked()
-            ckpt = best_checkpoint_of(loaded, resolved.best_policy, weights=args.weights)
-        else:
-            ckpt = resume_checkpoint(loaded, args.step, args.not_after_step)
-    except NotFound as exc:  # nothing to return: the same exit as a refusal
-        raise Refused(str(exc)) from None
+    store, project, run = _only_run(args)
+    loaded = store.load_run(project, run)
+    if best:
+        names = loaded.metrics.names()
+        resolved = Policies(store, flag_settings(args.metric, args.mode)).resolve(project, run, names).checked()
+        ckpt = best_checkpoint_of(loaded, resolved.best_policy, weights=args.weights)
+    else:
+        ckpt = resume_checkpoint(loaded, args.step, args.not_after_step)  # NotFound: exit 1
     path = store.checkpoint_location(project, run, ckpt)
     metric = resolved.best_policy.metric if resolved is not None else None
     if args.json:
@@ -912,6 +981,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def start() -> Watch:
         store = _open(args)
         store.connect()
+        if not store.list_projects():  # a folder inside an ART base: its run (or project) in the base
+            try:
+                store = _in_base(args, store, [])[0]
+            except NotFound:
+                pass  # a name given is not there yet: watch says so at each poll until it is
+            store.connect()
         watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free,
                       lambda location: _open(args, location))
         watch.check()
@@ -936,6 +1011,16 @@ def _missing_directory(location: str) -> str | None:
     return f"not a directory: {path}" if os.path.exists(path) else f"no directory at {path}"
 
 
+def _command_like(location: str) -> str | None:
+    """The command a missing location that is one bare word was likely meant to be (``lss``, ``prun``)."""
+    if not location.isidentifier():
+        return None
+    from difflib import get_close_matches
+
+    close = get_close_matches(location.lower(), COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def open_app(args: argparse.Namespace) -> int:
     # Flags over the saved policies, which the app reads with the location. Without --metric
     # (or a saved one) the app picks, per run, a metric the run logs; with it, it holds to it.
@@ -943,6 +1028,8 @@ def open_app(args: argparse.Namespace) -> int:
     if not args.demo and (problem := _missing_directory(args.location)):
         if args.location == DEFAULT_LOCATION:  # nothing given: say how to give it
             problem += "; pass the folder that holds the checkpoints: ckpt-tui PATH (or ckpt-tui --demo)"
+        elif typo := _command_like(args.location):
+            problem += f"; to run a command: ckpt-tui {typo} (commands: {', '.join(COMMANDS)})"
         _err(problem)
         return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual
@@ -971,8 +1058,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = parse_command(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            try:
+                return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
+                        "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            except NoLocation as exc:
+                if args.location != DEFAULT_LOCATION or "./.art" in argv:
+                    raise
+                raise NoLocation(f"{exc}; pass the folder that holds the checkpoints: "
+                                 f"ckpt-tui {args.command} PATH") from None
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

@@ -246,7 +246,8 @@ class _Verdicts:
         if verdict is not None:
             return verdict
         read_at = time.time_ns()
-        why = file_problem(path, info.size, backend.open_listed, None)  # ``path`` ends as ``info.path`` does
+        # ``path`` ends as ``info.path`` does; a file that is not the one listed is not read, and says so
+        why = file_problem(path, info.size, lambda listed: backend.open_listed(listed, info.tag), None)
         verdict = f"{info.path}: {why}" if why else ""
         if why == "" and record and settled(info.tag, read_at):
             self.found_whole += record.encode("latin-1")  # type: ignore[operator]

@@ -551,9 +551,10 @@ class Backend(ABC):
         """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a
         regular file or is a link leading outside the root (never opened then)."""
 
-    def open_listed(self, path: str) -> BinaryIO:
-        """``open`` of a regular file a listing has just shown (the whole-file checks of a scan):
-        a backend may skip looking again at what the listing told. By default: ``open``."""
+    def open_listed(self, path: str, tag: str = "") -> BinaryIO:
+        """``open`` of a regular file a listing has just shown (the whole-file checks of a scan), its
+        ``FileInfo.tag`` given: a backend may skip looking again at what the listing told, and refuse
+        (``NotRead``) a file that is not the one listed. By default: ``open``."""
         return self.open(path)
 
     def local_path(self, path: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from ...core.errors import CkptError
+from ...core.errors import CkptError, Replaced
 from ...core.records import NamedTuple
 
 # safetensors refuses headers above 100 MB (``MAX_HEADER_SIZE`` in its Rust crate).
@@ -40,9 +40,10 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     """
     if size == 0:
         return "empty"
-    if size < 8:
-        return ""
-    length = int.from_bytes(stream.read(8), "little")
+    head = stream.read(8) if size >= 8 else b""
+    if len(head) < 8:  # the header's length itself is cut: nothing says the file is whole
+        return f"{size} bytes, its header unreadable (shorter than the 8 bytes of its length)"
+    length = int.from_bytes(head, "little")
     if length > MAX_SAFETENSORS_HEADER:
         return ""
     if length == 0:  # never written: a preallocated file starts with zeros
@@ -86,6 +87,8 @@ def file_problem(path: str, size: int, opener: Opener, unread: str | None = "") 
             return check(stream, size)
         finally:
             stream.close()
+    except Replaced as exc:  # not the file listed (its folder swapped for a link?): nothing says it is whole
+        return str(exc)
     except (CkptError, OSError):
         return unread  # gone or unreadable meanwhile: the listing of the step says the rest
 
