@@ -92,10 +92,12 @@ class Backoff:
     def __repr__(self) -> str:
         return "Backoff(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
+    def replace(self, **changes: Any) -> Backoff:
+        """A copy with ``changes`` (``dataclasses.replace``'s)."""
+        return Backoff(**{**dict(zip(self.__slots__, self._values())), **changes})
+
     def within(self, seconds: float) -> Backoff:
-        values = dict(zip(self.__slots__, self._values()))
-        values["seconds"] = seconds if self.seconds is None else min(seconds, self.seconds)
-        return Backoff(**values)
+        return self.replace(seconds=seconds if self.seconds is None else min(seconds, self.seconds))
 
     def call(self, send: Callable[[], Any]) -> Any:
         """``send()``, again after a wait while it fails in a way worth another try."""
