@@ -1102,17 +1102,38 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
 
 
 def _every(backend: Backend, write: Callable[[FileEntry], None], files: list[FileEntry]) -> None:
-    """``write`` of every file side by side, each one done or failed before the first failure is
-    raised: a copy still running when another failed would write its object after the fork had
+    """``write`` of every file side by side; the first failure is raised once no write is running
+    any more (those not started by then are not started): a copy still running when another
+    failed, or when the command was interrupted, would write its object after the fork had
     removed the ones it named (a partial step of a run without its marker)."""
+    state = threading.Condition()
+    running, stopped = [0], [False]
+
     def attempt(f: FileEntry) -> BaseException | None:
+        with state:
+            if stopped[0]:
+                return None
+            running[0] += 1
         try:
             write(f)
-        except BaseException as exc:  # noqa: BLE001 - raised below, once every write is over
+        except BaseException as exc:  # noqa: BLE001 - raised below, once no write is running
+            with state:
+                stopped[0] = True
             return exc
+        finally:
+            with state:
+                running[0] -= 1
+                state.notify_all()
         return None
 
-    failures = [exc for exc in backend.map(attempt, files) if exc is not None]
+    try:
+        failures = [exc for exc in backend.map(attempt, files) if exc is not None]
+    except BaseException:  # Ctrl-C while waiting: the copies under way end first
+        with state:
+            stopped[0] = True
+            while running[0]:
+                state.wait()
+        raise
     if failures:
         raise failures[0]
 
