@@ -1,5 +1,6 @@
 """``ls [LOCATION] [--json]``, the most common command line, is read without argparse: the same
-arguments as its parser makes of it, and none of argparse, gettext or locale imported."""
+arguments as its parser makes of it, and none of argparse, gettext or locale imported; nor
+contextlib or importlib, which the stores do without."""
 
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ def test_any_other_command_line_goes_to_the_parser(argv):
     assert _plain_ls(argv) is None
 
 
-@pytest.mark.parametrize("options", [[], ["--json"]])
-def test_a_plain_ls_imports_no_argparse_gettext_or_locale(art_base, options):
+@pytest.mark.parametrize("options, unused", [
+    ([], ("argparse", "gettext", "locale", "contextlib", "importlib")),
+    (["--json"], ("argparse", "gettext", "locale"))])  # orjson, which writes the JSON, imports the last two
+def test_a_plain_ls_imports_no_argparse_gettext_locale_contextlib_or_importlib(art_base, options, unused):
     """Run without ``site``, whose hooks may import some of these first; site-packages is added by hand."""
     args = [*options, str(art_base)]
     code = ("import sys; n = int(sys.argv[1]); sys.path += sys.argv[2 + n:]; "
             "sys.argv = ['ckpt-tui', 'ls', *sys.argv[2:2 + n]]; from ckpt_tui.__main__ import main; code = main(); "
-            "print([m for m in ('argparse', 'gettext', 'locale') if m in sys.modules]); sys.exit(code)")
+            f"print([m for m in {unused!r} if m in sys.modules]); sys.exit(code)")
     done = subprocess.run([sys.executable, "-S", "-c", code, str(len(args)), *args, *site.getsitepackages()],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,6 @@ names their layouts may claim, and each is imported only once a folder holds suc
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Collection, Iterable
 
@@ -81,7 +80,7 @@ def _load_for(names: Iterable[str]) -> None:
 
 
 def _import(module: str) -> None:
-    importlib.import_module(f"{__name__}.{module}")
+    __import__(f"{__name__}.{module}")  # importlib.import_module's work, without importing importlib
     _waiting.discard(module)
 
 
