@@ -8,7 +8,7 @@ from textual._compositor import Compositor
 from app_scenarios import settle
 from test_app_dialog_layout import count_calls, count_frames, count_layouts
 
-from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, RunTree, StatusLine
+from ckpt_tui.app.widgets import CheckpointTable, DetailsPanel, MetricPlot, RunTree, StatusLine
 from ckpt_tui.core.retention import Policy
 
 
@@ -208,3 +208,16 @@ async def test_the_screen_below_a_dialog_is_drawn_from_its_last_frame_while_noth
         await settle(pilot)
         assert [list(strip) for strip in compositor.render_strips()] == [
             list(strip) for strip in Compositor.render_strips(compositor)]
+
+
+async def test_the_footer_working_out_its_keys_does_not_look_the_step_table_up_again(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        lookups = count_calls(screen, "query_one")
+        await pilot.press("D", "escape", "up", "space")
+        await settle(pilot)
+        # check_action runs once per key the footer shows, each time the keys are worked out.
+        assert screen.marks[screen.current] == frozenset({4})
+        assert [args for args in lookups if args and args[0] is CheckpointTable] == []

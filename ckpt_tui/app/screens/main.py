@@ -319,9 +319,15 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._bases.clear()
         self._policy_changed()
 
+    _table: CheckpointTable | None = None
+
     @property
     def table(self) -> CheckpointTable:
-        return self.query_one(CheckpointTable)
+        """The step table, composed once with the screen: looked up once (the footer asks for it
+        through ``check_action`` once per key it shows, every time the keys are worked out)."""
+        if self._table is None:
+            self._table = self.query_one(CheckpointTable)
+        return self._table
 
     @property
     def notice(self) -> Notice | None:
