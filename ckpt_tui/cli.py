@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from . import __version__
-from .core.errors import CkptError, NotFound, Refused
+from .core.errors import CkptError, NoLocation, NotFound, Refused
 from .core.store import list_runs, single_run
 from .core.models import Run
 from .core.policy import POLICY_FILE, InvalidPolicyFile, Policies, Resolved, Settings, flag_settings
@@ -17,11 +16,14 @@ from .formatting import number, shared_steps, size, stamp, step_label, step_rang
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from .core.execute import DeletionResult, PlansResult
     from .core.events import Event
     from .core.hidden import Uploads
 
-# Stores, execution, watch, fork and orjson are imported where used: the app and each command start without them.
+# Stores, execution, watch, fork and orjson are imported where used: the app and each command start without them;
+# argparse (with gettext and locale) wherever a command line is more than ``ls [LOCATION] [--json]``.
 
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
@@ -43,13 +45,25 @@ def _terminal_columns() -> int:
         return 80
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's help layout at the width argparse reads, without the ``shutil`` import (and the
-    compression modules it loads) argparse makes for every parser built: about 4% of ``ls``."""
+_help_formatter_class: type | None = None
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+def _help_formatter() -> type:
+    """argparse's help layout at the width argparse reads, without the ``shutil`` import (and the
+    compression modules it loads) argparse makes for every parser built: about 4% of ``ls``.
+    The class is made with the first parser."""
+    global _help_formatter_class
+    if _help_formatter_class is None:
+        import argparse
+
+        class _HelpFormatter(argparse.HelpFormatter):
+            def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                         width: int | None = None) -> None:
+                super().__init__(prog, indent_increment, max_help_position,
+                                 _terminal_columns() - 2 if width is None else width)
+
+        _help_formatter_class = _HelpFormatter
+    return _help_formatter_class
 
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
@@ -84,8 +98,10 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
-        prog="ckpt-tui", formatter_class=_HelpFormatter,
+        prog="ckpt-tui", formatter_class=_help_formatter(),
         description="Browse, prune and fork training checkpoints by their metrics.",
         epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
@@ -98,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every command's parser; a command's options only where it may run (``command``; None: any).
     The others are named, with their help, for the usage line and its errors."""
-    parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_HelpFormatter)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_help_formatter())
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     _add_commands(parser.add_subparsers(dest="command", required=True), command)
     return parser
@@ -108,7 +126,10 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
     """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
     whole parser hands them to it; when it leaves arguments unread, by the whole parser, whose
     error names them as ever. Building the whole parser (and every command's options) was about
-    a tenth of ``ls`` of a small tree."""
+    a tenth of ``ls`` of a small tree. ``ls [LOCATION] [--json]`` is read without a parser."""
+    plain = _plain_ls(argv)
+    if plain is not None:
+        return plain
     command = _OneCommand(argv[0])
     _add_commands(command, argv[0])
     args, unread = command.parser.parse_known_args(argv[1:])
@@ -116,6 +137,26 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
         return build_command_parser(argv[0]).parse_args(argv)
     args.command = argv[0]
     return args
+
+
+# What ``ls``'s parser makes of a command line without options (tests compare the two).
+LS_DEFAULTS = {"location": DEFAULT_LOCATION, "endpoint_url": None, "profile": None, "project": None, "run": None,
+               "metric": None, "mode": None, "json": False, "command": "ls"}
+
+
+def _plain_ls(argv: list[str]) -> argparse.Namespace | None:
+    """``ls``, its location and ``--json`` as its parser reads them, without importing argparse and,
+    with it, gettext and locale (a tenth of ``ls`` of a small tree); None for any other command line
+    (an option, anything starting with ``-``, two locations)."""
+    if argv[0] != "ls":
+        return None
+    rest = [arg for arg in argv[1:] if arg != "--json"]
+    if len(rest) > 1 or any(arg[:1] == "-" for arg in rest):
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**LS_DEFAULTS, "location": rest[0] if rest else DEFAULT_LOCATION,
+                              "json": len(rest) < len(argv) - 1})  # type: ignore[return-value]
 
 
 class _OneCommand:
@@ -128,6 +169,8 @@ class _OneCommand:
         if name != self.name:
             return None
         kwargs.pop("help", None)  # shown in the whole parser's list of commands
+        import argparse
+
         self.parser = argparse.ArgumentParser(prog=f"ckpt-tui {name}", **kwargs)
         return self.parser
 
@@ -184,7 +227,7 @@ def _add_commands(sub, command: str | None) -> None:
 def _command(sub, command: str | None, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
     """The parser of sub-command ``name``, to be given its options when ``command`` may be it;
     else None (the command is only named, with its help)."""
-    parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+    parser = sub.add_parser(name, formatter_class=_help_formatter(), **kwargs)
     return parser if parser is not None and command in (None, name) else None
 
 
@@ -300,11 +343,11 @@ def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, uploads:
     return orjson.dumps(document)
 
 
-def _load_runs(store, project: str | None, run: str | None) -> tuple[list[Run], list[tuple[str, str, str]]]:
-    """The selected runs, and (project, run, why) for each that could not be read: one
+def _load_runs(store, pairs: list[tuple[str, str]]) -> tuple[list[Run], list[tuple[str, str, str]]]:
+    """The runs ``pairs`` name, and (project, run, why) for each that could not be read: one
     bad run never hides the others."""
     runs, failed = [], []
-    for (proj, name), result in store.load_runs(list_runs(store, project, run)):
+    for (proj, name), result in store.load_runs(pairs):
         if isinstance(result, Run):
             runs.append(result)
         else:
@@ -444,10 +487,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     from .core.hidden import Uploads
 
-    store = _open(args)
+    store, pairs = _selected(args)
     flags = flag_settings(args.metric, args.mode)
     if args.json:
-        pairs = list_runs(store, args.project, args.run)
         failed: list[tuple[str, str, str]] = []
         policies = Policies(store, flags)
         found = {}
@@ -475,7 +517,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                               "deletion_note": store.deletion_note,
                               "unused_sections": policies.unused_sections() if not (args.project or args.run) else []})
         return EXIT_FAILED if failed else EXIT_REFUSED if policies.problem() else EXIT_OK
-    runs, failed = _load_runs(store, args.project, args.run)
+    runs, failed = _load_runs(store, pairs)
     policies = Policies(store, flags)
     cache: dict[tuple[str, str], Resolved] = {}
 
@@ -579,15 +621,37 @@ def _confirm(plans: list[Plan], args: argparse.Namespace, verb: str = "delete",
     return None
 
 
+class _StatusLine:
+    """One line on stderr, written again in place (``\r``) as work goes on, when ``show``; ``end``
+    finishes it with a newline, whatever the work did: what is printed next, or the shell's
+    prompt, never lands on it (a step spared or a failure leaves the count short of its total)."""
+
+    def __init__(self, show: bool) -> None:
+        self.show, self.open = show, False
+
+    def __call__(self, text: str) -> None:
+        if self.show:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            self.open = True
+
+    def end(self) -> None:
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
+
+
 def _execute(store, plans: list[Plan], show_progress: bool) -> PlansResult:
     from .core.execute import execute_plans
 
-    def progress(plan: Plan, done: int, total: int, item) -> None:
-        if show_progress:
-            print(f"\r{plan.project}/{plan.run}: done {done}/{total} (step {item.step})",
-                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+    line = _StatusLine(show_progress)
 
-    outcome = execute_plans(store, plans, progress)
+    def progress(plan: Plan, done: int, total: int, item) -> None:
+        line(f"{plan.project}/{plan.run}: done {done}/{total} (step {item.step})")
+
+    try:
+        outcome = execute_plans(store, plans, progress)
+    finally:
+        line.end()
     for failure in outcome.failures:
         _err(failure)
     for result in outcome.results:
@@ -655,9 +719,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from .core.hidden import parse_age
 
         parse_age(args.abort_uploads_older)  # a bad duration stops before anything is read
-    store = _open(args)
+    store, pairs = _selected(args)
     policies = Policies(store, _flags(args))
-    pairs = list_runs(store, args.project, args.run)
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
         raise InvalidPolicyFile(problem)  # nothing is planned on a policy that cannot be read
@@ -737,32 +800,87 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # -- fork --------------------------------------------------------------------
+def _art_base_here(args: argparse.Namespace, store):
+    """For a folder inside an ART base (a project, its ``models`` folder, a model or its
+    ``checkpoints`` folder: none shows runs of its own), the base's store and the project and
+    run (None for a project's folder) the folder names in it, --project and --run first; else None."""
+    from .app.hints import art_base_above  # the app's own hint, without Textual
+
+    found = art_base_above(store.location)
+    if found is None:
+        return None
+    from pathlib import Path
+
+    base = found[0]
+    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
+    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
+    return _open(args, str(base)), project, run
+
+
+def _selected(args: argparse.Namespace):
+    """The store and the (project, run) pairs --project and --run select; a folder inside an ART
+    base that holds no runs of its own stands for its run (or project) in the base, as ``path``
+    and ``fork`` take it: --project and --run are then set to name it there."""
+    store = _open(args)
+    try:
+        pairs = list_runs(store, args.project, args.run)
+    except NoLocation:
+        raise
+    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
+        if store.list_projects():
+            raise
+        pairs = None
+    return (store, pairs) if pairs else _in_base(args, store, pairs)
+
+
+def _in_base(args: argparse.Namespace, store, pairs):
+    """``_selected`` once the location showed no runs (``pairs`` is [] or None: names not found)."""
+    here = _art_base_here(args, store)
+    if here is not None:
+        base, project, run = here
+        try:
+            found = list_runs(base, project, run)
+        except NotFound:
+            if args.project is not None or args.run is not None:
+                raise  # a name given on the command line is not there either
+            found = None  # the folder names no run of the base (a model not trained yet)
+        if found is not None:
+            args.project, args.run = project, run
+            return base, found
+    if pairs is None:
+        return store, list_runs(store, args.project, args.run)  # says which name is not found
+    return store, pairs
+
+
 def _only_run(args: argparse.Namespace):
     """The store and the run named by --project/--run, else the location's only run; a folder
     inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
     store = _open(args)
     if args.project is not None and args.run is not None:
         return store, args.project, args.run
-    pairs = list_runs(store, args.project, args.run)
+    try:
+        pairs = list_runs(store, args.project, args.run)
+    except NoLocation:
+        raise
+    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
+        if store.list_projects():
+            raise
+        pairs = []
     if len(pairs) == 1:
         return (store, *pairs[0])
-    from .app.hints import art_base_above  # the app's own hint, without Textual
-
-    found = None if pairs else art_base_above(store.location)
-    if found is None:
-        return (store, *single_run(store, args.project, args.run))  # refused: says what the location holds
-    from pathlib import Path
-
-    base = found[0]
-    parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
-    project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
-    store = _open(args, str(base))
-    runs = [r for _, r in list_runs(store, project)]
+    here = None if pairs else _art_base_here(args, store)
+    if here is None:
+        return (store, *single_run(store, args.project, args.run))  # says what the location holds
+    base, project, run = here
+    runs = [r for _, r in list_runs(base, project)]
     if run in runs or (run is None and len(runs) == 1):
-        return store, project, run or runs[0]
-    raise Refused(f"{args.location} is inside the ART base {base}, whose project {project} holds "
-                  f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'}); "
-                  "pass --run NAME")
+        return base, project, run or runs[0]
+    listed = f"{len(runs)} runs ({', '.join(runs[:5]) + (', ...' if len(runs) > 5 else '') or 'none'})"
+    if run is not None:
+        raise NotFound(f"no run {run!r} in project {project!r} of the ART base {base.location}, which "
+                       f"holds {listed}")
+    raise Refused(f"{args.location} is inside the ART base {base.location}, whose project {project} holds "
+                  f"{listed}; pass --run NAME")
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
@@ -770,21 +888,19 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
     store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location is not None else None
-    show = sys.stderr.isatty() and not args.json
+    line = _StatusLine(sys.stderr.isatty() and not args.json)
+    try:
+        result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step, args.not_after_step,
+                                 args.with_history, to_store=target,
+                                 progress=lambda done, total: line(f"copying {size(done)} / {size(total)}"))
+    finally:
+        line.end()
+    if store.appends_in_place:  # only a disk keeps the log (append_on_disk): a bucket's fork imports none of it
+        import time
 
-    def progress(done: int, total: int) -> None:
-        if show:
-            print(f"\rcopying {size(done)} / {size(total)}", end="", file=sys.stderr, flush=True)
+        from .app.activity import fork_event
 
-    result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step,
-                             args.not_after_step, args.with_history, to_store=target, progress=progress)
-    if show:
-        print(file=sys.stderr)
-    import time
-
-    from .app.activity import fork_event
-
-    _log_activity(store, [fork_event(result, time.time())])
+        _log_activity(store, [fork_event(result, time.time())])
     if args.json:
         _print_json(result.to_json())
     else:
@@ -799,7 +915,7 @@ def _path_parser(sub, command: str | None) -> None:
     path = _command(
         sub, command, "path", help="print the path (or URL) of one complete checkpoint, for a trainer's resume flag",
         description="Print the absolute path (or URL) of one complete checkpoint: never a save in progress "
-                    "or an incomplete one. Exit 2 when there is none.",
+                    "or an incomplete one. Exit 1 when there is none (or no such run or step), 2 for bad usage.",
         epilog='example: --resume_from_checkpoint "$(ckpt-tui path out --latest)"')
     if path is None:
         return
@@ -829,17 +945,14 @@ def cmd_path(args: argparse.Namespace) -> int:
     if not best and (args.metric or args.mode):
         raise Refused("--metric and --mode go with --best or --weights")
     resolved = None
-    try:
-        store, project, run = _only_run(args)
-        loaded = store.load_run(project, run)
-        if best:
-            names = loaded.metrics.names()
-            resolved = Policies(store, flag_settings(args.metric, args.mode)).resolve(project, run, names).checked()
-            ckpt = best_checkpoint_of(loaded, resolved.best_policy, weights=args.weights)
-        else:
-            ckpt = resume_checkpoint(loaded, args.step, args.not_after_step)
-    except NotFound as exc:  # nothing to return: the same exit as a refusal
-        raise Refused(str(exc)) from None
+    store, project, run = _only_run(args)
+    loaded = store.load_run(project, run)
+    if best:
+        names = loaded.metrics.names()
+        resolved = Policies(store, flag_settings(args.metric, args.mode)).resolve(project, run, names).checked()
+        ckpt = best_checkpoint_of(loaded, resolved.best_policy, weights=args.weights)
+    else:
+        ckpt = resume_checkpoint(loaded, args.step, args.not_after_step)  # NotFound: exit 1
     path = store.checkpoint_location(project, run, ckpt)
     metric = resolved.best_policy.metric if resolved is not None else None
     if args.json:
@@ -912,6 +1025,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def start() -> Watch:
         store = _open(args)
         store.connect()
+        if not store.list_projects():  # a folder inside an ART base: its run (or project) in the base
+            try:
+                store = _in_base(args, store, [])[0]
+            except NotFound:
+                pass  # a name given is not there yet: watch says so at each poll until it is
+            store.connect()
         watch = Watch(store, args.project, args.run, _flags(args), _event_printer(args.json), min_free,
                       lambda location: _open(args, location))
         watch.check()
@@ -936,6 +1055,16 @@ def _missing_directory(location: str) -> str | None:
     return f"not a directory: {path}" if os.path.exists(path) else f"no directory at {path}"
 
 
+def _command_like(location: str) -> str | None:
+    """The command a missing location that is one bare word was likely meant to be (``lss``, ``prun``)."""
+    if not location.isidentifier():
+        return None
+    from difflib import get_close_matches
+
+    close = get_close_matches(location.lower(), COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def open_app(args: argparse.Namespace) -> int:
     # Flags over the saved policies, which the app reads with the location. Without --metric
     # (or a saved one) the app picks, per run, a metric the run logs; with it, it holds to it.
@@ -943,6 +1072,8 @@ def open_app(args: argparse.Namespace) -> int:
     if not args.demo and (problem := _missing_directory(args.location)):
         if args.location == DEFAULT_LOCATION:  # nothing given: say how to give it
             problem += "; pass the folder that holds the checkpoints: ckpt-tui PATH (or ckpt-tui --demo)"
+        elif typo := _command_like(args.location):
+            problem += f"; to run a command: ckpt-tui {typo} (commands: {', '.join(COMMANDS)})"
         _err(problem)
         return EXIT_REFUSED
     from .app import run_app  # imported here: scripted commands never pay for Textual
@@ -971,8 +1102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             args = parse_command(argv)
-            return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
-                    "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            try:
+                return {"ls": cmd_ls, "prune": cmd_prune, "fork": cmd_fork, "path": cmd_path,
+                        "watch": cmd_watch, "offload": cmd_offload}[args.command](args)
+            except NoLocation as exc:
+                if args.location != DEFAULT_LOCATION or "./.art" in argv:
+                    raise
+                raise NoLocation(f"{exc}; pass the folder that holds the checkpoints: "
+                                 f"ckpt-tui {args.command} PATH") from None
         return open_app(build_parser().parse_args(argv))
     except Refused as exc:
         _err(str(exc))

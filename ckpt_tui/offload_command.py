@@ -7,8 +7,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _confirm, _err, _open, _print_json, _report_unread
-from .core import CkptError, Refused, Run, Store, list_runs
+from .cli import (EXIT_FAILED, EXIT_OK, EXIT_REFUSED, _confirm, _err, _open, _print_json, _report_unread, _selected,
+                  _StatusLine)
+from .core import CkptError, Refused, Run, Store
 from .core.offload import OffloadPlan, OffloadResult, execute_offload, offload_target, plan_offload
 from .core.policy import InvalidPolicyFile, Policies, finish_leftovers, flag_settings, plan_for
 from .formatting import shared_steps, size, step_label, step_ranges
@@ -61,20 +62,25 @@ def _print_plan(offload: OffloadPlan) -> None:
 
 
 class Progress:
-    """``offloading demo/run: 512 MiB / 1.0 GiB, 85 MiB/s`` on stderr, at most ten times a second."""
+    """``offloading demo/run: 512 MiB / 1.0 GiB, 85 MiB/s`` on stderr, at most ten times a second;
+    ``end`` finishes the line, whether the copy ended or failed."""
 
     def __init__(self, name: str, show: bool) -> None:
-        self.name, self.show = name, show
+        self.name, self.line = name, _StatusLine(show)
         self.started = self.shown = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if not self.show or (now - self.shown < 0.1 and done < total):
+        if not self.line.show or (now - self.shown < 0.1 and done < total):
             return
         self.shown = now
         rate = done / max(now - self.started, 1e-6)
-        print(f"\roffloading {self.name}: {size(done)} / {size(total)}, {size(rate)}/s   ",
-              end="" if done < total else "\n", file=sys.stderr, flush=True)
+        self.line(f"offloading {self.name}: {size(done)} / {size(total)}, {size(rate)}/s   ")
+        if done >= total:
+            self.line.end()
+
+    def end(self) -> None:
+        self.line.end()
 
 
 def _report(result: OffloadResult) -> None:
@@ -94,7 +100,9 @@ def _report(result: OffloadResult) -> None:
 
 
 def cmd_offload(args: argparse.Namespace) -> int:
-    store = _open(args)
+    if args.to is not None and not args.to:  # '' would read as no target at all
+        raise Refused("--to: a location must not be empty")
+    store, pairs = _selected(args)
     targets = Targets(lambda location: _open(args, location))
     try:  # the local rules stand for the run's own: a metric of "none" then needs no "best"
         flags = flag_settings(args.metric, args.mode, args.keep_local)
@@ -102,12 +110,15 @@ def cmd_offload(args: argparse.Namespace) -> int:
         raise InvalidPolicyFile(str(exc).replace("--keep:", "--keep-local:", 1)) from None
     policies = Policies(store, flags)
     runs, failed = [], []
-    for (project, name), loaded in store.load_runs(list_runs(store, args.project, args.run)):
+    for (project, name), loaded in store.load_runs(pairs):
         if isinstance(loaded, CkptError):
             failed.append((project, name, str(loaded)))
         else:
             runs.append(loaded)
     plans, skipped = plan_runs(store, runs, policies, targets, args.to, args.keep_local, args.yes)
+    if not plans and args.to is None and not failed:  # nowhere to offload to: bad usage, not "nothing to do"
+        raise Refused("no offload target: pass --to REMOTE (a bucket or a directory), or set the runs' offload "
+                      'key in .ckpt-tui.toml (offload = { to = "s3://bucket/prefix" })')
     for problem in dict.fromkeys(p.plan.resolved.problem for p in plans if p.plan.resolved.problem):
         raise InvalidPolicyFile(problem)
     todo = [p for p in plans if p.plan.delete and not p.plan.refused]
@@ -130,8 +141,11 @@ def cmd_offload(args: argparse.Namespace) -> int:
         try:
             results.append(execute_offload(store, targets(offload.to), offload, progress))
         except Refused as exc:
+            progress.end()
             _err(str(exc))
             continue
+        finally:
+            progress.end()
         if not args.json:
             _report(results[-1])
     if args.json:

@@ -63,6 +63,25 @@ def test_a_safetensors_file_whose_header_cannot_be_read_is_not_whole(content, re
     assert reason in safetensors_problem(io.BytesIO(content), len(content))
 
 
+@pytest.mark.parametrize("size", range(1, 8))
+def test_a_safetensors_file_too_short_for_its_header_length_is_not_whole(size):
+    """1 to 7 bytes: the 8 bytes that give the header's length are cut, as an unreadable header is."""
+    data = safetensors_bytes()[:size]
+    assert "header unreadable" in safetensors_problem(io.BytesIO(data), size)
+    assert "header unreadable" in safetensors_problem(io.BytesIO(data[:3]), size)  # shorter still when read
+
+
+def test_an_art_step_whose_adapter_is_a_few_bytes_is_not_complete(art_model, capsys):
+    age(art_step(art_model, 3, safetensors_bytes()[:5]))
+    root = art_model.parents[2]
+    run = listed(capsys, root)
+    assert run["latest_step"] == 2 and "5 bytes, its header unreadable" in pending_names(run)["0003"]
+    assert run_cli(capsys, "path", root, "--latest")[1] == f"{art_model / 'checkpoints' / '0002'}\n"
+    code, _, err = run_cli(capsys, "prune", root, "--keep", "latest", "--metric", "none", "--yes")
+    assert code == 0, err
+    assert (art_model / "checkpoints" / "0003" / "adapter_model.safetensors").exists()
+
+
 def test_a_torch_archive_cut_before_its_end_is_not_whole():
     data = torch_archive_bytes()
     assert zip_problem(io.BytesIO(data), len(data)) == ""
@@ -87,7 +106,7 @@ def test_hf_checkpoint_without_trainer_state_is_a_save_in_progress(hf_in_place, 
     assert "trainer_state.json" in pending_names(run)["checkpoint-3"]
     assert run_cli(capsys, "path", hf_in_place, "--latest") == (0, f"{hf_in_place / 'checkpoint-2'}\n", "")
     code, out, err = run_cli(capsys, "path", hf_in_place, "--step", 3)
-    assert (code, out) == (2, "") and "trainer_state.json" in err
+    assert (code, out) == (1, "") and "trainer_state.json" in err
 
 
 def test_prune_keeps_the_newest_complete_step_while_the_next_save_is_written(hf_in_place, capsys):
@@ -141,7 +160,7 @@ def test_an_art_step_holding_only_its_config_is_not_complete(art_model, capsys):
     assert run["latest_step"] == 2 and "no weights file" in pending_names(run)["0003"]
     assert run_cli(capsys, "path", root, "--latest")[1] == f"{art_model / 'checkpoints' / '0002'}\n"
     code, out, err = run_cli(capsys, "path", root, "--step", 3)
-    assert (code, out) == (2, "") and "0003" not in out
+    assert (code, out) == (1, "") and "0003" not in out
 
 
 def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monkeypatch):
@@ -156,9 +175,9 @@ def test_a_listing_judges_weights_from_its_own_walk_of_each_step(art_model, monk
     def no_second_walk(self, folder, names):
         raise AssertionError(f"step folders walked again: {list(names)}")
 
-    def counting_open(self, path):
+    def counting_open(self, path, *listed):
         opened.append(path)
-        return real_open(self, path)
+        return real_open(self, path, *listed)
 
     monkeypatch.setattr(LocalBackend, "walk_many", no_second_walk)
     monkeypatch.setattr(LocalBackend, "open_listed", counting_open)
@@ -224,7 +243,7 @@ def test_a_torchtune_epoch_whose_last_shard_is_half_written_is_not_handed_out(tr
     write(shard, shard.read_bytes(), cut=shard.stat().st_size // 2)
     assert run_cli(capsys, "path", root, "--latest") == (0, f"{root / 'epoch_1'}\n", "")
     code, out, err = run_cli(capsys, "path", root, "--step", 2)
-    assert (code, out) == (2, "") and "model-00001-of-00001.safetensors" in err
+    assert (code, out) == (1, "") and "model-00001-of-00001.safetensors" in err
 
 
 def test_a_torchtune_epoch_settles(trainer_tree, capsys, monkeypatch):
@@ -242,7 +261,7 @@ def test_deepspeed_first_save_before_any_latest_is_not_complete(trainer_tree, ca
         shutil.rmtree(root / tag)
     (root / "latest").unlink()
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "global_step10" not in out
+    assert (code, out) == (1, "") and "global_step10" not in out
     assert "complete steps: none" in err and "10 (incomplete save" in err
 
 
@@ -256,7 +275,7 @@ def test_megatron_first_save_before_any_tracker_is_not_complete(tmp_path, capsys
     root = tmp_path / "megatron"
     megatron_legacy(root, 10)
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err
+    assert (code, out) == (1, "") and "latest_checkpointed_iteration.txt" in err
 
 
 def test_megatron_legacy_iteration_below_the_tracker_with_broken_files(tmp_path, capsys):
@@ -267,7 +286,7 @@ def test_megatron_legacy_iteration_below_the_tracker_with_broken_files(tmp_path,
     (root / "latest_checkpointed_iteration.txt").write_text("40")
     assert run_cli(capsys, "path", root, "--latest")[1] == f"{root / 'iter_0000040'}\n"
     code, out, err = run_cli(capsys, "path", root, "--step", 30)
-    assert (code, out) == (2, "") and "model_optim_rng.pt" in err
+    assert (code, out) == (1, "") and "model_optim_rng.pt" in err
     assert run_cli(capsys, "path", root, "--step", 20)[1] == f"{root / 'iter_0000020'}\n"
 
 
@@ -275,7 +294,7 @@ def test_verl_without_tracker_has_nothing_whole(tmp_path, capsys):
     root = tmp_path / "verl"
     write(root / "global_step_5" / "actor" / "model_world_size_1_rank_0.pt", torch_archive_bytes())
     code, out, err = run_cli(capsys, "path", root, "--latest")
-    assert (code, out) == (2, "") and "latest_checkpointed_iteration.txt" in err
+    assert (code, out) == (1, "") and "latest_checkpointed_iteration.txt" in err
 
 
 def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
@@ -283,7 +302,8 @@ def test_a_store_judges_weights_once_until_they_change(art_model, monkeypatch):
     opened = []
     original = store.backend.open_listed
     monkeypatch.setattr(store.backend, "open_listed",
-                        lambda path: (path.endswith(".safetensors") and opened.append(path)) or original(path))
+                        lambda path, *listed: (path.endswith(".safetensors") and opened.append(path))
+                        or original(path, *listed))
     store.load_run("demo", "agent")
     first = len(opened)
     store.load_run("demo", "agent")

@@ -81,14 +81,14 @@ def test_a_step_renamed_aside_while_its_size_is_counted_is_gone(art_base, monkey
     step = art_base / CHECKPOINTS / "0003"
     (step / "sub").mkdir()
     (step / "sub" / "optimizer.pt").write_bytes(b"o" * 100)
-    real = os.listdir
+    real = os.open
 
-    def listdir(path="."):
-        if str(path).endswith("0003/sub"):  # another prune claims the step mid-count
+    def open_(path, flags, *args, **kwargs):
+        if path == "sub" and flags & os.O_DIRECTORY:  # another prune claims the step mid-count
             os.rename(step, step.parent / ".deleting-3-other-0")
-        return real(path)
+        return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(os, "listdir", listdir)
+    monkeypatch.setattr(os, "open", open_)
     run = LocalStore(art_base).load_run("demo", "agent-001")
     assert 3 not in [c.step for c in run.checkpoints]
     assert [c for c in run.pending if c.pending is Pending.UNREADABLE] == []

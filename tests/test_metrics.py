@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from ckpt_tui.core.metrics import parse_history_lines, smooth
 
 
@@ -118,7 +120,29 @@ def _averaged_plainly(records):
                 pair[0] += value
                 pair[1] += 1
         totals.setdefault(step, {})
-    return {step: {key: total / count for key, (total, count) in values.items()} for step, values in totals.items()}
+    return {step: {key: _average(total, count, step, key, records) for key, (total, count) in values.items()}
+            for step, values in totals.items()}
+
+
+def _average(total: float, count: int, step: int, key: str, records) -> float:
+    """The plain average; where the plain sum overflows, the exact average of the finite values."""
+    if math.isfinite(total):
+        return total / count
+    from fractions import Fraction
+
+    from ckpt_tui.core.metrics import step_of
+
+    exact = [Fraction(float(r[key])) for r in records if step_of(r) == step and key in r
+             and not isinstance(r[key], bool) and isinstance(r[key], (int, float))
+             and _finite(r[key])]
+    return float(sum(exact) / len(exact))
+
+
+def _finite(raw) -> bool:
+    try:
+        return math.isfinite(float(raw))
+    except OverflowError:
+        return False
 
 
 def test_a_steps_records_are_averaged_whatever_their_values_and_order():
@@ -143,6 +167,18 @@ def test_a_steps_records_are_averaged_whatever_their_values_and_order():
         for step, averages in expected.items():
             assert found[step].keys() == averages.keys()
             for key, value in averages.items():
-                assert found[step][key] == value or (math.isnan(value) and math.isnan(found[step][key]))
+                assert found[step][key] == value or math.isclose(found[step][key], value, rel_tol=1e-12)
 
     check()
+
+
+def test_an_average_whose_sum_overflows_a_float_is_the_average():
+    """Two records of 1e308 for a step average 1e308, not an infinite best (README: infinities are ignored)."""
+    from ckpt_tui.core.metrics import metrics_from_records
+
+    records = [{"step": 0, "loss": 1e308, "acc": -1.5e308}, {"step": 0, "loss": 1e308, "acc": -1.7e308},
+               {"step": 0, "loss": -1e308, "acc": 1.0}, {"step": 1, "loss": 0.5}, {"step": 1, "loss": 1.5}]
+    by_step = metrics_from_records(records).by_step
+    assert by_step[0]["loss"] == pytest.approx(1e308 / 3) and by_step[0]["acc"] == pytest.approx(-1.5e308 / 3 - 1.7e308 / 3)
+    assert by_step[1] == {"loss": 1.0}
+    assert all(math.isfinite(v) for values in by_step.values() for v in values.values())

@@ -174,11 +174,22 @@ def test_offloads_killed_at_random_points_never_lose_a_step(art_base, tmp_path, 
                                                            if k not in ("0010", "0011")}
 
 
-def test_offload_without_a_target_says_how_to_give_one(art_base, capsys):
-    assert main(["offload", str(art_base), "--yes"]) == 0
+@pytest.mark.parametrize("extra", [[], ["--dry-run"], ["--json"], ["-p", "demo", "-r", "agent-001"]])
+def test_offload_without_a_target_is_bad_usage_in_one_line(art_base, capsys, extra):
+    assert main(["offload", str(art_base), "--yes", *extra]) == 2
     captured = capsys.readouterr()
-    assert "demo/agent-001: no offload target (pass --to, or set offload in .ckpt-tui.toml)" in captured.err
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert captured.err.startswith("ckpt-tui: no offload target: pass --to REMOTE") and ".ckpt-tui.toml" in captured.err
     assert (art_base / RUN / "checkpoints" / "0000").is_dir()
+
+
+def test_runs_without_a_target_beside_runs_with_one_are_named_and_skipped(art_base, tmp_path, capsys):
+    remote = tmp_path / "remote"
+    (art_base / ".ckpt-tui.toml").write_text(f'[projects.demo.runs.agent-001]\noffload = {{ to = "{remote}" }}\n')
+    assert main(["offload", str(art_base), "--yes"]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "demo/agent-002: no offload target (pass --to, or set offload in .ckpt-tui.toml)" in captured.err
+    assert (remote / RUN / "checkpoints" / "0000").is_dir() and not (art_base / RUN / "checkpoints" / "0000").exists()
 
 
 def test_a_bad_offload_key_is_one_line_and_exit_2(art_base, capsys):

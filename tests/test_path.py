@@ -54,20 +54,25 @@ def test_a_half_written_newest_save_is_never_picked(trainer_tree, capsys, name, 
     assert code == 0 and json.loads(out)["name"].removesuffix("-last") == latest
     pending = next(iter(truth["incomplete"].values()))["step"]
     code, out, err = run_cli(capsys, "path", root, "--step", pending)
-    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and f"step {pending}" in err
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1 and f"step {pending}" in err
     with pytest.raises(NotFound, match="not complete"):
         checkpoint_path(root, step=pending)
 
 
-def test_nothing_to_return_is_one_line_and_exit_2(trainer_tree, tmp_path, capsys):
+def test_nothing_to_return_is_one_line_and_exit_1_bad_usage_exit_2(trainer_tree, tmp_path, capsys):
+    """Nothing found (no such step, run or project; nothing complete) is exit 1, as ``ls`` and
+    ``prune`` say of a name that is not there; bad usage and refusals (no metric to choose by) are 2."""
     root, _ = trainer_tree("real-trainers/dcp-steps")
-    for args in (["--not-after-step", 5], ["--best"], ["--best", "--metric", "loss"], ["--latest", "--metric", "x"]):
+    for args, expected in ((["--not-after-step", 5], 1), (["--step", 12345], 1), (["--best"], 2),
+                           (["--best", "--metric", "loss"], 2), (["--latest", "--metric", "x"], 2),
+                           (["--latest", "--project", "nope"], 1), (["--latest", "--run", "nope"], 1),
+                           (["--latest", "--run", "../x"], 2)):
         code, out, err = run_cli(capsys, "path", root, *args)
-        assert (code, out) == (2, "") and len(err.splitlines()) == 1, args
+        assert (code, out) == (expected, "") and len(err.splitlines()) == 1, args
     assert run_cli(capsys, "path", tmp_path / "nowhere", "--latest")[0] == 2
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(capsys, "path", tmp_path / "empty", "--latest")  # holds no run at all
-    assert code == 2 and "holds 0 runs" in err
+    assert code == 1 and "holds no runs" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["path", str(root)])  # one of --latest, --best, --step, --not-after-step is required
     assert exit_info.value.code == 2
@@ -120,4 +125,5 @@ def test_path_from_an_art_project_folder_names_the_runs_when_the_one_passed_is_n
                                                                                         monkeypatch):
     monkeypatch.chdir(art_base / "demo")
     code, out, err = run_cli(capsys, "path", ".", "--run", "agent-009", "--latest")
-    assert (code, out) == (2, "") and "holds 3 runs (agent-001, agent-002, agent-legacy); pass --run NAME" in err
+    assert (code, out) == (1, "") and "no run 'agent-009' in project 'demo'" in err
+    assert "holds 3 runs (agent-001, agent-002, agent-legacy)" in err and len(err.splitlines()) == 1

@@ -152,3 +152,113 @@ def test_no_descriptor_is_left_open_by_a_scan_of_many_steps(tmp_path, monkeypatc
         backend.usage_many("checkpoints", ["0001"])
     monkeypatch.setattr("ckpt_tui.stores.backends.local.folder_usage", real_usage)
     assert open_descriptors() == before
+
+
+def test_a_step_swapped_for_a_link_after_the_listing_is_unreadable_and_not_walked_through(tmp_path):
+    """The checkpoints folder listed 0001 and 0002 as folders; 0002 is then swapped for a link to a
+    folder outside: the walk opens it from its parent without following the link, and reads nothing there."""
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    write(tmp_path / "outside" / "secret.safetensors", 5000)
+    names = [e.name for e in LocalBackend(tmp_path / "run").list_dir("checkpoints")]  # the listing
+    os.rename(ckpts / "0002", tmp_path / "aside")
+    (ckpts / "0002").symlink_to(tmp_path / "outside", target_is_directory=True)
+    usage, walked = LocalBackend(tmp_path / "run").usage_and_files_many("checkpoints", sorted(names))
+    assert usage["0001"].bytes == 110 and [f.path for f in walked["0001"]] != []
+    assert isinstance(usage["0002"], Unreadable) and "not followed" in str(usage["0002"])
+    assert "0002" not in walked
+    assert isinstance(LocalBackend(tmp_path / "run").usage_many("checkpoints", ["0002"])["0002"], Unreadable)
+
+
+def test_a_subfolder_swapped_for_a_link_mid_walk_makes_the_step_unreadable(tmp_path, monkeypatch):
+    """``optimizer`` is looked at (a folder), then swapped for a link before the walk goes into it."""
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")
+    write(tmp_path / "outside" / "secret.pt", 5000)
+    real_lstat, swapped, before = os.lstat, [], open_descriptors()
+
+    def swapping(path, *args, **kwargs):
+        found = real_lstat(path, *args, **kwargs)
+        if path == "optimizer" and not swapped:
+            os.rename(ckpts / "0002" / "optimizer", tmp_path / "optimizer-aside")
+            (ckpts / "0002" / "optimizer").symlink_to(tmp_path / "outside", target_is_directory=True)
+            swapped.append(path)
+        return found
+
+    monkeypatch.setattr(os, "lstat", swapping)
+    files: list = []
+    with pytest.raises(Unreadable, match="not followed"):
+        folder_usage(f"{ckpts}/0002", files)
+    assert swapped and all("secret" not in info.path for info in files)
+    monkeypatch.setattr(os, "lstat", real_lstat)
+    usage, walked = LocalBackend(tmp_path / "run").usage_and_files_many("checkpoints", ["0002"])
+    assert usage["0002"].bytes == 200 + 10  # now a link inside the step: not followed, as du does
+    assert open_descriptors() == before
+
+
+def test_a_step_swapped_for_a_link_between_listing_and_walk_is_a_pending_unreadable_step(tmp_path, monkeypatch):
+    """Through the store: a hook swaps step 0002 for a link between the checkpoints folder's listing
+    and the walk of its steps. 0002 is shown unreadable (never complete, never pruned), nothing outside
+    is counted, and the other steps load as ever."""
+    from ckpt_tui.stores.local import LocalStore
+
+    root = tmp_path / "base"
+    for step in (1, 2, 3):
+        write(root / "p" / "models" / "m" / "checkpoints" / f"{step:04d}" / "adapter_config.json", 10)
+        write(root / "p" / "models" / "m" / "checkpoints" / f"{step:04d}" / "README.md", 20)
+    write(tmp_path / "outside" / "adapter_model.safetensors", 5000)
+    ckpts = root / "p" / "models" / "m" / "checkpoints"
+    real = LocalBackend.usage_and_files_many
+
+    def swap_then_walk(self, folder, names):
+        names = list(names)
+        if "0002" in names and not (ckpts / "0002").is_symlink():
+            os.rename(ckpts / "0002", tmp_path / "aside")
+            (ckpts / "0002").symlink_to(tmp_path / "outside", target_is_directory=True)
+        return real(self, folder, names)
+
+    monkeypatch.setattr(LocalBackend, "usage_and_files_many", swap_then_walk)
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    run = LocalStore(root).load_run("p", "m")
+    assert 2 not in [c.step for c in run.checkpoints]
+    [pending] = [c for c in run.pending if c.step == 2]
+    assert pending.pending.name == "UNREADABLE" and "not followed" in pending.detail
+    assert run.total_bytes < 5000
+
+
+def test_a_step_swapped_for_a_link_between_its_walk_and_its_header_read_is_not_read_through(tmp_path, monkeypatch):
+    """The walk finds 0002's adapter cut short; before its header is read, 0002 is swapped for a link
+    to a folder whose adapter is whole. The header read refuses the file that is not the one listed:
+    the step is not whole, and nothing outside is read."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from completeness_trees import age, art_step, safetensors_bytes
+
+    from ckpt_tui.stores.local import LocalStore
+
+    whole = safetensors_bytes()
+    model = tmp_path / "base" / "p" / "models" / "m"
+    for step in (1, 2):
+        age(art_step(model, step, whole if step == 1 else whole[:-4]))
+    outside = tmp_path / "outside"
+    age(art_step(outside, 2, whole))
+    ckpts = model / "checkpoints"
+    real, read = LocalBackend.open_listed, []
+
+    def swap_then_open(self, path, tag=""):
+        if path.endswith("0002/adapter_model.safetensors") and not (ckpts / "0002").is_symlink():
+            os.rename(ckpts / "0002", tmp_path / "aside")
+            (ckpts / "0002").symlink_to(outside / "checkpoints" / "0002", target_is_directory=True)
+        try:
+            stream = real(self, path, tag)
+        except Exception as exc:
+            read.append((path, type(exc).__name__))
+            raise
+        read.append((path, "opened"))
+        return stream
+
+    monkeypatch.setattr(LocalBackend, "open_listed", swap_then_open)
+    run = LocalStore(tmp_path / "base").load_run("p", "m")
+    assert [c.step for c in run.checkpoints] == [1]
+    [pending] = run.pending
+    assert pending.step == 2 and "not the file listed" in pending.detail
+    assert ("p/models/m/checkpoints/0002/adapter_model.safetensors", "Replaced") in read

@@ -19,7 +19,8 @@ def test_a_limited_store_remembers_few_verdicts_and_reads_the_same(demo_base, mo
     assert len(full._verdicts.known) > 10  # the default keeps every weights file's verdict
     opened = []
     real = LocalBackend.open_listed
-    monkeypatch.setattr(LocalBackend, "open_listed", lambda self, path: opened.append(path) or real(self, path))
+    monkeypatch.setattr(LocalBackend, "open_listed",
+                        lambda self, path, *listed: opened.append(path) or real(self, path, *listed))
     last = every_run(full)[-1]
     full.load_run(*last)
     assert not opened  # remembered: not read again

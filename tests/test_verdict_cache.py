@@ -37,9 +37,9 @@ def header_reads(monkeypatch) -> list[str]:
     opened: list[str] = []
     original = LocalBackend.open_listed
 
-    def counting(self, path):
+    def counting(self, path, *listed):
         opened.append(path)
-        return original(self, path)
+        return original(self, path, *listed)
 
     monkeypatch.setattr(LocalBackend, "open_listed", counting)
     return opened

@@ -21,6 +21,11 @@ class NoLocation(NotFound, Refused):
     """The location named does not exist: bad usage, refused before anything is read."""
 
 
+class NotLogged(NotFound, Refused):
+    """The metric asked for is logged for no checkpoint that could be chosen: refused (exit 2), as
+    a prune refuses a run that does not log its metric; still ``NotFound`` to the Python API."""
+
+
 class AlreadyExists(Refused):
     """The destination exists and would be overwritten."""
 
@@ -41,3 +46,8 @@ class NotRead(Unreadable):
     """A file that is there but was not read: not a regular file (a FIFO, a device), a link
     leading out of the location, or larger than a reader takes. The message says which;
     whatever depends on the file is refused rather than decided as if it were absent."""
+
+
+class Replaced(NotRead):
+    """A file that is not the one a listing showed a moment ago (it, or a folder above it, was
+    replaced: by a link, say): not read, and nothing says it is whole."""

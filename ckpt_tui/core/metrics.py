@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 
+from .json_text import loads as json_loads
 from .records import Record
 
 STEP_KEYS = ("step", "training_step")
@@ -115,12 +115,38 @@ def metrics_from_records(records: Iterable[Mapping[str, object]], malformed: int
             pair = per_step.get(key)
             if pair is None:
                 per_step[key] = [value, 1]
-            else:
-                pair[0] += value
+            elif len(pair) == 2 and (total := pair[0] + value) - total == 0.0:
+                pair[0] = total
                 pair[1] += 1
-    by_step = {step: values if step in plain else {key: total / count for key, (total, count) in values.items()}
-               for step, values in totals.items()}
+            else:  # the sum no longer fits a float (1e308 twice): it is held scaled down from here on
+                _add_scaled(pair, value)
+    by_step = {step: values if step in plain else _averages(values) for step, values in totals.items()}
     return Metrics(by_step=by_step, malformed=malformed, ignored=ignored)
+
+
+def _add_scaled(pair: list, value: float) -> None:
+    """Add ``value`` to ``pair``, a sum and a count whose sum overflows a float: the sum is then held
+    as ``sum / 2**pair[2]`` in ``pair[0]``. Averages of finite values are finite; a sum is no average."""
+    if len(pair) == 2:
+        pair.append(0)
+    while not ((total := pair[0] + math.ldexp(value, -pair[2])) - total == 0.0):
+        pair[0], pair[2] = pair[0] / 2, pair[2] + 1
+    pair[0] = total
+    pair[1] += 1
+
+
+def _averages(values: dict[str, list]) -> dict[str, float]:
+    """Each metric's sum over its count (a sum held scaled scaled back)."""
+    averages = {}
+    for key, pair in values.items():
+        if len(pair) == 2:
+            averages[key] = pair[0] / pair[1]
+        else:
+            try:
+                averages[key] = math.ldexp(pair[0] / pair[1], pair[2])
+            except OverflowError:  # cannot be, an average being at most its largest value; kept safe
+                continue
+    return averages
 
 
 def parse_history_lines(lines: Iterable[str | bytes]) -> Metrics:
@@ -163,7 +189,7 @@ def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iter
             try:
                 # What orjson refuses, json reads: NaN/Infinity (dropped as values later), lone
                 # surrogates, bytes that are not UTF-8 (read with replacement characters).
-                record = json.loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
+                record = json_loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
             except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
                 malformed[0] += 1
                 continue

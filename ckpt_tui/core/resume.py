@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import NotFound, Refused
+from .errors import NotFound, NotLogged, Refused
 from .models import Checkpoint, Run
 from .retention import Policy, Rule, metric_values, ranked_steps
 
@@ -25,13 +25,15 @@ def best_checkpoint_of(run: Run, policy: Policy, weights: bool = False) -> Check
     label = f"{run.project}/{run.name}"
     if policy.metric is None:
         raise Refused(f"{label}: no metric to choose the best by (the metric is 'none'); pass --metric")
+    complete = [c for c in run.checkpoints if c.complete]
+    if not complete:  # nothing to choose from, whatever the metric: not found, as for --latest
+        raise NotFound(f"{label}: no complete checkpoint; {_describe(run, [])}")
     if not run.metrics.names():
         raise Refused(f"{label} logs no metric to choose the best by; {_describe(run, resumable(run))}")
-    complete = [c for c in run.checkpoints if c.complete]
     values = metric_values(Run(run.project, run.name, complete, run.metrics), policy)
     if not values:
         logged = ", ".join(run.metrics.names()) or "none"
-        raise NotFound(f"{label}: metric {policy.metric!r} is not logged for any complete checkpoint "
+        raise NotLogged(f"{label}: metric {policy.metric!r} is not logged for any complete checkpoint "
                        f"(metrics logged: {logged}); {_describe(run, resumable(run))}")
     step = ranked_steps(values, policy.direction)[0]
     at_step = [c for c in complete if c.step == step]

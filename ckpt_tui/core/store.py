@@ -347,7 +347,9 @@ class Store(ABC):
 
 
 def list_runs(store: Store, project: str | None = None, run: str | None = None) -> list[tuple[str, str]]:
-    """(project, run) pairs selected by optional filters, in name order."""
+    """(project, run) pairs selected by optional filters, in name order: ``run`` alone selects the
+    run of that name in every project that has one. ``NotFound`` when a well-formed name selects
+    nothing; ``InvalidName`` when a name could never be one."""
     projects = store.list_projects()
     if project is not None and project not in projects:
         validate_project(project)  # a name that could never be a project is bad usage
@@ -357,10 +359,15 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
         runs = store.list_runs(proj)
         if run is not None:
             if run not in runs:
-                validate_name(run, "run name")
-                raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
+                if project is not None:
+                    validate_name(run, "run name")
+                    raise NotFound(f"no run {run!r} in project {proj!r} of {store.location}")
+                continue
             runs = [run]
         pairs.extend((proj, r) for r in runs)
+    if run is not None and not pairs:
+        validate_name(run, "run name")
+        raise NotFound(f"no run {run!r} in any project of {store.location}")
     return pairs
 
 
@@ -369,6 +376,8 @@ def single_run(store: Store, project: str | None = None, run: str | None = None)
     if project is not None and run is not None:
         return project, run
     pairs = list_runs(store, project, run)
+    if not pairs:  # nothing there to choose: not found, as a missing run is
+        raise NotFound(f"{store.location} holds no runs")
     if len(pairs) != 1:
         found = ", ".join(f"{p}/{r}" for p, r in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
         raise Refused(f"{store.location} holds {len(pairs)} runs ({found or 'none'}); "

@@ -23,7 +23,6 @@ finished by the next operation on the run.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import zlib
@@ -112,7 +111,15 @@ def _folder_marker(step: str) -> str:
     return step + "/"
 
 
+def _json_bytes(value: object) -> bytes:
+    import json  # markers and fork stages: a listing starts without json
+
+    return json.dumps(value).encode()
+
+
 def _parse(data: bytes | None) -> dict:
+    import json
+
     try:
         value = json.loads(data or b"{}")
     except (ValueError, RecursionError):
@@ -203,7 +210,7 @@ class Claims(ABC):
         """Remove a step's training state, then record what went: a slimmed step says so."""
         self._remove_files(step, files)
         record = {"removed": sorted(files), "time": _now(), "by": owner()}
-        self.backend.write(join(step, SLIM_RECORD), json.dumps(record).encode())
+        self.backend.write(join(step, SLIM_RECORD), _json_bytes(record))
 
     def slim(self, folder: str, items: list[tuple[Checkpoint, tuple[str, ...]]], done: CheckpointDone | None,
              should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
@@ -212,7 +219,7 @@ class Claims(ABC):
             return {}
         marker = join(folder, f"{SLIMMING_MARKER}{os.urandom(16).hex()}")
         body = {"steps": {c.name: list(files) for c, files in items}, "owner": owner()}
-        self.backend.write(marker, json.dumps(body).encode())
+        self.backend.write(marker, _json_bytes(body))
         outcome: dict[tuple[int, str], str] = {}
         for ckpt, files in items:
             if should_cancel is not None and should_cancel():
@@ -227,7 +234,7 @@ class Claims(ABC):
                 done(ckpt)
         unfinished = {c.name: list(f) for c, f in items if outcome[c.key] not in (DELETED, NOT_REACHED)}
         if unfinished:
-            self.backend.write(marker, json.dumps({**body, "steps": unfinished}).encode())
+            self.backend.write(marker, _json_bytes({**body, "steps": unfinished}))
         else:
             self.backend.delete_files([marker])
         return outcome
@@ -401,7 +408,7 @@ class RenameClaims(Claims):
                              f"{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(stage)
-            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            self.backend.write(join(stage, OWNER_FILE), _json_bytes(owner()))
             failed = fill({new.name: join(stage, new.name) for new in steps})
             for new in steps:
                 if new.name not in failed:
@@ -424,7 +431,7 @@ class RenameClaims(Claims):
         stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(join(stage, new.ckpt_rel))
-            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            self.backend.write(join(stage, OWNER_FILE), _json_bytes(owner()))
             fill(new.step_path(stage))
             if new.tracker is not None:
                 self.backend.write(join(stage, new.ckpt_rel, new.tracker[0]), new.tracker[1])
@@ -458,14 +465,14 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{WRITING_MARKER}{os.urandom(8).hex()}")
         paths = {new.name: [join(folder, new.name, f) for f in new.files] for new in steps}
         body = {"owner": owner(), "steps": list(paths), "paths": [p for ps in paths.values() for p in ps]}
-        self.backend.write(marker, json.dumps(body).encode())
+        self.backend.write(marker, _json_bytes(body))
         failed = fill({new.name: join(folder, new.name) for new in steps})
         if failed:  # what was written of a step not published goes; if it cannot, the marker stays on it
             left = self.backend.delete_files([p for name in failed for p in paths[name]])
             if left:
                 kept = [name for name in failed if any(p in left for p in paths[name])]
-                self.backend.write(marker, json.dumps({**body, "steps": kept,
-                                                       "paths": [p for n in kept for p in paths[n]]}).encode())
+                self.backend.write(marker, _json_bytes({**body, "steps": kept,
+                                                        "paths": [p for n in kept for p in paths[n]]}))
                 return failed
         self.backend.delete_files([marker])
         return failed
@@ -701,7 +708,7 @@ class MarkerClaims(Claims):
             raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         # Everything the fork will write is named before anything is written.
         body = {"owner": owner(), "root": new.root, "paths": new.paths()}
-        if not self.backend.create_new(marker, json.dumps(body).encode()):
+        if not self.backend.create_new(marker, _json_bytes(body)):
             raise Refused(f"another fork into {self.backend.url(new.root)} started just now; nothing copied")
         if new.seen_free:  # the marker guards the name against forks only: a trainer may have started the run since
             mine = join(new.ckpt_rel, FORK_MARKER)

@@ -27,7 +27,8 @@ from binascii import crc32
 
 IDENTITY = struct.Struct("<QQqqq")  # device, inode, size, mtime_ns, ctime_ns
 RECORD = IDENTITY.size + 1  # and one character: the check made (safetensors header, zip archive end)
-MAGIC = b"ckpt-tui whole weights v2\n"  # v2: an unreadable safetensors header is no longer whole
+MAGIC = b"ckpt-tui whole weights v3\n"  # v2: an unreadable safetensors header is no longer whole; v3: nor one
+# of 1 to 7 bytes (its header's length cut)
 MAX_RECORDS = 200_000  # 8.2 MB on disk at most, about 20 MB in memory
 MAX_AGE_DAYS = 30
 RACY_NS = 1_000_000_000

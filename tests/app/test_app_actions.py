@@ -460,7 +460,7 @@ async def test_copy_path_refresh_help_and_palette(art_base):
         await settle(pilot)
         assert main(app).preview_scope == "project"
         (run_dir(art_base, "agent-001") / "0012").mkdir()
-        (run_dir(art_base, "agent-001") / "0012" / "adapter_model.safetensors").write_bytes(b"w")
+        (run_dir(art_base, "agent-001") / "0012" / "adapter_model.safetensors").write_bytes(b"w" * 100)  # a stand-in: no header to judge
         await pilot.press("r")
         await settle(pilot)
         assert main(app).table.run.latest_step == 12 and main(app).preview_scope is None

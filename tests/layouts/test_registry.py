@@ -154,21 +154,23 @@ def test_the_layouts_guide_has_a_row_for_every_layout():
         assert any(f"`{layout.name}`" in row for row in rows), f"docs/layouts.md has no row for {layout.name}"
 
 
-def test_ls_inside_an_art_base_says_which_base_to_open(tmp_path, capsys):
+def test_ls_inside_an_art_base_takes_its_project_or_run(tmp_path, capsys):
     step = tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001"
     step.mkdir(parents=True)
-    for inside in (tmp_path / "proj", tmp_path / "proj" / "models" / "m1"):
-        assert main(["ls", str(inside)]) == 0
-        out = capsys.readouterr().out.splitlines()
-        assert out[-1] == f"this folder is inside an ART base: run `ckpt-tui ls {tmp_path}`"
-    assert main(["ls", str(tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001")]) == 0
+    assert main(["ls", str(tmp_path / "proj")]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("proj/m1 ")  # the project's runs, from the base
+    assert main(["ls", str(tmp_path / "proj" / "models" / "m1")]) == 0
+    assert capsys.readouterr().out.startswith("proj/m1  (art, 0 checkpoints")  # the run's steps
+    assert main(["ls", str(step)]) == 0
     assert "inside an ART base" not in capsys.readouterr().out  # a step folder: no such hint
 
 
-def test_prune_inside_an_art_base_says_which_base_to_open(tmp_path, capsys):
-    step = tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001"
-    step.mkdir(parents=True)
-    assert main(["prune", str(tmp_path / "proj" / "models" / "m1"), "--dry-run"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("total: delete 0 checkpoint(s) in 0 run(s)")
-    assert out[-1] == f"this folder is inside an ART base: run `ckpt-tui ls {tmp_path}`"
+def test_prune_inside_an_art_model_folder_takes_that_run(tmp_path, capsys):
+    (tmp_path / "proj" / "models" / "m1" / "checkpoints" / "0001").mkdir(parents=True)
+    (tmp_path / "proj" / "models" / "m2").mkdir()  # a model with no checkpoints yet
+    for model, steps in (("m1", 1), ("m2", 0)):
+        assert main(["prune", str(tmp_path / "proj" / "models" / model), "--dry-run"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(f"proj/{model}: ") and out[-1].startswith("total: delete 0 checkpoint(s) in 0 run(s)")
+        assert main(["ls", str(tmp_path / "proj" / "models" / model)]) == 0
+        assert capsys.readouterr().out.startswith(f"proj/{model}  (art, 0 checkpoints")

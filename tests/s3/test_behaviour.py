@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "clouds"))
 
 from layout_trees import LIGHTNING_FILES, blob, lightning_dir, megatron_save, orbax_dir, verl_dir  # noqa: E402
 from azurite import AzureLocation, azurite, azurite_server, use_location  # noqa: E402,F401 - fixtures
+from completeness_trees import safetensors_bytes  # noqa: E402
 from memory_location import MemoryLocation  # noqa: E402
 from s3_servers import Location  # noqa: E402
 
@@ -146,7 +147,7 @@ def test_a_step_written_after_the_preview_is_never_deleted(tree, art_base):
     shutil.copytree(art_base, tree.source, dirs_exist_ok=True)
     store = tree.publish().store()
     plan = plan_run(store.load_run("demo", "agent-002"), LATEST_ONLY)
-    tree.put("demo/models/agent-002/checkpoints/0006/adapter_model.safetensors")
+    tree.put("demo/models/agent-002/checkpoints/0006/adapter_model.safetensors", safetensors_bytes())
     result = execute_plan(store, plan)
     # 5 was latest at the preview and is kept; 6 appeared since and is never a candidate.
     assert [c.step for c in store.load_run("demo", "agent-002").checkpoints] == [5, 6]

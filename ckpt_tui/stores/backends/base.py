@@ -15,7 +15,6 @@ instead of calling and being refused. See ``docs/backends.md``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -388,18 +387,11 @@ class Backend(ABC):
         self._pool_lock = threading.Lock()
         self.listings = ListingCache()
 
-    @contextlib.contextmanager
-    def errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str) -> _Translated:
         """Translate what the provider raises inside into the project's errors, by ``error_table``:
         ``Missing`` where nothing is there, ``Exists`` where a create-only write found something,
         ``Unreadable`` for permissions, otherwise one line saying ``what`` failed and why."""
-        try:
-            yield
-        except Exception as exc:
-            table = self.error_table
-            if table is None or not table.handles(exc):
-                raise
-            raise table.translate(exc, what, self) from None
+        return _Translated(self, what)
 
     # -- naming ---------------------------------------------------------------------
     @property
@@ -508,8 +500,10 @@ class Backend(ABC):
             stream = self.open(path)
         except NotFound:
             return None
-        with contextlib.closing(stream):
+        try:
             data = stream.read(limit + 1)
+        finally:
+            stream.close()
         if len(data) > limit:
             raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
         return data
@@ -551,9 +545,10 @@ class Backend(ABC):
         """A file to read as a stream; ``NotFound`` when absent, ``NotRead`` when it is not a
         regular file or is a link leading outside the root (never opened then)."""
 
-    def open_listed(self, path: str) -> BinaryIO:
-        """``open`` of a regular file a listing has just shown (the whole-file checks of a scan):
-        a backend may skip looking again at what the listing told. By default: ``open``."""
+    def open_listed(self, path: str, tag: str = "") -> BinaryIO:
+        """``open`` of a regular file a listing has just shown (the whole-file checks of a scan), its
+        ``FileInfo.tag`` given: a backend may skip looking again at what the listing told, and refuse
+        (``NotRead``) a file that is not the one listed. By default: ``open``."""
         return self.open(path)
 
     def local_path(self, path: str) -> str | None:
@@ -641,11 +636,16 @@ class Backend(ABC):
         if other is self and self.can_copy_server_side:
             self.copy_file(source, target, done)
             return
-        with contextlib.closing(other.open(source)) as stream:
+        stream = other.open(source)
+        try:
             self.put_stream(stream, target, done)
+        finally:
+            stream.close()
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
         """Download a file to this machine's disk. By default: ``open``, copied by chunks."""
+        import contextlib
+
         try:
             os.makedirs(os.path.dirname(local_target) or ".", exist_ok=True)
             with contextlib.closing(self.open(source)) as stream, open(local_target, "wb") as handle:
@@ -787,9 +787,30 @@ class DeepListingBackend(BucketBackend):
         return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
 
+class _Translated:
+    """``Backend.errors``: what a provider raises inside, translated by the backend's ``error_table``
+    (a class, not contextlib's decorator: a listing starts without contextlib)."""
+
+    __slots__ = ("backend", "what")
+
+    def __init__(self, backend: Backend, what: str) -> None:
+        self.backend, self.what = backend, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
+        if not isinstance(exc, Exception):
+            return
+        table = self.backend.error_table
+        if table is None or not table.handles(exc):
+            return
+        raise table.translate(exc, self.what, self.backend) from None
+
+
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
     """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
-    with contextlib.closing(stream):
+    try:
         pieces: list[bytes] = []
         size = 0
         while block := stream.read(LINE_CHUNK):
@@ -809,3 +830,5 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
                 size += len(pieces[-1])
         if pieces:
             yield b"".join(pieces)
+    finally:
+        stream.close()

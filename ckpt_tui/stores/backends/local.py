@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
@@ -10,7 +9,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator
 
-from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Unreadable
+from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Replaced, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
 from ..layouts.whole_files import WEIGHT_SUFFIXES
@@ -160,6 +159,24 @@ _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_
 _OPEN_PATH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
+# A folder opened to list it and look its entries up from it, never through a link (a link gives ENOTDIR).
+_READ_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_NESTING = 200  # folders within a step: one descriptor each is open while the walk is below it
+
+
+def _swapped(path: str, what: str = "listed as a folder") -> Unreadable:
+    return Unreadable(f"{path}: {what}, it is no longer one (a symbolic link is not followed); not read")
+
+
+def _not_a_folder(root: str, dir_fd: int | None, within: int) -> None:
+    """Raise for ``root``, which opening as a folder found to be none: NotADirectoryError for a file
+    (a step of one file: its own usage); ``Unreadable`` for a link or anything else, listed as a folder."""
+    mode = os.lstat(root[within + 1:] if dir_fd is not None else root, dir_fd=dir_fd).st_mode
+    if mode & _KIND == _FILE:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
+    raise _swapped(root, "listed as a step")
+
+
 def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | None = None,
                  within: int = 0) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
@@ -167,59 +184,102 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
     file is also added to ``files`` when given (as ``walk`` lists them), a weights file
     with its identity as its tag (``verdict_cache.IDENTITY``).
 
-    ``listdir`` and ``lstat`` on plain strings, no generators or per-file
-    objects: this is the inner loop of every listing, and it decides how close
-    a scan gets to ``du -sb``. With ``dir_fd``, a descriptor of the folder
-    ``root[:within]`` names, files are looked up from it (``root[within + 1:]/name``,
-    not every component of the full path again, as ``du`` does). An entry that
-    vanishes meanwhile (another process deleting) is skipped.
+    Every folder is opened from its parent's descriptor without following a link (``root``
+    itself from ``dir_fd``, a descriptor of the folder ``root[:within]`` names, when given), listed
+    and its entries looked up from its own descriptor, as ``du`` does: a folder swapped for a
+    link after it was listed is never walked through; the step is then ``Unreadable``. Plain
+    strings, no generators or per-file objects: this is the inner loop of every listing, and
+    it decides how close a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
+    process deleting) is skipped; ``root`` renamed aside or removed meanwhile (walked below it, or
+    with entries gone) raises FileNotFoundError.
     """
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
-    stack = [root]
-    lstat, add = os.lstat, None if files is None else files.append
+    lstat, add, listdir, close = os.lstat, None if files is None else files.append, os.listdir, os.close
     markers: frozenset[str] = frozenset()
-    skip = within + 1 if dir_fd is not None else 0  # what a path loses to be looked up from dir_fd
-    cut = len(root) + 1 - skip
-    while stack:
-        folder = stack.pop()
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            if folder is root or not os.path.lexists(root):
-                raise  # the whole folder went (renamed aside by a prune): gone, not half counted
-            continue  # removed while we looked: what is gone holds nothing
-        if folder is root and not STEP_MARKERS.isdisjoint(names):
-            markers = STEP_MARKERS.intersection(names)
-        here, top = folder[skip:] + "/", folder is root
-        for name in names:
-            path = here + name
+    look_again = False
+    open_ = os.open
+    try:  # root looked up from dir_fd, or by its path; never through a link
+        fd = open_(root[within + 1:] if dir_fd is not None else root, _READ_FOLDER, dir_fd=dir_fd)
+    except NotADirectoryError:
+        _not_a_folder(root, dir_fd, within)
+    # Folders still to walk: (the parent's [descriptor, children not yet opened], name, path below root).
+    stack: list[tuple[list[int], str, str]] = []
+    prefix = ""
+    try:
+        while True:
             try:
-                st = lstat(path, dir_fd=dir_fd)
-            except FileNotFoundError:
-                continue
-            kind = st.st_mode & _KIND
-            if kind == _DIR:
-                stack.append(folder + "/" + name)
-                continue
-            if kind != _FILE:
-                continue  # symlinks are not followed, as du does not
-            size, mtime = st.st_size, st.st_mtime
-            if add is not None:
-                tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1") \
-                    if name.endswith(WEIGHT_SUFFIXES) else ""
-                add(_new(FileInfo, (name if top else path[cut:], size, mtime, tag)))
-            if st.st_nlink > 1:
-                linked = linked if linked is not None else {}
-                seen = linked.get((st.st_dev, st.st_ino))
-                if seen is not None:
-                    seen[2] += 1
-                    continue  # counted once, as du does
-                linked[(st.st_dev, st.st_ino)] = [size, st.st_nlink, 1]
-            total += size
-            count += 1
-            if mtime > newest:
-                newest = mtime
+                names = listdir(fd)
+            except FileNotFoundError:  # the folder went since it was opened (renamed aside by a prune)
+                names = []
+            if not prefix and not STEP_MARKERS.isdisjoint(names):
+                markers = STEP_MARKERS.intersection(names)
+            folders: list[str] | None = None
+            for name in names:
+                try:
+                    st = lstat(name, dir_fd=fd)
+                except FileNotFoundError:
+                    look_again = True
+                    continue
+                kind = st.st_mode & _KIND
+                if kind == _DIR:
+                    if folders is None:
+                        folders = [name]
+                    else:
+                        folders.append(name)
+                    continue
+                if kind != _FILE:
+                    continue  # symlinks are not followed, as du does not
+                size, mtime = st.st_size, st.st_mtime
+                if add is not None:
+                    tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1") \
+                        if name.endswith(WEIGHT_SUFFIXES) else ""
+                    add(_new(FileInfo, (prefix + name, size, mtime, tag)))
+                if st.st_nlink > 1:
+                    linked = linked if linked is not None else {}
+                    seen = linked.get((st.st_dev, st.st_ino))
+                    if seen is not None:
+                        seen[2] += 1
+                        continue  # counted once, as du does
+                    linked[(st.st_dev, st.st_ino)] = [size, st.st_nlink, 1]
+                total += size
+                count += 1
+                if mtime > newest:
+                    newest = mtime
+            if folders is not None:
+                if prefix.count("/") >= MAX_NESTING:
+                    raise Unreadable(f"{root}: folders nested more than {MAX_NESTING} deep; not read")
+                look_again = True  # below root: whether root is still there is asked at the end
+                parent = [fd, len(folders)]
+                stack.extend((parent, name, prefix + name + "/") for name in reversed(folders))
+            else:
+                close(fd)
+            fd = -1
+            while stack and fd < 0:  # the next folder, opened from its parent's descriptor
+                parent, name, prefix = stack.pop()
+                try:
+                    fd = open_(name, _READ_FOLDER, dir_fd=parent[0])
+                except FileNotFoundError:
+                    look_again = True  # removed while we looked: what is gone holds nothing
+                except NotADirectoryError:  # a link (or a file) now where a folder was listed
+                    raise _swapped(f"{root}/{prefix[:-1]}") from None
+                finally:
+                    parent[1] -= 1
+                    if not parent[1]:
+                        close(parent[0])
+                        parent[0] = -1
+            if fd < 0:
+                break
+    except BaseException:
+        if fd >= 0:
+            close(fd)
+        for parent in {id(p): p for p, _, _ in stack}.values():
+            if parent[0] >= 0:
+                close(parent[0])
+        raise
+    if look_again:  # entries went, or the walk went below root: was root renamed aside (by a prune) meanwhile?
+        # Then it is gone, not counted as if here; a step of files alone (the usual one) costs no look more.
+        os.lstat(root[within + 1:] if dir_fd is not None else root, dir_fd=dir_fd)
     blobs = () if linked is None else tuple(Blob(f"{dev}:{ino}", size, links, here)
                                             for (dev, ino), (size, links, here) in linked.items())
     return _new(Usage, (total, newest, count, blobs, markers))
@@ -347,7 +407,7 @@ class LocalBackend(Backend):
         try:
             st = os.lstat(top)
             if stat.S_ISDIR(st.st_mode):
-                usage = folder_usage(top)
+                usage = folder_usage(top if path else self.real_root)  # the location may be a link
                 return usage if usage.mtime else usage._replace(mtime=st.st_mtime)
             if stat.S_ISREG(st.st_mode):
                 blobs = (Blob(f"{st.st_dev}:{st.st_ino}", st.st_size, st.st_nlink),) if st.st_nlink > 1 else ()
@@ -487,10 +547,12 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {self._abs(path)}") from None
 
-    def open_listed(self, path: str) -> BinaryIO:
+    def open_listed(self, path: str, tag: str = "") -> BinaryIO:
         """A file the walk has just ``lstat``-ed as regular, opened without a second ``lstat``: never
         through a link (``O_NOFOLLOW``), without blocking, and left unread unless ``fstat`` finds it
-        still regular. Read straight from the descriptor: the whole-file checks read a few bytes once."""
+        still regular and, given the walk's ``tag``, the very file the walk found (device and inode: a
+        step folder swapped for a link since is not read through). Read straight from the descriptor:
+        the whole-file checks read a few bytes once."""
         target = f"{self.root}/{path}"
         try:
             fd = os.open(target, _READ_LISTED)
@@ -499,9 +561,14 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise os_error(exc, f"cannot read {target}") from None
         try:
-            mode = os.fstat(fd).st_mode
+            st = os.fstat(fd)
+            mode = st.st_mode
             if mode & _KIND != _FILE:
                 raise NotRead(f"{target} is {_what(mode)}, not a regular file; not read")
+            if tag and _identify(st.st_dev, st.st_ino, 0, 0, 0)[:16] != tag.encode("latin-1")[:16]:
+                # Not the file the walk found: its folder was swapped (for a link?) or it was replaced.
+                raise Replaced(f"{target} is not the file listed a moment ago (its folder or it was replaced); "
+                              "not read")
             return _Descriptor(fd)
         except BaseException:
             os.close(fd)
@@ -545,8 +612,10 @@ class LocalBackend(Backend):
                 handle.write(data)
             os.replace(tmp, target)
         except OSError as exc:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(tmp)
+            except OSError:
+                pass
             raise os_error(exc, f"cannot write {target}") from None
 
     def append(self, path: str, data: bytes) -> None:

@@ -11,10 +11,10 @@ plausible header length, no zip signature) gets no verdict either way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-from ...core.errors import CkptError
+from ...core.errors import CkptError, Replaced
+from ...core.json_text import loads as json_loads
 from ...core.records import NamedTuple
 
 # safetensors refuses headers above 100 MB (``MAX_HEADER_SIZE`` in its Rust crate).
@@ -40,9 +40,10 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     """
     if size == 0:
         return "empty"
-    if size < 8:
-        return ""
-    length = int.from_bytes(stream.read(8), "little")
+    head = stream.read(8) if size >= 8 else b""
+    if len(head) < 8:  # the header's length itself is cut: nothing says the file is whole
+        return f"{size} bytes, its header unreadable (shorter than the 8 bytes of its length)"
+    length = int.from_bytes(head, "little")
     if length > MAX_SAFETENSORS_HEADER:
         return ""
     if length == 0:  # never written: a preallocated file starts with zeros
@@ -50,7 +51,7 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     if 8 + length > size:
         return f"{size} bytes, shorter than its {length}-byte header"
     try:
-        header = json.loads(stream.read(length))
+        header = json_loads(stream.read(length))
     except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict):  # zeros or a header cut mid-write: nothing says the file is whole
@@ -86,6 +87,8 @@ def file_problem(path: str, size: int, opener: Opener, unread: str | None = "") 
             return check(stream, size)
         finally:
             stream.close()
+    except Replaced as exc:  # not the file listed (its folder swapped for a link?): nothing says it is whole
+        return str(exc)
     except (CkptError, OSError):
         return unread  # gone or unreadable meanwhile: the listing of the step says the rest
 
