@@ -676,7 +676,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from .core.hidden import parse_age
 
         parse_age(args.abort_uploads_older)  # a bad duration stops before anything is read
-    store, pairs = _selected(args)
+    store, pairs = _selected(args, acting=True)
     policies = Policies(store, _flags(args))
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
@@ -770,14 +770,21 @@ def _art_base_here(args: argparse.Namespace, store):
 
     base = found[0]
     parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
+    here = f"{args.location} is the ART " + (f"run {parts[0]}/{parts[2]}" if len(parts) > 2 else f"project {parts[0]}")
+    if args.project is not None and args.project != parts[0]:
+        raise Refused(f"--project {args.project} names no run inside {here}; pass the base {base} instead")
+    if args.run is not None and len(parts) > 2 and args.run != parts[2]:
+        raise Refused(f"--run {args.run} names no run inside {here}; pass the base {base} instead")
     project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
     return _open(args, str(base)), project, run
 
 
-def _selected(args: argparse.Namespace):
+def _selected(args: argparse.Namespace, acting: bool = False):
     """The store and the (project, run) pairs --project and --run select; a folder inside an ART
     base that holds no runs of its own stands for its run (or project) in the base, as ``path``
-    and ``fork`` take it: --project and --run are then set to name it there."""
+    and ``fork`` take it: --project and --run are then set to name it there. ``acting`` (a command
+    that deletes or moves): --run alone naming runs of several projects is refused, and a folder
+    taken for its run (or project) in the base is named on stderr."""
     store = _open(args)
     try:
         pairs = list_runs(store, args.project, args.run)
@@ -787,10 +794,14 @@ def _selected(args: argparse.Namespace):
         if store.list_projects():
             raise
         pairs = None
-    return (store, pairs) if pairs else _in_base(args, store, pairs)
+    store, pairs = (store, pairs) if pairs else _in_base(args, store, pairs, acting)
+    if acting and args.run is not None and args.project is None and len({p for p, _ in pairs}) > 1:
+        raise Refused(f"--run {args.run} names runs of {len({p for p, _ in pairs})} projects "
+                      f"({', '.join(f'{p}/{r}' for p, r in pairs[:5])}); pass --project too")
+    return store, pairs
 
 
-def _in_base(args: argparse.Namespace, store, pairs):
+def _in_base(args: argparse.Namespace, store, pairs, acting: bool = False):
     """``_selected`` once the location showed no runs (``pairs`` is [] or None: names not found)."""
     here = _art_base_here(args, store)
     if here is not None:
@@ -802,6 +813,10 @@ def _in_base(args: argparse.Namespace, store, pairs):
                 raise  # a name given on the command line is not there either
             found = None  # the folder names no run of the base (a model not trained yet)
         if found is not None:
+            if acting:  # what is acted on is named before anything is done
+                _err(f"{args.location} is inside the ART base {base.location}: taking "
+                     + (f"its run {project}/{run}" if run else
+                        f"the {len(found)} run(s) of its project {project}"))
             args.project, args.run = project, run
             return base, found
     if pairs is None:
