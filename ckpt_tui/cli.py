@@ -867,11 +867,12 @@ def cmd_fork(args: argparse.Namespace) -> int:
                                  progress=lambda done, total: line(f"copying {size(done)} / {size(total)}"))
     finally:
         line.end()
-    import time
+    if store.appends_in_place:  # only a disk keeps the log (append_on_disk): a bucket's fork imports none of it
+        import time
 
-    from .app.activity import fork_event
+        from .app.activity import fork_event
 
-    _log_activity(store, [fork_event(result, time.time())])
+        _log_activity(store, [fork_event(result, time.time())])
     if args.json:
         _print_json(result.to_json())
     else:

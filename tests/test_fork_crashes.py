@@ -72,3 +72,93 @@ def test_a_fork_into_an_existing_run_is_refused_and_mixes_nothing(art_base, caps
     assert sorted(os.listdir(art_base / MODELS / "agent-002" / "checkpoints")) == before
     assert main(["prune", str(art_base), "-p", "demo", "-r", "agent-002", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plans"][0]["latest_step"] == 5
+
+
+def test_a_copy_that_fails_in_a_bucket_leaves_no_object_a_slower_copy_writes_afterwards(art_base):
+    """The fork's copies are side by side: when one fails, the fork removes what it named only
+    once every other copy is over, so none writes into the abandoned run after that."""
+    import threading
+
+    from memory_location import MemoryLocation
+
+    from ckpt_tui.core import StoreError, fork_checkpoint
+    from ckpt_tui.stores.claims import FORK_MARKER
+
+    location = MemoryLocation.fresh(art_base)
+    store = location.store()
+    backend = store.backend
+    run = store.load_run("demo", "agent-001")
+    files = sorted(f.path for f in store.checkpoint_files(run, run.checkpoints[-1]))
+    assert len(files) >= 2
+    removed, slow_started, late_copy_done = threading.Event(), threading.Event(), threading.Event()
+    put, delete = backend.put_stream, backend.delete_files
+
+    def put_stream(stream, target, done=None):
+        if target.endswith("/" + files[0]):
+            slow_started.wait(timeout=1)
+            raise StoreError("cannot copy: the server failed")
+        if target.endswith("/" + files[-1]):  # the slow one: done after the fork gave up, if it does not wait
+            slow_started.set()
+            removed.wait(timeout=1)
+            put(stream, target, done)
+            late_copy_done.set()
+            return
+        put(stream, target, done)
+
+    def delete_files(paths):
+        failed = delete(paths)
+        if any(p.endswith(FORK_MARKER) for p in paths):
+            removed.set()
+        return failed
+
+    backend.put_stream, backend.delete_files = put_stream, delete_files
+    with pytest.raises(StoreError):
+        fork_checkpoint(store, "demo", "agent-001", "agent-x")
+    assert late_copy_done.wait(timeout=5)
+    assert location.keys(f"{MODELS}/agent-x/") == set()
+
+
+def test_a_fork_interrupted_during_its_copies_removes_them_once_none_is_running(art_base):
+    """Ctrl-C while the copies run: the fork waits for the copies under way, starts no other,
+    then removes what it named and leaves its run's name free."""
+    import signal
+    import threading
+
+    from memory_location import MemoryLocation
+
+    from ckpt_tui.core import fork_checkpoint
+    from ckpt_tui.stores.claims import FORK_MARKER
+
+    location = MemoryLocation.fresh(art_base)
+    store = location.store()
+    backend = store.backend
+    run = store.load_run("demo", "agent-001")
+    files = sorted(f.path for f in store.checkpoint_files(run, run.checkpoints[-1]))
+    removed, late_copy_done = threading.Event(), threading.Event()
+    put, delete = backend.put_stream, backend.delete_files
+    main = threading.main_thread().ident
+
+    def put_stream(stream, target, done=None):
+        if target.endswith("/" + files[0]):  # the user presses Ctrl-C while this copy runs
+            signal.pthread_kill(main, signal.SIGINT)
+            removed.wait(timeout=1)
+            put(stream, target, done)
+            late_copy_done.set()
+            return
+        put(stream, target, done)
+
+    def delete_files(paths):
+        failed = delete(paths)
+        if any(p.endswith(FORK_MARKER) for p in paths):
+            removed.set()
+        return failed
+
+    backend.put_stream, backend.delete_files = put_stream, delete_files
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fork_checkpoint(store, "demo", "agent-001", "agent-x")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert late_copy_done.wait(timeout=5)
+    assert location.keys(f"{MODELS}/agent-x/") == set()

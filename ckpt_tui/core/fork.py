@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from .errors import NotFound, Refused
 from .metrics import step_of
 from .models import Checkpoint, Run
 from .names import validate_name
+from .records import FrozenRecord
 from .store import ByteProgress, Store
 
 
-@dataclass(frozen=True, slots=True)
-class ForkResult:
-    project: str
-    run: str
-    to_project: str
-    to_run: str
-    step: int
-    bytes: int
-    location: str
-    history_records: int = 0
+class ForkResult(FrozenRecord):
+    """What a fork made: the new run ``to_project/to_run`` from step ``step`` of ``project/run``."""
+
+    __slots__ = ("project", "run", "to_project", "to_run", "step", "bytes", "location", "history_records")
+
+    def __init__(self, project: str, run: str, to_project: str, to_run: str, step: int, bytes: int,
+                 location: str, history_records: int = 0) -> None:
+        self._set(project, run, to_project, to_run, step, bytes, location, history_records)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return dict(zip(self._fields, self._values(self._fields)))
 
 
 def choose_step(run: Run, step: int | None = None, not_after_step: int | None = None) -> Checkpoint:

@@ -9,10 +9,12 @@ needs it (``backends/s3light.py``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .backends.s3 import S3Backend, parse_url
 from .tree import TreeStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class S3Store(TreeStore):

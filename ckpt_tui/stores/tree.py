@@ -1097,7 +1097,7 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
         # Only a step of one file named as the step may be that file alone: only then list to tell.
         source_single = (len(files) == 1 and files[0].path == checkpoint.name
                          and source._single_file(source_run, checkpoint))
-        backend.map(lambda f: backend.copy_from(
+        _every(backend, lambda f: backend.copy_from(
             source.backend, origin if source_single else join(origin, f.path), target(f), counter), files)
     elif backend.local_path(step) is not None and not single:
         backend.make_dirs(step)
@@ -1105,14 +1105,51 @@ def _fill(backend: Backend, step: str, single: bool, files: list[FileEntry], sou
 
         source.download_checkpoint(source_run, checkpoint, Path(backend.local_path(step)), counter.as_progress())
     elif (local := source.local_checkpoint_path(source_run, checkpoint)) is not None:
-        backend.map(lambda f: backend.put_file(
+        _every(backend, lambda f: backend.put_file(
             local if os.path.isfile(local) else os.path.join(local, f.path), target(f), counter), files)
     else:
         def stream(f: FileEntry) -> None:
             with source.open_checkpoint_file(source_run, checkpoint, f.path) as handle:
                 backend.put_stream(handle, target(f), counter)
 
-        backend.map(stream, files)
+        _every(backend, stream, files)
+
+
+def _every(backend: Backend, write: Callable[[FileEntry], None], files: list[FileEntry]) -> None:
+    """``write`` of every file side by side; the first failure is raised once no write is running
+    any more (those not started by then are not started): a copy still running when another
+    failed, or when the command was interrupted, would write its object after the fork had
+    removed the ones it named (a partial step of a run without its marker)."""
+    state = threading.Condition()
+    running, stopped = [0], [False]
+
+    def attempt(f: FileEntry) -> BaseException | None:
+        with state:
+            if stopped[0]:
+                return None
+            running[0] += 1
+        try:
+            write(f)
+        except BaseException as exc:  # noqa: BLE001 - raised below, once no write is running
+            with state:
+                stopped[0] = True
+            return exc
+        finally:
+            with state:
+                running[0] -= 1
+                state.notify_all()
+        return None
+
+    try:
+        failures = [exc for exc in backend.map(attempt, files) if exc is not None]
+    except BaseException:  # Ctrl-C while waiting: the copies under way end first
+        with state:
+            stopped[0] = True
+            while running[0]:
+                state.wait()
+        raise
+    if failures:
+        raise failures[0]
 
 
 def _own_files(name: str, files: Iterable[FileInfo]) -> list[tuple[str, int]]:

@@ -4,7 +4,6 @@ be deleted reported by name, a server gone mid-prune, credentials and places tha
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import signal
 import socket
 from pathlib import Path
@@ -28,7 +27,7 @@ def step_keys(steps) -> set[str]:
 def quick(store: AzureStore) -> AzureStore:
     """The store with its retries' waits cut to nothing (the count of retries unchanged)."""
     connection = store.backend.connection
-    connection.backoff = replace(connection.backoff, initial=0.0, maximum=0.0)
+    connection.backoff = connection.backoff.replace(initial=0.0, maximum=0.0)
     return store
 
 

@@ -17,14 +17,18 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
 
-from ...core.checksums import MD5, MD5_OF_PARTS, Digest
 from ...core.errors import CkptError, NotFound, NotRead, StoreError, Unreadable
 from ...core.models import Upload
 from .base import (MAX_SIDE_FILE, Backend, BytesDone, DeepListingBackend, Entry, ErrorTable, Exists,
                    FileInfo, Kind, Missing, grouped, parse_bucket_url)
 from .s3light import light_client, listing_page, timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
+    from ...core.checksums import Digest
 
 WORKERS = 16  # parallel requests; the connection pool is sized to match
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -313,6 +317,8 @@ class S3Backend(DeepListingBackend):
     def digest(self, info: FileInfo) -> Digest | None:
         """The ETag: an MD5 for an object written in one request, the MD5 of the parts' MD5s
         (``-N``) for one uploaded in parts of ``part_size``, as uploads from here are."""
+        from ...core.checksums import MD5, MD5_OF_PARTS, Digest  # an offload's check, not a listing's
+
         etag = info.tag.strip('"')
         if not etag:
             return None

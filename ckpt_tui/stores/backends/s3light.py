@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from . import http
 from .http import Backoff, RangedReader, content_range_total
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 FIRST_GET = 1024 * 1024  # bytes a read asks for first: a side file or a header needs no more
@@ -352,7 +354,7 @@ class LightClient:
         self.meta = _Meta(settings.endpoint)
         self.endpoint = settings.endpoint
         self.signer = Signer(settings.credentials, settings.region)
-        self.http = http.pool_for(settings.endpoint, size, ca_bundle=os.environ.get("AWS_CA_BUNDLE"))
+        self.http = http.pool_for(settings.endpoint, size, ca_bundle=os.environ.get("AWS_CA_BUNDLE"), plain_http=True)
         self.backoff = Backoff(initial=0.2, multiplier=2.0, maximum=8.0, seconds=None, tries=retries + 1,
                                codes=RETRIED_CODES)
         self._make_sdk = make_sdk
@@ -448,6 +450,8 @@ class LightClient:
         self._called("HeadObject", Bucket=Bucket, Key=Key)
         answer = self._send("HeadObject", "HEAD", self._url(Bucket, Key))
         head = {"ContentLength": int(answer.headers.get("Content-Length") or 0), "ETag": answer.headers.get("ETag", "")}
+        from email.utils import parsedate_to_datetime  # a fork or a prune sends no HEAD
+
         try:  # as botocore, no LastModified where the server sends no (readable) Last-Modified
             head["LastModified"] = parsedate_to_datetime(answer.headers["Last-Modified"])
         except (KeyError, TypeError, ValueError):
