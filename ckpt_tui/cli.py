@@ -106,14 +106,14 @@ def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def parse_command(argv: list[str]) -> argparse.Namespace:
     """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
-    whole parser hands them to it; when it leaves arguments unread, by the whole parser, whose
-    error names them as ever. Building the whole parser (and every command's options) was about
+    whole parser hands them to it; arguments it leaves unread are named under the command's own
+    usage (exit 2). Building the whole parser (and every command's options) was about
     a tenth of ``ls`` of a small tree."""
     command = _OneCommand(argv[0])
     _add_commands(command, argv[0])
     args, unread = command.parser.parse_known_args(argv[1:])
-    if unread:
-        return build_command_parser(argv[0]).parse_args(argv)
+    if unread:  # the command's own usage, not the list of commands: what it takes is what was missed
+        command.parser.error(f"unrecognized arguments: {' '.join(unread)}")
     args.command = argv[0]
     return args
 
@@ -829,7 +829,12 @@ def _only_run(args: argparse.Namespace):
     inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
     store = _open(args)
     if args.project is not None and args.run is not None:
-        return store, args.project, args.run
+        from .app.hints import art_base_above  # the app's own hint, without Textual
+
+        if art_base_above(store.location) is None or args.project in store.list_projects():
+            return store, args.project, args.run
+        here = _art_base_here(args, store)  # a folder inside an ART base: the run named, in the base
+        return here[0], here[1], here[2]
     try:
         pairs = list_runs(store, args.project, args.run)
     except NoLocation:

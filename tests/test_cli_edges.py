@@ -291,3 +291,33 @@ def test_prune_inside_an_art_folder_names_the_runs_it_takes_before_acting(art_ba
     code, out, err = run_cli(capsys, "prune", ".", "--dry-run", "--keep", "latest", "--metric", "none", "--json")
     assert code == 0 and "taking its run demo/agent-001" in err and len(err.splitlines()) == 1, err
     assert [(p["project"], p["run"]) for p in json.loads(out)["plans"]] == [("demo", "agent-001")]
+
+
+@pytest.mark.parametrize(("argv", "unread"), [
+    (["ls", "x", "--bogus"], "--bogus"), (["ls", "--version"], "--version"), (["ls", "a", "b"], "b"),
+    (["prune", "x", "--bogus"], "--bogus"), (["path", "x", "--latest", "--bogus"], "--bogus"),
+    (["fork", "x", "--to", "y", "--bogus"], "--bogus"), (["watch", "x", "--bogus"], "--bogus"),
+    (["offload", "x", "--to", "s3://b", "extra"], "extra")])
+def test_an_unknown_option_shows_the_command_usage_not_the_list_of_commands(capsys, argv, unread):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 2 and out == ""
+    assert err.startswith(f"usage: ckpt-tui {argv[0]} "), err
+    assert err.endswith(f"ckpt-tui {argv[0]}: error: unrecognized arguments: {unread}\n")
+
+
+@pytest.mark.parametrize("command", [["path", "--latest"], ["fork", "--to", "agent-new"]])
+@pytest.mark.parametrize("inside", [RUN, RUN + "/checkpoints"])
+def test_path_and_fork_inside_an_art_run_folder_naming_it_in_full_take_it_in_the_base(art_base, capsys, monkeypatch,
+                                                                                      command, inside):
+    """-p demo -r agent-001 inside agent-001's own folder names that run, as -r alone does there."""
+    monkeypatch.chdir(art_base / inside)
+    code, out, err = run_cli(capsys, command[0], ".", "-p", "demo", "-r", "agent-001", *command[1:])
+    assert code == 0, err
+    if command[0] == "path":
+        assert out.startswith(str(art_base / RUN / "checkpoints"))
+    else:
+        assert steps(art_base, "demo/models/agent-new") == {11}
+    code, out, err = run_cli(capsys, command[0], ".", "-p", "demo", "-r", "agent-002", *command[1:])
+    assert (code, out) == (2, "") and "inside" in err, err
