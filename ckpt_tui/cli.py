@@ -865,6 +865,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
     store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location is not None else None
+    if target is not None and "://" not in args.to_location and not os.path.lexists(args.to_location):
+        _err(f"--to-location: no folder at {os.path.abspath(args.to_location)}; creating it")  # a typo shows
     line = _StatusLine(sys.stderr.isatty() and not args.json)
     try:
         result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step, args.not_after_step,

@@ -321,3 +321,15 @@ def test_path_and_fork_inside_an_art_run_folder_naming_it_in_full_take_it_in_the
         assert steps(art_base, "demo/models/agent-new") == {11}
     code, out, err = run_cli(capsys, command[0], ".", "-p", "demo", "-r", "agent-002", *command[1:])
     assert (code, out) == (2, "") and "inside" in err, err
+
+
+def test_fork_to_a_location_that_does_not_exist_says_it_creates_it(art_base, tmp_path, capsys):
+    where = tmp_path / "nowhere" / "deep"
+    code, out, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "new",
+                             "--to-location", where, "--json")
+    assert code == 0, err
+    assert err == f"ckpt-tui: --to-location: no folder at {where}; creating it\n"
+    assert (where / "demo" / "models" / "new" / "checkpoints" / "0011").is_dir()
+    code, out, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "new2",
+                             "--to-location", where)
+    assert code == 0 and err == "", err  # there now: nothing to say
