@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,11 +16,14 @@ from .formatting import number, shared_steps, size, stamp, step_label, step_rang
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from .core.execute import DeletionResult, PlansResult
     from .core.events import Event
     from .core.hidden import Uploads
 
-# Stores, execution, watch, fork and orjson are imported where used: the app and each command start without them.
+# Stores, execution, watch, fork and orjson are imported where used: the app and each command start without them;
+# argparse (with gettext and locale) wherever a command line is more than ``ls [LOCATION] [--json]``.
 
 COMMANDS = ("ls", "prune", "fork", "path", "watch", "offload")
 DEFAULT_LOCATION = "./.art"
@@ -43,13 +45,25 @@ def _terminal_columns() -> int:
         return 80
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's help layout at the width argparse reads, without the ``shutil`` import (and the
-    compression modules it loads) argparse makes for every parser built: about 4% of ``ls``."""
+_help_formatter_class: type | None = None
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+def _help_formatter() -> type:
+    """argparse's help layout at the width argparse reads, without the ``shutil`` import (and the
+    compression modules it loads) argparse makes for every parser built: about 4% of ``ls``.
+    The class is made with the first parser."""
+    global _help_formatter_class
+    if _help_formatter_class is None:
+        import argparse
+
+        class _HelpFormatter(argparse.HelpFormatter):
+            def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                         width: int | None = None) -> None:
+                super().__init__(prog, indent_increment, max_help_position,
+                                 _terminal_columns() - 2 if width is None else width)
+
+        _help_formatter_class = _HelpFormatter
+    return _help_formatter_class
 
 
 def _location_options(parser: argparse.ArgumentParser) -> None:
@@ -84,8 +98,10 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
-        prog="ckpt-tui", formatter_class=_HelpFormatter,
+        prog="ckpt-tui", formatter_class=_help_formatter(),
         description="Browse, prune and fork training checkpoints by their metrics.",
         epilog="commands: ckpt-tui {ls,prune,fork,path,watch,offload} --help. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
@@ -98,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every command's parser; a command's options only where it may run (``command``; None: any).
     The others are named, with their help, for the usage line and its errors."""
-    parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_HelpFormatter)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="ckpt-tui", formatter_class=_help_formatter())
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     _add_commands(parser.add_subparsers(dest="command", required=True), command)
     return parser
@@ -108,7 +126,10 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
     """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
     whole parser hands them to it; arguments it leaves unread are named under the command's own
     usage (exit 2). Building the whole parser (and every command's options) was about
-    a tenth of ``ls`` of a small tree."""
+    a tenth of ``ls`` of a small tree. ``ls [LOCATION] [--json]`` is read without a parser."""
+    plain = _plain_ls(argv)
+    if plain is not None:
+        return plain
     command = _OneCommand(argv[0])
     _add_commands(command, argv[0])
     args, unread = command.parser.parse_known_args(argv[1:])
@@ -116,6 +137,26 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
         command.parser.error(f"unrecognized arguments: {' '.join(unread)}")
     args.command = argv[0]
     return args
+
+
+# What ``ls``'s parser makes of a command line without options (tests compare the two).
+LS_DEFAULTS = {"location": DEFAULT_LOCATION, "endpoint_url": None, "profile": None, "project": None, "run": None,
+               "metric": None, "mode": None, "json": False, "command": "ls"}
+
+
+def _plain_ls(argv: list[str]) -> argparse.Namespace | None:
+    """``ls``, its location and ``--json`` as its parser reads them, without importing argparse and,
+    with it, gettext and locale (a tenth of ``ls`` of a small tree); None for any other command line
+    (an option, anything starting with ``-``, two locations)."""
+    if argv[0] != "ls":
+        return None
+    rest = [arg for arg in argv[1:] if arg != "--json"]
+    if len(rest) > 1 or any(arg[:1] == "-" for arg in rest):
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**LS_DEFAULTS, "location": rest[0] if rest else DEFAULT_LOCATION,
+                              "json": len(rest) < len(argv) - 1})  # type: ignore[return-value]
 
 
 class _OneCommand:
@@ -128,6 +169,8 @@ class _OneCommand:
         if name != self.name:
             return None
         kwargs.pop("help", None)  # shown in the whole parser's list of commands
+        import argparse
+
         self.parser = argparse.ArgumentParser(prog=f"ckpt-tui {name}", **kwargs)
         return self.parser
 
@@ -184,7 +227,7 @@ def _add_commands(sub, command: str | None) -> None:
 def _command(sub, command: str | None, name: str, **kwargs: object) -> argparse.ArgumentParser | None:
     """The parser of sub-command ``name``, to be given its options when ``command`` may be it;
     else None (the command is only named, with its help)."""
-    parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+    parser = sub.add_parser(name, formatter_class=_help_formatter(), **kwargs)
     return parser if parser is not None and command in (None, name) else None
 
 

@@ -204,6 +204,11 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
     def cancelled() -> bool:
         return stop.is_set() or (should_cancel is not None and should_cancel())
 
+    width = min(store.plans_side_by_side, len(plans))
+    # Plans one after another with nothing to ask: nothing can stop a plan half-way, so the store
+    # is told so (None), and a disk removes the renamed-aside steps several at a time.
+    asked = cancelled if should_cancel is not None or width > 1 else None
+
     def execute(plan: Plan) -> DeletionResult | CkptError | None:
         """The plan's result, the error that stopped it, or None when cancelled before it began."""
         nonlocal handled
@@ -219,7 +224,7 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
                     progress(plan, handled, total, item)
 
         try:
-            return execute_plan(store, plan, step_done, cancelled)
+            return execute_plan(store, plan, step_done, asked)
         except CkptError as exc:
             return exc
         except BaseException:
@@ -229,7 +234,6 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
             with lock:  # what the plan did not handle (spared, refused) counts as done once it ends
                 handled += len(plan.delete) + len(plan.slim) - mine
 
-    width = min(store.plans_side_by_side, len(plans))
     if width > 1:
         results = _side_by_side(execute, plans, width, stop)
     else:

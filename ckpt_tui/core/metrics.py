@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 
+from .json_text import loads as json_loads
 from .records import Record
 
 STEP_KEYS = ("step", "training_step")
@@ -189,7 +189,7 @@ def _history_records(lines: Iterable[str | bytes], malformed: list[int]) -> Iter
             try:
                 # What orjson refuses, json reads: NaN/Infinity (dropped as values later), lone
                 # surrogates, bytes that are not UTF-8 (read with replacement characters).
-                record = json.loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
+                record = json_loads(line if isinstance(line, str) else line.decode("utf-8", errors="replace"))
             except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
                 malformed[0] += 1
                 continue

@@ -8,9 +8,7 @@ A store class opens a location with ``from_url(location, **options)``.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-from collections.abc import Iterator
+import sys
 
 from ..core.errors import Refused, StoreError
 from ..core.store import Store
@@ -55,25 +53,35 @@ def store_class(scheme: str, location: str | None = None) -> StoreClass:
         raise Refused(f"unknown location {location or scheme + '://'!r}: use a directory or one of "
                       + ", ".join(f"{s}://" for s in schemes()))
     module_name, _, class_name = target.rpartition(".")
-    with _extra_needed(scheme, module_name):
-        return getattr(importlib.import_module(module_name), class_name)
+    with _ExtraNeeded(scheme, module_name):
+        __import__(module_name)  # importlib.import_module's work, without importing importlib
+        return getattr(sys.modules[module_name], class_name)
 
 
-@contextlib.contextmanager
-def _extra_needed(scheme: str, module_name: str) -> Iterator[None]:
+class _ExtraNeeded:
     """An ImportError of the store's module, or of a package it needs, as one line naming the
-    extra that installs it; one of another module of ours is a bug, and shown as one."""
-    try:
-        yield
-    except ImportError as exc:
+    extra that installs it; one of another module of ours is a bug, and shown as one. (A class,
+    not contextlib's decorator: a listing starts without contextlib.)"""
+
+    __slots__ = ("scheme", "module_name")
+
+    def __init__(self, scheme: str, module_name: str) -> None:
+        self.scheme, self.module_name = scheme, module_name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
+        if not isinstance(exc, ImportError):
+            return
         missing = exc.name or ""
-        if missing.startswith(__name__ + ".") and missing != module_name:
-            raise
-        extra = extras.get(scheme)
-        reason = (f"need the {missing} package" if missing and missing != module_name
+        if missing.startswith(__name__ + ".") and missing != self.module_name:
+            return
+        extra = extras.get(self.scheme)
+        reason = (f"need the {missing} package" if missing and missing != self.module_name
                   else "are not supported by this installation")
         hint = f"pip install 'ckpt-tui[{extra}]'" if extra else "reinstall ckpt-tui"
-        raise StoreError(f"{scheme}:// locations {reason}: {hint}") from None
+        raise StoreError(f"{self.scheme}:// locations {reason}: {hint}") from None
 
 
 def open_store(location: str, **options: object) -> Store:
@@ -86,5 +94,5 @@ def open_store(location: str, **options: object) -> Store:
     if not sep:
         scheme, location = "file", f"file://{location}"
     opener = store_class(scheme, location)
-    with _extra_needed(scheme, known_stores[scheme].rpartition(".")[0]):  # SDKs imported on opening
+    with _ExtraNeeded(scheme, known_stores[scheme].rpartition(".")[0]):  # SDKs imported on opening
         return opener.from_url(location, **options)

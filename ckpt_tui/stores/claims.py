@@ -23,7 +23,6 @@ finished by the next operation on the run.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import zlib
@@ -112,7 +111,15 @@ def _folder_marker(step: str) -> str:
     return step + "/"
 
 
+def _json_bytes(value: object) -> bytes:
+    import json  # markers and fork stages: a listing starts without json
+
+    return json.dumps(value).encode()
+
+
 def _parse(data: bytes | None) -> dict:
+    import json
+
     try:
         value = json.loads(data or b"{}")
     except (ValueError, RecursionError):
@@ -203,7 +210,7 @@ class Claims(ABC):
         """Remove a step's training state, then record what went: a slimmed step says so."""
         self._remove_files(step, files)
         record = {"removed": sorted(files), "time": _now(), "by": owner()}
-        self.backend.write(join(step, SLIM_RECORD), json.dumps(record).encode())
+        self.backend.write(join(step, SLIM_RECORD), _json_bytes(record))
 
     def slim(self, folder: str, items: list[tuple[Checkpoint, tuple[str, ...]]], done: CheckpointDone | None,
              should_cancel: Callable[[], bool] | None) -> dict[tuple[int, str], str]:
@@ -212,7 +219,7 @@ class Claims(ABC):
             return {}
         marker = join(folder, f"{SLIMMING_MARKER}{os.urandom(16).hex()}")
         body = {"steps": {c.name: list(files) for c, files in items}, "owner": owner()}
-        self.backend.write(marker, json.dumps(body).encode())
+        self.backend.write(marker, _json_bytes(body))
         outcome: dict[tuple[int, str], str] = {}
         for ckpt, files in items:
             if should_cancel is not None and should_cancel():
@@ -227,7 +234,7 @@ class Claims(ABC):
                 done(ckpt)
         unfinished = {c.name: list(f) for c, f in items if outcome[c.key] not in (DELETED, NOT_REACHED)}
         if unfinished:
-            self.backend.write(marker, json.dumps({**body, "steps": unfinished}).encode())
+            self.backend.write(marker, _json_bytes({**body, "steps": unfinished}))
         else:
             self.backend.delete_files([marker])
         return outcome
@@ -401,7 +408,7 @@ class RenameClaims(Claims):
                              f"{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(stage)
-            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            self.backend.write(join(stage, OWNER_FILE), _json_bytes(owner()))
             failed = fill({new.name: join(stage, new.name) for new in steps})
             for new in steps:
                 if new.name not in failed:
@@ -424,7 +431,7 @@ class RenameClaims(Claims):
         stage = join(stage_parent, f"{FORKING_PREFIX}{basename(new.root)}-{os.urandom(4).hex()}")
         try:
             self.backend.make_dirs(join(stage, new.ckpt_rel))
-            self.backend.write(join(stage, OWNER_FILE), json.dumps(owner()).encode())
+            self.backend.write(join(stage, OWNER_FILE), _json_bytes(owner()))
             fill(new.step_path(stage))
             if new.tracker is not None:
                 self.backend.write(join(stage, new.ckpt_rel, new.tracker[0]), new.tracker[1])
@@ -458,14 +465,14 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{WRITING_MARKER}{os.urandom(8).hex()}")
         paths = {new.name: [join(folder, new.name, f) for f in new.files] for new in steps}
         body = {"owner": owner(), "steps": list(paths), "paths": [p for ps in paths.values() for p in ps]}
-        self.backend.write(marker, json.dumps(body).encode())
+        self.backend.write(marker, _json_bytes(body))
         failed = fill({new.name: join(folder, new.name) for new in steps})
         if failed:  # what was written of a step not published goes; if it cannot, the marker stays on it
             left = self.backend.delete_files([p for name in failed for p in paths[name]])
             if left:
                 kept = [name for name in failed if any(p in left for p in paths[name])]
-                self.backend.write(marker, json.dumps({**body, "steps": kept,
-                                                       "paths": [p for n in kept for p in paths[n]]}).encode())
+                self.backend.write(marker, _json_bytes({**body, "steps": kept,
+                                                        "paths": [p for n in kept for p in paths[n]]}))
                 return failed
         self.backend.delete_files([marker])
         return failed
@@ -513,14 +520,11 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{DELETING_MARKER}{os.urandom(16).hex()}")
         self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
-        # Where a batch deletion takes a missing key for nothing, a step's folder marker goes in
-        # the batch after its objects, whether or not one was written: the servers that show an
-        # emptied folder until it is deleted (SeaweedFS) then show none, and the sweep has
-        # nothing to look into. It is no object of the step: failing to delete it fails nothing.
-        with_folder = self.backend.deletes_folder_markers
-        keys = {c.name: [join(folder, k) for k in objects[c.name]]
-                + ([_folder_marker(join(folder, c.name))] if with_folder and _is_folder(c) else [])
-                for c in checkpoints}
+        # The batches name the steps' objects only: a folder marker (``{step}/``, which some tools
+        # write) goes after them, by the sweep, where one was written. Sending ``{step}/`` for
+        # every step cost SeaweedFS, which keeps a folder once its objects are gone and deletes
+        # it for that key, about twice an object's deletion: a third of its work in a prune.
+        keys = {c.name: [join(folder, k) for k in objects[c.name]] for c in checkpoints}
 
         def delete_chunk(chunk: list[Checkpoint]) -> None:
             # Batches go out in parallel; each reports its steps as it ends, and a stop
@@ -575,16 +579,18 @@ class MarkerClaims(Claims):
 
     def _sweep(self, folder: str, deleted: list[Checkpoint], outcome: dict[tuple[int, str], str]) -> None:
         """Objects written into a deleted step after it was listed (an upload finishing late):
-        remove them too, so that no part of the step is left looking like a checkpoint.
+        remove them too, so that no part of the step is left looking like a checkpoint; and
+        the folder markers of the deleted steps.
 
         One listing of the folder tells; some servers (SeaweedFS) still show a
-        folder whose objects are all gone for a while, so a second listing
-        looks inside only when the first one shows a deleted name."""
+        folder whose objects are all gone, so a second listing looks inside
+        only when the first one shows a deleted name."""
         names = {c.name for c in deleted}
         shown = names & {e.name for e in self.backend.list_dir(folder)} if names else set()
         if not shown:
             return
-        groups = self.backend.listing_of(folder, shown)
+        markers: set[str] = set()
+        groups = self.backend.listing_of(folder, shown, markers)
         emptied = []
         for ckpt in deleted:
             if ckpt.name not in shown:
@@ -593,10 +599,13 @@ class MarkerClaims(Claims):
             failed = self.backend.delete_files(left) if left else {}
             if failed:
                 outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
-            elif _is_folder(ckpt):
+            elif _is_folder(ckpt) and (ckpt.name in markers or not self.backend.lists_folder_markers):
                 emptied.append(_folder_marker(join(folder, ckpt.name)))
-        # A folder marker (which some tools and consoles write) of an emptied step: it goes too.
-        self.backend.delete_files(emptied)
+        # A folder marker (which some tools and consoles write) of an emptied step goes too. Where
+        # the listing names markers, an emptied folder without one is the server's (SeaweedFS shows
+        # it until its own cleaner or a delete of ``{step}/`` removes it): no object, left alone.
+        if emptied:
+            self.backend.delete_files(emptied)
 
     def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
         removed, problems = self._finish_slims(folder, entries)
@@ -701,7 +710,7 @@ class MarkerClaims(Claims):
             raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
         # Everything the fork will write is named before anything is written.
         body = {"owner": owner(), "root": new.root, "paths": new.paths()}
-        if not self.backend.create_new(marker, json.dumps(body).encode()):
+        if not self.backend.create_new(marker, _json_bytes(body)):
             raise Refused(f"another fork into {self.backend.url(new.root)} started just now; nothing copied")
         if new.seen_free:  # the marker guards the name against forks only: a trainer may have started the run since
             mine = join(new.ckpt_rel, FORK_MARKER)

@@ -11,7 +11,6 @@ in one pass through the backend's claims.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -1047,6 +1046,8 @@ class TreeStore(Store):
         if layout.tracker is not None:
             new.tracker = (layout.tracker, layout.tracker_text(checkpoint.step).encode())
         if history is not None:
+            import json  # forks only: a listing starts without it
+
             new.history = (layout.history_file, "".join(json.dumps(r) + "\n" for r in history).encode())
         counter = _Counter(sum(f.bytes for f in files), progress)
         claims = self.claims if backend is self.backend else type(self.claims)(backend)

@@ -15,7 +15,6 @@ instead of calling and being refused. See ``docs/backends.md``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -353,9 +352,10 @@ class Backend(ABC):
     * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
       multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
       ``abort_upload`` frees them.
-    * ``deletes_folder_markers``: ``delete_files`` takes a key that is not there for nothing
-      (S3's DeleteObjects: no request more, no error), so a deleted step's folder marker
-      (``{step}/``) goes in the same batch as its objects, written or not.
+    * ``lists_folder_markers``: ``listing_of`` names the folder markers it meets (the zero-byte
+      ``{step}/`` objects some tools write), so that a deleted step's marker is deleted where
+      one was written, and only there: a folder a server still shows once its objects are gone
+      (SeaweedFS) holds no object, and is left to the server, as every other client leaves it.
 
     ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
     """
@@ -367,7 +367,7 @@ class Backend(ABC):
     appends_in_place = False
     implicit_folders = False
     has_incomplete_uploads = False
-    deletes_folder_markers = False
+    lists_folder_markers = False
     parallelism = 1
     # How this backend's provider errors read as the project's (see ``errors``).
     error_table: ErrorTable | None = None
@@ -388,18 +388,11 @@ class Backend(ABC):
         self._pool_lock = threading.Lock()
         self.listings = ListingCache()
 
-    @contextlib.contextmanager
-    def errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str) -> _Translated:
         """Translate what the provider raises inside into the project's errors, by ``error_table``:
         ``Missing`` where nothing is there, ``Exists`` where a create-only write found something,
         ``Unreadable`` for permissions, otherwise one line saying ``what`` failed and why."""
-        try:
-            yield
-        except Exception as exc:
-            table = self.error_table
-            if table is None or not table.handles(exc):
-                raise
-            raise table.translate(exc, what, self) from None
+        return _Translated(self, what)
 
     # -- naming ---------------------------------------------------------------------
     @property
@@ -469,8 +462,11 @@ class Backend(ABC):
         cached = None if fresh else self.listings.get(folder, take=not keep)
         return grouped(cached if cached is not None else self.walk(folder))
 
-    def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
-        """``listing(folder, fresh=True)`` for ``names`` only (entries with no file are left out)."""
+    def listing_of(self, folder: str, names: Iterable[str],
+                   markers: set[str] | None = None) -> dict[str, list[FileInfo]]:
+        """``listing(folder, fresh=True)`` for ``names`` only (entries with no file are left out);
+        where the backend ``lists_folder_markers``, the names whose folder marker it met are
+        added to ``markers``."""
         names = sorted(set(names))
         found = self.map(lambda name: list(self.walk(join(folder, name))), names)
         return {name: infos for name, infos in zip(names, found) if infos}
@@ -508,8 +504,10 @@ class Backend(ABC):
             stream = self.open(path)
         except NotFound:
             return None
-        with contextlib.closing(stream):
+        try:
             data = stream.read(limit + 1)
+        finally:
+            stream.close()
         if len(data) > limit:
             raise NotRead(f"{self.url(path)} is larger than {limit:,} bytes; not read")
         return data
@@ -642,11 +640,16 @@ class Backend(ABC):
         if other is self and self.can_copy_server_side:
             self.copy_file(source, target, done)
             return
-        with contextlib.closing(other.open(source)) as stream:
+        stream = other.open(source)
+        try:
             self.put_stream(stream, target, done)
+        finally:
+            stream.close()
 
     def get_file(self, source: str, local_target: str, done: BytesDone | None = None) -> None:
         """Download a file to this machine's disk. By default: ``open``, copied by chunks."""
+        import contextlib
+
         try:
             os.makedirs(os.path.dirname(local_target) or ".", exist_ok=True)
             with contextlib.closing(self.open(source)) as stream, open(local_target, "wb") as handle:
@@ -788,9 +791,30 @@ class DeepListingBackend(BucketBackend):
         return {name: usage.get(name, Usage(0, 0.0, 0)) for name in names}
 
 
+class _Translated:
+    """``Backend.errors``: what a provider raises inside, translated by the backend's ``error_table``
+    (a class, not contextlib's decorator: a listing starts without contextlib)."""
+
+    __slots__ = ("backend", "what")
+
+    def __init__(self, backend: Backend, what: str) -> None:
+        self.backend, self.what = backend, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
+        if not isinstance(exc, Exception):
+            return
+        table = self.backend.error_table
+        if table is None or not table.handles(exc):
+            return
+        raise table.translate(exc, self.what, self.backend) from None
+
+
 def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
     """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
-    with contextlib.closing(stream):
+    try:
         pieces: list[bytes] = []
         size = 0
         while block := stream.read(LINE_CHUNK):
@@ -810,3 +834,5 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
                 size += len(pieces[-1])
         if pieces:
             yield b"".join(pieces)
+    finally:
+        stream.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
@@ -613,8 +612,10 @@ class LocalBackend(Backend):
                 handle.write(data)
             os.replace(tmp, target)
         except OSError as exc:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(tmp)
+            except OSError:
+                pass
             raise os_error(exc, f"cannot write {target}") from None
 
     def append(self, path: str, data: bytes) -> None:

@@ -1,26 +1,113 @@
 """Trainer layouts, one module each, and the detection that picks one for a folder.
 
-Importing this package imports every module in it; each registers its layouts
-(``base.register``), so adding a layout is one module here and nothing else.
+Each module registers its layouts (``base.register``) when imported, so adding a layout
+is one module here and nothing else: a module this package does not name below is
+imported with the package. This package's own modules are named in ``CLAIMS`` by the
+names their layouts may claim, and each is imported only once a folder holds such a name
+(or something asks for every layout): a listing of ART runs imports ART's module alone.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Collection, Iterable
 
+from ...core.lazy_pattern import LazyPattern
 from ...core.models import Pending
-from .base import Layout, RunScan, register, registered, scan_entries, unregister
+from .base import Layout, RunScan, register, scan_entries, unregister
+from .base import registered as _registered
+
+# Module -> (prefixes, parts): the names any of the module's layouts may take for a step, a save in
+# progress, a folder to look into or a candidate start with one of the prefixes or hold one of the parts
+# (Orbax's numbered steps are told by ``_ORBAX_STEP``). Wider than the layouts' own patterns, never
+# narrower: tests/layouts/test_lazy_layouts.py checks every layout against its line. No prefix or part
+# holds a digit (see ``_key``).
+CLAIMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accelerate": (("checkpoint_",), ()),
+    "dcp": (("step_", "step-"), ()),
+    "deepspeed": (("global_step",), ()),
+    "hf": (("checkpoint-", "tmp-checkpoint-"), ()),
+    "lightning": ((), ("step=",)),
+    "megatron": (("iter_",), ()),
+    "nemo": ((), ("step=",)),
+    "nemo_rl": (("step_", "tmp_step_", "old_step_"), ()),
+    "openrlhf": (("global_step", "best_global_step"), ()),
+    "orbax": ((), (".orbax-checkpoint-tmp",)),
+    "prime_rl": (("step_",), ()),
+    "ray": (("checkpoint_",), ()),
+    "skyrl": (("global_step_",), ()),
+    "torchtune": (("epoch_", "dist_epoch_"), ()),
+    "verl": (("global_step_",), ()),
+}
+# Orbax's steps: ``{step}``, ``{prefix}_{step}``.
+_ORBAX_STEP = LazyPattern(r"^(?:[A-Za-z][\w.-]*?_)?\d+$")
+# Modules whose layouts find runs by a folder's name (ART's ``{project}/models/``), not by detection.
+RUNS_FOLDERS = {"art": "models"}
+_DIGITS = "0123456789"
+_waiting = set(CLAIMS)  # modules not imported yet
+_looked_at: set[str] = set()  # keys (``_key``) whose modules are imported
+
+
+def _claims(module: str, key: str) -> bool:
+    prefixes, parts = CLAIMS[module]
+    return (key.startswith(prefixes) or any(part in key for part in parts)
+            or (module == "orbax" and key.rstrip("\n")[-1:].isdigit() and _ORBAX_STEP.match(key) is not None))
+
+
+def _key(name: str) -> str:
+    """``name`` with its trailing digits, if any, written ``0``: no claim tells them apart (a claim's
+    prefix or part holds no digit, and Orbax's step is the digits at the end), and the names of a
+    folder's steps come down to a few keys (``checkpoint-0``)."""
+    stripped = name.rstrip(_DIGITS)
+    return stripped + "0" if len(stripped) != len(name) else name
+
+
+def modules_for(names: Iterable[str], among: Iterable[str] = CLAIMS) -> set[str]:
+    """The modules of ``among`` whose layouts may claim one of ``names``."""
+    keys = {_key(name) for name in names}
+    return {module for module in among if any(_claims(module, key) for key in keys)}
+
+
+def _load_for(names: Iterable[str]) -> None:
+    """Import the modules whose layouts may claim one of ``names`` (each registers its layouts)."""
+    if not _waiting:
+        return
+    waiting = tuple(_waiting)  # another thread may import meanwhile
+    keys = {key for name in names if (key := _key(name)) not in _looked_at}
+    for module in sorted(modules_for(keys, waiting)):
+        _import(module)
+    _looked_at.update(keys)  # only once their modules are imported: another thread may look them up
+
+
+def _import(module: str) -> None:
+    __import__(f"{__name__}.{module}")  # importlib.import_module's work, without importing importlib
+    _waiting.discard(module)
+
+
+def _modules() -> list[str]:
+    """Every module of the package, in the order of their names. The folder is listed with ``os``
+    (``pkgutil`` imports ``inspect``)."""
+    return sorted({entry.removesuffix(".py") for folder in __path__ for entry in os.listdir(folder)
+                   if entry.endswith(".py") and entry != "__init__.py"})
 
 
 def load_layout_modules() -> None:
     """Import every module of the package (each registers its layouts), in the order of their names;
-    already imported ones are kept. The folder is listed with ``os`` (``pkgutil`` imports ``inspect``)."""
-    names = {entry.removesuffix(".py") for folder in __path__ for entry in os.listdir(folder)
-             if entry.endswith(".py") and entry != "__init__.py"}
-    for name in sorted(names):
-        importlib.import_module(f"{__name__}.{name}")
+    already imported ones are kept."""
+    for name in _modules():
+        _import(name)
+
+
+_all_loaded = False
+
+
+def registered() -> tuple[Layout, ...]:
+    """Every layout, in order of preference: every module of the package imported first."""
+    global _all_loaded
+    if not _all_loaded:
+        load_layout_modules()
+        _all_loaded = True
+    return _registered()
 
 
 def layout_named(name: str) -> Layout | None:
@@ -38,7 +125,9 @@ def fork_layout(source: str, like: str) -> Layout:
 
 def runs_folder_layouts() -> list[Layout]:
     """The layouts whose runs are the sub-folders of a project's ``runs_folder`` (ART's ``models/``)."""
-    return [layout for layout in registered() if layout.runs_folder]
+    for module in RUNS_FOLDERS:
+        _import(module)
+    return [layout for layout in _registered() if layout.runs_folder]
 
 
 def spoken_list(names: list[str]) -> str:
@@ -53,7 +142,8 @@ def display_names() -> str:
 
 def needs_look(name: str) -> bool:
     """Whether a folder of this name must be listed to tell whether it is a step (discovery)."""
-    return any(layout.may_be_step(name) for layout in registered() if not layout.runs_folder)
+    _load_for((name,))
+    return any(layout.may_be_step(name) for layout in _registered() if not layout.runs_folder)
 
 
 def detect(entries: Iterable[tuple[str, bool]],
@@ -64,8 +154,9 @@ def detect(entries: Iterable[tuple[str, bool]],
     folders, numbered folders without Orbax's files) claim nothing.
     """
     entries = list(entries)
+    _load_for(name for name, _ in entries)  # a layout none of whose names is here claims nothing
     best: RunScan | None = None
-    tried = [candidate for layout in registered() if not layout.runs_folder for candidate in layout.candidates(entries)]
+    tried = [candidate for layout in _registered() if not layout.runs_folder for candidate in layout.candidates(entries)]
     for layout in tried:
         scan = scan_entries(layout, entries, children)
         if not scan.steps and Pending.SAVE_IN_PROGRESS not in {why for _, why in scan.pending.values()}:
@@ -77,7 +168,14 @@ def detect(entries: Iterable[tuple[str, bool]],
     return best
 
 
-load_layout_modules()
+def _import_unnamed() -> None:
+    """Import the modules this package does not name above (a layout added as one module)."""
+    for module in _modules():
+        if module not in CLAIMS and module not in RUNS_FOLDERS:
+            _import(module)
+
+
+_import_unnamed()
 
 __all__ = ["Layout", "RunScan", "detect", "display_names", "fork_layout", "layout_named", "load_layout_modules",
            "needs_look", "register", "registered", "runs_folder_layouts", "scan_entries", "spoken_list", "unregister"]

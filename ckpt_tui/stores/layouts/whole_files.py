@@ -11,10 +11,10 @@ plausible header length, no zip signature) gets no verdict either way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from ...core.errors import CkptError, Replaced
+from ...core.json_text import loads as json_loads
 from ...core.records import NamedTuple
 
 # safetensors refuses headers above 100 MB (``MAX_HEADER_SIZE`` in its Rust crate).
@@ -51,7 +51,7 @@ def safetensors_problem(stream: BinaryIO, size: int) -> str:
     if 8 + length > size:
         return f"{size} bytes, shorter than its {length}-byte header"
     try:
-        header = json.loads(stream.read(length))
+        header = json_loads(stream.read(length))
     except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict):  # zeros or a header cut mid-write: nothing says the file is whole
