@@ -40,6 +40,12 @@ from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFI
 OWNER_FILE = ".ckpt-tui-owner"
 DELETING_MARKER = ".ckpt-tui-deleting-"
 FORK_MARKER = ".ckpt-tui-forking"
+
+
+class StillWriting(KeyboardInterrupt):
+    """Ctrl-C again while the copies under way were awaited: some may still write after the
+    command gives up, so what the fork named is left as it is (its marker or staging folder
+    kept), an unfinished fork that a later operation removes once its process is gone."""
 # A step being added to an existing run (offload), in S3: a marker beside the steps names it
 # and the objects written, removed once they are all there and verified.
 WRITING_MARKER = ".ckpt-tui-writing-"
@@ -439,6 +445,8 @@ class RenameClaims(Claims):
                 self.backend.write(join(stage, new.history[0]), new.history[1])
             self.backend.delete_files([join(stage, OWNER_FILE)])
             self.backend.rename(stage, new.root)
+        except StillWriting:
+            raise  # copies may still write into the stage: left to a later fork (abandoned stage)
         except BaseException:
             try:
                 self.backend.delete_tree(stage)
@@ -520,14 +528,11 @@ class MarkerClaims(Claims):
         marker = join(folder, f"{DELETING_MARKER}{os.urandom(16).hex()}")
         self._write_marker(marker, [c.name for c in checkpoints], found)
         outcome: dict[tuple[int, str], str] = {}
-        # Where a batch deletion takes a missing key for nothing, a step's folder marker goes in
-        # the batch after its objects, whether or not one was written: the servers that show an
-        # emptied folder until it is deleted (SeaweedFS) then show none, and the sweep has
-        # nothing to look into. It is no object of the step: failing to delete it fails nothing.
-        with_folder = self.backend.deletes_folder_markers
-        keys = {c.name: [join(folder, k) for k in objects[c.name]]
-                + ([_folder_marker(join(folder, c.name))] if with_folder and _is_folder(c) else [])
-                for c in checkpoints}
+        # The batches name the steps' objects only: a folder marker (``{step}/``, which some tools
+        # write) goes after them, by the sweep, where one was written. Sending ``{step}/`` for
+        # every step cost SeaweedFS, which keeps a folder once its objects are gone and deletes
+        # it for that key, about twice an object's deletion: a third of its work in a prune.
+        keys = {c.name: [join(folder, k) for k in objects[c.name]] for c in checkpoints}
 
         def delete_chunk(chunk: list[Checkpoint]) -> None:
             # Batches go out in parallel; each reports its steps as it ends, and a stop
@@ -582,16 +587,18 @@ class MarkerClaims(Claims):
 
     def _sweep(self, folder: str, deleted: list[Checkpoint], outcome: dict[tuple[int, str], str]) -> None:
         """Objects written into a deleted step after it was listed (an upload finishing late):
-        remove them too, so that no part of the step is left looking like a checkpoint.
+        remove them too, so that no part of the step is left looking like a checkpoint; and
+        the folder markers of the deleted steps.
 
         One listing of the folder tells; some servers (SeaweedFS) still show a
-        folder whose objects are all gone for a while, so a second listing
-        looks inside only when the first one shows a deleted name."""
+        folder whose objects are all gone, so a second listing looks inside
+        only when the first one shows a deleted name."""
         names = {c.name for c in deleted}
         shown = names & {e.name for e in self.backend.list_dir(folder)} if names else set()
         if not shown:
             return
-        groups = self.backend.listing_of(folder, shown)
+        markers: set[str] = set()
+        groups = self.backend.listing_of(folder, shown, markers)
         emptied = []
         for ckpt in deleted:
             if ckpt.name not in shown:
@@ -600,10 +607,13 @@ class MarkerClaims(Claims):
             failed = self.backend.delete_files(left) if left else {}
             if failed:
                 outcome[ckpt.key] = "; ".join(f"{self.backend.url(k)}: {why}" for k, why in failed.items())
-            elif _is_folder(ckpt):
+            elif _is_folder(ckpt) and (ckpt.name in markers or not self.backend.lists_folder_markers):
                 emptied.append(_folder_marker(join(folder, ckpt.name)))
-        # A folder marker (which some tools and consoles write) of an emptied step: it goes too.
-        self.backend.delete_files(emptied)
+        # A folder marker (which some tools and consoles write) of an emptied step goes too. Where
+        # the listing names markers, an emptied folder without one is the server's (SeaweedFS shows
+        # it until its own cleaner or a delete of ``{step}/`` removes it): no object, left alone.
+        if emptied:
+            self.backend.delete_files(emptied)
 
     def finish(self, folder: str, entries: Sequence[Entry]) -> tuple[list[str], list[str]]:
         removed, problems = self._finish_slims(folder, entries)
@@ -725,6 +735,8 @@ class MarkerClaims(Claims):
                 if not self.backend.create_new(path, data):
                     body["paths"].remove(path)
                     raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
+        except StillWriting:
+            raise  # copies may still write: the marker stays, the run is listed as an interrupted fork
         except BaseException:
             try:
                 self._discard_fork(folder, body, [])

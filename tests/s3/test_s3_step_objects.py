@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from s3_servers import upload_tree
 
@@ -45,11 +47,46 @@ def test_a_folder_marker_goes_with_its_step(capsys, hf_bucket):
     assert [c.step for c in stores.load_run(stores.list_projects()[0], RUN).checkpoints] == [10, 30]
 
 
-def test_no_emptied_step_folder_is_left_behind(capsys, hf_bucket):
-    # SeaweedFS shows a folder whose objects are all gone until the folder itself is deleted: a
-    # later listing by folder would take the deleted steps for empty ones.
-    from ckpt_tui.stores.backends.base import Kind
+def test_a_prune_deletes_the_objects_it_listed_and_no_folder_key_nobody_wrote(capsys, hf_bucket):
+    # SeaweedFS deletes a folder for a ``{step}/`` key, about twice the work of an object's
+    # deletion: the batches name the steps' objects, and a folder marker only where one was written.
+    hf_bucket.put(f"{RUN}/checkpoint-20/")
+    before = hf_bucket.keys(f"{RUN}/")
+    sent: list[str] = []
 
+    def deleting(model, params, **_):
+        if model.name == "DeleteObjects":
+            sent.extend(o["Key"] for o in params["Delete"]["Objects"])
+
+    from ckpt_tui.stores.backends import s3
+
+    make = s3.open_client
+
+    def counted(*args, **kwargs):
+        client = make(*args, **kwargs)
+        client.meta.events.register("before-call.s3", deleting)
+        return client
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(s3, "open_client", counted)
+        assert prune(capsys, hf_bucket) == 0
+    deleted = {k for k in before if k.split("/")[1] not in ("checkpoint-10", "checkpoint-30")
+               and "/" in k.removeprefix(f"{RUN}/")}
+    steps = [k for k in sent if "/checkpoint-" in k and not k.rsplit("/", 2)[1].startswith(".ckpt-tui")]
+    assert sorted(k.removeprefix(hf_bucket.prefix) for k in steps) == sorted(deleted)  # each once, nothing more
+    assert f"{RUN}/checkpoint-20/" in deleted and f"{RUN}/checkpoint-15/" not in deleted
+
+
+def test_an_emptied_step_folder_the_server_still_shows_is_no_step(capsys, hf_bucket):
+    # SeaweedFS shows a folder whose objects are all gone until its own cleaner removes it (as
+    # after s5cmd's or the AWS CLI's deletions): neither a checkpoint nor pending, for any command.
     assert prune(capsys, hf_bucket) == 0
-    backend = hf_bucket.store().backend
-    assert {e.name for e in backend.list_dir(RUN) if e.kind is Kind.DIR} == {"checkpoint-10", "checkpoint-30"}
+    store = hf_bucket.store()
+    project = store.list_projects()[0]
+    run = store.load_run(project, RUN)
+    assert [c.step for c in run.checkpoints] == [10, 30] and not run.pending
+    assert main(["ls", hf_bucket.url, "--endpoint-url", hf_bucket.endpoint, "--json"]) == 0
+    listed = next(r for r in json.loads(capsys.readouterr().out)["runs"] if r["run"] == RUN)
+    assert [c["step"] for c in listed["checkpoints"]] == [10, 30] and not listed["pending"]
+    assert prune(capsys, hf_bucket) == 0  # a prune with nothing to delete re-reads the folder by folder
+    assert [c.step for c in store.load_run(project, RUN).checkpoints] == [10, 30]

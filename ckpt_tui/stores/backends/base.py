@@ -352,9 +352,10 @@ class Backend(ABC):
     * ``has_incomplete_uploads``: the store keeps the parts of uploads never completed (S3
       multipart), which no listing of files shows; ``incomplete_uploads`` lists them and
       ``abort_upload`` frees them.
-    * ``deletes_folder_markers``: ``delete_files`` takes a key that is not there for nothing
-      (S3's DeleteObjects: no request more, no error), so a deleted step's folder marker
-      (``{step}/``) goes in the same batch as its objects, written or not.
+    * ``lists_folder_markers``: ``listing_of`` names the folder markers it meets (the zero-byte
+      ``{step}/`` objects some tools write), so that a deleted step's marker is deleted where
+      one was written, and only there: a folder a server still shows once its objects are gone
+      (SeaweedFS) holds no object, and is left to the server, as every other client leaves it.
 
     ``parallelism`` says how many calls are worth making at once (a network store: many; a disk: a few).
     """
@@ -366,7 +367,7 @@ class Backend(ABC):
     appends_in_place = False
     implicit_folders = False
     has_incomplete_uploads = False
-    deletes_folder_markers = False
+    lists_folder_markers = False
     parallelism = 1
     # How this backend's provider errors read as the project's (see ``errors``).
     error_table: ErrorTable | None = None
@@ -461,8 +462,11 @@ class Backend(ABC):
         cached = None if fresh else self.listings.get(folder, take=not keep)
         return grouped(cached if cached is not None else self.walk(folder))
 
-    def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
-        """``listing(folder, fresh=True)`` for ``names`` only (entries with no file are left out)."""
+    def listing_of(self, folder: str, names: Iterable[str],
+                   markers: set[str] | None = None) -> dict[str, list[FileInfo]]:
+        """``listing(folder, fresh=True)`` for ``names`` only (entries with no file are left out);
+        where the backend ``lists_folder_markers``, the names whose folder marker it met are
+        added to ``markers``."""
         names = sorted(set(names))
         found = self.map(lambda name: list(self.walk(join(folder, name))), names)
         return {name: infos for name, infos in zip(names, found) if infos}

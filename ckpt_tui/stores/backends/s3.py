@@ -237,7 +237,7 @@ class S3Backend(DeepListingBackend):
     can_copy_server_side = True
     has_exclusive_create = True
     has_incomplete_uploads = True
-    deletes_folder_markers = True
+    lists_folder_markers = True
     error_table = S3_ERRORS
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *,
@@ -291,13 +291,16 @@ class S3Backend(DeepListingBackend):
                                           obj.get("ETag", ""))
         return list(entries.values())
 
-    def _objects(self, prefix: str, start: str) -> Iterator[FileInfo]:
-        """Every object whose key begins with ``prefix``, its path relative to ``start``."""
+    def _objects(self, prefix: str, start: str, markers: set[str] | None = None) -> Iterator[FileInfo]:
+        """Every object whose key begins with ``prefix``, its path relative to ``start``; the
+        folder markers (keys ending in ``/``) are no files: their paths go to ``markers``."""
         for page in self._pages(prefix, delimiter=False):
             for obj in page.get("Contents", ()):
                 rel = obj["Key"][len(start):]
                 if rel and not rel.endswith("/"):
                     yield FileInfo(rel, obj["Size"], obj["LastModified"].timestamp(), obj.get("ETag", ""))
+                elif rel and markers is not None:
+                    markers.add(rel[:-1])
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         prefix = self.folder_key(path)
@@ -335,15 +338,20 @@ class S3Backend(DeepListingBackend):
         return FileInfo("", head["ContentLength"], modified.timestamp() if modified is not None else time.time(),
                         head.get("ETag", ""))
 
-    def listing_of(self, folder: str, names: Iterable[str]) -> dict[str, list[FileInfo]]:
+    def listing_of(self, folder: str, names: Iterable[str],
+                   markers: set[str] | None = None) -> dict[str, list[FileInfo]]:
         """``listing(folder, fresh=True)`` for ``names`` only: one listing per common prefix
-        of the names, side by side. SeaweedFS keeps emptied folders for a while and walks
-        them in a listing: after a deletion of 1,000 steps, one listing of the whole folder
-        took a quarter of a second, ten of a tenth of it each run together."""
+        of the names, side by side. SeaweedFS keeps emptied folders and walks them in a
+        listing: after a deletion of 1,000 steps, one listing of the whole folder took a
+        quarter of a second, ten of a tenth of it each run together. The names of ``names``
+        whose folder marker (``{name}/``) was listed are added to ``markers``."""
         wanted = set(names)
         start = self.folder_key(folder)
-        pages = self.map(lambda p: list(self._objects(start + p, start)), covering_prefixes(wanted))
+        seen: set[str] = set()
+        pages = self.map(lambda p: list(self._objects(start + p, start, seen)), covering_prefixes(wanted))
         groups = grouped(info for infos in pages for info in infos)
+        if markers is not None:
+            markers.update(wanted & seen)
         return {name: groups[name] for name in wanted if name in groups}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
