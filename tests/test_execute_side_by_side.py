@@ -3,6 +3,7 @@ the others after their checkpoint in progress and starts no more."""
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import threading
@@ -55,6 +56,20 @@ def test_ctrl_c_stops_every_run_at_once(monkeypatch):
     def interrupt(plan):
         if plan.run == "run-0":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the main thread
+
+    plans, seen, _ = side_by_side_plans(monkeypatch, interrupt)
+    store = SimpleNamespace(plans_side_by_side=4)
+    with pytest.raises(KeyboardInterrupt):
+        execute.execute_plans(store, plans)
+    assert seen == {f"run-{i}": "stopped" for i in range(4)}
+
+
+def test_ctrl_c_handled_by_a_plans_thread_stops_every_run_at_once(monkeypatch):
+    """The kernel may hand Ctrl-C to any thread; Python raises it in the main thread, but only once
+    that thread runs again: one that waited for the plans to end let them all run to the end."""
+    def interrupt(plan):
+        if plan.run == "run-0":
+            _thread.interrupt_main()  # Ctrl-C's handler due in the main thread, which nothing wakes
 
     plans, seen, _ = side_by_side_plans(monkeypatch, interrupt)
     store = SimpleNamespace(plans_side_by_side=4)

@@ -56,3 +56,31 @@ def test_cli_prune_removes_the_steps_of_each_run_side_by_side(tmp_path, monkeypa
     assert len(overlapped) == 2 * runs
     for folder in folders:
         assert sorted(p.name for p in folder.iterdir()) == ["0005"]
+
+
+def test_cli_prune_interrupted_mid_removal_leaves_no_step_that_looks_whole(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (here: the process stopped) while the renamed-aside steps are removed side by side:
+    each step is whole under its name or an interrupted delete, and the next prune finishes them."""
+    folder = art_run(tmp_path / ".art", "run-0", 6)
+    real = LocalBackend.delete_tree
+    lock, calls = threading.Lock(), [0]
+
+    def delete_tree(self, path: str) -> None:
+        with lock:
+            calls[0] += 1
+            second = calls[0] == 2
+        if second:  # half of this step's files gone, then the interrupt
+            next(p for p in (tmp_path / ".art").rglob("adapter_model.safetensors") if path in str(p)).unlink()
+            raise KeyboardInterrupt
+        real(self, path)
+
+    monkeypatch.setattr(LocalBackend, "delete_tree", delete_tree)
+    args = ["prune", str(tmp_path / ".art"), "--keep", "latest", "--metric", "none", "--yes"]
+    assert main(args) == 130
+    assert "interrupted" in capsys.readouterr().err
+    for entry in folder.iterdir():  # whole under its name, or aside (an interrupted delete)
+        assert entry.name.startswith(".deleting-") or (entry / "adapter_model.safetensors").exists(), entry.name
+    assert any(entry.name.startswith(".deleting-") for entry in folder.iterdir())
+    monkeypatch.setattr(LocalBackend, "delete_tree", real)
+    assert main(args) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["0005"]

@@ -255,6 +255,10 @@ def execute_plans(store: Store, plans: list[Plan], progress: PlansProgress | Non
     return outcome
 
 
+# How long the thread that runs plans side by side waits before it looks again for a Ctrl-C.
+POLL_SECONDS = 0.1
+
+
 def _side_by_side(execute: Callable[[Plan], DeletionResult | CkptError | None], plans: list[Plan], width: int,
                   stop: threading.Event) -> list[DeletionResult | CkptError | None]:
     """``execute`` of each plan, ``width`` at a time. An exception in one (a fault, Ctrl-C here)
@@ -262,9 +266,22 @@ def _side_by_side(execute: Callable[[Plan], DeletionResult | CkptError | None], 
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     pool = ThreadPoolExecutor(width, thread_name_prefix="ckpt-tui-plans")
+    # Plans begin once every one is handed to the pool: a Ctrl-C while a thread is started (one
+    # the pool then never joins) finds no plan begun, and each stops before it begins.
+    handed = threading.Event()
+
+    def once_handed(plan: Plan) -> DeletionResult | CkptError | None:
+        handed.wait()
+        return execute(plan)
+
     try:
-        futures = [pool.submit(execute, plan) for plan in plans]
-        wait(futures, return_when=FIRST_EXCEPTION)
+        futures = [pool.submit(once_handed, plan) for plan in plans]
+        handed.set()
+        # Waits of a moment: a Ctrl-C the kernel hands to one of the plans' threads only wakes this
+        # one (which raises it) once it runs again, and a wait for the first exception may be long.
+        while wait(futures, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION).not_done:
+            if any(future.done() and future.exception() is not None for future in futures):
+                break
         for future in futures:
             if future.done() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
@@ -273,4 +290,5 @@ def _side_by_side(execute: Callable[[Plan], DeletionResult | CkptError | None], 
         stop.set()
         raise
     finally:
+        handed.set()
         pool.shutdown(wait=True, cancel_futures=True)
