@@ -115,6 +115,11 @@ class CkptApp(App[int]):
     def on_unmount(self) -> None:
         self.collector.stop()
 
+    def _display(self, screen, renderable) -> None:
+        super()._display(screen, renderable)
+        if renderable is not None and not self._batch_count:
+            self.collector.frame_drawn()  # a full collection due runs after this frame, not in the next key
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseEvent)):
             self.collector.input_seen()

@@ -117,7 +117,10 @@ class Policy(FrozenRecord):
     def with_steps(self, pins: frozenset[int] = frozenset(), marked: frozenset[int] = frozenset()) -> Policy:
         """This policy plus pins (``step:N`` rules) and steps marked for deletion."""
         extra = tuple(Rule("step", s) for s in sorted(pins) if Rule("step", s) not in self.rules)
-        return self._replace(rules=self.rules + extra, marked=self.marked | marked)
+        # The marks themselves when there are none yet: a union copies every step (20,000 on a
+        # large run, where all are marked), and the app asks for a run's policy a few times a key.
+        return self._replace(rules=self.rules + extra,
+                             marked=self.marked | marked if self.marked else frozenset(marked))
 
     @property
     def direction_label(self) -> str:

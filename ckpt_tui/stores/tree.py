@@ -26,7 +26,7 @@ from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
                             Usage, basename, deep_listing, grouped, join, parent)
-from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
+from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims, StillWriting
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
@@ -1144,8 +1144,13 @@ def _every(backend: Backend, write: Callable[[FileEntry], None], files: list[Fil
     except BaseException:  # Ctrl-C while waiting: the copies under way end first
         with state:
             stopped[0] = True
-            while running[0]:
-                state.wait()
+            try:
+                while running[0]:
+                    state.wait()
+            except KeyboardInterrupt:  # Ctrl-C again: leave what was named for a later operation
+                if running[0]:
+                    raise StillWriting() from None
+                raise
         raise
     if failures:
         raise failures[0]

@@ -98,3 +98,41 @@ def test_python_s_thresholds_come_back_when_the_last_app_ends_in_whatever_order_
     second.stop()
     second.stop()  # ended twice: counted once
     assert gc.get_threshold() == before
+
+
+async def test_a_full_collection_due_while_keys_come_without_a_pause_runs_after_a_frame(art_base):
+    """Keys pressed without a pause for a long while: the full collection Python would start in the
+    middle of one of them runs once a key's frame is drawn, between that key and the next."""
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        order: list[str] = []
+        display = app._display
+
+        def drawn(screen, renderable):
+            if renderable is not None and not app._batch_count:
+                order.append("frame")
+            return display(screen, renderable)
+
+        def collected(phase, info):
+            if phase == "start" and info["generation"] == 2:
+                order.append("full")
+
+        app._display = drawn
+        gc.callbacks.append(collected)
+        try:
+            gc.collect()
+            await pilot.press("down")  # nothing due: no full collection
+            await settle(pilot)
+            await pilot.pause(collector.WRITTEN_SECONDS * 3)
+            assert "full" not in order[1:] and "frame" in order
+            middle_generation_collections(collector.FULL_EVERY - collector.DUE_MARGIN - gc.get_count()[2])
+            order.clear()
+            await pilot.press("up")  # due: collected once its frame is drawn
+            await settle(pilot)
+            await pilot.pause(collector.WRITTEN_SECONDS * 3)
+        finally:
+            gc.callbacks.remove(collected)
+        assert order == ["frame", "full"], order
+        assert gc.get_count()[2] < collector.DUE_MARGIN

@@ -4,10 +4,11 @@ changed, not the rest (a 20,000-step run answers each key within a frame or two)
 from __future__ import annotations
 
 from app_helpers import RecordingApp, go_to_step, main, toasts
+from textual._compositor import Compositor
 from app_scenarios import settle
 from test_app_dialog_layout import count_calls, count_frames, count_layouts
 
-from ckpt_tui.app.widgets import DetailsPanel, MetricPlot, RunTree, StatusLine
+from ckpt_tui.app.widgets import CheckpointTable, DetailsPanel, MetricPlot, RunTree, StatusLine
 from ckpt_tui.core.retention import Policy
 
 
@@ -162,3 +163,61 @@ async def test_a_key_typed_in_a_dialog_draws_the_text_and_its_hint_in_one_frame(
         await pilot.press("backspace")
         await settle(pilot)
         assert str(hint.render()) == untyped and len(frames) == 2
+
+
+async def test_marking_every_step_and_inverting_use_the_runs_step_numbers_made_once(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        await pilot.press("a")
+        await settle(pilot)
+        steps = screen.memo.get(screen.run, "steps", lambda: None)  # made by a, not by a pass per key
+        assert steps == frozenset(c.step for c in screen.run.checkpoints)
+        marks = screen.marks[screen.current]
+        assert marks == steps - {10, 11}  # not the best (10) nor the latest
+        # The run's rule holds the marks themselves, not a copy of every marked step per look-up.
+        assert screen.policy_for(screen.run).marked is marks
+        await pilot.press("i", "a")
+        await settle(pilot)
+        assert screen.marks[screen.current] == marks and screen.memo.get(screen.run, "steps", lambda: None) is steps
+
+
+async def test_the_screen_below_a_dialog_is_drawn_from_its_last_frame_while_nothing_of_it_changed(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        compositor = screen._compositor
+        rendered = count_calls(screen.table, "render_lines")
+        details = count_calls(screen.query_one(DetailsPanel).query_one("#details-body"), "render_lines")
+        for key in ("D", "escape", "L", "escape", "D", "escape"):
+            await pilot.press(key)
+            await settle(pilot)
+        # Drawn once as the first dialog opened (tinted below it); not again as each dialog
+        # opens over it and closes: the lines it draws are the frame it kept.
+        assert len(rendered) == 1 and len(details) == 1
+        assert app.screen is screen
+        fresh = [list(strip) for strip in Compositor.render_strips(compositor)]
+        assert [list(strip) for strip in compositor.render_strips()] == fresh  # segment for segment
+        await pilot.press("up", "D")  # a step highlighted meanwhile: its rows and details drawn anew
+        await settle(pilot)
+        assert len(rendered) > 1 and len(details) > 1
+        assert "step 4" in str(app.screen.query_one("#disk").border_title)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert [list(strip) for strip in compositor.render_strips()] == [
+            list(strip) for strip in Compositor.render_strips(compositor)]
+
+
+async def test_the_footer_working_out_its_keys_does_not_look_the_step_table_up_again(art_base):
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, 5)
+        screen = main(app)
+        lookups = count_calls(screen, "query_one")
+        await pilot.press("D", "escape", "up", "space")
+        await settle(pilot)
+        # check_action runs once per key the footer shows, each time the keys are worked out.
+        assert screen.marks[screen.current] == frozenset({4})
+        assert [args for args in lookups if args and args[0] is CheckpointTable] == []

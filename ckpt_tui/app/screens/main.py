@@ -45,7 +45,7 @@ from ..activity import fork_event, saved_event
 from .activity import ACTIVITY_BINDINGS, ActivityLogging
 from .compare import COMPARE_BINDINGS
 from .disk import DISK_BINDINGS, StepFiles
-from .reuse import ReusableDialog
+from .reuse import KeptFrameCompositor, ReusableDialog
 from .live import LiveRefresh
 from .step_tools import NEEDS_POLICY, NEEDS_RUN, NEEDS_STEP, STEP_BINDINGS, StepTools
 
@@ -147,6 +147,7 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._compositor = KeptFrameCompositor()  # drawn again as it was when a dialog opens or closes
         self.listing: dict[str, list[str]] | None = None
         self.listing_error: str | None = None
         self.unreadable: list[str] = []  # folders of the location it may not list, shown as such
@@ -318,9 +319,15 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         self._bases.clear()
         self._policy_changed()
 
+    _table: CheckpointTable | None = None
+
     @property
     def table(self) -> CheckpointTable:
-        return self.query_one(CheckpointTable)
+        """The step table, composed once with the screen: looked up once (the footer asks for it
+        through ``check_action`` once per key it shows, every time the keys are worked out)."""
+        if self._table is None:
+            self._table = self.query_one(CheckpointTable)
+        return self._table
 
     @property
     def notice(self) -> Notice | None:

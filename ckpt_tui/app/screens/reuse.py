@@ -13,9 +13,11 @@ from typing import TypeVar
 
 from rich.segment import Segment
 from rich.style import Style as RichStyle
+from textual._compositor import Compositor, LayoutUpdate
 from textual.app import App
 from textual.color import Color
 from textual.css.styles import RulesMap
+from textual.geometry import Size
 from textual.renderables.background_screen import BackgroundScreen
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
@@ -160,3 +162,59 @@ def lay_out_for_repaint(screen: Screen) -> None:
         finally:
             screen.app._end_batch()
         screen._layout_required = screen._scroll_required = False
+
+
+
+class KeptFrameCompositor(Compositor):
+    """The main screen's compositor, keeping the last whole frame it drew while nothing of it
+    changed. A dialog draws the screen below it in full as it opens (tinted behind it), and
+    Textual draws that screen in full again as it closes: a few milliseconds each on a large
+    run, for lines already drawn. The frame kept is drawn again only while no layout, scroll
+    or resize happened, no part of the screen was drawn since (a partial update), and no widget
+    on screen has lines to render again (each widget's styles cache says so, as it does to
+    Textual): a widget changed, restyled or focused is drawn anew, with the rest of the frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: tuple[Size, list[Strip]] | None = None
+
+    def reflow(self, parent, size):
+        self._kept = None
+        return super().reflow(parent, size)
+
+    def reflow_visible(self, parent, size):
+        self._kept = None
+        return super().reflow_visible(parent, size)
+
+    def render_partial_update(self):
+        self._kept = None
+        return super().render_partial_update()
+
+    def _unchanged(self) -> bool:
+        """Whether the frame kept is the one the widgets on screen would draw now: none of them has
+        a line on screen to render again (the screen's own background, drawn again as it resumes,
+        changes only with its style, which restyles the widgets too)."""
+        if self._kept is None or self._kept[0] != self.size:
+            return False
+        for widget, (region, clip) in self.visible_widgets.items():
+            if widget is self.root or widget.BLANK:
+                continue
+            shown = region.intersection(clip)
+            lines = range(shown.y - region.y, shown.bottom - region.y)
+            cache = widget._styles_cache
+            if any(y in lines for y in cache._dirty_lines) or not all(y in cache._cache for y in lines):
+                return False
+        return True
+
+    def render_strips(self, size: Size | None = None) -> list[Strip]:
+        if size is not None and size != self.size:
+            return super().render_strips(size)
+        if not self._unchanged():
+            self._kept = (self.size, super().render_strips())
+        return list(self._kept[1])
+
+    def render_full_update(self, simplify: bool = False) -> LayoutUpdate:
+        if simplify:  # exports (screenshots) as Textual makes them
+            return super().render_full_update(simplify)
+        self._dirty_regions.clear()
+        return LayoutUpdate([[strip] for strip in self.render_strips()], self.size.region)

@@ -117,19 +117,24 @@ class StepTools:
     def mark_steps(self, steps: Iterable[int], verb: str) -> None:
         """Add ``steps`` to the run's marks, less those that stay whatever is marked."""
         never = self._never(self.run)
-        wanted = set(steps)
-        skipped = {s: never[s] for s in wanted if s in never}
-        self._set_marks(self.marks.get(self.current, frozenset()) | (wanted - set(skipped)), skipped, verb)
+        wanted = steps if isinstance(steps, frozenset) else frozenset(steps)
+        # The steps that stay are a few: looked up among the wanted ones, not the other way round.
+        skipped = {s: why for s, why in never.items() if s in wanted}
+        self._set_marks(self.marks.get(self.current, frozenset()) | wanted.difference(skipped), skipped, verb)
+
+    def _steps(self, run: Run) -> frozenset[int]:
+        """Every step number of ``run``, made once per run (``a`` and ``i`` on 20,000 steps)."""
+        return self.memo.get(run, "steps", lambda: frozenset(c.step for c in run.checkpoints))
 
     def action_mark_all(self) -> None:
-        self.mark_steps((c.step for c in self.run.checkpoints), "every step")
+        self.mark_steps(self._steps(self.run), "every step")
 
     def action_invert_marks(self) -> None:
         never = self._never(self.run)
         marks = self.marks.get(self.current, frozenset())
-        steps = self.memo.get(self.run, "steps", lambda: {c.step for c in self.run.checkpoints})
+        steps = self._steps(self.run)
         skipped = {s: why for s, why in never.items() if s in steps}  # a few steps, not every one
-        self._set_marks(frozenset(steps - marks - set(skipped)), skipped, "inverted")
+        self._set_marks(steps.difference(marks, skipped), skipped, "inverted")
 
     def action_mark_range(self, direction: int) -> None:
         """Shift+arrows: mark the highlighted step (never unmark) and move on."""

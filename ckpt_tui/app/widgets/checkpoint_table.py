@@ -323,7 +323,10 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def index_of(self, ckpt: Checkpoint) -> int:
         """The row of ``ckpt``: by identity, in C, while the run is the one shown (a name index
-        of 20,000 rows costs a sort or a new best step milliseconds more); else by its name."""
+        of 20,000 rows costs a sort or a new best step milliseconds more); else by its name.
+        The highlighted row, which a mark or a pin leaves where it is, is looked at first."""
+        if 0 <= self.cursor_row < len(self.rows) and self.rows[self.cursor_row] is ckpt:
+            return self.cursor_row
         try:
             return list(map(is_, self.rows, repeat(ckpt))).index(True)
         except ValueError:
