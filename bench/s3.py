@@ -13,6 +13,8 @@ Every measurement times whole commands, each tool doing the same work on identic
   plan, finish interrupted work, re-read, re-plan, marker, batched deletes;
   ``s5cmd rm`` with a wildcard and an exclusion);
 * the same for one run of ``steps`` checkpoints;
+* ``--layout hf``: the same trees as Hugging Face Trainer runs (``checkpoint-N/`` of six
+  objects each), whose steps a prune judges by what each folder holds;
 * fork one checkpoint of ``--fork-mib`` (64 and 1,024 MiB by default) into a new run
   (both copy server-side).
 
@@ -51,6 +53,10 @@ from ckpt_tui.stores.s3 import S3Store  # noqa: E402
 
 ACCESS_KEY, SECRET_KEY = "bench", "bench-secret"
 FILES = {"adapter_model.safetensors": 96, "adapter_config.json": 48, "trainer_state.json": 32}
+# ``--layout hf``: a Hugging Face Trainer run, each step a folder ``checkpoint-N/`` of six objects
+# (trainer_state.json written last by the Trainer; the newest one is read for the log).
+HF_FILES = {"config.json": 48, "model.safetensors": 96, "optimizer.pt": 64, "scheduler.pt": 16,
+            "rng_state.pth": 16}
 FORK_SHARDS = 4
 FLOORS = {"prune": 1.25, "fork": 1.3}
 
@@ -115,8 +121,10 @@ def server(kind: str) -> Iterator[str]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def build_tree(root: Path, runs: int, steps: int) -> int:
-    """An ART base of small objects; returns the object count."""
+def build_tree(root: Path, runs: int, steps: int, layout: str = "art") -> int:
+    """An ART base of small objects (or Hugging Face Trainer runs); returns the object count."""
+    if layout == "hf":
+        return build_hf_tree(root, runs, steps)
     count = 0
     for r in range(runs):
         model = root / "bench" / "models" / f"run-{r:02d}"
@@ -131,6 +139,22 @@ def build_tree(root: Path, runs: int, steps: int) -> int:
             for name, size in FILES.items():
                 (directory / name).write_bytes(b"x" * size)
                 count += 1
+    return count
+
+
+def build_hf_tree(root: Path, runs: int, steps: int) -> int:
+    """Hugging Face Trainer runs ``bench/run-NN/checkpoint-N/`` of six small objects each."""
+    count = 0
+    for r in range(runs):
+        for step in range(steps):
+            directory = root / "bench" / f"run-{r:02d}" / f"checkpoint-{step}"
+            directory.mkdir(parents=True)
+            for name, size in HF_FILES.items():
+                (directory / name).write_bytes(b"x" * size)
+            state = {"global_step": step, "best_model_checkpoint": None,
+                     "log_history": [{"step": step, "loss": ((step * 7919) % 1000) / 1000}]}
+            (directory / "trainer_state.json").write_text(json.dumps(state))
+            count += len(HF_FILES) + 1
     return count
 
 
@@ -260,13 +284,17 @@ WORKS = ("ls", "prune-runs", "prune", "fork")
 def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
     results: list[tuple[str, Sides]] = []
     sent: dict[str, dict[str, int]] = {}  # with --requests: what one ckpt-tui command of each work sends
-    latest = f"{args.steps - 1:04d}"
+    hf = args.layout == "hf"
+    latest = f"checkpoint-{args.steps - 1}" if hf else f"{args.steps - 1:04d}"
+    # where a run's steps are below the base, and the s5cmd exclusion of the one kept
+    steps_of = "bench/{runs}/checkpoint-*" if hf else "bench/models/{runs}/checkpoints/*"
+    kept = f"*/{latest}/*" if hf else f"*/checkpoints/{latest}/*"
     with tempfile.TemporaryDirectory(prefix="ckpt-bench-tree-") as tmp, server(kind) as endpoint:
         tree = Path(tmp) / "tree"
         # The whole tree only where a work reads it; the forks need one run.
         runs = args.runs if {"ls", "prune-runs"} & set(args.work) else 1
-        objects = build_tree(tree, runs, args.steps)
-        print(f"server: {kind} at {endpoint}; tree: {runs} runs x {args.steps} steps, "
+        objects = build_tree(tree, runs, args.steps, args.layout)
+        print(f"server: {kind} at {endpoint}; {args.layout} tree: {runs} runs x {args.steps} steps, "
               f"{objects} objects", flush=True)
         bucket, url = fresh_copy(endpoint, tree)
         if "ls" in args.work:
@@ -284,8 +312,7 @@ def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
                 ckpt("prune", ours_url, "--keep", "latest", "--metric", "none", "--yes")
 
             def theirs() -> None:
-                s5cmd(endpoint, "rm", "--exclude", f"*/checkpoints/{latest}/*",
-                      f"{theirs_url}/bench/models/{runs_glob}/checkpoints/*")
+                s5cmd(endpoint, "rm", "--exclude", kept, f"{theirs_url}/{steps_of.format(runs=runs_glob)}")
             return ours, theirs, ours_url
 
         def prunes(source: Path, runs_glob: str, runs: int, title: str) -> None:
@@ -303,9 +330,9 @@ def measure(kind: str, args: argparse.Namespace) -> list[tuple[str, Sides]]:
             prunes(tree, "*", args.runs, f"prune {args.runs * (args.steps - 1)} checkpoints, {args.runs} runs")
         if "prune" in args.work:
             one_run = Path(tmp) / "one-run"
-            build_tree(one_run, 1, args.steps)
+            build_tree(one_run, 1, args.steps, args.layout)
             prunes(one_run, "run-00", 1, f"prune {args.steps - 1} checkpoints, one run")
-        if "fork" in args.work:
+        if "fork" in args.work and not hf:
             client = S3Store("probe").client
             for mib in args.fork_mib:
                 run = f"fork-source-{mib}"
@@ -332,7 +359,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=("moto", "seaweedfs", "both"), default="moto")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=1001, help="steps per run (3 objects each)")
+    parser.add_argument("--steps", type=int, default=1001, help="steps per run (3 objects each; 6 with --layout hf)")
+    parser.add_argument("--layout", choices=("art", "hf"), default="art",
+                        help="ART runs (a step: 3 objects) or Hugging Face Trainer runs (checkpoint-N/: 6 objects); "
+                             "forks are measured on ART only")
     parser.add_argument("--repeat", type=int, default=5, help="rounds of each work; medians are printed")
     parser.add_argument("--fork-mib", type=int, nargs="+", default=[64, 1024], help="sizes of the forked checkpoint")
     parser.add_argument("--work", nargs="+", choices=WORKS, default=list(WORKS), help="what to measure (all)")

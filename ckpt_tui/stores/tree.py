@@ -456,14 +456,15 @@ class TreeStore(Store):
                 self._found.listed[place.root] = entries
         return settled
 
-    def _list_steps(self, place: RunPlace, deep: bool) -> DeepListing:
+    def _list_steps(self, place: RunPlace, deep: bool, fresh: bool = False) -> DeepListing:
         """The checkpoint folder's entries; with ``deep``, their sizes and contents too when one
-        listing can tell (S3). A symlinked checkpoint folder is not listed at all."""
+        listing can tell (S3). A symlinked checkpoint folder is not listed at all. ``fresh``:
+        listed now, never answered by the discovery's flat listing (an execution's re-read)."""
         if place.notes:
             return DeepListing([], {}, {})
         # The discovery's flat listing answers the first read of the folder after it, if that
         # read wants sizes (a load); any later read, and every execution, lists it again.
-        flat = self._recent_flat()
+        flat = None if fresh else self._recent_flat()
         infos = flat.take_files(place.ckpt_dir) if flat is not None else None
         if deep and infos is not None:
             self.backend.remember(place.ckpt_dir, infos, flat.listed_at)  # for the deletion that may follow
@@ -472,7 +473,7 @@ class TreeStore(Store):
             return listing
         return DeepListing(self.backend.list_dir(place.ckpt_dir), {}, {})
 
-    def _settled_listing(self, place: RunPlace, deep: bool) -> tuple[RunPlace, DeepListing]:
+    def _settled_listing(self, place: RunPlace, deep: bool, fresh: bool = False) -> tuple[RunPlace, DeepListing]:
         """``_settle`` and ``_list_steps``; a run's folder still to be settled is listed side by
         side with the checkpoint folder its layout names for new runs (ART's ``checkpoints/``),
         the one it settles on but for older runs: one round trip instead of two (a bucket's;
@@ -480,7 +481,7 @@ class TreeStore(Store):
         if not (deep and place.found_by_name and not place.ckpt_dir and self.backend.implicit_folders
                 and self._recent_flat() is None):
             place = self._settle(place)
-            return place, self._list_steps(place, deep)
+            return place, self._list_steps(place, deep, fresh)
         likely = join(place.root, place.layout.fork_container)
 
         def guess() -> DeepListing | None:
@@ -492,16 +493,17 @@ class TreeStore(Store):
         settled, guessed = self.backend.map(lambda read: read(), [lambda: self._settle(place), guess])
         if guessed is not None and settled.ckpt_dir == likely and not settled.notes:
             return settled, guessed
-        return settled, self._list_steps(settled, deep)
+        return settled, self._list_steps(settled, deep, fresh)
 
     def _gone(self, place: RunPlace) -> bool:
         """Whether the run's folder was removed since discovery (an empty listing says no more)."""
         return bool(place.root) and not any(e.name == basename(place.root)
                                             for e in self.backend.list_dir(parent(place.root)))
 
-    def _resolve(self, project: str, run: str, deep: bool = False) -> tuple[RunPlace, DeepListing]:
+    def _resolve(self, project: str, run: str, deep: bool = False,
+                 fresh: bool = False) -> tuple[RunPlace, DeepListing]:
         """The run's place and its checkpoint folder's listing; NotFound if the run is gone."""
-        place, listing = self._settled_listing(self._place(project, run), deep)
+        place, listing = self._settled_listing(self._place(project, run), deep, fresh)
         if not listing.entries and self._gone(place):
             with self._lock:
                 self._found = None
@@ -557,11 +559,20 @@ class TreeStore(Store):
 
     def read_for_execution(self, project: str, run: str) -> Run:
         """Finish interrupted work, then the run as it is now, without sizes: one listing
-        serves both unless finishing changed something."""
-        place, listing = self._resolve(project, run)
+        serves both unless finishing changed something.
+
+        Where the layout judges a step by what its folder holds (``checkpoint-N/`` of the HF
+        Trainer, DeepSpeed, Megatron, DCP...) and the store lists a folder to the bottom in one
+        go (S3, Azure), that is one listing without a delimiter, made now: a page per thousand
+        objects, not a listing per step folder. It shows each step's objects as the listing by
+        folder did, once the plan was made, and is kept for the deletion that follows (objects
+        written into a step after it are the sweep's, as they were)."""
+        place = self._settle(self._place(project, run))
+        deep = self.backend.implicit_folders and place.layout.reads_step_folders
+        place, listing = self._resolve(project, run, deep, fresh=True)
         removed, _problems = self.claims.finish(place.ckpt_dir, listing.entries)
         if removed:
-            place, listing = self._resolve(project, run)
+            place, listing = self._resolve(project, run, deep, fresh=True)
         return self._build(project, run, place, listing, True, False)
 
     def _children(self, place: RunPlace, listing: DeepListing, dirs: list[tuple[str, bool]],
