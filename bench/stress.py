@@ -972,7 +972,8 @@ class Live:
                     if step not in complete:
                         self.count("incomplete printed by path", f"path printed {out.strip()[-60:]} "
                                                                  f"(complete: {sorted(complete)[-3:]})")
-                elif code not in (2, None):
+                elif code is not None and not (code == 1 and "no complete checkpoint" in err):
+                    # exit 1 saying so is right before the trainer's first save is whole
                     self.count("command errors", f"path exit {code}: {err.strip()[:200]}")
 
     def prune(self) -> None:
