@@ -611,6 +611,8 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if metrics_ready and key in self.plans:
             self.plans[key] = self._plan(run)
         self.refresh_view()
+        if metrics_ready:
+            self.call_after_refresh(self.prepare_never)  # once the run is drawn
 
     def _summary(self, run: Run) -> RunSummary:
         policy = self.policy_for(run)
