@@ -124,8 +124,8 @@ def build_command_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def parse_command(argv: list[str]) -> argparse.Namespace:
     """``argv`` (a command, then its arguments) parsed by that command's parser alone, as the
-    whole parser hands them to it; when it leaves arguments unread, by the whole parser, whose
-    error names them as ever. Building the whole parser (and every command's options) was about
+    whole parser hands them to it; arguments it leaves unread are named under the command's own
+    usage (exit 2). Building the whole parser (and every command's options) was about
     a tenth of ``ls`` of a small tree. ``ls [LOCATION] [--json]`` is read without a parser."""
     plain = _plain_ls(argv)
     if plain is not None:
@@ -133,8 +133,8 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
     command = _OneCommand(argv[0])
     _add_commands(command, argv[0])
     args, unread = command.parser.parse_known_args(argv[1:])
-    if unread:
-        return build_command_parser(argv[0]).parse_args(argv)
+    if unread:  # the command's own usage, not the list of commands: what it takes is what was missed
+        command.parser.error(f"unrecognized arguments: {' '.join(unread)}")
     args.command = argv[0]
     return args
 
@@ -719,7 +719,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         from .core.hidden import parse_age
 
         parse_age(args.abort_uploads_older)  # a bad duration stops before anything is read
-    store, pairs = _selected(args)
+    store, pairs = _selected(args, acting=True)
     policies = Policies(store, _flags(args))
     plans, failed = plan_runs(store, pairs, policies, unattended=args.yes)
     for problem in dict.fromkeys(p.resolved.problem for p in plans if p.resolved.problem):
@@ -813,14 +813,21 @@ def _art_base_here(args: argparse.Namespace, store):
 
     base = found[0]
     parts = Path(os.path.abspath(store.location)).relative_to(base).parts  # as art_base_above reads it
+    here = f"{args.location} is the ART " + (f"run {parts[0]}/{parts[2]}" if len(parts) > 2 else f"project {parts[0]}")
+    if args.project is not None and args.project != parts[0]:
+        raise Refused(f"--project {args.project} names no run inside {here}; pass the base {base} instead")
+    if args.run is not None and len(parts) > 2 and args.run != parts[2]:
+        raise Refused(f"--run {args.run} names no run inside {here}; pass the base {base} instead")
     project, run = args.project or parts[0], args.run or (parts[2] if len(parts) > 2 else None)
     return _open(args, str(base)), project, run
 
 
-def _selected(args: argparse.Namespace):
+def _selected(args: argparse.Namespace, acting: bool = False):
     """The store and the (project, run) pairs --project and --run select; a folder inside an ART
     base that holds no runs of its own stands for its run (or project) in the base, as ``path``
-    and ``fork`` take it: --project and --run are then set to name it there."""
+    and ``fork`` take it: --project and --run are then set to name it there. ``acting`` (a command
+    that deletes or moves): --run alone naming runs of several projects is refused, and a folder
+    taken for its run (or project) in the base is named on stderr."""
     store = _open(args)
     try:
         pairs = list_runs(store, args.project, args.run)
@@ -830,10 +837,14 @@ def _selected(args: argparse.Namespace):
         if store.list_projects():
             raise
         pairs = None
-    return (store, pairs) if pairs else _in_base(args, store, pairs)
+    store, pairs = (store, pairs) if pairs else _in_base(args, store, pairs, acting)
+    if acting and args.run is not None and args.project is None and len({p for p, _ in pairs}) > 1:
+        raise Refused(f"--run {args.run} names runs of {len({p for p, _ in pairs})} projects "
+                      f"({', '.join(f'{p}/{r}' for p, r in pairs[:5])}); pass --project too")
+    return store, pairs
 
 
-def _in_base(args: argparse.Namespace, store, pairs):
+def _in_base(args: argparse.Namespace, store, pairs, acting: bool = False):
     """``_selected`` once the location showed no runs (``pairs`` is [] or None: names not found)."""
     here = _art_base_here(args, store)
     if here is not None:
@@ -845,6 +856,10 @@ def _in_base(args: argparse.Namespace, store, pairs):
                 raise  # a name given on the command line is not there either
             found = None  # the folder names no run of the base (a model not trained yet)
         if found is not None:
+            if acting:  # what is acted on is named before anything is done
+                _err(f"{args.location} is inside the ART base {base.location}: taking "
+                     + (f"its run {project}/{run}" if run else
+                        f"the {len(found)} run(s) of its project {project}"))
             args.project, args.run = project, run
             return base, found
     if pairs is None:
@@ -857,7 +872,12 @@ def _only_run(args: argparse.Namespace):
     inside an ART base (a run, its checkpoints, a project) names its run (or project) in the base."""
     store = _open(args)
     if args.project is not None and args.run is not None:
-        return store, args.project, args.run
+        from .app.hints import art_base_above  # the app's own hint, without Textual
+
+        if art_base_above(store.location) is None or args.project in store.list_projects():
+            return store, args.project, args.run
+        here = _art_base_here(args, store)  # a folder inside an ART base: the run named, in the base
+        return here[0], here[1], here[2]
     try:
         pairs = list_runs(store, args.project, args.run)
     except NoLocation:
@@ -888,6 +908,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
     store, project, run = _only_run(args)
     target = _open(args, args.to_location) if args.to_location is not None else None
+    if target is not None and "://" not in args.to_location and not os.path.lexists(args.to_location):
+        _err(f"--to-location: no folder at {os.path.abspath(args.to_location)}; creating it")  # a typo shows
     line = _StatusLine(sys.stderr.isatty() and not args.json)
     try:
         result = fork_checkpoint(store, project, run, args.to, args.to_project, args.step, args.not_after_step,

@@ -102,7 +102,7 @@ def _report(result: OffloadResult) -> None:
 def cmd_offload(args: argparse.Namespace) -> int:
     if args.to is not None and not args.to:  # '' would read as no target at all
         raise Refused("--to: a location must not be empty")
-    store, pairs = _selected(args)
+    store, pairs = _selected(args, acting=True)
     targets = Targets(lambda location: _open(args, location))
     try:  # the local rules stand for the run's own: a metric of "none" then needs no "best"
         flags = flag_settings(args.metric, args.mode, args.keep_local)

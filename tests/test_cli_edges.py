@@ -242,3 +242,94 @@ def test_a_command_without_a_location_and_no_art_base_here_says_how_to_name_one(
                    f"ckpt-tui {command[0]} PATH\n")
     code, _, err = run_cli(capsys, command[0], "./.art", *command[1:])  # named: no hint
     assert code == 2 and err == f"ckpt-tui: no directory at {tmp_path}/.art\n"
+
+
+@pytest.mark.parametrize("command", ["prune", "offload"])
+def test_a_run_named_alone_in_several_projects_is_refused_by_the_commands_that_act(art_base, tmp_path, capsys,
+                                                                                  command):
+    """prune and offload with --run alone, the run being in two projects: refused (exit 2), nothing
+    touched, rather than acting on both; ls still lists both."""
+    second_project(art_base)
+    extra = ["--to", tmp_path / "remote"] if command == "offload" else []
+    code, out, err = run_cli(capsys, command, art_base, "-r", "agent-002", "--keep", "latest", "--metric", "none",
+                             "--yes", *extra)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert "demo/agent-002, other/agent-002" in err and "--project" in err
+    assert steps(art_base, "demo/models/agent-002") == steps(art_base, "other/models/agent-002") == set(range(6))
+    assert not (tmp_path / "remote").exists()
+    code, out, err = run_cli(capsys, command, art_base, "-r", "agent-002", "-p", "other", "--dry-run", *extra)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("inside", "names"), [
+    ("demo/models/agent-001/checkpoints", ["-r", "agent-002"]),
+    ("demo/models/agent-001", ["-r", "agent-002"]),
+    ("demo/models/agent-001", ["-p", "other"]),
+    ("demo", ["-p", "other"]),
+])
+@pytest.mark.parametrize("command", ["prune", "offload", "ls", "path", "fork"])
+def test_a_name_given_inside_an_art_folder_never_reaches_outside_it(art_base, tmp_path, capsys, monkeypatch,
+                                                                    inside, names, command):
+    """Inside agent-001's folder, --run agent-002 (or, in demo's, --project other) would act on a run
+    outside the folder given: refused (exit 2), one line naming the base to pass instead."""
+    second_project(art_base)
+    monkeypatch.chdir(art_base / inside)
+    extra = {"prune": ["--keep", "latest", "--metric", "none", "--yes"], "offload": ["--to", tmp_path / "r", "--yes"],
+             "ls": [], "path": ["--latest"], "fork": ["--to", "new"]}[command]
+    code, out, err = run_cli(capsys, command, ".", *names, *extra)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert "inside" in err and str(art_base) in err
+    assert steps(art_base, "demo/models/agent-002") == steps(art_base, "other/models/agent-002") == set(range(6))
+
+
+def test_prune_inside_an_art_folder_names_the_runs_it_takes_before_acting(art_base, capsys, monkeypatch):
+    monkeypatch.chdir(art_base / "demo")
+    code, out, err = run_cli(capsys, "prune", ".", "--dry-run", "--keep", "latest", "--metric", "none")
+    assert code == 0, err
+    assert f"inside the ART base {art_base}: taking the 3 run(s) of its project demo" in err
+    monkeypatch.chdir(art_base / RUN / "checkpoints")
+    code, out, err = run_cli(capsys, "prune", ".", "--dry-run", "--keep", "latest", "--metric", "none", "--json")
+    assert code == 0 and "taking its run demo/agent-001" in err and len(err.splitlines()) == 1, err
+    assert [(p["project"], p["run"]) for p in json.loads(out)["plans"]] == [("demo", "agent-001")]
+
+
+@pytest.mark.parametrize(("argv", "unread"), [
+    (["ls", "x", "--bogus"], "--bogus"), (["ls", "--version"], "--version"), (["ls", "a", "b"], "b"),
+    (["prune", "x", "--bogus"], "--bogus"), (["path", "x", "--latest", "--bogus"], "--bogus"),
+    (["fork", "x", "--to", "y", "--bogus"], "--bogus"), (["watch", "x", "--bogus"], "--bogus"),
+    (["offload", "x", "--to", "s3://b", "extra"], "extra")])
+def test_an_unknown_option_shows_the_command_usage_not_the_list_of_commands(capsys, argv, unread):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 2 and out == ""
+    assert err.startswith(f"usage: ckpt-tui {argv[0]} "), err
+    assert err.endswith(f"ckpt-tui {argv[0]}: error: unrecognized arguments: {unread}\n")
+
+
+@pytest.mark.parametrize("command", [["path", "--latest"], ["fork", "--to", "agent-new"]])
+@pytest.mark.parametrize("inside", [RUN, RUN + "/checkpoints"])
+def test_path_and_fork_inside_an_art_run_folder_naming_it_in_full_take_it_in_the_base(art_base, capsys, monkeypatch,
+                                                                                      command, inside):
+    """-p demo -r agent-001 inside agent-001's own folder names that run, as -r alone does there."""
+    monkeypatch.chdir(art_base / inside)
+    code, out, err = run_cli(capsys, command[0], ".", "-p", "demo", "-r", "agent-001", *command[1:])
+    assert code == 0, err
+    if command[0] == "path":
+        assert out.startswith(str(art_base / RUN / "checkpoints"))
+    else:
+        assert steps(art_base, "demo/models/agent-new") == {11}
+    code, out, err = run_cli(capsys, command[0], ".", "-p", "demo", "-r", "agent-002", *command[1:])
+    assert (code, out) == (2, "") and "inside" in err, err
+
+
+def test_fork_to_a_location_that_does_not_exist_says_it_creates_it(art_base, tmp_path, capsys):
+    where = tmp_path / "nowhere" / "deep"
+    code, out, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "new",
+                             "--to-location", where, "--json")
+    assert code == 0, err
+    assert err == f"ckpt-tui: --to-location: no folder at {where}; creating it\n"
+    assert (where / "demo" / "models" / "new" / "checkpoints" / "0011").is_dir()
+    code, out, err = run_cli(capsys, "fork", art_base, "-p", "demo", "-r", "agent-001", "--to", "new2",
+                             "--to-location", where)
+    assert code == 0 and err == "", err  # there now: nothing to say

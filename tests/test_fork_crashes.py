@@ -162,3 +162,71 @@ def test_a_fork_interrupted_during_its_copies_removes_them_once_none_is_running(
         signal.signal(signal.SIGINT, previous)
     assert late_copy_done.wait(timeout=5)
     assert location.keys(f"{MODELS}/agent-x/") == set()
+
+
+def test_a_second_ctrl_c_while_copies_run_keeps_the_fork_marker_for_a_later_cleanup(art_base, monkeypatch):
+    """Ctrl-C again while the fork awaits its copies under way: the fork gives up at once but
+    removes nothing (a copy still running would write after the removal, into a run without its
+    marker); the marker stays, the run is an unfinished fork, and a later fork into that name,
+    once the first one's process is gone, takes it over."""
+    import threading
+    import types
+    from concurrent.futures import ThreadPoolExecutor
+
+    from memory_location import MemoryLocation
+
+    from ckpt_tui.core import fork_checkpoint
+    from ckpt_tui.stores import claims, tree
+    from ckpt_tui.stores.claims import FORK_MARKER
+
+    location = MemoryLocation.fresh(art_base)
+    store = location.store()
+    backend = store.backend
+    run = store.load_run("demo", "agent-001")
+    files = sorted(f.path for f in store.checkpoint_files(run, run.checkpoints[-1]))
+    slow_started, gave_up, late_copy_done = threading.Event(), threading.Event(), threading.Event()
+    put, real_map = backend.put_stream, backend.map
+    workers = ThreadPoolExecutor(4)
+
+    def put_stream(stream, target, done=None):
+        if target.endswith("/" + files[0]):  # still running when the fork gives up
+            slow_started.set()
+            gave_up.wait(timeout=5)
+            put(stream, target, done)
+            late_copy_done.set()
+            return
+        put(stream, target, done)
+
+    def interrupted_map(function, items):
+        if len(items) < 2 or function.__qualname__ != "_every.<locals>.attempt":
+            return real_map(function, items)
+        for item in items:
+            workers.submit(function, item)
+        slow_started.wait(timeout=5)
+        raise KeyboardInterrupt  # Ctrl-C while the fork waits for its copies
+
+    class SecondCtrlC(threading.Condition):  # Ctrl-C again while the copies under way are awaited
+        def wait(self, timeout=None):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tree, "threading", types.SimpleNamespace(**{**vars(threading), "Condition": SecondCtrlC}))
+    backend.put_stream, backend.map = put_stream, interrupted_map
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fork_checkpoint(store, "demo", "agent-001", "agent-x")
+    finally:
+        gave_up.set()
+        workers.shutdown(wait=True)
+    assert late_copy_done.is_set()
+    left = location.keys(f"{MODELS}/agent-x/")
+    markers = [key for key in left if key.endswith(FORK_MARKER)]
+    assert len(markers) == 1, left
+    named = json.loads(backend.read_bytes(markers[0]))["paths"]
+    assert left - set(named) == {markers[0]}  # nothing the fork did not name
+    assert left - {markers[0]}  # the late copy's object, covered by the marker
+    monkeypatch.setattr(tree, "threading", threading)
+    monkeypatch.setattr(claims, "abandoned", lambda who, last_write: True)  # its process gone
+    later = location.store()  # a later command
+    fork_checkpoint(later, "demo", "agent-001", "agent-x")
+    assert not any(key.endswith(FORK_MARKER) for key in location.keys(f"{MODELS}/agent-x/"))
+    assert location.store().load_run("demo", "agent-x").checkpoints[-1].complete

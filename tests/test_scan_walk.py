@@ -262,3 +262,61 @@ def test_a_step_swapped_for_a_link_between_its_walk_and_its_header_read_is_not_r
     [pending] = run.pending
     assert pending.step == 2 and "not the file listed" in pending.detail
     assert ("p/models/m/checkpoints/0002/adapter_model.safetensors", "Replaced") in read
+
+
+def _two_step_model(tmp_path: Path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from completeness_trees import age, art_step, safetensors_bytes
+
+    whole = safetensors_bytes()
+    model = tmp_path / "base" / "p" / "models" / "m"
+    for step in (1, 2):
+        age(art_step(model, step, whole))
+    return model / "checkpoints", whole, age, art_step
+
+
+def test_a_swap_undone_after_a_refused_header_read_leaves_the_step_whole_at_the_next_look(tmp_path, monkeypatch):
+    """A header read refused as not the file listed (its folder swapped for a link meanwhile) is not
+    remembered: once the swap is undone, the same store (as ``watch`` holds it) finds the step whole."""
+    from ckpt_tui.stores.local import LocalStore
+
+    ckpts, whole, age, art_step = _two_step_model(tmp_path)
+    outside = tmp_path / "outside"
+    age(art_step(outside, 2, whole))
+    real, swapping = LocalBackend.open_listed, [True]
+
+    def swap_then_open(self, path, tag=""):
+        if swapping and path.endswith("0002/adapter_model.safetensors"):
+            swapping.clear()
+            os.rename(ckpts / "0002", tmp_path / "aside")
+            (ckpts / "0002").symlink_to(outside / "checkpoints" / "0002", target_is_directory=True)
+        return real(self, path, tag)
+
+    monkeypatch.setattr(LocalBackend, "open_listed", swap_then_open)
+    store = LocalStore(tmp_path / "base")
+    assert [c.step for c in store.load_run("p", "m").checkpoints] == [1]
+    (ckpts / "0002").unlink()
+    os.rename(tmp_path / "aside", ckpts / "0002")  # the swap undone: the very file listed first
+    assert [c.step for c in store.load_run("p", "m").checkpoints] == [1, 2]
+
+
+def test_a_weights_file_replaced_by_another_of_the_same_size_and_time_is_judged_again(tmp_path):
+    """Step 2's weights were judged whole; another file (a preallocated one: zeros) is put in their
+    place with the same size and modification time. It is not given the verdict of the file it
+    replaced: the step is not whole."""
+    from ckpt_tui.stores.local import LocalStore
+
+    ckpts, whole, _, _ = _two_step_model(tmp_path)
+    store = LocalStore(tmp_path / "base")
+    assert [c.step for c in store.load_run("p", "m").checkpoints] == [1, 2]
+    weights = ckpts / "0002" / "adapter_model.safetensors"
+    st = weights.stat()
+    fresh = tmp_path / "fresh.safetensors"
+    fresh.write_bytes(bytes(len(whole)))
+    os.utime(fresh, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(fresh, weights)
+    run = store.load_run("p", "m")
+    assert [c.step for c in run.checkpoints] == [1]
+    assert [c.step for c in run.pending] == [2]

@@ -40,6 +40,12 @@ from .layouts.base import ABANDONED_FORK_SECONDS, DELETING_PREFIX, FORKING_PREFI
 OWNER_FILE = ".ckpt-tui-owner"
 DELETING_MARKER = ".ckpt-tui-deleting-"
 FORK_MARKER = ".ckpt-tui-forking"
+
+
+class StillWriting(KeyboardInterrupt):
+    """Ctrl-C again while the copies under way were awaited: some may still write after the
+    command gives up, so what the fork named is left as it is (its marker or staging folder
+    kept), an unfinished fork that a later operation removes once its process is gone."""
 # A step being added to an existing run (offload), in S3: a marker beside the steps names it
 # and the objects written, removed once they are all there and verified.
 WRITING_MARKER = ".ckpt-tui-writing-"
@@ -439,6 +445,8 @@ class RenameClaims(Claims):
                 self.backend.write(join(stage, new.history[0]), new.history[1])
             self.backend.delete_files([join(stage, OWNER_FILE)])
             self.backend.rename(stage, new.root)
+        except StillWriting:
+            raise  # copies may still write into the stage: left to a later fork (abandoned stage)
         except BaseException:
             try:
                 self.backend.delete_tree(stage)
@@ -727,6 +735,8 @@ class MarkerClaims(Claims):
                 if not self.backend.create_new(path, data):
                     body["paths"].remove(path)
                     raise AlreadyExists(f"{self.backend.url(new.root)} exists; nothing copied")
+        except StillWriting:
+            raise  # copies may still write: the marker stays, the run is listed as an interrupted fork
         except BaseException:
             try:
                 self._discard_fork(folder, body, [])

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
-from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, StoreError, Unreadable
+from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, Replaced, StoreError, Unreadable
 from ..core.metrics import Metrics, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload, bytes_once
 from ..core.names import validate_name, validate_project
@@ -26,7 +26,7 @@ from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
                             Usage, basename, deep_listing, grouped, join, parent)
-from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims
+from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims, StillWriting
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
@@ -221,7 +221,7 @@ class _Verdicts:
     LIMIT = 100_000
 
     def __init__(self) -> None:
-        self.known: dict[tuple[str, int, float], str] = {}
+        self.known: dict[tuple[str, int, float, str], str] = {}
         self.limit = self.LIMIT
         self.whole: set[str] = set()  # from the cache: files found whole before
         self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
@@ -240,16 +240,29 @@ class _Verdicts:
             if record in self.whole:
                 self.found_whole += record.encode("latin-1")
                 return ""
-        key = (path, info.size, info.mtime)
+        # by the walk's tag too (device and inode on a disk): another file put in place with the same
+        # size and time is judged afresh, never given the verdict of the one it replaced
+        key = (path, info.size, info.mtime, info.tag)
         verdict = self.known.get(key)
         if verdict is not None:
             return verdict
         read_at = time.time_ns()
+        replaced = []
+
+        def opener(listed: str):
+            try:
+                return backend.open_listed(listed, info.tag)
+            except Replaced:
+                replaced.append(listed)
+                raise
+
         # ``path`` ends as ``info.path`` does; a file that is not the one listed is not read, and says so
-        why = file_problem(path, info.size, lambda listed: backend.open_listed(listed, info.tag), None)
+        why = file_problem(path, info.size, opener, None)
         verdict = f"{info.path}: {why}" if why else ""
         if why == "" and record and settled(info.tag, read_at):
             self.found_whole += record.encode("latin-1")  # type: ignore[operator]
+        if replaced:  # a passing swap: the file listed is judged again at the next look, not held not whole
+            return verdict
         if len(self.known) >= self.limit:
             self.known.clear()
         self.known[key] = verdict
@@ -1133,8 +1146,13 @@ def _every(backend: Backend, write: Callable[[FileEntry], None], files: list[Fil
     except BaseException:  # Ctrl-C while waiting: the copies under way end first
         with state:
             stopped[0] = True
-            while running[0]:
-                state.wait()
+            try:
+                while running[0]:
+                    state.wait()
+            except KeyboardInterrupt:  # Ctrl-C again: leave what was named for a later operation
+                if running[0]:
+                    raise StillWriting() from None
+                raise
         raise
     if failures:
         raise failures[0]

@@ -193,6 +193,56 @@ def test_a_broken_answer_raises_a_protocol_error(serve, answer):
         Pool(4, plain_http=True).urlopen("GET", f"{server.url}/b")
 
 
+@pytest.mark.parametrize("answer", [
+    # a length of a petabyte, or a chunk of one, announced and not sent: not allocated up front
+    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nabc<close>" % 2**50,
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\nabc<close>" % 2**50,
+    # two lengths: where the body ends is anyone's guess
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 12\r\n\r\nokhello world<close>",
+    # trailers or interim answers without end: no more than headers
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n" + b"X-T: t\r\n" * 500
+    + b"\r\n<close>",
+    b"HTTP/1.1 100 Continue\r\n\r\n" * 500 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok<close>",
+], ids=["length-of-a-petabyte", "chunk-of-a-petabyte", "two-lengths", "endless-trailers", "endless-interim"])
+def test_an_answer_beyond_reason_raises_a_protocol_error_without_eating_memory(serve, answer):
+    server = serve(answer)
+    with pytest.raises(ProtocolError):
+        Pool(4, plain_http=True).urlopen("GET", f"{server.url}/b")
+
+
+def test_the_same_length_twice_is_one_length(serve):
+    server = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok")
+    assert Pool(4, plain_http=True).urlopen("GET", f"{server.url}/b").data == b"ok"
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_a_connection_interrupted_mid_answer_is_closed_not_kept(serve, monkeypatch, plain):
+    """Ctrl-C while an answer is read: the connection, its answer part-read, is closed there and
+    then (never kept, never left open until the garbage collector finds it)."""
+    server = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    pool = Pool(4, plain_http=plain)
+    made, connect = [], pool._connect
+    monkeypatch.setattr(pool, "_connect", lambda *args: made.append(connect(*args)) or made[-1])
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    if plain:
+        from ckpt_tui.stores.backends import http
+
+        monkeypatch.setattr(http.PlainConnection, "_exactly", interrupted)
+    else:
+        import http.client
+
+        monkeypatch.setattr(http.client.HTTPResponse, "read", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pool.urlopen("GET", f"{server.url}/b")
+    assert made[0].sock is None
+    monkeypatch.undo()
+    assert pool.urlopen("GET", f"{server.url}/b").data == b"ok"
+    assert server.connections == 2
+
+
 def test_an_answer_that_does_not_come_times_out():
     with socket.create_server(("127.0.0.1", 0)) as listener:  # takes the connection, never answers
         port = listener.getsockname()[1]

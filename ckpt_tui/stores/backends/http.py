@@ -232,6 +232,9 @@ class Pool:
         except (OSError, _http_client_error()) as exc:
             connection.close()
             raise ProtocolError(f"{where.netloc}: the connection broke ({exc or type(exc).__name__})") from exc
+        except BaseException:  # Ctrl-C mid-answer, a refused request: never left open with an answer part-read
+            connection.close()
+            raise
         if response.will_close:
             connection.close()
         else:
@@ -296,7 +299,8 @@ def _http_client_error() -> type[BaseException]:
 
 # -- plain HTTP/1.1 without http.client ---------------------------------------------------------------
 MAX_LINE = 65536  # longest status or header line read (http.client's limit)
-MAX_HEADERS = 100  # most header lines in an answer (http.client's)
+MAX_HEADERS = 100  # most header lines in an answer (http.client's), or trailer lines, or interim answers
+READ_AHEAD = 16 << 20  # room made at first for a body (a ranged GET's 8 MiB fit), grown as it comes
 NO_BODY = frozenset({204, 304})
 
 
@@ -403,12 +407,16 @@ class PlainConnection:
         if have >= count:
             data, self._at = self._buffer[self._at:self._at + count], self._at + count
             return data
-        whole = bytearray(count)
-        view = memoryview(whole)
-        view[:have] = memoryview(self._buffer)[self._at:]
+        # Room made as the bytes come, not for the length announced: a broken server's
+        # Content-Length (or chunk size) of terabytes must not be allocated up front.
+        whole = bytearray(min(count, READ_AHEAD))
+        whole[:have] = memoryview(self._buffer)[self._at:]
         self._buffer, self._at = b"", 0
         while have < count:
-            got = self.sock.recv_into(view[have:])
+            if have == len(whole):
+                whole.extend(bytes(min(count - have, len(whole))))  # at most doubled
+            with memoryview(whole) as view:
+                got = self.sock.recv_into(view[have:])
             if not got:
                 raise ConnectionError(f"the server closed the connection after {have} of {count} bytes")
             have += got
@@ -432,9 +440,10 @@ class PlainConnection:
             if size < 0:
                 raise ConnectionError("a chunk's size is negative")
             if size == 0:
-                while self._line().strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(parts)
+                for _ in range(MAX_HEADERS + 1):  # trailers, up to the blank line
+                    if not self._line().strip():
+                        return b"".join(parts)
+                raise ConnectionError(f"more than {MAX_HEADERS} trailer lines")
             parts.append(self._exactly(size))
             if self._line().strip():
                 raise ConnectionError("a chunk does not end where its size says")
@@ -459,14 +468,17 @@ class PlainConnection:
             if not colon:
                 raise ConnectionError(f"not a header: {text[:80]!r}")
             last = name.strip().lower()
-            dict.setdefault(headers, last, value.strip())
+            if dict.setdefault(headers, last, value.strip()) != value.strip() and last == "content-length":
+                raise ConnectionError("two different Content-Length headers")  # where does the body end?
         raise ConnectionError(f"more than {MAX_HEADERS} headers")
 
     def getresponse(self) -> PlainResponse:
-        while True:
+        for _ in range(MAX_HEADERS + 1):  # interim 1xx answers skipped, so many and no more
             version, status, reason, headers = self._head()
             if not 100 <= status < 200 or status == 101:
                 break
+        else:
+            raise ConnectionError(f"more than {MAX_HEADERS} interim answers")
         connection = (headers.get("connection") or "").lower()
         will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
         if self._method == "HEAD" or status in NO_BODY or 100 <= status < 200:
