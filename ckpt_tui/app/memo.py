@@ -31,6 +31,11 @@ class Memo:
             self._items.move_to_end(slot)
         return hit[1]  # type: ignore[return-value]
 
+    def holds(self, owner: object, key: Hashable) -> bool:
+        """Whether the value of ``key`` computed from ``owner`` is kept."""
+        hit = self._items.get((id(owner), key))
+        return hit is not None and hit[0] is owner
+
     def forget(self, *owners: object) -> None:
         """Let go of what was computed from ``owners`` (and of them: the memo holds its owners)."""
         gone = {id(owner) for owner in owners}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app_helpers import RecordingApp, main
 from app_scenarios import settle
 
+from ckpt_tui.app.screens import disk
 from ckpt_tui.app.screens.disk import StepFiles
 from ckpt_tui.core.filekinds import file_kind
 from ckpt_tui.core.models import TrainingState
@@ -88,3 +89,26 @@ async def test_at_120_columns_a_preview_keeps_the_free_space_after_it_beside_the
                 freed = sum(p.freed_bytes for p in screen.plans.values() if not p.refused)
                 assert freed and f"free 41.0 GB -> {size(41 * 10**9 + freed)}" in line(), (key, line())
                 assert "keep best" in line() and "would delete" in line() and line().endswith(size(freed)), line()
+
+
+async def test_the_files_dialog_is_built_ahead_and_first_opened_on_the_step_highlighted_then(art_base, monkeypatch):
+    built: list[int] = []
+    read: list[int] = []
+    compose, read_step_files = StepFiles.compose, disk.read_step_files
+    monkeypatch.setattr(StepFiles, "compose", lambda self: built.append(self.checkpoint.step) or compose(self))
+    monkeypatch.setattr(disk, "read_step_files",
+                        lambda app, run, ckpt: read.append(ckpt.step) or read_step_files(app, run, ckpt))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        assert len(built) == 1 and read == []  # built while idle; nothing read for it yet
+        await pilot.press("up")  # another step highlighted since
+        await settle(pilot)
+        step = screen.table.highlighted.step
+        await pilot.press("D")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, StepFiles) and len(built) == 1  # the first opening builds nothing
+        assert read == [step] and dialog.checkpoint.step == step and f"step {step}" in dialog.query_one("#disk").border_title
+        assert dialog.rows  # its files, read as it opened

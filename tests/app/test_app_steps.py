@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from app_helpers import RecordingApp, go_to_step, main, toasts
@@ -143,3 +144,44 @@ async def test_W_opens_the_full_state_rule_and_the_palette_finds_slimming(art_ba
         for word in ("slim", "weights", "optimizer"):
             hits = [str(hit.text) async for hit in provider.search(word)]
             assert any("full state" in hit for hit in hits), (word, hits)
+
+
+async def test_the_steps_that_stay_are_worked_out_ahead_so_the_first_i_makes_no_plan(art_base, monkeypatch):
+    from ckpt_tui.app.screens import step_tools
+
+    on_the_loop: list[tuple] = []
+    original = step_tools.never_marked
+
+    def counted(run, policy):
+        if threading.current_thread() is threading.main_thread():
+            on_the_loop.append((run.name, policy.pins))
+        return original(run, policy)
+
+    monkeypatch.setattr(step_tools, "never_marked", counted)
+    app = RecordingApp(str(art_base), policy=Policy.parse("best,latest,last:3"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        key = screen.current
+        await pilot.press("i")  # the first of the session
+        assert on_the_loop == []
+        assert screen.marks[key] == frozenset(range(12)) - {10, 11}  # what the planner keeps, as before
+        await go_to_step(pilot, 2)
+        await pilot.press("p")  # a pin changes the answer: worked out again, on the key
+        await pilot.press("i", "i")
+        assert len(on_the_loop) == 1
+        assert screen.marks[key] == frozenset(range(12)) - {2, 10, 11}
+
+
+async def test_steps_that_stay_worked_out_for_a_run_no_longer_shown_are_not_kept(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        run = screen.run
+        key = screen._never_key(run)
+        assert screen.memo.holds(run, key)  # worked out once the run was read
+        other = run._replace(checkpoints=run.checkpoints[:3])  # the run read again meanwhile
+        screen._never_worked_out(other, key, {})
+        assert not screen.memo.holds(other, key)
+        assert screen._never(run) == never_marked(run, key[1])

@@ -90,7 +90,10 @@ class StepFiles(ReusableDialog):
 
     def on_mount(self) -> None:
         self._show()
-        self.read_files()
+        if self.prepared:  # built ahead: the files are read when it is opened (``reuse``)
+            self.call_after_refresh(self.lay_out_ahead)
+        else:
+            self.read_files()
 
     def reuse(self, run: Run, checkpoint: Checkpoint, freed: int = 0) -> None:
         """Another step: drawn once its files are read. The same step again: drawn at once as it was,

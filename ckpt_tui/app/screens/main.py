@@ -611,6 +611,9 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         if metrics_ready and key in self.plans:
             self.plans[key] = self._plan(run)
         self.refresh_view()
+        if metrics_ready:
+            self.call_after_refresh(self.prepare_never)  # once the run is drawn
+            self.call_after_refresh(self._prepare_dialogs)
 
     def _summary(self, run: Run) -> RunSummary:
         policy = self.policy_for(run)
@@ -1008,6 +1011,13 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
     def action_show_disk(self) -> None:
         ckpt = self.table.highlighted
         StepFiles.open(self.app, self.run, ckpt, self.preview_freed()).show()
+
+    def _prepare_dialogs(self) -> None:
+        """The step files dialog (``D``) built ahead once a run is shown (once a session): its first
+        opening then costs what the next ones do, not its composing, styling and first layout."""
+        ckpt = self.table.highlighted
+        if self.run is not None and ckpt is not None and self.app.screen is self:
+            StepFiles.prepare(self.app, self.run, ckpt, 0)
 
     def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
         """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:

@@ -44,6 +44,26 @@ class ReusableDialog(ModalScreen):
         app.install_screen(dialog, name)
         return dialog
 
+    @classmethod
+    def prepare(cls, app: App, *args, **kwargs) -> None:
+        """Build the dialog ahead, while the app waits for keys: composed, styled and mounted
+        (not shown), so that the first ``open`` finds it mounted and only ``reuse`` runs.
+        Nothing is read for it until it is opened (``prepared`` says so to its ``on_mount``)."""
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if app.is_screen_installed(name):
+            return
+        dialog = cls(*args, **kwargs)
+        dialog.prepared = True
+        app.install_screen(dialog, name)
+        app._get_screen(dialog)  # registered: composed and mounted in the next turns of the loop
+
+    prepared = False  # built ahead by ``prepare``: not shown yet
+
+    def lay_out_ahead(self) -> None:
+        """A prepared dialog's first layout, at the app's size, done before it is first shown."""
+        if self.is_mounted and not self.is_current and self.app.size:
+            self._refresh_layout(self.app.size)
+
     _held = False  # frames wait for this dialog's resume to be handled
     _hold_timer = None
 

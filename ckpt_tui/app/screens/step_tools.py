@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.binding import Binding
+from textual.worker import get_current_worker
 
 from ...core.conditions import EXAMPLES, matching_steps, never_marked, parse_conditions
 from ...core.errors import CkptError
@@ -18,6 +20,7 @@ from ...formatting import step_ranges
 
 if TYPE_CHECKING:
     from ...core.models import Checkpoint, Run
+    from ...core.retention import Policy
 
 STEP_BINDINGS = [
     Binding("colon,J", "jump_to_step", "Go to step", show=False,
@@ -109,10 +112,37 @@ class StepTools:
         self.app.notify(f"{verb}: {changed}; {len(marks)} marked in all" + (f"\n{skipped_text(skipped)}" if skipped else ""),
                         title="Marks", timeout=8 if skipped else 4, replace=True)
 
-    def _never(self, run: Run) -> dict[int, str]:
-        """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule."""
+    def _never_key(self, run: Run) -> tuple[str, Policy]:
         policy = self.policy_for(run)._replace(marked=frozenset())  # marks do not change the answer
-        return self.memo.get(run, ("never marked", policy), lambda: never_marked(run, policy))
+        return ("never marked", policy)
+
+    def _never(self, run: Run) -> dict[int, str]:
+        """Steps that stay whatever is marked: a plan of the whole run, made once per run and rule
+        (for the run shown, most often worked out ahead in a worker: see ``prepare_never``)."""
+        key = self._never_key(run)
+        return self.memo.get(run, key, lambda: never_marked(run, key[1]))
+
+    def prepare_never(self) -> None:
+        """Once the current run is read in full (and after each new read of it), the steps that
+        stay whatever is marked are worked out in a worker, so that the first ``i`` or ``a``
+        of a run of 20,000 steps does not make a plan of the whole run on the event loop."""
+        run = self.run
+        if run is None or not self.metrics_ready or self.memo.holds(run, key := self._never_key(run)):
+            return
+        self._work_out_never(run, key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="never marked")
+    def _work_out_never(self, run: Run, key: tuple[str, Policy]) -> None:
+        worker = get_current_worker()
+        never = never_marked(run, key[1])
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._never_worked_out, run, key, never)
+
+    def _never_worked_out(self, run: Run, key: tuple[str, Policy], never: dict[int, str]) -> None:
+        # Kept only for the run still shown, under the rule it was worked out for (the key):
+        # a run read again or switched meanwhile is not held by the memo for nothing.
+        if run is self.run:
+            self.memo.get(run, key, lambda: never)
 
     def mark_steps(self, steps: Iterable[int], verb: str) -> None:
         """Add ``steps`` to the run's marks, less those that stay whatever is marked."""
