@@ -98,8 +98,13 @@ def metric(step: int) -> float:
 
 
 def must_keep(steps: list[int]) -> set[int]:
-    """What RULE keeps of these steps."""
-    return {s for s in steps if s % 5 == 0} | ({BEST} & set(steps)) | ({max(steps)} if steps else set())
+    """What RULE keeps of these steps: the best is chosen among the steps written (BEST once it is
+    written; before, the best of those written, each tied one), as ckpt-tui chooses among the
+    checkpoints there: a step best when written stays best, for only a better one is deleted."""
+    if not steps:
+        return set()
+    top = max(metric(s) for s in steps)
+    return {s for s in steps if s % 5 == 0} | {s for s in steps if metric(s) == top} | {max(steps)}
 
 
 def step_files(step: int, shape: Shape) -> dict[str, bytes]:
@@ -972,7 +977,8 @@ class Live:
                     if step not in complete:
                         self.count("incomplete printed by path", f"path printed {out.strip()[-60:]} "
                                                                  f"(complete: {sorted(complete)[-3:]})")
-                elif code is not None and not (code == 1 and "no complete checkpoint" in err):
+                elif code is not None and not (code == 1 and ("no complete checkpoint" in err
+                                                              or "holds no runs" in err)):
                     # exit 1 saying so is right before the trainer's first save is whole
                     self.count("command errors", f"path exit {code}: {err.strip()[:200]}")
 
