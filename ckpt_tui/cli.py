@@ -822,6 +822,19 @@ def _art_base_here(args: argparse.Namespace, store):
     return _open(args, str(base)), project, run
 
 
+def _runs_named_here(args: argparse.Namespace, store):
+    """The (project, run) pairs --project and --run name in ``store``; None where a name is given
+    and the location holds no run at all: the folder may be inside an ART base."""
+    try:
+        return list_runs(store, args.project, args.run)
+    except NoLocation:
+        raise
+    except NotFound:
+        if store.list_projects():
+            raise
+        return None
+
+
 def _selected(args: argparse.Namespace, acting: bool = False):
     """The store and the (project, run) pairs --project and --run select; a folder inside an ART
     base that holds no runs of its own stands for its run (or project) in the base, as ``path``
@@ -829,14 +842,7 @@ def _selected(args: argparse.Namespace, acting: bool = False):
     that deletes or moves): --run alone naming runs of several projects is refused, and a folder
     taken for its run (or project) in the base is named on stderr."""
     store = _open(args)
-    try:
-        pairs = list_runs(store, args.project, args.run)
-    except NoLocation:
-        raise
-    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
-        if store.list_projects():
-            raise
-        pairs = None
+    pairs = _runs_named_here(args, store)
     store, pairs = (store, pairs) if pairs else _in_base(args, store, pairs, acting)
     if acting and args.run is not None and args.project is None and len({p for p, _ in pairs}) > 1:
         raise Refused(f"--run {args.run} names runs of {len({p for p, _ in pairs})} projects "
@@ -878,14 +884,7 @@ def _only_run(args: argparse.Namespace):
             return store, args.project, args.run
         here = _art_base_here(args, store)  # a folder inside an ART base: the run named, in the base
         return here[0], here[1], here[2]
-    try:
-        pairs = list_runs(store, args.project, args.run)
-    except NoLocation:
-        raise
-    except NotFound:  # a name given, and no run here at all: the folder may be inside an ART base
-        if store.list_projects():
-            raise
-        pairs = []
+    pairs = _runs_named_here(args, store) or []
     if len(pairs) == 1:
         return (store, *pairs[0])
     here = None if pairs else _art_base_here(args, store)
