@@ -187,14 +187,13 @@ class _RunFiles:
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
-            weights = _DESCRIPTIONS_ONLY
+            payload = getattr(infos, "payload", None)  # a local walk's: its weights files alone, and whether
+            if payload is None:                         # the step holds more than descriptions
+                payload = any(not is_description(info.path) for info in infos)
             for info in infos:
-                path = info.path
-                if weights is _DESCRIPTIONS_ONLY and not is_description(path):
-                    weights = _PAYLOAD
-                if path.endswith(kinds):
-                    judged.append((name, f"{top}{name}/{path}", info))
-            found[name] = weights
+                if info.path.endswith(kinds):
+                    judged.append((name, f"{top}{name}/{info.path}", info))
+            found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):

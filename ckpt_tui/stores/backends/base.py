@@ -490,7 +490,8 @@ class Backend(ABC):
     def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
                                                                               dict[str, list[FileInfo]]]:
         """``usage_many``, and ``walk_many`` of the entries a backend read whole on the way (a disk:
-        every folder; none by default)."""
+        every folder, each by its weights files alone, with whether it holds more than descriptions:
+        ``local.WeightFiles``; none by default)."""
         return self.usage_many(folder, names), {}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
