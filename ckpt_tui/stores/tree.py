@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, Replaced, StoreError, Unreadable
-from ..core.metrics import Metrics, read_history_records
+from ..core.metrics import Metrics, parse_history_lines, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload, bytes_once
 from ..core.names import validate_name, validate_project
 from ..core.policy import POLICY_FILE, PolicyPlace
@@ -25,12 +25,13 @@ from ..core.records import NamedTuple
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
-                            Usage, basename, deep_listing, grouped, join, parent)
+                            Usage, basename, deep_listing, grouped, join, parent, stream_lines)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims, StillWriting
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
+from . import history_cache
 from .verdict_cache import settled
 
 TYPE_CHECKING = False
@@ -98,8 +99,10 @@ class _RunFiles:
 
     def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
                  children: dict[str, set[str]] | None = None, verdicts: _Verdicts | None = None,
-                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None) -> None:
+                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None,
+                 histories: _Histories | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
+        self.histories = histories
         self.walked = walked or {}  # the files of step folders, where the load listed them already
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
@@ -139,6 +142,35 @@ class _RunFiles:
             self.unread[key] = str(exc)
             return None
         return None if lines is None else self._noting_failures(key, lines)
+
+    def read_run_metrics(self, path: str) -> Metrics | None:
+        """``parse_history_lines`` of ``read_run_lines``; or, while the store keeps parsed histories
+        (``history_cache``), what the last scan parsed of the very file opened now, if it is as it was."""
+        histories = self.histories
+        if histories is None or histories.path is None:
+            lines = self.read_run_lines(path)
+            return None if lines is None else parse_history_lines(lines)
+        key = join(self.place.root, path)
+        try:
+            stream = self.backend.open(key)
+        except NotFound:
+            return None
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+            return None
+        try:
+            tag = history_cache.identity(stream.fileno())
+        except BaseException:
+            stream.close()
+            raise
+        if (kept := histories.parsed(tag)) is not None:
+            stream.close()
+            return Metrics(by_step=kept[0], malformed=kept[1], ignored=kept[2])
+        read_at = time.time_ns()
+        metrics = parse_history_lines(self._noting_failures(key, stream_lines(stream)))
+        if key not in self.unread and settled(tag.decode("latin-1"), read_at):
+            histories.keep_parsed(tag, (metrics.by_step, metrics.malformed, metrics.ignored))
+        return metrics
 
     def _noting_failures(self, key: str, lines: Iterator[bytes]) -> Iterator[bytes]:
         """``lines`` until the storage fails mid-file: then why, as for a file not read."""
@@ -209,6 +241,31 @@ class _RunFiles:
 
 
 _PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
+
+
+class _Histories:
+    """Once told to ``keep`` a run's file of them (``history_cache``), the history its last scan parsed
+    is taken for the file as it is now when its identity is the one recorded; one parsed now is
+    recorded in its place."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.kept: tuple[bytes, bytes] | None = None
+
+    def keep(self, path: str | None) -> None:
+        """Read the record at ``path`` (None: stop keeping)."""
+        self.path = path
+        self.kept = history_cache.load(path) if path is not None else None
+
+    def parsed(self, tag: bytes) -> history_cache.Parsed | None:
+        if self.kept is None or self.kept[0] != tag:
+            return None
+        return history_cache.parsed(self.kept[1])
+
+    def keep_parsed(self, tag: bytes, parsed: history_cache.Parsed) -> None:
+        if self.path is not None and (body := history_cache.record(tag, parsed)) is not None:
+            history_cache.save(self.path, tag, body)
+            self.kept = (tag, body)
 
 
 class _Verdicts:
@@ -283,6 +340,7 @@ class TreeStore(Store):
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
+        self._histories = _Histories()
         self.settle_seconds = settle_seconds()
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
@@ -601,7 +659,7 @@ class TreeStore(Store):
         if with_sizes and names and not sizes:  # the files of the steps, read once for sizes and weights
             sizes, walked = self.backend.usage_and_files_many(place.ckpt_dir, names)
         files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
-                          listing.children, walked)
+                          listing.children, walked, self._histories)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:

@@ -534,7 +534,7 @@ class Backend(ABC):
             stream = self.open(path)
         except NotFound:
             return None
-        return _lines(stream)
+        return stream_lines(stream)
 
     def link_target(self, path: str) -> str | None:
         """For a symbolic link, the name of the entry of the same folder it points at (else None)."""
@@ -813,7 +813,7 @@ class _Translated:
         raise table.translate(exc, self.what, self.backend) from None
 
 
-def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
+def stream_lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
     """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
     try:
         pieces: list[bytes] = []
@@ -837,3 +837,6 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
             yield b"".join(pieces)
     finally:
         stream.close()
+
+
+_lines = stream_lines

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from ...core.metrics import parse_history_lines
 from ...core.models import TrainingState
 from .base import Inspection, Layout, RunFiles, Summary, register
 
@@ -86,9 +85,9 @@ class ArtLayout(Layout):
             found.judge(name, not problem, problem or "weights whole (ART writes no "
                                                       "completion marker)")
         if with_metrics:
-            lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
-            if lines is not None:
-                found.metrics = parse_history_lines(lines)
+            metrics = files.read_run_metrics(HISTORY)  # streamed: a history of any size
+            if metrics is not None:
+                found.metrics = metrics
         return found
 
 
