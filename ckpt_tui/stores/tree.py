@@ -215,6 +215,9 @@ class _RunFiles:
         found: dict[str, Weights] = {}
         judged: list[tuple[str, str, FileInfo]] = []  # (step, the file's path, the file)
         top = f"{self.place.ckpt_dir}/" if self.place.ckpt_dir else ""
+        # Files an earlier scan found whole, as they were then (``_Verdicts.problem``'s first test, here
+        # for every file of a large run): kept for the next scan, not judged.
+        whole, found_whole = self.verdicts.whole, self.verdicts.found_whole
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
@@ -223,8 +226,14 @@ class _RunFiles:
             if payload is None:                         # the step holds more than descriptions
                 payload = any(not is_description(info.path) for info in infos)
             for info in infos:
-                if info.path.endswith(kinds):
-                    judged.append((name, f"{top}{name}/{info.path}", info))
+                path = info.path
+                if path.endswith(kinds):
+                    if info.tag and found_whole is not None:
+                        record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
+                        if record in whole:
+                            found_whole += record.encode("latin-1")
+                            continue
+                    judged.append((name, f"{top}{name}/{path}", info))
             found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
@@ -675,11 +684,22 @@ class TreeStore(Store):
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
         now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
+        whole_run, claimed, in_progress, targets = claims.whole_run, claims.steps, found.in_progress, found.targets
+        evidence, usual_evidence = found.evidence, layout.complete_evidence
+        settles = layout.settles if settle is not None else None
+        folder_end = "/" if self.backend.implicit_folders else ""
         for name, step in scan.steps.items():
-            why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            if why is None and settle is not None and layout.settles(name):
-                why = _settling(sizes.get(name), settle, now)
-            target = found.targets.get(name, name)
+            why = whole_run or claimed.get(name) or in_progress.get(name)
+            usage = sizes.get(name)
+            if why is None and settles is not None and settles(name):
+                why = _settling(usage, settle, now)
+            if why is None and type(usage) is Usage and not usage.markers and name not in targets:
+                # The usual complete step (``_checkpoint`` made short)
+                complete.append(Checkpoint(step, usage.bytes, usage.mtime, name,
+                                           prefix + name + folder_end if name in folders else prefix + name, None,
+                                           evidence.get(name, usual_evidence), usage.blobs))
+                continue
+            target = targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
                                     name in folders and name not in found.targets, target)

@@ -425,7 +425,12 @@ class LocalBackend(Backend):
     # -- reading ------------------------------------------------------------------------
     def list_dir(self, path: str) -> list[Entry]:
         try:
-            with os.scandir(self._abs(path)) as entries:  # named tuples made without their Python __new__
+            with os.scandir(self._abs(path)) as listing:
+                entries = list(listing)
+            try:  # named tuples made without their Python __new__; the usual entry, a folder, told by its type
+                return [_new(Entry, (e.name, _KIND_DIR if e.is_dir(follow_symlinks=False) else _kind(e), 0, 0.0, ""))
+                        for e in entries]
+            except OSError:  # a folder whose entries' types must be looked up, one failing: each says
                 return [_new(Entry, (e.name, _kind(e), 0, 0.0, "")) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
