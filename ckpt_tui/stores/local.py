@@ -73,7 +73,9 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
     store._histories.keep(history_cache.cache_file(store.backend.real_root, *pair) if with_metrics else None)
     try:
         run = store.load_run(*pair, with_metrics=with_metrics)
-        if cache:
+        if cache and store._verdicts.unchanged():
+            verdict_cache.touch(cache)  # the same records: only kept from being forgotten as unused
+        elif cache:
             verdict_cache.save(cache, store._verdicts.found_whole or b"")
         return function(run)
     except CkptError as exc:

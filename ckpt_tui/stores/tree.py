@@ -32,7 +32,7 @@ from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
 from . import history_cache
-from .verdict_cache import settled
+from .verdict_cache import RECORD, settled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ class _RunFiles:
         top = f"{self.place.ckpt_dir}/" if self.place.ckpt_dir else ""
         # Files an earlier scan found whole, as they were then (``_Verdicts.problem``'s first test, here
         # for every file of a large run): kept for the next scan, not judged.
-        whole, found_whole = self.verdicts.whole, self.verdicts.found_whole
+        whole, found_whole, hits = self.verdicts.whole, self.verdicts.found_whole, 0
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
@@ -232,9 +232,11 @@ class _RunFiles:
                         record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
                         if record in whole:
                             found_whole += record.encode("latin-1")
+                            hits += 1
                             continue
                     judged.append((name, f"{top}{name}/{path}", info))
             found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
+        self.verdicts.hits += hits
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
@@ -290,10 +292,17 @@ class _Verdicts:
         self.limit = self.LIMIT
         self.whole: set[str] = set()  # from the cache: files found whole before
         self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
+        self.hits = 0  # records of ``whole`` found again (each put in ``found_whole``)
 
     def keep(self, whole: set[str] | None) -> None:
         """Trust the records ``whole`` of an earlier scan, and gather this scan's (None: stop)."""
         self.whole, self.found_whole = whole or set(), None if whole is None else bytearray()
+        self.hits = 0
+
+    def unchanged(self) -> bool:
+        """Whether this scan found whole exactly the files the earlier one had (its records need no rewrite)."""
+        return (bool(self.whole) and self.hits == len(self.whole) and self.found_whole is not None
+                and len(self.found_whole) == self.hits * RECORD)
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
@@ -304,6 +313,7 @@ class _Verdicts:
             record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
             if record in self.whole:
                 self.found_whole += record.encode("latin-1")
+                self.hits += 1
                 return ""
         # by the walk's tag too (device and inode on a disk): another file put in place with the same
         # size and time is judged afresh, never given the verdict of the one it replaced

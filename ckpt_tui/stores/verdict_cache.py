@@ -14,7 +14,8 @@ milliseconds: a file system keeping coarse times (FAT's 2 s, Lustre's or sshfs's
 time at all, may give a later write the very times recorded, and its clock may not be this one.
 
 One file a run (named by a digest of the location's real path and the run's names), rewritten
-whole each time the run is read with the files found whole: files deleted since drop out. At
+whole each time the run is read with the files found whole (only touched when they are the very
+files recorded): files deleted since drop out. At
 most ``MAX_RECORDS`` files a run; cache files untouched for ``MAX_AGE_DAYS`` are removed.
 """
 
@@ -87,6 +88,22 @@ def save(path: str, records: bytes | bytearray) -> None:
     """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once.
     Failing to write is no failure of the scan."""
     write_own(path, [MAGIC, memoryview(records)[:MAX_RECORDS * RECORD]])
+
+
+def touch(path: str) -> None:
+    """``path``'s modification time set to now, in a folder of this user's, never through a link
+    (what ``forget_old`` goes by); failing is no failure of the scan."""
+    folder, name = os.path.split(path)
+    try:
+        folder_fd = _open_own_folder(folder)
+    except OSError:
+        return
+    try:
+        os.utime(name, dir_fd=folder_fd, follow_symlinks=False)
+    except OSError:
+        pass
+    finally:
+        os.close(folder_fd)
 
 
 def write_own(path: str, parts: list[bytes | memoryview]) -> None:
