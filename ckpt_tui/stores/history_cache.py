@@ -69,7 +69,7 @@ def parsed(body: bytes) -> Parsed | None:
     return found
 
 
-def record(tag: bytes, history: Parsed) -> bytes | None:
+def record(history: Parsed) -> bytes | None:
     """The body of a record of ``history`` (None when too large to keep)."""
     body = marshal.dumps(history)
     return body if len(body) <= MAX_BYTES else None

@@ -274,7 +274,7 @@ class _Histories:
         return history_cache.parsed(self.kept[1])
 
     def keep_parsed(self, tag: bytes, parsed: history_cache.Parsed) -> None:
-        if self.path is not None and (body := history_cache.record(tag, parsed)) is not None:
+        if self.path is not None and (body := history_cache.record(parsed)) is not None:
             history_cache.save(self.path, tag, body)
             self.kept = (tag, body)
 
@@ -687,7 +687,7 @@ class TreeStore(Store):
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
-        for name in [n for n in scan.steps if n in folders and _empty(sizes.get(n))]:
+        for name in [n for n in scan.steps if n in folders and isinstance(u := sizes.get(n), Usage) and u.files == 0]:
             if self.backend.implicit_folders:
                 del scan.steps[name]  # a prefix some servers still list after its objects went
             else:
@@ -1293,7 +1293,3 @@ def _settling(usage: Usage | CkptError | None, window: float, now: float) -> tup
         return None
     return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "
                               f"{window:g}s (this trainer writes no completion marker)")
-
-
-def _empty(usage: Usage | CkptError | None) -> bool:
-    return isinstance(usage, Usage) and usage.files == 0

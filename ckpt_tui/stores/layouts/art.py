@@ -15,6 +15,7 @@ from .base import Inspection, Layout, RunFiles, Summary, register
 MODELS = "models"
 CHECKPOINTS = "checkpoints"
 HISTORY = "history.jsonl"
+WHOLE = "weights whole (ART writes no completion marker)"
 # Files and folders of an ART model folder that are never checkpoints.
 
 
@@ -80,10 +81,13 @@ class ArtLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
+        evidence = found.evidence  # a fresh one: each step is judged once below
         for name, weights in files.weights(list(steps)).items():
+            if weights.payload and not weights.problems:  # the usual step, whole: ``judge`` made short
+                evidence[name] = WHOLE
+                continue
             problem = weights.verdict()
-            found.judge(name, not problem, problem or "weights whole (ART writes no "
-                                                      "completion marker)")
+            found.judge(name, not problem, problem or WHOLE)
         if with_metrics:
             metrics = files.read_run_metrics(HISTORY)  # streamed: a history of any size
             if metrics is not None:
