@@ -181,3 +181,14 @@ def test_parsed_histories_unused_for_a_month_are_removed(tmp_path, cache_home, s
     (Path(kept).parent / "notes.txt").write_text("not a cache file")
     verdict_cache.forget_old()
     assert not os.path.exists(kept) and (Path(kept).parent / "notes.txt").exists()
+
+
+def test_a_history_linked_out_of_the_location_is_neither_read_nor_kept(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path)
+    outside = tmp_path / "outside.jsonl"
+    os.replace(history(base), outside)
+    history(base).symlink_to(outside)
+    store = LocalStore(base)
+    [(_, run)] = store.load_runs(list_runs(store))
+    assert run.metrics.by_step == {} and "leading out of" in run.refusal and parses == []
+    assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-0"))
