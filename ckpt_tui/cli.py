@@ -329,13 +329,13 @@ def _run_json(run: Run) -> dict:
 def _run_json_with_policy(found: dict, flags: Settings, as_bytes: bool, uploads: dict, run: Run) -> dict | bytes:
     """``_run_json`` with the run's resolved policy and best step (module level: it may run in
     another process, with the policy files already read)."""
-    from .core.policy import plan_for, resolve
+    from .core.policy import outline_for, resolve
 
     resolved = resolve(run.project, run.name, found[(run.project, run.name)], flags, run.metrics.names())
-    plan = plan_for(run, resolved)
-    document = {**_run_json(run), "policy": resolved.to_json(), "best_step": plan.best_step,
-                "best_steps": plan.best_steps, "kept": sorted({k.step for k in plan.keep if k.step is not None}),
-                "refused": plan.refused, "incomplete_uploads": uploads[(run.project, run.name)]}
+    best_steps, kept, refused = outline_for(run, resolved)  # the plan as far as it is shown: no bytes freed
+    document = {**_run_json(run), "policy": resolved.to_json(), "best_step": best_steps[0] if best_steps else None,
+                "best_steps": best_steps, "kept": kept, "refused": refused,
+                "incomplete_uploads": uploads[(run.project, run.name)]}
     if not as_bytes:
         return document
     import orjson

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from .errors import CkptError, Refused, Unreadable
 from .models import Run
 from .records import FrozenRecord, NamedTuple
-from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, metric_for, parse_rules, plan_run
+from .retention import DEFAULT_METRIC, MAX_NUMBER, Plan, Policy, Rule, kept_outline, metric_for, parse_rules, plan_run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -532,6 +532,14 @@ def plan_for(run: Run, resolved: Resolved, unattended: bool = False) -> Plan:
     elif unattended and not plan.refused and (plan.delete or plan.slim) and resolved.unattended_refusal():
         plan.refuse(resolved.unattended_refusal())
     return plan
+
+
+def outline_for(run: Run, resolved: Resolved) -> tuple[list[int], list[int], str | None]:
+    """``plan_for(run, resolved)``'s best steps, kept steps (sorted) and refusal, without the rest of the plan."""
+    best, kept, refused = kept_outline(run, resolved.policy)
+    if resolved.problem:
+        return best, sorted({c.step for c in run.checkpoints if c.step is not None}), resolved.problem
+    return best, kept, refused
 
 
 def plan_runs(store: Store, pairs: Sequence[tuple[str, str]], policies: Policies,

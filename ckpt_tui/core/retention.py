@@ -489,6 +489,27 @@ def plan_run(run: Run, policy: Policy) -> Plan:
     return plan
 
 
+def kept_outline(run: Run, policy: Policy) -> tuple[list[int], list[int], str | None]:
+    """``plan_run(run, policy)``'s best steps, kept steps (sorted) and refusal, and nothing else: no
+    bytes freed, no deleted or kept step made (``ls`` shows no more of a plan)."""
+    if not run.checkpoints or policy.full is not None:  # the rare runs: the whole plan
+        plan = plan_run(run, policy)
+        return plan.best_steps, sorted({k.step for k in plan.keep if k.step is not None}), plan.refused
+    values = metric_values(run, policy)
+    best = sorted(top_steps(values, policy.direction, 1)) if values else []
+    reasons = _rule_reasons(run, policy, values)
+    _drop_marked(reasons, policy.marked, set(best), run)
+    kept = [step for step, why in reasons.items() if why]  # ``reasons`` holds every step, in order
+    refused = None
+    if run.refusal:
+        refused = f"{run.project}/{run.name}: {run.refusal}"
+    elif policy.metric is not None and policy.needs_metric and not values and len(kept) < len(reasons):
+        refused = _missing_metric_message(run, policy.metric)
+    if refused is not None:
+        kept = list(reasons)  # a refused plan keeps every step
+    return best, [step for step in kept if step is not None], refused
+
+
 def _drop_marked(reasons: dict[int, list[str]], marked: frozenset[int], best: set[int], run: Run) -> None:
     """A step marked by hand loses the reasons rules gave it, unless it must stay.
 
