@@ -452,3 +452,21 @@ def test_a_reader_that_stops_early_leaves_no_worker_process(tmp_path, monkeypatc
     assert next(results)[0] == ("p", "run-00")
     results.close()
     assert len(forks) == 2 and _no_children_left(forks)
+
+
+def _bytes_or_not(run):
+    """Bytes (a run's JSON, as ``ls --json`` sends them) for some runs, other values for the rest."""
+    if run.name.endswith(("1", "4")):
+        return ("\n".join(c.name for c in run.checkpoints) * 3000).encode()  # larger than a pipe's buffer
+    return b"" if run.name.endswith("2") else bytearray(b"not bytes") if run.name.endswith("3") else [run.name]
+
+
+def test_bytes_from_worker_processes_come_back_whole_and_as_bytes_beside_other_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    forks = _counting_forks(monkeypatch)
+    pairs = _many_runs(tmp_path)
+    store = LocalStore(tmp_path)
+    forked = list(store.map_runs(pairs, _bytes_or_not))
+    serial = [(pair, _bytes_or_not(store.load_run(*pair))) for pair in pairs]
+    assert forked == serial and len(forks) == 2 and _no_children_left(forks)
+    assert [type(result) for _, result in forked] == [type(result) for _, result in serial]

@@ -90,6 +90,7 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
 # written before the workers start, so they fit in the smallest buffer a pipe has (4 KiB).
 _MAX_TASKS = 1024
 _HEADER = 8  # before each result: the index of its run, then the length of its pickle (4 bytes each)
+_RAW = 1 << 31  # set in that length: the result is bytes, sent as they are (a run's JSON), not pickled
 
 
 def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Callable[[Run], T],
@@ -107,6 +108,7 @@ def _forked_map(store: LocalStore, pairs: list[tuple[str, str]], function: Calla
     while tasks:
         tasks = tasks[os.write(tasks_write, tasks):]
     os.close(tasks_write)
+    import pickle  # noqa: F401 - here, once: not again in each worker
     import signal
 
     children: dict[int, int] = {}  # result pipe -> worker's pid
@@ -149,8 +151,12 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                     result: object = _read(store, pairs[index], function, with_metrics)
                 except Exception as exc:  # noqa: BLE001 - raised again where the results are read
                     result = _Raised(exc)
-                data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-                view = memoryview(index.to_bytes(4, "little") + len(data).to_bytes(4, "little") + data)
+                if type(result) is bytes:
+                    data, length = result, len(result) | _RAW
+                else:
+                    data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+                    length = len(data)
+                view = memoryview(index.to_bytes(4, "little") + length.to_bytes(4, "little") + data)
                 while view:
                     view = view[os.write(results, view):]
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
@@ -194,8 +200,9 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterato
                     open_fds -= 1
                 buffer = buffers[fd]
                 buffer += data
-                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := _length(buffer, 4)):
-                    early[_length(buffer, 0)] = pickle.loads(buffer[_HEADER:_HEADER + size])
+                while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := (length := _length(buffer, 4)) & ~_RAW):
+                    data = buffer[_HEADER:_HEADER + size]
+                    early[_length(buffer, 0)] = bytes(data) if length & _RAW else pickle.loads(data)
                     del buffer[:_HEADER + size]
         result = early.pop(index)
         if isinstance(result, _Raised):
