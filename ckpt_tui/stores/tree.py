@@ -656,6 +656,8 @@ class TreeStore(Store):
         """What step folders hold, for layouts that judge by it (from the deep listing when there
         is one); a folder that cannot be listed is noted in ``problems``."""
         layout = place.layout
+        if layout.names_suffice():  # no step folder listed (ART): no question a folder
+            return {}
         names = [n for n, is_dir in dirs if is_dir and layout.lists(n) and layout.step(n) is not None]
         missing = [n for n in names if n not in listing.children]
         listed = self.backend.map(lambda n: {e.name for e in self._list(join(place.ckpt_dir, n), problems)}, missing)

@@ -244,6 +244,13 @@ class Layout:
         """Whether loading a run lists the step folder ``name`` (see ``RunFiles.children``)."""
         return self.reads_step_folders or self.needs_look(name)
 
+    def names_suffice(self) -> bool:
+        """Whether no step folder needs a look nor is listed whatever its name (``needs_look`` and
+        ``lists`` false for every name): a run's entries are then sorted by their names alone."""
+        cls = type(self)
+        return (cls.needs_look is Layout.needs_look and cls.lists is Layout.lists and not self.reads_step_folders
+                and not self.markers and self.trusts_names)
+
     def from_event_steps(self, metrics: Metrics) -> Metrics:
         """TensorBoard values keyed by the step of the checkpoint they belong to (the trainer's
         logging offset, where it has one)."""
@@ -399,13 +406,19 @@ def scan_entries(layout: Layout, entries: Iterable[tuple[str, bool]],
     are entries that are symbolic links (never followed, never steps).
     """
     scan = RunScan(layout)
+    # The usual layout's per-entry questions answered once for the run (the same answers).
+    by_name = layout.names_suffice()
+    kinds = {True: layout.accepts(True), False: layout.accepts(False)} if type(layout).accepts is Layout.accepts \
+        else None
+    step_of, steps = layout.step, scan.steps
     for name, is_dir in entries:
         if name[:1] == "." and (left := leftover_step(name)) is not None:  # leftovers are hidden names
             why = Pending.INTERRUPTED_DELETE if left[0] == "deleting" else Pending.ABANDONED_FORK
             scan.pending[name] = (left[1], why)
-        elif (step := layout.step(name)) is not None and layout.accepts(is_dir):
-            if not layout.needs_look(name) or (is_dir and children is not None and layout.confirms(children(name))):
-                scan.steps[name] = step
+        elif (step := step_of(name)) is not None and (kinds[is_dir] if kinds is not None else layout.accepts(is_dir)):
+            if by_name or not layout.needs_look(name) or (
+                    is_dir and children is not None and layout.confirms(children(name))):
+                steps[name] = step
         elif (step := layout.in_progress_step(name)) is not None:
             scan.pending[name] = (step, Pending.SAVE_IN_PROGRESS)
     for name in links:
