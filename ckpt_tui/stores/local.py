@@ -156,7 +156,14 @@ def _work(store: LocalStore, pairs: list[tuple[str, str]], function: Callable, w
                 else:
                     data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
                     length = len(data)
-                view = memoryview(index.to_bytes(4, "little") + length.to_bytes(4, "little") + data)
+                header = index.to_bytes(4, "little") + length.to_bytes(4, "little")
+                sent = os.writev(results, (header, data))  # no copy of a run's JSON to put its header before
+                if sent < _HEADER:
+                    header = header[sent:]
+                    while header:
+                        header = header[os.write(results, header):]
+                    sent = _HEADER
+                view = memoryview(data)[sent - _HEADER:]
                 while view:
                     view = view[os.write(results, view):]
     except BaseException:  # noqa: BLE001 - interrupted, or the reader left: end quietly
@@ -201,8 +208,8 @@ def _in_order(pairs: list[tuple[str, str]], children: dict[int, int]) -> Iterato
                 buffer = buffers[fd]
                 buffer += data
                 while len(buffer) >= _HEADER and len(buffer) >= _HEADER + (size := (length := _length(buffer, 4)) & ~_RAW):
-                    data = buffer[_HEADER:_HEADER + size]
-                    early[_length(buffer, 0)] = bytes(data) if length & _RAW else pickle.loads(data)
+                    with memoryview(buffer) as view, view[_HEADER:_HEADER + size] as data:  # one copy, if any
+                        early[_length(buffer, 0)] = data.tobytes() if length & _RAW else pickle.loads(data)
                     del buffer[:_HEADER + size]
         result = early.pop(index)
         if isinstance(result, _Raised):
