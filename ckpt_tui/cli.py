@@ -303,7 +303,9 @@ def _stream_json(document: dict, key: str, items: Iterable[dict | bytes],
     sys.stdout.flush()
     out.write(_json_bytes(document)[:-1] + (b"," if document else b"") + _json_bytes(key) + b":[")
     for index, item in enumerate(items):
-        out.write((b"," if index else b"") + (item if isinstance(item, bytes) else _json_bytes(item)))
+        if index:
+            out.write(b",")
+        out.write(item if isinstance(item, bytes) else _json_bytes(item))  # a run's JSON not copied once more
     tail = _json_bytes(after())
     out.write(b"]" + (b"," + tail[1:] if len(tail) > 2 else b"}") + b"\n")
 
@@ -415,6 +417,8 @@ class _Offloads:
 
     def _of(self, project: str, run: str):
         try:
+            if not self.policies.found(project, run) and self.policies.flags.offload is None:
+                return None  # no policy file and no flag: no target (as resolving would say, at a thousandth)
             if self.policies.resolve(project, run).settings.offload is None:
                 return None
         except CkptError:
