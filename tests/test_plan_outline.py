@@ -67,3 +67,12 @@ def test_a_policy_problem_refuses_the_outline_as_the_plan():
     broken = Resolved(**{key: getattr(resolved, key) for key in Resolved.__slots__ if key != "problem"},
                       problem="bad file")
     assert outline_for(run, broken) == _plan_shown(plan_for(run, broken)) == ([2], [0, 1, 2, 3], "bad file")
+
+
+def test_a_runs_checkpoints_are_in_step_then_name_order_with_an_unknown_step_first():
+    made = [Checkpoint(3, 1, 0.0, "b"), Checkpoint(None, 1, 0.0, "z"), Checkpoint(3, 1, 0.0, "a"),
+            Checkpoint(-2, 1, 0.0, "n"), Checkpoint(None, 1, 0.0, "y"), Checkpoint(0, 1, 0.0, "m")]
+    order = [(c.step, c.name) for c in Run("p", "r", [], pending=iter(made)).pending]
+    assert order == [(-2, "n"), (None, "y"), (None, "z"), (0, "m"), (3, "a"), (3, "b")]  # None as -1
+    known = [c for c in made if c.step is not None]
+    assert [(c.step, c.name) for c in Run("p", "r", iter(known)).checkpoints] == [(-2, "n"), (0, "m"), (3, "a"), (3, "b")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+from operator import attrgetter
 
 from .metrics import Metrics
 from .records import FrozenRecord, NamedTuple, Record, set_field
@@ -162,6 +163,18 @@ class _CheckpointFields(FrozenRecord):
 
 
 _CHECKPOINT_KEY = Checkpoint.key.fget  # the property's function itself: one call a checkpoint when sorting
+_STEP_AND_NAME = attrgetter("step", "name")
+
+
+def _in_order(checkpoints: Iterable[Checkpoint]) -> list[Checkpoint]:
+    """``checkpoints`` sorted by ``key``: by (step, name) read in C where every step is known (a step
+    that is None beside numbered ones cannot be compared: then by ``key`` itself, None as -1)."""
+    checkpoints = list(checkpoints)
+    try:
+        checkpoints.sort(key=_STEP_AND_NAME)
+    except TypeError:
+        checkpoints.sort(key=_CHECKPOINT_KEY)
+    return checkpoints
 
 
 class Run(Record):
@@ -183,11 +196,11 @@ class Run(Record):
                  resume_steps: frozenset[int] = frozenset(), refusal: str = "", unreadable: bool = False) -> None:
         self.project = project
         self.name = name
-        self.checkpoints = sorted(checkpoints, key=_CHECKPOINT_KEY)
+        self.checkpoints = _in_order(checkpoints)
         self.metrics = Metrics() if metrics is None else metrics
         self.layout = layout
         self.protected = {} if protected is None else protected
-        self.pending = sorted(pending, key=_CHECKPOINT_KEY)
+        self.pending = _in_order(pending)
         self.notes = [] if notes is None else notes
         self.resume_steps = resume_steps
         # Why nothing may be planned for this run (a file it depends on is there but was not read).
