@@ -1,5 +1,6 @@
 """The local ART store and the core's execution/fork, on copies of a tree ART wrote."""
 
+import json
 import os
 import shutil
 import threading
@@ -470,3 +471,38 @@ def test_bytes_from_worker_processes_come_back_whole_and_as_bytes_beside_other_v
     serial = [(pair, _bytes_or_not(store.load_run(*pair))) for pair in pairs]
     assert forked == serial and len(forks) == 2 and _no_children_left(forks)
     assert [type(result) for _, result in forked] == [type(result) for _, result in serial]
+
+
+def test_ls_json_read_by_worker_processes_is_the_listing_read_here_with_the_whole_plans(tmp_path, monkeypatch, capsys):
+    """Runs rendered to JSON in workers (only bytes travel) print what one process prints, and each
+    run's best and kept steps and refusal are its whole plan's."""
+    from ckpt_tui.cli import main
+    from ckpt_tui.core.policy import Policies, flag_settings, plan_for
+
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    base = tmp_path / "base"
+    pairs = _many_runs(base)
+    for r in range(0, 12, 3):  # some runs log the metric at several steps, one not at all (refused)
+        history = base / "p" / "models" / f"run-{r:02d}" / "history.jsonl"
+        history.write_text("".join(f'{{"step": {s}, "val/reward": {0.1 * ((s * 7) % 3)}}}\n' for s in range(4))
+                           if r != 3 else '{"step": 0, "train/loss": 1.0}\n')
+    (base / ".ckpt-tui.toml").write_text('[projects.p.runs.run-07]\nkeep = "best,latest,last:2"\n'
+                                        '[projects.p.runs.run-03]\nmetric = "val/reward"\n')  # not logged
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # one process: a thread is running
+    assert main(["ls", str(base), "--json"]) == 0
+    here = capsys.readouterr().out
+    forks = _counting_forks(monkeypatch)
+    assert main(["ls", str(base), "--json"]) == 0
+    assert capsys.readouterr().out == here and len(forks) == 2 and _no_children_left(forks)
+    store = LocalStore(base)
+    policies, flags = Policies(store, flag_settings()), flag_settings()
+    shown = {(run["project"], run["run"]): run for run in json.loads(here)["runs"]}
+    assert list(shown) == pairs
+    for pair in pairs:
+        run = store.load_run(*pair)
+        plan = plan_for(run, policies.resolve(*pair, run.metrics.names()))
+        assert (shown[pair]["best_steps"], shown[pair]["kept"], shown[pair]["refused"]) == (
+            plan.best_steps, sorted({k.step for k in plan.keep}), plan.refused)
+    assert shown[("p", "run-03")]["refused"] and shown[("p", "run-03")]["kept"] == [0, 1, 2, 3]
+    assert shown[("p", "run-07")]["kept"] == [0, 2, 3] and shown[("p", "run-06")]["kept"] == [2]
