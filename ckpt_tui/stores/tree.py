@@ -907,6 +907,18 @@ class TreeStore(Store):
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
 
+    def location_file_version(self, name: str) -> tuple | None:
+        path = self.backend.local_path(_location_file(name))
+        if path is None:
+            return None
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return ("missing",)
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())
         with self._lock:
