@@ -216,7 +216,16 @@ class StepTools:
                 return
             self.mark_steps(compress(self._columns(run).steps, self._picked(run, text)), f"where {text}")
 
-        Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
-                    lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
-                    answered=chosen).show()
-        self.call_after_refresh(self._columns, run)  # made while the text is typed, not at its first key
+        dialog = Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
+                             lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
+                             answered=chosen)
+        dialog.show()
+        dialog.call_after_refresh(self._prepare_columns, run)  # once the dialog is drawn, not at a key typed
+
+    def _prepare_columns(self, run: Run) -> None:
+        """The columns a condition is compared over, and the values of the metric in force (the one
+        most often typed), made once the dialog is on screen."""
+        metric = self.policy_for(run).metric
+        columns = self._columns(run)
+        if metric is not None and metric in self.metric_names(run):
+            columns.values(metric)
