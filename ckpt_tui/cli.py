@@ -844,9 +844,10 @@ def _selected(args: argparse.Namespace, acting: bool = False):
     store = _open(args)
     pairs = _runs_named_here(args, store)
     store, pairs = (store, pairs) if pairs else _in_base(args, store, pairs, acting)
-    if acting and args.run is not None and args.project is None and len({p for p, _ in pairs}) > 1:
-        raise Refused(f"--run {args.run} names runs of {len({p for p, _ in pairs})} projects "
-                      f"({', '.join(f'{p}/{r}' for p, r in pairs[:5])}); pass --project too")
+    if acting:
+        from .core.store import refuse_run_of_several_projects
+
+        refuse_run_of_several_projects(pairs, args.project, args.run)
     return store, pairs
 
 

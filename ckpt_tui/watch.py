@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan, list_runs
+from .core import CkptError, NotFound, Pending, Refused, Run, Store, execute_plan
+from .core.store import runs_to_act_on
 from .core.policy import NO_SETTINGS, Policies, Resolved, Settings, finish_leftovers, plan_for
 from .core.retention import Plan
 from .core.events import Event, deletion_events
@@ -239,7 +240,7 @@ class Watch:
     def check(self) -> None:
         """Fail fast on a policy that cannot apply to a run already there."""
         try:
-            pairs = list_runs(self.store, self.project, self.run_name)
+            pairs = runs_to_act_on(self.store, self.project, self.run_name)
         except NotFound:
             pairs = []  # the trainer has not written it yet
         for project, run in pairs:
@@ -268,7 +269,7 @@ class Watch:
         """One poll: each selected run with a new complete checkpoint is planned and pruned."""
         pairs: list[Pair] = []
         if not (self._guard("policy", self._read_policies)
-                and self._guard("runs", lambda: pairs.extend(list_runs(self.store, self.project, self.run_name)))):
+                and self._guard("runs", lambda: pairs.extend(runs_to_act_on(self.store, self.project, self.run_name)))):
             return
         for pair in pairs:
             if self.stop.is_set():

@@ -320,3 +320,36 @@ def test_a_weights_file_replaced_by_another_of_the_same_size_and_time_is_judged_
     run = store.load_run("p", "m")
     assert [c.step for c in run.checkpoints] == [1]
     assert [c.step for c in run.pending] == [2]
+
+
+def test_the_usual_step_read_in_one_pass_counts_what_the_whole_walk_counts(tmp_path):
+    """A step of plain files is read in a pass of its own, keeping only its weights files (and whether it
+    holds more than descriptions); every other step is walked whole. Both say what the whole walk says."""
+    from ckpt_tui.stores.layouts.whole_files import WEIGHT_SUFFIXES, is_description
+
+    ckpts = step_tree(tmp_path / "run", tmp_path / "elsewhere")  # 0001: a hard link; 0002: a subfolder, links
+    write(ckpts / "0003" / "adapter_model.safetensors", 70)
+    write(ckpts / "0003" / "README.md", 7)
+    write(ckpts / "0004" / "adapter_config.json", 4)  # descriptions alone: no payload
+    write(ckpts / "0004" / "NOTES.TXT", 4)
+    write(ckpts / "0005" / "model.gguf", 5)  # a payload that is no weights file the checks read
+    write(ckpts / "0005" / "optimizer.pt", 6)
+    write(ckpts / "0006" / ".ckpt-tui-slim.json", 2)  # a marker
+    write(ckpts / "0006" / "adapter_model.safetensors", 8)
+    (ckpts / "0007").mkdir()  # empty
+    write(ckpts / "0008" / "adapter_model.safetensors", 9)
+    os.mkfifo(ckpts / "0008" / "pipe")  # a special file: not counted, the step walked whole
+    names = sorted(os.listdir(ckpts))
+    usage, walked = LocalBackend(tmp_path / "run").usage_and_files_many("checkpoints", names)
+    assert LocalBackend(tmp_path / "run").usage_many("checkpoints", names) == usage
+    for name in names:
+        files: list = []
+        whole = folder_usage(f"{ckpts}/{name}", files)  # every file listed: the whole walk
+        if not files:  # an empty folder: its own usage (its time)
+            assert usage[name].files == 0 and name not in walked
+            continue
+        assert usage[name] == whole
+        assert sorted(walked[name]) == sorted(f for f in files if f.path.endswith(WEIGHT_SUFFIXES))
+        assert walked[name].payload == any(not is_description(f.path) for f in files)
+    assert [walked[n].payload for n in ("0003", "0004", "0005")] == [True, False, True]
+    assert usage["0006"].markers == {".ckpt-tui-slim.json"} and usage["0008"].files == 1

@@ -259,3 +259,21 @@ def test_a_file_found_whole_by_an_earlier_version_of_the_check_is_judged_again(t
     run = scan(base)["p", "run-0"]
     assert [c.step for c in run.checkpoints] == [1, 2]
     assert "header not written yet" in run.pending[0].detail
+
+
+def test_records_found_again_unchanged_are_kept_in_place_and_from_being_forgotten(tmp_path, cache_home, settled_now):
+    """A scan that finds whole exactly the files recorded leaves the records as they are (no rewrite)
+    but marks them used; one file fewer, and they are written again without it."""
+    base = base_of(tmp_path)
+    scan(base)
+    kept = verdict_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    before = os.stat(kept)
+    weeks_ago = before.st_mtime - 29 * 86400  # not yet forgotten as unused
+    os.utime(kept, (weeks_ago, weeks_ago))
+    scan(base)
+    after = os.stat(kept)  # the same file (a rewrite makes a new one while the old is there), used now
+    assert after.st_ino == before.st_ino and after.st_mtime > weeks_ago + 28 * 86400
+    assert len(records(cache_home, base)) == 3
+    (base / "p" / "models" / "run-0" / "checkpoints" / "0002" / "adapter_model.safetensors").unlink()
+    scan(base)
+    assert os.stat(kept).st_ino != before.st_ino and len(records(cache_home, base)) == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from ckpt_tui.stores.local import LocalStore
 from ckpt_tui.watch import Event, MinFree, Watch, follow_changes
 
 PER_STEP = ("adapter_model.safetensors", "adapter_config.json")
+CLI_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
 @pytest.fixture(autouse=True)
@@ -244,6 +247,30 @@ def test_flags_override_the_file_and_a_policy_that_cannot_apply_stops_watch_at_o
     err = capsys.readouterr().err.strip()
     assert err.startswith("ckpt-tui: demo/agent: rules 'best,latest' (default) need a metric") and \
         f"({tmp_path}/{POLICY_FILE}: metric)" in err
+
+
+def test_a_run_named_alone_in_several_projects_is_never_watched_in_both(tmp_path):
+    """--run alone naming runs of two projects is refused at start (exit 2, nothing deleted), as
+    prune refuses it; a second project appearing while watching stops the pruning with one problem."""
+    first = art_run(tmp_path, "agent", [0.1, 0.2, 0.3])
+    other = art_run(tmp_path, "agent", [0.1, 0.2, 0.3], project="other")
+    done = subprocess.run([sys.executable, "-m", "ckpt_tui", "watch", tmp_path, "-r", "agent", "--keep", "latest",
+                           "--metric", "none"], capture_output=True, text=True, timeout=60, env=CLI_ENV)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "demo/agent, other/agent" in done.stderr and "--project" in done.stderr
+    assert art_steps(first) == art_steps(other) == {0, 1, 2}
+
+    shutil.rmtree(tmp_path / "other")
+    events = Recorder()
+    watch = Watch(LocalStore(tmp_path), run="agent", flags=flag_settings(keep="latest", metric="none"), report=events)
+    watch.cycle()
+    assert art_steps(first) == {2} and ("deleted", "agent", 1) in events.take()
+    other = art_run(tmp_path, "agent", [0.1, 0.2, 0.3], project="other")
+    add_art_step(first, 3, None)
+    watch.cycle()
+    [problem] = events.events
+    assert problem.action == "error" and "pass --project too" in problem.reasons[0]
+    assert art_steps(first) == {2, 3} and art_steps(other) == {0, 1, 2}
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -217,6 +217,9 @@ def freed_bytes(deleted: list[Checkpoint], run: Run) -> dict[tuple[int, str], in
     once, on the first deleted checkpoint that holds it; a blob still
     referenced by a kept checkpoint, or linked from outside the run, frees 0.
     """
+    if not any(c.blobs for c in run.checkpoints) and not any(c.blobs for c in run.pending):
+        # No file shared (the usual run): each gives back its own bytes. Keys as ``Checkpoint.key`` makes them.
+        return {((c.step if c.step is not None else -1), c.name): c.bytes for c in deleted}
     gone = {c.key for c in deleted}
     refs: dict[str, int] = {}
     kept_refs: set[str] = set()

@@ -477,7 +477,9 @@ def plan_run(run: Run, policy: Policy) -> Plan:
         else:
             doomed.append(ckpt)
     freed = freed_bytes(doomed, run)
-    plan.delete = [_new(DeletedStep, (c.step, freed[c.key], c.name)) for c in doomed]  # without its Python __new__
+    # Without DeletedStep's Python __new__, nor a call of Checkpoint.key for each (made as it makes it)
+    plan.delete = [_new(DeletedStep, (c.step, freed[c.step if c.step is not None else -1, c.name], c.name))
+                   for c in doomed]
     if policy.full is not None:  # else nothing is slimmed: no need to know which steps stay whole
         _plan_slims(plan, run, whole_steps(run, policy, values, {k.step for k in plan.keep if k.step is not None}))
     if run.refusal:

@@ -377,6 +377,21 @@ def list_runs(store: Store, project: str | None = None, run: str | None = None) 
     return pairs
 
 
+def runs_to_act_on(store: Store, project: str | None = None, run: str | None = None) -> list[tuple[str, str]]:
+    """``list_runs`` for a command that deletes or moves: ``run`` alone naming runs of several
+    projects is refused, since one name then stands for runs nobody named apart."""
+    pairs = list_runs(store, project, run)
+    refuse_run_of_several_projects(pairs, project, run)
+    return pairs
+
+
+def refuse_run_of_several_projects(pairs: list[tuple[str, str]], project: str | None, run: str | None) -> None:
+    projects = {p for p, _ in pairs}
+    if run is not None and project is None and len(projects) > 1:
+        raise Refused(f"--run {run} names runs of {len(projects)} projects "
+                      f"({', '.join(f'{p}/{r}' for p, r in pairs[:5])}); pass --project too")
+
+
 def single_run(store: Store, project: str | None = None, run: str | None = None) -> tuple[str, str]:
     """The one run selected (the location's only run when neither is given); refused otherwise."""
     if project is not None and run is not None:

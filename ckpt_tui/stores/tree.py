@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from ..core.errors import AlreadyExists, CkptError, NotFound, Refused, Replaced, StoreError, Unreadable
-from ..core.metrics import Metrics, read_history_records
+from ..core.metrics import Metrics, parse_history_lines, read_history_records
 from ..core.models import Checkpoint, FileEntry, Pending, Run, Upload, bytes_once
 from ..core.names import validate_name, validate_project
 from ..core.policy import POLICY_FILE, PolicyPlace
@@ -25,13 +25,14 @@ from ..core.records import NamedTuple
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
-                            Usage, basename, deep_listing, grouped, join, parent)
+                            Usage, basename, deep_listing, grouped, join, parent, stream_lines)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims, StillWriting
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
-from .verdict_cache import settled
+from . import history_cache
+from .verdict_cache import RECORD, settled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,8 +99,10 @@ class _RunFiles:
 
     def __init__(self, backend: Backend, place: RunPlace, links: dict[str, str], entries: list[Entry] = (),
                  children: dict[str, set[str]] | None = None, verdicts: _Verdicts | None = None,
-                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None) -> None:
+                 contents: dict[str, set[str]] | None = None, walked: dict[str, list[FileInfo]] | None = None,
+                 histories: _Histories | None = None) -> None:
         self.backend, self.place, self.links = backend, place, links
+        self.histories = histories
         self.walked = walked or {}  # the files of step folders, where the load listed them already
         self.texts: dict[str, str | None] = {}
         self.entry_names = {e.name for e in entries}
@@ -139,6 +142,35 @@ class _RunFiles:
             self.unread[key] = str(exc)
             return None
         return None if lines is None else self._noting_failures(key, lines)
+
+    def read_run_metrics(self, path: str) -> Metrics | None:
+        """``parse_history_lines`` of ``read_run_lines``; or, while the store keeps parsed histories
+        (``history_cache``), what the last scan parsed of the very file opened now, if it is as it was."""
+        histories = self.histories
+        if histories is None or histories.path is None:
+            lines = self.read_run_lines(path)
+            return None if lines is None else parse_history_lines(lines)
+        key = join(self.place.root, path)
+        try:
+            stream = self.backend.open(key)
+        except NotFound:
+            return None
+        except CkptError as exc:
+            self.unread[key] = str(exc)
+            return None
+        try:
+            tag = history_cache.identity(stream.fileno())
+        except BaseException:
+            stream.close()
+            raise
+        if (kept := histories.parsed(tag)) is not None:
+            stream.close()
+            return Metrics(by_step=kept[0], malformed=kept[1], ignored=kept[2])
+        read_at = time.time_ns()
+        metrics = parse_history_lines(self._noting_failures(key, stream_lines(stream)))
+        if key not in self.unread and settled(tag.decode("latin-1"), read_at):
+            histories.keep_parsed(tag, (metrics.by_step, metrics.malformed, metrics.ignored))
+        return metrics
 
     def _noting_failures(self, key: str, lines: Iterator[bytes]) -> Iterator[bytes]:
         """``lines`` until the storage fails mid-file: then why, as for a file not read."""
@@ -183,18 +215,28 @@ class _RunFiles:
         found: dict[str, Weights] = {}
         judged: list[tuple[str, str, FileInfo]] = []  # (step, the file's path, the file)
         top = f"{self.place.ckpt_dir}/" if self.place.ckpt_dir else ""
+        # Files an earlier scan found whole, as they were then (``_Verdicts.problem``'s first test, here
+        # for every file of a large run): kept for the next scan, not judged.
+        whole, found_whole, hits = self.verdicts.whole, self.verdicts.found_whole, 0
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
                 continue
-            weights = _DESCRIPTIONS_ONLY
+            payload = getattr(infos, "payload", None)  # a local walk's: its weights files alone, and whether
+            if payload is None:                         # the step holds more than descriptions
+                payload = any(not is_description(info.path) for info in infos)
             for info in infos:
                 path = info.path
-                if weights is _DESCRIPTIONS_ONLY and not is_description(path):
-                    weights = _PAYLOAD
                 if path.endswith(kinds):
+                    if info.tag and found_whole is not None:
+                        record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
+                        if record in whole:
+                            found_whole += record.encode("latin-1")
+                            hits += 1
+                            continue
                     judged.append((name, f"{top}{name}/{path}", info))
-            found[name] = weights
+            found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
+        self.verdicts.hits += hits
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
@@ -212,6 +254,31 @@ class _RunFiles:
 _PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 
+class _Histories:
+    """Once told to ``keep`` a run's file of them (``history_cache``), the history its last scan parsed
+    is taken for the file as it is now when its identity is the one recorded; one parsed now is
+    recorded in its place."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.kept: tuple[bytes, bytes] | None = None
+
+    def keep(self, path: str | None) -> None:
+        """Read the record at ``path`` (None: stop keeping)."""
+        self.path = path
+        self.kept = history_cache.load(path) if path is not None else None
+
+    def parsed(self, tag: bytes) -> history_cache.Parsed | None:
+        if self.kept is None or self.kept[0] != tag:
+            return None
+        return history_cache.parsed(self.kept[1])
+
+    def keep_parsed(self, tag: bytes, parsed: history_cache.Parsed) -> None:
+        if self.path is not None and (body := history_cache.record(parsed)) is not None:
+            history_cache.save(self.path, tag, body)
+            self.kept = (tag, body)
+
+
 class _Verdicts:
     """What the bytes of weights files said, by path, size and time of writing: a file unchanged
     since it was judged is not read again (``watch`` loads its runs over and over). Once told to
@@ -225,10 +292,17 @@ class _Verdicts:
         self.limit = self.LIMIT
         self.whole: set[str] = set()  # from the cache: files found whole before
         self.found_whole: bytearray | None = None  # files found whole now, while keeping: the cache's next records
+        self.hits = 0  # records of ``whole`` found again (each put in ``found_whole``)
 
     def keep(self, whole: set[str] | None) -> None:
         """Trust the records ``whole`` of an earlier scan, and gather this scan's (None: stop)."""
         self.whole, self.found_whole = whole or set(), None if whole is None else bytearray()
+        self.hits = 0
+
+    def unchanged(self) -> bool:
+        """Whether this scan found whole exactly the files the earlier one had (its records need no rewrite)."""
+        return (bool(self.whole) and self.hits == len(self.whole) and self.found_whole is not None
+                and len(self.found_whole) == self.hits * RECORD)
 
     def problem(self, backend: Backend, path: str, info: FileInfo) -> str:
         """``name: why`` when the file ``info`` (at ``path``, just listed) is not whole, else "".
@@ -239,6 +313,7 @@ class _Verdicts:
             record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
             if record in self.whole:
                 self.found_whole += record.encode("latin-1")
+                self.hits += 1
                 return ""
         # by the walk's tag too (device and inode on a disk): another file put in place with the same
         # size and time is judged afresh, never given the verdict of the one it replaced
@@ -284,6 +359,7 @@ class TreeStore(Store):
         self._lock = threading.Lock()
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
+        self._histories = _Histories()
         self.settle_seconds = settle_seconds()
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
 
@@ -602,7 +678,7 @@ class TreeStore(Store):
         if with_sizes and names and not sizes:  # the files of the steps, read once for sizes and weights
             sizes, walked = self.backend.usage_and_files_many(place.ckpt_dir, names)
         files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
-                          listing.children, walked)
+                          listing.children, walked, self._histories)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])
         found = layout.inspect(scan.steps, files, with_metrics)
         for name in [n for n, usage in sizes.items() if isinstance(usage, NotFound)]:
@@ -611,18 +687,29 @@ class TreeStore(Store):
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
-        for name in [n for n in scan.steps if n in folders and _empty(sizes.get(n))]:
+        for name in [n for n in scan.steps if n in folders and isinstance(u := sizes.get(n), Usage) and u.files == 0]:
             if self.backend.implicit_folders:
                 del scan.steps[name]  # a prefix some servers still list after its objects went
             else:
                 found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
         now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
+        whole_run, claimed, in_progress, targets = claims.whole_run, claims.steps, found.in_progress, found.targets
+        evidence, usual_evidence = found.evidence, layout.complete_evidence
+        settles = layout.settles if settle is not None else None
+        folder_end = "/" if self.backend.implicit_folders else ""
         for name, step in scan.steps.items():
-            why = claims.whole_run or claims.steps.get(name) or found.in_progress.get(name)
-            if why is None and settle is not None and layout.settles(name):
-                why = _settling(sizes.get(name), settle, now)
-            target = found.targets.get(name, name)
+            why = whole_run or claimed.get(name) or in_progress.get(name)
+            usage = sizes.get(name)
+            if why is None and settles is not None and settles(name):
+                why = _settling(usage, settle, now)
+            if why is None and type(usage) is Usage and not usage.markers and name not in targets:
+                # The usual complete step (``_checkpoint`` made short)
+                complete.append(Checkpoint(step, usage.bytes, usage.mtime, name,
+                                           prefix + name + folder_end if name in folders else prefix + name, None,
+                                           evidence.get(name, usual_evidence), usage.blobs))
+                continue
+            target = targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
                                     name in folders and name not in found.targets, target)
@@ -1218,7 +1305,3 @@ def _settling(usage: Usage | CkptError | None, window: float, now: float) -> tup
         return None
     return Pending.SETTLING, (f"newest file written {max(age, 0):.0f}s ago; complete once unchanged for "
                               f"{window:g}s (this trainer writes no completion marker)")
-
-
-def _empty(usage: Usage | CkptError | None) -> bool:
-    return isinstance(usage, Usage) and usage.files == 0

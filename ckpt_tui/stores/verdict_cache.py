@@ -14,7 +14,8 @@ milliseconds: a file system keeping coarse times (FAT's 2 s, Lustre's or sshfs's
 time at all, may give a later write the very times recorded, and its clock may not be this one.
 
 One file a run (named by a digest of the location's real path and the run's names), rewritten
-whole each time the run is read with the files found whole: files deleted since drop out. At
+whole each time the run is read with the files found whole (only touched when they are the very
+files recorded): files deleted since drop out. At
 most ``MAX_RECORDS`` files a run; cache files untouched for ``MAX_AGE_DAYS`` are removed.
 """
 
@@ -55,20 +56,9 @@ def cache_file(location: str, project: str, run: str) -> str | None:
 
 def load(path: str) -> set[str]:
     """The records kept at ``path``; none when it is missing, unreadable or not one of ours."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    data = read_own(path, len(MAGIC) + MAX_RECORDS * RECORD)
+    if data is None:
         return set()
-    try:
-        st = os.fstat(fd)
-        if (st.st_mode & 0o170000) != 0o100000 or st.st_uid != os.getuid() \
-                or st.st_size > len(MAGIC) + MAX_RECORDS * RECORD:
-            return set()
-        data = os.read(fd, st.st_size)
-    except OSError:
-        return set()
-    finally:
-        os.close(fd)
     body = len(data) - len(MAGIC)
     if not data.startswith(MAGIC) or body % RECORD:
         return set()
@@ -76,9 +66,49 @@ def load(path: str) -> set[str]:
     return {text[at:at + RECORD] for at in range(len(MAGIC), len(text), RECORD)}
 
 
+def read_own(path: str, largest: int) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of this user's of at most ``largest`` bytes
+    (not through a link, never waiting on a FIFO); else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & 0o170000) != 0o100000 or st.st_uid != os.getuid() or st.st_size > largest:
+            return None
+        return os.read(fd, st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def save(path: str, records: bytes | bytearray) -> None:
     """``records`` (the first ``MAX_RECORDS``) written at ``path`` in place of what was there, at once.
     Failing to write is no failure of the scan."""
+    write_own(path, [MAGIC, memoryview(records)[:MAX_RECORDS * RECORD]])
+
+
+def touch(path: str) -> None:
+    """``path``'s modification time set to now, in a folder of this user's, never through a link
+    (what ``forget_old`` goes by); failing is no failure of the scan."""
+    folder, name = os.path.split(path)
+    try:
+        folder_fd = _open_own_folder(folder)
+    except OSError:
+        return
+    try:
+        os.utime(name, dir_fd=folder_fd, follow_symlinks=False)
+    except OSError:
+        pass
+    finally:
+        os.close(folder_fd)
+
+
+def write_own(path: str, parts: list[bytes | memoryview]) -> None:
+    """``parts`` written at ``path`` in place of what was there, at once (a temporary file renamed),
+    in a folder of this user's; failing to write is no failure of the scan."""
     folder, name = os.path.split(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -91,7 +121,7 @@ def save(path: str, records: bytes | bytearray) -> None:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                      0o600, dir_fd=folder_fd)
         try:
-            for view in (memoryview(MAGIC), memoryview(records)[:MAX_RECORDS * RECORD]):
+            for view in map(memoryview, parts):
                 while view:
                     view = view[os.write(fd, view):]
         finally:
@@ -122,13 +152,19 @@ def _is_cache_file(name: str) -> bool:
 
 
 def forget_old() -> None:
-    """Remove the cache files no listing has written for ``MAX_AGE_DAYS`` (runs deleted or not read since)."""
+    """Remove the cache files no listing has written for ``MAX_AGE_DAYS`` (runs deleted or not read
+    since), of the verdicts and of the parsed histories (``history_cache``) alike."""
     folder = cache_file("", "", "")
     if folder is None:
         return
     oldest = time.time() - MAX_AGE_DAYS * 86400
+    for kind in ("whole-weights", "histories"):
+        _forget_in(os.path.join(os.path.dirname(os.path.dirname(folder)), kind), oldest)
+
+
+def _forget_in(folder: str, oldest: float) -> None:
     try:
-        folder_fd = _open_own_folder(os.path.dirname(folder))
+        folder_fd = _open_own_folder(folder)
     except OSError:
         return
     try:

@@ -490,7 +490,8 @@ class Backend(ABC):
     def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
                                                                               dict[str, list[FileInfo]]]:
         """``usage_many``, and ``walk_many`` of the entries a backend read whole on the way (a disk:
-        every folder; none by default)."""
+        every folder, each by its weights files alone, with whether it holds more than descriptions:
+        ``local.WeightFiles``; none by default)."""
         return self.usage_many(folder, names), {}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:
@@ -533,7 +534,7 @@ class Backend(ABC):
             stream = self.open(path)
         except NotFound:
             return None
-        return _lines(stream)
+        return stream_lines(stream)
 
     def link_target(self, path: str) -> str | None:
         """For a symbolic link, the name of the entry of the same folder it points at (else None)."""
@@ -812,7 +813,7 @@ class _Translated:
         raise table.translate(exc, self.what, self.backend) from None
 
 
-def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
+def stream_lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
     """The lines of ``stream``, each cut at ``longest`` bytes, holding one line at a time."""
     try:
         pieces: list[bytes] = []
@@ -836,3 +837,6 @@ def _lines(stream: BinaryIO, longest: int = MAX_SIDE_FILE) -> Iterator[bytes]:
             yield b"".join(pieces)
     finally:
         stream.close()
+
+
+_lines = stream_lines

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Replaced, Unreadable
 from ...core.models import Blob
 from ...core.store import Space
-from ..layouts.whole_files import WEIGHT_SUFFIXES
+from ..layouts.whole_files import DESCRIPTION_SUFFIXES, WEIGHT_SUFFIXES, is_description
 from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
                    Usage, join)
@@ -153,6 +153,7 @@ _KIND = 0o170000
 _DIR = 0o040000
 _FILE = 0o100000
 _new = tuple.__new__  # a named tuple made without its __new__, written in Python
+_NO_MARKERS: frozenset[str] = frozenset()
 _identify = IDENTITY.pack
 _READ_LISTED = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 # A folder opened only to look names up from it: no read permission needed (O_PATH, on Linux).
@@ -177,8 +178,16 @@ def _not_a_folder(root: str, dir_fd: int | None, within: int) -> None:
     raise _swapped(root, "listed as a step")
 
 
+class WeightFiles(list):
+    """What a walk of a step keeps of its files for the whole-file checks: its weights files (by
+    ``WEIGHT_SUFFIXES``, each with its identity as its tag) and ``payload``, whether any of its files
+    is not a description (a config, a README): the rest need no object each."""
+
+    __slots__ = ("payload",)  # set once the step is walked
+
+
 def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | None = None,
-                 within: int = 0) -> Usage:
+                 within: int = 0, weights: WeightFiles | None = None) -> Usage:
     """Apparent bytes of the regular files under ``root`` (each hard-linked file once),
     newest modification, file count, and the hard-linked files as blobs; every regular
     file is also added to ``files`` when given (as ``walk`` lists them), a weights file
@@ -192,6 +201,11 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
     it decides how close a scan gets to ``du -sb``. An entry that vanishes meanwhile (another
     process deleting) is skipped; ``root`` renamed aside or removed meanwhile (walked below it, or
     with entries gone) raises FileNotFoundError.
+
+    ``weights`` (in place of ``files``) is given only the weights files, and told whether the step
+    holds more than descriptions: what the whole-file checks need, without an object for every
+    file. The usual step, a folder of regular files alone (none hard-linked, none a marker, none
+    vanishing meanwhile), is read in one pass of its own; anything else is walked as described.
     """
     total, newest, count = 0, 0.0, 0
     linked: dict[tuple[int, int], list] | None = None
@@ -203,15 +217,57 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
         fd = open_(root[within + 1:] if dir_fd is not None else root, _READ_FOLDER, dir_fd=dir_fd)
     except NotADirectoryError:
         _not_a_folder(root, dir_fd, within)
+    try:
+        names = listdir(fd)
+    except FileNotFoundError:  # the folder went since it was opened (renamed aside by a prune)
+        names = []
+    except BaseException:
+        close(fd)
+        raise
+    if names and add is None and STEP_MARKERS.isdisjoint(names):
+        try:
+            payload = False
+            for name in names:
+                st = lstat(name, dir_fd=fd)
+                if st.st_mode & _KIND != _FILE or st.st_nlink > 1:
+                    break  # not the usual step: walked below
+                size, mtime = st.st_size, st.st_mtime
+                total += size
+                if mtime > newest:
+                    newest = mtime
+                if weights is not None:
+                    if name.endswith(WEIGHT_SUFFIXES):
+                        weights.append(_new(FileInfo, (name, size, mtime, _identify(
+                            st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns).decode("latin-1"))))
+                        payload = True
+                    elif not payload and not name.lower().endswith(DESCRIPTION_SUFFIXES):
+                        payload = True
+            else:
+                close(fd)
+                if weights is not None:
+                    weights.payload = payload
+                return _new(Usage, (total, newest, len(names), (), markers))
+        except FileNotFoundError:
+            pass  # an entry gone meanwhile: walked below, which tells what is left
+        except BaseException:
+            close(fd)
+            raise
+        total, newest = 0, 0.0
+        if weights is not None:
+            del weights[:]
+    if weights is not None:  # every file listed, then what ``weights`` keeps of them
+        files = []
+        add = files.append
     # Folders still to walk: (the parent's [descriptor, children not yet opened], name, path below root).
     stack: list[tuple[list[int], str, str]] = []
     prefix = ""
     try:
         while True:
-            try:
-                names = listdir(fd)
-            except FileNotFoundError:  # the folder went since it was opened (renamed aside by a prune)
-                names = []
+            if prefix:
+                try:
+                    names = listdir(fd)
+                except FileNotFoundError:  # the folder went since it was opened (renamed aside by a prune)
+                    names = []
             if not prefix and not STEP_MARKERS.isdisjoint(names):
                 markers = STEP_MARKERS.intersection(names)
             folders: list[str] | None = None
@@ -282,6 +338,9 @@ def folder_usage(root: str, files: list[FileInfo] | None = None, dir_fd: int | N
         os.lstat(root[within + 1:] if dir_fd is not None else root, dir_fd=dir_fd)
     blobs = () if linked is None else tuple(Blob(f"{dev}:{ino}", size, links, here)
                                             for (dev, ino), (size, links, here) in linked.items())
+    if weights is not None:
+        weights.extend(f for f in files if f.path.endswith(WEIGHT_SUFFIXES))  # type: ignore[union-attr]
+        weights.payload = any(not is_description(f.path) for f in files)  # type: ignore[union-attr]
     return _new(Usage, (total, newest, count, blobs, markers))
 
 
@@ -366,7 +425,12 @@ class LocalBackend(Backend):
     # -- reading ------------------------------------------------------------------------
     def list_dir(self, path: str) -> list[Entry]:
         try:
-            with os.scandir(self._abs(path)) as entries:  # named tuples made without their Python __new__
+            with os.scandir(self._abs(path)) as listing:
+                entries = list(listing)
+            try:  # named tuples made without their Python __new__; the usual entry, a folder, told by its type
+                return [_new(Entry, (e.name, _KIND_DIR if e.is_dir(follow_symlinks=False) else _kind(e), 0, 0.0, ""))
+                        for e in entries]
+            except OSError:  # a folder whose entries' types must be looked up, one failing: each says
                 return [_new(Entry, (e.name, _kind(e), 0, 0.0, "")) for e in entries]
         except (FileNotFoundError, NotADirectoryError):
             if not path:
@@ -424,7 +488,8 @@ class LocalBackend(Backend):
 
     def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
                                                                               dict[str, list[FileInfo]]]:
-        """``usage_many``, and what ``walk`` would list of each folder read whole, from one pass."""
+        """``usage_many``, and the weights files of each folder read whole (``WeightFiles``: what
+        the whole-file checks read of a step), from one pass."""
         walked: dict[str, list[FileInfo]] = {}
         return self._usage_many(folder, names, walked), walked
 
@@ -442,14 +507,15 @@ class LocalBackend(Backend):
                                      "(a symbolic link is not followed)")
                 return dict.fromkeys(names, refused)
             dir_fd = None  # each by its whole path: what cannot be read is said for each step
+        within = len(base) - 1
         try:
             for name in names:
-                files: list[FileInfo] | None = None if walked is None else []
+                weights = None if walked is None else WeightFiles()
                 try:
-                    usage = folder_usage(base + name, files, dir_fd, len(base) - 1)
+                    usage = folder_usage(base + name, None, dir_fd, within, weights)
                     found[name] = usage if usage.files else self.usage(join(folder, name))
-                    if files:
-                        walked[name] = files  # type: ignore[index]
+                    if usage.files and weights is not None:
+                        walked[name] = weights  # type: ignore[index]
                 except NotADirectoryError:
                     found[name] = self.usage(join(folder, name))
                 except FileNotFoundError:  # removed since it was listed (another prune): gone

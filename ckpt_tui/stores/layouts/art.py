@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from ...core.metrics import parse_history_lines
 from ...core.models import TrainingState
 from .base import Inspection, Layout, RunFiles, Summary, register
 
 MODELS = "models"
 CHECKPOINTS = "checkpoints"
 HISTORY = "history.jsonl"
+WHOLE = "weights whole (ART writes no completion marker)"
 # Files and folders of an ART model folder that are never checkpoints.
 
 
@@ -81,14 +81,17 @@ class ArtLayout(Layout):
 
     def inspect(self, steps: Mapping[str, int], files: RunFiles, with_metrics: bool = True) -> Inspection:
         found = Inspection()
+        evidence = found.evidence  # a fresh one: each step is judged once below
         for name, weights in files.weights(list(steps)).items():
+            if weights.payload and not weights.problems:  # the usual step, whole: ``judge`` made short
+                evidence[name] = WHOLE
+                continue
             problem = weights.verdict()
-            found.judge(name, not problem, problem or "weights whole (ART writes no "
-                                                      "completion marker)")
+            found.judge(name, not problem, problem or WHOLE)
         if with_metrics:
-            lines = files.read_run_lines(HISTORY)  # streamed: a history of any size
-            if lines is not None:
-                found.metrics = parse_history_lines(lines)
+            metrics = files.read_run_metrics(HISTORY)  # streamed: a history of any size
+            if metrics is not None:
+                found.metrics = metrics
         return found
 
 

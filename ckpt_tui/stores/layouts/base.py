@@ -68,6 +68,11 @@ class RunFiles(Protocol):
         """A file of the run's own folder of any size, line by line (ART's ``history.jsonl``)."""
         ...
 
+    def read_run_metrics(self, path: str) -> Metrics | None:
+        """``parse_history_lines`` of ``read_run_lines`` (None: no such file), parsed once while unchanged
+        where the store keeps parsed histories (a local disk's)."""
+        ...
+
     def link_target(self, name: str) -> str | None:
         """For a symbolic link directly in the checkpoint folder, the name it points at."""
         ...

@@ -1,0 +1,194 @@
+"""A run's history parsed by one scan is not parsed again by the next while the file is as it was
+(device, inode, size, times of the very file opened): a line appended, a rewrite of the same size
+and time, a file put in its place, a history changed just before it was read, or a damaged record,
+and the history is parsed again, and its values are the file's as it is now."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from completeness_trees import age, art_step, safetensors_bytes
+
+from ckpt_tui.core.metrics import parse_history_lines
+from ckpt_tui.core.models import Run
+from ckpt_tui.core.store import list_runs
+from ckpt_tui.stores import history_cache, tree, verdict_cache
+from ckpt_tui.stores.local import LocalStore
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def settled_now(monkeypatch):
+    """Files written by the test count as settled (else every one is changed "just now", and never kept)."""
+    monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list[int]:
+    """How many histories a scan parses."""
+    counted: list[int] = []
+
+    def counting(lines):
+        counted.append(1)
+        return parse_history_lines(lines)
+
+    monkeypatch.setattr(tree, "parse_history_lines", counting)
+    return counted
+
+
+def history_line(step: int, loss: float) -> str:
+    return f'{{"step": {step}, "train/loss": {loss}}}\n'
+
+
+def base_of(tmp_path: Path, runs: int = 1) -> Path:
+    base = tmp_path / ".art"
+    for r in range(runs):
+        model = base / "p" / "models" / f"run-{r}"
+        for step in (1, 2, 3):
+            art_step(model, step, safetensors_bytes())
+        age(model)
+        (model / "history.jsonl").write_text("".join(history_line(s, 1.5) for s in (1, 2, 3)))
+    return base
+
+
+def history(base: Path, run: str = "run-0") -> Path:
+    return base / "p" / "models" / run / "history.jsonl"
+
+
+def losses(base: Path) -> dict[str, dict[int, float]]:
+    store = LocalStore(base)
+    found = dict(store.load_runs(list_runs(store)))
+    assert all(isinstance(run, Run) for run in found.values()), found
+    return {run: {s: v["train/loss"] for s, v in loaded.metrics.by_step.items()} for (_, run), loaded in found.items()}
+
+
+def test_a_second_scan_parses_no_unchanged_history(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path)
+    first = losses(base)
+    assert len(parses) == 1 and first == {"run-0": {1: 1.5, 2: 1.5, 3: 1.5}}
+    parses.clear()
+    assert losses(base) == first
+    assert parses == []
+    kept = history_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    assert os.stat(kept).st_mode & 0o777 == 0o600
+
+
+def test_a_line_appended_is_parsed(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path)
+    losses(base)
+    with open(history(base), "a") as handle:
+        handle.write(history_line(3, 0.5))  # a second record of step 3: averaged
+    parses.clear()
+    assert losses(base)["run-0"] == {1: 1.5, 2: 1.5, 3: 1.0}
+    assert parses == [1]
+
+
+def test_a_history_rewritten_with_the_same_size_and_time_is_parsed(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path)
+    losses(base)
+    path = history(base)
+    before = os.stat(path)
+    text = path.read_text().replace("1.5}", "2.5}", 1)
+    with open(path, "r+") as handle:
+        handle.write(text)
+    for _ in range(1_000_000):  # the change time moves with the next tick of the file system's clock
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        if os.stat(path).st_ctime_ns != before.st_ctime_ns:
+            break
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    parses.clear()
+    assert losses(base)["run-0"] == {1: 2.5, 2: 1.5, 3: 1.5}
+    assert parses == [1]
+
+
+def test_a_history_replaced_by_another_file_of_the_same_size_and_time_is_parsed(tmp_path, cache_home, settled_now,
+                                                                                parses):
+    base = base_of(tmp_path)
+    losses(base)
+    path = history(base)
+    before = os.stat(path)
+    fresh = path.with_name("fresh.jsonl")
+    fresh.write_text(path.read_text().replace("1.5}", "0.5}"))
+    os.utime(fresh, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(fresh, path)
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    parses.clear()
+    assert losses(base)["run-0"] == {1: 0.5, 2: 0.5, 3: 0.5}
+    assert parses == [1]
+
+
+def test_a_history_changed_just_before_it_was_read_is_never_kept(tmp_path, cache_home, parses):
+    """Without the test's clock: what it wrote a moment ago is racy, so every scan parses it."""
+    base = base_of(tmp_path)
+    losses(base)
+    assert history_cache.load(history_cache.cache_file(os.path.realpath(base), "p", "run-0")) is None
+    parses.clear()
+    losses(base)
+    assert parses == [1]
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[:-1], lambda data: data[:-1] + bytes([data[-1] ^ 1]),
+                                    lambda data: b"not ours" + data[8:], lambda data: b""])
+def test_a_damaged_record_is_ignored(tmp_path, cache_home, settled_now, parses, damage):
+    base = base_of(tmp_path)
+    first = losses(base)
+    kept = Path(history_cache.cache_file(os.path.realpath(base), "p", "run-0"))
+    kept.write_bytes(damage(kept.read_bytes()))
+    parses.clear()
+    assert losses(base) == first
+    assert parses == [1]
+
+
+def test_runs_read_by_worker_processes_keep_each_its_history(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path, runs=8)
+    with open(history(base, "run-5"), "a") as handle:
+        handle.write(history_line(4, 9.0))
+    first = losses(base)  # eight runs: read by worker processes
+    assert first["run-5"][4] == 9.0 and all(4 not in first[f"run-{r}"] for r in range(8) if r != 5)
+    for r in range(8):
+        tag, _ = history_cache.load(history_cache.cache_file(os.path.realpath(base), "p", f"run-{r}"))
+        fd = os.open(history(base, f"run-{r}"), os.O_RDONLY)
+        assert tag == history_cache.identity(fd)
+        os.close(fd)
+    with open(history(base, "run-2"), "a") as handle:
+        handle.write(history_line(4, 7.0))
+    assert losses(base) == {**first, "run-2": {**first["run-2"], 4: 7.0}}
+
+
+def test_no_cache_folder_is_no_failure(tmp_path, monkeypatch, settled_now, parses):
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/not/used")
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    base = base_of(tmp_path)
+    assert losses(base) == losses(base) == {"run-0": {1: 1.5, 2: 1.5, 3: 1.5}}
+    assert len(parses) == 2
+
+
+def test_parsed_histories_unused_for_a_month_are_removed(tmp_path, cache_home, settled_now):
+    base = base_of(tmp_path)
+    losses(base)
+    kept = history_cache.cache_file(os.path.realpath(base), "p", "run-0")
+    old = os.stat(kept).st_mtime - 31 * 86400
+    os.utime(kept, (old, old))
+    (Path(kept).parent / "notes.txt").write_text("not a cache file")
+    verdict_cache.forget_old()
+    assert not os.path.exists(kept) and (Path(kept).parent / "notes.txt").exists()
+
+
+def test_a_history_linked_out_of_the_location_is_neither_read_nor_kept(tmp_path, cache_home, settled_now, parses):
+    base = base_of(tmp_path)
+    outside = tmp_path / "outside.jsonl"
+    os.replace(history(base), outside)
+    history(base).symlink_to(outside)
+    store = LocalStore(base)
+    [(_, run)] = store.load_runs(list_runs(store))
+    assert run.metrics.by_step == {} and "leading out of" in run.refusal and parses == []
+    assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-0"))
