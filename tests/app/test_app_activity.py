@@ -162,3 +162,28 @@ async def test_a_log_changed_since_it_was_read_is_never_shown_as_it_was(art_base
         assert reads == [] and len(frames) == 1
         session, _, before = frames[0].partition(f"earlier, in {LOG_FILE}")
         assert session.count("deleted  demo/agent-001") == 10 and "agent-001" not in before and "by bob" in before
+
+
+async def test_a_log_read_again_slowly_is_said_to_be_read_not_shown_as_it_was(art_base, monkeypatch):
+    import threading
+
+    from ckpt_tui.app import activity
+    from ckpt_tui.app.activity import LOG_FILE
+
+    log = art_base / LOG_FILE
+    log.write_text(entries(0, 3))
+    go_on = threading.Event()
+    earlier_entries = activity.earlier_entries
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        with log.open("a") as more:  # another app at the location, after the read ahead
+            more.write(entries(3, 1, user="bob"))
+        monkeypatch.setattr(activity, "earlier_entries", lambda *a, **k: go_on.wait(10) and earlier_entries(*a, **k))
+        frames = lines_in_frames(app)
+        await pilot.press("L")
+        await pilot.pause(0.5)  # longer than the dialog waits for the read
+        assert frames and all(f"reading {LOG_FILE}" in f and "agent-002" not in f for f in frames), frames
+        go_on.set()
+        await settle(pilot)
+        assert "by bob" in frames[-1] and "reading" not in frames[-1]
