@@ -192,3 +192,41 @@ def test_a_history_linked_out_of_the_location_is_neither_read_nor_kept(tmp_path,
     [(_, run)] = store.load_runs(list_runs(store))
     assert run.metrics.by_step == {} and "leading out of" in run.refusal and parses == []
     assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-0"))
+
+
+def test_a_run_read_by_another_thread_meanwhile_neither_uses_nor_writes_the_kept_history(tmp_path, cache_home,
+                                                                                      settled_now, monkeypatch):
+    """A listing keeps one run's parsed history; a run read meanwhile by another thread of the same store
+    (a prune's execution read, an API caller's ``load_run``) reads its own history as it is, and never takes
+    or writes the listing's record (a record taken from one run and checked against another)."""
+    import threading
+
+    from ckpt_tui.stores import local
+
+    base = base_of(tmp_path, runs=2)
+    store = LocalStore(base)
+    inside, go = threading.Event(), threading.Event()
+
+    def parse(lines):
+        if threading.current_thread() is listing:
+            inside.set()
+            assert go.wait(30)
+        return parse_history_lines(lines)
+
+    monkeypatch.setattr(tree, "parse_history_lines", parse)
+    listing = threading.Thread(target=local._read, args=(store, ("p", "run-0"), local._same, True))
+    listing.start()
+    try:
+        assert inside.wait(30)  # the listing of run-0 is parsing its history, its record kept open
+        kept = history_cache.cache_file(os.path.realpath(base), "p", "run-0")
+        other = store.load_run("p", "run-1")
+        assert {s: v["train/loss"] for s, v in other.metrics.by_step.items()} == {1: 1.5, 2: 1.5, 3: 1.5}
+        assert not os.path.exists(kept)  # run-1's history never recorded as run-0's
+        assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-1"))
+    finally:
+        go.set()
+        listing.join()
+    tag, _ = history_cache.load(kept)
+    fd = os.open(history(base, "run-0"), os.O_RDONLY)
+    assert tag == history_cache.identity(fd)
+    os.close(fd)
