@@ -230,3 +230,39 @@ def test_a_run_read_by_another_thread_meanwhile_neither_uses_nor_writes_the_kept
     fd = os.open(history(base, "run-0"), os.O_RDONLY)
     assert tag == history_cache.identity(fd)
     os.close(fd)
+
+
+def test_histories_from_records_are_what_parsing_them_gives(art_base, cache_home, settled_now, parses):
+    """The shared ART fixtures, one with every hostile line, one averaging steps logged many times (sums past
+    a float, NaN, infinities, bools, float steps, lone surrogates, lines past the switch to orjson): the
+    metrics a listing takes from the kept records are exactly those parsing each file gives (values, bad
+    lines, dropped values), and so are the best steps ``ls`` and a prune's plan name."""
+    from test_hostile_input import write_hostile_history
+
+    write_hostile_history(art_base)
+    legacy = art_base / "demo" / "models" / "agent-legacy" / "history.jsonl"
+    lines = [legacy.read_text().rstrip("\n")]
+    for i in range(200):
+        step = i % 7
+        lines.append(json_line := '{"step": %s, "val/reward": %r, "loss": %s, "flag": true, "when": "t%d"}'
+                     % (f"{step}.0" if i % 5 == 0 else step, i / 3, "1e308" if i % 3 else "NaN", i))
+        lines.append(json_line.replace('"loss"', '"lo\\ud800ss"'))
+        lines.append('{"step": %d, "val/reward": Infinity}' % step if i % 11 == 0 else "{bad json")
+    legacy.write_text("\n".join(lines) + "\n")
+    store = LocalStore(art_base)
+    pairs = list_runs(store)
+    histories = {pair: store._place(*pair).root for pair in pairs}
+    first = dict(store.load_runs(pairs))
+    assert len(parses) == len(pairs)
+    parses.clear()
+    second = dict(LocalStore(art_base).load_runs(pairs))
+    assert parses == [] and first.keys() == second.keys()
+    for pair, run in second.items():
+        with open(os.path.join(art_base, histories[pair], "history.jsonl"), "rb") as handle:
+            parsed = parse_history_lines(handle)
+        for kept in (run.metrics, first[pair].metrics):
+            assert (kept.by_step, kept.malformed, kept.ignored, kept.notes, kept.aliases) == \
+                (parsed.by_step, parsed.malformed, parsed.ignored, parsed.notes, parsed.aliases), pair
+            assert repr(kept.by_step) == repr(parsed.by_step)  # -0.0 and the order of steps and names too
+    assert second[("demo", "agent-legacy")].metrics.malformed >= 180
+    assert second[("demo", "agent-legacy")].metrics.ignored >= 150
