@@ -266,3 +266,25 @@ def test_histories_from_records_are_what_parsing_them_gives(art_base, cache_home
             assert repr(kept.by_step) == repr(parsed.by_step)  # -0.0 and the order of steps and names too
     assert second[("demo", "agent-legacy")].metrics.malformed >= 180
     assert second[("demo", "agent-legacy")].metrics.ignored >= 150
+
+
+def test_a_record_that_cannot_be_written_whole_leaves_no_file_behind(tmp_path, cache_home, settled_now, monkeypatch):
+    """A full disk or a quota met part-way through a record: the listing goes on, and neither a record nor
+    its temporary file is left (each listing, by its own process, would leave another)."""
+    import errno
+
+    class Full:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, data):
+            os.write(fd, bytes(data[:3]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    base = base_of(tmp_path, runs=2)
+    monkeypatch.setattr(verdict_cache, "os", Full())
+    for _ in range(2):
+        assert losses(base) == {f"run-{r}": {1: 1.5, 2: 1.5, 3: 1.5} for r in range(2)}
+    left = [str(p.relative_to(cache_home)) for p in cache_home.rglob("*") if p.is_file()]
+    assert left == []
