@@ -19,8 +19,9 @@ the start of the process to the first bytes of a marker on the terminal:
 
 Both start from bytecode, as after ``pip install``.
 
-Key latency: in the same pty harness, on a run of 20,000 steps, from writing a
-key to the last bytes of the screen update it causes (nothing more written for
+Key latency: in the same pty harness, on a run of 20,000 steps (its location's
+activity log holding 300 entries of another session, which L lists), from writing
+a key to the last bytes of the screen update it causes (nothing more written for
 150 ms after them); the 95th percentile per key, the floor app's for Down/Up
 beside it, and the time of a preview (v) of that run.
 """
@@ -51,6 +52,7 @@ KEY_GOAL, JUMP_GOAL = 0.050, 0.100  # seconds: any key's p95; a jump and a mark 
 COMPARE_GOAL = 0.200  # seconds: the compare chart of 10 runs x 20,000 steps drawn
 TREE_RUNS = 10  # 10 runs of 1,000 checkpoints
 BIG_RUN = 20_000
+LOG_ENTRIES = 300  # in the location's activity log, from another session: L lists the newest 200
 # As over SSH; and every step of the freshly built tree counts as settled at once (on a loaded
 # machine building takes longer than the minute a step must stay unchanged, and the last ones
 # would be shown as saves in progress).
@@ -67,6 +69,18 @@ def build_tree(base: Path, runs: int, steps: int) -> Path:
     demo.DEMO_EPOCH = datetime.now(timezone.utc) - timedelta(days=1, minutes=7 * steps)
     specs = tuple(demo.DemoRun("bench", f"run-{i:02d}", steps, 1, val_every=10) for i in range(runs))
     return demo.build_demo(base, runs=specs)
+
+
+def write_log(base: Path, entries: int) -> None:
+    """The location's activity log as another session left it: ``entries`` deletions, which L lists."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime.now(timezone.utc) - timedelta(days=2)
+    lines = (json.dumps({"time": (start + timedelta(minutes=i)).isoformat(), "project": "bench", "run": "run-00",
+                         "step": i, "action": "deleted", "bytes": 1_234_567 + i,
+                         "reasons": ["rule: keep best val/reward + latest"], "user": "alice"}) for i in range(entries))
+    (base / ".ckpt-tui.log").write_text("".join(line + "\n" for line in lines))
 
 
 def cpu_ms(pid: int) -> float:
@@ -301,6 +315,7 @@ def key_latency(only: tuple[str, ...] = ()) -> None:
     floor.close()
     with tempfile.TemporaryDirectory(prefix="keys") as tmp:
         base = build_tree(Path(tmp) / ".art", 1, BIG_RUN)
+        write_log(base, LOG_ENTRIES)
         app = Terminal([sys.executable, "-m", "ckpt_tui", str(base)])
         app.wait_for(b"20000 checkpoints")
         app.settle(1.0)

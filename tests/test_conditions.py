@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckpt_tui.core.conditions import BadCondition, matching_steps, never_marked, parse_conditions, parse_size
+from ckpt_tui.core.conditions import BadCondition, Columns, matching_steps, never_marked, parse_conditions, parse_size
 from ckpt_tui.core.metrics import Metrics
 from ckpt_tui.core.models import Checkpoint, Run
 from ckpt_tui.core.retention import Policy
@@ -25,10 +25,17 @@ def run() -> Run:
     ("newer than 2d", [0, 1]),
     ("size <= 2GB", [0, 1]),
     ("step != 0 and step < 3", [1, 2]),
+    ("val/reward != 0.2", [0, 4]),  # only where it was logged
+    ("val/reward > 0.1 and val/reward < 0.5 and newer than 5d", [2, 4]),
 ])
 def test_conditions_pick_the_steps_they_say(text, steps):
     r = run()
-    assert [c.step for c in matching_steps(r, parse_conditions(text, r.metrics.names()), NOW)] == steps
+    conditions = parse_conditions(text, r.metrics.names())
+    assert [c.step for c in matching_steps(r, conditions, NOW)] == steps
+    columns = Columns(r)  # what the app counts as the text is typed: the same, asked twice
+    for _ in range(2):
+        assert [s for s, holds in zip(columns.steps, columns.matching(conditions, NOW)) if holds] == steps
+    assert [c.step for c in r.checkpoints if all(part.test(r, NOW)(c) for part in conditions)] == steps
 
 
 @pytest.mark.parametrize("text, said", [

@@ -93,3 +93,27 @@ def earlier_entries(store: Store, session: list[Event], most: int = EARLIER_SHOW
             if len(entries) == most:
                 break
     return entries, None
+
+
+class LogRead(NamedTuple):
+    """One read of the log: the file's version as it was read (None: unknown, read again next
+    time), how many of this session's events were told apart from it, its earlier entries."""
+
+    version: object | None
+    session: int
+    entries: list[LogEntry]
+    problem: str | None = None
+
+
+def read_log(store: Store, session: list[Event], known: LogRead | None = None) -> LogRead:
+    """The log's earlier entries (in a worker): ``known`` again when the file is the version it was
+    read from (one ``stat`` on a disk) and the session's events are as many; else read anew."""
+    try:
+        version = store.location_file_version(LOG_FILE)  # before the read: a change after it shows next time
+    except (CkptError, OSError):
+        version = None
+    if (known is not None and version is not None and known.problem is None and known.version == version
+            and known.session == len(session)):
+        return known
+    entries, problem = earlier_entries(store, session)
+    return LogRead(None if problem else version, len(session), entries, problem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 from .errors import CkptError, NotFound, Refused
 from .metrics import Metrics
@@ -248,6 +248,12 @@ class Store(ABC):
         (or the store keeps no such files). One that is there but is not read raises
         ``Unreadable``, saying why: ``NotRead`` for a FIFO, a folder, a link leading out of
         the location or a file too large; ``Unreadable`` itself for permissions."""
+        return None
+
+    def location_file_version(self, name: str) -> Hashable | None:
+        """What changes when the small file ``name`` directly in the location does (a disk's
+        size, times and inode), where that costs less than reading it; None where it does not
+        (the file is read again) or cannot be told."""
         return None
 
     @property

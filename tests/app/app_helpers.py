@@ -10,6 +10,7 @@ from app_scenarios import settle
 
 from ckpt_tui.app.app import CkptApp
 from ckpt_tui.app.screens.main import MainScreen
+from ckpt_tui.core.store import Space
 
 
 class RecordingApp(CkptApp):
@@ -19,6 +20,12 @@ class RecordingApp(CkptApp):
         kwargs.setdefault("live", False)  # a test that follows the disk says so
         super().__init__(*args, location_label="art", timezone=timezone.utc, cursor_blink=False, **kwargs)
         self.notes: list[tuple[str, str]] = []
+
+    def free_space(self) -> Space:
+        """A disk's free space fixed: other processes writing to the machine's disk would change
+        what a dialog shows between two looks at it."""
+        space = super().free_space()
+        return space if space.free is None else space._replace(free=41 * 10**9, total=100 * 10**9)
 
     def notify(self, message, *, title="", severity="information", **kwargs) -> None:
         self.notes.append((f"{title}: {message}" if title else message, severity))

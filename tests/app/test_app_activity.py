@@ -91,3 +91,99 @@ async def test_the_pane_shows_brackets_in_the_logs_entries_as_written(art_base):
         await settle(pilot)
         text = str(app.screen.query_one("#activity-lines", Static).render())
     assert "kept [/u] by [bold]rule  by [/b]eve" in text
+
+
+def entries(first: int, count: int, user: str = "alice") -> str:
+    """Log lines of another session: deletions of agent-002's steps."""
+    return "".join(json.dumps({**Event("deleted", "demo", "agent-002", step, 1000, ("rule: keep latest",),
+                                       time=1.7e9 + step).to_json(), "user": user}) + "\n"
+                   for step in range(first, first + count))
+
+
+def lines_in_frames(app) -> list[str]:
+    """What the activity pane lists in each frame drawn from now on."""
+    from test_app_dialog_layout import count_frames
+
+    return count_frames(app, lambda screen: str(screen.query_one("#activity-lines", Static).render())
+                        if isinstance(screen, ActivityScreen) else type(screen).__name__)
+
+
+async def test_the_log_is_read_ahead_and_l_shows_its_entries_in_its_first_frame(art_base, monkeypatch):
+    from ckpt_tui.app import activity
+    from ckpt_tui.app.activity import LOG_FILE
+
+    (art_base / LOG_FILE).write_text(entries(0, 5))
+    built, reads = [], []
+    compose, earlier_entries = ActivityScreen.compose, activity.earlier_entries
+    monkeypatch.setattr(ActivityScreen, "compose", lambda self: built.append(1) or compose(self))
+    monkeypatch.setattr(activity, "earlier_entries", lambda *a, **k: reads.append(1) or earlier_entries(*a, **k))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert built == [1] and reads == [1]  # built and read while the app waited for keys
+        frames = lines_in_frames(app)
+        await pilot.press("L")
+        await settle(pilot)
+        assert len(frames) == 1 and "agent-002  step 4" in frames[0] and "agent-002  step 0" in frames[0]
+        assert built == [1] and reads == [1]  # the file as it was read: looked at, not read again
+        await pilot.press("escape")
+        await settle(pilot)
+
+
+async def test_a_log_changed_since_it_was_read_is_never_shown_as_it_was(art_base, monkeypatch):
+    from ckpt_tui.app import activity
+    from ckpt_tui.app.activity import LOG_FILE
+
+    log = art_base / LOG_FILE
+    log.write_text(entries(0, 3))
+    reads = []
+    earlier_entries = activity.earlier_entries
+    monkeypatch.setattr(activity, "earlier_entries", lambda *a, **k: reads.append(1) or earlier_entries(*a, **k))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert len(reads) == 1
+        with log.open("a") as more:  # another app at the location, after the read ahead
+            more.write(entries(3, 1, user="bob"))
+        frames = lines_in_frames(app)
+        await pilot.press("L")
+        await settle(pilot)
+        assert len(reads) == 2 and frames and all("step 3" in f and "by bob" in f for f in frames), frames
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("v", "x")  # a deletion here: its events, and the log written again
+        await confirm_delete(pilot)
+        await settle(pilot)
+        reads.clear()
+        frames = lines_in_frames(app)
+        await pilot.press("L")
+        await settle(pilot)
+        # Read again once written (not as L opened), listed apart from the earlier entries, drawn at once.
+        assert reads == [] and len(frames) == 1
+        session, _, before = frames[0].partition(f"earlier, in {LOG_FILE}")
+        assert session.count("deleted  demo/agent-001") == 10 and "agent-001" not in before and "by bob" in before
+
+
+async def test_a_log_read_again_slowly_is_said_to_be_read_not_shown_as_it_was(art_base, monkeypatch):
+    import threading
+
+    from ckpt_tui.app import activity
+    from ckpt_tui.app.activity import LOG_FILE
+
+    log = art_base / LOG_FILE
+    log.write_text(entries(0, 3))
+    go_on = threading.Event()
+    earlier_entries = activity.earlier_entries
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        with log.open("a") as more:  # another app at the location, after the read ahead
+            more.write(entries(3, 1, user="bob"))
+        monkeypatch.setattr(activity, "earlier_entries", lambda *a, **k: go_on.wait(10) and earlier_entries(*a, **k))
+        frames = lines_in_frames(app)
+        await pilot.press("L")
+        await pilot.pause(0.5)  # longer than the dialog waits for the read
+        assert frames and all(f"reading {LOG_FILE}" in f and "agent-002" not in f for f in frames), frames
+        go_on.set()
+        await settle(pilot)
+        assert "by bob" in frames[-1] and "reading" not in frames[-1]

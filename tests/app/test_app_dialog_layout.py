@@ -190,12 +190,12 @@ async def test_the_activity_log_shown_again_with_a_new_event_draws_the_whole_scr
         await settle(pilot)
         dialog = app.screen
         assert isinstance(dialog, ActivityScreen) and "forked" in str(dialog.query_one("#activity-lines").render())
-        # The whole screen drawn once with the new lines (not a frame of the new layout before it);
-        # then only the summary line, laid out again for its new width.
-        assert frames == [(ActivityScreen, True), (ActivityScreen, False)] and layouts == []
+        # The whole screen drawn once with the new lines (not a frame of the new layout before it,
+        # nor one after it for the summary line the layout widened).
+        assert frames == [(ActivityScreen, True)] and layouts == []
         await pilot.press("escape")
         await settle(pilot)
-        assert frames[2:] == [(MainScreen, True)]  # closed: the screen below drawn once, as it was laid out
+        assert frames[1:] == [(MainScreen, True)]  # closed: the screen below drawn once, as it was laid out
 
 
 async def test_a_jump_closes_its_dialog_and_draws_the_steps_at_the_step_in_one_frame(art_base):
@@ -264,3 +264,24 @@ async def test_the_files_dialog_shown_again_for_the_same_step_updates_nothing_it
         await pilot.press("escape", "up", "D")
         await settle(pilot)
         assert files.checkpoint.step == 10 and str(files.query_one("#disk").border_title).endswith("step 10: files")
+
+
+async def test_a_key_typed_that_gives_the_hint_another_height_is_drawn_in_one_frame(art_base):
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main(app).table.focus()
+        await pilot.press("M", *"val/reward < ")
+        await settle(pilot)
+        hint = app.screen.query_one("#prompt-hint")
+        height = hint.size.height
+        frames = count_frames(app, lambda screen: str(screen.query_one("#prompt-hint").render())
+                              if screen is hint.screen else type(screen).__name__)
+        await pilot.press("0")
+        await settle(pilot)
+        assert hint.size.height != height and "marks" in str(hint.render())  # a line fewer or more: laid out
+        # One frame, with the hint in its new place (Textual drew the layout the resized hint asks for
+        # in a second frame, 20-30 ms later).
+        assert len(frames) == 1 and "marks" in frames[0]
+        await pilot.press("escape")
+        await settle(pilot)

@@ -185,3 +185,26 @@ async def test_steps_that_stay_worked_out_for_a_run_no_longer_shown_are_not_kept
         screen._never_worked_out(other, key, {})
         assert not screen.memo.holds(other, key)
         assert screen._never(run) == never_marked(run, key[1])
+
+
+async def test_typing_a_condition_reads_its_metric_once_for_the_run(art_base, monkeypatch):
+    from ckpt_tui.core.metrics import Metrics
+
+    series_read: list[str] = []
+    series = Metrics.series
+    monkeypatch.setattr(Metrics, "series", lambda self, name: series_read.append(name) or series(self, name))
+    app = RecordingApp(str(art_base))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        series_read.clear()
+        await pilot.press("M", *"val/reward < 0.5")  # a condition that holds from "val/reward < 0" on
+        await pilot.pause()
+        assert str(app.screen.query_one("#prompt-hint").render()) == "marks 3 of 12 steps"
+        assert series_read == ["val/reward"]  # read once for the run, not at each key that gave a condition
+        await pilot.press(*" and step > 1")
+        await pilot.pause()
+        assert str(app.screen.query_one("#prompt-hint").render()) == "marks 2 of 12 steps"
+        assert series_read == ["val/reward"]
+        await pilot.press("enter")
+        assert screen.marks[screen.current] == frozenset({2, 4})

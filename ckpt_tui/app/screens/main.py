@@ -1013,11 +1013,13 @@ class MainScreen(StepTools, ActivityLogging, LiveRefresh, Screen[None]):
         StepFiles.open(self.app, self.run, ckpt, self.preview_freed()).show()
 
     def _prepare_dialogs(self) -> None:
-        """The step files dialog (``D``) built ahead once a run is shown (once a session): its first
-        opening then costs what the next ones do, not its composing, styling and first layout."""
+        """The step files dialog (``D``) and the activity log (``L``, the log read for it) built
+        ahead once a run is shown (once a session): their first opening then costs what the next
+        ones do, not their composing, styling and first layout."""
         ckpt = self.table.highlighted
         if self.run is not None and ckpt is not None and self.app.screen is self:
             StepFiles.prepare(self.app, self.run, ckpt, 0)
+            self.prepare_activity()
 
     def open_when_read(self, dialog: ReusableDialog, read: Callable[[], object], show: Callable[[object], object]) -> None:
         """Open a dialog whose content ``read`` reads (in a worker) once ``show`` has given it to it:

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.style import Style
 from textual.visual import RenderOptions, Visual
+from textual.widget import Widget
 
 Dialog = TypeVar("Dialog", bound="ReusableDialog")
 HOLD_LIMIT = 0.2  # seconds a dialog shown again may hold the app's frames back
@@ -45,17 +46,25 @@ class ReusableDialog(ModalScreen):
         return dialog
 
     @classmethod
-    def prepare(cls, app: App, *args, **kwargs) -> None:
+    def prepare(cls: type[Dialog], app: App, *args, **kwargs) -> Dialog | None:
         """Build the dialog ahead, while the app waits for keys: composed, styled and mounted
         (not shown), so that the first ``open`` finds it mounted and only ``reuse`` runs.
-        Nothing is read for it until it is opened (``prepared`` says so to its ``on_mount``)."""
+        Nothing is read for it until it is opened (``prepared`` says so to its ``on_mount``),
+        unless its caller reads ahead for it. Returns the dialog built, None when there was one."""
         name = f"{cls.__module__}.{cls.__qualname__}"
         if app.is_screen_installed(name):
-            return
+            return None
         dialog = cls(*args, **kwargs)
         dialog.prepared = True
         app.install_screen(dialog, name)
         app._get_screen(dialog)  # registered: composed and mounted in the next turns of the loop
+        return dialog
+
+    @classmethod
+    def installed(cls: type[Dialog], app: App) -> Dialog | None:
+        """The app's one instance, if it was built (shown or prepared)."""
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        return app.get_screen(name) if app.is_screen_installed(name) else None
 
     prepared = False  # built ahead by ``prepare``: not shown yet
 
@@ -74,7 +83,7 @@ class ReusableDialog(ModalScreen):
         if self.is_mounted and not self._held:
             self._held = True
             self.app._begin_batch()
-            self._hold_timer = self.set_timer(HOLD_LIMIT, self._release)  # never longer than that
+            self._hold_timer = self.set_timer(HOLD_LIMIT, self._hold_over)  # never longer than that
         self._resumed = False
         self.app.push_screen(self, callback)
 
@@ -94,6 +103,15 @@ class ReusableDialog(ModalScreen):
         """False while what the dialog shows again is on its way: it then calls ``content_arrived``."""
         return True
 
+    def content_late(self) -> None:
+        """The hold is over before what the dialog waits for arrived: it is drawn as it is now
+        (a dialog may say there that it still reads)."""
+
+    def _hold_over(self) -> None:
+        if self._held and not self.ready_to_draw():
+            self.content_late()
+        self._release()
+
     def content_arrived(self) -> None:
         """Draws the dialog held for its content, once resumed."""
         if self._resumed:
@@ -111,6 +129,7 @@ class ReusableDialog(ModalScreen):
         below = stack[-2] if len(stack) > 1 and stack[-1] is self else None
         if below is not None:
             below._repaint_required = False
+        tell_screen_now(self)
         self.app._end_batch()
         self.check_idle()
 
@@ -118,6 +137,47 @@ class ReusableDialog(ModalScreen):
         if not self.app._batch_count:  # else nothing is drawn yet
             lay_out_for_repaint(self)
         super()._on_timer_update()
+
+    _laying_out = False
+
+    def _refresh_layout(self, size: Size | None = None, scroll: bool = False) -> None:
+        """A layout, and the layouts it makes the widgets it resized ask for, drawn in one frame.
+
+        Textual sets a resized widget's new virtual size as a reactive that lays out again, and
+        draws that layout in a frame of its own, 20-30 ms after the first (a hint that takes a
+        line more as a key is typed, a summary widened): here it is made at once, as Textual would
+        make it (at most twice), and the frame drawn after it draws what both did."""
+        if self._laying_out:
+            return super()._refresh_layout(size, scroll)
+        before = {widget for widget in widgets_of(self) if widget._layout_required}  # left to Textual
+        self._laying_out = True
+        self.app._begin_batch()  # the frame is drawn once, after the last layout
+        try:
+            super()._refresh_layout(size, scroll)
+            for _ in range(2):
+                asked = [widget for widget in widgets_of(self) if widget._layout_required and widget not in before]
+                if not asked:
+                    break
+                for widget in asked:  # what the widget would do as it idles, then tell the screen
+                    widget._layout_required = False
+                    for ancestor in widget.ancestors:
+                        if not isinstance(ancestor, Widget):
+                            break
+                        ancestor._clear_arrangement_cache()
+                        ancestor._layout_updates += 1
+                        if not ancestor.styles.auto_dimensions:
+                            break
+                super()._refresh_layout(size)
+            visible = self._compositor.visible_widgets
+            drawn = {widget for widget in widgets_of(self) if widget._repaint_required and widget in visible}
+            for widget in drawn:
+                widget._repaint_required = False  # drawn in this frame, not told as the widget idles
+            if drawn:
+                self._dirty_widgets.update(drawn)
+                self._compositor.update_widgets(drawn)
+        finally:
+            self._laying_out = False
+            self.app._end_batch()
 
     def reuse(self, *args, **kwargs) -> None:
         """Show new content in the widgets composed for the first (the same arguments as the class's)."""
@@ -169,6 +229,20 @@ def tinted_styles(color: Color, base: RichStyle):
         return result
 
     return tinted
+
+
+def widgets_of(screen: Screen):
+    """Every widget of ``screen``, with the scrollbars Textual keeps outside the DOM."""
+    for widget in screen.walk_children(Widget):
+        yield widget
+        yield from widget._get_virtual_dom()
+
+
+def tell_screen_now(screen: Screen) -> None:
+    """What the widgets of ``screen`` have to draw or lay out again is told to the screen now (as
+    each widget would when it next idles), so that the frame about to be drawn draws it."""
+    for widget in widgets_of(screen):
+        widget._check_refresh()
 
 
 def lay_out_for_repaint(screen: Screen) -> None:

@@ -8,18 +8,19 @@ is the planner's answer (``never_marked``), never decided here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from ...core.conditions import EXAMPLES, matching_steps, never_marked, parse_conditions
+from ...core.conditions import EXAMPLES, Columns, never_marked, parse_conditions
 from ...core.errors import CkptError
 from ...formatting import step_ranges
 
 if TYPE_CHECKING:
-    from ...core.models import Checkpoint, Run
+    from ...core.models import Run
     from ...core.retention import Policy
 
 STEP_BINDINGS = [
@@ -180,23 +181,29 @@ class StepTools:
                 self._policy_changed()
         self.table.action_cursor(direction)
 
-    def _picked(self, run: Run, text: str) -> list[Checkpoint]:
-        """The steps ``text`` picks in ``run`` (raises what is wrong with it): the last answer is
-        kept, so that Enter does not pick again what the dialog counted as the text was typed."""
+    def _columns(self, run: Run) -> Columns:
+        """The run's checkpoints as columns for conditions, made once per run."""
+        return self.memo.get(run, "columns", lambda: Columns(run))
+
+    def _picked(self, run: Run, text: str) -> list[bool]:
+        """Whether ``text`` picks each step of ``run``, in the run's order (raises what is wrong with
+        it): the last answer is kept, so that Enter does not pick again what the dialog counted as
+        the text was typed."""
         last = getattr(self, "_last_picked", None)
         if last is None or last[0] is not run or last[1] != text:
-            last = self._last_picked = (run, text, matching_steps(run, parse_conditions(text, self.metric_names(run))))
+            conditions = parse_conditions(text, self.metric_names(run))
+            last = self._last_picked = (run, text, self._columns(run).matching(conditions))
         return last[2]
 
     def condition_check(self, run: Run, text: str) -> str:
-        """What marking by ``text`` would do, as the user types it."""
+        """What marking by ``text`` would do, as the user types it: counted, no step listed."""
         try:
             picked = self._picked(run, text)
         except CkptError as exc:
             return f"!{exc}"
-        never = self._never(run)
-        skipped = {c.step: never[c.step] for c in picked if c.step in never}
-        return f"marks {len(picked) - len(skipped)} of {len(run.checkpoints)} steps" + (
+        never, index = self._never(run), self._columns(run).index
+        skipped = {step: why for step, why in never.items() if step in index and picked[index[step]]}
+        return f"marks {picked.count(True) - len(skipped)} of {len(run.checkpoints)} steps" + (
             f"; {skipped_text(skipped)}" if skipped else "")
 
     def action_mark_where(self) -> None:
@@ -207,8 +214,18 @@ class StepTools:
         def chosen(text: str | None) -> None:
             if text is None or self.current != key:
                 return
-            self.mark_steps((c.step for c in self._picked(run, text)), f"where {text}")
+            self.mark_steps(compress(self._columns(run).steps, self._picked(run, text)), f"where {text}")
 
-        Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
-                    lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
-                    answered=chosen).show()
+        dialog = Prompt.open(self.app, "Mark the steps where", f"for example {EXAMPLES}",
+                             lambda text: self.condition_check(run, text), cursor_blink=self.app.cursor_blink,
+                             answered=chosen)
+        dialog.show()
+        dialog.call_after_refresh(self._prepare_columns, run)  # once the dialog is drawn, not at a key typed
+
+    def _prepare_columns(self, run: Run) -> None:
+        """The columns a condition is compared over, and the values of the metric in force (the one
+        most often typed), made once the dialog is on screen."""
+        metric = self.policy_for(run).metric
+        columns = self._columns(run)
+        if metric is not None and metric in self.metric_names(run):
+            columns.values(metric)
