@@ -255,3 +255,13 @@ def test_interval_keeps_one_step_per_interval_of_wall_time():
     run = Run("p", "r", ckpts, metrics_from_records([]))
     plan = plan_run(run, Policy(parse_rules("latest,interval:1h"), None))
     assert kept(plan) == {0, 3, 6, 9} and plan.reasons()[3] == ("one per 1h",)
+
+
+@pytest.mark.parametrize("full, whole", [("interval:1h", {0, 3, 6, 9}), ("budget:3", {7, 8, 9}), ("last:2", {8, 9})])
+def test_rules_reading_sizes_and_times_choose_whole_steps_when_only_full_names_them(full, whole):
+    from ckpt_tui.core.retention import whole_steps
+
+    ckpts = [Checkpoint(step=s, bytes=1, mtime=s * 1200.0, name=f"{s:04d}") for s in range(10)]  # 20 min apart
+    run = Run("p", "r", ckpts, metrics_from_records([]))
+    policy = Policy.parse("latest,last:10", metric="none", full=full)
+    assert whole_steps(run, policy, kept=set(range(10))) == whole

@@ -382,10 +382,17 @@ def _missing_metric_message(run: Run, metric: str) -> str:
             f"(metrics logged: {available}){notes}")
 
 
-def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[int] | None = None) -> StepFacts:
-    """What the rules of ``policy`` choose from in ``run`` (``steps``: among these only)."""
+def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[int] | None = None,
+               rules: tuple[Rule, ...] | None = None) -> StepFacts:
+    """What the rules of ``policy`` choose from in ``run`` (``steps``: among these only); sizes, times
+    and the steps kept whatever only where one of ``rules`` (all the policy's) reads them."""
     all_steps = sorted({c.step for c in run.checkpoints})
     steps = all_steps if steps is None else steps
+    chosen = set(steps)
+    shown = {s: v for s, v in values.items() if s in chosen}
+    rules = (*policy.rules, *(policy.full or ())) if rules is None else rules
+    if not any(KINDS[rule.kind].reads_sizes for rule in rules):
+        return StepFacts(steps, shown, policy.direction, policy.metric, {}, {}, frozenset())
     if len(all_steps) == len(run.checkpoints):  # one checkpoint a step, the usual run: nothing to add up
         sizes = {ckpt.step: ckpt.bytes for ckpt in run.checkpoints}
         times = {ckpt.step: ckpt.mtime if ckpt.mtime > 0.0 else 0.0 for ckpt in run.checkpoints}
@@ -396,14 +403,12 @@ def step_facts(run: Run, policy: Policy, values: dict[int, float], steps: list[i
             times[ckpt.step] = max(times.get(ckpt.step, 0.0), ckpt.mtime)
     best = top_steps(values, policy.direction, 1) if values else []
     always = frozenset(best) | frozenset(all_steps[-1:]) | (policy.pins & set(all_steps))
-    chosen = set(steps)
-    return StepFacts(steps, {s: v for s, v in values.items() if s in chosen}, policy.direction, policy.metric,
-                     sizes, times, always)
+    return StepFacts(steps, shown, policy.direction, policy.metric, sizes, times, always)
 
 
 def _rule_reasons(run: Run, policy: Policy, values: dict[int, float]) -> dict[int, list[str]]:
     """Why each step is kept, by step (checkpoints sharing a step share its reasons)."""
-    facts = step_facts(run, policy, values)
+    facts = step_facts(run, policy, values, rules=policy.rules)
     reasons: dict[int, list[str]] = {step: [] for step in facts.steps}
     best = top_steps(values, policy.direction, 1) if values else []
     for step in best:
@@ -430,7 +435,7 @@ def whole_steps(run: Run, policy: Policy, values: dict[int, float] | None = None
     if policy.full is None:
         return set(steps)
     values = metric_values(run, policy) if values is None else values
-    facts = step_facts(run, policy, values, sorted(kept) if kept is not None else None)
+    facts = step_facts(run, policy, values, sorted(kept) if kept is not None else None, policy.full)
     whole = set(steps[-1:]) | set(run.resume_steps)
     for rule in policy.full:
         whole.update(rule.select(facts))

@@ -55,6 +55,7 @@ class RuleKind:
     name = ""
     example = ""  # how it is written, for messages
     needs_metric = False
+    reads_sizes = False  # whether ``select`` reads the facts' sizes, times and steps kept whatever
 
     def parse(self, arg: str) -> int | None:
         if arg:
@@ -168,6 +169,7 @@ class Budget(RuleKind):
     kept whatever and count against it."""
 
     name, example = "budget", "budget:50G"
+    reads_sizes = True
 
     def parse(self, arg: str) -> int:
         match = _SIZE.match(arg.strip())
@@ -203,6 +205,7 @@ class Interval(RuleKind):
     written at least that long after the last one kept."""
 
     name, example = "interval", "interval:1h"
+    reads_sizes = True
 
     def parse(self, arg: str) -> int:
         seconds = duration_seconds(arg)
