@@ -32,7 +32,7 @@ from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
 from . import history_cache
-from .verdict_cache import RECORD, settled
+from .verdict_cache import IDENTITY, RECORD, settled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -1000,11 +1000,12 @@ class TreeStore(Store):
             return None
         try:
             info = os.stat(path)
-        except FileNotFoundError:
-            return ("missing",)
-        except OSError:
+        except OSError:  # missing too: a file made meanwhile is read, and a version of none would stand for it
             return None
-        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        # A file changed in the clock's last tick, or on a file system with coarse times, may be
+        # changed again with its size and times as they were (git's "racily clean" files): no version.
+        return version if settled(IDENTITY.pack(*version).decode("latin-1"), time.time_ns()) else None
 
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())
