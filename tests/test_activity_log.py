@@ -81,8 +81,12 @@ def test_a_log_rewritten_with_its_size_and_times_as_they_were_is_read_again(tmp_
     before = os.stat(log)
     log.write_text(entry(1, "bob") + "\n")  # the same length, and the same times as the clock's tick gave
     os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
-    stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda path, *a, **k: before if str(path) == str(log) else stat(path, *a, **k))
+    for name in ("stat", "fstat"):
+        def as_before(*args, _look=getattr(os, name), **kwargs):  # a coarse clock: the tick it was read in
+            info = _look(*args, **kwargs)
+            return before if (info.st_dev, info.st_ino) == (before.st_dev, before.st_ino) else info
+
+        monkeypatch.setattr(os, name, as_before)
     assert [x.user for x in read_log(store, [], first).entries] == ["bob"]
 
 
@@ -121,3 +125,23 @@ def test_a_log_missing_as_it_was_read_and_removed_since_is_not_shown(tmp_path, m
     monkeypatch.setattr(activity, "earlier_entries", earlier_entries)
     log.unlink()  # the log removed (rotated away)
     assert activity.read_log(store, [], first).entries == []
+
+
+def test_a_log_that_is_a_link_or_not_a_file_has_no_version_and_nothing_outside_is_looked_at(tmp_path, monkeypatch):
+    """The version is what the read would open (never through a link, a regular file): a link
+    leading out of the location, a FIFO or a folder has none (the read says why it is not read)."""
+    from ckpt_tui.stores import verdict_cache
+
+    monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)
+    base, outside = tmp_path / "base", tmp_path / "outside.log"
+    base.mkdir()
+    outside.write_text(entry(1, "eve") + "\n")
+    store = LocalStore(str(base))
+    (base / LOG).write_text(entry(1, "ann") + "\n")
+    assert store.location_file_version(LOG) is not None
+    (base / LOG).unlink()
+    (base / LOG).symlink_to(outside)
+    assert store.location_file_version(LOG) is None
+    (base / LOG).unlink()
+    os.mkfifo(base / LOG)
+    assert store.location_file_version(LOG) is None

@@ -12,6 +12,7 @@ in one pass through the backend's claims.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -998,9 +999,20 @@ class TreeStore(Store):
         path = self.backend.local_path(_location_file(name))
         if path is None:
             return None
+        # Opened as the read opens it (never through a link; a FIFO without blocking), and looked
+        # at by its descriptor: an open is what makes a network file system (NFS's close-to-open)
+        # ask the server, where a ``stat`` may answer from attributes cached for up to a minute.
         try:
-            info = os.stat(path)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:  # missing too: a file made meanwhile is read, and a version of none would stand for it
+            return None
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
             return None
         version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         # A file changed in the clock's last tick, or on a file system with coarse times, may be
