@@ -192,3 +192,99 @@ def test_a_history_linked_out_of_the_location_is_neither_read_nor_kept(tmp_path,
     [(_, run)] = store.load_runs(list_runs(store))
     assert run.metrics.by_step == {} and "leading out of" in run.refusal and parses == []
     assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-0"))
+
+
+def test_a_run_read_by_another_thread_meanwhile_neither_uses_nor_writes_the_kept_history(tmp_path, cache_home,
+                                                                                      settled_now, monkeypatch):
+    """A listing keeps one run's parsed history; a run read meanwhile by another thread of the same store
+    (a prune's execution read, an API caller's ``load_run``) reads its own history as it is, and never takes
+    or writes the listing's record (a record taken from one run and checked against another)."""
+    import threading
+
+    from ckpt_tui.stores import local
+
+    base = base_of(tmp_path, runs=2)
+    store = LocalStore(base)
+    inside, go = threading.Event(), threading.Event()
+
+    def parse(lines):
+        if threading.current_thread() is listing:
+            inside.set()
+            assert go.wait(30)
+        return parse_history_lines(lines)
+
+    monkeypatch.setattr(tree, "parse_history_lines", parse)
+    listing = threading.Thread(target=local._read, args=(store, ("p", "run-0"), local._same, True))
+    listing.start()
+    try:
+        assert inside.wait(30)  # the listing of run-0 is parsing its history, its record kept open
+        kept = history_cache.cache_file(os.path.realpath(base), "p", "run-0")
+        other = store.load_run("p", "run-1")
+        assert {s: v["train/loss"] for s, v in other.metrics.by_step.items()} == {1: 1.5, 2: 1.5, 3: 1.5}
+        assert not os.path.exists(kept)  # run-1's history never recorded as run-0's
+        assert not os.path.exists(history_cache.cache_file(os.path.realpath(base), "p", "run-1"))
+    finally:
+        go.set()
+        listing.join()
+    tag, _ = history_cache.load(kept)
+    fd = os.open(history(base, "run-0"), os.O_RDONLY)
+    assert tag == history_cache.identity(fd)
+    os.close(fd)
+
+
+def test_histories_from_records_are_what_parsing_them_gives(art_base, cache_home, settled_now, parses):
+    """The shared ART fixtures, one with every hostile line, one averaging steps logged many times (sums past
+    a float, NaN, infinities, bools, float steps, lone surrogates, lines past the switch to orjson): the
+    metrics a listing takes from the kept records are exactly those parsing each file gives (values, bad
+    lines, dropped values), and so are the best steps ``ls`` and a prune's plan name."""
+    from test_hostile_input import write_hostile_history
+
+    write_hostile_history(art_base)
+    legacy = art_base / "demo" / "models" / "agent-legacy" / "history.jsonl"
+    lines = [legacy.read_text().rstrip("\n")]
+    for i in range(200):
+        step = i % 7
+        lines.append(json_line := '{"step": %s, "val/reward": %r, "loss": %s, "flag": true, "when": "t%d"}'
+                     % (f"{step}.0" if i % 5 == 0 else step, i / 3, "1e308" if i % 3 else "NaN", i))
+        lines.append(json_line.replace('"loss"', '"lo\\ud800ss"'))
+        lines.append('{"step": %d, "val/reward": Infinity}' % step if i % 11 == 0 else "{bad json")
+    legacy.write_text("\n".join(lines) + "\n")
+    store = LocalStore(art_base)
+    pairs = list_runs(store)
+    histories = {pair: store._place(*pair).root for pair in pairs}
+    first = dict(store.load_runs(pairs))
+    assert len(parses) == len(pairs)
+    parses.clear()
+    second = dict(LocalStore(art_base).load_runs(pairs))
+    assert parses == [] and first.keys() == second.keys()
+    for pair, run in second.items():
+        with open(os.path.join(art_base, histories[pair], "history.jsonl"), "rb") as handle:
+            parsed = parse_history_lines(handle)
+        for kept in (run.metrics, first[pair].metrics):
+            assert (kept.by_step, kept.malformed, kept.ignored, kept.notes, kept.aliases) == \
+                (parsed.by_step, parsed.malformed, parsed.ignored, parsed.notes, parsed.aliases), pair
+            assert repr(kept.by_step) == repr(parsed.by_step)  # -0.0 and the order of steps and names too
+    assert second[("demo", "agent-legacy")].metrics.malformed >= 180
+    assert second[("demo", "agent-legacy")].metrics.ignored >= 150
+
+
+def test_a_record_that_cannot_be_written_whole_leaves_no_file_behind(tmp_path, cache_home, settled_now, monkeypatch):
+    """A full disk or a quota met part-way through a record: the listing goes on, and neither a record nor
+    its temporary file is left (each listing, by its own process, would leave another)."""
+    import errno
+
+    class Full:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, data):
+            os.write(fd, bytes(data[:3]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    base = base_of(tmp_path, runs=2)
+    monkeypatch.setattr(verdict_cache, "os", Full())
+    for _ in range(2):
+        assert losses(base) == {f"run-{r}": {1: 1.5, 2: 1.5, 3: 1.5} for r in range(2)}
+    left = [str(p.relative_to(cache_home)) for p in cache_home.rglob("*") if p.is_file()]
+    assert left == []

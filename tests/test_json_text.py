@@ -65,9 +65,48 @@ def test_deep_nesting_and_constants_read_alike():
 
 
 def test_a_listing_of_a_small_tree_imports_no_json(art_base):
-    code = ("import sys; sys.argv = ['ckpt-tui', 'ls', sys.argv[1]]; from ckpt_tui.__main__ import main; "
+    code = ("import sys; base = sys.argv[1]; sys.argv = ['ckpt-tui', 'ls', base]; from ckpt_tui.__main__ import main; "
             "code = main(); print('json' in sys.modules); sys.exit(code)")
     done = subprocess.run([sys.executable, "-S", "-c", code, str(art_base)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]])})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_texts_refused_before_json_is_imported_are_refused_as_json_refuses_them():
+    """Python 3.11's scanner raises its error through ``json.decoder``, looked up without importing it: a
+    text refused in a process that had not imported ``json`` raised a SystemError (no clear line: ``ls``
+    failed on a history with one bad line, or a weights file whose header was cut)."""
+    texts = ["{bad", '{"a": 1', "[1,]", '{"a" 1}', '"\\x"', "[", "-", b'{"w": {"dt\x00\x00\x00\x00', "1 2"]
+    code = ("import sys; from ckpt_tui.core.json_text import loads\n"
+            "for text in eval(sys.argv[1]):\n"
+            "    try:\n        loads(text)\n    except ValueError:\n        print('ValueError')\n"
+            "    else:\n        print('read')\n"
+            "print('json' in sys.modules)")
+    done = subprocess.run([sys.executable, "-S", "-c", code, repr(texts)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:-1] == ["ValueError"] * len(texts)
+
+
+def test_a_listing_reads_a_bad_history_line_and_a_cut_header_without_json_imported(art_base):
+    """``ls`` in a process of its own: a history line that is no JSON is counted, a weights file whose header
+    was cut mid-write (a preallocated file) makes its step incomplete; the listing does not fail."""
+    model = art_base / "demo" / "models" / "agent-001"
+    with open(model / "history.jsonl", "a") as history:
+        history.write("{bad\n")
+    header = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'
+    cut = (len(header)).to_bytes(8, "little") + header[:10] + b"\0" * (len(header) - 10) + b"\0" * 16
+    step = sorted(p for p in (model / "checkpoints").iterdir())[0]
+    (step / "adapter_model.safetensors").write_bytes(cut)
+    code = ("import sys; base = sys.argv[1]; sys.argv = ['ckpt-tui', 'ls', base]; from ckpt_tui.__main__ import main; "
+            "code = main(); import json; from ckpt_tui.core import list_runs; "
+            "from ckpt_tui.stores.local import LocalStore; store = LocalStore(base); "
+            "print(json.dumps({r: (run.metrics.malformed, [c.step for c in run.checkpoints]) "
+            "for (p, r), run in store.load_runs(list_runs(store))})); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-S", "-c", code, str(art_base)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]]),
+                               "CKPT_TUI_SETTLE_SECONDS": "0", "XDG_CACHE_HOME": str(art_base / "cache")})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    malformed, complete = json.loads(done.stdout.splitlines()[-1])["agent-001"]
+    assert malformed >= 1 and complete and int(step.name) not in complete

@@ -353,3 +353,75 @@ def test_the_usual_step_read_in_one_pass_counts_what_the_whole_walk_counts(tmp_p
         assert walked[name].payload == any(not is_description(f.path) for f in files)
     assert [walked[n].payload for n in ("0003", "0004", "0005")] == [True, False, True]
     assert usage["0006"].markers == {".ckpt-tui-slim.json"} and usage["0008"].files == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_one_pass_read_and_the_whole_walk_agree_on_random_steps(tmp_path, seed, monkeypatch):
+    """Randomised steps (plain files, descriptions alone, subfolders, links in and out, FIFOs, hard links
+    within and out of the step, markers, files of no permission, entries vanishing as they are looked at):
+    the one-pass read of ``usage_and_files_many`` says what the whole walk says of each step."""
+    import random
+
+    from ckpt_tui.stores.backends import local
+    from ckpt_tui.stores.backends.base import STEP_MARKERS
+    from ckpt_tui.stores.layouts.whole_files import WEIGHT_SUFFIXES, is_description
+
+    rng = random.Random(seed)
+    ckpts, outside = tmp_path / "run" / "checkpoints", tmp_path / "elsewhere"
+    write(outside / "shared.safetensors", 11)
+    plain = ["model.safetensors", "pytorch_model.bin", "optimizer.pt", "rng.pth", "config.json", "README.md",
+             "NOTES.TXT", "tokenizer.model", "model.gguf", "scheduler", "Weights.SAFETENSORS", "trainer_state.json"]
+    vanishing: set[str] = set()
+    for s in range(40):
+        step = ckpts / f"{s:04d}"
+        step.mkdir(parents=True)
+        for name in rng.sample(plain, rng.randint(1, 5)):
+            write(step / name, rng.randint(0, 300))
+            if rng.random() < 0.1:
+                os.chmod(step / name, 0)
+        extra = rng.choice(["", "", "", "sub", "link", "dirlink", "dangling", "fifo", "inner", "outer", "marker",
+                            "vanish", "vanish"])
+        if extra == "sub":
+            write(step / "sub" / rng.choice(plain), rng.randint(1, 50))
+        elif extra == "link":
+            (step / "link.safetensors").symlink_to(outside / "shared.safetensors")
+        elif extra == "dirlink":
+            (step / "out").symlink_to(outside)
+        elif extra == "dangling":
+            (step / "gone.bin").symlink_to(step / "nothing")
+        elif extra == "fifo":
+            os.mkfifo(step / "pipe")
+        elif extra == "inner":
+            os.link(next(p for p in step.iterdir()), step / "twin.safetensors")
+        elif extra == "outer":
+            os.link(outside / "shared.safetensors", step / "shared.safetensors")
+        elif extra == "marker":
+            write(step / rng.choice(sorted(STEP_MARKERS)), 2)
+        elif extra == "vanish":
+            write(step / "going.safetensors", 5)
+            vanishing.add(f"{step.name}/going.safetensors")
+    names = sorted(os.listdir(ckpts))
+    real_lstat = os.lstat
+
+    def lstat(path, *, dir_fd=None, **kwargs):  # a file another process deletes as the walk looks at it
+        if dir_fd is not None and path == "going.safetensors":
+            here = os.readlink(f"/proc/self/fd/{dir_fd}")
+            if f"{os.path.basename(here)}/{path}" in vanishing:
+                os.unlink(path, dir_fd=dir_fd)
+                vanishing.discard(f"{os.path.basename(here)}/{path}")
+        return real_lstat(path, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(local.os, "lstat", lstat)
+    usage, walked = LocalBackend(tmp_path / "run").usage_and_files_many("checkpoints", names)
+    monkeypatch.setattr(local.os, "lstat", real_lstat)
+    assert not vanishing
+    for name in names:
+        files: list = []
+        whole = folder_usage(f"{ckpts}/{name}", files)  # every file listed: the whole walk
+        if not files:
+            assert usage[name].files == 0 and name not in walked
+            continue
+        assert usage[name] == whole, name
+        assert sorted(walked[name]) == sorted(f for f in files if f.path.endswith(WEIGHT_SUFFIXES)), name
+        assert walked[name].payload == any(not is_description(f.path) for f in files), name
+    assert LocalBackend(tmp_path / "run").usage_many("checkpoints", names) == usage

@@ -5,6 +5,8 @@ and the same texts refused (``ValueError``; ``RecursionError`` for nesting thous
 
 from __future__ import annotations
 
+import sys
+
 from _json import make_scanner
 
 _SPACE = " \t\n\r"  # what json skips around a value (its WHITESPACE)
@@ -36,6 +38,14 @@ def loads(text: str | bytes | bytearray) -> object:
         value, end = _scan(text, start)
     except StopIteration as exc:
         raise ValueError(f"Expecting value: char {exc.value}") from None
+    except SystemError:
+        # Python 3.11's scanner raises its refusal through ``json.decoder``, which it looks up without
+        # importing: before anything imported it, a text refused came out as a SystemError. Imported
+        # now (a text refused is rare), the scan of the same text raises json's own ValueError.
+        if "json.decoder" in sys.modules:
+            raise
+        import json.decoder  # noqa: F401
+        return loads(text)
     if text[end:].lstrip(_SPACE):
         raise ValueError(f"Extra data: char {end}")
     return value

@@ -255,10 +255,14 @@ class _RunFiles:
 _PAYLOAD, _DESCRIPTIONS_ONLY = Weights(), Weights(payload=False)
 
 
-class _Histories:
+class _Histories(threading.local):
     """Once told to ``keep`` a run's file of them (``history_cache``), the history its last scan parsed
     is taken for the file as it is now when its identity is the one recorded; one parsed now is
-    recorded in its place."""
+    recorded in its place.
+
+    Per thread: only the thread reading the run it was told of uses or writes its record. A run
+    read meanwhile by another thread of the store (an execution's read, an API caller's) reads its
+    history afresh, and never takes one run's record (nor its identity and body from two records)."""
 
     def __init__(self) -> None:
         self.path: str | None = None
@@ -270,9 +274,10 @@ class _Histories:
         self.kept = history_cache.load(path) if path is not None else None
 
     def parsed(self, tag: bytes) -> history_cache.Parsed | None:
-        if self.kept is None or self.kept[0] != tag:
+        kept = self.kept
+        if kept is None or kept[0] != tag:
             return None
-        return history_cache.parsed(self.kept[1])
+        return history_cache.parsed(kept[1])
 
     def keep_parsed(self, tag: bytes, parsed: history_cache.Parsed) -> None:
         if self.path is not None and (body := history_cache.record(parsed)) is not None:

@@ -121,12 +121,19 @@ def write_own(path: str, parts: list[bytes | memoryview]) -> None:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                      0o600, dir_fd=folder_fd)
         try:
-            for view in map(memoryview, parts):
-                while view:
-                    view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+            try:
+                for view in map(memoryview, parts):
+                    while view:
+                        view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        except BaseException:  # a full disk, a quota, an interruption: no part-written file left behind
+            try:
+                os.unlink(temporary, dir_fd=folder_fd)
+            except OSError:
+                pass
+            raise
     except OSError:
         pass
     finally:
