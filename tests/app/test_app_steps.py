@@ -229,6 +229,6 @@ def test_a_condition_counts_a_step_that_stays_whichever_of_its_checkpoints_it_pi
     run = Run("p", "r", [Checkpoint(1, 10, 0.0, "a"), Checkpoint(2, 5 * 10**9, 0.0, "x"),
                          Checkpoint(2, 1, 0.0, "y")])
     tools = Tools()
-    assert tools.condition_check(run, "size > 1k") == "marks 0 of 3 steps; 1 skipped: latest (2)"
-    assert tools.condition_check(run, "size < 1k") == "marks 1 of 3 steps; 1 skipped: latest (2)"
-    assert tools.condition_check(run, "step >= 1") == "marks 1 of 3 steps; 1 skipped: latest (2)"
+    assert tools.condition_check(run, "size > 1k") == "marks 0 of 2 steps; 1 skipped: latest (2)"
+    assert tools.condition_check(run, "size < 1k") == "marks 1 of 2 steps; 1 skipped: latest (2)"
+    assert tools.condition_check(run, "step >= 1") == "marks 1 of 2 steps; 1 skipped: latest (2)"

@@ -201,8 +201,9 @@ class StepTools:
             picked = self._picked(run, text)
         except CkptError as exc:
             return f"!{exc}"
-        marks, skipped = self._columns(run).picked_steps(picked, self._never(run))
-        return f"marks {marks} of {len(run.checkpoints)} steps" + (
+        columns = self._columns(run)
+        marks, skipped = columns.picked_steps(picked, self._never(run))
+        return f"marks {marks} of {len(columns.index)} steps" + (
             f"; {skipped_text(skipped)}" if skipped else "")
 
     def action_mark_where(self) -> None:
