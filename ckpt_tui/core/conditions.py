@@ -115,7 +115,8 @@ class Columns:
         self.steps = [c.step for c in run.checkpoints]
         self.sizes = [c.bytes for c in run.checkpoints]
         self.mtimes = [c.mtime for c in run.checkpoints]
-        self.index = {step: i for i, step in enumerate(self.steps)}
+        self.index = {step: i for i, step in enumerate(self.steps)}  # a shared step: its last checkpoint
+        self.shared = len(self.index) != len(self.steps)  # two checkpoints share a step
         self._metrics = run.metrics
         self._values: dict[str, tuple[list[float], list[bool]]] = {}
         self._answers: dict[tuple, list[bool]] = {}
@@ -147,6 +148,17 @@ class Columns:
                 self._answers.clear()
             self._answers[key] = answer
         return answer
+
+    def picked_steps(self, picked: list[bool], never: dict[int, str]) -> tuple[int, dict[int, str]]:
+        """How many steps ``picked`` (``matching``'s answer) picks that are not in ``never``, and
+        those of ``never`` it picks (a step is picked when any of its checkpoints is)."""
+        if not self.shared:  # a step a checkpoint: counted, and the few in ``never`` looked up
+            index = self.index
+            skipped = {step: why for step, why in never.items() if step in index and picked[index[step]]}
+            return picked.count(True) - len(skipped), skipped
+        steps = set(compress(self.steps, picked))
+        skipped = {step: why for step, why in never.items() if step in steps}
+        return len(steps) - len(skipped), skipped
 
     def matching(self, conditions: list[Condition], now: float | None = None) -> list[bool]:
         """Whether every one of ``conditions`` holds, checkpoint by checkpoint."""

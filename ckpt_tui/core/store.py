@@ -252,8 +252,9 @@ class Store(ABC):
 
     def location_file_version(self, name: str) -> Hashable | None:
         """What changes when the small file ``name`` directly in the location does (a disk's
-        size, times and inode), where that costs less than reading it; None where it does not
-        (the file is read again) or cannot be told."""
+        size, times and inode, of the regular file the read would open), where that costs less
+        than reading it; None (the file is read again) where it does not, where it cannot be
+        told, or for a file changed too lately to be told apart from its next change."""
         return None
 
     @property

@@ -12,6 +12,7 @@ in one pass through the backend's claims.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -32,7 +33,7 @@ from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
 from . import history_cache
-from .verdict_cache import RECORD, settled
+from .verdict_cache import IDENTITY, RECORD, settled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -1005,13 +1006,25 @@ class TreeStore(Store):
         path = self.backend.local_path(_location_file(name))
         if path is None:
             return None
+        # Opened as the read opens it (never through a link; a FIFO without blocking), and looked
+        # at by its descriptor: an open is what makes a network file system (NFS's close-to-open)
+        # ask the server, where a ``stat`` may answer from attributes cached for up to a minute.
         try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            return ("missing",)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:  # missing too: a file made meanwhile is read, and a version of none would stand for it
+            return None
+        try:
+            info = os.fstat(fd)
         except OSError:
             return None
-        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        # A file changed in the clock's last tick, or on a file system with coarse times, may be
+        # changed again with its size and times as they were (git's "racily clean" files): no version.
+        return version if settled(IDENTITY.pack(*version).decode("latin-1"), time.time_ns()) else None
 
     def write_location_file(self, name: str, text: str) -> None:
         self.backend.write(_location_file(name), text.encode())

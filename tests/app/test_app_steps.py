@@ -208,3 +208,27 @@ async def test_typing_a_condition_reads_its_metric_once_for_the_run(art_base, mo
         assert series_read == ["val/reward"]
         await pilot.press("enter")
         assert screen.marks[screen.current] == frozenset({2, 4})
+
+
+def test_a_condition_counts_a_step_that_stays_whichever_of_its_checkpoints_it_picks():
+    """Two checkpoints may share a step: the hint says a step picked through either stays, and
+    counts steps (what a mark is), not checkpoints."""
+    from ckpt_tui.app.memo import Memo
+    from ckpt_tui.app.screens.step_tools import StepTools
+    from ckpt_tui.core.models import Checkpoint, Run
+
+    class Tools(StepTools):
+        memo = Memo()
+
+        def metric_names(self, run):
+            return run.metrics.names()
+
+        def _never(self, run):
+            return {2: "latest"}
+
+    run = Run("p", "r", [Checkpoint(1, 10, 0.0, "a"), Checkpoint(2, 5 * 10**9, 0.0, "x"),
+                         Checkpoint(2, 1, 0.0, "y")])
+    tools = Tools()
+    assert tools.condition_check(run, "size > 1k") == "marks 0 of 2 steps; 1 skipped: latest (2)"
+    assert tools.condition_check(run, "size < 1k") == "marks 1 of 2 steps; 1 skipped: latest (2)"
+    assert tools.condition_check(run, "step >= 1") == "marks 1 of 2 steps; 1 skipped: latest (2)"

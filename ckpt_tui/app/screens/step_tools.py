@@ -201,9 +201,9 @@ class StepTools:
             picked = self._picked(run, text)
         except CkptError as exc:
             return f"!{exc}"
-        never, index = self._never(run), self._columns(run).index
-        skipped = {step: why for step, why in never.items() if step in index and picked[index[step]]}
-        return f"marks {picked.count(True) - len(skipped)} of {len(run.checkpoints)} steps" + (
+        columns = self._columns(run)
+        marks, skipped = columns.picked_steps(picked, self._never(run))
+        return f"marks {marks} of {len(columns.index)} steps" + (
             f"; {skipped_text(skipped)}" if skipped else "")
 
     def action_mark_where(self) -> None:
