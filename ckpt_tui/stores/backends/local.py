@@ -508,9 +508,49 @@ class LocalBackend(Backend):
                 return dict.fromkeys(names, refused)
             dir_fd = None  # each by its whole path: what cannot be read is said for each step
         within = len(base) - 1
+        # The usual step (a folder of regular files alone, none hard-linked, none a marker, none
+        # vanishing meanwhile) read here in one pass, as ``folder_usage`` reads it, without a call a
+        # step; anything else (or anything failing) is left to ``folder_usage``, which walks it anew.
+        plain = walked is not None and dir_fd is not None
+        lstat, listdir, open_, close = os.lstat, os.listdir, os.open, os.close
         try:
             for name in names:
                 weights = None if walked is None else WeightFiles()
+                if plain:
+                    try:
+                        fd = open_(name, _READ_FOLDER, dir_fd=dir_fd)
+                    except OSError:
+                        fd = -1  # a file, a link, gone, not readable: ``folder_usage`` says which
+                    if fd >= 0:
+                        try:
+                            listed = listdir(fd)
+                            if listed and STEP_MARKERS.isdisjoint(listed):
+                                total, newest, payload = 0, 0.0, False
+                                for entry in listed:
+                                    st = lstat(entry, dir_fd=fd)
+                                    if st.st_mode & _KIND != _FILE or st.st_nlink > 1:
+                                        break  # not the usual step
+                                    size, mtime = st.st_size, st.st_mtime
+                                    total += size
+                                    if mtime > newest:
+                                        newest = mtime
+                                    if entry.endswith(WEIGHT_SUFFIXES):
+                                        weights.append(_new(FileInfo, (entry, size, mtime, _identify(  # type: ignore[union-attr]
+                                            st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns
+                                        ).decode("latin-1"))))
+                                        payload = True
+                                    elif not payload and not entry.lower().endswith(DESCRIPTION_SUFFIXES):
+                                        payload = True
+                                else:
+                                    weights.payload = payload  # type: ignore[union-attr]
+                                    found[name] = _new(Usage, (total, newest, len(listed), (), _NO_MARKERS))
+                                    walked[name] = weights  # type: ignore[index]
+                                    continue
+                        except OSError:
+                            pass  # an entry gone meanwhile, or not readable: walked below, which tells
+                        finally:
+                            close(fd)
+                        weights = WeightFiles()  # what the pass kept is not kept
                 try:
                     usage = folder_usage(base + name, None, dir_fd, within, weights)
                     found[name] = usage if usage.files else self.usage(join(folder, name))
