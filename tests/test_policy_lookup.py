@@ -258,3 +258,31 @@ def test_a_policy_saved_a_moment_after_discovery_is_read_once_the_files_are_forg
     (hf_fixture / "full-model" / POLICY_FILE).write_bytes(saved)
     store.forget_policy_places()
     assert [p.text for p in store.policy_places(*HF_RUN) if p.text] == [saved]
+
+
+def test_the_folders_above_the_location_are_resolved_once_a_listing_and_again_once_forgotten(hf_fixture,
+                                                                                              monkeypatch):
+    """Every run's places name the same folders above the location: each is resolved (a ``realpath``)
+    once for all the runs, as found for the first, and again after ``forget_policy_places``."""
+    from ckpt_tui.stores.backends.local import LocalBackend
+    from ckpt_tui.stores.policy_places import policy_places
+
+    (hf_fixture.parent / POLICY_FILE).write_text('keep = "latest"\n')
+    store = LocalStore(str(hf_fixture))
+    runs = store.list_runs(HF_RUN[0])
+    assert len(runs) >= 2
+    asked: list[str] = []
+    parent = LocalBackend.parent
+    monkeypatch.setattr(LocalBackend, "parent", lambda self: asked.append(self.real_root) or parent(self))
+    found = {run: store.policy_places(HF_RUN[0], run) for run in runs}
+    above = len(Path(store.backend.real_root).parents) + 1  # each folder asked, the filesystem root too
+    assert len(asked) == above
+    for run, places in found.items():  # as looked up without the folders kept: the same places, files read
+        root = store._place(HF_RUN[0], run).root
+        assert places == policy_places(store.backend, root, None, {}), run
+        assert f"{hf_fixture.parent}/{POLICY_FILE}" in [p.path for p in places if p.text]
+    asked.clear()
+    store.forget_policy_places()
+    store.policy_places(*HF_RUN)
+    store.policy_places(*HF_RUN)
+    assert len(asked) == above

@@ -55,28 +55,47 @@ def run_names(rel: list[str], here: str, above: str) -> tuple[str, str]:
     return "/".join(rel[:-1]), rel[-1]
 
 
-def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
-                  cache: dict[str, Read], listed: dict[str, list[Entry]] | None = None) -> list[PolicyPlace]:
-    """The places of the run at ``run_root`` (below ``backend``'s root), nearest first. An ART
-    model (``art``: its project and name) is named the same from everywhere: its project is
-    the folder holding ``models/``. ``listed``: entries of folders just listed, by the URL
-    their policy file would have; those folders are not listed again."""
-    listed = listed or {}
-    parts = run_root.split("/") if run_root else []
-    # (backend, folder, names below it, its name, the name above), nearest first.
-    spots: list[tuple[Backend, str, list[str], str, str]] = [
-        (backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],
-         parts[depth - 2] if depth >= 2 else backend.root_name) for depth in range(len(parts), 0, -1)]
-    rel, at = parts, backend
+Above = list[tuple[Backend, list[str], str, str]]  # a folder above, the names down to the root, its name, the one above
+
+
+def folders_above(backend: Backend) -> Above:
+    """``backend``'s root and every folder above it up to the filesystem root or the bucket, nearest
+    first, each with the names leading from it down to ``backend``'s root, its name and the name above it."""
+    found: Above = []
+    names: list[str] = []
+    at = backend
     while True:
-        spots.append((at, "", rel, at.root_name, at.outer_name))
+        found.append((at, names, at.root_name, at.outer_name))
         try:
             up = at.parent()
         except Refused:  # the bucket itself
             break
         if up.url("") == at.url(""):  # the filesystem root
             break
-        rel, at = [at.root_name, *rel], up
+        names, at = [at.root_name, *names], up
+    return found
+
+
+def policy_places(backend: Backend, run_root: str, art: tuple[str, str] | None,
+                  cache: dict[str, Read], listed: dict[str, list[Entry]] | None = None,
+                  above: dict[str, Above] | None = None) -> list[PolicyPlace]:
+    """The places of the run at ``run_root`` (below ``backend``'s root), nearest first. An ART
+    model (``art``: its project and name) is named the same from everywhere: its project is
+    the folder holding ``models/``. ``listed``: entries of folders just listed, by the URL
+    their policy file would have; those folders are not listed again. ``above``: the folders
+    above the root (``folders_above``) as found for an earlier run, by the root's URL, kept as long as
+    ``cache`` (each is resolved, a ``realpath`` on a disk, once a listing rather than once a run)."""
+    listed = listed or {}
+    parts = run_root.split("/") if run_root else []
+    # (backend, folder, names below it, its name, the name above), nearest first.
+    spots: list[tuple[Backend, str, list[str], str, str]] = [
+        (backend, "/".join(parts[:depth]), parts[depth:], parts[depth - 1],
+         parts[depth - 2] if depth >= 2 else backend.root_name) for depth in range(len(parts), 0, -1)]
+    if above is None:
+        folders = folders_above(backend)
+    elif (folders := above.get(key := backend.url(""))) is None:
+        folders = above.setdefault(key, folders_above(backend))
+    spots.extend((at, "", [*names, *parts], here, outer) for at, names, here, outer in folders)
     # Each folder is listed once, all side by side: a round trip, not one per level, in a bucket.
     urls = [at.url(join(folder, POLICY_FILE)) for at, folder, *_ in spots]
     unread = [(url, spot) for url, spot in zip(urls, spots) if url not in cache]

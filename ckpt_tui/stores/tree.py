@@ -368,6 +368,7 @@ class TreeStore(Store):
         self._histories = _Histories()
         self.settle_seconds = settle_seconds()
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
+        self._policy_above: dict = {}  # the folders above the location (folders_above), as long as those
 
     # -- discovery ----------------------------------------------------------------------
     def _list(self, path: str, notes: list[str], unreadable: list[str] | None = None,
@@ -971,7 +972,8 @@ class TreeStore(Store):
         except CkptError:
             pass  # the load says why it cannot be read
         named = (place.project, place.name) if place.found_by_name else None
-        return policy_places(self.backend, place.root, named, self._policy_reads, self._recent_listings())
+        return policy_places(self.backend, place.root, named, self._policy_reads, self._recent_listings(),
+                             self._policy_above)
 
     def _recent_listings(self) -> dict[str, list[Entry]]:
         """The folders the discovery of a moment ago listed (with what they held), by the URL of the
@@ -998,6 +1000,7 @@ class TreeStore(Store):
             if self._policy_reads:  # files read already: one may have been saved since the listing
                 self._policies_forgotten_at = time.monotonic()
         self._policy_reads.clear()
+        self._policy_above.clear()
 
     def read_location_file(self, name: str) -> str | None:
         return self.backend.read_text(_location_file(name))
