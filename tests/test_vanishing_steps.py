@@ -27,17 +27,22 @@ def delete_like_a_prune(folder: Path, step: int) -> None:
 
 def test_a_step_emptied_then_removed_while_counted_is_gone(art_base: Path, monkeypatch):
     folder = art_base / CHECKPOINTS
-    real = local_backend.folder_usage
+    real = os.listdir
+    looks: list[int] = []
 
-    def counting(root: str, *files):
-        if root.endswith("/0004"):  # another prune empties the step as it is counted, then removes it
-            usage = real(root)._replace(bytes=0, files=0)
-            shutil.rmtree(root)
-            return usage
-        return real(root, *files)
+    def listing(path=".", /):
+        if isinstance(path, int) and os.readlink(f"/proc/self/fd/{path}") == str(folder / "0004"):
+            # another prune empties the step as it is counted (no file left to look at), then removes it
+            looks.append(path)
+            for name in real(path):
+                os.unlink(name, dir_fd=path)
+            if len(looks) == 2:  # counted again, from the start: empty, then gone
+                os.rmdir(folder / "0004")
+        return real(path)
 
-    monkeypatch.setattr(local_backend, "folder_usage", counting)
+    monkeypatch.setattr(local_backend.os, "listdir", listing)
     run = LocalStore(art_base).load_run(*RUN)
+    assert len(looks) == 2
     assert 4 not in [c.step for c in run.checkpoints]
     assert [c for c in run.pending if c.pending is Pending.UNREADABLE] == []
     assert not (folder / "0004").exists()
