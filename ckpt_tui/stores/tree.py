@@ -218,7 +218,8 @@ class _RunFiles:
         top = f"{self.place.ckpt_dir}/" if self.place.ckpt_dir else ""
         # Files an earlier scan found whole, as they were then (``_Verdicts.problem``'s first test, here
         # for every file of a large run): kept for the next scan, not judged.
-        whole, found_whole, hits = self.verdicts.whole, self.verdicts.found_whole, 0
+        whole, found_whole = self.verdicts.whole, self.verdicts.found_whole
+        kept: list[str] | None = None if found_whole is None else []  # their records, in the order found
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
@@ -229,15 +230,16 @@ class _RunFiles:
             for info in infos:
                 path = info.path
                 if path.endswith(kinds):
-                    if info.tag and found_whole is not None:
+                    if kept is not None and info.tag:
                         record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
                         if record in whole:
-                            found_whole += record.encode("latin-1")
-                            hits += 1
+                            kept.append(record)
                             continue
                     judged.append((name, f"{top}{name}/{path}", info))
             found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
-        self.verdicts.hits += hits
+        if kept:
+            found_whole += "".join(kept).encode("latin-1")  # type: ignore[operator]
+            self.verdicts.hits += len(kept)
         problem, backend = self.verdicts.problem, self.backend
         verdicts = backend.map(lambda item: problem(backend, item[1], item[2]), judged)
         for (name, _, _), verdict in zip(judged, verdicts):
