@@ -38,7 +38,9 @@ async def test_runs_let_go_keep_their_summary_and_it_follows_the_rule(demo_base,
         await settle(pilot)
         screen = main(app)
         keys = listed(demo_base)
-        assert set(screen.runs) == {screen.current, keys[-1]}
+        # The open run, and at most the last other run read: the open run read again after the
+        # listing may end after the last summary, and then it alone is the newest.
+        assert screen.current in screen.runs and set(screen.runs) - {screen.current} <= {keys[-1]}
         assert set(screen.summaries) == set(keys)
         other = ("email-agent", "agent-002")
         before = screen.summaries[other]
