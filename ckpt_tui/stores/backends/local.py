@@ -535,9 +535,10 @@ class LocalBackend(Backend):
                                     if mtime > newest:
                                         newest = mtime
                                     if entry.endswith(WEIGHT_SUFFIXES):
-                                        weights.append(_new(FileInfo, (entry, size, mtime, _identify(  # type: ignore[union-attr]
-                                            st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns
-                                        ).decode("latin-1"))))
+                                        tag = _identify(st.st_dev, st.st_ino, size, st.st_mtime_ns,
+                                                        st.st_ctime_ns).decode("latin-1")
+                                        keep = weights.append  # type: ignore[union-attr]
+                                        keep(_new(FileInfo, (entry, size, mtime, tag)))
                                         payload = True
                                     elif not payload and not entry.lower().endswith(DESCRIPTION_SUFFIXES):
                                         payload = True
