@@ -698,28 +698,36 @@ class TreeStore(Store):
         complete, pending = [], []
         folders = {n for n, is_dir in dirs if is_dir}
         prefix = self.backend.url(place.ckpt_dir).rstrip("/") + "/"  # where every step's location starts
-        for name in [n for n in scan.steps if n in folders and isinstance(u := sizes.get(n), Usage) and u.files == 0]:
-            if self.backend.implicit_folders:
+        empty_folder = (Pending.INCOMPLETE, "empty folder")
+        implicit = self.backend.implicit_folders
+        if implicit:
+            for name in [n for n in scan.steps if n in folders and isinstance(u := sizes.get(n), Usage)
+                         and u.files == 0]:
                 del scan.steps[name]  # a prefix some servers still list after its objects went
-            else:
-                found.in_progress.setdefault(name, (Pending.INCOMPLETE, "empty folder"))
         settle = self.settle_seconds if with_sizes else None
         now = time.time()  # one clock for the run: a step looks, if anything, younger than it is
         whole_run, claimed, in_progress, targets = claims.whole_run, claims.steps, found.in_progress, found.targets
+        asked = bool(whole_run or claimed or in_progress)  # else no step has a reason from them (the usual run)
         evidence, usual_evidence = found.evidence, layout.complete_evidence
         settles = layout.settles if settle is not None else None
-        folder_end = "/" if self.backend.implicit_folders else ""
+        folder_end = "/" if implicit else ""
         for name, step in scan.steps.items():
-            why = whole_run or claimed.get(name) or in_progress.get(name)
             usage = sizes.get(name)
-            if why is None and settles is not None and settles(name):
-                why = _settling(usage, settle, now)
-            if why is None and type(usage) is Usage and not usage.markers and name not in targets:
-                # The usual complete step (``_checkpoint`` made short)
-                complete.append(Checkpoint(step, usage.bytes, usage.mtime, name,
-                                           prefix + name + folder_end if name in folders else prefix + name, None,
-                                           evidence.get(name, usual_evidence), usage.blobs))
-                continue
+            if type(usage) is Usage and not usage.files and name in folders and not implicit:
+                # an empty step folder (unless it is in progress for a reason of its own)
+                why = whole_run or claimed.get(name) or in_progress.get(name, empty_folder)
+            else:
+                why = (whole_run or claimed.get(name) or in_progress.get(name)) if asked else None
+            if why is None and type(usage) is Usage:
+                if settles is not None and usage.files and now - usage.mtime < settle and settles(name):
+                    why = _settling(usage, settle, now)
+                elif not usage.markers and name not in targets:
+                    # The usual complete step (``_checkpoint`` made short)
+                    complete.append(Checkpoint(step, usage.bytes, usage.mtime, name,
+                                               prefix + name + folder_end if folder_end and name in folders
+                                               else prefix + name, None,
+                                               evidence.get(name, usual_evidence), usage.blobs))
+                    continue
             target = targets.get(name, name)
             ckpt = self._checkpoint(prefix, target, step, sizes.get(name),
                                     why or (None, found.evidence.get(name, layout.complete_evidence)),
