@@ -220,6 +220,8 @@ class _RunFiles:
         # for every file of a large run): kept for the next scan, not judged.
         whole, found_whole = self.verdicts.whole, self.verdicts.found_whole
         kept: list[str] | None = None if found_whole is None else []  # their records, in the order found
+        keep = kept.append if kept is not None else None
+        only_safetensors = kinds == (SAFETENSORS,)  # then every file judged is one: its record ends in "s"
         for name, infos in listed.items():
             if isinstance(infos, CkptError):
                 found[name] = Weights(problems=(str(infos),))
@@ -230,10 +232,10 @@ class _RunFiles:
             for info in infos:
                 path = info.path
                 if path.endswith(kinds):
-                    if kept is not None and info.tag:
-                        record = info.tag + ("s" if path.endswith(SAFETENSORS) else "z")
+                    if keep is not None and (tag := info.tag):
+                        record = tag + ("s" if only_safetensors or path.endswith(SAFETENSORS) else "z")
                         if record in whole:
-                            kept.append(record)
+                            keep(record)
                             continue
                     judged.append((name, f"{top}{name}/{path}", info))
             found[name] = _PAYLOAD if payload else _DESCRIPTIONS_ONLY
