@@ -125,3 +125,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for group in groups_of(Path(item.path)):
             item.add_marker(group)
+
+
+@pytest.fixture
+def settled_now(monkeypatch):
+    """Files written by the test count as settled (else every one is changed "just now", and never
+    kept by the whole-weights and history caches)."""
+    from ckpt_tui.stores import verdict_cache
+
+    monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)

@@ -26,12 +26,6 @@ def cache_home(tmp_path: Path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def settled_now(monkeypatch):
-    """Files written by the test count as settled (else every one is changed "just now", and never kept)."""
-    monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)
-
-
-@pytest.fixture
 def parses(monkeypatch) -> list[int]:
     """How many histories a scan parses."""
     counted: list[int] = []
