@@ -16,6 +16,12 @@ from hypothesis import strategies as st
 from ckpt_tui.core.json_text import loads
 
 ROOT = Path(__file__).parent.parent
+
+
+def fresh_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` run by an interpreter of its own (no site hooks: nothing imports ``json`` first)."""
+    return subprocess.run([sys.executable, "-S", "-c", code, *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]]), **env})
 VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
                       max_leaves=12)
@@ -67,8 +73,7 @@ def test_deep_nesting_and_constants_read_alike():
 def test_a_listing_of_a_small_tree_imports_no_json(art_base):
     code = ("import sys; base = sys.argv[1]; sys.argv = ['ckpt-tui', 'ls', base]; from ckpt_tui.__main__ import main; "
             "code = main(); print('json' in sys.modules); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-S", "-c", code, str(art_base)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]])})
+    done = fresh_python(code, str(art_base))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "False"
 
@@ -83,8 +88,7 @@ def test_texts_refused_before_json_is_imported_are_refused_as_json_refuses_them(
             "    try:\n        loads(text)\n    except ValueError:\n        print('ValueError')\n"
             "    else:\n        print('read')\n"
             "print('json' in sys.modules)")
-    done = subprocess.run([sys.executable, "-S", "-c", code, repr(texts)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]])})
+    done = fresh_python(code, repr(texts))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:-1] == ["ValueError"] * len(texts)
 
@@ -104,9 +108,7 @@ def test_a_listing_reads_a_bad_history_line_and_a_cut_header_without_json_import
             "from ckpt_tui.stores.local import LocalStore; store = LocalStore(base); "
             "print(json.dumps({r: (run.metrics.malformed, [c.step for c in run.checkpoints]) "
             "for (p, r), run in store.load_runs(list_runs(store))})); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-S", "-c", code, str(art_base)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]]),
-                               "CKPT_TUI_SETTLE_SECONDS": "0", "XDG_CACHE_HOME": str(art_base / "cache")})
+    done = fresh_python(code, str(art_base), CKPT_TUI_SETTLE_SECONDS="0", XDG_CACHE_HOME=str(art_base / "cache"))
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     malformed, complete = json.loads(done.stdout.splitlines()[-1])["agent-001"]
     assert malformed >= 1 and complete and int(step.name) not in complete
