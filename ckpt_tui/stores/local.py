@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..core.errors import CkptError
 from ..core.models import Run
-from . import history_cache, verdict_cache
+from . import history_cache, listing_cache, verdict_cache
 from .backends.local import LocalBackend
 from .tree import TreeStore
 
@@ -66,11 +66,13 @@ def _same(run: Run) -> Run:
 
 def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T],
           with_metrics: bool) -> T | CkptError:
-    """One run of many, trusting the weights files its last listing found whole (``verdict_cache``) and
-    the history it parsed, if unchanged (``history_cache``), and keeping what this one finds for the next."""
+    """One run of many, trusting the weights files its last listing found whole (``verdict_cache``),
+    the history it parsed (``history_cache``) and the names of its step folders (``listing_cache``),
+    each if unchanged, and keeping what this one finds for the next."""
     cache = verdict_cache.cache_file(store.backend.real_root, *pair)
     store._verdicts.keep(verdict_cache.load(cache) if cache else set())
     store._histories.keep(history_cache.cache_file(store.backend.real_root, *pair) if with_metrics else None)
+    store._listings.keep(listing_cache.cache_file(store.backend.real_root, *pair))
     try:
         run = store.load_run(*pair, with_metrics=with_metrics)
         if cache and store._verdicts.unchanged():
@@ -83,6 +85,7 @@ def _read(store: LocalStore, pair: tuple[str, str], function: Callable[[Run], T]
     finally:
         store._verdicts.keep(None)
         store._histories.keep(None)
+        store._listings.keep(None)
 
 
 # Processes, pipes and pickles are imported where runs are forked: a small listing starts without them.

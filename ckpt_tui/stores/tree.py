@@ -26,13 +26,14 @@ from ..core.records import NamedTuple
 from ..core.store import ByteCounter as _Counter
 from ..core.store import ByteProgress, BytesCopied, CheckpointDone, ForkTarget, RunSize, Space, StepCopy, Store
 from .backends.base import (MAX_SIDE_FILE, SLIM_RECORD, Backend, DeepListing, Entry, FileInfo, FlatListing, Kind,
-                            Usage, basename, deep_listing, grouped, join, parent, stream_lines)
+                            StepListing, Usage, basename, deep_listing, grouped, join, parent, stream_lines)
 from .claims import SLIM_ASIDE, Claims, MarkerClaims, NewRun, RenameClaims, StillWriting
 from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layouts, scan_entries
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
-from . import history_cache
+from . import history_cache, listing_cache
+from . import verdict_cache
 from .verdict_cache import IDENTITY, RECORD, settled
 
 TYPE_CHECKING = False
@@ -289,6 +290,41 @@ class _Histories(threading.local):
             self.kept = (tag, body)
 
 
+class _Listings(threading.local):
+    """Once told to ``keep`` a run's file of them (``listing_cache``), the names its last scan found
+    in each step folder, taken by the backend for a folder as it was then; what this scan lists of
+    the run's step folders is kept in their place. Per thread, as ``_Histories``."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.before: dict[str, StepListing] = {}
+
+    def keep(self, path: str | None) -> None:
+        """Read the listings at ``path`` (None: stop keeping)."""
+        self.path = path
+        self.before = listing_cache.load(path) if path is not None else {}
+
+    def usage_and_files(self, backend: Backend, folder: str,
+                        names: list[str]) -> tuple[dict[str, Usage | CkptError], dict[str, list[FileInfo]]]:
+        """The backend's ``usage_and_files_many`` of the steps ``names``, with the listings kept, if
+        keeping; what it listed anew is kept when settled."""
+        if self.path is None:
+            return backend.usage_and_files_many(folder, names)
+        before, now = self.before, {}
+        started_ns = time.time_ns()  # what changes after this has later times than anything kept
+        found = backend.usage_and_files_many(folder, names, before, now)
+        fresh = [name for name, listing in now.items() if listing is not before.get(name)]
+        for name in fresh:
+            if not listing_cache.settled(now[name][0], started_ns):
+                del now[name]  # listed again next time
+        if fresh or len(now) != len(before):
+            listing_cache.save(self.path, now)
+        else:
+            verdict_cache.touch(self.path)
+        self.before = now
+        return found
+
+
 class _Verdicts:
     """What the bytes of weights files said, by path, size and time of writing: a file unchanged
     since it was judged is not read again (``watch`` loads its runs over and over). Once told to
@@ -370,6 +406,7 @@ class TreeStore(Store):
         self._run_pool: ThreadPoolExecutor | None = None
         self._verdicts = _Verdicts()
         self._histories = _Histories()
+        self._listings = _Listings()
         self.settle_seconds = settle_seconds()
         self._policy_reads: dict = {}  # policy files read, by URL, until forget_policy_places()
         self._policy_above: dict = {}  # the folders above the location (folders_above), as long as those
@@ -689,7 +726,7 @@ class TreeStore(Store):
         sizes: dict = listing.usage
         walked: dict[str, list[FileInfo]] = {}
         if with_sizes and names and not sizes:  # the files of the steps, read once for sizes and weights
-            sizes, walked = self.backend.usage_and_files_many(place.ckpt_dir, names)
+            sizes, walked = self._listings.usage_and_files(self.backend, place.ckpt_dir, names)
         files = _RunFiles(self.backend, place, self._links(place, entries), entries, children, self._verdicts,
                           listing.children, walked, self._histories)
         files.prefetch([join(place.ckpt_dir, p) for p in layout.side_files(scan.steps, with_metrics)])

@@ -160,12 +160,13 @@ def _is_cache_file(name: str) -> bool:
 
 def forget_old() -> None:
     """Remove the cache files no listing has written for ``MAX_AGE_DAYS`` (runs deleted or not read
-    since), of the verdicts and of the parsed histories (``history_cache``) alike."""
+    since), of the verdicts, the parsed histories (``history_cache``) and the step listings
+    (``listing_cache``) alike."""
     folder = cache_file("", "", "")
     if folder is None:
         return
     oldest = time.time() - MAX_AGE_DAYS * 86400
-    for kind in ("whole-weights", "histories"):
+    for kind in ("whole-weights", "histories", "step-listings"):
         _forget_in(os.path.join(os.path.dirname(os.path.dirname(folder)), kind), oldest)
 
 

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType
 
@@ -93,6 +93,12 @@ class Usage(NamedTuple):
     files: int
     blobs: tuple[Blob, ...] = ()
     markers: frozenset[str] = frozenset()
+
+
+# A step folder's names as a listing found them, with what ``fstat`` told of the folder just before:
+# (device, inode, mtime_ns, ctime_ns), (its names). An entry added, removed or renamed in a folder
+# changes its times; a folder put in its place has another inode or change time.
+StepListing = tuple[tuple[int, int, int, int], Sequence[str]]
 
 
 class DeepListing(NamedTuple):
@@ -487,11 +493,16 @@ class Backend(ABC):
         names = list(names)
         return dict(zip(names, self.map(one, names)))
 
-    def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
-                                                                              dict[str, list[FileInfo]]]:
+    def usage_and_files_many(self, folder: str, names: Iterable[str],
+                             listed_before: Mapping[str, StepListing] | None = None,
+                             listed_now: dict[str, StepListing] | None = None) -> tuple[dict[str, Usage | CkptError],
+                                                                                        dict[str, list[FileInfo]]]:
         """``usage_many``, and ``walk_many`` of the entries a backend read whole on the way (a disk:
         every folder, each by its weights files alone, with whether it holds more than descriptions:
-        ``local.WeightFiles``; none by default)."""
+        ``local.WeightFiles``; none by default). A backend that knows when a folder is unchanged (a
+        disk, by its times) takes the names of such a folder from ``listed_before`` instead of
+        listing it, and puts what it listed of the usual folders in ``listed_now``; by default
+        both are left alone."""
         return self.usage_many(folder, names), {}
 
     def read_file(self, path: str, limit: int = MAX_SIDE_FILE) -> bytes | None:

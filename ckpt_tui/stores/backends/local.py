@@ -7,7 +7,8 @@ import functools
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 
 from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Replaced, Unreadable
 from ...core.models import Blob
@@ -15,7 +16,7 @@ from ...core.store import Space
 from ..layouts.whole_files import DESCRIPTION_SUFFIXES, WEIGHT_SUFFIXES, is_description
 from ..verdict_cache import IDENTITY
 from .base import (MAX_SIDE_FILE, STEP_MARKERS, Backend, BytesDone, Entry, ErrorTable, Exists, FileInfo, Kind,
-                   Usage, join)
+                   StepListing, Usage, join)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ _OPEN_PATH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 # A folder opened to list it and look its entries up from it, never through a link (a link gives ENOTDIR).
 _READ_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NOTHING_LISTED: Mapping[str, StepListing] = MappingProxyType({})
 MAX_NESTING = 200  # folders within a step: one descriptor each is open while the walk is below it
 
 
@@ -486,15 +488,21 @@ class LocalBackend(Backend):
         """``usage`` of each entry, trying each as a folder first: one ``lstat`` less per step."""
         return self._usage_many(folder, names, None)
 
-    def usage_and_files_many(self, folder: str, names: Iterable[str]) -> tuple[dict[str, Usage | CkptError],
-                                                                              dict[str, list[FileInfo]]]:
+    def usage_and_files_many(self, folder: str, names: Iterable[str],
+                             listed_before: Mapping[str, StepListing] | None = None,
+                             listed_now: dict[str, StepListing] | None = None) -> tuple[dict[str, Usage | CkptError],
+                                                                                        dict[str, list[FileInfo]]]:
         """``usage_many``, and the weights files of each folder read whole (``WeightFiles``: what
-        the whole-file checks read of a step), from one pass."""
+        the whole-file checks read of a step), from one pass. A step folder's names are those of
+        ``listed_before`` when the folder is the very one listed then (device, inode, modification
+        and change times: an entry added, removed or renamed changes the times), else listed anew;
+        each usual step's listing goes to ``listed_now``."""
         walked: dict[str, list[FileInfo]] = {}
-        return self._usage_many(folder, names, walked), walked
+        return self._usage_many(folder, names, walked, listed_before or {}, listed_now), walked
 
-    def _usage_many(self, folder: str, names: Iterable[str],
-                    walked: dict[str, list[FileInfo]] | None) -> dict[str, Usage | CkptError]:
+    def _usage_many(self, folder: str, names: Iterable[str], walked: dict[str, list[FileInfo]] | None,
+                    listed_before: Mapping[str, StepListing] = _NOTHING_LISTED,
+                    listed_now: dict[str, StepListing] | None = None) -> dict[str, Usage | CkptError]:
         base = self._abs(folder) + "/"
         found: dict[str, Usage | CkptError] = {}
         try:  # the steps' files looked up from their folder, reached from the root without a link
@@ -512,7 +520,9 @@ class LocalBackend(Backend):
         # vanishing meanwhile) read here in one pass, as ``folder_usage`` reads it, without a call a
         # step; anything else (or anything failing) is left to ``folder_usage``, which walks it anew.
         plain = walked is not None and dir_fd is not None
-        lstat, listdir, open_, close = os.lstat, os.listdir, os.open, os.close
+        lstat, listdir, open_, close, fstat = os.lstat, os.listdir, os.open, os.close, os.fstat
+        before = listed_before.get
+        keep_listing = listed_now.__setitem__ if listed_now is not None else None
         try:
             for name in names:
                 weights = None if walked is None else WeightFiles()
@@ -523,7 +533,15 @@ class LocalBackend(Backend):
                         fd = -1  # a file, a link, gone, not readable: ``folder_usage`` says which
                     if fd >= 0:
                         try:
-                            listed = listdir(fd)
+                            if keep_listing is not None:  # the folder as it is before its names are read
+                                st = fstat(fd)
+                                seen = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+                                listing = before(name)
+                                if listing is None or listing[0] != seen:
+                                    listing = (seen, listdir(fd))
+                                listed = listing[1]
+                            else:
+                                listed = listdir(fd)
                             if listed and STEP_MARKERS.isdisjoint(listed):
                                 total, newest, payload = 0, 0.0, False
                                 for entry in listed:
@@ -546,6 +564,8 @@ class LocalBackend(Backend):
                                     weights.payload = payload  # type: ignore[union-attr]
                                     found[name] = _new(Usage, (total, newest, len(listed), (), _NO_MARKERS))
                                     walked[name] = weights  # type: ignore[index]
+                                    if keep_listing is not None:
+                                        keep_listing(name, listing)
                                     continue
                         except OSError:
                             pass  # an entry gone meanwhile, or not readable: walked below, which tells
