@@ -32,8 +32,7 @@ from .layouts import Layout, detect, fork_layout, needs_look, runs_folder_layout
 from .layouts.base import FORKING_PREFIX
 from .layouts.whole_files import SAFETENSORS, WEIGHT_SUFFIXES, Weights, file_problem, is_description
 from .policy_places import policy_places, read_policy_file
-from . import history_cache, listing_cache
-from . import verdict_cache
+from . import history_cache, listing_cache, verdict_cache
 from .verdict_cache import IDENTITY, RECORD, settled
 
 TYPE_CHECKING = False

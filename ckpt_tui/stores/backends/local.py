@@ -8,7 +8,6 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType
 
 from ...core.errors import CkptError, NoLocation, NotFound, NotRead, Refused, Replaced, Unreadable
 from ...core.models import Blob
@@ -163,7 +162,6 @@ _OPEN_PATH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 # A folder opened to list it and look its entries up from it, never through a link (a link gives ENOTDIR).
 _READ_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOTHING_LISTED: Mapping[str, StepListing] = MappingProxyType({})
 MAX_NESTING = 200  # folders within a step: one descriptor each is open while the walk is below it
 
 
@@ -498,10 +496,10 @@ class LocalBackend(Backend):
         and change times: an entry added, removed or renamed changes the times), else listed anew;
         each usual step's listing goes to ``listed_now``."""
         walked: dict[str, list[FileInfo]] = {}
-        return self._usage_many(folder, names, walked, listed_before or {}, listed_now), walked
+        return self._usage_many(folder, names, walked, listed_before, listed_now), walked
 
     def _usage_many(self, folder: str, names: Iterable[str], walked: dict[str, list[FileInfo]] | None,
-                    listed_before: Mapping[str, StepListing] = _NOTHING_LISTED,
+                    listed_before: Mapping[str, StepListing] | None = None,
                     listed_now: dict[str, StepListing] | None = None) -> dict[str, Usage | CkptError]:
         base = self._abs(folder) + "/"
         found: dict[str, Usage | CkptError] = {}
@@ -521,7 +519,7 @@ class LocalBackend(Backend):
         # step; anything else (or anything failing) is left to ``folder_usage``, which walks it anew.
         plain = walked is not None and dir_fd is not None
         lstat, listdir, open_, close, fstat = os.lstat, os.listdir, os.open, os.close, os.fstat
-        before = listed_before.get
+        before = (listed_before or {}).get
         keep_listing = listed_now.__setitem__ if listed_now is not None else None
         try:
             for name in names:
