@@ -175,7 +175,9 @@ def with_crc(body: bytes) -> bytes:
     b"", b"not ours", listing_cache.MAGIC, listing_cache.MAGIC + b"\0\0\0\0" + marshal.dumps({}),
     with_crc(b"\xff not marshal"), with_crc(marshal.dumps(["0002"])),
     with_crc(marshal.dumps({"0002": ((1, 2, 3, 4), ["adapter_config.json"])})),  # a list: not of ours
-    with_crc(marshal.dumps({"0002": (1, 2)})), with_crc(marshal.dumps({"0002": ((1, 2, 3, 4),)}))])
+    with_crc(marshal.dumps({"0002": (1, 2)})), with_crc(marshal.dumps({"0002": ((1, 2, 3, 4),)})),
+    *(with_crc(marshal.dumps({"0002": ((1, 2, 3, 4), ("adapter_config.json", name))}))
+      for name in ("../0001/adapter_config.json", "..", ".", "", "a\0b", 7))])
 def test_a_record_not_of_ours_is_ignored(tmp_path, cache_home, settled_folders, folder_reads, monkeypatch, content):
     base = base_of(tmp_path)
     path = listing_cache.cache_file(os.path.realpath(base), "p", "run-0")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import marshal
 import os
 from binascii import crc32
+from collections.abc import Iterable
 
 from . import verdict_cache
 from .backends.base import StepListing
@@ -53,10 +54,18 @@ def load(path: str) -> dict[str, StepListing]:
         found = marshal.loads(body)
     except (EOFError, ValueError, TypeError):
         return {}
-    if type(found) is not dict or not all(type(kept) is tuple and len(kept) == 2 and type(kept[0]) is tuple
-                                          and type(kept[1]) is tuple for kept in found.values()):
-        return {}
-    return found
+    return found if type(found) is dict and _well_formed(found.values()) else {}
+
+
+def _well_formed(listings: Iterable[StepListing]) -> bool:
+    """Whether each listing is (a tuple, names) and every name one a folder's listing can give."""
+    names_sets: dict[int, tuple] = {}  # each set of names looked at once: steps share them
+    for kept in listings:
+        if type(kept) is not tuple or len(kept) != 2 or type(kept[0]) is not tuple or type(kept[1]) is not tuple:
+            return False
+        names_sets[id(kept[1])] = kept[1]
+    return all(type(name) is str and name not in (".", "..", "") and "/" not in name and "\0" not in name
+               for names in names_sets.values() for name in names)
 
 
 def settled(seen: tuple[int, int, int, int], now_ns: int) -> bool:
