@@ -4,9 +4,10 @@ Generates an ART base (default: 100 runs x 1,000 checkpoints x 3 files, each run
 with a ``history.jsonl``), then times both commands on the same warm tree,
 interleaved, median of ``--repeat``, and prints the ratios of wall time and of CPU time
 (user + system, its processes together) and the peak memory of ``ls`` (its largest
-process). ``ls`` keeps what it found of the weights files, and the runs' histories as it parsed them,
-under the user's cache folder (here one of the bench's own, empty at first): the first ``ls`` is timed
-apart, with that cache empty; the rounds after it find the cache written. Run:
+process). ``ls`` keeps what it found of the weights files, the runs' histories as it parsed them and
+the names in each step folder under the user's cache folder (here one of the bench's own, empty at
+first): the first ``ls`` is timed apart, with that cache empty; the rounds after it find the cache
+written. Run:
 
     python bench/scan.py [--runs 100] [--steps 1000] [--repeat 5] [--against OTHER_CHECKOUT]
 
