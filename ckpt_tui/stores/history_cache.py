@@ -33,11 +33,7 @@ Parsed = tuple  # (by_step, malformed lines, ignored values), as ``Metrics`` hol
 
 def cache_file(location: str, project: str, run: str) -> str | None:
     """Where the parsed history of a run of ``location`` (a real path) is kept; None without a home."""
-    beside = verdict_cache.cache_file(location, project, run)
-    if beside is None:
-        return None
-    folder, name = os.path.split(beside)
-    return os.path.join(os.path.dirname(folder), FOLDER, name)
+    return verdict_cache.cache_file(location, project, run, FOLDER)
 
 
 def identity(fd: int) -> bytes:

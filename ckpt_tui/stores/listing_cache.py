@@ -19,7 +19,6 @@ are not the ones recorded; removed with the verdicts' once unused for ``verdict_
 from __future__ import annotations
 
 import marshal
-import os
 from binascii import crc32
 from collections.abc import Iterable
 
@@ -35,11 +34,7 @@ _HEAD = len(MAGIC) + 4  # then a CRC-32 of the body, then the body
 
 def cache_file(location: str, project: str, run: str) -> str | None:
     """Where the step listings of a run of ``location`` (a real path) are kept; None without a home."""
-    beside = verdict_cache.cache_file(location, project, run)
-    if beside is None:
-        return None
-    folder, name = os.path.split(beside)
-    return os.path.join(os.path.dirname(folder), FOLDER, name)
+    return verdict_cache.cache_file(location, project, run, FOLDER)
 
 
 def load(path: str) -> dict[str, StepListing]:

@@ -43,15 +43,20 @@ def settled(tag: str, now_ns: int) -> bool:
     return max(mtime_ns, ctime_ns) < now_ns - RACY_NS and ctime_ns % COARSE_NS != 0
 
 
-def cache_file(location: str, project: str, run: str) -> str | None:
-    """Where the verdicts of a run of the location ``location`` (a real path) are kept; None without a home."""
+FOLDER = "whole-weights"
+KINDS = (FOLDER, "histories", "step-listings")  # this cache's folder, ``history_cache``'s, ``listing_cache``'s
+
+
+def cache_file(location: str, project: str, run: str, kind: str = FOLDER) -> str | None:
+    """Where what ``kind`` (one of ``KINDS``) keeps of a run of the location ``location`` (a real path)
+    is kept, the verdicts by default; None without a home."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(root):
         return None
     # Two runs of the same name cost each other their records, nothing more (a record matches one file):
     # two CRCs name the file, without loading a hash library (hashlib's OpenSSL costs 3 ms of start-up).
     name = os.fsencode(f"{location}\0{project}\0{run}")
-    return os.path.join(root, "ckpt-tui", "whole-weights", f"{crc32(name):08x}{crc32(name[::-1]):08x}")
+    return os.path.join(root, "ckpt-tui", kind, f"{crc32(name):08x}{crc32(name[::-1]):08x}")
 
 
 def load(path: str) -> set[str]:
@@ -166,7 +171,7 @@ def forget_old() -> None:
     if folder is None:
         return
     oldest = time.time() - MAX_AGE_DAYS * 86400
-    for kind in ("whole-weights", "histories", "step-listings"):
+    for kind in KINDS:
         _forget_in(os.path.join(os.path.dirname(os.path.dirname(folder)), kind), oldest)
 
 
