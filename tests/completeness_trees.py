@@ -9,6 +9,10 @@ import os
 import struct
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ckpt_tui.core.models import Run
 
 OLD = 1_000_000_000.0  # a time long past: steps written then have settled
 
@@ -81,3 +85,15 @@ def art_step(run: Path, step: int, weights: bytes | None = None) -> Path:
     if weights is not None:
         write(folder / "adapter_model.safetensors", weights)
     return folder
+
+
+def scan_runs(base: Path) -> dict[tuple[str, str], Run]:
+    """Every run of the location ``base``, read as a listing of runs reads them (caches and all)."""
+    from ckpt_tui.core.models import Run
+    from ckpt_tui.core.store import list_runs
+    from ckpt_tui.stores.local import LocalStore
+
+    store = LocalStore(base)
+    found = dict(store.load_runs(list_runs(store)))
+    assert all(isinstance(run, Run) for run in found.values()), found
+    return found

@@ -134,3 +134,11 @@ def settled_now(monkeypatch):
     from ckpt_tui.stores import verdict_cache
 
     monkeypatch.setattr(verdict_cache, "RACY_NS", -10**12)
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch) -> Path:
+    """The user's cache folder, one of the test's own (empty at first); steps just written count as complete."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
+    return tmp_path / "cache"

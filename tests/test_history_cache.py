@@ -9,20 +9,12 @@ import os
 from pathlib import Path
 
 import pytest
-from completeness_trees import age, art_step, rewrite_in_place, safetensors_bytes
+from completeness_trees import age, art_step, rewrite_in_place, safetensors_bytes, scan_runs
 
 from ckpt_tui.core.metrics import parse_history_lines
-from ckpt_tui.core.models import Run
 from ckpt_tui.core.store import list_runs
 from ckpt_tui.stores import history_cache, tree, verdict_cache
 from ckpt_tui.stores.local import LocalStore
-
-
-@pytest.fixture
-def cache_home(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
-    return tmp_path / "cache"
 
 
 @pytest.fixture
@@ -58,9 +50,7 @@ def history(base: Path, run: str = "run-0") -> Path:
 
 
 def losses(base: Path) -> dict[str, dict[int, float]]:
-    store = LocalStore(base)
-    found = dict(store.load_runs(list_runs(store)))
-    assert all(isinstance(run, Run) for run in found.values()), found
+    found = scan_runs(base)
     return {run: {s: v["train/loss"] for s, v in loaded.metrics.by_step.items()} for (_, run), loaded in found.items()}
 
 

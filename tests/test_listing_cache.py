@@ -12,24 +12,16 @@ from binascii import crc32
 from pathlib import Path
 
 import pytest
-from completeness_trees import OLD, age, art_step, safetensors_bytes
+from completeness_trees import OLD, age, art_step, safetensors_bytes, scan_runs
 
 from ckpt_tui.core.models import Run
-from ckpt_tui.core.store import list_runs
-from ckpt_tui.stores import listing_cache, verdict_cache
+from ckpt_tui.stores import listing_cache
 from ckpt_tui.stores.backends import local
 from ckpt_tui.stores.backends.base import SLIM_RECORD
 from ckpt_tui.stores.backends.local import LocalBackend, folder_usage
 from ckpt_tui.stores.local import LocalStore
 
 WHOLE = safetensors_bytes()
-
-
-@pytest.fixture
-def cache_home(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CKPT_TUI_SETTLE_SECONDS", "0")
-    return tmp_path / "cache"
 
 
 @pytest.fixture
@@ -64,17 +56,10 @@ def base_of(tmp_path: Path, runs: int = 1, steps: int = 3) -> Path:
     return base
 
 
-def scan(base: Path) -> dict[tuple[str, str], Run]:
-    store = LocalStore(base)
-    found = dict(store.load_runs(list_runs(store)))
-    assert all(isinstance(run, Run) for run in found.values()), found
-    return found
-
-
 def scan_without_records(base: Path, monkeypatch) -> dict[tuple[str, str], Run]:
     with monkeypatch.context() as bare:
         bare.setenv("XDG_CACHE_HOME", "relative")  # no cache folder: nothing read or kept
-        return scan(base)
+        return scan_runs(base)
 
 
 def kept(base: Path, run: str = "run-0") -> dict:
@@ -87,12 +72,12 @@ def step_folder(base: Path, step: int, run: str = "run-0") -> Path:
 
 def test_a_second_scan_lists_no_unchanged_step_folder(tmp_path, cache_home, settled_folders, folder_reads):
     base = base_of(tmp_path)
-    first = scan(base)
+    first = scan_runs(base)
     assert sorted(folder_reads) == ["0001", "0002", "0003"]
     assert sorted(kept(base)) == ["0001", "0002", "0003"]
     assert os.stat(listing_cache.cache_file(os.path.realpath(base), "p", "run-0")).st_mode & 0o777 == 0o600
     folder_reads.clear()
-    assert scan(base) == first
+    assert scan_runs(base) == first
     assert folder_reads == []
 
 
@@ -100,7 +85,7 @@ def test_a_second_scan_lists_no_unchanged_step_folder(tmp_path, cache_home, sett
 def test_a_step_folder_changed_since_is_listed_again(tmp_path, cache_home, settled_folders, folder_reads,
                                                      monkeypatch, change):
     base = base_of(tmp_path)
-    scan(base)
+    scan_runs(base)
     folder = step_folder(base, 2)
     if change == "add":
         (folder / "optimizer.pt").write_bytes(b"o" * 100)
@@ -122,7 +107,7 @@ def test_a_step_folder_changed_since_is_listed_again(tmp_path, cache_home, settl
     elif change == "hard link":
         os.link(step_folder(base, 1) / "adapter_config.json", folder / "shared.json")
     folder_reads.clear()
-    cached = scan(base)
+    cached = scan_runs(base)
     assert "0002" in folder_reads and "0003" not in folder_reads
     assert "0001" not in folder_reads or change == "hard link"  # its file now linked twice: walked whole
     assert cached == scan_without_records(base, monkeypatch)
@@ -132,11 +117,11 @@ def test_a_step_folder_swapped_for_a_link_is_not_read_through(tmp_path, cache_ho
     base = base_of(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     art_step(elsewhere, 2, WHOLE)
-    scan(base)
+    scan_runs(base)
     folder = step_folder(base, 2)
     folder.rename(folder.with_name("aside"))
     folder.symlink_to(elsewhere / "checkpoints" / "0002")
-    run = scan(base)["p", "run-0"]
+    run = scan_runs(base)["p", "run-0"]
     assert 2 not in [c.step for c in run.checkpoints]
     assert run == scan_without_records(base, monkeypatch)["p", "run-0"]
 
@@ -147,7 +132,7 @@ def test_a_folder_changed_just_before_it_was_read_is_never_kept(tmp_path, cache_
         (step_folder(base, step) / "README.md").write_text("written now")
     for _ in range(2):
         folder_reads.clear()
-        scan(base)
+        scan_runs(base)
         assert sorted(folder_reads) == ["0001", "0002", "0003"]
     assert kept(base) == {}
 
@@ -163,7 +148,7 @@ def test_a_step_not_read_in_one_pass_is_not_kept(tmp_path, cache_home, settled_f
     base = base_of(tmp_path)
     (step_folder(base, 2) / "extra").mkdir()
     age(step_folder(base, 2))
-    scan(base)
+    scan_runs(base)
     assert sorted(kept(base)) == ["0001", "0003"]
 
 
@@ -185,7 +170,7 @@ def test_a_record_not_of_ours_is_ignored(tmp_path, cache_home, settled_folders, 
     Path(path).write_bytes(content)
     os.chmod(path, 0o600)
     assert listing_cache.load(path) == {}
-    cached = scan(base)
+    cached = scan_runs(base)
     assert sorted(folder_reads) == ["0001", "0002", "0003"]
     assert cached == scan_without_records(base, monkeypatch)
 
@@ -194,39 +179,39 @@ def test_a_record_naming_other_files_is_not_taken_for_a_folder_that_differs(tmp_
                                                                           monkeypatch):
     """A record of other names for a folder of other times (an earlier state of it) is not used."""
     base = base_of(tmp_path)
-    scan(base)
+    scan_runs(base)
     path = listing_cache.cache_file(os.path.realpath(base), "p", "run-0")
     records = listing_cache.load(path)
     seen, _names = records["0002"]
     records["0002"] = ((seen[0], seen[1], seen[2] - 1, seen[3]), ("adapter_config.json",))
     listing_cache.save(path, records)
-    assert scan(base) == scan_without_records(base, monkeypatch)
+    assert scan_runs(base) == scan_without_records(base, monkeypatch)
 
 
 def test_many_runs_read_by_worker_processes_keep_what_each_listed(tmp_path, cache_home, settled_folders,
                                                                  folder_reads):
     base = base_of(tmp_path, runs=8, steps=2)
-    first = scan(base)
+    first = scan_runs(base)
     assert len(first) == 8
     assert all(sorted(kept(base, f"run-{r}")) == ["0001", "0002"] for r in range(8))  # written by the workers
     folder_reads.clear()
-    assert scan(base) == first
+    assert scan_runs(base) == first
     assert folder_reads == []
 
 
 def test_records_found_again_are_touched_not_rewritten_and_unused_ones_forgotten(tmp_path, cache_home,
                                                                                settled_folders):
     base = base_of(tmp_path, runs=2)
-    scan(base)
+    scan_runs(base)
     path = listing_cache.cache_file(os.path.realpath(base), "p", "run-0")
     before = os.stat(path)
     weeks_ago = before.st_mtime - 29 * 86400
     os.utime(path, (weeks_ago, weeks_ago))
-    scan(base)
+    scan_runs(base)
     after = os.stat(path)
     assert after.st_ino == before.st_ino and after.st_mtime > weeks_ago  # the same file, used now
     (step_folder(base, 3) / "adapter_config.json").unlink()
-    scan(base)
+    scan_runs(base)
     assert os.stat(path).st_ino != before.st_ino  # written anew
     stale = listing_cache.cache_file(os.path.realpath(base), "p", "run-1")
     month = 31 * 86400
@@ -238,7 +223,7 @@ def test_records_found_again_are_touched_not_rewritten_and_unused_ones_forgotten
 def test_a_prune_s_execution_read_lists_every_folder(tmp_path, cache_home, settled_folders, folder_reads):
     """Only a listing of runs trusts the records: the read a prune makes before it deletes does not."""
     base = base_of(tmp_path)
-    scan(base)
+    scan_runs(base)
     store = LocalStore(base)
     folder_reads.clear()
     run = store.load_run("p", "run-0")  # the app's and an API caller's read: nothing kept is used
@@ -311,12 +296,12 @@ def test_scans_with_and_without_records_agree_on_random_changes(tmp_path, cache_
     for _round in range(4):
         age(base)
         os.utime(base, (OLD, OLD))
-        assert scan(base) == scan_without_records(base, monkeypatch)
+        assert scan_runs(base) == scan_without_records(base, monkeypatch)
         for _ in range(rng.randint(1, 6)):
             run = base / "p" / "models" / f"run-{rng.randint(0, 1)}" / "checkpoints"
             steps = [p for p in sorted(run.iterdir()) if p.name.isdigit()]
             mutate(rng, rng.choice(steps), elsewhere)
-        assert scan(base) == scan_without_records(base, monkeypatch)
+        assert scan_runs(base) == scan_without_records(base, monkeypatch)
 
 
 def test_the_backend_takes_recorded_names_only_for_the_very_folder(tmp_path):
