@@ -324,3 +324,30 @@ def test_the_backend_takes_recorded_names_only_for_the_very_folder(tmp_path):
     usage3, _ = backend.usage_and_files_many("checkpoints", names, first, third)
     assert third[names[0]] is not first[names[0]] and "added.bin" in third[names[0]][1]
     assert usage3[names[0]] == folder_usage(str(ckpts / names[0]))
+
+
+def test_a_step_folder_made_unreadable_after_it_was_recorded_is_unreadable(tmp_path, cache_home):
+    """Without root's permission bypass: the names kept of a folder that may no longer be read are not
+    taken for it; it is listed unreadable, as a scan without records lists it."""
+    import json
+
+    from unprivileged import run_python
+
+    base = base_of(tmp_path)
+    settled_ls = ("import sys; from ckpt_tui.stores import listing_cache; listing_cache.RACY_NS = -10**12; "
+                  f"from ckpt_tui.cli import main; sys.argv = ['ckpt-tui', 'ls', {str(base)!r}, '--json']; main()")
+
+    def listed() -> dict:
+        done = run_python("-c", settled_ls)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["runs"][0]
+
+    assert [c["step"] for c in listed()["checkpoints"]] == [1, 2, 3]
+    assert sorted(kept(base)) == ["0001", "0002", "0003"]
+    step_folder(base, 2).chmod(0)
+    try:
+        run = listed()
+    finally:
+        step_folder(base, 2).chmod(0o755)
+    assert [c["step"] for c in run["checkpoints"]] == [1, 3]
+    assert [p["name"] for p in run["pending"]] == ["0002"] and "Permission denied" in run["pending"][0]["note"]
